@@ -1,0 +1,110 @@
+"""The frame every job command runs in: lock, run record, report, rejects file, exit code."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+from tqdm import tqdm
+
+from .. import paths
+from ..config import Settings
+from ..errors import ExitCode, SegmarketoError
+from ..http import redact
+from ..rejects import RejectsWriter
+from ..report import RunReport
+from ..services import build_marketo, build_segment
+from ..state import ProfileLock, StateStore
+from .context import AppContext
+from .render import render_report
+
+if TYPE_CHECKING:
+    from ..marketo.client import MarketoClient
+    from ..segment.sender import BatchSender
+
+log = logging.getLogger("segmarketo.job")
+
+EXIT_STATUS = {ExitCode.TEMPFAIL: "deferred", ExitCode.REFUSED: "refused", ExitCode.INTERRUPTED: "interrupted"}
+
+
+@dataclass
+class JobEnv:
+    """Everything a job body needs; clients are built on first use so dry runs need no secrets."""
+
+    app: AppContext
+    settings: Settings
+    store: StateStore
+    report: RunReport
+    rejects: RejectsWriter
+    _marketo: MarketoClient | None = None
+    _segment: BatchSender | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def marketo(self) -> MarketoClient:
+        if self._marketo is None:
+            self._marketo = build_marketo(self.settings)
+        return self._marketo
+
+    def segment(self) -> BatchSender:
+        if self._segment is None:
+            self._segment = build_segment(self.settings)
+        return self._segment
+
+    def progress(self, total: int | None, desc: str, unit: str = "rec") -> tqdm:
+        """A tqdm bar on stderr, switched off when stderr is not a terminal."""
+        return tqdm(total=total, desc=desc, unit=unit, disable=not self.app.stderr_is_tty, leave=False)
+
+    def count_calls(self) -> None:
+        if self._marketo is not None:
+            self.report.api_calls["marketo"] = self._marketo.calls
+        if self._segment is not None:
+            self.report.api_calls["segment"] = self._segment.requests
+
+
+def run_job(
+    app: AppContext,
+    command: str,
+    body: Callable[[JobEnv], None],
+    *,
+    dry_run: bool = False,
+    as_json: bool = False,
+    rejects_path: str | None = None,
+) -> NoReturn:
+    """Run `body` under the profile lock and exit with the report's code."""
+    settings = app.settings
+    ctx = click.get_current_context()
+    with ProfileLock(paths.state_dir(), settings.profile):
+        store = app.store
+        report = RunReport(command=command, dry_run=dry_run)
+        default_rejects = paths.state_dir() / "rejects" / f"{command}-{report.run_id}.jsonl"
+        rejects = RejectsWriter(Path(rejects_path) if rejects_path else default_rejects)
+        env = JobEnv(app=app, settings=settings, store=store, report=report, rejects=rejects)
+        store.start_run(report.run_id, command, report.started_at)
+        exit_code: int | None = None
+        try:
+            body(env)
+        except SegmarketoError as exc:
+            exit_code = exc.exit_code
+            report.error = redact(exc.message + (f" ({exc.hint})" if exc.hint else ""))
+            report.forced_status = EXIT_STATUS.get(exc.exit_code, "failed")
+        except KeyboardInterrupt:
+            exit_code = ExitCode.INTERRUPTED
+            report.error = "interrupted"
+            report.forced_status = "interrupted"
+        finally:
+            rejects.close()
+            env.count_calls()
+            report.rejects_file = rejects.written
+            report.finish()
+            data = report.to_dict()
+            store.finish_run(report.run_id, report.status, data)
+            log.info(
+                "%s finished: %s", command, report.status,
+                extra={"data": {"event": "summary", **data}},
+            )
+        render_report(report, as_json=as_json)
+        ctx.exit(exit_code if exit_code is not None else report.exit_code)

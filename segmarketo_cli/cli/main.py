@@ -1,0 +1,107 @@
+"""The `segmarketo` group: global options, lazily loaded commands, and the one error-to-exit-code ladder."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import ExitCode, SegmarketoError
+from ..http import redact
+from .context import AppContext
+
+# command name -> (module under segmarketo_cli.cli, attribute). Loaded only when used.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "backfill-leads": ("backfill", "backfill_leads"),
+    "sync-audience": ("audience", "sync_audience"),
+    "writeback": ("writeback", "writeback"),
+    "apply-events": ("apply_events", "apply_events"),
+    "auth": ("auth", "auth"),
+    "doctor": ("doctor", "doctor"),
+    "runs": ("runs", "runs"),
+    "init": ("init", "init"),
+    "sandbox": ("sandbox", "sandbox"),
+    "demo": ("demo", "demo"),
+}
+
+
+def _load(name: str) -> click.Command | None:
+    module_name, attr = COMMANDS[name]
+    try:
+        module = importlib.import_module(f"segmarketo_cli.cli.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"segmarketo_cli.cli.{module_name}":
+            return None
+        raise
+    return getattr(module, attr)
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use, keeping start-up fast."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if _load(name) is not None)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return _load(cmd_name) if cmd_name in COMMANDS else None
+
+    def invoke(self, ctx: click.Context):
+        """The one error ladder: our errors and Ctrl-C become one clear line and an exit code."""
+        try:
+            return super().invoke(ctx)
+        except SegmarketoError as exc:
+            show_error(exc)
+            ctx.exit(exc.exit_code)
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            click.echo("segmarketo: interrupted", err=True)
+            ctx.exit(ExitCode.INTERRUPTED)
+        except BrokenPipeError:
+            ctx.exit(ExitCode.OK)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="segmarketo")
+@click.option("--profile", "-p", envvar="SEGMARKETO_PROFILE", default=None, metavar="NAME",
+              help="Configuration profile (default: 'default'; env SEGMARKETO_PROFILE).")
+@click.option("-v", "--verbose", count=True, help="Log each HTTP call (secrets redacted) to stderr; -vv for more.")
+@click.option("--log-file", type=click.Path(dir_okay=False), default=None, envvar="SEGMARKETO_LOG_FILE",
+              help="Also append log lines to this file (one line per batch and a summary).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Format of log lines.")
+@click.pass_context
+def cli(ctx: click.Context, profile: str | None, verbose: int, log_file: str | None, log_format: str) -> None:
+    """Keep Twilio Segment and Adobe Marketo Engage in step, in batch.
+
+    \b
+    Jobs:  backfill-leads, sync-audience, writeback, apply-events
+    Setup: init, auth, doctor, runs, sandbox, demo
+
+    Exit status: 0 ok, 1 error, 2 usage/config, 3 partial (records rejected),
+    4 refused by a safety guard, 75 try again later, 130 interrupted.
+    """
+    app = AppContext(profile=profile, verbose=verbose, log_file=log_file, log_format=log_format)
+    app.setup_logging()
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI as a program and return its exit code."""
+    try:
+        cli.main(args=argv, prog_name="segmarketo", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else ExitCode.ERROR
+    return ExitCode.OK
+
+
+def show_error(exc: SegmarketoError) -> None:
+    line = f"segmarketo: error: {redact(exc.message)}"
+    if exc.hint:
+        line += f" ({redact(exc.hint)})"
+    click.echo(line, err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run())

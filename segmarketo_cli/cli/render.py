@@ -1,0 +1,49 @@
+"""Rendering of run reports: a rich table on stderr, or JSON on stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from ..report import RunReport
+
+STATUS_STYLE = {"ok": "green", "partial": "yellow", "refused": "red", "deferred": "yellow", "failed": "red"}
+
+
+def stderr_console() -> Console:
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def render_report(report: RunReport, *, as_json: bool) -> None:
+    data = report.to_dict()
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.flush()
+        return
+    console = stderr_console()
+    status = data["status"]
+    title = f"{report.command} · run {report.run_id} · [{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+    if report.dry_run:
+        title += " · dry run"
+    table = Table(title=title, title_justify="left", show_header=True, header_style="bold")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    for bucket, count in data["counts"].items():
+        table.add_row(bucket.replace("_", " "), f"{count:,}")
+    console.print(table)
+    calls = data["api_calls"]
+    console.print(
+        f"API calls: Marketo {calls.get('marketo', 0):,}, Segment {calls.get('segment', 0):,}"
+        f" · {data['duration_s']:.1f} s"
+    )
+    if data.get("rejects_file"):
+        console.print(f"Rejects: {data['rejects_file']}")
+    for note in data.get("notes", []):
+        console.print(f"Note: {note}", markup=False)
+    for problem in data.get("imbalances", []):
+        console.print(f"[red]Buckets do not add up:[/] {problem}")
+    if data.get("error"):
+        console.print(f"[red]Stopped:[/] {data['error']}", markup=True)

@@ -1,0 +1,36 @@
+"""Where config and state live: SEGMARKETO_HOME, else the platformdirs user folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "segmarketo"
+
+
+def home_override() -> Path | None:
+    value = os.environ.get("SEGMARKETO_HOME")
+    return Path(value).expanduser() if value else None
+
+
+def config_dir() -> Path:
+    home = home_override()
+    return home if home else Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def config_file() -> Path:
+    return config_dir() / "config.toml"
+
+
+def state_dir() -> Path:
+    home = home_override()
+    return home / "state" if home else Path(platformdirs.user_state_dir(APP_NAME))
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (and parents) with mode 0700 and tighten it if it already exists."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path

@@ -1,0 +1,44 @@
+"""Factories that turn Settings + secrets into the Marketo client and the Segment sender."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .config import Settings
+from .http import register_secret
+from .secrets import require_secret
+
+if TYPE_CHECKING:
+    from .marketo.client import MarketoClient
+    from .segment.sender import BatchSender
+
+
+def build_marketo(settings: Settings) -> MarketoClient:
+    from .marketo.client import MarketoClient
+    from .marketo.limits import Limiter
+
+    settings.require_marketo()
+    secret = require_secret(settings.profile, "marketo_client_secret")
+    register_secret(secret)
+    limiter = Limiter(
+        calls=settings.rate_limit_calls,
+        window_s=settings.rate_limit_window_s,
+        max_concurrency=settings.max_concurrency,
+        daily_budget=settings.daily_budget,
+    )
+    return MarketoClient(
+        settings.marketo_endpoint,
+        settings.marketo_client_id,
+        secret,
+        limiter=limiter,
+        timeout=settings.http_timeout_s,
+        max_retries=settings.max_retries,
+    )
+
+
+def build_segment(settings: Settings) -> BatchSender:
+    from .segment.sender import BatchSender
+
+    write_key = require_secret(settings.profile, "segment_write_key")
+    register_secret(write_key)
+    return BatchSender(settings.segment_endpoint, write_key, timeout=min(settings.http_timeout_s, 60.0))

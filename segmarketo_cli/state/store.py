@@ -1,0 +1,261 @@
+"""SQLite state store: runs, cursors, caches, lead ids, pushed hashes, processed events, cookies, rejects."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..paths import ensure_private_dir
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY, command TEXT NOT NULL, profile TEXT NOT NULL,
+  started_at REAL NOT NULL, finished_at REAL, status TEXT, report TEXT);
+CREATE TABLE IF NOT EXISTS cursors (
+  instance TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, updated_at REAL NOT NULL,
+  PRIMARY KEY (instance, name));
+CREATE TABLE IF NOT EXISTS cache (
+  instance TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL NOT NULL,
+  PRIMARY KEY (instance, key));
+CREATE TABLE IF NOT EXISTS lead_ids (
+  instance TEXT NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, lead_id INTEGER NOT NULL,
+  updated_at REAL NOT NULL, PRIMARY KEY (instance, field, key, lead_id));
+CREATE TABLE IF NOT EXISTS pushed_hashes (
+  instance TEXT NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL,
+  updated_at REAL NOT NULL, PRIMARY KEY (instance, field, key));
+CREATE TABLE IF NOT EXISTS processed_events (
+  instance TEXT NOT NULL, scope TEXT NOT NULL, message_id TEXT NOT NULL, applied_at REAL NOT NULL,
+  PRIMARY KEY (instance, scope, message_id));
+CREATE TABLE IF NOT EXISTS associated_cookies (
+  instance TEXT NOT NULL, cookie TEXT NOT NULL, lead_id INTEGER NOT NULL, associated_at REAL NOT NULL,
+  PRIMARY KEY (instance, cookie, lead_id));
+CREATE TABLE IF NOT EXISTS rejects (
+  run_id TEXT NOT NULL, path TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (run_id, path));
+"""
+
+_CHUNK = 500
+
+
+class StateStore:
+    """Thread-safe wrapper over one SQLite file per profile (dir 0700, file 0600)."""
+
+    def __init__(self, state_dir: Path, profile: str) -> None:
+        ensure_private_dir(state_dir)
+        self.path = state_dir / f"{profile}.sqlite"
+        self.profile = profile
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.chmod(self.path, 0o600)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(self.path) + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    # runs ---------------------------------------------------------------------------------------
+    def start_run(self, run_id: str, command: str, started_at: float | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO runs (run_id, command, profile, started_at) VALUES (?, ?, ?, ?)",
+                (run_id, command, self.profile, started_at or time.time()),
+            )
+
+    def finish_run(self, run_id: str, status: str, report: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, report = ? WHERE run_id = ?",
+                (time.time(), status, json.dumps(report), run_id),
+            )
+            if report.get("rejects_file"):
+                db.execute(
+                    "INSERT OR REPLACE INTO rejects (run_id, path, count) VALUES (?, ?, ?)",
+                    (run_id, report["rejects_file"], int(report.get("counts", {}).get("rejected", 0))),
+                )
+
+    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT run_id, command, started_at, finished_at, status, report FROM runs "
+            "ORDER BY started_at DESC LIMIT ?",
+            (limit,),
+        )
+        return [self._run_row(row) for row in rows]
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._query(
+            "SELECT run_id, command, started_at, finished_at, status, report FROM runs "
+            "WHERE run_id = ? OR run_id LIKE ? ORDER BY started_at DESC LIMIT 1",
+            (run_id, run_id + "%"),
+        )
+        return self._run_row(rows[0]) if rows else None
+
+    @staticmethod
+    def _run_row(row: tuple) -> dict[str, Any]:
+        run_id, command, started_at, finished_at, status, report = row
+        return {
+            "run_id": run_id,
+            "command": command,
+            "started_at": started_at,
+            "finished_at": finished_at,
+            "status": status or "running",
+            "report": json.loads(report) if report else None,
+        }
+
+    # cursors --------------------------------------------------------------------------------------
+    def get_cursor(self, instance: str, name: str) -> str | None:
+        rows = self._query("SELECT value FROM cursors WHERE instance = ? AND name = ?", (instance, name))
+        return rows[0][0] if rows else None
+
+    def set_cursor(self, instance: str, name: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO cursors (instance, name, value, updated_at) VALUES (?, ?, ?, ?)",
+                (instance, name, value, time.time()),
+            )
+
+    def delete_cursor(self, instance: str, name: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM cursors WHERE instance = ? AND name = ?", (instance, name))
+
+    # cache (describe, activity types, ...) ------------------------------------------------------
+    def cache_get(self, instance: str, key: str) -> Any | None:
+        rows = self._query(
+            "SELECT value FROM cache WHERE instance = ? AND key = ? AND expires_at > ?", (instance, key, time.time())
+        )
+        return json.loads(rows[0][0]) if rows else None
+
+    def cache_put(self, instance: str, key: str, value: Any, ttl_s: float = 86400) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO cache (instance, key, value, expires_at) VALUES (?, ?, ?, ?)",
+                (instance, key, json.dumps(value), time.time() + ttl_s),
+            )
+
+    # lead-id cache ------------------------------------------------------------------------------
+    def lead_ids_for(self, instance: str, field: str, keys: Iterable[str]) -> dict[str, list[int]]:
+        """Cached lead ids for each key (normalised value of `field`); keys not cached are absent."""
+        found: dict[str, list[int]] = {}
+        keys = list(keys)
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for key, lead_id in self._query(
+                f"SELECT key, lead_id FROM lead_ids WHERE instance = ? AND field = ? AND key IN ({marks})",
+                (instance, field, *chunk),
+            ):
+                found.setdefault(key, []).append(lead_id)
+        return found
+
+    def remember_lead_ids(self, instance: str, field: str, pairs: Iterable[tuple[str, list[int]]]) -> None:
+        """Replace the cached ids of each key with the given list."""
+        now = time.time()
+        with self.transaction() as db:
+            for key, ids in pairs:
+                db.execute("DELETE FROM lead_ids WHERE instance = ? AND field = ? AND key = ?", (instance, field, key))
+                db.executemany(
+                    "INSERT OR REPLACE INTO lead_ids (instance, field, key, lead_id, updated_at) VALUES (?,?,?,?,?)",
+                    [(instance, field, key, int(i), now) for i in ids],
+                )
+
+    def forget_lead_ids(self, instance: str, field: str, keys: Iterable[str]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "DELETE FROM lead_ids WHERE instance = ? AND field = ? AND key = ?",
+                [(instance, field, k) for k in keys],
+            )
+
+    # pushed hashes (incremental backfill) -------------------------------------------------------
+    def pushed_hashes(self, instance: str, field: str, keys: Iterable[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        keys = list(keys)
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self._query(
+                    f"SELECT key, hash FROM pushed_hashes WHERE instance = ? AND field = ? AND key IN ({marks})",
+                    (instance, field, *chunk),
+                )
+            )
+        return found
+
+    def remember_hashes(self, instance: str, field: str, pairs: Iterable[tuple[str, str]]) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO pushed_hashes (instance, field, key, hash, updated_at) VALUES (?,?,?,?,?)",
+                [(instance, field, k, h, now) for k, h in pairs],
+            )
+
+    # processed events (apply-events exactly once) -----------------------------------------------
+    def processed(self, instance: str, scope: str, message_ids: Iterable[str]) -> set[str]:
+        seen: set[str] = set()
+        ids = list(message_ids)
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            seen.update(
+                row[0]
+                for row in self._query(
+                    f"SELECT message_id FROM processed_events WHERE instance = ? AND scope = ? "
+                    f"AND message_id IN ({marks})",
+                    (instance, scope, *chunk),
+                )
+            )
+        return seen
+
+    def mark_processed(self, instance: str, scope: str, message_ids: Iterable[str]) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO processed_events (instance, scope, message_id, applied_at) VALUES (?,?,?,?)",
+                [(instance, scope, m, now) for m in message_ids],
+            )
+
+    # Munchkin cookies -----------------------------------------------------------------------------
+    def associated_cookies(self, instance: str, pairs: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+        pairs = list(pairs)
+        done = set()
+        for cookie, lead_id in pairs:
+            if self._query(
+                "SELECT 1 FROM associated_cookies WHERE instance = ? AND cookie = ? AND lead_id = ?",
+                (instance, cookie, lead_id),
+            ):
+                done.add((cookie, lead_id))
+        return done
+
+    def remember_cookie(self, instance: str, cookie: str, lead_id: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO associated_cookies (instance, cookie, lead_id, associated_at) VALUES (?,?,?,?)",
+                (instance, cookie, lead_id, time.time()),
+            )
