@@ -1,0 +1,73 @@
+"""`segmarketo init`: write a commented config.toml profile (never secrets)."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+import click
+
+from .. import paths
+from ..config import read_config_file, tomllib
+from ..config_template import render_profile
+from ..errors import ConfigError
+from .context import AppContext
+
+_SECTION = re.compile(r"^\[\[?profiles\.([A-Za-z0-9_-]+)[.\]]", re.M)
+
+
+def _without_profile(text: str, profile: str) -> str:
+    """Drop the profile's block: between init's markers, else its [profiles.<profile>...] sections."""
+    marked = re.compile(rf"^# >>> profile {re.escape(profile)}\n.*?^# <<< profile {re.escape(profile)}\n?", re.M | re.S)
+    if marked.search(text):
+        return marked.sub("", text)
+    out: list[str] = []
+    pending: list[str] = []  # comments and blank lines not yet known to belong to a section
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        if line.lstrip().startswith("#") or not line.strip():
+            pending.append(line)
+            continue
+        if line.startswith("["):
+            match = _SECTION.match(line)
+            skipping = bool(match and match.group(1) == profile)
+            if skipping:
+                pending = []
+        if not skipping:
+            out.extend(pending)
+            out.append(line)
+        pending = []
+    if not skipping:
+        out.extend(pending)
+    return "".join(out)
+
+
+@click.command("init")
+@click.option("--endpoint", default="https://123-ABC-456.mktorest.com", show_default=True,
+              help="Marketo REST endpoint to put in the profile.")
+@click.option("--client-id", default="", help="Marketo client id to put in the profile.")
+@click.option("--segment-region", default="us", show_default=True, help="'us', 'eu' or a Segment API URL.")
+@click.option("--force", is_flag=True, help="Replace the profile if it already exists.")
+@click.pass_obj
+def init(app: AppContext, endpoint: str, client_id: str, segment_region: str, force: bool) -> None:
+    """Write a commented config.toml profile (endpoint, mapping, field ownership,
+    write-back events, limits, rules). Secrets are never written: use 'segmarketo auth set'."""
+    profile = app.profile or os.environ.get("SEGMARKETO_PROFILE") or "default"
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", profile):
+        raise ConfigError(f"profile name '{profile}' may use letters, digits, '-' and '_' only")
+    path = paths.config_file()
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    document = read_config_file(path) if existing else {}
+    if profile in document.get("profiles", {}) and not force:
+        raise ConfigError(f"{path}: profile '{profile}' exists already; use --force to replace it")
+    block = render_profile(profile, endpoint=endpoint, client_id=client_id, segment_endpoint=segment_region)
+    kept = _without_profile(existing, profile).strip()
+    text = (kept + "\n\n" if kept else "") + block
+    tomllib.loads(text)  # never write a file we could not read back
+    paths.ensure_private_dir(path.parent)
+    path.write_text(text, encoding="utf-8")
+    os.chmod(path, 0o600)
+    click.echo(f"Wrote profile '{profile}' to {path}", err=True)
+    click.echo(f"Next: segmarketo --profile {profile} auth set && segmarketo --profile {profile} doctor", err=True)
+    sys.stdout.flush()

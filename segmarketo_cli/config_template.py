@@ -1,0 +1,69 @@
+"""The commented config.toml profile that `segmarketo init` writes (never any secret)."""
+
+from __future__ import annotations
+
+PROFILE_TEMPLATE = """\
+# >>> profile {profile}
+# segmarketo profile '{profile}'. Secrets are NOT kept here: run 'segmarketo auth set --profile {profile}'
+# or set SEGMARKETO_MARKETO_CLIENT_SECRET and SEGMARKETO_SEGMENT_WRITE_KEY.
+# Precedence: command-line flag > SEGMARKETO_* environment variable > this file > built-in default.
+[profiles.{profile}]
+# Marketo REST endpoint (Admin > Integration > Web Services), without /rest or /identity.
+marketo_endpoint = "{endpoint}"
+# Client id of the LaunchPoint custom service (its secret goes to the keyring).
+marketo_client_id = "{client_id}"
+# Segment HTTP API host: "us" (https://api.segment.io), "eu" (https://events.eu1.segmentapis.com) or a URL.
+segment_endpoint = "{segment_endpoint}"
+# Marketo field used to find leads (any searchable field, e.g. a custom segmentUserId).
+lookup_field = "email"
+# Marketo field that holds the Segment userId (write-back reads it; backfill writes it). Empty = none.
+# user_id_field = "segmentUserId"
+
+# API limits. Marketo allows 100 calls / 20 s and 10 concurrent calls per instance, shared by every
+# integration, and about 50,000 calls a day.
+rate_limit_calls = 90
+rate_limit_window_s = 20
+max_concurrency = 5
+# daily_budget = 20000
+
+# Custom trait -> Marketo field API name (case-sensitive). Reserved traits are mapped already.
+[profiles.{profile}.mapping]
+# plan = "productPlan"
+# "company.plan" = "companyPlan"
+
+# Field ownership for backfill-leads.
+[profiles.{profile}.fields]
+# Never written by segmarketo:
+marketo_owned = []
+# Written only where Marketo's value is empty:
+fill_only = []
+# Written only when the Segment value is newer than the lead's updatedAt:
+newer_only = []
+
+# Write-back: Marketo activity type name -> Segment event name; false drops a type.
+[profiles.{profile}.writeback.events]
+# "Send Email" = "Email Sent"
+# "Fill Out Form" = false
+
+# apply-events rules may live here too (or in a rules.toml passed with --rules):
+# [[profiles.{profile}.rules]]
+# name = "pro signups score"
+# event = "Signed Up"
+# where = {{ plan = "pro" }}
+# action = "score"
+# field = "productScore"
+# points = 10
+# <<< profile {profile}
+"""
+
+
+def render_profile(
+    profile: str,
+    *,
+    endpoint: str = "https://123-ABC-456.mktorest.com",
+    client_id: str = "",
+    segment_endpoint: str = "us",
+) -> str:
+    return PROFILE_TEMPLATE.format(
+        profile=profile, endpoint=endpoint, client_id=client_id, segment_endpoint=segment_endpoint
+    )
