@@ -1,0 +1,287 @@
+"""BatchSender: Segment `POST /v1/batch` with size-aware splitting, Basic auth, gzip, retries and bisection."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+from ..errors import SegmentError, ServiceUnavailable
+from ..http import log_call, make_session, redact, register_secret
+from .spec import DEFAULT_INTEGRATIONS, LIBRARY, MAX_MESSAGE_BYTES, iso_timestamp, message_size, problem_with
+
+MAX_BATCH_BYTES = 475_000  # uncompressed body; Segment's limit is 500 KB (segment.md §4)
+MAX_BATCH_MESSAGES = 2_500
+RETRY_AFTER_CAP_S = 300.0
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 60.0
+RETRY_STATUSES = frozenset({408, 410, 429, 460})
+BISECT_STATUSES = frozenset({400, 413})
+_STAMP = "2000-01-01T00:00:00.000Z"  # same length as every real sentAt, used when measuring
+_SEPARATOR = len(", ")
+
+Message = dict[str, Any]
+Rejected = list[tuple[Message, str]]
+
+
+@dataclass
+class BatchResult:
+    """What happened to one batch. `accepted` is True when Segment took every message (no rejects).
+
+    `send_batch` only returns settled batches: messages not accepted are in `rejected` with the reason, and
+    anything still in doubt raises instead, so a caller may advance its cursor once the call returns.
+    """
+
+    accepted: bool
+    status: int | None
+    attempts: int
+    bytes: int
+    message_ids: list[str]
+    error: str | None = None
+    rejected: Rejected = field(default_factory=list)
+
+
+@dataclass
+class SendSummary:
+    """Results of `send`: one BatchResult per batch plus messages refused before sending."""
+
+    results: list[BatchResult]
+    rejected: Rejected
+
+    @property
+    def sent(self) -> int:
+        return sum(len(r.message_ids) for r in self.results)
+
+    @property
+    def all_rejected(self) -> Rejected:
+        return self.rejected + [item for r in self.results for item in r.rejected]
+
+
+class _Retry(Exception):
+    """An attempt failed in a way worth retrying; `wait_s` is the server's wish, if it said one."""
+
+    def __init__(self, status: int | None, detail: str, wait_s: float | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.wait_s = wait_s
+
+
+class _Bisect(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.attempts = 1
+
+
+class BatchSender:
+    """Sends Spec messages to Segment's batch endpoint; the write key travels only in the Basic header."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        write_key: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = 60,
+        max_retries: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+        integrations: dict[str, bool] | None = None,
+        context: dict[str, Any] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not write_key:
+            raise SegmentError("the Segment write key is empty")
+        register_secret(write_key)
+        self.url = endpoint.rstrip("/") + "/v1/batch"
+        self.session = session or make_session()
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.sleep = sleep
+        self.integrations = dict(DEFAULT_INTEGRATIONS) if integrations is None else dict(integrations)
+        self.context = {**(context or {}), "library": dict(LIBRARY)}
+        self._auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self.requests = 0
+
+    def __repr__(self) -> str:
+        return f"BatchSender({self.url!r})"
+
+    # splitting ----------------------------------------------------------------------------------
+    def _envelope_bytes(self) -> int:
+        return len(json.dumps(self._envelope([], _STAMP)).encode())
+
+    def split(self, messages: Iterable[Message]) -> tuple[list[list[Message]], Rejected]:
+        """Batches of <= 2,500 messages and <= 475,000 body bytes; unusable messages come back with reasons.
+
+        Each kept message is copied once, so later edits by the caller cannot change what is (re)sent.
+        """
+        overhead = self._envelope_bytes()
+        batches: list[list[Message]] = []
+        rejected: Rejected = []
+        current: list[Message] = []
+        size = overhead
+        for message in messages:
+            problem = problem_with(message)
+            if problem:
+                rejected.append((message, problem))
+                continue
+            frozen = {**message, "sentAt": _STAMP}
+            item_bytes = message_size(frozen)
+            if item_bytes > MAX_MESSAGE_BYTES:
+                rejected.append((message, f"message is {item_bytes:,} bytes; Segment accepts at most "
+                                          f"{MAX_MESSAGE_BYTES:,} per message"))
+                continue
+            added = item_bytes + (_SEPARATOR if current else 0)
+            if current and (len(current) >= MAX_BATCH_MESSAGES or size + added > MAX_BATCH_BYTES):
+                batches.append(current)
+                current, size, added = [], overhead, item_bytes
+            current.append(frozen)
+            size += added
+        if current:
+            batches.append(current)
+        return batches, rejected
+
+    def send(self, messages: Iterable[Message]) -> SendSummary:
+        """Split `messages` and send every batch in order; raises like `send_batch`."""
+        batches, rejected = self.split(messages)
+        return SendSummary([self.send_batch(batch) for batch in batches], rejected)
+
+    # sending -------------------------------------------------------------------------------------
+    def send_batch(self, messages: list[Message]) -> BatchResult:
+        """Deliver one batch (from `split`): retry what is transient, bisect what Segment calls malformed."""
+        if not messages:
+            return BatchResult(True, None, 0, 0, [])
+        try:
+            status, attempts, sent_bytes = self._deliver(messages)
+        except _Bisect as refusal:
+            return self._bisect(messages, refusal)
+        ids = [m["messageId"] for m in messages]
+        return BatchResult(True, status, attempts, sent_bytes, ids)
+
+    def _bisect(self, messages: list[Message], refusal: _Bisect) -> BatchResult:
+        if len(messages) == 1:
+            reason = f"Segment refused the message: HTTP {refusal.status} {refusal.detail}".strip()
+            return BatchResult(
+                False, refusal.status, refusal.attempts, 0, [], error=reason, rejected=[(messages[0], reason)]
+            )
+        middle = len(messages) // 2
+        halves = [self.send_batch(messages[:middle]), self.send_batch(messages[middle:])]
+        rejected = [item for half in halves for item in half.rejected]
+        return BatchResult(
+            accepted=not rejected,
+            status=refusal.status if rejected else 200,
+            attempts=refusal.attempts + sum(h.attempts for h in halves),
+            bytes=sum(h.bytes for h in halves),
+            message_ids=[i for half in halves for i in half.message_ids],
+            error=f"{len(rejected)} message(s) refused by Segment" if rejected else None,
+            rejected=rejected,
+        )
+
+    def _deliver(self, messages: list[Message]) -> tuple[int, int, int]:
+        """POST until Segment answers 2xx; returns (status, attempts, uncompressed bytes of the last body)."""
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                status, sent_bytes = self._attempt(messages, attempts - 1)
+                return status, attempts, sent_bytes
+            except _Bisect as refusal:
+                refusal.attempts = attempts
+                raise
+            except _Retry as failure:
+                if attempts > self.max_retries:
+                    raise ServiceUnavailable(
+                        f"Segment {self.url} still failing after {attempts} attempts (last: {failure.detail})",
+                        hint="nothing was lost; the next run re-sends with the same messageIds",
+                    ) from None
+                self.sleep(self._wait_s(failure, attempts))
+
+    def _wait_s(self, failure: _Retry, attempts: int) -> float:
+        if failure.wait_s is not None:
+            return min(max(failure.wait_s, 0.0), RETRY_AFTER_CAP_S)
+        return self._rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempts - 1)))
+
+    def _envelope(self, messages: list[Message], sent_at: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"batch": messages, "sentAt": sent_at, "context": self.context}
+        if self.integrations:
+            body["integrations"] = self.integrations
+        return body
+
+    def _attempt(self, messages: list[Message], retry_count: int) -> tuple[int, int]:
+        sent_at = iso_timestamp()
+        for message in messages:  # re-stamped every attempt so Segment's clock-skew fix stays right
+            message["sentAt"] = sent_at
+        raw = json.dumps(self._envelope(messages, sent_at)).encode()
+        headers = {
+            "Authorization": self._auth,
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "X-Retry-Count": str(retry_count),
+        }
+        with self._lock:
+            self.requests += 1
+        started = time.monotonic()
+        note = f"{len(messages)} msgs {len(raw):,} B attempt {retry_count + 1}"
+        try:
+            response = self.session.post(
+                self.url, data=gzip.compress(raw, mtime=0), headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            log_call("POST", self.url, type(exc).__name__, time.monotonic() - started, note)
+            raise _Retry(None, f"{type(exc).__name__}") from None
+        log_call("POST", self.url, response.status_code, time.monotonic() - started, note)
+        status = response.status_code
+        if 200 <= status < 300:
+            return status, len(raw)
+        detail = f"HTTP {status}"
+        snippet = redact(response.text[:200].strip()) if response.text else ""
+        if status == 429:
+            raise _Retry(status, detail, _server_wait_s(response.headers))
+        if status in RETRY_STATUSES or (status >= 500 and status not in (501, 505)):
+            raise _Retry(status, detail)
+        if status in BISECT_STATUSES:
+            raise _Bisect(status, snippet)
+        raise SegmentError(f"Segment refused the batch with HTTP {status}{_hint(status)}"
+                           + (f": {snippet}" if snippet else ""))
+
+
+def _hint(status: int) -> str:
+    if status in (401, 403):
+        return " (check the write key: SEGMARKETO_SEGMENT_WRITE_KEY or 'segmarketo auth set')"
+    if status == 404:
+        return " (check the Segment endpoint/region: SEGMARKETO_SEGMENT_ENDPOINT)"
+    return ""
+
+
+def _server_wait_s(headers: Any) -> float | None:
+    """Seconds Segment asked us to wait (Retry-After: seconds or HTTP date; X-RateLimit-Reset), if any."""
+    retry_after = headers.get("Retry-After")
+    if retry_after:
+        try:
+            return float(retry_after)
+        except ValueError:
+            try:
+                return parsedate_to_datetime(retry_after).timestamp() - time.time()
+            except (TypeError, ValueError):
+                pass
+    reset = headers.get("X-RateLimit-Reset")
+    if reset:
+        try:
+            value = float(reset)
+        except ValueError:
+            return None
+        # UNCONFIRMED whether this is seconds to wait or an epoch time; large values are taken as epoch.
+        return value - time.time() if value > 1_000_000_000 else value
+    return None
