@@ -13,10 +13,13 @@ from .errors import ConfigError
 
 SERVICE = "segmarketo"
 SECRET_NAMES = tuple(SECRET_ENV)
+SECRET_LABELS = {"marketo_client_secret": "Marketo client secret", "segment_write_key": "Segment write key"}
 
 
 @dataclass(frozen=True)
 class SecretStatus:
+    """Where one secret comes from; never its value."""
+
     name: str
     source: str  # "env", "keyring" or "missing"
     detail: str = ""
@@ -44,6 +47,23 @@ def _keyring_error_text() -> str:
     )
 
 
+def keyring_available() -> bool:
+    """True when the selected keyring backend can store secrets (not keyring's fail or null backend)."""
+    try:
+        from keyring.backends import fail, null
+
+        backend = _keyring().get_keyring()
+    except Exception:  # noqa: BLE001 - a broken keyring install is "not available" too
+        return False
+    return not isinstance(backend, (fail.Keyring, null.Keyring)) and getattr(backend, "priority", 1) > 0
+
+
+def require_keyring() -> None:
+    """Raise KeyringUnavailable (one line naming the environment variables) when no backend works."""
+    if not keyring_available():
+        raise KeyringUnavailable(_keyring_error_text())
+
+
 def keyring_get(profile: str, name: str) -> str | None:
     """Read one secret from the keyring; None when absent or when no backend works."""
     try:
@@ -61,38 +81,48 @@ def get_secret(profile: str, name: str) -> str | None:
 
 
 def set_secret(profile: str, name: str, value: str) -> None:
+    """Store one secret in the keyring; KeyringUnavailable when no backend can take it."""
+    if name not in SECRET_ENV:
+        raise ValueError(f"unknown secret {name!r}")
+    require_keyring()
     try:
         _keyring().set_password(SERVICE, _username(profile, name), value)
-    except Exception as exc:  # noqa: BLE001
-        raise KeyringUnavailable(_keyring_error_text()) from type(exc)(type(exc).__name__)
+    except Exception:  # noqa: BLE001 - the backend's message may echo the value; never chain it
+        raise KeyringUnavailable(_keyring_error_text()) from None
 
 
 def clear_secret(profile: str, name: str) -> bool:
     """Delete one secret from the keyring; True when something was deleted."""
-    keyring = _keyring()
+    from keyring.errors import PasswordDeleteError
+
+    require_keyring()
     try:
-        keyring.delete_password(SERVICE, _username(profile, name))
+        _keyring().delete_password(SERVICE, _username(profile, name))
         return True
-    except keyring.errors.PasswordDeleteError:
+    except PasswordDeleteError:
         return False
-    except Exception as exc:  # noqa: BLE001
-        raise KeyringUnavailable(_keyring_error_text()) from type(exc)(type(exc).__name__)
+    except Exception:  # noqa: BLE001
+        raise KeyringUnavailable(_keyring_error_text()) from None
 
 
 def secret_status(profile: str) -> list[SecretStatus]:
     """Where each secret comes from, never its value."""
     result = []
+    usable = keyring_available()
     for name, env in SECRET_ENV.items():
         if os.environ.get(env):
             result.append(SecretStatus(name, "env", env))
-        elif keyring_get(profile, name):
+        elif usable and keyring_get(profile, name):
             result.append(SecretStatus(name, "keyring", f"service '{SERVICE}', user '{_username(profile, name)}'"))
-        else:
+        elif usable:
             result.append(SecretStatus(name, "missing", f"set {env} or run 'segmarketo auth set'"))
+        else:
+            result.append(SecretStatus(name, "missing", f"set {env} (no keyring backend works here)"))
     return result
 
 
 def keyring_backend_name() -> str:
+    """Module-qualified class name of the selected keyring backend, or 'none'."""
     try:
         backend = _keyring().get_keyring()
     except Exception:  # noqa: BLE001
@@ -101,6 +131,7 @@ def keyring_backend_name() -> str:
 
 
 def require_secret(profile: str, name: str) -> str:
+    """The secret's value, or a ConfigError saying how to set it."""
     value = get_secret(profile, name)
     if not value:
         raise ConfigError(f"{name.replace('_', ' ')} is not set: set {SECRET_ENV[name]} or run 'segmarketo auth set'")
