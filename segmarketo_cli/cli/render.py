@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..report import RunReport
@@ -18,32 +20,37 @@ def stderr_console() -> Console:
 
 
 def render_report(report: RunReport, *, as_json: bool) -> None:
-    data = report.to_dict()
+    """The run report: a table on stderr for people, or JSON on stdout with --json."""
+    render_report_data(report.to_dict(), as_json=as_json)
+
+
+def render_report_data(data: dict[str, Any], *, as_json: bool) -> None:
+    """Render a report dict (RunReport.to_dict(), or one stored in the state store by an earlier run)."""
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         sys.stdout.flush()
         return
     console = stderr_console()
     status = data["status"]
-    title = f"{report.command} · run {report.run_id} · [{STATUS_STYLE.get(status, 'white')}]{status}[/]"
-    if report.dry_run:
+    title = f"{data['command']} · run {data['run_id']} · [{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+    if data.get("dry_run"):
         title += " · dry run"
     table = Table(title=title, title_justify="left", show_header=True, header_style="bold")
     table.add_column("outcome")
     table.add_column("count", justify="right")
-    for bucket, count in data["counts"].items():
-        table.add_row(bucket.replace("_", " "), f"{count:,}")
+    for bucket, count in data.get("counts", {}).items():
+        table.add_row(escape(bucket.replace("_", " ")), f"{count:,}")
     console.print(table)
-    calls = data["api_calls"]
+    calls = data.get("api_calls", {})
     console.print(
         f"API calls: Marketo {calls.get('marketo', 0):,}, Segment {calls.get('segment', 0):,}"
-        f" · {data['duration_s']:.1f} s"
+        f" · {data.get('duration_s') or 0:.1f} s"
     )
     if data.get("rejects_file"):
-        console.print(f"Rejects: {data['rejects_file']}")
+        console.print(f"Rejects: {data['rejects_file']}", markup=False)
     for note in data.get("notes", []):
         console.print(f"Note: {note}", markup=False)
     for problem in data.get("imbalances", []):
-        console.print(f"[red]Buckets do not add up:[/] {problem}")
+        console.print(f"[red]Buckets do not add up:[/] {escape(problem)}")
     if data.get("error"):
-        console.print(f"[red]Stopped:[/] {data['error']}", markup=True)
+        console.print(f"[red]Stopped:[/] {escape(data['error'])}")

@@ -111,12 +111,24 @@ class StateStore:
         return [self._run_row(row) for row in rows]
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run with this id, else the newest run whose id starts with it."""
+        exact = self._query(
+            "SELECT run_id, command, started_at, finished_at, status, report FROM runs WHERE run_id = ?", (run_id,)
+        )
+        if exact:
+            return self._run_row(exact[0])
+        found = self.find_runs(run_id, limit=1)
+        return found[0] if found else None
+
+    def find_runs(self, prefix: str, limit: int = 10) -> list[dict[str, Any]]:
+        """Runs whose id starts with `prefix` (case-sensitive), newest first."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = self._query(
             "SELECT run_id, command, started_at, finished_at, status, report FROM runs "
-            "WHERE run_id = ? OR run_id LIKE ? ORDER BY started_at DESC LIMIT 1",
-            (run_id, run_id + "%"),
+            "WHERE run_id LIKE ? ESCAPE '\\' AND substr(run_id, 1, ?) = ? ORDER BY started_at DESC LIMIT ?",
+            (escaped + "%", len(prefix), prefix, limit),
         )
-        return self._run_row(rows[0]) if rows else None
+        return [self._run_row(row) for row in rows]
 
     @staticmethod
     def _run_row(row: tuple) -> dict[str, Any]:
