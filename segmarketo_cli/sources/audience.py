@@ -1,0 +1,445 @@
+"""Audience readers: Engage CSV downloads, id-column CSVs, S3 (Actions) CSVs and audience events -> people."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, InputError
+from ..identity import SHA256_RE, find_email, message_time, normalize_email, parse_timestamp
+from .discover import InputFile, inspect
+
+ID_TYPES = ("email", "userId", "marketo-id")
+ENTERED, EXITED = "Audience Entered", "Audience Exited"
+_CURLY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"'})
+_EMAIL_COL = re.compile(r"^(e-?mail(_?address)?|emails?)(_\d+)?$", re.I)
+_USER_COL = re.compile(r"^(user_?id|userid)(_\d+)?$", re.I)
+_LEAD_COL = re.compile(r"^(marketo_?(lead_?)?id|lead_?id|mkto_?id)$", re.I)
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+csv.field_size_limit(16 << 20)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One way to name a person: kind is 'email', 'userId' or 'marketo-id'; value is normalised."""
+
+    kind: str
+    value: str
+
+
+@dataclass
+class AudiencePerson:
+    """One person of the audience: identities (first = key), whether they belong, and where they came from."""
+
+    identities: tuple[Identity, ...]
+    origin: str
+    member: bool = True
+    user_id: str | None = None
+
+    @property
+    def key(self) -> Identity:
+        return self.identities[0]
+
+
+@dataclass
+class Rejection:
+    """An input row that names nobody usable, with its reason."""
+
+    origin: str
+    reason: str
+    field: str | None = None
+    value: str | None = None
+
+
+@dataclass
+class AudienceInput:
+    """What a reader made of one file: distinct people plus counts that account for every row."""
+
+    path: str
+    shape: str
+    kind: str  # "snapshot" (full membership) or "events" (entries and exits)
+    audience: str | None = None
+    people: list[AudiencePerson] = field(default_factory=list)
+    rows: int = 0
+    repeated: int = 0
+    ignored: int = 0
+    rejects: list[Rejection] = field(default_factory=list)
+
+
+@dataclass
+class _Event:
+    person: AudiencePerson
+    audience: str | None
+    ts: float | None
+    seq: int
+
+
+def read_audience(path: str | Path, *, audience: str | None = None, id_column: str | None = None,
+                  id_type: str | None = None) -> AudienceInput:
+    """Read one audience file; ConfigError/InputError for problems with the whole file, rejects per row."""
+    if id_type is not None and id_type not in ID_TYPES:
+        raise ConfigError(f"--id-type must be one of {', '.join(ID_TYPES)}, not '{id_type}'")
+    source = inspect(Path(path))
+    if source.format in ("jsonl", "json"):
+        result = _read_events(source, audience)
+    elif source.format == "csv":
+        result = _read_csv(source, audience=audience, id_column=id_column, id_type=id_type)
+    else:
+        raise InputError(f"{path}: {source.format} files are not audience inputs (use CSV or JSONL)")
+    if not result.people and result.rejects and all(r.reason.startswith("hashed e-mail") for r in result.rejects):
+        raise InputError(
+            f"{path}: every e-mail is a SHA-256 hash; Marketo needs clear addresses",
+            hint="download the audience with raw e-mails (Engage hashes them unless you have that permission)",
+        )
+    return result
+
+
+# CSV ----------------------------------------------------------------------------------------------------
+def _open_text(source: InputFile) -> io.TextIOBase:
+    try:
+        if source.gzipped:
+            return io.TextIOWrapper(gzip.open(source.path, "rb"), encoding="utf-8-sig", newline="")
+        return source.path.open("r", encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InputError(f"{source.path}: cannot be read: {exc.strerror or exc}") from None
+
+
+def _delimiter(header_line: str) -> str:
+    """S3 (Actions) files may use , | tab ; or : — the header (never quoted) shows which."""
+    counts = {d: header_line.count(d) for d in (",", "\t", "|", ";", ":")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _csv_rows(source: InputFile) -> tuple[list[str], Iterator[tuple[str, list[str] | None, str | None]]]:
+    """The header and an iterator of (origin, row, error) for each non-blank data row."""
+    name = str(source.path)
+    handle = _open_text(source)
+    try:
+        header_line = handle.readline()
+    except (EOFError, OSError, zlib.error, UnicodeDecodeError) as exc:
+        handle.close()
+        raise InputError(f"{name}: cannot be read: {exc}") from None
+    if not header_line.strip():
+        handle.close()
+        raise InputError(f"{name}: empty file (no header row)")
+    delimiter = _delimiter(header_line)
+    header = [h.strip() for h in next(csv.reader([header_line], delimiter=delimiter))]
+
+    def rows() -> Iterator[tuple[str, list[str] | None, str | None]]:
+        reader = csv.reader(handle, delimiter=delimiter)
+        last = 1
+        with handle:
+            while True:
+                start = last + 1
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except (EOFError, OSError, zlib.error, UnicodeDecodeError) as exc:
+                    yield f"{name}:{start}", None, f"unreadable from here on ({exc})"
+                    return
+                except csv.Error as exc:
+                    last = reader.line_num + 1
+                    yield f"{name}:{start}", None, f"malformed CSV: {exc}"
+                    continue
+                last = reader.line_num + 1
+                if not row or not any(cell.strip() for cell in row):
+                    continue
+                if len(row) < len(header):  # Engage sample files omit empty trailing cells
+                    row += [""] * (len(header) - len(row))
+                if len(row) > len(header):
+                    yield f"{name}:{start}", None, f"row has {len(row)} columns, header has {len(header)}"
+                    continue
+                yield f"{name}:{start}", row, None
+
+    return header, rows()
+
+
+def _read_csv(source: InputFile, *, audience: str | None, id_column: str | None,
+              id_type: str | None) -> AudienceInput:
+    header, rows = _csv_rows(source)
+    lowered = [h.lower() for h in header]
+    if id_column is None and ("audience_action" in lowered or "audience_name" in lowered):
+        return _read_s3_actions(source, header, rows, audience)
+    if id_column is not None or id_type is not None:
+        column, kind = _pick_column(header, id_column, id_type, str(source.path))
+        result = AudienceInput(str(source.path), "csv", "snapshot")
+        index = header.index(column)
+        for origin, row, error in rows:
+            result.rows += 1
+            if error or row is None:
+                result.rejects.append(Rejection(origin, error or "unreadable row"))
+                continue
+            ids, problem = _identities({kind: [row[index]]})
+            _add_snapshot(result, ids, origin, None, problem)
+        return _dedupe(result)
+    shape = "engage-unformatted" if "external_ids" in lowered or "traits" in lowered else "engage-formatted"
+    columns = _profile_columns(header)
+    if not any(columns.values()) and "external_ids" not in lowered and "traits" not in lowered:
+        raise ConfigError(
+            f"{source.path}: no identifier column found in {', '.join(header) or 'the header'}",
+            hint="name it with --id-column and --id-type email|userId|marketo-id",
+        )
+    if "key" not in lowered and shape == "engage-formatted":
+        shape = "csv"
+    result = AudienceInput(str(source.path), shape, "snapshot")
+    for origin, row, error in rows:
+        result.rows += 1
+        if error or row is None:
+            result.rejects.append(Rejection(origin, error or "unreadable row"))
+            continue
+        values, json_problem = _profile_values(header, row, columns)
+        ids, id_problem = _identities(values) if json_problem is None else ([], json_problem)
+        user_id = next((u.strip() for u in values.get("userId") or [] if u and u.strip()), None)
+        _add_snapshot(result, ids, origin, user_id, id_problem)
+    return _dedupe(result)
+
+
+def _add_snapshot(result: AudienceInput, ids: list[Identity], origin: str, user_id: str | None,
+                  problem: tuple | None) -> None:
+    if not ids:
+        reason, field_name, value = problem or ("no identifier", None, None)
+        result.rejects.append(Rejection(origin, reason, field_name, value))
+        return
+    result.people.append(AudiencePerson(tuple(ids), origin, True, user_id))
+
+
+def _pick_column(header: list[str], id_column: str | None, id_type: str | None, name: str) -> tuple[str, str]:
+    if id_column is not None:
+        matches = [h for h in header if h == id_column] or [h for h in header if h.lower() == id_column.lower()]
+        if not matches:
+            raise ConfigError(f"{name}: no column '{id_column}' (columns: {', '.join(header)})")
+        column = matches[0]
+        kind = id_type or _column_kind(column)
+        if kind is None:
+            raise ConfigError(f"cannot tell what column '{column}' holds", hint="add --id-type email|userId|marketo-id")
+        return column, kind
+    patterns = {"email": _EMAIL_COL, "userId": _USER_COL, "marketo-id": _LEAD_COL}
+    for column in header:
+        if patterns[id_type].match(column):  # type: ignore[index]
+            return column, id_type  # type: ignore[return-value]
+    raise ConfigError(f"{name}: no {id_type} column found in {', '.join(header)}", hint="name it with --id-column")
+
+
+def _column_kind(column: str) -> str | None:
+    if _EMAIL_COL.match(column) or "mail" in column.lower():
+        return "email"
+    if _USER_COL.match(column):
+        return "userId"
+    if _LEAD_COL.match(column) or column.lower() == "id":
+        return "marketo-id"
+    return None
+
+
+def _profile_columns(header: list[str]) -> dict[str, list[int]]:
+    return {
+        "email": [i for i, h in enumerate(header) if _EMAIL_COL.match(h)],
+        "userId": [i for i, h in enumerate(header) if _USER_COL.match(h)],
+        "marketo-id": [i for i, h in enumerate(header) if _LEAD_COL.match(h)],
+    }
+
+
+def _json_cell(text: str) -> tuple[dict[str, Any] | None, str | None]:
+    """Parse a JSON object cell; typographic quotes (seen in Engage sample files) become plain quotes."""
+    if not text.strip():
+        return {}, None
+    try:
+        value = json.loads(text.translate(_CURLY))
+    except ValueError as exc:
+        return None, f"invalid JSON ({exc.msg})"
+    return (value, None) if isinstance(value, dict) else (None, "expected a JSON object")
+
+
+def _profile_values(header: list[str], row: list[str],
+                    columns: dict[str, list[int]]) -> tuple[dict[str, list[str]], tuple | None]:
+    values: dict[str, list[str]] = {kind: [row[i] for i in idx] for kind, idx in columns.items()}
+    lowered = [h.lower() for h in header]
+    for column, keys in (("external_ids", ("email", "user_id", "userId")), ("traits", ("email", "user_id"))):
+        if column not in lowered:
+            continue
+        cell = row[lowered.index(column)]
+        parsed, problem = _json_cell(cell)
+        if parsed is None:
+            return values, (f"{column}: {problem}", column, cell)
+        for key in keys:
+            found = parsed.get(key)
+            for item in found if isinstance(found, list) else [found]:
+                if isinstance(item, (str, int)) and str(item).strip():
+                    values.setdefault("email" if key == "email" else "userId", []).append(str(item))
+    return values, None
+
+
+def _identities(values: dict[str, list[str]]) -> tuple[list[Identity], tuple | None]:
+    """Emails first (all of them), else the user id, else the Marketo id; the first problem when none."""
+    ids: list[Identity] = []
+    problem: tuple | None = None
+    for raw in values.get("email") or []:
+        if not raw or not raw.strip():
+            continue
+        email = normalize_email(raw)
+        if email is None:
+            reason = "hashed e-mail (SHA-256): Marketo needs clear addresses" if SHA256_RE.match(raw.strip()) \
+                else "not an e-mail address"
+            problem = problem or (reason, "email", raw)
+        elif Identity("email", email) not in ids:
+            ids.append(Identity("email", email))
+    if ids:
+        return ids, None
+    for raw in values.get("userId") or []:
+        if raw and raw.strip():
+            return [Identity("userId", raw.strip())], None
+    for raw in values.get("marketo-id") or []:
+        text = (raw or "").strip()
+        if text.isdigit() and int(text) > 0:
+            return [Identity("marketo-id", str(int(text)))], None
+        if text:
+            problem = problem or ("not a Marketo lead id", "marketo-id", raw)
+    return [], problem or ("no identifier (e-mail, user id or lead id) in this row", None, None)
+
+
+# Events -------------------------------------------------------------------------------------------------
+def _read_s3_actions(source: InputFile, header: list[str], rows: Iterator, audience: str | None) -> AudienceInput:
+    lowered = [h.lower() for h in header]
+    col = {name: (lowered.index(name) if name in lowered else None)
+           for name in ("audience_name", "audience_action", "email", "user_id", "timestamp")}
+    if col["audience_action"] is None:
+        raise InputError(f"{source.path}: S3 (Actions) file without an audience_action column")
+    result = AudienceInput(str(source.path), "s3-actions", "events")
+    events: list[_Event] = []
+    for seq, (origin, row, error) in enumerate(rows):
+        result.rows += 1
+        if error or row is None:
+            result.rejects.append(Rejection(origin, error or "unreadable row"))
+            continue
+
+        def cell(name: str, row: list[str] = row) -> str:
+            return row[col[name]].strip() if col[name] is not None else ""
+
+        action = cell("audience_action").lower()
+        if action not in _TRUE | _FALSE:
+            result.rejects.append(Rejection(origin, "audience_action is not true or false", "audience_action",
+                                            cell("audience_action")))
+            continue
+        stamp = cell("timestamp")
+        ts = parse_timestamp(stamp) if stamp else None
+        if stamp and ts is None:
+            result.rejects.append(Rejection(origin, "timestamp is not ISO-8601", "timestamp", stamp))
+            continue
+        ids, problem = _identities({"email": [cell("email")], "userId": [cell("user_id")]})
+        if not ids:
+            result.rejects.append(Rejection(origin, problem[0], problem[1], problem[2]))  # type: ignore[index]
+            continue
+        person = AudiencePerson(tuple(ids), origin, action in _TRUE, cell("user_id") or None)
+        events.append(_Event(person, cell("audience_name") or None, ts, seq))
+    return _replay(result, events, audience)
+
+
+def _read_events(source: InputFile, audience: str | None) -> AudienceInput:
+    from . import read_file
+
+    result = AudienceInput(str(source.path), "events-jsonl", "events")
+    events: list[_Event] = []
+    for seq, item in enumerate(read_file(source)):
+        result.rows += 1
+        if not item.ok or item.message is None:
+            result.rejects.append(Rejection(item.origin, item.error or "unreadable"))
+            continue
+        parsed = _audience_event(item.message, audience)
+        if parsed is None:
+            result.ignored += 1
+            continue
+        key, member = parsed
+        email = find_email(item.message)
+        user_id = item.message.get("userId")
+        user_id = str(user_id).strip() if isinstance(user_id, (str, int)) and str(user_id).strip() else None
+        ids = [Identity("email", email)] if email else ([Identity("userId", user_id)] if user_id else [])
+        if not ids:
+            result.rejects.append(Rejection(item.origin, "no e-mail or userId on this audience event"))
+            continue
+        person = AudiencePerson(tuple(ids), item.origin, member, user_id)
+        events.append(_Event(person, key, message_time(item.message), seq))
+    return _replay(result, events, audience)
+
+
+def _truth(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    return None
+
+
+def _audience_event(message: dict[str, Any], audience: str | None) -> tuple[str, bool] | None:
+    """(audience key, member?) for an Audience Entered/Exited track or an audience identify, else None."""
+    context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    personas = context.get("personas") if isinstance(context.get("personas"), dict) else {}
+    computed = personas.get("computation_key") if isinstance(personas.get("computation_key"), str) else None
+    kind = message.get("type")
+    if kind == "track":
+        props = message.get("properties") if isinstance(message.get("properties"), dict) else {}
+        key = props.get("audience_key") if isinstance(props.get("audience_key"), str) else computed
+        event = message.get("event")
+        if key is None:
+            return None
+        flag = _truth(props.get(key))
+        if flag is None and event in (ENTERED, EXITED):
+            flag = event == ENTERED
+        return (key, flag) if flag is not None else None
+    if kind == "identify":
+        traits = message.get("traits") if isinstance(message.get("traits"), dict) else {}
+        for key in (audience, computed):
+            if key and _truth(traits.get(key)) is not None:
+                return key, bool(_truth(traits.get(key)))
+    return None
+
+
+def _replay(result: AudienceInput, events: list[_Event], audience: str | None) -> AudienceInput:
+    """Keep the chosen audience's events and replay them in timestamp order: the latest per person wins."""
+    keys = sorted({e.audience for e in events if e.audience})
+    if audience is None:
+        if len(keys) > 1:
+            raise ConfigError(f"{result.path} holds several audiences ({', '.join(keys)})",
+                              hint="pick one with --audience KEY")
+        audience = keys[0] if keys else None
+    result.audience = audience
+    chosen = [e for e in events if e.audience in (audience, None)]
+    result.ignored += len(events) - len(chosen)
+    # An event without a timestamp keeps its place after the event before it in the file.
+    previous = float("-inf")
+    order: list[tuple[float, int, _Event]] = []
+    for event in sorted(chosen, key=lambda e: e.seq):
+        previous = event.ts if event.ts is not None else previous
+        order.append((previous, event.seq, event))
+    latest: dict[Identity, AudiencePerson] = {}
+    first_seen: dict[Identity, int] = {}
+    for _, seq, event in sorted(order, key=lambda t: (t[0], t[1])):
+        key = event.person.key
+        if key in latest:
+            result.repeated += 1
+        first_seen.setdefault(key, seq)
+        latest[key] = event.person
+    result.people = [latest[k] for k in sorted(latest, key=lambda k: first_seen[k])]
+    return result
+
+
+def _dedupe(result: AudienceInput) -> AudienceInput:
+    """Snapshot files: one person per key (the first row wins); later rows with that key are repeats."""
+    seen: set[Identity] = set()
+    people = []
+    for person in result.people:
+        if person.key in seen:
+            result.repeated += 1
+            continue
+        seen.add(person.key)
+        people.append(person)
+    result.people = people
+    return result
