@@ -1,0 +1,126 @@
+"""The one process-wide Marketo call limiter: sliding window, in-flight cap, throttle pauses and a daily budget."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from ..errors import DailyBudgetExhausted
+
+log = logging.getLogger("segmarketo.marketo.limits")
+
+
+class Limiter:
+    """Admit at most `calls` calls in any `window_s` window and `max_concurrency` at once, across threads.
+
+    `clock` and `sleep` are injectable so tests can drive the window with a fake clock. Waiting for the window
+    and for a pause uses `sleep`; waiting for an in-flight slot uses a condition variable (another thread must
+    finish its call first).
+    """
+
+    def __init__(
+        self,
+        calls: int = 90,
+        window_s: float = 20.0,
+        max_concurrency: int = 5,
+        daily_budget: int | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if calls < 1 or window_s <= 0 or max_concurrency < 1:
+            raise ValueError("Limiter needs calls >= 1, window_s > 0 and max_concurrency >= 1")
+        if daily_budget is not None and daily_budget < 0:
+            raise ValueError("daily_budget must be >= 0")
+        self.calls = calls
+        self.window_s = float(window_s)
+        self.max_concurrency = max_concurrency
+        self.daily_budget = daily_budget
+        self._clock = clock
+        self._sleep = sleep
+        self._stamps: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._slots = threading.Condition(threading.Lock())
+        self._in_flight = 0
+        self._concurrency = max_concurrency
+        self._paused_until = 0.0
+        self._used = 0
+
+    @property
+    def used(self) -> int:
+        """Calls admitted so far by this limiter."""
+        with self._lock:
+            return self._used
+
+    @property
+    def concurrency(self) -> int:
+        """The current in-flight cap (lowered by `reduce_concurrency` after 615 answers)."""
+        with self._slots:
+            return self._concurrency
+
+    @property
+    def in_flight(self) -> int:
+        with self._slots:
+            return self._in_flight
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Block until an in-flight slot and the window allow one call, then hold the slot for its duration."""
+        with self._slots:
+            while self._in_flight >= self._concurrency:
+                self._slots.wait()
+            self._in_flight += 1
+        try:
+            self._admit()
+            yield
+        finally:
+            with self._slots:
+                self._in_flight -= 1
+                self._slots.notify()
+
+    def penalize(self, seconds: float) -> None:
+        """Pause every thread for `seconds` (after Marketo said 606/615); pauses never shorten."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + max(seconds, 0.0))
+
+    def reduce_concurrency(self) -> int:
+        """Lower the in-flight cap by one (never below 1) for the rest of the run; returns the new cap."""
+        with self._slots:
+            if self._concurrency > 1:
+                self._concurrency -= 1
+                log.info("Marketo reported too many concurrent calls; using at most %d in flight", self._concurrency)
+            return self._concurrency
+
+    def seconds_until_free(self) -> float:
+        """How long until the window admits another call (0 when it would now)."""
+        with self._lock:
+            return self._wait_locked(self._clock())
+
+    def _wait_locked(self, now: float) -> float:
+        while self._stamps and self._stamps[0] <= now - self.window_s:
+            self._stamps.popleft()
+        wait = self._paused_until - now
+        if len(self._stamps) >= self.calls:
+            wait = max(wait, self._stamps[0] + self.window_s - now)
+        return max(wait, 0.0)
+
+    def _admit(self) -> None:
+        while True:
+            with self._lock:
+                if self.daily_budget is not None and self._used >= self.daily_budget:
+                    raise DailyBudgetExhausted(
+                        f"segmarketo's daily budget of {self.daily_budget:,} Marketo calls is spent "
+                        "(setting daily_budget); run again tomorrow or raise the budget"
+                    )
+                now = self._clock()
+                wait = self._wait_locked(now)
+                if wait <= 0:
+                    self._stamps.append(now)
+                    self._used += 1
+                    return
+            # A floor keeps a fake or coarse clock from spinning on float rounding.
+            self._sleep(max(wait, 0.001))

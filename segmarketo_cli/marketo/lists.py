@@ -1,0 +1,79 @@
+"""Static lists: lookup by id or name, folders, create, paged members, add/remove/is-member (≤300 ids)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..errors import MarketoError
+from .base import MAX_BATCH, ApiBase, check_batch, id_list
+
+
+class ListsApi(ApiBase):
+    """Static-list endpoints of `MarketoClient` (§6)."""
+
+    def get_list(self, list_id: int) -> dict[str, Any] | None:
+        """The Lead DB list record, or None when Marketo does not know the id (1013)."""
+        try:
+            return self.envelope("GET", f"/rest/v1/lists/{int(list_id)}.json").first
+        except MarketoError as exc:
+            if exc.code == "1013":
+                return None
+            raise
+
+    def find_list_by_name(self, name: str) -> dict[str, Any] | None:
+        """The static list with exactly this name (asset API), or None."""
+        env = self.envelope("GET", "/rest/asset/v1/staticList/byName.json", params={"name": name})
+        return env.first
+
+    def find_folders_by_name(
+        self, name: str, *, folder_type: str | None = None, root: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every folder with that name (names are not unique); `root` requires `folder_type`."""
+        params: dict[str, Any] = {"name": name}
+        if folder_type:
+            params["type"] = folder_type
+        if root is not None:
+            params["root"] = root
+        return self.envelope("GET", "/rest/asset/v1/folder/byName.json", params=params).result
+
+    def create_list(self, name: str, folder_id: int, description: str | None = None) -> dict[str, Any]:
+        """Create a static list in a folder. A taken name raises MarketoError 709 (look the list up again)."""
+        form = {"name": name, "folder": json.dumps({"id": int(folder_id), "type": "Folder"})}
+        if description:
+            form["description"] = description
+        env = self.envelope("POST", "/rest/asset/v1/staticLists.json", form=form)
+        if not env.result:
+            raise MarketoError("", f"creating static list {name!r} returned no list ({'; '.join(env.warnings)})")
+        return env.first
+
+    def iter_list_members(self, list_id: int, fields: Sequence[str] = ("id", "email")) -> Iterator[dict[str, Any]]:
+        """Every member of a static list, 300 per call, following `nextPageToken`."""
+        params = {"fields": ",".join(fields), "batchSize": MAX_BATCH}
+        for page in self.paged(f"/rest/v1/lists/{int(list_id)}/leads.json", params):
+            yield from page
+
+    def add_to_list(self, list_id: int, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Add ≤300 leads; rows `{id, status: added|skipped, reasons?}` (map them by `id`, not position)."""
+        check_batch(ids, "add_to_list")
+        if not ids:
+            return []
+        body = {"input": [{"id": i} for i in id_list(ids)]}
+        return self.envelope("POST", f"/rest/v1/lists/{int(list_id)}/leads.json", json=body).result
+
+    def remove_from_list(self, list_id: int, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Remove ≤300 leads; 1015 'Lead not in list' rows mean already absent."""
+        check_batch(ids, "remove_from_list")
+        if not ids:
+            return []
+        params = [("id", i) for i in id_list(ids)]
+        return self.envelope("DELETE", f"/rest/v1/lists/{int(list_id)}/leads.json", params=params).result
+
+    def list_ismember(self, list_id: int, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Membership of ≤300 leads: rows `{id, status: memberof|notmemberof|skipped}`."""
+        check_batch(ids, "list_ismember")
+        if not ids:
+            return []
+        params = [("id", i) for i in id_list(ids)]
+        return self.envelope("GET", f"/rest/v1/lists/{int(list_id)}/leads/ismember.json", params=params).result

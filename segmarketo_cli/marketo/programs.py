@@ -1,0 +1,34 @@
+"""Programs: lookup by name or id, channels (valid statuses), Sync Program Member Status (≤300 leads)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .base import ApiBase, check_batch, id_list
+
+
+class ProgramsApi(ApiBase):
+    """Program endpoints of `MarketoClient` (§7)."""
+
+    def find_program_by_name(self, name: str) -> dict[str, Any] | None:
+        """The program with exactly this name, or None (asset API: a miss is a warning with no result)."""
+        return self.envelope("GET", "/rest/asset/v1/program/byName.json", params={"name": name}).first
+
+    def get_program(self, program_id: int) -> dict[str, Any] | None:
+        """The program record (`id, name, channel, type, ...`), or None."""
+        return self.envelope("GET", f"/rest/asset/v1/program/{int(program_id)}.json").first
+
+    def get_channel(self, name: str) -> dict[str, Any] | None:
+        """The channel with its `progressionStatuses[{name, step, success}]`, or None."""
+        return self.envelope("GET", "/rest/asset/v1/channel/byName.json", params={"name": name}).first
+
+    def sync_program_member_status(
+        self, program_id: int, status_name: str, lead_ids: Sequence[int]
+    ) -> list[dict[str, Any]]:
+        """Upsert ≤300 leads into `status_name`; rows carry `seq` (input index); 1037 means already there."""
+        check_batch(lead_ids, "sync_program_member_status")
+        if not lead_ids:
+            return []
+        body = {"statusName": status_name, "input": [{"leadId": i} for i in id_list(lead_ids)]}
+        return self.envelope("POST", f"/rest/v1/programs/{int(program_id)}/members/status.json", json=body).result

@@ -1,0 +1,21 @@
+"""API usage counters: today's calls on the instance (all integrations) and recent error counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import ApiBase
+
+
+class UsageApi(ApiBase):
+    """Usage endpoints of `MarketoClient` (§10.4); they need no permission."""
+
+    def usage_today(self) -> dict[str, Any]:
+        """`{date, total, users[{userId, count}]}` for today; total 0 when Marketo has no row yet."""
+        row = self.envelope("GET", "/rest/v1/stats/usage.json").first
+        return row if isinstance(row, dict) else {"date": None, "total": 0, "users": []}
+
+    def usage_errors_today(self) -> dict[str, Any]:
+        """`{date, total, errors[{errorCode, count}]}` for today."""
+        row = self.envelope("GET", "/rest/v1/stats/errors.json").first
+        return row if isinstance(row, dict) else {"date": None, "total": 0, "errors": []}
