@@ -1,0 +1,268 @@
+"""Identity graph: merge the messages of one person (userId / anonymousId / email / alias) and their traits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+IDENTITY_TYPES = ("identify", "alias")
+_MISSING_TS = float("-inf")
+
+
+def normalize_email(value: Any) -> str | None:
+    """Trimmed, lower-cased address, or None when `value` is not an e-mail address (e.g. a SHA-256 digest)."""
+    if not isinstance(value, str):
+        return None
+    email = value.strip().lower()
+    if not email or SHA256_RE.match(email) or not EMAIL_RE.match(email):
+        return None
+    return email
+
+
+def parse_timestamp(value: Any) -> float | None:
+    """Epoch seconds of an ISO-8601 timestamp (naive means UTC), or None when absent/unparseable."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        stamp = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    return stamp.timestamp()
+
+
+def message_time(message: dict[str, Any]) -> float | None:
+    for key in ("timestamp", "originalTimestamp", "receivedAt", "sentAt"):
+        stamp = parse_timestamp(message.get(key))
+        if stamp is not None:
+            return stamp
+    return None
+
+
+def find_email(message: dict[str, Any], *, user_id_is_email: bool = False) -> str | None:
+    """The first address found in the locations of segment.md §10.4, in that order."""
+    traits = message.get("traits")
+    context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    candidates = [
+        traits.get("email") if isinstance(traits, dict) else None,
+        context.get("traits", {}).get("email") if isinstance(context.get("traits"), dict) else None,
+        message["properties"].get("email") if isinstance(message.get("properties"), dict) else None,
+    ]
+    for ext in context.get("externalIds") or []:
+        if isinstance(ext, dict) and str(ext.get("type", "")).lower() == "email":
+            candidates.append(ext.get("id"))
+    if user_id_is_email:
+        candidates.append(message.get("userId"))
+    for candidate in candidates:
+        email = normalize_email(candidate)
+        if email:
+            return email
+    return None
+
+
+def marketo_cookie(message: dict[str, Any]) -> str | None:
+    """context.Marketo.marketoCookie (the `_mkto_trk` value), as Segment's Marketo destination passes it."""
+    context = message.get("context")
+    marketo = context.get("Marketo") if isinstance(context, dict) else None
+    cookie = marketo.get("marketoCookie") if isinstance(marketo, dict) else None
+    return cookie.strip() if isinstance(cookie, str) and cookie.strip() else None
+
+
+def flatten(traits: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """('address.city', 'Paris') pairs; an object becomes its leaves, an empty object or a list stays whole."""
+    for key, value in traits.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            yield from flatten(value, path + ".")
+        else:
+            yield path, value
+
+
+@dataclass(slots=True)
+class Trait:
+    """One trait value and the message timestamp it came from (for latest-wins and newer_only)."""
+
+    value: Any
+    ts: float
+    seq: int
+
+
+@dataclass
+class Person:
+    """Everything known about one person after merging: traits (path -> Trait), ids, cookies, origins."""
+
+    traits: dict[str, Trait] = field(default_factory=dict)
+    user_ids: list[str] = field(default_factory=list)
+    anonymous_ids: list[str] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
+    cookies: list[str] = field(default_factory=list)
+    origin: str = ""
+    identifies: int = 0
+    first_seq: int = 0
+    last_seen: float = _MISSING_TS
+
+    def value(self, path: str) -> Any:
+        trait = self.traits.get(path)
+        return None if trait is None else trait.value
+
+    @property
+    def user_id(self) -> str | None:
+        """The most recently seen userId."""
+        return self.user_ids[-1] if self.user_ids else None
+
+    def merge(self, other: Person) -> None:
+        for path, trait in other.traits.items():
+            mine = self.traits.get(path)
+            if mine is None or (trait.ts, trait.seq) > (mine.ts, mine.seq):
+                self.traits[path] = trait
+        for name in ("user_ids", "anonymous_ids", "emails", "cookies"):
+            mine_list = getattr(self, name)
+            mine_list.extend(v for v in getattr(other, name) if v not in mine_list)
+        if other.identifies and (not self.identifies or other.first_seq < self.first_seq):
+            self.origin, self.first_seq = other.origin, other.first_seq
+        self.identifies += other.identifies
+        self.last_seen = max(self.last_seen, other.last_seen)
+
+
+class IdentityGraph:
+    """Union-find over 'u:<userId>', 'a:<anonymousId>', 'e:<email>'; each root holds one Person."""
+
+    def __init__(self, *, nulls: str = "keep", user_id_is_email: bool = False) -> None:
+        if nulls not in ("keep", "clear"):
+            raise ValueError("nulls must be 'keep' or 'clear'")
+        self.clear_nulls = nulls == "clear"
+        self.user_id_is_email = user_id_is_email
+        self._parent: dict[str, str] = {}
+        self._people: dict[str, Person] = {}
+        self._seq = 0
+
+    # union-find -----------------------------------------------------------------------------
+    def _find(self, node: str) -> str:
+        parent = self._parent
+        if node not in parent:
+            parent[node] = node
+            return node
+        root = node
+        while parent[root] != root:
+            root = parent[root]
+        while parent[node] != root:
+            parent[node], node = root, parent[node]
+        return root
+
+    def _union(self, nodes: list[str]) -> str:
+        roots = {self._find(n) for n in nodes}
+        # Keep the root holding the most data so merging copies the least.
+        root = max(roots, key=lambda r: (len(self._people[r].traits) if r in self._people else -1, r))
+        person = self._people.setdefault(root, Person())
+        for other in roots - {root}:
+            self._parent[other] = root
+            absorbed = self._people.pop(other, None)
+            if absorbed is not None:
+                person.merge(absorbed)
+        return root
+
+    # input -----------------------------------------------------------------------------------
+    def add(self, message: dict[str, Any], origin: str = "") -> bool:
+        """Fold one message in; True when it was used (identify with an id, or alias), False when ignored."""
+        kind = message.get("type")
+        user_id = _text(message.get("userId"))
+        anon_id = _text(message.get("anonymousId"))
+        if kind == "alias":
+            previous = _text(message.get("previousId"))
+            if not previous or not user_id:
+                return False
+            # previousId may be an anonymousId or an older userId: tie both spellings to the new userId.
+            self._union([f"u:{user_id}", f"u:{previous}", f"a:{previous}"])
+            return True
+        cookie = marketo_cookie(message)
+        if kind != "identify":
+            if cookie and (user_id or anon_id):
+                self._attach_cookie([f"u:{user_id}"] if user_id else [f"a:{anon_id}"], cookie)
+            return False
+        email = find_email(message, user_id_is_email=self.user_id_is_email)
+        nodes = [f"u:{user_id}"] if user_id else []
+        if anon_id:
+            nodes.append(f"a:{anon_id}")
+        if email:
+            nodes.append(f"e:{email}")
+        if not nodes:
+            return False
+        person = self._people.get(self._union(nodes)) if len(nodes) > 1 else self._person(nodes[0])
+        self._fold(person, message, user_id, anon_id, email, cookie, origin)
+        return True
+
+    def _person(self, node: str) -> Person:
+        root = self._find(node)
+        person = self._people.get(root)
+        if person is None:
+            person = self._people[root] = Person()
+        return person
+
+    def _attach_cookie(self, nodes: list[str], cookie: str) -> None:
+        person = self._person(nodes[0])
+        if cookie not in person.cookies:
+            person.cookies.append(cookie)
+
+    def _fold(self, person: Person, message: dict[str, Any], user_id: str | None, anon_id: str | None,
+              email: str | None, cookie: str | None, origin: str) -> None:
+        self._seq += 1
+        seq = self._seq
+        ts = message_time(message)
+        ts = _MISSING_TS if ts is None else ts
+        person.identifies += 1
+        person.last_seen = max(person.last_seen, ts)
+        if not person.first_seq:
+            person.origin, person.first_seq = origin, seq
+        if user_id and user_id not in person.user_ids:
+            person.user_ids.append(user_id)
+        if anon_id and anon_id not in person.anonymous_ids:
+            person.anonymous_ids.append(anon_id)
+        if email and email not in person.emails:
+            person.emails.append(email)
+        if cookie and cookie not in person.cookies:
+            person.cookies.append(cookie)
+        traits = message.get("traits")
+        pairs = list(flatten(traits)) if isinstance(traits, dict) else []
+        if email and not (isinstance(traits, dict) and traits.get("email")):
+            pairs.append(("email", email))  # found in another §10.4 location
+        store = person.traits
+        for path, value in pairs:
+            if path == "email" and isinstance(value, str):
+                value = value.strip().lower()
+            current = store.get(path)
+            if current is not None and (current.ts, current.seq) > (ts, seq):
+                continue
+            if value is None:
+                if self.clear_nulls:
+                    store[path] = Trait(None, ts, seq)
+                    for other in [p for p in store if p.startswith(path + ".")]:
+                        if (store[other].ts, store[other].seq) < (ts, seq):
+                            store[other] = Trait(None, ts, seq)
+                continue
+            store[path] = Trait(value, ts, seq)
+
+    # output ----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return sum(1 for p in self._people.values() if p.identifies)
+
+    def people(self) -> Iterator[Person]:
+        """Each person seen in at least one identify, in a stable order (first identify seen first)."""
+        identified = [p for p in self._people.values() if p.identifies]
+        identified.sort(key=lambda p: p.first_seq)
+        return iter(identified)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None

@@ -1,0 +1,35 @@
+"""Input readers: Segment exports (JSONL/.gz, JSON, CSV, Parquet) -> a stream of SourceItem messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from .discover import InputFile, expand, inspect, preflight
+from .items import FORMATS, SourceItem
+
+__all__ = ["FORMATS", "InputFile", "SourceItem", "expand", "inspect", "preflight", "read_file", "read_all"]
+
+
+def read_file(source: InputFile) -> Iterator[SourceItem]:
+    """Items of one checked input file, in file order."""
+    if source.format == "jsonl":
+        from .jsonlines import read_jsonl
+
+        return read_jsonl(source)
+    if source.format == "json":
+        from .jsonlines import read_json_array
+
+        return read_json_array(source)
+    if source.format == "csv":
+        from .tabular import read_csv
+
+        return read_csv(source)
+    from .tabular import read_parquet
+
+    return read_parquet(source)
+
+
+def read_all(sources: Iterable[InputFile]) -> Iterator[SourceItem]:
+    """Items of every file in order (files in the stable order `preflight` returned them)."""
+    for source in sources:
+        yield from read_file(source)

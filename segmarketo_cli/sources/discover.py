@@ -1,0 +1,146 @@
+"""Expand FILE arguments (files, folders, globs) in a stable order, detect each format, and preflight them."""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+from .items import FORMATS
+
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+_SUFFIXES = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".txt": "csv", ".tsv": "csv",
+    ".parquet": "parquet", ".pq": "parquet",
+}
+_SKIP_NAMES = {".DS_Store"}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file: its path, detected format and whether its bytes are gzip-compressed."""
+
+    path: Path
+    format: str
+    gzipped: bool
+
+
+def expand(patterns: list[str]) -> list[Path]:
+    """Files named by `patterns`: files as given, folders walked, globs expanded; sorted, without duplicates."""
+    found: list[Path] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(pattern, recursive=True))
+            if not matches:
+                raise InputError(f"{pattern}: no file matches this pattern")
+            paths = [Path(m) for m in matches]
+        else:
+            paths = [Path(pattern)]
+        for path in paths:
+            if path.is_dir():
+                found.extend(_walk(path))
+            elif path.exists() or path.is_symlink():
+                found.append(path)
+            else:
+                raise InputError(f"{path}: no such file or directory")
+    seen: set[str] = set()
+    unique = []
+    for path in found:
+        key = os.path.abspath(path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
+
+
+def _walk(folder: Path) -> list[Path]:
+    files = [
+        p for p in folder.rglob("*")
+        if p.is_file() and p.name not in _SKIP_NAMES and not p.name.startswith(".")
+    ]
+    return sorted(files, key=lambda p: p.as_posix())
+
+
+def _format_from_name(path: Path) -> str | None:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return _SUFFIXES.get(suffixes[-1]) if suffixes else None
+
+
+def _sniff_text(head: bytes) -> str:
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"["):
+        return "json"
+    if text.startswith(b"{"):
+        return "jsonl"
+    return "csv"
+
+
+def inspect(path: Path, forced: str | None = None) -> InputFile:
+    """Open `path`, check it can be read, and decide its format; InputError when it cannot be read at all."""
+    if forced is not None and forced not in FORMATS:
+        raise InputError(f"unknown format '{forced}' (choose one of {', '.join(FORMATS)})")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64 * 1024)
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    gzipped = head[:2] == GZIP_MAGIC
+    if not gzipped and path.suffix.lower() == ".gz":
+        raise InputError(f"{path}: named .gz but is not gzip data (no 1f 8b magic bytes)")
+    if gzipped:
+        head = _gunzip_head(path)
+    elif head[:4] == PARQUET_MAGIC:
+        return InputFile(path, forced or "parquet", False)
+    fmt = forced or _format_from_name(path) or _sniff_text(head)
+    if fmt == "jsonl" and head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        fmt = "json" if forced is None else fmt
+    if fmt == "parquet" and gzipped:
+        raise InputError(f"{path}: gzip-compressed Parquet is not supported; decompress it first")
+    return InputFile(path, fmt, gzipped)
+
+
+def _gunzip_head(path: Path) -> bytes:
+    """The first decompressed bytes; a gzip that fails at its very start cannot be read at all."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            return handle.read(64 * 1024)
+    except EOFError:
+        # Truncated: whatever decompressed before the cut is still usable; the reader reports the cut.
+        data = _partial_gunzip(path)
+        if not data:
+            raise InputError(f"{path}: truncated gzip data (nothing could be decompressed)") from None
+        return data
+    except (OSError, zlib.error) as exc:
+        raise InputError(f"{path}: not readable as gzip: {exc}") from None
+
+
+def _partial_gunzip(path: Path, limit: int = 64 * 1024) -> bytes:
+    decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = b""
+    with path.open("rb") as handle:
+        while len(out) < limit:
+            block = handle.read(16 * 1024)
+            if not block:
+                break
+            try:
+                out += decomp.decompress(block)
+            except zlib.error:
+                break
+    return out
+
+
+def preflight(patterns: list[str], forced: str | None = None) -> list[InputFile]:
+    """Every input file, checked readable before any write; an empty expansion is an error too."""
+    files = [inspect(path, forced) for path in expand(patterns)]
+    if not files:
+        raise InputError(f"{', '.join(patterns)}: no input files found")
+    return files

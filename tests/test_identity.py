@@ -1,0 +1,82 @@
+"""Identity graph: who is one person, and how their traits merge."""
+
+from __future__ import annotations
+
+from segmarketo_cli.identity import IdentityGraph, find_email, normalize_email
+
+
+def ident(ts: str, traits: dict | None = None, **ids) -> dict:
+    return {"type": "identify", "timestamp": ts, "traits": traits or {}, **ids}
+
+
+def test_anonymous_then_identified_merges_and_latest_trait_wins():
+    graph = IdentityGraph()
+    graph.add(ident("2024-01-02T00:00:00Z", {"firstName": "Anon", "plan": "free"}, anonymousId="a1"), "f:1")
+    graph.add(ident("2024-01-03T00:00:00Z", {"firstName": "Ann"}, anonymousId="a1", userId="u1"), "f:2")
+    graph.add(ident("2024-01-01T00:00:00Z", {"firstName": "Older", "plan": "trial"}, userId="u1"), "f:3")
+    (person,) = list(graph.people())
+    assert person.value("firstName") == "Ann"
+    assert person.value("plan") == "free"  # 2024-01-02 beats the older 2024-01-01 message read later
+    assert person.traits["plan"].ts < person.traits["firstName"].ts
+    assert person.user_ids == ["u1"] and person.anonymous_ids == ["a1"]
+    assert person.origin == "f:1" and person.identifies == 3
+
+
+def test_alias_and_email_join_people():
+    graph = IdentityGraph()
+    graph.add(ident("2024-01-01T00:00:00Z", {"company": {"name": "Initech"}}, anonymousId="anon-7"))
+    graph.add({"type": "alias", "previousId": "anon-7", "userId": "u7"})
+    graph.add(ident("2024-01-02T00:00:00Z", {"email": " Pat@Example.COM "}, userId="u7"))
+    graph.add(ident("2024-01-03T00:00:00Z", {"email": "pat@example.com", "title": "CTO"}, userId="other-id"))
+    graph.add(ident("2024-01-03T00:00:00Z", {"email": "someone@example.com"}, userId="u8"))
+    people = list(graph.people())
+    assert len(people) == 2 == len(graph)
+    pat = people[0]
+    assert pat.value("company.name") == "Initech" and pat.value("title") == "CTO"
+    assert pat.value("email") == "pat@example.com"
+    assert set(pat.user_ids) == {"u7", "other-id"}
+
+
+def test_nulls_keep_versus_clear():
+    for mode, expected in (("keep", "Paris"), ("clear", None)):
+        graph = IdentityGraph(nulls=mode)
+        graph.add(ident("2024-01-01T00:00:00Z", {"address": {"city": "Paris", "country": "FR"}}, userId="u"))
+        graph.add(ident("2024-01-02T00:00:00Z", {"address": {"city": None}}, userId="u"))
+        graph.add(ident("2024-01-03T00:00:00Z", {"address": None}, userId="u"))
+        (person,) = list(graph.people())
+        assert person.value("address.city") == expected
+        assert person.value("address.country") == ("FR" if mode == "keep" else None)
+
+
+def test_non_identify_messages_are_ignored_but_their_cookie_joins_the_person():
+    graph = IdentityGraph()
+    cookie = "id:287-GTJ-838&token:_mch-example.com-1-2"
+    assert graph.add({"type": "page", "anonymousId": "a9", "context": {"Marketo": {"marketoCookie": cookie}}}) is False
+    assert graph.add({"type": "track", "userId": "u1", "event": "x"}) is False
+    assert len(graph) == 0
+    assert graph.add(ident("2024-01-01T00:00:00Z", {"email": "c@example.com"}, anonymousId="a9")) is True
+    (person,) = list(graph.people())
+    assert person.cookies == [cookie]
+
+
+def test_email_locations_follow_segment_order():
+    message = {"type": "identify", "userId": "ann@example.com", "traits": {},
+               "context": {"traits": {"email": "ctx@example.com"},
+                           "externalIds": [{"type": "email", "id": "ext@example.com"}]},
+               "properties": {"email": "prop@example.com"}}
+    assert find_email(message) == "ctx@example.com"
+    message["context"].pop("traits")
+    assert find_email(message) == "prop@example.com"
+    message.pop("properties")
+    assert find_email(message) == "ext@example.com"
+    message["context"].pop("externalIds")
+    assert find_email(message) is None
+    assert find_email(message, user_id_is_email=True) == "ann@example.com"
+    assert normalize_email("a" * 64) is None and normalize_email("not-an-email") is None
+
+
+def test_identify_without_any_id_is_not_used():
+    graph = IdentityGraph()
+    assert graph.add({"type": "identify", "traits": {"firstName": "x"}}) is False
+    assert graph.add({"type": "identify", "traits": {"email": "only@example.com"}}) is True
+    assert [p.value("email") for p in graph.people()] == ["only@example.com"]

@@ -1,0 +1,102 @@
+"""Sources: JSONL / .gz / JSON array readers, gzip sniffing, truncation, discovery order."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from segmarketo_cli.errors import InputError
+from segmarketo_cli.sources import preflight, read_all
+
+
+def _lines(n: int) -> bytes:
+    return b"".join(
+        json.dumps({"type": "identify", "userId": f"u{i}", "traits": {"email": f"p{i}@example.com"}}).encode() + b"\n"
+        for i in range(n)
+    )
+
+
+def test_jsonl_gz_sniffed_by_magic_bytes_and_bad_lines_keep_file_line(tmp_path):
+    path = tmp_path / "export"  # no extension at all: content decides
+    path.write_bytes(gzip.compress(_lines(3) + b"{not json\n\n[1,2]\n" + _lines(1)))
+    items = list(read_all(preflight([str(path)])))
+    assert [i.origin for i in items] == [f"{path}:{n}" for n in (1, 2, 3, 4, 6, 7)]
+    assert items[3].error.startswith("invalid JSON")
+    assert items[4].error == "expected a JSON object, got list"
+    assert items[5].message["userId"] == "u0"
+
+
+def test_concatenated_gzip_members_are_read(tmp_path):
+    path = tmp_path / "multi.jsonl.gz"
+    path.write_bytes(gzip.compress(_lines(2)) + gzip.compress(_lines(3)))
+    assert sum(1 for i in read_all(preflight([str(path)])) if i.ok) == 5
+
+
+def test_truncated_gzip_midway_rejects_the_remainder_with_file_line(tmp_path):
+    data = gzip.compress(_lines(20000))
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    items = list(read_all(preflight([str(path)])))
+    good = [i for i in items if i.ok]
+    bad = [i for i in items if not i.ok]
+    assert len(bad) == 1 and "truncated" in bad[0].error
+    assert bad[0].origin == f"{path}:{len(good) + 1}"
+    assert 1000 < len(good) < 20000
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.jsonl", None, "no such file"),
+        ("fake.jsonl.gz", b"plain text", "not gzip data"),
+        ("stub.gz", gzip.compress(_lines(50))[:12], "truncated gzip"),
+    ],
+)
+def test_unreadable_files_raise_input_error(tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        preflight([str(path)])
+
+
+def test_json_array_elements_stream_with_line_numbers(tmp_path):
+    path = tmp_path / "msgs.json"
+    path.write_text(json.dumps([{"type": "identify", "userId": "a"}, 5, {"type": "track"}], indent=1))
+    items = list(read_all(preflight([str(path)])))
+    assert [i.origin.rsplit(":", 1)[1] for i in items] == ["2", "6", "7"]
+    assert items[0].message == {"type": "identify", "userId": "a"}
+    assert items[1].error == "expected a JSON object, got int"
+
+
+def test_json_array_broken_midway_reports_where(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('[\n{"type": "identify", "userId": "a"},\n{"type": oops}\n]')
+    items = list(read_all(preflight([str(path)])))
+    assert items[0].ok and not items[1].ok
+    assert items[1].origin == f"{path}:3" and "invalid JSON" in items[1].error
+
+
+def test_large_json_array_spans_blocks(tmp_path):
+    path = tmp_path / "big.json.gz"
+    rows = [{"type": "identify", "userId": f"u{i}", "traits": {"bio": "x" * 300}} for i in range(6000)]
+    path.write_bytes(gzip.compress(json.dumps(rows).encode()))
+    items = list(read_all(preflight([str(path)])))
+    assert len(items) == 6000 and all(i.ok for i in items)
+    assert items[-1].message["userId"] == "u5999"
+
+
+def test_folders_and_globs_are_read_in_sorted_order(tmp_path):
+    folder = tmp_path / "exports"
+    (folder / "2024" / "02").mkdir(parents=True)
+    (folder / "2024" / "01").mkdir(parents=True)
+    (folder / "2024" / "02" / "b.jsonl").write_text('{"type":"identify","userId":"second"}\n')
+    (folder / "2024" / "01" / "z.jsonl").write_text('{"type":"identify","userId":"first"}\n')
+    (folder / ".hidden").write_text("ignored")
+    by_folder = [i.message["userId"] for i in read_all(preflight([str(folder)]))]
+    by_glob = [i.message["userId"] for i in read_all(preflight([str(folder / "**" / "*.jsonl")]))]
+    assert by_folder == by_glob == ["first", "second"]
+    with pytest.raises(InputError, match="no file matches"):
+        preflight([str(folder / "*.parquet")])
