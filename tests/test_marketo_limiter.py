@@ -74,9 +74,8 @@ def test_daily_budget_stops_with_exit_75():
     clock = FakeClock()
     limiter = Limiter(calls=100, window_s=20.0, daily_budget=3, clock=clock, sleep=clock.sleep)
     admitted_times(limiter, clock, 3)
-    with pytest.raises(DailyBudgetExhausted) as info:
-        with limiter.slot():
-            pass
+    with pytest.raises(DailyBudgetExhausted) as info, limiter.slot():
+        pass
     assert info.value.exit_code == ExitCode.TEMPFAIL
     assert "3 Marketo calls" in str(info.value)
     assert limiter.used == 3
@@ -121,9 +120,8 @@ def test_window_holds_with_threads_and_real_clock():
     lock = threading.Lock()
 
     def work() -> None:
-        with limiter.slot():
-            with lock:
-                stamps.append(time.monotonic())
+        with limiter.slot(), lock:
+            stamps.append(time.monotonic())
 
     threads = [threading.Thread(target=work) for _ in range(10)]
     for thread in threads:
