@@ -42,6 +42,11 @@ SECRET_ENV = {
 }
 
 
+def environment_settings() -> list[tuple[str, str, Any]]:
+    """(setting name, environment variable, default) for every scalar setting; used by docs and man pages."""
+    return [(name, env, default) for name, (env, _kind, default) in _SCALARS.items()]
+
+
 @dataclass
 class Settings:
     """Resolved settings of one profile. Secrets are not held here; see secrets.py."""
