@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+log = logging.getLogger("segmarketo.config")
 
 DEFAULT_PROFILE = "default"
 DEFAULT_SEGMENT_ENDPOINT = "https://api.segment.io"
@@ -123,11 +126,12 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 def _coerce(value: Any, kind: type, *, where: str, key: str) -> Any:
+    """Convert a TOML or environment value to the setting's type, or fail naming where it came from."""
     if value is None:
         return None
-    if kind is int and isinstance(value, bool):
-        raise ConfigError(f"{where}: '{key}' expects a whole number, got {value!r}")
     try:
+        if isinstance(value, bool):  # TOML true/false is never a number or a name
+            raise ValueError
         if kind is int:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
@@ -160,31 +164,63 @@ def load_settings(profile: str | None = None, overrides: dict[str, Any] | None =
     overrides = overrides or {}
     for name, (env, kind, default) in _SCALARS.items():
         if overrides.get(name) is not None:
-            value, where, source = overrides[name], "option", "flag"
+            value, source = overrides[name], "flag"
         elif os.environ.get(env):
-            value, where, source = os.environ[env], f"environment variable {env}", "env"
+            value, source = os.environ[env], "env"
         elif name in section:
-            value, where, source = section[name], f"{path} [profiles.{profile}]", "profile"
+            value, source = section[name], "profile"
         else:
-            value, where, source = default, "default", "default"
-        setattr(settings, name, _coerce(value, kind, where=where, key=name))
+            value, source = default, "default"
         settings.sources[name] = source
+        setattr(settings, name, _coerce(value, kind, where=_origin(settings, name), key=name))
     settings.tables = {k: v for k, v in section.items() if isinstance(v, (dict, list))}
+    unknown = sorted(k for k, v in section.items() if not isinstance(v, (dict, list)) and k not in _SCALARS)
+    if unknown:
+        log.warning("%s [profiles.%s]: unknown setting(s) ignored: %s", path, profile, ", ".join(unknown))
     _validate(settings)
     return settings
 
 
+def _origin(settings: Settings, name: str) -> str:
+    """Where a setting's value came from, for error messages."""
+    source = settings.sources.get(name, "profile")
+    if source == "flag":
+        return "command-line option"
+    if source == "env":
+        return f"environment variable {_SCALARS[name][0]}"
+    if source == "default":
+        return "built-in default"
+    return f"{settings.config_path} [profiles.{settings.profile}]"
+
+
+def _check(settings: Settings, name: str, ok: bool, expected: str) -> None:
+    if not ok:
+        value = getattr(settings, name)
+        raise ConfigError(f"{_origin(settings, name)}: '{name}' must be {expected}, got {value!r}")
+
+
 def _validate(settings: Settings) -> None:
-    where = f"{settings.config_path} [profiles.{settings.profile}]"
     if settings.marketo_endpoint:
-        settings.marketo_endpoint = normalize_endpoint(settings.marketo_endpoint, what="Marketo endpoint")
-    region = SEGMENT_REGIONS.get(settings.segment_endpoint.lower())
-    settings.segment_endpoint = normalize_endpoint(region or settings.segment_endpoint, what="Segment endpoint")
-    if not 1 <= settings.max_concurrency <= 10:
-        raise ConfigError(f"{where}: 'max_concurrency' must be between 1 and 10 (Marketo allows 10 in flight)")
-    if not 1 <= settings.rate_limit_calls <= 100:
-        raise ConfigError(f"{where}: 'rate_limit_calls' must be between 1 and 100 (Marketo allows 100 per 20 s)")
-    if settings.rate_limit_window_s <= 0:
-        raise ConfigError(f"{where}: 'rate_limit_window_s' must be positive")
-    if settings.daily_budget is not None and settings.daily_budget < 1:
-        raise ConfigError(f"{where}: 'daily_budget' must be a positive number of calls")
+        settings.marketo_endpoint = normalize_endpoint(
+            settings.marketo_endpoint, what=f"{_origin(settings, 'marketo_endpoint')}: Marketo endpoint"
+        )
+    segment = settings.segment_endpoint.strip()
+    segment = SEGMENT_REGIONS.get(segment.lower(), segment).rstrip("/")
+    for suffix in ("/v1/batch", "/v1"):  # the sender appends /v1/batch itself
+        if segment.endswith(suffix):
+            segment = segment[: -len(suffix)]
+    settings.segment_endpoint = normalize_endpoint(
+        segment, what=f"{_origin(settings, 'segment_endpoint')}: Segment endpoint"
+    )
+    _check(settings, "max_concurrency", 1 <= settings.max_concurrency <= 10,
+           "between 1 and 10 (Marketo allows 10 calls in flight)")
+    _check(settings, "rate_limit_calls", 1 <= settings.rate_limit_calls <= 100,
+           "between 1 and 100 (Marketo allows 100 calls per 20 s)")
+    _check(settings, "rate_limit_window_s", 0 < settings.rate_limit_window_s < 86400, "a positive number of seconds")
+    _check(settings, "daily_budget", settings.daily_budget is None or settings.daily_budget >= 1,
+           "a positive number of calls")
+    _check(settings, "http_timeout_s", 0 < settings.http_timeout_s <= 3600, "between 0 and 3600 seconds")
+    _check(settings, "max_retries", 0 <= settings.max_retries <= 50, "between 0 and 50")
+    for name in ("lookup_field", "user_id_field"):
+        value = getattr(settings, name)
+        _check(settings, name, value is None or bool(value.strip()), "a Marketo field name")
