@@ -1,0 +1,133 @@
+"""What write-back looks up in Marketo: activity type ids by name, campaign names, and lead identities."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from ..state import StateStore
+from .writeback import LeadIdentity
+
+if TYPE_CHECKING:
+    from ..marketo.client import MarketoClient
+
+log = logging.getLogger("segmarketo.writeback")
+
+CACHE_TTL_S = 86_400  # activity types and campaigns: about a day (marketo-rest.md §2)
+TYPES_KEY = "activity_types"
+CAMPAIGNS_KEY = "campaign_names"
+LEADS_PER_CALL = 300
+
+
+def activity_types(client: MarketoClient, store: StateStore, *, refresh: bool = False) -> dict[int, str]:
+    """Activity type id -> name from types.json, cached a day in the state store."""
+    cached = None if refresh else store.cache_get(client.instance, TYPES_KEY)
+    if cached is None:
+        rows = client.get_activity_types()
+        cached = {str(row["id"]): str(row["name"]) for row in rows if row.get("id") is not None and row.get("name")}
+        store.cache_put(client.instance, TYPES_KEY, cached, CACHE_TTL_S)
+    return {int(type_id): name for type_id, name in cached.items()}
+
+
+def resolve_type_ids(
+    client: MarketoClient,
+    store: StateStore,
+    events: Mapping[str, str],
+    explicit: Iterable[str],
+) -> tuple[dict[int, str], list[str]]:
+    """Ids of the mapped types (id -> Marketo's spelling of the name) and the default names Marketo lacks.
+
+    A name the user asked for (`explicit`) that Marketo does not know is a ConfigError; the cache is refreshed
+    once before deciding, so a type created today is found.
+    """
+    wanted = {name.lower(): name for name in events}
+    explicit_lower = {name.strip().lower() for name in explicit}
+    for refresh in (False, True):
+        types = activity_types(client, store, refresh=refresh)
+        found = {type_id: name for type_id, name in types.items() if name.lower() in wanted}
+        missing = sorted(set(wanted) - {name.lower() for name in found.values()})
+        if not missing:
+            break
+    unknown = [wanted[name] for name in missing if name in explicit_lower]
+    if unknown:
+        raise ConfigError(
+            f"activity type(s) not found in Marketo: {', '.join(unknown)} "
+            f"(check the spelling in --activity-types / [writeback.events]; 'segmarketo doctor' lists types)"
+        )
+    if not found:
+        raise ConfigError("none of the activity types to write back exist in this Marketo instance")
+    return found, [wanted[name] for name in missing]
+
+
+class CampaignNames:
+    """Smart campaign id -> name, cached a day; refreshed once per run when an unknown id shows up."""
+
+    def __init__(self, client: MarketoClient, store: StateStore) -> None:
+        self.client = client
+        self.store = store
+        self._names: dict[int, str] | None = None
+        self._refreshed = False
+
+    def _load(self, refresh: bool) -> dict[int, str]:
+        cached = None if refresh else self.store.cache_get(self.client.instance, CAMPAIGNS_KEY)
+        if cached is None:
+            cached = {str(row["id"]): str(row.get("name") or "") for row in self.client.get_campaigns()
+                      if row.get("id") is not None}
+            self.store.cache_put(self.client.instance, CAMPAIGNS_KEY, cached, CACHE_TTL_S)
+        return {int(cid): name for cid, name in cached.items() if name}
+
+    @property
+    def names(self) -> dict[int, str]:
+        if self._names is None:
+            self._names = self._load(refresh=False)
+        return self._names
+
+    def ensure(self, campaign_ids: Iterable[int | None]) -> None:
+        """Make sure these ids are known, re-reading the campaign list at most once per run."""
+        known = self.names
+        if self._refreshed or all(cid is None or cid in known for cid in campaign_ids):
+            return
+        self._refreshed = True
+        self._names = self._load(refresh=True)
+
+
+class LeadDirectory:
+    """Lead id -> LeadIdentity (email, userId field) via Get Leads by Filter on id, 300 per call, kept per run.
+
+    Deliberately not cached across runs: a lead's userId appears when the person is identified, and the next
+    run should use it.
+    """
+
+    def __init__(self, client: MarketoClient, user_id_field: str | None) -> None:
+        self.client = client
+        self.user_id_field = user_id_field
+        self.fields = ["id", "email"] + ([user_id_field] if user_id_field and user_id_field != "email" else [])
+        self._known: dict[int, LeadIdentity | None] = {}
+
+    def __contains__(self, lead_id: int) -> bool:
+        return lead_id in self._known
+
+    def get(self, lead_id: int) -> LeadIdentity | None:
+        return self._known.get(lead_id)
+
+    def fetch(self, lead_ids: Iterable[int]) -> None:
+        """Look up the ids not known yet (leads Marketo does not return are remembered as None)."""
+        wanted = [i for i in dict.fromkeys(lead_ids) if i not in self._known]
+        for start in range(0, len(wanted), LEADS_PER_CALL):
+            chunk = wanted[start : start + LEADS_PER_CALL]
+            rows = self.client.get_leads_by_filter("id", chunk, self.fields)
+            found = {int(row["id"]): row for row in rows if row.get("id") is not None}
+            for lead_id in chunk:
+                row = found.get(lead_id)
+                self._known[lead_id] = None if row is None else self._identity(lead_id, row)
+
+    def _identity(self, lead_id: int, row: Mapping[str, Any]) -> LeadIdentity:
+        email = row.get("email") or None
+        user_id = row.get(self.user_id_field) if self.user_id_field else None
+        return LeadIdentity(
+            lead_id=lead_id,
+            email=str(email) if email else None,
+            user_id=str(user_id) if user_id not in (None, "") else None,
+        )

@@ -1,0 +1,267 @@
+"""The writeback job: settle window, types and cursor, then read Marketo activity and deliver track events."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..config import Settings
+from ..errors import ConfigError
+from ..rejects import RejectsWriter
+from ..report import RunReport
+from ..segment.sender import BatchSender
+from ..segment.spec import munchkin_id
+from ..state import StateStore
+from .writeback import (
+    IDENTITY_MODES,
+    EventBuilder,
+    Window,
+    iso_seconds,
+    parse_window,
+    resolve_events,
+    resolve_integrations,
+    retention_warning,
+)
+from .writeback_activity import parse_activity_date
+from .writeback_delivery import DELIVERED_BUCKET, DryRunSink, OutFileSink, Pipeline, Position, SegmentSink, Sink
+from .writeback_lookups import CampaignNames, LeadDirectory, resolve_type_ids
+from .writeback_sources import BULK_STREAM, POLL_INTERVAL_S, BulkReader, read_rest, stream_key, type_groups
+
+if TYPE_CHECKING:
+    from ..marketo.client import MarketoClient
+
+log = logging.getLogger("segmarketo.writeback")
+
+CURSOR = "writeback"
+DEFAULT_BULK_AFTER_DAYS = 7.0
+TABLE_KEYS = {"events", "integrations", "identity", "bulk_after_days"}
+
+
+@dataclass
+class WritebackOptions:
+    """The command's flags (None = not given: the profile's [writeback] table or the default applies)."""
+
+    since: str | None = None
+    until: str | None = None
+    activity_types: str | None = None
+    identity: str | None = None
+    bulk: bool = False
+    bulk_after_days: float | None = None
+    out: Path | None = None
+    dry_run: bool = False
+
+
+@dataclass
+class Plan:
+    """Everything settled before the first network call."""
+
+    window: Window
+    events: dict[str, str]
+    explicit_types: set[str]
+    integrations: dict[str, bool]
+    identity: str
+    bulk_after: timedelta
+
+
+def plan(settings: Settings, options: WritebackOptions, now: datetime) -> Plan:
+    """Validate flags and the profile's [writeback] table; raises ConfigError (exit 2) before any call."""
+    table = settings.table("writeback")
+    unknown = sorted(set(table) - TABLE_KEYS)
+    if unknown:
+        known = ", ".join(sorted(TABLE_KEYS))
+        raise ConfigError(f"[writeback] has unknown key(s) {', '.join(unknown)} (known: {known})")
+    events_table = table.get("events") or {}
+    if not isinstance(events_table, dict):
+        raise ConfigError("[writeback.events] must be a table of \"Activity Type\" = \"Event Name\" | false")
+    events = resolve_events(events_table, options.activity_types)
+    explicit = {str(k) for k in events_table}
+    if options.activity_types:
+        explicit |= {e.strip().lstrip("+-").partition("=")[0].strip() for e in options.activity_types.split(",")}
+    integrations_table = table.get("integrations")
+    if integrations_table is not None and not isinstance(integrations_table, dict):
+        raise ConfigError("[writeback.integrations] must be a table of \"Destination Name\" = true | false")
+    identity = options.identity or table.get("identity") or "auto"
+    if identity not in IDENTITY_MODES:
+        raise ConfigError(f"identity mode '{identity}' is not one of {', '.join(IDENTITY_MODES)}")
+    if identity == "user-id-only" and not settings.user_id_field:
+        raise ConfigError(
+            "--identity user-id-only needs the lead field that holds Segment's userId: "
+            "set user_id_field in the profile or SEGMARKETO_USER_ID_FIELD"
+        )
+    bulk_after = options.bulk_after_days if options.bulk_after_days is not None else table.get("bulk_after_days")
+    bulk_after = DEFAULT_BULK_AFTER_DAYS if bulk_after is None else bulk_after
+    if isinstance(bulk_after, bool) or not isinstance(bulk_after, (int, float)) or bulk_after <= 0:
+        raise ConfigError(f"--bulk-after must be a positive number of days, got {bulk_after!r}")
+    return Plan(
+        window=parse_window(options.since, options.until, now),
+        events=events,
+        explicit_types={e for e in explicit if e},
+        integrations=resolve_integrations(integrations_table),
+        identity=identity,
+        bulk_after=timedelta(days=float(bulk_after)),
+    )
+
+
+def load_cursor(store: StateStore, instance: str) -> dict[str, Any] | None:
+    raw = store.get_cursor(instance, CURSOR)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or value.get("mode") not in ("rest", "bulk"):
+        raise ConfigError(f"the stored writeback cursor is unreadable ({raw[:60]!r}); run with --since to reset it")
+    return value
+
+
+def run(
+    *,
+    marketo: MarketoClient,
+    store: StateStore,
+    settings: Settings,
+    report: RunReport,
+    rejects: RejectsWriter,
+    options: WritebackOptions,
+    segment: Callable[[], BatchSender],
+    emit: Callable[[dict[str, Any]], None] | None = None,
+    now: datetime | None = None,
+    poll_interval_s: float = POLL_INTERVAL_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Read activities in the window (or from the cursor) and deliver them; buckets land in `report`."""
+    now = now or datetime.now(timezone.utc)
+    job = plan(settings, options, now)
+    instance = marketo.instance
+    cursor = load_cursor(store, instance)
+    if job.window.since is None and cursor is None:
+        raise ConfigError(
+            f"no writeback cursor is stored for profile '{settings.profile}' yet: "
+            "the first run needs --since (e.g. --since 7d or --since 2025-05-01)"
+        )
+    start_date = job.window.since or (parse_activity_date(cursor["date"]) if cursor["mode"] == "bulk" else None)
+    if options.bulk and start_date is None:
+        raise ConfigError("--bulk needs --since: the stored cursor is a paging token, which has no date")
+    use_bulk = start_date is not None and (options.bulk or job.window.until - start_date > job.bulk_after)
+
+    type_names, missing = resolve_type_ids(marketo, store, job.events, job.explicit_types)
+    if missing:
+        report.notes.append(f"activity types not in this Marketo instance, skipped: {', '.join(missing)}")
+    warning = retention_warning(job.window.since, now, job.events)
+    if warning:
+        report.notes.append(warning)
+        log.warning(warning)
+
+    builder = EventBuilder(
+        events=job.events,
+        type_names=type_names,
+        munchkin=munchkin_id(instance),
+        integrations=job.integrations,
+        identity_mode=job.identity,
+        user_id_field=settings.user_id_field,
+    )
+    sink = _sink(options, settings, job.integrations, segment, emit)
+    writes = sink.mode == "send"
+    mode = "bulk" if use_bulk else "rest"
+
+    def commit(positions: dict[str, Position]) -> None:
+        doc = {"mode": "bulk", **positions[BULK_STREAM]} if use_bulk else {"mode": "rest", "streams": positions}
+        store.set_cursor(instance, CURSOR, json.dumps(doc))
+
+    pipeline = Pipeline(builder, LeadDirectory(marketo, settings.user_id_field), CampaignNames(marketo, store), sink,
+                        report, rejects, commit if writes else None)
+    report.details.update({
+        "mode": mode,
+        "window": {"since": iso_seconds(start_date) if start_date else "stored cursor",
+                   "until": iso_seconds(job.window.until)},
+        "activity_types": {name: job.events[_key(job.events, name)] for name in sorted(type_names.values())},
+        "identity": job.identity,
+        "delivery": sink.mode,
+    })
+    report.expect_balance("activities_read", DELIVERED_BUCKET[sink.mode], "skipped_unmapped", "skipped_no_identity",
+                          "skipped_duplicate", "rejected", "deferred")
+    try:
+        if use_bulk:
+            assert start_date is not None
+            resume = cursor if cursor and cursor["mode"] == "bulk" and job.window.since is None else None
+            reader = BulkReader(marketo, store, pipeline, list(type_names), poll_interval_s=poll_interval_s,
+                                sleep=sleep)
+            result = reader.read(start_date, job.window.until, resume)
+            report.details["bulk"] = {"exports_created": result.exports, "resumed_export": result.resumed_export,
+                                      "status_polls": result.polls}
+        else:
+            starts = _rest_starts(marketo, list(type_names), job.window, cursor)
+            outcome = read_rest(marketo, pipeline, starts, job.window.until)
+            report.details["pages"] = outcome.pages
+            if outcome.capped:
+                report.notes.append("stopped after a long run of empty activity pages; the next run continues")
+        pipeline.flush()
+    except BaseException:
+        pipeline.abandon()
+        raise
+    finally:
+        if isinstance(sink, OutFileSink):
+            sink.close()
+        report.details["segment_batches"] = pipeline.batches
+        if pipeline.batches:
+            report.details["avg_batch_bytes"] = pipeline.batch_bytes // pipeline.batches
+    if not writes:
+        report.notes.append(f"{'dry run' if options.dry_run else '--out'}: nothing sent, the cursor was not moved")
+    if sink.mode == "out":
+        report.notes.append(f"batch payloads written to {options.out}")
+
+
+def _key(events: dict[str, str], name: str) -> str:
+    return next(k for k in events if k.lower() == name.lower())
+
+
+def _sink(
+    options: WritebackOptions,
+    settings: Settings,
+    integrations: dict[str, bool],
+    segment: Callable[[], BatchSender],
+    emit: Callable[[dict[str, Any]], None] | None,
+) -> Sink:
+    if options.dry_run or options.out:
+        # Only split() is used, which needs no write key; this sender never sends.
+        splitter = BatchSender(settings.segment_endpoint, "-", integrations=integrations)
+        if options.dry_run:
+            if emit is None:
+                raise ValueError("a dry run needs an emit callback")
+            return DryRunSink(splitter, emit)
+        assert options.out is not None
+        return OutFileSink(splitter, options.out)
+    sender = segment()
+    sender.integrations = dict(integrations)
+    return SegmentSink(sender)
+
+
+def _rest_starts(
+    marketo: MarketoClient, type_ids: list[int], window: Window, cursor: dict[str, Any] | None
+) -> dict[str, Position]:
+    """Start position of each ≤10-type stream: a paging token at --since, else the stored positions."""
+    groups = [stream_key(g) for g in type_groups(type_ids)]
+    if window.since is not None or cursor is None or cursor["mode"] == "bulk":
+        moment = window.since or parse_activity_date(cursor["date"])  # type: ignore[index]
+        token = marketo.get_paging_token(moment)
+        return {key: {"token": token, "after": None} for key in groups}
+    stored: dict[str, Position] = cursor.get("streams") or {}
+    if not stored:
+        raise ConfigError("the stored writeback cursor holds no position; run once with --since")
+    starts: dict[str, Position] = {}
+    for key in groups:
+        if key in stored:
+            starts[key] = stored[key]
+            continue
+        # The type set changed: a paging token is a position in the whole activity stream, so the stored stream
+        # sharing most types is the best place to continue from (its skip marker does not apply here).
+        ids = set(key.split(","))
+        best = max(stored, key=lambda k: len(ids & set(k.split(","))))
+        starts[key] = {"token": stored[best]["token"], "after": None}
+    return starts

@@ -1,0 +1,294 @@
+"""Write-back readers: Get Lead Activities paging (per ≤10 type ids) and Bulk Activity Extract windows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MarketoError
+from ..state import StateStore
+from .writeback import bulk_windows, iso_seconds
+from .writeback_activity import Activity, BadActivity, activity_from_bulk_row, activity_from_rest, parse_activity_date
+from .writeback_delivery import Pipeline, Position
+
+if TYPE_CHECKING:
+    from ..marketo.client import MarketoClient
+
+log = logging.getLogger("segmarketo.writeback")
+
+MAX_TYPE_IDS_PER_CALL = 10
+MAX_EMPTY_PAGES = 1_000  # consecutive empty pages (300 activities of other types each) before pausing the run
+BULK_STREAM = "bulk"
+EXPORT_CHECKPOINT = "writeback.export"
+POLL_INTERVAL_S = 60.0  # Marketo updates extract status at most once a minute
+DONE_STATES = ("Completed",)
+FAILED_STATES = ("Failed", "Cancelled", "Canceled")
+
+
+def type_groups(type_ids: Sequence[int]) -> list[list[int]]:
+    """Sorted type ids in groups of ≤10 (Get Lead Activities' limit); each group is one paging stream."""
+    ids = sorted(set(type_ids))
+    return [ids[i : i + MAX_TYPE_IDS_PER_CALL] for i in range(0, len(ids), MAX_TYPE_IDS_PER_CALL)]
+
+
+def stream_key(group: Sequence[int]) -> str:
+    return ",".join(str(i) for i in group)
+
+
+def _safe_date(text: Any) -> datetime | None:
+    try:
+        return parse_activity_date(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+# ---- REST ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RestResult:
+    pages: int = 0
+    capped: bool = False
+
+
+def read_rest(
+    client: MarketoClient,
+    pipeline: Pipeline,
+    starts: dict[str, Position],
+    until: datetime,
+    *,
+    max_empty_pages: int = MAX_EMPTY_PAGES,
+) -> RestResult:
+    """Page every stream from its start position until `moreResult` is false or an activity passes `until`.
+
+    A position is `{"token": T, "after": G}`: fetch the page at T and skip through the activity G (when G is
+    in that page; otherwise the whole page is processed again, which messageIds make harmless).
+    """
+    outcome = RestResult()
+    for key, start in starts.items():
+        group = [int(i) for i in key.split(",")]
+        token, skip_through = start["token"], start.get("after")
+        pipeline.advance(key, {"token": token, "after": skip_through})
+        empty_run = 0
+        while True:
+            page = client.get_lead_activities(token, group)
+            outcome.pages += 1
+            rows = page.activities
+            begin = _index_after(rows, skip_through)
+            previous = skip_through if begin else None
+            stopped = False
+            for raw in rows[begin:]:
+                guid = raw.get("marketoGUID") if isinstance(raw, dict) else None
+                moment = _safe_date(raw.get("activityDate")) if isinstance(raw, dict) else None
+                if moment is not None and moment > until:
+                    stopped = True
+                    break
+                item = _parse(activity_from_rest, raw)
+                pipeline.add(key, {"token": token, "after": previous}, item, origin=f"activities page {outcome.pages}")
+                previous = str(guid) if guid else previous
+                pipeline.advance(key, {"token": token, "after": previous})
+            skip_through = None
+            if stopped:
+                break
+            next_token = page.next_token or token
+            pipeline.advance(key, {"token": next_token, "after": None})
+            if not page.more_result:
+                break
+            token = next_token
+            empty_run = 0 if rows else empty_run + 1
+            if empty_run >= max_empty_pages:
+                outcome.capped = True
+                log.warning("stopped after %d empty activity pages in a row; the next run resumes here", empty_run)
+                return outcome
+    return outcome
+
+
+def _index_after(rows: list[Any], guid: str | None) -> int:
+    """Index just past the activity `guid` in `rows`, or 0 when it is absent."""
+    if guid is None:
+        return 0
+    for index, raw in enumerate(rows):
+        if isinstance(raw, dict) and str(raw.get("marketoGUID")) == guid:
+            return index + 1
+    return 0
+
+
+def _parse(parser: Callable[[Any], Activity], raw: Any) -> Activity | BadActivity:
+    try:
+        return parser(raw)
+    except BadActivity as exc:
+        return exc
+    except (TypeError, AttributeError, KeyError):
+        return BadActivity("activity record is not an object of the expected shape", "record", str(raw)[:200])
+
+
+# ---- bulk ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BulkResult:
+    exports: int = 0
+    resumed_export: str | None = None
+    polls: int = 0
+
+
+class BulkReader:
+    """Bulk Activity Extract in windows of ≤31 days; the export id is checkpointed so a crash resumes the job."""
+
+    def __init__(
+        self,
+        client: MarketoClient,
+        store: StateStore,
+        pipeline: Pipeline,
+        type_ids: Sequence[int],
+        *,
+        poll_interval_s: float = POLL_INTERVAL_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.pipeline = pipeline
+        self.type_ids = sorted(set(type_ids))
+        self.poll_interval_s = poll_interval_s
+        self.sleep = sleep
+        self.result = BulkResult()
+
+    def read(self, start: datetime, until: datetime, resume: Position | None) -> BulkResult:
+        """Every activity with start ≤ activityDate ≤ until; `resume` is the stored bulk position, if any."""
+        checkpoint = self._checkpoint()
+        windows = bulk_windows(start, until)
+        if checkpoint and self._matches(checkpoint, start):
+            job_end = parse_activity_date(checkpoint["end"])
+            windows = [(start, max(job_end, start))] + bulk_windows(job_end, until)
+            self.result.resumed_export = checkpoint["export_id"]
+        elif checkpoint:
+            self._discard(checkpoint)
+            checkpoint = None
+        self.pipeline.advance(BULK_STREAM, {"date": iso_seconds(start), "guid": None, "export_id": None})
+        for index, (window_start, window_end) in enumerate(windows):
+            job = checkpoint if index == 0 and checkpoint else None
+            export_id = self._run_export(window_start, window_end, job)
+            data = self.client.bulk_extract_file("activities", export_id)
+            skip_through = resume.get("guid") if resume and resume.get("export_id") == export_id else None
+            self._feed(data, export_id, max(start, window_start), window_end, until, skip_through)
+            self.pipeline.advance(BULK_STREAM, {"date": iso_seconds(window_end), "guid": None, "export_id": None})
+            self.pipeline.flush()
+            self.store.delete_cursor(self.client.instance, EXPORT_CHECKPOINT)
+        return self.result
+
+    # export jobs ------------------------------------------------------------------------------------
+    def _checkpoint(self) -> dict[str, Any] | None:
+        raw = self.store.get_cursor(self.client.instance, EXPORT_CHECKPOINT)
+        try:
+            value = json.loads(raw) if raw else None
+        except ValueError:
+            value = None
+        return value if isinstance(value, dict) and value.get("export_id") else None
+
+    def _matches(self, checkpoint: dict[str, Any], start: datetime) -> bool:
+        try:
+            job_start = parse_activity_date(checkpoint["start"])
+            job_end = parse_activity_date(checkpoint["end"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        return checkpoint.get("types") == self.type_ids and job_start <= start < job_end
+
+    def _discard(self, checkpoint: dict[str, Any]) -> None:
+        """Cancel a checkpointed job this run cannot use, so it stops taking a queue slot."""
+        try:
+            self.client.bulk_extract_cancel("activities", checkpoint["export_id"])
+        except MarketoError as exc:
+            log.info("could not cancel stale export %s: %s", checkpoint["export_id"], exc)
+        self.store.delete_cursor(self.client.instance, EXPORT_CHECKPOINT)
+
+    def _create(self, window_start: datetime, window_end: datetime) -> str:
+        export_id = self.client.bulk_extract_create(
+            "activities",
+            filter={
+                "createdAt": {"startAt": iso_seconds(window_start), "endAt": iso_seconds(window_end)},
+                "activityTypeIds": self.type_ids,
+            },
+        )
+        checkpoint = {"export_id": export_id, "start": iso_seconds(window_start), "end": iso_seconds(window_end),
+                      "types": self.type_ids}
+        self.store.set_cursor(self.client.instance, EXPORT_CHECKPOINT, json.dumps(checkpoint))
+        self.result.exports += 1
+        return export_id
+
+    def _run_export(self, window_start: datetime, window_end: datetime, job: dict[str, Any] | None) -> str:
+        """Create (or resume) the window's job, enqueue it and poll until Completed; one re-create on failure."""
+        export_id = job["export_id"] if job else self._create(window_start, window_end)
+        recreated = False
+        while True:
+            status = str(self.client.bulk_extract_status("activities", export_id).get("status", ""))
+            self.result.polls += 1
+            if status in DONE_STATES:
+                return export_id
+            if status in FAILED_STATES:
+                if recreated:
+                    raise MarketoError("", f"bulk activity export {export_id} ended '{status}' twice; giving up")
+                log.warning("bulk activity export %s ended '%s'; creating it again", export_id, status)
+                export_id, recreated = self._create(window_start, window_end), True
+                continue
+            if status == "Created":
+                self.client.bulk_extract_enqueue("activities", export_id)
+            self.sleep(self.poll_interval_s)
+
+    # rows ---------------------------------------------------------------------------------------------
+    def _feed(
+        self, data: bytes, export_id: str, start: datetime, end: datetime, until: datetime, skip_through: str | None
+    ) -> None:
+        """Rows with start <= activityDate < end (<= until in the last window), in two passes over the file so
+        that no row list is kept and memory stays flat. Window edges are half-open so a row on a boundary
+        is read once."""
+        dates: list[datetime | None] = []
+        begin = 0
+        for index, (_, row) in enumerate(_rows(data)):
+            dates.append(_safe_date(row.get("activityDate")))
+            if skip_through is not None and row.get("marketoGUID") == skip_through:
+                begin = index + 1
+        floor = _suffix_min(dates)
+        previous = skip_through if begin else None
+        for index, (line, row) in enumerate(_rows(data)):
+            moment = dates[index]
+            if index < begin or (moment is not None and not _inside(moment, start, end, until)):
+                continue
+            # A new export (after a crash) resumes from the earliest date still ahead in this file, so the
+            # cursor stays right even if the file is not sorted by date (its order is UNCONFIRMED).
+            position = {"date": iso_seconds(floor[index] or start), "guid": previous, "export_id": export_id}
+            item = _parse(activity_from_bulk_row, row)
+            self.pipeline.add(BULK_STREAM, position, item, origin=f"export {export_id} line {line}")
+            previous = row.get("marketoGUID") or previous
+            self.pipeline.advance(BULK_STREAM, {**position, "guid": previous})
+
+
+def _inside(moment: datetime, start: datetime, end: datetime, until: datetime) -> bool:
+    if moment < start or moment > until:
+        return False
+    return moment < end or end >= until
+
+
+def _rows(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) for each CSV record of an extract file (line 1 is the header)."""
+    reader = csv.DictReader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=""))
+    for row in reader:
+        yield reader.line_num, row
+
+
+def _suffix_min(dates: list[datetime | None]) -> list[datetime | None]:
+    """For each index, the earliest date at or after it."""
+    floor: list[datetime | None] = [None] * len(dates)
+    lowest: datetime | None = None
+    for index in range(len(dates) - 1, -1, -1):
+        moment = dates[index]
+        if moment is not None and (lowest is None or moment < lowest):
+            lowest = moment
+        floor[index] = lowest
+    return floor
