@@ -267,3 +267,90 @@ def test_debug_log_has_one_line_per_request_without_secret():
     assert len(lines) == 2 and "POST /v1/batch -> 500" in lines[0] and "-> 200" in lines[1]
     assert "1 msgs" in lines[0] and all(WRITE_KEY not in line for line in lines)
     assert logging.getLogger("segmarketo").level == logger_level
+
+
+# --- against the sandbox's /v1/batch -------------------------------------------------------------------
+
+def sandbox_sender(sleeps: list[float] | None = None, **kwargs) -> BatchSender:
+    """The sender as jobs get it (services.build_segment from the environment the fixture set)."""
+    from segmarketo_cli.config import load_settings
+    from segmarketo_cli.services import build_segment
+
+    sender = build_segment(load_settings())
+    sender.sleep = sleeps.append if sleeps is not None else sender.sleep
+    for name, value in kwargs.items():
+        setattr(sender, name, value)
+    return sender
+
+
+def accepted_ids(box) -> list[str]:
+    return [m["messageId"] for m in box.segment.accepted]
+
+
+def test_sandbox_accepts_batches_with_batch_level_context_and_integrations(sandbox):
+    sender = sandbox_sender()
+    summary = sender.send(track(i) for i in range(2600))
+    assert [len(r.message_ids) for r in summary.results] == [2500, 100] and summary.rejected == []
+    assert sorted(accepted_ids(sandbox)) == sorted(f"mkto-123-ABC-456-{i}" for i in range(2600))
+    assert sandbox.segment.dropped == [] and sandbox.segment.requests == sender.requests == 2
+    first = sandbox.segment.accepted[0]
+    assert first["integrations"] == {"Marketo V2": False, "Marketo Static Lists (Actions)": False}
+    assert first["context"]["library"]["name"] == "segmarketo"
+    assert all("writeKey" not in batch for batch in sandbox.segment.batches)
+
+
+def test_sandbox_429_with_retry_after_then_accepted(sandbox):
+    sandbox.faults.add(429, path="/v1/batch", retry_after=0.25)
+    sleeps: list[float] = []
+    result = sandbox_sender(sleeps).send_batch(sandbox_sender().split([track(1), track(2)])[0][0])
+    assert result.accepted and result.attempts == 2 and sleeps == [0.25]
+    assert accepted_ids(sandbox) == ["mkto-123-ABC-456-1", "mkto-123-ABC-456-2"]
+
+
+def test_sandbox_500_and_reset_retried_nothing_duplicated(sandbox):
+    sandbox.faults.add(500, times=2, path="/v1/batch")
+    sandbox.faults.add("reset", path="/v1/batch")
+    sleeps: list[float] = []
+    sender = sandbox_sender(sleeps)
+    summary = sender.send(track(i, size=3000) for i in range(400))
+    assert len(summary.results) > 1 and all(r.accepted for r in summary.results)
+    assert summary.results[0].attempts == 4 and len(sleeps) == 3
+    ids = accepted_ids(sandbox)
+    assert len(ids) == len(set(ids)) == 400
+    assert [reason for _, reason in sandbox.segment.dropped] == []
+
+
+def test_sandbox_retry_restamps_sent_at_so_timestamps_do_not_shift(sandbox):
+    sandbox.faults.add(429, path="/v1/batch", retry_after=1)
+    message = track(1, timestamp="2025-05-30T09:15:12.000Z")
+    sender = sandbox_sender()
+    sender.send_batch(sender.split([message])[0][0])
+    stored = sandbox.segment.accepted[0]
+    # Segment computes timestamp = receivedAt - (sentAt - originalTimestamp); a stale sentAt would shift it by 1 s.
+    assert stored["timestamp"][:19] == "2025-05-30T09:15:12"
+
+
+def test_sandbox_oversize_message_rejected_with_reason_others_sent(sandbox):
+    sender = sandbox_sender()
+    summary = sender.send([track(1), track(2, size=40_000), track(3)])
+    assert sorted(accepted_ids(sandbox)) == ["mkto-123-ABC-456-1", "mkto-123-ABC-456-3"]
+    [(message, reason)] = summary.all_rejected
+    assert message["messageId"] == "mkto-123-ABC-456-2" and "Segment accepts at most 32,768" in reason
+
+
+def test_sandbox_400_bisects_to_the_message_segment_refuses(sandbox):
+    sender = sandbox_sender()
+    batch = [{**track(i), "sentAt": ""} for i in range(6)]
+    batch[4]["properties"]["pad"] = "y" * 40_000  # bypasses split's check: the sandbox answers 400
+    result = sender.send_batch(batch)
+    assert not result.accepted and [m["messageId"] for m, _ in result.rejected] == ["mkto-123-ABC-456-4"]
+    assert result.rejected[0][1].startswith("Segment refused the message: HTTP 400")
+    assert sorted(accepted_ids(sandbox)) == sorted(f"mkto-123-ABC-456-{i}" for i in range(6) if i != 4)
+
+
+def test_sandbox_strict_write_key_401_is_a_segment_error(sandbox):
+    sandbox.config.strict_write_key = True
+    sender = sandbox_sender()
+    with pytest.raises(SegmentError, match="HTTP 401.*check the write key") as info:
+        sender.send([track(1)])
+    assert "sandbox-write-key" not in str(info.value) and accepted_ids(sandbox) == []
