@@ -1,0 +1,177 @@
+"""Sandbox: one local server for Marketo (/identity, /rest, /bulk) and Segment (/v1/batch), with test hooks."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from .bulkqueue import BulkQueue
+from .config import SandboxConfig
+from .envelope import Request, Response, json_response, text
+from .faults import Faults
+from .identity import Identity
+from .limits import ServerLimits
+from .segment import SegmentState
+from .server import SandboxServer, inspector_json
+from .state import MarketoState
+
+DEFAULT_SEED_DIR = Path(__file__).resolve().parents[2] / "sample_data" / "sandbox"
+
+
+class BulkState:
+    """Bulk import and export jobs and their queues."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.imports: dict[int, Any] = {}
+        self.imports_queue = BulkQueue(running=2, capacity=10, step_s=config.bulk_step_s)
+        self.next_batch_id = 1001
+        self.exports: dict[str, Any] = {}
+        self.exports_queue = BulkQueue(running=2, capacity=10, step_s=config.bulk_step_s)
+        self.export_bytes: dict[str, int] = {}
+
+
+class Sandbox:
+    """A local Marketo + Segment emulator. `with Sandbox().start() as box: ...` or start()/stop()."""
+
+    def __init__(self, *, client_id: str = "sandbox-client", client_secret: str = "sandbox-secret",
+                 write_key: str = "sandbox-write-key", data_dir: str | Path | None = None, seed: bool = False,
+                 config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.write_key = write_key
+        self.data_dir = Path(data_dir) if data_dir else None
+        self.marketo = MarketoState(email_case_insensitive=self.config.email_case_insensitive)
+        self.segment = SegmentState(write_key, self.config)
+        self.faults = Faults()
+        self.identity = Identity(client_id, client_secret, ttl_s=self.config.token_ttl_s)
+        self.limits = ServerLimits(self.config.rate_limit_calls, self.config.window_s, self.config.max_concurrency,
+                                   self.config.daily_quota)
+        self.bulk = BulkState(self.config)
+        self._server: SandboxServer | None = None
+        self._thread: threading.Thread | None = None
+        self._saver: threading.Thread | None = None
+        self._stopping = threading.Event()
+        loaded = False
+        if self.data_dir is not None:
+            from .persist import load_state
+
+            loaded = load_state(self, self.data_dir)
+        if seed and not loaded:
+            self.load_seed(DEFAULT_SEED_DIR)
+
+    # lifecycle ----------------------------------------------------------------------------------------------
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
+        self._server = SandboxServer((host, port), self)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="sandbox-http", daemon=True)
+        self._thread.start()
+        if self.data_dir is not None and self.config.persist_every_s > 0:
+            self._saver = threading.Thread(target=self._autosave, name="sandbox-save", daemon=True)
+            self._saver.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self.data_dir is not None:
+            self.save()
+
+    def __enter__(self) -> Sandbox:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            return "http://127.0.0.1:0"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _autosave(self) -> None:
+        while not self._stopping.wait(self.config.persist_every_s):
+            self.save()
+
+    def save(self) -> None:
+        if self.data_dir is not None:
+            from .persist import save_state
+
+            save_state(self, self.data_dir)
+
+    # test hooks ---------------------------------------------------------------------------------------------
+    def expire_token(self) -> None:
+        """The current access token now answers 602."""
+        self.identity.expire_token()
+
+    def revoke_token(self) -> None:
+        """Every issued token now answers 601."""
+        self.identity.revoke_token()
+
+    def load_seed(self, directory: str | Path) -> None:
+        from .seed import load_seed
+
+        load_seed(self, Path(directory))
+
+    # dispatch -----------------------------------------------------------------------------------------------
+    def dispatch(self, request: Request) -> Response:
+        from .gateway import fault_response, handle_marketo
+
+        path = request.path
+        if path.startswith("/_sandbox/"):
+            return self._inspect(request)
+        if path == "/identity/oauth/token":
+            fault = self.faults.take(path) if self.faults.pending else None
+            if fault is not None:
+                injected = fault_response(self, fault)
+                if injected is not None:
+                    return injected
+            return self.identity.handle(request)
+        if path in ("/v1/batch", "/v1/import"):
+            if request.method != "POST":
+                return text(405, "Method Not Allowed")
+            fault = self.faults.take(path) if self.faults.pending else None
+            if fault is not None:
+                injected = fault_response(self, fault)
+                if injected is not None:
+                    return injected
+            return self.segment.handle(request)
+        if path.startswith(("/rest/", "/bulk/")):
+            return handle_marketo(self, request)
+        return text(404, "Not Found")
+
+    def _inspect(self, request: Request) -> Response:
+        """Inspector endpoints (no auth, not counted): state summary, Segment events, fault and token hooks."""
+        path = request.path
+        if path == "/_sandbox/state":
+            return inspector_json({"url": self.url, "marketo": self.marketo.summary(),
+                                   "usage_today": self.limits.used_today(), "segment": self.segment.summary(),
+                                   "pending_faults": self.faults.pending})
+        if path == "/_sandbox/segment/events":
+            return inspector_json(self.segment.inspector())
+        if path == "/_sandbox/faults" and request.method == "POST":
+            body = request.json() if request.body else {}
+            code = body.get("code") if isinstance(body, dict) else None
+            if code is None:
+                return json_response({"success": False, "message": "'code' is required"}, status=400)
+            self.faults.add(code, int(body.get("times", 1)), body.get("path"), retry_after=body.get("retry_after"),
+                            delay_s=body.get("delay_s"))
+            return inspector_json({"success": True, "pending": self.faults.pending})
+        if path == "/_sandbox/expire-token" and request.method == "POST":
+            self.expire_token()
+            return inspector_json({"success": True})
+        if path == "/_sandbox/save" and request.method == "POST":
+            self.save()
+            return inspector_json({"success": True, "saved": bool(self.data_dir)})
+        return text(404, "Not Found")
+
+    def describe(self) -> str:
+        return json.dumps({"url": self.url, **self.marketo.summary()})

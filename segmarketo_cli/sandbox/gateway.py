@@ -1,0 +1,122 @@
+"""The Marketo request pipeline: faults, Bearer auth, limits, routing, latency and call counting."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import (
+    marketo_activities,
+    marketo_bulk,
+    marketo_extract,
+    marketo_leads,
+    marketo_lists,
+    marketo_programs,
+    marketo_usage,
+)
+from .envelope import ApiError, Request, Response, error, json_response, text
+from .faults import MARKETO_MESSAGES, Fault
+from .server import DropConnection, stall_then_drop
+
+if TYPE_CHECKING:
+    from .box import Sandbox
+
+log = logging.getLogger("segmarketo.sandbox")
+Handler = Callable[["Sandbox", Request, Any], Response]
+ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
+    (method, re.compile(pattern + r"$"), handler)
+    for module in (marketo_leads, marketo_lists, marketo_programs, marketo_activities, marketo_bulk,
+                   marketo_extract, marketo_usage)
+    for method, pattern, handler in module.ROUTES
+]
+
+
+def route(method: str, path: str) -> tuple[Handler, Any]:
+    """The handler for a request; 605 when the path exists with another method, 610 when it does not."""
+    path_known = False
+    for route_method, pattern, handler in ROUTES:
+        found = pattern.match(path)
+        if found:
+            if route_method == method:
+                return handler, found
+            path_known = True
+    if path_known:
+        raise ApiError("605", "Request method not supported")
+    raise ApiError("610", "Requested resource not found")
+
+
+def fault_response(sb: Sandbox, fault: Fault) -> Response | None:
+    """The response a scripted fault produces; None for "slow" (which only delays)."""
+    code = fault.code
+    if code == "reset":
+        raise DropConnection()
+    if code == "timeout":
+        stall_then_drop(fault.delay_s if fault.delay_s is not None else sb.config.timeout_fault_s)
+    if code == "slow":
+        time.sleep(fault.delay_s or 1.0)
+        return None
+    if isinstance(code, int):
+        if code == 429:
+            wait = fault.retry_after if fault.retry_after is not None else 1
+            response = json_response({"success": False, "code": "too_many_requests", "message": "Rate limited"},
+                                     status=429)
+            response.headers.update({"Retry-After": f"{wait:g}", "X-RateLimit-Reset": f"{wait:g}"})
+            return response
+        return text(code, fault.message or f"HTTP {code}")
+    code = str(code)
+    if code == "606":
+        sb.marketo.counters["rate_limited"] += 1
+    return error(code, fault.message or MARKETO_MESSAGES.get(code, "Injected fault"))
+
+
+def bearer(sb: Sandbox, request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    if sb.config.accept_access_token_param:
+        return request.arg("access_token")
+    return None  # the access_token query parameter is treated as gone (marketo-rest.md §1)
+
+
+def handle_marketo(sb: Sandbox, request: Request) -> Response:
+    fault = sb.faults.take(request.path)
+    if fault is not None:
+        injected = fault_response(sb, fault)
+        if injected is not None:
+            return injected
+    try:
+        sb.identity.check(bearer(sb, request))
+        admission = sb.limits.admit()
+    except ApiError as exc:
+        if exc.code == "606":
+            sb.marketo.counters["rate_limited"] += 1
+        elif exc.code == "615":
+            sb.marketo.counters["concurrency_limited"] += 1
+        elif exc.code == "607":
+            sb.marketo.counters["quota_refused"] += 1
+        sb.limits.record_error(exc.code)
+        return error(exc.code, exc.message)
+    response: Response | None = None
+    try:
+        try:
+            handler, found = route(request.method, request.path)
+            response = handler(sb, request, found)
+        except ApiError as exc:
+            response = error(exc.code, exc.message)
+            sb.limits.record_error(exc.code)
+        except Exception:  # an emulator bug must look like Marketo's 611, not a dropped connection
+            log.exception("sandbox handler failed for %s %s", request.method, request.path)
+            response = error("611", "System error")
+        delay = sb.config.latency_s + sb.config.latency_per_record_s * response.records
+        if delay > 0:
+            time.sleep(delay)
+        return response
+    finally:
+        code = response.marketo_code if response is not None else None
+        sb.limits.release(admission, code)
+        if code not in ("601", "602", "604", "605", "608", "611"):
+            with sb.marketo.lock:
+                sb.marketo.counters["calls"] += 1

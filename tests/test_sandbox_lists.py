@@ -1,0 +1,113 @@
+"""Sandbox wire behaviour: static lists, folders, create (709), member paging, add/remove/ismember."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from segmarketo_cli.sandbox import Sandbox
+
+
+@pytest.fixture
+def box():
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def api(box):
+    tok = requests.get(f"{box.url}/identity/oauth/token", params={
+        "grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "sandbox-secret"},
+    ).json()["access_token"]
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {tok}"
+
+    def _call(method: str, path: str, **kwargs) -> dict:
+        return session.request(method, box.url + path, timeout=10, **kwargs).json()
+
+    return _call
+
+
+def test_lead_db_lists_by_name_and_id(box, api):
+    first = box.marketo.add_list("Alpha")
+    box.marketo.add_list("Beta")
+    assert [r["name"] for r in api("GET", "/rest/v1/lists.json")["result"]] == ["Alpha", "Beta"]
+    named = api("GET", "/rest/v1/lists.json", params={"name": "Beta"})["result"]
+    assert len(named) == 1 and named[0]["workspaceName"] == "Default"
+    assert api("GET", f"/rest/v1/lists/{first}.json")["result"][0]["name"] == "Alpha"
+    missing = api("GET", "/rest/v1/lists/99999.json")
+    assert missing["success"] is False and missing["errors"][0]["code"] == "1013"
+
+
+def test_asset_by_name_hit_and_miss(box, api):
+    list_id = box.marketo.add_list("Gamma", folder="Segment Audiences")
+    hit = api("GET", "/rest/asset/v1/staticList/byName.json", params={"name": "Gamma"})
+    assert hit["result"][0]["id"] == list_id and hit["result"][0]["createdAt"].endswith("Z+0000")
+    miss = api("GET", "/rest/asset/v1/staticList/byName.json", params={"name": "Nope"})
+    assert miss["success"] is True and "result" not in miss
+    assert miss["warnings"] == ["No assets found for the given search criteria."]
+
+
+def test_folder_by_name_returns_every_match(box, api):
+    box.marketo.add_folder("Shared")
+    box.marketo.add_folder("Shared", parent="Other")
+    rows = api("GET", "/rest/asset/v1/folder/byName.json", params={"name": "Shared"})["result"]
+    assert len(rows) == 2 and rows[0]["folderId"]["type"] == "Folder"
+
+
+def test_create_list_with_json_folder_and_709_on_duplicate(box, api):
+    folder_id = box.marketo.add_folder("Segment Audiences")
+    form = {"name": "VIPs", "folder": json.dumps({"id": folder_id, "type": "Folder"}), "description": "d"}
+    created = api("POST", "/rest/asset/v1/staticLists.json", data=form)
+    assert created["success"] is True and created["result"][0]["folder"] == {"id": folder_id, "type": "Folder"}
+    assert box.marketo.list_id("VIPs") == created["result"][0]["id"]
+    again = api("POST", "/rest/asset/v1/staticLists.json", data=form)
+    assert again["errors"][0] == {"code": "709", "message": "Static List with the same name already exists"}
+    bare = api("POST", "/rest/asset/v1/staticLists.json", data={"name": "Other", "folder": str(folder_id)})
+    assert bare["success"] is False  # a bare numeric folder is refused by default (UNCONFIRMED)
+    no_folder = api("POST", "/rest/asset/v1/staticLists.json",
+                    data={"name": "X", "folder": json.dumps({"id": 999, "type": "Folder"})})
+    assert no_folder["errors"][0]["code"] == "710"
+
+
+def test_add_remove_ismember_results_by_id(box, api):
+    list_id = box.marketo.add_list("L")
+    a = box.marketo.add_lead(email="a@example.com")
+    b = box.marketo.add_lead(email="b@example.com")
+    added = api("POST", f"/rest/v1/lists/{list_id}/leads.json", json={"input": [{"id": a}, {"id": 777777}]})
+    not_found = {"id": 777777, "status": "skipped", "reasons": [{"code": "1004", "message": "Lead not found"}]}
+    assert added["result"] == [{"id": a, "status": "added"}, not_found]
+    assert box.marketo.list_members(list_id) == {a}
+    member = api("GET", f"/rest/v1/lists/{list_id}/leads/ismember.json", params={"id": [a, b]})
+    assert [r["status"] for r in member["result"]] == ["memberof", "notmemberof"]
+    removed = api("DELETE", f"/rest/v1/lists/{list_id}/leads.json", params={"id": [a, b]})
+    assert removed["result"][0] == {"id": a, "status": "removed"}
+    assert removed["result"][1]["reasons"][0] == {"code": "1015", "message": "Lead not in list"}
+    box.marketo.add_to_list(list_id, [b])
+    via_post = api("POST", f"/rest/v1/lists/{list_id}/leads.json?_method=DELETE", json={"input": [{"id": b}]})
+    assert via_post["result"] == [{"id": b, "status": "removed"}] and box.marketo.list_members(list_id) == set()
+    assert api("POST", "/rest/v1/lists/424242/leads.json", json={"input": [{"id": a}]})["errors"][0]["code"] == "1013"
+    over = api("POST", f"/rest/v1/lists/{list_id}/leads.json", json={"input": [{"id": i} for i in range(301)]})
+    assert over["success"] is False and over["errors"][0]["code"] == "1003"
+
+
+def test_member_paging_with_opaque_tokens(box, api):
+    list_id = box.marketo.add_list("Big")
+    ids = [box.marketo.add_lead(email=f"m{i}@example.com") for i in range(650)]
+    box.marketo.add_to_list(list_id, ids)
+    seen, token, calls = [], None, 0
+    while True:
+        params = {"fields": "id,email", "batchSize": 300, **({"nextPageToken": token} if token else {})}
+        page = api("GET", f"/rest/v1/lists/{list_id}/leads.json", params=params)
+        calls += 1
+        seen.extend(page["result"])
+        token = page.get("nextPageToken")
+        if not token:
+            break
+    assert calls == 3 and [r["id"] for r in seen] == ids
+    assert seen[0] == {"id": ids[0], "email": "m0@example.com"}
+    assert not token or "Big" not in token
+    legacy = api("GET", f"/rest/v1/list/{list_id}/leads.json", params={"batchSize": 1})
+    assert len(legacy["result"]) == 1 and legacy["nextPageToken"]
