@@ -286,7 +286,7 @@ def _identities(values: dict[str, list[str]]) -> tuple[list[Identity], tuple | N
         if not raw or not raw.strip():
             continue
         email = normalize_email(raw)
-        if email is None:
+        if email is None or "," in email:  # Marketo splits filter values on commas
             reason = "hashed e-mail (SHA-256): Marketo needs clear addresses" if SHA256_RE.match(raw.strip()) \
                 else "not an e-mail address"
             problem = problem or (reason, "email", raw)
@@ -295,7 +295,7 @@ def _identities(values: dict[str, list[str]]) -> tuple[list[Identity], tuple | N
     if ids:
         return ids, None
     for raw in values.get("userId") or []:
-        if raw and raw.strip():
+        if raw and raw.strip() and "," not in raw:
             return [Identity("userId", raw.strip())], None
     for raw in values.get("marketo-id") or []:
         text = (raw or "").strip()

@@ -1,0 +1,416 @@
+"""sync-audience against Marketo: find the list, read members, resolve people, guard, then write the diff."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, MarketoError
+from ..rejects import RejectsWriter
+from ..report import RunReport
+from ..sources.audience import AudienceInput, AudiencePerson, Identity
+from ..state import StateStore
+from .audience import ListMembershipPlan, check_safety, plan_membership, plan_rows
+
+log = logging.getLogger("segmarketo.audience")
+
+BATCH = 300
+FILTER_CHUNK = 3000  # values per get_leads_by_filter call (the client splits them into calls of 300)
+BULK_CREATE_MIN = 1500  # at least this many new people: one Bulk Import instead of createOnly calls
+EXTRACT_POLL_S = (5.0, 15.0, 30.0, 60.0)  # Marketo refreshes export status at most once a minute
+IMPORT_POLL_S = (2.0, 5.0, 10.0, 30.0)
+POLL_TIMEOUT_S = 6 * 3600
+REJECTED_BUCKETS = ("rejected", "create_failed", "add_failed", "remove_failed")
+
+
+@dataclass
+class SyncOptions:
+    """Flags of one sync-audience run."""
+
+    list_name: str | None = None
+    list_id: int | None = None
+    mode: str = "mirror"
+    create_list: bool = False
+    folder: str | None = None
+    create_missing: bool = False
+    max_removals: str | None = None
+    force: bool = False
+    extract_threshold: int = 50_000
+    strict: bool = False
+    plan_out: Path | None = None
+    dry_run: bool = False
+    user_field: str | None = None
+    lookup_field: str = "email"
+
+
+class AudienceSync:
+    """One run: every Marketo call of sync-audience goes through here, writes only after the guard."""
+
+    def __init__(self, client: Any, store: StateStore, report: RunReport, rejects: RejectsWriter,
+                 options: SyncOptions, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.client, self.store, self.report, self.rejects = client, store, report, rejects
+        self.opts = options
+        self.sleep = sleep
+        self.instance = client.instance
+        self.list_id: int | None = None
+        self.list_label = options.list_name or f"id {options.list_id}"
+        self.folder_id: int | None = None
+        self._current: set[int] = set()
+
+    # the run ------------------------------------------------------------------------------------------
+    def run(self, audience: AudienceInput,
+            on_plan: Callable[[ListMembershipPlan], None] | None = None) -> ListMembershipPlan:
+        report = self.report
+        report.rejected_buckets = REJECTED_BUCKETS
+        self._account_input(audience)
+        if self.opts.mode == "mirror" and not audience.people and not self.opts.force:
+            check_safety(ListMembershipPlan(mode="mirror"), max_removals=self.opts.max_removals, force=False,
+                         list_name=self.list_label)
+        self._find_list()
+        members = self._read_members(len(audience.people)) if self.list_id is not None else {}
+        self._current = set(members)
+        entering = [p for p in audience.people if p.member]
+        resolved = self._resolve(entering, members)
+        plan = plan_membership(audience.people, resolved, members, mode=self.opts.mode,
+                               create_missing=self.opts.create_missing, user_field=self.opts.user_field)
+        self._account_plan(plan)
+        if self.opts.plan_out is not None:
+            write_plan(plan, self.opts.plan_out)
+        if on_plan is not None:
+            on_plan(plan)
+        check_safety(plan, max_removals=self.opts.max_removals, force=self.opts.force, list_name=self.list_label)
+        if not self.opts.dry_run:
+            self._apply(plan)
+        self._finish(plan)
+        return plan
+
+    def _account_input(self, audience: AudienceInput) -> None:
+        report = self.report
+        report.ensure("audience_rows", "ignored", "repeated", "rejected")
+        report.add("audience_rows", audience.rows)
+        report.add("ignored", audience.ignored)
+        report.add("repeated", audience.repeated)
+        for reject in audience.rejects:
+            self.rejects.write(reject.reason, origin=reject.origin, field=reject.field, value=reject.value)
+        report.add("rejected", len(audience.rejects))
+        report.add("people", len(audience.people))
+        report.details["input"] = {"file": audience.path, "shape": audience.shape, "kind": audience.kind,
+                                   "audience": audience.audience}
+        report.expect_balance("audience_rows", "people", "repeated", "ignored", "rejected")
+
+    # the list -----------------------------------------------------------------------------------------
+    def _find_list(self) -> None:
+        client, opts = self.client, self.opts
+        if opts.list_id is not None:
+            found = client.get_list(opts.list_id)
+            if found is None:
+                raise ConfigError(f"static list id {opts.list_id} not found in Marketo")
+            self.list_id, self.list_label = int(found["id"]), str(found.get("name") or self.list_label)
+            return
+        found = client.find_list_by_name(opts.list_name)
+        if found is not None and found.get("name") == opts.list_name:
+            self.list_id = int(found["id"])
+            return
+        if not opts.create_list:
+            raise ConfigError(f"static list '{opts.list_name}' not found in Marketo",
+                              hint="check the exact name, or pass --create-list --folder NAME")
+        self.folder_id = self._find_folder(opts.folder or "")
+        self.report.notes.append(f"list '{opts.list_name}' does not exist; "
+                                 + ("it would be created" if opts.dry_run else "creating it"))
+
+    def _find_folder(self, folder: str) -> int:
+        if folder.startswith("id:") and folder[3:].isdigit():
+            return int(folder[3:])
+        rows = [f for f in self.client.find_folders_by_name(folder) if f.get("name") == folder]
+        if not rows:
+            raise ConfigError(f"folder '{folder}' not found in Marketo", hint="give an existing folder name")
+        if len(rows) > 1:
+            where = ", ".join(f"id:{_folder_id(f)} ({f.get('path', '?')})" for f in rows)
+            raise ConfigError(f"folder name '{folder}' is ambiguous: {where}", hint="pass --folder id:N")
+        return _folder_id(rows[0])
+
+    def _create_list(self) -> None:
+        try:
+            created = self.client.create_list(self.opts.list_name, self.folder_id)
+        except MarketoError as exc:
+            if exc.code not in ("709", "1017"):
+                raise
+            created = self.client.find_list_by_name(self.opts.list_name)  # created meanwhile by someone else
+            if created is None:
+                raise
+        self.list_id = int(created["id"])
+        self.report.notes.append(f"created list '{self.opts.list_name}' (id {self.list_id})")
+
+    # members ------------------------------------------------------------------------------------------
+    def _member_fields(self) -> list[str]:
+        fields = ["id", "email"]
+        for extra in (self.opts.user_field, self.opts.lookup_field):
+            if extra and extra not in fields:
+                fields.append(extra)
+        return fields
+
+    def _read_members(self, people: int) -> dict[int, dict[str, Any]]:
+        """Page the list, or one Bulk Lead Extract when it is probably above --extract-threshold.
+
+        Marketo gives no member count up front: the estimate is the size seen on the last run, or in mirror
+        mode the audience size (the list is about to match it).
+        """
+        size_key = f"audience:list-size:{self.list_id}"
+        known = int(self.store.cache_get(self.instance, size_key) or 0)
+        estimate = max(known, people if self.opts.mode == "mirror" else 0)
+        if estimate > self.opts.extract_threshold:
+            rows = self._extract_members()
+            self.report.details["membership_read"] = "bulk extract"
+        else:
+            rows = self.client.iter_list_members(self.list_id, fields=self._member_fields())
+            self.report.details["membership_read"] = "paging"
+        members = {int(row["id"]): row for row in rows if str(row.get("id") or "").isdigit()}
+        self.store.cache_put(self.instance, size_key, len(members), ttl_s=30 * 86400)
+        return members
+
+    def _extract_members(self) -> Iterable[dict[str, Any]]:
+        client = self.client
+        export_id = client.bulk_extract_create("leads", fields=self._member_fields(),
+                                               filter={"staticListId": self.list_id})
+        try:
+            client.bulk_extract_enqueue("leads", export_id)
+            status = self.poll(lambda: client.bulk_extract_status("leads", export_id), EXTRACT_POLL_S,
+                               done=("Completed",))
+            if status.get("status") != "Completed":
+                raise MarketoError("", f"membership extract {export_id} ended as {status.get('status')}")
+            data = client.bulk_extract_file("leads", export_id)
+        except BaseException:
+            try:
+                client.bulk_extract_cancel("leads", export_id)
+            except Exception:  # the original error matters more than a failed cancel
+                log.warning("could not cancel export %s", export_id)
+            raise
+        log.info("membership extract %s: %s records", export_id, status.get("numberOfRecords"))
+        return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+
+    def poll(self, status: Callable[[], dict[str, Any]], waits: Sequence[float], *,
+             done: tuple[str, ...]) -> dict[str, Any]:
+        """Call `status` until the job is done or failed, sleeping `waits` in turn (the last one repeats)."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            row = status()
+            state = str(row.get("status"))
+            if state in done or state in ("Failed", "Cancelled", "Canceled"):
+                return row
+            if time.monotonic() - started > POLL_TIMEOUT_S:
+                raise MarketoError("", f"bulk job still {state} after {POLL_TIMEOUT_S // 3600} h")
+            self.sleep(waits[min(attempt, len(waits) - 1)])
+            attempt += 1
+
+    # identities ---------------------------------------------------------------------------------------
+    def field_for(self, kind: str) -> str | None:
+        return "email" if kind == "email" else (self.opts.user_field if kind == "userId" else None)
+
+    def _resolve(self, people: Sequence[AudiencePerson],
+                 members: dict[int, dict[str, Any]]) -> dict[Identity, list[int]]:
+        """Lead ids per identity: the lead-id cache first, then Get Leads by Filter for the rest."""
+        wanted: dict[str, list[str]] = {}
+        for person in people:
+            for identity in person.identities:
+                field_name = self.field_for(identity.kind)
+                if field_name:
+                    wanted.setdefault(identity.kind, []).append(identity.value)
+        resolved: dict[Identity, list[int]] = {}
+        for kind, values in wanted.items():
+            field_name = self.field_for(kind) or ""
+            values = list(dict.fromkeys(values))
+            cached = self.store.lead_ids_for(self.instance, field_name, values)
+            for value, ids in cached.items():
+                stale = any(i in members and _norm(members[i].get(field_name), kind) != value for i in ids)
+                if not stale:  # a cached lead now in the list under another value means the cache is old
+                    resolved[Identity(kind, value)] = ids
+            missing = [v for v in values if Identity(kind, v) not in resolved]
+            self.report.details.setdefault("resolution", {})[kind] = {"cached": len(values) - len(missing),
+                                                                      "looked_up": len(missing)}
+            resolved.update(self.lookup(kind, missing))
+        return resolved
+
+    def lookup(self, kind: str, values: Sequence[str]) -> dict[Identity, list[int]]:
+        field_name = self.field_for(kind) or ""
+        found: dict[str, list[int]] = {}
+        for start in range(0, len(values), FILTER_CHUNK):
+            chunk = values[start:start + FILTER_CHUNK]
+            rows = self.client.get_leads_by_filter(field_name, chunk, fields=["id", field_name])
+            hits: dict[str, list[int]] = {}
+            for row in rows:  # mapped by the returned value, never by position
+                value = _norm(row.get(field_name), kind)
+                if value is not None and row.get("id") is not None:
+                    hits.setdefault(value, []).append(int(row["id"]))
+            self.store.remember_lead_ids(self.instance, field_name, [(v, sorted(set(i))) for v, i in hits.items()])
+            found.update(hits)
+        return {Identity(kind, v): sorted(set(ids)) for v, ids in found.items()}
+
+    # writes -------------------------------------------------------------------------------------------
+    def _apply(self, plan: ListMembershipPlan) -> None:
+        if not plan.changes and self.list_id is not None:
+            return
+        if self.list_id is None:
+            self._create_list()
+        adds = list(plan.adds)
+        if plan.to_create:
+            adds.extend(self._create_people(plan))
+        self._add(plan, adds, retry_stale=True)
+        self._remove(plan)
+
+    def _create_people(self, plan: ListMembershipPlan) -> list[int]:
+        """Create leads for people not in Marketo; returns ids still to add (Bulk Import adds its own)."""
+        from .audience_create import create_people
+
+        return create_people(self, plan.to_create)
+
+    def _add(self, plan: ListMembershipPlan, ids: Sequence[int], *, retry_stale: bool) -> None:
+        stale: list[int] = []
+        for start in range(0, len(ids), BATCH):
+            batch = list(ids[start:start + BATCH])
+            results = _by_id(self.client.add_to_list(self.list_id, batch))
+            for lead_id in batch:
+                row = results.get(lead_id)
+                code = _code(row)
+                if row is not None and row.get("status") == "added":
+                    self.report.add("added")
+                elif code == "1004":
+                    stale.append(lead_id)
+                else:
+                    self._write_failed("add_failed", lead_id, row)
+        if stale and retry_stale:
+            stale = self._refresh_stale(plan, stale)
+        self.report.add("not_found", len(stale))
+        for lead_id in stale:
+            self.rejects.write("lead not found (1004): skipped", lead_id=lead_id, action="add")
+
+    def _refresh_stale(self, plan: ListMembershipPlan, stale: list[int]) -> list[int]:
+        """Leads gone since they were cached (merged, deleted): look their people up again, add what is new."""
+        people = {id(p): p for i in stale for p in plan.owners.get(i, [])}
+        identities = [ident for p in people.values() for ident in p.identities if self.field_for(ident.kind)]
+        for kind in {i.kind for i in identities}:
+            self.store.forget_lead_ids(self.instance, self.field_for(kind) or "",
+                                       [i.value for i in identities if i.kind == kind])
+        fresh: set[int] = set()
+        for kind in {i.kind for i in identities}:
+            for ids in self.lookup(kind, [i.value for i in identities if i.kind == kind]).values():
+                fresh.update(ids)
+        new = sorted(fresh - set(plan.owners))
+        for lead_id in new:
+            plan.owners[lead_id] = []
+            if lead_id in plan.removes:  # was going to be removed, but belongs to the audience after all
+                plan.removes.remove(lead_id)
+                self.report.add("unchanged")
+            elif lead_id in self._current:
+                self.report.add("unchanged")
+                self.report.add("kept", -1)
+        self.report.add("audience_leads", len(new))
+        to_add = [i for i in new if i not in self._current]
+        self._add(plan, to_add, retry_stale=False)
+        return [i for i in stale if i not in fresh]
+
+    def _remove(self, plan: ListMembershipPlan) -> None:
+        for start in range(0, len(plan.removes), BATCH):
+            batch = plan.removes[start:start + BATCH]
+            results = _by_id(self.client.remove_from_list(self.list_id, batch))
+            for lead_id in batch:
+                row = results.get(lead_id)
+                if row is not None and row.get("status") == "removed":
+                    self.report.add("removed")
+                elif _code(row) in ("1015", "1004"):
+                    self.report.add("already_absent")
+                else:
+                    self._write_failed("remove_failed", lead_id, row)
+
+    def _write_failed(self, bucket: str, lead_id: int, row: dict[str, Any] | None) -> None:
+        self.report.add(bucket)
+        reason = _reason(row) if row is not None else "no result for this id in Marketo's reply"
+        self.rejects.write(reason, lead_id=lead_id, action=bucket.split("_")[0])
+
+    # report -------------------------------------------------------------------------------------------
+    def _account_plan(self, plan: ListMembershipPlan) -> None:
+        report = self.report
+        report.ensure("resolved", "created", "unresolved", "create_failed", "exited", "duplicate_emails",
+                      "current_members", "audience_leads", "added", "removed", "unchanged", "kept",
+                      "not_found", "already_absent", "add_failed", "remove_failed")
+        report.add("resolved", plan.resolved)
+        report.add("exited", plan.exited)
+        report.add("duplicate_emails", plan.duplicate_emails)
+        report.add("current_members", plan.current)
+        report.add("audience_leads", plan.audience_leads)
+        report.add("unchanged", plan.unchanged)
+        report.add("kept", plan.kept)
+        report.add("unresolved", len(plan.unresolved))
+        for person in plan.unresolved:
+            log.debug("unresolved: %s (%s)", person.key.value, person.origin)
+        if self.opts.dry_run:
+            report.add("created", len(plan.to_create))
+            report.add("added", len(plan.adds))
+            report.add("removed", len(plan.removes))
+        report.details["plan"] = plan.summary()
+
+    def _finish(self, plan: ListMembershipPlan) -> None:
+        report = self.report
+        report.expect_balance("people", "resolved", "created", "unresolved", "create_failed", "exited")
+        report.expect_balance("current_members", "removed", "already_absent", "remove_failed", "unchanged", "kept")
+        report.expect_balance("audience_leads", "added", "unchanged", "not_found", "add_failed")
+        report.details["list"] = {"id": self.list_id, "name": self.list_label}
+        if plan.unresolved:
+            hint = "" if self.opts.create_missing else " (--create-missing creates them)"
+            count = len(plan.unresolved)
+            report.notes.append(f"{count:,} {'person is' if count == 1 else 'people are'} not in Marketo{hint}")
+            if self.opts.strict and report.status == "ok":
+                report.forced_status = "partial"
+        if not self.opts.user_field and any(p.key.kind == "userId" for p in plan.unresolved):
+            report.notes.append("people known only by userId cannot be matched: set user_id_field (the Marketo "
+                                "field holding Segment userIds) in the profile or SEGMARKETO_USER_ID_FIELD")
+        if plan.duplicate_emails:
+            report.notes.append(f"{plan.duplicate_emails:,} e-mails match several leads; all of them count as members")
+        if not plan.changes:
+            report.notes.append("the list already matches the audience: nothing to write")
+
+
+def write_plan(plan: ListMembershipPlan, path: Path) -> None:
+    """Every intended create, add and remove as CSV."""
+    columns = ["action", "lead_id", "identity_type", "identity", "reason", "origin"]
+    try:
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(plan_rows(plan))
+    except OSError as exc:
+        raise ConfigError(f"--plan-out {path}: cannot be written: {exc.strerror or exc}") from None
+
+
+def _folder_id(folder: dict[str, Any]) -> int:
+    inner = folder.get("folderId")
+    return int(inner["id"]) if isinstance(inner, dict) and "id" in inner else int(folder["id"])
+
+
+def _norm(value: Any, kind: str) -> str | None:
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    return text.lower() if kind == "email" else text
+
+
+def _by_id(rows: Iterable[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    return {int(r["id"]): r for r in rows if isinstance(r, dict) and str(r.get("id", "")).isdigit()}
+
+
+def _code(row: dict[str, Any] | None) -> str | None:
+    reasons = (row or {}).get("reasons") or []
+    return str(reasons[0].get("code")) if reasons and isinstance(reasons[0], dict) else None
+
+
+def _reason(row: dict[str, Any]) -> str:
+    reasons = row.get("reasons") or []
+    if reasons and isinstance(reasons[0], dict):
+        return f"Marketo {reasons[0].get('code')}: {reasons[0].get('message', '')}".strip()
+    return f"unexpected status '{row.get('status')}'"
