@@ -65,10 +65,9 @@ def writeback(
         bulk_after_days=bulk_after, out=out, dry_run=dry_run,
     )
     writeback_run.plan(app.settings, options, datetime.now(timezone.utc))  # bad flags/config: exit 2, no run
-    stdout = click.get_text_stream("stdout")
 
     def emit(message: dict[str, Any]) -> None:
-        stdout.write(json.dumps(message, ensure_ascii=False) + "\n")
+        click.echo(json.dumps(message, ensure_ascii=False))
 
     def body(env: JobEnv) -> None:
         writeback_run.run(

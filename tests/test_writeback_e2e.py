@@ -1,0 +1,239 @@
+"""writeback end to end against the sandbox: events in Segment, cursor, re-runs, crash, dry run, --out, exits."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from segmarketo_cli.segment import sender as sender_module
+from segmarketo_cli.segment.spec import munchkin_id
+from segmarketo_cli.state import StateStore
+
+NOW = datetime.now(timezone.utc)
+EMAIL_TYPES = ["Send Email", "Email Delivered", "Open Email", "Click Email", "Email Bounced", "Email Bounced Soft",
+               "Unsubscribe Email", "Change Status in Progression", "Fill Out Form"]
+EXPECTED_EVENT = {"Send Email": "Email Sent", "Email Delivered": "Email Delivered", "Open Email": "Email Opened",
+                  "Click Email": "Email Link Clicked", "Email Bounced": "Email Bounced",
+                  "Email Bounced Soft": "Email Bounced", "Unsubscribe Email": "Unsubscribed",
+                  "Change Status in Progression": "Program Status Changed", "Fill Out Form": "Form Submitted"}
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def populate(box, count: int = 36, *, days: float = 2.0, with_noise: bool = True) -> list[tuple[str, str, int]]:
+    """Leads (odd ones have a segmentUserId) and `count` mapped activities spread over `days`; returns
+    (guid, type name, lead id) per mapped activity."""
+    campaign = box.marketo.add_campaign("Welcome Series", type="trigger")
+    leads = [box.marketo.add_lead(email=f"person{i}@example.com", **({"segmentUserId": f"u-{i}"} if i % 2 else {}))
+             for i in range(1, 9)]
+    made = []
+    for n in range(count):
+        type_name = EMAIL_TYPES[n % len(EMAIL_TYPES)]
+        lead = leads[n % len(leads)]
+        when = NOW - timedelta(days=days) + timedelta(seconds=(days * 86400 - 120) * n / max(count, 1))
+        attributes = {"Campaign Run ID": n}
+        if type_name == "Click Email":
+            attributes.update({"Link": f"https://shop.example.com/p/{n}", "Link ID": f"L{n}"})
+        if type_name == "Open Email":
+            attributes.update({"User Agent": "Mozilla/5.0", "Device": "iPhone"})
+        if type_name == "Change Status in Progression":
+            attributes.update({"Old Status": "Invited", "New Status": "Registered"})
+        guid = box.marketo.add_activity(lead, type_name, iso(when), primary_attribute_value_id=1000 + n % 3,
+                                        primary_attribute_value=f"Newsletter {n % 3}", campaign_id=campaign,
+                                        attributes=attributes)
+        made.append((guid, type_name, lead))
+        if with_noise:  # activity of types nobody writes back: scanned, never returned
+            box.marketo.add_activity(lead, "Visit Webpage", iso(when + timedelta(seconds=1)),
+                                     attributes={"Webpage URL": "/pricing"})
+    return made
+
+
+@pytest.fixture
+def user_id_field(monkeypatch):
+    monkeypatch.setenv("SEGMARKETO_USER_ID_FIELD", "segmentUserId")
+
+
+def report_of(result) -> dict:
+    return json.loads(result.stdout[result.stdout.index("{\n"):])
+
+
+def test_sends_mapped_events_with_spec_properties_ids_and_integrations(sandbox, invoke, user_id_field):
+    made = populate(sandbox)
+    result = invoke("writeback", "--since", "3d", "--json")
+    assert result.exit_code == 0, result.output
+    report = report_of(result)
+    counts = report["counts"]
+    assert counts["activities_read"] == counts["sent"] == len(made)
+    assert "imbalances" not in report and report["details"]["mode"] == "rest"
+    accepted = {m["messageId"]: m for m in sandbox.segment.accepted}
+    munchkin = munchkin_id(sandbox.url)
+    assert len(accepted) == len(made) and not sandbox.segment.dropped
+    for guid, type_name, lead in made:
+        message = accepted[f"mkto-{munchkin}-{guid}"]
+        assert message["event"] == EXPECTED_EVENT[type_name]
+        assert message["integrations"] == {"Marketo V2": False, "Marketo Static Lists (Actions)": False}
+        props = message["properties"]
+        assert props["marketo_activity_id"] == guid and props["marketo_lead_id"] == lead
+        assert props["marketo_activity_type"] == type_name
+        assert props["campaign_name"] == "Welcome Series"
+        assert message["context"]["traits"]["email"].endswith("@example.com")
+        user = sandbox.marketo.lead(lead).get("segmentUserId")
+        assert message.get("userId") == user and (user or message["anonymousId"] == f"marketo:{lead}")
+        if type_name == "Click Email":
+            assert props["link_url"].startswith("https://shop.example.com/p/") and props["link_id"].startswith("L")
+        if type_name.startswith("Email Bounced"):
+            assert props["bounce_type"] == ("soft" if type_name.endswith("Soft") else "hard")
+        if type_name == "Open Email":
+            assert message["context"]["userAgent"] == "Mozilla/5.0"
+    sample = accepted[f"mkto-{munchkin}-{made[0][0]}"]
+    assert sample["originalTimestamp"].endswith("Z") and sample["properties"]["email_id"] == "1000"
+
+
+def test_rerun_from_cursor_sends_only_new_activity(sandbox, invoke, user_id_field):
+    populate(sandbox, 12)
+    assert invoke("writeback", "--since", "3d").exit_code == 0
+    requests = sandbox.segment.requests
+    again = invoke("writeback", "--json")
+    assert again.exit_code == 0, again.output
+    assert report_of(again)["counts"]["sent"] == 0 and sandbox.segment.requests == requests
+    lead = sandbox.marketo.leads[0]["id"]
+    guid = sandbox.marketo.add_activity(lead, "Open Email", iso(datetime.now(timezone.utc)),
+                                        primary_attribute_value_id=7)
+    third = invoke("writeback", "--json")
+    assert report_of(third)["counts"]["sent"] == 1
+    assert sandbox.segment.accepted[-1]["properties"]["marketo_activity_id"] == guid
+    assert len(sandbox.segment.accepted) == 13 and not sandbox.segment.dropped
+
+
+def test_overlapping_since_resends_and_segment_dedupes_by_message_id(sandbox, invoke):
+    made = populate(sandbox, 18)
+    assert invoke("writeback", "--since", "3d").exit_code == 0
+    again = invoke("writeback", "--since", "3d", "--json")
+    assert again.exit_code == 0
+    assert report_of(again)["counts"]["sent"] == len(made)
+    assert len(sandbox.segment.accepted) == len(made)
+    assert [reason for _, reason in sandbox.segment.dropped] == ["duplicate_message_id"] * len(made)
+
+
+def test_first_run_without_cursor_or_since_stops_with_a_clear_line(sandbox, invoke):
+    result = invoke("writeback")
+    assert result.exit_code == 2
+    assert "first run needs --since" in result.stderr and "Traceback" not in result.output
+    assert sandbox.segment.requests == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "last tuesday"], "--since 'last tuesday' is neither"),
+        (["--since", "1d", "--until", "3d"], "must be before --until"),
+        (["--since", "1d", "--activity-types", "Visit Webpage"], "has no default event name"),
+        (["--since", "1d", "--identity", "user-id-only"], "needs the lead field"),
+    ],
+)
+def test_bad_flags_exit_2_before_any_call(sandbox, invoke, args, message):
+    result = invoke("writeback", *args)
+    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
+    assert sandbox.marketo.calls == 0
+
+
+def test_unknown_activity_type_name_is_a_usage_error(sandbox, invoke):
+    result = invoke("writeback", "--since", "1d", "--activity-types", "+Opened Emails=Opened")
+    assert result.exit_code == 2 and "not found in Marketo: Opened Emails" in result.stderr
+
+
+def test_crash_between_segment_200_and_cursor_commit_resends_at_most_one_batch(sandbox, invoke, monkeypatch):
+    made = populate(sandbox, 35, with_noise=False)
+    monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 10)
+    real_set_cursor = StateStore.set_cursor
+    calls = {"n": 0}
+
+    def crash_on_second_commit(self, instance, name, value):
+        if name == "writeback":
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt  # the process dies after Segment's 200, before the cursor is stored
+        return real_set_cursor(self, instance, name, value)
+
+    monkeypatch.setattr(StateStore, "set_cursor", crash_on_second_commit)
+    first = invoke("writeback", "--since", "3d", "--json")
+    assert first.exit_code == 130
+    assert len(sandbox.segment.accepted) == 20  # two batches reached Segment, only the first was committed
+    second = invoke("writeback", "--json")
+    assert second.exit_code == 0, second.output
+    duplicates = [reason for _, reason in sandbox.segment.dropped]
+    assert duplicates == ["duplicate_message_id"] * 10  # exactly the uncommitted batch came again
+    assert len(sandbox.segment.accepted) == len(made)
+
+
+def test_dry_run_prints_jsonl_and_sends_nothing(sandbox, invoke):
+    made = populate(sandbox, 9)
+    result = invoke("writeback", "--since", "3d", "--dry-run")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == len(made)
+    assert {m["event"] for m in lines} == set(EXPECTED_EVENT.values())
+    assert all(m["messageId"].startswith("mkto-") and "sentAt" not in m for m in lines)
+    assert sandbox.segment.requests == 0
+    assert invoke("writeback").exit_code == 2  # no cursor was stored
+
+
+def test_out_writes_batch_payloads_instead_of_sending(sandbox, invoke, tmp_path):
+    made = populate(sandbox, 9)
+    out = tmp_path / "batches.jsonl"
+    result = invoke("writeback", "--since", "3d", "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    assert report_of(result)["counts"]["written"] == len(made)
+    payloads = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(payloads) == 1 and len(payloads[0]["batch"]) == len(made)
+    assert payloads[0]["integrations"] == {"Marketo V2": False, "Marketo Static Lists (Actions)": False}
+    assert sandbox.segment.requests == 0
+
+
+def test_user_id_only_skips_leads_without_user_id(sandbox, invoke, user_id_field):
+    made = populate(sandbox, 16)
+    result = invoke("writeback", "--since", "3d", "--identity", "user-id-only", "--json")
+    assert result.exit_code == 0
+    counts = report_of(result)["counts"]
+    with_user = sum(1 for _, _, lead in made if sandbox.marketo.lead(lead).get("segmentUserId"))
+    assert counts["sent"] == with_user and counts["skipped_no_identity"] == len(made) - with_user
+    assert all("userId" in m for m in sandbox.segment.accepted)
+
+
+def test_oversize_activity_is_rejected_exit_3_and_the_rest_is_sent(sandbox, invoke, tmp_path):
+    made = populate(sandbox, 5)
+    lead = sandbox.marketo.leads[0]["id"]
+    huge = sandbox.marketo.add_activity(lead, "Fill Out Form", iso(NOW - timedelta(hours=1)),
+                                        attributes={"Form Fields": "x" * 40_000})
+    rejects = tmp_path / "rejects.jsonl"
+    result = invoke("writeback", "--since", "3d", "--rejects", str(rejects), "--json")
+    assert result.exit_code == 3, result.output
+    counts = report_of(result)["counts"]
+    assert counts["rejected"] == 1 and counts["sent"] == len(made)
+    line = json.loads(rejects.read_text())
+    assert line["marketoGUID"] == huge and "32,768" in line["reason"]
+
+
+def test_activity_types_flag_and_profile_table(sandbox, invoke, isolated_home):
+    populate(sandbox, 18)
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    (isolated_home / "config.toml").write_text(
+        '[profiles.default.writeback.events]\n"Send Email" = false\n"Open Email" = "Marketo Email Opened"\n'
+    )
+    result = invoke("writeback", "--since", "3d", "--activity-types", "Open Email,Send Email=Sent,Click Email",
+                    "--json")
+    assert result.exit_code == 0, result.output
+    names = {m["event"] for m in sandbox.segment.accepted}
+    assert names == {"Marketo Email Opened", "Sent", "Email Link Clicked"}
+
+
+def test_retention_warning_for_old_since(sandbox, invoke):
+    populate(sandbox, 3)
+    result = invoke("writeback", "--since", "100d", "--bulk-after", "365", "--json")
+    assert result.exit_code == 0
+    notes = " ".join(report_of(result).get("notes", []))
+    assert "Send Email" in notes and "90 days" in notes
