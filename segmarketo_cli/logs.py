@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
+from .errors import ConfigError
 from .http import redact
 
 ROOT = "segmarketo"
@@ -49,8 +51,13 @@ def setup_logging(verbose: int, log_file: str | None, log_format: str) -> None:
     logger.addHandler(stderr)
     if log_file:
         path = Path(log_file).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():  # log lines may carry e-mail addresses: keep a new file private
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+            handler = logging.FileHandler(path, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"log file {path}: cannot be opened: {exc.strerror or exc}") from None
         handler.setLevel(logging.DEBUG if verbose else logging.INFO)
         handler.setFormatter(formatter)
         logger.addHandler(handler)

@@ -95,6 +95,11 @@ def run_job(
             exit_code = ExitCode.INTERRUPTED
             report.error = "interrupted"
             report.forced_status = "interrupted"
+        except Exception as exc:
+            # A bug, not a user's mistake: record the run as failed (never "ok"), then let it surface.
+            report.error = f"internal error: {type(exc).__name__}"
+            report.forced_status = "failed"
+            raise
         finally:
             rejects.close()
             env.count_calls()

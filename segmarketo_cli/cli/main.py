@@ -61,7 +61,11 @@ class LazyGroup(click.Group):
             ctx.exit(ExitCode.OK)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    "segmarketo",
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "--version", prog_name="segmarketo")
 @click.option("--profile", "-p", envvar="SEGMARKETO_PROFILE", default=None, metavar="NAME",
               help="Configuration profile (default: 'default'; env SEGMARKETO_PROFILE).")
