@@ -114,6 +114,7 @@ class Rule:
     reason: ValueSource | None = None  # suppress
     remove_from_lists: tuple[int | str, ...] | str = ()  # suppress: ids/names, or "all"
     fields: dict[str, ValueSource] = dataclasses.field(default_factory=dict)  # set-fields
+    origin: str = ""  # the rules file (or profile) it came from, for error messages
 
     @property
     def label(self) -> str:
@@ -209,7 +210,7 @@ class _RuleReader:
         if description is not None and not isinstance(description, str):
             raise self.fail("description", "must be a string")
         rule = Rule(index=self.index, name=self.name, events=self._events(), action=action, where=self._where(),
-                    create=create, description=description)
+                    create=create, description=description, origin=self.origin)
         getattr(self, "_" + action.replace("-", "_"))(rule)
         return rule
 

@@ -14,7 +14,8 @@ SCORE_TYPES = {"integer", "score"}
 
 
 def _rule_error(rule: Rule, key: str, problem: str) -> ConfigError:
-    return ConfigError(f"{rule.label}, key '{key}': {problem}")
+    where = f"{rule.origin}: " if rule.origin else ""
+    return ConfigError(f"{where}{rule.label}, key '{key}': {problem}")
 
 
 def _lookup(call: Callable[[], Any]) -> Any:
