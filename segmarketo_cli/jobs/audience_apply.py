@@ -17,6 +17,7 @@ from ..report import RunReport
 from ..sources.audience import AudienceInput, AudiencePerson, Identity
 from ..state import StateStore
 from .audience import ListMembershipPlan, check_safety, plan_membership, plan_rows
+from .audience_report import account_input, account_plan, finish
 
 log = logging.getLogger("segmarketo.audience")
 
@@ -68,7 +69,7 @@ class AudienceSync:
             on_plan: Callable[[ListMembershipPlan], None] | None = None) -> ListMembershipPlan:
         report = self.report
         report.rejected_buckets = REJECTED_BUCKETS
-        self._account_input(audience)
+        account_input(self.report, self.rejects, audience)
         if self.opts.mode == "mirror" and not audience.people and not self.opts.force:
             check_safety(ListMembershipPlan(mode="mirror"), max_removals=self.opts.max_removals, force=False,
                          list_name=self.list_label)
@@ -79,7 +80,7 @@ class AudienceSync:
         resolved = self._resolve(entering, members)
         plan = plan_membership(audience.people, resolved, members, mode=self.opts.mode,
                                create_missing=self.opts.create_missing, user_field=self.opts.user_field)
-        self._account_plan(plan)
+        account_plan(self.report, plan, dry_run=self.opts.dry_run)
         if self.opts.plan_out is not None:
             write_plan(plan, self.opts.plan_out)
         if on_plan is not None:
@@ -87,22 +88,8 @@ class AudienceSync:
         check_safety(plan, max_removals=self.opts.max_removals, force=self.opts.force, list_name=self.list_label)
         if not self.opts.dry_run:
             self._apply(plan)
-        self._finish(plan)
+        finish(self.report, plan, self.opts, list_id=self.list_id, list_label=self.list_label)
         return plan
-
-    def _account_input(self, audience: AudienceInput) -> None:
-        report = self.report
-        report.ensure("audience_rows", "ignored", "repeated", "rejected")
-        report.add("audience_rows", audience.rows)
-        report.add("ignored", audience.ignored)
-        report.add("repeated", audience.repeated)
-        for reject in audience.rejects:
-            self.rejects.write(reject.reason, origin=reject.origin, field=reject.field, value=reject.value)
-        report.add("rejected", len(audience.rejects))
-        report.add("people", len(audience.people))
-        report.details["input"] = {"file": audience.path, "shape": audience.shape, "kind": audience.kind,
-                                   "audience": audience.audience}
-        report.expect_balance("audience_rows", "people", "repeated", "ignored", "rejected")
 
     # the list -----------------------------------------------------------------------------------------
     def _find_list(self) -> None:
@@ -332,49 +319,6 @@ class AudienceSync:
         self.report.add(bucket)
         reason = _reason(row) if row is not None else "no result for this id in Marketo's reply"
         self.rejects.write(reason, lead_id=lead_id, action=bucket.split("_")[0])
-
-    # report -------------------------------------------------------------------------------------------
-    def _account_plan(self, plan: ListMembershipPlan) -> None:
-        report = self.report
-        report.ensure("resolved", "created", "unresolved", "create_failed", "exited", "duplicate_emails",
-                      "current_members", "audience_leads", "added", "removed", "unchanged", "kept",
-                      "not_found", "already_absent", "add_failed", "remove_failed")
-        report.add("resolved", plan.resolved)
-        report.add("exited", plan.exited)
-        report.add("duplicate_emails", plan.duplicate_emails)
-        report.add("current_members", plan.current)
-        report.add("audience_leads", plan.audience_leads)
-        report.add("unchanged", plan.unchanged)
-        report.add("kept", plan.kept)
-        report.add("unresolved", len(plan.unresolved))
-        for person in plan.unresolved:
-            log.debug("unresolved: %s (%s)", person.key.value, person.origin)
-        if self.opts.dry_run:
-            report.add("created", len(plan.to_create))
-            report.add("added", len(plan.adds))
-            report.add("removed", len(plan.removes))
-        report.details["plan"] = plan.summary()
-
-    def _finish(self, plan: ListMembershipPlan) -> None:
-        report = self.report
-        report.expect_balance("people", "resolved", "created", "unresolved", "create_failed", "exited")
-        report.expect_balance("current_members", "removed", "already_absent", "remove_failed", "unchanged", "kept")
-        report.expect_balance("audience_leads", "added", "unchanged", "not_found", "add_failed")
-        report.details["list"] = {"id": self.list_id, "name": self.list_label}
-        if plan.unresolved:
-            hint = "" if self.opts.create_missing else " (--create-missing creates them)"
-            count = len(plan.unresolved)
-            report.notes.append(f"{count:,} {'person is' if count == 1 else 'people are'} not in Marketo{hint}")
-            if self.opts.strict and report.status == "ok":
-                report.forced_status = "partial"
-        if not self.opts.user_field and any(p.key.kind == "userId" for p in plan.unresolved):
-            report.notes.append("people known only by userId cannot be matched: set user_id_field (the Marketo "
-                                "field holding Segment userIds) in the profile or SEGMARKETO_USER_ID_FIELD")
-        if plan.duplicate_emails:
-            report.notes.append(f"{plan.duplicate_emails:,} e-mails match several leads; all of them count as members")
-        if not plan.changes:
-            report.notes.append("the list already matches the audience: nothing to write")
-
 
 def write_plan(plan: ListMembershipPlan, path: Path) -> None:
     """Every intended create, add and remove as CSV."""

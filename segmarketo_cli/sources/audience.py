@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, InputError
-from ..identity import SHA256_RE, find_email, message_time, normalize_email, parse_timestamp
+from ..identity import SHA256_RE, normalize_email
 from .discover import InputFile, inspect
 
 ID_TYPES = ("email", "userId", "marketo-id")
-ENTERED, EXITED = "Audience Entered", "Audience Exited"
 _CURLY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"'})
 _EMAIL_COL = re.compile(r"^(e-?mail(_?address)?|emails?)(_\d+)?$", re.I)
 _USER_COL = re.compile(r"^(user_?id|userid)(_\d+)?$", re.I)
 _LEAD_COL = re.compile(r"^(marketo_?(lead_?)?id|lead_?id|mkto_?id)$", re.I)
-_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes"}, {"false", "0", "no"}
 csv.field_size_limit(16 << 20)
 
 
@@ -74,14 +73,6 @@ class AudienceInput:
     rejects: list[Rejection] = field(default_factory=list)
 
 
-@dataclass
-class _Event:
-    person: AudiencePerson
-    audience: str | None
-    ts: float | None
-    seq: int
-
-
 def read_audience(path: str | Path, *, audience: str | None = None, id_column: str | None = None,
                   id_type: str | None = None) -> AudienceInput:
     """Read one audience file; ConfigError/InputError for problems with the whole file, rejects per row."""
@@ -89,7 +80,9 @@ def read_audience(path: str | Path, *, audience: str | None = None, id_column: s
         raise ConfigError(f"--id-type must be one of {', '.join(ID_TYPES)}, not '{id_type}'")
     source = inspect(Path(path))
     if source.format in ("jsonl", "json"):
-        result = _read_events(source, audience)
+        from .audience_events import read_events
+
+        result = read_events(source, audience)
     elif source.format == "csv":
         result = _read_csv(source, audience=audience, id_column=id_column, id_type=id_type)
     else:
@@ -169,7 +162,9 @@ def _read_csv(source: InputFile, *, audience: str | None, id_column: str | None,
     header, rows = _csv_rows(source)
     lowered = [h.lower() for h in header]
     if id_column is None and ("audience_action" in lowered or "audience_name" in lowered):
-        return _read_s3_actions(source, header, rows, audience)
+        from .audience_events import read_s3_actions
+
+        return read_s3_actions(source, header, rows, audience)
     if id_column is not None or id_type is not None:
         column, kind = _pick_column(header, id_column, id_type, str(source.path))
         result = AudienceInput(str(source.path), "csv", "snapshot")
@@ -179,7 +174,7 @@ def _read_csv(source: InputFile, *, audience: str | None, id_column: str | None,
             if error or row is None:
                 result.rejects.append(Rejection(origin, error or "unreadable row"))
                 continue
-            ids, problem = _identities({kind: [row[index]]})
+            ids, problem = identities_of({kind: [row[index]]})
             _add_snapshot(result, ids, origin, None, problem)
         return _dedupe(result)
     shape = "engage-unformatted" if "external_ids" in lowered or "traits" in lowered else "engage-formatted"
@@ -198,7 +193,7 @@ def _read_csv(source: InputFile, *, audience: str | None, id_column: str | None,
             result.rejects.append(Rejection(origin, error or "unreadable row"))
             continue
         values, json_problem = _profile_values(header, row, columns)
-        ids, id_problem = _identities(values) if json_problem is None else ([], json_problem)
+        ids, id_problem = identities_of(values) if json_problem is None else ([], json_problem)
         user_id = next((u.strip() for u in values.get("userId") or [] if u and u.strip()), None)
         _add_snapshot(result, ids, origin, user_id, id_problem)
     return _dedupe(result)
@@ -278,7 +273,7 @@ def _profile_values(header: list[str], row: list[str],
     return values, None
 
 
-def _identities(values: dict[str, list[str]]) -> tuple[list[Identity], tuple | None]:
+def identities_of(values: dict[str, list[str]]) -> tuple[list[Identity], tuple | None]:
     """Emails first (all of them), else the user id, else the Marketo id; the first problem when none."""
     ids: list[Identity] = []
     problem: tuple | None = None
@@ -304,131 +299,6 @@ def _identities(values: dict[str, list[str]]) -> tuple[list[Identity], tuple | N
         if text:
             problem = problem or ("not a Marketo lead id", "marketo-id", raw)
     return [], problem or ("no identifier (e-mail, user id or lead id) in this row", None, None)
-
-
-# Events -------------------------------------------------------------------------------------------------
-def _read_s3_actions(source: InputFile, header: list[str], rows: Iterator, audience: str | None) -> AudienceInput:
-    lowered = [h.lower() for h in header]
-    col = {name: (lowered.index(name) if name in lowered else None)
-           for name in ("audience_name", "audience_action", "email", "user_id", "timestamp")}
-    if col["audience_action"] is None:
-        raise InputError(f"{source.path}: S3 (Actions) file without an audience_action column")
-    result = AudienceInput(str(source.path), "s3-actions", "events")
-    events: list[_Event] = []
-    for seq, (origin, row, error) in enumerate(rows):
-        result.rows += 1
-        if error or row is None:
-            result.rejects.append(Rejection(origin, error or "unreadable row"))
-            continue
-
-        def cell(name: str, row: list[str] = row) -> str:
-            return row[col[name]].strip() if col[name] is not None else ""
-
-        action = cell("audience_action").lower()
-        if action not in _TRUE | _FALSE:
-            result.rejects.append(Rejection(origin, "audience_action is not true or false", "audience_action",
-                                            cell("audience_action")))
-            continue
-        stamp = cell("timestamp")
-        ts = parse_timestamp(stamp) if stamp else None
-        if stamp and ts is None:
-            result.rejects.append(Rejection(origin, "timestamp is not ISO-8601", "timestamp", stamp))
-            continue
-        ids, problem = _identities({"email": [cell("email")], "userId": [cell("user_id")]})
-        if not ids:
-            result.rejects.append(Rejection(origin, problem[0], problem[1], problem[2]))  # type: ignore[index]
-            continue
-        person = AudiencePerson(tuple(ids), origin, action in _TRUE, cell("user_id") or None)
-        events.append(_Event(person, cell("audience_name") or None, ts, seq))
-    return _replay(result, events, audience)
-
-
-def _read_events(source: InputFile, audience: str | None) -> AudienceInput:
-    from . import read_file
-
-    result = AudienceInput(str(source.path), "events-jsonl", "events")
-    events: list[_Event] = []
-    for seq, item in enumerate(read_file(source)):
-        result.rows += 1
-        if not item.ok or item.message is None:
-            result.rejects.append(Rejection(item.origin, item.error or "unreadable"))
-            continue
-        parsed = _audience_event(item.message, audience)
-        if parsed is None:
-            result.ignored += 1
-            continue
-        key, member = parsed
-        email = find_email(item.message)
-        user_id = item.message.get("userId")
-        user_id = str(user_id).strip() if isinstance(user_id, (str, int)) and str(user_id).strip() else None
-        ids = [Identity("email", email)] if email else ([Identity("userId", user_id)] if user_id else [])
-        if not ids:
-            result.rejects.append(Rejection(item.origin, "no e-mail or userId on this audience event"))
-            continue
-        person = AudiencePerson(tuple(ids), item.origin, member, user_id)
-        events.append(_Event(person, key, message_time(item.message), seq))
-    return _replay(result, events, audience)
-
-
-def _truth(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    return None
-
-
-def _audience_event(message: dict[str, Any], audience: str | None) -> tuple[str, bool] | None:
-    """(audience key, member?) for an Audience Entered/Exited track or an audience identify, else None."""
-    context = message.get("context") if isinstance(message.get("context"), dict) else {}
-    personas = context.get("personas") if isinstance(context.get("personas"), dict) else {}
-    computed = personas.get("computation_key") if isinstance(personas.get("computation_key"), str) else None
-    kind = message.get("type")
-    if kind == "track":
-        props = message.get("properties") if isinstance(message.get("properties"), dict) else {}
-        key = props.get("audience_key") if isinstance(props.get("audience_key"), str) else computed
-        event = message.get("event")
-        if key is None:
-            return None
-        flag = _truth(props.get(key))
-        if flag is None and event in (ENTERED, EXITED):
-            flag = event == ENTERED
-        return (key, flag) if flag is not None else None
-    if kind == "identify":
-        traits = message.get("traits") if isinstance(message.get("traits"), dict) else {}
-        for key in (audience, computed):
-            if key and _truth(traits.get(key)) is not None:
-                return key, bool(_truth(traits.get(key)))
-    return None
-
-
-def _replay(result: AudienceInput, events: list[_Event], audience: str | None) -> AudienceInput:
-    """Keep the chosen audience's events and replay them in timestamp order: the latest per person wins."""
-    keys = sorted({e.audience for e in events if e.audience})
-    if audience is None:
-        if len(keys) > 1:
-            raise ConfigError(f"{result.path} holds several audiences ({', '.join(keys)})",
-                              hint="pick one with --audience KEY")
-        audience = keys[0] if keys else None
-    result.audience = audience
-    chosen = [e for e in events if e.audience in (audience, None)]
-    result.ignored += len(events) - len(chosen)
-    # An event without a timestamp keeps its place after the event before it in the file.
-    previous = float("-inf")
-    order: list[tuple[float, int, _Event]] = []
-    for event in sorted(chosen, key=lambda e: e.seq):
-        previous = event.ts if event.ts is not None else previous
-        order.append((previous, event.seq, event))
-    latest: dict[Identity, AudiencePerson] = {}
-    first_seen: dict[Identity, int] = {}
-    for _, seq, event in sorted(order, key=lambda t: (t[0], t[1])):
-        key = event.person.key
-        if key in latest:
-            result.repeated += 1
-        first_seen.setdefault(key, seq)
-        latest[key] = event.person
-    result.people = [latest[k] for k in sorted(latest, key=lambda k: first_seen[k])]
-    return result
 
 
 def _dedupe(result: AudienceInput) -> AudienceInput:
