@@ -18,7 +18,8 @@ log = logging.getLogger("segmarketo.backfill")
 
 MAX_FILE_BYTES = 9_000_000  # Marketo's limit is 10 MB; the client refuses > 9.5 MB; keep a further margin
 MAX_IN_FLIGHT = 2  # Marketo runs 2 import jobs at a time per instance and queues up to 10
-POLL_S = 5.0
+POLL_FIRST_S = 2.0  # first status poll; then doubling up to POLL_MAX_S (Marketo suggests polling every 5-30 s)
+POLL_MAX_S = 30.0
 
 
 def _cell(value: Any) -> str:
@@ -108,12 +109,10 @@ class BulkExecutor:
     """Uploads files one after another keeping at most MAX_IN_FLIGHT jobs running, polls them, maps results."""
 
     def __init__(self, client: Any, *, lookup_field: str, on_result: Callable[[ImportResult], None],
-                 poll_s: float = POLL_S, sleep: Callable[[float], None] = time.sleep,
-                 max_bytes: int = MAX_FILE_BYTES) -> None:
+                 sleep: Callable[[float], None] = time.sleep, max_bytes: int = MAX_FILE_BYTES) -> None:
         self.client = client
         self.lookup_field = lookup_field
         self.on_result = on_result
-        self.poll_s = poll_s
         self.sleep = sleep
         self.max_bytes = max_bytes
         self.jobs = 0
@@ -125,6 +124,7 @@ class BulkExecutor:
         unconfirmed: list[Candidate] = []
         stop: SegmarketoError | None = None
         exhausted = False
+        wait_s = POLL_FIRST_S
         while True:
             while not exhausted and stop is None and len(in_flight) < MAX_IN_FLIGHT:
                 item = next(files, None)
@@ -142,7 +142,8 @@ class BulkExecutor:
                 log.info("bulk import %s queued: %d leads, %d bytes", job["batchId"], len(rows), len(data))
             if not in_flight:
                 break
-            self.sleep(self.poll_s)
+            self.sleep(wait_s)
+            wait_s = min(wait_s * 2, POLL_MAX_S)
             still: list[tuple[int, list[Candidate]]] = []
             for batch_id, rows in in_flight:
                 if stop is not None:
@@ -154,6 +155,7 @@ class BulkExecutor:
                         still.append((batch_id, rows))
                         continue
                     self.on_result(self._finish(batch_id, status, rows))
+                    wait_s = POLL_FIRST_S  # a slot freed: the next file starts, poll it soon
                 except SegmarketoError as exc:
                     stop = exc
                     unconfirmed.extend(rows)

@@ -40,7 +40,6 @@ class BackfillOptions:
     ownership: dict[str, Any] = field(default_factory=dict)
     user_id_is_email: bool = False
     samples: int = 5
-    bulk_poll_s: float = 5.0
 
 
 def _no_progress(total: int | None, desc: str, unit: str = "rec") -> Any:
@@ -209,7 +208,7 @@ class BackfillJob:
     def _apply_bulk(self, upserts: list[Candidate]) -> tuple[Any, list[Candidate]] | None:
         kwargs = {"sleep": self.sleep} if self.sleep else {}
         executor = BulkExecutor(self.client, lookup_field=self.o.lookup_field, on_result=self._on_bulk,
-                                poll_s=self.o.bulk_poll_s, **kwargs)
+                                **kwargs)
         self._imported_with_cookies: list[Candidate] = []
         stopped = executor.run(upserts)
         self.report.add("bulk_import_jobs", executor.jobs)
