@@ -16,7 +16,8 @@ USER_AGENT = f"segmarketo/{__version__}"
 log = logging.getLogger("segmarketo.http")
 
 _REDACT_PATTERNS = [
-    re.compile(r"(?i)((?:client_secret|access_token|write_?key|password|token)=)([^&\s]+)"),
+    # the lookbehind keeps e.g. Marketo's nextPageToken= readable: paging tokens are not secrets
+    re.compile(r"(?i)((?<![a-z])(?:client_secret|access_token|write_?key|password|token)=)([^&\s]+)"),
     re.compile(r"(?i)(authorization:\s*(?:bearer|basic)\s+)(\S+)"),
     re.compile(r'(?i)("(?:access_token|client_secret|writeKey|write_key)"\s*:\s*")([^"]+)'),
 ]

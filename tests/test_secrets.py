@@ -78,3 +78,18 @@ def test_backend_errors_never_leak_the_value(memory_keyring, monkeypatch):
     with pytest.raises(secrets.KeyringUnavailable) as info:
         secrets.set_secret("default", "marketo_client_secret", "leaky-value-8")
     assert "leaky-value-8" not in str(info.value) and info.value.__cause__ is None
+
+
+def test_redact_removes_credentials_but_keeps_paging_tokens():
+    from segmarketo_cli.http import redact, register_secret
+
+    register_secret("registered-secret-value")
+    text = redact("POST /identity/oauth/token?client_id=abc&client_secret=s3cr3t&token=t0k "
+                  "Authorization: Bearer abc.def writeKey=wk1 "
+                  '{"access_token": "tok-json", "writeKey": "wk-json"} echo registered-secret-value '
+                  "GET /rest/v1/activities.json?nextPageToken=PAGE123")
+    for secret in ("s3cr3t", "t0k", "abc.def", "wk1", "tok-json", "wk-json", "registered-secret-value"):
+        assert secret not in text
+    assert "client_id=abc" in text and "nextPageToken=PAGE123" in text
+    register_secret("abc")  # too short to be a real secret: would blank out ordinary text
+    assert redact("abc") == "abc"
