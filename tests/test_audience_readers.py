@@ -167,9 +167,12 @@ def test_events_audience_key_detected_when_alone(tmp_path):
     assert {p.key.value for p in result.people} == {"ann@x.com", "bob@x.com", "u9"}
 
 
-@pytest.mark.parametrize("name", ["engage_audience_formatted.csv", "engage_audience_unformatted.csv",
-                                  "audience_events.jsonl"])
-def test_sample_files_read_cleanly(name):
+@pytest.mark.parametrize("name,shape,people", [("engage_audience_formatted.csv", "engage-formatted", 10),
+                                               ("engage_audience_unformatted.csv", "engage-unformatted", 10),
+                                               ("audience_events.jsonl", "events-jsonl", 6)])
+def test_sample_files_read_cleanly(name, shape, people):
     result = read_audience(SAMPLES / name)
-    assert result.people and not result.rejects or name.endswith("unformatted.csv")
+    assert result.shape == shape and len(result.people) == people and not result.rejects
     assert result.rows == len(result.people) + result.repeated + result.ignored + len(result.rejects)
+    bo = next(p for p in result.people if p.key.value == "bo.haddad1@example.com")
+    assert bo.member  # entered after an earlier exit (events), or present (snapshots)
