@@ -195,6 +195,9 @@ def run(
             result = reader.read(start_date, job.window.until, resume)
             report.details["bulk"] = {"exports_created": result.exports, "resumed_export": result.resumed_export,
                                       "status_polls": result.polls}
+            if result.stopped_at:
+                report.notes.append(f"finished the interrupted export {result.resumed_export}; activity after "
+                                    f"{iso_seconds(result.stopped_at)} is left for the next run")
         else:
             starts = _rest_starts(marketo, list(type_names), job.window, cursor)
             outcome = read_rest(marketo, pipeline, starts, job.window.until)

@@ -136,6 +136,7 @@ def _parse(parser: Callable[[Any], Activity], raw: Any) -> Activity | BadActivit
 class BulkResult:
     exports: int = 0
     resumed_export: str | None = None
+    stopped_at: datetime | None = None
     polls: int = 0
 
 
@@ -165,9 +166,12 @@ class BulkReader:
         checkpoint = self._checkpoint()
         windows = bulk_windows(start, until)
         if checkpoint and self._matches(checkpoint, start):
+            # Finish the interrupted job and stop at its end: the stored cursor then sits there and the next run
+            # continues, instead of creating another export for the few minutes since the interruption.
             job_end = parse_activity_date(checkpoint["end"])
-            windows = [(start, max(job_end, start))] + bulk_windows(job_end, until)
+            windows = [(start, job_end)]
             self.result.resumed_export = checkpoint["export_id"]
+            self.result.stopped_at = job_end if job_end < until else None
         elif checkpoint:
             self._discard(checkpoint)
             checkpoint = None
@@ -177,7 +181,7 @@ class BulkReader:
             export_id = self._run_export(window_start, window_end, job)
             data = self.client.bulk_extract_file("activities", export_id)
             skip_through = resume.get("guid") if resume and resume.get("export_id") == export_id else None
-            self._feed(data, export_id, max(start, window_start), window_end, until, skip_through)
+            self._feed(data, export_id, max(start, window_start), window_end, min(until, windows[-1][1]), skip_through)
             self.pipeline.advance(BULK_STREAM, {"date": iso_seconds(window_end), "guid": None, "export_id": None})
             self.pipeline.flush()
             self.store.delete_cursor(self.client.instance, EXPORT_CHECKPOINT)
