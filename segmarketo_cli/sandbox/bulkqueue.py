@@ -43,6 +43,11 @@ class BulkQueue:
         if job in self.jobs:
             self.jobs.remove(job)
 
+    def refresh(self) -> None:
+        """Apply elapsed time only (a no-op when poll-driven): used by calls that are not status polls."""
+        if self.step_s > 0:
+            self.advance()
+
     def advance(self) -> None:
         """One poll: move jobs along (one step when poll-driven, by elapsed time otherwise)."""
         now = self.clock()
@@ -50,11 +55,30 @@ class BulkQueue:
             self._finish_running(now, lambda job: True)
             self._promote(now)
             return
+        self._replay(now)
+
+    def _replay(self, now: float) -> None:
+        """Time-driven: replay every finish/start event due by `now`, in time order, at its own instant."""
+        free_at = 0.0
         while True:
-            finished = self._finish_running(now, lambda job: now - job.since >= self.step_s)
-            promoted = self._promote(now, lambda job: now - job.since >= self.step_s)
-            if not finished and not promoted:
-                break
+            running = [job for job in self.jobs if job.phase == "running"]
+            queued = [job for job in self.jobs if job.phase == "queued"]
+            next_finish = min(running, key=lambda job: job.since, default=None)
+            finish_at = next_finish.since + self.step_s if next_finish else float("inf")
+            start_at = (max(queued[0].since + self.step_s, free_at)
+                        if queued and len(running) < self.running_limit else float("inf"))
+            moment = min(finish_at, start_at)
+            if moment > now:
+                return
+            if finish_at <= start_at and next_finish is not None:
+                next_finish.finish()
+                next_finish.phase, next_finish.since = "done", finish_at
+                self.jobs.remove(next_finish)
+                free_at = finish_at
+            else:
+                job = queued[0]
+                job.phase, job.since = "running", start_at
+                job.start()
 
     def _finish_running(self, now: float, ready: Callable[[Job], bool]) -> bool:
         done = [job for job in self.jobs if job.phase == "running" and ready(job)]

@@ -165,7 +165,7 @@ def create_import(sb: Sandbox, request: Request, match: Any) -> Response:
         if list_id is not None and list_id not in sb.marketo.assets.lists:
             raise ApiError("1013", "Static list not found")
         bulk = sb.bulk
-        bulk.imports_queue.advance()
+        bulk.imports_queue.refresh()
         if not bulk.imports_queue.has_room():
             raise ApiError("1016", "Too many imports")
         job = ImportJob(sb, bulk.next_batch_id, data, fmt, lookup, list_id)

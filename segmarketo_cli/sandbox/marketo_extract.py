@@ -199,7 +199,7 @@ def enqueue(sb: Sandbox, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         job = _job(sb, match)
         queue = sb.bulk.exports_queue
-        queue.advance()
+        queue.refresh()
         if job.status != "Created":
             raise ApiError("1029", f"Export Job '{job.export_id}' already queued")
         used = sb.bulk.export_bytes.get(quota_day(), 0)
@@ -253,7 +253,7 @@ def file(sb: Sandbox, request: Request, match: Any) -> Response:
 def list_jobs(sb: Sandbox, request: Request, match: Any) -> Response:
     wanted = set(request.csv_arg("status"))
     with sb.marketo.lock:
-        sb.bulk.exports_queue.advance()
+        sb.bulk.exports_queue.refresh()
         rows = [j.to_api() for j in sb.bulk.exports.values()
                 if j.kind == match.group(1) and (not wanted or j.status in wanted)]
     return ok(rows)
