@@ -280,3 +280,17 @@ def test_list_members_page_past_300(sandbox):
     members = list(client.iter_list_members(list_id))
     assert sorted(m["id"] for m in members) == ids
     assert client.calls == 3
+
+
+def test_debug_log_has_one_line_per_call_and_no_secrets(sandbox, caplog):
+    caplog.set_level(logging.DEBUG, logger="segmarketo.http")
+    client = client_for(sandbox)
+    client.sync_leads(batch("log", 2))
+    sandbox.faults.add("606", path="/rest/v1/leads/describe2.json")
+    client.describe_leads2()
+    token = sandbox.identity.current.value
+    lines = [r.getMessage() for r in caplog.records if r.name == "segmarketo.http"]
+    assert any(line.startswith("POST /rest/v1/leads.json -> 200") and "requestId=" in line for line in lines)
+    assert any("describe2.json -> 200" in line and "errors=606" in line for line in lines)
+    assert len([line for line in lines if "/rest/" in line]) == client.calls == 3
+    assert token not in caplog.text and sandbox.client_secret not in caplog.text
