@@ -9,7 +9,7 @@ from collections.abc import Callable
 import requests
 
 from ..errors import AuthError
-from ..http import log_call, redact
+from ..http import log_call, redact, register_secret
 
 RENEW_MARGIN_S = 60.0
 
@@ -88,6 +88,7 @@ class TokenManager:
         expires_in = float(body.get("expires_in") or 0)
         now = self._clock()
         self._token = str(token)
+        register_secret(self._token)  # belt and braces: a token must never reach a log line
         self._expires_at = now + expires_in
         # Marketo hands back the same token until it lapses; asking again in its last minute gains nothing,
         # so use it to the end and let a 602 trigger the renewal.
