@@ -294,3 +294,15 @@ def test_debug_log_has_one_line_per_call_and_no_secrets(sandbox, caplog):
     assert any("describe2.json -> 200" in line and "errors=606" in line for line in lines)
     assert len([line for line in lines if "/rest/" in line]) == client.calls == 3
     assert token not in caplog.text and sandbox.client_secret not in caplog.text
+
+
+def test_identity_outage_is_retried_then_gives_exit_75(sandbox):
+    sandbox.faults.add(503, times=2, path="/identity/oauth/token")
+    client = client_for(sandbox, max_retries=3)
+    assert client.describe_leads2()["searchableFields"]
+    assert client.calls == 1  # identity retries are not REST calls
+
+    sandbox.faults.add("reset", times=5, path="/identity/oauth/token")
+    fresh = client_for(sandbox, max_retries=2)
+    with pytest.raises(ServiceUnavailable):
+        fresh.describe_leads2()

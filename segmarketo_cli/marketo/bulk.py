@@ -48,7 +48,8 @@ class BulkApi(ApiBase):
         return self._one("GET", f"/bulk/v1/leads/batch/{int(batch_id)}.json")
 
     def bulk_import_failures(self, batch_id: int) -> str:
-        """The failed rows as a CSV (original columns plus a reason column)."""
+        """The failed rows as a CSV: the original columns plus a reason column (its name is UNCONFIRMED, so it is
+        returned as text for the caller to map by lookup value)."""
         return self.raw("GET", f"/bulk/v1/leads/batch/{int(batch_id)}/failures.json").content.decode("utf-8")
 
     def bulk_import_warnings(self, batch_id: int) -> str:
