@@ -106,6 +106,9 @@ class LeadDirectory:
         self.fields = ["id", "email"] + ([user_id_field] if user_id_field and user_id_field != "email" else [])
         self._known: dict[int, LeadIdentity | None] = {}
 
+    def __len__(self) -> int:
+        return len(self._known)
+
     def __contains__(self, lead_id: int) -> bool:
         return lead_id in self._known
 

@@ -174,8 +174,9 @@ def run(
         doc = {"mode": "bulk", **positions[BULK_STREAM]} if use_bulk else {"mode": "rest", "streams": positions}
         store.set_cursor(instance, CURSOR, json.dumps(doc))
 
-    pipeline = Pipeline(builder, LeadDirectory(marketo, settings.user_id_field), CampaignNames(marketo, store), sink,
-                        report, rejects, commit if writes else None)
+    directory = LeadDirectory(marketo, settings.user_id_field)
+    pipeline = Pipeline(builder, directory, CampaignNames(marketo, store), sink, report, rejects,
+                        commit if writes else None)
     report.details.update({
         "mode": mode,
         "window": {"since": iso_seconds(start_date) if start_date else "stored cursor",
@@ -211,6 +212,7 @@ def run(
     finally:
         if isinstance(sink, OutFileSink):
             sink.close()
+        report.details["distinct_leads"] = len(directory)
         report.details["segment_batches"] = pipeline.batches
         if pipeline.batches:
             report.details["avg_batch_bytes"] = pipeline.batch_bytes // pipeline.batches

@@ -230,20 +230,23 @@ class BulkReader:
         """Create (or resume) the window's job, enqueue it and poll until Completed; one re-create on failure."""
         export_id = job["export_id"] if job else self._create(window_start, window_end)
         recreated = False
+        status = "" if job else "Created"  # a resumed job's state is unknown; a new one is Created
         while True:
-            status = str(self.client.bulk_extract_status("activities", export_id).get("status", ""))
-            self.result.polls += 1
+            if not status:
+                status = str(self.client.bulk_extract_status("activities", export_id).get("status", ""))
+                self.result.polls += 1
             if status in DONE_STATES:
                 return export_id
             if status in FAILED_STATES:
                 if recreated:
                     raise MarketoError("", f"bulk activity export {export_id} ended '{status}' twice; giving up")
                 log.warning("bulk activity export %s ended '%s'; creating it again", export_id, status)
-                export_id, recreated = self._create(window_start, window_end), True
+                export_id, recreated, status = self._create(window_start, window_end), True, "Created"
                 continue
             if status == "Created":
                 self.client.bulk_extract_enqueue("activities", export_id)
             self.sleep(self.poll_interval_s)
+            status = ""
 
     # rows ---------------------------------------------------------------------------------------------
     def _feed(
