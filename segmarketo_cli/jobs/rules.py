@@ -38,6 +38,8 @@ class Match:
     origin: str
     payload: Any
     lead_ids: tuple[int, ...] = ()
+    waiting: int = 0  # confirmations still expected while the plan is applied (see rules_ledger.Ledger)
+    outcome: str = ""
 
     @property
     def order(self) -> tuple[float, int]:

@@ -115,7 +115,7 @@ def _run(items: Iterable[SourceItem], prepared: Prepared, client: Any, store: St
 
     resolver = LeadResolver(client, store, lookup_field=options.lookup_field,
                             user_id_field=options.user_id_field, mapper=prepared.mapper)
-    people = people_index(collected.graph)
+    people = people_index(collected)
     keyed: list[tuple[Match, str]] = []
     emails: dict[str, str | None] = {}
     for match, who in pending:
@@ -146,6 +146,7 @@ def _run(items: Iterable[SourceItem], prepared: Prepared, client: Any, store: St
         for match in ready:
             ledger.bucket(match.rule, "planned")
         result.calls = plan.write_calls()
+        report.details["planned_write_calls"] = result.calls
         report.details["plan"] = result.plan
         finish_report(report, rules, dry_run=True)
         return result
@@ -165,9 +166,9 @@ def _execute(plan: RulesPlan, client: Any, ledger: Ledger, resolver: LeadResolve
             report.notes.append(f"{deferred} matched event(s) not applied yet; a re-run applies them")
         raise
     finally:
-        result.calls = executor.calls
+        result.calls = {**resolver.calls, **executor.calls}
         report.details["plan"] = result.plan
-        report.details["calls"] = dict(executor.calls)
+        report.details["calls"] = dict(result.calls)
         finish_report(report, rules, dry_run=False)
 
 

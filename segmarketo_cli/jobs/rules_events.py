@@ -35,6 +35,7 @@ class CollectedEvents:
     rejections: list[Rejection] = field(default_factory=list)
     malformed: list[tuple[str, str]] = field(default_factory=list)  # (origin, reason)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOP_BUCKETS, 0))
+    aliases: list[tuple[str, str]] = field(default_factory=list)  # (previousId, userId)
     graph: IdentityGraph = field(default_factory=IdentityGraph)
 
 
@@ -52,6 +53,7 @@ class EventCollector:
         self._seen_ids: set[str] = set()
         self._links: set[tuple[str | None, str | None, str | None]] = set()
         self._interned: dict[str, str] = {}
+        self._payloads: dict[Any, Any] = {}  # equal payloads (tokens, field values) are shared, not copied
         self._seq = 0
 
     def feed(self, items: Iterable[SourceItem]) -> CollectedEvents:
@@ -72,7 +74,8 @@ class EventCollector:
                 self._seen_ids.add(message_id)
             if message.get("type", "track") != "track":
                 out.counts["other_messages"] += 1
-                out.graph.add(message, item.origin)
+                if out.graph.add(message, item.origin) and message.get("type") == "alias":
+                    out.aliases.append((_text(message.get("previousId")), _text(message.get("userId"))))
                 continue
             ids = (_text(message.get("userId")), _text(message.get("anonymousId")), find_email(message))
             self._link(message, ids)
@@ -105,7 +108,7 @@ class EventCollector:
                 except EventRejected as exc:
                     out.rejections.append(Rejection(rule, message_id, origin, exc.reason, exc.field, exc.value))
                     continue
-                out.matches.append(Match(rule, message_id, ts, self._seq, origin, payload))
+                out.matches.append(Match(rule, message_id, ts, self._seq, origin, self._shared(payload)))
                 out.who.append(who)
 
     def _link(self, message: Mapping[str, Any], ids: tuple[str | None, str | None, str | None]) -> None:
@@ -124,16 +127,37 @@ class EventCollector:
         self.out.graph.add(link)
 
 
-def people_index(graph: IdentityGraph) -> dict[str, Person]:
-    """Every identifier node of the graph -> its merged person."""
+    def _shared(self, payload: Any) -> Any:
+        try:
+            key = (type(payload), tuple(sorted(payload.items())) if isinstance(payload, dict) else payload)
+            return self._payloads.setdefault(key, payload)
+        except TypeError:  # an unhashable value: keep this event's own copy
+            return payload
+
+
+def people_index(collected: CollectedEvents) -> dict[str, Person]:
+    """Every identifier node -> its merged person, including ids known only from an alias's previousId."""
     index: dict[str, Person] = {}
-    for person in graph.people():
+    for person in collected.graph.people():
         for user_id in person.user_ids:
             index[f"u:{user_id}"] = person
         for anon_id in person.anonymous_ids:
             index[f"a:{anon_id}"] = person
         for email in person.emails:
             index[f"e:{email}"] = person
+    pending = list(collected.aliases)
+    while pending:  # an alias chain (a -> b, b -> c) resolves in as many passes as it is long
+        unresolved = []
+        for previous, user_id in pending:
+            person = index.get(f"u:{user_id}") or index.get(f"a:{user_id}")
+            if person is None:
+                unresolved.append((previous, user_id))
+                continue
+            index.setdefault(f"u:{previous}", person)
+            index.setdefault(f"a:{previous}", person)
+        if len(unresolved) == len(pending):
+            break
+        pending = unresolved
     return index
 
 

@@ -131,10 +131,7 @@ class PlanExecutor:
             return
         fields = plan.score_fields
         if fields:
-            before = len(self.index.fetched)
             self.resolver.read(plan.score_leads(), fields, self.index)
-            self.calls["score_read"] = self.calls.get("score_read", 0) + max(0, -(-(len(self.index.fetched) - before)
-                                                                               // MAX_LEADS_PER_CALL))
         updates = list(plan.updates.values())
 
         def call(batch: Sequence[LeadUpdate]) -> list[dict[str, Any]]:

@@ -37,6 +37,12 @@ class LeadResolver:
         self.user_id_field = user_id_field
         self.mapper = mapper
         self._mapped: dict[int, Any] = {}
+        self.calls: dict[str, int] = {}
+
+    def _count(self, kind: str, before: int) -> None:
+        used = getattr(self.client, "calls", before) - before
+        if used:
+            self.calls[kind] = self.calls.get(kind, 0) + used
 
     # lookup values ------------------------------------------------------------------------------
     def key_for(self, who: str, person: Person | None) -> tuple[str | None, str | None]:
@@ -88,7 +94,9 @@ class LeadResolver:
         misses = [k for k in keys if k not in cached]
         if misses:
             fields = list(dict.fromkeys(["id", self.lookup_field, *read_fields]))
+            before = getattr(self.client, "calls", 0)
             rows = self.client.get_leads_by_filter(self.lookup_field, misses, fields)
+            self._count("lead_lookup", before)
             found: dict[str, list[int]] = {}
             for row in rows:
                 if row.get("id") is None or row.get(self.lookup_field) is None:
@@ -116,7 +124,10 @@ class LeadResolver:
         wanted = [i for i in dict.fromkeys(lead_ids) if not need <= index.fetched.get(i, frozenset())]
         if not wanted or not fields:
             return
-        for row in self.client.get_leads_by_filter("id", wanted, list(dict.fromkeys(["id", *fields]))):
+        before = getattr(self.client, "calls", 0)
+        rows = self.client.get_leads_by_filter("id", wanted, list(dict.fromkeys(["id", *fields])))
+        self._count("score_read", before)
+        for row in rows:
             if row.get("id") is not None:
                 lead_id = int(row["id"])
                 index.values[lead_id] = {**index.values.get(lead_id, {}), **row}
@@ -135,7 +146,9 @@ class LeadResolver:
                 if email and self.lookup_field != "email":
                     row["email"] = email
                 rows.append(row)
+            before = getattr(self.client, "calls", 0)
             results = self.client.sync_leads(rows, action="createOrUpdate", lookup_field=self.lookup_field)
+            self._count("lead_create", before)
             for position, (key, _) in enumerate(chunk):
                 result = results[position] if position < len(results) else {}
                 if result.get("id") is not None and result.get("status") in ("created", "updated"):

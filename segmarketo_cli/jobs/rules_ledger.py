@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ..rejects import RejectsWriter
@@ -11,16 +10,7 @@ from ..rules import Rule
 from ..state import StateStore
 from .rules import Match
 
-_RANK = {"unchanged": 0, "applied": 1, "rejected": 2}
-
-
-@dataclass(slots=True)
-class _Pending:
-    match: Match
-    remaining: int
-    outcome: str = "unchanged"
-    reason: str | None = None
-    details: dict[str, Any] | None = None
+_RANK = {"": -1, "unchanged": 0, "applied": 1, "rejected": 2}
 
 
 class Ledger:
@@ -28,6 +18,7 @@ class Ledger:
 
     A match is rejected if any part failed, applied if any part changed Marketo, else unchanged. Applied and
     unchanged matches are recorded in the state store (scope = rule name) on `flush`, after each confirmed call.
+    The running count and outcome live on the Match itself, so a million matches cost no extra objects.
     """
 
     def __init__(self, report: RunReport, rejects: RejectsWriter, store: StateStore | None, instance: str) -> None:
@@ -35,38 +26,35 @@ class Ledger:
         self.rejects = rejects
         self.store = store
         self.instance = instance
-        self._pending: dict[int, _Pending] = {}
+        self._expected: list[Match] = []
+        self._reasons: dict[int, tuple[str | None, dict[str, Any]]] = {}
         self._confirmed: dict[str, list[str]] = {}
 
     def bucket(self, rule: Rule, outcome: str, n: int = 1) -> None:
         self.report.add(f"{rule.name}.{outcome}", n)
 
     def expect(self, match: Match, parts: int = 1) -> None:
-        entry = self._pending.get(id(match))
-        if entry is None:
-            self._pending[id(match)] = _Pending(match, parts)
-        else:
-            entry.remaining += parts
+        if match.waiting == 0 and not match.outcome:
+            self._expected.append(match)
+        match.waiting += parts
 
     def settle(self, match: Match, outcome: str, reason: str | None = None, **details: Any) -> None:
         """One part of `match` is done with `outcome` ("applied", "unchanged" or "rejected" with a reason)."""
-        entry = self._pending.get(id(match))
-        if entry is None:
+        if match.waiting <= 0:
             return
-        if _RANK[outcome] > _RANK[entry.outcome]:
-            entry.outcome = outcome
+        if _RANK[outcome] > _RANK[match.outcome]:
+            match.outcome = outcome
             if outcome == "rejected":
-                entry.reason, entry.details = reason, details
-        entry.remaining -= 1
-        if entry.remaining <= 0:
-            del self._pending[id(match)]
-            self._finish(entry)
+                self._reasons[id(match)] = (reason, details)
+        match.waiting -= 1
+        if match.waiting == 0:
+            self._finish(match)
 
-    def _finish(self, entry: _Pending) -> None:
-        match = entry.match
-        self.bucket(match.rule, entry.outcome)
-        if entry.outcome == "rejected":
-            self.reject(match.rule, match.message_id, match.origin, entry.reason or "rejected", **(entry.details or {}))
+    def _finish(self, match: Match) -> None:
+        self.bucket(match.rule, match.outcome)
+        if match.outcome == "rejected":
+            reason, details = self._reasons.pop(id(match), (None, {}))
+            self.reject(match.rule, match.message_id, match.origin, reason or "rejected", **details)
         else:
             self._confirmed.setdefault(match.rule.name, []).append(match.message_id)
 
@@ -84,12 +72,13 @@ class Ledger:
 
     def abandon(self, outcome: str = "deferred") -> int:
         """Count every match still waiting (the run stopped early) in `outcome`; returns how many."""
-        entries = list(self._pending.values())
-        self._pending.clear()
-        for entry in entries:
-            self.bucket(entry.match.rule, outcome)
-        return len(entries)
+        left = [m for m in self._expected if m.waiting > 0]
+        for match in left:
+            match.waiting = 0
+            self.bucket(match.rule, outcome)
+        self._expected.clear()
+        return len(left)
 
     @property
     def waiting(self) -> int:
-        return len(self._pending)
+        return sum(1 for m in self._expected if m.waiting > 0)

@@ -1,0 +1,189 @@
+"""Benchmark apply-events: 1,000,000 track events -> read+match+plan time, peak RSS, Marketo calls vs target.
+
+Run: python bench/bench_apply_events.py [--events 1000000] [--people 50000]
+Prints figures; not a timed test. The export is generated deterministically under bench/_out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import multiprocessing
+import random
+import resource
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from segmarketo_cli.jobs import rules_apply
+from segmarketo_cli.jobs.rules import build_plan
+from segmarketo_cli.jobs.rules_events import EventCollector
+from segmarketo_cli.marketo.client import MarketoClient
+from segmarketo_cli.marketo.limits import Limiter
+from segmarketo_cli.rejects import RejectsWriter
+from segmarketo_cli.report import RunReport
+from segmarketo_cli.rules import parse_rules
+from segmarketo_cli.sandbox import Sandbox, SandboxConfig
+from segmarketo_cli.sources import preflight, read_all
+from segmarketo_cli.state import StateStore
+
+OUT = Path(__file__).parent / "_out"
+RULES = [
+    {"name": "usage-score", "event": ["Report Created", "Dashboard Shared"], "where": {"plan": "pro"},
+     "action": "score", "field": "productScore", "points": {"property": "weight", "default": 1}},
+    {"name": "webinar-registered", "event": "Webinar Registered", "action": "program-status",
+     "program": "Bench Webinar", "status": "Registered"},
+    {"name": "trial-welcome", "event": "Trial Started", "action": "trigger-campaign", "campaign": "Bench Welcome",
+     "tokens": {"my.plan": {"property": "plan"}}},
+    {"name": "opt-out", "event": "Unsubscribed", "action": "suppress", "remove_from_lists": ["Bench Newsletter"]},
+    {"name": "customer", "event": "Subscription Started", "action": "set-fields",
+     "fields": {"lifecycleStage": "Customer", "mrr": {"property": "mrr"}}},
+]
+# event name, share of events, properties
+MIX = [("Report Created", 0.45, lambda r: {"plan": r.choice(["pro", "pro", "free"]), "weight": r.randint(1, 5)}),
+       ("Dashboard Shared", 0.15, lambda r: {"plan": "pro"}),
+       ("Webinar Registered", 0.10, lambda r: {}),
+       ("Trial Started", 0.10, lambda r: {"plan": r.choice(["pro", "team", "starter"])}),
+       ("Unsubscribed", 0.01, lambda r: {"reason": "bench"}),
+       ("Subscription Started", 0.05, lambda r: {"mrr": r.choice([49, 99, 199])}),
+       ("Page Scrolled", 0.14, lambda r: {})]
+
+
+def email(n: int) -> str:
+    return f"person{n:06d}@bench.example.com"
+
+
+def generate(path: Path, events: int, people: int) -> None:
+    rnd = random.Random(7)
+    names = [m[0] for m in MIX]
+    weights = [m[1] for m in MIX]
+    props = {m[0]: m[2] for m in MIX}
+    with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as out:
+        for n in range(people):
+            out.write(json.dumps({"type": "identify", "messageId": f"id-{n}", "userId": f"u{n}",
+                                  "anonymousId": f"a{n}", "traits": {"email": email(n)},
+                                  "timestamp": "2026-11-01T00:00:00Z"}) + "\n")
+        base = 1_793_000_000
+        for i in range(events):
+            n = rnd.randrange(people)
+            name = rnd.choices(names, weights)[0]
+            who = {"userId": f"u{n}"} if rnd.random() < 0.8 else {"anonymousId": f"a{n}"}
+            ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + i))
+            out.write(json.dumps({"type": "track", "messageId": f"ev-{i}", "event": name, **who,
+                                  "properties": props[name](rnd), "timestamp": ts}) + "\n")
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--people", type=int, default=50_000)
+    parser.add_argument("--no-apply", action="store_true", help="only read and plan; skip the sandbox run")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    export = OUT / f"track_{args.events}_{args.people}.jsonl.gz"
+    if not export.exists():
+        started = time.perf_counter()
+        generate(export, args.events, args.people)
+        size = export.stat().st_size / 1e6
+        print(f"generated {export.name} ({size:.1f} MB) in {time.perf_counter() - started:.1f} s")
+    rules = parse_rules(RULES, "bench")
+
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=serve_sandbox, args=(child, args.people), daemon=True)
+    server.start()  # the sandbox lives in its own process, so peak RSS below is apply-events' own
+    url, seed_s = parent.recv()
+    print(f"sandbox (separate process) seeded with {args.people:,} leads in {seed_s:.1f} s")
+    try:
+        limiter = Limiter(calls=100_000, window_s=20.0, max_concurrency=5)
+        client = MarketoClient(url, "bench", "bench-secret", limiter=limiter)
+        with tempfile.TemporaryDirectory() as state_dir:
+            store = StateStore(Path(state_dir), "bench")
+            options = rules_apply.ApplyOptions(workers=5)
+            prepared = rules_apply.prepare(rules, client, store, options)
+            files = preflight([str(export)])
+
+            started = time.perf_counter()
+            collected = EventCollector(rules, prepared.coerce).feed(read_all(files))
+            read_s = time.perf_counter() - started
+            started = time.perf_counter()
+            numbers: dict[str, int] = {}  # plan alone: one stand-in lead id per person instead of the lookups
+            for match, who in zip(collected.matches, collected.who, strict=True):
+                match.lead_ids = (numbers.setdefault(who, len(numbers) + 1),)
+            plan = build_plan(collected.matches, prepared.targets)
+            plan_s = time.perf_counter() - started
+            print(f"read+match {collected.counts['messages']:,} messages in {read_s:.1f} s "
+                  f"({collected.counts['messages'] / read_s:,.0f}/s); {len(collected.matches):,} matches")
+            print(f"plan build {plan_s:.2f} s for {len(numbers):,} identifiers; peak RSS {rss_mb():,.0f} MB")
+            del collected, plan, numbers
+            if args.no_apply:
+                return 0
+            for run in (1, 2):
+                report = RunReport(command="apply-events")
+                before = client.calls
+                with RejectsWriter(Path(state_dir) / f"rejects{run}.jsonl") as rejects:
+                    started = time.perf_counter()
+                    result = rules_apply.run(read_all(files), prepared, client, store, report, rejects, options)
+                    total_s = time.perf_counter() - started
+                calls = client.calls - before
+                print(f"\nrun {run}: {total_s:.1f} s end to end, {calls:,} Marketo calls, peak RSS {rss_mb():,.0f} MB")
+                print(f"  calls by stage: {result.calls}")
+                buckets = {k: v for k, v in report.counts.items() if not k.endswith(".matched") and v}
+                print(f"  buckets: {buckets}")
+                if run == 1:
+                    print_targets(result)
+            return 0
+    finally:
+        parent.send("stop")
+        server.join(timeout=30)
+
+
+def serve_sandbox(conn: Connection, people: int) -> None:
+    """Child process: a seeded sandbox with loose limits, until the parent says stop."""
+    box = Sandbox(client_id="bench", client_secret="bench-secret",
+                  config=SandboxConfig(rate_limit_calls=100_000, max_concurrency=50, daily_quota=10_000_000))
+    started = time.perf_counter()
+    m = box.marketo
+    for n in range(people):
+        m.add_lead(email=email(n), productScore=1)
+    newsletter = m.add_list("Bench Newsletter")
+    m.add_to_list(newsletter, list(range(1, people + 1, 3)))
+    m.add_program("Bench Webinar", channel="Webinar")
+    m.add_campaign("Bench Welcome", type="trigger")
+    box.start()
+    conn.send((box.url, time.perf_counter() - started))
+    conn.recv()
+    box.stop()
+
+
+def print_targets(result: rules_apply.ApplyResult) -> None:
+    by_rule = {entry["rule"]: entry for entry in result.plan}
+    writes = result.calls.get("sync_leads", 0)
+    field_leads = max(by_rule["usage-score"]["leads"], by_rule["customer"]["leads"], by_rule["opt-out"]["leads"])
+    print("  targets (writes <= distinct leads / 300 per action, plus the score reads):")
+    print(f"    sync_leads (score + set-fields + unsubscribe in one row per lead): {writes} calls; "
+          f"one action alone would need {math.ceil(by_rule['usage-score']['leads'] / 300)} "
+          f"(score) + {math.ceil(by_rule['customer']['leads'] / 300)} (set-fields) + "
+          f"{math.ceil(by_rule['opt-out']['leads'] / 300)} (suppress); largest single action ≥ "
+          f"{math.ceil(field_leads / 300)}")
+    print(f"    score reads: {result.calls.get('score_read', 0)} extra calls (values come with the lead lookups)")
+    webinar = by_rule["webinar-registered"]["leads"]
+    print(f"    program_status: {result.calls.get('program_status', 0)} calls for {webinar:,} leads "
+          f"(target {math.ceil(webinar / 300)})")
+    removal = by_rule["opt-out"]["leads"]
+    print(f"    remove_from_list: {result.calls.get('remove_from_list', 0)} calls for {removal:,} suppressed leads "
+          f"on 1 list (target {math.ceil(removal / 300)})")
+    trial = by_rule["trial-welcome"]
+    print(f"    request_campaign: {result.calls.get('request_campaign', 0)} calls for {trial['leads']:,} leads in "
+          f"{trial['token_groups']} token groups (Marketo caps 100 leads per call)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
