@@ -299,3 +299,12 @@ def test_message_id_is_deterministic_and_short():
     assert first == again == "mkto-123-ABC-456-abc-123" and len(first) < 100
     with pytest.raises(ValueError, match="under 100"):
         builder().build(rest_activity(guid="g" * 100), LEAD)
+
+
+def test_email_subject_from_the_asset_lookup_unless_the_activity_has_one():
+    with_lookup = builder(email_subjects={1042: "Welcome to Acme!"})
+    assert with_lookup.build(rest_activity(), LEAD)["properties"]["email_subject"] == "Welcome to Acme!"
+    own = with_lookup.build(rest_activity(attributes={"Subject": "A/B variant"}), LEAD)
+    assert own["properties"]["email_subject"] == "A/B variant"
+    form = with_lookup.build(rest_activity(2), LEAD)["properties"]
+    assert "email_subject" not in form and "email_id" not in form

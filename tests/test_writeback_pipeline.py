@@ -9,7 +9,12 @@ import pytest
 from segmarketo_cli.jobs.writeback import DEFAULT_EVENTS, EventBuilder
 from segmarketo_cli.jobs.writeback_activity import Activity, BadActivity
 from segmarketo_cli.jobs.writeback_delivery import Pipeline, SegmentSink
-from segmarketo_cli.jobs.writeback_lookups import CampaignNames, LeadDirectory
+from segmarketo_cli.jobs.writeback_lookups import (
+    AssetNames,
+    LeadDirectory,
+    campaign_names,
+    email_subjects,
+)
 from segmarketo_cli.rejects import RejectsWriter
 from segmarketo_cli.report import RunReport
 from segmarketo_cli.segment import sender as sender_module
@@ -25,6 +30,7 @@ class FakeMarketo:
     def __init__(self, users: dict[int, str] | None = None) -> None:
         self.lead_calls: list[list[int]] = []
         self.campaign_calls = 0
+        self.email_calls = 0
         self.users = users or {}
 
     def get_leads_by_filter(self, filter_type, values, fields):
@@ -32,6 +38,13 @@ class FakeMarketo:
         self.lead_calls.append([int(v) for v in values])
         return [{"id": int(v), "email": f"p{v}@example.com", "segmentUserId": self.users.get(int(v))}
                 for v in values if int(v) != 404]
+
+    def envelope(self, method, path, params=None):
+        assert path == "/rest/asset/v1/emails.json" and params["maxReturn"] == 200
+        self.email_calls += 1
+        rows = [{"id": 1042, "subject": {"type": "Text", "value": "Hello"}},
+                {"id": 1043, "subject": {"type": "DynamicContent", "value": 7}}]
+        return type("Env", (), {"result": rows if params["offset"] == 0 else []})()
 
     def get_campaigns(self, name=None):
         self.campaign_calls += 1
@@ -58,8 +71,9 @@ def parts(tmp_path):
     sink = RecordingSink()
     builder = EventBuilder(events=DEFAULT_EVENTS, type_names=TYPES, munchkin="123-ABC-456",
                            integrations={"Marketo V2": False}, user_id_field="segmentUserId")
-    pipeline = Pipeline(builder, LeadDirectory(marketo, "segmentUserId"), CampaignNames(marketo, store), sink,
-                        report, rejects, commits.append)
+    pipeline = Pipeline(builder, LeadDirectory(marketo, "segmentUserId"),
+                        AssetNames(marketo, store, "campaigns", campaign_names),
+                        AssetNames(marketo, store, "subjects", email_subjects), sink, report, rejects, commits.append)
     yield pipeline, marketo, sink, report, rejects, commits
     rejects.close()
     store.close()
@@ -83,9 +97,10 @@ def test_identities_are_fetched_300_distinct_leads_per_call(parts):
     pipeline.flush()
     assert [len(call) for call in marketo.lead_calls] == [300, 300]
     assert report.counts["sent"] == 900 and report.counts["activities_read"] == 900
-    assert marketo.campaign_calls == 1
+    assert marketo.campaign_calls == 1 and marketo.email_calls == 1
     sent = [m for batch in sink.batches for m in batch]
     assert sent[0]["properties"]["campaign_name"] == "Welcome"
+    assert sent[0]["properties"]["email_subject"] == "Hello"
     assert {m["userId"] for m in sent if "userId" in m} == {"user-1"}
 
 

@@ -248,6 +248,7 @@ class EventBuilder:
     identity_mode: str = "auto"
     user_id_field: str | None = None
     campaign_names: Mapping[int, str] = field(default_factory=dict)
+    email_subjects: Mapping[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         by_lower = {name.lower(): event for name, event in self.events.items()}
@@ -257,6 +258,12 @@ class EventBuilder:
 
     def event_name(self, type_id: int) -> str | None:
         return self._event_by_id.get(type_id)
+
+    def email_id(self, activity: Activity) -> int | None:
+        """The e-mail asset id of an e-mail activity that is written back, else None."""
+        if activity.type_id not in self._event_by_id:
+            return None
+        return activity.primary_id if self.type_names.get(activity.type_id, "").lower() in EMAIL_TYPES else None
 
     def build(self, activity: Activity, lead: LeadIdentity | None) -> dict[str, Any] | Skip:
         """The track message for `activity`, or why it is skipped. Raises ValueError for an unusable GUID."""
@@ -301,7 +308,10 @@ class EventBuilder:
         if kind in EMAIL_TYPES:
             _put(props, "email_id", _text(activity.primary_id))
             _put(props, "email_name", activity.primary_value)
-            _put(props, "email_subject", _first(attrs, SUBJECT_ATTRS))
+            subject = _first(attrs, SUBJECT_ATTRS)
+            if subject is None and activity.primary_id is not None:
+                subject = self.email_subjects.get(activity.primary_id)
+            _put(props, "email_subject", subject)
         elif kind == "change status in progression":
             _put(props, "program_id", _text(activity.primary_id))
             _put(props, "program_name", activity.primary_value)

@@ -16,7 +16,7 @@ from ..segment.sender import BatchResult, BatchSender
 from ..segment.spec import LIBRARY, message_size
 from .writeback import EventBuilder, Skip
 from .writeback_activity import Activity, BadActivity
-from .writeback_lookups import LEADS_PER_CALL, CampaignNames, LeadDirectory
+from .writeback_lookups import LEADS_PER_CALL, AssetNames, LeadDirectory
 
 Message = dict[str, Any]
 Position = dict[str, Any]
@@ -111,7 +111,8 @@ class Pipeline:
         self,
         builder: EventBuilder,
         leads: LeadDirectory,
-        campaigns: CampaignNames,
+        campaigns: AssetNames,
+        subjects: AssetNames,
         sink: Sink,
         report: RunReport,
         rejects: RejectsWriter,
@@ -120,6 +121,7 @@ class Pipeline:
         self.builder = builder
         self.leads = leads
         self.campaigns = campaigns
+        self.subjects = subjects
         self.sink = sink
         self.report = report
         self.rejects = rejects
@@ -188,13 +190,18 @@ class Pipeline:
             self._unknown_leads.clear()
         waiting, self._waiting = self._waiting, []
         self.campaigns.ensure(activity.campaign_id for activity, _ in waiting)
+        self.subjects.ensure(self.builder.email_id(activity) for activity, _ in waiting)
         for activity, entry in waiting:
             self._build(activity, entry)
 
     def _build(self, activity: Activity, entry: _Entry) -> None:
         if activity.campaign_id is not None and activity.campaign_id not in self.campaigns.names:
             self.campaigns.ensure([activity.campaign_id])
+        email_id = self.builder.email_id(activity)
+        if email_id is not None and email_id not in self.subjects.names:
+            self.subjects.ensure([email_id])
         self.builder.campaign_names = self.campaigns.names
+        self.builder.email_subjects = self.subjects.names
         try:
             result = self.builder.build(activity, self.leads.get(activity.lead_id))
         except ValueError as exc:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, MarketoError
 from ..state import StateStore
 from .writeback import LeadIdentity
 
@@ -18,6 +18,8 @@ log = logging.getLogger("segmarketo.writeback")
 CACHE_TTL_S = 86_400  # activity types and campaigns: about a day (marketo-rest.md §2)
 TYPES_KEY = "activity_types"
 CAMPAIGNS_KEY = "campaign_names"
+SUBJECTS_KEY = "email_subjects"
+ASSET_PAGE = 200  # maxReturn limit of asset queries
 LEADS_PER_CALL = 300
 
 
@@ -61,22 +63,26 @@ def resolve_type_ids(
     return found, [wanted[name] for name in missing]
 
 
-class CampaignNames:
-    """Smart campaign id -> name, cached a day; refreshed once per run when an unknown id shows up."""
+class AssetNames:
+    """Asset id -> text (campaign names, e-mail subjects), cached a day; when an unknown id shows up the list is
+    read again, at most once per run (never when this run already read it)."""
 
-    def __init__(self, client: MarketoClient, store: StateStore) -> None:
+    def __init__(self, client: MarketoClient, store: StateStore, key: str,
+                 loader: Callable[[MarketoClient], dict[int, str]]) -> None:
         self.client = client
         self.store = store
+        self.key = key
+        self.loader = loader
         self._names: dict[int, str] | None = None
-        self._refreshed = False
+        self._fetched = False
 
     def _load(self, refresh: bool) -> dict[int, str]:
-        cached = None if refresh else self.store.cache_get(self.client.instance, CAMPAIGNS_KEY)
+        cached = None if refresh else self.store.cache_get(self.client.instance, self.key)
         if cached is None:
-            cached = {str(row["id"]): str(row.get("name") or "") for row in self.client.get_campaigns()
-                      if row.get("id") is not None}
-            self.store.cache_put(self.client.instance, CAMPAIGNS_KEY, cached, CACHE_TTL_S)
-        return {int(cid): name for cid, name in cached.items() if name}
+            cached = {str(k): v for k, v in self.loader(self.client).items() if v}
+            self.store.cache_put(self.client.instance, self.key, cached, CACHE_TTL_S)
+            self._fetched = True
+        return {int(k): v for k, v in cached.items()}
 
     @property
     def names(self) -> dict[int, str]:
@@ -84,13 +90,44 @@ class CampaignNames:
             self._names = self._load(refresh=False)
         return self._names
 
-    def ensure(self, campaign_ids: Iterable[int | None]) -> None:
-        """Make sure these ids are known, re-reading the campaign list at most once per run."""
+    def ensure(self, ids: Iterable[int | None]) -> None:
+        """Make sure these ids are known, if Marketo knows them."""
         known = self.names
-        if self._refreshed or all(cid is None or cid in known for cid in campaign_ids):
+        if self._fetched or all(i is None or i in known for i in ids):
             return
-        self._refreshed = True
         self._names = self._load(refresh=True)
+
+
+def campaign_names(client: MarketoClient) -> dict[int, str]:
+    """Smart campaign id -> name (Get Campaigns, paged)."""
+    return {int(row["id"]): str(row.get("name") or "") for row in client.get_campaigns() if row.get("id") is not None}
+
+
+def email_subjects(client: MarketoClient) -> dict[int, str]:
+    """E-mail asset id -> subject line (Get Emails, 200 per call), when the subject is plain text.
+
+    Needs the Read-Only Assets permission; without it (603) subjects are simply not known.
+    """
+    subjects: dict[int, str] = {}
+    offset = 0
+    while True:
+        try:
+            page = client.envelope("GET", "/rest/asset/v1/emails.json",
+                                   params={"maxReturn": ASSET_PAGE, "offset": offset}).result
+        except MarketoError as exc:
+            if exc.code != "603":
+                raise
+            log.warning("e-mail subjects are not readable (%s); events go without email_subject", exc)
+            return subjects
+        for row in page:
+            subject = row.get("subject")
+            if isinstance(subject, dict):
+                subject = subject.get("value") if subject.get("type", "Text") == "Text" else None
+            if row.get("id") is not None and isinstance(subject, str) and subject:
+                subjects[int(row["id"])] = subject
+        if len(page) < ASSET_PAGE:
+            return subjects
+        offset += ASSET_PAGE
 
 
 class LeadDirectory:

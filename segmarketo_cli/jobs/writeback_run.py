@@ -30,7 +30,15 @@ from .writeback import (
 )
 from .writeback_activity import parse_activity_date
 from .writeback_delivery import DELIVERED_BUCKET, DryRunSink, OutFileSink, Pipeline, Position, SegmentSink, Sink
-from .writeback_lookups import CampaignNames, LeadDirectory, resolve_type_ids
+from .writeback_lookups import (
+    CAMPAIGNS_KEY,
+    SUBJECTS_KEY,
+    AssetNames,
+    LeadDirectory,
+    campaign_names,
+    email_subjects,
+    resolve_type_ids,
+)
 from .writeback_sources import BULK_STREAM, POLL_INTERVAL_S, BulkReader, read_rest, stream_key, type_groups
 
 if TYPE_CHECKING:
@@ -175,8 +183,9 @@ def run(
         store.set_cursor(instance, CURSOR, json.dumps(doc))
 
     directory = LeadDirectory(marketo, settings.user_id_field)
-    pipeline = Pipeline(builder, directory, CampaignNames(marketo, store), sink, report, rejects,
-                        commit if writes else None)
+    campaigns = AssetNames(marketo, store, CAMPAIGNS_KEY, campaign_names)
+    subjects = AssetNames(marketo, store, SUBJECTS_KEY, email_subjects)
+    pipeline = Pipeline(builder, directory, campaigns, subjects, sink, report, rejects, commit if writes else None)
     report.details.update({
         "mode": mode,
         "window": {"since": iso_seconds(start_date) if start_date else "stored cursor",
