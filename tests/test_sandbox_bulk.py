@@ -176,3 +176,10 @@ def test_activity_extract_columns_and_window(box, api):
     too_wide = {"startAt": "2026-01-01T00:00:00Z", "endAt": "2026-02-05T00:00:00Z"}
     assert api("POST", "/bulk/v1/activities/export/create.json",
                json={"filter": {"createdAt": too_wide}})["errors"][0]["code"] == "1003"
+
+
+def test_import_file_over_10_mb_is_413(box, api):
+    big = "email,address\n" + "".join(f"b{i}@example.com,{'y' * 1000}\n" for i in range(10_500))
+    reply = api("POST", "/bulk/v1/leads.json", raw=True, params={"format": "csv"},
+                files={"file": ("leads.csv", big.encode(), "text/csv")})
+    assert reply.status_code == 413 and box.bulk.imports == {}

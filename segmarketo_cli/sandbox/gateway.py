@@ -19,6 +19,7 @@ from . import (
 )
 from .envelope import ApiError, Request, Response, error, json_response, text
 from .faults import MARKETO_MESSAGES, Fault
+from .limits import NON_COUNTING
 from .server import DropConnection, stall_then_drop
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def fault_response(sb: Sandbox, fault: Fault) -> Response | None:
         return text(code, fault.message or f"HTTP {code}")
     code = str(code)
     if code == "606":
-        sb.marketo.counters["rate_limited"] += 1
+        sb.marketo.count("rate_limited")
     return error(code, fault.message or MARKETO_MESSAGES.get(code, "Injected fault"))
 
 
@@ -91,12 +92,9 @@ def handle_marketo(sb: Sandbox, request: Request) -> Response:
         sb.identity.check(bearer(sb, request))
         admission = sb.limits.admit()
     except ApiError as exc:
-        if exc.code == "606":
-            sb.marketo.counters["rate_limited"] += 1
-        elif exc.code == "615":
-            sb.marketo.counters["concurrency_limited"] += 1
-        elif exc.code == "607":
-            sb.marketo.counters["quota_refused"] += 1
+        counter = {"606": "rate_limited", "615": "concurrency_limited", "607": "quota_refused"}.get(exc.code)
+        if counter:
+            sb.marketo.count(counter)
         sb.limits.record_error(exc.code)
         return error(exc.code, exc.message)
     response: Response | None = None
@@ -117,6 +115,5 @@ def handle_marketo(sb: Sandbox, request: Request) -> Response:
     finally:
         code = response.marketo_code if response is not None else None
         sb.limits.release(admission, code)
-        if code not in ("601", "602", "604", "605", "608", "611"):
-            with sb.marketo.lock:
-                sb.marketo.counters["calls"] += 1
+        if code not in NON_COUNTING:
+            sb.marketo.count("calls")

@@ -29,6 +29,10 @@ class MarketoState:
             self.assets.add_channel(channel, statuses, PROGRAM_TYPES.get(channel, "Event").lower())
 
     # counters ---------------------------------------------------------------------------------------------
+    def count(self, name: str) -> None:
+        with self.lock:
+            self.counters[name] += 1
+
     @property
     def calls(self) -> int:
         """REST/bulk calls counted against the limits (identity and non-counting codes excluded)."""
