@@ -11,6 +11,7 @@ import pytest
 
 from segmarketo_cli.jobs import audience_apply
 
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 WRITE_PATH = re.compile(r"^/rest/v1/(lists/\d+/leads|leads)\.json$|^/rest/asset/v1/staticLists\.json$|"
                         r"^/bulk/v1/leads\.json$")
 
@@ -235,3 +236,38 @@ def test_flag_errors_are_one_line_usage_errors(world, invoke, tmp_path):
         result = invoke("sync-audience", path, *args)
         assert result.exit_code == 2, (args, result.output)
         assert text in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("sample", ["engage_audience_formatted.csv", "engage_audience_unformatted.csv"])
+def test_sample_engage_downloads_mirror_onto_the_seeded_list(sandbox, invoke, calls, sample):
+    sandbox.load_seed(SAMPLES / "sandbox")
+    box = sandbox.marketo
+    list_id = box.list_id("High Value Users")
+    path = str(SAMPLES / sample)
+    refused = invoke("sync-audience", path, "--list", "High Value Users")
+    assert refused.exit_code == 4 and writes(calls) == []
+    result = invoke("sync-audience", path, "--list", "High Value Users", "--max-removals", "6", "--json")
+    assert result.exit_code == 0, result.output
+    wanted = {"ann.adams0", "bo.haddad1", "chen.obrien2", "emeka.muller4", "farah.diaz5", "hana.brown7", "ivan.ito8",
+              "lea.nakamura11", "mo.evans12", "nia.lopez13", "pat.duplicate"}
+    expected = {lead["id"] for lead in box.leads if lead.get("email", "").split("@")[0] in wanted}
+    assert len(expected) == 12 and box.list_members(list_id) == expected  # both pat.duplicate leads
+    counts = report(result)["counts"]
+    assert counts["duplicate_emails"] == 1 and counts["removed"] == 6 and counts["unchanged"] == 1
+    calls.clear()
+    assert invoke("sync-audience", path, "--list", "High Value Users").exit_code == 0
+    assert writes(calls) == []
+
+
+def test_sample_audience_events_apply_as_delta_on_the_seeded_list(sandbox, invoke):
+    sandbox.load_seed(SAMPLES / "sandbox")
+    box = sandbox.marketo
+    list_id = box.list_id("High Value Users")
+    before = box.list_members(list_id)
+    result = invoke("sync-audience", str(SAMPLES / "audience_events.jsonl"), "--list", "High Value Users", "--json")
+    assert result.exit_code == 0, result.output
+    ids = {lead["email"]: lead["id"] for lead in box.leads}
+    entered = {ids[e] for e in ("ann.adams0@example.com", "bo.haddad1@example.com", "emeka.muller4@example.com")}
+    exited = {ids[e] for e in ("chen.obrien2@example.com", "gus.khan6@example.com")}
+    assert box.list_members(list_id) == (before | entered) - exited
+    assert report(result)["details"]["input"]["audience"] == "high_value_users"

@@ -167,8 +167,8 @@ def test_events_audience_key_detected_when_alone(tmp_path):
     assert {p.key.value for p in result.people} == {"ann@x.com", "bob@x.com", "u9"}
 
 
-@pytest.mark.parametrize("name,shape,people", [("engage_audience_formatted.csv", "engage-formatted", 10),
-                                               ("engage_audience_unformatted.csv", "engage-unformatted", 10),
+@pytest.mark.parametrize("name,shape,people", [("engage_audience_formatted.csv", "engage-formatted", 11),
+                                               ("engage_audience_unformatted.csv", "engage-unformatted", 11),
                                                ("audience_events.jsonl", "events-jsonl", 6)])
 def test_sample_files_read_cleanly(name, shape, people):
     result = read_audience(SAMPLES / name)
