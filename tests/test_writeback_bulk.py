@@ -123,3 +123,22 @@ def test_crash_mid_export_resends_at_most_one_batch(sandbox, harness, monkeypatc
     assert report.details["bulk"]["resumed_export"] == position["export_id"]
     assert [reason for _, reason in sandbox.segment.dropped] == ["duplicate_message_id"] * 10
     assert len(sandbox.segment.accepted) == len(made)
+
+
+def test_segment_down_stops_with_75_keeps_the_cursor_and_loses_nothing(sandbox, harness):
+    from segmarketo_cli.errors import ServiceUnavailable
+    from segmarketo_cli.segment.sender import BatchSender
+
+    made = populate(sandbox, 10, days=1)
+    sandbox.faults.add(500, times=3, path="/v1/batch")
+    impatient = BatchSender(sandbox.url, "sandbox-write-key-0123456789", max_retries=2, sleep=lambda s: None)
+    report = RunReport("writeback")
+    marketo = build_marketo(harness.settings)
+    with RejectsWriter(harness.tmp_path / "r.jsonl") as rejects, pytest.raises(ServiceUnavailable) as err:
+        writeback_run.run(marketo=marketo, store=harness.store, settings=harness.settings, report=report,
+                          rejects=rejects, options=WritebackOptions(since="2d"), segment=lambda: impatient)
+    assert err.value.exit_code == 75
+    assert report.counts["deferred"] == len(made) and not report.imbalances()
+    assert harness.store.get_cursor(marketo.instance, "writeback") is None and not sandbox.segment.accepted
+    retry = harness.run(since="2d")
+    assert retry.counts["sent"] == len(made) and len(sandbox.segment.accepted) == len(made)

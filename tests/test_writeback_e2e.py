@@ -198,3 +198,40 @@ def test_retention_warning_for_old_since(sandbox, invoke):
     assert result.exit_code == 0
     notes = " ".join(report_of(result).get("notes", []))
     assert "Send Email" in notes and "90 days" in notes
+
+
+def test_more_than_ten_types_page_as_separate_streams_and_resume(sandbox, invoke):
+    made = populate(sandbox, 18)  # also adds Visit Webpage noise
+    lead = sandbox.marketo.leads[0]["id"]
+    sandbox.marketo.add_activity(lead, "Change Score", iso(NOW - timedelta(hours=2)), attributes={"New Value": 5})
+    sandbox.marketo.add_activity(lead, "Click Link", iso(NOW - timedelta(hours=2)), primary_attribute_value_id=4)
+    added = "+Visit Webpage=Page Visited,+Change Score=Score Changed,+Click Link=Link Clicked"
+    result = invoke("writeback", "--since", "3d", "--activity-types", added, "--json")
+    assert result.exit_code == 0, result.output
+    assert report_of(result)["counts"]["sent"] == len(made) * 2 + 2  # 12 types in two streams
+    assert {"Page Visited", "Score Changed", "Link Clicked"} <= {m["event"] for m in sandbox.segment.accepted}
+    again = invoke("writeback", "--activity-types", added, "--json")
+    assert report_of(again)["counts"]["sent"] == 0 and not sandbox.segment.dropped
+
+
+def test_pages_through_empty_pages_while_more_result(sandbox, invoke):
+    lead = sandbox.marketo.add_lead(email="late@example.com")
+    for n in range(700):  # 700 activities nobody writes back: the first scans come back empty
+        sandbox.marketo.add_activity(lead, "Visit Webpage", iso(NOW - timedelta(hours=5, seconds=-n)))
+    guid = sandbox.marketo.add_activity(lead, "Open Email", iso(NOW - timedelta(hours=1)),
+                                        primary_attribute_value_id=9)
+    result = invoke("writeback", "--since", "1d", "--json")
+    report = report_of(result)
+    assert report["counts"]["sent"] == 1 and report["details"]["pages"] >= 3
+    assert sandbox.segment.accepted[0]["properties"]["marketo_activity_id"] == guid
+
+
+def test_integrations_are_configurable_per_profile(sandbox, invoke, isolated_home):
+    populate(sandbox, 4)
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    (isolated_home / "config.toml").write_text(
+        '[profiles.default.writeback.integrations]\nAll = false\n"Google Analytics 4" = true\n'
+    )
+    assert invoke("writeback", "--since", "3d").exit_code == 0
+    assert all(m["integrations"] == {"All": False, "Google Analytics 4": True} for m in sandbox.segment.accepted)
+    assert all(b["integrations"] == {"All": False, "Google Analytics 4": True} for b in sandbox.segment.batches)

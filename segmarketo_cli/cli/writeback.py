@@ -70,9 +70,10 @@ def writeback(
         click.echo(json.dumps(message, ensure_ascii=False))
 
     def body(env: JobEnv) -> None:
-        writeback_run.run(
-            marketo=env.marketo(), store=env.store, settings=env.settings, report=env.report,
-            rejects=env.rejects, options=options, segment=env.segment, emit=emit,
-        )
+        with env.progress(None, "activities", unit="act") as bar:
+            writeback_run.run(
+                marketo=env.marketo(), store=env.store, settings=env.settings, report=env.report,
+                rejects=env.rejects, options=options, segment=env.segment, emit=emit, on_read=bar.update,
+            )
 
     run_job(app, "writeback", body, dry_run=dry_run, as_json=as_json, rejects_path=rejects_path)

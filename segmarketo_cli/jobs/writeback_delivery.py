@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from ..segment.spec import LIBRARY, message_size
 from .writeback import EventBuilder, Skip
 from .writeback_activity import Activity, BadActivity
 from .writeback_lookups import LEADS_PER_CALL, AssetNames, LeadDirectory
+
+log = logging.getLogger("segmarketo.writeback")
 
 Message = dict[str, Any]
 Position = dict[str, Any]
@@ -117,6 +120,7 @@ class Pipeline:
         report: RunReport,
         rejects: RejectsWriter,
         commit: Callable[[dict[str, Position]], None] | None,
+        on_read: Callable[[int], None] | None = None,
     ) -> None:
         self.builder = builder
         self.leads = leads
@@ -126,6 +130,7 @@ class Pipeline:
         self.report = report
         self.rejects = rejects
         self.commit_fn = commit
+        self.on_read = on_read
         self.delivered_bucket = DELIVERED_BUCKET[sink.mode]
         self._ledger: deque[_Entry] = deque()
         self._frontier: dict[str, Position] = {}
@@ -146,6 +151,8 @@ class Pipeline:
         entry = _Entry(stream, position)
         self._ledger.append(entry)
         self.report.add("activities_read")
+        if self.on_read is not None:
+            self.on_read(1)
         if isinstance(item, BadActivity):
             self._reject(entry, f"bad activity record: {item}", origin=origin, field=item.field, value=item.value)
             return
@@ -238,6 +245,10 @@ class Pipeline:
                 self._final(entries[message_id], self.delivered_bucket)
             for message, reason in result.rejected:
                 self._reject(entries[message["messageId"]], reason, **_describe(message))
+            log.info("batch %d: %d events %s (%s bytes, %d refused)", self.batches, len(batch),
+                     self.delivered_bucket, f"{result.bytes:,}", len(result.rejected),
+                     extra={"data": {"event": "batch", "batch": self.batches, "events": len(batch),
+                                     "bytes": result.bytes, "refused": len(result.rejected)}})
             self._commit()
 
     def _final(self, entry: _Entry, bucket: str) -> None:

@@ -142,6 +142,7 @@ def run(
     now: datetime | None = None,
     poll_interval_s: float = POLL_INTERVAL_S,
     sleep: Callable[[float], None] = time.sleep,
+    on_read: Callable[[int], None] | None = None,
 ) -> None:
     """Read activities in the window (or from the cursor) and deliver them; buckets land in `report`."""
     now = now or datetime.now(timezone.utc)
@@ -185,7 +186,8 @@ def run(
     directory = LeadDirectory(marketo, settings.user_id_field)
     campaigns = AssetNames(marketo, store, CAMPAIGNS_KEY, campaign_names)
     subjects = AssetNames(marketo, store, SUBJECTS_KEY, email_subjects)
-    pipeline = Pipeline(builder, directory, campaigns, subjects, sink, report, rejects, commit if writes else None)
+    pipeline = Pipeline(builder, directory, campaigns, subjects, sink, report, rejects, commit if writes else None,
+                        on_read=on_read)
     report.details.update({
         "mode": mode,
         "window": {"since": iso_seconds(start_date) if start_date else "stored cursor",

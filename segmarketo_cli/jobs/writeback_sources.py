@@ -72,10 +72,11 @@ def read_rest(
     in that page; otherwise the whole page is processed again, which messageIds make harmless).
     """
     outcome = RestResult()
+    for key, start in starts.items():  # every stream keeps its place in the cursor even if this run stops early
+        pipeline.advance(key, dict(start))
     for key, start in starts.items():
         group = [int(i) for i in key.split(",")]
         token, skip_through = start["token"], start.get("after")
-        pipeline.advance(key, {"token": token, "after": skip_through})
         empty_run = 0
         while True:
             page = client.get_lead_activities(token, group)
