@@ -203,7 +203,7 @@ def test_gzip_request_body_and_413(box):
 def test_lead_by_id_describe_and_describe2(box):
     lead_id = box.marketo.add_lead(email="d@example.com", firstName="Dee")
     got = call(box, "GET", f"/rest/v1/lead/{lead_id}.json", params={"fields": "email,firstName"}).json()
-    assert got["result"] == [{"email": "d@example.com", "firstName": "Dee"}]
+    assert got["result"] == [{"id": lead_id, "email": "d@example.com", "firstName": "Dee"}]
     assert call(box, "GET", "/rest/v1/lead/999999.json").json()["result"] == []
     described = {f["rest"]["name"]: f for f in call(box, "GET", "/rest/v1/leads/describe.json").json()["result"]}
     assert described["email"]["dataType"] == "email" and described["email"]["length"] == 255

@@ -121,5 +121,9 @@ class LeadStore:
             self._unindex(lead_id, lead)
 
     def project(self, lead: dict[str, Any], names: list[str]) -> dict[str, Any]:
-        """The lead restricted to `names`; a field the lead lacks is omitted (meaning null)."""
-        return {name: lead[name] for name in names if name in lead}
+        """The lead restricted to `names`, always with its `id`; a field the lead lacks is omitted (meaning null).
+
+        Including `id` when it was not asked for follows observed Marketo output (UNCONFIRMED by Adobe's text)."""
+        row = {"id": lead["id"]}
+        row.update((name, lead[name]) for name in names if name in lead)
+        return row

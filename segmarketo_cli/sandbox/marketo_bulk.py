@@ -161,6 +161,8 @@ def create_import(sb: Sandbox, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         if lookup not in sb.marketo.store.searchable() or lookup == "cookies":
             raise ApiError("1011", f"Field '{lookup}' is not supported as lookupField")
+        if list_id_raw and not list_id_raw.isdigit():
+            raise ApiError("1003", "Invalid listId")
         list_id = int(list_id_raw) if list_id_raw else None
         if list_id is not None and list_id not in sb.marketo.assets.lists:
             raise ApiError("1013", "Static list not found")

@@ -116,6 +116,8 @@ def _validate(sb: Sandbox, kind: str, body: dict[str, Any]) -> tuple[list[str], 
     if kinds[0] in ("createdAt", "updatedAt"):
         _window(flt[kinds[0]], kinds[0])
     else:
+        if kinds[0] == "staticListId" and not str(flt["staticListId"]).isdigit():
+            raise ApiError("1003", "Invalid staticListId")
         missing = (int(flt["staticListId"]) not in sb.marketo.assets.lists if kinds[0] == "staticListId"
                    else sb.marketo.assets.list_by_name(str(flt["staticListName"])) is None)
         if missing:
