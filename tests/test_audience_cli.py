@@ -271,3 +271,19 @@ def test_sample_audience_events_apply_as_delta_on_the_seeded_list(sandbox, invok
     exited = {ids[e] for e in ("chen.obrien2@example.com", "gus.khan6@example.com")}
     assert box.list_members(list_id) == (before | entered) - exited
     assert report(result)["details"]["input"]["audience"] == "high_value_users"
+
+
+def test_quota_exhausted_mid_run_exits_75_and_a_rerun_finishes_the_job(world, sandbox, invoke, tmp_path, monkeypatch):
+    ids, list_id = world
+    monkeypatch.setattr(audience_apply, "EXTRACT_POLL_S", (0.0,))
+    monkeypatch.setattr(audience_apply, "BATCH", 2)  # several add calls, so the quota can run out between them
+    path = audience_csv(tmp_path, [f"p{i}@example.com" for i in range(10)])
+    # Members are read by bulk extract, so the first request under the list's path is the first add call.
+    sandbox.faults.add("607", times=1, path=f"/rest/v1/lists/{list_id}/leads.json")
+    first = invoke("sync-audience", path, "--list", "VIP", "--extract-threshold", "1", "--json")
+    assert first.exit_code == 75 and report(first)["status"] == "deferred"
+    assert sandbox.marketo.list_members(list_id) == {ids[f"p{i}"] for i in range(5, 10)}
+    second = invoke("sync-audience", path, "--list", "VIP", "--extract-threshold", "1", "--json")
+    assert second.exit_code == 0, second.output
+    assert sandbox.marketo.list_members(list_id) == {ids[f"p{i}"] for i in range(10)} | {ids["p1-dup"]}
+    assert report(second)["counts"]["added"] == 6
