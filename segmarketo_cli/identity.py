@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 IDENTITY_TYPES = ("identify", "alias")
 _MISSING_TS = float("-inf")
+_INTERN_MAX = 40
 
 
 def normalize_email(value: Any) -> str | None:
@@ -19,9 +21,8 @@ def normalize_email(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     email = value.strip().lower()
-    if not email or SHA256_RE.match(email) or not EMAIL_RE.match(email):
-        return None
-    return email
+    # EMAIL_RE needs an '@', so a 64-hex SHA-256 digest (segment.md §11.5) never passes.
+    return email if EMAIL_RE.match(email) else None
 
 
 def parse_timestamp(value: Any) -> float | None:
@@ -77,14 +78,25 @@ def marketo_cookie(message: dict[str, Any]) -> str | None:
     return cookie.strip() if isinstance(cookie, str) and cookie.strip() else None
 
 
-def flatten(traits: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+def flatten(traits: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     """('address.city', 'Paris') pairs; an object becomes its leaves, an empty object or a list stays whole."""
+    out: list[tuple[str, Any]] = []
+    _flatten_into(out, traits, prefix)
+    return out
+
+
+def _flatten_into(out: list[tuple[str, Any]], traits: dict[str, Any], prefix: str) -> None:
+    # Paths and short string values repeat across people ("address.city", "France"): interning them keeps
+    # one copy per distinct string, which is most of the memory a person would otherwise take.
+    intern = sys.intern
     for key, value in traits.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            yield from flatten(value, path + ".")
+        if type(value) is dict and value:
+            _flatten_into(out, value, f"{prefix}{key}.")
         else:
-            yield path, value
+            path = intern(f"{prefix}{key}" if prefix else key)
+            if type(value) is str and len(value) <= _INTERN_MAX:
+                value = intern(value)
+            out.append((path, value))
 
 
 @dataclass(slots=True)
@@ -96,7 +108,7 @@ class Trait:
     seq: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Person:
     """Everything known about one person after merging: traits (path -> Trait), ids, cookies, origins."""
 
@@ -109,6 +121,7 @@ class Person:
     identifies: int = 0
     first_seq: int = 0
     last_seen: float = _MISSING_TS
+    latest_user: tuple[float, int, str] | None = None
 
     def value(self, path: str) -> Any:
         trait = self.traits.get(path)
@@ -116,8 +129,8 @@ class Person:
 
     @property
     def user_id(self) -> str | None:
-        """The most recently seen userId."""
-        return self.user_ids[-1] if self.user_ids else None
+        """The userId of the latest identify (by message timestamp) that carried one."""
+        return self.latest_user[2] if self.latest_user else None
 
     def merge(self, other: Person) -> None:
         for path, trait in other.traits.items():
@@ -130,6 +143,8 @@ class Person:
         if other.identifies and (not self.identifies or other.first_seq < self.first_seq):
             self.origin, self.first_seq = other.origin, other.first_seq
         self.identifies += other.identifies
+        if other.latest_user and (not self.latest_user or other.latest_user[:2] > self.latest_user[:2]):
+            self.latest_user = other.latest_user
         self.last_seen = max(self.last_seen, other.last_seen)
 
 
@@ -159,15 +174,22 @@ class IdentityGraph:
         return root
 
     def _union(self, nodes: list[str]) -> str:
-        roots = {self._find(n) for n in nodes}
-        # Keep the root holding the most data so merging copies the least.
-        root = max(roots, key=lambda r: (len(self._people[r].traits) if r in self._people else -1, r))
-        person = self._people.setdefault(root, Person())
-        for other in roots - {root}:
-            self._parent[other] = root
-            absorbed = self._people.pop(other, None)
-            if absorbed is not None:
-                person.merge(absorbed)
+        people = self._people
+        roots = list(dict.fromkeys(self._find(n) for n in nodes))  # node order: deterministic
+        if len(roots) == 1:
+            root = roots[0]
+            if root not in people:
+                people[root] = Person()
+            return root
+        # Keep the root holding the most data so merging copies the least (ties: the first node's root).
+        root = max(roots, key=lambda r: len(people[r].traits) if r in people else -1)
+        person = people.setdefault(root, Person())
+        for other in roots:
+            if other != root:
+                self._parent[other] = root
+                absorbed = people.pop(other, None)
+                if absorbed is not None:
+                    person.merge(absorbed)
         return root
 
     # input -----------------------------------------------------------------------------------
@@ -219,11 +241,16 @@ class IdentityGraph:
         ts = message_time(message)
         ts = _MISSING_TS if ts is None else ts
         person.identifies += 1
-        person.last_seen = max(person.last_seen, ts)
+        if ts > person.last_seen:
+            person.last_seen = ts
         if not person.first_seq:
             person.origin, person.first_seq = origin, seq
-        if user_id and user_id not in person.user_ids:
-            person.user_ids.append(user_id)
+        if user_id:
+            if user_id not in person.user_ids:
+                person.user_ids.append(user_id)
+            latest = person.latest_user
+            if latest is None or (ts, seq) > latest[:2]:
+                person.latest_user = (ts, seq, user_id)
         if anon_id and anon_id not in person.anonymous_ids:
             person.anonymous_ids.append(anon_id)
         if email and email not in person.emails:
@@ -231,34 +258,52 @@ class IdentityGraph:
         if cookie and cookie not in person.cookies:
             person.cookies.append(cookie)
         traits = message.get("traits")
-        pairs = list(flatten(traits)) if isinstance(traits, dict) else []
-        if email and not (isinstance(traits, dict) and traits.get("email")):
-            pairs.append(("email", email))  # found in another §10.4 location
+        pairs: list[tuple[str, Any]] = []
+        if isinstance(traits, dict):
+            _flatten_into(pairs, traits, "")
+            if email and not traits.get("email"):
+                pairs.append(("email", email))  # found in another §10.4 location
+        elif email:
+            pairs.append(("email", email))
         store = person.traits
+        clear = self.clear_nulls
         for path, value in pairs:
-            if path == "email" and isinstance(value, str):
-                value = value.strip().lower()
             current = store.get(path)
-            if current is not None and (current.ts, current.seq) > (ts, seq):
+            # Messages arrive in file order, so a later `seq` always wins a timestamp tie.
+            if current is not None and current.ts > ts:
                 continue
             if value is None:
-                if self.clear_nulls:
+                if clear:
                     store[path] = Trait(None, ts, seq)
-                    for other in [p for p in store if p.startswith(path + ".")]:
-                        if (store[other].ts, store[other].seq) < (ts, seq):
+                    prefix = path + "."
+                    for other in [p for p in store if p.startswith(prefix)]:
+                        if store[other].ts <= ts:
                             store[other] = Trait(None, ts, seq)
                 continue
+            if path == "email" and isinstance(value, str):
+                value = value.strip().lower()
             store[path] = Trait(value, ts, seq)
 
     # output ----------------------------------------------------------------------------------
     def __len__(self) -> int:
         return sum(1 for p in self._people.values() if p.identifies)
 
-    def people(self) -> Iterator[Person]:
-        """Each person seen in at least one identify, in a stable order (first identify seen first)."""
+    def people(self, *, consume: bool = False) -> Iterator[Person]:
+        """Each person seen in at least one identify, in a stable order (first identify seen first).
+
+        With `consume=True` the graph hands its people over: the id index is dropped at once and each person
+        is released as it is yielded, so a planner's output can take the memory the graph gave up.
+        """
         identified = [p for p in self._people.values() if p.identifies]
         identified.sort(key=lambda p: p.first_seq)
-        return iter(identified)
+        if not consume:
+            yield from identified
+            return
+        self._parent.clear()
+        self._people.clear()
+        identified.reverse()
+        while identified:
+            yield identified.pop()
 
 
 def _text(value: Any) -> str | None:

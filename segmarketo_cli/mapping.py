@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .identity import EMAIL_RE, Person
+from .identity import EMAIL_RE, Person, Trait, flatten
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,21 +28,13 @@ DESCRIBE_CACHE_KEY = "describe:leads"
 DESCRIBE_TTL_S = 86400.0
 # Reserved traits (segment.md §10.2). Earlier entries win when two traits land on one field (camelCase first).
 BUILTIN: tuple[tuple[str, str], ...] = (
-    ("email", "email"),
-    ("firstName", "firstName"), ("first_name", "firstName"),
-    ("lastName", "lastName"), ("last_name", "lastName"),
-    ("phone", "phone"),
-    ("title", "title"),
-    ("website", "website"),
-    ("birthday", "dateOfBirth"),
-    ("company.name", "company"), ("company", "company"),
-    ("company.industry", "industry"),
-    ("company.employee_count", "numberOfEmployees"), ("company.employeeCount", "numberOfEmployees"),
-    ("address.street", "address"),
-    ("address.city", "city"),
-    ("address.state", "state"),
-    ("address.postalCode", "postalCode"), ("address.postal_code", "postalCode"), ("address.zip", "postalCode"),
-    ("address.country", "country"),
+    ("email", "email"), ("firstName", "firstName"), ("first_name", "firstName"), ("lastName", "lastName"),
+    ("last_name", "lastName"), ("phone", "phone"), ("title", "title"), ("website", "website"),
+    ("birthday", "dateOfBirth"), ("company.name", "company"), ("company", "company"),
+    ("company.industry", "industry"), ("company.employee_count", "numberOfEmployees"),
+    ("company.employeeCount", "numberOfEmployees"), ("address.street", "address"), ("address.city", "city"),
+    ("address.state", "state"), ("address.postalCode", "postalCode"), ("address.postal_code", "postalCode"),
+    ("address.zip", "postalCode"), ("address.country", "country"),
 )
 # Traits with no Marketo target on purpose (Marketo createdAt is read-only; `name` is split below).
 NOT_MAPPED = {"createdAt", "created_at", "name", "id"}
@@ -53,7 +45,7 @@ _INT_RE = re.compile(r"^[+-]?\d+$")
 _NUM_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _TRUE = {"true", "yes", "y", "1", "t"}
 _FALSE = {"false", "no", "n", "0", "f"}
-_TEXT_TYPES = {"string", "text", "phone", "url", "email", "textarea"}
+_PLAIN_TEXT = frozenset({"string", "text", "phone", "url", "textarea"})
 
 
 @dataclass(frozen=True)
@@ -64,6 +56,10 @@ class FieldInfo:
     data_type: str
     length: int | None = None
     read_only: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.data_type.islower():
+            object.__setattr__(self, "data_type", self.data_type.lower())
 
 
 @dataclass
@@ -81,7 +77,8 @@ class FieldCatalog:
             if not isinstance(rest, dict) or not rest.get("name"):
                 continue  # a field without `rest` cannot be used through the REST API
             fields[rest["name"]] = FieldInfo(
-                rest["name"], str(item.get("dataType", "string")), item.get("length"), bool(rest.get("readOnly"))
+                rest["name"], str(item.get("dataType", "string")).lower(), item.get("length"),
+                bool(rest.get("readOnly")),
             )
         return cls(fields, searchable)
 
@@ -147,22 +144,11 @@ def check_mapping_table(table: Any, *, where: str) -> dict[str, str]:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: mapping must be a table of \"trait.path\" = \"fieldName\"")
     flat: dict[str, str] = {}
-    for key, value in _walk_table(table):
+    for key, value in flatten(table):  # TOML dotted keys (address.city = "x") arrive nested
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{where}: mapping '{key}' must name a Marketo field (a string), got {value!r}")
         flat[key] = value.strip()
     return flat
-
-
-def _walk_table(table: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """TOML dotted keys (address.city = "x") arrive nested; flatten them back to trait paths."""
-    pairs: list[tuple[str, Any]] = []
-    for key, value in table.items():
-        if isinstance(value, dict):
-            pairs.extend(_walk_table(value, f"{prefix}{key}."))
-        else:
-            pairs.append((f"{prefix}{key}", value))
-    return pairs
 
 
 class CoercionError(ValueError):
@@ -177,7 +163,11 @@ def coerce(value: Any, info: FieldInfo) -> Any:
     """`value` converted for `info.dataType` (marketo-rest.md §5.5); CoercionError when it cannot be."""
     if value is None:
         return None
-    kind = info.data_type.lower()
+    kind = info.data_type
+    if type(value) is str and kind in _PLAIN_TEXT:  # the common case, kept fast
+        if info.length and len(value) > info.length:
+            raise CoercionError(f"{kind} of at most {info.length} characters (got {len(value)})")
+        return value
     if kind == "boolean":
         if isinstance(value, bool):
             return value
@@ -252,8 +242,7 @@ def _as_datetime(value: Any) -> str:
     moment = _parse_moment(value)
     if moment is None:
         raise CoercionError("datetime (ISO-8601, e.g. 2024-05-01T12:00:00Z)")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)  # a naive value is taken as UTC
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)  # naive: taken as UTC
     return moment.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
@@ -306,7 +295,7 @@ class Mapper:
     user_id_field: str | None = None
     on_invalid: str = "reject"
     unmapped: dict[str, str] = field(default_factory=dict)  # trait path -> why (listed once in the report)
-    _routes: dict[str, tuple[str, int, int] | None] = field(default_factory=dict)
+    _routes: dict[str, tuple[str, tuple[int, int]] | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.on_invalid not in ("reject", "drop-field"):
@@ -329,19 +318,19 @@ class Mapper:
         if problems:
             raise ConfigError("; ".join(problems))
 
-    def route(self, path: str) -> tuple[str, int, int] | None:
-        """(field, priority, rank) for a trait path, or None (remembered in `unmapped` with a reason)."""
+    def route(self, path: str) -> tuple[str, tuple[int, int]] | None:
+        """(field, (priority, rank)) for a trait path, or None (remembered in `unmapped` with a reason)."""
         if path in self._routes:
             return self._routes[path]
-        result: tuple[str, int, int] | None = None
+        result: tuple[str, tuple[int, int]] | None = None
         why = "no mapping"
         if path in self.explicit:
-            result = (self.explicit[path], PRIORITY_EXPLICIT, 0)
+            result = (self.explicit[path], (PRIORITY_EXPLICIT, 0))
         elif path in self._builtin:
             target, rank = self._builtin[path]
             info = self.catalog.get(target)
             if info is not None and not info.read_only:
-                result = (target, PRIORITY_BUILTIN, rank)
+                result = (target, (PRIORITY_BUILTIN, rank))
             else:
                 why = f"built-in target '{target}' is not a writable field in this instance"
         elif path in NOT_MAPPED:
@@ -355,7 +344,7 @@ class Mapper:
                         continue
                     if name in COMPLIANCE_FIELDS or name == "id":
                         continue
-                    result = (name, PRIORITY_AUTO, 0)
+                    result = (name, (PRIORITY_AUTO, 0))
                     break
         if result is None:
             self.unmapped.setdefault(path, why)
@@ -365,43 +354,43 @@ class Mapper:
     def map_person(self, person: Person) -> MappedLead:
         """The person's traits as coerced Marketo fields; per-field errors per --on-invalid."""
         lead = MappedLead()
-        chosen: dict[str, tuple[int, int, str]] = {}
+        routes = self._routes
+        chosen: dict[str, tuple[tuple[int, int], str]] = {}
         for path in person.traits:
-            route = self.route(path)
+            route = routes[path] if path in routes else self.route(path)
             if route is None:
                 continue
-            target, priority, rank = route
+            target, order = route
             best = chosen.get(target)
-            if best is None or (priority, rank) < best[:2]:
-                if best is not None and priority == best[0] == PRIORITY_BUILTIN:
-                    log.debug("traits '%s' and '%s' both map to %s; using '%s'", path, best[2], target, path)
-                chosen[target] = (priority, rank, path)
-        raw: dict[str, tuple[Any, float, str]] = {}
-        for target, (_, _, path) in chosen.items():
-            trait = person.traits[path]
-            raw[target] = (trait.value, trait.ts, path)
-        name = person.traits.get("name")
+            if best is None or order < best[0]:
+                if best is not None and order[0] == best[0][0] == PRIORITY_BUILTIN:
+                    log.debug("traits '%s' and '%s' both map to %s; using '%s'", path, best[1], target, path)
+                chosen[target] = (order, path)
+        traits = person.traits
+        raw = [(target, traits[path], path) for target, (_, path) in chosen.items()]
+        name = traits.get("name")
         if name is not None and isinstance(name.value, str) and name.value.strip():
             first, _, last = name.value.strip().partition(" ")
-            if "firstName" not in raw and self._writable("firstName"):
-                raw["firstName"] = (first, name.ts, "name")
-            if "lastName" not in raw and last.strip() and self._writable("lastName"):
-                raw["lastName"] = (last.strip(), name.ts, "name")
+            if "firstName" not in chosen and self._writable("firstName"):
+                raw.append(("firstName", Trait(first, name.ts, name.seq), "name"))
+            if "lastName" not in chosen and last.strip() and self._writable("lastName"):
+                raw.append(("lastName", Trait(last.strip(), name.ts, name.seq), "name"))
         if self.user_id_field and person.user_id:
-            raw[self.user_id_field] = (person.user_id, person.last_seen, "userId")
-        for target, (value, ts, path) in raw.items():
-            info = self.catalog.get(target) or FieldInfo(target, "string")
+            raw.append((self.user_id_field, Trait(person.user_id, person.last_seen, 0), "userId"))
+        fields, field_ts, catalog = lead.fields, lead.field_ts, self.catalog.fields
+        for target, trait, path in raw:
+            info = catalog.get(target) or FieldInfo(target, "string")
             try:
-                coerced = coerce(value, info)
+                coerced = coerce(trait.value, info)
             except CoercionError as exc:
-                problem = FieldError(target, path, value, exc.expected)
+                problem = FieldError(target, path, trait.value, exc.expected)
                 (lead.dropped if self.on_invalid == "drop-field" else lead.errors).append(problem)
                 continue
             if target in COMPLIANCE_FIELDS and coerced is not True:
                 lead.compliance_skipped += 1
                 continue
-            lead.fields[target] = coerced
-            lead.field_ts[target] = ts
+            fields[target] = coerced
+            field_ts[target] = trait.ts
         return lead
 
     def _writable(self, name: str) -> bool:

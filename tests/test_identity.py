@@ -80,3 +80,13 @@ def test_identify_without_any_id_is_not_used():
     assert graph.add({"type": "identify", "traits": {"firstName": "x"}}) is False
     assert graph.add({"type": "identify", "traits": {"email": "only@example.com"}}) is True
     assert [p.value("email") for p in graph.people()] == ["only@example.com"]
+
+
+def test_latest_user_id_and_merge_order_do_not_depend_on_hashing():
+    graph = IdentityGraph()
+    graph.add(ident("2024-03-01T00:00:00Z", {"email": "x@example.com"}, userId="new-id"))
+    graph.add(ident("2024-01-01T00:00:00Z", {"email": "x@example.com"}, userId="old-id"))
+    graph.add(ident("2024-02-01T00:00:00Z", {"firstName": "X"}, userId="old-id", anonymousId="a"))
+    (person,) = list(graph.people(consume=True))
+    assert person.user_id == "new-id" and set(person.user_ids) == {"new-id", "old-id"}
+    assert person.value("firstName") == "X" and len(graph) == 0

@@ -54,7 +54,7 @@ class Ownership:
         return self.fill_only | self.newer_only
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     """A person ready to upsert: lookup key, fields (marketo_owned removed), content hash, cookies."""
 
@@ -134,7 +134,8 @@ def prepare(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, owne
         fields = {k: v for k, v in mapped.fields.items() if k not in ownership.marketo_owned}
         plan.fields_skipped["marketo_owned"] += len(mapped.fields) - len(fields)
         fields[lookup_field] = key
-        candidates.append(Candidate(key, fields, mapped.field_ts, content_hash(fields), person.origin,
+        field_ts = mapped.field_ts if ownership.newer_only else {}  # only newer_only needs them
+        candidates.append(Candidate(key, fields, field_ts, content_hash(fields), person.origin,
                                     list(person.cookies)))
     return candidates
 

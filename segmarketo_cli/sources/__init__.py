@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from .discover import InputFile, expand, inspect, preflight
-from .items import FORMATS, SourceItem
+from .items import FORMATS, SKIPPED, SourceItem
 
-__all__ = ["FORMATS", "InputFile", "SourceItem", "expand", "inspect", "preflight", "read_file", "read_all"]
+__all__ = ["FORMATS", "SKIPPED", "InputFile", "SourceItem", "expand", "inspect", "preflight", "read_file",
+           "read_all"]
 
 
-def read_file(source: InputFile) -> Iterator[SourceItem]:
-    """Items of one checked input file, in file order."""
+def read_file(source: InputFile, keep: Callable[[bytes], bool] | None = None) -> Iterator[SourceItem]:
+    """Items of one checked input file, in file order. `keep` (JSONL only) lets unusable lines skip parsing."""
     if source.format == "jsonl":
         from .jsonlines import read_jsonl
 
-        return read_jsonl(source)
+        return read_jsonl(source, keep)
     if source.format == "json":
         from .jsonlines import read_json_array
 
@@ -29,7 +30,7 @@ def read_file(source: InputFile) -> Iterator[SourceItem]:
     return read_parquet(source)
 
 
-def read_all(sources: Iterable[InputFile]) -> Iterator[SourceItem]:
+def read_all(sources: Iterable[InputFile], keep: Callable[[bytes], bool] | None = None) -> Iterator[SourceItem]:
     """Items of every file in order (files in the stable order `preflight` returned them)."""
     for source in sources:
-        yield from read_file(source)
+        yield from read_file(source, keep)

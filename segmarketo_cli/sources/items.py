@@ -15,7 +15,11 @@ class SourceItem:
     origin: str
     message: dict[str, Any] | None = None
     error: str | None = None
+    skipped: bool = False  # a well-shaped line the caller's `keep` filter said it has no use for (not parsed)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+SKIPPED = SourceItem("", skipped=True)

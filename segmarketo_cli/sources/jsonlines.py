@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .discover import InputFile
-from .items import SourceItem
+from .items import SKIPPED, SourceItem
 from .rawbytes import TruncatedInput, iter_blocks
+
+LineFilter = Callable[[bytes], bool]
 
 _WS = " \t\r\n"
 MAX_ELEMENT = 16 << 20  # a JSON array element larger than this is treated as malformed
@@ -26,8 +28,13 @@ def _parse_line(raw: bytes, origin: str) -> SourceItem:
     return SourceItem(origin, message=value)
 
 
-def read_jsonl(source: InputFile) -> Iterator[SourceItem]:
-    """One item per non-blank line; a gzip cut midway yields one error for the unreadable remainder."""
+def read_jsonl(source: InputFile, keep: LineFilter | None = None) -> Iterator[SourceItem]:
+    """One item per non-blank line; a gzip cut midway yields one error for the unreadable remainder.
+
+    `keep(raw_line)` False means the caller cannot use the line: if it is shaped like an object ({...}) it
+    is yielded as SKIPPED without being parsed (the fast path for big exports); otherwise it is parsed as
+    usual so a broken line is still reported.
+    """
     name = str(source.path)
     line_no = 0
     rest = b""
@@ -37,6 +44,11 @@ def read_jsonl(source: InputFile) -> Iterator[SourceItem]:
             rest = lines.pop()
             for raw in lines:
                 line_no += 1
+                if keep is not None and not keep(raw):
+                    shape = raw if raw[:1] == b"{" and raw[-1:] == b"}" else raw.strip()
+                    if shape[:1] == b"{" and shape[-1:] == b"}":
+                        yield SKIPPED
+                        continue
                 if raw.strip():
                     yield _parse_line(raw, f"{name}:{line_no}")
     except TruncatedInput as exc:
