@@ -94,7 +94,8 @@ def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: in
             extract_threshold=extract_threshold, strict=strict, plan_out=Path(plan_out) if plan_out else None,
             dry_run=dry_run, user_field=user_field, lookup_field=settings.lookup_field,
         )
-        sync = AudienceSync(env.marketo(), env.store, env.report, env.rejects, options)
+        sync = AudienceSync(env.marketo(), env.store, env.report, env.rejects, options,
+                            progress=lambda total, desc: env.progress(total, desc))
         show = (lambda plan: _print_plan(plan, sync.list_label)) if dry_run and not as_json else None
         sync.run(audience, on_plan=show)
 

@@ -156,8 +156,7 @@ def check_safety(plan: ListMembershipPlan, *, max_removals: str | None, force: b
         return
     if plan.people == 0:
         raise SafetyRefusal(
-            f"the audience is empty: mirroring it would remove all {plan.current:,} members of '{list_name}'; "
-            "nothing was written",
+            f"the audience is empty: mirroring it would empty the list '{list_name}'; nothing was written",
             hint="check the input file, or pass --force to empty the list",
         )
     limit = removal_limit(max_removals, plan.current)

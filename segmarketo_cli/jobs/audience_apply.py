@@ -54,10 +54,12 @@ class AudienceSync:
     """One run: every Marketo call of sync-audience goes through here, writes only after the guard."""
 
     def __init__(self, client: Any, store: StateStore, report: RunReport, rejects: RejectsWriter,
-                 options: SyncOptions, *, sleep: Callable[[float], None] = time.sleep) -> None:
+                 options: SyncOptions, *, sleep: Callable[[float], None] = time.sleep,
+                 progress: Callable[[int, str], Any] | None = None) -> None:
         self.client, self.store, self.report, self.rejects = client, store, report, rejects
         self.opts = options
         self.sleep = sleep
+        self.progress = progress or (lambda total, desc: _NoProgress())
         self.instance = client.instance
         self.list_id: int | None = None
         self.list_label = options.list_name or f"id {options.list_id}"
@@ -227,6 +229,7 @@ class AudienceSync:
     def lookup(self, kind: str, values: Sequence[str]) -> dict[Identity, list[int]]:
         field_name = self.field_for(kind) or ""
         found: dict[str, list[int]] = {}
+        bar = self.progress(len(values), f"looking up {kind}s")
         for start in range(0, len(values), FILTER_CHUNK):
             chunk = values[start:start + FILTER_CHUNK]
             rows = self.client.get_leads_by_filter(field_name, chunk, fields=["id", field_name])
@@ -237,6 +240,8 @@ class AudienceSync:
                     hits.setdefault(value, []).append(int(row["id"]))
             self.store.remember_lead_ids(self.instance, field_name, [(v, sorted(set(i))) for v, i in hits.items()])
             found.update(hits)
+            bar.update(len(chunk))
+        bar.close()
         return {Identity(kind, v): sorted(set(ids)) for v, ids in found.items()}
 
     # writes -------------------------------------------------------------------------------------------
@@ -259,6 +264,7 @@ class AudienceSync:
 
     def _add(self, plan: ListMembershipPlan, ids: Sequence[int], *, retry_stale: bool) -> None:
         stale: list[int] = []
+        bar = self.progress(len(ids), "adding to list")
         for start in range(0, len(ids), BATCH):
             batch = list(ids[start:start + BATCH])
             results = _by_id(self.client.add_to_list(self.list_id, batch))
@@ -271,6 +277,8 @@ class AudienceSync:
                     stale.append(lead_id)
                 else:
                     self._write_failed("add_failed", lead_id, row)
+            bar.update(len(batch))
+        bar.close()
         if stale and retry_stale:
             stale = self._refresh_stale(plan, stale)
         self.report.add("not_found", len(stale))
@@ -303,6 +311,7 @@ class AudienceSync:
         return [i for i in stale if i not in fresh]
 
     def _remove(self, plan: ListMembershipPlan) -> None:
+        bar = self.progress(len(plan.removes), "removing from list")
         for start in range(0, len(plan.removes), BATCH):
             batch = plan.removes[start:start + BATCH]
             results = _by_id(self.client.remove_from_list(self.list_id, batch))
@@ -314,11 +323,23 @@ class AudienceSync:
                     self.report.add("already_absent")
                 else:
                     self._write_failed("remove_failed", lead_id, row)
+            bar.update(len(batch))
+        bar.close()
 
     def _write_failed(self, bucket: str, lead_id: int, row: dict[str, Any] | None) -> None:
         self.report.add(bucket)
         reason = _reason(row) if row is not None else "no result for this id in Marketo's reply"
         self.rejects.write(reason, lead_id=lead_id, action=bucket.split("_")[0])
+
+class _NoProgress:
+    """Stands in for a progress bar when the caller gave none."""
+
+    def update(self, n: int) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
 
 def write_plan(plan: ListMembershipPlan, path: Path) -> None:
     """Every intended create, add and remove as CSV."""
