@@ -127,10 +127,13 @@ def measure(label: str, command: list[str], env: dict, url: str, activities: int
     print(f"\n== {label} ==")
     print(f"activities read {report['counts']['activities_read']:,}, sent {sent:,}; sandbox Segment kept {accepted:,} "
           f"new, dropped {duplicates:,} as duplicate messageIds; status {report['status']}")
+    lead_calls = -(-distinct // 300)
+    pages = report["details"].get("pages")
+    reading = f"{pages} activity pages" if pages is not None else f"bulk {report['details'].get('bulk')}"
     print(f"Marketo calls {calls} (sandbox counted {after['usage_today'] - before['usage_today']}) vs target "
-          f"{target:.1f} = {activities:,}/300 + {distinct:,} distinct leads/300 "
-          f"({'within' if calls <= target else 'over'} target; details: {report['details'].get('pages', '-')} "
-          f"activity pages, bulk {report['details'].get('bulk', '-')})")
+          f"{target:.1f} = {activities:,}/300 + {distinct:,} distinct leads/300: "
+          f"{'within' if calls <= target else 'over'} target. Breakdown: {reading}, {lead_calls} lead lookups, "
+          f"{calls - (pages or 0) - lead_calls} other (types, campaigns, e-mail subjects, paging token or export)")
     print(f"Segment requests {report['api_calls']['segment']}, batches {batches}, average batch "
           f"{avg_bytes:,} bytes / {sent / max(batches, 1):,.0f} messages = {100 * fill:.1f}% fill")
     print(f"wall time {wall:.1f} s ({activities / wall:,.0f} activities/s); peak RSS of the writeback process "

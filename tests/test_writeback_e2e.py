@@ -235,3 +235,12 @@ def test_integrations_are_configurable_per_profile(sandbox, invoke, isolated_hom
     assert invoke("writeback", "--since", "3d").exit_code == 0
     assert all(m["integrations"] == {"All": False, "Google Analytics 4": True} for m in sandbox.segment.accepted)
     assert all(b["integrations"] == {"All": False, "Google Analytics 4": True} for b in sandbox.segment.batches)
+
+
+def test_unwritable_out_file_is_one_clear_line(sandbox, invoke, tmp_path):
+    populate(sandbox, 3)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    result = invoke("writeback", "--since", "3d", "--out", str(blocker / "batches.jsonl"))
+    assert result.exit_code == 2 and "cannot be written" in result.output and "Traceback" not in result.output
+    assert sandbox.segment.requests == 0

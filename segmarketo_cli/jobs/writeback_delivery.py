@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import ConfigError
 from ..rejects import RejectsWriter
 from ..report import RunReport
 from ..segment import sender as segment_sender
@@ -61,8 +62,11 @@ class OutFileSink(SegmentSink):
     def __init__(self, splitter: BatchSender, path: Path) -> None:
         super().__init__(splitter)
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = path.open("w", encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"--out {path}: cannot be written ({exc.strerror})") from None
 
     def deliver(self, batch: list[Message]) -> BatchResult:
         items = [{k: v for k, v in m.items() if k != "sentAt"} for m in batch]

@@ -39,7 +39,16 @@ from .writeback_lookups import (
     email_subjects,
     resolve_type_ids,
 )
-from .writeback_sources import BULK_STREAM, POLL_INTERVAL_S, BulkReader, read_rest, stream_key, type_groups
+from .writeback_sources import (
+    BULK_STREAM,
+    POLL_INTERVAL_S,
+    BulkReader,
+    BulkResult,
+    RestResult,
+    read_rest,
+    stream_key,
+    type_groups,
+)
 
 if TYPE_CHECKING:
     from ..marketo.client import MarketoClient
@@ -204,18 +213,10 @@ def run(
             resume = cursor if cursor and cursor["mode"] == "bulk" and job.window.since is None else None
             reader = BulkReader(marketo, store, pipeline, list(type_names), poll_interval_s=poll_interval_s,
                                 sleep=sleep)
-            result = reader.read(start_date, job.window.until, resume)
-            report.details["bulk"] = {"exports_created": result.exports, "resumed_export": result.resumed_export,
-                                      "status_polls": result.polls}
-            if result.stopped_at:
-                report.notes.append(f"finished the interrupted export {result.resumed_export}; activity after "
-                                    f"{iso_seconds(result.stopped_at)} is left for the next run")
+            _note_bulk(report, reader.read(start_date, job.window.until, resume))
         else:
             starts = _rest_starts(marketo, list(type_names), job.window, cursor)
-            outcome = read_rest(marketo, pipeline, starts, job.window.until)
-            report.details["pages"] = outcome.pages
-            if outcome.capped:
-                report.notes.append("stopped after a long run of empty activity pages; the next run continues")
+            _note_rest(report, read_rest(marketo, pipeline, starts, job.window.until))
         pipeline.flush()
     except BaseException:
         pipeline.abandon()
@@ -231,6 +232,20 @@ def run(
         report.notes.append(f"{'dry run' if options.dry_run else '--out'}: nothing sent, the cursor was not moved")
     if sink.mode == "out":
         report.notes.append(f"batch payloads written to {options.out}")
+
+
+def _note_bulk(report: RunReport, result: BulkResult) -> None:
+    report.details["bulk"] = {"exports_created": result.exports, "resumed_export": result.resumed_export,
+                              "status_polls": result.polls}
+    if result.stopped_at:
+        report.notes.append(f"finished the interrupted export {result.resumed_export}; activity after "
+                            f"{iso_seconds(result.stopped_at)} is left for the next run")
+
+
+def _note_rest(report: RunReport, result: RestResult) -> None:
+    report.details["pages"] = result.pages
+    if result.capped:
+        report.notes.append("stopped after a long run of empty activity pages; the next run continues from there")
 
 
 def _key(events: dict[str, str], name: str) -> str:
