@@ -312,3 +312,19 @@ def test_quota_stop_mid_run_then_resume_applies_each_event_once(world, invoke, t
     assert second.exit_code == 3  # only the events rejected for their content remain
     assert c2["usage.already_applied"] == 2 and c2["welcome.applied"] == 2
     assert m.lead(ids["ann"])["productScore"] == 18 and len(m.campaign_requests(ids["welcome"])) == 2
+
+
+def test_lookup_by_user_id_field(world, invoke, tmp_path, monkeypatch):
+    box, ids, rules = world
+    m = box.marketo
+    carol = m.add_lead(email="carol@example.com", segmentUserId="u-carol", productScore=1)
+    monkeypatch.setenv("SEGMARKETO_USER_ID_FIELD", "segmentUserId")
+    export = write_export(tmp_path, [track("c1", "Report Created", 1, {"plan": "pro"}, user="u-carol"),
+                                     track("c2", "Report Created", 2, {"plan": "pro"}, user=None, anon="anon-x")])
+    result = invoke("apply-events", str(export), "--rules", str(rules), "--lookup-field", "segmentUserId", "--json")
+    c = counts(result)
+    assert m.lead(carol)["productScore"] == 6  # found by userId without any identify in the export
+    assert (c["usage.applied"], c["usage.rejected"]) == (1, 1)
+    assert result.exit_code == 3
+    bad = invoke("apply-events", str(export), "--rules", str(rules), "--lookup-field", "firstName")
+    assert bad.exit_code == 2 and "lookup field 'firstName' is not searchable" in bad.stderr

@@ -68,7 +68,7 @@ class FakeClient:
 
 
 def m(rule, lead_ids, mid, payload=None):
-    return Match(BY[rule], mid, 1.0, 0, f"f:{mid}", payload, lead_ids)
+    return Match(BY[rule], mid, 1.0, f"f:{mid}", payload, lead_ids)
 
 
 @pytest.fixture
@@ -122,3 +122,50 @@ def test_failure_keeps_what_was_confirmed(parts):
     assert store.processed(client.instance, "score", ["s1"]) == {"s1"}
     assert store.processed(client.instance, "camp", ["t1"]) == set()
     assert ledger.abandon() == 1 and report.counts["camp.deferred"] == 1
+
+
+class ListsClient(FakeClient):
+    """Three static lists; lead 7 is in lists 1 and 3, lead 8 in list 2."""
+
+    members = {1: {7}, 2: {8}, 3: {7}}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.removed: list[tuple[int, list[int]]] = []
+        self.checks = 0
+
+    def paged(self, path, params):
+        assert path == "/rest/v1/lists.json"
+        self.calls += 1
+        yield [{"id": i, "name": f"List {i}"} for i in self.members]
+
+    def list_ismember(self, list_id, ids):
+        self.calls += 1
+        self.checks += 1
+        return [{"id": i, "status": "memberof" if i in self.members[list_id] else "notmemberof"} for i in ids]
+
+    def remove_from_list(self, list_id, ids):
+        self.calls += 1
+        self.removed.append((list_id, sorted(ids)))
+        return [{"id": i, "status": "removed"} for i in ids]
+
+
+class MembershipClient(ListsClient):
+    def get_lead_list_membership(self, lead_id):
+        self.calls += 1
+        return [{"id": list_id} for list_id, leads in self.members.items() if lead_id in leads]
+
+
+@pytest.mark.parametrize("client_class", [ListsClient, MembershipClient])
+def test_remove_from_all_lists(parts, client_class):
+    _, store, report, rejects, _, _ = parts
+    client = client_class()
+    ledger = Ledger(report, rejects, store, client.instance)
+    rules = parse_rules([{"name": "gone", "event": "D", "action": "suppress", "remove_from_lists": "all"}], "r")
+    matches = [Match(rules[0], "d1", 1.0, "f:1", "deleted", (7,)), Match(rules[0], "d2", 2.0, "f:2", "x", (8,))]
+    executor = PlanExecutor(client, ledger, LeadResolver(client, store), LeadIndex())
+    executor.run(build_plan(matches, {"gone": Targets(list_ids="all")}))
+    assert sorted(client.removed) == [(1, [7]), (2, [8]), (3, [7])]
+    assert report.counts["gone.applied"] == 2
+    # 2 leads, 3 lists: the membership endpoint costs 2 calls, the checks 3
+    assert client.checks == (0 if client_class is MembershipClient else 3)

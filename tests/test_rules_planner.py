@@ -52,7 +52,7 @@ def coerce(field, value):
 
 
 def match(rule_name, payload, lead_ids, ts, seq=0, mid=None):
-    return Match(BY_NAME[rule_name], mid or f"m-{rule_name}-{ts}-{seq}", ts, seq, f"f:{seq}", payload, lead_ids)
+    return Match(BY_NAME[rule_name], mid or f"m-{rule_name}-{ts}-{seq}", ts, f"f:{seq}", payload, lead_ids)
 
 
 def test_evaluate_each_action():

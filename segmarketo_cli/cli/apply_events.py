@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -10,7 +11,7 @@ from ..jobs import rules_apply
 from ..mapping import check_mapping_table
 from ..rules import load_profile_rules, load_rules_file
 from ..services import build_marketo
-from ..sources import FORMATS, preflight, read_all
+from ..sources import FORMATS, SourceItem, preflight, read_all
 from .context import AppContext
 from .jobrun import JobEnv, run_job
 from .options import job_options
@@ -58,11 +59,19 @@ def apply_events(app: AppContext, files: tuple[str, ...], rules_path: str | None
     prepared = rules_apply.prepare(rules, client, app.store, options)  # rule problems: one line, exit 2
 
     def body(env: JobEnv) -> None:
-        result = rules_apply.run(read_all(inputs), prepared, client, env.store, env.report, env.rejects, options)
+        with env.progress(None, "reading events", unit="msg") as bar:
+            result = rules_apply.run(_counted(read_all(inputs), bar), prepared, client, env.store, env.report,
+                                     env.rejects, options)
         if dry_run and not as_json:
             render_plan(result)
 
     run_job(app, "apply-events", body, dry_run=dry_run, as_json=as_json, rejects_path=rejects_path)
+
+
+def _counted(items: Iterator[SourceItem], bar: Any) -> Iterator[SourceItem]:
+    for item in items:
+        bar.update(1)
+        yield item
 
 
 def render_plan(result: rules_apply.ApplyResult) -> None:

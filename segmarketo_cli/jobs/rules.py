@@ -33,17 +33,12 @@ class Match:
 
     rule: Rule
     message_id: str
-    ts: float
-    seq: int  # read order, breaks timestamp ties
+    ts: float  # epoch seconds; equal timestamps keep read order (the sort below is stable)
     origin: str
     payload: Any
     lead_ids: tuple[int, ...] = ()
     waiting: int = 0  # confirmations still expected while the plan is applied (see rules_ledger.Ledger)
     outcome: str = ""
-
-    @property
-    def order(self) -> tuple[float, int]:
-        return (self.ts, self.seq)
 
 
 def parse_timestamp(message: Mapping[str, Any]) -> float | None:
@@ -160,7 +155,7 @@ class CampaignRequest:
     campaign_id: int
     tokens: tuple[tuple[str, str], ...]
     leads: dict[int, list[Match]] = field(default_factory=dict)
-    first: tuple[float, int] = (math.inf, 0)
+    first: float = math.inf
 
 
 @dataclass
@@ -213,7 +208,7 @@ def build_plan(matches: Iterable[Match], targets: Mapping[str, Targets]) -> Rule
     plan = RulesPlan()
     statuses: dict[str, StatusChange] = {}
     campaigns: dict[tuple[str, tuple], CampaignRequest] = {}
-    for match in sorted(matches, key=lambda m: m.order):
+    for match in sorted(matches, key=lambda m: m.ts):
         rule = match.rule
         target = targets.get(rule.name, Targets())
         for lead in pick_leads(rule, match.lead_ids):
@@ -239,7 +234,7 @@ def build_plan(matches: Iterable[Match], targets: Mapping[str, Targets]) -> Rule
                 request = campaigns.get(key)
                 if request is None:
                     request = campaigns[key] = CampaignRequest(rule, target.campaign_id, match.payload,
-                                                               first=match.order)
+                                                               first=match.ts)
                 request.leads.setdefault(lead, []).append(match)
     # Marketo never moves a member back down the channel, so lower steps go first.
     plan.statuses = sorted(statuses.values(), key=lambda s: (s.program_id or 0, s.step, s.rule.index))

@@ -54,7 +54,6 @@ class EventCollector:
         self._links: set[tuple[str | None, str | None, str | None]] = set()
         self._interned: dict[str, str] = {}
         self._payloads: dict[Any, Any] = {}  # equal payloads (tokens, field values) are shared, not copied
-        self._seq = 0
 
     def feed(self, items: Iterable[SourceItem]) -> CollectedEvents:
         out = self.out
@@ -94,7 +93,6 @@ class EventCollector:
         user_id, anon_id, email = ids
         node = f"u:{user_id}" if user_id else f"a:{anon_id}" if anon_id else f"e:{email}" if email else None
         who = self._interned.setdefault(node, node) if node else None
-        self._seq += 1
         for rule in rules:
             if message_id is None:
                 out.rejections.append(Rejection(rule, None, origin, "missing messageId (needed to apply it once)"))
@@ -108,7 +106,7 @@ class EventCollector:
                 except EventRejected as exc:
                     out.rejections.append(Rejection(rule, message_id, origin, exc.reason, exc.field, exc.value))
                     continue
-                out.matches.append(Match(rule, message_id, ts, self._seq, origin, self._shared(payload)))
+                out.matches.append(Match(rule, message_id, ts, origin, self._shared(payload)))
                 out.who.append(who)
 
     def _link(self, message: Mapping[str, Any], ids: tuple[str | None, str | None, str | None]) -> None:

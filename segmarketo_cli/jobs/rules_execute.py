@@ -93,7 +93,9 @@ class PlanExecutor:
             self.calls["list_membership"] = len(leads)
             for lead in leads:
                 for row in membership(lead):
-                    plan.removal.by_list.setdefault(int(row["id"]), []).append(lead)
+                    members = plan.removal.by_list.setdefault(int(row["id"]), [])
+                    if lead not in members:
+                        members.append(lead)
             return
         for list_id in list_ids:
             for chunk in chunked(leads, MAX_LEADS_PER_CALL):
