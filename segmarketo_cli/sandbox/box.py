@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from .segment import SegmentState
 from .server import SandboxServer, inspector_json
 from .state import MarketoState
 
+log = logging.getLogger("segmarketo.sandbox")
 DEFAULT_SEED_DIR = Path(__file__).resolve().parents[2] / "sample_data" / "sandbox"
 
 
@@ -54,6 +56,7 @@ class Sandbox:
         self._thread: threading.Thread | None = None
         self._saver: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._save_lock = threading.Lock()
         loaded = False
         if self.data_dir is not None:
             from .persist import load_state
@@ -99,13 +102,17 @@ class Sandbox:
 
     def _autosave(self) -> None:
         while not self._stopping.wait(self.config.persist_every_s):
-            self.save()
+            try:
+                self.save()
+            except OSError as exc:  # keep serving; the next save (or stop) tries again
+                log.warning("sandbox: cannot save state to %s: %s", self.data_dir, exc)
 
     def save(self) -> None:
         if self.data_dir is not None:
             from .persist import save_state
 
-            save_state(self, self.data_dir)
+            with self._save_lock:
+                save_state(self, self.data_dir)
 
     # test hooks ---------------------------------------------------------------------------------------------
     def expire_token(self) -> None:

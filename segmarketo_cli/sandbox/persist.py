@@ -18,6 +18,7 @@ FORMAT_VERSION = 1
 
 
 def snapshot(sb: Sandbox) -> dict[str, Any]:
+    """The whole state as plain data; it shares objects with the live state, so serialise it under the locks."""
     state = sb.marketo
     with state.lock:
         assets = state.assets
@@ -39,11 +40,11 @@ def snapshot(sb: Sandbox) -> dict[str, Any]:
             "associations": state.associations,
             "counters": state.counters,
         }
-    with sb.segment.lock:
-        segment = {"accepted": sb.segment.accepted,
+    with sb.segment.lock:  # copies: accepted messages are never mutated, but the containers grow
+        segment = {"accepted": list(sb.segment.accepted),
                    "dropped": [{"message": m, "reason": r} for m, r in sb.segment.dropped],
-                   "seen": sb.segment._seen, "requests": sb.segment.requests}
-    return {"version": FORMAT_VERSION, "marketo": marketo, "segment": segment, "usage": sb.limits.usage}
+                   "seen": dict(sb.segment._seen), "requests": sb.segment.requests}
+    return {"version": FORMAT_VERSION, "marketo": marketo, "segment": segment, "usage": dict(sb.limits.usage)}
 
 
 def save_state(sb: Sandbox, directory: Path) -> Path:
@@ -51,9 +52,10 @@ def save_state(sb: Sandbox, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / STATE_FILE
     temp = target.with_suffix(".tmp")
-    payload = snapshot(sb)
+    with sb.marketo.lock:
+        text = json.dumps(snapshot(sb), separators=(",", ":"), default=str)
     with open(temp, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, separators=(",", ":"), default=str)
+        handle.write(text)
     os.replace(temp, target)
     return target
 
