@@ -135,6 +135,7 @@ def test_every_action_applies_once_and_rerun_adds_nothing(world, invoke, tmp_pat
     assert (c["usage.matched"], c["usage.applied"], c["usage.rejected"]) == (4, 2, 2)
     assert (c["webinar.applied"], c["welcome.applied"], c["opt-out.applied"]) == (1, 2, 1)
     assert (c["stage.matched"], c["stage.applied"], c["stage.rejected"]) == (2, 1, 1)
+    assert c["rejected"] == 3 and c["malformed"] == 0
     assert "imbalances" not in json.loads(result.stdout)
     lines = [json.loads(line) for line in rejects.read_text().splitlines()]
     reasons = {line["messageId"]: line for line in lines}

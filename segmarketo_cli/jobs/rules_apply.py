@@ -51,7 +51,7 @@ def make_coercer(catalog: Any) -> Callable[[str, Any], Any]:
 
 
 def prepare_report(report: RunReport, rules: list[Rule], *, dry_run: bool) -> None:
-    report.ensure(*TOP_BUCKETS, "leads_created")
+    report.ensure(*TOP_BUCKETS, "leads_created", "rejected")
     outcomes = ("matched", "planned", "rejected", "already_applied") if dry_run else OUTCOMES
     for rule in rules:
         report.ensure(*(f"{rule.name}.{o}" for o in outcomes))
@@ -59,6 +59,8 @@ def prepare_report(report: RunReport, rules: list[Rule], *, dry_run: bool) -> No
 
 
 def finish_report(report: RunReport, rules: list[Rule], *, dry_run: bool) -> None:
+    """Balances that must add up, and `rejected`: malformed lines plus every rule's rejected events."""
+    report.counts["rejected"] = report.rejected
     report.balances.append(Balance("messages", ("events_matched", "events_unmatched", "other_messages",
                                                 "duplicates", "malformed")))
     for rule in rules:
