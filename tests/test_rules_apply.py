@@ -251,6 +251,8 @@ def test_suppress_all_lists(world, invoke, tmp_path):
         (('field = "productScore"', 'field = "title"'),
          "rule 1 (\"usage\"), key 'field': title is a string field"),
         (("mrr = {", "revenue = {"), "rule 5 (\"stage\"), key 'fields.revenue': Marketo has no lead field"),
+        (("isCustomer = true", 'isCustomer = "maybe"'),
+         "rule 5 (\"stage\"), key 'fields.isCustomer': 'maybe' is not boolean"),
     ],
 )
 def test_config_errors_before_any_write(world, invoke, tmp_path, edit, message):

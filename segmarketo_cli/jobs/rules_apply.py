@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import SegmarketoError
+from ..errors import ConfigError, SegmarketoError
 from ..mapping import CoercionError, Mapper, coerce, load_catalog
 from ..rejects import RejectsWriter
 from ..report import Balance, RunReport
@@ -86,12 +86,27 @@ def prepare(rules: list[Rule], client: Any, store: StateStore | None, options: A
     catalog = load_catalog(client, store)
     check_fields(rules, {name: {"dataType": f.data_type, "readOnly": f.read_only}
                          for name, f in catalog.fields.items()})
+    coercer = make_coercer(catalog)
+    check_constants(rules, coercer)
     targets = resolve_targets(client, rules)
     mapper = None
     if options.lookup_field != "email":
         catalog.check_lookup(options.lookup_field)
         mapper = Mapper(catalog, explicit=options.mapping, user_id_field=options.user_id_field)
-    return Prepared(rules, targets, make_coercer(catalog), mapper)
+    return Prepared(rules, targets, coercer, mapper)
+
+
+def check_constants(rules: list[Rule], coercer: Callable[[str, Any], Any]) -> None:
+    """set-fields constants and defaults must fit their field's type: a config error, not a reject per event."""
+    for rule in rules:
+        for name, source in rule.fields.items():
+            value = source.constant if source.kind == "constant" else source.default
+            if value is None:
+                continue
+            try:
+                coercer(name, value)
+            except ValueError as exc:
+                raise ConfigError(f"{rule.origin}: {rule.label}, key 'fields.{name}': {exc}") from None
 
 
 def run(items: Iterable[SourceItem], prepared: Prepared, client: Any, store: StateStore | None, report: RunReport,
