@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .envelope import ApiError, Request, Response, decode_token, encode_token, iso_z, ok, parse_datetime
-from .marketo_leads import _batch_size
+from .marketo_leads import batch_size_arg
 
 if TYPE_CHECKING:
     from .box import Sandbox
@@ -65,7 +65,7 @@ def activities(sb: Sandbox, request: Request, match: Any) -> Response:
     asset_ids = set(_int_list(request, "assetIds"))
     if asset_ids and len(type_ids) > 1:
         raise ApiError("1003", "assetIds requires a single activityTypeId")
-    batch_size = _batch_size(request)
+    batch_size = batch_size_arg(request)
     list_id = request.arg("listId")
     with sb.marketo.lock:
         store = sb.marketo.activities

@@ -15,15 +15,24 @@ DEFAULT_FIELDS = ["id", "email", "updatedAt", "createdAt", "firstName", "lastNam
 READ_ONLY_REFUSED = "Field '{name}' is read-only"
 
 
-def _check_count(sb: Sandbox, count: int, what: str) -> None:
+def check_record_count(sb: Sandbox, count: int, what: str) -> None:
     limit = sb.config.max_records_per_call
     if count > limit:
         # Server reply above 300 records is UNCONFIRMED (marketo-rest.md §14.3): the emulator fails the call.
         raise ApiError("1003", f"{what} exceeds the maximum of {limit} records")
 
 
+class _Skip(Exception):
+    """A record-level skip: Marketo's code and message for one input row."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 def prepare(sb: Sandbox, record: dict[str, Any], lookup: str | None) -> dict[str, Any]:
-    """Typed values of one input record, or InvalidValue/KeyError-like ApiError for a skipped row."""
+    """Typed values of one input record (lookup `id` left out); raises _Skip with 1006 or 1003."""
     fields = sb.marketo.store.fields
     values: dict[str, Any] = {}
     for name, raw in record.items():
@@ -39,13 +48,6 @@ def prepare(sb: Sandbox, record: dict[str, Any], lookup: str | None) -> dict[str
         except InvalidValue as exc:
             raise _Skip("1003", str(exc)) from None
     return values
-
-
-class _Skip(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def apply_unsubscribe(sb: Sandbox, lead_id: int, values: dict[str, Any]) -> None:
@@ -99,7 +101,7 @@ def sync_leads(sb: Sandbox, request: Request, match: Any) -> Response:
     records = body.get("input")
     if not isinstance(records, list) or not records:
         raise ApiError("1003", "'input' must be a non-empty array")
-    _check_count(sb, len(records), "input")
+    check_record_count(sb, len(records), "input")
     action = body.get("action") or "createOrUpdate"
     if action not in ACTIONS:
         raise ApiError("1003", f"Invalid action '{action}'")
@@ -118,9 +120,9 @@ def get_leads(sb: Sandbox, request: Request, match: Any) -> Response:
         raise ApiError("701", "'filterType' cannot be blank")
     if not values:
         raise ApiError("701", "'filterValues' cannot be blank")
-    _check_count(sb, len(values), "filterValues")
+    check_record_count(sb, len(values), "filterValues")
     names = request.csv_arg("fields") or DEFAULT_FIELDS
-    batch_size = _batch_size(request)
+    batch_size = batch_size_arg(request)
     with sb.marketo.lock:
         store = sb.marketo.store
         if filter_type not in store.searchable():
@@ -143,7 +145,7 @@ def get_leads(sb: Sandbox, request: Request, match: Any) -> Response:
     return ok(rows, nextPageToken=encode_token(f"leads:{start + batch_size}") if more else None)
 
 
-def _batch_size(request: Request, default: int = 300) -> int:
+def batch_size_arg(request: Request, default: int = 300) -> int:
     raw = request.arg("batchSize")
     if raw in (None, ""):
         return default

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .assets import StaticList
 from .envelope import ApiError, Request, Response, asset_ok, asset_time, decode_token, encode_token, ok, skipped
-from .marketo_leads import DEFAULT_FIELDS, _batch_size, _check_count
+from .marketo_leads import DEFAULT_FIELDS, batch_size_arg, check_record_count
 
 if TYPE_CHECKING:
     from .box import Sandbox
@@ -35,7 +35,7 @@ def _get_list(sb: Sandbox, list_id: str | int) -> StaticList:
 def lists(sb: Sandbox, request: Request, match: Any) -> Response:
     names = set(request.csv_arg("name"))
     ids = {int(i) for i in request.csv_arg("id") if i.isdigit()}
-    batch_size = _batch_size(request)
+    batch_size = batch_size_arg(request)
     token = request.arg("nextPageToken")
     start = int(decode_token(token, "lists")) if token else 0
     with sb.marketo.lock:
@@ -67,7 +67,7 @@ def static_list_by_id(sb: Sandbox, request: Request, match: Any) -> Response:
 
 
 def static_lists_browse(sb: Sandbox, request: Request, match: Any) -> Response:
-    offset, max_return = _asset_paging(request)
+    offset, max_return = asset_paging(request)
     folder = _parse_folder(request.arg("folder"), allow_bare=True) if request.arg("folder") else None
     with sb.marketo.lock:
         rows = [sl for sl in sorted(sb.marketo.assets.lists.values(), key=lambda s: s.id)
@@ -75,7 +75,7 @@ def static_lists_browse(sb: Sandbox, request: Request, match: Any) -> Response:
         return asset_ok([_asset_list(sb, sl) for sl in rows[offset:offset + max_return]])
 
 
-def _asset_paging(request: Request) -> tuple[int, int]:
+def asset_paging(request: Request) -> tuple[int, int]:
     try:
         offset = int(request.arg("offset") or 0)
         max_return = int(request.arg("maxReturn") or 20)
@@ -142,7 +142,7 @@ def folder_by_name(sb: Sandbox, request: Request, match: Any) -> Response:
 
 def members(sb: Sandbox, request: Request, match: Any) -> Response:
     names = request.csv_arg("fields") or DEFAULT_FIELDS
-    batch_size = _batch_size(request)
+    batch_size = batch_size_arg(request)
     token = request.arg("nextPageToken")
     after = int(decode_token(token, "members")) if token else 0
     with sb.marketo.lock:
@@ -169,7 +169,7 @@ def _ids(request: Request) -> list[int]:
 
 def _membership(sb: Sandbox, request: Request, match: Any, op: str) -> Response:
     ids = _ids(request)
-    _check_count(sb, len(ids), "id")
+    check_record_count(sb, len(ids), "id")
     results: list[dict[str, Any]] = []
     with sb.marketo.lock:
         static_list = _get_list(sb, match.group(1))

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from .assets import Campaign, Program
 from .envelope import ApiError, Request, Response, asset_ok, asset_time, decode_token, encode_token, now_iso, ok
-from .marketo_leads import _batch_size, _check_count
-from .marketo_lists import _asset_paging
+from .marketo_leads import batch_size_arg, check_record_count
+from .marketo_lists import asset_paging
 
 if TYPE_CHECKING:
     from .box import Sandbox
@@ -45,7 +45,7 @@ def program_by_id(sb: Sandbox, request: Request, match: Any) -> Response:
 
 
 def programs(sb: Sandbox, request: Request, match: Any) -> Response:
-    offset, max_return = _asset_paging(request)
+    offset, max_return = asset_paging(request)
     with sb.marketo.lock:
         rows = sorted(sb.marketo.assets.programs.values(), key=lambda p: p.id)[offset:offset + max_return]
         return asset_ok([_program(sb, p) for p in rows])
@@ -78,7 +78,7 @@ def member_status(sb: Sandbox, request: Request, match: Any) -> Response:
         raise ApiError("701", "'statusName' cannot be blank")
     if not isinstance(records, list) or not records:
         raise ApiError("701", "'input' cannot be blank")
-    _check_count(sb, len(records), "input")
+    check_record_count(sb, len(records), "input")
     results: list[dict[str, Any]] = []
     with sb.marketo.lock:
         state = sb.marketo
@@ -140,7 +140,7 @@ def _campaign(sb: Sandbox, campaign: Campaign) -> dict[str, Any]:
 def campaigns(sb: Sandbox, request: Request, match: Any) -> Response:
     names = set(request.csv_arg("name"))
     ids = {int(i) for i in request.csv_arg("id") if i.isdigit()}
-    batch_size = _batch_size(request)
+    batch_size = batch_size_arg(request)
     token = request.arg("nextPageToken")
     start = int(decode_token(token, "campaigns")) if token else 0
     with sb.marketo.lock:
@@ -194,7 +194,7 @@ def email_by_id(sb: Sandbox, request: Request, match: Any) -> Response:
 
 
 def emails(sb: Sandbox, request: Request, match: Any) -> Response:
-    offset, max_return = _asset_paging(request)
+    offset, max_return = asset_paging(request)
     with sb.marketo.lock:
         rows = sorted(sb.marketo.assets.emails.values(), key=lambda e: e["id"])[offset:offset + max_return]
         return asset_ok([_email(e) for e in rows])
