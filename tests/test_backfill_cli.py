@@ -191,3 +191,32 @@ def test_bad_mapping_target_is_a_usage_error_before_writes(invoke, sandbox, tmp_
     assert result.exit_code == 2
     assert "noSuchField" in result.stderr and "read-only" in result.stderr
     assert sandbox.marketo.leads == []
+
+
+def test_profile_mapping_and_field_ownership(invoke, sandbox, tmp_path, isolated_home):
+    from segmarketo_cli import paths
+
+    config = paths.config_file()
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        "[profiles.default]\nuser_id_field = \"segmentUserId\"\n"
+        "[profiles.default.mapping]\nstage = \"lifecycleStage\"\nunsubscribed = \"unsubscribed\"\n"
+        "[profiles.default.fields]\nmarketo_owned = [\"leadScore\"]\nfill_only = [\"title\"]\n"
+        "newer_only = [\"phone\"]\n"
+    )
+    old = sandbox.marketo.add_lead(email="person0@example.com", title="VP Sales", phone="111", leadScore=50)
+    path = write_people(tmp_path / "in.jsonl", 2, title="Engineer", phone="222", lead_score=7, stage="trial",
+                        unsubscribed=False)
+    result, report = run(invoke, path)
+    assert result.exit_code == 0, result.stderr
+    counts = report["counts"]
+    assert counts["leads_updated"] == 1 and counts["leads_created"] == 1
+    assert counts["fields_skipped_marketo_owned"] == 2 and counts["fields_skipped_fill_only"] == 1
+    assert counts["fields_skipped_newer_only"] == 1  # the lead was updated after 2024-05-01
+    assert counts["consent_values_not_lowered"] == 2
+    lead = sandbox.marketo.lead(old)
+    assert (lead["title"], lead["phone"], lead["leadScore"], lead["lifecycleStage"], lead["segmentUserId"]) == (
+        "VP Sales", "111", 50, "trial", "u0")
+    (new,) = sandbox.marketo.find_leads("email", "person1@example.com")
+    assert (new["title"], new["phone"], new.get("leadScore"), new.get("unsubscribed")) == (
+        "Engineer", "222", None, None)  # unsubscribed=false is never sent
