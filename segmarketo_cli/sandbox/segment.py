@@ -90,6 +90,8 @@ class SegmentState:
         now = self.clock()
         received = datetime.fromtimestamp(now, timezone.utc)
         window = self.config.segment_dedupe_window_s
+        if len(self._seen) > 200_000:  # forget ids older than the dedupe window, now and then
+            self._seen = {k: v for k, v in self._seen.items() if now - v < window}
         for raw in items:
             message = dict(raw) if isinstance(raw, dict) else {}
             reason = self._drop_reason(message, now, window)
