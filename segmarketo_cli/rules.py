@@ -35,8 +35,6 @@ MAX_TOKENS = 100
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,99}$")
 _TOKEN_RE = re.compile(r"^\{\{my\.[^{}]+\}\}$")
 
-Scalar = str | int | float | bool
-
 
 @dataclass(frozen=True)
 class ValueSource:
@@ -79,14 +77,10 @@ class Condition:
             return (actual is not None) == bool(self.value)
         if actual is None:
             return self.op in ("ne", "not_in")
-        if self.op == "eq":
-            return _equal(actual, self.value)
-        if self.op == "ne":
-            return not _equal(actual, self.value)
-        if self.op == "in":
-            return any(_equal(actual, v) for v in self.value)
-        if self.op == "not_in":
-            return not any(_equal(actual, v) for v in self.value)
+        if self.op in ("eq", "ne"):
+            return _equal(actual, self.value) == (self.op == "eq")
+        if self.op in ("in", "not_in"):
+            return any(_equal(actual, v) for v in self.value) == (self.op == "in")
         number = as_number(actual)
         if number is None:
             return False
@@ -139,19 +133,17 @@ def dig(root: Any, path: tuple[str, ...]) -> Any:
 
 def as_number(value: Any) -> float | int | None:
     """A number from an int, float or numeric string; None for anything else (bool included)."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
-    if isinstance(value, (int, float)):
-        return value if not (isinstance(value, float) and not math.isfinite(value)) else None
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-        if not math.isfinite(number):
-            return None
-        return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
-    return None
+    if not isinstance(value, str):
+        return value if math.isfinite(value) else None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(number):
+        return None
+    return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
 
 
 def _equal(actual: Any, expected: Any) -> bool:
