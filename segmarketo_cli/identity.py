@@ -52,6 +52,10 @@ def message_time(message: dict[str, Any]) -> float | None:
 def find_email(message: dict[str, Any], *, user_id_is_email: bool = False) -> str | None:
     """The first address found in the locations of segment.md §10.4, in that order."""
     traits = message.get("traits")
+    if isinstance(traits, dict):  # the usual case: an identify with traits.email
+        email = normalize_email(traits.get("email"))
+        if email:
+            return email
     context = message.get("context") if isinstance(message.get("context"), dict) else {}
     candidates = [
         traits.get("email") if isinstance(traits, dict) else None,
@@ -309,5 +313,5 @@ class IdentityGraph:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    text = str(value).strip()
+    text = (value if type(value) is str else str(value)).strip()
     return text or None

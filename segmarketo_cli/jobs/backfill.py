@@ -133,7 +133,8 @@ def prepare(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, owne
         first_origin[key] = person.origin
         fields = {k: v for k, v in mapped.fields.items() if k not in ownership.marketo_owned}
         plan.fields_skipped["marketo_owned"] += len(mapped.fields) - len(fields)
-        fields[lookup_field] = key
+        if lookup_field == "email":
+            fields["email"] = key  # the normalised address, so Marketo matches what the hashes are keyed by
         field_ts = mapped.field_ts if ownership.newer_only else {}  # only newer_only needs them
         candidates.append(Candidate(key, fields, field_ts, content_hash(fields), person.origin,
                                     list(person.cookies)))
@@ -173,7 +174,7 @@ def apply_ownership(candidates: list[Candidate], current: dict[str, list[dict[st
                         candidate.field_ts.get(name, float("-inf")) <= updated:
                     del candidate.fields[name]
                     plan.fields_skipped["newer_only"] += 1
-        if set(candidate.fields) == {lookup_field} and rows:
+        if rows and set(candidate.fields) <= {lookup_field}:
             plan.unchanged.append(candidate)  # the lead exists and nothing is left to write
         else:
             plan.upserts.append(candidate)
