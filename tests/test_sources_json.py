@@ -100,3 +100,16 @@ def test_folders_and_globs_are_read_in_sorted_order(tmp_path):
     assert by_folder == by_glob == ["first", "second"]
     with pytest.raises(InputError, match="no file matches"):
         preflight([str(folder / "*.parquet")])
+
+
+def test_json_lines_named_json_and_pretty_objects_are_both_read(tmp_path):
+    lines = tmp_path / "export.json"
+    lines.write_bytes(_lines(3) + b"{broken\n" + _lines(1))
+    items = list(read_all(preflight([str(lines)])))
+    assert [i.ok for i in items] == [True, True, True, False, True]
+    assert preflight([str(lines)])[0].format == "jsonl"
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps({"type": "identify", "userId": "a"}, indent=2) + "\n"
+                      + json.dumps({"type": "identify", "userId": "b"}, indent=2))
+    items = list(read_all(preflight([str(pretty)])))
+    assert [i.message["userId"] for i in items] == ["a", "b"] and items[1].origin == f"{pretty}:5"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import json
 import os
 import zlib
 from dataclasses import dataclass
@@ -82,6 +83,17 @@ def _sniff_text(head: bytes) -> str:
     return "csv"
 
 
+def _sniff_json_kind(head: bytes) -> str:
+    """'json' for an array or a pretty-printed object, 'jsonl' when the first line is a whole object."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"["):
+        return "json"
+    try:
+        return "jsonl" if isinstance(json.loads(text.split(b"\n", 1)[0]), dict) else "json"
+    except ValueError:
+        return "json" if b"\n" in text else "jsonl"
+
+
 def inspect(path: Path, forced: str | None = None) -> InputFile:
     """Open `path`, check it can be read, and decide its format; InputError when it cannot be read at all."""
     if forced is not None and forced not in FORMATS:
@@ -101,8 +113,8 @@ def inspect(path: Path, forced: str | None = None) -> InputFile:
     elif head[:4] == PARQUET_MAGIC:
         return InputFile(path, forced or "parquet", False)
     fmt = forced or _format_from_name(path) or _sniff_text(head)
-    if fmt == "jsonl" and head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
-        fmt = "json" if forced is None else fmt
+    if forced is None and fmt in ("json", "jsonl"):
+        fmt = _sniff_json_kind(head)
     if fmt == "parquet" and gzipped:
         raise InputError(f"{path}: gzip-compressed Parquet is not supported; decompress it first")
     return InputFile(path, fmt, gzipped)

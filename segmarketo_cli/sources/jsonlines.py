@@ -94,7 +94,8 @@ class _Text:
 
 
 def read_json_array(source: InputFile) -> Iterator[SourceItem]:
-    """Each element of a top-level JSON array (or a lone object), decoded incrementally; origin = its line."""
+    """Each element of a top-level JSON array (or each of a stream of top-level objects), decoded incrementally;
+    the origin is the line where the element starts."""
     name = str(source.path)
     text = _Text(source)
     decoder = json.JSONDecoder()
@@ -138,9 +139,9 @@ def _elements(text: _Text, decoder: json.JSONDecoder, name: str) -> Iterator[Sou
             yield SourceItem(origin, error=f"expected a JSON object, got {type(value).__name__}")
         nxt = text.peek()
         if not in_array:
-            if nxt is not None:
-                yield SourceItem(f"{name}:{text.line}", error="unexpected data after the JSON value")
-            return
+            if nxt is None:
+                return
+            continue  # a stream of top-level objects (e.g. JSON lines in a file named .json)
         if nxt == "]":
             text.pos += 1
             if text.peek() is not None:
