@@ -220,3 +220,17 @@ def test_profile_mapping_and_field_ownership(invoke, sandbox, tmp_path, isolated
     (new,) = sandbox.marketo.find_leads("email", "person1@example.com")
     assert (new["title"], new["phone"], new.get("leadScore"), new.get("unsubscribed")) == (
         "Engineer", "222", None, None)  # unsubscribed=false is never sent
+
+
+def test_nulls_clear_empties_the_marketo_field(invoke, sandbox, tmp_path):
+    day1 = write_people(tmp_path / "day1.jsonl", 1, title="CTO")
+    assert run(invoke, day1)[0].exit_code == 0
+    day2 = tmp_path / "day2.jsonl"
+    day2.write_text(json.dumps({"type": "identify", "userId": "u0", "timestamp": "2024-07-01T00:00:00Z",
+                                "traits": {"title": None}}) + "\n")
+    result, report = run(invoke, day1, day2)
+    assert report["counts"]["leads_unchanged"] == 1  # keep: the null is ignored
+    result, report = run(invoke, day1, day2, "--nulls", "clear")
+    assert result.exit_code == 0 and report["counts"]["leads_updated"] == 1
+    (lead,) = sandbox.marketo.find_leads("email", "person0@example.com")
+    assert lead.get("title") in (None, "") and lead["firstName"] == "P0"
