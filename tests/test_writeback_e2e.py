@@ -83,7 +83,10 @@ def test_overlapping_since_resends_and_segment_dedupes_by_message_id(sandbox, in
 def test_first_run_without_cursor_or_since_stops_with_a_clear_line(sandbox, invoke):
     result = invoke("writeback")
     assert result.exit_code == 2
-    assert "first run needs --since" in result.stderr and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == [
+        "segmarketo: error: no writeback cursor is stored for profile 'default' yet: the first run needs --since "
+        "(e.g. --since 7d or --since 2025-05-01)"
+    ]
     assert sandbox.segment.requests == 0
 
 

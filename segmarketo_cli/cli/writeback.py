@@ -64,7 +64,8 @@ def writeback(
         since=since, until=until, activity_types=activity_types, identity=identity, bulk=bulk,
         bulk_after_days=bulk_after, out=out, dry_run=dry_run,
     )
-    writeback_run.plan(app.settings, options, datetime.now(timezone.utc))  # bad flags/config: exit 2, no run
+    # Bad flags or config, or a first run without --since: one line and exit 2, no run recorded.
+    writeback_run.check_start(app.settings, app.store, options, datetime.now(timezone.utc))
 
     def emit(message: dict[str, Any]) -> None:
         click.echo(json.dumps(message, ensure_ascii=False))

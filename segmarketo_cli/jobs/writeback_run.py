@@ -138,6 +138,23 @@ def load_cursor(store: StateStore, instance: str) -> dict[str, Any] | None:
     return value
 
 
+def check_start(settings: Settings, store: StateStore, options: WritebackOptions, now: datetime) -> Plan:
+    """Everything that can be refused before a run starts: flags, [writeback], and a first run without --since."""
+    job = plan(settings, options, now)
+    if job.window.since is None:
+        settings.require_marketo()
+        if load_cursor(store, str(settings.marketo_endpoint)) is None:
+            raise _no_cursor(settings.profile)
+    return job
+
+
+def _no_cursor(profile: str) -> ConfigError:
+    return ConfigError(
+        f"no writeback cursor is stored for profile '{profile}' yet: "
+        "the first run needs --since (e.g. --since 7d or --since 2025-05-01)"
+    )
+
+
 def run(
     *,
     marketo: MarketoClient,
@@ -159,10 +176,7 @@ def run(
     instance = marketo.instance
     cursor = load_cursor(store, instance)
     if job.window.since is None and cursor is None:
-        raise ConfigError(
-            f"no writeback cursor is stored for profile '{settings.profile}' yet: "
-            "the first run needs --since (e.g. --since 7d or --since 2025-05-01)"
-        )
+        raise _no_cursor(settings.profile)
     start_date = job.window.since or (parse_activity_date(cursor["date"]) if cursor["mode"] == "bulk" else None)
     if options.bulk and start_date is None:
         raise ConfigError("--bulk needs --since: the stored cursor is a paging token, which has no date")

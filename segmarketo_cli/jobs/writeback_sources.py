@@ -246,6 +246,8 @@ class BulkReader:
                 continue
             if status == "Created":
                 self.client.bulk_extract_enqueue("activities", export_id)
+            log.info("bulk activity export %s is %s; next status check in %.0f s", export_id,
+                     status if status != "Created" else "queued", self.poll_interval_s)
             self.sleep(self.poll_interval_s)
             status = ""
 
