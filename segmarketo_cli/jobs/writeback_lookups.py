@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("segmarketo.writeback")
 
 CACHE_TTL_S = 86_400  # activity types and campaigns: about a day (marketo-rest.md §2)
-TYPES_KEY = "activity_types"
-CAMPAIGNS_KEY = "campaign_names"
-SUBJECTS_KEY = "email_subjects"
+TYPES_KEY = "writeback:activity-types"
+CAMPAIGNS_KEY = "writeback:campaign-names"
+SUBJECTS_KEY = "writeback:email-subjects"
 ASSET_PAGE = 200  # maxReturn limit of asset queries
 LEADS_PER_CALL = 300
 
