@@ -155,3 +155,35 @@ def test_abandon_counts_open_work_as_deferred(parts):
     feed(pipeline, [activity(n, lead=n) for n in range(1, 6)])
     assert pipeline.abandon() == 5
     assert report.counts["deferred"] == 5 and not sink.batches and not commits
+
+
+def test_email_subjects_without_asset_permission_are_simply_unknown():
+    from segmarketo_cli.errors import MarketoError
+
+    class NoAssets:
+        def envelope(self, method, path, params=None):
+            raise MarketoError("603", "Access denied")
+
+    assert email_subjects(NoAssets()) == {}
+
+    class Broken:
+        def envelope(self, method, path, params=None):
+            raise MarketoError("610", "Requested resource not found")
+
+    with pytest.raises(MarketoError):
+        email_subjects(Broken())
+
+
+def test_email_subjects_page_through_200_at_a_time():
+    class Many:
+        offsets: list[int] = []
+
+        def envelope(self, method, path, params=None):
+            self.offsets.append(params["offset"])
+            start = params["offset"]
+            rows = [{"id": i, "subject": f"S{i}"} for i in range(start, min(start + 200, 450))]
+            return type("Env", (), {"result": rows})()
+
+    client = Many()
+    subjects = email_subjects(client)
+    assert len(subjects) == 450 and subjects[449] == "S449" and client.offsets == [0, 200, 400]
