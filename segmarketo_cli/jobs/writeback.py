@@ -130,8 +130,9 @@ def retention_warning(since: datetime | None, now: datetime, events: Mapping[str
 # ---- activity types -> events --------------------------------------------------------------------------------
 
 
-def resolve_events(table: Mapping[str, Any] | None, flag: str | None, *, where: str = "[writeback.events]") -> dict[
-        str, str]:
+def resolve_events(
+    table: Mapping[str, Any] | None, flag: str | None, *, where: str = "[writeback.events]"
+) -> dict[str, str]:
     """The activity-type -> event-name table: defaults, then the profile table, then --activity-types.
 
     Table values: a string renames or adds a type, `false` drops it, `true` keeps its default name.
