@@ -162,9 +162,11 @@ def test_user_id_only_skips_leads_without_user_id(sandbox, invoke, user_id_field
     made = populate(sandbox, 16)
     result = invoke("writeback", "--since", "3d", "--identity", "user-id-only", "--json")
     assert result.exit_code == 0
-    counts = report_of(result)["counts"]
+    report = report_of(result)
+    counts = report["counts"]
     with_user = sum(1 for _, _, lead in made if sandbox.marketo.lead(lead).get("segmentUserId"))
     assert counts["sent"] == with_user and counts["skipped_no_identity"] == len(made) - with_user
+    assert report["details"]["skipped"] == {"lead has no segmentUserId (user-id-only)": len(made) - with_user}
     assert all("userId" in m for m in sandbox.segment.accepted)
 
 

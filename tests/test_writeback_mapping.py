@@ -283,7 +283,7 @@ def test_anonymous_identity_when_no_user_id():
 def test_user_id_only_skips_leads_without_user_id_with_reason():
     strict = builder(identity_mode="user-id-only")
     skip = strict.build(rest_activity(), LeadIdentity(1, "a@example.com", None))
-    assert skip == Skip("skipped_no_identity", "lead 1 has no segmentUserId")
+    assert skip == Skip("skipped_no_identity", "lead has no segmentUserId (user-id-only)")
     assert strict.build(rest_activity(), None).bucket == "skipped_no_identity"
     assert strict.build(rest_activity(), LEAD)["userId"] == "019mr8mf4r"
 

@@ -140,6 +140,7 @@ def test_skips_duplicates_unmapped_and_bad_records_into_their_buckets(parts):
     assert report.counts["activities_read"] == 4
     assert (report.counts["sent"], report.counts["skipped_duplicate"], report.counts["skipped_unmapped"],
             report.counts["rejected"]) == (1, 1, 1, 1)
+    assert pipeline.skip_reasons == {"activity type Visit Webpage is not written back": 1}
 
 
 def test_lead_missing_in_marketo_gets_an_anonymous_id(parts):

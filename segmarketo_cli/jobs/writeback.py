@@ -232,7 +232,8 @@ class LeadIdentity:
 
 @dataclass(frozen=True)
 class Skip:
-    """An activity that becomes no event: `bucket` for the report, `reason` for the log."""
+    """An activity that becomes no event: `bucket` for the report, `reason` (the same for every activity skipped
+    for that cause) for the report's details."""
 
     bucket: str
     reason: str
@@ -292,8 +293,8 @@ class EventBuilder:
         user_id = lead.user_id if lead else None
         if self.identity_mode == "user-id-only" and not user_id:
             if lead is None:
-                return Skip("skipped_no_identity", f"lead {lead_id} was not found in Marketo")
-            return Skip("skipped_no_identity", f"lead {lead_id} has no {self.user_id_field}")
+                return Skip("skipped_no_identity", "lead not found in Marketo (user-id-only)")
+            return Skip("skipped_no_identity", f"lead has no {self.user_id_field} (user-id-only)")
         context: dict[str, Any] = {}
         if lead and lead.email:
             context["traits"] = {"email": lead.email}

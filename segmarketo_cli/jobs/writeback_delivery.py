@@ -146,6 +146,7 @@ class Pipeline:
         self._last_commit: dict[str, Position] | None = None
         self.batches = 0
         self.batch_bytes = 0
+        self.skip_reasons: dict[str, int] = {}
         report.ensure("activities_read", self.delivered_bucket, "skipped_unmapped", "skipped_no_identity",
                       "skipped_duplicate", "rejected")
 
@@ -165,6 +166,9 @@ class Pipeline:
             return
         self._seen.add(item.guid)
         if self.builder.event_name(item.type_id) is None:
+            name = self.builder.type_names.get(item.type_id, f"id {item.type_id}")
+            reason = f"activity type {name} is not written back"
+            self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
             self._final(entry, "skipped_unmapped")
             return
         if item.lead_id in self.leads:
@@ -219,6 +223,8 @@ class Pipeline:
             self._reject(entry, str(exc), marketoGUID=activity.guid, leadId=activity.lead_id)
             return
         if isinstance(result, Skip):
+            self.skip_reasons[result.reason] = self.skip_reasons.get(result.reason, 0) + 1
+            log.debug("activity %s of lead %s skipped: %s", activity.guid, activity.lead_id, result.reason)
             self._final(entry, result.bucket)
             return
         self._pending.append((result, entry))

@@ -239,6 +239,8 @@ def run(
         if isinstance(sink, OutFileSink):
             sink.close()
         report.details["distinct_leads"] = len(directory)
+        if pipeline.skip_reasons:
+            report.details["skipped"] = dict(pipeline.skip_reasons)
         report.details["segment_batches"] = pipeline.batches
         if pipeline.batches:
             report.details["avg_batch_bytes"] = pipeline.batch_bytes // pipeline.batches
