@@ -282,8 +282,8 @@ class AudienceSync:
         if stale and retry_stale:
             stale = self._refresh_stale(plan, stale)
         self.report.add("not_found", len(stale))
-        for lead_id in stale:
-            self.rejects.write("lead not found (1004): skipped", lead_id=lead_id, action="add")
+        if stale:
+            log.info("%d lead ids no longer exist (1004), skipped: %s", len(stale), stale[:20])
 
     def _refresh_stale(self, plan: ListMembershipPlan, stale: list[int]) -> list[int]:
         """Leads gone since they were cached (merged, deleted): look their people up again, add what is new."""
@@ -308,7 +308,7 @@ class AudienceSync:
         self.report.add("audience_leads", len(new))
         to_add = [i for i in new if i not in self._current]
         self._add(plan, to_add, retry_stale=False)
-        return [i for i in stale if i not in fresh]
+        return stale  # every id that answered 1004 is not found, whatever replaced it
 
     def _remove(self, plan: ListMembershipPlan) -> None:
         bar = self.progress(len(plan.removes), "removing from list")
