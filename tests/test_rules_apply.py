@@ -331,3 +331,21 @@ def test_lookup_by_user_id_field(world, invoke, tmp_path, monkeypatch):
     assert result.exit_code == 3
     bad = invoke("apply-events", str(export), "--rules", str(rules), "--lookup-field", "firstName")
     assert bad.exit_code == 2 and "lookup field 'firstName' is not searchable" in bad.stderr
+
+
+def test_warehouse_tracks_csv_and_timestamp_order(world, invoke, tmp_path):
+    box, ids, rules = world
+    m = box.marketo
+    csv_path = tmp_path / "tracks.csv"
+    csv_path.write_text(
+        "id,user_id,email,event,timestamp,plan,weight,mrr\n"
+        "w1,u-bob,bob@example.com,Report Created,2026-11-20T10:00:00Z,pro,4,\n"
+        "w2,u-bob,bob@example.com,Subscription Started,2026-11-20T12:00:00Z,pro,,199\n"
+        "w3,u-bob,bob@example.com,Subscription Started,2026-11-20T11:00:00Z,pro,,49\n"  # older, listed later
+    )
+    result = invoke("apply-events", str(csv_path), "--rules", str(rules), "--json")
+    assert result.exit_code == 0, result.output
+    bob = m.lead(ids["bob"])
+    assert bob["productScore"] == 4
+    assert float(bob["mrr"]) == 199.0  # the latest event wins, whatever the file order
+    assert counts(result)["stage.applied"] == 2

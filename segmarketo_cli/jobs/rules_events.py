@@ -76,6 +76,10 @@ class EventCollector:
                 if out.graph.add(message, item.origin) and message.get("type") == "alias":
                     out.aliases.append((_text(message.get("previousId")), _text(message.get("userId"))))
                 continue
+            if "properties" not in message and isinstance(message.get("traits"), dict):
+                # A warehouse `tracks` row: the reader puts its extra columns in traits; for a track they are
+                # the event's properties (Spec tracks carry no top-level traits).
+                message["properties"] = message.pop("traits")
             ids = (_text(message.get("userId")), _text(message.get("anonymousId")), find_email(message))
             self._link(message, ids)
             rules = [r for r in self.by_event.get(message.get("event"), ()) if r.matches(message)]
