@@ -112,12 +112,16 @@ def main() -> None:
     try:
         labels = ("run 1: cold lead-id cache", "run 2: identical re-run", "run 3: another 5% churn, warm cache")
         for label, audience in zip(labels, audiences, strict=True):
+            throttled_before = dict(box.marketo.counters)
             data, elapsed = run_once(box, audience, seen)
+            throttled = sum(box.marketo.counters[k] - throttled_before[k]
+                            for k in ("rate_limited", "concurrency_limited"))
             by_kind = Counter(kind_of(m, p) for m, p in seen if not p.startswith("/identity"))
             writes = sum(n for k, n in by_kind.items() if "write" in k or k == "bulk import")
             counts = data["counts"]
             rows.append((label, elapsed, by_kind, writes, counts))
-            print(f"\n{label}: {elapsed:.1f} s wall, {sum(by_kind.values()):,} Marketo calls, {writes} write calls")
+            print(f"\n{label}: {elapsed:.1f} s wall, {sum(by_kind.values()):,} Marketo requests "
+                  f"({throttled} answered 606/615 and retried), {writes} write requests")
             for kind, n in sorted(by_kind.items()):
                 print(f"  {kind:<22} {n:>6,}")
             print("  buckets: " + ", ".join(f"{k}={counts[k]:,}" for k in (
