@@ -96,3 +96,24 @@ def test_lock_is_freed_when_the_holder_dies(holder, probe_command, invoke):
 def test_other_profile_runs_while_default_is_locked(holder, probe_command, invoke):
     result = invoke("--profile", "second", "lock-probe")
     assert result.exit_code == 0 and len(probe_command) == 1
+
+
+@pytest.mark.parametrize("command", ["writeback", "sync-audience", "backfill-leads"])
+def test_real_job_commands_honour_the_lock(holder, invoke, monkeypatch, tmp_path, command):
+    from segmarketo_cli.cli.main import COMMANDS, _load
+
+    if command not in COMMANDS or _load(command) is None:
+        pytest.skip(f"{command} is not available")
+    monkeypatch.setenv("SEGMARKETO_MARKETO_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("SEGMARKETO_MARKETO_CLIENT_ID", "client")
+    monkeypatch.setenv("SEGMARKETO_MARKETO_CLIENT_SECRET", "secret-for-lock-test")
+    monkeypatch.setenv("SEGMARKETO_SEGMENT_WRITE_KEY", "key-for-lock-test")
+    (tmp_path / "a.csv").write_text("email\na@example.com\n")
+    (tmp_path / "e.jsonl").write_text('{"type":"identify","userId":"u1","traits":{"email":"a@example.com"}}\n')
+    args = {"writeback": ["--since", "1h"], "sync-audience": [str(tmp_path / "a.csv"), "--list", "X"],
+            "backfill-leads": [str(tmp_path / "e.jsonl")]}[command]
+    result = invoke(command, *args)
+    assert result.exit_code == 75
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"segmarketo: error: profile 'default' is busy: pid {holder.pid} holds "
+        f"{paths.state_dir() / 'default.lock'}; try again when it finishes")
