@@ -119,13 +119,15 @@ def test_split_rejects_oversize_and_bad_messages_with_reasons():
     del no_id["messageId"]
     long_id = {**track(3), "messageId": "m" * 100}
     anonymous = {"type": "track", "event": "X", "messageId": "m4"}
-    batches, rejected = sender.split([big, no_id, long_id, anonymous, track(5)])
+    odd = {**track(6), "properties": {"when": object()}}
+    batches, rejected = sender.split([big, no_id, long_id, anonymous, track(5), odd])
     assert [len(b) for b in batches] == [1]
     reasons = [reason for _, reason in rejected]
     assert "Segment accepts at most 32,768" in reasons[0]
     assert reasons[1] == "messageId is missing"
     assert "100 characters" in reasons[2]
     assert "no_user_anon_id" in reasons[3]
+    assert reasons[4].startswith("message is not JSON-serialisable")
 
 
 def test_split_freezes_messages_against_caller_edits():

@@ -138,7 +138,11 @@ class BatchSender:
                 rejected.append((message, problem))
                 continue
             frozen = {**message, "sentAt": _STAMP}
-            item_bytes = message_size(frozen)
+            try:
+                item_bytes = message_size(frozen)
+            except (TypeError, ValueError) as exc:
+                rejected.append((message, f"message is not JSON-serialisable: {exc}"))
+                continue
             if item_bytes > MAX_MESSAGE_BYTES:
                 rejected.append((message, f"message is {item_bytes:,} bytes; Segment accepts at most "
                                           f"{MAX_MESSAGE_BYTES:,} per message"))
