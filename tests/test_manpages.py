@@ -116,3 +116,13 @@ def test_pages_render_without_groff_warnings(tmp_path):
         done = subprocess.run(["groff", "-man", "-Tutf8", "-ww", str(page)], capture_output=True, text=True)
         assert done.returncode == 0 and done.stderr == "", (page.name, done.stderr)
         assert page.stem.upper() in done.stdout
+
+
+def test_module_entry_point_rewrites_a_directory(tmp_path):
+    import sys
+
+    target = tmp_path / "man"
+    done = subprocess.run([sys.executable, "-m", "segmarketo_cli.cli.manpage", str(target)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and "man pages in" in done.stderr
+    assert sorted(p.name for p in target.glob("*.1")) == sorted(p.filename for p in manpage.generate())
