@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+
 import tomllib
 
 from segmarketo_cli.config import load_settings
