@@ -106,7 +106,7 @@ def run_job(
             report.rejects_file = rejects.written
             report.finish()
             data = report.to_dict()
-            store.finish_run(report.run_id, report.status, data)
+            store.finish_run(report.run_id, report.status, data, rejected=report.rejected)
             log.info(
                 "%s finished: %s", command, report.status,
                 extra={"data": {"event": "summary", **data}},

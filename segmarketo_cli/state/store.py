@@ -90,7 +90,7 @@ class StateStore:
                 (run_id, command, self.profile, started_at or time.time()),
             )
 
-    def finish_run(self, run_id: str, status: str, report: dict[str, Any]) -> None:
+    def finish_run(self, run_id: str, status: str, report: dict[str, Any], rejected: int = 0) -> None:
         with self.transaction() as db:
             db.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, report = ? WHERE run_id = ?",
@@ -99,7 +99,7 @@ class StateStore:
             if report.get("rejects_file"):
                 db.execute(
                     "INSERT OR REPLACE INTO rejects (run_id, path, count) VALUES (?, ?, ?)",
-                    (run_id, report["rejects_file"], int(report.get("counts", {}).get("rejected", 0))),
+                    (run_id, report["rejects_file"], rejected),
                 )
 
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
