@@ -47,7 +47,7 @@ def test_runs_lifecycle_and_persistence():
     store.start_run("20260102T000000Z-bbbbbb", "writeback", 2000.0)
     assert store.get_run("20260101T000000Z-aaaaaa")["status"] == "running"
     report = {"command": "writeback", "counts": {"sent": 3, "rejected": 1}, "rejects_file": "/r.jsonl"}
-    store.finish_run("20260102T000000Z-bbbbbb", "partial", report)
+    store.finish_run("20260102T000000Z-bbbbbb", "partial", report, rejected=1)
     store.close()
     again = open_store()
     runs = again.list_runs()
