@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import json
 import re
 import zlib
@@ -16,6 +14,7 @@ from typing import Any
 from ..errors import ConfigError, InputError
 from ..identity import SHA256_RE, normalize_email
 from .discover import InputFile, inspect
+from .tabular import open_text
 
 ID_TYPES = ("email", "userId", "marketo-id")
 _CURLY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"'})
@@ -96,15 +95,6 @@ def read_audience(path: str | Path, *, audience: str | None = None, id_column: s
 
 
 # CSV ----------------------------------------------------------------------------------------------------
-def _open_text(source: InputFile) -> io.TextIOBase:
-    try:
-        if source.gzipped:
-            return io.TextIOWrapper(gzip.open(source.path, "rb"), encoding="utf-8-sig", newline="")
-        return source.path.open("r", encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise InputError(f"{source.path}: cannot be read: {exc.strerror or exc}") from None
-
-
 def _delimiter(header_line: str) -> str:
     """S3 (Actions) files may use , | tab ; or : — the header (never quoted) shows which."""
     counts = {d: header_line.count(d) for d in (",", "\t", "|", ";", ":")}
@@ -115,7 +105,7 @@ def _delimiter(header_line: str) -> str:
 def _csv_rows(source: InputFile) -> tuple[list[str], Iterator[tuple[str, list[str] | None, str | None]]]:
     """The header and an iterator of (origin, row, error) for each non-blank data row."""
     name = str(source.path)
-    handle = _open_text(source)
+    handle = open_text(source)
     try:
         header_line = handle.readline()
     except (EOFError, OSError, zlib.error, UnicodeDecodeError) as exc:

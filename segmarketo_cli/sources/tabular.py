@@ -20,7 +20,8 @@ PARQUET_BATCH = 10_000
 csv.field_size_limit(16 << 20)
 
 
-def _open_text(source: InputFile) -> io.TextIOBase:
+def open_text(source: InputFile) -> io.TextIOBase:
+    """A text handle on a CSV file (gzip sniffed earlier), BOM stripped, newlines left to the csv module."""
     try:
         if source.gzipped:
             return io.TextIOWrapper(gzip.open(source.path, "rb"), encoding="utf-8-sig", newline="")
@@ -38,7 +39,7 @@ def _dialect(header_line: str) -> str:
 def read_csv(source: InputFile, *, default_type: str = "identify") -> Iterator[SourceItem]:
     """One item per data row; origin is the row's first line; a cut gzip ends the file with one error."""
     name = str(source.path)
-    with _open_text(source) as handle:
+    with open_text(source) as handle:
         try:
             header_line = handle.readline()
         except (EOFError, OSError, zlib.error, UnicodeDecodeError) as exc:
