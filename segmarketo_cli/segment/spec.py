@@ -125,6 +125,24 @@ def _identity(user_id: str | None, anonymous_id: str | None) -> dict[str, str]:
     return ids
 
 
+def _finish(
+    message: dict[str, Any],
+    message_id: str,
+    timestamp: datetime | str | float | None,
+    context: dict[str, Any] | None,
+    integrations: dict[str, bool] | None,
+) -> dict[str, Any]:
+    """Add the common fields every Spec call carries."""
+    if context:
+        message["context"] = context
+    if integrations is not None:
+        message["integrations"] = integrations
+    if timestamp is not None:
+        message["timestamp"] = iso_timestamp(timestamp)
+    message["messageId"] = _checked(message_id)
+    return message
+
+
 def track(
     event: str,
     *,
@@ -141,14 +159,7 @@ def track(
         raise ValueError("a track call needs an event name")
     message: dict[str, Any] = {"type": "track", "event": event, **_identity(user_id, anonymous_id)}
     message["properties"] = dict(properties or {})
-    if context:
-        message["context"] = context
-    if integrations is not None:
-        message["integrations"] = integrations
-    if timestamp is not None:
-        message["timestamp"] = iso_timestamp(timestamp)
-    message["messageId"] = _checked(message_id)
-    return message
+    return _finish(message, message_id, timestamp, context, integrations)
 
 
 def identify(
@@ -164,11 +175,4 @@ def identify(
     """A Spec identify call carrying `traits`."""
     message: dict[str, Any] = {"type": "identify", **_identity(user_id, anonymous_id)}
     message["traits"] = dict(traits or {})
-    if context:
-        message["context"] = context
-    if integrations is not None:
-        message["integrations"] = integrations
-    if timestamp is not None:
-        message["timestamp"] = iso_timestamp(timestamp)
-    message["messageId"] = _checked(message_id)
-    return message
+    return _finish(message, message_id, timestamp, context, integrations)
