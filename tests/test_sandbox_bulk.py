@@ -8,23 +8,9 @@ import io
 import time
 
 import pytest
-import requests
+from sandbox_api import make_api
 
 from segmarketo_cli.sandbox import Sandbox, SandboxConfig
-
-
-def make_api(box: Sandbox):
-    tok = requests.get(f"{box.url}/identity/oauth/token", params={
-        "grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "sandbox-secret"},
-    ).json()["access_token"]
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {tok}"
-
-    def _call(method: str, path: str, raw: bool = False, **kwargs):
-        reply = session.request(method, box.url + path, timeout=10, **kwargs)
-        return reply if raw else reply.json()
-
-    return _call
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
+from sandbox_api import make_api
 
 from segmarketo_cli.sandbox import Sandbox
 
@@ -18,16 +18,7 @@ def box():
 
 @pytest.fixture
 def api(box):
-    tok = requests.get(f"{box.url}/identity/oauth/token", params={
-        "grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "sandbox-secret"},
-    ).json()["access_token"]
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {tok}"
-
-    def _call(method: str, path: str, **kwargs) -> dict:
-        return session.request(method, box.url + path, timeout=10, **kwargs).json()
-
-    return _call
+    return make_api(box)
 
 
 def test_lead_db_lists_by_name_and_id(box, api):
