@@ -6,18 +6,13 @@ import datetime as dt
 import logging
 import math
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .config import tomllib
 from .errors import ConfigError
 from .identity import EMAIL_RE, Person, Trait, flatten
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 if TYPE_CHECKING:
     from .state import StateStore

@@ -5,18 +5,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .config import tomllib
 from .errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ACTIONS = ("score", "program-status", "trigger-campaign", "suppress", "set-fields")
 COMMON_KEYS = {"name", "event", "where", "action", "create", "description"}

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import stat
 
-import tomllib
-
-from segmarketo_cli.config import load_settings
+from segmarketo_cli.config import load_settings, tomllib
 
 
 def test_init_writes_profile_that_loads(invoke, isolated_home):
