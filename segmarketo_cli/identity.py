@@ -289,6 +289,21 @@ class IdentityGraph:
             store[path] = Trait(value, ts, seq)
 
     # output ----------------------------------------------------------------------------------
+    def person_of(self, *, user_id: Any = None, anonymous_id: Any = None, email: Any = None) -> Person | None:
+        """The merged person behind a userId, else an anonymousId, else an e-mail (aliases followed).
+
+        Only people seen in at least one identify count, as in `people()`; None when no identifier is known.
+        The lookup never adds nodes, so it is safe to call for identifiers the graph has not seen.
+        """
+        user_id, anonymous_id = _text(user_id), _text(anonymous_id)
+        address = normalize_email(email) if email is not None else None
+        for node in (user_id and f"u:{user_id}", anonymous_id and f"a:{anonymous_id}", address and f"e:{address}"):
+            if node and node in self._parent:
+                person = self._people.get(self._find(node))
+                if person is not None and person.identifies:
+                    return person
+        return None
+
     def __len__(self) -> int:
         return sum(1 for p in self._people.values() if p.identifies)
 

@@ -90,3 +90,22 @@ def test_latest_user_id_and_merge_order_do_not_depend_on_hashing():
     (person,) = list(graph.people(consume=True))
     assert person.user_id == "new-id" and set(person.user_ids) == {"new-id", "old-id"}
     assert person.value("firstName") == "X" and len(graph) == 0
+
+
+def test_person_of_follows_ids_aliases_and_email_without_adding_nodes():
+    graph = IdentityGraph()
+    graph.add(ident("2024-01-01T00:00:00Z", {"plan": "free"}, anonymousId="anon-1"))
+    graph.add({"type": "alias", "previousId": "old-user", "userId": "u1"})
+    graph.add({"type": "alias", "previousId": "anon-1", "userId": "old-user"})
+    graph.add(ident("2024-01-02T00:00:00Z", {"email": "Ann@Example.com"}, userId="u1"))
+    graph.add({"type": "track", "anonymousId": "cookie-only", "context": {"Marketo": {"marketoCookie": "c1"}}})
+    (ann,) = list(graph.people())
+    assert graph.person_of(user_id="u1") is ann
+    assert graph.person_of(user_id="old-user") is ann  # alias chain: old-user -> u1
+    assert graph.person_of(anonymous_id="old-user") is ann  # previousId may be an anonymousId
+    assert graph.person_of(anonymous_id=" anon-1 ") is ann
+    assert graph.person_of(email=" ANN@example.COM") is ann
+    assert graph.person_of(user_id="nobody", email="ann@example.com") is ann  # falls through to the e-mail
+    assert graph.person_of(anonymous_id="cookie-only") is None  # never identified
+    assert graph.person_of(user_id="nobody") is None and graph.person_of() is None
+    assert "u:nobody" not in graph._parent

@@ -14,7 +14,7 @@ from ..rules import Rule
 from ..sources import SourceItem
 from ..state import StateStore
 from .rules import OUTCOMES, Match, RulesPlan, Targets, build_plan, describe_plan
-from .rules_events import TOP_BUCKETS, CollectedEvents, EventCollector, people_index
+from .rules_events import TOP_BUCKETS, CollectedEvents, EventCollector, person_for
 from .rules_execute import PlanExecutor
 from .rules_leads import LeadIndex, LeadResolver
 from .rules_ledger import Ledger
@@ -132,11 +132,10 @@ def _run(items: Iterable[SourceItem], prepared: Prepared, client: Any, store: St
 
     resolver = LeadResolver(client, store, lookup_field=options.lookup_field,
                             user_id_field=options.user_id_field, mapper=prepared.mapper)
-    people = people_index(collected)
     keyed: list[tuple[Match, str]] = []
     emails: dict[str, str | None] = {}
     for match, who in pending:
-        person = people.get(who)
+        person = person_for(collected.graph, who)
         key, reason = resolver.key_for(who, person)
         if key is None or "," in key:
             _reject(ledger, match, reason or f"{options.lookup_field} {key!r} contains a comma")

@@ -35,7 +35,6 @@ class CollectedEvents:
     rejections: list[Rejection] = field(default_factory=list)
     malformed: list[tuple[str, str]] = field(default_factory=list)  # (origin, reason)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOP_BUCKETS, 0))
-    aliases: list[tuple[str, str]] = field(default_factory=list)  # (previousId, userId)
     graph: IdentityGraph = field(default_factory=IdentityGraph)
 
 
@@ -73,8 +72,7 @@ class EventCollector:
                 self._seen_ids.add(message_id)
             if message.get("type", "track") != "track":
                 out.counts["other_messages"] += 1
-                if out.graph.add(message, item.origin) and message.get("type") == "alias":
-                    out.aliases.append((_text(message.get("previousId")), _text(message.get("userId"))))
+                out.graph.add(message, item.origin)
                 continue
             if "properties" not in message and isinstance(message.get("traits"), dict):
                 # A warehouse `tracks` row: the reader puts its extra columns in traits; for a track they are
@@ -137,30 +135,11 @@ class EventCollector:
             return payload
 
 
-def people_index(collected: CollectedEvents) -> dict[str, Person]:
-    """Every identifier node -> its merged person, including ids known only from an alias's previousId."""
-    index: dict[str, Person] = {}
-    for person in collected.graph.people():
-        for user_id in person.user_ids:
-            index[f"u:{user_id}"] = person
-        for anon_id in person.anonymous_ids:
-            index[f"a:{anon_id}"] = person
-        for email in person.emails:
-            index[f"e:{email}"] = person
-    pending = list(collected.aliases)
-    while pending:  # an alias chain (a -> b, b -> c) resolves in as many passes as it is long
-        unresolved = []
-        for previous, user_id in pending:
-            person = index.get(f"u:{user_id}") or index.get(f"a:{user_id}")
-            if person is None:
-                unresolved.append((previous, user_id))
-                continue
-            index.setdefault(f"u:{previous}", person)
-            index.setdefault(f"a:{previous}", person)
-        if len(unresolved) == len(pending):
-            break
-        pending = unresolved
-    return index
+def person_for(graph: IdentityGraph, who: str) -> Person | None:
+    """The merged person behind identifier node `who` ("u:<userId>", "a:<anonymousId>", "e:<email>")."""
+    kind, _, ident = who.partition(":")
+    key = {"u": "user_id", "a": "anonymous_id", "e": "email"}.get(kind)
+    return graph.person_of(**{key: ident}) if key else None
 
 
 def _text(value: Any) -> str | None:
