@@ -126,3 +126,27 @@ def test_commands_report_an_absent_sandbox_in_one_line(invoke, tmp_path):
     (bad / "leads.json").write_text("[{\"email\": 1, \"nope\": 2}]")
     result = invoke("sandbox", "serve", "--port", "0", "--seed-dir", str(bad))
     assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "leads.json" in result.stderr
+
+
+def test_serve_stdout_is_a_shell_script_that_sources_cleanly(tmp_path):
+    secret = "s3cret with space;$HOME"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "segmarketo_cli", "sandbox", "serve", "--port", "0",
+                             "--client-secret", secret], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        lines = []
+        deadline = time.monotonic() + 20
+        while sum(line.startswith("export ") for line in lines) < 5 and time.monotonic() < deadline:
+            lines.append(proc.stdout.readline())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, stderr = proc.communicate(timeout=20)
+    lines += rest.splitlines(keepends=True)
+    assert lines and all(line.startswith(("export ", "#")) for line in lines), lines
+    assert "In another shell" not in "".join(lines) and "listening on" in stderr
+    script = tmp_path / "sandbox.env"
+    script.write_text("".join(lines))
+    shown = subprocess.run(["sh", "-c", f'. "{script}" && printf %s "$SEGMARKETO_MARKETO_CLIENT_SECRET"'],
+                           capture_output=True, text=True, check=True).stdout
+    assert shown == secret

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import threading
 from pathlib import Path
@@ -108,7 +109,6 @@ def _banner(box, data_dir: Path | None) -> None:
         f"{len(summary['campaigns'])} campaigns, {summary['activities']} activities"
         + (f"; state in {data_dir}" if data_dir else ""),
         f"  inspect: {box.url}/_sandbox/state   Ctrl-C to stop",
-        "In another shell:",
     ]
     for line in lines:
         click.echo(line, file=err)
@@ -117,8 +117,10 @@ def _banner(box, data_dir: Path | None) -> None:
         "SEGMARKETO_MARKETO_CLIENT_SECRET": box.client_secret, "SEGMARKETO_SEGMENT_ENDPOINT": box.url,
         "SEGMARKETO_SEGMENT_WRITE_KEY": box.write_key,
     }
+    # stdout is a shell script (`> sandbox.env; . sandbox.env`): comments and quoted exports only.
+    click.echo(f"# segmarketo sandbox at {box.url}: source these lines in another shell")
     for name, value in exports.items():
-        click.echo(f"export {name}={value}")
+        click.echo(f"export {name}={shlex.quote(value)}")
 
 
 def _get(url: str, path: str) -> dict:
