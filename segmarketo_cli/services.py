@@ -4,27 +4,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .config import Settings
+from .config import Settings, normalize_endpoint
 from .http import register_secret
 from .secrets import require_secret
 
 if TYPE_CHECKING:
     from .marketo.client import MarketoClient
     from .segment.sender import BatchSender
+    from .state import StateStore
 
 
-def build_marketo(settings: Settings) -> MarketoClient:
+def build_marketo(settings: Settings, store: StateStore | None = None) -> MarketoClient:
+    """The profile's client; with `store`, the daily budget starts from the calls earlier runs made today."""
     from .marketo.client import MarketoClient
+    from .marketo.codes import quota_day
     from .marketo.limits import Limiter
 
     settings.require_marketo()
     secret = require_secret(settings.profile, "marketo_client_secret")
     register_secret(secret)
+    instance = normalize_endpoint(settings.marketo_endpoint, what="Marketo endpoint")
     limiter = Limiter(
         calls=settings.rate_limit_calls,
         window_s=settings.rate_limit_window_s,
         max_concurrency=settings.max_concurrency,
         daily_budget=settings.daily_budget,
+        used_today=store.api_calls_on(instance, quota_day()) if store is not None else 0,
     )
     return MarketoClient(
         settings.marketo_endpoint,

@@ -55,7 +55,7 @@ def apply_events(app: AppContext, files: tuple[str, ...], rules_path: str | None
         reprocess=reprocess, dry_run=dry_run, workers=settings.max_concurrency,
     )
 
-    client = build_marketo(settings)
+    client = build_marketo(settings, store=app.store)
     prepared = rules_apply.prepare(rules, client, app.store, options)  # rule problems: one line, exit 2
 
     def body(env: JobEnv) -> None:
@@ -65,7 +65,7 @@ def apply_events(app: AppContext, files: tuple[str, ...], rules_path: str | None
         if dry_run and not as_json:
             render_plan(result)
 
-    run_job(app, "apply-events", body, dry_run=dry_run, as_json=as_json, rejects_path=rejects_path)
+    run_job(app, "apply-events", body, dry_run=dry_run, as_json=as_json, rejects_path=rejects_path, marketo=client)
 
 
 def _counted(items: Iterator[SourceItem], bar: Any) -> Iterator[SourceItem]:

@@ -46,7 +46,7 @@ class JobEnv:
 
     def marketo(self) -> MarketoClient:
         if self._marketo is None:
-            self._marketo = build_marketo(self.settings)
+            self._marketo = build_marketo(self.settings, store=self.store)
         return self._marketo
 
     def segment(self) -> BatchSender:
@@ -64,6 +64,11 @@ class JobEnv:
         if self._segment is not None:
             self.report.api_calls["segment"] = self._segment.requests
 
+    def record_usage(self) -> None:
+        """Add this run's Marketo calls to today's total in the state store (the daily budget spans runs)."""
+        if self._marketo is not None:
+            self.store.add_api_calls(self._marketo.instance, self._marketo.limiter.usage)
+
 
 def run_job(
     app: AppContext,
@@ -73,8 +78,9 @@ def run_job(
     dry_run: bool = False,
     as_json: bool = False,
     rejects_path: str | None = None,
+    marketo: MarketoClient | None = None,
 ) -> NoReturn:
-    """Run `body` under the profile lock and exit with the report's code."""
+    """Run `body` under the profile lock and exit with the report's code; `marketo`: a client built earlier."""
     settings = app.settings
     ctx = click.get_current_context()
     with ProfileLock(paths.state_dir(), settings.profile):
@@ -82,7 +88,7 @@ def run_job(
         report = RunReport(command=command, dry_run=dry_run)
         default_rejects = paths.state_dir() / "rejects" / f"{command}-{report.run_id}.jsonl"
         rejects = RejectsWriter(Path(rejects_path) if rejects_path else default_rejects)
-        env = JobEnv(app=app, settings=settings, store=store, report=report, rejects=rejects)
+        env = JobEnv(app=app, settings=settings, store=store, report=report, rejects=rejects, _marketo=marketo)
         store.start_run(report.run_id, command, report.started_at)
         exit_code: int | None = None
         try:
@@ -103,6 +109,7 @@ def run_job(
         finally:
             rejects.close()
             env.count_calls()
+            env.record_usage()
             report.rejects_file = rejects.written
             report.finish()
             data = report.to_dict()

@@ -111,6 +111,11 @@ def next_quota_reset(now: dt.datetime | None = None) -> dt.datetime:
     return dt.datetime.combine(tomorrow, dt.time(0, 0), tzinfo=QUOTA_TZ)
 
 
+def quota_day(now: dt.datetime | None = None) -> str:
+    """Today's date in America/Chicago ('2026-11-26'): the day Marketo's daily quota counts calls in."""
+    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(QUOTA_TZ).date().isoformat()
+
+
 def format_reset(reset: dt.datetime) -> str:
     """'2026-11-27 00:00 CST (06:00 UTC)'."""
     utc = reset.astimezone(dt.timezone.utc)

@@ -8,8 +8,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 from ..errors import DailyBudgetExhausted
+from .codes import format_reset, next_quota_reset, quota_day
 
 log = logging.getLogger("segmarketo.marketo.limits")
 
@@ -20,6 +22,9 @@ class Limiter:
     `clock` and `sleep` are injectable so tests can drive the window with a fake clock. Waiting for the window
     and for a pause uses `sleep`; waiting for an in-flight slot uses a condition variable (another thread must
     finish its call first).
+
+    The daily budget counts calls per America/Chicago day (`today`), starting from `used_today` (the calls
+    earlier runs made today, kept in the state store); `usage` is what this limiter admitted per day.
     """
 
     def __init__(
@@ -28,9 +33,11 @@ class Limiter:
         window_s: float = 20.0,
         max_concurrency: int = 5,
         daily_budget: int | None = None,
+        used_today: int = 0,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        today: Callable[[], str] = quota_day,
     ) -> None:
         if calls < 1 or window_s <= 0 or max_concurrency < 1:
             raise ValueError("Limiter needs calls >= 1, window_s > 0 and max_concurrency >= 1")
@@ -49,12 +56,22 @@ class Limiter:
         self._concurrency = max_concurrency
         self._paused_until = 0.0
         self._used = 0
+        self._today = today
+        self._day = today()
+        self._earlier = max(used_today, 0)  # calls other runs made on self._day
+        self._by_day: dict[str, int] = {}
 
     @property
     def used(self) -> int:
         """Calls admitted so far by this limiter."""
         with self._lock:
             return self._used
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """Calls admitted by this limiter per America/Chicago day (what the state store adds up)."""
+        with self._lock:
+            return dict(self._by_day)
 
     @property
     def concurrency(self) -> int:
@@ -111,16 +128,27 @@ class Limiter:
     def _admit(self) -> None:
         while True:
             with self._lock:
-                if self.daily_budget is not None and self._used >= self.daily_budget:
-                    raise DailyBudgetExhausted(
-                        f"segmarketo's daily budget of {self.daily_budget:,} Marketo calls is spent "
-                        "(setting daily_budget); run again tomorrow or raise the budget"
-                    )
+                day = self._today()
+                if day != self._day:  # midnight in Chicago passed during the run: a fresh day's budget
+                    self._day, self._earlier = day, 0
+                mine = self._by_day.get(day, 0)
+                if self.daily_budget is not None and self._earlier + mine >= self.daily_budget:
+                    self._exhausted(day, mine)
                 now = self._clock()
                 wait = self._wait_locked(now)
                 if wait <= 0:
                     self._stamps.append(now)
                     self._used += 1
+                    self._by_day[day] = mine + 1
                     return
             # A floor keeps a fake or coarse clock from spinning on float rounding.
             self._sleep(max(wait, 0.001))
+
+    def _exhausted(self, day: str, mine: int) -> NoReturn:
+        reset = next_quota_reset()
+        raise DailyBudgetExhausted(
+            f"segmarketo's daily budget of {self.daily_budget:,} Marketo calls is spent for {day} "
+            f"({self._earlier:,} made by earlier runs, {mine:,} by this one; setting daily_budget); "
+            f"it resets at {format_reset(reset)} - run again then, or raise the budget",
+            resume_at=reset.isoformat(),
+        )

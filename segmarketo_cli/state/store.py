@@ -1,4 +1,4 @@
-"""SQLite state store: runs, cursors, caches, lead ids, pushed hashes, processed events, cookies, rejects."""
+"""SQLite state store: runs, cursors, caches, lead ids, pushed hashes, processed events, cookies, rejects, usage."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS associated_cookies (
   PRIMARY KEY (instance, cookie, lead_id));
 CREATE TABLE IF NOT EXISTS rejects (
   run_id TEXT NOT NULL, path TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (run_id, path));
+CREATE TABLE IF NOT EXISTS api_usage (
+  instance TEXT NOT NULL, day TEXT NOT NULL, calls INTEGER NOT NULL, PRIMARY KEY (instance, day));
 """
 
 _CHUNK = 500
@@ -271,3 +273,22 @@ class StateStore:
                 "INSERT OR REPLACE INTO associated_cookies (instance, cookie, lead_id, associated_at) VALUES (?,?,?,?)",
                 (instance, cookie, lead_id, time.time()),
             )
+
+    # Marketo calls per America/Chicago day (the daily budget across runs) --------------------------------
+    def api_calls_on(self, instance: str, day: str) -> int:
+        rows = self._query("SELECT calls FROM api_usage WHERE instance = ? AND day = ?", (instance, day))
+        return int(rows[0][0]) if rows else 0
+
+    def add_api_calls(self, instance: str, calls_by_day: dict[str, int]) -> None:
+        """Add a run's calls to each day's total; days older than 31 days before the newest are dropped."""
+        calls_by_day = {day: n for day, n in calls_by_day.items() if n > 0}
+        if not calls_by_day:
+            return
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO api_usage (instance, day, calls) VALUES (?, ?, ?) "
+                "ON CONFLICT (instance, day) DO UPDATE SET calls = calls + excluded.calls",
+                [(instance, day, n) for day, n in calls_by_day.items()],
+            )
+            db.execute("DELETE FROM api_usage WHERE instance = ? AND day < date(?, '-31 days')",
+                       (instance, max(calls_by_day)))
