@@ -18,11 +18,11 @@ from ..sources.audience import AudienceInput, AudiencePerson, Identity
 from ..state import StateStore
 from .audience import ListMembershipPlan, check_safety, plan_membership, plan_rows
 from .audience_report import account_input, account_plan, finish
+from .batchpool import run_batches, workers_for
 
 log = logging.getLogger("segmarketo.audience")
 
-BATCH = 300
-FILTER_CHUNK = 3000  # values per get_leads_by_filter call (the client splits them into calls of 300)
+BATCH = 300  # ids per list add/remove call and values per Get Leads by Filter call
 BULK_CREATE_MIN = 1500  # at least this many new people: one Bulk Import instead of createOnly calls
 EXTRACT_POLL_S = (5.0, 15.0, 30.0, 60.0)  # Marketo refreshes export status at most once a minute
 IMPORT_POLL_S = (2.0, 5.0, 10.0, 30.0)
@@ -227,19 +227,24 @@ class AudienceSync:
         return resolved
 
     def lookup(self, kind: str, values: Sequence[str]) -> dict[Identity, list[int]]:
+        """Lead ids per value, 300 values per call, calls run concurrently under the client's limiter."""
         field_name = self.field_for(kind) or ""
         found: dict[str, list[int]] = {}
         bar = self.progress(len(values), f"looking up {kind}s")
-        for start in range(0, len(values), FILTER_CHUNK):
-            chunk = values[start:start + FILTER_CHUNK]
-            rows = self.client.get_leads_by_filter(field_name, chunk, fields=["id", field_name])
+        chunks = [values[start:start + BATCH] for start in range(0, len(values), BATCH)]
+
+        def call(chunk: Sequence[str]) -> list[dict[str, Any]]:
+            return self.client.get_leads_by_filter(field_name, chunk, fields=["id", field_name])
+
+        for chunk, rows in run_batches(call, chunks, workers_for(self.client)):
             hits: dict[str, list[int]] = {}
             for row in rows:  # mapped by the returned value, never by position
                 value = _norm(row.get(field_name), kind)
                 if value is not None and row.get("id") is not None:
                     hits.setdefault(value, []).append(int(row["id"]))
             self.store.remember_lead_ids(self.instance, field_name, [(v, sorted(set(i))) for v, i in hits.items()])
-            found.update(hits)
+            for value, ids in hits.items():
+                found.setdefault(value, []).extend(ids)
             bar.update(len(chunk))
         bar.close()
         return {Identity(kind, v): sorted(set(ids)) for v, ids in found.items()}
@@ -265,9 +270,10 @@ class AudienceSync:
     def _add(self, plan: ListMembershipPlan, ids: Sequence[int], *, retry_stale: bool) -> None:
         stale: list[int] = []
         bar = self.progress(len(ids), "adding to list")
-        for start in range(0, len(ids), BATCH):
-            batch = list(ids[start:start + BATCH])
-            results = _by_id(self.client.add_to_list(self.list_id, batch))
+        batches = [list(ids[start:start + BATCH]) for start in range(0, len(ids), BATCH)]
+        for batch, rows in run_batches(lambda b: self.client.add_to_list(self.list_id, b), batches,
+                                       workers_for(self.client)):
+            results = _by_id(rows)
             for lead_id in batch:
                 row = results.get(lead_id)
                 code = _code(row)
@@ -312,9 +318,10 @@ class AudienceSync:
 
     def _remove(self, plan: ListMembershipPlan) -> None:
         bar = self.progress(len(plan.removes), "removing from list")
-        for start in range(0, len(plan.removes), BATCH):
-            batch = plan.removes[start:start + BATCH]
-            results = _by_id(self.client.remove_from_list(self.list_id, batch))
+        batches = [plan.removes[start:start + BATCH] for start in range(0, len(plan.removes), BATCH)]
+        for batch, rows in run_batches(lambda b: self.client.remove_from_list(self.list_id, b), batches,
+                                       workers_for(self.client)):
+            results = _by_id(rows)
             for lead_id in batch:
                 row = results.get(lead_id)
                 if row is not None and row.get("status") == "removed":

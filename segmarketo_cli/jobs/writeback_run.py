@@ -18,6 +18,7 @@ from ..report import RunReport
 from ..segment.sender import BatchSender
 from ..segment.spec import munchkin_id
 from ..state import StateStore
+from .batchpool import workers_for
 from .writeback import (
     IDENTITY_MODES,
     EventBuilder,
@@ -39,16 +40,8 @@ from .writeback_lookups import (
     email_subjects,
     resolve_type_ids,
 )
-from .writeback_sources import (
-    BULK_STREAM,
-    POLL_INTERVAL_S,
-    BulkReader,
-    BulkResult,
-    RestResult,
-    read_rest,
-    stream_key,
-    type_groups,
-)
+from .writeback_rest import RestResult, collapse, read_rest
+from .writeback_sources import BULK_STREAM, POLL_INTERVAL_S, BulkReader, BulkResult, stream_key, type_groups
 
 if TYPE_CHECKING:
     from ..marketo.client import MarketoClient
@@ -203,7 +196,10 @@ def run(
     mode = "bulk" if use_bulk else "rest"
 
     def commit(positions: dict[str, Position]) -> None:
-        doc = {"mode": "bulk", **positions[BULK_STREAM]} if use_bulk else {"mode": "rest", "streams": positions}
+        if use_bulk:
+            doc = {"mode": "bulk", **positions[BULK_STREAM]}
+        else:
+            doc = {"mode": "rest", "streams": collapse(positions)}
         store.set_cursor(instance, CURSOR, json.dumps(doc))
 
     directory = LeadDirectory(marketo, settings.user_id_field)
@@ -230,7 +226,8 @@ def run(
             _note_bulk(report, reader.read(start_date, job.window.until, resume))
         else:
             starts = _rest_starts(marketo, list(type_names), job.window, cursor)
-            _note_rest(report, read_rest(marketo, pipeline, starts, job.window.until))
+            result = read_rest(marketo, pipeline, starts, job.window.until, workers=workers_for(marketo))
+            _note_rest(report, result)
         pipeline.flush()
     except BaseException:
         pipeline.abandon()
@@ -260,6 +257,8 @@ def _note_bulk(report: RunReport, result: BulkResult) -> None:
 
 def _note_rest(report: RunReport, result: RestResult) -> None:
     report.details["pages"] = result.pages
+    if result.slices > 1:
+        report.details["time_slices"] = result.slices
     if result.capped:
         report.notes.append("stopped after a long run of empty activity pages; the next run continues from there")
 

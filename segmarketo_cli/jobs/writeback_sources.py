@@ -1,4 +1,4 @@
-"""Write-back readers: Get Lead Activities paging (per ≤10 type ids) and Bulk Activity Extract windows."""
+"""Write-back readers: activity type streams (≤10 type ids each) and Bulk Activity Extract windows."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MarketoError
 from ..state import StateStore
 from .writeback import bulk_windows, iso_seconds
-from .writeback_activity import Activity, BadActivity, activity_from_bulk_row, activity_from_rest, parse_activity_date
+from .writeback_activity import Activity, BadActivity, activity_from_bulk_row, parse_activity_date
 from .writeback_delivery import Pipeline, Position
 
 if TYPE_CHECKING:
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("segmarketo.writeback")
 
 MAX_TYPE_IDS_PER_CALL = 10
-MAX_EMPTY_PAGES = 1_000  # consecutive empty pages (300 activities of other types each) before pausing the run
 BULK_STREAM = "bulk"
 EXPORT_CHECKPOINT = "writeback.export"
 POLL_INTERVAL_S = 60.0  # Marketo updates extract status at most once a minute
@@ -47,78 +46,6 @@ def _safe_date(text: Any) -> datetime | None:
         return parse_activity_date(text) if isinstance(text, str) else None
     except ValueError:
         return None
-
-
-# ---- REST ------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RestResult:
-    pages: int = 0
-    capped: bool = False
-
-
-def read_rest(
-    client: MarketoClient,
-    pipeline: Pipeline,
-    starts: dict[str, Position],
-    until: datetime,
-    *,
-    max_empty_pages: int = MAX_EMPTY_PAGES,
-) -> RestResult:
-    """Page every stream from its start position until `moreResult` is false or an activity passes `until`.
-
-    A position is `{"token": T, "after": G}`: fetch the page at T and skip through the activity G (when G is
-    in that page; otherwise the whole page is processed again, which messageIds make harmless).
-    """
-    outcome = RestResult()
-    for key, start in starts.items():  # every stream keeps its place in the cursor even if this run stops early
-        pipeline.advance(key, dict(start))
-    for key, start in starts.items():
-        group = [int(i) for i in key.split(",")]
-        token, skip_through = start["token"], start.get("after")
-        empty_run = 0
-        while True:
-            page = client.get_lead_activities(token, group)
-            outcome.pages += 1
-            rows = page.activities
-            begin = _index_after(rows, skip_through)
-            previous = skip_through if begin else None
-            stopped = False
-            for raw in rows[begin:]:
-                guid = raw.get("marketoGUID") if isinstance(raw, dict) else None
-                moment = _safe_date(raw.get("activityDate")) if isinstance(raw, dict) else None
-                if moment is not None and moment > until:
-                    stopped = True
-                    break
-                item = _parse(activity_from_rest, raw)
-                pipeline.add(key, {"token": token, "after": previous}, item, origin=f"activities page {outcome.pages}")
-                previous = str(guid) if guid else previous
-                pipeline.advance(key, {"token": token, "after": previous})
-            skip_through = None
-            if stopped:
-                break
-            next_token = page.next_token or token
-            pipeline.advance(key, {"token": next_token, "after": None})
-            if not page.more_result:
-                break
-            token = next_token
-            empty_run = 0 if rows else empty_run + 1
-            if empty_run >= max_empty_pages:
-                outcome.capped = True
-                log.warning("stopped after %d empty activity pages in a row; the next run resumes here", empty_run)
-                return outcome
-    return outcome
-
-
-def _index_after(rows: list[Any], guid: str | None) -> int:
-    """Index just past the activity `guid` in `rows`, or 0 when it is absent."""
-    if guid is None:
-        return 0
-    for index, raw in enumerate(rows):
-        if isinstance(raw, dict) and str(raw.get("marketoGUID")) == guid:
-            return index + 1
-    return 0
 
 
 def _parse(parser: Callable[[Any], Activity], raw: Any) -> Activity | BadActivity:

@@ -1,0 +1,52 @@
+"""Run independent Marketo batch calls on a bounded thread pool; results come back to the calling thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, TypeVar
+
+B = TypeVar("B")
+R = TypeVar("R")
+
+
+def workers_for(client: Any, cap: int | None = None) -> int:
+    """Threads worth running against `client`: its limiter's in-flight cap (1 for a client without a limiter)."""
+    limiter = getattr(client, "limiter", None)
+    workers = max(1, int(getattr(limiter, "max_concurrency", 1) or 1))
+    return min(workers, cap) if cap else workers
+
+
+def run_batches(call: Callable[[B], R], batches: Sequence[B], workers: int) -> Iterator[tuple[B, R]]:
+    """Yield `(batch, call(batch))` as calls finish, with at most `workers` calls in flight.
+
+    The client's shared limiter still decides when each call may go. The caller settles results on its own
+    thread (report, state store and rejects file are not thread-safe). When a call raises, no further batch
+    is started, the calls already running finish and are yielded, then the first error is raised.
+    """
+    if workers <= 1 or len(batches) <= 1:
+        for batch in batches:
+            yield batch, call(batch)
+        return
+    pending = list(reversed(batches))
+    error: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=min(workers, len(batches)), thread_name_prefix="marketo-batch") as pool:
+        running: dict[Future[R], B] = {}
+        try:
+            while running or (pending and error is None):
+                while pending and error is None and len(running) < workers:
+                    batch = pending.pop()
+                    running[pool.submit(call, batch)] = batch
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    batch = running.pop(future)
+                    exc = future.exception()
+                    if exc is not None:
+                        error = error or exc
+                        continue
+                    yield batch, future.result()
+        finally:
+            for future in running:  # the consumer stopped early: start nothing more
+                future.cancel()
+    if error is not None:
+        raise error

@@ -1,0 +1,278 @@
+"""Write-back REST reading: Get Lead Activities paging per ≤10-type stream, split into time slices read in parallel
+when the first page shows there is much to read."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .writeback_activity import activity_from_rest
+from .writeback_delivery import Pipeline, Position
+from .writeback_sources import _parse, _safe_date
+
+if TYPE_CHECKING:
+    from ..marketo.activities import ActivityPage
+    from ..marketo.client import MarketoClient
+
+log = logging.getLogger("segmarketo.writeback")
+
+MAX_EMPTY_PAGES = 1_000  # consecutive empty pages (300 activities of other types each) before pausing the run
+PAGE = 300
+MIN_PAGES_PER_SLICE = 4  # a slice costs a paging-token call and part of a page: only split when it pays
+READ_AHEAD_PAGES = 64  # pages fetched but not yet processed (bounds memory while lookups and sends run)
+SLICE = "#"  # stream key of slice i: "<type ids>#<i>"; the stored cursor holds the earliest unfinished slice
+
+
+@dataclass
+class RestResult:
+    pages: int = 0
+    capped: bool = False
+    slices: int = 0
+
+
+@dataclass
+class _Slice:
+    """One part of a stream: read from `token` (skipping through `after`) until an activity reaches `end`."""
+
+    stream: str
+    group: list[int]
+    token: str
+    after: str | None
+    end: datetime | None  # exclusive; None: the stream's last slice, which reads up to `until`
+    position: Position = field(default_factory=dict)
+    start: datetime | None = None  # a later slice gets its paging token for this moment on its own thread
+
+
+def slice_streams(key: str, positions: dict[str, Position]) -> list[tuple[int, Position]]:
+    return sorted((int(k.rpartition(SLICE)[2]), p) for k, p in positions.items() if k.rpartition(SLICE)[0] == key)
+
+
+def collapse(positions: dict[str, Position]) -> dict[str, Position]:
+    """Per type stream, the position of its earliest unfinished slice: everything before it was accepted.
+
+    Activities of later slices already delivered are read again after a crash; their messageIds are unchanged,
+    so Segment drops them as duplicates.
+    """
+    result: dict[str, Position] = {}
+    for key in {k.rpartition(SLICE)[0] or k for k in positions}:
+        slices = slice_streams(key, positions)
+        if not slices:
+            result[key] = positions[key]
+            continue
+        chosen = next((p for _, p in slices if not p.get("done")), slices[-1][1])
+        result[key] = {"token": chosen["token"], "after": chosen.get("after")}
+    return result
+
+
+def read_rest(
+    client: MarketoClient,
+    pipeline: Pipeline,
+    starts: dict[str, Position],
+    until: datetime,
+    *,
+    max_empty_pages: int = MAX_EMPTY_PAGES,
+    workers: int = 1,
+) -> RestResult:
+    """Page every stream from its start position until `moreResult` is false or an activity passes `until`.
+
+    A position is `{"token": T, "after": G}`: fetch the page at T and skip through the activity G (when G is
+    in that page; otherwise the whole page is processed again, which messageIds make harmless). After a
+    stream's first dated page, the rest of its window may be split into up to `workers` time slices, each
+    read from its own paging token on its own thread; pages are still processed on this thread.
+    """
+    reader = _Reader(client, pipeline, until, max_empty_pages, workers)
+    for key, start in starts.items():  # every stream keeps its place in the cursor even if this run stops early
+        pipeline.advance(f"{key}{SLICE}0", dict(start))
+    for key, start in starts.items():
+        reader.stream(key, start)
+    return reader.result
+
+
+class _Stop(Exception):
+    """Raised in a slice thread when the run is being torn down."""
+
+
+class _Reader:
+    def __init__(self, client: MarketoClient, pipeline: Pipeline, until: datetime, max_empty: int,
+                 workers: int) -> None:
+        self.client = client
+        self.pipeline = pipeline
+        self.until = until
+        self.max_empty = max_empty
+        self.workers = max(1, workers)
+        self.result = RestResult()
+
+    # one stream ---------------------------------------------------------------------------------------
+    def stream(self, key: str, start: Position) -> None:
+        """Read the first page(s) here; once a page shows the pace of activity, maybe split the rest."""
+        group = [int(i) for i in key.split(",")]
+        first = _Slice(f"{key}{SLICE}0", group, start["token"], start.get("after"), None, dict(start))
+        self.result.slices += 1
+        empty_run = 0
+        while True:
+            page = self.client.get_lead_activities(first.token, group)
+            stopped = self._process(first, first.token, page)
+            if stopped or not page.more_result:
+                return
+            first.token = page.next_token or first.token
+            empty_run = 0 if page.activities else empty_run + 1
+            if self._capped(empty_run):
+                return
+            slices = self._split(first, page)
+            if slices:
+                self._parallel(slices)
+                return
+
+    def _split(self, first: _Slice, page: ActivityPage) -> list[_Slice]:
+        """Time slices for the rest of the window, or [] when it is too little to be worth the extra calls."""
+        dates = [d for d in (_safe_date(r.get("activityDate")) for r in page.activities if isinstance(r, dict)) if d]
+        if self.workers < 2 or not dates or max(dates) >= self.until:
+            return []
+        low, high = min(dates), max(dates)
+        per_second = len(dates) / max((high - low).total_seconds(), 1.0)
+        pages_left = per_second * (self.until - high).total_seconds() / PAGE
+        count = min(self.workers, int(pages_left // MIN_PAGES_PER_SLICE))
+        if count < 2:
+            return []
+        step = (self.until - high) / count
+        edges = sorted({(high + step * i).replace(microsecond=0) + timedelta(seconds=1) for i in range(1, count)})
+        edges = [edge for edge in edges if edge < self.until]
+        if not edges:
+            return []
+        key = first.stream.rpartition(SLICE)[0]
+        first.end = edges[0]
+        slices = [first]
+        for index, edge in enumerate(edges, start=1):
+            end = edges[index] if index < len(edges) else None
+            # Until it has its own token, a slice stands at the first slice's current place, so the stored cursor
+            # never passes the activities of a slice not read yet.
+            later = _Slice(f"{key}{SLICE}{index}", first.group, "", None, end, {"token": first.token, "after": None},
+                           start=edge)
+            self.pipeline.advance(later.stream, dict(later.position))
+            slices.append(later)
+        log.info("reading the rest of activity stream %s in %d time slices from %s", key, len(slices),
+                 high.isoformat())
+        self.result.slices += len(slices) - 1
+        return slices
+
+    # parallel slices ------------------------------------------------------------------------------------
+    def _parallel(self, slices: list[_Slice]) -> None:
+        pages: queue.Queue[tuple[_Slice, str, Any]] = queue.Queue(maxsize=READ_AHEAD_PAGES)
+        stop = threading.Event()
+        threads = [threading.Thread(target=self._fetch, args=(s, pages, stop), name=f"activities-{s.stream}",
+                                    daemon=True) for s in slices]
+        for thread in threads:
+            thread.start()
+        running = len(slices)
+        try:
+            while running:
+                piece, token, page = pages.get()
+                if isinstance(page, BaseException):
+                    raise page
+                if page is None:  # the slice has finished (token "capped" when the empty-page cap ended it)
+                    running -= 1
+                    if token != "capped" and piece.end is not None:
+                        self.pipeline.advance(piece.stream, {**piece.position, "done": True})
+                    continue
+                if token == "start":
+                    piece.position = {"token": page, "after": None}
+                    self.pipeline.advance(piece.stream, dict(piece.position))
+                    continue
+                self._process(piece, token, page)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+
+    def _fetch(self, piece: _Slice, pages: queue.Queue, stop: threading.Event) -> None:
+        """Slice thread: fetch pages in order and hand them to the processing thread."""
+
+        def put(item: tuple[_Slice, str, Any]) -> None:
+            while True:
+                if stop.is_set():
+                    raise _Stop
+                try:
+                    pages.put(item, timeout=0.2)
+                    return
+                except queue.Full:
+                    continue
+
+        try:
+            if piece.start is not None:
+                piece.token = self.client.get_paging_token(piece.start)
+                put((piece, "start", piece.token))
+            empty_run = 0
+            while True:
+                token = piece.token
+                page = self.client.get_lead_activities(token, piece.group)
+                put((piece, token, page))
+                if self._passes(page.activities, piece.end) or not page.more_result:
+                    break
+                piece.token = page.next_token or token
+                empty_run = 0 if page.activities else empty_run + 1
+                if self._capped(empty_run):
+                    put((piece, "capped", None))
+                    return
+            put((piece, "", None))
+        except _Stop:
+            return
+        except BaseException as exc:  # handed to the processing thread, which raises it
+            try:
+                put((piece, "", exc))
+            except _Stop:
+                return
+
+    # pages ------------------------------------------------------------------------------------------------
+    def _process(self, piece: _Slice, token: str, page: ActivityPage) -> bool:
+        """Feed one page's activities to the pipeline; True when an activity passed the slice's end."""
+        self.result.pages += 1
+        rows = page.activities
+        begin = _index_after(rows, piece.after)
+        previous = piece.after if begin else None
+        piece.after = None
+        stream = piece.stream
+        for raw in rows[begin:]:
+            guid = raw.get("marketoGUID") if isinstance(raw, dict) else None
+            moment = _safe_date(raw.get("activityDate")) if isinstance(raw, dict) else None
+            if moment is not None and self._beyond(moment, piece.end):
+                return True
+            item = _parse(activity_from_rest, raw)
+            self.pipeline.add(stream, {"token": token, "after": previous}, item,
+                              origin=f"activities page {self.result.pages}")
+            previous = str(guid) if guid else previous
+            piece.position = {"token": token, "after": previous}
+            self.pipeline.advance(stream, dict(piece.position))
+        piece.position = {"token": page.next_token or token, "after": None}
+        self.pipeline.advance(stream, dict(piece.position))
+        return False
+
+    def _beyond(self, moment: datetime, end: datetime | None) -> bool:
+        return moment > self.until or (end is not None and moment >= end)
+
+    def _passes(self, rows: list[Any], end: datetime | None) -> bool:
+        for raw in rows:
+            moment = _safe_date(raw.get("activityDate")) if isinstance(raw, dict) else None
+            if moment is not None and self._beyond(moment, end):
+                return True
+        return False
+
+    def _capped(self, empty_run: int) -> bool:
+        if empty_run < self.max_empty:
+            return False
+        self.result.capped = True
+        log.warning("stopped after %d empty activity pages in a row; the next run resumes here", empty_run)
+        return True
+
+
+def _index_after(rows: list[Any], guid: str | None) -> int:
+    """Index just past the activity `guid` in `rows`, or 0 when it is absent."""
+    if guid is None:
+        return 0
+    for index, raw in enumerate(rows):
+        if isinstance(raw, dict) and str(raw.get("marketoGUID")) == guid:
+            return index + 1
+    return 0
