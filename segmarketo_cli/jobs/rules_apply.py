@@ -18,6 +18,7 @@ from .rules_events import TOP_BUCKETS, CollectedEvents, EventCollector, person_f
 from .rules_execute import PlanExecutor
 from .rules_leads import LeadIndex, LeadResolver
 from .rules_ledger import Ledger
+from .rules_pending import Recovery, reconcile, report_recovery
 from .rules_resolve import check_fields, resolve_targets
 
 
@@ -51,7 +52,7 @@ def make_coercer(catalog: Any) -> Callable[[str, Any], Any]:
 
 
 def prepare_report(report: RunReport, rules: list[Rule], *, dry_run: bool) -> None:
-    report.ensure(*TOP_BUCKETS, "leads_created", "rejected")
+    report.ensure(*TOP_BUCKETS, "leads_created", "rejected", "uncertain")
     outcomes = ("matched", "planned", "rejected", "already_applied") if dry_run else OUTCOMES
     for rule in rules:
         report.ensure(*(f"{rule.name}.{o}" for o in outcomes))
@@ -124,6 +125,7 @@ def _run(items: Iterable[SourceItem], prepared: Prepared, client: Any, store: St
     prepare_report(report, rules, dry_run=options.dry_run)
     instance = getattr(client, "instance", "")
     ledger = Ledger(report, rejects, store, instance)
+    recovery = _recover(client, store, instance, report, dry_run=options.dry_run)
 
     collected = EventCollector(rules, prepared.coerce).feed(items)
     _count_input(collected, report, rejects, ledger)
@@ -132,6 +134,8 @@ def _run(items: Iterable[SourceItem], prepared: Prepared, client: Any, store: St
 
     resolver = LeadResolver(client, store, lookup_field=options.lookup_field,
                             user_id_field=options.user_id_field, mapper=prepared.mapper)
+    if recovery.calls:
+        resolver.calls["pending_check"] = recovery.calls
     keyed: list[tuple[Match, str]] = []
     emails: dict[str, str | None] = {}
     for match, who in pending:
@@ -186,6 +190,21 @@ def _execute(plan: RulesPlan, client: Any, ledger: Ledger, resolver: LeadResolve
         report.details["plan"] = result.plan
         report.details["calls"] = dict(result.calls)
         finish_report(report, rules, dry_run=False)
+
+
+def _recover(client: Any, store: StateStore | None, instance: str, report: RunReport, *,
+             dry_run: bool) -> Recovery:
+    """Settle the writes an interrupted run left pending (a dry run only says they exist)."""
+    if store is None:
+        return Recovery()
+    if dry_run:
+        left = len(store.pending(instance))
+        if left:
+            report.notes.append(f"{left} write(s) of an interrupted run are pending; the next real run settles them")
+        return Recovery()
+    recovery = reconcile(client, store, instance)
+    report_recovery(recovery, report)
+    return recovery
 
 
 def _count_input(collected: CollectedEvents, report: RunReport, rejects: RejectsWriter, ledger: Ledger) -> None:

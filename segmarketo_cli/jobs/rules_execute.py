@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from ..errors import ConfigError, MarketoError
+from ..errors import ConfigError, MarketoError, SegmarketoError, ServiceUnavailable
 from .rules import MAX_LEADS_PER_CALL, MAX_LEADS_PER_CAMPAIGN_CALL, CampaignRequest, LeadUpdate, RulesPlan, StatusChange
 from .rules_leads import LeadIndex, LeadResolver
 from .rules_ledger import Ledger
@@ -138,6 +138,10 @@ class PlanExecutor:
 
         def call(batch: Sequence[LeadUpdate]) -> list[dict[str, Any]]:
             records = [u.record(self.index.values.get(u.lead_id, {})) for u in batch]
+            # A score is written as an absolute value: pending until recorded, so a crash cannot add it twice.
+            self.ledger.hold("score", [(m, u.lead_id, m.rule.field, row[m.rule.field])
+                                       for u, row in zip(batch, records, strict=True) if u.deltas
+                                       for m in u.matches if m.rule.action == "score"])
             return self.client.sync_leads(records, action="updateOnly", lookup_field="id")
 
         def handle(batch: Sequence[LeadUpdate], results: list[dict[str, Any]]) -> None:
@@ -219,10 +223,15 @@ class PlanExecutor:
         tokens = dict(request.tokens) or None
 
         def call(batch: Sequence[int]) -> list[dict[str, Any]]:
+            held = [(match, lead) for lead in batch for match in request.leads[lead]]
+            self.ledger.hold("campaign", [(m, lead, None, request.campaign_id) for m, lead in held])
             try:
                 return self.client.request_campaign(request.campaign_id, list(batch), tokens=tokens)
-            except MarketoError as exc:
-                if exc.code in ("1003", "1013"):
+            except ServiceUnavailable:
+                raise  # the request may have reached Marketo: it stays pending (uncertain on the next run)
+            except SegmarketoError as exc:
+                self.ledger.release(m for m, _ in held)  # Marketo answered an error (or no call): nothing ran
+                if isinstance(exc, MarketoError) and exc.code in ("1003", "1013"):
                     raise ConfigError(f"{request.rule.origin}: {request.rule.label}, key 'campaign': {exc.message}") \
                         from None
                 raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from ..rejects import RejectsWriter
@@ -11,6 +12,7 @@ from ..state import StateStore
 from .rules import Match
 
 _RANK = {"": -1, "unchanged": 0, "applied": 1, "rejected": 2}
+HELD_ACTIONS = ("score", "trigger-campaign")  # actions whose write is not idempotent: pending until recorded
 
 
 class Ledger:
@@ -19,6 +21,8 @@ class Ledger:
     A match is rejected if any part failed, applied if any part changed Marketo, else unchanged. Applied and
     unchanged matches are recorded in the state store (scope = rule name) on `flush`, after each confirmed call.
     The running count and outcome live on the Match itself, so a million matches cost no extra objects.
+    Writes that must not repeat (score, campaign request) are `hold`-ed as pending before they are sent; marking
+    a match processed clears its pending row in the same transaction (see jobs/rules_pending.py for recovery).
     """
 
     def __init__(self, report: RunReport, rejects: RejectsWriter, store: StateStore | None, instance: str) -> None:
@@ -29,6 +33,7 @@ class Ledger:
         self._expected: list[Match] = []
         self._reasons: dict[int, tuple[str | None, dict[str, Any]]] = {}
         self._confirmed: dict[str, list[str]] = {}
+        self._released: list[tuple[str, str]] = []
 
     def bucket(self, rule: Rule, outcome: str, n: int = 1) -> None:
         self.report.add(f"{rule.name}.{outcome}", n)
@@ -55,6 +60,8 @@ class Ledger:
         if match.outcome == "rejected":
             reason, details = self._reasons.pop(id(match), (None, {}))
             self.reject(match.rule, match.message_id, match.origin, reason or "rejected", **details)
+            if match.rule.action in HELD_ACTIONS:
+                self._released.append((match.rule.name, match.message_id))  # refused: the write did not happen
         else:
             self._confirmed.setdefault(match.rule.name, []).append(match.message_id)
 
@@ -68,7 +75,22 @@ class Ledger:
             for scope, ids in self._confirmed.items():
                 if ids:
                     self.store.mark_processed(self.instance, scope, ids)
+            if self._released:
+                self.store.clear_pending(self.instance, self._released)
         self._confirmed.clear()
+        self._released.clear()
+
+    def hold(self, kind: str, entries: Iterable[tuple[Match, int, str | None, Any]]) -> None:
+        """Record (match, lead id, field, value) writes as pending before they are sent (called on workers)."""
+        rows = [(kind, m.rule.name, m.message_id, lead, name, value) for m, lead, name, value in entries]
+        if self.store is not None and rows:
+            self.store.add_pending(self.instance, rows)
+
+    def release(self, matches: Iterable[Match]) -> None:
+        """Drop the pending rows of matches whose write certainly did not happen (Marketo answered an error)."""
+        pairs = [(m.rule.name, m.message_id) for m in matches]
+        if self.store is not None and pairs:
+            self.store.clear_pending(self.instance, pairs)
 
     def abandon(self, outcome: str = "deferred") -> int:
         """Count every match still waiting (the run stopped early) in `outcome`; returns how many."""

@@ -1,4 +1,4 @@
-"""SQLite state store: runs, cursors, caches, lead ids, pushed hashes, processed events, cookies, rejects, usage."""
+"""SQLite state store: runs, cursors, caches, lead ids, hashes, processed/pending events, cookies, rejects, usage."""
 
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS pushed_hashes (
 CREATE TABLE IF NOT EXISTS processed_events (
   instance TEXT NOT NULL, scope TEXT NOT NULL, message_id TEXT NOT NULL, applied_at REAL NOT NULL,
   PRIMARY KEY (instance, scope, message_id));
+CREATE TABLE IF NOT EXISTS pending_actions (
+  instance TEXT NOT NULL, scope TEXT NOT NULL, message_id TEXT NOT NULL, lead_id INTEGER NOT NULL,
+  kind TEXT NOT NULL, field TEXT, value TEXT, created_at REAL NOT NULL,
+  PRIMARY KEY (instance, scope, message_id, lead_id));
 CREATE TABLE IF NOT EXISTS associated_cookies (
   instance TEXT NOT NULL, cookie TEXT NOT NULL, lead_id INTEGER NOT NULL, associated_at REAL NOT NULL,
   PRIMARY KEY (instance, cookie, lead_id));
@@ -248,11 +252,53 @@ class StateStore:
         return seen
 
     def mark_processed(self, instance: str, scope: str, message_ids: Iterable[str]) -> None:
+        """Record events as applied and, in the same transaction, drop their pending rows."""
         now = time.time()
+        ids = list(message_ids)
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO processed_events (instance, scope, message_id, applied_at) VALUES (?,?,?,?)",
-                [(instance, scope, m, now) for m in message_ids],
+                [(instance, scope, m, now) for m in ids],
+            )
+            if self._has_pending(db, instance):
+                db.executemany(
+                    "DELETE FROM pending_actions WHERE instance = ? AND scope = ? AND message_id = ?",
+                    [(instance, scope, m) for m in ids],
+                )
+
+    # pending actions (a non-idempotent write sent, its confirmation not yet recorded) -------------------
+    @staticmethod
+    def _has_pending(db: sqlite3.Connection, instance: str) -> bool:
+        row = db.execute("SELECT 1 FROM pending_actions WHERE instance = ? LIMIT 1", (instance,)).fetchone()
+        return row is not None
+
+    def add_pending(self, instance: str, rows: Iterable[tuple[str, str, str, int, str | None, Any]]) -> None:
+        """Record (kind, scope, message_id, lead_id, field, value) rows before the write they describe is sent."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO pending_actions (instance, scope, message_id, lead_id, kind, field, value, "
+                "created_at) VALUES (?,?,?,?,?,?,?,?)",
+                [(instance, scope, m, int(lead), kind, fld, json.dumps(value), now)
+                 for kind, scope, m, lead, fld, value in rows],
+            )
+
+    def pending(self, instance: str) -> list[dict[str, Any]]:
+        """Every pending row of the instance, oldest first."""
+        rows = self._query(
+            "SELECT kind, scope, message_id, lead_id, field, value FROM pending_actions WHERE instance = ? "
+            "ORDER BY created_at, scope, message_id",
+            (instance,),
+        )
+        return [{"kind": k, "scope": s, "message_id": m, "lead_id": int(lead), "field": f, "value": json.loads(v)}
+                for k, s, m, lead, f, v in rows]
+
+    def clear_pending(self, instance: str, pairs: Iterable[tuple[str, str]]) -> None:
+        """Drop the pending rows of these (scope, message_id) pairs: their write certainly did not happen."""
+        with self.transaction() as db:
+            db.executemany(
+                "DELETE FROM pending_actions WHERE instance = ? AND scope = ? AND message_id = ?",
+                [(instance, scope, m) for scope, m in pairs],
             )
 
     # Munchkin cookies -----------------------------------------------------------------------------
