@@ -236,6 +236,19 @@ def test_token_renewed_once_on_602_then_auth_error_on_repeat():
         client.describe_leads()
 
 
+def test_same_token_handed_back_after_601_may_expire_once_more():
+    same = make_response(200, {"access_token": "tok-old", "expires_in": 5, "token_type": "bearer"})
+    session = ScriptedSession([fail("601"), fail("602"), ok([{"id": 1}])], identity=[same, same])
+    client, _ = client_for(session)
+    assert client.describe_leads() == [{"id": 1}]
+    assert [s.headers["Authorization"] for s in session.sent] == ["Bearer tok-old", "Bearer tok-old", "Bearer tok-1"]
+
+    session = ScriptedSession([fail("601")] * 3, identity=[same, same, same])
+    client, _ = client_for(session)
+    with pytest.raises(AuthError):  # the same token refused again and again: credentials, not timing
+        client.describe_leads()
+
+
 def test_identity_401_is_auth_error_without_the_secret():
     refused = make_response(401, {"error": "invalid_client", "error_description": f"Bad client {SECRET}"})
     session = ScriptedSession([], identity=[refused])

@@ -58,6 +58,7 @@ class _Attempts:
 
     transient: int = 0
     auth: int = 0
+    failed_token: str | None = None
     unknown: int = 0
     queue: int = 0
     throttle: int = 0
@@ -262,12 +263,15 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         return None
 
     def _renew_token(self, token: str, tries: _Attempts, why: str) -> None:
-        if tries.auth:
+        # Identity hands back the live token until it lapses, so after a 601 the retry may carry the same token,
+        # which can then expire (602): that token gets one more renewal. A new token refused is fatal.
+        if tries.auth and (token != tries.failed_token or tries.auth > 1):
             raise AuthError(
                 f"Marketo rejected a freshly issued access token for {self.instance} ({why})",
                 hint="the API-only user or its LaunchPoint service may be disabled",
             )
         tries.auth += 1
+        tries.failed_token = token
         self._tokens.invalidate(token)
 
     def _throttled(self, issue: MarketoIssue, tries: _Attempts) -> None:
