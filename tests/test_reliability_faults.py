@@ -1,0 +1,133 @@
+"""Fault matrix: every job under injected Marketo and Segment faults ends with the clean run's exact state."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from reliability_world import JOBS, RequestHook, build, new_box, pointed_at, snapshot
+
+from segmarketo_cli.jobs import audience_apply
+from segmarketo_cli.marketo import client as marketo_client
+from segmarketo_cli.segment import sender as sender_module
+
+# Client side: a short limiter window (606 pauses one window), short read timeouts, tiny backoff.
+FAST_ENV = {"SEGMARKETO_RATE_LIMIT_WINDOW_S": "0.2", "SEGMARKETO_HTTP_TIMEOUT_S": "1.0"}
+
+# name -> [(code, times, options)]
+MARKETO_FAULTS: dict[str, list[tuple[Any, int, dict[str, Any]]]] = {
+    "606-burst": [("606", 4, {})],
+    "615": [("615", 3, {})],
+    "604-608-611-713": [("604", 1, {}), ("608", 1, {}), ("611", 1, {}), ("713", 1, {})],
+    "601-602": [("601", 1, {})],  # plus a real 602: the live token expires a few requests later
+    "http-5xx": [(500, 1, {}), (502, 1, {}), (503, 1, {})],
+    "connection-reset": [("reset", 2, {})],
+    "read-timeout": [("timeout", 1, {"delay_s": 1.6})],
+}
+SEGMENT_FAULTS: dict[str, list[tuple[Any, int, dict[str, Any]]]] = {
+    "segment-429": [(429, 2, {"retry_after": 0.05})],
+    "segment-500": [(500, 2, {}), (503, 1, {})],
+    "segment-reset": [("reset", 1, {})],
+}
+# Where each job spends its quota: faults scripted there land on its writes (writeback: its activity reads).
+MAIN_PATHS = {"backfill": "/rest/v1/leads.json", "audience": "/rest/v1/lists/", "writeback": "/rest/v1/activities.json",
+              "apply-events": "/rest/v1/campaigns/3001/trigger.json"}
+# The sandbox's own limits, far below what the client believes: real 606 and 615 answers, not scripted ones.
+SERVER_LIMITS = {"rate_limit_calls": 5, "window_s": 0.3, "max_concurrency": 1}
+
+_clean: dict[str, dict[str, Any]] = {}
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch):
+    monkeypatch.setattr(marketo_client, "BACKOFF_BASE_S", 0.01)
+    monkeypatch.setattr(sender_module, "BACKOFF_BASE_S", 0.01)
+    monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 10)  # several Segment batches per run
+    monkeypatch.setattr(audience_apply, "BATCH", 10)  # several list writes per run
+
+
+def run_job(job: str, invoke, monkeypatch, tmp_path, *, arm=None, **config: Any) -> tuple[dict[str, Any], Any]:
+    """Build `job` on a fresh sandbox, run it once (after `arm(box, hook)`), return (snapshot, box)."""
+    box = new_box(**config)
+    try:
+        scenario = build(job, box, tmp_path / "input")
+        hook = RequestHook(box)
+        if arm is not None:
+            arm(box, hook)
+        with pointed_at(monkeypatch, box, tmp_path / "home", {**FAST_ENV, **scenario.env}):
+            result = invoke(*scenario.args, "--json")
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout[result.stdout.index("{"):])
+        assert report["status"] == "ok" and "imbalances" not in report
+        assert "Traceback" not in result.stderr
+        return snapshot(box), box
+    finally:
+        box.stop()
+
+
+def clean_state(job: str, invoke, monkeypatch, tmp_path_factory) -> dict[str, Any]:
+    if job not in _clean:
+        _clean[job], _ = run_job(job, invoke, monkeypatch, tmp_path_factory.mktemp(f"clean-{job}"))
+    return _clean[job]
+
+
+def injector(box, faults: list[tuple[Any, int, dict[str, Any]]], path: str | None = None):
+    """A stage that scripts `faults` under `path` (None: every Marketo call)."""
+    def inject() -> None:
+        for code, times, options in faults:
+            box.faults.add(code, times, path, **options)
+
+    return inject
+
+
+def marketo_faults(job: str, profile: str):
+    """The profile on the job's main write (or read) path, then again on whatever calls follow."""
+    faults = MARKETO_FAULTS[profile]
+
+    def arm(box, hook: RequestHook) -> None:
+        stages = [injector(box, faults, MAIN_PATHS[job]), injector(box, faults)]
+        if profile == "601-602":
+            stages[1] = box.expire_token  # a real expiry: the live token answers 602 from now on
+        hook.stages(1, stages, gap=2)
+
+    return arm
+
+
+def segment_faults(profile: str):
+    def arm(box, hook: RequestHook) -> None:
+        hook.stages(1, [injector(box, SEGMENT_FAULTS[profile], "/v1/batch")])
+
+    return arm
+
+
+@pytest.mark.parametrize("job", JOBS)
+@pytest.mark.parametrize("profile", list(MARKETO_FAULTS))
+def test_marketo_faults_end_in_the_clean_state(job, profile, invoke, monkeypatch, tmp_path, tmp_path_factory):
+    expected = clean_state(job, invoke, monkeypatch, tmp_path_factory)
+    faulty, box = run_job(job, invoke, monkeypatch, tmp_path, arm=marketo_faults(job, profile))
+    on_main_path = [code for path, code in box.faults.fired if path.startswith(MAIN_PATHS[job])]
+    assert len(on_main_path) >= sum(times for _, times, _ in MARKETO_FAULTS[profile])
+    if profile == "601-602":
+        assert box.identity.issued == 2  # the first token and its successor after the 602 (a 601 may reuse it)
+    assert faulty == expected
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_server_rate_and_concurrency_limits_end_in_the_clean_state(job, invoke, monkeypatch, tmp_path,
+                                                                   tmp_path_factory):
+    expected = clean_state(job, invoke, monkeypatch, tmp_path_factory)
+    faulty, box = run_job(job, invoke, monkeypatch, tmp_path, **SERVER_LIMITS)
+    assert box.marketo.counters["rate_limited"] + box.marketo.counters["concurrency_limited"] > 0
+    assert faulty == expected
+
+
+@pytest.mark.parametrize("profile", list(SEGMENT_FAULTS))
+def test_writeback_segment_faults_deliver_every_event_once(profile, invoke, monkeypatch, tmp_path,
+                                                            tmp_path_factory):
+    expected = clean_state("writeback", invoke, monkeypatch, tmp_path_factory)
+    faulty, box = run_job("writeback", invoke, monkeypatch, tmp_path,
+                          arm=segment_faults(profile))
+    assert box.faults.pending == 0 and box.faults.fired
+    assert faulty == expected
+    assert faulty["segment_accepted"] == len(faulty["segment"]) == 45
