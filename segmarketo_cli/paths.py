@@ -29,6 +29,14 @@ def state_dir() -> Path:
     return home / "state" if home else Path(platformdirs.user_state_dir(APP_NAME))
 
 
+def sample_data_dir() -> Path:
+    """The sample inputs and sandbox seed: inside the installed package, else the source tree's sample_data/."""
+    installed = Path(__file__).resolve().parent / "sample_data"
+    if (installed / "sandbox").is_dir():
+        return installed
+    return Path(__file__).resolve().parents[1] / "sample_data"
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create `path` (and parents) with mode 0700 and tighten it if it already exists."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)

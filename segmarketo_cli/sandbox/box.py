@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..paths import sample_data_dir
 from .bulkqueue import BulkQueue
 from .config import SandboxConfig
 from .envelope import Request, Response, json_response, text
@@ -19,7 +20,7 @@ from .server import SandboxServer, inspector_json
 from .state import MarketoState
 
 log = logging.getLogger("segmarketo.sandbox")
-DEFAULT_SEED_DIR = Path(__file__).resolve().parents[2] / "sample_data" / "sandbox"
+DEFAULT_SEED_DIR = sample_data_dir() / "sandbox"
 
 
 class BulkState:
