@@ -110,6 +110,10 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         """Identity calls that returned a token (for tests and `doctor`)."""
         return self._tokens.issued
 
+    def fetch_token(self) -> None:
+        """Get (or reuse) an access token without a REST call; AuthError when the credentials are refused."""
+        self._tokens.token()
+
     def request(
         self,
         method: str,
