@@ -174,6 +174,7 @@ class BackfillJob:
 
     # applying ------------------------------------------------------------------------------------
     def _apply(self, plan: BackfillPlan) -> None:
+        self._link_unchanged_cookies(plan.unchanged)
         upserts = plan.upserts
         if not upserts:
             return
@@ -239,6 +240,24 @@ class BackfillJob:
             log.warning("bulk import warning for %s: %s", candidate.origin, reason)
         self._bar.update(len(result.imported) + len(result.rejected))
 
+    def _link_unchanged_cookies(self, unchanged: list[Candidate]) -> None:
+        """Cookies of leads an earlier run confirmed but stopped (607, crash) before associating; done pairs cost
+        nothing, since CookieLinker skips what the state store says is associated."""
+        waiting = [c for c in unchanged if c.cookies]
+        if not waiting:
+            return
+        ids = self.store.lead_ids_for(self.instance, self.o.lookup_field, [c.key for c in waiting])
+        pairs = [(cookie, lead_id) for c in waiting for lead_id in ids.get(c.key, []) for cookie in c.cookies]
+        result = BatchResult()
+        CookieLinker(self.client, self.store).link(pairs, result)
+        self.report.add("cookies_associated", result.cookies_associated)
+        uncached = [c for c in waiting if not ids.get(c.key)]
+        stopped = (result.stop, []) if result.stop is not None else None
+        if stopped is None and uncached:
+            stopped = self._link_bulk_cookies(uncached)
+        if stopped is not None:
+            raise stopped[0]
+
     def _link_bulk_cookies(self, candidates: list[Candidate]) -> tuple[Any, list[Candidate]] | None:
         """Bulk import returns no lead ids: look them up (300 per call), then associate each new cookie."""
         from ..errors import SegmarketoError
@@ -252,11 +271,13 @@ class BackfillJob:
             return None
         from .backfill import lead_key
 
-        pairs = []
+        pairs, found = [], {}
         for row in rows:
             candidate = by_key.get(lead_key(self.o.lookup_field, row.get(self.o.lookup_field)) or "")
             if candidate and row.get("id"):
                 pairs.extend((cookie, int(row["id"])) for cookie in candidate.cookies)
+                found.setdefault(candidate.key, []).append(int(row["id"]))
+        self.store.remember_lead_ids(self.instance, self.o.lookup_field, found.items())
         CookieLinker(self.client, self.store).link(pairs, result)
         self.report.add("cookies_associated", result.cookies_associated)
         if result.stop is not None:
