@@ -18,6 +18,8 @@ from segmarketo_cli.sandbox import Sandbox
 from segmarketo_cli.sandbox.config import SandboxConfig
 
 JOBS = ("backfill", "audience", "writeback", "apply-events")
+# Client side: a short limiter window (606 pauses one window) and short read timeouts.
+FAST_ENV = {"SEGMARKETO_RATE_LIMIT_WINDOW_S": "0.2", "SEGMARKETO_HTTP_TIMEOUT_S": "1.0"}
 
 RULES = """
 [[rule]]
@@ -224,6 +226,27 @@ class RequestHook:
         for action in self._after.get(n, []):
             action()
         return response
+
+
+def speed_up(monkeypatch) -> None:
+    """Tiny retry backoff, and batches small enough that every job makes several writes."""
+    from segmarketo_cli.jobs import audience_apply
+    from segmarketo_cli.marketo import client as marketo_client
+    from segmarketo_cli.segment import sender as sender_module
+
+    monkeypatch.setattr(marketo_client, "BACKOFF_BASE_S", 0.01)
+    monkeypatch.setattr(sender_module, "BACKOFF_BASE_S", 0.01)
+    monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 10)
+    monkeypatch.setattr(audience_apply, "BATCH", 10)
+
+
+def run_cli(invoke, monkeypatch, box: Sandbox, home: Path, scenario: Scenario, *extra: str):
+    """One in-process run of `scenario` against `box` with --json; returns (result, report or None)."""
+    with pointed_at(monkeypatch, box, home, {**FAST_ENV, **scenario.env}):
+        result = invoke(*scenario.args, *extra, "--json")
+    assert "Traceback" not in result.output
+    start = result.stdout.find("{")
+    return result, (json.loads(result.stdout[start:]) if start >= 0 else None)
 
 
 def secrets_of(box: Sandbox) -> list[str]:

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from reliability_world import JOBS, RequestHook, build, new_box, pointed_at, snapshot
-
-from segmarketo_cli.jobs import audience_apply
-from segmarketo_cli.marketo import client as marketo_client
-from segmarketo_cli.segment import sender as sender_module
-
-# Client side: a short limiter window (606 pauses one window), short read timeouts, tiny backoff.
-FAST_ENV = {"SEGMARKETO_RATE_LIMIT_WINDOW_S": "0.2", "SEGMARKETO_HTTP_TIMEOUT_S": "1.0"}
+from reliability_world import JOBS, RequestHook, build, new_box, run_cli, snapshot, speed_up
 
 # name -> [(code, times, options)]
 MARKETO_FAULTS: dict[str, list[tuple[Any, int, dict[str, Any]]]] = {
@@ -41,10 +33,7 @@ _clean: dict[str, dict[str, Any]] = {}
 
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch):
-    monkeypatch.setattr(marketo_client, "BACKOFF_BASE_S", 0.01)
-    monkeypatch.setattr(sender_module, "BACKOFF_BASE_S", 0.01)
-    monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 10)  # several Segment batches per run
-    monkeypatch.setattr(audience_apply, "BATCH", 10)  # several list writes per run
+    speed_up(monkeypatch)
 
 
 def run_job(job: str, invoke, monkeypatch, tmp_path, *, arm=None, **config: Any) -> tuple[dict[str, Any], Any]:
@@ -55,12 +44,9 @@ def run_job(job: str, invoke, monkeypatch, tmp_path, *, arm=None, **config: Any)
         hook = RequestHook(box)
         if arm is not None:
             arm(box, hook)
-        with pointed_at(monkeypatch, box, tmp_path / "home", {**FAST_ENV, **scenario.env}):
-            result = invoke(*scenario.args, "--json")
+        result, report = run_cli(invoke, monkeypatch, box, tmp_path / "home", scenario)
         assert result.exit_code == 0, result.output
-        report = json.loads(result.stdout[result.stdout.index("{"):])
         assert report["status"] == "ok" and "imbalances" not in report
-        assert "Traceback" not in result.stderr
         return snapshot(box), box
     finally:
         box.stop()
