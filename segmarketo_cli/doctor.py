@@ -1,0 +1,214 @@
+"""`doctor` checks: configuration, secrets, token, Describe, activity types, Segment endpoint, today's API usage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import paths
+from .config import SEGMENT_REGIONS, Settings, environment_settings, load_settings
+from .errors import ConfigError, SegmarketoError
+from .http import redact
+from .secrets import SECRET_LABELS, secret_status
+
+MARKETO_DAILY_QUOTA = 50_000
+ENV_NAMES = {name: env for name, env, _default in environment_settings()}
+USAGE_WARN_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the doctor's answer: ok, warn, fail or skip, and what was found (never a secret)."""
+
+    name: str
+    status: str
+    detail: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def _source(settings: Settings, name: str) -> str:
+    source = settings.sources.get(name, "default")
+    if source == "env":
+        return f"env {ENV_NAMES[name]}"
+    if source == "profile":
+        return f"profile '{settings.profile}'"
+    return source
+
+
+def config_checks(profile: str | None) -> tuple[Settings | None, list[Check]]:
+    """The configuration file, the profile and where each setting comes from."""
+    path = paths.config_file()
+    checks = [Check("config file", "ok", f"{path}" + ("" if path.exists() else " (not found: environment and "
+                                                                              "defaults only; see 'segmarketo init')"))]
+    try:
+        settings = load_settings(profile)
+    except ConfigError as exc:
+        return None, [*checks, Check("profile", "fail", redact(exc.message))]
+    checks.append(Check("profile", "ok", settings.profile))
+    for name in ENV_NAMES:
+        value = getattr(settings, name)
+        shown = "(not set)" if value is None else str(value)
+        status = "fail" if value is None and name in ("marketo_endpoint", "marketo_client_id") else "ok"
+        checks.append(Check(f"setting {name}", status, f"{shown} ({_source(settings, name)})"))
+    return settings, checks
+
+
+def secret_checks(settings: Settings) -> list[Check]:
+    """Where each secret comes from (environment or keyring); a missing one fails. Values are never read out."""
+    checks = []
+    for status in secret_status(settings.profile):
+        label = SECRET_LABELS[status.name]
+        if status.source == "missing":
+            checks.append(Check(f"secret {status.name}", "fail", f"{label} missing: {status.detail}"))
+        else:
+            checks.append(Check(f"secret {status.name}", "ok", f"{label} from {status.source} ({status.detail})"))
+    return checks
+
+
+def describe_checks(settings: Settings, client: Any) -> list[Check]:
+    """Every field the profile names exists in Describe; written ones are writable; the lookup field is searchable."""
+    from .jobs.backfill import Ownership
+    from .mapping import check_mapping_table, load_catalog
+
+    catalog = load_catalog(client, None, refresh=True)
+    checks = [Check("describe", "ok", f"{len(catalog.fields)} lead fields, "
+                    + (f"{len(catalog.searchable)} searchable" if catalog.searchable is not None
+                       else "searchable fields unknown (no Describe Lead2)"))]
+    try:
+        targets = check_mapping_table(settings.table("mapping"), where=f"[profiles.{settings.profile}.mapping]")
+    except ConfigError as exc:
+        targets = {}
+        checks.append(Check("mapping", "fail", exc.message))
+    problems = []
+    for trait, target in sorted(targets.items()):
+        info = catalog.get(target)
+        if info is None:
+            problems.append(f"'{trait}' -> '{target}' is not a Marketo lead field")
+        elif info.read_only:
+            problems.append(f"'{trait}' -> '{target}' is read-only")
+    if targets:
+        checks.append(Check("mapping", "fail" if problems else "ok",
+                            "; ".join(problems) if problems else f"{len(targets)} target(s) exist and are writable"))
+    fields_table = settings.table("fields")
+    if fields_table:
+        try:
+            Ownership.from_table(fields_table, catalog, lookup_field=settings.lookup_field,
+                                 where=f"[profiles.{settings.profile}.fields]")
+            checks.append(Check("fields", "ok", "every [fields] list names a known lead field"))
+        except ConfigError as exc:
+            checks.append(Check("fields", "fail", exc.message))
+    if settings.user_id_field:
+        info = catalog.get(settings.user_id_field)
+        ok = info is not None and not info.read_only
+        checks.append(Check("user_id_field", "ok" if ok else "fail",
+                            f"'{settings.user_id_field}' " + ("exists and is writable" if ok else
+                                                              "is not a writable lead field")))
+    try:
+        catalog.check_lookup(settings.lookup_field)
+        checks.append(Check("lookup_field", "ok", f"'{settings.lookup_field}' is searchable"))
+    except ConfigError as exc:
+        checks.append(Check("lookup_field", "fail", exc.message))
+    rules = settings.tables.get("rules")
+    if rules is not None:
+        checks.append(_rules_check(settings, client))
+    return checks
+
+
+def _rules_check(settings: Settings, client: Any) -> Check:
+    from .jobs.rules_resolve import check_fields, resolve_targets
+    from .rules import load_profile_rules
+
+    try:
+        rules = load_profile_rules(settings.tables, f"[profiles.{settings.profile}.rules]")
+        fields = {item["rest"]["name"]: {"dataType": item.get("dataType"), "readOnly": item["rest"].get("readOnly")}
+                  for item in client.describe_leads() if isinstance(item.get("rest"), dict)}
+        check_fields(rules, fields)
+        resolve_targets(client, rules)
+    except SegmarketoError as exc:
+        return Check("rules", "fail", redact(exc.message))
+    return Check("rules", "ok", f"{len(rules)} profile rule(s): fields, programs, statuses and campaigns exist")
+
+
+def activity_type_check(settings: Settings, client: Any) -> Check:
+    """Every activity type writeback's event table reads exists on the instance."""
+    from .jobs.writeback import resolve_events
+
+    events = resolve_events(settings.table("writeback").get("events"), None)
+    known = {str(t.get("name")) for t in client.get_activity_types()}
+    missing = sorted(name for name in events if name not in known)
+    if missing:
+        return Check("activity types", "fail", "not on this instance: " + ", ".join(missing)
+                     + " (check [writeback.events])")
+    return Check("activity types", "ok", f"all {len(events)} write-back activity types exist")
+
+
+def segment_checks(settings: Settings) -> list[Check]:
+    """The resolved endpoint and region; why the write key cannot be checked; the audience-loop warning."""
+    url = settings.segment_endpoint
+    region = {v: k.upper() for k, v in SEGMENT_REGIONS.items()}.get(url)
+    if region:
+        where = (f"{region} region; the source's workspace must be in the {region} region, or Segment accepts "
+                 "the events and drops them")
+    else:
+        where = f"custom endpoint on {urlsplit(url).hostname} (a proxy or the sandbox)"
+    return [
+        Check("segment endpoint", "ok", f"{url}/v1/batch ({_source(settings, 'segment_endpoint')}), {where}"),
+        Check("segment write key", "warn", "cannot be validated: Segment answers 200 even for a wrong write key; "
+              "after the first writeback, check the events arrive in the source's debugger"),
+        Check("segment audiences", "warn", "write-back events can feed Engage audiences; an audience synced to "
+              "Marketo must not depend on them (or must use Destination Filters), or lists will loop"),
+    ]
+
+
+def usage_check(settings: Settings, client: Any) -> Check:
+    """Today's calls on the instance (every integration) against the daily budget, or Marketo's 50,000."""
+    used = int(client.usage_today().get("total") or 0)
+    budget = settings.daily_budget or MARKETO_DAILY_QUOTA
+    what = "daily_budget" if settings.daily_budget else "Marketo's daily quota"
+    share = used / budget
+    detail = f"{used:,} calls today of {budget:,} ({what}), {share:.0%}"
+    if share >= 1:
+        return Check("api usage", "fail", detail + ": jobs will stop with exit 75 until the quota resets")
+    return Check("api usage", "warn" if share >= USAGE_WARN_SHARE else "ok", detail)
+
+
+def _guarded(name: str, check: Callable[[], Check | list[Check]]) -> list[Check]:
+    """Run one remote check; a Marketo error fails that line only (redacted), the others still run."""
+    try:
+        result = check()
+    except SegmarketoError as exc:
+        return [Check(name, "fail", redact(exc.message))]
+    return result if isinstance(result, list) else [result]
+
+
+def run_checks(profile: str | None, build_client: Callable[[Settings], Any]) -> Iterator[Check]:
+    """Every check in order; remote ones are skipped (one line each) when a prerequisite failed."""
+    settings, checks = config_checks(profile)
+    yield from checks
+    if settings is None:
+        return
+    secrets = secret_checks(settings)
+    yield from secrets
+    yield from segment_checks(settings)
+    remote = ("marketo token", "describe", "activity types", "api usage")
+    missing = [c.name for c in checks + secrets if c.status == "fail" and "segment" not in c.name]
+    if missing:
+        for name in remote:
+            yield Check(name, "skip", "needs " + ", ".join(missing))
+        return
+    try:
+        client = build_client(settings)
+        client.fetch_token()
+    except SegmarketoError as exc:
+        yield Check("marketo token", "fail", redact(exc.message))
+        for name in remote[1:]:
+            yield Check(name, "skip", "needs a Marketo token")
+        return
+    yield Check("marketo token", "ok", f"issued by {settings.marketo_endpoint}/identity")
+    yield from _guarded("describe", lambda: describe_checks(settings, client))
+    yield from _guarded("activity types", lambda: activity_type_check(settings, client))
+    yield from _guarded("api usage", lambda: usage_check(settings, client))
