@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,6 +275,7 @@ class AudienceSync:
         for batch, rows in run_batches(lambda b: self.client.add_to_list(self.list_id, b), batches,
                                        workers_for(self.client)):
             results = _by_id(rows)
+            _log_batch("add_to_list", self.list_id, batch, results)
             for lead_id in batch:
                 row = results.get(lead_id)
                 code = _code(row)
@@ -322,6 +324,7 @@ class AudienceSync:
         for batch, rows in run_batches(lambda b: self.client.remove_from_list(self.list_id, b), batches,
                                        workers_for(self.client)):
             results = _by_id(rows)
+            _log_batch("remove_from_list", self.list_id, batch, results)
             for lead_id in batch:
                 row = results.get(lead_id)
                 if row is not None and row.get("status") == "removed":
@@ -346,6 +349,15 @@ class _NoProgress:
 
     def close(self) -> None:
         return None
+
+
+def _log_batch(call: str, list_id: Any, batch: Sequence[int], results: dict[int, dict[str, Any]]) -> None:
+    """One INFO line per list call (for --log-file): ids sent and Marketo's statuses."""
+    statuses = Counter(str(row.get("status")) for row in results.values())
+    log.info("%s list %s: %d leads, %s", call, list_id, len(batch),
+             ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) or "no result rows",
+             extra={"data": {"event": "batch", "call": call, "list_id": list_id, "records": len(batch),
+                             **statuses}})
 
 
 def write_plan(plan: ListMembershipPlan, path: Path) -> None:

@@ -4,6 +4,7 @@ position, hashes stored only after Marketo confirmed, Munchkin cookies associate
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -69,6 +70,10 @@ def sync_batch(client: Any, batch: list[Candidate], *, lookup_field: str, linker
     """One Sync Leads call (halved on 413) and the cookie associations of the leads it confirmed."""
     result = BatchResult()
     _sync(client, batch, lookup_field, result)
+    counts = Counter(o.status for o in result.outcomes)
+    log.info("sync leads batch: %d leads, %d created, %d updated, %d rejected", len(batch), counts["created"],
+             counts["updated"], counts["rejected"],
+             extra={"data": {"event": "batch", "call": "sync_leads", "records": len(batch), **counts}})
     if linker is not None and result.stop is None:
         pairs = [(cookie, o.lead_id) for o in result.outcomes if o.lead_id and o.status != "rejected"
                  for cookie in o.candidate.cookies]
