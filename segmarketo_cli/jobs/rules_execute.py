@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -21,6 +22,15 @@ NOT_IN_LIST = "1015"
 
 def chunked(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _log_batch(kind: str, batch: Any, result: Any) -> None:
+    """One INFO line per write call (for --log-file): the call, how many leads, Marketo's row statuses."""
+    ids = batch[1] if isinstance(batch, tuple) else batch  # remove_from_list batches are (list id, lead ids)
+    rows = result if isinstance(result, list) else []
+    statuses = Counter(str(row.get("status")) for row in rows if isinstance(row, dict))
+    log.info("%s batch: %d leads%s", kind, len(ids), "".join(f", {n} {s}" for s, n in sorted(statuses.items())),
+             extra={"data": {"event": "batch", "call": kind, "records": len(ids), **statuses}})
 
 
 def skip_reason(result: dict[str, Any]) -> tuple[str | None, str]:
@@ -76,6 +86,7 @@ class PlanExecutor:
                     continue
                 handle(batch, result)
                 self.ledger.flush()
+                _log_batch(kind, batch, result)
         if error is not None:
             raise error
 
