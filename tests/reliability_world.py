@@ -130,10 +130,12 @@ def snapshot(box: Sandbox) -> dict[str, Any]:
         lists = {lst.name: sorted(str(email[i]) for i in m.list_members(lid)) for lid, lst in m.assets.lists.items()}
         programs = {prog.name: sorted((str(email[i]), status) for i, status in m.program_members(pid).items())
                     for pid, prog in m.assets.programs.items()}
-        campaigns = {camp.name: sorted(json.dumps([sorted(str(email[i]) for i in r["leadIds"]), r.get("tokens")],
-                                                  sort_keys=True) for r in m.campaign_requests(cid))
+        # one entry per lead and request, so a lead requested twice shows up twice
+        campaigns = {camp.name: sorted(json.dumps([str(email[i]), r.get("tokens")], sort_keys=True)
+                                       for r in m.campaign_requests(cid) for i in r["leadIds"])
                      for cid, camp in m.assets.campaigns.items()}
-        cookies = sorted((str(email[lead]), cookie) for lead, cookie in m.associations)
+        # Associate Lead is idempotent in Marketo: a cookie linked twice to one lead is one association
+        cookies = sorted({(str(email[lead]), cookie) for lead, cookie in m.associations})
     events = {}
     for message in box.segment.accepted:
         events[message["messageId"]] = json.dumps(
@@ -186,6 +188,15 @@ class RequestHook:
         self._lock = threading.Lock()
         self._original = box.dispatch
         box.dispatch = self._dispatch  # type: ignore[method-assign]
+
+    def reset(self) -> None:
+        """Start counting again from zero, with no actions armed."""
+        with self._lock:
+            self.count = 0
+            self.paths.clear()
+            self._before.clear()
+            self._after.clear()
+            self._each.clear()
 
     def before(self, n: int, action: Callable[[], None]) -> None:
         self._before.setdefault(n, []).append(action)
