@@ -66,6 +66,7 @@ FILES = [
 
 # (command that must exist, command line, what it does)
 EXAMPLES = [
+    ("demo", "segmarketo demo", "Run every job against a seeded local sandbox and show what changed (no credentials)."),
     ("init", "segmarketo init --endpoint https://123-ABC-456.mktorest.com --client-id ID --segment-region us",
      "Write a commented profile into config.toml."),
     ("auth", "segmarketo auth set", "Store the Marketo client secret and Segment write key in the keyring."),
@@ -75,6 +76,10 @@ EXAMPLES = [
     ("sync-audience", "segmarketo sync-audience audience.csv --list 'Engaged Users'",
      "Make a Marketo static list match an audience download."),
     ("writeback", "segmarketo writeback --since 24h", "Send the last day of Marketo email activity to Segment."),
+    ("apply-events", "segmarketo apply-events tracks/ --rules rules.toml --dry-run",
+     "Show the scores, statuses, campaigns and unsubscribes the rules would apply."),
+    ("writeback", "segmarketo --log-file /var/log/segmarketo.log --log-format json writeback",
+     "From cron: resume from the cursor; one JSON log line per batch and a summary line."),
     ("runs", "segmarketo runs list", "List recent runs and their outcome counts."),
     ("sandbox", "segmarketo sandbox serve --port 8080", "Run the local Marketo and Segment emulator."),
 ]
