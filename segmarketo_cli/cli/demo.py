@@ -52,6 +52,8 @@ def demo(app: AppContext, keep_home: Path | None) -> None:
             out.print(f"[dim]$ segmarketo {escape(' '.join([step.command, *_shown(step.args, samples)]))}[/]")
             out.file.flush()
             codes.append(_run_step(app, step))
+            if codes[-1] == ExitCode.INTERRUPTED:
+                raise KeyboardInterrupt  # Ctrl-C in a step ends the demo (the sandbox and temp home are cleaned up)
         changes = compare(before, snapshot(box), fields_since=rules_before)
         out.rule("What changed")
         _render_changes(out, changes)
