@@ -266,7 +266,10 @@ class FieldError:
     expected: str
 
     def describe(self) -> str:
-        return f"{self.field}: {self.value!r} from trait '{self.trait}' is not {self.expected}"
+        shown = repr(self.value)
+        if len(shown) > 80:  # a 10 MB trait must not make a 10 MB reason; the rejects file keeps its start
+            shown = f"{shown[:60]}... ({len(shown):,} characters)"
+        return f"{self.field}: {shown} from trait '{self.trait}' is not {self.expected}"
 
 
 @dataclass

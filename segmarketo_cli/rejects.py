@@ -1,4 +1,4 @@
-"""Rejects file: one JSON line per rejected record, with its reason; opened lazily, secrets redacted."""
+"""Rejects file: one JSON line per rejected record with its reason; opened lazily, long values cut, redacted."""
 
 from __future__ import annotations
 
@@ -9,6 +9,22 @@ from pathlib import Path
 from typing import Any
 
 from .http import redact
+
+MAX_TEXT = 1000  # longer strings (a 10 MB trait, say) are cut to their start and their length
+KEPT_TEXT = 200
+
+
+def clip(value: Any) -> Any:
+    """`value` with every string longer than MAX_TEXT shortened to its first KEPT_TEXT characters and a length."""
+    if isinstance(value, str):
+        if len(value) <= MAX_TEXT:
+            return value
+        return f"{redact(value)[:KEPT_TEXT]}... ({len(value):,} characters)"  # redacted whole: no half secret
+    if isinstance(value, dict):
+        return {k: clip(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clip(v) for v in value]
+    return value
 
 
 class RejectsWriter:
@@ -21,7 +37,7 @@ class RejectsWriter:
         self._lock = threading.Lock()
 
     def write(self, reason: str, **fields: Any) -> None:
-        record = {"reason": reason, **{k: v for k, v in fields.items() if v is not None}}
+        record = clip({"reason": reason, **{k: v for k, v in fields.items() if v is not None}})
         line = redact(json.dumps(record, ensure_ascii=False, default=str, sort_keys=False))
         with self._lock:
             if self._handle is None:
