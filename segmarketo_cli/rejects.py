@@ -41,7 +41,7 @@ class RejectsWriter:
         line = redact(json.dumps(record, ensure_ascii=False, default=str, sort_keys=False))
         with self._lock:
             if self._handle is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new folder is private
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 self._handle = os.fdopen(fd, "w", encoding="utf-8")
             self._handle.write(line + "\n")
