@@ -7,6 +7,7 @@ new people need a filter lookup).
     python bench/bench_audience.py                 # real Marketo limits (100 calls / 20 s; client 90 / 20 s)
     python bench/bench_audience.py --relaxed       # 100 calls / 2 s on both sides, for a quick check
     python bench/bench_audience.py --people 20000  # smaller
+    python bench/bench_audience.py --plan-only     # the planner alone (local cost, JSON on stdout)
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from collections import Counter
 from pathlib import Path
 
 from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Timer, peak_rss_mb  # noqa: E402
 
 from segmarketo_cli.cli.main import cli
 from segmarketo_cli.jobs import audience_apply
@@ -84,12 +88,35 @@ def run_once(box: Sandbox, audience: Path, seen: list[tuple[str, str]]) -> tuple
     return json.loads(result.stdout), elapsed
 
 
+def plan_only(people: int, churn: float) -> dict:
+    """Local cost: the membership diff of `people` resolved people against a list of `people` members."""
+    from segmarketo_cli.jobs.audience import plan_membership
+    from segmarketo_cli.sources.audience import AudiencePerson, Identity
+
+    changed = int(people * churn)
+    members = {i + 1: {"id": i + 1, "email": f"person{i:07d}@bench.example.com"} for i in range(people)}
+    audience, resolved = [], {}
+    for i in range(changed, people + changed):
+        identity = Identity("email", f"person{i:07d}@bench.example.com")
+        audience.append(AudiencePerson((identity,), f"audience.csv:{i + 2}"))
+        resolved[identity] = [i + 1]
+    with Timer() as timer:
+        plan = plan_membership(audience, resolved, members, mode="mirror")
+    return {"people": people, "members": people, "adds": len(plan.adds), "removes": len(plan.removes),
+            "seconds": round(timer.seconds, 3), "people_per_s": round(people / timer.seconds),
+            "peak_rss_mb": round(peak_rss_mb())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=200_000)
     parser.add_argument("--churn", type=float, default=0.05)
     parser.add_argument("--relaxed", action="store_true", help="100 calls / 2 s instead of / 20 s")
+    parser.add_argument("--plan-only", action="store_true", help="local cost of the diff only; prints JSON")
     args = parser.parse_args()
+    if args.plan_only:
+        print(json.dumps(plan_only(args.people, args.churn)))
+        return
 
     box, audiences, list_id, ids = build(args.people, args.churn, args.relaxed)
     seen: list[tuple[str, str]] = []

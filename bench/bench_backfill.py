@@ -1,7 +1,8 @@
-"""Benchmark backfill-leads: parse+plan throughput and peak RSS on a 1,000,000-message export, API calls per
-10,000 leads (REST and bulk), and sandbox wall time for 30,000 leads vs the limiter's ceiling.
+"""Benchmark backfill-leads: parse+plan throughput and peak RSS on a 1,000,000-message export, and API calls per
+10,000 leads (REST and bulk).
 
-Run: python bench/bench_backfill.py [--messages 1000000] [--skip-wall]. Prints figures; not a test.
+Run: python bench/bench_backfill.py [--messages 1000000] [--identifies-only]. Prints figures; not a test.
+The 30,000-lead throughput against Marketo's limits (and marketorestpython beside it) is in bench/run.py.
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ import argparse
 import gc
 import gzip
 import json
-import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "_out"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import OUT, bench_child  # noqa: E402
 
 
 def generate(path: Path, messages: int, per_person: int = 4) -> int:
@@ -41,6 +41,29 @@ def generate(path: Path, messages: int, per_person: int = 4) -> int:
             for k in range(per_person - 2):
                 buf.append({"type": "track", "userId": f"user-{i}", "event": "Feature Used", "context": ctx,
                             "properties": {"feature": f"f{k}"}, "messageId": f"t{i}-{k}", "timestamp": ts})
+            if len(buf) >= 20_000:
+                handle.write(("\n".join(json.dumps(m, separators=(",", ":")) for m in buf) + "\n").encode())
+                buf = []
+        if buf:
+            handle.write(("\n".join(json.dumps(m, separators=(",", ":")) for m in buf) + "\n").encode())
+    return people * per_person
+
+
+def generate_identifies(path: Path, messages: int, per_person: int = 2) -> int:
+    """An export of identify messages only: each person identified `per_person` times as their traits change."""
+    people = messages // per_person
+    ctx = {"ip": "10.0.0.1", "library": {"name": "analytics-node", "version": "6.2.0"}}
+    with gzip.open(path, "wb", compresslevel=6) as handle:
+        buf = []
+        for i in range(people):
+            for k in range(per_person):
+                ts = f"2026-03-{1 + (i + k) % 28:02d}T{i % 24:02d}:{i % 60:02d}:{k:02d}.000Z"
+                buf.append({"type": "identify", "userId": f"user-{i}", "messageId": f"i{i}-{k}", "timestamp": ts,
+                            "context": ctx,
+                            "traits": {"email": f"person{i}@example.com", "firstName": "Ann", "lastName": "Lee",
+                                       "title": ["Engineer", "CTO"][k % 2], "plan": "pro", "product_score": i % 100 + k,
+                                       "company": {"name": "Initech", "industry": "Technology"},
+                                       "address": {"city": "Paris", "country": "France"}}})
             if len(buf) >= 20_000:
                 handle.write(("\n".join(json.dumps(m, separators=(",", ":")) for m in buf) + "\n").encode())
                 buf = []
@@ -90,7 +113,8 @@ def _client(box, calls: int = 100, window_s: float = 20.0, concurrency: int = 10
     return MarketoClient(box.url, box.client_id, box.client_secret, limiter=limiter)
 
 
-def _people_file(folder: Path, n: int) -> Path:
+def people_file(folder: Path, n: int) -> Path:
+    """n identify lines, one person each (the throughput and usual-way benches use the same file)."""
     path = folder / f"people-{n}.jsonl"
     with path.open("w") as handle:
         for i in range(n):
@@ -121,7 +145,7 @@ def run_job(box, client, path: Path, home: Path, *, bulk_threshold: int) -> tupl
 def api_calls(folder: Path) -> None:
     from segmarketo_cli.sandbox import Sandbox
 
-    path = _people_file(folder, 10_000)
+    path = people_file(folder, 10_000)
     for mode, threshold in (("REST", 10**9), ("bulk", 1)):
         with Sandbox(client_id="bench", client_secret="bench-secret").start() as box:
             client = _client(box)
@@ -132,51 +156,31 @@ def api_calls(folder: Path) -> None:
                   f"{counts.get('bulk_import_jobs', 0)} import job(s); {written:,} leads written in {seconds:.1f} s")
 
 
-def wall_time(folder: Path) -> None:
-    from segmarketo_cli.config import Settings
-    from segmarketo_cli.sandbox import Sandbox
-
-    defaults = Settings()
-    path = _people_file(folder, 30_000)
-    with Sandbox(client_id="bench", client_secret="bench-secret").start() as box:
-        client = _client(box, defaults.rate_limit_calls, defaults.rate_limit_window_s, defaults.max_concurrency)
-        counts, seconds = run_job(box, client, path, folder, bulk_threshold=10**9)
-    rate = defaults.rate_limit_calls / defaults.rate_limit_window_s
-    ceiling_s = 30_000 / (300 * rate)
-    print(f"Sandbox wall time, 30,000 leads over REST at default limits ({defaults.rate_limit_calls} calls / "
-          f"{defaults.rate_limit_window_s:.0f} s, {defaults.max_concurrency} in flight): {seconds:.1f} s; "
-          f"limiter ceiling {300 * rate:,.0f} leads/s = {ceiling_s:.1f} s; "
-          f"achieved {30_000 / seconds:,.0f} leads/s = {100 * ceiling_s / seconds:.0f}% of the ceiling "
-          f"({client.calls} calls, {counts.get('leads_created', 0):,} created)")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--per-person", type=int, default=4,
                         help="messages per person (one of them an identify): 4 = 25%% identifies, 10 = 10%%")
-    parser.add_argument("--skip-wall", action="store_true", help="skip the 30,000-lead wall-time run")
+    parser.add_argument("--identifies-only", action="store_true",
+                        help="an export of identify messages only (--per-person identifies per person)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         parse_and_plan(args.child)
         return
     OUT.mkdir(exist_ok=True)
-    export = OUT / f"export-{args.messages}-{args.per_person}.jsonl.gz"
+    kind = "identify" if args.identifies_only else "export"
+    export = OUT / f"{kind}-{args.messages}-{args.per_person}.jsonl.gz"
     if not export.exists():
         t = time.perf_counter()
-        generate(export, args.messages, args.per_person)
+        (generate_identifies if args.identifies_only else generate)(export, args.messages, args.per_person)
         print(f"generated {export.name} ({export.stat().st_size / 1e6:.0f} MB gz) in {time.perf_counter() - t:.0f} s")
-    child = subprocess.run([sys.executable, __file__, "--child", str(export)], capture_output=True, text=True,
-                           check=True, env=dict(os.environ, PYTHONHASHSEED="0"))
-    stats = json.loads(child.stdout)
+    stats = bench_child("bench_backfill.py", "--child", str(export))
     print(f"parse+plan: {stats['messages']:,} messages ({stats['people']:,} people) in {stats['total_s']} s wall "
           f"(read+identity {stats['read_s']} s), {stats['cpu_s']} s CPU = {stats['msgs_per_s']:,} messages/s wall, "
           f"{stats['msgs_per_cpu_s']:,} messages per CPU-second (one core); peak RSS {stats['peak_rss_mb']} MB")
     with tempfile.TemporaryDirectory() as tmp:
         api_calls(Path(tmp))
-        if not args.skip_wall:
-            wall_time(Path(tmp))
 
 
 if __name__ == "__main__":

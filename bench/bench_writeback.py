@@ -1,4 +1,5 @@
-"""Benchmark writeback: 100,000 Marketo activities end to end on the sandbox (REST paging and Bulk Extract).
+"""Benchmark writeback: 100,000 Marketo activities end to end on the sandbox (REST paging and Bulk Extract), and
+activities -> Segment batches with no network.
 
 Prints Marketo calls vs the target (1 per 300 activities + 1 per 300 distinct leads), Segment requests and
 average batch fill (vs 475,000 bytes / 2,500 messages), wall time and the writeback process's peak RSS.
@@ -6,7 +7,8 @@ The sandbox runs in its own process, so RSS and CPU are the tool's alone.
 
 Run: python bench/bench_writeback.py [--activities 100000] [--leads 20000] [--mode rest|bulk|both]
      [--fast-limits]   (a 2 s rate window instead of Marketo's 20 s: same calls, less waiting)
-Not a test; prints figures.
+     python bench/bench_writeback.py --batches-only [--activities 100000]   (local cost, JSON on stdout)
+Not a test; prints figures. `python bench/run.py` runs the throughput and local-cost parts with the others.
 """
 
 from __future__ import annotations
@@ -15,28 +17,43 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import MARKETO, QUICK, SandboxProcess, Timer, cli_env, peak_rss_mb, run_child  # noqa: E402
 
 TYPES = ["Send Email", "Email Delivered", "Open Email", "Click Email", "Email Bounced", "Email Bounced Soft",
          "Unsubscribe Email", "Change Status in Progression", "Fill Out Form"]
 WEIGHTS = [30, 29, 18, 9, 2, 2, 1, 5, 4]
-CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret-0123456789"
 MAX_BATCH_BYTES, MAX_BATCH_MESSAGES = 475_000, 2_500
+CAMPAIGNS = 20
+EMAILS = 50
 
 
-def serve(activities: int, leads: int, window_s: float) -> None:
-    """Child process: a seeded sandbox; prints its URL, serves until stdin closes."""
-    from segmarketo_cli.sandbox import Sandbox, SandboxConfig
+def attributes(rng: random.Random, kind: str) -> dict[str, Any]:
+    """Attributes shaped as Marketo returns them for each activity type."""
+    attrs: dict[str, Any] = {"Campaign Run ID": rng.randint(1, 500), "Choice Number": 0, "Step ID": rng.randint(1, 9)}
+    if kind in ("Open Email", "Click Email"):
+        attrs.update({"Device": "iPhone", "User Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)",
+                      "Platform": "iOS", "Is Mobile Device": True})
+    if kind == "Click Email":
+        attrs.update({"Link": f"https://shop.example.com/product/{rng.randint(1, 999)}?utm_source=email",
+                      "Link ID": f"link-{rng.randint(1, 99)}"})
+    if kind.startswith("Email Bounced"):
+        attrs.update({"Category": "1", "Details": "550 5.1.1 mailbox unavailable", "Subcategory": "1001"})
+    if kind == "Change Status in Progression":
+        attrs.update({"Old Status": "Invited", "New Status": "Registered", "Success": False})
+    return attrs
 
-    box = Sandbox(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, config=SandboxConfig(window_s=window_s))
+
+def seed(box: Any, activities: int, leads: int) -> dict[str, Any]:
+    """Sandbox seed (runs in the sandbox's process): leads (2 in 3 with a userId) and activities over 2 days."""
     rng = random.Random(5)
-    campaigns = [box.marketo.add_campaign(f"Nurture step {i}") for i in range(20)]
+    campaigns = [box.marketo.add_campaign(f"Nurture step {i}") for i in range(CAMPAIGNS)]
     ids = [box.marketo.add_lead(email=f"person{i}@example.com", **({"segmentUserId": f"u{i}"} if i % 3 else {}))
            for i in range(leads)]
     start = datetime.now(timezone.utc) - timedelta(days=2)
@@ -44,28 +61,71 @@ def serve(activities: int, leads: int, window_s: float) -> None:
     with box.marketo.lock:
         for n in range(activities):
             kind = rng.choices(TYPES, WEIGHTS)[0]
-            attrs: dict = {"Campaign Run ID": rng.randint(1, 500), "Choice Number": 0, "Step ID": rng.randint(1, 9)}
-            if kind in ("Open Email", "Click Email"):
-                attrs.update({"Device": "iPhone", "User Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)",
-                              "Platform": "iOS", "Is Mobile Device": True})
-            if kind == "Click Email":
-                attrs.update({"Link": f"https://shop.example.com/product/{rng.randint(1, 999)}?utm_source=email",
-                              "Link ID": f"link-{rng.randint(1, 99)}"})
-            if kind.startswith("Email Bounced"):
-                attrs.update({"Category": "1", "Details": "550 5.1.1 mailbox unavailable", "Subcategory": "1001"})
-            if kind == "Change Status in Progression":
-                attrs.update({"Old Status": "Invited", "New Status": "Registered", "Success": False})
             when = start + timedelta(seconds=n * (2 * 86400 - 600) / activities)
-            store.add(rng.choice(ids), kind, when.strftime("%Y-%m-%dT%H:%M:%SZ"), campaign_id=rng.choice(campaigns),
-                      primary_attribute_value_id=1000 + n % 50, primary_attribute_value=f"Newsletter {n % 50}",
-                      attributes=attrs, bulk=True)
+            store.add(ids[n % leads] if n < leads else rng.choice(ids), kind, when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      campaign_id=rng.choice(campaigns), primary_attribute_value_id=1000 + n % EMAILS,
+                      primary_attribute_value=f"Newsletter {n % EMAILS}", attributes=attributes(rng, kind), bulk=True)
         store.resort()
-    box.start()
-    print(box.url, flush=True)
-    sys.stdin.read()
-    box.stop()
+    return {"activities": activities, "leads": leads}
 
 
+def writeback_env(url: str, home: str, window_s: float) -> dict[str, str]:
+    return cli_env(url, Path(home), SEGMARKETO_USER_ID_FIELD="segmentUserId",
+                   SEGMARKETO_RATE_LIMIT_WINDOW_S=str(window_s))
+
+
+# ---- local cost: activities -> Segment batches ----------------------------------------------------------------
+def batches_only(activities: int, leads: int) -> dict[str, Any]:
+    """Parse activities as Get Lead Activities returns them, build events, split and serialise the batches."""
+    from segmarketo_cli.jobs.writeback import DEFAULT_EVENTS, EventBuilder, LeadIdentity
+    from segmarketo_cli.jobs.writeback_activity import activity_from_rest
+    from segmarketo_cli.jobs.writeback_delivery import OutFileSink, Pipeline
+    from segmarketo_cli.jobs.writeback_lookups import CAMPAIGNS_KEY, SUBJECTS_KEY, AssetNames, LeadDirectory
+    from segmarketo_cli.jobs.writeback_sources import _parse
+    from segmarketo_cli.rejects import RejectsWriter
+    from segmarketo_cli.report import RunReport
+    from segmarketo_cli.sandbox.activity_types import STANDARD_TYPES
+    from segmarketo_cli.segment.sender import BatchSender
+
+    type_ids = {t["name"]: t["id"] for t in STANDARD_TYPES if t["name"] in TYPES}
+    rng = random.Random(5)
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    raw = []
+    for n in range(activities):
+        kind = rng.choices(TYPES, WEIGHTS)[0]
+        when = (start + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raw.append({"id": 100_001 + n, "marketoGUID": str(100_001 + n), "leadId": 1 + n % leads, "activityDate": when,
+                    "activityTypeId": type_ids[kind], "campaignId": 1 + n % CAMPAIGNS,
+                    "primaryAttributeValueId": 1000 + n % EMAILS, "primaryAttributeValue": f"Newsletter {n % EMAILS}",
+                    "attributes": [{"name": k, "value": v} for k, v in attributes(rng, kind).items()]})
+    builder = EventBuilder(events=DEFAULT_EVENTS, type_names={i: name for name, i in type_ids.items()},
+                           munchkin="123-ABC-456", integrations={"Marketo V2": False}, user_id_field="segmentUserId")
+    directory = LeadDirectory(None, "segmentUserId")  # type: ignore[arg-type]
+    directory._known = {i: LeadIdentity(i, f"person{i}@example.com", f"u{i}" if i % 3 else None)
+                        for i in range(1, leads + 1)}
+    campaigns = AssetNames(None, None, CAMPAIGNS_KEY, dict)  # type: ignore[arg-type]
+    campaigns._names = {i: f"Nurture step {i}" for i in range(1, CAMPAIGNS + 1)}
+    subjects = AssetNames(None, None, SUBJECTS_KEY, dict)  # type: ignore[arg-type]
+    subjects._names = {1000 + i: f"Newsletter {i}: what is new" for i in range(EMAILS)}
+    report = RunReport("writeback")
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = OutFileSink(BatchSender("https://api.segment.io", "-", integrations={"Marketo V2": False}),
+                           Path(os.devnull))
+        with RejectsWriter(Path(tmp) / "rejects.jsonl") as rejects, Timer() as timer:
+            pipeline = Pipeline(builder, directory, campaigns, subjects, sink, report, rejects, None)
+            for n, item in enumerate(raw):
+                pipeline.add("s", {"n": n}, _parse(activity_from_rest, item), origin="bench")
+            pipeline.flush()
+        sink.close()
+    written = report.counts.get("written", 0)
+    return {"activities": activities, "events": written, "batches": pipeline.batches,
+            "avg_batch_bytes": pipeline.batch_bytes // max(pipeline.batches, 1),
+            "avg_batch_messages": round(written / max(pipeline.batches, 1)),
+            "seconds": round(timer.seconds, 2), "activities_per_s": round(activities / timer.seconds),
+            "peak_rss_mb": round(peak_rss_mb())}
+
+
+# ---- the issue-5 end-to-end figures -----------------------------------------------------------------------------
 def bulk_client(poll_s: float) -> None:
     """Child process: the job through the bulk path, with a short status poll (the sandbox steps per poll)."""
     from segmarketo_cli.config import load_settings
@@ -93,27 +153,15 @@ def bulk_client(poll_s: float) -> None:
     print(json.dumps(report.to_dict()))
 
 
-def inspect(url: str) -> dict:
-    with urllib.request.urlopen(f"{url}/_sandbox/state") as response:
-        return json.load(response)
-
-
-def measure(label: str, command: list[str], env: dict, url: str, activities: int, leads: int) -> None:
-    before = inspect(url)
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=errors)
-        out = process.stdout.read()
-        _, status, rusage = os.wait4(process.pid, 0)  # this child's own peak RSS, not the sandbox's
-        process.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        if process.returncode not in (0, 3):
-            errors.seek(0)
-            print(f"{label}: failed with exit {process.returncode}\n{errors.read().decode()[-2000:]}")
-            return
-    text = out.decode()
-    report = json.loads(text[text.index("{"):])
-    after = inspect(url)
+def measure(label: str, command: list[str], env: dict, box: SandboxProcess, activities: int, leads: int) -> None:
+    before = box.state()
+    try:
+        run = run_child(command, env, ok=(0, 3))
+    except RuntimeError as exc:
+        print(f"{label}: failed: {exc}")
+        return
+    report = run.json()
+    after = box.state()
     distinct = report["details"].get("distinct_leads", leads)
     calls = report["api_calls"]["marketo"]
     target = activities / 300 + distinct / 300
@@ -133,11 +181,11 @@ def measure(label: str, command: list[str], env: dict, url: str, activities: int
     print(f"Marketo calls {calls} (sandbox counted {after['usage_today'] - before['usage_today']}) vs target "
           f"{target:.1f} = {activities:,}/300 + {distinct:,} distinct leads/300: "
           f"{'within' if calls <= target else 'over'} target. Breakdown: {reading}, {lead_calls} lead lookups, "
-          f"{calls - (pages or 0) - lead_calls} other (types, campaigns, e-mail subjects, paging token or export)")
+          f"{calls - (pages or 0) - lead_calls} other (types, campaigns, e-mail subjects, paging tokens or export)")
     print(f"Segment requests {report['api_calls']['segment']}, batches {batches}, average batch "
           f"{avg_bytes:,} bytes / {sent / max(batches, 1):,.0f} messages = {100 * fill:.1f}% fill")
-    print(f"wall time {wall:.1f} s ({activities / wall:,.0f} activities/s); peak RSS of the writeback process "
-          f"{rusage.ru_maxrss / 1024:.0f} MB")
+    print(f"wall time {run.wall_s:.1f} s ({activities / run.wall_s:,.0f} activities/s); peak RSS of the writeback "
+          f"process {run.peak_rss_mb:.0f} MB")
 
 
 def main() -> None:
@@ -146,38 +194,28 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=20_000)
     parser.add_argument("--mode", choices=["rest", "bulk", "both"], default="both")
     parser.add_argument("--fast-limits", action="store_true")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--batches-only", action="store_true", help="local cost only; prints JSON")
     parser.add_argument("--bulk-client", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    window_s = 2.0 if args.fast_limits else 20.0
-    if args.serve:
-        serve(args.activities, args.leads, window_s)
+    if args.batches_only:
+        print(json.dumps(batches_only(args.activities, args.leads)))
         return
     if args.bulk_client:
         bulk_client(poll_s=0.5)
         return
+    limits = QUICK if args.fast_limits else MARKETO
+    config = limits.sandbox_config(latency_s=0.0, latency_per_record_s=0.0)
     print(f"seeding the sandbox with {args.activities:,} activities for {args.leads:,} leads ...", flush=True)
-    server = subprocess.Popen([sys.executable, __file__, "--serve", "--activities", str(args.activities),
-                               "--leads", str(args.leads)] + (["--fast-limits"] if args.fast_limits else []),
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    url = server.stdout.readline().decode().strip()
-    try:
-        with tempfile.TemporaryDirectory() as home:
-            env = {**os.environ, "SEGMARKETO_HOME": home, "SEGMARKETO_MARKETO_ENDPOINT": url,
-                   "SEGMARKETO_MARKETO_CLIENT_ID": CLIENT_ID, "SEGMARKETO_MARKETO_CLIENT_SECRET": CLIENT_SECRET,
-                   "SEGMARKETO_SEGMENT_ENDPOINT": url, "SEGMARKETO_SEGMENT_WRITE_KEY": "bench-write-key-0123",
-                   "SEGMARKETO_USER_ID_FIELD": "segmentUserId", "SEGMARKETO_RATE_LIMIT_WINDOW_S": str(window_s)}
-            limits = f"{90} calls / {window_s:.0f} s client window"
-            if args.mode in ("rest", "both"):
-                measure(f"REST paging (segmarketo writeback --since 3d), {limits}",
-                        [sys.executable, "-m", "segmarketo_cli", "writeback", "--since", "3d", "--json"],
-                        env, url, args.activities, args.leads)
-            if args.mode in ("bulk", "both"):
-                measure(f"Bulk Activity Extract (--bulk, status poll 0.5 s for the bench), {limits}",
-                        [sys.executable, __file__, "--bulk-client"], env, url, args.activities, args.leads)
-    finally:
-        server.stdin.close()
-        server.wait(timeout=30)
+    with SandboxProcess(config, seed, args.activities, args.leads) as box, tempfile.TemporaryDirectory() as home:
+        env = writeback_env(box.url, home, limits.window_s)
+        text = f"90 calls / {limits.window_s:g} s client window"
+        if args.mode in ("rest", "both"):
+            measure(f"REST paging (segmarketo writeback --since 3d), {text}",
+                    [sys.executable, "-m", "segmarketo_cli", "writeback", "--since", "3d", "--json"],
+                    env, box, args.activities, args.leads)
+        if args.mode in ("bulk", "both"):
+            measure(f"Bulk Activity Extract (--bulk, status poll 0.5 s for the bench), {text}",
+                    [sys.executable, __file__, "--bulk-client"], env, box, args.activities, args.leads)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from writeback_helpers import populate
 from segmarketo_cli.jobs import writeback_delivery, writeback_rest
 from segmarketo_cli.jobs.audience_apply import AudienceSync, SyncOptions
 from segmarketo_cli.jobs.batchpool import run_batches, workers_for
+from segmarketo_cli.jobs.writeback_lookups import LeadDirectory
 from segmarketo_cli.jobs.writeback_rest import collapse
 from segmarketo_cli.marketo.limits import Limiter
 from segmarketo_cli.rejects import RejectsWriter
@@ -213,3 +214,35 @@ def test_a_slice_failing_mid_run_leaves_a_cursor_that_misses_nothing(sliced, inv
     munchkin = munchkin_id(sliced.url)
     # Nothing missing; events the second run sent again were dropped by Segment as duplicate messageIds.
     assert accepted_ids(sliced) == {f"mkto-{munchkin}-{guid}" for guid, _, _ in made}
+
+
+def test_lead_directory_prefetch_from_many_threads_looks_each_lead_up_once_in_full_calls():
+    class Client:
+        def __init__(self) -> None:
+            self.calls: list[list[int]] = []
+            self.lock = threading.Lock()
+
+        def get_leads_by_filter(self, filter_type, values, fields):
+            with self.lock:
+                self.calls.append(list(values))
+            return [{"id": v, "email": f"l{v}@x.co"} for v in values if v % 7]  # every 7th lead is gone
+
+    client = Client()
+    directory = LeadDirectory(client, None)  # type: ignore[arg-type]
+    pages = [list(range(start, start + 300)) for start in range(0, 1_950, 150)]  # overlapping pages
+
+    def reader(mine: list[list[int]]) -> None:
+        for page in mine:
+            directory.prefetch(page)
+
+    threads = [threading.Thread(target=reader, args=(pages[k::4],)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wanted = sorted({i for page in pages for i in page})
+    directory.fetch(wanted)
+    looked_up = [i for call in client.calls for i in call]
+    assert sorted(looked_up) == wanted  # every lead once, none twice
+    assert len(client.calls) == -(-len(wanted) // 300) and all(len(c) <= 300 for c in client.calls)
+    assert directory.get(14) is None and directory.get(15).email == "l15@x.co"

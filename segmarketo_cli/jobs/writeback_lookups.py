@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -134,7 +135,8 @@ class LeadDirectory:
     """Lead id -> LeadIdentity (email, userId field) via Get Leads by Filter on id, 300 per call, kept per run.
 
     Deliberately not cached across runs: a lead's userId appears when the person is identified, and the next
-    run should use it.
+    run should use it. Thread-safe: page readers `prefetch` the ids they see, and whichever thread gathers a
+    full call's worth of unknown ids looks them up, so lookups overlap page reads instead of waiting for them.
     """
 
     def __init__(self, client: MarketoClient, user_id_field: str | None) -> None:
@@ -142,6 +144,9 @@ class LeadDirectory:
         self.user_id_field = user_id_field
         self.fields = ["id", "email"] + ([user_id_field] if user_id_field and user_id_field != "email" else [])
         self._known: dict[int, LeadIdentity | None] = {}
+        self._lock = threading.Lock()
+        self._queued: dict[int, None] = {}  # seen by a reader, not looked up yet
+        self._in_flight: dict[int, threading.Event] = {}
 
     def __len__(self) -> int:
         return len(self._known)
@@ -152,16 +157,58 @@ class LeadDirectory:
     def get(self, lead_id: int) -> LeadIdentity | None:
         return self._known.get(lead_id)
 
+    def prefetch(self, lead_ids: Iterable[int]) -> None:
+        """Queue ids a reader has seen; look up a full call's worth (300) here, on the caller's thread."""
+        with self._lock:
+            for lead_id in lead_ids:
+                if lead_id not in self._known and lead_id not in self._in_flight:
+                    self._queued[lead_id] = None
+            if len(self._queued) < LEADS_PER_CALL:
+                return
+            chunk = self._claim(list(self._queued)[:LEADS_PER_CALL])
+        self._lookup(chunk)
+
     def fetch(self, lead_ids: Iterable[int]) -> None:
-        """Look up the ids not known yet (leads Marketo does not return are remembered as None)."""
-        wanted = [i for i in dict.fromkeys(lead_ids) if i not in self._known]
-        for start in range(0, len(wanted), LEADS_PER_CALL):
-            chunk = wanted[start : start + LEADS_PER_CALL]
-            rows = self.client.get_leads_by_filter("id", chunk, self.fields)
-            found = {int(row["id"]): row for row in rows if row.get("id") is not None}
-            for lead_id in chunk:
-                row = found.get(lead_id)
-                self._known[lead_id] = None if row is None else self._identity(lead_id, row)
+        """Look up the ids not known yet (leads Marketo does not return are remembered as None); ids another
+        thread is looking up are waited for."""
+        with self._lock:
+            wanted = [i for i in dict.fromkeys(lead_ids) if i not in self._known]
+            waits = [self._in_flight[i] for i in wanted if i in self._in_flight]
+            own = [i for i in wanted if i not in self._in_flight]
+            if own:  # fill the last call with ids readers have queued: every lookup call carries 300 ids
+                taken = set(own)
+                own += [i for i in self._queued if i not in taken][: -len(own) % LEADS_PER_CALL]
+            mine = self._claim(own)
+        for start in range(0, len(mine), LEADS_PER_CALL):
+            self._lookup(mine[start : start + LEADS_PER_CALL])
+        for done in dict.fromkeys(waits):
+            done.wait()
+        missing = [i for i in wanted if i not in self._known]
+        if missing:  # another thread's lookup failed: its ids are ours to look up now
+            self.fetch(missing)
+
+    def _claim(self, ids: list[int]) -> list[int]:
+        """Mark ids as being looked up by the calling thread (lock held)."""
+        done = threading.Event()
+        for lead_id in ids:
+            self._queued.pop(lead_id, None)
+            self._in_flight[lead_id] = done
+        return ids
+
+    def _lookup(self, chunk: list[int]) -> None:
+        try:
+            if chunk:
+                rows = self.client.get_leads_by_filter("id", chunk, self.fields)
+                found = {int(row["id"]): row for row in rows if row.get("id") is not None}
+                with self._lock:
+                    for lead_id in chunk:
+                        row = found.get(lead_id)
+                        self._known[lead_id] = None if row is None else self._identity(lead_id, row)
+        finally:
+            with self._lock:
+                events = {self._in_flight.pop(lead_id) for lead_id in chunk if lead_id in self._in_flight}
+            for event in events:
+                event.set()
 
     def _identity(self, lead_id: int, row: Mapping[str, Any]) -> LeadIdentity:
         email = row.get("email") or None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -76,15 +77,17 @@ def read_rest(
     *,
     max_empty_pages: int = MAX_EMPTY_PAGES,
     workers: int = 1,
+    prefetch: Callable[[Iterable[int]], None] | None = None,
 ) -> RestResult:
     """Page every stream from its start position until `moreResult` is false or an activity passes `until`.
 
     A position is `{"token": T, "after": G}`: fetch the page at T and skip through the activity G (when G is
     in that page; otherwise the whole page is processed again, which messageIds make harmless). After a
     stream's first dated page, the rest of its window may be split into up to `workers` time slices, each
-    read from its own paging token on its own thread; pages are still processed on this thread.
+    read from its own paging token on its own thread; pages are still processed on this thread. Slice threads
+    hand the lead ids of each page to `prefetch`, so identities are looked up while pages are still being read.
     """
-    reader = _Reader(client, pipeline, until, max_empty_pages, workers)
+    reader = _Reader(client, pipeline, until, max_empty_pages, workers, prefetch)
     for key, start in starts.items():  # every stream keeps its place in the cursor even if this run stops early
         pipeline.advance(f"{key}{SLICE}0", dict(start))
     for key, start in starts.items():
@@ -98,8 +101,9 @@ class _Stop(Exception):
 
 class _Reader:
     def __init__(self, client: MarketoClient, pipeline: Pipeline, until: datetime, max_empty: int,
-                 workers: int) -> None:
+                 workers: int, prefetch: Callable[[Iterable[int]], None] | None) -> None:
         self.client = client
+        self.prefetch = prefetch
         self.pipeline = pipeline
         self.until = until
         self.max_empty = max_empty
@@ -115,16 +119,19 @@ class _Reader:
         empty_run = 0
         while True:
             page = self.client.get_lead_activities(first.token, group)
-            stopped = self._process(first, first.token, page)
-            if stopped or not page.more_result:
+            token = first.token
+            if self._passes(page.activities, None) or not page.more_result:
+                self._process(first, token, page)
                 return
             first.token = page.next_token or first.token
-            empty_run = 0 if page.activities else empty_run + 1
-            if self._capped(empty_run):
-                return
+            # Decided before this page is processed (which may look leads up), so the slices start at once.
             slices = self._split(first, page)
             if slices:
-                self._parallel(slices)
+                self._parallel(slices, (first, token, page))
+                return
+            self._process(first, token, page)
+            empty_run = 0 if page.activities else empty_run + 1
+            if self._capped(empty_run):
                 return
 
     def _split(self, first: _Slice, page: ActivityPage) -> list[_Slice]:
@@ -160,7 +167,7 @@ class _Reader:
         return slices
 
     # parallel slices ------------------------------------------------------------------------------------
-    def _parallel(self, slices: list[_Slice]) -> None:
+    def _parallel(self, slices: list[_Slice], first_page: tuple[_Slice, str, ActivityPage]) -> None:
         pages: queue.Queue[tuple[_Slice, str, Any]] = queue.Queue(maxsize=READ_AHEAD_PAGES)
         stop = threading.Event()
         threads = [threading.Thread(target=self._fetch, args=(s, pages, stop), name=f"activities-{s.stream}",
@@ -169,6 +176,7 @@ class _Reader:
             thread.start()
         running = len(slices)
         try:
+            self._process(*first_page)
             while running:
                 piece, token, page = pages.get()
                 if isinstance(page, BaseException):
@@ -209,6 +217,9 @@ class _Reader:
             while True:
                 token = piece.token
                 page = self.client.get_lead_activities(token, piece.group)
+                if self.prefetch is not None:
+                    self.prefetch(row["leadId"] for row in page.activities
+                                  if isinstance(row, dict) and isinstance(row.get("leadId"), int))
                 put((piece, token, page))
                 if self._passes(page.activities, piece.end) or not page.more_result:
                     break

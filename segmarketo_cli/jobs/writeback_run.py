@@ -226,7 +226,8 @@ def run(
             _note_bulk(report, reader.read(start_date, job.window.until, resume))
         else:
             starts = _rest_starts(marketo, list(type_names), job.window, cursor)
-            result = read_rest(marketo, pipeline, starts, job.window.until, workers=workers_for(marketo))
+            result = read_rest(marketo, pipeline, starts, job.window.until, workers=workers_for(marketo),
+                               prefetch=directory.prefetch)
             _note_rest(report, result)
         pipeline.flush()
     except BaseException:
