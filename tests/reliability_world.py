@@ -19,7 +19,7 @@ from segmarketo_cli.sandbox.config import SandboxConfig
 
 JOBS = ("backfill", "audience", "writeback", "apply-events")
 # Client side: a short limiter window (606 pauses one window) and short read timeouts.
-FAST_ENV = {"SEGMARKETO_RATE_LIMIT_WINDOW_S": "0.2", "SEGMARKETO_HTTP_TIMEOUT_S": "1.0"}
+FAST_ENV = {"SEGMARKETO_RATE_LIMIT_WINDOW_S": "0.1", "SEGMARKETO_HTTP_TIMEOUT_S": "1.0"}
 
 RULES = """
 [[rule]]
