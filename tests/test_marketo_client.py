@@ -243,9 +243,9 @@ def test_same_token_handed_back_after_601_may_expire_once_more():
     assert client.describe_leads() == [{"id": 1}]
     assert [s.headers["Authorization"] for s in session.sent] == ["Bearer tok-old", "Bearer tok-old", "Bearer tok-1"]
 
-    session = ScriptedSession([fail("601")] * 3, identity=[same, same, same])
+    session = ScriptedSession([fail("601")] * 2, identity=[same, same])
     client, _ = client_for(session)
-    with pytest.raises(AuthError):  # the same token refused again and again: credentials, not timing
+    with pytest.raises(AuthError):  # the same token invalid twice: credentials, not timing
         client.describe_leads()
 
 

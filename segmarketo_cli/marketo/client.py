@@ -268,8 +268,9 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
 
     def _renew_token(self, token: str, tries: _Attempts, why: str) -> None:
         # Identity hands back the live token until it lapses, so after a 601 the retry may carry the same token,
-        # which can then expire (602): that token gets one more renewal. A new token refused is fatal.
-        if tries.auth and (token != tries.failed_token or tries.auth > 1):
+        # which can then expire: a 602 on that very token gets one more renewal. Any other second refusal is fatal.
+        lapsed = why == "602" and token == tries.failed_token and tries.auth == 1
+        if tries.auth and not lapsed:
             raise AuthError(
                 f"Marketo rejected a freshly issued access token for {self.instance} ({why})",
                 hint="the API-only user or its LaunchPoint service may be disabled",
