@@ -103,6 +103,18 @@ def _flatten_into(out: list[tuple[str, Any]], traits: dict[str, Any], prefix: st
             out.append((path, value))
 
 
+def _fill(store: dict[str, Trait], traits: dict[str, Any], prefix: str, ts: float, seq: int) -> None:
+    """_flatten_into straight into an empty trait store, leaving out nulls (what _fold does with nulls='keep')."""
+    intern = sys.intern
+    for key, value in traits.items():
+        if type(value) is dict and value:
+            _fill(store, value, f"{prefix}{key}.", ts, seq)
+        elif value is not None:
+            if type(value) is str and len(value) <= _INTERN_MAX:
+                value = intern(value)
+            store[intern(f"{prefix}{key}" if prefix else key)] = Trait(value, ts, seq)
+
+
 @dataclass(slots=True)
 class Trait:
     """One trait value and the message timestamp it came from (for latest-wins and newer_only)."""
@@ -114,9 +126,14 @@ class Trait:
 
 @dataclass(slots=True)
 class Person:
-    """Everything known about one person after merging: traits (path -> Trait), ids, cookies, origins."""
+    """Everything known about one person after merging: traits (path -> Trait), ids, cookies, origins.
 
-    traits: dict[str, Trait] = field(default_factory=dict)
+    A person's first traits object is kept as it came (`raw`: traits, ts, seq, e-mail found elsewhere) and
+    flattened on first use of `traits`, so the common one-identify person is flattened once, by whoever needs it
+    (the mapper reads `raw` directly and never builds the Trait objects).
+    """
+
+    _traits: dict[str, Trait] = field(default_factory=dict)
     user_ids: list[str] = field(default_factory=list)
     anonymous_ids: list[str] = field(default_factory=list)
     emails: list[str] = field(default_factory=list)
@@ -126,6 +143,21 @@ class Person:
     first_seq: int = 0
     last_seen: float = _MISSING_TS
     latest_user: tuple[float, int, str] | None = None
+    raw: tuple[dict[str, Any], float, int, str | None] | None = None
+
+    @property
+    def traits(self) -> dict[str, Trait]:
+        if self.raw is not None:
+            traits, ts, seq, email = self.raw
+            self.raw = None
+            store = self._traits
+            _fill(store, traits, "", ts, seq)
+            found = store.get("email")
+            if email:
+                store["email"] = Trait(email, ts, seq)  # found in another §10.4 location
+            elif found is not None and isinstance(found.value, str):
+                store["email"] = Trait(found.value.strip().lower(), ts, seq)
+        return self._traits
 
     def value(self, path: str) -> Any:
         trait = self.traits.get(path)
@@ -179,6 +211,13 @@ class IdentityGraph:
 
     def _union(self, nodes: list[str]) -> str:
         people = self._people
+        parent = self._parent
+        if parent.keys().isdisjoint(nodes):  # all new (the common first identify): the first node is root
+            root = nodes[0]
+            for node in nodes:
+                parent[node] = root
+            people[root] = Person()
+            return root
         roots = list(dict.fromkeys(self._find(n) for n in nodes))  # node order: deterministic
         if len(roots) == 1:
             root = roots[0]
@@ -262,6 +301,11 @@ class IdentityGraph:
         if cookie and cookie not in person.cookies:
             person.cookies.append(cookie)
         traits = message.get("traits")
+        if type(traits) is dict and person.raw is None and not person._traits and not self.clear_nulls:
+            # A person's first traits (the common case): nothing to compare timestamps with; flattened later.
+            person.raw = (traits, ts, seq, email if email and not traits.get("email") else None)
+            return
+        store = person.traits
         pairs: list[tuple[str, Any]] = []
         if isinstance(traits, dict):
             _flatten_into(pairs, traits, "")
@@ -269,7 +313,6 @@ class IdentityGraph:
                 pairs.append(("email", email))  # found in another §10.4 location
         elif email:
             pairs.append(("email", email))
-        store = person.traits
         clear = self.clear_nulls
         for path, value in pairs:
             current = store.get(path)

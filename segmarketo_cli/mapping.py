@@ -294,6 +294,7 @@ class Mapper:
     on_invalid: str = "reject"
     unmapped: dict[str, str] = field(default_factory=dict)  # trait path -> why (listed once in the report)
     _routes: dict[str, tuple[str, tuple[int, int]] | None] = field(default_factory=dict)
+    _shapes: dict[tuple[str, ...], Any] = field(default_factory=dict)  # see mapping_raw.py
 
     def __post_init__(self) -> None:
         if self.on_invalid not in ("reject", "drop-field"):
@@ -351,6 +352,10 @@ class Mapper:
 
     def map_person(self, person: Person) -> MappedLead:
         """The person's traits as coerced Marketo fields; per-field errors per --on-invalid."""
+        if person.raw is not None:
+            lead = _map_raw()(self, person)
+            if lead is not None:
+                return lead
         lead = MappedLead()
         routes = self._routes
         chosen: dict[str, tuple[tuple[int, int], str]] = {}
@@ -375,27 +380,42 @@ class Mapper:
                 raw.append(("lastName", Trait(last.strip(), name.ts, name.seq), "name"))
         if self.user_id_field and person.user_id:
             raw.append((self.user_id_field, Trait(person.user_id, person.last_seen, 0), "userId"))
-        fields, field_ts, catalog = lead.fields, lead.field_ts, self.catalog.fields
         for target, trait, path in raw:
-            info = catalog.get(target) or FieldInfo(target, "string")
-            value = trait.value
-            if type(value) is str and info.data_type in _PLAIN_TEXT and len(value) <= (info.length or len(value)):
-                fields[target] = value  # fast path of coerce() for the common case
-                field_ts[target] = trait.ts
-                continue
-            try:
-                coerced = coerce(value, info)
-            except CoercionError as exc:
-                problem = FieldError(target, path, value, exc.expected)
-                (lead.dropped if self.on_invalid == "drop-field" else lead.errors).append(problem)
-                continue
-            if target in COMPLIANCE_FIELDS and coerced is not True:
-                lead.compliance_skipped += 1
-                continue
-            fields[target] = coerced
-            field_ts[target] = trait.ts
+            self.put(lead, target, trait.value, trait.ts, path)
         return lead
+
+    def put(self, lead: MappedLead, target: str, value: Any, ts: float, path: str) -> None:
+        """Coerce one trait value into `lead.fields[target]`, or record why it cannot go there."""
+        info = self.catalog.fields.get(target) or FieldInfo(target, "string")
+        if type(value) is str and info.data_type in _PLAIN_TEXT and len(value) <= (info.length or len(value)):
+            lead.fields[target] = value  # fast path of coerce() for the common case
+            lead.field_ts[target] = ts
+            return
+        try:
+            coerced = coerce(value, info)
+        except CoercionError as exc:
+            problem = FieldError(target, path, value, exc.expected)
+            (lead.dropped if self.on_invalid == "drop-field" else lead.errors).append(problem)
+            return
+        if target in COMPLIANCE_FIELDS and coerced is not True:
+            lead.compliance_skipped += 1
+            return
+        lead.fields[target] = coerced
+        lead.field_ts[target] = ts
 
     def _writable(self, name: str) -> bool:
         info = self.catalog.get(name)
         return info is not None and not info.read_only
+
+
+def _map_raw() -> Any:
+    """mapping_raw.map_raw, imported on first use (it imports this module)."""
+    global _MAP_RAW
+    if _MAP_RAW is None:
+        from .mapping_raw import map_raw
+
+        _MAP_RAW = map_raw
+    return _MAP_RAW
+
+
+_MAP_RAW: Any = None

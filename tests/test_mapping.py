@@ -155,3 +155,36 @@ def test_describe_is_cached_a_day_in_the_state_store(tmp_path):
         second.check_lookup("planTier")
     with pytest.raises(ConfigError, match="not a Marketo lead field"):
         second.check_lookup("nope")
+
+
+def test_unflattened_fast_path_maps_exactly_like_the_flattened_traits():
+    import random
+
+    rng = random.Random(7)
+    pool = {
+        "email": [" Pat@Example.COM ", "not-an-email", "", None, {"work": "w@example.com"}, {}],
+        "name": ["Ada Lovelace", "Ada", "  ", 5, None],
+        "firstName": ["Ann", None, "x" * 300], "title": ["CTO", 3.5, True, [1, 2]],
+        "company": ["Initech", {"name": "Initech", "employee_count": 12}, {"name": None}, {}],
+        "address": [{"city": "Paris", "country": "France", "geo": {"lat": 1.5}}, "1 Main St", None],
+        "phone": ["+33 1 23 45 67 89", "1" * 30], "logins_count": [3, "4", 2.0, 2.5, "x", False, float("nan")],
+        "arr": [1200, 99.5, float("inf"), "12.5"], "unsubscribed": [True, False, "yes"],
+        "birthday": ["1990-02-03", "soon"], "trial_ends_at": ["2026-01-01T00:00:00Z", 1700000000],
+        "company.name": ["Dotted Inc"], "plan": ["pro", None], "extra": [{"deep": {"deeper": "v"}}],
+    }
+    variants = [(Mapper(catalog()), {}), (Mapper(catalog(), explicit={"plan": "planTier"}), {}),
+                (Mapper(catalog(), user_id_field="segmentUserId", on_invalid="drop-field"), {})]
+    for n in range(400):
+        keys = rng.sample(sorted(pool), rng.randint(0, len(pool)))
+        traits = {key: rng.choice(pool[key]) for key in keys}
+        ids = {"userId": f"u{n}"}
+        if rng.random() < 0.3:
+            ids["context"] = {"traits": {"email": f"ctx{n}@example.com"}}
+        for mapper, _ in variants:
+            fast = person(dict(traits), **ids)
+            slow = person(dict(traits), **ids)
+            assert fast.raw is not None and slow.traits is not None and slow.raw is None  # one flattened
+            got, want = mapper.map_person(fast), mapper.map_person(slow)
+            assert (got.fields, got.field_ts, got.errors, got.dropped, got.compliance_skipped) == (
+                want.fields, want.field_ts, want.errors, want.dropped, want.compliance_skipped), traits
+            assert list(got.fields) == list(want.fields)

@@ -113,3 +113,61 @@ def test_json_lines_named_json_and_pretty_objects_are_both_read(tmp_path):
                       + json.dumps({"type": "identify", "userId": "b"}, indent=2))
     items = list(read_all(preflight([str(pretty)])))
     assert [i.message["userId"] for i in items] == ["a", "b"] and items[1].origin == f"{pretty}:5"
+
+
+def _items(path, keep):
+    return [(i.origin, i.skipped, i.error, i.message) for i in read_all(preflight([str(path)]), keep=keep)]
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+def test_contains_any_block_scan_yields_what_the_per_line_filter_does(tmp_path, monkeypatch, block):
+    import random
+
+    from segmarketo_cli.sources import rawbytes
+    from segmarketo_cli.sources.jsonlines import ContainsAny
+
+    monkeypatch.setattr(rawbytes, "BLOCK", block)
+    rng = random.Random(block)
+    kinds = [b'{"type":"identify","userId":"u%d"}', b'{"type":"track","event":"E%d"}', b'{"type":"page","n":%d}',
+             b'{"type":"alias","previousId":"a%d","userId":"u"}', b'{"context":{"marketoCookie":"c%d"}}',
+             b"", b"   ", b'  {"type":"track","n":%d}  ', b'{"type":"track","n":%d}\r', b"[%d]", b"{broken %d",
+             b'{"type":"identify" %d', b"\xef\xbb\xbf{}", b'{"type":"page","n":%d}  ']
+    lines = [rng.choice(kinds).replace(b"%d", str(n).encode()) for n in range(600)]
+    for name, body in (("a.jsonl", b"\n".join(lines) + b"\n"), ("b.jsonl", b"\n".join(lines)),
+                       ("c.jsonl.gz", gzip.compress(b"\n".join(lines[:300]) + b"\n"))):
+        path = tmp_path / name
+        path.write_bytes(body)
+        needles = (b'"identify"', b'"alias"', b"marketoCookie")
+        fast = _items(path, ContainsAny(*needles))
+        slow = _items(path, lambda raw, needles=needles: any(n in raw for n in needles))
+        assert fast == slow
+        assert sum(1 for origin, skipped, *_ in fast if skipped) > 100 and any(e for _, _, e, _ in fast)
+
+
+def test_contains_any_refuses_needles_it_cannot_search_for():
+    from segmarketo_cli.sources.jsonlines import ContainsAny
+
+    with pytest.raises(ValueError):
+        ContainsAny(b"a\nb")
+    with pytest.raises(ValueError):
+        ContainsAny()
+
+
+@pytest.mark.parametrize("raw", [b'{"a": 1}', b'{"a": 1}\r', b'{"a": 1}  x', b'{"a": ', b'{"a": 1}{"b": 2}', b"{}",
+                                 b'{"a": "\xc3\xa9"}', b'{"a": "\xff"}', b"\xef\xbb\xbf{}", b"[1]", b'"s"', b"{\x00}"])
+def test_line_parsing_matches_json_loads(raw):
+    from segmarketo_cli.sources.jsonlines import _parse_line
+
+    item = _parse_line(raw, "f:1")
+    try:
+        expected = json.loads(raw)
+    except UnicodeDecodeError:
+        assert item.error == "not valid UTF-8"
+        return
+    except ValueError as exc:
+        assert item.error == f"invalid JSON: {exc.msg} at column {exc.colno}"
+        return
+    if isinstance(expected, dict):
+        assert item.message == expected and item.error is None
+    else:
+        assert item.error == f"expected a JSON object, got {type(expected).__name__}"

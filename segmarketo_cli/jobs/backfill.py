@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from ..errors import ConfigError
@@ -103,9 +104,16 @@ def lead_key(field_name: str, value: Any) -> str | None:
     return text or None
 
 
+# json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":")) without building an
+# encoder per call (the C encoder when this Python has it): the hashes stored by earlier runs stay valid.
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+_C_ENCODER = c_make_encoder(None, str, encode_basestring, None, ":", ",", True, False, True) \
+    if c_make_encoder is not None else None
+
+
 def content_hash(fields: dict[str, Any]) -> str:
     """A stable digest of the fields we would write (order-independent)."""
-    blob = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+    blob = "".join(_C_ENCODER(fields, 0)) if _C_ENCODER is not None else _ENCODER.encode(fields)
     return hashlib.blake2b(blob.encode("utf-8"), digest_size=16).hexdigest()
 
 
@@ -131,8 +139,10 @@ def prepare(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, owne
                                        person.origin))
             continue
         first_origin[key] = person.origin
-        fields = {k: v for k, v in mapped.fields.items() if k not in ownership.marketo_owned}
-        plan.fields_skipped["marketo_owned"] += len(mapped.fields) - len(fields)
+        fields = mapped.fields  # the mapper's own dict: nobody else holds it
+        if ownership.marketo_owned:
+            fields = {k: v for k, v in fields.items() if k not in ownership.marketo_owned}
+            plan.fields_skipped["marketo_owned"] += len(mapped.fields) - len(fields)
         if lookup_field == "email":
             fields["email"] = key  # the normalised address, so Marketo matches what the hashes are keyed by
         field_ts = mapped.field_ts if ownership.newer_only else {}  # only newer_only needs them

@@ -11,6 +11,7 @@ from typing import Any
 from ..identity import IdentityGraph, find_email
 from ..mapping import FieldCatalog, Mapper, load_catalog
 from ..sources import InputFile, read_all
+from ..sources.jsonlines import ContainsAny
 from .backfill import BackfillPlan, Candidate, Ownership, build_plan
 from .backfill_apply import BatchResult, CookieLinker, RestExecutor
 from .backfill_bulk import BulkExecutor, ImportResult
@@ -285,9 +286,8 @@ class BackfillJob:
         return None
 
 
-def might_matter(line: bytes) -> bool:
-    """Cheap byte test: only identify and alias messages, or messages carrying a Munchkin cookie, are used."""
-    return b'"identify"' in line or b'"alias"' in line or b"marketoCookie" in line
+# Cheap byte test: only identify and alias messages, or messages carrying a Munchkin cookie, are used.
+might_matter = ContainsAny(b'"identify"', b'"alias"', b"marketoCookie")
 
 
 def _message_problem(message: dict[str, Any] | None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import json
 from collections.abc import Callable, Iterator
+from itertools import repeat
 
 from .discover import InputFile
 from .items import SKIPPED, SourceItem
@@ -12,13 +13,40 @@ from .rawbytes import TruncatedInput, iter_blocks
 
 LineFilter = Callable[[bytes], bool]
 
+
+class ContainsAny:
+    """A LineFilter keeping lines that contain any of `needles` (byte strings without newlines).
+
+    read_jsonl recognises it and finds the kept lines with block-wide searches instead of testing every line.
+    """
+
+    def __init__(self, *needles: bytes) -> None:
+        if not needles or any(not n or b"\n" in n for n in needles):
+            raise ValueError("needles must be non-empty byte strings without newlines")
+        self.needles = needles
+
+    def __call__(self, line: bytes) -> bool:
+        return any(needle in line for needle in self.needles)
+
 _WS = " \t\r\n"
 MAX_ELEMENT = 16 << 20  # a JSON array element larger than this is treated as malformed
+_raw_decode = json.JSONDecoder().raw_decode
 
 
 def _parse_line(raw: bytes, origin: str) -> SourceItem:
     try:
-        value = json.loads(raw)
+        if raw[:1] == b"{" and raw[1:2] != b"\x00":
+            # UTF-8 (json.loads would detect just that), decoded without json.loads' wrappers; a line that does
+            # not decode cleanly is handed to json.loads for its usual error message.
+            text = raw.decode("utf-8")
+            try:
+                value, end = _raw_decode(text)
+            except ValueError:
+                value, end = None, -1
+            if end != len(text) and (end < 0 or text[end:].strip()):
+                value = json.loads(text)
+        else:
+            value = json.loads(raw)  # a BOM, UTF-16, or not an object: json.loads' own detection
     except UnicodeDecodeError:
         return SourceItem(origin, error="not valid UTF-8")
     except ValueError as exc:
@@ -40,17 +68,15 @@ def read_jsonl(source: InputFile, keep: LineFilter | None = None) -> Iterator[So
     rest = b""
     try:
         for block in iter_blocks(source.path, source.gzipped):
-            lines = (rest + block).split(b"\n")
+            data = rest + block
+            if isinstance(keep, ContainsAny):
+                cut = data.rfind(b"\n") + 1
+                rest = data[cut:]
+                line_no = yield from _scan(data, cut, keep.needles, name, line_no)
+                continue
+            lines = data.split(b"\n")
             rest = lines.pop()
-            for raw in lines:
-                line_no += 1
-                if keep is not None and not keep(raw):
-                    shape = raw if raw[:1] == b"{" and raw[-1:] == b"}" else raw.strip()
-                    if shape[:1] == b"{" and shape[-1:] == b"}":
-                        yield SKIPPED
-                        continue
-                if raw.strip():
-                    yield _parse_line(raw, f"{name}:{line_no}")
+            line_no = yield from _lines(lines, keep, name, line_no)
     except TruncatedInput as exc:
         line_no += 1
         yield SourceItem(f"{name}:{line_no}", error=f"{exc}; line {line_no} onwards could not be read")
@@ -58,6 +84,55 @@ def read_jsonl(source: InputFile, keep: LineFilter | None = None) -> Iterator[So
     if rest.strip():
         line_no += 1
         yield _parse_line(rest, f"{name}:{line_no}")
+
+
+def _lines(lines: list[bytes], keep: LineFilter | None, name: str, line_no: int) -> Iterator[SourceItem]:
+    """The per-line path: `keep` decides, unusable object-shaped lines are SKIPPED; returns the last line number."""
+    for raw in lines:
+        line_no += 1
+        if keep is not None and not keep(raw):
+            shape = raw if raw[:1] == b"{" and raw[-1:] == b"}" else raw.strip()
+            if shape[:1] == b"{" and shape[-1:] == b"}":
+                yield SKIPPED
+                continue
+        if raw.strip():
+            yield _parse_line(raw, f"{name}:{line_no}")
+    return line_no
+
+
+def _scan(data: bytes, cut: int, needles: tuple[bytes, ...], name: str, line_no: int) -> Iterator[SourceItem]:
+    """The lines of data[:cut] (each ending in a newline) as _lines would yield them for ContainsAny(needles).
+
+    Lines holding a needle are found with bytes.find; a run of other lines that are all '{...}' is counted as
+    SKIPPED without splitting it; any other run (blank, padded or broken lines) goes through _lines.
+    """
+    starts: set[int] = set()
+    find, count = data.find, data.count
+    for needle in needles:
+        pos = find(needle, 0, cut)
+        while pos != -1:
+            starts.add(data.rfind(b"\n", 0, pos) + 1)
+            pos = find(needle, find(b"\n", pos, cut) + 1, cut)
+    at = 0
+    for start in (*sorted(starts), cut):
+        if start > at:  # lines at..start hold no needle
+            n = count(b"\n", at, start)
+            # Every line is '{...}': it starts with '{', ends with '}', and each other newline sits in '}\n{'.
+            if data[at] == 123 and data[start - 2] == 125 and count(b"}\n{", at, start) == n - 1:
+                yield from repeat(SKIPPED, n)
+                line_no += n
+            else:
+                line_no = yield from _lines(data[at:start - 1].split(b"\n"), _never, name, line_no)
+        if start == cut:
+            break
+        at = find(b"\n", start, cut) + 1
+        line_no += 1
+        yield _parse_line(data[start:at - 1], f"{name}:{line_no}")
+    return line_no
+
+
+def _never(_line: bytes) -> bool:
+    return False
 
 
 class _Text:
