@@ -71,6 +71,7 @@ def test_no_secret_anywhere_across_every_command(invoke, monkeypatch, tmp_path, 
                 if n == 0:  # secrets into the (in-memory) keyring and back out: status names sources only
                     call("auth", "set", "--from-env")
                     call("auth", "status")
+                    call("init", "--endpoint", box.url, "--client-id", "sandbox-client", "--force")
             with pointed_at(monkeypatch, box, home, {**scenario.env, "SEGMARKETO_MARKETO_CLIENT_SECRET": "wrong-"
                                                      + SANDBOX_CLIENT_SECRET}):
                 call("-vv", "--log-file", str(log_text), *scenario.args, "--json")  # refused credentials
@@ -82,8 +83,9 @@ def test_no_secret_anywhere_across_every_command(invoke, monkeypatch, tmp_path, 
 
     texts = {"stdout/stderr": "\n".join(outputs), "log": log_text.read_text(), "json log": log_json.read_text()}
     assert "Bearer" in texts["log"] or "GET" in texts["log"]  # -v really logged HTTP calls
-    for path in sorted(tmp_path.glob("rejects-*.jsonl")) + sorted((home / "state").rglob("*.jsonl")):
-        texts[str(path)] = path.read_text()
+    assert (home / "config.toml").exists()
+    for path in sorted(tmp_path.glob("rejects-*.jsonl")) + sorted(p for p in home.rglob("*") if p.is_file()):
+        texts[str(path)] = path.read_bytes().decode("utf-8", "replace")  # config, state files, rejects, lock
     databases = sorted((home / "state").glob("*.db")) + sorted((home / "state").glob("*.sqlite*"))
     assert databases
     for db in databases:
