@@ -90,8 +90,10 @@ def test_wrong_types_and_over_length_strings_are_rejected_per_record(invoke, san
                                                         "expected": "integer (whole number)"}
     assert lines[2]["fields"]["numberOfEmployees"]["value"] == 14.1
     assert lines[3]["fields"]["title"]["expected"] == "string of at most 255 characters (got 300)"
-    assert lines[5]["reason"] == "no email"  # traits is a string, so there is no e-mail to key the lead on
-    assert report["counts"]["leads_rejected"] == 4
+    assert lines[5]["reason"] == "malformed input: 'traits' is a string, expected an object"
+    assert lines[6]["reason"] == "malformed input: 'userId' is an array, expected a string"
+    assert report["counts"]["leads_rejected"] == 3 and report["counts"]["messages_malformed"] == 2
+    assert lead(sandbox, "person7@example.com")  # an unreadable timestamp only makes the message undated
     assert lead(sandbox, "person4@example.com")["numberOfEmployees"] == 250  # "250" is a whole number
     assert "firstName.nested" in report["details"]["unmapped_traits"]  # an object where a string belongs
     assert not sandbox.marketo.find_leads("email", "person1@example.com")
