@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from reliability_world import JOBS, RequestHook, build, new_box, run_cli, snapshot, speed_up
 
+from segmarketo_cli.jobs import audience_apply, backfill_bulk
+
 # name -> [(code, times, options)]
 MARKETO_FAULTS: dict[str, list[tuple[Any, int, dict[str, Any]]]] = {
     "606-burst": [("606", 4, {})],
@@ -36,11 +38,13 @@ def fast_retries(monkeypatch):
     speed_up(monkeypatch)
 
 
-def run_job(job: str, invoke, monkeypatch, tmp_path, *, arm=None, **config: Any) -> tuple[dict[str, Any], Any]:
+def run_job(job: str, invoke, monkeypatch, tmp_path, *, arm=None, extra: tuple[str, ...] = (),
+            **config: Any) -> tuple[dict[str, Any], Any]:
     """Build `job` on a fresh sandbox, run it once (after `arm(box, hook)`), return (snapshot, box)."""
     box = new_box(**config)
     try:
         scenario = build(job, box, tmp_path / "input")
+        scenario.args += extra
         hook = RequestHook(box)
         if arm is not None:
             arm(box, hook)
@@ -117,3 +121,22 @@ def test_writeback_segment_faults_deliver_every_event_once(profile, invoke, monk
     assert box.faults.pending == 0 and box.faults.fired
     assert faulty == expected
     assert faulty["segment_accepted"] == len(faulty["segment"]) == 45
+
+
+@pytest.mark.parametrize("job, extra", [("backfill", ("--bulk-threshold", "10")),
+                                        ("audience", ("--extract-threshold", "1"))], ids=["bulk-import", "extract"])
+@pytest.mark.parametrize("profile", ["604-608-611-713", "connection-reset", "615"])
+def test_bulk_paths_under_faults_end_in_the_clean_state(job, extra, profile, invoke, monkeypatch, tmp_path,
+                                                       tmp_path_factory):
+    monkeypatch.setattr(backfill_bulk, "POLL_FIRST_S", 0.01)
+    monkeypatch.setattr(backfill_bulk, "POLL_MAX_S", 0.05)
+    monkeypatch.setattr(audience_apply, "EXTRACT_POLL_S", (0.0,))
+    expected = clean_state(job, invoke, monkeypatch, tmp_path_factory)
+    faults = MARKETO_FAULTS[profile]
+
+    def arm(box, hook: RequestHook) -> None:
+        hook.stages(1, [injector(box, faults, "/bulk/"), injector(box, faults)], gap=2)
+
+    faulty, box = run_job(job, invoke, monkeypatch, tmp_path, arm=arm, extra=extra)
+    assert sum(path.startswith("/bulk/") for path, _ in box.faults.fired) >= sum(t for _, t, _ in faults)
+    assert faulty == expected
