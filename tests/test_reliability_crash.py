@@ -139,3 +139,25 @@ def test_killed_right_after_a_write_is_applied_converges(job, which, tmp_path, t
             assert {reason for _, reason in box.segment.dropped} <= {"duplicate_message_id"}
     finally:
         box.stop()
+
+
+def test_campaign_request_cut_off_before_marketo_saw_it_is_reported_uncertain_not_repeated(tmp_path,
+                                                                                           tmp_path_factory):
+    expected, clean_requests = clean("apply-events", tmp_path_factory)
+    trigger = next(n for n, (method, path) in enumerate(clean_requests, 1) if path.endswith("/trigger.json"))
+    box = new_box(**LATENCY)
+    try:
+        runner = Runner(box, build("apply-events", box, tmp_path / "input"), tmp_path / "home")
+        assert runner.run(kill_at=trigger, when="before").returncode == -signal.SIGKILL
+        runner.finish()
+        report = runner.reports[-1]
+        final = snapshot(box)
+        missing = Counter(expected["campaigns"]["Trial Welcome"]) - Counter(final["campaigns"]["Trial Welcome"])
+        assert sum(missing.values()) == report["counts"]["uncertain"] > 0
+        assert len(report["details"]["uncertain"]) == report["counts"]["uncertain"]
+        assert {k: v for k, v in final.items() if k != "campaigns"} == {
+            k: v for k, v in expected.items() if k != "campaigns"}
+        runner.finish()  # and it stays at most once
+        assert snapshot(box)["campaigns"] == final["campaigns"]
+    finally:
+        box.stop()
