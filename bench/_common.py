@@ -50,9 +50,10 @@ class Limits:
     def sandbox_config(self, **extra: Any) -> Any:
         from segmarketo_cli.sandbox import SandboxConfig
 
-        return SandboxConfig(rate_limit_calls=self.calls, window_s=self.window_s, max_concurrency=self.concurrency,
-                             latency_s=self.latency_s, latency_per_record_s=self.per_record_s,
-                             daily_quota=10_000_000, **extra)
+        settings: dict[str, Any] = {"rate_limit_calls": self.calls, "window_s": self.window_s,
+                                    "max_concurrency": self.concurrency, "latency_s": self.latency_s,
+                                    "latency_per_record_s": self.per_record_s, "daily_quota": 10_000_000}
+        return SandboxConfig(**{**settings, **extra})
 
 
 MARKETO = Limits()

@@ -10,14 +10,15 @@ import argparse
 import gzip
 import json
 import math
-import multiprocessing
 import random
-import resource
 import sys
 import tempfile
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import CLIENT_ID, CLIENT_SECRET, OUT, SandboxProcess, peak_rss_mb  # noqa: E402
 
 from segmarketo_cli.jobs import rules_apply
 from segmarketo_cli.jobs.rules import build_plan
@@ -27,11 +28,10 @@ from segmarketo_cli.marketo.limits import Limiter
 from segmarketo_cli.rejects import RejectsWriter
 from segmarketo_cli.report import RunReport
 from segmarketo_cli.rules import parse_rules
-from segmarketo_cli.sandbox import Sandbox, SandboxConfig
+from segmarketo_cli.sandbox import SandboxConfig
 from segmarketo_cli.sources import preflight, read_all
 from segmarketo_cli.state import StateStore
 
-OUT = Path(__file__).parent / "_out"
 RULES = [
     {"name": "usage-score", "event": ["Report Created", "Dashboard Shared"], "where": {"plan": "pro"},
      "action": "score", "field": "productScore", "points": {"property": "weight", "default": 1}},
@@ -77,10 +77,6 @@ def generate(path: Path, events: int, people: int) -> None:
                                   "properties": props[name](rnd), "timestamp": ts}) + "\n")
 
 
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -96,14 +92,12 @@ def main() -> int:
         print(f"generated {export.name} ({size:.1f} MB) in {time.perf_counter() - started:.1f} s")
     rules = parse_rules(RULES, "bench")
 
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.Process(target=serve_sandbox, args=(child, args.people), daemon=True)
-    server.start()  # the sandbox lives in its own process, so peak RSS below is apply-events' own
-    url, seed_s = parent.recv()
-    print(f"sandbox (separate process) seeded with {args.people:,} leads in {seed_s:.1f} s")
-    try:
+    # The sandbox lives in its own process, so peak RSS below is apply-events' own.
+    config = SandboxConfig(rate_limit_calls=100_000, max_concurrency=50, daily_quota=10_000_000)
+    with SandboxProcess(config, seed_sandbox, args.people) as box:
+        print(f"sandbox (separate process) seeded with {args.people:,} leads in {box.seed_s:.1f} s")
         limiter = Limiter(calls=100_000, window_s=20.0, max_concurrency=5)
-        client = MarketoClient(url, "bench", "bench-secret", limiter=limiter)
+        client = MarketoClient(box.url, CLIENT_ID, CLIENT_SECRET, limiter=limiter)
         with tempfile.TemporaryDirectory() as state_dir:
             store = StateStore(Path(state_dir), "bench")
             options = rules_apply.ApplyOptions(workers=5)
@@ -121,7 +115,7 @@ def main() -> int:
             plan_s = time.perf_counter() - started
             print(f"read+match {collected.counts['messages']:,} messages in {read_s:.1f} s "
                   f"({collected.counts['messages'] / read_s:,.0f}/s); {len(collected.matches):,} matches")
-            print(f"plan build {plan_s:.2f} s for {len(numbers):,} identifiers; peak RSS {rss_mb():,.0f} MB")
+            print(f"plan build {plan_s:.2f} s for {len(numbers):,} identifiers; peak RSS {peak_rss_mb():,.0f} MB")
             del collected, plan, numbers
             if args.no_apply:
                 return 0
@@ -136,23 +130,18 @@ def main() -> int:
                     result = rules_apply.run(read_all(files), prepared, client, store, report, rejects, options)
                     total_s = time.perf_counter() - started
                 calls = client.calls - before
-                print(f"\nrun {run}: {total_s:.1f} s end to end, {calls:,} Marketo calls, peak RSS {rss_mb():,.0f} MB")
+                print(f"\nrun {run}: {total_s:.1f} s end to end, {calls:,} Marketo calls, "
+                      f"peak RSS {peak_rss_mb():,.0f} MB")
                 print(f"  calls by stage: {result.calls}")
                 buckets = {k: v for k, v in report.counts.items() if not k.endswith(".matched") and v}
                 print(f"  buckets: {buckets}")
                 if run != 2:
                     print_targets(result)
             return 0
-    finally:
-        parent.send("stop")
-        server.join(timeout=30)
 
 
-def serve_sandbox(conn: Connection, people: int) -> None:
-    """Child process: a seeded sandbox with loose limits, until the parent says stop."""
-    box = Sandbox(client_id="bench", client_secret="bench-secret",
-                  config=SandboxConfig(rate_limit_calls=100_000, max_concurrency=50, daily_quota=10_000_000))
-    started = time.perf_counter()
+def seed_sandbox(box: Any, people: int) -> dict[str, Any]:
+    """Runs in the sandbox's process: the leads, a newsletter list, the webinar program and the campaign."""
     m = box.marketo
     for n in range(people):
         m.add_lead(email=email(n), productScore=1)
@@ -160,10 +149,7 @@ def serve_sandbox(conn: Connection, people: int) -> None:
     m.add_to_list(newsletter, list(range(1, people + 1, 3)))
     m.add_program("Bench Webinar", channel="Webinar")
     m.add_campaign("Bench Welcome", type="trigger")
-    box.start()
-    conn.send((box.url, time.perf_counter() - started))
-    conn.recv()
-    box.stop()
+    return {}
 
 
 def print_targets(result: rules_apply.ApplyResult) -> None:
