@@ -241,6 +241,8 @@ def _json_cell(text: str) -> tuple[dict[str, Any] | None, str | None]:
         value = json.loads(text.translate(_CURLY))
     except ValueError as exc:
         return None, f"invalid JSON ({exc.msg})"
+    except RecursionError:
+        return None, "invalid JSON (nested too deeply)"
     return (value, None) if isinstance(value, dict) else (None, "expected a JSON object")
 
 

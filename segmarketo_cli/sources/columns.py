@@ -83,7 +83,7 @@ class ColumnPlan:
             elif kind == "json":
                 try:
                     parsed = json.loads(value) if isinstance(value, str) else value
-                except ValueError:
+                except (ValueError, RecursionError):
                     problem = f"column '{column}' is not valid JSON"
                     continue
                 if isinstance(parsed, dict):

@@ -90,7 +90,7 @@ def _sniff_json_kind(head: bytes) -> str:
         return "json"
     try:
         return "jsonl" if isinstance(json.loads(text.split(b"\n", 1)[0]), dict) else "json"
-    except ValueError:
+    except (ValueError, RecursionError):
         return "json" if b"\n" in text else "jsonl"
 
 

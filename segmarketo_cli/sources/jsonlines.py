@@ -31,6 +31,7 @@ class ContainsAny:
 _WS = " \t\r\n"
 MAX_ELEMENT = 16 << 20  # a JSON array element larger than this is treated as malformed
 _raw_decode = json.JSONDecoder().raw_decode
+NESTED_TOO_DEEP = "invalid JSON: nested too deeply"  # Python's decoder recurses once per level
 
 
 def _parse_line(raw: bytes, origin: str) -> SourceItem:
@@ -51,6 +52,8 @@ def _parse_line(raw: bytes, origin: str) -> SourceItem:
         return SourceItem(origin, error="not valid UTF-8")
     except ValueError as exc:
         return SourceItem(origin, error=f"invalid JSON: {exc.msg} at column {exc.colno}")
+    except RecursionError:
+        return SourceItem(origin, error=NESTED_TOO_DEEP)
     if not isinstance(value, dict):
         return SourceItem(origin, error=f"expected a JSON object, got {type(value).__name__}")
     return SourceItem(origin, message=value)
@@ -205,6 +208,9 @@ def _elements(text: _Text, decoder: json.JSONDecoder, name: str) -> Iterator[Sou
                 if too_big or not text.more():  # else the element may continue in the next block
                     yield SourceItem(f"{name}:{text.line}", error=f"invalid JSON: {exc.msg}; rest of file skipped")
                     return
+            except RecursionError:
+                yield SourceItem(f"{name}:{text.line}", error=f"{NESTED_TOO_DEEP}; rest of file skipped")
+                return
         origin = f"{name}:{text.line}"
         text.line += text.buf.count("\n", text.pos, end)
         text.pos = end
