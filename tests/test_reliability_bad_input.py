@@ -269,3 +269,42 @@ def test_events_ten_megabyte_property(invoke, sandbox, tmp_path, rules):
     code, report, _, _ = run(invoke, tmp_path, "apply-events", path, "--rules", rules)
     assert code == 0 and report["counts"]["usage.applied"] == 1
     assert sandbox.marketo.lead(lead_id)["productScore"] == 5
+
+
+# every reader --------------------------------------------------------------------------------------------------
+
+DEEP = 200_000  # far past Python's recursion limit
+
+
+@pytest.mark.parametrize("shape, content", [
+    ("array", b"[" * DEEP + b"\n"),
+    ("line", b'{"type": "identify", "traits": ' + b"[" * DEEP + b"\n"
+     + b'{"type": "identify", "userId": "u1", "traits": {"email": "person1@example.com"}}\n'),
+    ("csv-cell", b'user_id,traits\nu1,"' + b"[" * DEEP + b'"\nu2,"{""email"": ""person2@example.com""}"\n'),
+])
+@pytest.mark.parametrize("command", ["backfill-leads", "sync-audience", "apply-events"])
+def test_deeply_nested_json_is_a_rejected_record_not_a_crash(invoke, sandbox, tmp_path, rules, vip, shape, content,
+                                                             command):
+    path = tmp_path / ("deep.csv" if shape == "csv-cell" else "deep.jsonl")
+    path.write_bytes(content)
+    extra = {"backfill-leads": [], "sync-audience": ["--list", "VIP"], "apply-events": ["--rules", rules]}[command]
+    code, report, rejects, stderr = run(invoke, tmp_path, command, path, *extra)
+    assert code == 3
+    (reject,) = rejects
+    assert reject["origin"] in (f"{path}:1", f"{path}:2")
+    if shape == "csv-cell":
+        assert "traits" in reject["reason"] and "JSON" in reject["reason"]
+    else:
+        assert "invalid JSON: nested too deeply" in reject["reason"]
+    if command == "backfill-leads" and shape != "array":  # the next line or row is still used
+        assert report["counts"]["leads_updated"] == 1
+
+
+@pytest.mark.parametrize("command", ["backfill-leads", "sync-audience", "apply-events"])
+def test_csv_that_is_not_utf8_is_one_clear_line(invoke, sandbox, tmp_path, rules, vip, command):
+    extra = {"backfill-leads": [], "sync-audience": ["--list", "VIP"], "apply-events": ["--rules", rules]}[command]
+    code, report, _, stderr = run(invoke, tmp_path, command, BAD / "latin1.csv", *extra)
+    assert code == 1
+    message = stderr.strip() if report is None else report["error"]
+    assert "latin1.csv" in message and "utf-8" in message.lower() and "\n" not in message
+    assert sandbox.marketo.list_members(vip[1]) == set() and sandbox.marketo.lead(vip[0][1])["email"]
