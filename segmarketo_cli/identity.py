@@ -14,6 +14,7 @@ SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 IDENTITY_TYPES = ("identify", "alias")
 _MISSING_TS = float("-inf")
 _INTERN_MAX = 40
+_SHAPES_MAX = 4096
 
 
 def normalize_email(value: Any) -> str | None:
@@ -103,16 +104,45 @@ def _flatten_into(out: list[tuple[str, Any]], traits: dict[str, Any], prefix: st
             out.append((path, value))
 
 
-def _fill(store: dict[str, Trait], traits: dict[str, Any], prefix: str, ts: float, seq: int) -> None:
-    """_flatten_into straight into an empty trait store, leaving out nulls (what _fold does with nulls='keep')."""
-    intern = sys.intern
+def walk(traits: dict[str, Any], email: str | None) -> tuple[list[str], list[Any]]:
+    """A first identify's traits as (paths, values) in flattening order, nulls left out (nulls='keep'), and
+    `email` (found in another §10.4 location) put in, or the traits' own address trimmed and lower-cased.
+
+    Assigning the pairs in order to an empty trait store gives what `_fold` would build from the message.
+    """
+    paths: list[str] = []
+    values: list[Any] = []
+    add_path, add_value = paths.append, values.append
+    for key, value in traits.items():  # the top level and its objects inline: most traits are this deep
+        if type(value) is dict and value:
+            for sub, inner in value.items():
+                if type(inner) is dict and inner:
+                    _walk(paths, values, inner, f"{key}.{sub}.")
+                elif inner is not None:
+                    add_path(f"{key}.{sub}")
+                    add_value(inner)
+        elif value is not None:
+            add_path(key)
+            add_value(value)
+    at = paths.index("email") if "email" in traits and "email" in paths else -1
+    if email:
+        if at >= 0:
+            values[at] = email
+        else:
+            paths.append("email")
+            values.append(email)
+    elif at >= 0 and type(values[at]) is str:
+        values[at] = values[at].strip().lower()
+    return paths, values
+
+
+def _walk(paths: list[str], values: list[Any], traits: dict[str, Any], prefix: str) -> None:
     for key, value in traits.items():
         if type(value) is dict and value:
-            _fill(store, value, f"{prefix}{key}.", ts, seq)
+            _walk(paths, values, value, f"{prefix}{key}.")
         elif value is not None:
-            if type(value) is str and len(value) <= _INTERN_MAX:
-                value = intern(value)
-            store[intern(f"{prefix}{key}" if prefix else key)] = Trait(value, ts, seq)
+            paths.append(f"{prefix}{key}")
+            values.append(value)
 
 
 @dataclass(slots=True)
@@ -128,9 +158,9 @@ class Trait:
 class Person:
     """Everything known about one person after merging: traits (path -> Trait), ids, cookies, origins.
 
-    A person's first traits object is kept as it came (`raw`: traits, ts, seq, e-mail found elsewhere) and
-    flattened on first use of `traits`, so the common one-identify person is flattened once, by whoever needs it
-    (the mapper reads `raw` directly and never builds the Trait objects).
+    A person's first traits object is kept as flat lists (`raw`: paths, values, ts, seq; see `walk`) and turned
+    into Trait objects on first use of `traits`; the mapper reads `raw` directly, so the common one-identify
+    person never builds them.
     """
 
     _traits: dict[str, Trait] = field(default_factory=dict)
@@ -143,20 +173,19 @@ class Person:
     first_seq: int = 0
     last_seen: float = _MISSING_TS
     latest_user: tuple[float, int, str] | None = None
-    raw: tuple[dict[str, Any], float, int, str | None] | None = None
+    raw: tuple[tuple[str, ...], list[Any], float, int] | None = None
 
     @property
     def traits(self) -> dict[str, Trait]:
         if self.raw is not None:
-            traits, ts, seq, email = self.raw
+            paths, values, ts, seq = self.raw
             self.raw = None
             store = self._traits
-            _fill(store, traits, "", ts, seq)
-            found = store.get("email")
-            if email:
-                store["email"] = Trait(email, ts, seq)  # found in another §10.4 location
-            elif found is not None and isinstance(found.value, str):
-                store["email"] = Trait(found.value.strip().lower(), ts, seq)
+            intern = sys.intern
+            for path, value in zip(paths, values, strict=True):
+                if type(value) is str and len(value) <= _INTERN_MAX:
+                    value = intern(value)
+                store[intern(path)] = Trait(value, ts, seq)
         return self._traits
 
     def value(self, path: str) -> Any:
@@ -194,6 +223,7 @@ class IdentityGraph:
         self.user_id_is_email = user_id_is_email
         self._parent: dict[str, str] = {}
         self._people: dict[str, Person] = {}
+        self._shapes: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._seq = 0
 
     # union-find -----------------------------------------------------------------------------
@@ -239,8 +269,10 @@ class IdentityGraph:
     def add(self, message: dict[str, Any], origin: str = "") -> bool:
         """Fold one message in; True when it was used (identify with an id, or alias), False when ignored."""
         kind = message.get("type")
-        user_id = _text(message.get("userId"))
-        anon_id = _text(message.get("anonymousId"))
+        user_id = message.get("userId")
+        user_id = (user_id.strip() or None) if type(user_id) is str else _text(user_id)
+        anon_id = message.get("anonymousId")
+        anon_id = (anon_id.strip() or None) if type(anon_id) is str else _text(anon_id)
         if kind == "alias":
             previous = _text(message.get("previousId"))
             if not previous or not user_id:
@@ -303,7 +335,12 @@ class IdentityGraph:
         traits = message.get("traits")
         if type(traits) is dict and person.raw is None and not person._traits and not self.clear_nulls:
             # A person's first traits (the common case): nothing to compare timestamps with; flattened later.
-            person.raw = (traits, ts, seq, email if email and not traits.get("email") else None)
+            paths, values = walk(traits, email if email and not traits.get("email") else None)
+            shape = tuple(paths)
+            shapes = self._shapes
+            if len(shapes) < _SHAPES_MAX:  # one tuple per distinct set of paths, shared by everyone with it
+                shape = shapes.setdefault(shape, shape)
+            person.raw = (shape, values, ts, seq)
             return
         store = person.traits
         pairs: list[tuple[str, Any]] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .mapping import _PLAIN_TEXT, FieldInfo, MappedLead
 
@@ -26,43 +26,6 @@ class Shape:
     name_index: int = -1  # where the `name` trait is (split into firstName / lastName), -1 if absent
     first_name: bool = False
     last_name: bool = False
-
-
-def walk(traits: dict[str, Any], email: str | None) -> tuple[list[str], list[Any]]:
-    """(paths, values) in the order Person.traits would hold them: nulls left out, e-mail fixed as identity does."""
-    paths: list[str] = []
-    values: list[Any] = []
-    add_path, add_value = paths.append, values.append
-    for key, value in traits.items():  # the top level and its objects inline: most traits are this deep
-        if type(value) is dict and value:
-            for sub, inner in value.items():
-                if type(inner) is dict and inner:
-                    _walk(paths, values, inner, f"{key}.{sub}.")
-                elif inner is not None:
-                    add_path(f"{key}.{sub}")
-                    add_value(inner)
-        elif value is not None:
-            add_path(key)
-            add_value(value)
-    at = paths.index("email") if "email" in traits and "email" in paths else -1
-    if email:
-        if at >= 0:
-            values[at] = email
-        else:
-            paths.append("email")
-            values.append(email)
-    elif at >= 0 and type(values[at]) is str:
-        values[at] = values[at].strip().lower()
-    return paths, values
-
-
-def _walk(paths: list[str], values: list[Any], traits: dict[str, Any], prefix: str) -> None:
-    for key, value in traits.items():
-        if type(value) is dict and value:
-            _walk(paths, values, value, f"{prefix}{key}.")
-        elif value is not None:
-            paths.append(f"{prefix}{key}" if prefix else key)
-            values.append(value)
 
 
 def plan_shape(mapper: Mapper, paths: tuple[str, ...]) -> Shape | None:
@@ -94,9 +57,7 @@ def plan_shape(mapper: Mapper, paths: tuple[str, ...]) -> Shape | None:
 
 def map_raw(mapper: Mapper, person: Person) -> MappedLead | None:
     """What mapper.map_person(person) returns, computed from `person.raw`; None when the shape needs the slow path."""
-    traits, ts, _seq, email = person.raw
-    paths, values = walk(traits, email)
-    key = tuple(paths)
+    key, values, ts, _seq = person.raw
     shapes = mapper._shapes
     shape = shapes.get(key, False)
     if shape is False:

@@ -62,9 +62,20 @@ class Candidate:
     key: str
     fields: dict[str, Any]
     field_ts: dict[str, float]
-    hash: str
+    _hash: str | None
     origin: str
     cookies: list[str] = field(default_factory=list)
+
+    @property
+    def hash(self) -> str:
+        """content_hash of the fields as planned (before ownership pruning), computed when first needed.
+
+        A first run compares no hashes, so they are computed as confirmed writes are recorded, while the
+        next Marketo calls are in flight, instead of holding up the plan.
+        """
+        if self._hash is None:
+            self._hash = content_hash(self.fields)
+        return self._hash
 
 
 @dataclass
@@ -146,8 +157,7 @@ def prepare(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, owne
         if lookup_field == "email":
             fields["email"] = key  # the normalised address, so Marketo matches what the hashes are keyed by
         field_ts = mapped.field_ts if ownership.newer_only else {}  # only newer_only needs them
-        candidates.append(Candidate(key, fields, field_ts, content_hash(fields), person.origin,
-                                    list(person.cookies)))
+        candidates.append(Candidate(key, fields, field_ts, None, person.origin, list(person.cookies)))
     return candidates
 
 
@@ -156,7 +166,8 @@ def split_unchanged(candidates: list[Candidate], stored: dict[str, str], *, full
     """Candidates whose hash matches what Marketo last confirmed are unchanged (unless `full`)."""
     changed = []
     for candidate in candidates:
-        if not full and stored.get(candidate.key) == candidate.hash:
+        seen = stored.get(candidate.key) if not full else None
+        if seen is not None and seen == candidate.hash:
             plan.unchanged.append(candidate)
         else:
             changed.append(candidate)
@@ -175,6 +186,7 @@ def apply_ownership(candidates: list[Candidate], current: dict[str, list[dict[st
     for candidate in candidates:
         rows = current.get(candidate.key, [])
         if rows and ownership.read_fields & candidate.fields.keys():
+            candidate.hash  # noqa: B018 - fixed before pruning: the hash is of the fields as planned
             updated = max((parse_timestamp(r.get("updatedAt")) or float("-inf") for r in rows), default=None)
             for name in list(candidate.fields):
                 if name in ownership.fill_only and any(_filled(r.get(name)) for r in rows):
