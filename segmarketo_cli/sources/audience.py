@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import ConfigError, InputError
 from ..identity import SHA256_RE, normalize_email
 from .discover import InputFile, inspect
+from .jsonlines import json_error
 from .tabular import open_text
 
 ID_TYPES = ("email", "userId", "marketo-id")
@@ -240,7 +241,7 @@ def _json_cell(text: str) -> tuple[dict[str, Any] | None, str | None]:
     try:
         value = json.loads(text.translate(_CURLY))
     except ValueError as exc:
-        return None, f"invalid JSON ({exc.msg})"
+        return None, f"invalid JSON ({json_error(exc)})"
     except RecursionError:
         return None, "invalid JSON (nested too deeply)"
     return (value, None) if isinstance(value, dict) else (None, "expected a JSON object")

@@ -88,10 +88,23 @@ def _sniff_json_kind(head: bytes) -> str:
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"["):
         return "json"
+    lines = text.split(b"\n")
+    first = _whole_object(lines[0])
+    if first is not None:
+        return "jsonl" if first else "json"
+    # A malformed first line: still JSONL when a later complete line is an object on its own, so one bad line
+    # does not turn the file into one broken JSON document (a pretty-printed object never has such a line).
+    if any(_whole_object(line) for line in lines[1:-1][:50]):
+        return "jsonl"
+    return "json" if len(lines) > 1 else "jsonl"
+
+
+def _whole_object(line: bytes) -> bool | None:
+    """True when `line` alone is a JSON object, False when it is other JSON, None when it is not JSON."""
     try:
-        return "jsonl" if isinstance(json.loads(text.split(b"\n", 1)[0]), dict) else "json"
+        return isinstance(json.loads(line), dict)
     except (ValueError, RecursionError):
-        return "json" if b"\n" in text else "jsonl"
+        return None
 
 
 def inspect(path: Path, forced: str | None = None) -> InputFile:

@@ -34,6 +34,11 @@ _raw_decode = json.JSONDecoder().raw_decode
 NESTED_TOO_DEEP = "invalid JSON: nested too deeply"  # Python's decoder recurses once per level
 
 
+def json_error(exc: ValueError) -> str:
+    """The reason of a JSON parse failure, without Python's advice on raising the int digit limit."""
+    return exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(";")[0]
+
+
 def _parse_line(raw: bytes, origin: str) -> SourceItem:
     try:
         if raw[:1] == b"{" and raw[1:2] != b"\x00":
@@ -50,8 +55,10 @@ def _parse_line(raw: bytes, origin: str) -> SourceItem:
             value = json.loads(raw)  # a BOM, UTF-16, or not an object: json.loads' own detection
     except UnicodeDecodeError:
         return SourceItem(origin, error="not valid UTF-8")
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return SourceItem(origin, error=f"invalid JSON: {exc.msg} at column {exc.colno}")
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits (Python's int conversion limit)
+        return SourceItem(origin, error=f"invalid JSON: {json_error(exc)}")
     except RecursionError:
         return SourceItem(origin, error=NESTED_TOO_DEEP)
     if not isinstance(value, dict):
@@ -206,7 +213,8 @@ def _elements(text: _Text, decoder: json.JSONDecoder, name: str) -> Iterator[Sou
             except ValueError as exc:
                 too_big = len(text.buf) - text.pos > MAX_ELEMENT
                 if too_big or not text.more():  # else the element may continue in the next block
-                    yield SourceItem(f"{name}:{text.line}", error=f"invalid JSON: {exc.msg}; rest of file skipped")
+                    yield SourceItem(f"{name}:{text.line}",
+                                     error=f"invalid JSON: {json_error(exc)}; rest of file skipped")
                     return
             except RecursionError:
                 yield SourceItem(f"{name}:{text.line}", error=f"{NESTED_TOO_DEEP}; rest of file skipped")
