@@ -308,3 +308,17 @@ def test_csv_that_is_not_utf8_is_one_clear_line(invoke, sandbox, tmp_path, rules
     message = stderr.strip() if report is None else report["error"]
     assert "latin1.csv" in message and "utf-8" in message.lower() and "\n" not in message
     assert sandbox.marketo.list_members(vip[1]) == set() and sandbox.marketo.lead(vip[0][1])["email"]
+
+
+@pytest.mark.parametrize("command", ["backfill-leads", "sync-audience", "apply-events"])
+def test_a_broken_first_line_and_a_5000_digit_number_lose_only_their_own_lines(invoke, sandbox, tmp_path, rules,
+                                                                               vip, command):
+    path = BAD / "first_line_broken.jsonl"
+    extra = {"backfill-leads": [], "sync-audience": ["--list", "VIP"], "apply-events": ["--rules", rules]}[command]
+    code, report, rejects, _ = run(invoke, tmp_path, command, path, *extra)
+    assert code == 3
+    lines = by_line(rejects, path)
+    assert set(lines) == {1, 3}
+    assert "invalid JSON" in lines[1]["reason"] and "digits" in lines[3]["reason"]
+    if command == "backfill-leads":
+        assert report["counts"]["leads_updated"] == 2  # persons 1 and 3 (they exist already)
