@@ -7,6 +7,7 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -15,6 +16,7 @@ IDENTITY_TYPES = ("identify", "alias")
 _MISSING_TS = float("-inf")
 _INTERN_MAX = 40
 _SHAPES_MAX = 4096
+_FIRST_SEQ = attrgetter("first_seq")
 
 
 def normalize_email(value: Any) -> str | None:
@@ -112,27 +114,34 @@ def walk(traits: dict[str, Any], email: str | None) -> tuple[list[str], list[Any
     """
     paths: list[str] = []
     values: list[Any] = []
-    add_path, add_value = paths.append, values.append
     for key, value in traits.items():  # the top level and its objects inline: most traits are this deep
-        if type(value) is dict and value:
+        if type(value) is not dict:
+            if value is not None:
+                paths.append(key)
+                values.append(value)
+        elif value:
             for sub, inner in value.items():
-                if type(inner) is dict and inner:
+                if type(inner) is not dict:
+                    if inner is not None:
+                        paths.append(f"{key}.{sub}")
+                        values.append(inner)
+                elif inner:
                     _walk(paths, values, inner, f"{key}.{sub}.")
-                elif inner is not None:
-                    add_path(f"{key}.{sub}")
-                    add_value(inner)
-        elif value is not None:
-            add_path(key)
-            add_value(value)
-    at = paths.index("email") if "email" in traits and "email" in paths else -1
-    if email:
-        if at >= 0:
-            values[at] = email
+                else:
+                    paths.append(f"{key}.{sub}")
+                    values.append(inner)
         else:
+            paths.append(key)
+            values.append(value)
+    own = traits.get("email")
+    if email:
+        if own is None or (type(own) is dict and own):  # not among the paths: the address goes last
             paths.append("email")
             values.append(email)
-    elif at >= 0 and type(values[at]) is str:
-        values[at] = values[at].strip().lower()
+        else:
+            values[paths.index("email")] = email
+    elif type(own) is str:
+        values[paths.index("email")] = own.strip().lower()
     return paths, values
 
 
@@ -394,7 +403,7 @@ class IdentityGraph:
         is released as it is yielded, so a planner's output can take the memory the graph gave up.
         """
         identified = [p for p in self._people.values() if p.identifies]
-        identified.sort(key=lambda p: p.first_seq)
+        identified.sort(key=_FIRST_SEQ)
         if not consume:
             yield from identified
             return
