@@ -109,3 +109,31 @@ def test_person_of_follows_ids_aliases_and_email_without_adding_nodes():
     assert graph.person_of(anonymous_id="cookie-only") is None  # never identified
     assert graph.person_of(user_id="nobody") is None and graph.person_of() is None
     assert "u:nobody" not in graph._parent
+
+
+def test_first_traits_kept_flat_equal_the_flattened_fold():
+    import random
+
+    from segmarketo_cli.identity import flatten
+
+    rng = random.Random(3)
+    pool = {"email": [" A@B.co ", "", None, {}, {"x": "y"}, 7], "name": ["Ann Lee", None],
+            "company": [{"name": "I", "size": {"n": 3, "z": None}}, {}, None, "Initech"],
+            "address.city": ["Dotted"], "address": [{"city": "Paris", "geo": {}}, None], "n": [0, False, 2.5, [1]]}
+    for n in range(300):
+        traits = {k: rng.choice(pool[k]) for k in rng.sample(sorted(pool), rng.randint(0, len(pool)))}
+        message = ident("2024-01-01T00:00:00Z", traits, userId=f"u{n}")
+        if rng.random() < 0.5:
+            message["context"] = {"traits": {"email": f"Ctx{n}@Example.com"}}
+        graph = IdentityGraph()
+        graph.add(message)
+        (person,) = list(graph.people())
+        email = find_email(message)
+        pairs = flatten(traits) + ([("email", email)] if email and not traits.get("email") else [])
+        want: dict = {}
+        for path, value in pairs:  # what _fold stores for a person's first traits (nulls keep)
+            if value is not None:
+                want[path] = value.strip().lower() if path == "email" and isinstance(value, str) else value
+        assert person.raw is not None
+        assert [(p, t.value) for p, t in person.traits.items()] == list(want.items()), traits
+        assert person.raw is None and all(t.ts == person.last_seen for t in person.traits.values())
