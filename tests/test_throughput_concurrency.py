@@ -165,6 +165,7 @@ def sliced(sandbox, monkeypatch):
     monkeypatch.setenv("SEGMARKETO_USER_ID_FIELD", "segmentUserId")
     monkeypatch.setenv("SEGMARKETO_MAX_CONCURRENCY", "4")
     monkeypatch.setattr(writeback_rest, "PAGE", 20)
+    monkeypatch.setattr(writeback_rest, "MIN_PAGES_PER_SLICE", 4)
     # Batches (and cursor commits) during the run: small batches, and the 8 leads looked up as soon as 5 show up.
     monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 25)
     monkeypatch.setattr(writeback_delivery, "LEADS_PER_CALL", 5)
