@@ -102,6 +102,8 @@ class _Stop(Exception):
 
 
 class _Reader:
+    """The streams of one run, read one after the other; each may fan out into parallel time slices."""
+
     def __init__(self, client: MarketoClient, pipeline: Pipeline, until: datetime, max_empty: int,
                  workers: int, prefetch: Callable[[Iterable[int]], None] | None) -> None:
         self.client = client
