@@ -249,6 +249,28 @@ def test_same_token_handed_back_after_601_may_expire_once_more():
         client.describe_leads()
 
 
+@pytest.mark.parametrize("failure", [requests.ReadTimeout("read timed out"), make_response(502, "Bad Gateway"),
+                                     fail("604", "Request timed out"), fail("611", "System error")],
+                         ids=["read-timeout", "502", "604", "611"])
+def test_a_campaign_request_that_may_have_run_is_not_sent_again(failure):
+    session = ScriptedSession([failure, ok([{"id": 1}])])
+    client, _ = client_for(session)
+    with pytest.raises(ServiceUnavailable) as info:
+        client.request_campaign(1001, [5])
+    assert "not sent again" in info.value.message and len(session.sent) == 1
+
+
+@pytest.mark.parametrize("failure", [requests.exceptions.ConnectTimeout("connect timed out"),
+                                     make_response(503, "Service Unavailable"), fail("606", "Max rate limit"),
+                                     fail("608", "API Temporarily Unavailable"), fail("602", "Access token expired")],
+                         ids=["connect-timeout", "503", "606", "608", "602"])
+def test_a_campaign_request_surely_not_run_is_retried(failure):
+    session = ScriptedSession([failure, ok([{"id": 5, "status": "queued"}])])
+    client, _ = client_for(session)
+    assert client.request_campaign(1001, [5]) == [{"id": 5, "status": "queued"}]
+    assert len(session.sent) == 2
+
+
 def test_identity_401_is_auth_error_without_the_secret():
     refused = make_response(401, {"error": "invalid_client", "error_description": f"Bad client {SECRET}"})
     session = ScriptedSession([], identity=[refused])

@@ -28,6 +28,7 @@ class ApiBase:
         expect_json: bool = True,
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
+        once: bool = False,
     ) -> Any:
         raise NotImplementedError
 

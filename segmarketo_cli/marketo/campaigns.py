@@ -43,4 +43,6 @@ class CampaignsApi(ApiBase):
             )
             check_batch(pairs, "request_campaign tokens", MAX_CAMPAIGN_BATCH)
             body["input"]["tokens"] = pairs
-        return self.envelope("POST", f"/rest/v1/campaigns/{int(campaign_id)}/trigger.json", json=body).result
+        # once: a second request would send the campaign's e-mails twice
+        return self.envelope("POST", f"/rest/v1/campaigns/{int(campaign_id)}/trigger.json", json=body,
+                             once=True).result

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import requests
+import urllib3
 
 from ..config import is_loopback, normalize_endpoint
 from ..errors import AuthError, ConfigError, MarketoError, MarketoQuotaExhausted, ServiceUnavailable
@@ -50,6 +51,8 @@ _PRIORITY = [
     ErrorClass.EMPTY,
 ]
 _TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+# Answers after which a write may or may not have been applied (a server-side timeout or error mid-call).
+AMBIGUOUS_CODES = frozenset({"604", "611", "713"})
 
 
 @dataclass
@@ -59,6 +62,7 @@ class _Attempts:
     transient: int = 0
     auth: int = 0
     failed_token: str | None = None
+    once: bool = False  # a write that must not be sent twice (see `request`)
     unknown: int = 0
     queue: int = 0
     throttle: int = 0
@@ -126,14 +130,18 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         expect_json: bool = True,
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
+        once: bool = False,
     ) -> Any:
         """One logical call: an `Envelope` (or a raw `requests.Response` when `expect_json=False`).
 
         Raises MarketoPayloadTooLarge on HTTP 413 (the caller halves its batch), MarketoQuotaExhausted on 607,
         AuthError when credentials are refused, ServiceUnavailable when retries run out, MarketoError otherwise.
+        `once=True` (a write that is not idempotent, e.g. Request Campaign) is retried only when Marketo surely did
+        not apply it; after a read timeout, a dropped connection, HTTP 5xx or 604/611/713 it raises
+        ServiceUnavailable instead of sending it again.
         """
         method = method.upper()
-        tries = _Attempts()
+        tries = _Attempts(once=once)
         while True:
             try:
                 token = self._tokens.token()
@@ -144,7 +152,7 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
             send_headers = {"Authorization": f"Bearer {token}", **(headers or {})}
             if "data" in body and "files" not in body:
                 send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-            failure = ""
+            failure, unsent = "", False
             with self.limiter.slot():
                 with self._calls_lock:
                     self._calls += 1
@@ -157,8 +165,9 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
                     log_call(verb, url, type(exc).__name__, time.monotonic() - started)
                     response = None
                     failure = type(exc).__name__
+                    unsent = _never_sent(exc)
             if response is None:
-                self._backoff(tries, failure)
+                self._backoff(tries, failure, maybe_applied=not unsent)
                 continue
             outcome = self._handle(response, method, path, token, tries, expect_json, time.monotonic() - started)
             if outcome is not None:
@@ -203,7 +212,7 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
             return None
         if status in TRANSIENT_HTTP:
             log_call(method, url, status, elapsed)
-            self._backoff(tries, f"HTTP {status}")
+            self._backoff(tries, f"HTTP {status}", maybe_applied=status != 503)
             return None
         if status == 401:
             log_call(method, url, status, elapsed)
@@ -222,7 +231,7 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
                 log_call(method, url, status, elapsed, f"{len(response.content)} bytes")
                 return response
             log_call(method, url, status, elapsed, "not a Marketo envelope")
-            self._backoff(tries, "malformed response")
+            self._backoff(tries, "malformed response", maybe_applied=True)
             return None
         note = f"errors={','.join(e.code for e in envelope.errors)}" if envelope.errors else ""
         log_call(method, url, status, elapsed, f"{note} requestId={envelope.request_id}".strip())
@@ -261,9 +270,9 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
                 raise MarketoError(issue.code, issue.message)
             tries.unknown += 1
             log.warning("unrecognised Marketo error, retrying once: %s", redact(str(envelope.raw))[:500])
-            self._backoff(tries, f"{issue.code} {issue.message}")
+            self._backoff(tries, f"{issue.code} {issue.message}", maybe_applied=True)
         else:
-            self._backoff(tries, f"{issue.code} {issue.message}")
+            self._backoff(tries, f"{issue.code} {issue.message}", maybe_applied=issue.code in AMBIGUOUS_CODES)
         return None
 
     def _renew_token(self, token: str, tries: _Attempts, why: str) -> None:
@@ -290,8 +299,14 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
             self.limiter.reduce_concurrency()
             self._sleep(self._rng() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(tries.throttle, 6)))
 
-    def _backoff(self, tries: _Attempts, why: str) -> None:
-        """Exponential backoff with full jitter; ServiceUnavailable once max_retries is spent."""
+    def _backoff(self, tries: _Attempts, why: str, *, maybe_applied: bool = False) -> None:
+        """Exponential backoff with full jitter; ServiceUnavailable once max_retries is spent, or at once when a
+        write that must not run twice may have been applied."""
+        if tries.once and maybe_applied:
+            raise ServiceUnavailable(
+                f"Marketo at {self.instance} did not confirm a call that must not run twice ({why}); it may have "
+                "been applied, so it is not sent again"
+            )
         tries.transient += 1
         if tries.transient > self.max_retries:
             raise ServiceUnavailable(
@@ -300,3 +315,11 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         delay = self._rng() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (tries.transient - 1))
         log.info("Marketo call failed (%s); retry %d/%d in %.1f s", why, tries.transient, self.max_retries, delay)
         self._sleep(delay)
+
+
+def _never_sent(exc: Exception) -> bool:
+    """True when the connection failed before the request went out (refused, unknown host, connect timeout)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
