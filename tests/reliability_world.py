@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -181,6 +182,7 @@ class RequestHook:
         self.box = box
         self.prefixes = prefixes
         self.count = 0
+        self.in_flight = 0
         self.paths: list[tuple[str, str]] = []
         self._before: dict[int, list[Callable[[], None]]] = {}
         self._after: dict[int, list[Callable[[], None]]] = {}
@@ -231,12 +233,25 @@ class RequestHook:
             self.paths.append((request.method, request.path))
             for check in self._each:
                 check()
-        for action in self._before.get(n, []):
-            action()
-        response = self._original(request)
-        for action in self._after.get(n, []):
-            action()
-        return response
+        with self._lock:
+            self.in_flight += 1
+        try:
+            for action in self._before.get(n, []):
+                action()
+            response = self._original(request)
+            for action in self._after.get(n, []):
+                action()
+            return response
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until no request is being handled (a stalled one may outlive the client that sent it)."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not self.in_flight, "the sandbox is still handling a request"
 
 
 def speed_up(monkeypatch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -23,10 +24,16 @@ SEGMENT_FAULTS: dict[str, list[tuple[Any, int, dict[str, Any]]]] = {
     "segment-429": [(429, 2, {"retry_after": 0.05})],
     "segment-500": [(500, 2, {}), (503, 1, {})],
     "segment-reset": [("reset", 1, {})],
+    # read timeouts: dropped unanswered, and answered too late (Segment took the batch; the resend is deduped)
+    "segment-timeouts": [("timeout", 1, {"delay_s": 1.2}), ("slow", 1, {"delay_s": 1.2})],
 }
 # Where each job spends its quota: faults scripted there land on its writes (writeback: its activity reads).
 MAIN_PATHS = {"backfill": "/rest/v1/leads.json", "audience": "/rest/v1/lists/", "writeback": "/rest/v1/activities.json",
-              "apply-events": "/rest/v1/campaigns/3001/trigger.json"}
+              "apply-events": "/rest/v1/leads.json"}  # score lookups and writes
+# Where the second round of faults may land: any Marketo call, except apply-events' campaign requests, which are
+# sent at most once and have their own test below.
+SECOND_PATHS = {"apply-events": "/rest/v1/programs/"}
+CAMPAIGN_PATH = "/rest/v1/campaigns/3001/trigger.json"
 # The sandbox's own limits, far below what the client believes: real 606 and 615 answers, not scripted ones.
 SERVER_LIMITS = {"rate_limit_calls": 5, "window_s": 0.3, "max_concurrency": 1}
 
@@ -51,6 +58,7 @@ def run_job(job: str, invoke, monkeypatch, tmp_path, *, arm=None, extra: tuple[s
         result, report = run_cli(invoke, monkeypatch, box, tmp_path / "home", scenario)
         assert result.exit_code == 0, result.output
         assert report["status"] == "ok" and "imbalances" not in report
+        hook.wait_idle()  # a request answered after the client gave up still lands
         return snapshot(box), box
     finally:
         box.stop()
@@ -76,7 +84,7 @@ def marketo_faults(job: str, profile: str):
     faults = MARKETO_FAULTS[profile]
 
     def arm(box, hook: RequestHook) -> None:
-        stages = [injector(box, faults, MAIN_PATHS[job]), injector(box, faults)]
+        stages = [injector(box, faults, MAIN_PATHS[job]), injector(box, faults, SECOND_PATHS.get(job))]
         if profile == "601-602":
             stages[1] = box.expire_token  # a real expiry: the live token answers 602 from now on
         hook.stages(1, stages, gap=2)
@@ -140,3 +148,53 @@ def test_bulk_paths_under_faults_end_in_the_clean_state(job, extra, profile, inv
     faulty, box = run_job(job, invoke, monkeypatch, tmp_path, arm=arm, extra=extra)
     assert sum(path.startswith("/bulk/") for path, _ in box.faults.fired) >= sum(t for _, t, _ in faults)
     assert faulty == expected
+
+
+# A campaign request is the one write that is not idempotent (a second one sends the e-mails again): it is retried
+# only when Marketo surely did not run it, else the run stops (exit 75) and the next run reports it as uncertain.
+CAMPAIGN_RETRIED = ["606-burst", "615", "601-602"]
+CAMPAIGN_AMBIGUOUS = {**{name: MARKETO_FAULTS[name] for name in ("604-608-611-713", "http-5xx", "connection-reset",
+                                                                 "read-timeout")},
+                      "answered-after-timeout": [("slow", 1, {"delay_s": 1.2})]}
+
+
+@pytest.mark.parametrize("profile", CAMPAIGN_RETRIED)
+def test_campaign_request_refused_before_it_ran_is_retried(profile, invoke, monkeypatch, tmp_path, tmp_path_factory):
+    expected = clean_state("apply-events", invoke, monkeypatch, tmp_path_factory)
+
+    def arm(box, hook: RequestHook) -> None:
+        hook.stages(1, [injector(box, MARKETO_FAULTS[profile], CAMPAIGN_PATH)])
+
+    faulty, box = run_job("apply-events", invoke, monkeypatch, tmp_path, arm=arm)
+    assert box.faults.pending == 0 and box.faults.fired
+    assert faulty == expected
+
+
+@pytest.mark.parametrize("profile", list(CAMPAIGN_AMBIGUOUS))
+def test_campaign_request_that_may_have_run_is_never_sent_twice(profile, invoke, monkeypatch, tmp_path,
+                                                                tmp_path_factory):
+    expected = clean_state("apply-events", invoke, monkeypatch, tmp_path_factory)
+    box = new_box()
+    try:
+        scenario = build("apply-events", box, tmp_path / "input")
+        hook = RequestHook(box)
+        hook.stages(1, [injector(box, CAMPAIGN_AMBIGUOUS[profile], CAMPAIGN_PATH)])
+        first, report = run_cli(invoke, monkeypatch, box, tmp_path / "home", scenario)
+        assert first.exit_code == 75 and report["status"] == "deferred" and "not sent again" in report["error"]
+        assert "imbalances" not in report
+        hook.wait_idle()
+        box.faults.clear()  # the outage is over
+        second, report = run_cli(invoke, monkeypatch, box, tmp_path / "home", scenario)
+        assert second.exit_code == 0, second.output
+        uncertain = report["counts"]["uncertain"]
+        assert uncertain > 0 and len(report["details"]["uncertain"]) == uncertain
+        final = snapshot(box)
+        have = Counter(final["campaigns"]["Trial Welcome"])
+        want = Counter(expected["campaigns"]["Trial Welcome"])
+        assert not have - want  # never twice
+        # the sandbox refuses a faulted call before running it, except the late answer, which it ran
+        assert sum((want - have).values()) == (0 if profile == "answered-after-timeout" else uncertain)
+        assert {k: v for k, v in final.items() if k != "campaigns"} == {
+            k: v for k, v in expected.items() if k != "campaigns"}
+    finally:
+        box.stop()
