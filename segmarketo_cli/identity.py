@@ -342,15 +342,22 @@ class IdentityGraph:
         if cookie and cookie not in person.cookies:
             person.cookies.append(cookie)
         traits = message.get("traits")
-        if type(traits) is dict and person.raw is None and not person._traits and not self.clear_nulls:
-            # A person's first traits (the common case): nothing to compare timestamps with; flattened later.
+        if type(traits) is dict and (person.raw is not None or not person._traits) and not self.clear_nulls:
             paths, values = walk(traits, email if email and not traits.get("email") else None)
-            shape = tuple(paths)
-            shapes = self._shapes
-            if len(shapes) < _SHAPES_MAX:  # one tuple per distinct set of paths, shared by everyone with it
-                shape = shapes.setdefault(shape, shape)
-            person.raw = (shape, values, ts, seq)
-            return
+            if person.raw is None:
+                # A person's first traits (the common case): nothing to compare timestamps with; flattened later.
+                shape = tuple(paths)
+                shapes = self._shapes
+                if len(shapes) < _SHAPES_MAX:  # one tuple per distinct set of paths, shared by all who have it
+                    shape = shapes.setdefault(shape, shape)
+                person.raw = (shape, values, ts, seq)
+                return
+            shape, _, last_ts, _ = person.raw
+            if len(paths) == len(shape) and tuple(paths) == shape:
+                # The same paths again: the message with the later timestamp (file order on a tie) wins them all.
+                if ts >= last_ts:
+                    person.raw = (shape, values, ts, seq)
+                return
         store = person.traits
         pairs: list[tuple[str, Any]] = []
         if isinstance(traits, dict):

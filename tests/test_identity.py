@@ -137,3 +137,25 @@ def test_first_traits_kept_flat_equal_the_flattened_fold():
         assert person.raw is not None
         assert [(p, t.value) for p, t in person.traits.items()] == list(want.items()), traits
         assert person.raw is None and all(t.ts == person.last_seen for t in person.traits.values())
+
+
+def test_fast_paths_fold_repeated_identifies_like_the_general_fold():
+    import random
+
+    rng = random.Random(11)
+    shapes = [{"email": "P@x.io", "plan": "pro", "company": {"name": "I"}}, {"email": "p@x.io", "plan": "free"},
+              {"plan": "team", "company": {"name": "J", "size": 3}}, {}]
+    for _ in range(200):
+        messages = []
+        for k in range(rng.randint(1, 4)):
+            traits = {key: (f"{value}{k}" if isinstance(value, str) and key != "email" else value)
+                      for key, value in rng.choice(shapes).items()}
+            stamp = f"2024-01-0{rng.randint(1, 3)}T00:00:00Z" if rng.random() < 0.9 else None
+            messages.append({"type": "identify", "userId": "u1", "timestamp": stamp, "traits": traits})
+        fast, general = IdentityGraph(), IdentityGraph(nulls="clear")  # no nulls here: "clear" only differs in path
+        for message in messages:
+            fast.add(message)
+            general.add(message)
+        (a,), (b,) = list(fast.people()), list(general.people())
+        assert {p: (t.value, t.ts, t.seq) for p, t in a.traits.items()} == \
+            {p: (t.value, t.ts, t.seq) for p, t in b.traits.items()}, messages
