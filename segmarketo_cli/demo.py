@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .paths import sample_data_dir
+from .timeparse import parse_utc
 
 # Lead fields whose changes the demo reports (what apply-events and backfill touch most visibly).
 WATCHED_FIELDS = ("leadScore", "productScore", "unsubscribed", "lifecycleStage", "isCustomer")
@@ -119,7 +120,7 @@ def first_activity_day(path: Path) -> Any:
                 earliest = stamp if earliest is None or stamp < earliest else earliest
     if earliest is None:
         raise ConfigError(f"{path}: no activities to write back")
-    return datetime.fromisoformat(earliest.replace("Z", "+00:00")).date()
+    return parse_utc(earliest).date()
 
 
 def snapshot(box: Any) -> Snapshot:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
+from .timeparse import parse_iso_datetime
+
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 IDENTITY_TYPES = ("identify", "alias")
@@ -17,7 +19,6 @@ _MISSING_TS = float("-inf")
 _INTERN_MAX = 40
 _SHAPES_MAX = 4096
 _FIRST_SEQ = attrgetter("first_seq")
-_FROMISO_Z = sys.version_info >= (3, 11)
 
 
 def normalize_email(value: Any) -> str | None:
@@ -33,12 +34,8 @@ def parse_timestamp(value: Any) -> float | None:
     """Epoch seconds of an ISO-8601 timestamp (naive means UTC), or None when absent/unparseable."""
     if not isinstance(value, str) or not value:
         return None
-    text = value.strip()
-    # Python 3.11 reads a final "Z" itself (as the UTC singleton, much faster than a parsed "+00:00").
-    if text.endswith(("Z", "z")) and not (_FROMISO_Z and text[-1] == "Z"):
-        text = text[:-1] + "+00:00"
     try:
-        stamp = dt.datetime.fromisoformat(text)
+        stamp = parse_iso_datetime(value)
     except ValueError:
         return None
     if stamp.tzinfo is None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .config import tomllib
 from .errors import ConfigError
 from .identity import EMAIL_RE, Person, Trait, flatten
+from .timeparse import parse_iso_datetime
 
 if TYPE_CHECKING:
     from .state import StateStore
@@ -217,11 +218,8 @@ def _parse_moment(value: Any) -> dt.datetime | None:
         return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
     if not isinstance(value, str) or not value.strip():
         return None
-    text = value.strip()
-    if text[-1:] in ("Z", "z"):
-        text = text[:-1] + "+00:00"
     try:
-        return dt.datetime.fromisoformat(text)
+        return parse_iso_datetime(value)
     except ValueError:
         return None
 

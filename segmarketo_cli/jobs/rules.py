@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from ..rules import Rule, as_number
+from ..timeparse import parse_utc
 
 MAX_LEADS_PER_CALL = 300
 MAX_LEADS_PER_CAMPAIGN_CALL = 100
@@ -46,14 +46,10 @@ def parse_timestamp(message: Mapping[str, Any]) -> float | None:
     for key in ("timestamp", "originalTimestamp", "receivedAt", "sentAt"):
         value = message.get(key)
         if isinstance(value, str) and value.strip():
-            text = value.strip()
             try:
-                moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+                return parse_utc(value).timestamp()
             except ValueError:
                 continue
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-            return moment.timestamp()
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value / 1000.0 if value > 1e11 else float(value)
     return None

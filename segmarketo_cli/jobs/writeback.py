@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import ConfigError
 from ..segment import spec
+from ..timeparse import parse_utc
 from .writeback_activity import Activity
 
 # Marketo activity type name -> Segment event name (segment.md §13; issue 5's default table).
@@ -59,20 +60,13 @@ def parse_when(text: str, now: datetime, *, option: str = "--since") -> datetime
     if match:
         amount, unit = int(match.group(1)), match.group(2).lower()
         return now - timedelta(**{_UNITS[unit]: amount})
-    value = (text or "").strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-        moment = datetime.fromisoformat(value)
+        return parse_utc(text or "")
     except ValueError:
         raise ConfigError(
             f"{option} '{text}' is neither an ISO-8601 date/datetime (2025-05-01, 2025-05-01T08:00:00Z) "
             "nor a duration (90m, 24h, 7d)"
         ) from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True)

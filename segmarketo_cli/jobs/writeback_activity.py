@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
+
+from ..timeparse import parse_utc
 
 
 def parse_activity_date(text: str) -> datetime:
     """An activityDate (`2023-01-16T23:32:19Z`, or with an offset) as an aware UTC datetime."""
-    value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    moment = datetime.fromisoformat(value)
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return parse_utc(text)
 
 
 

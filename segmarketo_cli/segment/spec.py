@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import __version__
+from ..timeparse import parse_utc
 
 LIBRARY = {"name": "segmarketo", "version": __version__}
 # Loop avoidance (segment.md §9): write-back must never flow back into Marketo through Segment.
@@ -77,15 +78,7 @@ def iso_timestamp(value: datetime | str | float | int | None = None) -> str:
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         moment = datetime.fromtimestamp(value, timezone.utc)
     elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"not an ISO-8601 timestamp: {value!r}") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+        moment = parse_utc(value)
     else:
         raise TypeError(f"cannot make a timestamp from {type(value).__name__}")
     moment = moment.astimezone(timezone.utc)

@@ -1,0 +1,32 @@
+"""ISO-8601 parsing is the same on every supported Python (3.10 reads no 'Z' nor odd fraction lengths)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from segmarketo_cli.timeparse import parse_iso_datetime, parse_utc
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-01T10:00:00Z", datetime(2026, 11, 1, 10, tzinfo=timezone.utc)),
+        ("2023-01-16T17:32:19.5-06:00", datetime(2023, 1, 16, 23, 32, 19, 500000, tzinfo=timezone.utc)),
+        ("2026-11-01T10:00:00.123456789Z", datetime(2026, 11, 1, 10, 0, 0, 123456, tzinfo=timezone.utc)),
+        ("2010-05-07T15:41:32-0500", datetime(2010, 5, 7, 20, 41, 32, tzinfo=timezone.utc)),
+        ("2026-11-01T10:00:00+01", datetime(2026, 11, 1, 9, tzinfo=timezone.utc)),
+        ("2025-05-01", datetime(2025, 5, 1, tzinfo=timezone.utc)),
+        ("2010-05-07 15:41", datetime(2010, 5, 7, 15, 41, tzinfo=timezone.utc)),
+    ],
+)
+def test_parse_utc_accepts_the_iso_shapes_segment_and_marketo_send(text, expected):
+    assert parse_utc(text) == expected
+
+
+def test_naive_text_stays_naive_and_garbage_is_a_value_error():
+    assert parse_iso_datetime("2026-11-01T10:00:00").tzinfo is None
+    for bad in ("nonsense", "", "2025-13-01T00:00:00Z", "2025-05-01T25:00:00Z"):
+        with pytest.raises(ValueError):
+            parse_utc(bad)
