@@ -87,6 +87,23 @@ def invoke():
 
 
 @pytest.fixture
+def box():
+    """A bare sandbox (default credentials, no seed) for wire-level tests of the emulator itself."""
+    from segmarketo_cli.sandbox import Sandbox
+
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def api(box):
+    """call(method, path, raw=False, **kwargs) against `box` with a valid token (see sandbox_api.py)."""
+    from sandbox_api import make_api
+
+    return make_api(box)
+
+
+@pytest.fixture
 def sandbox(monkeypatch):
     """A fresh Marketo + Segment sandbox on 127.0.0.1 (ephemeral port), wired into the environment."""
     from segmarketo_cli.sandbox import Sandbox

@@ -4,23 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
-from sandbox_api import make_api
-
-from segmarketo_cli.sandbox import Sandbox
-
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def box():
-    with Sandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def api(box):
-    return make_api(box)
 
 
 def at(minutes: int) -> str:

@@ -7,21 +7,9 @@ import hashlib
 import io
 import time
 
-import pytest
 from sandbox_api import make_api
 
 from segmarketo_cli.sandbox import Sandbox, SandboxConfig
-
-
-@pytest.fixture
-def box():
-    with Sandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def api(box):
-    return make_api(box)
 
 
 def upload(api, text: str, **params) -> dict:

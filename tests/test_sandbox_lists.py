@@ -4,22 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from sandbox_api import make_api
-
-from segmarketo_cli.sandbox import Sandbox
-
-
-@pytest.fixture
-def box():
-    with Sandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def api(box):
-    return make_api(box)
-
 
 def test_lead_db_lists_by_name_and_id(box, api):
     first = box.marketo.add_list("Alpha")

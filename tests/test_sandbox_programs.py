@@ -2,22 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-from sandbox_api import make_api
-
-from segmarketo_cli.sandbox import Sandbox
-
-
-@pytest.fixture
-def box():
-    with Sandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def api(box):
-    return make_api(box)
-
 
 def test_program_lookup_browse_and_channels(box, api):
     program_id = box.marketo.add_program("Spring Webinar", channel="Webinar")
