@@ -12,6 +12,7 @@ from ..identity import IdentityGraph, find_email
 from ..mapping import FieldCatalog, Mapper, load_catalog
 from ..sources import InputFile, read_all
 from ..sources.jsonlines import ContainsAny
+from ..sources.shape import shape_problem
 from .backfill import BackfillPlan, Candidate, Ownership, build_plan
 from .backfill_apply import BatchResult, CookieLinker, RestExecutor
 from .backfill_bulk import BulkExecutor, ImportResult
@@ -294,25 +295,15 @@ def _message_problem(message: dict[str, Any] | None) -> str | None:
     """Why a parsed message is malformed (None when it is a usable Spec message)."""
     if not isinstance(message, dict):
         return "not a message"
+    problem = shape_problem(message)
+    if problem:
+        return problem
     kind = message.get("type")
-    if not isinstance(kind, str) or not kind:
+    if not kind:
         return "no 'type' field"
-    for key in ("userId", "anonymousId", "previousId"):
-        value = message.get(key)  # Segment takes strings (numbers are stringified); a list would become "['x']"
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
-            return f"'{key}' is {_json_type(value)}, expected a string"
-    traits = message.get("traits")
-    if traits is not None and not isinstance(traits, dict):
-        return f"'traits' is {_json_type(traits)}, expected an object"
     no_id = not (message.get("userId") or message.get("anonymousId"))
     if kind == "identify" and no_id and find_email(message) is None:
         return "identify without userId, anonymousId or email"
     if kind == "alias" and not (message.get("previousId") and message.get("userId")):
         return "alias without previousId and userId"
     return None
-
-
-def _json_type(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-             float: "a number"}
-    return names.get(type(value), type(value).__name__)

@@ -9,6 +9,7 @@ from typing import Any
 from ..identity import IdentityGraph, Person, find_email
 from ..rules import Rule
 from ..sources import SourceItem
+from ..sources.shape import shape_problem
 from .rules import Coercer, EventRejected, Match, evaluate, parse_timestamp
 
 TOP_BUCKETS = ("messages", "events_matched", "events_unmatched", "other_messages", "duplicates", "malformed")
@@ -63,6 +64,11 @@ class EventCollector:
                 out.malformed.append((item.origin, item.error or "malformed"))
                 continue
             message = item.message
+            problem = shape_problem(message)
+            if problem:
+                out.counts["malformed"] += 1
+                out.malformed.append((item.origin, problem))
+                continue
             message_id = message.get("messageId")
             message_id = str(message_id).strip() if message_id not in (None, "") else None
             if message_id is not None:

@@ -10,6 +10,7 @@ from ..errors import ConfigError, InputError
 from ..identity import find_email, message_time, parse_timestamp
 from .audience import FALSE_WORDS, TRUE_WORDS, AudienceInput, AudiencePerson, Identity, Rejection, identities_of
 from .discover import InputFile
+from .shape import shape_problem
 
 ENTERED, EXITED = "Audience Entered", "Audience Exited"
 
@@ -66,8 +67,10 @@ def read_events(source: InputFile, audience: str | None) -> AudienceInput:
     events: list[_Event] = []
     for seq, item in enumerate(read_file(source)):
         result.rows += 1
-        if not item.ok or item.message is None:
-            result.rejects.append(Rejection(item.origin, item.error or "unreadable"))
+        bad = not item.ok or item.message is None
+        problem = (item.error or "unreadable") if bad else shape_problem(item.message)
+        if problem:
+            result.rejects.append(Rejection(item.origin, problem))
             continue
         parsed = _audience_event(item.message, audience)
         if parsed is None:
