@@ -64,7 +64,8 @@ def find_email(message: dict[str, Any], *, user_id_is_email: bool = False) -> st
         context.get("traits", {}).get("email") if isinstance(context.get("traits"), dict) else None,
         message["properties"].get("email") if isinstance(message.get("properties"), dict) else None,
     ]
-    for ext in context.get("externalIds") or []:
+    external_ids = context.get("externalIds")
+    for ext in external_ids if isinstance(external_ids, list) else ():
         if isinstance(ext, dict) and str(ext.get("type", "")).lower() == "email":
             candidates.append(ext.get("id"))
     if user_id_is_email:

@@ -215,7 +215,10 @@ def coerce(value: Any, info: FieldInfo) -> Any:
 def _parse_moment(value: Any) -> dt.datetime | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         seconds = value / 1000 if abs(value) > 1e11 else value  # epoch milliseconds vs seconds
-        return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+        try:
+            return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):  # beyond year 9999 or the platform's time_t
+            return None
     if not isinstance(value, str) or not value.strip():
         return None
     try:

@@ -168,3 +168,9 @@ def test_parse_timestamp_reads_z_and_offsets_alike():
     assert base == parse_timestamp("2026-03-17T04:40:00.250Z") == parse_timestamp(" 2026-03-17T04:40:00.250z ")
     assert parse_timestamp("2026-03-17T06:40:00.250+02:00") == base == parse_timestamp("2026-03-17T04:40:00.250")
     assert parse_timestamp("nonsense Z") is None and parse_timestamp("") is None and parse_timestamp(5) is None
+
+
+def test_find_email_ignores_external_ids_that_are_not_a_list():
+    message = {"type": "track", "context": {"externalIds": 7, "traits": {"email": "Ann@Example.com"}}}
+    assert find_email(message) == "ann@example.com"
+    assert find_email({"type": "track", "context": {"externalIds": {"type": "email"}}}) is None

@@ -188,3 +188,9 @@ def test_unflattened_fast_path_maps_exactly_like_the_flattened_traits():
             assert (got.fields, got.field_ts, got.errors, got.dropped, got.compliance_skipped) == (
                 want.fields, want.field_ts, want.errors, want.dropped, want.compliance_skipped), traits
             assert list(got.fields) == list(want.fields)
+
+
+@pytest.mark.parametrize("kind", ["date", "datetime"])
+def test_epoch_numbers_beyond_the_platform_range_are_a_coercion_error(kind):
+    with pytest.raises(CoercionError):
+        coerce(10**30, FieldInfo("f", kind, None))
