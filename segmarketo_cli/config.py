@@ -39,6 +39,8 @@ _SCALARS: dict[str, tuple[str, type, Any]] = {
     "lookup_field": ("SEGMARKETO_LOOKUP_FIELD", str, "email"),
     "user_id_field": ("SEGMARKETO_USER_ID_FIELD", str, None),
 }
+# Sub-tables a profile may hold, and their TOML shape.
+_TABLES: dict[str, type] = {"mapping": dict, "fields": dict, "writeback": dict, "rules": list}
 SECRET_ENV = {
     "marketo_client_secret": "SEGMARKETO_MARKETO_CLIENT_SECRET",
     "segment_write_key": "SEGMARKETO_SEGMENT_WRITE_KEY",
@@ -173,6 +175,10 @@ def load_settings(profile: str | None = None, overrides: dict[str, Any] | None =
             value, source = default, "default"
         settings.sources[name] = source
         setattr(settings, name, _coerce(value, kind, where=_origin(settings, name), key=name))
+    for name, kind in _TABLES.items():
+        if name in section and not isinstance(section[name], kind):
+            shape = f"a [profiles.{profile}.{name}] table" if kind is dict else f"[[profiles.{profile}.{name}]] tables"
+            raise ConfigError(f"{path} [profiles.{profile}]: '{name}' must be {shape}, got {section[name]!r}")
     settings.tables = {k: v for k, v in section.items() if isinstance(v, (dict, list))}
     unknown = sorted(k for k, v in section.items() if not isinstance(v, (dict, list)) and k not in _SCALARS)
     if unknown:

@@ -152,5 +152,21 @@ def test_require_marketo_names_the_variable_and_file():
 
 def test_table_must_be_a_table():
     write_config("[profiles.default]\nmapping = [1]\n")
-    with pytest.raises(ConfigError, match=r"\[profiles.default.mapping\] must be a table"):
-        load_settings().table("mapping")
+    with pytest.raises(ConfigError, match=r"'mapping' must be a \[profiles.default.mapping\] table, got \[1\]"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("mapping = 5", "'mapping' must be a [profiles.default.mapping] table, got 5"),
+        ("writeback = 3", "'writeback' must be a [profiles.default.writeback] table, got 3"),
+        ('rules = "x"', "'rules' must be [[profiles.default.rules]] tables, got 'x'"),
+    ],
+)
+def test_profile_sub_tables_of_the_wrong_shape_are_config_errors(isolated_home, line, expected):
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    (isolated_home / "config.toml").write_text(f"[profiles.default]\n{line}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert expected in str(info.value) and "config.toml" in str(info.value)
