@@ -37,6 +37,13 @@ class Request:
         values = self.query.get(name) or self.form.get(name)
         return values[0] if values else default
 
+    def required(self, name: str) -> str:
+        """A parameter that must be present: Marketo answers 701 "'<name>' cannot be blank" otherwise."""
+        value = self.arg(name)
+        if not value:
+            raise ApiError("701", f"'{name}' cannot be blank")
+        return value
+
     def args(self, name: str) -> list[str]:
         return list(self.query.get(name, [])) + list(self.form.get(name, []))
 

@@ -32,9 +32,7 @@ def types(sb: Sandbox, request: Request, match: Any) -> Response:
 
 
 def paging_token(sb: Sandbox, request: Request, match: Any) -> Response:
-    since = request.arg("sinceDatetime")
-    if not since:
-        raise ApiError("701", "'sinceDatetime' cannot be blank")
+    since = request.required("sinceDatetime")
     try:
         since_iso = iso_z(parse_datetime(since))
     except ValueError:
@@ -51,9 +49,7 @@ def _int_list(request: Request, name: str) -> list[int]:
 
 
 def activities(sb: Sandbox, request: Request, match: Any) -> Response:
-    token = request.arg("nextPageToken")
-    if not token:
-        raise ApiError("701", "'nextPageToken' cannot be blank")
+    token = request.required("nextPageToken")
     type_ids = set(_int_list(request, "activityTypeIds"))
     if not type_ids:
         raise ApiError("701", "'activityTypeIds' cannot be blank")

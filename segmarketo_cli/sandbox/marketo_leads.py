@@ -180,9 +180,7 @@ def describe2(sb: Sandbox, request: Request, match: Any) -> Response:
 
 
 def associate(sb: Sandbox, request: Request, match: Any) -> Response:
-    cookie = request.arg("cookie")
-    if not cookie:
-        raise ApiError("701", "'cookie' cannot be blank")
+    cookie = request.required("cookie")
     lead_id = int(match.group(1))
     with sb.marketo.lock:
         state = sb.marketo

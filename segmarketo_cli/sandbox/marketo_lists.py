@@ -52,9 +52,7 @@ def list_by_id(sb: Sandbox, request: Request, match: Any) -> Response:
 
 
 def static_list_by_name(sb: Sandbox, request: Request, match: Any) -> Response:
-    name = request.arg("name")
-    if not name:
-        raise ApiError("701", "'name' cannot be blank")
+    name = request.required("name")
     with sb.marketo.lock:
         found = sb.marketo.assets.list_by_name(name)
         return asset_ok([_asset_list(sb, found)] if found else None)
@@ -102,9 +100,7 @@ def _parse_folder(raw: str | None, *, allow_bare: bool) -> int:
 
 
 def create_list(sb: Sandbox, request: Request, match: Any) -> Response:
-    name = request.arg("name")
-    if not name:
-        raise ApiError("701", "'name' cannot be blank")
+    name = request.required("name")
     folder_id = _parse_folder(request.arg("folder"), allow_bare=sb.config.accept_bare_folder_id)
     with sb.marketo.lock:
         assets = sb.marketo.assets
@@ -125,9 +121,7 @@ def delete_list(sb: Sandbox, request: Request, match: Any) -> Response:
 
 
 def folder_by_name(sb: Sandbox, request: Request, match: Any) -> Response:
-    name = request.arg("name")
-    if not name:
-        raise ApiError("701", "'name' cannot be blank")
+    name = request.required("name")
     folder_type = request.arg("type")
     root = request.arg("root")
     if root and not folder_type:

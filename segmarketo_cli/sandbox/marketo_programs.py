@@ -30,9 +30,7 @@ def _program(sb: Sandbox, program: Program) -> dict[str, Any]:
 
 
 def program_by_name(sb: Sandbox, request: Request, match: Any) -> Response:
-    name = request.arg("name")
-    if not name:
-        raise ApiError("701", "'name' cannot be blank")
+    name = request.required("name")
     with sb.marketo.lock:
         found = sb.marketo.assets.program_by_name(name)
         return asset_ok([_program(sb, found)] if found else None)
