@@ -358,20 +358,10 @@ class Mapper:
             if lead is not None:
                 return lead
         lead = MappedLead()
-        routes = self._routes
-        chosen: dict[str, tuple[tuple[int, int], str]] = {}
-        for path in person.traits:
-            route = routes[path] if path in routes else self.route(path)
-            if route is None:
-                continue
-            target, order = route
-            best = chosen.get(target)
-            if best is None or order < best[0]:
-                if best is not None and order[0] == best[0][0] == PRIORITY_BUILTIN:
-                    log.debug("traits '%s' and '%s' both map to %s; using '%s'", path, best[1], target, path)
-                chosen[target] = (order, path)
         traits = person.traits
-        raw = [(target, traits[path], path) for target, (_, path) in chosen.items()]
+        paths = list(traits)
+        chosen = self.choose_routes(paths)
+        raw = [(target, traits[paths[index]], paths[index]) for target, index in chosen.items()]
         name = traits.get("name")
         if name is not None and isinstance(name.value, str) and name.value.strip():
             first, _, last = name.value.strip().partition(" ")
@@ -384,6 +374,22 @@ class Mapper:
         for target, trait, path in raw:
             self.put(lead, target, trait.value, trait.ts, path)
         return lead
+
+    def choose_routes(self, paths: list[str]) -> dict[str, int]:
+        """Target field -> index of the trait path that writes it (the best priority wins; ties: first seen)."""
+        routes = self._routes
+        chosen: dict[str, tuple[tuple[int, int], int]] = {}
+        for index, path in enumerate(paths):
+            route = routes[path] if path in routes else self.route(path)
+            if route is None:
+                continue
+            target, order = route
+            best = chosen.get(target)
+            if best is None or order < best[0]:
+                if best is not None and order[0] == best[0][0] == PRIORITY_BUILTIN:
+                    log.debug("traits '%s' and '%s' both map to %s; using '%s'", path, paths[best[1]], target, path)
+                chosen[target] = (order, index)
+        return {target: index for target, (_, index) in chosen.items()}
 
     def put(self, lead: MappedLead, target: str, value: Any, ts: float, path: str) -> None:
         """Coerce one trait value into `lead.fields[target]`, or record why it cannot go there."""

@@ -32,18 +32,9 @@ def plan_shape(mapper: Mapper, paths: tuple[str, ...]) -> Shape | None:
     """Route each path as Mapper.map_person does (first best priority wins a target); None for repeated paths."""
     if len(set(paths)) != len(paths):
         return None  # a dotted key colliding with a nested one: let the flattened path decide
-    routes = mapper._routes
-    chosen: dict[str, tuple[tuple[int, int], int]] = {}
-    for index, path in enumerate(paths):
-        route = routes[path] if path in routes else mapper.route(path)
-        if route is None:
-            continue
-        target, order = route
-        best = chosen.get(target)
-        if best is None or order < best[0]:
-            chosen[target] = (order, index)
+    chosen = mapper.choose_routes(list(paths))
     entries = []
-    for target, (_, index) in chosen.items():
+    for target, index in chosen.items():
         info = mapper.catalog.fields.get(target) or FieldInfo(target, "string")
         limit = (info.length or sys.maxsize) if info.data_type in _PLAIN_TEXT else -1
         entries.append((target, index, paths[index], limit, _NUMBER.get(info.data_type, 0)))
