@@ -156,6 +156,60 @@ def test_create_list_in_a_folder_then_reuse_it(sandbox, invoke, tmp_path):
     assert again.exit_code == 0 and report(again)["counts"]["unchanged"] == 2
 
 
+def test_create_list_in_a_program_uses_the_program_id_namespace(sandbox, invoke, tmp_path):
+    box = sandbox.marketo
+    a = box.add_lead(email="a@example.com")
+    box.add_folder("Unrelated", folder_id=12)  # a marketing folder whose id equals the program's id
+    program = box.add_program("Q3 Webinar", program_id=12)
+    path = audience_csv(tmp_path, ["a@example.com"])
+    result = invoke("sync-audience", path, "--list", "Q3 attendees", "--create-list", "--folder", "Q3 Webinar")
+    assert result.exit_code == 0, result.output
+    list_id = box.list_id("Q3 attendees")
+    assert box.list_parent(list_id) == ("Program", program)
+    assert box.list_members(list_id) == {a}
+
+
+def test_create_list_ignores_design_studio_folders_and_reads_upper_case_types(sandbox, invoke, tmp_path):
+    box = sandbox.marketo
+    box.add_lead(email="a@example.com")
+    folder = box.add_folder("Audiences")  # answered with folderId.type "FOLDER", as in Adobe's example
+    box.add_folder("Audiences", folder_type="Email")
+    path = audience_csv(tmp_path, ["a@example.com"])
+    result = invoke("sync-audience", path, "--list", "Segment VIP", "--create-list", "--folder", "Audiences")
+    assert result.exit_code == 0, result.output
+    assert box.list_parent(box.list_id("Segment VIP")) == ("Folder", folder)
+    design_only = box.add_folder("Newsletters", folder_type="Email")
+    refused = invoke("sync-audience", path, "--list", "Other", "--create-list", "--folder", "Newsletters")
+    assert refused.exit_code == 2
+    assert "folder 'Newsletters' cannot hold a static list (it is a Email folder)" in refused.stderr
+    by_id = invoke("sync-audience", path, "--list", "Other", "--create-list", "--folder", f"folder:{design_only}")
+    assert by_id.exit_code == 2
+    assert f"cannot create list 'Other' in folder {design_only}: Incompatible folder type (Marketo 711)" \
+        in by_id.stderr
+    assert box.list_id("Other") is None
+
+
+def test_ambiguous_folder_name_is_refused_before_any_write_and_says_how_to_choose(sandbox, invoke, tmp_path, calls):
+    box = sandbox.marketo
+    box.add_lead(email="a@example.com")
+    folder = box.add_folder("Webinars", parent="Events")
+    program = box.add_program("Webinars", folder="Programs")
+    path = audience_csv(tmp_path, ["a@example.com"])
+    result = invoke("sync-audience", path, "--list", "Attendees", "--create-list", "--folder", "Webinars")
+    assert result.exit_code == 2
+    assert "folder name 'Webinars' is ambiguous, 2 matches" in result.stderr
+    assert f"--folder folder:{folder} or --folder program:{program}" in result.stderr
+    assert writes(calls) == []
+    assert box.list_id("Attendees") is None
+    by_path = invoke("sync-audience", path, "--list", "Attendees", "--create-list", "--folder",
+                     "/Marketing Activities/Default/Programs/Webinars")
+    assert by_path.exit_code == 0, by_path.output
+    assert box.list_parent(box.list_id("Attendees")) == ("Program", program)
+    by_option = invoke("sync-audience", path, "--list", "Attendees 2", "--create-list", "--folder", f"folder:{folder}")
+    assert by_option.exit_code == 0, by_option.output
+    assert box.list_parent(box.list_id("Attendees 2")) == ("Folder", folder)
+
+
 def test_create_missing_with_create_only(world, sandbox, invoke, tmp_path):
     ids, list_id = world
     emails = [f"p{i}@example.com" for i in range(5, 10)] + ["new1@example.com", "new2@example.com"]

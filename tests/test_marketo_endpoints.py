@@ -11,6 +11,7 @@ from segmarketo_cli.errors import MarketoError
 from segmarketo_cli.marketo import ActivityPager, Limiter, MarketoClient
 from segmarketo_cli.marketo.codes import record_bucket
 from segmarketo_cli.marketo.exceptions import BulkFileNotReady
+from segmarketo_cli.marketo.lists import ListParent, list_parents
 from segmarketo_cli.sandbox import Sandbox, SandboxConfig
 
 
@@ -44,6 +45,30 @@ def test_list_lookup_create_and_membership(sandbox):
     assert m.list_members(created["id"]) == {b}
     assert [row["id"] for row in client.iter_list_members(created["id"])] == [b]
     assert client.add_to_list(created["id"], []) == []
+
+
+def test_list_parents_from_folder_by_name(sandbox):
+    m = sandbox.marketo
+    folder = m.add_folder("Spring", folder_id=40)
+    m.add_folder("Spring", folder_type="Landing Page")
+    program = m.add_program("Spring", program_id=40)
+    client = client_for(sandbox)
+    usable, other = list_parents(client.find_folders_by_name("Spring"), "Spring")
+    assert sorted((p.type, p.id) for p in usable) == [("Folder", folder), ("Program", program)]
+    assert [row["folderType"] for row in other] == ["Landing Page"]
+    created = client.create_list("Spring list", program, folder_type="PROGRAM")
+    assert created["folder"] == {"id": program, "type": "Program"}
+    assert m.list_parent(created["id"]) == ("Program", program)
+    with pytest.raises(ValueError):
+        client.create_list("Bad", folder, folder_type="Email")
+
+
+def test_list_parent_from_a_folder_row():
+    row = {"name": "A", "folderId": {"id": 454, "type": "FOLDER"}, "folderType": "Marketing Folder", "path": "/M/A"}
+    assert ListParent.from_folder(row) == ListParent(454, "Folder", "/M/A")
+    assert ListParent.from_folder({**row, "folderType": "Zone"}) is None
+    assert ListParent.from_folder({**row, "folderType": "Email"}) is None
+    assert ListParent.from_folder({**row, "folderId": {"id": 454, "type": "Tag"}}) is None
 
 
 def test_program_status_and_campaign_request(sandbox):

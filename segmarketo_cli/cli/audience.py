@@ -47,7 +47,8 @@ def _print_plan(plan: ListMembershipPlan, list_label: str, sample: int = 20) -> 
 @click.option("--id-column", metavar="C", help="Column holding the identifier (auto-detected by name otherwise).")
 @click.option("--id-type", type=click.Choice(ID_TYPES), default=None, help="What the identifier column holds.")
 @click.option("--create-list", is_flag=True, help="Create the list when it does not exist (needs --folder).")
-@click.option("--folder", metavar="NAME", help="Folder for --create-list: exact name, or id:N.")
+@click.option("--folder", metavar="NAME", help="Marketing folder or program for --create-list: exact name, full "
+              "path, folder:N or program:N.")
 @click.option("--create-missing", is_flag=True, help="Create leads for people not in Marketo (else: unresolved).")
 @click.option("--max-removals", metavar="N|N%", default=None,
               help="Mirror mode: refuse (exit 4) to remove more than this [default: 10%].")

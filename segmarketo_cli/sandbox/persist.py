@@ -79,10 +79,13 @@ def load_state(sb: Sandbox, directory: Path) -> bool:
         store.next_id = max(store.next_id, int(m["next_lead_id"]))
         store.cookies.update({k: int(v) for k, v in m["cookies"].items()})
         assets = state.assets
-        assets.folders = {int(f["id"]): Folder(**f) for f in m["folders"]}
+        # States saved before folders had a folderType carry a "type" key instead: every such folder was a
+        # marketing folder.
+        assets.folders = {int(f["id"]): Folder(**{k: v for k, v in f.items() if k != "type"}) for f in m["folders"]}
         for item in m["lists"]:
             sl = StaticList(int(item["id"]), item["name"], int(item["folder_id"]), item["description"],
-                            item["created_at"], item["updated_at"], set(item["members"]))
+                            item["created_at"], item["updated_at"], set(item["members"]),
+                            folder_type=item.get("folder_type", "Folder"))
             assets.lists[sl.id] = sl
         for name, channel in m["channels"].items():
             assets.add_channel(name, channel["statuses"], channel["type"])

@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from .activitystore import ActivityStore
-from .assets import AssetStore
+from .assets import MARKETING_FOLDER, AssetStore
 from .defaults import DEFAULT_CHANNELS, PROGRAM_TYPES, STANDARD_FIELDS
 from .fieldtypes import FieldDef, coerce
 
@@ -78,14 +78,22 @@ class MarketoState:
             return [dict(self.store.leads[i]) for i in self.store.find(field, value)]
 
     # lists and folders --------------------------------------------------------------------------------------
-    def add_folder(self, name: str, parent: str | None = None) -> int:
+    def add_folder(self, name: str, parent: str | None = None, *, folder_type: str = MARKETING_FOLDER,
+                   folder_id: int | None = None) -> int:
+        """A folder; `folder_type` "Email" etc. makes a Design Studio folder, `folder_id` picks its id."""
         with self.lock:
             parent_id = self.assets.ensure_folder(parent) if parent else None
-            return self.assets.add_folder(name, parent_id)
+            return self.assets.add_folder(name, parent_id, folder_id=folder_id, folder_type=folder_type)
 
     def add_list(self, name: str, folder: str = "Lists", description: str = "") -> int:
         with self.lock:
             return self.assets.add_list(name, self.assets.ensure_folder(folder), description)
+
+    def list_parent(self, list_id: int) -> tuple[str, int]:
+        """Where a list lives: ("Folder", folder id) or ("Program", program id)."""
+        with self.lock:
+            static_list = self.assets.lists[int(list_id)]
+            return static_list.folder_type, static_list.folder_id
 
     def list_members(self, list_id: int) -> set[int]:
         with self.lock:
@@ -104,7 +112,8 @@ class MarketoState:
 
     # programs and campaigns --------------------------------------------------------------------------------
     def add_program(self, name: str, statuses: list[str] | list[dict[str, Any]] | None = None, *,
-                    channel: str | None = None, type: str | None = None, folder: str | None = None) -> int:
+                    channel: str | None = None, type: str | None = None, folder: str | None = None,
+                    program_id: int | None = None) -> int:
         """A program on `channel` (default "Webinar"); `statuses` defines a new channel named after the program."""
         with self.lock:
             if statuses:
@@ -117,7 +126,7 @@ class MarketoState:
                 raise KeyError(f"unknown channel {channel!r}")
             folder_id = self.assets.ensure_folder(folder) if folder else None
             return self.assets.add_program(name, channel, type=type or PROGRAM_TYPES.get(channel, "Event"),
-                                           folder_id=folder_id)
+                                           folder_id=folder_id, program_id=program_id)
 
     def program_members(self, program_id: int) -> dict[int, str]:
         with self.lock:
