@@ -124,3 +124,16 @@ def test_member_paging_with_opaque_tokens(box, api):
     assert not token or "Big" not in token
     legacy = api("GET", f"/rest/v1/list/{list_id}/leads.json", params={"batchSize": 1})
     assert len(legacy["result"]) == 1 and legacy["nextPageToken"]
+
+
+def test_folder_types_and_list_parents_survive_a_restart(tmp_path):
+    from segmarketo_cli.sandbox import Sandbox
+
+    data = tmp_path / "data"
+    with Sandbox(data_dir=data) as first:
+        email_folder = first.marketo.add_folder("Emails", folder_type="Email")
+        program = first.marketo.add_program("Q3 Webinar")
+        list_id = first.marketo.assets.add_list("In program", program, folder_type="Program")
+    again = Sandbox(data_dir=data)
+    assert again.marketo.assets.folders[email_folder].folder_type == "Email"
+    assert again.marketo.list_parent(list_id) == ("Program", program)
