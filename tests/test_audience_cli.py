@@ -221,6 +221,25 @@ def test_create_missing_with_create_only(world, sandbox, invoke, tmp_path):
     assert counts["created"] == 2 and counts["added"] == 2 and counts["unresolved"] == 0
 
 
+def test_create_missing_sends_the_partition_on_create_only_and_bulk_import(world, sandbox, invoke, tmp_path,
+                                                                          monkeypatch):
+    ids, list_id = world
+    sandbox.marketo.add_partition("EMEA")
+    monkeypatch.setenv("SEGMARKETO_PARTITION", "EMEA")
+    rest = invoke("sync-audience", audience_csv(tmp_path, ["new1@example.com"], "rest.csv"), "--list", "VIP",
+                  "--mode", "add-only", "--create-missing")
+    assert rest.exit_code == 0, rest.output
+    monkeypatch.setattr(audience_apply, "BULK_CREATE_MIN", 2)
+    monkeypatch.setattr(audience_apply, "IMPORT_POLL_S", (0.0,))
+    bulk = invoke("sync-audience", audience_csv(tmp_path, ["bulk1@example.com", "bulk2@example.com"], "bulk.csv"),
+                  "--list", "VIP", "--mode", "add-only", "--create-missing")
+    assert bulk.exit_code == 0, bulk.output
+    for email in ("new1@example.com", "bulk1@example.com", "bulk2@example.com"):
+        [lead] = sandbox.marketo.find_leads("email", email)
+        assert sandbox.marketo.lead_partition(lead["id"]) == "EMEA"
+        assert lead["id"] in sandbox.marketo.list_members(list_id)
+
+
 def test_create_missing_with_bulk_import(world, sandbox, invoke, tmp_path, monkeypatch, calls):
     ids, list_id = world
     monkeypatch.setattr(audience_apply, "BULK_CREATE_MIN", 2)

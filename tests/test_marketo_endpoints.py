@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from segmarketo_cli.errors import MarketoError
+from segmarketo_cli.errors import ConfigError, MarketoError
 from segmarketo_cli.marketo import ActivityPager, Limiter, MarketoClient
 from segmarketo_cli.marketo.codes import record_bucket
 from segmarketo_cli.marketo.exceptions import BulkFileNotReady
@@ -188,3 +188,25 @@ def test_usage_today_counts_our_calls(sandbox):
     usage = client.usage_today()
     assert usage["total"] >= 1 and usage["date"]
     assert client.calls == 2
+
+
+def test_client_partition_is_checked_once_and_sent_only_on_creates(sandbox, monkeypatch):
+    m = sandbox.marketo
+    m.add_partition("EMEA")
+    home = m.add_lead(email="home@example.com")
+    client = client_for(sandbox)
+    assert [p["name"] for p in client.get_lead_partitions()] == ["Default", "EMEA"]
+    client.partition_name = "EMEA"
+    seen: list[str] = []
+    original = sandbox.dispatch
+    monkeypatch.setattr(sandbox, "dispatch", lambda request: (seen.append(request.path), original(request))[1])
+    created = client.sync_leads([{"email": "a@example.com"}], action="createOnly")
+    client.sync_leads([{"email": "b@example.com"}])
+    updated = client.sync_leads([{"email": "home@example.com", "firstName": "H"}], action="updateOnly")
+    assert seen.count("/rest/v1/leads/partitions.json") == 1
+    assert m.lead_partition(created[0]["id"]) == "EMEA"
+    assert m.lead_partition(m.find_leads("email", "b@example.com")[0]["id"]) == "EMEA"
+    assert updated == [{"id": home, "status": "updated"}]  # updateOnly sends no partitionName, so no 1010
+    client.partition_name = "Nowhere"
+    with pytest.raises(ConfigError, match=r"lead partition 'Nowhere' does not exist .*\(partitions: Default, EMEA\)"):
+        client.bulk_import_leads(b"email\nc@example.com\n")

@@ -12,7 +12,7 @@ from ..jobs.audience import MODES, ListMembershipPlan, parse_max_removals
 from ..sources.audience import ID_TYPES, read_audience
 from .context import AppContext
 from .jobrun import JobEnv, run_job
-from .options import job_options
+from .options import job_options, partition_option
 
 
 def _print_plan(plan: ListMembershipPlan, list_label: str, sample: int = 20) -> None:
@@ -58,13 +58,14 @@ def _print_plan(plan: ListMembershipPlan, list_label: str, sample: int = 20) -> 
 @click.option("--strict", is_flag=True, help="Exit 3 when some people cannot be found in Marketo.")
 @click.option("--plan-out", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write every intended create, add and remove to this CSV.")
+@partition_option
 @job_options
 @click.pass_obj
 def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: int | None, mode: str | None,
                   audience_key: str | None, id_column: str | None, id_type: str | None, create_list: bool,
                   folder: str | None, create_missing: bool, max_removals: str | None, force: bool,
-                  extract_threshold: int, strict: bool, plan_out: str | None, dry_run: bool, as_json: bool,
-                  rejects_path: str | None) -> None:
+                  extract_threshold: int, strict: bool, plan_out: str | None, partition: str | None, dry_run: bool,
+                  as_json: bool, rejects_path: str | None) -> None:
     """Make a Marketo static list match a Segment audience in FILE.
 
     FILE is an Engage audience CSV download (formatted or unformatted), any CSV with an identifier
@@ -83,6 +84,7 @@ def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: in
                           "use --mode delta (or add-only)")
     if mode == "delta" and audience.kind == "snapshot":
         raise ConfigError(f"{file} is a full membership snapshot with no exits: use --mode mirror (or add-only)")
+    app.override(partition=partition)
     settings = app.settings
     user_field = settings.user_id_field
 
