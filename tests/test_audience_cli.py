@@ -240,6 +240,17 @@ def test_create_missing_sends_the_partition_on_create_only_and_bulk_import(world
         assert lead["id"] in sandbox.marketo.list_members(list_id)
 
 
+def test_unknown_partition_stops_create_missing_before_the_list_is_created(sandbox, invoke, tmp_path, calls):
+    sandbox.marketo.add_folder("Audiences")
+    path = audience_csv(tmp_path, ["new@example.com"])
+    result = invoke("sync-audience", path, "--list", "New", "--create-list", "--folder", "Audiences",
+                    "--create-missing", "--partition", "APAC")
+    assert result.exit_code == 2
+    assert "lead partition 'APAC' does not exist" in result.stderr
+    assert writes(calls) == []
+    assert sandbox.marketo.list_id("New") is None
+
+
 def test_create_missing_with_bulk_import(world, sandbox, invoke, tmp_path, monkeypatch, calls):
     ids, list_id = world
     monkeypatch.setattr(audience_apply, "BULK_CREATE_MIN", 2)

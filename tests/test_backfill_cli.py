@@ -264,6 +264,9 @@ def test_unknown_partition_is_one_config_error_before_any_lead_is_sent(invoke, s
     assert "(partitions: Default, EMEA)" in result.stderr
     assert "Traceback" not in result.output
     assert sandbox.marketo.leads == []
+    dry = invoke("backfill-leads", str(tmp_path / "in.jsonl"), "--dry-run")
+    assert dry.exit_code == 2
+    assert "lead partition 'Emea' does not exist" in dry.stderr
 
 
 def test_partition_failures_are_per_record_rejects_with_advice(invoke, sandbox, tmp_path):

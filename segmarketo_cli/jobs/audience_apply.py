@@ -78,6 +78,8 @@ class AudienceSync:
             check_safety(ListMembershipPlan(mode="mirror"), max_removals=self.opts.max_removals, force=False,
                          list_name=self.list_label)
         self._find_list()
+        if self.opts.create_missing:
+            self.client.partition_for_create()  # a misspelt partition: exit 2 before the list is written
         members = self._read_members(len(audience.people)) if self.list_id is not None else {}
         self._current = set(members)
         entering = [p for p in audience.people if p.member]
