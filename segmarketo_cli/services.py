@@ -31,7 +31,7 @@ def build_marketo(settings: Settings, store: StateStore | None = None) -> Market
         daily_budget=settings.daily_budget,
         used_today=store.api_calls_on(instance, quota_day()) if store is not None else 0,
     )
-    return MarketoClient(
+    client = MarketoClient(
         settings.marketo_endpoint,
         settings.marketo_client_id,
         secret,
@@ -39,6 +39,8 @@ def build_marketo(settings: Settings, store: StateStore | None = None) -> Market
         timeout=settings.http_timeout_s,
         max_retries=settings.max_retries,
     )
+    client.partition_name = settings.partition  # every create path sends it as partitionName
+    return client
 
 
 def build_segment(settings: Settings) -> BatchSender:
