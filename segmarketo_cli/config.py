@@ -38,6 +38,7 @@ _SCALARS: dict[str, tuple[str, type, Any]] = {
     "max_retries": ("SEGMARKETO_MAX_RETRIES", int, 6),
     "lookup_field": ("SEGMARKETO_LOOKUP_FIELD", str, "email"),
     "user_id_field": ("SEGMARKETO_USER_ID_FIELD", str, None),
+    "bulk_row_field": ("SEGMARKETO_BULK_ROW_FIELD", str, None),
 }
 # Sub-tables a profile may hold, and their TOML shape.
 _TABLES: dict[str, type] = {"mapping": dict, "fields": dict, "writeback": dict, "rules": list}
@@ -68,6 +69,7 @@ class Settings:
     max_retries: int = 6
     lookup_field: str = "email"
     user_id_field: str | None = None
+    bulk_row_field: str | None = None  # scratch lead field for Bulk Import row numbers (docs/backfill.md)
     # Sub-tables of the profile, kept raw; each job validates its own.
     tables: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
@@ -227,6 +229,6 @@ def _validate(settings: Settings) -> None:
            "a positive number of calls")
     _check(settings, "http_timeout_s", 0 < settings.http_timeout_s <= 3600, "between 0 and 3600 seconds")
     _check(settings, "max_retries", 0 <= settings.max_retries <= 50, "between 0 and 50")
-    for name in ("lookup_field", "user_id_field"):
+    for name in ("lookup_field", "user_id_field", "bulk_row_field"):
         value = getattr(settings, name)
         _check(settings, name, value is None or bool(value.strip()), "a Marketo field name")

@@ -18,6 +18,9 @@ segment_endpoint = "{segment_endpoint}"
 lookup_field = "email"
 # Marketo field that holds the Segment userId (write-back reads it; backfill writes it). Empty = none.
 # user_id_field = "segmentUserId"
+# Scratch lead field (custom String, written by nothing else) that Bulk Import files carry a row number in, so
+# failed rows are matched back exactly. Empty = none: unmatched jobs are resent through Sync Leads instead.
+# bulk_row_field = "segmarketoImportRow"
 
 # API limits. Marketo allows 100 calls / 20 s and 10 concurrent calls per instance, shared by every
 # integration, and about 50,000 calls a day.
