@@ -125,3 +125,14 @@ def test_a_broken_config_file_is_one_failing_line(invoke, isolated_home):
     assert result.exit_code == 1
     assert "FAIL  profile:" in result.stdout and "not valid TOML" in result.stdout
     assert "Traceback" not in result.output
+
+
+def test_bulk_row_field_must_be_a_writable_scratch_field(invoke, sandbox, isolated_home):
+    sandbox.marketo.add_field("segmarketoImportRow", "string", 255)
+    _write_config(isolated_home, '[profiles.default]\nbulk_row_field = "segmarketoImportRow"\n')
+    assert _checks(invoke("doctor", "--json"))["bulk_row_field"]["status"] == "ok"
+    _write_config(isolated_home, '[profiles.default]\nbulk_row_field = "leadScore"\n'
+                                 '[profiles.default.mapping]\nscore = "leadScore"\n')
+    check = _checks(invoke("doctor", "--json"))["bulk_row_field"]
+    assert check["status"] == "fail"
+    assert "mapping target" in check["detail"]
