@@ -20,6 +20,9 @@ lookup_field = "email"
 # user_id_field = "segmentUserId"
 # Lead partition new leads are created in (segmarketo doctor lists the instance's). Empty = Marketo's default.
 # partition = "EMEA"
+# Scratch lead field (custom String, written by nothing else) that Bulk Import files carry a row number in, so
+# failed rows are matched back exactly. Empty = none: unmatched jobs are resent through Sync Leads instead.
+# bulk_row_field = "segmarketoImportRow"
 
 # API limits. Marketo allows 100 calls / 20 s and 10 concurrent calls per instance, shared by every
 # integration, and about 50,000 calls a day.

@@ -72,6 +72,7 @@ def secret_checks(settings: Settings) -> list[Check]:
 def describe_checks(settings: Settings, client: Any) -> list[Check]:
     """Every field the profile names exists in Describe; written ones are writable; the lookup field is searchable."""
     from .jobs.backfill import Ownership
+    from .jobs.bulk_reports import check_row_field
     from .mapping import check_mapping_table, load_catalog
 
     catalog = load_catalog(client, None, refresh=True)
@@ -107,6 +108,14 @@ def describe_checks(settings: Settings, client: Any) -> list[Check]:
         checks.append(Check("user_id_field", "ok" if ok else "fail",
                             f"'{settings.user_id_field}' " + ("exists and is writable" if ok else
                                                               "is not a writable lead field")))
+    if settings.bulk_row_field:
+        try:
+            check_row_field(catalog, settings.bulk_row_field, lookup_field=settings.lookup_field,
+                            mapped=targets.values())
+            checks.append(Check("bulk_row_field", "ok", f"'{settings.bulk_row_field}' can hold Bulk Import row "
+                                                         "numbers"))
+        except ConfigError as exc:
+            checks.append(Check("bulk_row_field", "fail", exc.message))
     try:
         catalog.check_lookup(settings.lookup_field)
         checks.append(Check("lookup_field", "ok", f"'{settings.lookup_field}' is searchable"))

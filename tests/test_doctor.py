@@ -142,3 +142,14 @@ def test_lead_partitions_are_listed_and_the_configured_one_checked(invoke, sandb
                      "detail": "partition 'APAC' (env SEGMARKETO_PARTITION) is not on this instance; "
                                "valid names: Default, EMEA"}
     assert _checks(result)["setting partition"]["detail"] == "APAC (env SEGMARKETO_PARTITION)"
+
+
+def test_bulk_row_field_must_be_a_writable_scratch_field(invoke, sandbox, isolated_home):
+    sandbox.marketo.add_field("segmarketoImportRow", "string", 255)
+    _write_config(isolated_home, '[profiles.default]\nbulk_row_field = "segmarketoImportRow"\n')
+    assert _checks(invoke("doctor", "--json"))["bulk_row_field"]["status"] == "ok"
+    _write_config(isolated_home, '[profiles.default]\nbulk_row_field = "leadScore"\n'
+                                 '[profiles.default.mapping]\nscore = "leadScore"\n')
+    check = _checks(invoke("doctor", "--json"))["bulk_row_field"]
+    assert check["status"] == "fail"
+    assert "mapping target" in check["detail"]

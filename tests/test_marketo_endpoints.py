@@ -10,7 +10,7 @@ import pytest
 from segmarketo_cli.errors import ConfigError, MarketoError
 from segmarketo_cli.marketo import ActivityPager, Limiter, MarketoClient
 from segmarketo_cli.marketo.codes import record_bucket
-from segmarketo_cli.marketo.exceptions import BulkFileNotReady
+from segmarketo_cli.marketo.exceptions import BulkFileNotReady, MarketoPayloadTooLarge
 from segmarketo_cli.marketo.lists import ListParent, list_parents
 from segmarketo_cli.sandbox import Sandbox, SandboxConfig
 
@@ -148,12 +148,16 @@ def test_bulk_import_status_and_failures(sandbox):
             break
     assert status["status"] == "Complete" and status["numOfRowsFailed"] == 1
     failures = list(csv.reader(io.StringIO(client.bulk_import_failures(job["batchId"]))))
-    assert failures[0][:2] == ["email", "company"] and failures[1][1] == "No Email Ltd"
+    # The real shape: the lookup column, empty in the failed row, is not in the file.
+    assert failures == [["company", "Import Failure Reason"],
+                        ["No Email Ltd", "Value for lookup field 'email' not found"]]
     assert client.bulk_import_warnings(job["batchId"]).strip().count("\n") == 0
     lead = sandbox.marketo.find_leads("email", "i1@example.com")[0]
     assert lead["company"] == "Baker, Inc." and sandbox.marketo.list_members(list_id) == {lead["id"]}
-    with pytest.raises(ValueError):
+    calls = client.calls
+    with pytest.raises(MarketoPayloadTooLarge):
         client.bulk_import_leads(b"x" * 9_500_001)
+    assert client.calls == calls  # refused before sending
 
 
 def test_bulk_extract_create_enqueue_status_file_cancel(sandbox):

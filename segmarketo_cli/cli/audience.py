@@ -96,6 +96,7 @@ def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: in
             create_missing=create_missing, max_removals=max_removals, force=force,
             extract_threshold=extract_threshold, strict=strict, plan_out=Path(plan_out) if plan_out else None,
             dry_run=dry_run, user_field=user_field, lookup_field=settings.lookup_field,
+            bulk_row_field=settings.bulk_row_field,
         )
         sync = AudienceSync(env.marketo(), env.store, env.report, env.rejects, options,
                             progress=lambda total, desc: env.progress(total, desc))

@@ -84,6 +84,7 @@ def backfill_leads(app: AppContext, files: tuple[str, ...], fmt: str | None, loo
         inputs=inputs, lookup_field=settings.lookup_field, user_id_field=settings.user_id_field,
         explicit_mapping=explicit, auto_map=auto_map, nulls=nulls, on_invalid=on_invalid,
         bulk_threshold=bulk_threshold, full=full, dry_run=dry_run, ownership=ownership,
+        bulk_row_field=settings.bulk_row_field,
     )
 
     def body(env: JobEnv) -> None:

@@ -50,6 +50,7 @@ class SyncOptions:
     dry_run: bool = False
     user_field: str | None = None
     lookup_field: str = "email"
+    bulk_row_field: str | None = None
 
 
 class AudienceSync:
@@ -93,9 +94,19 @@ class AudienceSync:
             on_plan(plan)
         check_safety(plan, max_removals=self.opts.max_removals, force=self.opts.force, list_name=self.list_label)
         if not self.opts.dry_run:
+            if len(plan.to_create) >= BULK_CREATE_MIN and self.opts.bulk_row_field:
+                self._check_row_field()
             self._apply(plan)
         finish(self.report, plan, self.opts, list_id=self.list_id, list_label=self.list_label)
         return plan
+
+    def _check_row_field(self) -> None:
+        """bulk_row_field must name a scratch field Marketo has (Describe, cached a day), before any write."""
+        from ..mapping import load_catalog
+        from .bulk_reports import check_row_field
+
+        check_row_field(load_catalog(self.client, self.store), self.opts.bulk_row_field,
+                        lookup_field=self.opts.lookup_field, mapped=[self.opts.user_field or ""])
 
     # the list -----------------------------------------------------------------------------------------
     def _find_list(self) -> None:

@@ -49,6 +49,11 @@ class SandboxConfig:
     # Bulk import, a lookup value matching several leads: "fail" the row or update the "latest" updated lead
     # (UNCONFIRMED, §10.1; the UI list import does the latter).
     bulk_multi_match: str = "fail"
+    # Bulk import failures/warnings files: "real" leaves out every column that is empty in all the rows it
+    # lists (a real failure file lacked the lookup column that was empty in the upload: blog.teknkl.com, "add an
+    # initial row number to bulk lead import CSVs"); "echo" repeats the upload's header; "keyless" also leaves
+    # out the lookup column, the worst case a client must survive (UNCONFIRMED which columns Marketo keeps).
+    bulk_report_header: str = "real"
     # Bulk extract files: how a null value is written (activity extracts use the literal "null").
     extract_null: str = "null"
     # Bulk extract daily volume in bytes (500 MB) -> 1029 "Export daily quota ... exceeded".

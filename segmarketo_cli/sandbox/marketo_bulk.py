@@ -17,9 +17,15 @@ if TYPE_CHECKING:
     from .box import Sandbox
 
 DELIMITERS = {"csv": ",", "tsv": "\t", "ssv": ";"}
-# The reason column appended to failures.json / warnings.json rows. Its real name is UNCONFIRMED (§10.1).
+# The reason column appended to failures.json rows, as named in real failure files (blog.teknkl.com); the
+# warnings file's column name is UNCONFIRMED.
 FAILURE_COLUMN = "Import Failure Reason"
 WARNING_COLUMN = "Import Warning Reason"
+# "The file can contain any number of records, so long as the file totals less than 10MB in size"; larger
+# uploads get HTTP 413 (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/bulk-import/
+# bulk-lead-import, .../rest/error-codes). The stricter decimal reading of "10MB" is the one emulated.
+MAX_IMPORT_FILE_BYTES = 10_000_000
+REPORT_HEADERS = ("real", "echo", "keyless")
 
 
 @dataclass
@@ -127,7 +133,7 @@ def _import_row(sb: Sandbox, job: ImportJob, raw: list[str]) -> tuple[int | None
             return None, str(exc), ""
     key = raw[job.header.index(job.lookup)]
     if key == "":
-        return None, f"Value for lookup field '{job.lookup}' is missing", ""
+        return None, f"Value for lookup field '{job.lookup}' not found", ""  # real text (blog.teknkl.com)
     matches = store.find(job.lookup, key)
     if len(matches) > 1:
         if sb.config.bulk_multi_match != "latest":
@@ -169,6 +175,8 @@ def create_import(sb: Sandbox, request: Request, match: Any) -> Response:
     lookup = request.arg("lookupField") or "email"
     list_id_raw = request.arg("listId")
     data = _multipart_file(request)
+    if len(data) >= MAX_IMPORT_FILE_BYTES:
+        return text(413, "Request Entity Too Large")
     with sb.marketo.lock:
         if lookup not in sb.marketo.store.searchable() or lookup == "cookies":
             raise ApiError("1011", f"Field '{lookup}' is not supported as lookupField")
@@ -203,25 +211,40 @@ def import_status(sb: Sandbox, request: Request, match: Any) -> Response:
         return ok([job.to_api()])
 
 
-def _report_file(job: ImportJob, rows: list[tuple[list[str], str]], column: str) -> Response:
+def _report_columns(sb: Sandbox, job: ImportJob, rows: list[tuple[list[str], str]]) -> list[int]:
+    """Indexes of the upload's columns a failures/warnings file keeps (see SandboxConfig.bulk_report_header)."""
+    shape = sb.config.bulk_report_header
+    if shape not in REPORT_HEADERS:
+        raise ApiError("611", f"sandbox misconfigured: bulk_report_header {shape!r}")
+    keep = list(range(len(job.header)))
+    if shape == "echo":
+        return keep
+    keep = [i for i in keep if any(i < len(raw) and raw[i] != "" for raw, _ in rows)]
+    if shape == "keyless":
+        keep = [i for i in keep if job.header[i] != job.lookup]
+    return keep
+
+
+def _report_file(sb: Sandbox, job: ImportJob, rows: list[tuple[list[str], str]], column: str) -> Response:
+    keep = _report_columns(sb, job, rows)
     out = io.StringIO()
     writer = csv.writer(out, delimiter=DELIMITERS[job.format], lineterminator="\n")
-    writer.writerow([*job.header, column])
+    writer.writerow([*(job.header[i] for i in keep), column])
     for raw, reason in rows:
-        writer.writerow([*raw, reason])
+        writer.writerow([*(raw[i] if i < len(raw) else "" for i in keep), reason])
     return text(200, out.getvalue(), "text/csv")
 
 
 def import_failures(sb: Sandbox, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         job = _job(sb, match)
-        return _report_file(job, job.failures, FAILURE_COLUMN)
+        return _report_file(sb, job, job.failures, FAILURE_COLUMN)
 
 
 def import_warnings(sb: Sandbox, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         job = _job(sb, match)
-        return _report_file(job, job.warnings, WARNING_COLUMN)
+        return _report_file(sb, job, job.warnings, WARNING_COLUMN)
 
 
 ROUTES = [
