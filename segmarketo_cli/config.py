@@ -38,6 +38,7 @@ _SCALARS: dict[str, tuple[str, type, Any]] = {
     "max_retries": ("SEGMARKETO_MAX_RETRIES", int, 6),
     "lookup_field": ("SEGMARKETO_LOOKUP_FIELD", str, "email"),
     "user_id_field": ("SEGMARKETO_USER_ID_FIELD", str, None),
+    "partition": ("SEGMARKETO_PARTITION", str, None),
 }
 # Sub-tables a profile may hold, and their TOML shape.
 _TABLES: dict[str, type] = {"mapping": dict, "fields": dict, "writeback": dict, "rules": list}
@@ -68,6 +69,7 @@ class Settings:
     max_retries: int = 6
     lookup_field: str = "email"
     user_id_field: str | None = None
+    partition: str | None = None  # lead partition new leads are created in (partitionName); None: the default
     # Sub-tables of the profile, kept raw; each job validates its own.
     tables: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
@@ -230,3 +232,5 @@ def _validate(settings: Settings) -> None:
     for name in ("lookup_field", "user_id_field"):
         value = getattr(settings, name)
         _check(settings, name, value is None or bool(value.strip()), "a Marketo field name")
+    _check(settings, "partition", settings.partition is None or bool(settings.partition.strip()),
+           "a lead partition name")

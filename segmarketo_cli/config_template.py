@@ -18,6 +18,8 @@ segment_endpoint = "{segment_endpoint}"
 lookup_field = "email"
 # Marketo field that holds the Segment userId (write-back reads it; backfill writes it). Empty = none.
 # user_id_field = "segmentUserId"
+# Lead partition new leads are created in (segmarketo doctor lists the instance's). Empty = Marketo's default.
+# partition = "EMEA"
 
 # API limits. Marketo allows 100 calls / 20 s and 10 concurrent calls per instance, shared by every
 # integration, and about 50,000 calls a day.

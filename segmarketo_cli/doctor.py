@@ -150,6 +150,19 @@ def activity_type_check(settings: Settings, client: Any) -> Check:
     return Check("activity types", "ok", f"all {len(events)} write-back activity types exist")
 
 
+def partition_check(settings: Settings, client: Any) -> Check:
+    """The instance's lead partitions (Get Lead Partitions), and whether the profile's `partition` is one of them."""
+    names = [str(row.get("name")) for row in client.get_lead_partitions() if row.get("name")]
+    listed = ", ".join(names) or "none"
+    if settings.partition is None:
+        return Check("lead partitions", "ok", f"{listed}; new leads go to Marketo's default partition "
+                                              "('partition' not set)")
+    if settings.partition in names:
+        return Check("lead partitions", "ok", f"'{settings.partition}' exists (partitions: {listed})")
+    return Check("lead partitions", "fail", f"partition '{settings.partition}' ({_source(settings, 'partition')}) "
+                                            f"is not on this instance; valid names: {listed}")
+
+
 def segment_checks(settings: Settings) -> list[Check]:
     """The resolved endpoint and region; why the write key cannot be checked; the audience-loop warning."""
     url = settings.segment_endpoint
@@ -212,7 +225,7 @@ def run_checks(profile: str | None, build_client: Callable[[Settings], Any]) -> 
     secrets = secret_checks(settings)
     yield from secrets
     yield from segment_checks(settings)
-    remote = ("marketo token", "describe", "activity types", "api usage")
+    remote = ("marketo token", "describe", "lead partitions", "activity types", "api usage")
     missing = [c.name for c in checks + secrets if c.status == "fail" and "segment" not in c.name]
     if missing:
         for name in remote:
@@ -229,5 +242,6 @@ def run_checks(profile: str | None, build_client: Callable[[Settings], Any]) -> 
     yield Check("marketo token", "ok", f"issued by {settings.marketo_endpoint}/identity")
     down: list[str] = []
     yield from _guarded("describe", lambda: describe_checks(settings, client), down)
+    yield from _guarded("lead partitions", lambda: partition_check(settings, client), down)
     yield from _guarded("activity types", lambda: activity_type_check(settings, client), down)
     yield from _guarded("api usage", lambda: usage_check(settings, client), down)

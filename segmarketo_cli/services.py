@@ -40,7 +40,7 @@ def build_marketo(
         used_today=store.api_calls_on(instance, quota_day()) if store is not None else 0,
     )
     extra = {"connect_timeout": connect_timeout} if connect_timeout is not None else {}
-    return MarketoClient(
+    client = MarketoClient(
         settings.marketo_endpoint,
         settings.marketo_client_id,
         secret,
@@ -49,6 +49,8 @@ def build_marketo(
         max_retries=settings.max_retries if max_retries is None else max_retries,
         **extra,
     )
+    client.partition_name = settings.partition  # every create path sends it as partitionName
+    return client
 
 
 def build_segment(settings: Settings) -> BatchSender:

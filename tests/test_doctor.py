@@ -125,3 +125,20 @@ def test_a_broken_config_file_is_one_failing_line(invoke, isolated_home):
     assert result.exit_code == 1
     assert "FAIL  profile:" in result.stdout and "not valid TOML" in result.stdout
     assert "Traceback" not in result.output
+
+
+def test_lead_partitions_are_listed_and_the_configured_one_checked(invoke, sandbox, monkeypatch):
+    sandbox.marketo.add_partition("EMEA")
+    unset = _checks(invoke("doctor", "--json"))["lead partitions"]
+    assert unset["status"] == "ok"
+    assert unset["detail"].startswith("Default, EMEA; new leads go to Marketo's default partition")
+    monkeypatch.setenv("SEGMARKETO_PARTITION", "EMEA")
+    assert _checks(invoke("doctor", "--json"))["lead partitions"]["status"] == "ok"
+    monkeypatch.setenv("SEGMARKETO_PARTITION", "APAC")
+    result = invoke("doctor", "--json")
+    assert result.exit_code == 1
+    wrong = _checks(result)["lead partitions"]
+    assert wrong == {"name": "lead partitions", "status": "fail",
+                     "detail": "partition 'APAC' (env SEGMARKETO_PARTITION) is not on this instance; "
+                               "valid names: Default, EMEA"}
+    assert _checks(result)["setting partition"]["detail"] == "APAC (env SEGMARKETO_PARTITION)"

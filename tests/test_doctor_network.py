@@ -10,7 +10,7 @@ from local_servers import SilentServer, closed_port
 
 from segmarketo_cli import doctor as doctor_module
 
-REMOTE = ("marketo token", "describe", "activity types", "api usage")
+REMOTE = ("marketo token", "describe", "lead partitions", "activity types", "api usage")
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_unresolvable_host_is_one_failed_line(invoke, sandbox, monkeypatch, no_d
     assert checks["marketo token"]["status"] == "fail"
     assert "nosuch.invalid" in checks["marketo token"]["detail"]
     assert "does not resolve" in checks["marketo token"]["detail"]
-    assert [checks[name]["status"] for name in REMOTE[1:]] == ["skip"] * 3
+    assert [checks[name]["status"] for name in REMOTE[1:]] == ["skip"] * 4
 
 
 def test_refused_identity_is_one_failed_line(invoke, sandbox, monkeypatch):
@@ -77,5 +77,5 @@ def test_hung_rest_endpoint_fails_once_and_skips_the_other_remote_checks(invoke,
     assert checks["marketo token"]["status"] == "ok"
     assert checks["describe"]["status"] == "fail"
     assert "did not answer" in checks["describe"]["detail"]
-    assert [checks[name]["status"] for name in REMOTE[2:]] == ["skip", "skip"]
+    assert [checks[name]["status"] for name in REMOTE[2:]] == ["skip"] * 3
     assert len(sandbox.faults.fired) == doctor_module.DOCTOR_RETRIES + 1

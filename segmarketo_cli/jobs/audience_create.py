@@ -7,6 +7,7 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..marketo.codes import with_partition_advice
 from ..sources.audience import AudiencePerson
 
 if TYPE_CHECKING:
@@ -63,8 +64,9 @@ def _create_only(sync: AudienceSync, kind: str, people: Sequence[AudiencePerson]
             elif str(reasons[0].get("code")) == "1005":
                 exists.append(person)  # created by someone else since we looked: find it again
             else:
-                reason = f"Marketo {reasons[0].get('code')}: {reasons[0].get('message', '')}" if row else \
-                    "no result for this record in Marketo's reply"
+                code = str(reasons[0].get("code"))
+                reason = f"Marketo {code}: {with_partition_advice(code, str(reasons[0].get('message', '')))}" \
+                    if row else "no result for this record in Marketo's reply"
                 _failed(sync, person, f"create failed: {reason}")
     sync.store.remember_lead_ids(sync.instance, field_name, remembered)
     if exists:

@@ -79,6 +79,7 @@ class BackfillJob:
             report.ensure("cookies_associated")
         catalog = load_catalog(self.client, self.store)
         catalog.check_lookup(self.o.lookup_field)
+        self.client.partition_for_create()  # a misspelt partition: exit 2 now, dry run included
         ownership = Ownership.from_table(self.o.ownership, catalog, lookup_field=self.o.lookup_field,
                                          where="[fields] of the profile")
         self.mapper = Mapper(catalog, explicit=self.o.explicit_mapping, auto_map=self.o.auto_map,

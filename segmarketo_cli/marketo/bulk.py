@@ -38,8 +38,9 @@ class BulkApi(ApiBase):
         params: dict[str, Any] = {"format": "csv", "lookupField": lookup_field}
         if list_id is not None:
             params["listId"] = int(list_id)
-        if partition_name:
-            params["partitionName"] = partition_name
+        partition = self.partition_for_create(partition_name)  # the client's partition unless one is given
+        if partition:
+            params["partitionName"] = partition
         files = {"file": ("leads.csv", csv_bytes, "text/csv")}
         return self._one("POST", "/bulk/v1/leads.json", params=params, files=files)
 

@@ -43,6 +43,9 @@ class SandboxConfig:
     accept_access_token_param: bool = False
     # Create Static List with a bare numeric folder id instead of the JSON object (UNCONFIRMED, §6.1).
     accept_bare_folder_id: bool = False
+    # How Get Folder by Name spells folderId.type of a folder: Adobe's example answers "FOLDER" (other folder
+    # calls answer "Folder"); clients must compare it case-insensitively.
+    folder_by_name_type: str = "FOLDER"
     # Bulk import, a lookup value matching several leads: "fail" the row or update the "latest" updated lead
     # (UNCONFIRMED, §10.1; the UI list import does the latter).
     bulk_multi_match: str = "fail"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .envelope import ApiError, Request, Response, now_iso, ok, text
 from .fieldtypes import InvalidValue, coerce
+from .partitions import PartitionRefused, partition_arg
 
 if TYPE_CHECKING:
     from .box import Sandbox
@@ -40,6 +41,7 @@ class ImportJob:
     header: list[str] = field(default_factory=list)
     message: str = ""
     created_at: str = field(default_factory=now_iso)
+    partition: str | None = None  # partitionName: where new leads go
 
     def start(self) -> None:
         self.status = "Importing"
@@ -131,12 +133,21 @@ def _import_row(sb: Sandbox, job: ImportJob, raw: list[str]) -> tuple[int | None
         if sb.config.bulk_multi_match != "latest":
             return None, "Multiple lead match lookup criteria", ""
         matches = [max(matches, key=lambda i: (store.leads[i].get("updatedAt", ""), i))]
+    partitions = sb.marketo.partitions
+    try:
+        if matches:
+            partitions.check_update(matches[0], job.partition)
+        partition_id = partitions.for_create(job.partition) if not matches and job.lookup != "id" else None
+    except PartitionRefused as exc:
+        return None, exc.message, ""
     if matches:
         store.update(matches[0], values)
         return matches[0], "", "; ".join(warnings)
-    if job.lookup == "id":
+    if partition_id is None:
         return None, "Lead not found", ""
-    return store.create(values), "", "; ".join(warnings)
+    lead_id = store.create(values)
+    partitions.place(lead_id, partition_id)
+    return lead_id, "", "; ".join(warnings)
 
 
 def _multipart_file(request: Request) -> bytes:
@@ -170,7 +181,8 @@ def create_import(sb: Sandbox, request: Request, match: Any) -> Response:
         bulk.imports_queue.refresh()
         if not bulk.imports_queue.has_room():
             raise ApiError("1016", "Too many imports")
-        job = ImportJob(sb, bulk.next_batch_id, data, fmt, lookup, list_id)
+        job = ImportJob(sb, bulk.next_batch_id, data, fmt, lookup, list_id,
+                        partition=partition_arg(request.arg("partitionName")))
         bulk.next_batch_id += 1
         bulk.imports[job.batch_id] = job
         bulk.imports_queue.enqueue(job)
