@@ -34,7 +34,7 @@ _SCALARS: dict[str, tuple[str, type, Any]] = {
     "rate_limit_window_s": ("SEGMARKETO_RATE_LIMIT_WINDOW_S", float, 20.0),
     "max_concurrency": ("SEGMARKETO_MAX_CONCURRENCY", int, 5),
     "daily_budget": ("SEGMARKETO_DAILY_BUDGET", int, None),
-    "http_timeout_s": ("SEGMARKETO_HTTP_TIMEOUT_S", float, 120.0),
+    "http_timeout_s": ("SEGMARKETO_HTTP_TIMEOUT_S", float, 100.0),
     "max_retries": ("SEGMARKETO_MAX_RETRIES", int, 6),
     "lookup_field": ("SEGMARKETO_LOOKUP_FIELD", str, "email"),
     "user_id_field": ("SEGMARKETO_USER_ID_FIELD", str, None),
@@ -66,7 +66,7 @@ class Settings:
     rate_limit_window_s: float = 20.0
     max_concurrency: int = 5
     daily_budget: int | None = None
-    http_timeout_s: float = 120.0
+    http_timeout_s: float = 100.0
     max_retries: int = 6
     lookup_field: str = "email"
     user_id_field: str | None = None

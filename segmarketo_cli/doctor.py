@@ -9,11 +9,15 @@ from urllib.parse import urlsplit
 
 from . import paths
 from .config import SEGMENT_REGIONS, Settings, environment_settings, load_settings
-from .errors import ConfigError, SegmarketoError
+from .errors import ConfigError, SegmarketoError, ServiceUnavailable
 from .http import redact
 from .secrets import SECRET_LABELS, secret_status
 
 MARKETO_DAILY_QUOTA = 50_000
+# doctor is interactive: a dead or hung endpoint is reported in seconds, not after a cron run's retry ladder.
+DOCTOR_CONNECT_TIMEOUT_S = 5.0
+DOCTOR_READ_TIMEOUT_S = 15.0
+DOCTOR_RETRIES = 1
 ENV_NAMES = {name: env for name, env, _default in environment_settings()}
 USAGE_WARN_SHARE = 0.8
 
@@ -198,10 +202,24 @@ def usage_check(settings: Settings, client: Any) -> Check:
     return Check("api usage", "warn" if share >= USAGE_WARN_SHARE else "ok", detail)
 
 
-def _guarded(name: str, check: Callable[[], Check | list[Check]]) -> list[Check]:
-    """Run one remote check; a Marketo error fails that line only (redacted), the others still run."""
+def doctor_client(settings: Settings) -> Any:
+    """The profile's Marketo client with doctor's short timeouts and a single retry."""
+    from .services import build_marketo
+
+    return build_marketo(settings, timeout=min(settings.http_timeout_s, DOCTOR_READ_TIMEOUT_S),
+                         connect_timeout=DOCTOR_CONNECT_TIMEOUT_S, max_retries=DOCTOR_RETRIES)
+
+
+def _guarded(name: str, check: Callable[[], Check | list[Check]], down: list[str]) -> list[Check]:
+    """Run one remote check; a Marketo error fails that line only (redacted), the others still run. Once
+    Marketo stops answering (`down`), the later remote checks are skipped instead of waited for."""
+    if down:
+        return [Check(name, "skip", "needs Marketo to answer")]
     try:
         result = check()
+    except ServiceUnavailable as exc:
+        down.append(name)
+        return [Check(name, "fail", redact(exc.message))]
     except SegmarketoError as exc:
         return [Check(name, "fail", redact(exc.message))]
     return result if isinstance(result, list) else [result]
@@ -231,7 +249,8 @@ def run_checks(profile: str | None, build_client: Callable[[Settings], Any]) -> 
             yield Check(name, "skip", "needs a Marketo token")
         return
     yield Check("marketo token", "ok", f"issued by {settings.marketo_endpoint}/identity")
-    yield from _guarded("describe", lambda: describe_checks(settings, client))
-    yield from _guarded("lead partitions", lambda: partition_check(settings, client))
-    yield from _guarded("activity types", lambda: activity_type_check(settings, client))
-    yield from _guarded("api usage", lambda: usage_check(settings, client))
+    down: list[str] = []
+    yield from _guarded("describe", lambda: describe_checks(settings, client), down)
+    yield from _guarded("lead partitions", lambda: partition_check(settings, client), down)
+    yield from _guarded("activity types", lambda: activity_type_check(settings, client), down)
+    yield from _guarded("api usage", lambda: usage_check(settings, client), down)

@@ -10,13 +10,21 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 
 from ..errors import SegmentError, ServiceUnavailable
-from ..http import log_call, make_session, redact, register_secret
+from ..http import (
+    READ_TIMEOUT_RETRIES,
+    describe_transport_error,
+    first_contact_error,
+    log_call,
+    make_session,
+    redact,
+    register_secret,
+    retry_after_s,
+)
 from .spec import DEFAULT_INTEGRATIONS, LIBRARY, MAX_MESSAGE_BYTES, iso_timestamp, message_size, problem_with
 
 MAX_BATCH_BYTES = 475_000  # uncompressed body; Segment's limit is 500 KB (segment.md §4)
@@ -69,11 +77,12 @@ class SendSummary:
 class _Retry(Exception):
     """An attempt failed in a way worth retrying; `wait_s` is the server's wish, if it said one."""
 
-    def __init__(self, status: int | None, detail: str, wait_s: float | None = None) -> None:
+    def __init__(self, status: int | None, detail: str, wait_s: float | None = None, hung: bool = False) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.wait_s = wait_s
+        self.hung = hung  # no answer within the read timeout
 
 
 class _Bisect(Exception):
@@ -195,7 +204,7 @@ class BatchSender:
 
     def _deliver(self, messages: list[Message]) -> tuple[int, int, int]:
         """POST until Segment answers 2xx; returns (status, attempts, uncompressed bytes of the last body)."""
-        attempts = 0
+        attempts = hung = 0
         while True:
             attempts += 1
             try:
@@ -205,6 +214,12 @@ class BatchSender:
                 refusal.attempts = attempts
                 raise
             except _Retry as failure:
+                hung += failure.hung
+                if hung > READ_TIMEOUT_RETRIES:
+                    raise ServiceUnavailable(
+                        f"Segment {self.url} did not answer within {self.timeout:g} s, {hung} times",
+                        hint="nothing was lost; the next run re-sends with the same messageIds",
+                    ) from None
                 if attempts > self.max_retries:
                     raise ServiceUnavailable(
                         f"Segment {self.url} still failing after {attempts} attempts (last: {failure.detail})",
@@ -244,7 +259,11 @@ class BatchSender:
             )
         except requests.RequestException as exc:
             log_call("POST", self.url, type(exc).__name__, time.monotonic() - started, note)
-            raise _Retry(None, f"{type(exc).__name__}") from None
+            unusable = first_contact_error(self.session, self.url, exc, "Segment endpoint", "segment_endpoint")
+            if unusable is not None:
+                raise unusable from None
+            hung = isinstance(exc, requests.exceptions.ReadTimeout)
+            raise _Retry(None, describe_transport_error(exc, self.timeout), hung=hung) from None
         log_call("POST", self.url, response.status_code, time.monotonic() - started, note)
         status = response.status_code
         if 200 <= status < 300:
@@ -252,7 +271,7 @@ class BatchSender:
         detail = f"HTTP {status}"
         snippet = redact(response.text[:200].strip()) if response.text else ""
         if status == 429:
-            raise _Retry(status, detail, _server_wait_s(response.headers))
+            raise _Retry(status, detail, retry_after_s(response.headers))
         if status in RETRY_STATUSES or (status >= 500 and status not in (501, 505)):
             raise _Retry(status, detail)
         if status in BISECT_STATUSES:
@@ -267,25 +286,3 @@ def _hint(status: int) -> str:
     if status == 404:
         return " (check the Segment endpoint/region: SEGMARKETO_SEGMENT_ENDPOINT)"
     return ""
-
-
-def _server_wait_s(headers: Any) -> float | None:
-    """Seconds Segment asked us to wait (Retry-After: seconds or HTTP date; X-RateLimit-Reset), if any."""
-    retry_after = headers.get("Retry-After")
-    if retry_after:
-        try:
-            return float(retry_after)
-        except ValueError:
-            try:
-                return parsedate_to_datetime(retry_after).timestamp() - time.time()
-            except (TypeError, ValueError):
-                pass
-    reset = headers.get("X-RateLimit-Reset")
-    if reset:
-        try:
-            value = float(reset)
-        except ValueError:
-            return None
-        # UNCONFIRMED whether this is seconds to wait or an epoch time; large values are taken as epoch.
-        return value - time.time() if value > 1_000_000_000 else value
-    return None
