@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from writeback_helpers import EXPECTED_EVENT, NOW, iso, populate
 
+from segmarketo_cli import paths
 from segmarketo_cli.segment import sender as sender_module
 from segmarketo_cli.segment.spec import munchkin_id
 from segmarketo_cli.state import StateStore
@@ -182,6 +183,87 @@ def test_oversize_activity_is_rejected_exit_3_and_the_rest_is_sent(sandbox, invo
     assert counts["rejected"] == 1 and counts["sent"] == len(made)
     line = json.loads(rejects.read_text())
     assert line["marketoGUID"] == huge and "32,768" in line["reason"]
+
+
+def stored_cursor(box) -> str | None:
+    store = StateStore(paths.state_dir(), "default")
+    try:
+        return store.get_cursor(box.url, "writeback")
+    finally:
+        store.close()
+
+
+def test_request_level_400_stops_exit_1_keeps_the_cursor_and_rejects_nothing(sandbox, invoke, tmp_path):
+    populate(sandbox, 6)
+    assert invoke("writeback", "--since", "3d").exit_code == 0
+    before = stored_cursor(sandbox)
+    lead = sandbox.marketo.leads[0]["id"]
+    new = [sandbox.marketo.add_activity(lead, "Open Email", iso(datetime.now(timezone.utc)),
+                                        primary_attribute_value_id=7) for _ in range(5)]
+    sandbox.config.segment_refuse_requests = "source_disabled"  # e.g. the source was disabled in Segment
+    rejects = tmp_path / "rejects.jsonl"
+    result = invoke("writeback", "--rejects", str(rejects), "--json")
+    assert result.exit_code == 1, result.output
+    report = report_of(result)
+    assert report["status"] == "failed"
+    assert "Segment refused a batch of 5 messages and both its halves with HTTP 400" in report["error"]
+    assert "\n" not in report["error"]
+    assert "Traceback" not in result.output
+    counts = report["counts"]
+    assert counts["rejected"] == 0
+    assert counts["deferred"] == len(new)
+    assert not rejects.exists() or rejects.read_text() == ""
+    assert stored_cursor(sandbox) == before
+    sandbox.config.segment_refuse_requests = ""  # fixed in Segment: the next run delivers what was held back
+    again = invoke("writeback", "--json")
+    assert again.exit_code == 0, again.output
+    assert report_of(again)["counts"]["sent"] == len(new)
+    assert [m["properties"]["marketo_activity_id"] for m in sandbox.segment.accepted[-5:]] == new
+
+
+def test_request_level_400_after_an_accepted_batch_keeps_that_batch_committed(sandbox, invoke, monkeypatch):
+    made = populate(sandbox, 25, with_noise=False)
+    monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 10)
+    real_set_cursor = StateStore.set_cursor
+
+    def refuse_after_first_commit(self, instance, name, value):
+        real_set_cursor(self, instance, name, value)
+        sandbox.config.segment_refuse_requests = "source_disabled"
+
+    monkeypatch.setattr(StateStore, "set_cursor", refuse_after_first_commit)
+    first = invoke("writeback", "--since", "3d", "--json")
+    assert first.exit_code == 1, first.output
+    counts = report_of(first)["counts"]
+    assert counts["sent"] == 10
+    assert counts["deferred"] == len(made) - 10
+    assert counts["rejected"] == 0
+    monkeypatch.setattr(StateStore, "set_cursor", real_set_cursor)
+    sandbox.config.segment_refuse_requests = ""
+    second = invoke("writeback", "--json")
+    assert second.exit_code == 0, second.output
+    assert report_of(second)["counts"]["sent"] == len(made) - 10
+    assert len(sandbox.segment.accepted) == len(made)
+    assert not sandbox.segment.dropped  # the committed batch was not sent again
+
+
+def test_message_segment_refuses_is_isolated_and_rejected_the_rest_sent(sandbox, invoke, tmp_path):
+    made = populate(sandbox, 8, with_noise=False)
+    sandbox.config.segment_max_message = 4_000  # below the sender's own 32 KB check: only Segment refuses it
+    lead = sandbox.marketo.leads[0]["id"]
+    huge = sandbox.marketo.add_activity(lead, "Open Email", iso(NOW - timedelta(hours=1)),
+                                        primary_attribute_value_id=7, attributes={"User Agent": "x" * 5_000})
+    rejects = tmp_path / "rejects.jsonl"
+    result = invoke("writeback", "--since", "3d", "--rejects", str(rejects), "--json")
+    assert result.exit_code == 3, result.output
+    counts = report_of(result)["counts"]
+    assert counts["rejected"] == 1
+    assert counts["sent"] == len(made)
+    line = json.loads(rejects.read_text())
+    assert line["marketoGUID"] == huge
+    assert line["reason"].startswith("Segment refused the message: HTTP 400")
+    assert len(sandbox.segment.accepted) == len(made)
+    assert invoke("writeback", "--json").exit_code == 0  # the cursor moved past the rejected event
+    assert len(sandbox.segment.accepted) == len(made)
 
 
 def test_activity_types_flag_and_profile_table(sandbox, invoke, isolated_home):
