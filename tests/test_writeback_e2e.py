@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from writeback_helpers import EXPECTED_EVENT, NOW, iso, populate
+from writeback_helpers import EXPECTED_EVENT, EXTRA_TYPES, NOW, iso, populate
 
 from segmarketo_cli import paths
 from segmarketo_cli.segment import sender as sender_module
@@ -141,7 +141,7 @@ def test_dry_run_prints_jsonl_and_sends_nothing(sandbox, invoke):
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert len(lines) == len(made)
-    assert {m["event"] for m in lines} == set(EXPECTED_EVENT.values())
+    assert {m["event"] for m in lines} == {EXPECTED_EVENT[type_name] for _, type_name, _ in made}
     assert all(m["messageId"].startswith("mkto-") and "sentAt" not in m for m in lines)
     assert sandbox.segment.requests == 0
     assert invoke("writeback").exit_code == 2  # no cursor was stored
@@ -174,8 +174,8 @@ def test_user_id_only_skips_leads_without_user_id(sandbox, invoke, user_id_field
 def test_oversize_activity_is_rejected_exit_3_and_the_rest_is_sent(sandbox, invoke, tmp_path):
     made = populate(sandbox, 5)
     lead = sandbox.marketo.leads[0]["id"]
-    huge = sandbox.marketo.add_activity(lead, "Fill Out Form", iso(NOW - timedelta(hours=1)),
-                                        attributes={"Form Fields": "x" * 40_000})
+    huge = sandbox.marketo.add_activity(lead, "Open Email", iso(NOW - timedelta(hours=1)),
+                                        primary_attribute_value_id=7, attributes={"User Agent": "x" * 40_000})
     rejects = tmp_path / "rejects.jsonl"
     result = invoke("writeback", "--since", "3d", "--rejects", str(rejects), "--json")
     assert result.exit_code == 3, result.output
@@ -267,7 +267,7 @@ def test_message_segment_refuses_is_isolated_and_rejected_the_rest_sent(sandbox,
 
 
 def test_activity_types_flag_and_profile_table(sandbox, invoke, isolated_home):
-    populate(sandbox, 18)
+    populate(sandbox, 18, extras=True)
     isolated_home.mkdir(parents=True, exist_ok=True)
     (isolated_home / "config.toml").write_text(
         '[profiles.default.writeback.events]\n"Send Email" = false\n"Open Email" = "Marketo Email Opened"\n'
@@ -279,20 +279,55 @@ def test_activity_types_flag_and_profile_table(sandbox, invoke, isolated_home):
     assert names == {"Marketo Email Opened", "Sent", "Email Link Clicked"}
 
 
+SPEC_EVENTS = {"Email Delivered", "Email Opened", "Email Link Clicked", "Email Bounced", "Unsubscribed"}
+
+
+def test_default_run_sends_only_segment_email_spec_events(sandbox, invoke):
+    made = populate(sandbox, 27, extras=True)
+    result = invoke("writeback", "--since", "3d", "--json")
+    assert result.exit_code == 0, result.output
+    report = report_of(result)
+    assert {m["event"] for m in sandbox.segment.accepted} == SPEC_EVENTS
+    spec = [guid for guid, type_name, _ in made if type_name not in EXTRA_TYPES]
+    assert report["counts"]["sent"] == len(spec)
+    assert not set(report["details"]["activity_types"]) & set(EXTRA_TYPES)
+
+
+def test_marketo_extras_are_sent_when_the_profile_opts_in(sandbox, invoke, isolated_home):
+    made = populate(sandbox, 27, extras=True)
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    (isolated_home / "config.toml").write_text("[profiles.default.writeback]\nmarketo_extras = true\n")
+    result = invoke("writeback", "--since", "3d", "--json")
+    assert result.exit_code == 0, result.output
+    assert report_of(result)["counts"]["sent"] == len(made)
+    names = {m["event"] for m in sandbox.segment.accepted}
+    assert names == SPEC_EVENTS | {"Email Sent", "Program Status Changed", "Form Submitted"}
+
+
+def test_marketo_extras_must_be_a_boolean(sandbox, invoke, isolated_home):
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    (isolated_home / "config.toml").write_text('[profiles.default.writeback]\nmarketo_extras = "yes"\n')
+    result = invoke("writeback", "--since", "3d")
+    assert result.exit_code == 2
+    assert "marketo_extras must be true or false" in result.stderr
+    assert sandbox.segment.requests == 0
+
+
 def test_retention_warning_for_old_since(sandbox, invoke):
     populate(sandbox, 3)
     result = invoke("writeback", "--since", "100d", "--bulk-after", "365", "--json")
     assert result.exit_code == 0
     notes = " ".join(report_of(result).get("notes", []))
-    assert "Send Email" in notes and "90 days" in notes
+    assert "Email Delivered" in notes and "90 days" in notes
 
 
 def test_more_than_ten_types_page_as_separate_streams_and_resume(sandbox, invoke):
-    made = populate(sandbox, 18)  # also adds Visit Webpage noise
+    made = populate(sandbox, 18, extras=True)  # also adds Visit Webpage noise
     lead = sandbox.marketo.leads[0]["id"]
     sandbox.marketo.add_activity(lead, "Change Score", iso(NOW - timedelta(hours=2)), attributes={"New Value": 5})
     sandbox.marketo.add_activity(lead, "Click Link", iso(NOW - timedelta(hours=2)), primary_attribute_value_id=4)
-    added = "+Visit Webpage=Page Visited,+Change Score=Score Changed,+Click Link=Link Clicked"
+    added = ("+Send Email,+Change Status in Progression,+Fill Out Form,"
+             "+Visit Webpage=Page Visited,+Change Score=Score Changed,+Click Link=Link Clicked")
     result = invoke("writeback", "--since", "3d", "--activity-types", added, "--json")
     assert result.exit_code == 0, result.output
     assert report_of(result)["counts"]["sent"] == len(made) * 2 + 2  # 12 types in two streams
