@@ -45,10 +45,15 @@ fill_only = []
 # Written only when the Segment value is newer than the lead's updatedAt:
 newer_only = []
 
-# Write-back: Marketo activity type name -> Segment event name; false drops a type.
+# Write-back sends Segment Email spec events by default. Marketo extras outside the spec (Email Sent,
+# Program Status Changed, Form Submitted) are sent only with marketo_extras = true.
+[profiles.{profile}.writeback]
+# marketo_extras = true
+
+# Marketo activity type name -> Segment event name; false drops a type, true adds a Marketo extra.
 [profiles.{profile}.writeback.events]
-# "Send Email" = "Email Sent"
-# "Fill Out Form" = false
+# "Send Email" = true
+# "Email Bounced Soft" = false
 
 # apply-events rules may live here too (or in a rules.toml passed with --rules):
 # [[profiles.{profile}.rules]]

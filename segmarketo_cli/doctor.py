@@ -148,9 +148,9 @@ def _rules_check(settings: Settings, client: Any) -> Check:
 
 def activity_type_check(settings: Settings, client: Any) -> Check:
     """Every activity type writeback's event table reads exists on the instance."""
-    from .jobs.writeback import resolve_events
+    from .jobs.writeback import configured_events
 
-    events = resolve_events(settings.table("writeback").get("events"), None)
+    events = configured_events(settings.table("writeback"), None)
     known = {str(t.get("name")) for t in client.get_activity_types()}
     missing = sorted(name for name in events if name not in known)
     if missing:

@@ -51,7 +51,7 @@ def test_all_green_on_a_good_profile(invoke, sandbox, isolated_home):
                                  "detail": "2 target(s) exist and are writable"}
     assert checks["fields"]["status"] == "ok"
     assert checks["lookup_field"]["status"] == "ok"
-    assert checks["activity types"]["detail"] == "all 8 write-back activity types exist"
+    assert checks["activity types"]["detail"] == "all 5 write-back activity types exist"
     assert checks["segment write key"]["status"] == "warn"
     assert "answers 200" in checks["segment write key"]["detail"]
     assert checks["segment audiences"]["status"] == "warn"

@@ -25,6 +25,10 @@ class SandboxConfig:
     strict_write_key: bool = False
     # Segment wrong-region mode: answer 200 and store nothing (UNCONFIRMED wire behaviour, segment.md §1).
     wrong_region: bool = False
+    # Segment request-level refusal: when set, every /v1/batch is answered 400 with this code (e.g.
+    # "source_disabled"), whatever the batch holds. Segment documents 400 for size, JSON and empty or very short
+    # write keys; the body and any other request-level reason are UNCONFIRMED (docs/segment-sender.md).
+    segment_refuse_requests: str = ""
     # Fault "timeout": how long the server stalls before dropping the connection.
     timeout_fault_s: float = 5.0
     # Records per Lead DB call; above it the whole call fails with 1003 (UNCONFIRMED, §14 point 3).

@@ -45,8 +45,9 @@ Rejected = list[tuple[Message, str]]
 class BatchResult:
     """What happened to one batch. `accepted` is True when Segment took every message (no rejects).
 
-    `send_batch` only returns settled batches: messages not accepted are in `rejected` with the reason, and
-    anything still in doubt raises instead, so a caller may advance its cursor once the call returns.
+    `send_batch` only returns settled batches: messages not accepted are in `rejected` with the reason (each
+    refused when sent alone, after Segment accepted another part of the batch), and anything still in doubt
+    raises instead, so a caller may advance its cursor once the call returns.
     """
 
     accepted: bool
@@ -173,31 +174,56 @@ class BatchSender:
 
     # sending -------------------------------------------------------------------------------------
     def send_batch(self, messages: list[Message]) -> BatchResult:
-        """Deliver one batch (from `split`): retry what is transient, bisect what Segment calls malformed."""
+        """Deliver one batch (from `split`): retry what is transient, bisect what Segment calls malformed.
+
+        A 400/413 is pinned on messages only once Segment accepts part of the same batch. When the batch is a
+        lone message, or both halves of its first split are refused too, the request itself is refused (a
+        disabled source, a write key Segment will not take): SegmentError, and no message is rejected.
+        """
         if not messages:
             return BatchResult(True, None, 0, 0, [])
-        try:
-            status, attempts, sent_bytes = self._deliver(messages)
-        except _Bisect as refusal:
-            return self._bisect(messages, refusal)
-        ids = [m["messageId"] for m in messages]
-        return BatchResult(True, status, attempts, sent_bytes, ids)
+        answer = self._try(messages)
+        return self._first_split(messages, answer) if isinstance(answer, _Bisect) else answer
+
+    def _first_split(self, messages: list[Message], refusal: _Bisect) -> BatchResult:
+        if len(messages) == 1:
+            raise _request_refused(refusal, 1)
+        halves = _halves(messages)
+        answers = [self._try(half) for half in halves]
+        if all(isinstance(answer, _Bisect) for answer in answers):
+            raise _request_refused(refusal, len(messages))
+        return self._settle(refusal, halves, answers)
 
     def _bisect(self, messages: list[Message], refusal: _Bisect) -> BatchResult:
+        """Below the first split (Segment took part of the batch): halve until each bad message is alone."""
         if len(messages) == 1:
             reason = f"Segment refused the message: HTTP {refusal.status} {refusal.detail}".strip()
             return BatchResult(
                 False, refusal.status, refusal.attempts, 0, [], error=reason, rejected=[(messages[0], reason)]
             )
-        middle = len(messages) // 2
-        halves = [self.send_batch(messages[:middle]), self.send_batch(messages[middle:])]
-        rejected = [item for half in halves for item in half.rejected]
+        halves = _halves(messages)
+        return self._settle(refusal, halves, [self._try(half) for half in halves])
+
+    def _try(self, messages: list[Message]) -> BatchResult | _Bisect:
+        """One delivery of `messages`: its result, or the refusal that would have to be bisected."""
+        try:
+            status, attempts, sent_bytes = self._deliver(messages)
+        except _Bisect as refusal:
+            return refusal
+        return BatchResult(True, status, attempts, sent_bytes, [m["messageId"] for m in messages])
+
+    def _settle(self, refusal: _Bisect, halves: list[list[Message]], answers: list[BatchResult | _Bisect]
+                ) -> BatchResult:
+        """One result for a refused batch: accepted halves as they are, refused ones bisected further."""
+        results = [self._bisect(half, answer) if isinstance(answer, _Bisect) else answer
+                   for half, answer in zip(halves, answers, strict=True)]
+        rejected = [item for result in results for item in result.rejected]
         return BatchResult(
             accepted=not rejected,
             status=refusal.status if rejected else 200,
-            attempts=refusal.attempts + sum(h.attempts for h in halves),
-            bytes=sum(h.bytes for h in halves),
-            message_ids=[i for half in halves for i in half.message_ids],
+            attempts=refusal.attempts + sum(r.attempts for r in results),
+            bytes=sum(r.bytes for r in results),
+            message_ids=[i for result in results for i in result.message_ids],
             error=f"{len(rejected)} message(s) refused by Segment" if rejected else None,
             rejected=rejected,
         )
@@ -278,6 +304,22 @@ class BatchSender:
             raise _Bisect(status, snippet)
         raise SegmentError(f"Segment refused the batch with HTTP {status}{_hint(status)}"
                            + (f": {snippet}" if snippet else ""))
+
+
+def _halves(messages: list[Message]) -> list[list[Message]]:
+    middle = len(messages) // 2
+    return [messages[:middle], messages[middle:]]
+
+
+def _request_refused(refusal: _Bisect, size: int) -> SegmentError:
+    where = "a batch of one message" if size == 1 else f"a batch of {size:,} messages and both its halves"
+    detail = f": {refusal.detail}" if refusal.detail else ""
+    return SegmentError(
+        f"Segment refused {where} with HTTP {refusal.status}, so the request itself is refused, not a message "
+        f"in it{detail}",
+        hint="check the write key, the endpoint/region and that the Segment source is enabled; no message of "
+             "the batch was rejected, and the next run sends them again",
+    )
 
 
 def _hint(status: int) -> str:
