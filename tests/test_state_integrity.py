@@ -124,3 +124,18 @@ def test_a_job_on_a_corrupt_store_records_nothing_and_writes_nothing(sandbox, in
     export.write_text(json.dumps({"type": "identify", "userId": "u1", "traits": {"email": "a@example.com"}}) + "\n")
     _single_error_line(invoke("backfill-leads", str(export)), state / "default.sqlite")
     assert sandbox.marketo.leads == []
+
+
+def test_after_the_ledger_was_lost_the_next_run_refuses_until_a_person_decides(world, invoke):  # noqa: F811
+    m, ids, args = world
+    assert invoke(*args).exit_code == 0
+    [ledger] = (paths.state_dir() / "instances").glob("*.sqlite")
+    remove_with_sides(ledger)
+    line = _single_error_line(invoke(*args), ledger)
+    assert "is missing" in line
+    assert f"touch '{ledger}'" in line
+    assert m.lead(ids["ann"])["productScore"] == 18  # nothing applied a second time
+    assert len(m.campaign_requests(ids["welcome"])) == 1
+    ledger.touch()  # the person chose to start over with an empty ledger
+    assert invoke(*args).exit_code == 0
+    assert m.lead(ids["ann"])["productScore"] == 26

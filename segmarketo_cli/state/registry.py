@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from ..errors import SafetyRefusal
+from ..errors import SafetyRefusal, StateError
 from ..paths import registry_file
 from .sqlite import StoreFile, unusable
 
@@ -17,32 +17,44 @@ CREATE TABLE IF NOT EXISTS instances (
 
 
 def claim(key: str, instance: str, ledger: Path) -> None:
-    """Record `ledger` as the instance's ledger, or refuse when a ledger elsewhere still holds it.
+    """Record `ledger` as the instance's ledger, or refuse when that would let a second ledger apply events again.
 
-    A claim whose ledger file is gone (its home was deleted, or the file was moved here) passes to the caller.
-    The caller's ledger file is created inside the claim, so a claimed ledger always exists.
+    - no claim yet: the caller's ledger is created and claimed;
+    - a claimed ledger that exists elsewhere: SafetyRefusal (a second home on the instance);
+    - a claimed ledger that is gone: the caller takes over only when its own ledger file exists (the file was
+      moved here); otherwise the ledger was lost and StateError says how to restore it or start over.
     """
     mine = str(Path(os.path.realpath(ledger.parent)) / ledger.name)
     registry = StoreFile(registry_file(), (REGISTRY_V1,))
     try:
         with registry.transaction() as db:
             row = db.execute("SELECT ledger FROM instances WHERE key = ?", (key,)).fetchone()
-            if row and row[0] != mine and os.path.exists(row[0]):
+            claimed = row[0] if row else None
+            if claimed is None:
+                _create(ledger)
+            elif claimed != mine and os.path.exists(claimed):
                 raise SafetyRefusal(
-                    f"Marketo instance {instance} keeps its ledger in {row[0]}, not in this home's {mine}: "
+                    f"Marketo instance {instance} keeps its ledger in {claimed}, not in this home's {mine}: "
                     "two ledgers would apply events and create leads twice. Run with the SEGMARKETO_HOME that "
-                    f"holds {row[0]}, or move that file (with its -wal/-shm files) to {mine} to hand the "
+                    f"holds {claimed}, or move that file (with its -wal/-shm files) to {mine} to hand the "
                     "instance to this home"
                 )
-            if not ledger.exists():
-                try:
-                    os.close(os.open(ledger, os.O_WRONLY | os.O_CREAT, 0o600))
-                except OSError as exc:
-                    raise unusable(ledger, exc) from None
-            if row is None or row[0] != mine:
+            elif not ledger.exists():
+                raise StateError(
+                    f"the ledger of Marketo instance {instance} ({claimed}) is missing: it was deleted or moved "
+                    "after an earlier run, and a new one would apply that run's events again. Put it back (from "
+                    f"a backup), or to start over on purpose with an empty ledger, create an empty file: "
+                    f"touch '{mine}'"
+                )
+            if claimed != mine:
                 db.execute("INSERT OR REPLACE INTO instances (key, instance, ledger, claimed_at) VALUES (?, ?, ?, ?)",
                            (key, instance, mine, time.time()))
-            stale = [k for k, path in db.execute("SELECT key, ledger FROM instances") if not os.path.exists(path)]
-            db.executemany("DELETE FROM instances WHERE key = ?", [(k,) for k in stale])
     finally:
         registry.close()
+
+
+def _create(ledger: Path) -> None:
+    try:
+        os.close(os.open(ledger, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError as exc:
+        raise unusable(ledger, exc) from None
