@@ -139,3 +139,33 @@ def test_after_the_ledger_was_lost_the_next_run_refuses_until_a_person_decides(w
     ledger.touch()  # the person chose to start over with an empty ledger
     assert invoke(*args).exit_code == 0
     assert m.lead(ids["ann"])["productScore"] == 26
+
+
+def test_a_ledger_deleted_under_a_real_process_stops_it_and_its_rerun(world, sandbox, isolated_home):  # noqa: F811
+    import signal
+    import subprocess
+    import sys
+
+    from test_state_instance import _env, _stop_inside_run
+
+    m, ids, args = world
+    sandbox.config.latency_s = 0.2  # widens the run's window; nothing is timed
+    command = [sys.executable, "-m", "segmarketo_cli", *args]
+    run = subprocess.Popen(command, env=_env(isolated_home, sandbox.url), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        _stop_inside_run(run, isolated_home / "state" / "default.sqlite")
+        [ledger] = (isolated_home / "state" / "instances").glob("*.sqlite")
+        remove_with_sides(ledger)
+    finally:
+        os.kill(run.pid, signal.SIGCONT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 1, err
+    assert "Traceback" not in err
+    assert f"state store {ledger} was deleted or replaced while this run was using it" in err
+    rerun = subprocess.run(command, env=_env(isolated_home, sandbox.url), capture_output=True, text=True,
+                           timeout=120)
+    assert rerun.returncode == 1, rerun.stderr
+    assert "is missing" in rerun.stderr
+    assert m.lead(ids["ann"])["productScore"] <= 18  # never applied twice
+    assert len(m.campaign_requests(ids["welcome"])) <= 1

@@ -25,7 +25,12 @@ def claim(key: str, instance: str, ledger: Path) -> None:
       moved here); otherwise the ledger was lost and StateError says how to restore it or start over.
     """
     mine = str(Path(os.path.realpath(ledger.parent)) / ledger.name)
-    registry = StoreFile(registry_file(), (REGISTRY_V1,))
+    try:
+        registry = StoreFile(registry_file(), (REGISTRY_V1,))
+    except StateError as exc:
+        exc.hint = ("it is the instance registry, shared by every SEGMARKETO_HOME of this user; "
+                    "SEGMARKETO_REGISTRY can name another file")
+        raise
     try:
         with registry.transaction() as db:
             row = db.execute("SELECT ledger FROM instances WHERE key = ?", (key,)).fetchone()
