@@ -48,6 +48,12 @@ class InputError(SegmarketoError):
     exit_code = ExitCode.ERROR
 
 
+class OutputError(SegmarketoError):
+    """A file or folder segmarketo writes (home, state, rejects, --out, --plan-out) cannot be written."""
+
+    exit_code = ExitCode.ERROR
+
+
 class AuthError(SegmarketoError):
     """Credentials are missing or refused."""
 
