@@ -226,6 +226,20 @@ def test_log_file_on_a_full_disk_is_one_warning_and_the_run_goes_on(sandbox, tmp
     assert len(sandbox.marketo.leads) == 2
 
 
+@pytest.mark.parametrize("args", [["runs", "list", "--json"], ["backfill-leads", "--dry-run", "--json"], ["doctor"]])
+def test_stdout_on_a_full_disk_is_one_line_exit_1(sandbox, tmp_path, args):
+    if args[0] == "backfill-leads":
+        args = [*args, identifies(tmp_path, ["a@example.com"])]
+    with open("/dev/full", "w") as full:
+        run = subprocess.run([sys.executable, "-m", "segmarketo_cli", *map(str, args)], stdout=full,
+                             stderr=subprocess.PIPE, text=True, timeout=120)
+    assert "Traceback" not in run.stderr
+    assert "Exception ignored" not in run.stderr
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines()[-1] == \
+        "segmarketo: error: output could not be written: No space left on device"
+
+
 # item 7: homes and folders that cannot be written -------------------------------------------------------------------
 
 def test_segmarketo_home_that_is_a_file_is_one_line_exit_1(sandbox, tmp_path):
