@@ -77,11 +77,11 @@ def _walk(folder: Path) -> list[Path]:
         except OSError as exc:
             raise InputError(f"{current}: folder cannot be read: {exc.strerror or exc}") from None
         for entry in entries:
-            if entry.name.startswith(".") or entry.name in _SKIP_NAMES:
-                continue
             path = Path(entry.path)
             if entry.is_dir():
                 pending.append(path)
+            elif entry.name.startswith(".") or entry.name in _SKIP_NAMES:
+                continue  # hidden files only: a hidden folder's files are read, as they always were
             elif entry.is_file():
                 files.append(path)
             elif entry.is_symlink() and not path.exists():
