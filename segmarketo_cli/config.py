@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +110,16 @@ def normalize_endpoint(url: str, *, what: str = "endpoint") -> str:
     return url.rstrip("/")
 
 
+def normalize_segment_endpoint(value: str, *, what: str = "Segment endpoint") -> str:
+    """A region name ('us', 'eu') or URL -> the Segment API base URL (without /v1/batch), checked like any endpoint."""
+    segment = value.strip()
+    segment = SEGMENT_REGIONS.get(segment.lower(), segment).rstrip("/")
+    for suffix in ("/v1/batch", "/v1"):  # the sender appends /v1/batch itself
+        if segment.endswith(suffix):
+            segment = segment[: -len(suffix)]
+    return normalize_endpoint(segment, what=what)
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -119,16 +130,41 @@ def is_loopback(host: str) -> bool:
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse config.toml; a missing file is an empty config, a broken one a ConfigError."""
+    """Parse config.toml; a missing file is an empty config; a broken or unsafe one a ConfigError."""
     if not path.exists():
         return {}
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        check_private_config(path)
+        return load_toml(path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+
+
+def check_private_config(path: Path) -> None:
+    """Refuse a config file that group or others can write: whoever edits it can send the secrets elsewhere."""
+    if os.name != "posix":
+        return
+    mode = path.stat().st_mode
+    who = [name for bit, name in ((stat.S_IWGRP, "its group"), (stat.S_IWOTH, "other users")) if mode & bit]
+    if who:
+        raise ConfigError(
+            f"{path}: writable by {' and '.join(who)}, so anyone of them could point the endpoints (and the "
+            f"secrets sent to them) elsewhere; refusing to use it. Fix: chmod 600 {path}"
+        )
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file (config, rules, mapping); text that is not UTF-8 or not TOML is a ConfigError naming
+    the file. OSError is left to the caller, which knows what the file is for."""
+    with path.open("rb") as handle:
+        data = handle.read()
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+                          hint="save the file as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
 def _coerce(value: Any, kind: type, *, where: str, key: str) -> Any:
@@ -214,13 +250,8 @@ def _validate(settings: Settings) -> None:
         settings.marketo_endpoint = normalize_endpoint(
             settings.marketo_endpoint, what=f"{_origin(settings, 'marketo_endpoint')}: Marketo endpoint"
         )
-    segment = settings.segment_endpoint.strip()
-    segment = SEGMENT_REGIONS.get(segment.lower(), segment).rstrip("/")
-    for suffix in ("/v1/batch", "/v1"):  # the sender appends /v1/batch itself
-        if segment.endswith(suffix):
-            segment = segment[: -len(suffix)]
-    settings.segment_endpoint = normalize_endpoint(
-        segment, what=f"{_origin(settings, 'segment_endpoint')}: Segment endpoint"
+    settings.segment_endpoint = normalize_segment_endpoint(
+        settings.segment_endpoint, what=f"{_origin(settings, 'segment_endpoint')}: Segment endpoint"
     )
     _check(settings, "max_concurrency", 1 <= settings.max_concurrency <= 10,
            "between 1 and 10 (Marketo allows 10 calls in flight)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 PROFILE_TEMPLATE = """\
 # >>> profile {profile}
 # segmarketo profile '{profile}'. Secrets are NOT kept here: run 'segmarketo auth set --profile {profile}'
@@ -9,11 +11,11 @@ PROFILE_TEMPLATE = """\
 # Precedence: command-line flag > SEGMARKETO_* environment variable > this file > built-in default.
 [profiles.{profile}]
 # Marketo REST endpoint (Admin > Integration > Web Services), without /rest or /identity.
-marketo_endpoint = "{endpoint}"
+marketo_endpoint = {endpoint}
 # Client id of the LaunchPoint custom service (its secret goes to the keyring).
-marketo_client_id = "{client_id}"
+marketo_client_id = {client_id}
 # Segment HTTP API host: "us" (https://api.segment.io), "eu" (https://events.eu1.segmentapis.com) or a URL.
-segment_endpoint = "{segment_endpoint}"
+segment_endpoint = {segment_endpoint}
 # Marketo field used to find leads (any searchable field, e.g. a custom segmentUserId).
 lookup_field = "email"
 # Marketo field that holds the Segment userId (write-back reads it; backfill writes it). Empty = none.
@@ -75,5 +77,11 @@ def render_profile(
     segment_endpoint: str = "us",
 ) -> str:
     return PROFILE_TEMPLATE.format(
-        profile=profile, endpoint=endpoint, client_id=client_id, segment_endpoint=segment_endpoint
+        profile=profile, endpoint=toml_string(endpoint), client_id=toml_string(client_id),
+        segment_endpoint=toml_string(segment_endpoint),
     )
+
+
+def toml_string(value: str) -> str:
+    """`value` as a TOML basic string: quotes and backslashes escaped (JSON's escapes are TOML's too)."""
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")

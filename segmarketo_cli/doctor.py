@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import paths
-from .config import SEGMENT_REGIONS, Settings, environment_settings, load_settings
+from .config import SEGMENT_REGIONS, Settings, environment_settings, load_settings, read_config_file
 from .errors import ConfigError, SegmarketoError, ServiceUnavailable
 from .http import redact
 from .secrets import SECRET_LABELS, secret_status
@@ -46,6 +46,10 @@ def _source(settings: Settings, name: str) -> str:
 def config_checks(profile: str | None) -> tuple[Settings | None, list[Check]]:
     """The configuration file, the profile and where each setting comes from."""
     path = paths.config_file()
+    try:
+        read_config_file(path)  # unreadable, not UTF-8, not TOML, or writable by others: this line fails
+    except ConfigError as exc:
+        return None, [Check("config file", "fail", redact(exc.message + (f" ({exc.hint})" if exc.hint else "")))]
     checks = [Check("config file", "ok", f"{path}" + ("" if path.exists() else " (not found: environment and "
                                                                               "defaults only; see 'segmarketo init')"))]
     try:

@@ -54,6 +54,12 @@ class StateError(SegmarketoError):
     exit_code = ExitCode.ERROR
 
 
+class OutputError(SegmarketoError):
+    """A file or folder segmarketo writes (home, state, rejects, --out, --plan-out) cannot be written."""
+
+    exit_code = ExitCode.ERROR
+
+
 class AuthError(SegmarketoError):
     """Credentials are missing or refused."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +36,28 @@ class JsonLineFormatter(logging.Formatter):
         return redact(json.dumps(payload, default=str, ensure_ascii=False))
 
 
+class LogFileHandler(logging.FileHandler):
+    """The --log-file handler: when the file cannot be written (disk full), one warning on stderr, then silence.
+
+    The log file is a copy of what the run reports; losing it must not print a traceback per line or stop a run
+    whose writes to Marketo and Segment are going well."""
+
+    failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        if self.failed:
+            return
+        self.failed = True
+        exc = sys.exc_info()[1]
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        sys.stderr.write(f"segmarketo: warning: log file {self.baseFilename}: cannot be written ({reason}); "
+                         "no further lines go to it\n")
+
+
 def setup_logging(verbose: int, log_file: str | None, log_format: str) -> None:
     """Configure the 'segmarketo' logger once per process (safe to call again in tests)."""
     logger = logging.getLogger(ROOT)
@@ -55,7 +78,7 @@ def setup_logging(verbose: int, log_file: str | None, log_format: str) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():  # log lines may carry e-mail addresses: keep a new file private
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-            handler = logging.FileHandler(path, encoding="utf-8")
+            handler = LogFileHandler(path, encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"log file {path}: cannot be opened: {exc.strerror or exc}") from None
         handler.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import tomllib
+from .config import load_toml
 from .errors import ConfigError
 from .identity import EMAIL_RE, Person, Trait, flatten
 from .timeparse import parse_iso_datetime
@@ -126,12 +126,9 @@ def load_mapping_file(path: str | Path) -> dict[str, str]:
     """A TOML file of `"trait.path" = "marketoField"`, either top-level or under a [mapping] table."""
     path = Path(path)
     try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
+        document = load_toml(path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     table = document.get("mapping", document)
     return check_mapping_table(table, where=str(path))
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
+from typing import TextIO
 
 import platformdirs
+
+from .errors import OutputError
 
 APP_NAME = "segmarketo"
 
@@ -50,7 +54,62 @@ def sample_data_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) with mode 0700 and tighten it if it already exists."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
+    """Create `path` (and parents) with mode 0700 and tighten it if it already exists; OutputError if it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        home = os.environ.get("SEGMARKETO_HOME")
+        hint = f"SEGMARKETO_HOME is {home}: point it at a folder you can write" if home else \
+            "set SEGMARKETO_HOME to a folder you can write"
+        raise OutputError(f"{path}: folder cannot be created: {why_unwritable(path, exc, folder=True)}",
+                          hint=hint) from None
     return path
+
+
+def why_unwritable(path: Path, exc: OSError, *, folder: bool = False) -> str:
+    """Why `path` (a file, or a folder with folder=True) cannot be created, naming a file that is in the way."""
+    blocker = path
+    while not blocker.exists() and blocker != blocker.parent:
+        blocker = blocker.parent
+    if blocker != path and not blocker.is_dir():
+        return f"{blocker} is a file, not a folder"
+    if blocker == path and path.is_dir() != folder:
+        return "it is a folder, not a file" if path.is_dir() else "it is a file, not a folder"
+    return exc.strerror or str(exc)
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Refuse now, before any write, a file that could not be created later (`what` names it, e.g. '--rejects')."""
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor == path and path.is_dir():
+        raise OutputError(f"{what} {path}: is a folder, not a file")
+    if ancestor != path and not ancestor.is_dir():
+        raise OutputError(f"{what} {path}: cannot be written: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK):
+        raise OutputError(f"{what} {path}: cannot be written: permission denied on {ancestor}")
+
+
+def open_private(path: Path, what: str, *, newline: str | None = None) -> TextIO:
+    """`path` opened for writing text, mode 0600 (a new folder 0700): it may hold e-mail addresses.
+
+    An existing regular file is emptied and tightened to 0600; a device such as /dev/stdout is left as it is."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise OutputError(f"{what} {path}: cannot be written: {why_unwritable(path, exc)}") from None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "w", encoding="utf-8", newline=newline)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def write_failed(what: str, path: Path, exc: OSError) -> OutputError:
+    """The error for a write to an open output file that failed (disk full, I/O error)."""
+    return OutputError(f"{what} {path}: cannot be written: {exc.strerror or exc}")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from .errors import OutputError
 from .http import redact
+from .paths import open_private, write_failed
 
 MAX_TEXT = 1000  # longer strings (a 10 MB trait, say) are cut to their start and their length
 KEPT_TEXT = 200
@@ -28,23 +29,34 @@ def clip(value: Any) -> Any:
 
 
 class RejectsWriter:
-    """Appends rejects to a JSONL file created (mode 0600) on the first reject only."""
+    """Appends rejects to a JSONL file created (mode 0600) on the first reject only.
 
-    def __init__(self, path: Path) -> None:
+    A failed write (disk full) raises OutputError once; close() after it does not raise again."""
+
+    def __init__(self, path: Path, what: str = "rejects file") -> None:
         self.path = path
+        self.what = what  # how error messages name the file: '--rejects' when the user chose it
         self.count = 0
-        self._handle = None
+        self._handle: TextIO | None = None
+        self._failed: OutputError | None = None
         self._lock = threading.Lock()
 
     def write(self, reason: str, **fields: Any) -> None:
         record = clip({"reason": reason, **{k: v for k, v in fields.items() if v is not None}})
         line = redact(json.dumps(record, ensure_ascii=False, default=str, sort_keys=False))
         with self._lock:
-            if self._handle is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new folder is private
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                self._handle = os.fdopen(fd, "w", encoding="utf-8")
-            self._handle.write(line + "\n")
+            if self._failed is not None:
+                raise self._failed
+            try:
+                if self._handle is None:
+                    self._handle = open_private(self.path, self.what)
+                self._handle.write(line + "\n")
+            except OutputError as exc:
+                self._failed = exc
+                raise
+            except OSError as exc:
+                self._failed = write_failed(self.what, self.path, exc)
+                raise self._failed from None
             self.count += 1
 
     @property
@@ -52,10 +64,17 @@ class RejectsWriter:
         return str(self.path) if self.count else None
 
     def close(self) -> None:
+        """Flush and close; OutputError when the last lines cannot be written (unless a write already failed)."""
         with self._lock:
-            if self._handle is not None:
-                self._handle.close()
-                self._handle = None
+            handle, self._handle = self._handle, None
+            if handle is None:
+                return
+            try:
+                handle.close()
+            except OSError as exc:
+                if self._failed is None:  # else already reported: the unwritten rest goes with that error
+                    self._failed = write_failed(self.what, self.path, exc)
+                    raise self._failed from None
 
     def __enter__(self) -> RejectsWriter:
         return self

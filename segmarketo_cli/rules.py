@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import tomllib
+from .config import load_toml
 from .errors import ConfigError
 
 ACTIONS = ("score", "program-status", "trigger-campaign", "suppress", "set-fields")
@@ -370,14 +370,11 @@ def load_rules_file(path: str | Path) -> list[Rule]:
     """Read and validate a rules TOML file with `[[rule]]` tables (`[[rules]]` is accepted too)."""
     path = Path(path)
     try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
+        document = load_toml(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: rules file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: rules file cannot be read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     unknown = [key for key in document if key not in ("rule", "rules")]
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key '{unknown[0]}' (rules are [[rule]] tables)")

@@ -45,7 +45,8 @@ class MemoryKeyring(KeyringBackend):
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path, monkeypatch) -> Iterator[os.PathLike]:
-    """Point SEGMARKETO_HOME at tmp_path, clear SEGMARKETO_* and proxy variables, use an in-memory keyring."""
+    """Point SEGMARKETO_HOME at tmp_path, clear SEGMARKETO_* and proxy variables, use an in-memory keyring,
+    umask 022."""
     for name in list(os.environ):
         if name.startswith("SEGMARKETO_") or name.lower() in PROXY_VARIABLES:
             monkeypatch.delenv(name, raising=False)
@@ -57,7 +58,9 @@ def isolated_home(tmp_path, monkeypatch) -> Iterator[os.PathLike]:
     previous = keyring.get_keyring()
     memory = MemoryKeyring()
     keyring.set_keyring(memory)
+    umask = os.umask(0o022)  # config files the tests write are not group-writable whatever the developer's umask
     yield home
+    os.umask(umask)
     keyring.set_keyring(previous)
 
 

@@ -176,3 +176,12 @@ def test_sample_files_read_cleanly(name, shape, people):
     assert result.rows == len(result.people) + result.repeated + result.ignored + len(result.rejects)
     bo = next(p for p in result.people if p.key.value == "bo.haddad1@example.com")
     assert bo.member  # entered after an earlier exit (events), or present (snapshots)
+
+
+@pytest.mark.parametrize("header", ["email,EMAIL", "userId|email|email"])
+def test_duplicate_audience_csv_header_is_an_input_error_naming_the_column(tmp_path, header):
+    delimiter = "|" if "|" in header else ","
+    path = write(tmp_path, "dup.csv", header + "\n" + delimiter.join(["a@example.com"] * (header.count(delimiter) + 1))
+                 + "\n")
+    with pytest.raises(InputError, match="duplicate column 'email'"):
+        read_audience(path)

@@ -123,7 +123,8 @@ def test_a_broken_config_file_is_one_failing_line(invoke, isolated_home):
     _write_config(isolated_home, "[profiles.default\n")
     result = invoke("doctor")
     assert result.exit_code == 1
-    assert "FAIL  profile:" in result.stdout and "not valid TOML" in result.stdout
+    assert "FAIL  config file:" in result.stdout
+    assert "not valid TOML" in result.stdout
     assert "Traceback" not in result.output
 
 

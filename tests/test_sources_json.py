@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import pytest
 
@@ -68,7 +69,7 @@ def test_json_array_elements_stream_with_line_numbers(tmp_path):
     items = list(read_all(preflight([str(path)])))
     assert [i.origin.rsplit(":", 1)[1] for i in items] == ["2", "6", "7"]
     assert items[0].message == {"type": "identify", "userId": "a"}
-    assert items[1].error == "expected a JSON object, got int"
+    assert items[1].error == "array element 2: expected a JSON object, got int"
 
 
 def test_json_array_broken_midway_reports_where(tmp_path):
@@ -171,3 +172,137 @@ def test_line_parsing_matches_json_loads(raw):
         assert item.message == expected and item.error is None
     else:
         assert item.error == f"expected a JSON object, got {type(expected).__name__}"
+
+
+# No input lost uncounted (issue 12, item 5) ----------------------------------------------------------------------
+
+def _identify(user: str) -> dict:
+    return {"type": "identify", "userId": user, "traits": {"email": f"{user}@example.com"}}
+
+
+def test_jsonl_whose_first_line_is_an_array_is_still_read_line_by_line(tmp_path):
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(b"[1, 2]\n" + _lines(3))
+    assert preflight([str(path)])[0].format == "jsonl"
+    items = list(read_all(preflight([str(path)])))
+    assert [i.origin for i in items] == [f"{path}:{n}" for n in (1, 2, 3, 4)]
+    assert items[0].error == "expected a JSON object, got list"
+    assert [i.message["userId"] for i in items[1:]] == ["u0", "u1", "u2"]
+
+
+def test_unnamed_file_whose_first_line_is_a_whole_array_followed_by_lines_is_jsonl(tmp_path):
+    path = tmp_path / "export"
+    path.write_bytes(b'[{"type": "identify", "userId": "x"}]\n' + _lines(2))
+    items = list(read_all(preflight([str(path)])))
+    assert len(items) == 3
+    assert [i.message["userId"] for i in items[1:]] == ["u0", "u1"]
+
+
+def test_pretty_printed_array_named_jsonl_is_still_read_as_an_array(tmp_path):
+    path = tmp_path / "pretty.jsonl"
+    path.write_text(json.dumps([_identify("a"), _identify("b")], indent=2))
+    items = list(read_all(preflight([str(path)])))
+    assert [i.message["userId"] for i in items] == ["a", "b"]
+
+
+def test_broken_array_element_loses_that_element_only(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text("[\n" + json.dumps(_identify("a")) + ",\n"
+                    + '{"type": "identify", "userId": tru, "traits": {"x": [1, "]"]}},\n'
+                    + json.dumps(_identify("c")) + ",\n"
+                    + '{"type": "identify", "nested": {"deep": [1, 2,, 3]}},\n'
+                    + json.dumps(_identify("e")) + "\n]\n")
+    items = list(read_all(preflight([str(path)])))
+    assert [i.origin for i in items] == [f"{path}:{n}" for n in (2, 3, 4, 5, 6)]
+    assert [i.message["userId"] for i in items if i.ok] == ["a", "c", "e"]
+    assert "array element 2" in items[1].error
+    assert "invalid JSON" in items[1].error
+    assert "array element 4" in items[3].error
+
+
+def test_missing_comma_between_elements_rejects_the_next_element_and_reads_on(tmp_path):
+    path = tmp_path / "comma.json"
+    path.write_text("[\n" + json.dumps(_identify("a")) + "\n" + json.dumps(_identify("b")) + ",\n"
+                    + json.dumps(_identify("c")) + "\n]")
+    items = list(read_all(preflight([str(path)])))
+    assert [i.message["userId"] for i in items if i.ok] == ["a", "c"]
+    (bad,) = [i for i in items if not i.ok]
+    assert bad.origin == f"{path}:3"
+    assert "expected ',' or ']'" in bad.error
+
+
+@pytest.mark.parametrize("name", ["big.json", "big.json.gz"])
+def test_oversized_array_element_is_rejected_alone(tmp_path, monkeypatch, name):
+    from segmarketo_cli.sources import jsonlines, rawbytes
+
+    monkeypatch.setattr(jsonlines, "MAX_ELEMENT", 10_000)
+    monkeypatch.setattr(rawbytes, "BLOCK", 4096)
+    big = {"type": "identify", "userId": "big", "traits": {"bio": "x" * 50_000, "q": "a \\\" ] } quote"}}
+    path = tmp_path / name
+    rows = [_identify("a"), big, _identify("c")]
+    data = ("[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]").encode()
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    items = list(read_all(preflight([str(path)])))
+    assert [i.message["userId"] for i in items if i.ok] == ["a", "c"]
+    (bad,) = [i for i in items if not i.ok]
+    assert bad.origin == f"{path}:3"
+    assert "array element 2" in bad.error
+    assert "larger than" in bad.error
+
+
+def test_invalid_utf8_in_one_array_element_loses_that_element_only(tmp_path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes(b"[\n" + json.dumps(_identify("a")).encode() + b',\n{"type": "identify", "userId": "b\xe9"},\n'
+                     + json.dumps(_identify("c")).encode() + b"\n]")
+    items = list(read_all(preflight([str(path)])))
+    assert [i.message["userId"] for i in items if i.ok] == ["a", "c"]
+    (bad,) = [i for i in items if not i.ok]
+    assert bad.origin == f"{path}:3"
+    assert "not valid UTF-8" in bad.error
+
+
+def test_unreadable_subfolder_is_an_input_error_naming_it(tmp_path, monkeypatch):
+    import os
+
+    folder = tmp_path / "exports"
+    (folder / "ok").mkdir(parents=True)
+    (folder / "locked").mkdir()
+    (folder / "ok" / "a.jsonl").write_bytes(_lines(1))
+    real_scandir = os.scandir
+
+    def scandir(path):  # root reads any folder whatever its mode bits, so the refusal is simulated
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(InputError, match="locked: folder cannot be read: Permission denied"):
+        preflight([str(folder)])
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a mode-000 folder")
+def test_mode_000_subfolder_is_an_input_error(tmp_path):
+    folder = tmp_path / "exports"
+    (folder / "locked").mkdir(parents=True)
+    (folder / "locked" / "a.jsonl").write_bytes(_lines(1))
+    (folder / "locked").chmod(0)
+    try:
+        with pytest.raises(InputError, match="locked: folder cannot be read"):
+            preflight([str(folder)])
+    finally:
+        (folder / "locked").chmod(0o700)
+
+
+def test_symlinked_subfolder_is_read_and_a_broken_link_is_an_error(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "b.jsonl").write_bytes(_lines(2))
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes(_lines(1))
+    (folder / "linked").symlink_to(elsewhere)
+    (folder / "loop").symlink_to(folder)
+    assert sum(1 for i in read_all(preflight([str(folder)])) if i.ok) == 3
+    (folder / "gone.jsonl").symlink_to(tmp_path / "missing.jsonl")
+    with pytest.raises(InputError, match="gone.jsonl: broken symbolic link"):
+        preflight([str(folder)])

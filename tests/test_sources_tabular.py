@@ -78,3 +78,21 @@ def test_corrupt_parquet_is_an_input_error(tmp_path):
     files = preflight([str(path)])
     with pytest.raises(InputError, match="not a readable Parquet"):
         list(read_all(files))
+
+
+@pytest.mark.parametrize(("name", "data"), [
+    ("dup.csv", b"user_id,email,Email\nu1,a@example.com,b@example.com\n"),
+    ("dup.csv.gz", gzip.compress(b"user_id\temail\t email \nu1\ta@example.com\tb@example.com\n")),
+], ids=["plain", "gzip"])
+def test_duplicate_csv_header_is_an_input_error_naming_the_column(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=r"duplicate column 'email' in the header \(columns 2 and 3"):
+        preflight([str(path)])  # before any file is read for real, so before any write
+
+
+def test_empty_header_cells_are_not_duplicates(tmp_path):
+    path = tmp_path / "trailing.csv"
+    path.write_text("user_id,email,,\nu1,a@example.com,,\n")
+    (item,) = list(read_all(preflight([str(path)])))
+    assert item.message["traits"] == {"email": "a@example.com"}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .. import paths
 from ..errors import ConfigError
 from ..jobs.audience import MODES, ListMembershipPlan, parse_max_removals
 from ..sources.audience import ID_TYPES, read_audience
@@ -77,6 +78,8 @@ def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: in
     if create_list and (list_id is not None or not folder):
         raise ConfigError("--create-list needs --list NAME and --folder NAME")
     parse_max_removals(max_removals)
+    if plan_out:
+        paths.check_writable(Path(plan_out), "--plan-out")
     audience = read_audience(file, audience=audience_key, id_column=id_column, id_type=id_type)
     mode = mode or ("mirror" if audience.kind == "snapshot" else "delta")
     if mode == "mirror" and audience.kind == "events":

@@ -9,7 +9,7 @@ import sys
 import click
 
 from .. import paths
-from ..config import read_config_file, tomllib
+from ..config import normalize_endpoint, normalize_segment_endpoint, read_config_file, tomllib
 from ..config_template import render_profile
 from ..errors import ConfigError
 from .context import AppContext
@@ -43,6 +43,18 @@ def _without_profile(text: str, profile: str) -> str:
     return "".join(out)
 
 
+def _check_text(flag: str, value: str) -> None:
+    """A value init can write into TOML and later commands can use: UTF-8 text without control characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{flag}: not valid UTF-8 text") from None
+    bad = next((c for c in value if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise ConfigError(f"{flag}: contains a control character ({bad!r}); a pasted value often ends with a "
+                          "newline: give the value on one line")
+
+
 @click.command("init")
 @click.option("--endpoint", default="https://123-ABC-456.mktorest.com", show_default=True,
               help="Marketo REST endpoint to put in the profile.")
@@ -56,18 +68,26 @@ def init(app: AppContext, endpoint: str, client_id: str, segment_region: str, fo
     profile = app.profile or os.environ.get("SEGMARKETO_PROFILE") or "default"
     if not re.fullmatch(r"[A-Za-z0-9_-]+", profile):
         raise ConfigError(f"profile name '{profile}' may use letters, digits, '-' and '_' only")
+    for flag, value in (("--endpoint", endpoint), ("--client-id", client_id), ("--segment-region", segment_region)):
+        _check_text(flag, value)
+    # What every later command would refuse is refused now, by the same checks.
+    normalize_endpoint(endpoint, what="--endpoint: Marketo endpoint")
+    normalize_segment_endpoint(segment_region, what="--segment-region: Segment endpoint")
     path = paths.config_file()
+    document = read_config_file(path)  # also refuses a file that is not UTF-8 or that others can write
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    document = read_config_file(path) if existing else {}
     if profile in document.get("profiles", {}) and not force:
         raise ConfigError(f"{path}: profile '{profile}' exists already; use --force to replace it")
     block = render_profile(profile, endpoint=endpoint, client_id=client_id, segment_endpoint=segment_region)
     kept = _without_profile(existing, profile).strip()
     text = (kept + "\n\n" if kept else "") + block
-    tomllib.loads(text)  # never write a file we could not read back
+    try:
+        tomllib.loads(text)  # never write a file we could not read back
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: the new profile would not be valid TOML ({exc}); nothing was written") from None
     paths.ensure_private_dir(path.parent)
-    path.write_text(text, encoding="utf-8")
-    os.chmod(path, 0o600)
+    with paths.open_private(path, "config file") as handle:
+        handle.write(text)
     click.echo(f"Wrote profile '{profile}' to {path}", err=True)
     click.echo(f"Next: segmarketo --profile {profile} auth set && segmarketo --profile {profile} doctor", err=True)
     sys.stdout.flush()

@@ -86,6 +86,8 @@ def run_job(
     report's code; `marketo`: a client built earlier."""
     settings = app.settings
     ctx = click.get_current_context()
+    if rejects_path:
+        paths.check_writable(Path(rejects_path), "--rejects")  # not only when the first reject comes, mid-run
     with ExitStack() as locks:
         locks.enter_context(ProfileLock(paths.state_dir(), settings.profile))
         store = app.store
@@ -98,7 +100,7 @@ def run_job(
             store.ledger(instance)
         report = RunReport(command=command, dry_run=dry_run)
         default_rejects = paths.state_dir() / "rejects" / f"{command}-{report.run_id}.jsonl"
-        rejects = RejectsWriter(Path(rejects_path) if rejects_path else default_rejects)
+        rejects = RejectsWriter(Path(rejects_path), "--rejects") if rejects_path else RejectsWriter(default_rejects)
         env = JobEnv(app=app, settings=settings, store=store, report=report, rejects=rejects, _marketo=marketo)
         store.start_run(report.run_id, command, report.started_at)
         exit_code: int | None = None
@@ -106,8 +108,7 @@ def run_job(
             body(env)
         except SegmarketoError as exc:
             exit_code = exc.exit_code
-            report.error = redact(exc.message + (f" ({exc.hint})" if exc.hint else ""))
-            report.forced_status = EXIT_STATUS.get(exc.exit_code, "failed")
+            _record_error(report, exc)
         except KeyboardInterrupt:
             exit_code = ExitCode.INTERRUPTED
             report.error = "interrupted"
@@ -118,7 +119,12 @@ def run_job(
             report.forced_status = "failed"
             raise
         finally:
-            rejects.close()
+            try:
+                rejects.close()
+            except SegmarketoError as exc:  # the last rejects could not be written (disk full)
+                if exit_code is None:
+                    exit_code = exc.exit_code
+                    _record_error(report, exc)
             env.count_calls()
             # A store deleted or broken mid-run must not hide the run's own outcome: render it, then say so.
             store_error = _unless_store_fails(env.record_usage)
@@ -143,3 +149,8 @@ def _unless_store_fails(step: Callable[[], None]) -> StateError | None:
     except StateError as exc:
         return exc
     return None
+
+
+def _record_error(report: RunReport, exc: SegmarketoError) -> None:
+    report.error = redact(exc.message + (f" ({exc.hint})" if exc.hint else ""))
+    report.forced_status = EXIT_STATUS.get(exc.exit_code, "failed")

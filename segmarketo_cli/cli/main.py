@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
 
 from .. import __version__
-from ..errors import ExitCode, SegmarketoError
+from ..errors import ExitCode, OutputError, SegmarketoError
 from ..http import redact
 from .context import AppContext
 
@@ -59,6 +60,11 @@ class LazyGroup(click.Group):
             ctx.exit(ExitCode.INTERRUPTED)
         except BrokenPipeError:
             ctx.exit(ExitCode.OK)
+        except OSError as exc:  # e.g. stdout redirected to a full disk: the output is lost, so never exit 0
+            _drop_stdout()
+            where = f"{exc.filename}: " if exc.filename else "output "
+            show_error(OutputError(f"{where}could not be written: {exc.strerror or exc}"))
+            ctx.exit(ExitCode.ERROR)
 
 
 @click.group(
@@ -98,6 +104,14 @@ def run(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else ExitCode.ERROR
     return ExitCode.OK
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the final flush at exit does not fail a second time."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def show_error(exc: SegmarketoError) -> None:

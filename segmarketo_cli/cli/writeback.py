@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from .. import paths
 from ..jobs import writeback_run
 from .context import AppContext
 from .jobrun import JobEnv, run_job
@@ -63,6 +64,8 @@ def writeback(
     """
     if dry_run and out:
         raise click.UsageError("--dry-run and --out cannot be combined")
+    if out:
+        paths.check_writable(out, "--out")
     options = writeback_run.WritebackOptions(
         since=since, until=until, activity_types=activity_types, identity=identity, bulk=bulk,
         bulk_after_days=bulk_after, out=out, dry_run=dry_run,

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError, MarketoError
 from ..marketo.lists import ListParent, list_parents
+from ..paths import open_private, write_failed
 from ..rejects import RejectsWriter
 from ..report import RunReport
 from ..sources.audience import AudienceInput, AudiencePerson, Identity
@@ -397,13 +398,14 @@ def _log_batch(call: str, list_id: Any, batch: Sequence[int], results: dict[int,
 def write_plan(plan: ListMembershipPlan, path: Path) -> None:
     """Every intended create, add and remove as CSV."""
     columns = ["action", "lead_id", "identity_type", "identity", "reason", "origin"]
+    handle = open_private(path, "--plan-out", newline="")  # the plan names people by e-mail address
     try:
-        with path.open("w", encoding="utf-8", newline="") as handle:
+        with handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             writer.writerows(plan_rows(plan))
     except OSError as exc:
-        raise ConfigError(f"--plan-out {path}: cannot be written: {exc.strerror or exc}") from None
+        raise write_failed("--plan-out", path, exc) from None
 
 
 def parse_folder_option(value: str) -> ListParent | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import ConfigError
+from ..paths import open_private, write_failed
 from ..rejects import RejectsWriter
 from ..report import RunReport
 from ..segment import sender as segment_sender
@@ -66,11 +66,8 @@ class OutFileSink(SegmentSink):
     def __init__(self, splitter: BatchSender, path: Path) -> None:
         super().__init__(splitter)
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = path.open("w", encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"--out {path}: cannot be written ({exc.strerror})") from None
+        self._handle = open_private(path, "--out")  # the events carry e-mail addresses
+        self._failed = False
 
     def deliver(self, batch: list[Message]) -> BatchResult:
         items = [{k: v for k, v in m.items() if k != "sentAt"} for m in batch]
@@ -78,11 +75,21 @@ class OutFileSink(SegmentSink):
         if self.sender.integrations:
             payload["integrations"] = self.sender.integrations
         line = json.dumps(payload, ensure_ascii=False)
-        self._handle.write(line + "\n")
+        try:
+            self._handle.write(line + "\n")
+        except OSError as exc:
+            self._failed = True
+            raise write_failed("--out", self.path, exc) from None
         return BatchResult(True, None, 0, len(line.encode()), [m["messageId"] for m in batch])
 
     def close(self) -> None:
-        self._handle.close()
+        """Flush and close; OutputError when the last batches cannot be written (unless a write already failed)."""
+        try:
+            self._handle.close()
+        except OSError as exc:
+            if not self._failed:
+                self._failed = True
+                raise write_failed("--out", self.path, exc) from None
 
 
 class DryRunSink(SegmentSink):

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import ConfigError, InputError
 from ..identity import SHA256_RE, normalize_email
+from .columns import duplicate_column
 from .discover import InputFile, inspect
 from .jsonlines import json_error
 from .tabular import open_text
@@ -117,6 +118,10 @@ def _csv_rows(source: InputFile) -> tuple[list[str], Iterator[tuple[str, list[st
         raise InputError(f"{name}: empty file (no header row)")
     delimiter = _delimiter(header_line)
     header = [h.strip() for h in next(csv.reader([header_line], delimiter=delimiter))]
+    problem = duplicate_column(header)
+    if problem:
+        handle.close()
+        raise InputError(f"{name}: {problem}")
 
     def rows() -> Iterator[tuple[str, list[str] | None, str | None]]:
         reader = csv.reader(handle, delimiter=delimiter)

@@ -44,6 +44,21 @@ RESERVED_TRAITS = {
 }
 
 
+def duplicate_column(header: list[str]) -> str | None:
+    """Why a header is ambiguous (a column named twice, ignoring case and spaces), or None; blank cells are fine."""
+    first: dict[str, tuple[int, str]] = {}
+    for number, column in enumerate(header, start=1):
+        name = column.strip()
+        if not name:
+            continue
+        if name.lower() in first:
+            earlier, spelling = first[name.lower()]
+            also = "" if spelling == name else f", the second spelt '{name}'"
+            return f"duplicate column '{spelling}' in the header (columns {earlier} and {number}{also})"
+        first[name.lower()] = (number, name)
+    return None
+
+
 class ColumnPlan:
     """How each column of one table becomes part of a message; built once per file from its header."""
 

@@ -60,10 +60,32 @@ def expand(patterns: list[str]) -> list[Path]:
 
 
 def _walk(folder: Path) -> list[Path]:
-    files = [
-        p for p in folder.rglob("*")
-        if p.is_file() and p.name not in _SKIP_NAMES and not p.name.startswith(".")
-    ]
+    """Every file under `folder` (symlinked folders followed once); a folder that cannot be listed or a broken
+    link is an InputError, never a silent gap in the input."""
+    files: list[Path] = []
+    seen: set[str] = set()
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        real = os.path.realpath(current)
+        if real in seen:  # a link back to a folder already walked
+            continue
+        seen.add(real)
+        try:
+            with os.scandir(current) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            raise InputError(f"{current}: folder cannot be read: {exc.strerror or exc}") from None
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_dir():
+                pending.append(path)
+            elif entry.name.startswith(".") or entry.name in _SKIP_NAMES:
+                continue  # hidden files only: a hidden folder's files are read, as they always were
+            elif entry.is_file():
+                files.append(path)
+            elif entry.is_symlink() and not path.exists():
+                raise InputError(f"{path}: broken symbolic link (its target does not exist)")
     return sorted(files, key=lambda p: p.as_posix())
 
 
@@ -83,12 +105,17 @@ def _sniff_text(head: bytes) -> str:
     return "csv"
 
 
-def _sniff_json_kind(head: bytes) -> str:
-    """'json' for an array or a pretty-printed object, 'jsonl' when the first line is a whole object."""
+def _sniff_json_kind(head: bytes, named_lines: bool) -> str:
+    """'json' for an array or a pretty-printed object, 'jsonl' when the first line is a whole object.
+
+    A first line that is a whole array is JSON lines too when the name says so (.jsonl, .ndjson) or more lines
+    follow: the rest of the file is read line by line, not dropped as data after the array.
+    """
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text.startswith(b"["):
-        return "json"
     lines = text.split(b"\n")
+    if text.startswith(b"["):
+        whole_line = _whole_object(lines[0]) is not None
+        return "jsonl" if whole_line and (named_lines or any(line.strip() for line in lines[1:])) else "json"
     first = _whole_object(lines[0])
     if first is not None:
         return "jsonl" if first else "json"
@@ -125,9 +152,10 @@ def inspect(path: Path, forced: str | None = None) -> InputFile:
         head = _gunzip_head(path)
     elif head[:4] == PARQUET_MAGIC:
         return InputFile(path, forced or "parquet", False)
-    fmt = forced or _format_from_name(path) or _sniff_text(head)
+    named = _format_from_name(path)
+    fmt = forced or named or _sniff_text(head)
     if forced is None and fmt in ("json", "jsonl"):
-        fmt = _sniff_json_kind(head)
+        fmt = _sniff_json_kind(head, named_lines=named == "jsonl")
     if fmt == "parquet" and gzipped:
         raise InputError(f"{path}: gzip-compressed Parquet is not supported; decompress it first")
     return InputFile(path, fmt, gzipped)
@@ -165,7 +193,12 @@ def _partial_gunzip(path: Path, limit: int = 64 * 1024) -> bytes:
 
 def preflight(patterns: list[str], forced: str | None = None) -> list[InputFile]:
     """Every input file, checked readable before any write; an empty expansion is an error too."""
+    from .tabular import check_csv_header
+
     files = [inspect(path, forced) for path in expand(patterns)]
     if not files:
         raise InputError(f"{', '.join(patterns)}: no input files found")
+    for source in files:
+        if source.format == "csv":
+            check_csv_header(source)
     return files

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Callable, Iterator
 from itertools import repeat
 
@@ -146,22 +147,33 @@ def _never(_line: bytes) -> bool:
 
 
 class _Text:
-    """Decoded text of a block stream with a read position and a line counter."""
+    """Decoded text of a block stream with a read position and a line counter.
+
+    Bytes that are not UTF-8 decode to lone surrogates (surrogateescape), so one bad element is found and
+    rejected on its own instead of ending the file.
+    """
 
     def __init__(self, source: InputFile) -> None:
         self.blocks = iter_blocks(source.path, source.gzipped)
-        self.utf8 = codecs.getincrementaldecoder("utf-8-sig")()
+        self.utf8 = codecs.getincrementaldecoder("utf-8-sig")("surrogateescape")
         self.buf, self.pos, self.line, self.eof = "", 0, 1, False
+        self.undecodable = False  # some block held bytes that are not UTF-8: elements need checking
 
     def more(self) -> bool:
-        """Append the next block; False at end of input. Raises TruncatedInput / UnicodeDecodeError."""
+        """Append the next block; False at end of input. Raises TruncatedInput."""
         if self.eof:
             return False
         block = next(self.blocks, None)
         if block is None:
             self.eof = True
             return False
-        self.buf = self.buf[self.pos :] + self.utf8.decode(block)
+        decoded = self.utf8.decode(block)
+        if not self.undecodable and not decoded.isascii():  # isascii is O(1); encode finds escaped bytes fast
+            try:
+                decoded.encode("utf-8")
+            except UnicodeEncodeError:
+                self.undecodable = True
+        self.buf = self.buf[self.pos :] + decoded
         self.pos = 0
         return True
 
@@ -178,9 +190,56 @@ class _Text:
                 return None
 
 
+_SPECIAL = re.compile(r'["\\{}\[\],\n]')
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+class _ElementEnd:
+    """Finds where a broken element ends without decoding it: the ',' or ']' after it at depth 0 (array), or
+    the end of the object / line (a stream of top-level objects). Fed block by block; counts newlines passed."""
+
+    def __init__(self, in_array: bool) -> None:
+        self.in_array = in_array
+        self.depth = 0
+        self.in_string = False
+        self.escape_next = False
+        self.newlines = 0
+
+    def scan(self, buf: str, start: int) -> int | None:
+        """The index where the element ends in buf[start:], or None when it goes on past the buffer."""
+        self.newlines = 0
+        skip_until = start + 1 if self.escape_next else start
+        self.escape_next = False
+        for match in _SPECIAL.finditer(buf, start):
+            at, char = match.start(), match.group()
+            if char == "\n":
+                self.newlines += 1
+            if at < skip_until:
+                continue
+            if self.in_string:
+                if char == "\\":
+                    skip_until = at + 2
+                    self.escape_next = at + 1 >= len(buf)
+                elif char in '"\n':  # a raw newline cannot be inside a string: that string was never closed
+                    self.in_string = False
+                continue
+            if char == '"':
+                self.in_string = True
+            elif char in "{[":
+                self.depth += 1
+            elif char in "}]" and self.depth:
+                self.depth -= 1
+                if not self.depth and not self.in_array:
+                    return at + 1
+            elif self.depth == 0 and (char in ",]" if self.in_array else char == "\n"):
+                self.newlines -= char == "\n"
+                return at
+        return None
+
+
 def read_json_array(source: InputFile) -> Iterator[SourceItem]:
     """Each element of a top-level JSON array (or each of a stream of top-level objects), decoded incrementally;
-    the origin is the line where the element starts."""
+    the origin is the line where the element starts. A broken or oversized element is rejected on its own."""
     name = str(source.path)
     text = _Text(source)
     decoder = json.JSONDecoder()
@@ -188,8 +247,65 @@ def read_json_array(source: InputFile) -> Iterator[SourceItem]:
         yield from _elements(text, decoder, name)
     except TruncatedInput as exc:
         yield SourceItem(f"{name}:{text.line}", error=f"{exc}; line {text.line} onwards could not be read")
-    except UnicodeDecodeError:
-        yield SourceItem(f"{name}:{text.line}", error="not valid UTF-8; the rest of the file was skipped")
+
+
+class _RunsToEnd(Exception):
+    """A broken element whose end was not found before the end of the input."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+def _decode(text: _Text, decoder: json.JSONDecoder, in_array: bool) -> tuple[object, str | None]:
+    """The next element at text.pos and None, or None and why it is unusable; text moves past it either way.
+
+    Raises _RunsToEnd when a broken element runs to the end of the input."""
+    while True:
+        try:
+            value, end = decoder.raw_decode(text.buf, text.pos)
+        except RecursionError:
+            problem = NESTED_TOO_DEEP
+        except ValueError as exc:
+            problem = f"invalid JSON: {json_error(exc)}"
+        else:
+            start, text.pos = text.pos, end
+            text.line += text.buf.count("\n", start, end)
+            if end - start > MAX_ELEMENT:  # whatever the block boundaries, so the outcome does not depend on them
+                return None, f"larger than {MAX_ELEMENT:,} characters"
+            if text.undecodable and _SURROGATE.search(text.buf, start, end):
+                return None, "not valid UTF-8"
+            return value, None
+        finder = _ElementEnd(in_array)
+        stop = finder.scan(text.buf, text.pos)
+        if stop is None and len(text.buf) - text.pos > MAX_ELEMENT:
+            problem = f"larger than {MAX_ELEMENT:,} characters"
+        elif stop is None and text.more():
+            continue  # the element may go on in the next block
+        _skip(text, finder, stop, problem)
+        return None, problem
+
+
+def _skip(text: _Text, finder: _ElementEnd, stop: int | None, problem: str) -> None:
+    """Move text to `stop`, reading (and dropping) further blocks until the finder sees the element end."""
+    while stop is None:
+        text.line += finder.newlines
+        text.pos = len(text.buf)
+        if not text.more():
+            raise _RunsToEnd(problem)
+        stop = finder.scan(text.buf, text.pos)
+    text.line += finder.newlines
+    text.pos = stop
+
+
+def _skip_element(text: _Text, in_array: bool, problem: str) -> None:
+    finder = _ElementEnd(in_array)
+    _skip(text, finder, finder.scan(text.buf, text.pos), problem)
+
+
+def _element(in_array: bool, index: int) -> str:
+    """The prefix of an element's reject reason: which element of the array it was."""
+    return f"array element {index}: " if in_array else ""
 
 
 def _elements(text: _Text, decoder: json.JSONDecoder, name: str) -> Iterator[SourceItem]:
@@ -202,30 +318,30 @@ def _elements(text: _Text, decoder: json.JSONDecoder, name: str) -> Iterator[Sou
         if text.peek() == "]":
             text.pos += 1
             return
+    index, refused = 0, None
     while True:
         if text.peek() is None:
             yield SourceItem(f"{name}:{text.line}", error="JSON array is not closed (missing ']')")
             return
-        while True:
-            try:
-                value, end = decoder.raw_decode(text.buf, text.pos)
-                break
-            except ValueError as exc:
-                too_big = len(text.buf) - text.pos > MAX_ELEMENT
-                if too_big or not text.more():  # else the element may continue in the next block
-                    yield SourceItem(f"{name}:{text.line}",
-                                     error=f"invalid JSON: {json_error(exc)}; rest of file skipped")
-                    return
-            except RecursionError:
-                yield SourceItem(f"{name}:{text.line}", error=f"{NESTED_TOO_DEEP}; rest of file skipped")
-                return
+        index += 1
         origin = f"{name}:{text.line}"
-        text.line += text.buf.count("\n", text.pos, end)
-        text.pos = end
-        if isinstance(value, dict):
+        try:
+            if refused is None:
+                value, problem = _decode(text, decoder, in_array)
+            else:
+                value, problem = None, refused
+                _skip_element(text, in_array, refused)
+        except _RunsToEnd as exc:
+            yield SourceItem(origin, error=_element(in_array, index) + exc.problem)
+            return
+        refused = None
+        if problem is not None:
+            yield SourceItem(origin, error=_element(in_array, index) + problem)
+        elif isinstance(value, dict):
             yield SourceItem(origin, message=value)
         else:
-            yield SourceItem(origin, error=f"expected a JSON object, got {type(value).__name__}")
+            problem = f"expected a JSON object, got {type(value).__name__}"
+            yield SourceItem(origin, error=_element(in_array, index) + problem)
         nxt = text.peek()
         if not in_array:
             if nxt is None:
@@ -236,8 +352,7 @@ def _elements(text: _Text, decoder: json.JSONDecoder, name: str) -> Iterator[Sou
             if text.peek() is not None:
                 yield SourceItem(f"{name}:{text.line}", error="unexpected data after the JSON array")
             return
-        if nxt != ",":
-            where = "end of file" if nxt is None else repr(nxt)
-            yield SourceItem(f"{name}:{text.line}", error=f"expected ',' or ']' between array elements, got {where}")
-            return
-        text.pos += 1
+        if nxt == ",":
+            text.pos += 1
+        elif nxt is not None:  # the next element follows without a comma: it is rejected on its own, reading goes on
+            refused = f"expected ',' or ']' before it, got {nxt!r}"

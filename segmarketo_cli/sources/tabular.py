@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import InputError
-from .columns import ColumnPlan
+from .columns import ColumnPlan, duplicate_column
 from .discover import InputFile
 from .items import SourceItem
 
@@ -36,18 +36,36 @@ def _dialect(header_line: str) -> str:
     return best if counts[best] else ","
 
 
+def _read_header(handle: io.TextIOBase, name: str) -> tuple[list[str], str] | None:
+    """The header row and its delimiter (None for an empty file); a column named twice is an InputError."""
+    try:
+        header_line = handle.readline()
+    except (EOFError, OSError, zlib.error, UnicodeDecodeError) as exc:
+        raise InputError(f"{name}: cannot be read: {exc}") from None
+    if not header_line.strip():
+        return None
+    delimiter = _dialect(header_line)
+    header = next(csv.reader([header_line], delimiter=delimiter))
+    problem = duplicate_column(header)
+    if problem:
+        raise InputError(f"{name}: {problem}")
+    return header, delimiter
+
+
+def check_csv_header(source: InputFile) -> None:
+    """Preflight: the header of a CSV file can be read and names each column once."""
+    with open_text(source) as handle:
+        _read_header(handle, str(source.path))
+
+
 def read_csv(source: InputFile, *, default_type: str = "identify") -> Iterator[SourceItem]:
     """One item per data row; origin is the row's first line; a cut gzip ends the file with one error."""
     name = str(source.path)
     with open_text(source) as handle:
-        try:
-            header_line = handle.readline()
-        except (EOFError, OSError, zlib.error, UnicodeDecodeError) as exc:
-            raise InputError(f"{name}: cannot be read: {exc}") from None
-        if not header_line.strip():
+        found = _read_header(handle, name)
+        if found is None:
             return
-        delimiter = _dialect(header_line)
-        header = next(csv.reader([header_line], delimiter=delimiter))
+        header, delimiter = found
         plan = ColumnPlan(header, default_type=default_type)
         reader = csv.reader(handle, delimiter=delimiter)
         last = 1  # physical lines consumed so far (the header is line 1)
@@ -104,6 +122,9 @@ def read_parquet(source: InputFile, *, default_type: str = "identify") -> Iterat
         parquet = pq.ParquetFile(source.path)
     except Exception as exc:  # pyarrow raises several types (ArrowInvalid, OSError)
         raise InputError(f"{name}: not a readable Parquet file: {exc}") from None
+    problem = duplicate_column(parquet.schema_arrow.names)
+    if problem:
+        raise InputError(f"{name}: {problem}")
     plan = ColumnPlan(parquet.schema_arrow.names, default_type=default_type)
     row_no = 0
     try:
