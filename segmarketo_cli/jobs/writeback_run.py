@@ -20,9 +20,11 @@ from ..segment.spec import munchkin_id
 from ..state import StateStore
 from .batchpool import workers_for
 from .writeback import (
+    BULK_WINDOW_DAYS,
     IDENTITY_MODES,
     EventBuilder,
     Window,
+    bulk_windows,
     iso_seconds,
     parse_window,
     resolve_events,
@@ -218,7 +220,10 @@ def run(
     report.expect_balance("activities_read", DELIVERED_BUCKET[sink.mode], "skipped_unmapped", "skipped_no_identity",
                           "skipped_duplicate", "rejected", "deferred")
     try:
-        if use_bulk:
+        if use_bulk and options.dry_run:
+            assert start_date is not None
+            _plan_bulk(report, start_date, job.window.until)
+        elif use_bulk:
             assert start_date is not None
             resume = cursor if cursor and cursor["mode"] == "bulk" and job.window.since is None else None
             reader = BulkReader(marketo, store, pipeline, list(type_names), poll_interval_s=poll_interval_s,
@@ -246,6 +251,19 @@ def run(
         report.notes.append(f"{'dry run' if options.dry_run else '--out'}: nothing sent, the cursor was not moved")
     if sink.mode == "out":
         report.notes.append(f"batch payloads written to {options.out}")
+
+
+def _plan_bulk(report: RunReport, start: datetime, until: datetime) -> None:
+    """A dry run in bulk mode: say which export jobs a real run would make, without creating any (a job takes a
+    queue slot shared with every integration and counts against the daily export volume)."""
+    windows = bulk_windows(start, until)
+    report.details["bulk"] = {"exports_created": 0, "exports_planned": len(windows),
+                              "windows": [f"{iso_seconds(a)}/{iso_seconds(b)}" for a, b in windows]}
+    report.notes.append(
+        f"dry run: a real run reads this window with {len(windows)} Bulk Activity Extract job(s) of at most "
+        f"{BULK_WINDOW_DAYS} days; no export job was created and no event is printed (a window shorter than "
+        "--bulk-after, without --bulk, previews events through REST paging)"
+    )
 
 
 def _note_bulk(report: RunReport, result: BulkResult) -> None:
