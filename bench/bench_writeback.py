@@ -70,14 +70,20 @@ def seed(box: Any, activities: int, leads: int) -> dict[str, Any]:
 
 
 def writeback_env(url: str, home: str, window_s: float) -> dict[str, str]:
+    opt_in_extras(Path(home))
     return cli_env(url, Path(home), SEGMARKETO_USER_ID_FIELD="segmentUserId",
                    SEGMARKETO_RATE_LIMIT_WINDOW_S=str(window_s))
+
+
+def opt_in_extras(home: Path) -> None:
+    """The bench's activity mix includes the Marketo extras (Send Email, ...): write them back too."""
+    (home / "config.toml").write_text("[profiles.default.writeback]\nmarketo_extras = true\n")
 
 
 # ---- local cost: activities -> Segment batches ----------------------------------------------------------------
 def batches_only(activities: int, leads: int) -> dict[str, Any]:
     """Parse activities as Get Lead Activities returns them, build events, split and serialise the batches."""
-    from segmarketo_cli.jobs.writeback import DEFAULT_EVENTS, EventBuilder, LeadIdentity
+    from segmarketo_cli.jobs.writeback import KNOWN_EVENTS, EventBuilder, LeadIdentity
     from segmarketo_cli.jobs.writeback_activity import activity_from_rest
     from segmarketo_cli.jobs.writeback_delivery import OutFileSink, Pipeline
     from segmarketo_cli.jobs.writeback_lookups import CAMPAIGNS_KEY, SUBJECTS_KEY, AssetNames, LeadDirectory
@@ -98,7 +104,7 @@ def batches_only(activities: int, leads: int) -> dict[str, Any]:
                     "activityTypeId": type_ids[kind], "campaignId": 1 + n % CAMPAIGNS,
                     "primaryAttributeValueId": 1000 + n % EMAILS, "primaryAttributeValue": f"Newsletter {n % EMAILS}",
                     "attributes": [{"name": k, "value": v} for k, v in attributes(rng, kind).items()]})
-    builder = EventBuilder(events=DEFAULT_EVENTS, type_names={i: name for name, i in type_ids.items()},
+    builder = EventBuilder(events=KNOWN_EVENTS, type_names={i: name for name, i in type_ids.items()},
                            munchkin="123-ABC-456", integrations={"Marketo V2": False}, user_id_field="segmentUserId")
     directory = LeadDirectory(None, "segmentUserId")  # type: ignore[arg-type]
     directory._known = {i: LeadIdentity(i, f"person{i}@example.com", f"u{i}" if i % 3 else None)

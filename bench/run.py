@@ -131,6 +131,7 @@ def bench_writeback_throughput(runs: Runs) -> list[Figure]:
     leads = n // 5
     config = runs.limits.sandbox_config()
     with SandboxProcess(config, bench_writeback.seed, n, leads) as box, tempfile.TemporaryDirectory() as tmp:
+        bench_writeback.opt_in_extras(Path(tmp))
         before = box.state()["segment"]["accepted"]
         report, moved, wall = run_job(box, ["writeback", "--since", "3d"], Path(tmp),
                                       **runs.env(SEGMARKETO_USER_ID_FIELD="segmentUserId"))

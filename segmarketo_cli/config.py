@@ -34,10 +34,12 @@ _SCALARS: dict[str, tuple[str, type, Any]] = {
     "rate_limit_window_s": ("SEGMARKETO_RATE_LIMIT_WINDOW_S", float, 20.0),
     "max_concurrency": ("SEGMARKETO_MAX_CONCURRENCY", int, 5),
     "daily_budget": ("SEGMARKETO_DAILY_BUDGET", int, None),
-    "http_timeout_s": ("SEGMARKETO_HTTP_TIMEOUT_S", float, 120.0),
+    "http_timeout_s": ("SEGMARKETO_HTTP_TIMEOUT_S", float, 100.0),
     "max_retries": ("SEGMARKETO_MAX_RETRIES", int, 6),
     "lookup_field": ("SEGMARKETO_LOOKUP_FIELD", str, "email"),
     "user_id_field": ("SEGMARKETO_USER_ID_FIELD", str, None),
+    "partition": ("SEGMARKETO_PARTITION", str, None),
+    "bulk_row_field": ("SEGMARKETO_BULK_ROW_FIELD", str, None),
 }
 # Sub-tables a profile may hold, and their TOML shape.
 _TABLES: dict[str, type] = {"mapping": dict, "fields": dict, "writeback": dict, "rules": list}
@@ -64,10 +66,12 @@ class Settings:
     rate_limit_window_s: float = 20.0
     max_concurrency: int = 5
     daily_budget: int | None = None
-    http_timeout_s: float = 120.0
+    http_timeout_s: float = 100.0
     max_retries: int = 6
     lookup_field: str = "email"
     user_id_field: str | None = None
+    partition: str | None = None  # lead partition new leads are created in (partitionName); None: the default
+    bulk_row_field: str | None = None  # scratch lead field for Bulk Import row numbers (docs/backfill.md)
     # Sub-tables of the profile, kept raw; each job validates its own.
     tables: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
@@ -227,6 +231,8 @@ def _validate(settings: Settings) -> None:
            "a positive number of calls")
     _check(settings, "http_timeout_s", 0 < settings.http_timeout_s <= 3600, "between 0 and 3600 seconds")
     _check(settings, "max_retries", 0 <= settings.max_retries <= 50, "between 0 and 50")
-    for name in ("lookup_field", "user_id_field"):
+    for name in ("lookup_field", "user_id_field", "bulk_row_field"):
         value = getattr(settings, name)
         _check(settings, name, value is None or bool(value.strip()), "a Marketo field name")
+    _check(settings, "partition", settings.partition is None or bool(settings.partition.strip()),
+           "a lead partition name")

@@ -18,6 +18,11 @@ segment_endpoint = "{segment_endpoint}"
 lookup_field = "email"
 # Marketo field that holds the Segment userId (write-back reads it; backfill writes it). Empty = none.
 # user_id_field = "segmentUserId"
+# Lead partition new leads are created in (segmarketo doctor lists the instance's). Empty = Marketo's default.
+# partition = "EMEA"
+# Scratch lead field (custom String, written by nothing else) that Bulk Import files carry a row number in, so
+# failed rows are matched back exactly. Empty = none: unmatched jobs are resent through Sync Leads instead.
+# bulk_row_field = "segmarketoImportRow"
 
 # API limits. Marketo allows 100 calls / 20 s and 10 concurrent calls per instance, shared by every
 # integration, and about 50,000 calls a day.
@@ -40,10 +45,15 @@ fill_only = []
 # Written only when the Segment value is newer than the lead's updatedAt:
 newer_only = []
 
-# Write-back: Marketo activity type name -> Segment event name; false drops a type.
+# Write-back sends Segment Email spec events by default. Marketo extras outside the spec (Email Sent,
+# Program Status Changed, Form Submitted) are sent only with marketo_extras = true.
+[profiles.{profile}.writeback]
+# marketo_extras = true
+
+# Marketo activity type name -> Segment event name; false drops a type, true adds a Marketo extra.
 [profiles.{profile}.writeback.events]
-# "Send Email" = "Email Sent"
-# "Fill Out Form" = false
+# "Send Email" = true
+# "Email Bounced Soft" = false
 
 # apply-events rules may live here too (or in a rules.toml passed with --rules):
 # [[profiles.{profile}.rules]]

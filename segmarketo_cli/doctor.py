@@ -9,11 +9,15 @@ from urllib.parse import urlsplit
 
 from . import paths
 from .config import SEGMENT_REGIONS, Settings, environment_settings, load_settings
-from .errors import ConfigError, SegmarketoError
+from .errors import ConfigError, SegmarketoError, ServiceUnavailable
 from .http import redact
 from .secrets import SECRET_LABELS, secret_status
 
 MARKETO_DAILY_QUOTA = 50_000
+# doctor is interactive: a dead or hung endpoint is reported in seconds, not after a cron run's retry ladder.
+DOCTOR_CONNECT_TIMEOUT_S = 5.0
+DOCTOR_READ_TIMEOUT_S = 15.0
+DOCTOR_RETRIES = 1
 ENV_NAMES = {name: env for name, env, _default in environment_settings()}
 USAGE_WARN_SHARE = 0.8
 
@@ -72,6 +76,7 @@ def secret_checks(settings: Settings) -> list[Check]:
 def describe_checks(settings: Settings, client: Any) -> list[Check]:
     """Every field the profile names exists in Describe; written ones are writable; the lookup field is searchable."""
     from .jobs.backfill import Ownership
+    from .jobs.bulk_reports import check_row_field
     from .mapping import check_mapping_table, load_catalog
 
     catalog = load_catalog(client, None, refresh=True)
@@ -107,6 +112,14 @@ def describe_checks(settings: Settings, client: Any) -> list[Check]:
         checks.append(Check("user_id_field", "ok" if ok else "fail",
                             f"'{settings.user_id_field}' " + ("exists and is writable" if ok else
                                                               "is not a writable lead field")))
+    if settings.bulk_row_field:
+        try:
+            check_row_field(catalog, settings.bulk_row_field, lookup_field=settings.lookup_field,
+                            mapped=targets.values())
+            checks.append(Check("bulk_row_field", "ok", f"'{settings.bulk_row_field}' can hold Bulk Import row "
+                                                         "numbers"))
+        except ConfigError as exc:
+            checks.append(Check("bulk_row_field", "fail", exc.message))
     try:
         catalog.check_lookup(settings.lookup_field)
         checks.append(Check("lookup_field", "ok", f"'{settings.lookup_field}' is searchable"))
@@ -135,15 +148,28 @@ def _rules_check(settings: Settings, client: Any) -> Check:
 
 def activity_type_check(settings: Settings, client: Any) -> Check:
     """Every activity type writeback's event table reads exists on the instance."""
-    from .jobs.writeback import resolve_events
+    from .jobs.writeback import configured_events
 
-    events = resolve_events(settings.table("writeback").get("events"), None)
+    events = configured_events(settings.table("writeback"), None)
     known = {str(t.get("name")) for t in client.get_activity_types()}
     missing = sorted(name for name in events if name not in known)
     if missing:
         return Check("activity types", "fail", "not on this instance: " + ", ".join(missing)
                      + " (check [writeback.events])")
     return Check("activity types", "ok", f"all {len(events)} write-back activity types exist")
+
+
+def partition_check(settings: Settings, client: Any) -> Check:
+    """The instance's lead partitions (Get Lead Partitions), and whether the profile's `partition` is one of them."""
+    names = [str(row.get("name")) for row in client.get_lead_partitions() if row.get("name")]
+    listed = ", ".join(names) or "none"
+    if settings.partition is None:
+        return Check("lead partitions", "ok", f"{listed}; new leads go to Marketo's default partition "
+                                              "('partition' not set)")
+    if settings.partition in names:
+        return Check("lead partitions", "ok", f"'{settings.partition}' exists (partitions: {listed})")
+    return Check("lead partitions", "fail", f"partition '{settings.partition}' ({_source(settings, 'partition')}) "
+                                            f"is not on this instance; valid names: {listed}")
 
 
 def segment_checks(settings: Settings) -> list[Check]:
@@ -176,10 +202,24 @@ def usage_check(settings: Settings, client: Any) -> Check:
     return Check("api usage", "warn" if share >= USAGE_WARN_SHARE else "ok", detail)
 
 
-def _guarded(name: str, check: Callable[[], Check | list[Check]]) -> list[Check]:
-    """Run one remote check; a Marketo error fails that line only (redacted), the others still run."""
+def doctor_client(settings: Settings) -> Any:
+    """The profile's Marketo client with doctor's short timeouts and a single retry."""
+    from .services import build_marketo
+
+    return build_marketo(settings, timeout=min(settings.http_timeout_s, DOCTOR_READ_TIMEOUT_S),
+                         connect_timeout=DOCTOR_CONNECT_TIMEOUT_S, max_retries=DOCTOR_RETRIES)
+
+
+def _guarded(name: str, check: Callable[[], Check | list[Check]], down: list[str]) -> list[Check]:
+    """Run one remote check; a Marketo error fails that line only (redacted), the others still run. Once
+    Marketo stops answering (`down`), the later remote checks are skipped instead of waited for."""
+    if down:
+        return [Check(name, "skip", "needs Marketo to answer")]
     try:
         result = check()
+    except ServiceUnavailable as exc:
+        down.append(name)
+        return [Check(name, "fail", redact(exc.message))]
     except SegmarketoError as exc:
         return [Check(name, "fail", redact(exc.message))]
     return result if isinstance(result, list) else [result]
@@ -194,7 +234,7 @@ def run_checks(profile: str | None, build_client: Callable[[Settings], Any]) -> 
     secrets = secret_checks(settings)
     yield from secrets
     yield from segment_checks(settings)
-    remote = ("marketo token", "describe", "activity types", "api usage")
+    remote = ("marketo token", "describe", "lead partitions", "activity types", "api usage")
     missing = [c.name for c in checks + secrets if c.status == "fail" and "segment" not in c.name]
     if missing:
         for name in remote:
@@ -209,6 +249,8 @@ def run_checks(profile: str | None, build_client: Callable[[Settings], Any]) -> 
             yield Check(name, "skip", "needs a Marketo token")
         return
     yield Check("marketo token", "ok", f"issued by {settings.marketo_endpoint}/identity")
-    yield from _guarded("describe", lambda: describe_checks(settings, client))
-    yield from _guarded("activity types", lambda: activity_type_check(settings, client))
-    yield from _guarded("api usage", lambda: usage_check(settings, client))
+    down: list[str] = []
+    yield from _guarded("describe", lambda: describe_checks(settings, client), down)
+    yield from _guarded("lead partitions", lambda: partition_check(settings, client), down)
+    yield from _guarded("activity types", lambda: activity_type_check(settings, client), down)
+    yield from _guarded("api usage", lambda: usage_check(settings, client), down)

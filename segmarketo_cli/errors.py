@@ -37,6 +37,11 @@ class ConfigError(SegmarketoError):
     exit_code = ExitCode.USAGE
 
 
+class EndpointError(ConfigError):
+    """An endpoint that cannot be the right one: unknown host, refused or failed TLS before it ever answered,
+    or a redirect to another host. Retrying later would not help."""
+
+
 class InputError(SegmarketoError):
     """An input file cannot be read at all (missing, unreadable, wrong format)."""
 

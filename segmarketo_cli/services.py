@@ -14,8 +14,16 @@ if TYPE_CHECKING:
     from .state import StateStore
 
 
-def build_marketo(settings: Settings, store: StateStore | None = None) -> MarketoClient:
-    """The profile's client; with `store`, the daily budget starts from the calls earlier runs made today."""
+def build_marketo(
+    settings: Settings,
+    store: StateStore | None = None,
+    *,
+    timeout: float | None = None,
+    connect_timeout: float | None = None,
+    max_retries: int | None = None,
+) -> MarketoClient:
+    """The profile's client; with `store`, the daily budget starts from the calls earlier runs made today.
+    `timeout`, `connect_timeout` and `max_retries` override the profile's (doctor uses short ones)."""
     from .marketo.client import MarketoClient
     from .marketo.codes import quota_day
     from .marketo.limits import Limiter
@@ -31,14 +39,18 @@ def build_marketo(settings: Settings, store: StateStore | None = None) -> Market
         daily_budget=settings.daily_budget,
         used_today=store.api_calls_on(instance, quota_day()) if store is not None else 0,
     )
-    return MarketoClient(
+    extra = {"connect_timeout": connect_timeout} if connect_timeout is not None else {}
+    client = MarketoClient(
         settings.marketo_endpoint,
         settings.marketo_client_id,
         secret,
         limiter=limiter,
-        timeout=settings.http_timeout_s,
-        max_retries=settings.max_retries,
+        timeout=settings.http_timeout_s if timeout is None else timeout,
+        max_retries=settings.max_retries if max_retries is None else max_retries,
+        **extra,
     )
+    client.partition_name = settings.partition  # every create path sends it as partitionName
+    return client
 
 
 def build_segment(settings: Settings) -> BatchSender:

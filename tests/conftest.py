@@ -16,6 +16,8 @@ from segmarketo_cli.cli.main import cli
 SANDBOX_CLIENT_ID = "sandbox-client"
 SANDBOX_CLIENT_SECRET = "sandbox-secret-0123456789"
 SANDBOX_WRITE_KEY = "sandbox-write-key-0123456789"
+# segmarketo honours these like requests does; a developer's proxy must not carry the sandbox tests' traffic.
+PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 
 class MemoryKeyring(KeyringBackend):
@@ -43,9 +45,9 @@ class MemoryKeyring(KeyringBackend):
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path, monkeypatch) -> Iterator[os.PathLike]:
-    """Point SEGMARKETO_HOME at tmp_path, clear SEGMARKETO_* variables, use an in-memory keyring."""
+    """Point SEGMARKETO_HOME at tmp_path, clear SEGMARKETO_* and proxy variables, use an in-memory keyring."""
     for name in list(os.environ):
-        if name.startswith("SEGMARKETO_"):
+        if name.startswith("SEGMARKETO_") or name.lower() in PROXY_VARIABLES:
             monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
     monkeypatch.setenv("SEGMARKETO_HOME", str(home))

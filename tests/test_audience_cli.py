@@ -156,6 +156,60 @@ def test_create_list_in_a_folder_then_reuse_it(sandbox, invoke, tmp_path):
     assert again.exit_code == 0 and report(again)["counts"]["unchanged"] == 2
 
 
+def test_create_list_in_a_program_uses_the_program_id_namespace(sandbox, invoke, tmp_path):
+    box = sandbox.marketo
+    a = box.add_lead(email="a@example.com")
+    box.add_folder("Unrelated", folder_id=12)  # a marketing folder whose id equals the program's id
+    program = box.add_program("Q3 Webinar", program_id=12)
+    path = audience_csv(tmp_path, ["a@example.com"])
+    result = invoke("sync-audience", path, "--list", "Q3 attendees", "--create-list", "--folder", "Q3 Webinar")
+    assert result.exit_code == 0, result.output
+    list_id = box.list_id("Q3 attendees")
+    assert box.list_parent(list_id) == ("Program", program)
+    assert box.list_members(list_id) == {a}
+
+
+def test_create_list_ignores_design_studio_folders_and_reads_upper_case_types(sandbox, invoke, tmp_path):
+    box = sandbox.marketo
+    box.add_lead(email="a@example.com")
+    folder = box.add_folder("Audiences")  # answered with folderId.type "FOLDER", as in Adobe's example
+    box.add_folder("Audiences", folder_type="Email")
+    path = audience_csv(tmp_path, ["a@example.com"])
+    result = invoke("sync-audience", path, "--list", "Segment VIP", "--create-list", "--folder", "Audiences")
+    assert result.exit_code == 0, result.output
+    assert box.list_parent(box.list_id("Segment VIP")) == ("Folder", folder)
+    design_only = box.add_folder("Newsletters", folder_type="Email")
+    refused = invoke("sync-audience", path, "--list", "Other", "--create-list", "--folder", "Newsletters")
+    assert refused.exit_code == 2
+    assert "folder 'Newsletters' cannot hold a static list (it is a Email folder)" in refused.stderr
+    by_id = invoke("sync-audience", path, "--list", "Other", "--create-list", "--folder", f"folder:{design_only}")
+    assert by_id.exit_code == 2
+    assert f"cannot create list 'Other' in folder {design_only}: Incompatible folder type (Marketo 711)" \
+        in by_id.stderr
+    assert box.list_id("Other") is None
+
+
+def test_ambiguous_folder_name_is_refused_before_any_write_and_says_how_to_choose(sandbox, invoke, tmp_path, calls):
+    box = sandbox.marketo
+    box.add_lead(email="a@example.com")
+    folder = box.add_folder("Webinars", parent="Events")
+    program = box.add_program("Webinars", folder="Programs")
+    path = audience_csv(tmp_path, ["a@example.com"])
+    result = invoke("sync-audience", path, "--list", "Attendees", "--create-list", "--folder", "Webinars")
+    assert result.exit_code == 2
+    assert "folder name 'Webinars' is ambiguous, 2 matches" in result.stderr
+    assert f"--folder folder:{folder} or --folder program:{program}" in result.stderr
+    assert writes(calls) == []
+    assert box.list_id("Attendees") is None
+    by_path = invoke("sync-audience", path, "--list", "Attendees", "--create-list", "--folder",
+                     "/Marketing Activities/Default/Programs/Webinars")
+    assert by_path.exit_code == 0, by_path.output
+    assert box.list_parent(box.list_id("Attendees")) == ("Program", program)
+    by_option = invoke("sync-audience", path, "--list", "Attendees 2", "--create-list", "--folder", f"folder:{folder}")
+    assert by_option.exit_code == 0, by_option.output
+    assert box.list_parent(box.list_id("Attendees 2")) == ("Folder", folder)
+
+
 def test_create_missing_with_create_only(world, sandbox, invoke, tmp_path):
     ids, list_id = world
     emails = [f"p{i}@example.com" for i in range(5, 10)] + ["new1@example.com", "new2@example.com"]
@@ -165,6 +219,36 @@ def test_create_missing_with_create_only(world, sandbox, invoke, tmp_path):
     assert sandbox.marketo.list_members(list_id) == {ids[f"p{i}"] for i in range(5, 10)} | new
     counts = report(result)["counts"]
     assert counts["created"] == 2 and counts["added"] == 2 and counts["unresolved"] == 0
+
+
+def test_create_missing_sends_the_partition_on_create_only_and_bulk_import(world, sandbox, invoke, tmp_path,
+                                                                          monkeypatch):
+    ids, list_id = world
+    sandbox.marketo.add_partition("EMEA")
+    monkeypatch.setenv("SEGMARKETO_PARTITION", "EMEA")
+    rest = invoke("sync-audience", audience_csv(tmp_path, ["new1@example.com"], "rest.csv"), "--list", "VIP",
+                  "--mode", "add-only", "--create-missing")
+    assert rest.exit_code == 0, rest.output
+    monkeypatch.setattr(audience_apply, "BULK_CREATE_MIN", 2)
+    monkeypatch.setattr(audience_apply, "IMPORT_POLL_S", (0.0,))
+    bulk = invoke("sync-audience", audience_csv(tmp_path, ["bulk1@example.com", "bulk2@example.com"], "bulk.csv"),
+                  "--list", "VIP", "--mode", "add-only", "--create-missing")
+    assert bulk.exit_code == 0, bulk.output
+    for email in ("new1@example.com", "bulk1@example.com", "bulk2@example.com"):
+        [lead] = sandbox.marketo.find_leads("email", email)
+        assert sandbox.marketo.lead_partition(lead["id"]) == "EMEA"
+        assert lead["id"] in sandbox.marketo.list_members(list_id)
+
+
+def test_unknown_partition_stops_create_missing_before_the_list_is_created(sandbox, invoke, tmp_path, calls):
+    sandbox.marketo.add_folder("Audiences")
+    path = audience_csv(tmp_path, ["new@example.com"])
+    result = invoke("sync-audience", path, "--list", "New", "--create-list", "--folder", "Audiences",
+                    "--create-missing", "--partition", "APAC")
+    assert result.exit_code == 2
+    assert "lead partition 'APAC' does not exist" in result.stderr
+    assert writes(calls) == []
+    assert sandbox.marketo.list_id("New") is None
 
 
 def test_create_missing_with_bulk_import(world, sandbox, invoke, tmp_path, monkeypatch, calls):

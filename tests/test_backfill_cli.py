@@ -234,3 +234,56 @@ def test_nulls_clear_empties_the_marketo_field(invoke, sandbox, tmp_path):
     assert result.exit_code == 0 and report["counts"]["leads_updated"] == 1
     (lead,) = sandbox.marketo.find_leads("email", "person0@example.com")
     assert lead.get("title") in (None, "") and lead["firstName"] == "P0"
+
+
+def test_partition_from_the_profile_is_sent_on_every_create_path(invoke, sandbox, tmp_path, monkeypatch,
+                                                                  isolated_home):
+    monkeypatch.setattr(backfill_bulk, "POLL_FIRST_S", 0.01)
+    monkeypatch.setattr(backfill_bulk, "POLL_MAX_S", 0.05)
+    sandbox.marketo.add_partition("EMEA")
+    sandbox.marketo.add_partition("APAC")
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    (isolated_home / "config.toml").write_text('[profiles.default]\npartition = "EMEA"\n')
+    result, report = run(invoke, write_people(tmp_path / "rest.jsonl", 3))
+    assert result.exit_code == 0, result.stderr
+    bulk, _ = run(invoke, write_people(tmp_path / "bulk.jsonl", 4, start=10), "--bulk-threshold", "1")
+    assert bulk.exit_code == 0, bulk.stderr
+    flag, _ = run(invoke, write_people(tmp_path / "flag.jsonl", 1, start=20), "--partition", "APAC")
+    assert flag.exit_code == 0, flag.stderr
+    partitions = {lead["email"]: sandbox.marketo.lead_partition(lead["id"]) for lead in sandbox.marketo.leads}
+    assert partitions == {**{f"person{i}@example.com": "EMEA" for i in (0, 1, 2, 10, 11, 12, 13)},
+                          "person20@example.com": "APAC"}
+
+
+def test_unknown_partition_is_one_config_error_before_any_lead_is_sent(invoke, sandbox, tmp_path, monkeypatch):
+    sandbox.marketo.add_partition("EMEA")
+    monkeypatch.setenv("SEGMARKETO_PARTITION", "Emea")
+    result = invoke("backfill-leads", str(write_people(tmp_path / "in.jsonl", 3)))
+    assert result.exit_code == 2
+    assert "lead partition 'Emea' does not exist" in result.stderr
+    assert "(partitions: Default, EMEA)" in result.stderr
+    assert "Traceback" not in result.output
+    assert sandbox.marketo.leads == []
+    dry = invoke("backfill-leads", str(tmp_path / "in.jsonl"), "--dry-run")
+    assert dry.exit_code == 2
+    assert "lead partition 'Emea' does not exist" in dry.stderr
+
+
+def test_partition_failures_are_per_record_rejects_with_advice(invoke, sandbox, tmp_path):
+    sandbox.marketo.add_partition("EMEA")
+    sandbox.marketo.add_partition("Restricted")
+    sandbox.marketo.add_lead(email="person0@example.com")  # in Default, the run creates in EMEA
+    sandbox.marketo.add_lead(email="person1@example.com", partition="Restricted")
+    sandbox.marketo.restrict_partitions(["Default", "EMEA"])
+    rejects = tmp_path / "rej.jsonl"
+    result, report = run(invoke, write_people(tmp_path / "in.jsonl", 3), "--partition", "EMEA",
+                         "--rejects", rejects)
+    assert result.exit_code == 3
+    assert report["counts"]["leads_created"] == 1
+    assert report["counts"]["leads_rejected"] == 2
+    lines = {line["key"]: line for line in map(json.loads, rejects.read_text().splitlines())}
+    assert lines["person0@example.com"]["code"] == "1010"
+    assert "already exists in another lead partition" in lines["person0@example.com"]["reason"]
+    assert lines["person1@example.com"]["code"] == "1008"
+    assert "Access denied to partition 'Restricted'" in lines["person1@example.com"]["reason"]
+    assert "segmarketo doctor" in lines["person1@example.com"]["reason"]

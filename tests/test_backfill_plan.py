@@ -10,7 +10,8 @@ import pytest
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.identity import IdentityGraph
 from segmarketo_cli.jobs.backfill import Ownership, build_plan, content_hash
-from segmarketo_cli.jobs.backfill_bulk import csv_files, parse_report_file
+from segmarketo_cli.jobs.backfill_bulk import csv_files
+from segmarketo_cli.jobs.bulk_reports import attribute_report
 from segmarketo_cli.mapping import FieldCatalog, Mapper
 
 DESCRIBE = [
@@ -130,7 +131,43 @@ def test_bulk_csv_files_are_rfc4180_and_stay_under_the_size_limit():
     assert data.startswith(b"email,") and b"\r\n" in data
 
 
+KEYS = ["z@x.io", "a@x.io", "b@x.io"]
+
+
 def test_bulk_failure_file_maps_back_by_lookup_value():
     text = 'email,firstName,Import Failure Reason\r\nA@x.io,Ann,Invalid email\r\n"b@x.io","B, b",Too long\r\n'
-    assert parse_report_file(text, "email") == {"a@x.io": "Invalid email", "b@x.io": "Too long"}
-    assert parse_report_file("", "email") == {}
+    found = attribute_report(text, expected=2, keys=KEYS, lookup_field="email")
+    assert found.problem is None
+    assert found.reasons == {1: "Invalid email", 2: "Too long"}
+    assert attribute_report("", expected=0, keys=KEYS, lookup_field="email").reasons == {}
+
+
+def test_bulk_failure_file_without_the_lookup_column_maps_back_by_row_number():
+    # The real shape: the lookup column is missing, the reason column is named, our row numbers survive.
+    text = "row,firstName,Import Failure Reason\n3,Ann,Value for lookup field 'email' not found\n"
+    found = attribute_report(text, expected=1, keys=KEYS, lookup_field="email", row_field="row")
+    assert found.problem is None
+    assert found.reasons == {2: "Value for lookup field 'email' not found"}
+
+
+@pytest.mark.parametrize("text, expected, row_field, problem", [
+    ("firstName,phone,Import Failure Reason\nAnn,1,bad\n", 1, None, "no 'email' column"),
+    ("firstName,phone,Import Failure Reason\nAnn,1,bad\n", 1, "row", "no 'row' or 'email' column"),
+    ("email,Import Failure Reason\na@x.io,bad\n", 2, None, "lists 1 row(s) but Marketo counted 2"),
+    ("email,Import Failure Reason\na@x.io,bad,extra\n", 1, None, "line 2 has 3 cells"),
+    ("email,Import Failure Reason\nnobody@x.io,bad\n", 1, None, "line 2 cannot be matched"),
+    ("email,Import Failure Reason\na@x.io,bad\nA@x.io,bad\n", 2, None, "line 3 cannot be matched"),
+    ("row,Import Failure Reason\n4,bad\n", 1, "row", "line 2 cannot be matched"),
+])
+def test_bulk_failure_files_that_do_not_reconcile_are_a_problem(text, expected, row_field, problem):
+    found = attribute_report(text, expected=expected, keys=KEYS, lookup_field="email", row_field=row_field)
+    assert problem in (found.problem or "")
+    assert found.reasons == {}
+
+
+def test_bulk_csv_files_number_their_rows_in_the_scratch_field():
+    plan, _ = plan_for(people(*[(T1, f"u{i}", {"email": f"p{i}@x.io"}) for i in range(5)]))
+    (data, rows), = csv_files(plan.upserts, "email", row_field="segmarketoImportRow")
+    parsed = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert [r["segmarketoImportRow"] for r in parsed] == ["1", "2", "3", "4", "5"]
+    assert [r["email"] for r in parsed] == [c.key for c in rows]

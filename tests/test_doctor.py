@@ -51,7 +51,7 @@ def test_all_green_on_a_good_profile(invoke, sandbox, isolated_home):
                                  "detail": "2 target(s) exist and are writable"}
     assert checks["fields"]["status"] == "ok"
     assert checks["lookup_field"]["status"] == "ok"
-    assert checks["activity types"]["detail"] == "all 8 write-back activity types exist"
+    assert checks["activity types"]["detail"] == "all 5 write-back activity types exist"
     assert checks["segment write key"]["status"] == "warn"
     assert "answers 200" in checks["segment write key"]["detail"]
     assert checks["segment audiences"]["status"] == "warn"
@@ -125,3 +125,31 @@ def test_a_broken_config_file_is_one_failing_line(invoke, isolated_home):
     assert result.exit_code == 1
     assert "FAIL  profile:" in result.stdout and "not valid TOML" in result.stdout
     assert "Traceback" not in result.output
+
+
+def test_lead_partitions_are_listed_and_the_configured_one_checked(invoke, sandbox, monkeypatch):
+    sandbox.marketo.add_partition("EMEA")
+    unset = _checks(invoke("doctor", "--json"))["lead partitions"]
+    assert unset["status"] == "ok"
+    assert unset["detail"].startswith("Default, EMEA; new leads go to Marketo's default partition")
+    monkeypatch.setenv("SEGMARKETO_PARTITION", "EMEA")
+    assert _checks(invoke("doctor", "--json"))["lead partitions"]["status"] == "ok"
+    monkeypatch.setenv("SEGMARKETO_PARTITION", "APAC")
+    result = invoke("doctor", "--json")
+    assert result.exit_code == 1
+    wrong = _checks(result)["lead partitions"]
+    assert wrong == {"name": "lead partitions", "status": "fail",
+                     "detail": "partition 'APAC' (env SEGMARKETO_PARTITION) is not on this instance; "
+                               "valid names: Default, EMEA"}
+    assert _checks(result)["setting partition"]["detail"] == "APAC (env SEGMARKETO_PARTITION)"
+
+
+def test_bulk_row_field_must_be_a_writable_scratch_field(invoke, sandbox, isolated_home):
+    sandbox.marketo.add_field("segmarketoImportRow", "string", 255)
+    _write_config(isolated_home, '[profiles.default]\nbulk_row_field = "segmarketoImportRow"\n')
+    assert _checks(invoke("doctor", "--json"))["bulk_row_field"]["status"] == "ok"
+    _write_config(isolated_home, '[profiles.default]\nbulk_row_field = "leadScore"\n'
+                                 '[profiles.default.mapping]\nscore = "leadScore"\n')
+    check = _checks(invoke("doctor", "--json"))["bulk_row_field"]
+    assert check["status"] == "fail"
+    assert "mapping target" in check["detail"]

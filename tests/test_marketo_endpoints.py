@@ -7,10 +7,11 @@ import io
 
 import pytest
 
-from segmarketo_cli.errors import MarketoError
+from segmarketo_cli.errors import ConfigError, MarketoError
 from segmarketo_cli.marketo import ActivityPager, Limiter, MarketoClient
 from segmarketo_cli.marketo.codes import record_bucket
-from segmarketo_cli.marketo.exceptions import BulkFileNotReady
+from segmarketo_cli.marketo.exceptions import BulkFileNotReady, MarketoPayloadTooLarge
+from segmarketo_cli.marketo.lists import ListParent, list_parents
 from segmarketo_cli.sandbox import Sandbox, SandboxConfig
 
 
@@ -44,6 +45,30 @@ def test_list_lookup_create_and_membership(sandbox):
     assert m.list_members(created["id"]) == {b}
     assert [row["id"] for row in client.iter_list_members(created["id"])] == [b]
     assert client.add_to_list(created["id"], []) == []
+
+
+def test_list_parents_from_folder_by_name(sandbox):
+    m = sandbox.marketo
+    folder = m.add_folder("Spring", folder_id=40)
+    m.add_folder("Spring", folder_type="Landing Page")
+    program = m.add_program("Spring", program_id=40)
+    client = client_for(sandbox)
+    usable, other = list_parents(client.find_folders_by_name("Spring"), "Spring")
+    assert sorted((p.type, p.id) for p in usable) == [("Folder", folder), ("Program", program)]
+    assert [row["folderType"] for row in other] == ["Landing Page"]
+    created = client.create_list("Spring list", program, folder_type="PROGRAM")
+    assert created["folder"] == {"id": program, "type": "Program"}
+    assert m.list_parent(created["id"]) == ("Program", program)
+    with pytest.raises(ValueError):
+        client.create_list("Bad", folder, folder_type="Email")
+
+
+def test_list_parent_from_a_folder_row():
+    row = {"name": "A", "folderId": {"id": 454, "type": "FOLDER"}, "folderType": "Marketing Folder", "path": "/M/A"}
+    assert ListParent.from_folder(row) == ListParent(454, "Folder", "/M/A")
+    assert ListParent.from_folder({**row, "folderType": "Zone"}) is None
+    assert ListParent.from_folder({**row, "folderType": "Email"}) is None
+    assert ListParent.from_folder({**row, "folderId": {"id": 454, "type": "Tag"}}) is None
 
 
 def test_program_status_and_campaign_request(sandbox):
@@ -123,12 +148,16 @@ def test_bulk_import_status_and_failures(sandbox):
             break
     assert status["status"] == "Complete" and status["numOfRowsFailed"] == 1
     failures = list(csv.reader(io.StringIO(client.bulk_import_failures(job["batchId"]))))
-    assert failures[0][:2] == ["email", "company"] and failures[1][1] == "No Email Ltd"
+    # The real shape: the lookup column, empty in the failed row, is not in the file.
+    assert failures == [["company", "Import Failure Reason"],
+                        ["No Email Ltd", "Value for lookup field 'email' not found"]]
     assert client.bulk_import_warnings(job["batchId"]).strip().count("\n") == 0
     lead = sandbox.marketo.find_leads("email", "i1@example.com")[0]
     assert lead["company"] == "Baker, Inc." and sandbox.marketo.list_members(list_id) == {lead["id"]}
-    with pytest.raises(ValueError):
+    calls = client.calls
+    with pytest.raises(MarketoPayloadTooLarge):
         client.bulk_import_leads(b"x" * 9_500_001)
+    assert client.calls == calls  # refused before sending
 
 
 def test_bulk_extract_create_enqueue_status_file_cancel(sandbox):
@@ -163,3 +192,25 @@ def test_usage_today_counts_our_calls(sandbox):
     usage = client.usage_today()
     assert usage["total"] >= 1 and usage["date"]
     assert client.calls == 2
+
+
+def test_client_partition_is_checked_once_and_sent_only_on_creates(sandbox, monkeypatch):
+    m = sandbox.marketo
+    m.add_partition("EMEA")
+    home = m.add_lead(email="home@example.com")
+    client = client_for(sandbox)
+    assert [p["name"] for p in client.get_lead_partitions()] == ["Default", "EMEA"]
+    client.partition_name = "EMEA"
+    seen: list[str] = []
+    original = sandbox.dispatch
+    monkeypatch.setattr(sandbox, "dispatch", lambda request: (seen.append(request.path), original(request))[1])
+    created = client.sync_leads([{"email": "a@example.com"}], action="createOnly")
+    client.sync_leads([{"email": "b@example.com"}])
+    updated = client.sync_leads([{"email": "home@example.com", "firstName": "H"}], action="updateOnly")
+    assert seen.count("/rest/v1/leads/partitions.json") == 1
+    assert m.lead_partition(created[0]["id"]) == "EMEA"
+    assert m.lead_partition(m.find_leads("email", "b@example.com")[0]["id"]) == "EMEA"
+    assert updated == [{"id": home, "status": "updated"}]  # updateOnly sends no partitionName, so no 1010
+    client.partition_name = "Nowhere"
+    with pytest.raises(ConfigError, match=r"lead partition 'Nowhere' does not exist .*\(partitions: Default, EMEA\)"):
+        client.bulk_import_leads(b"email\nc@example.com\n")

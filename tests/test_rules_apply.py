@@ -221,6 +221,18 @@ def test_create_true_creates_the_lead(world, invoke, tmp_path):
     assert box.marketo.campaign_requests(ids["welcome"])[0]["leadIds"] == [lead["id"]]
 
 
+def test_created_lead_goes_to_the_partition_given_by_flag(world, invoke, tmp_path):
+    box, ids, rules = world
+    box.marketo.add_partition("EMEA")
+    rules.write_text(RULES.replace('tokens = { "my.plan"', 'create = true\ntokens = { "my.plan"'))
+    export = write_export(tmp_path, [track("n1", "Trial Started", 1, {"plan": "pro"}, user=None,
+                                           email="eu.person@example.com")])
+    result = invoke("apply-events", str(export), "--rules", str(rules), "--partition", "EMEA", "--json")
+    assert result.exit_code == 0, result.output
+    [lead] = box.marketo.find_leads("email", "eu.person@example.com")
+    assert box.marketo.lead_partition(lead["id"]) == "EMEA"
+
+
 def test_suppress_all_lists(world, invoke, tmp_path):
     box, ids, rules = world
     m = box.marketo

@@ -53,6 +53,50 @@ def test_import_progress_failures_warnings_and_list(box, api):
     assert "d@example.com" in warnings and "truncated" in warnings
 
 
+def report_header(api, batch_id: int, kind: str = "failures") -> list[str]:
+    text = api("GET", f"/bulk/v1/leads/batch/{batch_id}/{kind}.json", raw=True).text
+    return next(csv.reader(io.StringIO(text)))
+
+
+def test_failure_files_have_the_real_header_shape_and_the_other_shapes_on_request(box, api):
+    # The real file (blog.teknkl.com): the lookup column that was empty in the failed row is not in the file.
+    text = "firstName,phone,email\r\nJoe,212-555-1212,joe@example.com\r\nBenji,212-555-2323,\r\n"
+    batch = upload(api, text, lookupField="email")["result"][0]["batchId"]
+    poll(api, batch)
+    failures = api("GET", f"/bulk/v1/leads/batch/{batch}/failures.json", raw=True).text
+    assert list(csv.reader(io.StringIO(failures))) == [
+        ["firstName", "phone", "Import Failure Reason"],
+        ["Benji", "212-555-2323", "Value for lookup field 'email' not found"]]
+    box.config.bulk_report_header = "echo"
+    assert report_header(api, batch) == ["firstName", "phone", "email", "Import Failure Reason"]
+    box.config.bulk_report_header = "keyless"
+    batch = upload(api, "email,firstName,leadScore\r\nk@example.com,Kay,x\r\n")["result"][0]["batchId"]
+    poll(api, batch)
+    assert report_header(api, batch) == ["firstName", "leadScore", "Import Failure Reason"]
+
+
+def test_warnings_files_list_the_rows_imported_with_warnings(box, api):
+    text = "email,firstName,title\r\nw@example.com," + "x" * 300 + ",\r\nok@example.com,Ok,CEO\r\n"
+    batch = upload(api, text)["result"][0]["batchId"]
+    poll(api, batch)
+    status = api("GET", f"/bulk/v1/leads/batch/{batch}.json")["result"][0]
+    assert status["numOfRowsWithWarning"] == 1
+    warnings = list(csv.reader(io.StringIO(api("GET", f"/bulk/v1/leads/batch/{batch}/warnings.json",
+                                                raw=True).text)))
+    assert warnings[0] == ["email", "firstName", "Import Warning Reason"]  # title was empty: left out
+    assert warnings[1][0] == "w@example.com"
+    assert "truncated" in warnings[1][-1]
+
+
+def test_an_import_file_of_10_mb_or_more_gets_413(box, api):
+    row = "a" * 90 + "@example.com\r\n"
+    big = "email\r\n" + row * (10_000_000 // len(row) + 1)
+    reply = api("POST", "/bulk/v1/leads.json", raw=True, params={"format": "csv"},
+                files={"file": ("leads.csv", big.encode(), "text/csv")})
+    assert reply.status_code == 413
+    assert not box.bulk.imports
+
+
 def test_import_queue_limit_gives_1016(box, api):
     batches = [upload(api, "email\nq@example.com\n")["result"][0]["batchId"] for _ in range(10)]
     refused = upload(api, "email\nq@example.com\n")

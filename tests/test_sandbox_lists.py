@@ -29,7 +29,45 @@ def test_folder_by_name_returns_every_match(box, api):
     box.marketo.add_folder("Shared")
     box.marketo.add_folder("Shared", parent="Other")
     rows = api("GET", "/rest/asset/v1/folder/byName.json", params={"name": "Shared"})["result"]
-    assert len(rows) == 2 and rows[0]["folderId"]["type"] == "Folder"
+    assert len(rows) == 2
+    assert rows[0]["folderId"]["type"] == "FOLDER"  # as in Adobe's Get Folder by Name example
+
+
+def test_folder_by_name_also_returns_programs_and_design_studio_folders(box, api):
+    folder = box.marketo.add_folder("Webinars", folder_id=12)
+    email_folder = box.marketo.add_folder("Webinars", folder_type="Email", folder_id=13)
+    program = box.marketo.add_program("Webinars", program_id=12)
+    rows = api("GET", "/rest/asset/v1/folder/byName.json", params={"name": "Webinars"})["result"]
+    found = sorted((r["folderId"]["type"], r["folderId"]["id"], r["folderType"]) for r in rows)
+    assert found == [("FOLDER", folder, "Marketing Folder"), ("FOLDER", email_folder, "Email"),
+                     ("Program", program, "Program")]
+    only_programs = api("GET", "/rest/asset/v1/folder/byName.json", params={"name": "Webinars", "type": "Program"})
+    assert [r["folderId"] for r in only_programs["result"]] == [{"id": 12, "type": "Program"}]
+
+
+def test_create_list_keeps_folder_and_program_ids_apart(box, api):
+    box.marketo.add_folder("Other", folder_id=12)
+    box.marketo.add_folder("Email Stuff", folder_type="Email", folder_id=13)
+    program = box.marketo.add_program("Q3 Webinar", program_id=12)
+
+    def create(name: str, folder: dict) -> dict:
+        return api("POST", "/rest/asset/v1/staticLists.json", data={"name": name, "folder": json.dumps(folder)})
+
+    in_program = create("In program", {"id": program, "type": "Program"})
+    assert in_program["result"][0]["folder"] == {"id": program, "type": "Program"}
+    assert box.marketo.list_parent(box.marketo.list_id("In program")) == ("Program", program)
+    program_row = api("GET", "/rest/v1/lists.json", params={"name": "In program"})["result"][0]
+    assert program_row["programName"] == "Q3 Webinar"
+    in_folder = create("In folder 12", {"id": 12, "type": "Folder"})  # the program's number names another folder
+    assert box.marketo.list_parent(in_folder["result"][0]["id"]) == ("Folder", 12)
+    assert create("Upper case", {"id": 12, "type": "FOLDER"})["success"] is True
+    assert create("No such folder", {"id": 2001, "type": "Folder"})["errors"][0]["code"] == "710"
+    assert create("No such program", {"id": 13, "type": "Program"})["errors"][0]["code"] == "710"
+    design_studio = create("Design Studio", {"id": 13, "type": "Folder"})
+    assert design_studio["errors"][0] == {"code": "711", "message": "Incompatible folder type"}
+    assert create("No type", {"id": 12})["errors"][0]["code"] == "1003"
+    browse = api("GET", "/rest/asset/v1/staticLists.json", params={"folder": json.dumps({"id": 12, "type": "Program"})})
+    assert [r["name"] for r in browse["result"]] == ["In program"]
 
 
 def test_create_list_with_json_folder_and_709_on_duplicate(box, api):
@@ -86,3 +124,16 @@ def test_member_paging_with_opaque_tokens(box, api):
     assert not token or "Big" not in token
     legacy = api("GET", f"/rest/v1/list/{list_id}/leads.json", params={"batchSize": 1})
     assert len(legacy["result"]) == 1 and legacy["nextPageToken"]
+
+
+def test_folder_types_and_list_parents_survive_a_restart(tmp_path):
+    from segmarketo_cli.sandbox import Sandbox
+
+    data = tmp_path / "data"
+    with Sandbox(data_dir=data) as first:
+        email_folder = first.marketo.add_folder("Emails", folder_type="Email")
+        program = first.marketo.add_program("Q3 Webinar")
+        list_id = first.marketo.assets.add_list("In program", program, folder_type="Program")
+    again = Sandbox(data_dir=data)
+    assert again.marketo.assets.folders[email_folder].folder_type == "Email"
+    assert again.marketo.list_parent(list_id) == ("Program", program)

@@ -115,3 +115,16 @@ def test_segment_faults_and_wrong_region(box):
     with Sandbox(config=SandboxConfig(wrong_region=True)) as lost:
         assert post(lost, {"batch": [track()]}).status_code == 200
         assert lost.segment.accepted == [] and lost.segment.requests == 1
+
+
+def test_request_level_refusal_answers_400_to_every_batch_and_stores_nothing():
+    with Sandbox(write_key=KEY, config=SandboxConfig(segment_refuse_requests="source_disabled")) as refusing:
+        for batch in ([track(1)], [track(2), track(3)]):
+            reply = post(refusing, {"batch": batch})
+            assert reply.status_code == 400
+            assert reply.json()["code"] == "source_disabled"
+        assert refusing.segment.accepted == []
+        assert refusing.segment.dropped == []
+        assert refusing.segment.requests == 2
+        refusing.config.segment_refuse_requests = ""
+        assert post(refusing, {"batch": [track(1)]}).status_code == 200

@@ -238,6 +238,42 @@ def test_400_bisects_down_to_the_lone_bad_message():
     assert len(session.calls) == 7
 
 
+def test_400_to_the_batch_and_both_halves_is_a_request_level_refusal():
+    session = FakeSession(answer=lambda body: FakeResponse(400, text='{"code":"source_disabled"}'))
+    sender, _ = make(session)
+    with pytest.raises(SegmentError) as info:
+        sender.send_batch(sender.split(track(i) for i in range(8))[0][0])
+    assert info.value.exit_code == 1
+    assert "HTTP 400" in str(info.value)
+    assert "source_disabled" in str(info.value)
+    assert "\n" not in str(info.value)
+    # the whole batch, then each half once: nothing is split further or pinned on a message
+    assert [len(c["body"]["batch"]) for c in session.calls] == [8, 4, 4]
+
+
+def test_400_to_a_lone_message_batch_is_a_request_level_refusal():
+    session = FakeSession([FakeResponse(400, text='{"code":"invalid"}')])
+    sender, _ = make(session)
+    with pytest.raises(SegmentError, match="HTTP 400"):
+        sender.send_batch(sender.split([track(1)])[0][0])
+    assert len(session.calls) == 1
+
+
+def test_once_a_half_is_accepted_bisection_isolates_every_bad_message():
+    bad = {"mkto-123-ABC-456-4", "mkto-123-ABC-456-6"}
+
+    def answer(body):
+        ids = {m["messageId"] for m in body["batch"]}
+        return FakeResponse(400) if ids & bad else FakeResponse(200)
+
+    session = FakeSession(answer=answer)
+    sender, _ = make(session)
+    result = sender.send_batch(sender.split(track(i) for i in range(8))[0][0])
+    assert sorted(m["messageId"] for m, _ in result.rejected) == sorted(bad)
+    assert sorted(result.message_ids) == sorted(f"mkto-123-ABC-456-{i}" for i in (0, 1, 2, 3, 5, 7))
+    assert not result.accepted
+
+
 def test_413_on_whole_batch_then_halves_accepted():
     session = FakeSession([FakeResponse(413)])
     sender, _ = make(session)
@@ -348,6 +384,16 @@ def test_sandbox_400_bisects_to_the_message_segment_refuses(sandbox):
     assert not result.accepted and [m["messageId"] for m, _ in result.rejected] == ["mkto-123-ABC-456-4"]
     assert result.rejected[0][1].startswith("Segment refused the message: HTTP 400")
     assert sorted(accepted_ids(sandbox)) == sorted(f"mkto-123-ABC-456-{i}" for i in range(6) if i != 4)
+
+
+def test_sandbox_request_level_400_stops_with_a_segment_error_and_rejects_nothing(sandbox):
+    sandbox.config.segment_refuse_requests = "source_disabled"
+    sender = sandbox_sender()
+    with pytest.raises(SegmentError, match="HTTP 400") as info:
+        sender.send(track(i) for i in range(6))
+    assert "source_disabled" in str(info.value)
+    assert sandbox.segment.requests == 3
+    assert accepted_ids(sandbox) == []
 
 
 def test_sandbox_strict_write_key_401_is_a_segment_error(sandbox):

@@ -60,7 +60,7 @@ def test_long_window_uses_bulk_extract_polled_once_a_minute(sandbox, harness):
     assert harness.sleeps and set(harness.sleeps) == {60.0}  # never polled faster than once a minute
     assert harness.cursor()["mode"] == "bulk" and harness.cursor(EXPORT_CHECKPOINT) is None
     names = {m["event"] for m in sandbox.segment.accepted}
-    assert "Email Link Clicked" in names and "Program Status Changed" in names
+    assert "Email Link Clicked" in names and "Unsubscribed" in names
     clicked = next(m for m in sandbox.segment.accepted if m["event"] == "Email Link Clicked")
     assert clicked["properties"]["link_url"].startswith("https://shop.example.com/p/")
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from test_writeback_bulk import Harness
-from writeback_helpers import EMAIL_TYPES, iso, populate
+from writeback_helpers import SPEC_TYPES, iso, populate
 
 from segmarketo_cli.config import load_settings
 from segmarketo_cli.jobs import writeback_rest, writeback_run
@@ -39,7 +39,7 @@ def test_sandbox_busy_instance_answers_empty_pages_with_more_result_then_the_act
     populate(sandbox, 4, days=1, with_noise=False)
     sandbox.config.activity_busy_pages = 2
     client = build_marketo(load_settings())
-    type_ids = [t["id"] for t in client.get_activity_types() if t["name"] in EMAIL_TYPES]
+    type_ids = [t["id"] for t in client.get_activity_types() if t["name"] in SPEC_TYPES]
     token = client.get_paging_token(datetime.now(timezone.utc) - timedelta(days=2))
     pages = []
     for _ in range(4):
@@ -101,7 +101,7 @@ def test_a_paging_cursor_without_a_date_says_plainly_what_to_do(busy, harness):
     client = build_marketo(harness.settings)
     token = client.get_paging_token(datetime.now(timezone.utc) - timedelta(days=2))
     group = ",".join(str(i) for i in sorted(t["id"] for t in client.get_activity_types()
-                                             if t["name"] in EMAIL_TYPES))
+                                             if t["name"] in SPEC_TYPES))
     stored_by_an_older_version = {"token": token, "after": None}  # no "date"
     harness.store.set_cursor(client.instance, "writeback",
                              json.dumps({"mode": "rest", "streams": {group: stored_by_an_older_version}}))

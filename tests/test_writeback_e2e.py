@@ -6,8 +6,9 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from writeback_helpers import EXPECTED_EVENT, NOW, iso, populate
+from writeback_helpers import EXPECTED_EVENT, EXTRA_TYPES, NOW, iso, populate
 
+from segmarketo_cli import paths
 from segmarketo_cli.segment import sender as sender_module
 from segmarketo_cli.segment.spec import munchkin_id
 from segmarketo_cli.state import StateStore
@@ -140,7 +141,7 @@ def test_dry_run_prints_jsonl_and_sends_nothing(sandbox, invoke):
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert len(lines) == len(made)
-    assert {m["event"] for m in lines} == set(EXPECTED_EVENT.values())
+    assert {m["event"] for m in lines} == {EXPECTED_EVENT[type_name] for _, type_name, _ in made}
     assert all(m["messageId"].startswith("mkto-") and "sentAt" not in m for m in lines)
     assert sandbox.segment.requests == 0
     assert invoke("writeback").exit_code == 2  # no cursor was stored
@@ -173,8 +174,8 @@ def test_user_id_only_skips_leads_without_user_id(sandbox, invoke, user_id_field
 def test_oversize_activity_is_rejected_exit_3_and_the_rest_is_sent(sandbox, invoke, tmp_path):
     made = populate(sandbox, 5)
     lead = sandbox.marketo.leads[0]["id"]
-    huge = sandbox.marketo.add_activity(lead, "Fill Out Form", iso(NOW - timedelta(hours=1)),
-                                        attributes={"Form Fields": "x" * 40_000})
+    huge = sandbox.marketo.add_activity(lead, "Open Email", iso(NOW - timedelta(hours=1)),
+                                        primary_attribute_value_id=7, attributes={"User Agent": "x" * 40_000})
     rejects = tmp_path / "rejects.jsonl"
     result = invoke("writeback", "--since", "3d", "--rejects", str(rejects), "--json")
     assert result.exit_code == 3, result.output
@@ -184,8 +185,89 @@ def test_oversize_activity_is_rejected_exit_3_and_the_rest_is_sent(sandbox, invo
     assert line["marketoGUID"] == huge and "32,768" in line["reason"]
 
 
+def stored_cursor(box) -> str | None:
+    store = StateStore(paths.state_dir(), "default")
+    try:
+        return store.get_cursor(box.url, "writeback")
+    finally:
+        store.close()
+
+
+def test_request_level_400_stops_exit_1_keeps_the_cursor_and_rejects_nothing(sandbox, invoke, tmp_path):
+    populate(sandbox, 6)
+    assert invoke("writeback", "--since", "3d").exit_code == 0
+    before = stored_cursor(sandbox)
+    lead = sandbox.marketo.leads[0]["id"]
+    new = [sandbox.marketo.add_activity(lead, "Open Email", iso(datetime.now(timezone.utc)),
+                                        primary_attribute_value_id=7) for _ in range(5)]
+    sandbox.config.segment_refuse_requests = "source_disabled"  # e.g. the source was disabled in Segment
+    rejects = tmp_path / "rejects.jsonl"
+    result = invoke("writeback", "--rejects", str(rejects), "--json")
+    assert result.exit_code == 1, result.output
+    report = report_of(result)
+    assert report["status"] == "failed"
+    assert "Segment refused a batch of 5 messages and both its halves with HTTP 400" in report["error"]
+    assert "\n" not in report["error"]
+    assert "Traceback" not in result.output
+    counts = report["counts"]
+    assert counts["rejected"] == 0
+    assert counts["deferred"] == len(new)
+    assert not rejects.exists() or rejects.read_text() == ""
+    assert stored_cursor(sandbox) == before
+    sandbox.config.segment_refuse_requests = ""  # fixed in Segment: the next run delivers what was held back
+    again = invoke("writeback", "--json")
+    assert again.exit_code == 0, again.output
+    assert report_of(again)["counts"]["sent"] == len(new)
+    assert [m["properties"]["marketo_activity_id"] for m in sandbox.segment.accepted[-5:]] == new
+
+
+def test_request_level_400_after_an_accepted_batch_keeps_that_batch_committed(sandbox, invoke, monkeypatch):
+    made = populate(sandbox, 25, with_noise=False)
+    monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 10)
+    real_set_cursor = StateStore.set_cursor
+
+    def refuse_after_first_commit(self, instance, name, value):
+        real_set_cursor(self, instance, name, value)
+        sandbox.config.segment_refuse_requests = "source_disabled"
+
+    monkeypatch.setattr(StateStore, "set_cursor", refuse_after_first_commit)
+    first = invoke("writeback", "--since", "3d", "--json")
+    assert first.exit_code == 1, first.output
+    counts = report_of(first)["counts"]
+    assert counts["sent"] == 10
+    assert counts["deferred"] == len(made) - 10
+    assert counts["rejected"] == 0
+    monkeypatch.setattr(StateStore, "set_cursor", real_set_cursor)
+    sandbox.config.segment_refuse_requests = ""
+    second = invoke("writeback", "--json")
+    assert second.exit_code == 0, second.output
+    assert report_of(second)["counts"]["sent"] == len(made) - 10
+    assert len(sandbox.segment.accepted) == len(made)
+    assert not sandbox.segment.dropped  # the committed batch was not sent again
+
+
+def test_message_segment_refuses_is_isolated_and_rejected_the_rest_sent(sandbox, invoke, tmp_path):
+    made = populate(sandbox, 8, with_noise=False)
+    sandbox.config.segment_max_message = 4_000  # below the sender's own 32 KB check: only Segment refuses it
+    lead = sandbox.marketo.leads[0]["id"]
+    huge = sandbox.marketo.add_activity(lead, "Open Email", iso(NOW - timedelta(hours=1)),
+                                        primary_attribute_value_id=7, attributes={"User Agent": "x" * 5_000})
+    rejects = tmp_path / "rejects.jsonl"
+    result = invoke("writeback", "--since", "3d", "--rejects", str(rejects), "--json")
+    assert result.exit_code == 3, result.output
+    counts = report_of(result)["counts"]
+    assert counts["rejected"] == 1
+    assert counts["sent"] == len(made)
+    line = json.loads(rejects.read_text())
+    assert line["marketoGUID"] == huge
+    assert line["reason"].startswith("Segment refused the message: HTTP 400")
+    assert len(sandbox.segment.accepted) == len(made)
+    assert invoke("writeback", "--json").exit_code == 0  # the cursor moved past the rejected event
+    assert len(sandbox.segment.accepted) == len(made)
+
+
 def test_activity_types_flag_and_profile_table(sandbox, invoke, isolated_home):
-    populate(sandbox, 18)
+    populate(sandbox, 18, extras=True)
     isolated_home.mkdir(parents=True, exist_ok=True)
     (isolated_home / "config.toml").write_text(
         '[profiles.default.writeback.events]\n"Send Email" = false\n"Open Email" = "Marketo Email Opened"\n'
@@ -197,20 +279,55 @@ def test_activity_types_flag_and_profile_table(sandbox, invoke, isolated_home):
     assert names == {"Marketo Email Opened", "Sent", "Email Link Clicked"}
 
 
+SPEC_EVENTS = {"Email Delivered", "Email Opened", "Email Link Clicked", "Email Bounced", "Unsubscribed"}
+
+
+def test_default_run_sends_only_segment_email_spec_events(sandbox, invoke):
+    made = populate(sandbox, 27, extras=True)
+    result = invoke("writeback", "--since", "3d", "--json")
+    assert result.exit_code == 0, result.output
+    report = report_of(result)
+    assert {m["event"] for m in sandbox.segment.accepted} == SPEC_EVENTS
+    spec = [guid for guid, type_name, _ in made if type_name not in EXTRA_TYPES]
+    assert report["counts"]["sent"] == len(spec)
+    assert not set(report["details"]["activity_types"]) & set(EXTRA_TYPES)
+
+
+def test_marketo_extras_are_sent_when_the_profile_opts_in(sandbox, invoke, isolated_home):
+    made = populate(sandbox, 27, extras=True)
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    (isolated_home / "config.toml").write_text("[profiles.default.writeback]\nmarketo_extras = true\n")
+    result = invoke("writeback", "--since", "3d", "--json")
+    assert result.exit_code == 0, result.output
+    assert report_of(result)["counts"]["sent"] == len(made)
+    names = {m["event"] for m in sandbox.segment.accepted}
+    assert names == SPEC_EVENTS | {"Email Sent", "Program Status Changed", "Form Submitted"}
+
+
+def test_marketo_extras_must_be_a_boolean(sandbox, invoke, isolated_home):
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    (isolated_home / "config.toml").write_text('[profiles.default.writeback]\nmarketo_extras = "yes"\n')
+    result = invoke("writeback", "--since", "3d")
+    assert result.exit_code == 2
+    assert "marketo_extras must be true or false" in result.stderr
+    assert sandbox.segment.requests == 0
+
+
 def test_retention_warning_for_old_since(sandbox, invoke):
     populate(sandbox, 3)
     result = invoke("writeback", "--since", "100d", "--bulk-after", "365", "--json")
     assert result.exit_code == 0
     notes = " ".join(report_of(result).get("notes", []))
-    assert "Send Email" in notes and "90 days" in notes
+    assert "Email Delivered" in notes and "90 days" in notes
 
 
 def test_more_than_ten_types_page_as_separate_streams_and_resume(sandbox, invoke):
-    made = populate(sandbox, 18)  # also adds Visit Webpage noise
+    made = populate(sandbox, 18, extras=True)  # also adds Visit Webpage noise
     lead = sandbox.marketo.leads[0]["id"]
     sandbox.marketo.add_activity(lead, "Change Score", iso(NOW - timedelta(hours=2)), attributes={"New Value": 5})
     sandbox.marketo.add_activity(lead, "Click Link", iso(NOW - timedelta(hours=2)), primary_attribute_value_id=4)
-    added = "+Visit Webpage=Page Visited,+Change Score=Score Changed,+Click Link=Link Clicked"
+    added = ("+Send Email,+Change Status in Progression,+Fill Out Form,"
+             "+Visit Webpage=Page Visited,+Change Score=Score Changed,+Click Link=Link Clicked")
     result = invoke("writeback", "--since", "3d", "--activity-types", added, "--json")
     assert result.exit_code == 0, result.output
     assert report_of(result)["counts"]["sent"] == len(made) * 2 + 2  # 12 types in two streams

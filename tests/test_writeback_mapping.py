@@ -10,6 +10,7 @@ import pytest
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.jobs.writeback import (
     DEFAULT_EVENTS,
+    KNOWN_EVENTS,
     EventBuilder,
     LeadIdentity,
     Skip,
@@ -82,7 +83,7 @@ def test_bulk_windows_are_at_most_31_days_and_contiguous():
 
 def test_retention_warning_only_for_short_lived_types_past_90_days():
     old = NOW - timedelta(days=120)
-    warning = retention_warning(old, NOW, DEFAULT_EVENTS)
+    warning = retention_warning(old, NOW, KNOWN_EVENTS)
     assert warning and "Email Delivered" in warning and "Send Email" in warning and "90 days" in warning
     assert retention_warning(NOW - timedelta(days=30), NOW, DEFAULT_EVENTS) is None
     assert retention_warning(old, NOW, {"Open Email": "Email Opened"}) is None
@@ -91,22 +92,36 @@ def test_retention_warning_only_for_short_lived_types_past_90_days():
 
 # ---- event table -----------------------------------------------------------------------------------------
 
-def test_default_table_matches_the_issue():
+def test_default_table_holds_only_segment_email_spec_events():
     events = resolve_events(None, None)
     assert events == DEFAULT_EVENTS
+    # https://segment.com/docs/connections/spec/email/ (Email Marked as Spam has no Marketo activity type)
+    assert set(events.values()) == {"Email Delivered", "Email Opened", "Email Link Clicked", "Email Bounced",
+                                    "Unsubscribed"}
     assert events["Email Bounced Soft"] == "Email Bounced"
     assert events["Click Email"] == "Email Link Clicked"
+    assert "Send Email" not in events
+
+
+def test_marketo_extras_are_opt_in():
+    extras = {"Send Email": "Email Sent", "Change Status in Progression": "Program Status Changed",
+              "Fill Out Form": "Form Submitted"}
+    assert resolve_events(None, None, extras=True) == {**DEFAULT_EVENTS, **extras}
+    assert resolve_events({"send email": True}, None) == {**DEFAULT_EVENTS, "Send Email": "Email Sent"}
+    assert resolve_events(None, "+Fill Out Form")["Fill Out Form"] == "Form Submitted"
+    assert resolve_events(None, "Send Email,Open Email") == {"Send Email": "Email Sent", "Open Email": "Email Opened"}
 
 
 def test_profile_table_renames_adds_and_drops():
     events = resolve_events(
         {"send email": "Marketo Email Sent", "Visit Webpage": "Page Visited", "Fill Out Form": False,
-         "Open Email": True},
-        None,
+         "Open Email": True, "Click Email": False},
+        None, extras=True,
     )
     assert events["send email"] == "Marketo Email Sent" and "Send Email" not in events
     assert events["Visit Webpage"] == "Page Visited"
     assert "Fill Out Form" not in events
+    assert "Click Email" not in events
     assert events["Open Email"] == "Email Opened"
 
 
@@ -127,7 +142,8 @@ def test_flag_selects_only_listed_types():
 
 
 def test_flag_adds_drops_and_renames():
-    events = resolve_events({"Send Email": False}, "+Visit Webpage=Page Visited,-Fill Out Form,+Open Email=Opened")
+    events = resolve_events({"Send Email": False}, "+Visit Webpage=Page Visited,-Fill Out Form,+Open Email=Opened",
+                            extras=True)
     assert events["Visit Webpage"] == "Page Visited"
     assert events["Open Email"] == "Opened"
     assert "Fill Out Form" not in events and "Send Email" not in events
@@ -203,7 +219,7 @@ def test_bad_bulk_rows_name_the_field(row, field):
 # ---- mapping ---------------------------------------------------------------------------------------------
 
 def builder(**kwargs):
-    defaults = dict(events=DEFAULT_EVENTS, type_names=TYPES, munchkin="123-ABC-456",
+    defaults = dict(events=KNOWN_EVENTS, type_names=TYPES, munchkin="123-ABC-456",
                     integrations={"Marketo V2": False, "Marketo Static Lists (Actions)": False},
                     user_id_field="segmentUserId", campaign_names={2211: "New Customer Discount"})
     defaults.update(kwargs)

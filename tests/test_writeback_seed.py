@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from segmarketo_cli.jobs.writeback import DEFAULT_EVENTS
+from segmarketo_cli.jobs.writeback import DEFAULT_EVENTS, KNOWN_EVENTS
 from segmarketo_cli.sandbox.box import DEFAULT_SEED_DIR
 
 SEED = Path(DEFAULT_SEED_DIR)
@@ -30,21 +30,23 @@ def test_fixture_covers_every_mapped_type_for_seed_leads():
     activities = seed_activities()
     leads = {lead["id"] for lead in json.loads((SEED / "leads.json").read_text())}
     assert 200 <= len(activities) <= 600
-    assert set(DEFAULT_EVENTS) <= {a["type"] for a in activities}
+    assert set(KNOWN_EVENTS) <= {a["type"] for a in activities}
     assert {a["leadId"] for a in activities} <= leads
     campaigns = {c["id"] for c in json.loads((SEED / "campaigns.json").read_text())}
     assert {a["campaignId"] for a in activities if "campaignId" in a} <= campaigns
 
 
-def test_seed_window_written_back_with_names_subjects_and_identities(seeded, invoke):
+def test_seed_window_written_back_with_names_subjects_and_identities(seeded, invoke, isolated_home):
     activities = seed_activities()
-    mapped = [a for a in activities if a["type"] in DEFAULT_EVENTS]
+    mapped = [a for a in activities if a["type"] in KNOWN_EVENTS]
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    (isolated_home / "config.toml").write_text("[profiles.default.writeback]\nmarketo_extras = true\n")
     result = invoke("writeback", *WINDOW, "--bulk-after", "90", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["counts"]["activities_read"] == report["counts"]["sent"] == len(mapped)
     accepted = seeded.segment.accepted
-    assert Counter(m["event"] for m in accepted) == Counter(DEFAULT_EVENTS[a["type"]] for a in mapped)
+    assert Counter(m["event"] for m in accepted) == Counter(KNOWN_EVENTS[a["type"]] for a in mapped)
     welcome = next(m for m in accepted if m["properties"].get("email_id") == "5001")
     assert welcome["properties"]["email_subject"] == "Welcome to Acme!"
     assert welcome["properties"]["email_name"] == "Welcome.Email 1"

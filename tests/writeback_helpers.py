@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 NOW = datetime.now(timezone.utc)
-EMAIL_TYPES = ["Send Email", "Email Delivered", "Open Email", "Click Email", "Email Bounced", "Email Bounced Soft",
-               "Unsubscribe Email", "Change Status in Progression", "Fill Out Form"]
+# Written back by default (Segment Email spec events), and the Marketo extras written back only on request.
+SPEC_TYPES = ["Email Delivered", "Open Email", "Click Email", "Email Bounced", "Email Bounced Soft",
+              "Unsubscribe Email"]
+EXTRA_TYPES = ["Send Email", "Change Status in Progression", "Fill Out Form"]
 EXPECTED_EVENT = {"Send Email": "Email Sent", "Email Delivered": "Email Delivered", "Open Email": "Email Opened",
                   "Click Email": "Email Link Clicked", "Email Bounced": "Email Bounced",
                   "Email Bounced Soft": "Email Bounced", "Unsubscribe Email": "Unsubscribed",
@@ -17,15 +19,17 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def populate(box, count: int = 36, *, days: float = 2.0, with_noise: bool = True) -> list[tuple[str, str, int]]:
-    """Leads (odd ones have a segmentUserId) and `count` mapped activities spread over `days`; returns
-    (guid, type name, lead id) per mapped activity."""
+def populate(box, count: int = 36, *, days: float = 2.0, with_noise: bool = True,
+             extras: bool = False) -> list[tuple[str, str, int]]:
+    """Leads (odd ones have a segmentUserId) and `count` activities of the default types (and of the Marketo extras
+    with `extras`) spread over `days`; returns (guid, type name, lead id) per activity."""
+    types = SPEC_TYPES + (EXTRA_TYPES if extras else [])
     campaign = box.marketo.add_campaign("Welcome Series", type="trigger")
     leads = [box.marketo.add_lead(email=f"person{i}@example.com", **({"segmentUserId": f"u-{i}"} if i % 2 else {}))
              for i in range(1, 9)]
     made = []
     for n in range(count):
-        type_name = EMAIL_TYPES[n % len(EMAIL_TYPES)]
+        type_name = types[n % len(types)]
         lead = leads[n % len(leads)]
         when = NOW - timedelta(days=days) + timedelta(seconds=(days * 86400 - 120) * n / max(count, 1))
         attributes = {"Campaign Run ID": n}

@@ -14,7 +14,7 @@ from ..services import build_marketo
 from ..sources import FORMATS, SourceItem, preflight, read_all
 from .context import AppContext
 from .jobrun import JobEnv, run_job
-from .options import job_options
+from .options import job_options, partition_option
 
 
 @click.command("apply-events")
@@ -27,10 +27,11 @@ from .options import job_options
               help="Input format when it cannot be told from the file [default: detected].")
 @click.option("--reprocess", is_flag=True,
               help="Apply events again even if an earlier run applied their messageId.")
+@partition_option
 @job_options
 @click.pass_obj
 def apply_events(app: AppContext, files: tuple[str, ...], rules_path: str | None, lookup_field: str | None,
-                 input_format: str | None, reprocess: bool, dry_run: bool, as_json: bool,
+                 input_format: str | None, reprocess: bool, partition: str | None, dry_run: bool, as_json: bool,
                  rejects_path: str | None) -> None:
     """Apply rules to Segment track events: scores, program statuses, campaigns, unsubscribes, fields.
 
@@ -42,7 +43,7 @@ def apply_events(app: AppContext, files: tuple[str, ...], rules_path: str | None
     confirmed the action, so re-runs over the same files change nothing.
     --dry-run prints the plan per rule and writes nothing.
     """
-    app.override(lookup_field=lookup_field)
+    app.override(lookup_field=lookup_field, partition=partition)
     settings = app.settings
     if rules_path:
         rules = load_rules_file(rules_path)

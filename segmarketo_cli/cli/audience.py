@@ -12,7 +12,7 @@ from ..jobs.audience import MODES, ListMembershipPlan, parse_max_removals
 from ..sources.audience import ID_TYPES, read_audience
 from .context import AppContext
 from .jobrun import JobEnv, run_job
-from .options import job_options
+from .options import job_options, partition_option
 
 
 def _print_plan(plan: ListMembershipPlan, list_label: str, sample: int = 20) -> None:
@@ -47,7 +47,8 @@ def _print_plan(plan: ListMembershipPlan, list_label: str, sample: int = 20) -> 
 @click.option("--id-column", metavar="C", help="Column holding the identifier (auto-detected by name otherwise).")
 @click.option("--id-type", type=click.Choice(ID_TYPES), default=None, help="What the identifier column holds.")
 @click.option("--create-list", is_flag=True, help="Create the list when it does not exist (needs --folder).")
-@click.option("--folder", metavar="NAME", help="Folder for --create-list: exact name, or id:N.")
+@click.option("--folder", metavar="NAME", help="Marketing folder or program for --create-list: exact name, full "
+              "path, folder:N or program:N.")
 @click.option("--create-missing", is_flag=True, help="Create leads for people not in Marketo (else: unresolved).")
 @click.option("--max-removals", metavar="N|N%", default=None,
               help="Mirror mode: refuse (exit 4) to remove more than this [default: 10%].")
@@ -57,13 +58,14 @@ def _print_plan(plan: ListMembershipPlan, list_label: str, sample: int = 20) -> 
 @click.option("--strict", is_flag=True, help="Exit 3 when some people cannot be found in Marketo.")
 @click.option("--plan-out", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write every intended create, add and remove to this CSV.")
+@partition_option
 @job_options
 @click.pass_obj
 def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: int | None, mode: str | None,
                   audience_key: str | None, id_column: str | None, id_type: str | None, create_list: bool,
                   folder: str | None, create_missing: bool, max_removals: str | None, force: bool,
-                  extract_threshold: int, strict: bool, plan_out: str | None, dry_run: bool, as_json: bool,
-                  rejects_path: str | None) -> None:
+                  extract_threshold: int, strict: bool, plan_out: str | None, partition: str | None, dry_run: bool,
+                  as_json: bool, rejects_path: str | None) -> None:
     """Make a Marketo static list match a Segment audience in FILE.
 
     FILE is an Engage audience CSV download (formatted or unformatted), any CSV with an identifier
@@ -82,6 +84,7 @@ def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: in
                           "use --mode delta (or add-only)")
     if mode == "delta" and audience.kind == "snapshot":
         raise ConfigError(f"{file} is a full membership snapshot with no exits: use --mode mirror (or add-only)")
+    app.override(partition=partition)
     settings = app.settings
     user_field = settings.user_id_field
 
@@ -93,6 +96,7 @@ def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: in
             create_missing=create_missing, max_removals=max_removals, force=force,
             extract_threshold=extract_threshold, strict=strict, plan_out=Path(plan_out) if plan_out else None,
             dry_run=dry_run, user_field=user_field, lookup_field=settings.lookup_field,
+            bulk_row_field=settings.bulk_row_field,
         )
         sync = AudienceSync(env.marketo(), env.store, env.report, env.rejects, options,
                             progress=lambda total, desc: env.progress(total, desc))

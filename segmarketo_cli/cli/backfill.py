@@ -14,7 +14,7 @@ from ..mapping import check_mapping_table, load_mapping_file
 from ..sources import FORMATS, preflight
 from .context import AppContext
 from .jobrun import JobEnv, run_job
-from .options import job_options
+from .options import job_options, partition_option
 
 
 def _print_plan(job: BackfillJob, plan: BackfillPlan, sample: int = 5) -> None:
@@ -56,12 +56,13 @@ def _print_plan(job: BackfillJob, plan: BackfillPlan, sample: int = 5) -> None:
 @click.option("--bulk-threshold", type=click.IntRange(min=1), default=DEFAULT_BULK_THRESHOLD, show_default=True,
               metavar="N", help="Use Bulk Import when at least N leads are to be written.")
 @click.option("--full", is_flag=True, help="Resend every lead, even those unchanged since the last run.")
+@partition_option
 @job_options
 @click.pass_obj
 def backfill_leads(app: AppContext, files: tuple[str, ...], fmt: str | None, lookup_field: str | None,
                    user_id_field: str | None, mapping_file: str | None, auto_map: bool, nulls: str,
-                   on_invalid: str, bulk_threshold: int, full: bool, dry_run: bool, as_json: bool,
-                   rejects_path: str | None) -> None:
+                   on_invalid: str, bulk_threshold: int, full: bool, partition: str | None, dry_run: bool,
+                   as_json: bool, rejects_path: str | None) -> None:
     """Upsert Marketo leads from Segment identify data in FILE... .
 
     FILE is a Segment S3 export (.jsonl, .jsonl.gz, .gz), a JSON array, a CSV or Parquet extract of the
@@ -69,7 +70,7 @@ def backfill_leads(app: AppContext, files: tuple[str, ...], fmt: str | None, loo
     (userId, anonymousId, alias, e-mail) and their traits mapped to lead fields. Re-runs send only what
     changed. Exit 3 when records were rejected, 75 when Marketo's daily quota ran out (run again later).
     """
-    app.override(lookup_field=lookup_field, user_id_field=user_id_field)
+    app.override(lookup_field=lookup_field, user_id_field=user_id_field, partition=partition)
     settings = app.settings
     if settings.lookup_field == "id":
         raise ConfigError("--lookup-field id is update-only in Marketo; backfill-leads creates leads, "
@@ -83,6 +84,7 @@ def backfill_leads(app: AppContext, files: tuple[str, ...], fmt: str | None, loo
         inputs=inputs, lookup_field=settings.lookup_field, user_id_field=settings.user_id_field,
         explicit_mapping=explicit, auto_map=auto_map, nulls=nulls, on_invalid=on_invalid,
         bulk_threshold=bulk_threshold, full=full, dry_run=dry_run, ownership=ownership,
+        bulk_row_field=settings.bulk_row_field,
     )
 
     def body(env: JobEnv) -> None:

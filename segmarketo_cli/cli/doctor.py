@@ -9,9 +9,8 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from ..doctor import Check, run_checks
+from ..doctor import Check, doctor_client, run_checks
 from ..errors import ExitCode
-from ..services import build_marketo
 from .context import AppContext
 
 MARKS = {"ok": "[green]ok  [/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]"}
@@ -30,7 +29,7 @@ def doctor(app: AppContext, as_json: bool) -> None:
     """
     console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
     checks: list[Check] = []
-    for check in run_checks(app.profile, build_marketo):
+    for check in run_checks(app.profile, doctor_client):
         checks.append(check)
         if not as_json:
             console.print(f"{MARKS[check.status]}  {escape(check.name)}: {escape(check.detail)}")

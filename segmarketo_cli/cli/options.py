@@ -28,6 +28,16 @@ def rejects_option(f: F) -> F:
     )(f)
 
 
+def partition_option(f: F) -> F:
+    return click.option(
+        "--partition",
+        metavar="NAME",
+        default=None,
+        help="Lead partition new leads are created in (sent as partitionName) [default: the profile's 'partition', "
+        "else Marketo's default partition].",
+    )(f)
+
+
 def job_options(f: F) -> F:
     """--dry-run, --json and --rejects, in that order in --help."""
     return dry_run_option(json_option(rejects_option(f)))

@@ -60,10 +60,14 @@ def sandbox() -> None:
               help="Seconds per bulk job step (Queued -> Importing -> Complete); 0 = one step per status poll.")
 @click.option("--strict-write-key", is_flag=True, help="Answer 401 to an unknown write key (Segment answers 200).")
 @click.option("--wrong-region", is_flag=True, help="Accept Segment batches with 200 and store nothing.")
+@click.option("--bulk-report-header", type=click.Choice(["real", "echo", "keyless"]), default="real",
+              show_default=True,
+              help="Header of bulk import failure/warning files: real (columns empty in every listed row left "
+                   "out), echo (the upload's header), keyless (the lookup column left out too).")
 def serve(host: str, port: int, data_dir: Path | None, seed: bool, seed_dir: Path | None, client_id: str,
           client_secret: str, write_key: str, rate_limit: int, window_s: float, concurrency: int, daily_quota: int,
           latency_ms: float, latency_record_ms: float, token_ttl: int, bulk_step: float, strict_write_key: bool,
-          wrong_region: bool) -> None:
+          wrong_region: bool, bulk_report_header: str) -> None:
     """Run the sandbox until Ctrl-C; print its URL, credentials and the env exports for a second shell."""
     from ..sandbox import Sandbox, SandboxConfig
     from ..sandbox.seed import SeedError
@@ -71,7 +75,8 @@ def serve(host: str, port: int, data_dir: Path | None, seed: bool, seed_dir: Pat
     config = SandboxConfig(rate_limit_calls=rate_limit, window_s=window_s, max_concurrency=concurrency,
                            daily_quota=daily_quota, token_ttl_s=token_ttl, latency_s=latency_ms / 1000,
                            latency_per_record_s=latency_record_ms / 1000, bulk_step_s=bulk_step,
-                           strict_write_key=strict_write_key, wrong_region=wrong_region)
+                           strict_write_key=strict_write_key, wrong_region=wrong_region,
+                           bulk_report_header=bulk_report_header)
     try:
         box = Sandbox(client_id=client_id, client_secret=client_secret, write_key=write_key, data_dir=data_dir,
                       seed=seed and seed_dir is None, config=config)

@@ -22,7 +22,8 @@ from .options import job_options
 @click.option("--until", metavar="WHEN", default=None, help="End of the window, same formats [default: now].")
 @click.option("--activity-types", metavar="LIST", default=None,
               help="Comma-separated activity types: 'Open Email,Click Email' selects, "
-                   "'+Visit Webpage=Page Visited' adds, '-Send Email' drops; 'Type=Event' renames.")
+                   "'+Visit Webpage=Page Visited' adds, '+Send Email' adds a Marketo extra under its known name, "
+                   "'-Email Delivered' drops; 'Type=Event' renames.")
 @click.option("--identity", type=click.Choice(["auto", "user-id-only"]), default=None,
               help="auto: userId when the lead has one, else anonymousId marketo:<leadId>; "
                    "user-id-only: skip leads without a userId [default: auto].")
@@ -46,12 +47,14 @@ def writeback(
     as_json: bool,
     rejects_path: str | None,
 ) -> None:
-    """Send Marketo activity to Segment as track events (Email spec names).
+    """Send Marketo activity to Segment as track events (Segment's Email spec by default).
 
     \b
-    Default events: Send Email -> Email Sent, Email Delivered -> Email Delivered,
+    Default events, all in Segment's Email spec: Email Delivered -> Email Delivered,
     Email Bounced / Email Bounced Soft -> Email Bounced, Unsubscribe Email -> Unsubscribed,
-    Open Email -> Email Opened, Click Email -> Email Link Clicked,
+    Open Email -> Email Opened, Click Email -> Email Link Clicked.
+    Marketo extras, not in the spec, only on request ([writeback] marketo_extras = true,
+    or e.g. --activity-types '+Send Email'): Send Email -> Email Sent,
     Change Status in Progression -> Program Status Changed, Fill Out Form -> Form Submitted.
 
     messageIds come from the Marketo instance and activity, so re-runs and overlapping windows

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError, MarketoError
 from ..marketo.bulk import EXTRACT_POLL_INTERVAL_S
+from ..marketo.lists import ListParent, list_parents
 from ..rejects import RejectsWriter
 from ..report import RunReport
 from ..sources.audience import AudienceInput, AudiencePerson, Identity
@@ -50,6 +51,7 @@ class SyncOptions:
     dry_run: bool = False
     user_field: str | None = None
     lookup_field: str = "email"
+    bulk_row_field: str | None = None
 
 
 class AudienceSync:
@@ -65,7 +67,7 @@ class AudienceSync:
         self.instance = client.instance
         self.list_id: int | None = None
         self.list_label = options.list_name or f"id {options.list_id}"
-        self.folder_id: int | None = None
+        self.folder: ListParent | None = None
         self._current: set[int] = set()
 
     # the run ------------------------------------------------------------------------------------------
@@ -78,6 +80,8 @@ class AudienceSync:
             check_safety(ListMembershipPlan(mode="mirror"), max_removals=self.opts.max_removals, force=False,
                          list_name=self.list_label)
         self._find_list()
+        if self.opts.create_missing:
+            self.client.partition_for_create()  # a misspelt partition: exit 2 before the list is written
         members = self._read_members(len(audience.people)) if self.list_id is not None else {}
         self._current = set(members)
         entering = [p for p in audience.people if p.member]
@@ -91,9 +95,19 @@ class AudienceSync:
             on_plan(plan)
         check_safety(plan, max_removals=self.opts.max_removals, force=self.opts.force, list_name=self.list_label)
         if not self.opts.dry_run:
+            if len(plan.to_create) >= BULK_CREATE_MIN and self.opts.bulk_row_field:
+                self._check_row_field()
             self._apply(plan)
         finish(self.report, plan, self.opts, list_id=self.list_id, list_label=self.list_label)
         return plan
+
+    def _check_row_field(self) -> None:
+        """bulk_row_field must name a scratch field Marketo has (Describe, cached a day), before any write."""
+        from ..mapping import load_catalog
+        from .bulk_reports import check_row_field
+
+        check_row_field(load_catalog(self.client, self.store), self.opts.bulk_row_field,
+                        lookup_field=self.opts.lookup_field, mapped=[self.opts.user_field or ""])
 
     # the list -----------------------------------------------------------------------------------------
     def _find_list(self) -> None:
@@ -111,25 +125,45 @@ class AudienceSync:
         if not opts.create_list:
             raise ConfigError(f"static list '{opts.list_name}' not found in Marketo",
                               hint="check the exact name, or pass --create-list --folder NAME")
-        self.folder_id = self._find_folder(opts.folder or "")
+        self.folder = self._find_folder(opts.folder or "")
         self.report.notes.append(f"list '{opts.list_name}' does not exist; "
                                  + ("it would be created" if opts.dry_run else "creating it"))
 
-    def _find_folder(self, folder: str) -> int:
-        if folder.startswith("id:") and folder[3:].isdigit():
-            return int(folder[3:])
-        rows = [f for f in self.client.find_folders_by_name(folder) if f.get("name") == folder]
-        if not rows:
-            raise ConfigError(f"folder '{folder}' not found in Marketo", hint="give an existing folder name")
-        if len(rows) > 1:
-            where = ", ".join(f"id:{_folder_id(f)} ({f.get('path', '?')})" for f in rows)
-            raise ConfigError(f"folder name '{folder}' is ambiguous: {where}", hint="pass --folder id:N")
-        return _folder_id(rows[0])
+    def _find_folder(self, folder: str) -> ListParent:
+        """The marketing folder or program --folder names: folder:N / program:N, a full path, or an exact name."""
+        given = parse_folder_option(folder)
+        if given is not None:
+            return given
+        path = folder.rstrip("/") if folder.startswith("/") else None
+        name = path.rsplit("/", 1)[-1] if path else folder
+        usable, other = list_parents(self.client.find_folders_by_name(name), name)
+        if path is not None:
+            usable = [p for p in usable if p.path.rstrip("/") == path]
+        if not usable:
+            kinds = sorted({str(row.get("folderType")) for row in other})
+            if other and path is None:
+                raise ConfigError(f"folder '{folder}' cannot hold a static list (it is a {', '.join(kinds)} folder)",
+                                  hint="name a marketing folder or a program (Marketing Activities)")
+            raise ConfigError(f"folder '{folder}' not found in Marketo",
+                              hint="give the exact name or full path of a marketing folder or program")
+        if len(usable) > 1:
+            where = "; ".join(f"{p.type.lower()} {p.id} at {p.path or '?'}" for p in usable)
+            choices = " or ".join(f"--folder {p.option}" for p in usable)
+            raise ConfigError(f"folder name '{folder}' is ambiguous, {len(usable)} matches: {where}",
+                              hint=f"pass {choices}, or the full path, e.g. --folder '{usable[0].path}'")
+        return usable[0]
 
     def _create_list(self) -> None:
+        folder = self.folder
+        assert folder is not None  # _find_list set it before planning
         try:
-            created = self.client.create_list(self.opts.list_name, self.folder_id)
+            created = self.client.create_list(self.opts.list_name, folder.id, folder_type=folder.type)
         except MarketoError as exc:
+            if exc.code in ("710", "711"):
+                raise ConfigError(f"cannot create list '{self.opts.list_name}' in {folder.type.lower()} {folder.id}:"
+                                  f" {exc.marketo_message} (Marketo {exc.code})",
+                                  hint="--folder folder:N is a marketing folder id, program:N a program id; "
+                                       "or give the folder's name or full path") from None
             if exc.code not in ("709", "1017"):
                 raise
             created = self.client.find_list_by_name(self.opts.list_name)  # created meanwhile by someone else
@@ -373,9 +407,13 @@ def write_plan(plan: ListMembershipPlan, path: Path) -> None:
         raise ConfigError(f"--plan-out {path}: cannot be written: {exc.strerror or exc}") from None
 
 
-def _folder_id(folder: dict[str, Any]) -> int:
-    inner = folder.get("folderId")
-    return int(inner["id"]) if isinstance(inner, dict) and "id" in inner else int(folder["id"])
+def parse_folder_option(value: str) -> ListParent | None:
+    """--folder folder:N (or the older id:N) and program:N; None for a name or path."""
+    kind, sep, number = value.partition(":")
+    types = {"id": "Folder", "folder": "Folder", "program": "Program"}
+    if sep and kind.strip().lower() in types and number.strip().isdigit():
+        return ListParent(int(number), types[kind.strip().lower()])
+    return None
 
 
 def _norm(value: Any, kind: str) -> str | None:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..marketo.codes import with_partition_advice
 from ..sources.audience import AudiencePerson
+from .backfill import Candidate
+from .backfill_bulk import BulkExecutor, ImportResult
 
 if TYPE_CHECKING:
     from .audience_apply import AudienceSync
-
-IMPORT_ROWS = 100_000  # rows per Bulk Import file: ~3 MB of addresses, well under the 10 MB cap
-
 
 def create_people(sync: AudienceSync, people: Sequence[AudiencePerson]) -> list[int]:
     """Create every person; returns the new ids the caller must still add to the list."""
@@ -25,8 +23,9 @@ def create_people(sync: AudienceSync, people: Sequence[AudiencePerson]) -> list[
         if not group:
             continue
         if len(group) >= BULK_CREATE_MIN:
-            for start in range(0, len(group), IMPORT_ROWS):
-                _bulk_import(sync, kind, group[start:start + IMPORT_ROWS])
+            unconfirmed = _bulk_import(sync, kind, group)
+            if unconfirmed:
+                to_add.extend(_create_only(sync, kind, unconfirmed))
         else:
             to_add.extend(_create_only(sync, kind, group))
     sync.report.add("audience_leads", len(to_add))
@@ -63,8 +62,9 @@ def _create_only(sync: AudienceSync, kind: str, people: Sequence[AudiencePerson]
             elif str(reasons[0].get("code")) == "1005":
                 exists.append(person)  # created by someone else since we looked: find it again
             else:
-                reason = f"Marketo {reasons[0].get('code')}: {reasons[0].get('message', '')}" if row else \
-                    "no result for this record in Marketo's reply"
+                code = str(reasons[0].get("code"))
+                reason = f"Marketo {code}: {with_partition_advice(code, str(reasons[0].get('message', '')))}" \
+                    if row else "no result for this record in Marketo's reply"
                 _failed(sync, person, f"create failed: {reason}")
     sync.store.remember_lead_ids(sync.instance, field_name, remembered)
     if exists:
@@ -79,44 +79,42 @@ def _create_only(sync: AudienceSync, kind: str, people: Sequence[AudiencePerson]
     return sorted(set(new_ids))
 
 
-def _bulk_import(sync: AudienceSync, kind: str, people: Sequence[AudiencePerson]) -> None:
-    """One Bulk Import with listId: creates the leads and adds them to the list in a handful of calls."""
+def _bulk_import(sync: AudienceSync, kind: str, people: Sequence[AudiencePerson]) -> list[AudiencePerson]:
+    """Bulk Import with listId: creates the leads and adds them to the list in a handful of calls. Files are
+    cut by bytes (under 10 MB); returns the people whose outcome the jobs' files could not confirm."""
     from .audience_apply import IMPORT_POLL_S
 
     field_name = sync.field_for(kind) or ""
-    records = [_record(sync, p, field_name) for p in people]
-    columns = list(dict.fromkeys(name for record in records for name in record))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writeheader()
-    writer.writerows(records)
-    client = sync.client
-    job = client.bulk_import_leads(out.getvalue().encode("utf-8"), lookup_field=field_name, list_id=sync.list_id)
-    batch_id = int(job["batchId"])
-    status = sync.poll(lambda: client.bulk_import_status(batch_id), IMPORT_POLL_S, done=("Complete",))
-    if status.get("status") != "Complete":
-        for person in people:
-            _failed(sync, person, f"bulk import {batch_id} {status.get('status')}: {status.get('message', '')}")
-        return
-    failed: dict[str, str] = {}
-    if int(status.get("numOfRowsFailed") or 0):
-        rows = list(csv.reader(io.StringIO(client.bulk_import_failures(batch_id))))
-        if rows:
-            at = rows[0].index(field_name) if field_name in rows[0] else 0
-            for row in rows[1:]:
-                if len(row) > at:
-                    # The reason is the extra last column; its name is UNCONFIRMED (marketo-rest.md §10.1).
-                    failed[row[at].strip().lower() if kind == "email" else row[at].strip()] = row[-1]
-    imported = 0
+    by_candidate: dict[int, AudiencePerson] = {}
+    candidates: list[Candidate] = []
     for person in people:
-        if person.key.value in failed:
-            _failed(sync, person, f"bulk import failed: {failed[person.key.value]}")
-        else:
-            imported += 1
-    sync.report.add("created", imported)
-    sync.report.add("added", imported)
-    sync.report.add("audience_leads", imported)
-    sync.report.notes.append(f"bulk import {batch_id} created {imported:,} leads and added them to the list")
+        candidate = Candidate(person.key.value, _record(sync, person, field_name), {}, None, person.origin)
+        by_candidate[id(candidate)] = person
+        candidates.append(candidate)
+    unconfirmed: list[AudiencePerson] = []
+
+    def on_result(result: ImportResult) -> None:
+        for candidate, reason in result.rejected:
+            _failed(sync, by_candidate[id(candidate)], f"bulk import: {reason}")
+        if result.unconfirmed:
+            unconfirmed.extend(by_candidate[id(c)] for c in result.unconfirmed)
+            sync.report.add("bulk_jobs_unreconciled")
+        imported = len(result.imported)
+        sync.report.add("created", imported)
+        sync.report.add("added", imported)
+        sync.report.add("audience_leads", imported)
+
+    executor = BulkExecutor(sync.client, lookup_field=field_name, on_result=on_result, sleep=sync.sleep,
+                            row_field=sync.opts.bulk_row_field, list_id=sync.list_id,
+                            poll_s=(IMPORT_POLL_S[0], IMPORT_POLL_S[-1]))
+    stopped = executor.run(candidates)
+    sync.report.add("bulk_import_jobs", executor.jobs)
+    if stopped is not None:
+        raise stopped[0]
+    if unconfirmed:
+        sync.report.notes.append(f"{len(unconfirmed):,} new lead(s) of bulk jobs whose outcome Marketo's files "
+                                 "could not confirm were created again one by one (createOnly)")
+    return unconfirmed
 
 
 def _failed(sync: AudienceSync, person: AudiencePerson, reason: str) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SegmarketoError
+from ..marketo.codes import with_partition_advice
 from ..marketo.exceptions import MarketoPayloadTooLarge
 from .backfill import Candidate
 
@@ -109,6 +110,7 @@ def _outcome(candidate: Candidate, row: dict[str, Any] | None) -> Outcome:
     message = "; ".join(str(r.get("message", "")) for r in reasons if isinstance(r, dict)) or f"status {status}"
     if code == "1007":
         message = f"{message} (duplicate leads in Marketo: {DUPLICATE_ADVICE})"
+    message = with_partition_advice(code, message)
     return Outcome(candidate, "rejected", lead_id=row.get("id"), code=code, message=message)
 
 

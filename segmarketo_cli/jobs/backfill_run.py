@@ -16,6 +16,7 @@ from ..sources.shape import shape_problem
 from .backfill import BackfillPlan, Candidate, Ownership, build_plan
 from .backfill_apply import BatchResult, CookieLinker, RestExecutor
 from .backfill_bulk import BulkExecutor, ImportResult
+from .bulk_reports import check_row_field
 
 log = logging.getLogger("segmarketo.backfill")
 
@@ -43,6 +44,7 @@ class BackfillOptions:
     ownership: dict[str, Any] = field(default_factory=dict)
     user_id_is_email: bool = False
     samples: int = 5
+    bulk_row_field: str | None = None
 
 
 def _no_progress(total: int | None, desc: str, unit: str = "rec") -> Any:
@@ -79,6 +81,9 @@ class BackfillJob:
             report.ensure("cookies_associated")
         catalog = load_catalog(self.client, self.store)
         catalog.check_lookup(self.o.lookup_field)
+        self.client.partition_for_create()  # a misspelt partition: exit 2 now, dry run included
+        check_row_field(catalog, self.o.bulk_row_field, lookup_field=self.o.lookup_field,
+                        mapped=self.o.explicit_mapping.values())
         ownership = Ownership.from_table(self.o.ownership, catalog, lookup_field=self.o.lookup_field,
                                          where="[fields] of the profile")
         self.mapper = Mapper(catalog, explicit=self.o.explicit_mapping, auto_map=self.o.auto_map,
@@ -223,15 +228,34 @@ class BackfillJob:
     def _apply_bulk(self, upserts: list[Candidate]) -> tuple[Any, list[Candidate]] | None:
         kwargs = {"sleep": self.sleep} if self.sleep else {}
         executor = BulkExecutor(self.client, lookup_field=self.o.lookup_field, on_result=self._on_bulk,
-                                **kwargs)
+                                row_field=self.o.bulk_row_field, **kwargs)
         self._imported_with_cookies: list[Candidate] = []
+        self._bulk_unconfirmed: list[Candidate] = []
         stopped = executor.run(upserts)
         self.report.add("bulk_import_jobs", executor.jobs)
+        if stopped is not None:
+            return stopped[0], self._bulk_unconfirmed + stopped[1]
+        if self._bulk_unconfirmed:
+            stopped = self._resend_unconfirmed(self._bulk_unconfirmed)
         if stopped is None and self._imported_with_cookies:
             stopped = self._link_bulk_cookies(self._imported_with_cookies)
         return stopped
 
+    def _resend_unconfirmed(self, candidates: list[Candidate]) -> tuple[Any, list[Candidate]] | None:
+        """Leads of bulk jobs whose failure/warning files did not reconcile: Sync Leads gives each its own
+        answer (an upsert of what the job may already have written is harmless)."""
+        self.report.add("bulk_leads_resent", len(candidates))
+        self.report.notes.append(f"{len(candidates):,} lead(s) of bulk jobs whose outcome Marketo's files could "
+                                 "not confirm were sent again through Sync Leads")
+        executor = RestExecutor(self.client, lookup_field=self.o.lookup_field,
+                                linker=CookieLinker(self.client, self.store), on_result=self._on_rest)
+        outcome = executor.run(candidates)
+        return (outcome.error, outcome.unconfirmed) if outcome else None
+
     def _on_bulk(self, result: ImportResult) -> None:
+        if result.unconfirmed:
+            self._bulk_unconfirmed.extend(result.unconfirmed)
+            self.report.add("bulk_jobs_unreconciled")
         self.report.add("leads_imported", len(result.imported))
         self.store.remember_hashes(self.instance, self.o.lookup_field, [(c.key, c.hash) for c in result.imported])
         self._imported_with_cookies.extend(c for c in result.imported if c.cookies)

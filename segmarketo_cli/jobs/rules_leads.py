@@ -8,6 +8,7 @@ from typing import Any
 
 from ..identity import Person, normalize_email
 from ..mapping import Mapper
+from ..marketo.codes import with_partition_advice
 from ..state import StateStore
 
 MAX_BATCH = 300
@@ -169,5 +170,6 @@ def _reason(result: dict[str, Any]) -> str:
     reasons = result.get("reasons") or []
     if reasons:
         first = reasons[0]
-        return f"Marketo {first.get('code')}: {first.get('message')}"
+        code = str(first.get("code"))
+        return f"Marketo {code}: {with_partition_advice(code, str(first.get('message')))}"
     return f"Marketo answered {result.get('status') or 'nothing'}"

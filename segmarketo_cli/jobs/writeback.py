@@ -13,18 +13,25 @@ from ..segment import spec
 from ..timeparse import parse_utc
 from .writeback_activity import Activity
 
-# Marketo activity type name -> Segment event name (segment.md §13; issue 5's default table).
+# Marketo activity type name -> Segment event name, written back by default: only events of Segment's Email spec
+# (https://segment.com/docs/connections/spec/email/; docs/writeback.md). "Email Marked as Spam" has no Marketo
+# activity type.
 DEFAULT_EVENTS: dict[str, str] = {
-    "Send Email": "Email Sent",
     "Email Delivered": "Email Delivered",
     "Email Bounced": "Email Bounced",
     "Email Bounced Soft": "Email Bounced",
     "Unsubscribe Email": "Unsubscribed",
     "Open Email": "Email Opened",
     "Click Email": "Email Link Clicked",
+}
+# Marketo extras: names segmarketo gives events the Email spec does not have (it has no "Email Sent"). Written back
+# only on request: [writeback] marketo_extras = true, "Type" = true in [writeback.events], or --activity-types.
+MARKETO_EXTRA_EVENTS: dict[str, str] = {
+    "Send Email": "Email Sent",
     "Change Status in Progression": "Program Status Changed",
     "Fill Out Form": "Form Submitted",
 }
+KNOWN_EVENTS: dict[str, str] = {**DEFAULT_EVENTS, **MARKETO_EXTRA_EVENTS}
 EMAIL_TYPES = frozenset(
     name.lower()
     for name in ("Send Email", "Email Delivered", "Email Bounced", "Email Bounced Soft", "Unsubscribe Email",
@@ -160,22 +167,28 @@ def retention_warning(since: datetime | None, now: datetime, events: Mapping[str
 
 
 def resolve_events(
-    table: Mapping[str, Any] | None, flag: str | None, *, where: str = "[writeback.events]"
+    table: Mapping[str, Any] | None, flag: str | None, *, extras: bool = False, where: str = "[writeback.events]"
 ) -> dict[str, str]:
-    """The activity-type -> event-name table: defaults, then the profile table, then --activity-types.
+    """The activity-type -> event-name table: defaults (plus the Marketo extras when `extras`), then the profile
+    table, then --activity-types.
 
-    Table values: a string renames or adds a type, `false` drops it, `true` keeps its default name.
+    Table values: a string renames or adds a type, `false` drops it, `true` adds it under its known name.
     Flag entries (comma separated): `Type` or `Type=Event` selects (only selected types are written back),
-    `+Type=Event` adds, `-Type` drops.
+    `+Type` or `+Type=Event` adds, `-Type` drops. A type without `=Event` takes its known name.
     """
-    events = dict(DEFAULT_EVENTS)
+    events = {**DEFAULT_EVENTS, **(MARKETO_EXTRA_EVENTS if extras else {})}
     for name, value in (table or {}).items():
         key = _known_key(events, str(name))
         if value is False:
             events.pop(key, None)
         elif value is True:
             if key not in events:
-                raise ConfigError(f"{where}: '{name}' = true, but it has no default event name; give one as a string")
+                known = _known_key(KNOWN_EVENTS, str(name))
+                if known not in KNOWN_EVENTS:
+                    raise ConfigError(
+                        f"{where}: '{name}' = true, but it has no default event name; give one as a string"
+                    )
+                events[known] = KNOWN_EVENTS[known]
         elif isinstance(value, str) and value.strip():
             events.pop(key, None)
             events[str(name)] = value.strip()
@@ -186,6 +199,17 @@ def resolve_events(
     if not events:
         raise ConfigError("no activity types are left to write back (check --activity-types and [writeback.events])")
     return events
+
+
+def configured_events(table: Mapping[str, Any], flag: str | None) -> dict[str, str]:
+    """The event table a profile's [writeback] table (`events`, `marketo_extras`) and --activity-types give."""
+    events_table = table.get("events") or {}
+    if not isinstance(events_table, Mapping):
+        raise ConfigError("[writeback.events] must be a table of \"Activity Type\" = \"Event Name\" | false")
+    extras = table.get("marketo_extras", False)
+    if not isinstance(extras, bool):
+        raise ConfigError(f"[writeback] marketo_extras must be true or false, got {extras!r}")
+    return resolve_events(events_table, flag, extras=extras)
 
 
 def _known_key(events: Mapping[str, str], name: str) -> str:
@@ -214,7 +238,7 @@ def _apply_flag(configured: dict[str, str], flag: str) -> dict[str, str]:
             raise ConfigError(f"--activity-types: empty activity type name in '{entry}'")
         if not event:
             key = _known_key(configured, name)
-            event = configured.get(key) or DEFAULT_EVENTS.get(_known_key(DEFAULT_EVENTS, name), "")
+            event = configured.get(key) or KNOWN_EVENTS.get(_known_key(KNOWN_EVENTS, name), "")
             if not event:
                 raise ConfigError(
                     f"--activity-types: '{name}' has no default event name; write it as '{name}=Event Name'"

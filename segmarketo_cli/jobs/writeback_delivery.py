@@ -40,7 +40,11 @@ class Sink(Protocol):
 
 
 class SegmentSink:
-    """Sends each batch with the BatchSender (retries, bisection); returns only settled results."""
+    """Sends each batch with the BatchSender (retries, bisection); returns only settled results.
+
+    A request-level refusal raises SegmentError: the batch's entries stay open, so the cursor stays before them
+    and `Pipeline.abandon` counts them as deferred, never as rejected.
+    """
 
     mode = "send"
 

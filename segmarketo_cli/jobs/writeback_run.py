@@ -25,9 +25,9 @@ from .writeback import (
     EventBuilder,
     Window,
     bulk_windows,
+    configured_events,
     iso_seconds,
     parse_window,
-    resolve_events,
     resolve_integrations,
     retention_warning,
 )
@@ -52,7 +52,7 @@ log = logging.getLogger("segmarketo.writeback")
 
 CURSOR = "writeback"
 DEFAULT_BULK_AFTER_DAYS = 7.0
-TABLE_KEYS = {"events", "integrations", "identity", "bulk_after_days"}
+TABLE_KEYS = {"events", "integrations", "identity", "bulk_after_days", "marketo_extras"}
 
 
 @dataclass
@@ -88,11 +88,8 @@ def plan(settings: Settings, options: WritebackOptions, now: datetime) -> Plan:
     if unknown:
         known = ", ".join(sorted(TABLE_KEYS))
         raise ConfigError(f"[writeback] has unknown key(s) {', '.join(unknown)} (known: {known})")
-    events_table = table.get("events") or {}
-    if not isinstance(events_table, dict):
-        raise ConfigError("[writeback.events] must be a table of \"Activity Type\" = \"Event Name\" | false")
-    events = resolve_events(events_table, options.activity_types)
-    explicit = {str(k) for k in events_table}
+    events = configured_events(table, options.activity_types)
+    explicit = {str(k) for k in table.get("events") or {}}
     if options.activity_types:
         explicit |= {e.strip().lstrip("+-").partition("=")[0].strip() for e in options.activity_types.split(",")}
     integrations_table = table.get("integrations")

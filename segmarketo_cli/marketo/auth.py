@@ -29,14 +29,16 @@ class TokenManager:
         session: requests.Session,
         *,
         timeout: float,
+        connect_timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._url = f"{instance}/identity/oauth/token"
+        self.url = f"{instance}/identity/oauth/token"
         self._instance = instance
         self._client_id = client_id
         self._secret = client_secret
         self._session = session
         self._timeout = timeout
+        self._connect_timeout = connect_timeout
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -63,11 +65,11 @@ class TokenManager:
         started = time.monotonic()
         # A POST form body keeps the secret out of URLs (and so out of any proxy or access log).
         response = self._session.post(
-            self._url,
+            self.url,
             data={"grant_type": "client_credentials", "client_id": self._client_id, "client_secret": self._secret},
-            timeout=(10.0, self._timeout),
+            timeout=(self._connect_timeout, self._timeout),
         )
-        log_call("POST", self._url, response.status_code, time.monotonic() - started, "identity")
+        log_call("POST", self.url, response.status_code, time.monotonic() - started, "identity")
         if response.status_code in (400, 401, 403):
             raise AuthError(
                 f"Marketo refused the client id/secret for {self._instance} "

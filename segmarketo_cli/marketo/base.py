@@ -7,6 +7,7 @@ from typing import Any
 
 import requests
 
+from ..errors import ConfigError
 from .envelope import Envelope
 
 MAX_BATCH = 300  # records per Lead DB call (Sync Leads, list ops, filterValues, program status)
@@ -15,6 +16,11 @@ MAX_CAMPAIGN_BATCH = 100  # leads (and tokens) per Request Campaign call
 
 class ApiBase:
     """Base of MarketoClient and its endpoint mixins; `MarketoClient.request` does the real work."""
+
+    instance: str = ""
+    # The lead partition new leads are created in (the profile's `partition`); None: Marketo's default partition.
+    partition_name: str | None = None
+    _partitions_checked: frozenset[str] = frozenset()
 
     def request(
         self,
@@ -41,6 +47,26 @@ class ApiBase:
     def raw(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """`request` for file endpoints (bulk failures, warnings, extract files)."""
         return self.request(method, path, expect_json=False, **kwargs)
+
+    def partition_for_create(self, explicit: str | None = None) -> str | None:
+        """The partitionName a create call sends: `explicit`, else the client's `partition_name`.
+
+        The first time a name is used it is checked against Get Lead Partitions, so a misspelt partition is one
+        ConfigError naming the valid ones, before the first lead is sent, instead of a 1008 for every record.
+        """
+        name = explicit or self.partition_name
+        if not name or name in self._partitions_checked:
+            return name
+        rows = self.envelope("GET", "/rest/v1/leads/partitions.json").result
+        names = [str(row.get("name")) for row in rows if isinstance(row, dict) and row.get("name")]
+        if name not in names:
+            raise ConfigError(
+                f"lead partition '{name}' does not exist on {self.instance or 'this instance'} "
+                f"(partitions: {', '.join(names) or 'none'})",
+                hint="set 'partition' in the profile, SEGMARKETO_PARTITION or --partition to one of them",
+            )
+        self._partitions_checked = self._partitions_checked | {name}
+        return name
 
     def paged(self, path: str, params: dict[str, Any]) -> Iterator[list[Any]]:
         """GET pages by `nextPageToken` until it is absent or a page comes back empty."""

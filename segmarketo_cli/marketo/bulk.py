@@ -9,11 +9,13 @@ from typing import Any
 
 from ..errors import MarketoError
 from .base import ApiBase
-from .exceptions import ExtractChecksumMismatch
+from .exceptions import ExtractChecksumMismatch, MarketoPayloadTooLarge
 
 log = logging.getLogger("segmarketo.marketo.bulk")
 
-BULK_IMPORT_MAX_BYTES = 9_500_000  # Marketo's cap is 10 MB; keep a margin
+# Marketo takes import files "less than 10MB in size" and answers HTTP 413 above (docs/marketo-client.md); margin kept.
+BULK_IMPORT_MAX_BYTES = 9_500_000
+IMPORT_PATH = "/bulk/v1/leads.json"
 EXTRACT_KINDS = ("leads", "activities")
 # Adobe: poll an export's status no more than once a minute; Marketo refreshes it at that pace anyway
 # (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/bulk-extract/bulk-extract).
@@ -39,26 +41,29 @@ class BulkApi(ApiBase):
     ) -> dict[str, Any]:
         """Queue a CSV (header of REST names, RFC 4180, UTF-8) for import; returns `{batchId, status, ...}`.
 
-        `list_id` also adds every imported lead to that static list. Files over BULK_IMPORT_MAX_BYTES raise
-        ValueError (split them); a 1016/1019 busy queue is waited on by `request`.
+        `list_id` also adds every imported lead to that static list. A file over BULK_IMPORT_MAX_BYTES is not
+        sent and raises MarketoPayloadTooLarge, as Marketo's own HTTP 413 does: split the file and resend; a
+        1016/1019 busy queue is waited on by `request`.
         """
         if len(csv_bytes) > BULK_IMPORT_MAX_BYTES:
-            raise ValueError(f"bulk import file of {len(csv_bytes):,} bytes exceeds {BULK_IMPORT_MAX_BYTES:,}")
+            raise MarketoPayloadTooLarge(IMPORT_PATH, len(csv_bytes))
         params: dict[str, Any] = {"format": "csv", "lookupField": lookup_field}
         if list_id is not None:
             params["listId"] = int(list_id)
-        if partition_name:
-            params["partitionName"] = partition_name
+        partition = self.partition_for_create(partition_name)  # the client's partition unless one is given
+        if partition:
+            params["partitionName"] = partition
         files = {"file": ("leads.csv", csv_bytes, "text/csv")}
-        return self._one("POST", "/bulk/v1/leads.json", params=params, files=files)
+        return self._one("POST", IMPORT_PATH, params=params, files=files)
 
     def bulk_import_status(self, batch_id: int) -> dict[str, Any]:
         """`{batchId, status: Queued|Importing|Complete|Failed, numOfLeadsProcessed, numOfRowsFailed, ...}`."""
         return self._one("GET", f"/bulk/v1/leads/batch/{int(batch_id)}.json")
 
     def bulk_import_failures(self, batch_id: int) -> str:
-        """The failed rows as a CSV: the original columns plus a reason column (its name is UNCONFIRMED, so it is
-        returned as text for the caller to map by lookup value)."""
+        """The failed rows as a CSV with a reason column (`Import Failure Reason`); its other columns need not be
+        the upload's (columns empty in the upload can be missing), so it is returned as text for the caller to
+        map back and reconcile against `numOfRowsFailed`."""
         return self.raw("GET", f"/bulk/v1/leads/batch/{int(batch_id)}/failures.json").content.decode("utf-8")
 
     def bulk_import_warnings(self, batch_id: int) -> str:

@@ -16,7 +16,16 @@ import urllib3
 
 from ..config import is_loopback, normalize_endpoint
 from ..errors import AuthError, ConfigError, MarketoError, MarketoQuotaExhausted, ServiceUnavailable
-from ..http import log_call, make_session, redact, register_secret
+from ..http import (
+    READ_TIMEOUT_RETRIES,
+    describe_transport_error,
+    first_contact_error,
+    log_call,
+    make_session,
+    redact,
+    register_secret,
+    retry_after_s,
+)
 from .activities import ActivitiesApi
 from .auth import IdentityUnavailable, TokenManager
 from .base import ApiBase
@@ -36,6 +45,12 @@ log = logging.getLogger("segmarketo.marketo")
 # Marketo refuses URIs over 8 KB (HTTP 414); stay a little under so proxies and the host part never tip it over.
 MAX_URL_CHARS = 8000
 CONNECT_TIMEOUT_S = 10.0
+# Read timeouts: the default (config http_timeout_s, 100 s) covers Sync Leads' 90 s server-side limit; a call that
+# hangs is sent at most READ_TIMEOUT_RETRIES more times and while its waits stay under this budget, so a hung
+# Marketo stops a run with exit 75 within about 5 minutes (docs/marketo-client.md, "Timeouts").
+HUNG_BUDGET_S = 300.0
+# HTTP 429 (a gateway in front of Marketo): wait as told up to this long; asked for longer, stop with exit 75.
+RETRY_AFTER_CAP_S = 300.0
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 60.0
 QUEUE_RETRIES = 8
@@ -66,6 +81,8 @@ class _Attempts:
     unknown: int = 0
     queue: int = 0
     throttle: int = 0
+    hung: int = 0  # read timeouts
+    rate_limited: int = 0  # HTTP 429
     long_form: bool = False
 
 
@@ -80,7 +97,8 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         *,
         limiter: Limiter | None = None,
         session: requests.Session | None = None,
-        timeout: float = 120.0,
+        timeout: float = 100.0,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
         max_retries: int = 6,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
@@ -95,11 +113,13 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         self.session = session or make_session(pool_size=max(10, self.limiter.max_concurrency + 2))
         self.session.headers["Accept-Encoding"] = "gzip"
         self.timeout = float(timeout)
+        self.connect_timeout = float(connect_timeout)
         self.max_retries = max_retries
         self.queue_wait_s = queue_wait_s
         self._sleep = sleep
         self._rng = rng
-        self._tokens = TokenManager(self.instance, client_id, client_secret, self.session, timeout=self.timeout)
+        self._tokens = TokenManager(self.instance, client_id, client_secret, self.session, timeout=self.timeout,
+                                    connect_timeout=self.connect_timeout)
         self._calls = 0
         self._calls_lock = threading.Lock()
 
@@ -115,8 +135,21 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         return self._tokens.issued
 
     def fetch_token(self) -> None:
-        """Get (or reuse) an access token without a REST call; AuthError when the credentials are refused."""
-        self._tokens.token()
+        """Get (or reuse) an access token without a REST call, with the usual retries; AuthError when the
+        credentials are refused, EndpointError when the endpoint is wrong, ServiceUnavailable when it fails."""
+        tries = _Attempts()
+        while self._token(tries) is None:
+            pass
+
+    def _token(self, tries: _Attempts) -> str | None:
+        """The access token, or None after arranging a retry of a failed identity call."""
+        try:
+            return self._tokens.token()
+        except IdentityUnavailable as exc:
+            self._backoff(tries, f"identity: {exc}")
+        except _TRANSPORT_ERRORS as exc:
+            self._transport_failed(tries, exc, self.timeout, maybe_applied=False)
+        return None
 
     def request(
         self,
@@ -142,33 +175,31 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         """
         method = method.upper()
         tries = _Attempts(once=once)
+        read_timeout = timeout or self.timeout
         while True:
-            try:
-                token = self._tokens.token()
-            except (IdentityUnavailable, *_TRANSPORT_ERRORS) as exc:
-                self._backoff(tries, f"identity: {type(exc).__name__}")
+            token = self._token(tries)
+            if token is None:
                 continue
             verb, url, body = self._build(method, path, params, json, form, files, tries.long_form)
             send_headers = {"Authorization": f"Bearer {token}", **(headers or {})}
             if "data" in body and "files" not in body:
                 send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-            failure, unsent = "", False
+            failure: Exception | None = None
             with self.limiter.slot():
                 with self._calls_lock:
                     self._calls += 1
                 started = time.monotonic()
                 try:
                     response = self.session.request(
-                        verb, url, headers=send_headers, timeout=(CONNECT_TIMEOUT_S, timeout or self.timeout), **body
+                        verb, url, headers=send_headers, timeout=(self.connect_timeout, read_timeout), **body
                     )
                 except _TRANSPORT_ERRORS as exc:
                     log_call(verb, url, type(exc).__name__, time.monotonic() - started)
-                    response = None
-                    failure = type(exc).__name__
-                    unsent = _never_sent(exc)
-            if response is None:
-                self._backoff(tries, failure, maybe_applied=not unsent)
+                    response, failure = None, exc
+            if failure is not None:
+                self._transport_failed(tries, failure, read_timeout, maybe_applied=not _never_sent(failure))
                 continue
+            assert response is not None
             outcome = self._handle(response, method, path, token, tries, expect_json, time.monotonic() - started)
             if outcome is not None:
                 return outcome
@@ -209,6 +240,10 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         if status == 414 and method == "GET" and not tries.long_form:
             log_call(method, url, status, elapsed, "retrying as POST ?_method=GET")
             tries.long_form = True
+            return None
+        if status == 429:
+            log_call(method, url, status, elapsed)
+            self._rate_limited(tries, retry_after_s(response.headers))
             return None
         if status in TRANSIENT_HTTP:
             log_call(method, url, status, elapsed)
@@ -298,6 +333,42 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         else:
             self.limiter.reduce_concurrency()
             self._sleep(self._rng() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(tries.throttle, 6)))
+
+    def _rate_limited(self, tries: _Attempts, wait_s: float | None) -> None:
+        """HTTP 429: nothing was applied, so even a once-only write is sent again after the wait it asked for."""
+        tries.rate_limited += 1
+        if wait_s is not None and wait_s > RETRY_AFTER_CAP_S:
+            raise ServiceUnavailable(
+                f"Marketo at {self.instance} answered HTTP 429 (too many requests) and asked to wait {wait_s:.0f} s; "
+                "try again later"
+            )
+        if tries.rate_limited > self.max_retries:
+            raise ServiceUnavailable(
+                f"Marketo at {self.instance} kept answering HTTP 429 (too many requests) after "
+                f"{tries.rate_limited} attempts; try again later"
+            )
+        if wait_s is None:
+            wait_s = self._rng() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (tries.rate_limited - 1))
+        log.info("Marketo answered HTTP 429; retry %d/%d in %.1f s", tries.rate_limited, self.max_retries, wait_s)
+        self._sleep(max(wait_s, 0.0))
+
+    def _transport_failed(self, tries: _Attempts, exc: Exception, read_timeout: float, *, maybe_applied: bool) -> None:
+        """No HTTP answer: a wrong endpoint on first contact is a configuration error; a hang is retried once;
+        anything else backs off like a 5xx."""
+        unusable = first_contact_error(self.session, self.instance, exc, "Marketo endpoint", "marketo_endpoint")
+        if unusable is not None:
+            raise unusable from None
+        why = describe_transport_error(exc, read_timeout)
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            tries.hung += 1
+            if not (tries.once and maybe_applied) and (
+                tries.hung > READ_TIMEOUT_RETRIES or tries.hung * read_timeout >= HUNG_BUDGET_S
+            ):
+                raise ServiceUnavailable(
+                    f"Marketo at {self.instance} did not answer within {read_timeout:g} s ({tries.hung} "
+                    f"time{'s' if tries.hung > 1 else ''}); try again later"
+                )
+        self._backoff(tries, why, maybe_applied=maybe_applied)
 
     def _backoff(self, tries: _Attempts, why: str, *, maybe_applied: bool = False) -> None:
         """Exponential backoff with full jitter; ServiceUnavailable once max_retries is spent, or at once when a

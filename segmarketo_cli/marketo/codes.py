@@ -146,9 +146,24 @@ _RECORD: dict[str, RecordOutcome] = {
         "duplicate_in_marketo",
         "several Marketo leads share this lookup value: merge them in Marketo, or sync by id",
     ),
-    "1008": RecordOutcome("rejected", "partition"),
-    "1009": RecordOutcome("rejected", "partition"),
-    "1010": RecordOutcome("rejected", "partition"),
+    "1008": RecordOutcome(
+        "rejected",
+        "partition_denied",
+        "the API user's role cannot reach this lead partition: check the 'partition' setting "
+        "('segmarketo doctor' lists the instance's partitions) and the role's workspaces",
+    ),
+    "1009": RecordOutcome(
+        "rejected",
+        "partition_required",
+        "this instance needs a lead partition for new leads: set 'partition' in the profile, "
+        "SEGMARKETO_PARTITION or --partition ('segmarketo doctor' lists them)",
+    ),
+    "1010": RecordOutcome(
+        "rejected",
+        "partition_conflict",
+        "the lead already exists in another lead partition; Sync Leads does not move it. Move it in Marketo, "
+        "or sync it with that lead's partition",
+    ),
     "1011": RecordOutcome("fatal", "lookup_not_supported", "choose a searchable lookup field (describe2)"),
     "1013": RecordOutcome("fatal", "object_not_found"),
     "1014": RecordOutcome("rejected", "create_failed"),
@@ -179,6 +194,17 @@ def reason_text(row: Mapping[str, Any]) -> str:
         if isinstance(r, Mapping)
     ]
     return "; ".join(parts) or str(row.get("status", "skipped"))
+
+
+PARTITION_CODES = frozenset({"1008", "1009", "1010"})
+
+
+def with_partition_advice(code: str | None, message: str) -> str:
+    """Marketo's message, plus what to do when the code is a partition failure (1008-1010): those are a matter
+    of configuration, and Marketo's own text ("Partition update not allowed") does not say so."""
+    if code in PARTITION_CODES:
+        return f"{message} ({_RECORD[str(code)].advice})"
+    return message
 
 
 def record_outcome(row: Mapping[str, Any]) -> RecordOutcome:

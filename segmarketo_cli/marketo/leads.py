@@ -8,6 +8,8 @@ from typing import Any
 from .base import MAX_BATCH, ApiBase, check_batch
 
 SYNC_ACTIONS = ("createOrUpdate", "createOnly", "updateOnly", "createDuplicate")
+# Actions that take partitionName (Adobe, Sync Leads: "works only when action is createOnly or createOrUpdate").
+PARTITION_ACTIONS = ("createOrUpdate", "createOnly")
 SYNC_TIMEOUT_S = 100.0  # Sync Leads may take up to 90 s server-side
 
 
@@ -22,17 +24,26 @@ class LeadsApi(ApiBase):
         lookup_field: str = "email",
         partition_name: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Upsert up to 300 leads; one result row per input record, in input order (Marketo's positional reply)."""
+        """Upsert up to 300 leads; one result row per input record, in input order (Marketo's positional reply).
+
+        createOrUpdate / createOnly send `partition_name`, else the client's `partition_name` (see
+        `partition_for_create`); other actions never send one.
+        """
         check_batch(records, "sync_leads")
         if action not in SYNC_ACTIONS:
             raise ValueError(f"action must be one of {', '.join(SYNC_ACTIONS)}")
         if not records:
             return []
         body: dict[str, Any] = {"action": action, "lookupField": lookup_field, "input": [dict(r) for r in records]}
-        if partition_name:
-            body["partitionName"] = partition_name
+        partition = self.partition_for_create(partition_name) if action in PARTITION_ACTIONS else None
+        if partition:
+            body["partitionName"] = partition
         env = self.envelope("POST", "/rest/v1/leads.json", json=body, timeout=self._long_timeout(SYNC_TIMEOUT_S))
         return env.result
+
+    def get_lead_partitions(self) -> list[dict[str, Any]]:
+        """The instance's lead partitions: rows `{id, name, description}` (Get Lead Partitions)."""
+        return self.envelope("GET", "/rest/v1/leads/partitions.json").result
 
     def get_leads_by_filter(
         self, filter_type: str, values: Sequence[str | int], fields: Sequence[str] = ("id", "email")

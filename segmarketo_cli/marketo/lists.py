@@ -3,11 +3,63 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import MarketoError
 from .base import MAX_BATCH, ApiBase, check_batch, id_list
+
+# folderType of the folder-by-name rows a static list can be created in, and the folderId.type each one takes.
+# Design Studio folders ("Email", "Landing Page", ...) and zones cannot hold lists (docs/marketo-client.md).
+LIST_PARENT_TYPES = {"marketing folder": "Folder", "program": "Program"}
+
+
+@dataclass(frozen=True)
+class ListParent:
+    """Where a static list is created: a marketing folder or a program. Their ids are separate namespaces, told
+    apart only by `type`, so the id is never used without it."""
+
+    id: int
+    type: str  # "Folder" or "Program", spelled the way Create Static List takes it
+    path: str = ""
+
+    @property
+    def option(self) -> str:
+        """How to name exactly this parent with sync-audience --folder."""
+        return f"{self.type.lower()}:{self.id}"
+
+    @classmethod
+    def from_folder(cls, row: Mapping[str, Any]) -> ListParent | None:
+        """The parent a Get Folder by Name row names, or None when that folder cannot hold a static list.
+
+        folderId.type comes back as "Folder", "FOLDER" or "Program" (Adobe's own example says "FOLDER"), so it is
+        compared case-insensitively and sent back in the canonical spelling.
+        """
+        if str(row.get("folderType", "")).strip().lower() not in LIST_PARENT_TYPES:
+            return None
+        inner = row.get("folderId")
+        if not isinstance(inner, Mapping) or "id" not in inner:
+            return None
+        kind = {"folder": "Folder", "program": "Program"}.get(str(inner.get("type", "")).strip().lower())
+        if kind is None:
+            return None
+        return cls(int(inner["id"]), kind, str(row.get("path") or ""))
+
+
+def list_parents(rows: Iterable[Mapping[str, Any]], name: str) -> tuple[list[ListParent], list[Mapping[str, Any]]]:
+    """Folder-by-name rows with exactly `name`: (the ones a list can go in, the ones that cannot hold lists)."""
+    usable: list[ListParent] = []
+    other: list[Mapping[str, Any]] = []
+    for row in rows:
+        if row.get("name") != name:
+            continue
+        parent = ListParent.from_folder(row)
+        if parent is None:
+            other.append(row)
+        else:
+            usable.append(parent)
+    return usable, other
 
 
 class ListsApi(ApiBase):
@@ -30,7 +82,8 @@ class ListsApi(ApiBase):
     def find_folders_by_name(
         self, name: str, *, folder_type: str | None = None, root: int | None = None
     ) -> list[dict[str, Any]]:
-        """Every folder with that name (names are not unique); `root` requires `folder_type`."""
+        """Every folder with that name (names are not unique), programs and Design Studio folders included;
+        `root` requires `folder_type`. See `list_parents` for the rows a list can be created in."""
         params: dict[str, Any] = {"name": name}
         if folder_type:
             params["type"] = folder_type
@@ -38,9 +91,19 @@ class ListsApi(ApiBase):
             params["root"] = root
         return self.envelope("GET", "/rest/asset/v1/folder/byName.json", params=params).result
 
-    def create_list(self, name: str, folder_id: int, description: str | None = None) -> dict[str, Any]:
-        """Create a static list in a folder. A taken name raises MarketoError 709 (look the list up again)."""
-        form = {"name": name, "folder": json.dumps({"id": int(folder_id), "type": "Folder"})}
+    def create_list(
+        self, name: str, folder_id: int, description: str | None = None, *, folder_type: str = "Folder"
+    ) -> dict[str, Any]:
+        """Create a static list in a marketing folder (`folder_type` "Folder") or a program ("Program").
+
+        Folder ids and program ids are separate namespaces: the id means nothing without its type, and a wrong
+        type files the list under whatever folder has that number, or fails with 710/711. A taken name raises
+        MarketoError 709 (look the list up again).
+        """
+        kind = {"folder": "Folder", "program": "Program"}.get(folder_type.strip().lower())
+        if kind is None:
+            raise ValueError(f"folder_type must be Folder or Program, got {folder_type!r}")
+        form = {"name": name, "folder": json.dumps({"id": int(folder_id), "type": kind})}
         if description:
             form["description"] = description
         env = self.envelope("POST", "/rest/asset/v1/staticLists.json", form=form)

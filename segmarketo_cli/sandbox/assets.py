@@ -8,22 +8,30 @@ from typing import Any
 
 from .envelope import now_iso
 
+MARKETING_FOLDER = "Marketing Folder"
+# Design Studio folder types, from Adobe's Folders page:
+# https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/assets/folders
+DESIGN_STUDIO_TYPES = ("Email", "Email Template", "Landing Page", "Landing Page Template", "Snippet", "File")
+
 
 @dataclass
 class Folder:
+    """A folder. Its id is in the folder namespace; programs have their own ids, so the two may coincide."""
+
     id: int
     name: str
     parent_id: int | None = None
-    type: str = "Folder"  # "Folder" or "Program"
+    folder_type: str = MARKETING_FOLDER  # "Marketing Folder", "Zone" or a Design Studio type such as "Email"
     path: str = ""
 
-    def to_api(self) -> dict[str, Any]:
-        folder_type = "Marketing Folder" if self.type == "Folder" else "Program"
-        record: dict[str, Any] = {"id": self.id, "name": self.name, "folderId": {"id": self.id, "type": self.type},
-                                  "folderType": folder_type, "path": self.path or f"/Marketing Activities/{self.name}",
+    def to_api(self, id_type: str = "Folder") -> dict[str, Any]:
+        """The folder record; `id_type` spells folderId.type ("FOLDER" in Adobe's Get Folder by Name example)."""
+        record: dict[str, Any] = {"id": self.id, "name": self.name, "folderId": {"id": self.id, "type": id_type},
+                                  "folderType": self.folder_type,
+                                  "path": self.path or f"/Marketing Activities/{self.name}",
                                   "workspace": "Default", "isArchive": False, "isSystem": False}
         if self.parent_id is not None:
-            record["parent"] = {"id": self.parent_id, "type": "Folder"}
+            record["parent"] = {"id": self.parent_id, "type": id_type}
         return record
 
 
@@ -36,6 +44,7 @@ class StaticList:
     created_at: str = field(default_factory=now_iso)
     updated_at: str = ""
     members: set[int] = field(default_factory=set)
+    folder_type: str = "Folder"  # what folder_id names: a "Folder" or a "Program"
     _sorted: list[int] | None = field(default=None, repr=False, compare=False)
 
     def sorted_members(self) -> list[int]:
@@ -56,7 +65,8 @@ class StaticList:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "folder_id": self.folder_id, "description": self.description,
-                "created_at": self.created_at, "updated_at": self.updated_at, "members": sorted(self.members)}
+                "created_at": self.created_at, "updated_at": self.updated_at, "members": sorted(self.members),
+                "folder_type": self.folder_type}
 
 
 @dataclass
@@ -125,23 +135,30 @@ class AssetStore:
         return value
 
     def add_folder(self, name: str, parent_id: int | None = None, folder_id: int | None = None,
-                   type: str = "Folder") -> int:
+                   folder_type: str = MARKETING_FOLDER) -> int:
         fid = self.new_id("folder", folder_id)
         parent = self.folders.get(parent_id) if parent_id is not None else None
-        path = f"{parent.path}/{name}" if parent else f"/Marketing Activities/Default/{name}"
-        self.folders[fid] = Folder(fid, name, parent_id, type, path)
+        root = "/Design Studio/Default" if folder_type in DESIGN_STUDIO_TYPES else "/Marketing Activities/Default"
+        path = f"{parent.path}/{name}" if parent else f"{root}/{name}"
+        self.folders[fid] = Folder(fid, name, parent_id, folder_type, path)
         return fid
 
     def folder_by_name(self, name: str) -> Folder | None:
-        return next((f for f in self.folders.values() if f.name == name), None)
+        """The first marketing folder with this name (seeds and test helpers; the API returns every match)."""
+        return next((f for f in self.folders.values() if f.name == name and f.folder_type == MARKETING_FOLDER), None)
+
+    def program_path(self, program: Program) -> str:
+        parent = self.folders.get(program.folder_id) if program.folder_id is not None else None
+        return f"{parent.path if parent else '/Marketing Activities/Default'}/{program.name}"
 
     def ensure_folder(self, name: str) -> int:
         folder = self.folder_by_name(name)
         return folder.id if folder else self.add_folder(name)
 
-    def add_list(self, name: str, folder_id: int, description: str = "", list_id: int | None = None) -> int:
+    def add_list(self, name: str, folder_id: int, description: str = "", list_id: int | None = None,
+                 folder_type: str = "Folder") -> int:
         lid = self.new_id("list", list_id)
-        self.lists[lid] = StaticList(lid, name, folder_id, description, updated_at=now_iso())
+        self.lists[lid] = StaticList(lid, name, folder_id, description, updated_at=now_iso(), folder_type=folder_type)
         return lid
 
     def list_by_name(self, name: str) -> StaticList | None:

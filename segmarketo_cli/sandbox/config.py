@@ -25,6 +25,10 @@ class SandboxConfig:
     strict_write_key: bool = False
     # Segment wrong-region mode: answer 200 and store nothing (UNCONFIRMED wire behaviour, segment.md §1).
     wrong_region: bool = False
+    # Segment request-level refusal: when set, every /v1/batch is answered 400 with this code (e.g.
+    # "source_disabled"), whatever the batch holds. Segment documents 400 for size, JSON and empty or very short
+    # write keys; the body and any other request-level reason are UNCONFIRMED (docs/segment-sender.md).
+    segment_refuse_requests: str = ""
     # Fault "timeout": how long the server stalls before dropping the connection.
     timeout_fault_s: float = 5.0
     # Records per Lead DB call; above it the whole call fails with 1003 (UNCONFIRMED, §14 point 3).
@@ -46,9 +50,17 @@ class SandboxConfig:
     accept_access_token_param: bool = False
     # Create Static List with a bare numeric folder id instead of the JSON object (UNCONFIRMED, §6.1).
     accept_bare_folder_id: bool = False
+    # How Get Folder by Name spells folderId.type of a folder: Adobe's example answers "FOLDER" (other folder
+    # calls answer "Folder"); clients must compare it case-insensitively.
+    folder_by_name_type: str = "FOLDER"
     # Bulk import, a lookup value matching several leads: "fail" the row or update the "latest" updated lead
     # (UNCONFIRMED, §10.1; the UI list import does the latter).
     bulk_multi_match: str = "fail"
+    # Bulk import failures/warnings files: "real" leaves out every column that is empty in all the rows it
+    # lists (a real failure file lacked the lookup column that was empty in the upload: blog.teknkl.com, "add an
+    # initial row number to bulk lead import CSVs"); "echo" repeats the upload's header; "keyless" also leaves
+    # out the lookup column, the worst case a client must survive (UNCONFIRMED which columns Marketo keeps).
+    bulk_report_header: str = "real"
     # Bulk extract files: how a null value is written (activity extracts use the literal "null").
     extract_null: str = "null"
     # Bulk extract daily volume in bytes (500 MB) -> 1029 "Export daily quota ... exceeded".

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .envelope import ApiError, Request, Response, decode_token, encode_token, now_iso, ok, skipped
 from .fieldtypes import InvalidValue, coerce
+from .partitions import PartitionRefused, partition_arg
 
 if TYPE_CHECKING:
     from .box import Sandbox
@@ -63,9 +64,11 @@ def apply_unsubscribe(sb: Sandbox, lead_id: int, values: dict[str, Any]) -> None
             store.update(other, {"unsubscribed": True})
 
 
-def upsert(sb: Sandbox, record: dict[str, Any], action: str, lookup: str) -> dict[str, Any]:
-    """One Sync Leads row -> its result item. Caller holds the state lock."""
+def upsert(sb: Sandbox, record: dict[str, Any], action: str, lookup: str,
+           partition: str | None = None) -> dict[str, Any]:
+    """One Sync Leads row -> its result item; `partition` is the request's partitionName. Caller holds the lock."""
     store = sb.marketo.store
+    partitions = sb.marketo.partitions
     if not isinstance(record, dict):
         return skipped("1003", "Invalid input record")
     try:
@@ -79,16 +82,22 @@ def upsert(sb: Sandbox, record: dict[str, Any], action: str, lookup: str) -> dic
     except _Skip as exc:
         return skipped(exc.code, exc.message)
     matches = [] if action == "createDuplicate" else store.find(lookup, record.get(lookup))
-    if action == "createDuplicate" or (not matches and action in ("createOrUpdate", "createOnly")):
-        lead_id = store.create(values)
-        apply_unsubscribe(sb, lead_id, values)
-        return {"id": lead_id, "status": "created"}
-    if not matches:
-        return skipped("1004", "Lead not found")
-    if action == "createOnly":
-        return skipped("1005", "Lead already exists")
-    if len(matches) > 1:
-        return skipped("1007", "Multiple lead match lookup criteria")
+    try:
+        if action == "createDuplicate" or (not matches and action in ("createOrUpdate", "createOnly")):
+            partition_id = partitions.for_create(partition)
+            lead_id = store.create(values)
+            partitions.place(lead_id, partition_id)
+            apply_unsubscribe(sb, lead_id, values)
+            return {"id": lead_id, "status": "created"}
+        if not matches:
+            return skipped("1004", "Lead not found")
+        if action == "createOnly":
+            return skipped("1005", "Lead already exists")
+        if len(matches) > 1:
+            return skipped("1007", "Multiple lead match lookup criteria")
+        partitions.check_update(matches[0], partition)
+    except PartitionRefused as exc:
+        return skipped(exc.code, exc.message)
     store.update(matches[0], values)
     apply_unsubscribe(sb, matches[0], values)
     return {"id": matches[0], "status": "updated"}
@@ -106,10 +115,12 @@ def sync_leads(sb: Sandbox, request: Request, match: Any) -> Response:
     if action not in ACTIONS:
         raise ApiError("1003", f"Invalid action '{action}'")
     lookup = body.get("lookupField") or "email"
+    # partitionName works only with createOnly / createOrUpdate (Adobe, Sync Leads).
+    partition = partition_arg(body.get("partitionName")) if action in ("createOnly", "createOrUpdate") else None
     with sb.marketo.lock:
         if lookup not in sb.marketo.store.searchable() or lookup == "cookies":
             raise ApiError("1011", f"Field '{lookup}' is not supported as lookupField")
-        results = [upsert(sb, record, action, lookup) for record in records]
+        results = [upsert(sb, record, action, lookup, partition) for record in records]
     return ok(results)
 
 
@@ -193,8 +204,14 @@ def associate(sb: Sandbox, request: Request, match: Any) -> Response:
     return ok(None)
 
 
+def lead_partitions(sb: Sandbox, request: Request, match: Any) -> Response:
+    with sb.marketo.lock:
+        return ok(sb.marketo.partitions.to_api())
+
+
 ROUTES = [
     ("POST", r"/rest/v1/leads\.json", sync_leads),
+    ("GET", r"/rest/v1/leads/partitions\.json", lead_partitions),
     ("GET", r"/rest/v1/leads\.json", get_leads),
     ("GET", r"/rest/v1/lead/(\d+)\.json", get_lead),
     ("GET", r"/rest/v1/leads/describe\.json", describe),

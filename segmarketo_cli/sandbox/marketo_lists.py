@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from .assets import StaticList
+from .assets import MARKETING_FOLDER, Program, StaticList
 from .envelope import ApiError, Request, Response, asset_ok, asset_time, decode_token, encode_token, ok, skipped
 from .marketo_leads import DEFAULT_FIELDS, batch_size_arg, check_record_count
 
@@ -13,15 +13,21 @@ if TYPE_CHECKING:
     from .box import Sandbox
 
 
-def _lead_db_list(sl: StaticList) -> dict[str, Any]:
-    return {"id": sl.id, "name": sl.name, "description": sl.description, "programName": None,
+def _program_of(sb: Sandbox, sl: StaticList) -> Program | None:
+    return sb.marketo.assets.programs.get(sl.folder_id) if sl.folder_type == "Program" else None
+
+
+def _lead_db_list(sb: Sandbox, sl: StaticList) -> dict[str, Any]:
+    program = _program_of(sb, sl)
+    return {"id": sl.id, "name": sl.name, "description": sl.description,
+            "programName": program.name if program else None,
             "workspaceName": "Default", "createdAt": sl.created_at, "updatedAt": sl.updated_at or sl.created_at}
 
 
 def _asset_list(sb: Sandbox, sl: StaticList) -> dict[str, Any]:
     return {"id": sl.id, "name": sl.name, "description": sl.description,
             "createdAt": asset_time(sl.created_at), "updatedAt": asset_time(sl.updated_at or sl.created_at),
-            "folder": {"id": sl.folder_id, "type": "Folder"}, "computedUrl": f"{sb.url}/#ST{sl.id}A1",
+            "folder": {"id": sl.folder_id, "type": sl.folder_type}, "computedUrl": f"{sb.url}/#ST{sl.id}A1",
             "workspace": "Default"}
 
 
@@ -41,14 +47,14 @@ def lists(sb: Sandbox, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         rows = [sl for sl in sorted(sb.marketo.assets.lists.values(), key=lambda s: s.id)
                 if (not names or sl.name in names) and (not ids or sl.id in ids)]
-        page = [_lead_db_list(sl) for sl in rows[start:start + batch_size]]
+        page = [_lead_db_list(sb, sl) for sl in rows[start:start + batch_size]]
     more = start + batch_size < len(rows)
     return ok(page, nextPageToken=encode_token(f"lists:{start + batch_size}") if more else None)
 
 
 def list_by_id(sb: Sandbox, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
-        return ok([_lead_db_list(_get_list(sb, match.group(1)))])
+        return ok([_lead_db_list(sb, _get_list(sb, match.group(1)))])
 
 
 def static_list_by_name(sb: Sandbox, request: Request, match: Any) -> Response:
@@ -69,7 +75,7 @@ def static_lists_browse(sb: Sandbox, request: Request, match: Any) -> Response:
     folder = _parse_folder(request.arg("folder"), allow_bare=True) if request.arg("folder") else None
     with sb.marketo.lock:
         rows = [sl for sl in sorted(sb.marketo.assets.lists.values(), key=lambda s: s.id)
-                if folder is None or sl.folder_id == folder]
+                if folder is None or (sl.folder_id, sl.folder_type) == folder]
         return asset_ok([_asset_list(sb, sl) for sl in rows[offset:offset + max_return]])
 
 
@@ -84,31 +90,41 @@ def asset_paging(request: Request) -> tuple[int, int]:
     return offset, max_return
 
 
-def _parse_folder(raw: str | None, *, allow_bare: bool) -> int:
+def _parse_folder(raw: str | None, *, allow_bare: bool) -> tuple[int, str]:
+    """A folder parameter as (id, "Folder" | "Program"): folder ids and program ids are separate namespaces."""
     if not raw:
         raise ApiError("701", "'folder' cannot be blank")
     if raw.strip().isdigit():
         if allow_bare:
-            return int(raw)
+            return int(raw), "Folder"
         # A bare numeric folder is UNCONFIRMED (marketo-rest.md §6.1); refused unless accept_bare_folder_id.
         raise ApiError("1003", "Invalid value for 'folder': expected {\"id\":<id>,\"type\":\"Folder\"}")
     try:
         value = json.loads(raw)
-        return int(value["id"])
-    except (ValueError, KeyError, TypeError):
+        folder_id, kind = int(value["id"]), str(value["type"]).lower()
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise ApiError("1003", "Invalid value for 'folder'") from None
+    if kind not in ("folder", "program"):
+        raise ApiError("1003", "Invalid value for 'folder': type must be Folder or Program")
+    return folder_id, kind.capitalize()
 
 
 def create_list(sb: Sandbox, request: Request, match: Any) -> Response:
     name = request.required("name")
-    folder_id = _parse_folder(request.arg("folder"), allow_bare=sb.config.accept_bare_folder_id)
+    folder_id, kind = _parse_folder(request.arg("folder"), allow_bare=sb.config.accept_bare_folder_id)
     with sb.marketo.lock:
         assets = sb.marketo.assets
-        if folder_id not in assets.folders:
+        if kind == "Program" and folder_id not in assets.programs:
             raise ApiError("710", "Parent folder not found")
+        if kind == "Folder":
+            folder = assets.folders.get(folder_id)
+            if folder is None:
+                raise ApiError("710", "Parent folder not found")
+            if folder.folder_type != MARKETING_FOLDER:  # a Design Studio folder or a zone cannot hold lists
+                raise ApiError("711", "Incompatible folder type")
         if assets.list_by_name(name) is not None:
             raise ApiError("709", "Static List with the same name already exists")
-        list_id = assets.add_list(name, folder_id, request.arg("description") or "")
+        list_id = assets.add_list(name, folder_id, request.arg("description") or "", folder_type=kind)
         return asset_ok([_asset_list(sb, assets.lists[list_id])])
 
 
@@ -126,12 +142,29 @@ def folder_by_name(sb: Sandbox, request: Request, match: Any) -> Response:
     root = request.arg("root")
     if root and not folder_type:
         raise ApiError("1003", "'type' is required with 'root'")
-    root_id = _parse_folder(root, allow_bare=True) if root else None
+    if folder_type and folder_type.lower() not in ("folder", "program"):
+        raise ApiError("1003", "'type' must be Folder or Program")
+    root_id = _parse_folder(root, allow_bare=True)[0] if root else None
+    want = folder_type.lower() if folder_type else None
     with sb.marketo.lock:
-        rows = [f for f in sb.marketo.assets.folders.values() if f.name == name
-                and (not folder_type or f.type.lower() == folder_type.lower())
+        assets = sb.marketo.assets
+        rows = [f.to_api(sb.config.folder_by_name_type) for f in assets.folders.values()
+                if f.name == name and want in (None, "folder")
                 and (root_id is None or f.parent_id == root_id or f.id == root_id)]
-        return asset_ok([f.to_api() for f in rows])
+        rows += [_program_folder(sb, p) for p in assets.programs.values()
+                 if p.name == name and want in (None, "program") and (root_id is None or p.folder_id == root_id)]
+        return asset_ok(rows)
+
+
+def _program_folder(sb: Sandbox, program: Program) -> dict[str, Any]:
+    """A program as Get Folder by Name returns it: its id is a program id, told apart only by the type."""
+    record: dict[str, Any] = {"id": program.id, "name": program.name,
+                              "folderId": {"id": program.id, "type": "Program"}, "folderType": "Program",
+                              "path": sb.marketo.assets.program_path(program), "workspace": "Default",
+                              "isArchive": False, "isSystem": False}
+    if program.folder_id is not None:
+        record["parent"] = {"id": program.folder_id, "type": sb.config.folder_by_name_type}
+    return record
 
 
 def members(sb: Sandbox, request: Request, match: Any) -> Response:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .assets import Campaign, Folder, Program, StaticList
 from .fieldtypes import FieldDef
+from .partitions import Partitions
 
 if TYPE_CHECKING:
     from .box import Sandbox
@@ -27,6 +28,7 @@ def snapshot(sb: Sandbox) -> dict[str, Any]:
             "leads": list(state.store.leads.values()),
             "next_lead_id": state.store.next_id,
             "cookies": state.store.cookies,
+            "partitions": state.partitions.to_dict(),
             "folders": [vars(f) for f in assets.folders.values()],
             "lists": [sl.to_dict() for sl in assets.lists.values()],
             "channels": {name: {"statuses": c.statuses, "type": c.applicable_program_type}
@@ -78,11 +80,16 @@ def load_state(sb: Sandbox, directory: Path) -> bool:
             store.create(lead, lead_id=int(lead["id"]))
         store.next_id = max(store.next_id, int(m["next_lead_id"]))
         store.cookies.update({k: int(v) for k, v in m["cookies"].items()})
+        if "partitions" in m:
+            state.partitions = Partitions.from_dict(m["partitions"])
         assets = state.assets
-        assets.folders = {int(f["id"]): Folder(**f) for f in m["folders"]}
+        # States saved before folders had a folderType carry a "type" key instead: every such folder was a
+        # marketing folder.
+        assets.folders = {int(f["id"]): Folder(**{k: v for k, v in f.items() if k != "type"}) for f in m["folders"]}
         for item in m["lists"]:
             sl = StaticList(int(item["id"]), item["name"], int(item["folder_id"]), item["description"],
-                            item["created_at"], item["updated_at"], set(item["members"]))
+                            item["created_at"], item["updated_at"], set(item["members"]),
+                            folder_type=item.get("folder_type", "Folder"))
             assets.lists[sl.id] = sl
         for name, channel in m["channels"].items():
             assets.add_channel(name, channel["statuses"], channel["type"])

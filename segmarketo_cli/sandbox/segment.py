@@ -58,6 +58,8 @@ class SegmentState:
             return _error(400, "missing_write_key", "Write key is missing or empty")
         if self.config.strict_write_key and key != self.write_key:
             return _error(401, "unauthorized", "Invalid write key")
+        if self.config.segment_refuse_requests:  # the request is refused, not any message in it
+            return _error(400, self.config.segment_refuse_requests, "Request refused")
         for item in body["batch"]:
             if len(json.dumps(item).encode()) > self.config.segment_max_message:
                 return _error(400, "message_too_large", "A message exceeds 32 KB")

@@ -6,9 +6,10 @@ import threading
 from typing import Any
 
 from .activitystore import ActivityStore
-from .assets import AssetStore
+from .assets import MARKETING_FOLDER, AssetStore
 from .defaults import DEFAULT_CHANNELS, PROGRAM_TYPES, STANDARD_FIELDS
 from .fieldtypes import FieldDef, coerce
+from .partitions import Partitions
 
 
 class MarketoState:
@@ -21,6 +22,7 @@ class MarketoState:
         self.store = LeadStore(email_case_insensitive=email_case_insensitive)
         self.assets = AssetStore()
         self.activities = ActivityStore()
+        self.partitions = Partitions()
         self.associations: list[tuple[int, str]] = []
         self.counters: dict[str, int] = {"calls": 0, "rate_limited": 0, "concurrency_limited": 0, "quota_refused": 0}
         for name, data_type, length, read_only, searchable, display in STANDARD_FIELDS:
@@ -49,8 +51,9 @@ class MarketoState:
         with self.lock:
             self.store.add_field(FieldDef(name, data_type, length, read_only, searchable, display_name or name))
 
-    def add_lead(self, **fields: Any) -> int:
-        """Insert a lead directly (no lookup, duplicates allowed); values are checked against describe."""
+    def add_lead(self, *, partition: str | None = None, **fields: Any) -> int:
+        """Insert a lead directly (no lookup, duplicates allowed); values are checked against describe.
+        `partition` names the lead partition it lives in (default "Default"; added when new)."""
         with self.lock:
             lead_id = fields.pop("id", None)
             stamps = {k: fields.pop(k) for k in ("createdAt", "updatedAt") if k in fields}
@@ -61,7 +64,25 @@ class MarketoState:
                     raise KeyError(f"unknown lead field {name!r}")
                 values[name] = coerce(field, value)
             values.update(stamps)
-            return self.store.create(values, lead_id=lead_id)
+            created = self.store.create(values, lead_id=lead_id)
+            if partition:
+                self.partitions.place(created, self.partitions.add(partition))
+            return created
+
+    def add_partition(self, name: str, description: str = "") -> int:
+        """A lead partition (the instance starts with "Default", id 1)."""
+        with self.lock:
+            return self.partitions.add(name, description)
+
+    def restrict_partitions(self, names: list[str] | None) -> None:
+        """The partitions the API user's role reaches (its workspaces); None: every partition."""
+        with self.lock:
+            self.partitions.reachable = set(names) if names is not None else None
+
+    def lead_partition(self, lead_id: int) -> str:
+        """The name of the partition a lead lives in."""
+        with self.lock:
+            return self.partitions.lead_partition(int(lead_id))
 
     def lead(self, lead_id: int) -> dict[str, Any] | None:
         with self.lock:
@@ -78,14 +99,22 @@ class MarketoState:
             return [dict(self.store.leads[i]) for i in self.store.find(field, value)]
 
     # lists and folders --------------------------------------------------------------------------------------
-    def add_folder(self, name: str, parent: str | None = None) -> int:
+    def add_folder(self, name: str, parent: str | None = None, *, folder_type: str = MARKETING_FOLDER,
+                   folder_id: int | None = None) -> int:
+        """A folder; `folder_type` "Email" etc. makes a Design Studio folder, `folder_id` picks its id."""
         with self.lock:
             parent_id = self.assets.ensure_folder(parent) if parent else None
-            return self.assets.add_folder(name, parent_id)
+            return self.assets.add_folder(name, parent_id, folder_id=folder_id, folder_type=folder_type)
 
     def add_list(self, name: str, folder: str = "Lists", description: str = "") -> int:
         with self.lock:
             return self.assets.add_list(name, self.assets.ensure_folder(folder), description)
+
+    def list_parent(self, list_id: int) -> tuple[str, int]:
+        """Where a list lives: ("Folder", folder id) or ("Program", program id)."""
+        with self.lock:
+            static_list = self.assets.lists[int(list_id)]
+            return static_list.folder_type, static_list.folder_id
 
     def list_members(self, list_id: int) -> set[int]:
         with self.lock:
@@ -104,7 +133,8 @@ class MarketoState:
 
     # programs and campaigns --------------------------------------------------------------------------------
     def add_program(self, name: str, statuses: list[str] | list[dict[str, Any]] | None = None, *,
-                    channel: str | None = None, type: str | None = None, folder: str | None = None) -> int:
+                    channel: str | None = None, type: str | None = None, folder: str | None = None,
+                    program_id: int | None = None) -> int:
         """A program on `channel` (default "Webinar"); `statuses` defines a new channel named after the program."""
         with self.lock:
             if statuses:
@@ -117,7 +147,7 @@ class MarketoState:
                 raise KeyError(f"unknown channel {channel!r}")
             folder_id = self.assets.ensure_folder(folder) if folder else None
             return self.assets.add_program(name, channel, type=type or PROGRAM_TYPES.get(channel, "Event"),
-                                           folder_id=folder_id)
+                                           folder_id=folder_id, program_id=program_id)
 
     def program_members(self, program_id: int) -> dict[int, str]:
         with self.lock:

@@ -10,13 +10,21 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 
 from ..errors import SegmentError, ServiceUnavailable
-from ..http import log_call, make_session, redact, register_secret
+from ..http import (
+    READ_TIMEOUT_RETRIES,
+    describe_transport_error,
+    first_contact_error,
+    log_call,
+    make_session,
+    redact,
+    register_secret,
+    retry_after_s,
+)
 from .spec import DEFAULT_INTEGRATIONS, LIBRARY, MAX_MESSAGE_BYTES, iso_timestamp, message_size, problem_with
 
 MAX_BATCH_BYTES = 475_000  # uncompressed body; Segment's limit is 500 KB (segment.md §4)
@@ -37,8 +45,9 @@ Rejected = list[tuple[Message, str]]
 class BatchResult:
     """What happened to one batch. `accepted` is True when Segment took every message (no rejects).
 
-    `send_batch` only returns settled batches: messages not accepted are in `rejected` with the reason, and
-    anything still in doubt raises instead, so a caller may advance its cursor once the call returns.
+    `send_batch` only returns settled batches: messages not accepted are in `rejected` with the reason (each
+    refused when sent alone, after Segment accepted another part of the batch), and anything still in doubt
+    raises instead, so a caller may advance its cursor once the call returns.
     """
 
     accepted: bool
@@ -69,11 +78,12 @@ class SendSummary:
 class _Retry(Exception):
     """An attempt failed in a way worth retrying; `wait_s` is the server's wish, if it said one."""
 
-    def __init__(self, status: int | None, detail: str, wait_s: float | None = None) -> None:
+    def __init__(self, status: int | None, detail: str, wait_s: float | None = None, hung: bool = False) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.wait_s = wait_s
+        self.hung = hung  # no answer within the read timeout
 
 
 class _Bisect(Exception):
@@ -164,38 +174,63 @@ class BatchSender:
 
     # sending -------------------------------------------------------------------------------------
     def send_batch(self, messages: list[Message]) -> BatchResult:
-        """Deliver one batch (from `split`): retry what is transient, bisect what Segment calls malformed."""
+        """Deliver one batch (from `split`): retry what is transient, bisect what Segment calls malformed.
+
+        A 400/413 is pinned on messages only once Segment accepts part of the same batch. When the batch is a
+        lone message, or both halves of its first split are refused too, the request itself is refused (a
+        disabled source, a write key Segment will not take): SegmentError, and no message is rejected.
+        """
         if not messages:
             return BatchResult(True, None, 0, 0, [])
-        try:
-            status, attempts, sent_bytes = self._deliver(messages)
-        except _Bisect as refusal:
-            return self._bisect(messages, refusal)
-        ids = [m["messageId"] for m in messages]
-        return BatchResult(True, status, attempts, sent_bytes, ids)
+        answer = self._try(messages)
+        return self._first_split(messages, answer) if isinstance(answer, _Bisect) else answer
+
+    def _first_split(self, messages: list[Message], refusal: _Bisect) -> BatchResult:
+        if len(messages) == 1:
+            raise _request_refused(refusal, 1)
+        halves = _halves(messages)
+        answers = [self._try(half) for half in halves]
+        if all(isinstance(answer, _Bisect) for answer in answers):
+            raise _request_refused(refusal, len(messages))
+        return self._settle(refusal, halves, answers)
 
     def _bisect(self, messages: list[Message], refusal: _Bisect) -> BatchResult:
+        """Below the first split (Segment took part of the batch): halve until each bad message is alone."""
         if len(messages) == 1:
             reason = f"Segment refused the message: HTTP {refusal.status} {refusal.detail}".strip()
             return BatchResult(
                 False, refusal.status, refusal.attempts, 0, [], error=reason, rejected=[(messages[0], reason)]
             )
-        middle = len(messages) // 2
-        halves = [self.send_batch(messages[:middle]), self.send_batch(messages[middle:])]
-        rejected = [item for half in halves for item in half.rejected]
+        halves = _halves(messages)
+        return self._settle(refusal, halves, [self._try(half) for half in halves])
+
+    def _try(self, messages: list[Message]) -> BatchResult | _Bisect:
+        """One delivery of `messages`: its result, or the refusal that would have to be bisected."""
+        try:
+            status, attempts, sent_bytes = self._deliver(messages)
+        except _Bisect as refusal:
+            return refusal
+        return BatchResult(True, status, attempts, sent_bytes, [m["messageId"] for m in messages])
+
+    def _settle(self, refusal: _Bisect, halves: list[list[Message]], answers: list[BatchResult | _Bisect]
+                ) -> BatchResult:
+        """One result for a refused batch: accepted halves as they are, refused ones bisected further."""
+        results = [self._bisect(half, answer) if isinstance(answer, _Bisect) else answer
+                   for half, answer in zip(halves, answers, strict=True)]
+        rejected = [item for result in results for item in result.rejected]
         return BatchResult(
             accepted=not rejected,
             status=refusal.status if rejected else 200,
-            attempts=refusal.attempts + sum(h.attempts for h in halves),
-            bytes=sum(h.bytes for h in halves),
-            message_ids=[i for half in halves for i in half.message_ids],
+            attempts=refusal.attempts + sum(r.attempts for r in results),
+            bytes=sum(r.bytes for r in results),
+            message_ids=[i for result in results for i in result.message_ids],
             error=f"{len(rejected)} message(s) refused by Segment" if rejected else None,
             rejected=rejected,
         )
 
     def _deliver(self, messages: list[Message]) -> tuple[int, int, int]:
         """POST until Segment answers 2xx; returns (status, attempts, uncompressed bytes of the last body)."""
-        attempts = 0
+        attempts = hung = 0
         while True:
             attempts += 1
             try:
@@ -205,6 +240,12 @@ class BatchSender:
                 refusal.attempts = attempts
                 raise
             except _Retry as failure:
+                hung += failure.hung
+                if hung > READ_TIMEOUT_RETRIES:
+                    raise ServiceUnavailable(
+                        f"Segment {self.url} did not answer within {self.timeout:g} s, {hung} times",
+                        hint="nothing was lost; the next run re-sends with the same messageIds",
+                    ) from None
                 if attempts > self.max_retries:
                     raise ServiceUnavailable(
                         f"Segment {self.url} still failing after {attempts} attempts (last: {failure.detail})",
@@ -244,7 +285,11 @@ class BatchSender:
             )
         except requests.RequestException as exc:
             log_call("POST", self.url, type(exc).__name__, time.monotonic() - started, note)
-            raise _Retry(None, f"{type(exc).__name__}") from None
+            unusable = first_contact_error(self.session, self.url, exc, "Segment endpoint", "segment_endpoint")
+            if unusable is not None:
+                raise unusable from None
+            hung = isinstance(exc, requests.exceptions.ReadTimeout)
+            raise _Retry(None, describe_transport_error(exc, self.timeout), hung=hung) from None
         log_call("POST", self.url, response.status_code, time.monotonic() - started, note)
         status = response.status_code
         if 200 <= status < 300:
@@ -252,7 +297,7 @@ class BatchSender:
         detail = f"HTTP {status}"
         snippet = redact(response.text[:200].strip()) if response.text else ""
         if status == 429:
-            raise _Retry(status, detail, _server_wait_s(response.headers))
+            raise _Retry(status, detail, retry_after_s(response.headers))
         if status in RETRY_STATUSES or (status >= 500 and status not in (501, 505)):
             raise _Retry(status, detail)
         if status in BISECT_STATUSES:
@@ -261,31 +306,25 @@ class BatchSender:
                            + (f": {snippet}" if snippet else ""))
 
 
+def _halves(messages: list[Message]) -> list[list[Message]]:
+    middle = len(messages) // 2
+    return [messages[:middle], messages[middle:]]
+
+
+def _request_refused(refusal: _Bisect, size: int) -> SegmentError:
+    where = "a batch of one message" if size == 1 else f"a batch of {size:,} messages and both its halves"
+    detail = f": {refusal.detail}" if refusal.detail else ""
+    return SegmentError(
+        f"Segment refused {where} with HTTP {refusal.status}, so the request itself is refused, not a message "
+        f"in it{detail}",
+        hint="check the write key, the endpoint/region and that the Segment source is enabled; no message of "
+             "the batch was rejected, and the next run sends them again",
+    )
+
+
 def _hint(status: int) -> str:
     if status in (401, 403):
         return " (check the write key: SEGMARKETO_SEGMENT_WRITE_KEY or 'segmarketo auth set')"
     if status == 404:
         return " (check the Segment endpoint/region: SEGMARKETO_SEGMENT_ENDPOINT)"
     return ""
-
-
-def _server_wait_s(headers: Any) -> float | None:
-    """Seconds Segment asked us to wait (Retry-After: seconds or HTTP date; X-RateLimit-Reset), if any."""
-    retry_after = headers.get("Retry-After")
-    if retry_after:
-        try:
-            return float(retry_after)
-        except ValueError:
-            try:
-                return parsedate_to_datetime(retry_after).timestamp() - time.time()
-            except (TypeError, ValueError):
-                pass
-    reset = headers.get("X-RateLimit-Reset")
-    if reset:
-        try:
-            value = float(reset)
-        except ValueError:
-            return None
-        # UNCONFIRMED whether this is seconds to wait or an epoch time; large values are taken as epoch.
-        return value - time.time() if value > 1_000_000_000 else value
-    return None
