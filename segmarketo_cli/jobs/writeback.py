@@ -90,7 +90,8 @@ def parse_when(text: str, now: datetime, *, option: str = "--since") -> datetime
         if match:
             raise ConfigError(f"{option} '{text.strip()}' is too far back; Marketo keeps activities for "
                               f"{RETENTION_MONTHS} months")
-        raise ConfigError(f"{option} '{text.strip()}' is before the year {MIN_YEAR}; give a four-digit year")
+        raise ConfigError(f"{option} '{text.strip()}' is before the year {MIN_YEAR} (a typo?); Marketo keeps "
+                          f"activities for {RETENTION_MONTHS} months")
     return moment
 
 
