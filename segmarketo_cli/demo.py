@@ -200,6 +200,7 @@ def demo_environment(home: Path, box: Any) -> dict[str, str]:
     """The variables the jobs read: this home, the default profile, the sandbox's endpoints and credentials."""
     return {
         "SEGMARKETO_HOME": str(home),
+        "SEGMARKETO_REGISTRY": str(home / "state" / "instance-registry.sqlite"),  # a demo claims no real instance
         "SEGMARKETO_PROFILE": "default",
         "SEGMARKETO_USER_ID_FIELD": "segmentUserId",  # the seed's custom field for Segment's userId
         "SEGMARKETO_MARKETO_ENDPOINT": box.url,

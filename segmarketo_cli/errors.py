@@ -48,6 +48,12 @@ class InputError(SegmarketoError):
     exit_code = ExitCode.ERROR
 
 
+class StateError(SegmarketoError):
+    """A state file is corrupt, unopenable, or was deleted or replaced while a run used it."""
+
+    exit_code = ExitCode.ERROR
+
+
 class AuthError(SegmarketoError):
     """Credentials are missing or refused."""
 

@@ -29,6 +29,18 @@ def state_dir() -> Path:
     return home / "state" if home else Path(platformdirs.user_state_dir(APP_NAME))
 
 
+def registry_file() -> Path:
+    """The per-user instance registry (which home's ledger owns each Marketo instance).
+
+    SEGMARKETO_REGISTRY, else the platform's user state folder: deliberately not under SEGMARKETO_HOME, so
+    homes kept per environment still see each other's claims.
+    """
+    value = os.environ.get("SEGMARKETO_REGISTRY")
+    if value:
+        return Path(value).expanduser()
+    return Path(platformdirs.user_state_dir(APP_NAME)) / "instance-registry.sqlite"
+
+
 def sample_data_dir() -> Path:
     """The sample inputs and sandbox seed: inside the installed package, else the source tree's sample_data/."""
     installed = Path(__file__).resolve().parent / "sample_data"

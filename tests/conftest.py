@@ -53,6 +53,7 @@ def isolated_home(tmp_path, monkeypatch) -> Iterator[os.PathLike]:
     monkeypatch.setenv("SEGMARKETO_HOME", str(home))
     monkeypatch.setenv("HOME", str(tmp_path / "userhome"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))  # the instance registry lives there
     previous = keyring.get_keyring()
     memory = MemoryKeyring()
     keyring.set_keyring(memory)

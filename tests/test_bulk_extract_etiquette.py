@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 
 import pytest
 from test_writeback_bulk import Harness
-from writeback_helpers import populate
+from writeback_helpers import NOW, iso, populate
 
 from segmarketo_cli.config import load_settings
 from segmarketo_cli.errors import MarketoError
@@ -139,13 +140,15 @@ def test_writeback_downloads_a_corrupt_extract_file_again(sandbox, harness, down
 def test_writeback_fails_clearly_when_the_file_stays_corrupt_and_keeps_the_cursor(sandbox, harness):
     populate(sandbox, 20, days=10)
     sandbox.faults.add("corrupt", times=10)
+    since = iso(NOW - timedelta(days=11))
     with pytest.raises(MarketoError) as err:
-        harness.run(since="11d")
+        harness.run(since=since)
     assert err.value.exit_code == 1
     assert "checksum" in str(err.value)
     assert "downloaded twice" in str(err.value)
     assert not sandbox.segment.accepted
-    assert harness.cursor() is None
+    # The first run's start (stored before reading) is all the cursor holds: nothing of the file was passed.
+    assert harness.cursor() == {"mode": "bulk", "date": since, "guid": None, "export_id": None}
 
 
 # ---- sync-audience (Bulk Lead Extract) ---------------------------------------------------------------------

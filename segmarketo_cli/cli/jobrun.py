@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -12,13 +13,13 @@ import click
 from tqdm import tqdm
 
 from .. import paths
-from ..config import Settings
-from ..errors import ExitCode, SegmarketoError
+from ..config import Settings, normalize_endpoint
+from ..errors import ExitCode, SegmarketoError, StateError
 from ..http import redact
 from ..rejects import RejectsWriter
 from ..report import RunReport
 from ..services import build_marketo, build_segment
-from ..state import ProfileLock, StateStore
+from ..state import InstanceLock, ProfileLock, StateStore
 from .context import AppContext
 from .render import render_report
 
@@ -79,12 +80,22 @@ def run_job(
     as_json: bool = False,
     rejects_path: str | None = None,
     marketo: MarketoClient | None = None,
+    writes_marketo: bool = True,
 ) -> NoReturn:
-    """Run `body` under the profile lock and exit with the report's code; `marketo`: a client built earlier."""
+    """Run `body` under the profile lock (and the instance lock when it writes to Marketo) and exit with the
+    report's code; `marketo`: a client built earlier."""
     settings = app.settings
     ctx = click.get_current_context()
-    with ProfileLock(paths.state_dir(), settings.profile):
+    with ExitStack() as locks:
+        locks.enter_context(ProfileLock(paths.state_dir(), settings.profile))
         store = app.store
+        if settings.marketo_endpoint:
+            # "Once" belongs to the Marketo instance: one job writing to it at a time, on the one ledger that
+            # the registry says is the instance's (a second home is refused here, before the run is recorded).
+            instance = normalize_endpoint(settings.marketo_endpoint, what="Marketo endpoint")
+            if writes_marketo and not dry_run:
+                locks.enter_context(InstanceLock(store.ledger_path(instance), instance, settings.profile))
+            store.ledger(instance)
         report = RunReport(command=command, dry_run=dry_run)
         default_rejects = paths.state_dir() / "rejects" / f"{command}-{report.run_id}.jsonl"
         rejects = RejectsWriter(Path(rejects_path) if rejects_path else default_rejects)
@@ -109,14 +120,26 @@ def run_job(
         finally:
             rejects.close()
             env.count_calls()
-            env.record_usage()
+            # A store deleted or broken mid-run must not hide the run's own outcome: render it, then say so.
+            store_error = _unless_store_fails(env.record_usage)
             report.rejects_file = rejects.written
             report.finish()
             data = report.to_dict()
-            store.finish_run(report.run_id, report.status, data, rejected=report.rejected)
+            store_error = _unless_store_fails(
+                lambda: store.finish_run(report.run_id, report.status, data, rejected=report.rejected)) or store_error
             log.info(
                 "%s finished: %s", command, report.status,
                 extra={"data": {"event": "summary", **data}},
             )
         render_report(report, as_json=as_json)
+        if store_error is not None:
+            raise store_error
         ctx.exit(exit_code if exit_code is not None else report.exit_code)
+
+
+def _unless_store_fails(step: Callable[[], None]) -> StateError | None:
+    try:
+        step()
+    except StateError as exc:
+        return exc
+    return None

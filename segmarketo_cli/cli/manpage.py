@@ -35,6 +35,9 @@ ENVIRONMENT: dict[str, str] = {
     "SEGMARKETO_HOME": "One folder holding config.toml and the state directory (state/), instead of the "
                        "platform's user config and state folders.",
     "SEGMARKETO_PROFILE": "Profile to use when --profile is not given (default 'default').",
+    "SEGMARKETO_REGISTRY": "The per-user instance registry file, which records the ledger that owns each Marketo "
+                           "instance (default: instance-registry.sqlite in the platform's user state folder, "
+                           "outside every SEGMARKETO_HOME).",
     "SEGMARKETO_MARKETO_ENDPOINT": "Marketo REST endpoint, e.g. https://123-ABC-456.mktorest.com; a trailing "
                                    "/rest or /identity is stripped. Plain http is refused except to loopback.",
     "SEGMARKETO_MARKETO_CLIENT_ID": "Client id of the Marketo LaunchPoint custom service.",
@@ -59,7 +62,13 @@ FILES = [
                     "macOS)."),
     ("state directory", "$SEGMARKETO_HOME/state, else the platform's user state folder "
                         "(~/.local/state/segmarketo on Linux); mode 0700. Holds PROFILE.sqlite (runs, cursors, "
-                        "caches, processed events; mode 0600) and PROFILE.lock (one job per profile)."),
+                        "caches; mode 0600), PROFILE.lock (one job per profile), and per Marketo instance "
+                        "instances/KEY.sqlite (the ledger every profile on the instance shares: processed events, "
+                        "pending writes, lead ids, daily calls) and instances/KEY.lock (one writing job per "
+                        "instance)."),
+    ("instance registry", "instance-registry.sqlite in the platform's user state folder, or $SEGMARKETO_REGISTRY: "
+                          "which ledger owns each Marketo instance; a second SEGMARKETO_HOME on an instance is "
+                          "refused (exit 4)."),
     ("rejects", "STATE/rejects/COMMAND-RUN_ID.jsonl: one JSON line per rejected record with its reason (mode "
                 "0600), unless --rejects names another file."),
 ]
@@ -223,7 +232,7 @@ def _exit_status() -> list[str]:
 
 
 def _environment() -> list[str]:
-    names = ["SEGMARKETO_HOME", "SEGMARKETO_PROFILE", "SEGMARKETO_LOG_FILE"]
+    names = ["SEGMARKETO_HOME", "SEGMARKETO_REGISTRY", "SEGMARKETO_PROFILE", "SEGMARKETO_LOG_FILE"]
     defaults: dict[str, object] = {}
     for _name, env, default in environment_settings():
         names.append(env)

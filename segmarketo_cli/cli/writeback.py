@@ -80,4 +80,6 @@ def writeback(
                 rejects=env.rejects, options=options, segment=env.segment, emit=emit, on_read=bar.update,
             )
 
-    run_job(app, "writeback", body, dry_run=dry_run, as_json=as_json, rejects_path=rejects_path)
+    # writeback only reads Marketo: it needs no instance lock, so it never makes a writing job wait
+    run_job(app, "writeback", body, dry_run=dry_run, as_json=as_json, rejects_path=rejects_path,
+            writes_marketo=False)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import Settings
+from ..config import Settings, normalize_endpoint
 from ..errors import ConfigError
 from ..rejects import RejectsWriter
 from ..report import RunReport
@@ -130,12 +130,19 @@ def load_cursor(store: StateStore, instance: str) -> dict[str, Any] | None:
     return value
 
 
+def save_start(store: StateStore, instance: str, since: datetime) -> None:
+    """Store the first run's window start before its first read, so a run that stops early (exit 75) is resumed
+    by the next run without --since. It is a date position, the shape a bulk run stores between exports."""
+    cursor = {"mode": "bulk", "date": iso_seconds(since), "guid": None, "export_id": None}
+    store.set_cursor(instance, CURSOR, json.dumps(cursor))
+
+
 def check_start(settings: Settings, store: StateStore, options: WritebackOptions, now: datetime) -> Plan:
     """Everything that can be refused before a run starts: flags, [writeback], and a first run without --since."""
     job = plan(settings, options, now)
     if job.window.since is None:
         settings.require_marketo()
-        if load_cursor(store, str(settings.marketo_endpoint)) is None:
+        if load_cursor(store, normalize_endpoint(str(settings.marketo_endpoint), what="Marketo endpoint")) is None:
             raise _no_cursor(settings.profile)
     return job
 
@@ -169,6 +176,8 @@ def run(
     cursor = load_cursor(store, instance)
     if job.window.since is None and cursor is None:
         raise _no_cursor(settings.profile)
+    if cursor is None and job.window.since is not None and not (options.dry_run or options.out):
+        save_start(store, instance, job.window.since)
     start_date = job.window.since or (parse_activity_date(cursor["date"]) if cursor["mode"] == "bulk" else None)
     if options.bulk and start_date is None:
         raise ConfigError("--bulk needs --since: the stored cursor is a paging token, which has no date")

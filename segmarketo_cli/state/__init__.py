@@ -1,6 +1,6 @@
-"""Local state: SQLite store (runs, cursors, caches, hashes, processed events) and the per-profile lock."""
+"""Local state: the profile store, the per-instance ledger and registry, and the profile and instance locks."""
 
-from .lock import ProfileLock
+from .lock import InstanceLock, ProfileLock
 from .store import StateStore
 
-__all__ = ["ProfileLock", "StateStore"]
+__all__ = ["InstanceLock", "ProfileLock", "StateStore"]

@@ -1,9 +1,8 @@
-"""SQLite state store: runs, cursors, caches, lead ids, hashes, processed/pending events, cookies, rejects, usage."""
+"""SQLite state: the profile's runs, cursors and cache; each instance's ledger (processed events, leads, usage)."""
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -13,8 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import ensure_private_dir
+from .ledger import adopt_legacy_rows, instance_key, ledger_path, open_ledger
+from .registry import claim
+from .sqlite import StoreFile, unusable
 
-SCHEMA = """
+# Version 1 is the profile's own tables. Stores written before versioning (user_version 0) also hold the
+# instance tables of ledger.py; their rows move to the instance ledger when that ledger is first opened.
+PROFILE_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
   run_id TEXT PRIMARY KEY, command TEXT NOT NULL, profile TEXT NOT NULL,
   started_at REAL NOT NULL, finished_at REAL, status TEXT, report TEXT);
@@ -24,69 +28,64 @@ CREATE TABLE IF NOT EXISTS cursors (
 CREATE TABLE IF NOT EXISTS cache (
   instance TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL NOT NULL,
   PRIMARY KEY (instance, key));
-CREATE TABLE IF NOT EXISTS lead_ids (
-  instance TEXT NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, lead_id INTEGER NOT NULL,
-  updated_at REAL NOT NULL, PRIMARY KEY (instance, field, key, lead_id));
-CREATE TABLE IF NOT EXISTS pushed_hashes (
-  instance TEXT NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL,
-  updated_at REAL NOT NULL, PRIMARY KEY (instance, field, key));
-CREATE TABLE IF NOT EXISTS processed_events (
-  instance TEXT NOT NULL, scope TEXT NOT NULL, message_id TEXT NOT NULL, applied_at REAL NOT NULL,
-  PRIMARY KEY (instance, scope, message_id));
-CREATE TABLE IF NOT EXISTS pending_actions (
-  instance TEXT NOT NULL, scope TEXT NOT NULL, message_id TEXT NOT NULL, lead_id INTEGER NOT NULL,
-  kind TEXT NOT NULL, field TEXT, value TEXT, created_at REAL NOT NULL,
-  PRIMARY KEY (instance, scope, message_id, lead_id));
-CREATE TABLE IF NOT EXISTS associated_cookies (
-  instance TEXT NOT NULL, cookie TEXT NOT NULL, lead_id INTEGER NOT NULL, associated_at REAL NOT NULL,
-  PRIMARY KEY (instance, cookie, lead_id));
 CREATE TABLE IF NOT EXISTS rejects (
-  run_id TEXT NOT NULL, path TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (run_id, path));
-CREATE TABLE IF NOT EXISTS api_usage (
-  instance TEXT NOT NULL, day TEXT NOT NULL, calls INTEGER NOT NULL, PRIMARY KEY (instance, day));
+  run_id TEXT NOT NULL, path TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (run_id, path))
 """
+
+PROFILE_MIGRATIONS = (PROFILE_V1,)
 
 _CHUNK = 500
 
 
 class StateStore:
-    """Thread-safe wrapper over one SQLite file per profile (dir 0700, file 0600)."""
+    """The profile's store (state/<profile>.sqlite) plus, per Marketo instance, the shared instance ledger.
+
+    Methods that take an `instance` and guard "exactly once" (processed events, pending actions, lead ids,
+    pushed hashes, cookies, API usage) read and write `state/instances/<key>.sqlite`, which every profile of
+    the home that targets the instance shares; the per-user registry refuses a second home's ledger.
+    """
 
     def __init__(self, state_dir: Path, profile: str) -> None:
-        ensure_private_dir(state_dir)
+        self.state_dir = state_dir
         self.path = state_dir / f"{profile}.sqlite"
         self.profile = profile
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        os.chmod(self.path, 0o600)
+        self._file = StoreFile(self.path, PROFILE_MIGRATIONS)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        for suffix in ("-wal", "-shm"):
-            side = Path(str(self.path) + suffix)
-            if side.exists():
-                os.chmod(side, 0o600)
+        self._ledgers: dict[str, StoreFile] = {}
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            for ledger in self._ledgers.values():
+                ledger.close()
+            self._ledgers.clear()
+            self._file.close()
+
+    def ledger_path(self, instance: str) -> Path:
+        return ledger_path(self.state_dir, instance)
+
+    def ledger(self, instance: str) -> StoreFile:
+        """The instance's ledger, claimed in the registry (SafetyRefusal when another home holds it)."""
+        with self._lock:
+            found = self._ledgers.get(instance)
+            if found is None:
+                path = self.ledger_path(instance)
+                try:
+                    ensure_private_dir(path.parent)
+                except OSError as exc:
+                    raise unusable(path, exc) from None
+                claim(instance_key(instance), instance, path)
+                found = open_ledger(path, instance)
+                adopt_legacy_rows(self._file, found, instance)
+                self._ledgers[instance] = found
+            return found
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._file.transaction() as db:
+            yield db
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, tuple(params)).fetchall()
+        return self._file.query(sql, params)
 
     # runs ---------------------------------------------------------------------------------------
     def start_run(self, run_id: str, command: str, started_at: float | None = None) -> None:
@@ -186,7 +185,7 @@ class StateStore:
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            for key, lead_id in self._query(
+            for key, lead_id in self.ledger(instance).query(
                 f"SELECT key, lead_id FROM lead_ids WHERE instance = ? AND field = ? AND key IN ({marks})",
                 (instance, field, *chunk),
             ):
@@ -196,7 +195,7 @@ class StateStore:
     def remember_lead_ids(self, instance: str, field: str, pairs: Iterable[tuple[str, list[int]]]) -> None:
         """Replace the cached ids of each key with the given list."""
         now = time.time()
-        with self.transaction() as db:
+        with self.ledger(instance).transaction() as db:
             for key, ids in pairs:
                 db.execute("DELETE FROM lead_ids WHERE instance = ? AND field = ? AND key = ?", (instance, field, key))
                 db.executemany(
@@ -205,7 +204,7 @@ class StateStore:
                 )
 
     def forget_lead_ids(self, instance: str, field: str, keys: Iterable[str]) -> None:
-        with self.transaction() as db:
+        with self.ledger(instance).transaction() as db:
             db.executemany(
                 "DELETE FROM lead_ids WHERE instance = ? AND field = ? AND key = ?",
                 [(instance, field, k) for k in keys],
@@ -219,7 +218,7 @@ class StateStore:
             chunk = keys[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
             found.update(
-                self._query(
+                self.ledger(instance).query(
                     f"SELECT key, hash FROM pushed_hashes WHERE instance = ? AND field = ? AND key IN ({marks})",
                     (instance, field, *chunk),
                 )
@@ -228,7 +227,7 @@ class StateStore:
 
     def remember_hashes(self, instance: str, field: str, pairs: Iterable[tuple[str, str]]) -> None:
         now = time.time()
-        with self.transaction() as db:
+        with self.ledger(instance).transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO pushed_hashes (instance, field, key, hash, updated_at) VALUES (?,?,?,?,?)",
                 [(instance, field, k, h, now) for k, h in pairs],
@@ -243,7 +242,7 @@ class StateStore:
             marks = ",".join("?" * len(chunk))
             seen.update(
                 row[0]
-                for row in self._query(
+                for row in self.ledger(instance).query(
                     f"SELECT message_id FROM processed_events WHERE instance = ? AND scope = ? "
                     f"AND message_id IN ({marks})",
                     (instance, scope, *chunk),
@@ -255,7 +254,7 @@ class StateStore:
         """Record events as applied and, in the same transaction, drop their pending rows."""
         now = time.time()
         ids = list(message_ids)
-        with self.transaction() as db:
+        with self.ledger(instance).transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO processed_events (instance, scope, message_id, applied_at) VALUES (?,?,?,?)",
                 [(instance, scope, m, now) for m in ids],
@@ -275,7 +274,7 @@ class StateStore:
     def add_pending(self, instance: str, rows: Iterable[tuple[str, str, str, int, str | None, Any]]) -> None:
         """Record (kind, scope, message_id, lead_id, field, value) rows before the write they describe is sent."""
         now = time.time()
-        with self.transaction() as db:
+        with self.ledger(instance).transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO pending_actions (instance, scope, message_id, lead_id, kind, field, value, "
                 "created_at) VALUES (?,?,?,?,?,?,?,?)",
@@ -285,7 +284,7 @@ class StateStore:
 
     def pending(self, instance: str) -> list[dict[str, Any]]:
         """Every pending row of the instance, oldest first."""
-        rows = self._query(
+        rows = self.ledger(instance).query(
             "SELECT kind, scope, message_id, lead_id, field, value FROM pending_actions WHERE instance = ? "
             "ORDER BY created_at, scope, message_id",
             (instance,),
@@ -295,7 +294,7 @@ class StateStore:
 
     def clear_pending(self, instance: str, pairs: Iterable[tuple[str, str]]) -> None:
         """Drop the pending rows of these (scope, message_id) pairs: their write certainly did not happen."""
-        with self.transaction() as db:
+        with self.ledger(instance).transaction() as db:
             db.executemany(
                 "DELETE FROM pending_actions WHERE instance = ? AND scope = ? AND message_id = ?",
                 [(instance, scope, m) for scope, m in pairs],
@@ -306,7 +305,7 @@ class StateStore:
         pairs = list(pairs)
         done = set()
         for cookie, lead_id in pairs:
-            if self._query(
+            if self.ledger(instance).query(
                 "SELECT 1 FROM associated_cookies WHERE instance = ? AND cookie = ? AND lead_id = ?",
                 (instance, cookie, lead_id),
             ):
@@ -314,7 +313,7 @@ class StateStore:
         return done
 
     def remember_cookie(self, instance: str, cookie: str, lead_id: int) -> None:
-        with self.transaction() as db:
+        with self.ledger(instance).transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO associated_cookies (instance, cookie, lead_id, associated_at) VALUES (?,?,?,?)",
                 (instance, cookie, lead_id, time.time()),
@@ -322,7 +321,8 @@ class StateStore:
 
     # Marketo calls per America/Chicago day (the daily budget across runs) --------------------------------
     def api_calls_on(self, instance: str, day: str) -> int:
-        rows = self._query("SELECT calls FROM api_usage WHERE instance = ? AND day = ?", (instance, day))
+        rows = self.ledger(instance).query("SELECT calls FROM api_usage WHERE instance = ? AND day = ?",
+                                           (instance, day))
         return int(rows[0][0]) if rows else 0
 
     def add_api_calls(self, instance: str, calls_by_day: dict[str, int]) -> None:
@@ -330,7 +330,7 @@ class StateStore:
         calls_by_day = {day: n for day, n in calls_by_day.items() if n > 0}
         if not calls_by_day:
             return
-        with self.transaction() as db:
+        with self.ledger(instance).transaction() as db:
             db.executemany(
                 "INSERT INTO api_usage (instance, day, calls) VALUES (?, ?, ?) "
                 "ON CONFLICT (instance, day) DO UPDATE SET calls = calls + excluded.calls",

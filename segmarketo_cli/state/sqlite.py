@@ -1,0 +1,152 @@
+"""One private SQLite file: versioned schema, a write that notices the file was swapped, errors as one clear line."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import SegmarketoError, StateError, TemporaryFailure
+from ..paths import ensure_private_dir
+
+
+def unusable(path: Path, exc: BaseException) -> SegmarketoError:
+    """The one line for a SQLite or OS error on `path`: what is wrong and what to do."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+    lowered = reason.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return TemporaryFailure(f"state store {path} is busy ({reason}); try again when the other process finishes")
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return StateError(
+            f"state store {path} is not a usable SQLite database ({reason}): move it aside "
+            f"(mv '{path}' '{path}.broken') and run again; a new store starts empty, so read "
+            "'A state store that is lost' in docs/reliability.md first"
+        )
+    return StateError(f"state store {path} cannot be used ({reason}): check that it is a file this user can read "
+                      "and write, in a folder with free space")
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+class StoreFile:
+    """A thread-safe connection to one SQLite file (folder 0700, file 0600, WAL).
+
+    `migrations[i]` is the SQL script that takes the schema from version i to i + 1 (`PRAGMA user_version`);
+    every write transaction first checks that the path still names the file that was opened.
+    """
+
+    def __init__(self, path: Path, migrations: Sequence[str]) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            ensure_private_dir(path.parent)
+            if not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            os.chmod(path, 0o600)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise unusable(path, exc) from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate(migrations)
+            for suffix in ("-wal", "-shm"):
+                side = Path(str(path) + suffix)
+                if side.exists():
+                    os.chmod(side, 0o600)
+        except (OSError, sqlite3.Error) as exc:
+            self._db.close()
+            raise unusable(path, exc) from None
+        self._identity = _identity(path)
+
+    def _migrate(self, migrations: Sequence[str]) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(migrations):
+            raise StateError(f"state store {self.path} has schema version {version}, newer than this segmarketo "
+                             f"knows ({len(migrations)}): upgrade segmarketo")
+        if version == len(migrations):
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
+            for step in range(version, len(migrations)):
+                for statement in migrations[step].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {max(version, len(migrations))}")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def check_identity(self) -> None:
+        """Raise StateError when the path no longer names the file this connection writes to."""
+        if _identity(self.path) != self._identity:
+            raise StateError(
+                f"state store {self.path} was deleted or replaced while this run was using it; stopped before "
+                "writing to it again. Put the original file back before the next run, or that run may repeat "
+                "what this one did (see docs/reliability.md)"
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT on the file that was opened; SQLite errors become one clear line."""
+        with self._lock:
+            self.check_identity()
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise unusable(self.path, exc) from None
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise unusable(self.path, exc) from None
+            except BaseException:
+                self._rollback()
+                raise
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise unusable(self.path, exc) from None
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # SQLite already rolled back (e.g. after SQLITE_FULL); the original error is the one to report
+
+    @contextmanager
+    def attached(self, path: Path, alias: str) -> Iterator[None]:
+        """Another SQLite file attached to this connection as `alias` (for moving rows between files)."""
+        with self._lock:
+            try:
+                self._db.execute(f"ATTACH DATABASE ? AS {alias}", (str(path),))
+            except sqlite3.Error as exc:
+                raise unusable(path, exc) from None
+            try:
+                yield
+            finally:
+                self._db.execute(f"DETACH DATABASE {alias}")
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as exc:
+                raise unusable(self.path, exc) from None
