@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, MarketoError
+from ..marketo.bulk import EXTRACT_POLL_INTERVAL_S
 from ..marketo.lists import ListParent, list_parents
 from ..paths import open_private, write_failed
 from ..rejects import RejectsWriter
@@ -27,7 +28,7 @@ log = logging.getLogger("segmarketo.audience")
 
 BATCH = 300  # ids per list add/remove call and values per Get Leads by Filter call
 BULK_CREATE_MIN = 1500  # at least this many new people: one Bulk Import instead of createOnly calls
-EXTRACT_POLL_S = (5.0, 15.0, 30.0, 60.0)  # Marketo refreshes export status at most once a minute
+EXTRACT_POLL_S = (EXTRACT_POLL_INTERVAL_S,)  # Adobe: poll an export's status at most once a minute
 IMPORT_POLL_S = (2.0, 5.0, 10.0, 30.0)
 POLL_TIMEOUT_S = 6 * 3600
 REJECTED_BUCKETS = ("rejected", "create_failed", "add_failed", "remove_failed")
@@ -209,7 +210,7 @@ class AudienceSync:
                                done=("Completed",))
             if status.get("status") != "Completed":
                 raise MarketoError("", f"membership extract {export_id} ended as {status.get('status')}")
-            data = client.bulk_extract_file("leads", export_id)
+            data = client.bulk_extract_download("leads", export_id, status.get("fileChecksum"))
         except BaseException:
             try:
                 client.bulk_extract_cancel("leads", export_id)

@@ -37,9 +37,13 @@ EMAIL_TYPES = frozenset(
     for name in ("Send Email", "Email Delivered", "Email Bounced", "Email Bounced Soft", "Unsubscribe Email",
                  "Open Email", "Click Email")
 )
-# Kept by Marketo for 90 days only (marketo-rest.md §9.4).
+# Marketo's activity retention ("Activities Data Retention Policy", Marketo Nation knowledge base,
+# https://nation.marketo.com/t5/knowledgebase/tkb-p/support_solutions-documents; docs/writeback.md "Window"):
+# most types are kept 25 months, these two only 90 days.
 SHORT_RETENTION_TYPES = frozenset({"send email", "email delivered"})
 RETENTION_DAYS = 90
+RETENTION_MONTHS = 25
+MIN_YEAR = 1000  # strftime('%Y') writes year 1 as '1': a date Marketo would read as something else
 IDENTITY_MODES = ("auto", "user-id-only")
 ANONYMOUS_PREFIX = "marketo:"
 BULK_WINDOW_DAYS = 31
@@ -62,18 +66,44 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 
 def parse_when(text: str, now: datetime, *, option: str = "--since") -> datetime:
-    """An ISO-8601 date or datetime (naive = UTC) or a duration before `now` (`90m`, `24h`, `7d`, `2w`)."""
+    """An ISO-8601 date or datetime (naive = UTC) or a duration before `now` (`90m`, `24h`, `7d`, `2w`).
+
+    A duration reaching past the calendar's start and a year before 1000 are usage errors, not overflows.
+    """
     match = _DURATION.match(text or "")
     if match:
         amount, unit = int(match.group(1)), match.group(2).lower()
-        return now - timedelta(**{_UNITS[unit]: amount})
-    try:
-        return parse_utc(text or "")
-    except ValueError:
-        raise ConfigError(
-            f"{option} '{text}' is neither an ISO-8601 date/datetime (2025-05-01, 2025-05-01T08:00:00Z) "
-            "nor a duration (90m, 24h, 7d)"
-        ) from None
+        try:
+            moment = now - timedelta(**{_UNITS[unit]: amount})
+        except OverflowError:
+            raise ConfigError(f"{option} '{text.strip()}' is too far back; Marketo keeps activities for "
+                              f"{RETENTION_MONTHS} months") from None
+    else:
+        try:
+            moment = parse_utc(text or "")
+        except ValueError:
+            raise ConfigError(
+                f"{option} '{text}' is neither an ISO-8601 date/datetime (2025-05-01, 2025-05-01T08:00:00Z) "
+                "nor a duration (90m, 24h, 7d)"
+            ) from None
+    if moment.year < MIN_YEAR:
+        if match:
+            raise ConfigError(f"{option} '{text.strip()}' is too far back; Marketo keeps activities for "
+                              f"{RETENTION_MONTHS} months")
+        raise ConfigError(f"{option} '{text.strip()}' is before the year {MIN_YEAR} (a typo?); Marketo keeps "
+                          f"activities for {RETENTION_MONTHS} months")
+    return moment
+
+
+def earliest_since(now: datetime) -> datetime:
+    """`now` less RETENTION_MONTHS calendar months (the day clamped to the month's end): the oldest
+    activity Marketo still keeps."""
+    months = now.year * 12 + now.month - 1 - RETENTION_MONTHS
+    year, month = divmod(months, 12)
+    month += 1
+    next_month = datetime(year + (month == 12), month % 12 + 1, 1)
+    last_day = (next_month - timedelta(days=1)).day
+    return now.replace(year=year, month=month, day=min(now.day, last_day))
 
 
 @dataclass(frozen=True)
@@ -94,6 +124,12 @@ def parse_window(since: str | None, until: str | None, now: datetime) -> Window:
     if end > now:
         end = now
     start = parse_when(since, now) if since else None
+    if start is not None and start < earliest_since(now):
+        raise ConfigError(
+            f"--since {iso_seconds(start)} is more than {RETENTION_MONTHS} months ago: Marketo keeps activities "
+            f"for {RETENTION_MONTHS} months, so nothing older can be read; use --since "
+            f"{iso_seconds(earliest_since(now))} or later"
+        )
     if start is not None and start >= end:
         raise ConfigError(f"--since ({iso_seconds(start)}) must be before --until ({iso_seconds(end)})")
     return Window(start, end)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .writeback import iso_seconds
 from .writeback_activity import activity_from_rest
 from .writeback_delivery import Pipeline, Position
 from .writeback_sources import _parse, _safe_date
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("segmarketo.writeback")
 
-MAX_EMPTY_PAGES = 1_000  # consecutive empty pages (300 activities of other types each) before pausing the run
+MAX_EMPTY_PAGES = 1_000  # consecutive empty pages (300 activities of other types each) before giving up on paging
 PAGE = 300
 MIN_PAGES_PER_SLICE = 10  # a slice costs a paging-token call and part of a page (<= 15% more calls)
 READ_AHEAD_PAGES = 64  # pages fetched but not yet processed (bounds memory while lookups and sends run)
@@ -33,6 +34,9 @@ class RestResult:
     pages: int = 0
     capped: bool = False
     slices: int = 0
+    # Per type stream the empty-page cap stopped: the earliest date its paging position is known to have reached
+    # (None when the stored position has no date). The caller reads the rest of the window another way.
+    capped_streams: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,6 +50,15 @@ class _Slice:
     end: datetime | None  # exclusive; None: the stream's last slice, which reads up to `until`
     position: Position = field(default_factory=dict)
     start: datetime | None = None  # a later slice gets its paging token for this moment on its own thread
+    # The latest date the slice's token is known to have passed (its start, then each activity read), kept in
+    # its positions so that a run stopped by the empty-page cap knows where Bulk Extract must take over.
+    date: str | None = None
+
+    def at(self, token: str, after: str | None) -> Position:
+        position: Position = {"token": token, "after": after}
+        if self.date:
+            position["date"] = self.date
+        return position
 
 
 def slice_streams(key: str, positions: dict[str, Position]) -> list[tuple[int, Position]]:
@@ -67,7 +80,8 @@ def collapse(positions: dict[str, Position]) -> dict[str, Position]:
             result[key] = positions[key]
             continue
         chosen = next((p for _, p in slices if not p.get("done")), slices[-1][1])
-        result[key] = {"token": chosen["token"], "after": chosen.get("after")}
+        result[key] = {k: chosen[k] for k in ("token", "after", "date") if k in chosen}
+        result[key].setdefault("after", None)
     return result
 
 
@@ -77,7 +91,7 @@ def read_rest(
     starts: dict[str, Position],
     until: datetime,
     *,
-    max_empty_pages: int = MAX_EMPTY_PAGES,
+    max_empty_pages: int | None = None,
     workers: int = 1,
     prefetch: Callable[[Iterable[int]], None] | None = None,
 ) -> RestResult:
@@ -88,12 +102,19 @@ def read_rest(
     stream's first dated page, the rest of its window may be split into up to `workers` time slices, each
     read from its own paging token on its own thread; pages are still processed on this thread. Slice threads
     hand the lead ids of each page to `prefetch`, so identities are looked up while pages are still being read.
+
+    After `max_empty_pages` (default MAX_EMPTY_PAGES) empty pages in a row a slice stops; `capped_streams` then
+    says from which date the rest of that stream's window is still unread.
     """
-    reader = _Reader(client, pipeline, until, max_empty_pages, workers, prefetch)
+    reader = _Reader(client, pipeline, until, max_empty_pages or MAX_EMPTY_PAGES, workers, prefetch)
     for key, start in starts.items():  # every stream keeps its place in the cursor even if this run stops early
         pipeline.advance(f"{key}{SLICE}0", dict(start))
     for key, start in starts.items():
         reader.stream(key, start)
+    for piece in reader.capped:
+        key = piece.stream.rpartition(SLICE)[0]
+        known = reader.result.capped_streams.get(key, piece.date)
+        reader.result.capped_streams[key] = None if known is None or piece.date is None else min(known, piece.date)
     return reader.result
 
 
@@ -113,12 +134,14 @@ class _Reader:
         self.max_empty = max_empty
         self.workers = max(1, workers)
         self.result = RestResult()
+        self.capped: list[_Slice] = []
 
     # one stream ---------------------------------------------------------------------------------------
     def stream(self, key: str, start: Position) -> None:
         """Read the first page(s) here; once a page shows the pace of activity, maybe split the rest."""
         group = [int(i) for i in key.split(",")]
-        first = _Slice(f"{key}{SLICE}0", group, start["token"], start.get("after"), None, dict(start))
+        first = _Slice(f"{key}{SLICE}0", group, start["token"], start.get("after"), None, dict(start),
+                       date=start.get("date"))
         self.result.slices += 1
         empty_run = 0
         while True:
@@ -135,7 +158,7 @@ class _Reader:
                 return
             self._process(first, token, page)
             empty_run = 0 if page.activities else empty_run + 1
-            if self._capped(empty_run):
+            if self._capped(empty_run, first):
                 return
 
     def _split(self, first: _Slice, page: ActivityPage) -> list[_Slice]:
@@ -165,8 +188,8 @@ class _Reader:
             end = edges[index] if index < len(edges) else None
             # Until it has its own token, a slice stands at the first slice's current place, so the stored cursor
             # never passes the activities of a slice not read yet.
-            later = _Slice(f"{key}{SLICE}{index}", first.group, "", None, end, {"token": first.token, "after": None},
-                           start=edge)
+            later = _Slice(f"{key}{SLICE}{index}", first.group, "", None, end, first.at(first.token, None),
+                           start=edge, date=first.date)
             self.pipeline.advance(later.stream, dict(later.position))
             slices.append(later)
         log.info("reading the rest of activity stream %s in %d time slices from %s", key, len(slices),
@@ -195,7 +218,9 @@ class _Reader:
                         self.pipeline.advance(piece.stream, {**piece.position, "done": True})
                     continue
                 if token == "start":
-                    piece.position = {"token": page, "after": None}
+                    assert piece.start is not None
+                    piece.date = iso_seconds(piece.start)
+                    piece.position = piece.at(page, None)
                     self.pipeline.advance(piece.stream, dict(piece.position))
                     continue
                 self._process(piece, token, page)
@@ -233,7 +258,7 @@ class _Reader:
                     break
                 piece.token = page.next_token or token
                 empty_run = 0 if page.activities else empty_run + 1
-                if self._capped(empty_run):
+                if self._capped(empty_run, piece):
                     put((piece, "capped", None))
                     return
             put((piece, "", None))
@@ -260,12 +285,13 @@ class _Reader:
             if moment is not None and self._beyond(moment, piece.end):
                 return True
             item = _parse(activity_from_rest, raw)
-            self.pipeline.add(stream, {"token": token, "after": previous}, item,
-                              origin=f"activities page {self.result.pages}")
+            self.pipeline.add(stream, piece.at(token, previous), item, origin=f"activities page {self.result.pages}")
             previous = str(guid) if guid else previous
-            piece.position = {"token": token, "after": previous}
+            if moment is not None:
+                piece.date = max(piece.date or "", iso_seconds(moment))
+            piece.position = piece.at(token, previous)
             self.pipeline.advance(stream, dict(piece.position))
-        piece.position = {"token": page.next_token or token, "after": None}
+        piece.position = piece.at(page.next_token or token, None)
         self.pipeline.advance(stream, dict(piece.position))
         return False
 
@@ -279,11 +305,13 @@ class _Reader:
                 return True
         return False
 
-    def _capped(self, empty_run: int) -> bool:
+    def _capped(self, empty_run: int, piece: _Slice) -> bool:
         if empty_run < self.max_empty:
             return False
         self.result.capped = True
-        log.warning("stopped after %d empty activity pages in a row; the next run resumes here", empty_run)
+        self.capped.append(piece)
+        log.warning("activity stream %s: stopped paging after %d empty pages in a row (a busy instance)",
+                    piece.stream, empty_run)
         return True
 
 

@@ -20,9 +20,11 @@ from ..segment.spec import munchkin_id
 from ..state import StateStore
 from .batchpool import workers_for
 from .writeback import (
+    BULK_WINDOW_DAYS,
     IDENTITY_MODES,
     EventBuilder,
     Window,
+    bulk_windows,
     configured_events,
     iso_seconds,
     parse_window,
@@ -202,7 +204,7 @@ def run(
     mode = "bulk" if use_bulk else "rest"
 
     def commit(positions: dict[str, Position]) -> None:
-        if use_bulk:
+        if BULK_STREAM in positions:  # a bulk run, or a REST run that handed over to Bulk Extract
             doc = {"mode": "bulk", **positions[BULK_STREAM]}
         else:
             doc = {"mode": "rest", "streams": collapse(positions)}
@@ -224,7 +226,10 @@ def run(
     report.expect_balance("activities_read", DELIVERED_BUCKET[sink.mode], "skipped_unmapped", "skipped_no_identity",
                           "skipped_duplicate", "rejected", "deferred")
     try:
-        if use_bulk:
+        if use_bulk and options.dry_run:
+            assert start_date is not None
+            _plan_bulk(report, start_date, job.window.until)
+        elif use_bulk:
             assert start_date is not None
             resume = cursor if cursor and cursor["mode"] == "bulk" and job.window.since is None else None
             reader = BulkReader(marketo, store, pipeline, list(type_names), poll_interval_s=poll_interval_s,
@@ -235,6 +240,9 @@ def run(
             result = read_rest(marketo, pipeline, starts, job.window.until, workers=workers_for(marketo),
                                prefetch=directory.prefetch)
             _note_rest(report, result)
+            if result.capped_streams:
+                _bulk_after_cap(marketo, store, pipeline, report, result, job.window.until, dry_run=options.dry_run,
+                                poll_interval_s=poll_interval_s, sleep=sleep)
         pipeline.flush()
     except BaseException:
         pipeline.abandon()
@@ -254,6 +262,19 @@ def run(
         report.notes.append(f"batch payloads written to {options.out}")
 
 
+def _plan_bulk(report: RunReport, start: datetime, until: datetime) -> None:
+    """A dry run in bulk mode: say which export jobs a real run would make, without creating any (a job takes a
+    queue slot shared with every integration and counts against the daily export volume)."""
+    windows = bulk_windows(start, until)
+    report.details["bulk"] = {"exports_created": 0, "exports_planned": len(windows),
+                              "windows": [f"{iso_seconds(a)}/{iso_seconds(b)}" for a, b in windows]}
+    report.notes.append(
+        f"dry run: a real run reads this window with {len(windows)} Bulk Activity Extract job(s) of at most "
+        f"{BULK_WINDOW_DAYS} days; no export job was created and no event is printed (a window shorter than "
+        "--bulk-after, without --bulk, previews events through REST paging)"
+    )
+
+
 def _note_bulk(report: RunReport, result: BulkResult) -> None:
     report.details["bulk"] = {"exports_created": result.exports, "resumed_export": result.resumed_export,
                               "status_polls": result.polls}
@@ -266,8 +287,49 @@ def _note_rest(report: RunReport, result: RestResult) -> None:
     report.details["pages"] = result.pages
     if result.slices > 1:
         report.details["time_slices"] = result.slices
-    if result.capped:
-        report.notes.append("stopped after a long run of empty activity pages; the next run continues from there")
+    if result.capped_streams:
+        report.details["empty_page_cap"] = {"streams": sorted(result.capped_streams),
+                                            "read_through": min(d or "" for d in result.capped_streams.values())
+                                            or None}
+
+
+def _bulk_after_cap(
+    marketo: MarketoClient,
+    store: StateStore,
+    pipeline: Pipeline,
+    report: RunReport,
+    result: RestResult,
+    until: datetime,
+    *,
+    dry_run: bool,
+    poll_interval_s: float,
+    sleep: Callable[[float], None],
+) -> None:
+    """A busy instance answered a long run of empty pages (each one scans 300 activities of every type; Adobe KB
+    https://experienceleague.adobe.com/en/docs/experience-cloud-kcs/kbarticles/ka-29362). Paging on would
+    fall behind for ever, so the rest of those streams' window is read with Bulk Activity Extract."""
+    dates = list(result.capped_streams.values())
+    types = sorted({int(i) for key in result.capped_streams for i in key.split(",")})
+    if any(date is None for date in dates):
+        note = ("stopped paging after a long run of empty activity pages, and the stored position has no date to "
+                "hand over to Bulk Activity Extract from: the next run pages on from here. To catch up at once, "
+                "run 'segmarketo writeback --since <the last day you know was written back> --bulk'")
+        report.notes.append(note)
+        log.warning(note)
+        return
+    start = parse_activity_date(min(d for d in dates if d))
+    window = f"{iso_seconds(start)} to {iso_seconds(until)}"
+    if dry_run:
+        report.notes.append(f"dry run: stopped paging after a long run of empty activity pages; a real run reads "
+                            f"{window} with Bulk Activity Extract (no export job was created)")
+        return
+    log.warning("a long run of empty activity pages: reading %s with Bulk Activity Extract", window)
+    report.notes.append(f"a long run of empty activity pages (a busy instance): read {window} with Bulk "
+                        "Activity Extract instead")
+    pipeline.flush()  # deliver and commit what paging read, so the cursor changes format with nothing pending
+    reader = BulkReader(marketo, store, pipeline, types, poll_interval_s=poll_interval_s, sleep=sleep)
+    _note_bulk(report, reader.read(start, until, None))
+    report.details["mode"] = "rest+bulk"
 
 
 def _key(events: dict[str, str], name: str) -> str:
@@ -303,7 +365,7 @@ def _rest_starts(
     if window.since is not None or cursor is None or cursor["mode"] == "bulk":
         moment = window.since or parse_activity_date(cursor["date"])  # type: ignore[index]
         token = marketo.get_paging_token(moment)
-        return {key: {"token": token, "after": None} for key in groups}
+        return {key: {"token": token, "after": None, "date": iso_seconds(moment)} for key in groups}
     stored: dict[str, Position] = cursor.get("streams") or {}
     if not stored:
         raise ConfigError("the stored writeback cursor holds no position; run once with --since")
@@ -317,4 +379,6 @@ def _rest_starts(
         ids = set(key.split(","))
         best = max(stored, key=lambda k: len(ids & set(k.split(","))))
         starts[key] = {"token": stored[best]["token"], "after": None}
+        if stored[best].get("date"):
+            starts[key]["date"] = stored[best]["date"]
     return starts

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MarketoError
+from ..marketo.bulk import EXTRACT_POLL_INTERVAL_S
 from ..state import StateStore
 from .writeback import bulk_windows, iso_seconds
 from .writeback_activity import Activity, BadActivity, activity_from_bulk_row, parse_activity_date
@@ -26,7 +27,7 @@ log = logging.getLogger("segmarketo.writeback")
 MAX_TYPE_IDS_PER_CALL = 10
 BULK_STREAM = "bulk"
 EXPORT_CHECKPOINT = "writeback.export"
-POLL_INTERVAL_S = 60.0  # Marketo updates extract status at most once a minute
+POLL_INTERVAL_S = EXTRACT_POLL_INTERVAL_S
 DONE_STATES = ("Completed",)
 FAILED_STATES = ("Failed", "Cancelled", "Canceled")
 
@@ -106,8 +107,8 @@ class BulkReader:
         self.pipeline.advance(BULK_STREAM, {"date": iso_seconds(start), "guid": None, "export_id": None})
         for index, (window_start, window_end) in enumerate(windows):
             job = checkpoint if index == 0 and checkpoint else None
-            export_id = self._run_export(window_start, window_end, job)
-            data = self.client.bulk_extract_file("activities", export_id)
+            export_id, status = self._run_export(window_start, window_end, job)
+            data = self.client.bulk_extract_download("activities", export_id, status.get("fileChecksum"))
             skip_through = resume.get("guid") if resume and resume.get("export_id") == export_id else None
             self._feed(data, export_id, max(start, window_start), window_end, min(until, windows[-1][1]), skip_through)
             self.pipeline.advance(BULK_STREAM, {"date": iso_seconds(window_end), "guid": None, "export_id": None})
@@ -154,17 +155,22 @@ class BulkReader:
         self.result.exports += 1
         return export_id
 
-    def _run_export(self, window_start: datetime, window_end: datetime, job: dict[str, Any] | None) -> str:
-        """Create (or resume) the window's job, enqueue it and poll until Completed; one re-create on failure."""
+    def _run_export(
+        self, window_start: datetime, window_end: datetime, job: dict[str, Any] | None
+    ) -> tuple[str, dict[str, Any]]:
+        """Create (or resume) the window's job, enqueue it and poll until Completed; one re-create on failure.
+        Returns the export id and its Completed status row (which holds the file's checksum)."""
         export_id = job["export_id"] if job else self._create(window_start, window_end)
         recreated = False
         status = "" if job else "Created"  # a resumed job's state is unknown; a new one is Created
+        row: dict[str, Any] = {}
         while True:
             if not status:
-                status = str(self.client.bulk_extract_status("activities", export_id).get("status", ""))
+                row = self.client.bulk_extract_status("activities", export_id)
+                status = str(row.get("status", ""))
                 self.result.polls += 1
             if status in DONE_STATES:
-                return export_id
+                return export_id, row
             if status in FAILED_STATES:
                 if recreated:
                     raise MarketoError("", f"bulk activity export {export_id} ended '{status}' twice; giving up")

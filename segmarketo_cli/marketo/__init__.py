@@ -2,7 +2,7 @@
 
 from .activities import ActivityPage, ActivityPager
 from .client import MarketoClient
-from .exceptions import BulkFileNotReady, ExportQuotaExhausted, MarketoPayloadTooLarge
+from .exceptions import BulkFileNotReady, ExportQuotaExhausted, ExtractChecksumMismatch, MarketoPayloadTooLarge
 from .limits import Limiter
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "ActivityPager",
     "BulkFileNotReady",
     "ExportQuotaExhausted",
+    "ExtractChecksumMismatch",
     "Limiter",
     "MarketoClient",
     "MarketoPayloadTooLarge",

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 from typing import Any
 
 from ..errors import MarketoError
 from .base import ApiBase
-from .exceptions import MarketoPayloadTooLarge
+from .exceptions import ExtractChecksumMismatch, MarketoPayloadTooLarge
+
+log = logging.getLogger("segmarketo.marketo.bulk")
 
 # Marketo takes import files "less than 10MB in size" and answers HTTP 413 above (docs/marketo-client.md); margin kept.
 BULK_IMPORT_MAX_BYTES = 9_500_000
 IMPORT_PATH = "/bulk/v1/leads.json"
 EXTRACT_KINDS = ("leads", "activities")
+# Adobe: poll an export's status no more than once a minute; Marketo refreshes it at that pace anyway
+# (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/bulk-extract/bulk-extract).
+EXTRACT_POLL_INTERVAL_S = 60.0
 
 
 def _extract_base(kind: str) -> str:
@@ -92,6 +100,23 @@ class BulkApi(ApiBase):
         """The extract file (or the inclusive `byte_range` of it); BulkFileNotReady while it is unfinished."""
         headers = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else None
         return self.raw("GET", f"{_extract_base(kind)}/{export_id}/file.json", headers=headers).content
+
+    def bulk_extract_download(self, kind: str, export_id: str, checksum: str | None) -> bytes:
+        """The whole extract file, checked against `checksum`, the `fileChecksum` ("sha256:<hex>") of the job's
+        Completed status row: a mismatch downloads it once more, a second one raises ExtractChecksumMismatch.
+        Without a checksum (or with another algorithm) the file is returned unchecked, with a warning."""
+        algorithm, _, expected = (checksum or "").partition(":")
+        if algorithm.lower() != "sha256" or not expected:
+            log.warning("bulk %s export %s has no sha256 fileChecksum (%r); its file is used unchecked",
+                        kind, export_id, checksum)
+            return self.bulk_extract_file(kind, export_id)
+        for attempt in (1, 2):
+            data = self.bulk_extract_file(kind, export_id)
+            if hmac.compare_digest(hashlib.sha256(data).hexdigest(), expected.strip().lower()):
+                return data
+            log.warning("bulk %s export %s: the downloaded file (%d bytes) does not match its fileChecksum%s",
+                        kind, export_id, len(data), "; downloading it again" if attempt == 1 else "")
+        raise ExtractChecksumMismatch(kind, export_id)
 
     def bulk_extract_cancel(self, kind: str, export_id: str) -> dict[str, Any]:
         """Cancel a job; returns its new status row."""

@@ -1,4 +1,4 @@
-"""Marketo-specific errors callers can act on: oversize payloads, export quota, unready bulk files."""
+"""Marketo-specific errors callers can act on: oversize payloads, export quota, unready or damaged bulk files."""
 
 from __future__ import annotations
 
@@ -26,3 +26,17 @@ class BulkFileNotReady(MarketoError):
 
     def __init__(self, path: str, text: str) -> None:
         super().__init__("404", f"bulk file {path} is not available: {text.strip()[:200] or 'not ready'}")
+
+
+class ExtractChecksumMismatch(MarketoError):
+    """A bulk extract file whose SHA-256 differs from the job's `fileChecksum`, on the download and on one more."""
+
+    def __init__(self, kind: str, export_id: str) -> None:
+        super().__init__(
+            "checksum",
+            f"the bulk {kind} export {export_id} file failed its checksum (its SHA-256 differs from the job's "
+            "fileChecksum) and was downloaded twice; nothing from it was used",
+            hint="run the command again; a damaged download is usually a network or proxy problem",
+        )
+        self.kind = kind
+        self.export_id = export_id

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,9 @@ class Sandbox:
         self.limits = ServerLimits(self.config.rate_limit_calls, self.config.window_s, self.config.max_concurrency,
                                    self.config.daily_quota)
         self.bulk = BulkState(self.config)
+        # Stamps bulk extract status polls (`ExportJob.polls`); a test swaps in a fake clock that its injected
+        # sleep advances, to check the client's poll spacing without waiting.
+        self.clock: Callable[[], float] = time.monotonic
         self._server: SandboxServer | None = None
         self._thread: threading.Thread | None = None
         self._saver: threading.Thread | None = None

@@ -37,6 +37,9 @@ class SandboxConfig:
     filter_max_matches: int = 1000
     # Activities: how many activities (of every type) one activities.json call scans.
     activity_scan_window: int = 300
+    # A busy instance: this many empty pages (moreResult=true) before every page that scans activities, as
+    # when the next 300 activities of every type hold none of the requested types (KB ka-29362).
+    activity_busy_pages: int = 0
     # A string longer than its describe length: "reject" (1003) or "truncate" (UNCONFIRMED, §5.5).
     string_overflow: str = "reject"
     # Compare e-mail lookups case-insensitively (UNCONFIRMED, segment.md §16 point 11).

@@ -13,11 +13,14 @@ MARKETO_MESSAGES = {
     "615": "Concurrent access limit '10' reached", "713": "Transient Error", "719": "Lock wait timeout exception",
     "1016": "Too many imports", "1019": "Import in progress", "1029": "Too many jobs in queue",
 }
+CORRUPT = "corrupt"
 
 
 @dataclass
 class Fault:
-    """One scripted fault. `code` is a Marketo code string, an HTTP status int, "reset", "timeout" or "slow"."""
+    """One scripted fault. `code` is a Marketo code string, an HTTP status int, "reset", "timeout", "slow" or
+    "corrupt" (a bulk extract file download answers normally but with a damaged body, so its SHA-256 no longer
+    matches the job's fileChecksum; it only ever matches `…/file.json` downloads)."""
 
     code: str | int
     times: int = 1
@@ -27,6 +30,8 @@ class Fault:
     message: str | None = None
 
     def matches(self, path: str) -> bool:
+        if self.code == CORRUPT and not path.endswith("/file.json"):
+            return False
         if self.path is None:
             return path.startswith(("/rest/", "/bulk/"))
         return path.startswith(self.path)

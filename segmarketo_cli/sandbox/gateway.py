@@ -18,7 +18,7 @@ from . import (
     marketo_usage,
 )
 from .envelope import ApiError, Request, Response, error, json_response, text
-from .faults import MARKETO_MESSAGES, Fault
+from .faults import CORRUPT, MARKETO_MESSAGES, Fault
 from .limits import NON_COUNTING
 from .server import DropConnection, stall_then_drop
 
@@ -73,6 +73,11 @@ def fault_response(sb: Sandbox, fault: Fault) -> Response | None:
     return error(code, fault.message or MARKETO_MESSAGES.get(code, "Injected fault"))
 
 
+def damaged(body: bytes) -> bytes:
+    """A download cut short: the second half of the body is lost (at least one byte changes)."""
+    return body[: len(body) // 2] if len(body) > 1 else body + b"#"
+
+
 def bearer(sb: Sandbox, request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
@@ -84,7 +89,7 @@ def bearer(sb: Sandbox, request: Request) -> str | None:
 
 def handle_marketo(sb: Sandbox, request: Request) -> Response:
     fault = sb.faults.take(request.path)
-    if fault is not None:
+    if fault is not None and fault.code != CORRUPT:
         injected = fault_response(sb, fault)
         if injected is not None:
             return injected
@@ -108,6 +113,8 @@ def handle_marketo(sb: Sandbox, request: Request) -> Response:
         except Exception:  # an emulator bug must look like Marketo's 611, not a dropped connection
             log.exception("sandbox handler failed for %s %s", request.method, request.path)
             response = error("611", "System error")
+        if fault is not None and fault.code == CORRUPT and response.status in (200, 206):
+            response.body = damaged(response.body)
         delay = sb.config.latency_s + sb.config.latency_per_record_s * response.records
         if delay > 0:
             time.sleep(delay)

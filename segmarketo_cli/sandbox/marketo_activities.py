@@ -14,16 +14,20 @@ MAX_TYPE_IDS = 10
 MAX_LEAD_IDS = 30
 
 
-def position_token(key: tuple[str, int]) -> str:
-    """An opaque token encoding the last scanned (activityDate, id)."""
-    return encode_token(f"act:{key[0]}|{key[1]}")
+def position_token(key: tuple[str, int], empties: int = 0) -> str:
+    """An opaque token encoding the last scanned (activityDate, id), and how many busy-instance empty pages
+    were already answered from that place."""
+    return encode_token(f"act:{key[0]}|{key[1]}" + (f"|{empties}" if empties else ""))
 
 
-def _position(sb: Sandbox, token: str) -> int:
-    date_part, _, id_part = decode_token(token, "act").partition("|")
-    if not id_part.lstrip("-").isdigit():
+def _position(sb: Sandbox, token: str) -> tuple[tuple[str, int], int, int]:
+    """(the token's key, the scan position after it, the busy-instance empty pages already answered there)."""
+    date_part, _, rest = decode_token(token, "act").partition("|")
+    id_part, _, empties = rest.partition("|")
+    if not id_part.lstrip("-").isdigit() or not (empties or "0").isdigit():
         raise ApiError("1003", "Invalid nextPageToken")
-    return sb.marketo.activities.position_after((date_part, int(id_part)))
+    key = (date_part, int(id_part))
+    return key, sb.marketo.activities.position_after(key), int(empties or 0)
 
 
 def types(sb: Sandbox, request: Request, match: Any) -> Response:
@@ -71,7 +75,10 @@ def activities(sb: Sandbox, request: Request, match: Any) -> Response:
             if static_list is None:
                 raise ApiError("1013", "Static list not found")
             list_members = static_list.members
-        start = _position(sb, token)
+        key, start, empties = _position(sb, token)
+        if empties < sb.config.activity_busy_pages and start < len(store.keys):
+            # A busy instance: the scan passed only other types' activity (KB ka-29362).
+            return ok(None, moreResult=True, nextPageToken=position_token(key, empties + 1))
         found: list[dict[str, Any]] = []
         position = start
         # Each call scans the next `activity_scan_window` activities of every type (KB ka-29362).

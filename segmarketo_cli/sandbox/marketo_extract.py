@@ -44,6 +44,7 @@ class ExportJob:
     rows: list[list[Any]] = field(default_factory=list)
     file: bytes | None = None
     error: str | None = None
+    polls: list[float] = field(default_factory=list)  # sb.clock() at each status call, for poll-spacing tests
 
     def start(self) -> None:
         self.status, self.started_at = "Processing", now_iso()
@@ -217,6 +218,7 @@ def enqueue(sb: Sandbox, request: Request, match: Any) -> Response:
 def status(sb: Sandbox, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         job = _job(sb, match)
+        job.polls.append(sb.clock())
         sb.bulk.exports_queue.advance()
         return ok([job.to_api()])
 
