@@ -37,15 +37,15 @@ EMAIL_TYPES = frozenset(
     for name in ("Send Email", "Email Delivered", "Email Bounced", "Email Bounced Soft", "Unsubscribe Email",
                  "Open Email", "Click Email")
 )
-# Kept by Marketo for 90 days only (marketo-rest.md §9.4).
+# Kept by Marketo for 90 days only (docs/writeback.md).
 SHORT_RETENTION_TYPES = frozenset({"send email", "email delivered"})
 RETENTION_DAYS = 90
 IDENTITY_MODES = ("auto", "user-id-only")
 ANONYMOUS_PREFIX = "marketo:"
 BULK_WINDOW_DAYS = 31
 
-# Attribute names of e-mail activities are UNCONFIRMED (marketo-rest.md §9.1, segment.md §16.12): accept the
-# spellings seen in public code and the sandbox, first match wins.
+# Attribute names of e-mail activities are UNCONFIRMED (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/activities
+# does not list them): accept the spellings seen in public code and the sandbox, first match wins.
 SUBJECT_ATTRS = ("Subject", "Email Subject", "Subject Line")
 LINK_URL_ATTRS = ("Link", "Link URL", "URL", "Link Url")
 LINK_ID_ATTRS = ("Link ID", "Link Id", "Link ID Value")
