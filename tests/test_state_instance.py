@@ -335,3 +335,14 @@ def test_doctor_fails_when_the_instance_ledger_went_missing(world, invoke, isola
     assert checks["instance ledger"]["status"] == "fail"
     assert "is missing" in checks["instance ledger"]["detail"]
     assert not ledger.exists()
+
+
+def test_doctor_fails_when_the_registry_cannot_be_created(invoke, sandbox, monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("SEGMARKETO_REGISTRY", str(blocker / "registry.sqlite"))
+    result = invoke("doctor", "--json")
+    assert result.exit_code == 1, result.output
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["instance ledger"]["status"] == "fail"
+    assert f"{blocker} is a file, not a folder" in checks["instance ledger"]["detail"]

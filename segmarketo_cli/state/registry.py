@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ..errors import SafetyRefusal, SegmarketoError, StateError
-from ..paths import registry_file
+from ..paths import check_writable, registry_file
 from .sqlite import StoreFile, unusable
 
 REGISTRY_V1 = """
@@ -46,6 +46,7 @@ def claim(key: str, instance: str, ledger: Path) -> None:
 def problem(key: str, instance: str, ledger: Path) -> SegmarketoError | None:
     """What `claim` would refuse for this home's `ledger`, found without claiming anything (for doctor)."""
     if not registry_file().exists():
+        check_writable(registry_file(), "instance registry (SEGMARKETO_REGISTRY)")  # the first job creates it
         return None
     registry = _open()
     try:
