@@ -146,6 +146,7 @@ def marketo_counters(state: dict[str, Any]) -> dict[str, int]:
 def cli_env(url: str, home: Path, **extra: str) -> dict[str, str]:
     """Environment for `segmarketo` against a bench sandbox (default client limits unless overridden)."""
     return {**os.environ, "SEGMARKETO_HOME": str(home), "SEGMARKETO_MARKETO_ENDPOINT": url,
+            "SEGMARKETO_REGISTRY": str(home / "instance-registry.sqlite"),  # claim no instance in the user's registry
             "SEGMARKETO_MARKETO_CLIENT_ID": CLIENT_ID, "SEGMARKETO_MARKETO_CLIENT_SECRET": CLIENT_SECRET,
             "SEGMARKETO_SEGMENT_ENDPOINT": url, "SEGMARKETO_SEGMENT_WRITE_KEY": WRITE_KEY,
             "PYTHONHASHSEED": "0", **extra}

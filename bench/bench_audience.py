@@ -130,6 +130,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="bench-home-"))
     os.environ.update({
         "SEGMARKETO_HOME": str(home), "SEGMARKETO_MARKETO_ENDPOINT": box.url,
+        "SEGMARKETO_REGISTRY": str(home / "instance-registry.sqlite"),  # claim no instance in the user's registry
         "SEGMARKETO_MARKETO_CLIENT_ID": "bench", "SEGMARKETO_MARKETO_CLIENT_SECRET": "bench-secret-0123456789",
         "SEGMARKETO_RATE_LIMIT_CALLS": "90", "SEGMARKETO_RATE_LIMIT_WINDOW_S": "2" if args.relaxed else "20",
     })

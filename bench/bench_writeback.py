@@ -77,7 +77,9 @@ def writeback_env(url: str, home: str, window_s: float) -> dict[str, str]:
 
 def opt_in_extras(home: Path) -> None:
     """The bench's activity mix includes the Marketo extras (Send Email, ...): write them back too."""
-    (home / "config.toml").write_text("[profiles.default.writeback]\nmarketo_extras = true\n")
+    config = home / "config.toml"
+    config.write_text("[profiles.default.writeback]\nmarketo_extras = true\n")
+    config.chmod(0o600)  # a config others can write is refused, whatever the umask
 
 
 # ---- local cost: activities -> Segment batches ----------------------------------------------------------------

@@ -176,6 +176,23 @@ def partition_check(settings: Settings, client: Any) -> Check:
                                             f"is not on this instance; valid names: {listed}")
 
 
+def ledger_check(settings: Settings) -> Check:
+    """Whether this home may use the instance's ledger, as every writing job will ask the per-user registry."""
+    from .state import registry
+    from .state.ledger import instance_key, ledger_path
+
+    instance = str(settings.marketo_endpoint)
+    path = ledger_path(paths.state_dir(), instance)
+    try:
+        refusal = registry.problem(instance_key(instance), instance, path)
+    except SegmarketoError as exc:
+        refusal = exc
+    if refusal is not None:
+        return Check("instance ledger", "fail", redact(refusal.message + (f" ({refusal.hint})" if refusal.hint
+                                                                           else "")))
+    return Check("instance ledger", "ok", f"{path}" + ("" if path.exists() else " (the first job creates it)"))
+
+
 def segment_checks(settings: Settings) -> list[Check]:
     """The resolved endpoint and region; why the write key cannot be checked; the audience-loop warning."""
     url = settings.segment_endpoint
@@ -238,6 +255,8 @@ def run_checks(profile: str | None, build_client: Callable[[Settings], Any]) -> 
     secrets = secret_checks(settings)
     yield from secrets
     yield from segment_checks(settings)
+    if settings.marketo_endpoint:
+        yield ledger_check(settings)
     remote = ("marketo token", "describe", "lead partitions", "activity types", "api usage")
     missing = [c.name for c in checks + secrets if c.status == "fail" and "segment" not in c.name]
     if missing:

@@ -30,6 +30,9 @@ READ_TIMEOUT_RETRIES = 2
 _NO_SUCH_NAME = frozenset(code for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None))
                           if code is not None)
 
+# urllib3's words when an HTTPS proxy answers CONNECT with an error status, e.g. "... failed: 407 Proxy Auth..."
+_TUNNEL_FAILED = re.compile(r"Tunnel connection failed: (\d{3})\b[^\n]*")
+
 _REDACT_PATTERNS = [
     # the lookbehind keeps e.g. Marketo's nextPageToken= readable: paging tokens are not secrets
     re.compile(r"(?i)((?<![a-z])(?:client_secret|access_token|write_?key|password|token)=)([^&\s]+)"),
@@ -134,6 +137,10 @@ def unreachable_reason(exc: BaseException) -> str | None:
     a resolver that could not answer)."""
     if isinstance(exc, requests.exceptions.SSLError):
         return f"TLS failed ({_tls_detail(exc)})"
+    tunnel = _tunnel_refusal(exc)
+    if tunnel is not None and 400 <= tunnel[0] < 500 and tunnel[0] not in (408, 429):
+        # the proxy's policy or credentials (403, 407): retrying later would not help
+        return f"the proxy refused the tunnel with HTTP {tunnel[1]}"
     for cause in _causes(exc):
         if isinstance(cause, socket.gaierror) and cause.errno in _NO_SUCH_NAME:
             return "the host name does not resolve"
@@ -153,6 +160,9 @@ def describe_transport_error(exc: BaseException, read_timeout: float | None = No
         return f"it did not answer within {read_timeout:g} s" if read_timeout else "it did not answer in time"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "the answer was cut off"
+    tunnel = _tunnel_refusal(exc)
+    if tunnel is not None:
+        return f"the proxy could not open a tunnel to it (HTTP {tunnel[1]})"
     for cause in _causes(exc):
         if isinstance(cause, socket.gaierror):
             return "the host name could not be looked up"
@@ -208,6 +218,15 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         yield item
         pending.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
         pending.extend(arg for arg in item.args if isinstance(arg, BaseException))
+
+
+def _tunnel_refusal(exc: BaseException) -> tuple[int, str] | None:
+    """(status, 'status reason') when an HTTPS proxy answered the CONNECT with an error, else None."""
+    for cause in _causes(exc):
+        match = _TUNNEL_FAILED.search(str(cause)) if type(cause) is OSError else None
+        if match:
+            return int(match.group(1)), match.group(0).split(": ", 1)[1][:80]
+    return None
 
 
 def _tls_detail(exc: BaseException) -> str:

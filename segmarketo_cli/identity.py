@@ -26,7 +26,7 @@ def normalize_email(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     email = value.strip().lower()
-    # EMAIL_RE needs an '@', so a 64-hex SHA-256 digest (segment.md §11.5) never passes.
+    # EMAIL_RE needs an '@', so a 64-hex SHA-256 digest (https://segment.com/docs/engage/audiences/) never passes.
     return email if EMAIL_RE.match(email) else None
 
 
@@ -52,7 +52,10 @@ def message_time(message: dict[str, Any]) -> float | None:
 
 
 def find_email(message: dict[str, Any], *, user_id_is_email: bool = False) -> str | None:
-    """The first address found in the locations of segment.md §10.4, in that order."""
+    """The first address found where Segment's spec puts one, in this order.
+
+    (https://segment.com/docs/connections/spec/identify/, https://segment.com/docs/connections/spec/common/#context)
+    """
     traits = message.get("traits")
     if isinstance(traits, dict):  # the usual case: an identify with traits.email
         email = normalize_email(traits.get("email"))

@@ -22,7 +22,8 @@ log = logging.getLogger("segmarketo.mapping")
 
 DESCRIBE_CACHE_KEY = "describe:leads"
 DESCRIBE_TTL_S = 86400.0
-# Reserved traits (segment.md §10.2). Earlier entries win when two traits land on one field (camelCase first).
+# Reserved traits (https://segment.com/docs/connections/spec/identify/#traits). Earlier entries win when two traits
+# land on one field (camelCase first).
 BUILTIN: tuple[tuple[str, str], ...] = (
     ("email", "email"), ("firstName", "firstName"), ("first_name", "firstName"), ("lastName", "lastName"),
     ("last_name", "lastName"), ("phone", "phone"), ("title", "title"), ("website", "website"),
@@ -153,7 +154,10 @@ class CoercionError(ValueError):
 
 
 def coerce(value: Any, info: FieldInfo) -> Any:
-    """`value` converted for `info.dataType` (marketo-rest.md §5.5); CoercionError when it cannot be."""
+    """`value` converted for `info.dataType`; CoercionError when it cannot be.
+
+    (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/field-types)
+    """
     if value is None:
         return None
     kind = info.data_type

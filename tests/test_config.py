@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from segmarketo_cli import paths
-from segmarketo_cli.config import load_settings, normalize_endpoint
+from segmarketo_cli.config import load_settings, normalize_endpoint, normalize_segment_endpoint
 from segmarketo_cli.errors import ConfigError
 
 
@@ -170,3 +170,25 @@ def test_profile_sub_tables_of_the_wrong_shape_are_config_errors(isolated_home, 
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert expected in str(info.value) and "config.toml" in str(info.value)
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("https://ops:hunter2@123-ABC-456.mktorest.com", "'https://***@123-ABC-456.mktorest.com'"),
+    ("https://123-ABC-456.mktorest.com/?token=hunter2", "'https://123-ABC-456.mktorest.com/?***'"),
+    ("https://123-ABC-456.mktorest.com#hunter2", "'https://123-ABC-456.mktorest.com?***'"),
+])
+def test_endpoint_with_credentials_query_or_fragment_is_refused_without_showing_them(monkeypatch, value, shown):
+    # a password in the URL would travel (and be printed) with every call; a query would land mid-path
+    monkeypatch.setenv("SEGMARKETO_MARKETO_ENDPOINT", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert shown in str(info.value)
+    assert "must not hold a user name, password, query or fragment" in str(info.value)
+    assert "hunter2" not in str(info.value)
+
+
+def test_a_wrong_segment_region_suggests_segment_values():
+    with pytest.raises(ConfigError) as info:
+        normalize_segment_endpoint("mars")
+    assert "'us', 'eu'" in str(info.value)
+    assert "mktorest" not in str(info.value)

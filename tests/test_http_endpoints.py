@@ -132,6 +132,32 @@ def test_a_refusing_proxy_is_named(invoke, sandbox, people, monkeypatch):
     assert "through the proxy" in lines[0]
 
 
+@pytest.mark.parametrize("status", [403, 407])
+def test_a_proxy_refusing_the_tunnel_is_a_configuration_error(invoke, people, marketo_env, monkeypatch, status):
+    # an HTTPS proxy's policy or credentials: exit 2 at once, never seven retries and 75
+    monkeypatch.setenv("SEGMARKETO_MAX_RETRIES", "1")
+    with LocalServer(lambda seen: (status, {"Proxy-Authenticate": "Basic"}, b"")) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        marketo_env("https://123-ABC-456.mktorest.com")
+        result = invoke("backfill-leads", str(people))
+    assert result.exit_code == 2, result.output
+    lines = error_lines(result)
+    assert len(lines) == 1, lines
+    assert f"the proxy refused the tunnel with HTTP {status}" in lines[0]
+    assert [seen.method for seen in proxy.seen] == ["CONNECT"]
+
+
+def test_a_proxy_failing_the_tunnel_is_temporary_and_says_so():
+    with LocalServer(lambda seen: (502, {}, b"")) as proxy:
+        session = make_session()
+        session.proxies = {"https": proxy.url}
+        client = MarketoClient("https://123-ABC-456.mktorest.com", "cid", SANDBOX_CLIENT_SECRET, session=session,
+                               limiter=Limiter(), max_retries=1, sleep=lambda s: None)
+        with pytest.raises(ServiceUnavailable) as info:
+            client.fetch_token()
+    assert "the proxy could not open a tunnel to it (HTTP 502" in info.value.message
+
+
 def test_refused_after_marketo_answered_stays_temporary(sandbox):
     slept: list[float] = []
     client = MarketoClient(sandbox.url, "sandbox-client", SANDBOX_CLIENT_SECRET, limiter=Limiter(window_s=0.05),

@@ -305,3 +305,44 @@ def test_instance_key_is_the_munchkin_id_or_a_file_safe_host(endpoint, key):
     from segmarketo_cli.state.ledger import instance_key
 
     assert instance_key(endpoint) == key
+
+
+def test_doctor_fails_in_a_second_home_that_every_job_would_refuse(world, invoke, monkeypatch,  # noqa: F811
+                                                                   tmp_path, isolated_home):
+    _, _, args = world
+    assert invoke(*args).exit_code == 0
+    [ledger] = ledger_files(isolated_home)
+    first = {c["name"]: c for c in json.loads(invoke("doctor", "--json").stdout)}
+    assert first["instance ledger"]["status"] == "ok"
+    assert str(ledger) in first["instance ledger"]["detail"]
+    monkeypatch.setenv("SEGMARKETO_HOME", str(tmp_path / "home-b"))
+    result = invoke("doctor", "--json")
+    assert result.exit_code == 1, result.output
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["instance ledger"]["status"] == "fail"
+    assert str(ledger) in checks["instance ledger"]["detail"]
+    assert not (tmp_path / "home-b" / "state" / "instances").exists()  # doctor claims nothing
+
+
+def test_doctor_fails_when_the_instance_ledger_went_missing(world, invoke, isolated_home):  # noqa: F811
+    _, _, args = world
+    assert invoke(*args).exit_code == 0
+    [ledger] = ledger_files(isolated_home)
+    ledger.unlink()
+    result = invoke("doctor", "--json")
+    assert result.exit_code == 1, result.output
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["instance ledger"]["status"] == "fail"
+    assert "is missing" in checks["instance ledger"]["detail"]
+    assert not ledger.exists()
+
+
+def test_doctor_fails_when_the_registry_cannot_be_created(invoke, sandbox, monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("SEGMARKETO_REGISTRY", str(blocker / "registry.sqlite"))
+    result = invoke("doctor", "--json")
+    assert result.exit_code == 1, result.output
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["instance ledger"]["status"] == "fail"
+    assert f"{blocker} is a file, not a folder" in checks["instance ledger"]["detail"]

@@ -188,13 +188,8 @@ class BackfillJob:
         bar = self.progress(len(upserts), "upserting", "lead")
         self._bar = bar
         try:
-            if len(upserts) >= self.o.bulk_threshold:
-                stopped = self._apply_bulk(upserts)
-            else:
-                executor = RestExecutor(self.client, lookup_field=self.o.lookup_field,
-                                        linker=CookieLinker(self.client, self.store), on_result=self._on_rest)
-                outcome = executor.run(upserts)
-                stopped = (outcome.error, outcome.unconfirmed) if outcome else None
+            bulk = len(upserts) >= self.o.bulk_threshold
+            stopped = self._apply_bulk(upserts) if bulk else self._apply_rest(upserts)
         finally:
             bar.close()
         if stopped is not None:
@@ -247,6 +242,10 @@ class BackfillJob:
         self.report.add("bulk_leads_resent", len(candidates))
         self.report.notes.append(f"{len(candidates):,} lead(s) of bulk jobs whose outcome Marketo's files could "
                                  "not confirm were sent again through Sync Leads")
+        return self._apply_rest(candidates)
+
+    def _apply_rest(self, candidates: list[Candidate]) -> tuple[Any, list[Candidate]] | None:
+        """Sync Leads for `candidates` (cookies linked); the stop error with every unconfirmed candidate, or None."""
         executor = RestExecutor(self.client, lookup_field=self.o.lookup_field,
                                 linker=CookieLinker(self.client, self.store), on_result=self._on_rest)
         outcome = executor.run(candidates)

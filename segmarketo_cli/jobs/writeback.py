@@ -48,8 +48,8 @@ IDENTITY_MODES = ("auto", "user-id-only")
 ANONYMOUS_PREFIX = "marketo:"
 BULK_WINDOW_DAYS = 31
 
-# Attribute names of e-mail activities are UNCONFIRMED (marketo-rest.md §9.1, segment.md §16.12): accept the
-# spellings seen in public code and the sandbox, first match wins.
+# Attribute names of e-mail activities are UNCONFIRMED (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/activities
+# does not list them): accept the spellings seen in public code and the sandbox, first match wins.
 SUBJECT_ATTRS = ("Subject", "Email Subject", "Subject Line")
 LINK_URL_ATTRS = ("Link", "Link URL", "URL", "Link Url")
 LINK_ID_ATTRS = ("Link ID", "Link Id", "Link ID Value")

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("segmarketo.writeback")
 
-CACHE_TTL_S = 86_400  # activity types and campaigns: about a day (marketo-rest.md §2)
+CACHE_TTL_S = 86_400  # activity types and campaigns: about a day (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/marketo-integration-best-practices)
 TYPES_KEY = "writeback:activity-types"
 CAMPAIGNS_KEY = "writeback:campaign-names"
 SUBJECTS_KEY = "writeback:email-subjects"

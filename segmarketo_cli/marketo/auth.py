@@ -99,7 +99,8 @@ class TokenManager:
 
     @staticmethod
     def _error_label(response: requests.Response) -> str:
-        # The 401 body shape is UNCONFIRMED (marketo-rest.md §1): read `error` if it is there, else say nothing.
+        # The 401 body shape is UNCONFIRMED (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/authentication):
+        # read `error` if it is there, else say nothing.
         try:
             body = response.json()
         except ValueError:

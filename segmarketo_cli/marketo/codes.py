@@ -1,4 +1,6 @@
-"""Marketo's error codes as data (marketo-rest.md §3.2/§3.3): response-level classes and record-level outcomes."""
+"""Marketo's error codes as data: response-level classes and record-level outcomes."""
+
+# Source: https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/error-codes
 
 from __future__ import annotations
 

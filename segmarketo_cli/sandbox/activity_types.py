@@ -1,4 +1,6 @@
-"""The standard activity types table served by types.json (marketo-rest.md §9.1; e-mail attribute names UNCONFIRMED)."""
+"""The standard activity types table served by types.json (e-mail attribute names UNCONFIRMED)."""
+
+# Source: https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/activities
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from typing import Any
 class SandboxConfig:
     """Tunable behaviour of the sandbox. Defaults copy the real services' confirmed behaviour."""
 
-    # Marketo limits (marketo-rest.md §2).
+    # Marketo limits (docs/marketo-client.md, which cites Adobe's pages).
     rate_limit_calls: int = 100
     window_s: float = 20.0
     max_concurrency: int = 10
@@ -23,7 +23,7 @@ class SandboxConfig:
     bulk_step_s: float = 0.0
     # Segment: strict mode answers 401 to an unknown write key (the real service answers 200).
     strict_write_key: bool = False
-    # Segment wrong-region mode: answer 200 and store nothing (UNCONFIRMED wire behaviour, segment.md §1).
+    # Segment wrong-region mode: answer 200 and store nothing (UNCONFIRMED wire behaviour; https://segment.com/docs/guides/regional-segment/).
     wrong_region: bool = False
     # Segment request-level refusal: when set, every /v1/batch is answered 400 with this code (e.g.
     # "source_disabled"), whatever the batch holds. Segment documents 400 for size, JSON and empty or very short
@@ -42,7 +42,7 @@ class SandboxConfig:
     activity_busy_pages: int = 0
     # A string longer than its describe length: "reject" (1003) or "truncate" (UNCONFIRMED, §5.5).
     string_overflow: str = "reject"
-    # Compare e-mail lookups case-insensitively (UNCONFIRMED, segment.md §16 point 11).
+    # Compare e-mail lookups case-insensitively (UNCONFIRMED).
     email_case_insensitive: bool = True
     # Setting unsubscribed=true on one lead sets it on every lead sharing its e-mail (Durable Unsubscribe).
     durable_unsubscribe: bool = True
@@ -65,7 +65,7 @@ class SandboxConfig:
     extract_null: str = "null"
     # Bulk extract daily volume in bytes (500 MB) -> 1029 "Export daily quota ... exceeded".
     export_daily_bytes: int = 500 * 1024 * 1024
-    # Segment limits (segment.md §4).
+    # Segment limits (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#max-request-size).
     segment_max_body: int = 500 * 1024
     segment_max_message: int = 32 * 1024
     segment_max_items: int = 2500

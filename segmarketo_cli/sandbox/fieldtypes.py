@@ -1,4 +1,4 @@
-"""Lead field definitions and value validation by describe dataType (marketo-rest.md §5.5, GRP examples)."""
+"""Lead field definitions and value validation by describe dataType (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/field-types)."""
 
 from __future__ import annotations
 

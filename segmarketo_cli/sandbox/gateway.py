@@ -84,7 +84,7 @@ def bearer(sb: Sandbox, request: Request) -> str | None:
         return auth[7:].strip()
     if sb.config.accept_access_token_param:
         return request.arg("access_token")
-    return None  # the access_token query parameter is treated as gone (marketo-rest.md §1)
+    return None  # the access_token query parameter is treated as gone (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/authentication)
 
 
 def handle_marketo(sb: Sandbox, request: Request) -> Response:

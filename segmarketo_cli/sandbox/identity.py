@@ -39,7 +39,8 @@ class Identity:
         secret = request.arg("client_secret")
         if request.arg("grant_type") != "client_credentials" or client_id != self.client_id \
                 or secret != self.client_secret:
-            # Body shape UNCONFIRMED (marketo-rest.md §1): the fields MRP and TAP look for.
+            # Body shape UNCONFIRMED (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/authentication):
+            # the fields public clients look for.
             return json_response({"error": "unauthorized", "error_description": "Bad client credentials"},
                                  status=401)
         with self._lock:

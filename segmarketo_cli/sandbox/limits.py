@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from .envelope import ApiError
 
-# Codes whose calls do not count toward the quota or the rate limit (marketo-rest.md §3.2, §13.3).
+# Codes whose calls do not count toward the quota or the rate limit (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/error-codes).
 NON_COUNTING = frozenset({"601", "602", "604", "605", "608", "611"})
 CENTRAL = ZoneInfo("America/Chicago")
 

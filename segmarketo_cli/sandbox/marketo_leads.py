@@ -19,7 +19,8 @@ READ_ONLY_REFUSED = "Field '{name}' is read-only"
 def check_record_count(sb: Sandbox, count: int, what: str) -> None:
     limit = sb.config.max_records_per_call
     if count > limit:
-        # Server reply above 300 records is UNCONFIRMED (marketo-rest.md §14.3): the emulator fails the call.
+        # Server reply above 300 records is UNCONFIRMED (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/leads):
+        # the emulator fails the call.
         raise ApiError("1003", f"{what} exceeds the maximum of {limit} records")
 
 

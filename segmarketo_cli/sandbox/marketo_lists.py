@@ -97,7 +97,8 @@ def _parse_folder(raw: str | None, *, allow_bare: bool) -> tuple[int, str]:
     if raw.strip().isdigit():
         if allow_bare:
             return int(raw), "Folder"
-        # A bare numeric folder is UNCONFIRMED (marketo-rest.md §6.1); refused unless accept_bare_folder_id.
+        # A bare numeric folder is UNCONFIRMED (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/assets/static-lists);
+        # refused unless accept_bare_folder_id.
         raise ApiError("1003", "Invalid value for 'folder': expected {\"id\":<id>,\"type\":\"Folder\"}")
     try:
         value = json.loads(raw)
@@ -206,7 +207,7 @@ def _membership(sb: Sandbox, request: Request, match: Any, op: str) -> Response:
             if lead_id not in leads:
                 results.append(skipped("1004", "Lead not found", id=lead_id))
             elif op == "add":
-                # Re-adding a member answers "added" (UNCONFIRMED, marketo-rest.md §6.3).
+                # Re-adding a member answers "added" (UNCONFIRMED, https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/list-membership).
                 changed |= lead_id not in static_list.members
                 static_list.members.add(lead_id)
                 results.append({"id": lead_id, "status": "added"})

@@ -66,7 +66,7 @@ class SegmentState:
         with self.lock:
             self.batches.append({k: v for k, v in body.items() if k != "writeKey"})
             if self.config.wrong_region:
-                return json_response({"success": True})  # accepted and silently lost (segment.md §1)
+                return json_response({"success": True})  # accepted and silently lost (https://segment.com/docs/guides/regional-segment/)
             self._accept_batch(body)
         return json_response({"success": True})
 
@@ -163,5 +163,5 @@ class SegmentState:
 
 
 def _error(status: int, code: str, message: str) -> Response:
-    # The real 400/429 body shape is UNCONFIRMED (segment.md §5); clients depend only on the status.
+    # The real 400/429 body shape is UNCONFIRMED (docs/segment-sender.md); clients depend only on the status.
     return json_response({"success": False, "code": code, "message": message}, status=status)

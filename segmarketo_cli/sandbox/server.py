@@ -101,7 +101,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return text(414, "Request-URI Too Long")
         if body is None:
             self.close_connection = True
-            if segment:  # Segment answers an oversize batch with 400 (segment.md §5)
+            if segment:  # Segment answers an oversize batch with 400 (docs/segment-sender.md)
                 return json_response({"success": False, "code": "payload_too_large"}, status=400)
             return text(413, "Request Entity Too Large")
         if self.headers.get("Content-Encoding", "").lower() == "gzip":

@@ -27,7 +27,7 @@ from ..http import (
 )
 from .spec import DEFAULT_INTEGRATIONS, LIBRARY, MAX_MESSAGE_BYTES, iso_timestamp, message_size, problem_with
 
-MAX_BATCH_BYTES = 475_000  # uncompressed body; Segment's limit is 500 KB (segment.md §4)
+MAX_BATCH_BYTES = 475_000  # uncompressed body; Segment's limit is 500 KB (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#max-request-size)
 MAX_BATCH_MESSAGES = 2_500
 RETRY_AFTER_CAP_S = 300.0
 BACKOFF_BASE_S = 1.0

@@ -13,7 +13,8 @@ from .. import __version__
 from ..timeparse import parse_utc
 
 LIBRARY = {"name": "segmarketo", "version": __version__}
-# Loop avoidance (segment.md §9): write-back must never flow back into Marketo through Segment.
+# Loop avoidance (https://segment.com/docs/connections/spec/common/#integrations; docs/writeback.md): write-back must
+# never flow back into Marketo through Segment.
 DEFAULT_INTEGRATIONS: dict[str, bool] = {"Marketo V2": False, "Marketo Static Lists (Actions)": False}
 MAX_MESSAGE_ID_CHARS = 99  # Segment keeps only ids shorter than 100 characters
 MAX_MESSAGE_BYTES = 32 * 1024
