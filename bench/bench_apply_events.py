@@ -20,14 +20,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CLIENT_ID, CLIENT_SECRET, OUT, SandboxProcess, peak_rss_mb  # noqa: E402
 
-from segmarketo_cli.jobs import rules_apply
-from segmarketo_cli.jobs.rules import build_plan
-from segmarketo_cli.jobs.rules_events import EventCollector
+from segmarketo_cli.jobs.apply_events import run as rules_apply
+from segmarketo_cli.jobs.apply_events.events import EventCollector
+from segmarketo_cli.jobs.apply_events.plan import build_plan
+from segmarketo_cli.jobs.apply_events.rules import parse_rules
+from segmarketo_cli.jobs.rejects import RejectsWriter
+from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.marketo.client import MarketoClient
 from segmarketo_cli.marketo.limits import Limiter
-from segmarketo_cli.rejects import RejectsWriter
-from segmarketo_cli.report import RunReport
-from segmarketo_cli.rules import parse_rules
 from segmarketo_cli.sandbox import SandboxConfig
 from segmarketo_cli.sources import preflight, read_all
 from segmarketo_cli.state import StateStore

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Timer, peak_rss_mb  # noqa: E402
 
 from segmarketo_cli.cli.main import cli
-from segmarketo_cli.jobs import audience_apply
+from segmarketo_cli.jobs.sync_audience import run as audience_apply
 from segmarketo_cli.sandbox import Sandbox, SandboxConfig
 
 KINDS = [
@@ -90,8 +90,8 @@ def run_once(box: Sandbox, audience: Path, seen: list[tuple[str, str]]) -> tuple
 
 def plan_only(people: int, churn: float) -> dict:
     """Local cost: the membership diff of `people` resolved people against a list of `people` members."""
-    from segmarketo_cli.jobs.audience import plan_membership
-    from segmarketo_cli.sources.audience import AudiencePerson, Identity
+    from segmarketo_cli.jobs.sync_audience.plan import plan_membership
+    from segmarketo_cli.sources.audience.readers import AudiencePerson, Identity
 
     changed = int(people * churn)
     members = {i + 1: {"id": i + 1, "email": f"person{i:07d}@bench.example.com"} for i in range(people)}

@@ -75,9 +75,9 @@ def generate_identifies(path: Path, messages: int, per_person: int = 2) -> int:
 def parse_and_plan(path: str) -> None:
     """Child process: read + identity + map + plan (no Marketo), print timings and peak RSS as JSON."""
     from segmarketo_cli.identity import IdentityGraph
-    from segmarketo_cli.jobs.backfill import Ownership, build_plan
-    from segmarketo_cli.jobs.backfill_run import might_matter
-    from segmarketo_cli.mapping import FieldCatalog, Mapper
+    from segmarketo_cli.jobs.backfill_leads.plan import Ownership, build_plan
+    from segmarketo_cli.jobs.backfill_leads.run import might_matter
+    from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
     from segmarketo_cli.sandbox.defaults import STANDARD_FIELDS
     from segmarketo_cli.sources import preflight, read_all
 
@@ -125,10 +125,10 @@ def people_file(folder: Path, n: int) -> Path:
 
 
 def run_job(box, client, path: Path, home: Path, *, bulk_threshold: int) -> tuple[dict, float]:
-    from segmarketo_cli.jobs import backfill_bulk
-    from segmarketo_cli.jobs.backfill_run import BackfillJob, BackfillOptions
-    from segmarketo_cli.rejects import RejectsWriter
-    from segmarketo_cli.report import RunReport
+    from segmarketo_cli.jobs.backfill_leads.run import BackfillJob, BackfillOptions
+    from segmarketo_cli.jobs.bulk_import import execute as backfill_bulk
+    from segmarketo_cli.jobs.rejects import RejectsWriter
+    from segmarketo_cli.jobs.report import RunReport
     from segmarketo_cli.sources import preflight
     from segmarketo_cli.state import StateStore
 

@@ -85,13 +85,13 @@ def opt_in_extras(home: Path) -> None:
 # ---- local cost: activities -> Segment batches ----------------------------------------------------------------
 def batches_only(activities: int, leads: int) -> dict[str, Any]:
     """Parse activities as Get Lead Activities returns them, build events, split and serialise the batches."""
-    from segmarketo_cli.jobs.writeback import KNOWN_EVENTS, EventBuilder, LeadIdentity
-    from segmarketo_cli.jobs.writeback_activity import activity_from_rest
-    from segmarketo_cli.jobs.writeback_delivery import OutFileSink, Pipeline
-    from segmarketo_cli.jobs.writeback_lookups import CAMPAIGNS_KEY, SUBJECTS_KEY, AssetNames, LeadDirectory
-    from segmarketo_cli.jobs.writeback_sources import _parse
-    from segmarketo_cli.rejects import RejectsWriter
-    from segmarketo_cli.report import RunReport
+    from segmarketo_cli.jobs.rejects import RejectsWriter
+    from segmarketo_cli.jobs.report import RunReport
+    from segmarketo_cli.jobs.writeback.activity import activity_from_rest
+    from segmarketo_cli.jobs.writeback.execute import OutFileSink, Pipeline
+    from segmarketo_cli.jobs.writeback.lookups import CAMPAIGNS_KEY, SUBJECTS_KEY, AssetNames, LeadDirectory
+    from segmarketo_cli.jobs.writeback.plan import KNOWN_EVENTS, EventBuilder, LeadIdentity
+    from segmarketo_cli.jobs.writeback.streams import _parse
     from segmarketo_cli.sandbox.activity_types import STANDARD_TYPES
     from segmarketo_cli.segment.sender import BatchSender
 
@@ -137,10 +137,10 @@ def batches_only(activities: int, leads: int) -> dict[str, Any]:
 def bulk_client(poll_s: float) -> None:
     """Child process: the job through the bulk path, with a short status poll (the sandbox steps per poll)."""
     from segmarketo_cli.config import load_settings
-    from segmarketo_cli.jobs import writeback_run
-    from segmarketo_cli.rejects import RejectsWriter
-    from segmarketo_cli.report import RunReport
-    from segmarketo_cli.services import build_marketo, build_segment
+    from segmarketo_cli.jobs.rejects import RejectsWriter
+    from segmarketo_cli.jobs.report import RunReport
+    from segmarketo_cli.jobs.services import build_marketo, build_segment
+    from segmarketo_cli.jobs.writeback import run as writeback_run
     from segmarketo_cli.state import StateStore
 
     settings = load_settings()

@@ -6,7 +6,7 @@ import sys
 
 
 def main() -> None:
-    from .cli.main import run
+    from segmarketo_cli.cli.main import run
 
     sys.exit(run())
 

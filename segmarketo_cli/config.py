@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import paths
-from .errors import ConfigError
+from segmarketo_cli import paths
+from segmarketo_cli.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib

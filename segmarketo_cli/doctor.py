@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import paths
-from .config import SEGMENT_REGIONS, Settings, environment_settings, load_settings, read_config_file
-from .errors import ConfigError, SegmarketoError, ServiceUnavailable
-from .http import redact
-from .secrets import SECRET_LABELS, secret_status
+from segmarketo_cli import paths
+from segmarketo_cli.config import SEGMENT_REGIONS, Settings, environment_settings, load_settings, read_config_file
+from segmarketo_cli.errors import ConfigError, SegmarketoError, ServiceUnavailable
+from segmarketo_cli.http import redact
+from segmarketo_cli.secrets import SECRET_LABELS, secret_status
 
 MARKETO_DAILY_QUOTA = 50_000
 # doctor is interactive: a dead or hung endpoint is reported in seconds, not after a cron run's retry ladder.
@@ -79,9 +79,9 @@ def secret_checks(settings: Settings) -> list[Check]:
 
 def describe_checks(settings: Settings, client: Any) -> list[Check]:
     """Every field the profile names exists in Describe; written ones are writable; the lookup field is searchable."""
-    from .jobs.backfill import Ownership
-    from .jobs.bulk_reports import check_row_field
-    from .mapping import check_mapping_table, load_catalog
+    from segmarketo_cli.jobs.backfill_leads.plan import Ownership
+    from segmarketo_cli.jobs.bulk_import.reports import check_row_field
+    from segmarketo_cli.mapping.mapper import check_mapping_table, load_catalog
 
     catalog = load_catalog(client, None, refresh=True)
     checks = [Check("describe", "ok", f"{len(catalog.fields)} lead fields, "
@@ -136,8 +136,8 @@ def describe_checks(settings: Settings, client: Any) -> list[Check]:
 
 
 def _rules_check(settings: Settings, client: Any) -> Check:
-    from .jobs.rules_resolve import check_fields, resolve_targets
-    from .rules import load_profile_rules
+    from segmarketo_cli.jobs.apply_events.resolve import check_fields, resolve_targets
+    from segmarketo_cli.jobs.apply_events.rules import load_profile_rules
 
     try:
         rules = load_profile_rules(settings.tables, f"[profiles.{settings.profile}.rules]")
@@ -152,7 +152,7 @@ def _rules_check(settings: Settings, client: Any) -> Check:
 
 def activity_type_check(settings: Settings, client: Any) -> Check:
     """Every activity type writeback's event table reads exists on the instance."""
-    from .jobs.writeback import configured_events
+    from segmarketo_cli.jobs.writeback.plan import configured_events
 
     events = configured_events(settings.table("writeback"), None)
     known = {str(t.get("name")) for t in client.get_activity_types()}
@@ -178,8 +178,8 @@ def partition_check(settings: Settings, client: Any) -> Check:
 
 def ledger_check(settings: Settings) -> Check:
     """Whether this home may use the instance's ledger, as every writing job will ask the per-user registry."""
-    from .state import registry
-    from .state.ledger import instance_key, ledger_path
+    from segmarketo_cli.state import registry
+    from segmarketo_cli.state.ledger import instance_key, ledger_path
 
     instance = str(settings.marketo_endpoint)
     path = ledger_path(paths.state_dir(), instance)
@@ -225,7 +225,7 @@ def usage_check(settings: Settings, client: Any) -> Check:
 
 def doctor_client(settings: Settings) -> Any:
     """The profile's Marketo client with doctor's short timeouts and a single retry."""
-    from .services import build_marketo
+    from segmarketo_cli.jobs.services import build_marketo
 
     return build_marketo(settings, timeout=min(settings.http_timeout_s, DOCTOR_READ_TIMEOUT_S),
                          connect_timeout=DOCTOR_CONNECT_TIMEOUT_S, max_retries=DOCTOR_RETRIES)

@@ -18,8 +18,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 
-from . import __version__
-from .errors import EndpointError
+from segmarketo_cli import __version__
+from segmarketo_cli.errors import EndpointError
 
 USER_AGENT = f"segmarketo/{__version__}"
 log = logging.getLogger("segmarketo.http")

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import ConfigError
-from .http import redact
+from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.http import redact
 
 ROOT = "segmarketo"
 

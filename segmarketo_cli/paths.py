@@ -9,7 +9,7 @@ from typing import TextIO
 
 import platformdirs
 
-from .errors import OutputError
+from segmarketo_cli.errors import OutputError
 
 APP_NAME = "segmarketo"
 

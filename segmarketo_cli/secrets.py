@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .config import SECRET_ENV
-from .errors import ConfigError
+from segmarketo_cli.config import SECRET_ENV
+from segmarketo_cli.errors import ConfigError
 
 SERVICE = "segmarketo"
 SECRET_NAMES = tuple(SECRET_ENV)

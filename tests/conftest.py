@@ -104,7 +104,7 @@ def box():
 @pytest.fixture
 def api(box):
     """call(method, path, raw=False, **kwargs) against `box` with a valid token (see sandbox_api.py)."""
-    from sandbox_api import make_api
+    from tests.support.sandbox_api import make_api
 
     return make_api(box)
 

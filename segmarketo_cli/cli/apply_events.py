@@ -7,14 +7,14 @@ from typing import Any
 
 import click
 
-from ..jobs import rules_apply
-from ..mapping import check_mapping_table
-from ..rules import load_profile_rules, load_rules_file
-from ..services import build_marketo
-from ..sources import FORMATS, SourceItem, preflight, read_all
-from .context import AppContext
-from .jobrun import JobEnv, run_job
-from .options import job_options, partition_option
+from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.jobrun import JobEnv, run_job
+from segmarketo_cli.cli.options import job_options, partition_option
+from segmarketo_cli.jobs.apply_events import run as rules_apply
+from segmarketo_cli.jobs.apply_events.rules import load_profile_rules, load_rules_file
+from segmarketo_cli.jobs.services import build_marketo
+from segmarketo_cli.mapping.mapper import check_mapping_table
+from segmarketo_cli.sources import FORMATS, SourceItem, preflight, read_all
 
 
 @click.command("apply-events")

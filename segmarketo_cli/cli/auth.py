@@ -7,10 +7,10 @@ import os
 
 import click
 
-from .. import secrets
-from ..config import SECRET_ENV
-from ..errors import ConfigError
-from .context import AppContext
+from segmarketo_cli import secrets
+from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.config import SECRET_ENV
+from segmarketo_cli.errors import ConfigError
 
 ONLY = {"marketo": "marketo_client_secret", "segment": "segment_write_key"}
 

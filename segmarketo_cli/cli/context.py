@@ -6,10 +6,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import paths
-from ..config import Settings, load_settings
-from ..logs import setup_logging
-from ..state import StateStore
+from segmarketo_cli import paths
+from segmarketo_cli.config import Settings, load_settings
+from segmarketo_cli.logs import setup_logging
+from segmarketo_cli.state import StateStore
 
 
 @dataclass

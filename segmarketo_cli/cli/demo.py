@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..demo import Changes, DemoStep, compare, demo_sandbox, demo_steps, snapshot
-from ..errors import ExitCode
-from ..paths import sample_data_dir
-from .context import AppContext
+from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.demo_steps import Changes, DemoStep, compare, demo_sandbox, demo_steps, snapshot
+from segmarketo_cli.errors import ExitCode
+from segmarketo_cli.paths import sample_data_dir
 
 EXIT_WORDS = {0: "ok", 1: "error", 2: "usage", 3: "partial", 4: "refused", 75: "try later", 130: "interrupted"}
 
@@ -72,7 +72,7 @@ def _shown(args: tuple[str, ...], samples: Path) -> list[str]:
 
 def _run_step(app: AppContext, step: DemoStep) -> int:
     """Run one job command in this process, exactly as `segmarketo …` would, and return its exit code."""
-    from .main import cli
+    from segmarketo_cli.cli.main import cli
 
     argv: list[str] = ["-v"] * app.verbose
     if app.log_file:

@@ -9,9 +9,9 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from ..doctor import Check, doctor_client, run_checks
-from ..errors import ExitCode
-from .context import AppContext
+from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.doctor import Check, doctor_client, run_checks
+from segmarketo_cli.errors import ExitCode
 
 MARKS = {"ok": "[green]ok  [/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]"}
 

@@ -8,11 +8,11 @@ import sys
 
 import click
 
-from .. import paths
-from ..config import normalize_endpoint, normalize_segment_endpoint, read_config_file, tomllib
-from ..config_template import render_profile
-from ..errors import ConfigError
-from .context import AppContext
+from segmarketo_cli import paths
+from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.config import normalize_endpoint, normalize_segment_endpoint, read_config_file, tomllib
+from segmarketo_cli.config_template import render_profile
+from segmarketo_cli.errors import ConfigError
 
 _SECTION = re.compile(r"^\[\[?profiles\.([A-Za-z0-9_-]+)[.\]]", re.M)
 

@@ -12,20 +12,20 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from tqdm import tqdm
 
-from .. import paths
-from ..config import Settings, normalize_endpoint
-from ..errors import ExitCode, SegmarketoError, StateError
-from ..http import redact
-from ..rejects import RejectsWriter
-from ..report import RunReport
-from ..services import build_marketo, build_segment
-from ..state import InstanceLock, ProfileLock, StateStore
-from .context import AppContext
-from .render import render_report
+from segmarketo_cli import paths
+from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.render import render_report
+from segmarketo_cli.config import Settings, normalize_endpoint
+from segmarketo_cli.errors import ExitCode, SegmarketoError, StateError
+from segmarketo_cli.http import redact
+from segmarketo_cli.jobs.rejects import RejectsWriter
+from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.jobs.services import build_marketo, build_segment
+from segmarketo_cli.state import InstanceLock, ProfileLock, StateStore
 
 if TYPE_CHECKING:
-    from ..marketo.client import MarketoClient
-    from ..segment.sender import BatchSender
+    from segmarketo_cli.marketo.client import MarketoClient
+    from segmarketo_cli.segment.sender import BatchSender
 
 log = logging.getLogger("segmarketo.job")
 

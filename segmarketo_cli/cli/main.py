@@ -8,15 +8,15 @@ import sys
 
 import click
 
-from .. import __version__
-from ..errors import ExitCode, OutputError, SegmarketoError
-from ..http import redact
-from .context import AppContext
+from segmarketo_cli import __version__
+from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.errors import ExitCode, OutputError, SegmarketoError
+from segmarketo_cli.http import redact
 
 # command name -> (module under segmarketo_cli.cli, attribute). Loaded only when used.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "backfill-leads": ("backfill", "backfill_leads"),
-    "sync-audience": ("audience", "sync_audience"),
+    "backfill-leads": ("backfill_leads", "backfill_leads"),
+    "sync-audience": ("sync_audience", "sync_audience"),
     "writeback": ("writeback", "writeback"),
     "apply-events": ("apply_events", "apply_events"),
     "auth": ("auth", "auth"),

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..report import RunReport
+from segmarketo_cli.jobs.report import RunReport
 
 STATUS_STYLE = {"ok": "green", "partial": "yellow", "refused": "red", "deferred": "yellow", "failed": "red"}
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from ..errors import SegmarketoError
-from .context import AppContext
-from .render import render_report_data
+from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.render import render_report_data
+from segmarketo_cli.errors import SegmarketoError
 
 COUNTS_WIDTH = 60
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import requests
 
-from ..errors import ConfigError, SegmarketoError, ServiceUnavailable
+from segmarketo_cli.errors import ConfigError, SegmarketoError, ServiceUnavailable
 
 DEFAULT_PORT = 8787
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
@@ -69,8 +69,8 @@ def serve(host: str, port: int, data_dir: Path | None, seed: bool, seed_dir: Pat
           latency_ms: float, latency_record_ms: float, token_ttl: int, bulk_step: float, strict_write_key: bool,
           wrong_region: bool, bulk_report_header: str) -> None:
     """Run the sandbox until Ctrl-C; print its URL, credentials and the env exports for a second shell."""
-    from ..sandbox import Sandbox, SandboxConfig
-    from ..sandbox.seed import SeedError
+    from segmarketo_cli.sandbox import Sandbox, SandboxConfig
+    from segmarketo_cli.sandbox.seed import SeedError
 
     config = SandboxConfig(rate_limit_calls=rate_limit, window_s=window_s, max_concurrency=concurrency,
                            daily_quota=daily_quota, token_ttl_s=token_ttl, latency_s=latency_ms / 1000,

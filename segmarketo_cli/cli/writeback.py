@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
-from .. import paths
-from ..jobs import writeback_run
-from .context import AppContext
-from .jobrun import JobEnv, run_job
-from .options import job_options
+from segmarketo_cli import paths
+from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.jobrun import JobEnv, run_job
+from segmarketo_cli.cli.options import job_options
+from segmarketo_cli.jobs.writeback import run as writeback_run
 
 
 @click.command("writeback")

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import MAX_BATCH, ApiBase
+from segmarketo_cli.marketo.base import MAX_BATCH, ApiBase
 
 log = logging.getLogger("segmarketo.marketo.activities")
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import requests
 
-from ..errors import AuthError
-from ..http import log_call, redact, register_secret
+from segmarketo_cli.errors import AuthError
+from segmarketo_cli.http import log_call, redact, register_secret
 
 RENEW_MARGIN_S = 60.0
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import requests
 
-from ..errors import ConfigError
-from .envelope import Envelope
+from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.marketo.envelope import Envelope
 
 MAX_BATCH = 300  # records per Lead DB call (Sync Leads, list ops, filterValues, program status)
 MAX_CAMPAIGN_BATCH = 100  # leads (and tokens) per Request Campaign call

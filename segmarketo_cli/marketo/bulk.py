@@ -7,9 +7,9 @@ import hmac
 import logging
 from typing import Any
 
-from ..errors import MarketoError
-from .base import ApiBase
-from .exceptions import ExtractChecksumMismatch, MarketoPayloadTooLarge
+from segmarketo_cli.errors import MarketoError
+from segmarketo_cli.marketo.base import ApiBase
+from segmarketo_cli.marketo.exceptions import ExtractChecksumMismatch, MarketoPayloadTooLarge
 
 log = logging.getLogger("segmarketo.marketo.bulk")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import MAX_BATCH, MAX_CAMPAIGN_BATCH, ApiBase, check_batch, id_list
+from segmarketo_cli.marketo.base import MAX_BATCH, MAX_CAMPAIGN_BATCH, ApiBase, check_batch, id_list
 
 
 class CampaignsApi(ApiBase):

@@ -14,9 +14,9 @@ from urllib.parse import urlencode, urlsplit
 import requests
 import urllib3
 
-from ..config import is_loopback, normalize_endpoint
-from ..errors import AuthError, ConfigError, MarketoError, MarketoQuotaExhausted, ServiceUnavailable
-from ..http import (
+from segmarketo_cli.config import is_loopback, normalize_endpoint
+from segmarketo_cli.errors import AuthError, ConfigError, MarketoError, MarketoQuotaExhausted, ServiceUnavailable
+from segmarketo_cli.http import (
     READ_TIMEOUT_RETRIES,
     describe_transport_error,
     first_contact_error,
@@ -26,19 +26,26 @@ from ..http import (
     register_secret,
     retry_after_s,
 )
-from .activities import ActivitiesApi
-from .auth import IdentityUnavailable, TokenManager
-from .base import ApiBase
-from .bulk import BulkApi
-from .campaigns import CampaignsApi
-from .codes import TRANSIENT_HTTP, ErrorClass, classify, format_reset, next_quota_reset, permission_hint
-from .envelope import Envelope, EnvelopeError, MarketoIssue, empty_envelope, parse_envelope
-from .exceptions import BulkFileNotReady, ExportQuotaExhausted, MarketoPayloadTooLarge
-from .leads import LeadsApi
-from .limits import Limiter
-from .lists import ListsApi
-from .programs import ProgramsApi
-from .usage import UsageApi
+from segmarketo_cli.marketo.activities import ActivitiesApi
+from segmarketo_cli.marketo.auth import IdentityUnavailable, TokenManager
+from segmarketo_cli.marketo.base import ApiBase
+from segmarketo_cli.marketo.bulk import BulkApi
+from segmarketo_cli.marketo.campaigns import CampaignsApi
+from segmarketo_cli.marketo.codes import (
+    TRANSIENT_HTTP,
+    ErrorClass,
+    classify,
+    format_reset,
+    next_quota_reset,
+    permission_hint,
+)
+from segmarketo_cli.marketo.envelope import Envelope, EnvelopeError, MarketoIssue, empty_envelope, parse_envelope
+from segmarketo_cli.marketo.exceptions import BulkFileNotReady, ExportQuotaExhausted, MarketoPayloadTooLarge
+from segmarketo_cli.marketo.leads import LeadsApi
+from segmarketo_cli.marketo.limits import Limiter
+from segmarketo_cli.marketo.lists import ListsApi
+from segmarketo_cli.marketo.programs import ProgramsApi
+from segmarketo_cli.marketo.usage import UsageApi
 
 log = logging.getLogger("segmarketo.marketo")
 

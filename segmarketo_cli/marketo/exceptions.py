@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import MarketoError, MarketoQuotaExhausted
+from segmarketo_cli.errors import MarketoError, MarketoQuotaExhausted
 
 
 class MarketoPayloadTooLarge(MarketoError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import MAX_BATCH, ApiBase, check_batch
+from segmarketo_cli.marketo.base import MAX_BATCH, ApiBase, check_batch
 
 SYNC_ACTIONS = ("createOrUpdate", "createOnly", "updateOnly", "createDuplicate")
 # Actions that take partitionName (Adobe, Sync Leads: "works only when action is createOnly or createOrUpdate").

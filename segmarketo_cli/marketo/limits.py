@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
-from ..errors import DailyBudgetExhausted
-from .codes import format_reset, next_quota_reset, quota_day
+from segmarketo_cli.errors import DailyBudgetExhausted
+from segmarketo_cli.marketo.codes import format_reset, next_quota_reset, quota_day
 
 log = logging.getLogger("segmarketo.marketo.limits")
 

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import MarketoError
-from .base import MAX_BATCH, ApiBase, check_batch, id_list
+from segmarketo_cli.errors import MarketoError
+from segmarketo_cli.marketo.base import MAX_BATCH, ApiBase, check_batch, id_list
 
 # folderType of the folder-by-name rows a static list can be created in, and the folderId.type each one takes.
 # Design Studio folders ("Email", "Landing Page", ...) and zones cannot hold lists (docs/marketo-client.md).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import ApiBase, check_batch, id_list
+from segmarketo_cli.marketo.base import ApiBase, check_batch, id_list
 
 
 class ProgramsApi(ApiBase):

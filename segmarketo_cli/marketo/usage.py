@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ApiBase
+from segmarketo_cli.marketo.base import ApiBase
 
 
 class UsageApi(ApiBase):

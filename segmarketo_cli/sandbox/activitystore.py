@@ -5,8 +5,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from typing import Any
 
-from .activity_types import STANDARD_TYPES
-from .envelope import iso_z, parse_datetime
+from segmarketo_cli.sandbox.activity_types import STANDARD_TYPES
+from segmarketo_cli.sandbox.envelope import iso_z, parse_datetime
 
 
 class ActivityStore:

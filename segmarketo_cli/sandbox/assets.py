@@ -6,7 +6,7 @@ from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .envelope import now_iso
+from segmarketo_cli.sandbox.envelope import now_iso
 
 MARKETING_FOLDER = "Marketing Folder"
 # Design Studio folder types, from Adobe's Folders page:

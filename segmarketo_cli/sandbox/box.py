@@ -10,16 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..paths import sample_data_dir
-from .bulkqueue import BulkQueue
-from .config import SandboxConfig
-from .envelope import Request, Response, json_response, text
-from .faults import Faults
-from .identity import Identity
-from .limits import ServerLimits
-from .segment import SegmentState
-from .server import SandboxServer, inspector_json
-from .state import MarketoState
+from segmarketo_cli.paths import sample_data_dir
+from segmarketo_cli.sandbox.bulkqueue import BulkQueue
+from segmarketo_cli.sandbox.config import SandboxConfig
+from segmarketo_cli.sandbox.envelope import Request, Response, json_response, text
+from segmarketo_cli.sandbox.faults import Faults
+from segmarketo_cli.sandbox.limits import ServerLimits
+from segmarketo_cli.sandbox.marketo.auth import Identity
+from segmarketo_cli.sandbox.segment import SegmentState
+from segmarketo_cli.sandbox.server import SandboxServer, inspector_json
+from segmarketo_cli.sandbox.state import MarketoState
 
 log = logging.getLogger("segmarketo.sandbox")
 DEFAULT_SEED_DIR = sample_data_dir() / "sandbox"
@@ -65,7 +65,7 @@ class Sandbox:
         self._save_lock = threading.Lock()
         loaded = False
         if self.data_dir is not None:
-            from .persist import load_state
+            from segmarketo_cli.sandbox.persist import load_state
 
             loaded = load_state(self, self.data_dir)
         if seed and not loaded:
@@ -115,7 +115,7 @@ class Sandbox:
 
     def save(self) -> None:
         if self.data_dir is not None:
-            from .persist import save_state
+            from segmarketo_cli.sandbox.persist import save_state
 
             with self._save_lock:
                 save_state(self, self.data_dir)
@@ -130,13 +130,13 @@ class Sandbox:
         self.identity.revoke_token()
 
     def load_seed(self, directory: str | Path) -> None:
-        from .seed import load_seed
+        from segmarketo_cli.sandbox.seed import load_seed
 
         load_seed(self, Path(directory))
 
     # dispatch -----------------------------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
-        from .gateway import fault_response, handle_marketo
+        from segmarketo_cli.sandbox.gateway import fault_response, handle_marketo
 
         path = request.path
         if path.startswith("/_sandbox/"):

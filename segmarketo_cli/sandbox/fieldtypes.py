@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
-from .envelope import parse_datetime
+from segmarketo_cli.sandbox.envelope import parse_datetime
 
 DATA_TYPES = {"string", "text", "email", "phone", "url", "boolean", "integer", "float", "currency", "percent",
               "date", "datetime", "reference", "score", "formula"}

@@ -8,22 +8,20 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import (
-    marketo_activities,
-    marketo_bulk,
-    marketo_extract,
-    marketo_leads,
-    marketo_lists,
-    marketo_programs,
-    marketo_usage,
-)
-from .envelope import ApiError, Request, Response, error, json_response, text
-from .faults import CORRUPT, MARKETO_MESSAGES, Fault
-from .limits import NON_COUNTING
-from .server import DropConnection, stall_then_drop
+from segmarketo_cli.sandbox.envelope import ApiError, Request, Response, error, json_response, text
+from segmarketo_cli.sandbox.faults import CORRUPT, MARKETO_MESSAGES, Fault
+from segmarketo_cli.sandbox.limits import NON_COUNTING
+from segmarketo_cli.sandbox.marketo import activities as marketo_activities
+from segmarketo_cli.sandbox.marketo import bulk as marketo_bulk
+from segmarketo_cli.sandbox.marketo import extract as marketo_extract
+from segmarketo_cli.sandbox.marketo import leads as marketo_leads
+from segmarketo_cli.sandbox.marketo import lists as marketo_lists
+from segmarketo_cli.sandbox.marketo import programs as marketo_programs
+from segmarketo_cli.sandbox.marketo import usage as marketo_usage
+from segmarketo_cli.sandbox.server import DropConnection, stall_then_drop
 
 if TYPE_CHECKING:
-    from .box import Sandbox
+    from segmarketo_cli.sandbox.box import Sandbox
 
 log = logging.getLogger("segmarketo.sandbox")
 Handler = Callable[["Sandbox", Request, Any], Response]

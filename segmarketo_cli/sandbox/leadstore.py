@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from .envelope import now_iso
-from .fieldtypes import FieldDef
+from segmarketo_cli.sandbox.envelope import now_iso
+from segmarketo_cli.sandbox.fieldtypes import FieldDef
 
 SYSTEM_FIELDS = ("id", "createdAt", "updatedAt")
 

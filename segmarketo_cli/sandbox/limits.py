@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from .envelope import ApiError
+from segmarketo_cli.sandbox.envelope import ApiError
 
 # Codes whose calls do not count toward the quota or the rate limit (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/error-codes).
 NON_COUNTING = frozenset({"601", "602", "604", "605", "608", "611"})

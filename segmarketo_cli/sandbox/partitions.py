@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .envelope import ApiError
+from segmarketo_cli.sandbox.envelope import ApiError
 
 DEFAULT_PARTITION = "Default"
 DEFAULT_PARTITION_ID = 1

@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .assets import Campaign, Folder, Program, StaticList
-from .fieldtypes import FieldDef
-from .partitions import Partitions
+from segmarketo_cli.sandbox.assets import Campaign, Folder, Program, StaticList
+from segmarketo_cli.sandbox.fieldtypes import FieldDef
+from segmarketo_cli.sandbox.partitions import Partitions
 
 if TYPE_CHECKING:
-    from .box import Sandbox
+    from segmarketo_cli.sandbox.box import Sandbox
 
 STATE_FILE = "sandbox-state.json"
 FORMAT_VERSION = 1

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .fieldtypes import FieldDef
+from segmarketo_cli.sandbox.fieldtypes import FieldDef
 
 if TYPE_CHECKING:
-    from .box import Sandbox
+    from segmarketo_cli.sandbox.box import Sandbox
 
 
 class SeedError(ValueError):

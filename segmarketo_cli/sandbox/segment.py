@@ -11,10 +11,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .envelope import Request, Response, json_response, parse_datetime
+from segmarketo_cli.sandbox.envelope import Request, Response, json_response, parse_datetime
 
 if TYPE_CHECKING:
-    from .config import SandboxConfig
+    from segmarketo_cli.sandbox.config import SandboxConfig
 
 MESSAGE_TYPES = {"identify", "track", "page", "screen", "group", "alias"}
 

@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from .envelope import Request, Response, json_response, parse_form, text
+from segmarketo_cli.sandbox.envelope import Request, Response, json_response, parse_form, text
 
 if TYPE_CHECKING:
-    from .box import Sandbox
+    from segmarketo_cli.sandbox.box import Sandbox
 
 MAX_URI = 8 * 1024
 MAX_BODY = 1024 * 1024

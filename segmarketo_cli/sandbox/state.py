@@ -5,18 +5,18 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .activitystore import ActivityStore
-from .assets import MARKETING_FOLDER, AssetStore
-from .defaults import DEFAULT_CHANNELS, PROGRAM_TYPES, STANDARD_FIELDS
-from .fieldtypes import FieldDef, coerce
-from .partitions import Partitions
+from segmarketo_cli.sandbox.activitystore import ActivityStore
+from segmarketo_cli.sandbox.assets import MARKETING_FOLDER, AssetStore
+from segmarketo_cli.sandbox.defaults import DEFAULT_CHANNELS, PROGRAM_TYPES, STANDARD_FIELDS
+from segmarketo_cli.sandbox.fieldtypes import FieldDef, coerce
+from segmarketo_cli.sandbox.partitions import Partitions
 
 
 class MarketoState:
     """Thread-safe emulated Marketo instance. Handlers take `lock`; accessors take it themselves."""
 
     def __init__(self, *, email_case_insensitive: bool = True) -> None:
-        from .leadstore import LeadStore
+        from segmarketo_cli.sandbox.leadstore import LeadStore
 
         self.lock = threading.RLock()
         self.store = LeadStore(email_case_insensitive=email_case_insensitive)

@@ -14,8 +14,8 @@ from typing import Any
 
 import requests
 
-from ..errors import SegmentError, ServiceUnavailable
-from ..http import (
+from segmarketo_cli.errors import SegmentError, ServiceUnavailable
+from segmarketo_cli.http import (
     READ_TIMEOUT_RETRIES,
     describe_transport_error,
     first_contact_error,
@@ -25,7 +25,14 @@ from ..http import (
     register_secret,
     retry_after_s,
 )
-from .spec import DEFAULT_INTEGRATIONS, LIBRARY, MAX_MESSAGE_BYTES, iso_timestamp, message_size, problem_with
+from segmarketo_cli.segment.spec import (
+    DEFAULT_INTEGRATIONS,
+    LIBRARY,
+    MAX_MESSAGE_BYTES,
+    iso_timestamp,
+    message_size,
+    problem_with,
+)
 
 MAX_BATCH_BYTES = 475_000  # uncompressed body; Segment's limit is 500 KB (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#max-request-size)
 MAX_BATCH_MESSAGES = 2_500

@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import __version__
-from ..timeparse import parse_utc
+from segmarketo_cli import __version__
+from segmarketo_cli.timeparse import parse_utc
 
 LIBRARY = {"name": "segmarketo", "version": __version__}
 # Loop avoidance (https://segment.com/docs/connections/spec/common/#integrations; docs/writeback.md): write-back must

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from .discover import InputFile, expand, inspect, preflight
-from .items import FORMATS, SKIPPED, SourceItem
+from segmarketo_cli.sources.discover import InputFile, expand, inspect, preflight
+from segmarketo_cli.sources.items import FORMATS, SKIPPED, SourceItem
 
 __all__ = ["FORMATS", "SKIPPED", "InputFile", "SourceItem", "expand", "inspect", "preflight", "read_file",
            "read_all"]
@@ -14,18 +14,18 @@ __all__ = ["FORMATS", "SKIPPED", "InputFile", "SourceItem", "expand", "inspect",
 def read_file(source: InputFile, keep: Callable[[bytes], bool] | None = None) -> Iterator[SourceItem]:
     """Items of one checked input file, in file order. `keep` (JSONL only) lets unusable lines skip parsing."""
     if source.format == "jsonl":
-        from .jsonlines import read_jsonl
+        from segmarketo_cli.sources.jsonlines import read_jsonl
 
         return read_jsonl(source, keep)
     if source.format == "json":
-        from .jsonlines import read_json_array
+        from segmarketo_cli.sources.jsonlines import read_json_array
 
         return read_json_array(source)
     if source.format == "csv":
-        from .tabular import read_csv
+        from segmarketo_cli.sources.tabular import read_csv
 
         return read_csv(source)
-    from .tabular import read_parquet
+    from segmarketo_cli.sources.tabular import read_parquet
 
     return read_parquet(source)
 

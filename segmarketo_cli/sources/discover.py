@@ -10,8 +10,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError
-from .items import FORMATS
+from segmarketo_cli.errors import InputError
+from segmarketo_cli.sources.items import FORMATS
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
@@ -193,7 +193,7 @@ def _partial_gunzip(path: Path, limit: int = 64 * 1024) -> bytes:
 
 def preflight(patterns: list[str], forced: str | None = None) -> list[InputFile]:
     """Every input file, checked readable before any write; an empty expansion is an error too."""
-    from .tabular import check_csv_header
+    from segmarketo_cli.sources.tabular import check_csv_header
 
     files = [inspect(path, forced) for path in expand(patterns)]
     if not files:

@@ -8,9 +8,9 @@ import re
 from collections.abc import Callable, Iterator
 from itertools import repeat
 
-from .discover import InputFile
-from .items import SKIPPED, SourceItem
-from .rawbytes import TruncatedInput, iter_blocks
+from segmarketo_cli.sources.discover import InputFile
+from segmarketo_cli.sources.items import SKIPPED, SourceItem
+from segmarketo_cli.sources.rawbytes import TruncatedInput, iter_blocks
 
 LineFilter = Callable[[bytes], bool]
 

@@ -6,7 +6,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InputError
+from segmarketo_cli.errors import InputError
 
 BLOCK = 1 << 20
 

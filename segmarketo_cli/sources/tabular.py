@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from ..errors import InputError
-from .columns import ColumnPlan, duplicate_column
-from .discover import InputFile
-from .items import SourceItem
+from segmarketo_cli.errors import InputError
+from segmarketo_cli.sources.columns import ColumnPlan, duplicate_column
+from segmarketo_cli.sources.discover import InputFile
+from segmarketo_cli.sources.items import SourceItem
 
 PARQUET_BATCH = 10_000
 csv.field_size_limit(16 << 20)

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..segment.spec import munchkin_id
-from .sqlite import StoreFile
+from segmarketo_cli.segment.spec import munchkin_id
+from segmarketo_cli.state.sqlite import StoreFile
 
 # Every table here is keyed by instance; one file per instance (state/instances/<key>.sqlite) holds them.
 LEDGER_TABLES = ("processed_events", "pending_actions", "lead_ids", "pushed_hashes", "associated_cookies",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import LockHeld
-from ..paths import ensure_private_dir
+from segmarketo_cli.errors import LockHeld
+from segmarketo_cli.paths import ensure_private_dir
 
 try:
     import fcntl

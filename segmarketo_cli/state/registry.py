@@ -6,9 +6,9 @@ import os
 import time
 from pathlib import Path
 
-from ..errors import SafetyRefusal, SegmarketoError, StateError
-from ..paths import check_writable, registry_file
-from .sqlite import StoreFile, unusable
+from segmarketo_cli.errors import SafetyRefusal, SegmarketoError, StateError
+from segmarketo_cli.paths import check_writable, registry_file
+from segmarketo_cli.state.sqlite import StoreFile, unusable
 
 REGISTRY_V1 = """
 CREATE TABLE IF NOT EXISTS instances (

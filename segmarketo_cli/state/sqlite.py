@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import SegmarketoError, StateError, TemporaryFailure
-from ..paths import ensure_private_dir
+from segmarketo_cli.errors import SegmarketoError, StateError, TemporaryFailure
+from segmarketo_cli.paths import ensure_private_dir
 
 
 def unusable(path: Path, exc: BaseException) -> SegmarketoError:

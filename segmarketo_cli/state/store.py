@@ -11,10 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..paths import ensure_private_dir
-from .ledger import adopt_legacy_rows, instance_key, ledger_path, open_ledger
-from .registry import claim
-from .sqlite import StoreFile, unusable
+from segmarketo_cli.paths import ensure_private_dir
+from segmarketo_cli.state.ledger import adopt_legacy_rows, instance_key, ledger_path, open_ledger
+from segmarketo_cli.state.registry import claim
+from segmarketo_cli.state.sqlite import StoreFile, unusable
 
 # Version 1 is the profile's own tables. Stores written before versioning (user_version 0) also hold the
 # instance tables of ledger.py; their rows move to the instance ledger when that ledger is first opened.

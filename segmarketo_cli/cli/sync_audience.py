@@ -1,0 +1,109 @@
+"""`segmarketo sync-audience`: make a Marketo static list match a Segment audience."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from segmarketo_cli import paths
+from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.jobrun import JobEnv, run_job
+from segmarketo_cli.cli.options import job_options, partition_option
+from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.jobs.sync_audience.plan import MODES, ListMembershipPlan, parse_max_removals
+from segmarketo_cli.sources.audience.readers import ID_TYPES, read_audience
+
+
+def _print_plan(plan: ListMembershipPlan, list_label: str, sample: int = 20) -> None:
+    """The dry-run plan on stdout: totals, then the first ids of each action (all of them: --plan-out)."""
+    out = sys.stdout
+    out.write(f"Plan for list '{list_label}' ({plan.mode}): {plan.current:,} members now; "
+              f"add {len(plan.adds):,}, remove {len(plan.removes):,}, create {len(plan.to_create):,}, "
+              f"unchanged {plan.unchanged:,}, kept {plan.kept:,}, unresolved {len(plan.unresolved):,}\n")
+    for person in plan.to_create[:sample]:
+        out.write(f"  create  {person.key.kind}={person.key.value}\n")
+    for lead_id in plan.adds[:sample]:
+        source = plan.add_source.get(lead_id)
+        out.write(f"  add     lead {lead_id}" + (f"  ({source.kind}={source.value})" if source else "") + "\n")
+    for lead_id in plan.removes[:sample]:
+        email = plan.remove_email.get(lead_id)
+        out.write(f"  remove  lead {lead_id}" + (f"  (email={email})" if email else "")
+                  + f"  {plan.remove_source.get(lead_id, '')}\n")
+    hidden = sum(max(0, n - sample) for n in (len(plan.to_create), len(plan.adds), len(plan.removes)))
+    if hidden:
+        out.write(f"  … and {hidden:,} more (write them all with --plan-out FILE)\n")
+    out.flush()
+
+
+@click.command("sync-audience")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--list", "list_name", metavar="NAME", help="Static list, by exact name.")
+@click.option("--list-id", type=click.IntRange(min=1), metavar="ID", help="Static list, by id.")
+@click.option("--mode", type=click.Choice(MODES), default=None,
+              help="mirror: the list becomes the audience (default for CSV snapshots); delta: apply entries and "
+                   "exits (default for events); add-only: never remove.")
+@click.option("--audience", "audience_key", metavar="KEY", help="Audience key to pick from S3 CSVs and event files.")
+@click.option("--id-column", metavar="C", help="Column holding the identifier (auto-detected by name otherwise).")
+@click.option("--id-type", type=click.Choice(ID_TYPES), default=None, help="What the identifier column holds.")
+@click.option("--create-list", is_flag=True, help="Create the list when it does not exist (needs --folder).")
+@click.option("--folder", metavar="NAME", help="Marketing folder or program for --create-list: exact name, full "
+              "path, folder:N or program:N.")
+@click.option("--create-missing", is_flag=True, help="Create leads for people not in Marketo (else: unresolved).")
+@click.option("--max-removals", metavar="N|N%", default=None,
+              help="Mirror mode: refuse (exit 4) to remove more than this [default: 10%].")
+@click.option("--force", is_flag=True, help="Skip the mirror-mode safety guard (mass removal, empty audience).")
+@click.option("--extract-threshold", type=click.IntRange(min=0), default=50_000, show_default=True,
+              help="Read members with one Bulk Lead Extract when the list is larger than this.")
+@click.option("--strict", is_flag=True, help="Exit 3 when some people cannot be found in Marketo.")
+@click.option("--plan-out", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write every intended create, add and remove to this CSV.")
+@partition_option
+@job_options
+@click.pass_obj
+def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: int | None, mode: str | None,
+                  audience_key: str | None, id_column: str | None, id_type: str | None, create_list: bool,
+                  folder: str | None, create_missing: bool, max_removals: str | None, force: bool,
+                  extract_threshold: int, strict: bool, plan_out: str | None, partition: str | None, dry_run: bool,
+                  as_json: bool, rejects_path: str | None) -> None:
+    """Make a Marketo static list match a Segment audience in FILE.
+
+    FILE is an Engage audience CSV download (formatted or unformatted), any CSV with an identifier
+    column, an AWS S3 (Actions) CSV, or Segment JSONL(.gz) with Audience Entered/Exited events.
+    Exit 4 when the safety guard refuses the plan (nothing is written).
+    """
+    if (list_name is None) == (list_id is None):
+        raise ConfigError("give exactly one of --list NAME or --list-id ID")
+    if create_list and (list_id is not None or not folder):
+        raise ConfigError("--create-list needs --list NAME and --folder NAME")
+    parse_max_removals(max_removals)
+    if plan_out:
+        paths.check_writable(Path(plan_out), "--plan-out")
+    audience = read_audience(file, audience=audience_key, id_column=id_column, id_type=id_type)
+    mode = mode or ("mirror" if audience.kind == "snapshot" else "delta")
+    if mode == "mirror" and audience.kind == "events":
+        raise ConfigError(f"{file} holds audience entries and exits, not full membership: "
+                          "use --mode delta (or add-only)")
+    if mode == "delta" and audience.kind == "snapshot":
+        raise ConfigError(f"{file} is a full membership snapshot with no exits: use --mode mirror (or add-only)")
+    app.override(partition=partition)
+    settings = app.settings
+    user_field = settings.user_id_field
+
+    def body(env: JobEnv) -> None:
+        from segmarketo_cli.jobs.sync_audience.run import AudienceSync, SyncOptions
+
+        options = SyncOptions(
+            list_name=list_name, list_id=list_id, mode=mode, create_list=create_list, folder=folder,
+            create_missing=create_missing, max_removals=max_removals, force=force,
+            extract_threshold=extract_threshold, strict=strict, plan_out=Path(plan_out) if plan_out else None,
+            dry_run=dry_run, user_field=user_field, lookup_field=settings.lookup_field,
+            bulk_row_field=settings.bulk_row_field,
+        )
+        sync = AudienceSync(env.marketo(), env.store, env.report, env.rejects, options,
+                            progress=lambda total, desc: env.progress(total, desc))
+        show = (lambda plan: _print_plan(plan, sync.list_label)) if dry_run and not as_json else None
+        sync.run(audience, on_plan=show)
+
+    run_job(app, "sync-audience", body, dry_run=dry_run, as_json=as_json, rejects_path=rejects_path)

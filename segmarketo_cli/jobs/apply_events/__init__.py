@@ -1,0 +1,1 @@
+"""`segmarketo apply-events`: Segment track events -> Marketo scores, statuses, campaigns."""

@@ -1,0 +1,262 @@
+"""Apply an apply-events plan to Marketo: lead field writes, list removals, program statuses, campaign requests."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from segmarketo_cli.errors import ConfigError, MarketoError, SegmarketoError, ServiceUnavailable
+from segmarketo_cli.jobs.apply_events.accounting import Ledger
+from segmarketo_cli.jobs.apply_events.leads import LeadIndex, LeadResolver
+from segmarketo_cli.jobs.apply_events.plan import (
+    MAX_LEADS_PER_CALL,
+    MAX_LEADS_PER_CAMPAIGN_CALL,
+    CampaignRequest,
+    LeadUpdate,
+    RulesPlan,
+    StatusChange,
+)
+
+log = logging.getLogger("segmarketo.apply_events")
+
+T = TypeVar("T")
+UNCHANGED_CODES = {"1037"}  # program status: already in or past it
+NOT_IN_LIST = "1015"
+
+
+def chunked(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _log_batch(kind: str, batch: Any, result: Any) -> None:
+    """One INFO line per write call (for --log-file): the call, how many leads, Marketo's row statuses."""
+    ids = batch[1] if isinstance(batch, tuple) else batch  # remove_from_list batches are (list id, lead ids)
+    rows = result if isinstance(result, list) else []
+    statuses = Counter(str(row.get("status")) for row in rows if isinstance(row, dict))
+    log.info("%s batch: %d leads%s", kind, len(ids), "".join(f", {n} {s}" for s, n in sorted(statuses.items())),
+             extra={"data": {"event": "batch", "call": kind, "records": len(ids), **statuses}})
+
+
+def skip_reason(result: dict[str, Any]) -> tuple[str | None, str]:
+    """(code, 'Marketo <code>: <message>') of a skipped record-level result."""
+    reasons = result.get("reasons") or []
+    if not reasons:
+        return None, f"Marketo answered {result.get('status') or 'no result'}"
+    code = str(reasons[0].get("code"))
+    return code, f"Marketo {code}: {reasons[0].get('message')}"
+
+
+class PlanExecutor:
+    """Runs each stage's batches on up to `workers` threads; results are settled on the calling thread."""
+
+    def __init__(self, client: Any, ledger: Ledger, resolver: LeadResolver, index: LeadIndex, *,
+                 workers: int = 1) -> None:
+        self.client = client
+        self.ledger = ledger
+        self.resolver = resolver
+        self.index = index
+        self.workers = max(1, workers)
+        self.calls: dict[str, int] = {}
+        self.failed_leads: set[int] = set()
+
+    def run(self, plan: RulesPlan) -> None:
+        self.expand_all_lists(plan)
+        self.register(plan)
+        self.write_leads(plan)
+        self.remove_from_lists(plan)
+        for change in plan.statuses:
+            self.set_statuses(change)
+        for request in plan.campaigns:
+            self.request_campaign(request)
+
+    # batching ------------------------------------------------------------------------------------
+    def _each(self, kind: str, batches: Sequence[T], call: Callable[[T], Any],
+              handle: Callable[[T, Any], None]) -> None:
+        """call(batch) concurrently; handle(batch, result) in order; on failure, settle what succeeded, re-raise."""
+        if not batches:
+            return
+        self.calls[kind] = self.calls.get(kind, 0) + len(batches)
+        error: BaseException | None = None
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(batches))) as pool:
+            futures: list[Future] = [pool.submit(call, batch) for batch in batches]
+            for batch, future in zip(batches, futures, strict=True):
+                try:
+                    result = future.result()
+                except BaseException as exc:  # noqa: BLE001 - re-raised after the confirmed batches are recorded
+                    if error is None:
+                        error = exc
+                        for pending in futures:
+                            pending.cancel()
+                    continue
+                handle(batch, result)
+                self.ledger.flush()
+                _log_batch(kind, batch, result)
+        if error is not None:
+            raise error
+
+    # stage 0: reads ------------------------------------------------------------------------------
+    def expand_all_lists(self, plan: RulesPlan) -> None:
+        """remove_from_lists = "all": find every static list each suppressed lead belongs to."""
+        leads = plan.removal.all_lists
+        if not leads:
+            return
+        membership = getattr(self.client, "get_lead_list_membership", None)
+        list_ids = [int(row["id"]) for page in self.client.paged("/rest/v1/lists.json", {"batchSize": 300})
+                    for row in page if row.get("id") is not None]
+        self.calls["list_lookup"] = self.calls.get("list_lookup", 0) + max(1, -(-len(list_ids) // 300))
+        if membership is not None and len(leads) < len(list_ids) * len(chunked(leads, MAX_LEADS_PER_CALL)):
+            self.calls["list_membership"] = len(leads)
+            for lead in leads:
+                for row in membership(lead):
+                    members = plan.removal.by_list.setdefault(int(row["id"]), [])
+                    if lead not in members:
+                        members.append(lead)
+            return
+        for list_id in list_ids:
+            for chunk in chunked(leads, MAX_LEADS_PER_CALL):
+                self.calls["list_ismember"] = self.calls.get("list_ismember", 0) + 1
+                for row in self.client.list_ismember(list_id, list(chunk)):
+                    if row.get("status") == "memberof":
+                        members = plan.removal.by_list.setdefault(list_id, [])
+                        if int(row["id"]) not in members:
+                            members.append(int(row["id"]))
+
+    def register(self, plan: RulesPlan) -> None:
+        """Tell the ledger how many confirmations each match waits for."""
+        for update in plan.updates.values():
+            for match in update.matches:
+                self.ledger.expect(match)
+        lists_per_lead: dict[int, int] = {}
+        for leads in plan.removal.by_list.values():
+            for lead in leads:
+                lists_per_lead[lead] = lists_per_lead.get(lead, 0) + 1
+        for lead, n in lists_per_lead.items():
+            for match in plan.removal.matches.get(lead, ()):
+                self.ledger.expect(match, n)
+        for change in plan.statuses:
+            for matches in change.leads.values():
+                for match in matches:
+                    self.ledger.expect(match)
+        for request in plan.campaigns:
+            for matches in request.leads.values():
+                for match in matches:
+                    self.ledger.expect(match)
+
+    # stage 1: score, set-fields and unsubscribe in one Sync Leads row per lead -------------------------
+    def write_leads(self, plan: RulesPlan) -> None:
+        if not plan.updates:
+            return
+        fields = plan.score_fields
+        if fields:
+            self.resolver.read(plan.score_leads(), fields, self.index)
+        updates = list(plan.updates.values())
+
+        def call(batch: Sequence[LeadUpdate]) -> list[dict[str, Any]]:
+            records = [u.record(self.index.values.get(u.lead_id, {})) for u in batch]
+            # A score is written as an absolute value: pending until recorded, so a crash cannot add it twice.
+            self.ledger.hold("score", [(m, u.lead_id, m.rule.field, row[m.rule.field])
+                                       for u, row in zip(batch, records, strict=True) if u.deltas
+                                       for m in u.matches if m.rule.action == "score"])
+            return self.client.sync_leads(records, action="updateOnly", lookup_field="id")
+
+        def handle(batch: Sequence[LeadUpdate], results: list[dict[str, Any]]) -> None:
+            for position, update in enumerate(batch):
+                result = results[position] if position < len(results) else {}
+                if result.get("status") in ("updated", "created"):
+                    for match in update.matches:
+                        self.ledger.settle(match, "applied")
+                    continue
+                code, reason = skip_reason(result)
+                self.failed_leads.add(update.lead_id)
+                if code == "1004" and update.lead_id in self.index.key_of:
+                    self.resolver.forget([self.index.key_of[update.lead_id]])
+                for match in update.matches:
+                    self.ledger.settle(match, "rejected", reason, leadId=update.lead_id)
+
+        self._each("sync_leads", chunked(updates, MAX_LEADS_PER_CALL), call, handle)
+
+    # stage 2: list removals of suppressed leads ----------------------------------------------------------
+    def remove_from_lists(self, plan: RulesPlan) -> None:
+        removal = plan.removal
+        batches: list[tuple[int, Sequence[int]]] = []
+        for list_id, leads in removal.by_list.items():
+            live = []
+            for lead in leads:
+                if lead in self.failed_leads:
+                    for match in removal.matches.get(lead, ()):
+                        self.ledger.settle(match, "rejected", "not removed from lists: the unsubscribe failed")
+                else:
+                    live.append(lead)
+            batches.extend((list_id, chunk) for chunk in chunked(live, MAX_LEADS_PER_CALL))
+
+        def call(batch: tuple[int, Sequence[int]]) -> list[dict[str, Any]]:
+            return self.client.remove_from_list(batch[0], list(batch[1]))
+
+        def handle(batch: tuple[int, Sequence[int]], results: list[dict[str, Any]]) -> None:
+            by_id = {int(r["id"]): r for r in results if r.get("id") is not None}
+            for lead in batch[1]:
+                result = by_id.get(lead, {})
+                code, reason = skip_reason(result)
+                outcome = "applied" if result.get("status") == "removed" else \
+                    "unchanged" if code == NOT_IN_LIST else "rejected"
+                for match in removal.matches.get(lead, ()):
+                    self.ledger.settle(match, outcome, f"removing from list {batch[0]}: {reason}", leadId=lead)
+
+        self._each("remove_from_list", batches, call, handle)
+
+    # stage 3: program member status ----------------------------------------------------------------------
+    def set_statuses(self, change: StatusChange) -> None:
+        leads = list(change.leads)
+
+        def call(batch: Sequence[int]) -> list[dict[str, Any]]:
+            try:
+                return self.client.sync_program_member_status(change.program_id, change.status, list(batch))
+            except MarketoError as exc:
+                if exc.code in ("1025", "1013"):
+                    key = "status" if exc.code == "1025" else "program"
+                    raise ConfigError(f"{change.rule.origin}: {change.rule.label}, key '{key}': "
+                                      f"{exc.message}") from None
+                raise
+
+        def handle(batch: Sequence[int], results: list[dict[str, Any]]) -> None:
+            by_seq = {int(r["seq"]): r for r in results if r.get("seq") is not None}
+            for position, lead in enumerate(batch):
+                result = by_seq.get(position, results[position] if position < len(results) else {})
+                if result.get("status") in ("created", "updated"):
+                    outcome, reason = "applied", None
+                else:
+                    code, reason = skip_reason(result)
+                    outcome = "unchanged" if code in UNCHANGED_CODES else "rejected"
+                for match in change.leads[lead]:
+                    self.ledger.settle(match, outcome, reason, leadId=lead)
+
+        self._each("program_status", chunked(leads, MAX_LEADS_PER_CALL), call, handle)
+
+    # stage 4: Request Campaign, ≤100 leads per call, one token set per call ------------------------------
+    def request_campaign(self, request: CampaignRequest) -> None:
+        leads = list(request.leads)
+        tokens = dict(request.tokens) or None
+
+        def call(batch: Sequence[int]) -> list[dict[str, Any]]:
+            held = [(match, lead) for lead in batch for match in request.leads[lead]]
+            self.ledger.hold("campaign", [(m, lead, None, request.campaign_id) for m, lead in held])
+            try:
+                return self.client.request_campaign(request.campaign_id, list(batch), tokens=tokens)
+            except ServiceUnavailable:
+                raise  # the request may have reached Marketo: it stays pending (uncertain on the next run)
+            except SegmarketoError as exc:
+                self.ledger.release(m for m, _ in held)  # Marketo answered an error (or no call): nothing ran
+                if isinstance(exc, MarketoError) and exc.code in ("1003", "1013"):
+                    raise ConfigError(f"{request.rule.origin}: {request.rule.label}, key 'campaign': {exc.message}") \
+                        from None
+                raise
+
+        def handle(batch: Sequence[int], _results: list[dict[str, Any]]) -> None:
+            for lead in batch:
+                for match in request.leads[lead]:
+                    self.ledger.settle(match, "applied")
+
+        self._each("request_campaign", chunked(leads, MAX_LEADS_PER_CAMPAIGN_CALL), call, handle)

@@ -1,0 +1,175 @@
+"""Who a matched event belongs to in Marketo: person -> lookup value -> lead ids (cache, then Get Leads by Filter)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from segmarketo_cli.identity import Person, normalize_email
+from segmarketo_cli.mapping.mapper import Mapper
+from segmarketo_cli.marketo.codes import with_partition_advice
+from segmarketo_cli.state import StateStore
+
+MAX_BATCH = 300
+
+
+@dataclass
+class LeadIndex:
+    """Lead ids per lookup value, field values read along the way, and lookup values Marketo does not know."""
+
+    ids: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    values: dict[int, dict[str, Any]] = field(default_factory=dict)
+    missing: set[str] = field(default_factory=set)
+    key_of: dict[int, str] = field(default_factory=dict)
+    fetched: dict[int, frozenset[str]] = field(default_factory=dict)  # fields asked for (absent = null)
+    reasons: dict[str, str] = field(default_factory=dict)  # lookup value -> why it has no lead
+
+
+class LeadResolver:
+    """Turns people into Marketo lead ids using the profile's lookup field, as backfill-leads does."""
+
+    def __init__(self, client: Any, store: StateStore | None, *, lookup_field: str = "email",
+                 user_id_field: str | None = None, mapper: Mapper | None = None) -> None:
+        self.client = client
+        self.store = store
+        self.instance = getattr(client, "instance", "") if client is not None else ""
+        self.lookup_field = lookup_field
+        self.user_id_field = user_id_field
+        self.mapper = mapper
+        self._mapped: dict[int, Any] = {}
+        self.calls: dict[str, int] = {}
+
+    def _count(self, kind: str, before: int) -> None:
+        used = getattr(self.client, "calls", before) - before
+        if used:
+            self.calls[kind] = self.calls.get(kind, 0) + used
+
+    # lookup values ------------------------------------------------------------------------------
+    def key_for(self, who: str, person: Person | None) -> tuple[str | None, str | None]:
+        """(lookup value, None) or (None, reason) for the person behind identifier node `who`."""
+        kind, _, ident = who.partition(":")
+        if self.lookup_field == "email":
+            email = None
+            if person is not None:
+                email = normalize_email(person.value("email")) or (person.emails[-1] if person.emails else None)
+            elif kind == "e":
+                email = ident
+            if email:
+                return email, None
+        elif self.lookup_field == self.user_id_field and (person is not None and person.user_id or kind == "u"):
+            return (person.user_id if person is not None and person.user_id else ident), None
+        elif person is not None and self.mapper is not None:
+            mapped = self._mapped.get(id(person))
+            if mapped is None:
+                mapped = self._mapped[id(person)] = self.mapper.map_person(person).fields
+            value = mapped.get(self.lookup_field)
+            if value not in (None, ""):
+                return str(value).strip(), None
+        label = {"u": "userId", "a": "anonymousId", "e": "e-mail"}.get(kind, "id")
+        if person is None and kind == "a":
+            return None, f"anonymous person (anonymousId {ident}) never identified or aliased in this export"
+        return None, f"no {self.lookup_field} known for the person with {label} {ident}"
+
+    def email_of(self, who: str, person: Person | None) -> str | None:
+        if person is not None:
+            return normalize_email(person.value("email")) or (person.emails[-1] if person.emails else None)
+        kind, _, ident = who.partition(":")
+        return ident if kind == "e" else None
+
+    def normalize(self, value: Any) -> str:
+        text = str(value).strip()
+        return text.lower() if self.lookup_field == "email" else text
+
+    # Marketo ------------------------------------------------------------------------------------
+    def resolve(self, keys: Iterable[str], read_fields: Sequence[str] = ()) -> LeadIndex:
+        """Lead ids for each lookup value: the state store's cache first, then Get Leads by Filter (300 a call).
+
+        Leads found by the filter come back with `read_fields`, so they need no second read.
+        """
+        index = LeadIndex()
+        keys = list(dict.fromkeys(keys))
+        cached = self.store.lead_ids_for(self.instance, self.lookup_field, keys) if self.store else {}
+        for key, ids in cached.items():
+            index.ids[key] = tuple(sorted(ids))
+        misses = [k for k in keys if k not in cached]
+        if misses:
+            fields = list(dict.fromkeys(["id", self.lookup_field, *read_fields]))
+            before = getattr(self.client, "calls", 0)
+            rows = self.client.get_leads_by_filter(self.lookup_field, misses, fields)
+            self._count("lead_lookup", before)
+            found: dict[str, list[int]] = {}
+            for row in rows:
+                if row.get("id") is None or row.get(self.lookup_field) is None:
+                    continue
+                lead_id = int(row["id"])
+                found.setdefault(self.normalize(row[self.lookup_field]), []).append(lead_id)
+                index.values[lead_id] = row
+                index.fetched[lead_id] = frozenset(fields)
+            for key in misses:
+                if key in found:
+                    index.ids[key] = tuple(sorted(set(found[key])))
+                else:
+                    index.missing.add(key)
+            if self.store and found:
+                self.store.remember_lead_ids(self.instance, self.lookup_field,
+                                             [(k, list(index.ids[k])) for k in found if k in index.ids])
+        for key, ids in index.ids.items():
+            for lead_id in ids:
+                index.key_of[lead_id] = key
+        return index
+
+    def read(self, lead_ids: Sequence[int], fields: Sequence[str], index: LeadIndex) -> None:
+        """Current values of `fields` for leads whose values were not read yet (Get Leads by Filter on id)."""
+        need = frozenset(fields)
+        wanted = [i for i in dict.fromkeys(lead_ids) if not need <= index.fetched.get(i, frozenset())]
+        if not wanted or not fields:
+            return
+        before = getattr(self.client, "calls", 0)
+        rows = self.client.get_leads_by_filter("id", wanted, list(dict.fromkeys(["id", *fields])))
+        self._count("score_read", before)
+        for row in rows:
+            if row.get("id") is not None:
+                lead_id = int(row["id"])
+                index.values[lead_id] = {**index.values.get(lead_id, {}), **row}
+                index.fetched[lead_id] = index.fetched.get(lead_id, frozenset()) | need
+
+    def create(self, records: dict[str, str | None]) -> tuple[dict[str, int], dict[str, str]]:
+        """Create leads for lookup values Marketo does not know ({value: email}); (ids, reasons by value)."""
+        created: dict[str, int] = {}
+        failed: dict[str, str] = {}
+        items = list(records.items())
+        for start in range(0, len(items), MAX_BATCH):
+            chunk = items[start:start + MAX_BATCH]
+            rows = []
+            for key, email in chunk:
+                row: dict[str, Any] = {self.lookup_field: key}
+                if email and self.lookup_field != "email":
+                    row["email"] = email
+                rows.append(row)
+            before = getattr(self.client, "calls", 0)
+            results = self.client.sync_leads(rows, action="createOrUpdate", lookup_field=self.lookup_field)
+            self._count("lead_create", before)
+            for position, (key, _) in enumerate(chunk):
+                result = results[position] if position < len(results) else {}
+                if result.get("id") is not None and result.get("status") in ("created", "updated"):
+                    created[key] = int(result["id"])
+                else:
+                    failed[key] = _reason(result)
+        if self.store and created:
+            self.store.remember_lead_ids(self.instance, self.lookup_field, [(k, [v]) for k, v in created.items()])
+        return created, failed
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop cached ids Marketo no longer knows (1004 on write), so the next run looks them up again."""
+        if self.store:
+            self.store.forget_lead_ids(self.instance, self.lookup_field, list(keys))
+
+
+def _reason(result: dict[str, Any]) -> str:
+    reasons = result.get("reasons") or []
+    if reasons:
+        first = reasons[0]
+        code = str(first.get("code"))
+        return f"Marketo {code}: {with_partition_advice(code, str(first.get('message')))}"
+    return f"Marketo answered {result.get('status') or 'nothing'}"

@@ -1,0 +1,277 @@
+"""Pure apply-events planner: matched track events, in timestamp order per lead -> per-action plans."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from segmarketo_cli.jobs.apply_events.rules import Rule, as_number
+from segmarketo_cli.timeparse import parse_utc
+
+MAX_LEADS_PER_CALL = 300
+MAX_LEADS_PER_CAMPAIGN_CALL = 100
+OUTCOMES = ("matched", "applied", "unchanged", "rejected", "already_applied")
+DRY_RUN_OUTCOMES = ("matched", "planned", "rejected", "already_applied")
+REASON_MAX_LENGTH = 2000  # unsubscribedReason is a 2,000-character string field
+
+
+class EventRejected(ValueError):
+    """An event cannot be applied by a rule; the message is the reason for the rejects file."""
+
+    def __init__(self, reason: str, *, field: str | None = None, value: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+        self.value = value
+
+
+@dataclass(slots=True)
+class Match:
+    """One (rule, event) pair: what the event asks the rule to do, and later the lead(s) it applies to."""
+
+    rule: Rule
+    message_id: str
+    ts: float  # epoch seconds; equal timestamps keep read order (the sort below is stable)
+    origin: str
+    payload: Any
+    lead_ids: tuple[int, ...] = ()
+    waiting: int = 0  # confirmations still expected while the plan is applied (see rules_ledger.Ledger)
+    outcome: str = ""
+
+
+def parse_timestamp(message: Mapping[str, Any]) -> float | None:
+    """Epoch seconds of `timestamp` (else originalTimestamp, receivedAt, sentAt); None when there is none."""
+    for key in ("timestamp", "originalTimestamp", "receivedAt", "sentAt"):
+        value = message.get(key)
+        if isinstance(value, str) and value.strip():
+            try:
+                return parse_utc(value).timestamp()
+            except ValueError:
+                continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value / 1000.0 if value > 1e11 else float(value)
+    return None
+
+
+Coercer = Callable[[str, Any], Any]  # (field, value) -> Marketo value; raises ValueError with the reason
+
+
+def evaluate(rule: Rule, message: Mapping[str, Any], coerce: Coercer) -> Any:
+    """What `rule` will do for this event (points, tokens, reason or field values); EventRejected if unusable."""
+    if rule.action == "score":
+        raw = rule.points.read(message)
+        number = as_number(raw)
+        if number is None or (isinstance(number, float) and not number.is_integer()):
+            raise EventRejected(f"points from {rule.points.describe()} must be a whole number",
+                                field=rule.field, value=raw)
+        return int(number)
+    if rule.action == "program-status":
+        return None
+    if rule.action == "trigger-campaign":
+        tokens = []
+        for name, source in rule.tokens.items():
+            value = source.read(message)
+            if value is None or isinstance(value, (dict, list)):
+                raise EventRejected(f"token {name}: {source.describe()} is missing or not a plain value",
+                                    field=name, value=value)
+            tokens.append((name, _token_text(value)))
+        return tuple(tokens)
+    if rule.action == "suppress":
+        value = rule.reason.read(message) if rule.reason else None
+        if value is None or isinstance(value, (dict, list)):
+            props = message.get("properties") or {}
+            value = props.get("reason") if isinstance(props, Mapping) else None
+        text = str(value) if value is not None else f"Segment event '{message.get('event')}'"
+        return text[:REASON_MAX_LENGTH]
+    values: dict[str, Any] = {}
+    for target, source in rule.fields.items():
+        value = source.read(message)
+        if value is None:
+            continue  # this event does not carry the value: leave the field alone
+        try:
+            values[target] = coerce(target, value)
+        except ValueError as exc:
+            raise EventRejected(f"field {target}: {exc}", field=target, value=value) from None
+    if not values:
+        raise EventRejected("none of the rule's field values is present in the event")
+    return values
+
+
+def _token_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass
+class LeadUpdate:
+    """Everything written to one lead with Sync Leads (updateOnly by id): score deltas, field values, consent."""
+
+    lead_id: int
+    deltas: dict[str, int] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    matches: list[Match] = field(default_factory=list)
+
+    def record(self, current: Mapping[str, Any]) -> dict[str, Any]:
+        """The Sync Leads input row, adding each score delta to the current value (missing counts as 0)."""
+        row: dict[str, Any] = {"id": self.lead_id, **self.values}
+        for name, delta in self.deltas.items():
+            now = as_number(current.get(name))
+            row[name] = int(now or 0) + delta
+        return row
+
+
+@dataclass
+class Removal:
+    """Suppressed leads to take off static lists: explicit list ids, and leads to remove from every list."""
+
+    by_list: dict[int, list[int]] = field(default_factory=dict)
+    all_lists: list[int] = field(default_factory=list)
+    matches: dict[int, list[Match]] = field(default_factory=dict)  # lead id -> suppress matches
+
+
+@dataclass
+class StatusChange:
+    """One program-status rule: leads to move to `status` in `program_id`."""
+
+    rule: Rule
+    program_id: int
+    status: str
+    step: int
+    leads: dict[int, list[Match]] = field(default_factory=dict)
+
+
+@dataclass
+class CampaignRequest:
+    """One trigger-campaign rule and one set of token values: the leads to request the campaign for."""
+
+    rule: Rule
+    campaign_id: int
+    tokens: tuple[tuple[str, str], ...]
+    leads: dict[int, list[Match]] = field(default_factory=dict)
+    first: float = math.inf
+
+
+@dataclass
+class RulesPlan:
+    updates: dict[int, LeadUpdate] = field(default_factory=dict)
+    removal: Removal = field(default_factory=Removal)
+    statuses: list[StatusChange] = field(default_factory=list)
+    campaigns: list[CampaignRequest] = field(default_factory=list)
+
+    @property
+    def score_fields(self) -> list[str]:
+        return sorted({name for update in self.updates.values() for name in update.deltas})
+
+    def score_leads(self) -> list[int]:
+        return sorted(lead for lead, update in self.updates.items() if update.deltas)
+
+    def write_calls(self) -> dict[str, int]:
+        """Write calls the plan needs (list removals for "all" counted once per lead's membership read)."""
+        return {
+            "sync_leads": _chunks(len(self.updates), MAX_LEADS_PER_CALL),
+            "remove_from_list": sum(_chunks(len(ids), MAX_LEADS_PER_CALL) for ids in self.removal.by_list.values()),
+            "program_status": sum(_chunks(len(s.leads), MAX_LEADS_PER_CALL) for s in self.statuses),
+            "request_campaign": sum(_chunks(len(c.leads), MAX_LEADS_PER_CAMPAIGN_CALL) for c in self.campaigns),
+        }
+
+
+def _chunks(n: int, size: int) -> int:
+    return -(-n // size)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Marketo ids a rule's references resolved to (see jobs/apply_events/resolve.py)."""
+
+    program_id: int | None = None
+    status_step: int = 0
+    campaign_id: int | None = None
+    list_ids: tuple[int, ...] | str = ()
+
+
+def pick_leads(rule: Rule, lead_ids: tuple[int, ...]) -> tuple[int, ...]:
+    """Duplicate policy: suppress reaches every duplicate lead; other actions go to the lowest lead id."""
+    if not lead_ids:
+        return ()
+    return tuple(sorted(lead_ids)) if rule.action == "suppress" else (min(lead_ids),)
+
+
+def build_plan(matches: Iterable[Match], targets: Mapping[str, Targets]) -> RulesPlan:
+    """Fold matches (each with lead ids) in timestamp order per lead into one plan per action."""
+    plan = RulesPlan()
+    statuses: dict[str, StatusChange] = {}
+    campaigns: dict[tuple[str, tuple], CampaignRequest] = {}
+    for match in sorted(matches, key=lambda m: m.ts):
+        rule = match.rule
+        target = targets.get(rule.name, Targets())
+        for lead in pick_leads(rule, match.lead_ids):
+            if rule.action in ("score", "set-fields", "suppress"):
+                update = plan.updates.setdefault(lead, LeadUpdate(lead))
+                update.matches.append(match)
+                if rule.action == "score":
+                    update.deltas[rule.field] = update.deltas.get(rule.field, 0) + match.payload
+                elif rule.action == "set-fields":
+                    update.values.update(match.payload)  # later events overwrite earlier ones
+                else:
+                    update.values["unsubscribed"] = True
+                    update.values["unsubscribedReason"] = match.payload
+                    _plan_removal(plan.removal, lead, match, target.list_ids)
+            elif rule.action == "program-status":
+                change = statuses.get(rule.name)
+                if change is None:
+                    change = statuses[rule.name] = StatusChange(rule, target.program_id, rule.status,
+                                                                target.status_step)
+                change.leads.setdefault(lead, []).append(match)
+            else:
+                key = (rule.name, match.payload)
+                request = campaigns.get(key)
+                if request is None:
+                    request = campaigns[key] = CampaignRequest(rule, target.campaign_id, match.payload,
+                                                               first=match.ts)
+                request.leads.setdefault(lead, []).append(match)
+    # Marketo never moves a member back down the channel, so lower steps go first.
+    plan.statuses = sorted(statuses.values(), key=lambda s: (s.program_id or 0, s.step, s.rule.index))
+    plan.campaigns = sorted(campaigns.values(), key=lambda c: c.first)
+    return plan
+
+
+def _plan_removal(removal: Removal, lead: int, match: Match, list_ids: tuple[int, ...] | str) -> None:
+    removal.matches.setdefault(lead, []).append(match)
+    if list_ids == "all":
+        if lead not in removal.all_lists:
+            removal.all_lists.append(lead)
+        return
+    for list_id in list_ids:
+        members = removal.by_list.setdefault(list_id, [])
+        if lead not in members:
+            members.append(lead)
+
+
+def describe_plan(plan: RulesPlan, rules: list[Rule], targets: Mapping[str, Targets]) -> list[dict[str, Any]]:
+    """Per-rule summary of what the plan would write (the --dry-run output)."""
+    out: list[dict[str, Any]] = []
+    for rule in rules:
+        entry: dict[str, Any] = {"rule": rule.name, "action": rule.action}
+        target = targets.get(rule.name, Targets())
+        leads = {lead for lead, u in plan.updates.items() if any(m.rule is rule for m in u.matches)}
+        if rule.action == "score":
+            points = sum(m.payload for u in plan.updates.values() for m in u.matches if m.rule is rule)
+            entry.update(field=rule.field, leads=len(leads), points=points)
+        elif rule.action == "set-fields":
+            entry.update(fields=sorted(rule.fields), leads=len(leads))
+        elif rule.action == "suppress":
+            lists = target.list_ids if target.list_ids == "all" else list(target.list_ids)
+            entry.update(leads=len(leads), remove_from_lists=lists)
+        elif rule.action == "program-status":
+            change = next((s for s in plan.statuses if s.rule is rule), None)
+            entry.update(program_id=target.program_id, status=rule.status, leads=len(change.leads) if change else 0)
+        else:
+            requests = [c for c in plan.campaigns if c.rule is rule]
+            entry.update(campaign_id=target.campaign_id, leads=len({lead for c in requests for lead in c.leads}),
+                         token_groups=len(requests),
+                         calls=sum(_chunks(len(c.leads), MAX_LEADS_PER_CAMPAIGN_CALL) for c in requests))
+        out.append(entry)
+    return out

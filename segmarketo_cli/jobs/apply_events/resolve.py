@@ -1,0 +1,140 @@
+"""Resolve rule references against Marketo before any write: programs and statuses, campaigns, lists, fields."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from segmarketo_cli.errors import ConfigError, MarketoError
+from segmarketo_cli.jobs.apply_events.plan import Targets
+from segmarketo_cli.jobs.apply_events.rules import Rule
+
+_NOT_FOUND_CODES = {"1013", "702", "610"}
+SCORE_TYPES = {"integer", "score"}
+
+
+def _rule_error(rule: Rule, key: str, problem: str) -> ConfigError:
+    where = f"{rule.origin}: " if rule.origin else ""
+    return ConfigError(f"{where}{rule.label}, key '{key}': {problem}")
+
+
+def _lookup(call: Callable[[], Any]) -> Any:
+    """Run a lookup; Marketo's "not found" answers (1013, 702) become None."""
+    try:
+        return call()
+    except MarketoError as exc:
+        if exc.code in _NOT_FOUND_CODES:
+            return None
+        raise
+
+
+def resolve_program(client: Any, rule: Rule) -> tuple[int, str, int]:
+    """(program id, status name as the channel spells it, its step); ConfigError for an unknown status."""
+    ref = rule.program
+    program = _lookup(lambda: client.get_program(ref)) if isinstance(ref, int) else \
+        _lookup(lambda: client.find_program_by_name(ref))
+    if isinstance(program, list):
+        program = program[0] if program else None
+    if not program:
+        raise _rule_error(rule, "program", f"no Marketo program {ref!r}")
+    channel_name = program.get("channel")
+    channel = _lookup(lambda: client.get_channel(channel_name)) if channel_name else None
+    if isinstance(channel, list):
+        channel = channel[0] if channel else None
+    statuses = (channel or {}).get("progressionStatuses") or []
+    if not statuses:
+        raise _rule_error(rule, "program", f"program {program.get('name')!r} has no channel statuses to check "
+                                           f"'status' against (channel {channel_name!r})")
+    wanted = rule.status.casefold()
+    for status in statuses:
+        if str(status.get("name", "")).casefold() == wanted:
+            return int(program["id"]), status["name"], int(status.get("step") or 0)
+    names = ", ".join(str(s.get("name")) for s in sorted(statuses, key=lambda s: s.get("step") or 0))
+    raise _rule_error(rule, "status", f"{rule.status!r} is not a status of channel {channel_name!r} "
+                                      f"of program {program.get('name')!r} (statuses: {names})")
+
+
+def resolve_campaign(client: Any, rule: Rule) -> int:
+    """The id of an active trigger campaign; batch or inactive campaigns cannot be requested."""
+    ref = rule.campaign
+    campaigns = _lookup(lambda: client.get_campaigns(name=ref if isinstance(ref, str) else None)) or []
+    if isinstance(ref, int):
+        found = [c for c in campaigns if int(c.get("id", 0)) == ref]
+    else:
+        found = [c for c in campaigns if c.get("name") == ref] or \
+                [c for c in campaigns if str(c.get("name", "")).casefold() == ref.casefold()]
+    if not found:
+        raise _rule_error(rule, "campaign", f"no Marketo smart campaign {ref!r}")
+    if len(found) > 1:
+        ids = ", ".join(str(c.get("id")) for c in found)
+        raise _rule_error(rule, "campaign", f"{ref!r} names several campaigns (ids {ids}); use the id")
+    campaign = found[0]
+    if campaign.get("type") != "trigger":
+        raise _rule_error(rule, "campaign", f"campaign {campaign.get('name')!r} is a {campaign.get('type')} "
+                                            f"campaign; only trigger campaigns can be requested")
+    if campaign.get("active") is False:
+        raise _rule_error(rule, "campaign", f"campaign {campaign.get('name')!r} is not active")
+    return int(campaign["id"])
+
+
+def resolve_lists(client: Any, rule: Rule) -> tuple[int, ...] | str:
+    """Static list ids for remove_from_lists ("all" stays "all")."""
+    if rule.remove_from_lists == "all":
+        return "all"
+    ids: list[int] = []
+    for ref in rule.remove_from_lists:
+        found = _lookup(lambda r=ref: client.get_list(r)) if isinstance(ref, int) else \
+            _lookup(lambda r=ref: client.find_list_by_name(r))
+        if isinstance(found, list):
+            found = found[0] if found else None
+        if not found:
+            raise _rule_error(rule, "remove_from_lists", f"no Marketo static list {ref!r}")
+        ids.append(int(found["id"]))
+    return tuple(dict.fromkeys(ids))
+
+
+def check_fields(rules: list[Rule], fields: Mapping[str, Mapping[str, Any]]) -> None:
+    """Score fields must be writable integers; set-fields and suppress targets must exist and be writable.
+
+    `fields` maps REST name -> {"dataType": ..., "readOnly": bool} (from describe).
+    """
+    for rule in rules:
+        if rule.action == "score":
+            info = _writable(rule, "field", rule.field, fields)
+            if str(info.get("dataType")) not in SCORE_TYPES:
+                raise _rule_error(rule, "field", f"{rule.field} is a {info.get('dataType')} field; score rules add "
+                                                 f"points to integer fields")
+        elif rule.action == "set-fields":
+            for name in rule.fields:
+                _writable(rule, f"fields.{name}", name, fields)
+        elif rule.action == "suppress":
+            for name in ("unsubscribed", "unsubscribedReason"):
+                _writable(rule, "action", name, fields)
+
+
+def _writable(rule: Rule, key: str, name: str, fields: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
+    info = fields.get(name)
+    if info is None:
+        close = [f for f in fields if f.casefold() == name.casefold()]
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise _rule_error(rule, key, f"Marketo has no lead field {name!r}{hint}")
+    if info.get("readOnly"):
+        raise _rule_error(rule, key, f"lead field {name!r} is read-only in Marketo")
+    return info
+
+
+def resolve_targets(client: Any, rules: list[Rule]) -> dict[str, Targets]:
+    """Resolve every rule's Marketo references; the first problem raises ConfigError naming rule and key."""
+    targets: dict[str, Targets] = {}
+    for rule in rules:
+        if rule.action == "program-status":
+            program_id, status, step = resolve_program(client, rule)
+            rule.status = status
+            targets[rule.name] = Targets(program_id=program_id, status_step=step)
+        elif rule.action == "trigger-campaign":
+            targets[rule.name] = Targets(campaign_id=resolve_campaign(client, rule))
+        elif rule.action == "suppress":
+            targets[rule.name] = Targets(list_ids=resolve_lists(client, rule))
+        else:
+            targets[rule.name] = Targets()
+    return targets

@@ -1,0 +1,1 @@
+"""`segmarketo backfill-leads`: Segment identify exports -> Marketo lead upserts."""

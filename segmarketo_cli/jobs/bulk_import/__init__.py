@@ -1,0 +1,1 @@
+"""Bulk Lead Import, shared by backfill-leads and sync-audience --create-missing."""

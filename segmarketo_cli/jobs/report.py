@@ -1,0 +1,115 @@
+"""RunReport: outcome buckets that must add up, API call counts, status and exit code."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from segmarketo_cli.errors import ExitCode
+
+STATUS_EXIT = {
+    "ok": ExitCode.OK,
+    "partial": ExitCode.PARTIAL,
+    "refused": ExitCode.REFUSED,
+    "deferred": ExitCode.TEMPFAIL,
+    "failed": ExitCode.ERROR,
+    "interrupted": ExitCode.INTERRUPTED,
+}
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+@dataclass
+class Balance:
+    """`total` must equal the sum of `parts` (e.g. leads planned = created + updated + ...)."""
+
+    total: str
+    parts: tuple[str, ...]
+
+
+@dataclass
+class RunReport:
+    command: str
+    run_id: str = field(default_factory=new_run_id)
+    dry_run: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+    api_calls: dict[str, int] = field(default_factory=lambda: {"marketo": 0, "segment": 0})
+    rejects_file: str | None = None
+    notes: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    balances: list[Balance] = field(default_factory=list)
+    error: str | None = None
+    forced_status: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.time)
+    duration_s: float | None = None
+    rejected_buckets: tuple[str, ...] = ("rejected",)
+
+    def add(self, bucket: str, n: int = 1) -> None:
+        self.counts[bucket] = self.counts.get(bucket, 0) + n
+
+    def ensure(self, *buckets: str) -> None:
+        """Make buckets appear (as 0) in a fixed order even when nothing landed in them."""
+        for bucket in buckets:
+            self.counts.setdefault(bucket, 0)
+
+    def expect_balance(self, total: str, *parts: str) -> None:
+        self.ensure(total, *parts)
+        self.balances.append(Balance(total, parts))
+
+    def imbalances(self) -> list[str]:
+        problems = []
+        for balance in self.balances:
+            got = sum(self.counts.get(p, 0) for p in balance.parts)
+            want = self.counts.get(balance.total, 0)
+            if got != want:
+                problems.append(f"{balance.total}={want} but {' + '.join(balance.parts)}={got}")
+        return problems
+
+    def finish(self) -> RunReport:
+        if self.duration_s is None:
+            self.duration_s = round(time.monotonic() - self.started, 3)
+        return self
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.counts.get(b, 0) for b in self.rejected_buckets)
+
+    @property
+    def status(self) -> str:
+        if self.forced_status:
+            return self.forced_status
+        if self.error:
+            return "failed"
+        return "partial" if self.rejected else "ok"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return STATUS_EXIT[self.status]
+
+    def to_dict(self) -> dict[str, Any]:
+        self.finish()
+        data: dict[str, Any] = {
+            "command": self.command,
+            "run_id": self.run_id,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "counts": dict(self.counts),
+            "api_calls": dict(self.api_calls),
+            "rejects_file": self.rejects_file,
+            "duration_s": self.duration_s,
+        }
+        if self.notes:
+            data["notes"] = list(self.notes)
+        if self.error:
+            data["error"] = self.error
+        if self.details:
+            data["details"] = self.details
+        problems = self.imbalances()
+        if problems:
+            data["imbalances"] = problems
+        return data

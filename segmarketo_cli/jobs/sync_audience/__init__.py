@@ -1,0 +1,1 @@
+"""`segmarketo sync-audience`: a Segment audience -> a Marketo static list."""

@@ -1,0 +1,77 @@
+"""sync-audience report: outcome buckets, the balances they must satisfy, and the run's notes."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from segmarketo_cli.jobs.rejects import RejectsWriter
+from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan
+from segmarketo_cli.sources.audience.readers import AudienceInput
+
+if TYPE_CHECKING:
+    from segmarketo_cli.jobs.sync_audience.run import SyncOptions
+
+log = logging.getLogger("segmarketo.audience")
+
+PLAN_BUCKETS = ("resolved", "created", "unresolved", "create_failed", "exited", "duplicate_emails",
+                "current_members", "audience_leads", "added", "removed", "unchanged", "kept",
+                "not_found", "already_absent", "add_failed", "remove_failed")
+
+
+def account_input(report: RunReport, rejects: RejectsWriter, audience: AudienceInput) -> None:
+    """Rows read: every row is a person, a repeat, ignored (another audience, not an audience event) or rejected."""
+    report.ensure("audience_rows", "ignored", "repeated", "rejected")
+    report.add("audience_rows", audience.rows)
+    report.add("ignored", audience.ignored)
+    report.add("repeated", audience.repeated)
+    for reject in audience.rejects:
+        rejects.write(reject.reason, origin=reject.origin, field=reject.field, value=reject.value)
+    report.add("rejected", len(audience.rejects))
+    report.add("people", len(audience.people))
+    report.details["input"] = {"file": audience.path, "shape": audience.shape, "kind": audience.kind,
+                               "audience": audience.audience}
+    report.expect_balance("audience_rows", "people", "repeated", "ignored", "rejected")
+
+
+def account_plan(report: RunReport, plan: ListMembershipPlan, *, dry_run: bool) -> None:
+    """Plan-time counts; a dry run also shows what it would create, add and remove."""
+    report.ensure(*PLAN_BUCKETS)
+    report.add("resolved", plan.resolved)
+    report.add("exited", plan.exited)
+    report.add("duplicate_emails", plan.duplicate_emails)
+    report.add("current_members", plan.current)
+    report.add("audience_leads", plan.audience_leads)
+    report.add("unchanged", plan.unchanged)
+    report.add("kept", plan.kept)
+    report.add("unresolved", len(plan.unresolved))
+    for person in plan.unresolved:
+        log.debug("unresolved: %s=%s (%s)", person.key.kind, person.key.value, person.origin)
+    if dry_run:
+        report.add("created", len(plan.to_create))
+        report.add("added", len(plan.adds))
+        report.add("removed", len(plan.removes))
+    report.details["plan"] = plan.summary()
+
+
+def finish(report: RunReport, plan: ListMembershipPlan, opts: SyncOptions, *, list_id: int | None,
+           list_label: str) -> None:
+    """Balances over people and lead ids, notes, and --strict."""
+    report.expect_balance("people", "resolved", "created", "unresolved", "create_failed", "exited")
+    report.expect_balance("current_members", "removed", "already_absent", "remove_failed", "unchanged", "kept")
+    report.expect_balance("audience_leads", "added", "unchanged", "not_found", "add_failed")
+    report.details["list"] = {"id": list_id, "name": list_label}
+    if plan.unresolved:
+        hint = "" if opts.create_missing else " (--create-missing creates them)"
+        count = len(plan.unresolved)
+        report.notes.append(f"{count:,} {'person is' if count == 1 else 'people are'} not in Marketo{hint}")
+        if opts.strict and report.status == "ok":
+            report.forced_status = "partial"
+    if not opts.user_field and any(p.key.kind == "userId" for p in plan.unresolved):
+        report.notes.append("people known only by userId cannot be matched: set user_id_field (the Marketo "
+                            "field holding Segment userIds) in the profile or SEGMARKETO_USER_ID_FIELD")
+    if plan.duplicate_emails:
+        report.notes.append(f"{plan.duplicate_emails:,} e-mails match several leads; all of them count as members")
+    if not plan.changes and list_id is not None:
+        report.notes.append("the list already matches the audience: nothing to write")

@@ -1,0 +1,1 @@
+"""`segmarketo writeback`: Marketo activity -> Segment track events."""

@@ -1,0 +1,399 @@
+"""The writeback job: settle window, types and cursor, then read Marketo activity and deliver track events."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from segmarketo_cli.config import Settings, normalize_endpoint
+from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.jobs.batchpool import workers_for
+from segmarketo_cli.jobs.rejects import RejectsWriter
+from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.jobs.writeback.activity import parse_activity_date
+from segmarketo_cli.jobs.writeback.execute import (
+    DELIVERED_BUCKET,
+    DryRunSink,
+    OutFileSink,
+    Pipeline,
+    Position,
+    SegmentSink,
+    Sink,
+)
+from segmarketo_cli.jobs.writeback.lookups import (
+    CAMPAIGNS_KEY,
+    SUBJECTS_KEY,
+    AssetNames,
+    LeadDirectory,
+    campaign_names,
+    email_subjects,
+    resolve_type_ids,
+)
+from segmarketo_cli.jobs.writeback.plan import (
+    BULK_WINDOW_DAYS,
+    IDENTITY_MODES,
+    EventBuilder,
+    Window,
+    bulk_windows,
+    configured_events,
+    iso_seconds,
+    parse_window,
+    resolve_integrations,
+    retention_warning,
+)
+from segmarketo_cli.jobs.writeback.read_rest import RestResult, collapse, read_rest
+from segmarketo_cli.jobs.writeback.streams import (
+    BULK_STREAM,
+    POLL_INTERVAL_S,
+    BulkReader,
+    BulkResult,
+    stream_key,
+    type_groups,
+)
+from segmarketo_cli.segment.sender import BatchSender
+from segmarketo_cli.segment.spec import munchkin_id
+from segmarketo_cli.state import StateStore
+
+if TYPE_CHECKING:
+    from segmarketo_cli.marketo.client import MarketoClient
+
+log = logging.getLogger("segmarketo.writeback")
+
+CURSOR = "writeback"
+DEFAULT_BULK_AFTER_DAYS = 7.0
+TABLE_KEYS = {"events", "integrations", "identity", "bulk_after_days", "marketo_extras"}
+
+
+@dataclass
+class WritebackOptions:
+    """The command's flags (None = not given: the profile's [writeback] table or the default applies)."""
+
+    since: str | None = None
+    until: str | None = None
+    activity_types: str | None = None
+    identity: str | None = None
+    bulk: bool = False
+    bulk_after_days: float | None = None
+    out: Path | None = None
+    dry_run: bool = False
+
+
+@dataclass
+class Plan:
+    """Everything settled before the first network call."""
+
+    window: Window
+    events: dict[str, str]
+    explicit_types: set[str]
+    integrations: dict[str, bool]
+    identity: str
+    bulk_after: timedelta
+
+
+def plan(settings: Settings, options: WritebackOptions, now: datetime) -> Plan:
+    """Validate flags and the profile's [writeback] table; raises ConfigError (exit 2) before any call."""
+    table = settings.table("writeback")
+    unknown = sorted(set(table) - TABLE_KEYS)
+    if unknown:
+        known = ", ".join(sorted(TABLE_KEYS))
+        raise ConfigError(f"[writeback] has unknown key(s) {', '.join(unknown)} (known: {known})")
+    events = configured_events(table, options.activity_types)
+    explicit = {str(k) for k in table.get("events") or {}}
+    if options.activity_types:
+        explicit |= {e.strip().lstrip("+-").partition("=")[0].strip() for e in options.activity_types.split(",")}
+    integrations_table = table.get("integrations")
+    if integrations_table is not None and not isinstance(integrations_table, dict):
+        raise ConfigError("[writeback.integrations] must be a table of \"Destination Name\" = true | false")
+    identity = options.identity or table.get("identity") or "auto"
+    if identity not in IDENTITY_MODES:
+        raise ConfigError(f"identity mode '{identity}' is not one of {', '.join(IDENTITY_MODES)}")
+    if identity == "user-id-only" and not settings.user_id_field:
+        raise ConfigError(
+            "--identity user-id-only needs the lead field that holds Segment's userId: "
+            "set user_id_field in the profile or SEGMARKETO_USER_ID_FIELD"
+        )
+    bulk_after = options.bulk_after_days if options.bulk_after_days is not None else table.get("bulk_after_days")
+    bulk_after = DEFAULT_BULK_AFTER_DAYS if bulk_after is None else bulk_after
+    if isinstance(bulk_after, bool) or not isinstance(bulk_after, (int, float)) or bulk_after <= 0:
+        raise ConfigError(f"--bulk-after must be a positive number of days, got {bulk_after!r}")
+    return Plan(
+        window=parse_window(options.since, options.until, now),
+        events=events,
+        explicit_types={e for e in explicit if e},
+        integrations=resolve_integrations(integrations_table),
+        identity=identity,
+        bulk_after=timedelta(days=float(bulk_after)),
+    )
+
+
+def load_cursor(store: StateStore, instance: str) -> dict[str, Any] | None:
+    raw = store.get_cursor(instance, CURSOR)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or value.get("mode") not in ("rest", "bulk"):
+        raise ConfigError(f"the stored writeback cursor is unreadable ({raw[:60]!r}); run with --since to reset it")
+    return value
+
+
+def save_start(store: StateStore, instance: str, since: datetime) -> None:
+    """Store the first run's window start before its first read, so a run that stops early (exit 75) is resumed
+    by the next run without --since. It is a date position, the shape a bulk run stores between exports."""
+    cursor = {"mode": "bulk", "date": iso_seconds(since), "guid": None, "export_id": None}
+    store.set_cursor(instance, CURSOR, json.dumps(cursor))
+
+
+def check_start(settings: Settings, store: StateStore, options: WritebackOptions, now: datetime) -> Plan:
+    """Everything that can be refused before a run starts: flags, [writeback], and a first run without --since."""
+    job = plan(settings, options, now)
+    if job.window.since is None:
+        settings.require_marketo()
+        if load_cursor(store, normalize_endpoint(str(settings.marketo_endpoint), what="Marketo endpoint")) is None:
+            raise _no_cursor(settings.profile)
+    return job
+
+
+def _no_cursor(profile: str) -> ConfigError:
+    return ConfigError(
+        f"no writeback cursor is stored for profile '{profile}' yet: "
+        "the first run needs --since (e.g. --since 7d or --since 2025-05-01)"
+    )
+
+
+def run(
+    *,
+    marketo: MarketoClient,
+    store: StateStore,
+    settings: Settings,
+    report: RunReport,
+    rejects: RejectsWriter,
+    options: WritebackOptions,
+    segment: Callable[[], BatchSender],
+    emit: Callable[[dict[str, Any]], None] | None = None,
+    now: datetime | None = None,
+    poll_interval_s: float = POLL_INTERVAL_S,
+    sleep: Callable[[float], None] = time.sleep,
+    on_read: Callable[[int], None] | None = None,
+) -> None:
+    """Read activities in the window (or from the cursor) and deliver them; buckets land in `report`."""
+    now = now or datetime.now(timezone.utc)
+    job = plan(settings, options, now)
+    instance = marketo.instance
+    cursor = load_cursor(store, instance)
+    if job.window.since is None and cursor is None:
+        raise _no_cursor(settings.profile)
+    if cursor is None and job.window.since is not None and not (options.dry_run or options.out):
+        save_start(store, instance, job.window.since)
+    start_date = job.window.since or (parse_activity_date(cursor["date"]) if cursor["mode"] == "bulk" else None)
+    if options.bulk and start_date is None:
+        raise ConfigError("--bulk needs --since: the stored cursor is a paging token, which has no date")
+    use_bulk = start_date is not None and (options.bulk or job.window.until - start_date > job.bulk_after)
+
+    type_names, missing = resolve_type_ids(marketo, store, job.events, job.explicit_types)
+    if missing:
+        report.notes.append(f"activity types not in this Marketo instance, skipped: {', '.join(missing)}")
+    warning = retention_warning(job.window.since, now, job.events)
+    if warning:
+        report.notes.append(warning)
+        log.warning(warning)
+
+    builder = EventBuilder(
+        events=job.events,
+        type_names=type_names,
+        munchkin=munchkin_id(instance),
+        integrations=job.integrations,
+        identity_mode=job.identity,
+        user_id_field=settings.user_id_field,
+    )
+    sink = _sink(options, settings, job.integrations, segment, emit)
+    writes = sink.mode == "send"
+    mode = "bulk" if use_bulk else "rest"
+
+    def commit(positions: dict[str, Position]) -> None:
+        if BULK_STREAM in positions:  # a bulk run, or a REST run that handed over to Bulk Extract
+            doc = {"mode": "bulk", **positions[BULK_STREAM]}
+        else:
+            doc = {"mode": "rest", "streams": collapse(positions)}
+        store.set_cursor(instance, CURSOR, json.dumps(doc))
+
+    directory = LeadDirectory(marketo, settings.user_id_field)
+    campaigns = AssetNames(marketo, store, CAMPAIGNS_KEY, campaign_names)
+    subjects = AssetNames(marketo, store, SUBJECTS_KEY, email_subjects)
+    pipeline = Pipeline(builder, directory, campaigns, subjects, sink, report, rejects, commit if writes else None,
+                        on_read=on_read)
+    report.details.update({
+        "mode": mode,
+        "window": {"since": iso_seconds(start_date) if start_date else "stored cursor",
+                   "until": iso_seconds(job.window.until)},
+        "activity_types": {name: job.events[_key(job.events, name)] for name in sorted(type_names.values())},
+        "identity": job.identity,
+        "delivery": sink.mode,
+    })
+    report.expect_balance("activities_read", DELIVERED_BUCKET[sink.mode], "skipped_unmapped", "skipped_no_identity",
+                          "skipped_duplicate", "rejected", "deferred")
+    try:
+        if use_bulk and options.dry_run:
+            assert start_date is not None
+            _plan_bulk(report, start_date, job.window.until)
+        elif use_bulk:
+            assert start_date is not None
+            resume = cursor if cursor and cursor["mode"] == "bulk" and job.window.since is None else None
+            reader = BulkReader(marketo, store, pipeline, list(type_names), poll_interval_s=poll_interval_s,
+                                sleep=sleep)
+            _note_bulk(report, reader.read(start_date, job.window.until, resume))
+        else:
+            starts = _rest_starts(marketo, list(type_names), job.window, cursor)
+            result = read_rest(marketo, pipeline, starts, job.window.until, workers=workers_for(marketo),
+                               prefetch=directory.prefetch)
+            _note_rest(report, result)
+            if result.capped_streams:
+                _bulk_after_cap(marketo, store, pipeline, report, result, job.window.until, dry_run=options.dry_run,
+                                poll_interval_s=poll_interval_s, sleep=sleep)
+        pipeline.flush()
+    except BaseException:
+        pipeline.abandon()
+        raise
+    finally:
+        if isinstance(sink, OutFileSink):
+            sink.close()
+        report.details["distinct_leads"] = len(directory)
+        if pipeline.skip_reasons:
+            report.details["skipped"] = dict(pipeline.skip_reasons)
+        report.details["segment_batches"] = pipeline.batches
+        if pipeline.batches:
+            report.details["avg_batch_bytes"] = pipeline.batch_bytes // pipeline.batches
+    if not writes:
+        report.notes.append(f"{'dry run' if options.dry_run else '--out'}: nothing sent, the cursor was not moved")
+    if sink.mode == "out":
+        report.notes.append(f"batch payloads written to {options.out}")
+
+
+def _plan_bulk(report: RunReport, start: datetime, until: datetime) -> None:
+    """A dry run in bulk mode: say which export jobs a real run would make, without creating any (a job takes a
+    queue slot shared with every integration and counts against the daily export volume)."""
+    windows = bulk_windows(start, until)
+    report.details["bulk"] = {"exports_created": 0, "exports_planned": len(windows),
+                              "windows": [f"{iso_seconds(a)}/{iso_seconds(b)}" for a, b in windows]}
+    report.notes.append(
+        f"dry run: a real run reads this window with {len(windows)} Bulk Activity Extract job(s) of at most "
+        f"{BULK_WINDOW_DAYS} days; no export job was created and no event is printed (a window shorter than "
+        "--bulk-after, without --bulk, previews events through REST paging)"
+    )
+
+
+def _note_bulk(report: RunReport, result: BulkResult) -> None:
+    report.details["bulk"] = {"exports_created": result.exports, "resumed_export": result.resumed_export,
+                              "status_polls": result.polls}
+    if result.stopped_at:
+        report.notes.append(f"finished the interrupted export {result.resumed_export}; activity after "
+                            f"{iso_seconds(result.stopped_at)} is left for the next run")
+
+
+def _note_rest(report: RunReport, result: RestResult) -> None:
+    report.details["pages"] = result.pages
+    if result.slices > 1:
+        report.details["time_slices"] = result.slices
+    if result.capped_streams:
+        report.details["empty_page_cap"] = {"streams": sorted(result.capped_streams),
+                                            "read_through": min(d or "" for d in result.capped_streams.values())
+                                            or None}
+
+
+def _bulk_after_cap(
+    marketo: MarketoClient,
+    store: StateStore,
+    pipeline: Pipeline,
+    report: RunReport,
+    result: RestResult,
+    until: datetime,
+    *,
+    dry_run: bool,
+    poll_interval_s: float,
+    sleep: Callable[[float], None],
+) -> None:
+    """A busy instance answered a long run of empty pages (each one scans 300 activities of every type; Adobe KB
+    https://experienceleague.adobe.com/en/docs/experience-cloud-kcs/kbarticles/ka-29362). Paging on would
+    fall behind for ever, so the rest of those streams' window is read with Bulk Activity Extract."""
+    dates = list(result.capped_streams.values())
+    types = sorted({int(i) for key in result.capped_streams for i in key.split(",")})
+    if any(date is None for date in dates):
+        note = ("stopped paging after a long run of empty activity pages, and the stored position has no date to "
+                "hand over to Bulk Activity Extract from: the next run pages on from here. To catch up at once, "
+                "run 'segmarketo writeback --since <the last day you know was written back> --bulk'")
+        report.notes.append(note)
+        log.warning(note)
+        return
+    start = parse_activity_date(min(d for d in dates if d))
+    window = f"{iso_seconds(start)} to {iso_seconds(until)}"
+    if dry_run:
+        report.notes.append(f"dry run: stopped paging after a long run of empty activity pages; a real run reads "
+                            f"{window} with Bulk Activity Extract (no export job was created)")
+        return
+    log.warning("a long run of empty activity pages: reading %s with Bulk Activity Extract", window)
+    report.notes.append(f"a long run of empty activity pages (a busy instance): read {window} with Bulk "
+                        "Activity Extract instead")
+    pipeline.flush()  # deliver and commit what paging read, so the cursor changes format with nothing pending
+    reader = BulkReader(marketo, store, pipeline, types, poll_interval_s=poll_interval_s, sleep=sleep)
+    _note_bulk(report, reader.read(start, until, None))
+    report.details["mode"] = "rest+bulk"
+
+
+def _key(events: dict[str, str], name: str) -> str:
+    return next(k for k in events if k.lower() == name.lower())
+
+
+def _sink(
+    options: WritebackOptions,
+    settings: Settings,
+    integrations: dict[str, bool],
+    segment: Callable[[], BatchSender],
+    emit: Callable[[dict[str, Any]], None] | None,
+) -> Sink:
+    if options.dry_run or options.out:
+        # Only split() is used, which needs no write key; this sender never sends.
+        splitter = BatchSender(settings.segment_endpoint, "-", integrations=integrations)
+        if options.dry_run:
+            if emit is None:
+                raise ValueError("a dry run needs an emit callback")
+            return DryRunSink(splitter, emit)
+        assert options.out is not None
+        return OutFileSink(splitter, options.out)
+    sender = segment()
+    sender.integrations = dict(integrations)
+    return SegmentSink(sender)
+
+
+def _rest_starts(
+    marketo: MarketoClient, type_ids: list[int], window: Window, cursor: dict[str, Any] | None
+) -> dict[str, Position]:
+    """Start position of each ≤10-type stream: a paging token at --since, else the stored positions."""
+    groups = [stream_key(g) for g in type_groups(type_ids)]
+    if window.since is not None or cursor is None or cursor["mode"] == "bulk":
+        moment = window.since or parse_activity_date(cursor["date"])  # type: ignore[index]
+        token = marketo.get_paging_token(moment)
+        return {key: {"token": token, "after": None, "date": iso_seconds(moment)} for key in groups}
+    stored: dict[str, Position] = cursor.get("streams") or {}
+    if not stored:
+        raise ConfigError("the stored writeback cursor holds no position; run once with --since")
+    starts: dict[str, Position] = {}
+    for key in groups:
+        if key in stored:
+            starts[key] = stored[key]
+            continue
+        # The type set changed: a paging token is a position in the whole activity stream, so the stored stream
+        # sharing most types is the best place to continue from (its skip marker does not apply here).
+        ids = set(key.split(","))
+        best = max(stored, key=lambda k: len(ids & set(k.split(","))))
+        starts[key] = {"token": stored[best]["token"], "after": None}
+        if stored[best].get("date"):
+            starts[key]["date"] = stored[best]["date"]
+    return starts

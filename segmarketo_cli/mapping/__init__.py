@@ -1,0 +1,1 @@
+"""Segment traits -> Marketo lead fields: catalog (Describe), coercion, per-shape plans."""

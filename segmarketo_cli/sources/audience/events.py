@@ -1,0 +1,160 @@
+"""Audience event readers: S3 (Actions) CSV rows and Segment JSONL events, replayed latest-wins per person."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from segmarketo_cli.errors import ConfigError, InputError
+from segmarketo_cli.identity import find_email, message_time, parse_timestamp
+from segmarketo_cli.sources.audience.readers import (
+    FALSE_WORDS,
+    TRUE_WORDS,
+    AudienceInput,
+    AudiencePerson,
+    Identity,
+    Rejection,
+    identities_of,
+)
+from segmarketo_cli.sources.discover import InputFile
+from segmarketo_cli.sources.shape import shape_problem
+
+ENTERED, EXITED = "Audience Entered", "Audience Exited"
+
+
+@dataclass
+class _Event:
+    person: AudiencePerson
+    audience: str | None
+    ts: float | None
+    seq: int
+
+
+
+def read_s3_actions(source: InputFile, header: list[str], rows: Iterator, audience: str | None) -> AudienceInput:
+    lowered = [h.lower() for h in header]
+    col = {name: (lowered.index(name) if name in lowered else None)
+           for name in ("audience_name", "audience_action", "email", "user_id", "timestamp")}
+    if col["audience_action"] is None:
+        raise InputError(f"{source.path}: S3 (Actions) file without an audience_action column")
+    result = AudienceInput(str(source.path), "s3-actions", "events")
+    events: list[_Event] = []
+    for seq, (origin, row, error) in enumerate(rows):
+        result.rows += 1
+        if error or row is None:
+            result.rejects.append(Rejection(origin, error or "unreadable row"))
+            continue
+
+        def cell(name: str, row: list[str] = row) -> str:
+            return row[col[name]].strip() if col[name] is not None else ""
+
+        action = cell("audience_action").lower()
+        if action not in TRUE_WORDS | FALSE_WORDS:
+            result.rejects.append(Rejection(origin, "audience_action is not true or false", "audience_action",
+                                            cell("audience_action")))
+            continue
+        stamp = cell("timestamp")
+        ts = parse_timestamp(stamp) if stamp else None
+        if stamp and ts is None:
+            result.rejects.append(Rejection(origin, "timestamp is not ISO-8601", "timestamp", stamp))
+            continue
+        ids, problem = identities_of({"email": [cell("email")], "userId": [cell("user_id")]})
+        if not ids:
+            result.rejects.append(Rejection(origin, problem[0], problem[1], problem[2]))  # type: ignore[index]
+            continue
+        person = AudiencePerson(tuple(ids), origin, action in TRUE_WORDS, cell("user_id") or None)
+        events.append(_Event(person, cell("audience_name") or None, ts, seq))
+    return _replay(result, events, audience)
+
+
+def read_events(source: InputFile, audience: str | None) -> AudienceInput:
+    from segmarketo_cli.sources import read_file
+
+    result = AudienceInput(str(source.path), "events-jsonl", "events")
+    events: list[_Event] = []
+    for seq, item in enumerate(read_file(source)):
+        result.rows += 1
+        bad = not item.ok or item.message is None
+        problem = (item.error or "unreadable") if bad else shape_problem(item.message)
+        if problem:
+            result.rejects.append(Rejection(item.origin, problem))
+            continue
+        parsed = _audience_event(item.message, audience)
+        if parsed is None:
+            result.ignored += 1
+            continue
+        key, member = parsed
+        email = find_email(item.message)
+        user_id = item.message.get("userId")
+        user_id = str(user_id).strip() if isinstance(user_id, (str, int)) and str(user_id).strip() else None
+        if user_id and "," in user_id:  # Marketo splits filter values on commas
+            user_id = None
+        ids = [Identity("email", email)] if email else ([Identity("userId", user_id)] if user_id else [])
+        if not ids:
+            result.rejects.append(Rejection(item.origin, "no e-mail or userId on this audience event"))
+            continue
+        person = AudiencePerson(tuple(ids), item.origin, member, user_id)
+        events.append(_Event(person, key, message_time(item.message), seq))
+    return _replay(result, events, audience)
+
+
+def _truth(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+        return value.strip().lower() in TRUE_WORDS
+    return None
+
+
+def _audience_event(message: dict[str, Any], audience: str | None) -> tuple[str, bool] | None:
+    """(audience key, member?) for an Audience Entered/Exited track or an audience identify, else None."""
+    context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    personas = context.get("personas") if isinstance(context.get("personas"), dict) else {}
+    computed = personas.get("computation_key") if isinstance(personas.get("computation_key"), str) else None
+    kind = message.get("type")
+    if kind == "track":
+        props = message.get("properties") if isinstance(message.get("properties"), dict) else {}
+        key = props.get("audience_key") if isinstance(props.get("audience_key"), str) else computed
+        event = message.get("event")
+        if key is None:
+            return None
+        flag = _truth(props.get(key))
+        if flag is None and event in (ENTERED, EXITED):
+            flag = event == ENTERED
+        return (key, flag) if flag is not None else None
+    if kind == "identify":
+        traits = message.get("traits") if isinstance(message.get("traits"), dict) else {}
+        for key in (audience, computed):
+            if key and _truth(traits.get(key)) is not None:
+                return key, bool(_truth(traits.get(key)))
+    return None
+
+
+def _replay(result: AudienceInput, events: list[_Event], audience: str | None) -> AudienceInput:
+    """Keep the chosen audience's events and replay them in timestamp order: the latest per person wins."""
+    keys = sorted({e.audience for e in events if e.audience})
+    if audience is None:
+        if len(keys) > 1:
+            raise ConfigError(f"{result.path} holds several audiences ({', '.join(keys)})",
+                              hint="pick one with --audience KEY")
+        audience = keys[0] if keys else None
+    result.audience = audience
+    chosen = [e for e in events if e.audience in (audience, None)]
+    result.ignored += len(events) - len(chosen)
+    # An event without a timestamp keeps its place after the event before it in the file.
+    previous = float("-inf")
+    order: list[tuple[float, int, _Event]] = []
+    for event in sorted(chosen, key=lambda e: e.seq):
+        previous = event.ts if event.ts is not None else previous
+        order.append((previous, event.seq, event))
+    latest: dict[Identity, AudiencePerson] = {}
+    first_seen: dict[Identity, int] = {}
+    for _, seq, event in sorted(order, key=lambda t: (t[0], t[1])):
+        key = event.person.key
+        if key in latest:
+            result.repeated += 1
+        first_seen.setdefault(key, seq)
+        latest[key] = event.person
+    result.people = [latest[k] for k in sorted(latest, key=lambda k: first_seen[k])]
+    return result

@@ -1,0 +1,173 @@
+"""backfill planner (pure): keys, rejects, unchanged-by-hash, field ownership, bulk CSV files."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.identity import IdentityGraph
+from segmarketo_cli.jobs.backfill_leads.plan import Ownership, build_plan, content_hash
+from segmarketo_cli.jobs.bulk_import.execute import csv_files
+from segmarketo_cli.jobs.bulk_import.reports import attribute_report
+from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
+
+DESCRIBE = [
+    {"dataType": "email", "length": 255, "rest": {"name": "email", "readOnly": False}},
+    *[{"dataType": "string", "length": 255, "rest": {"name": n, "readOnly": False}}
+      for n in ("firstName", "lastName", "title", "company", "segmentUserId", "lifecycleStage")],
+    {"dataType": "integer", "rest": {"name": "productScore", "readOnly": False}},
+]
+
+
+def mapper(**kwargs) -> Mapper:
+    return Mapper(FieldCatalog.from_describe(DESCRIBE, {"email", "segmentUserId"}), **kwargs)
+
+
+def people(*identifies):
+    graph = IdentityGraph()
+    for n, (ts, uid, traits) in enumerate(identifies, 1):
+        graph.add({"type": "identify", "userId": uid, "timestamp": ts, "traits": traits}, f"in.jsonl:{n}")
+    return list(graph.people())
+
+
+def plan_for(persons, *, stored=None, current=None, ownership=Ownership(), full=False, lookup="email", **kw):
+    reads = []
+
+    def read_current(keys, fields):
+        reads.append((keys, fields))
+        return {k: v for k, v in (current or {}).items() if k in keys}
+
+    plan = build_plan(persons, mapper(**kw), lookup_field=lookup, ownership=ownership,
+                      stored_hashes=lambda keys: {k: v for k, v in (stored or {}).items() if k in keys},
+                      read_current=read_current, full=full)
+    return plan, reads
+
+
+T1, T2, T3 = "2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"
+
+
+def test_people_become_upserts_and_missing_keys_or_bad_values_are_rejected():
+    persons = people((T1, "u1", {"email": "A@x.io", "firstName": "Ann"}), (T1, "u2", {"firstName": "NoMail"}),
+                     (T1, "u3", {"email": "c@x.io", "product_score": "lots"}))
+    plan, reads = plan_for(persons)
+    assert [c.fields for c in plan.upserts] == [{"email": "a@x.io", "firstName": "Ann"}]
+    assert [(r.reason, r.origin) for r in plan.rejects][0] == ("no email", "in.jsonl:2")
+    assert plan.rejects[1].key == "c@x.io" and "productScore" in plan.rejects[1].reason
+    assert plan.planned == 3 and reads == []
+
+
+def test_unchanged_hash_is_skipped_unless_full():
+    persons = people((T1, "u1", {"email": "a@x.io", "firstName": "Ann"}))
+    stored = {"a@x.io": content_hash({"email": "a@x.io", "firstName": "Ann"})}
+    plan, _ = plan_for(persons, stored=stored)
+    assert len(plan.unchanged) == 1 and plan.upserts == []
+    plan, _ = plan_for(persons, stored=stored, full=True)
+    assert len(plan.upserts) == 1
+    changed = people((T1, "u1", {"email": "a@x.io", "firstName": "Anna"}))
+    assert len(plan_for(changed, stored=stored)[0].upserts) == 1
+
+
+def test_custom_lookup_field_and_duplicate_keys_in_input():
+    persons = people((T1, "u1", {"email": "a@x.io"}), (T1, "u2", {"email": "b@x.io", "segment_user_id": "u1"}))
+    plan, _ = plan_for(persons, lookup="segmentUserId", user_id_field="segmentUserId")
+    assert [c.key for c in plan.upserts] == ["u1", "u2"]
+    clash = people((T1, "u1", {"email": "a@x.io", "lifecycleStage": "gold"}),
+                   (T2, "u9", {"email": "b@x.io", "lifecycleStage": "gold"}))
+    plan, _ = plan_for(clash, lookup="lifecycleStage")
+    assert [c.key for c in plan.upserts] == ["gold"]
+    assert plan.rejects[0].reason == "duplicate lifecycleStage in input (also at in.jsonl:1)"
+
+
+def test_field_ownership_marketo_owned_fill_only_newer_only():
+    ownership = Ownership.from_table({"marketo_owned": ["lifecycleStage"], "fill_only": ["title"],
+                                      "newer_only": ["firstName"]}, FieldCatalog.from_describe(DESCRIBE))
+    persons = people((T1, "u1", {"email": "a@x.io", "title": "CTO", "firstName": "Old", "plan": "x",
+                                 "lifecycleStage": "lead", "company": "Acme"}),
+                     (T3, "u2", {"email": "b@x.io", "title": "CEO", "firstName": "New"}),
+                     (T3, "u3", {"email": "new@x.io", "title": "Dev", "firstName": "Fresh"}))
+    current = {"a@x.io": [{"email": "a@x.io", "title": "VP", "updatedAt": "2024-02-01T00:00:00Z"}],
+               "b@x.io": [{"email": "b@x.io", "title": "", "updatedAt": "2024-02-01T00:00:00Z"}]}
+    plan, reads = plan_for(persons, current=current, ownership=ownership)
+    assert reads == [(["a@x.io", "b@x.io", "new@x.io"], ["email", "title", "updatedAt"])]
+    by_key = {c.key: c.fields for c in plan.upserts}
+    assert by_key["a@x.io"] == {"email": "a@x.io", "company": "Acme"}  # title filled, firstName older
+    assert by_key["b@x.io"] == {"email": "b@x.io", "title": "CEO", "firstName": "New"}
+    assert by_key["new@x.io"] == {"email": "new@x.io", "title": "Dev", "firstName": "Fresh"}
+    assert plan.fields_skipped == {"marketo_owned": 1, "fill_only": 1, "newer_only": 1}
+
+
+def test_nothing_left_to_write_for_an_existing_lead_is_unchanged():
+    ownership = Ownership(fill_only=frozenset({"title"}))
+    persons = people((T1, "u1", {"email": "a@x.io", "title": "CTO"}))
+    plan, _ = plan_for(persons, current={"a@x.io": [{"email": "a@x.io", "title": "CEO"}]}, ownership=ownership)
+    assert plan.upserts == [] and len(plan.unchanged) == 1
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"fill_only": "title"}, "must be a list"),
+    ({"fill_only": ["title"], "newer_only": ["title"]}, "in both"),
+    ({"marketo_owned": ["email"]}, "lookup field"),
+    ({"newer_only": ["nope"]}, "not a Marketo lead field"),
+    ({"owned": []}, "unknown key"),
+])
+def test_ownership_table_is_validated(table, message):
+    with pytest.raises(ConfigError, match=message):
+        Ownership.from_table(table, FieldCatalog.from_describe(DESCRIBE))
+
+
+def test_bulk_csv_files_are_rfc4180_and_stay_under_the_size_limit():
+    persons = people(*[(T1, f"u{i}", {"email": f"p{i}@x.io", "company": 'Baker, "Inc."\nNorth', "title": "x" * 200})
+                       for i in range(400)])
+    plan, _ = plan_for(persons)
+    files = list(csv_files(plan.upserts, "email", max_bytes=20_000))
+    assert len(files) > 1 and all(len(data) <= 20_000 for data, _ in files)
+    assert sum(len(rows) for _, rows in files) == 400
+    data, rows = files[0]
+    parsed = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert parsed[0]["company"] == 'Baker, "Inc."\nNorth' and parsed[0]["email"] == rows[0].key
+    assert data.startswith(b"email,") and b"\r\n" in data
+
+
+KEYS = ["z@x.io", "a@x.io", "b@x.io"]
+
+
+def test_bulk_failure_file_maps_back_by_lookup_value():
+    text = 'email,firstName,Import Failure Reason\r\nA@x.io,Ann,Invalid email\r\n"b@x.io","B, b",Too long\r\n'
+    found = attribute_report(text, expected=2, keys=KEYS, lookup_field="email")
+    assert found.problem is None
+    assert found.reasons == {1: "Invalid email", 2: "Too long"}
+    assert attribute_report("", expected=0, keys=KEYS, lookup_field="email").reasons == {}
+
+
+def test_bulk_failure_file_without_the_lookup_column_maps_back_by_row_number():
+    # The real shape: the lookup column is missing, the reason column is named, our row numbers survive.
+    text = "row,firstName,Import Failure Reason\n3,Ann,Value for lookup field 'email' not found\n"
+    found = attribute_report(text, expected=1, keys=KEYS, lookup_field="email", row_field="row")
+    assert found.problem is None
+    assert found.reasons == {2: "Value for lookup field 'email' not found"}
+
+
+@pytest.mark.parametrize("text, expected, row_field, problem", [
+    ("firstName,phone,Import Failure Reason\nAnn,1,bad\n", 1, None, "no 'email' column"),
+    ("firstName,phone,Import Failure Reason\nAnn,1,bad\n", 1, "row", "no 'row' or 'email' column"),
+    ("email,Import Failure Reason\na@x.io,bad\n", 2, None, "lists 1 row(s) but Marketo counted 2"),
+    ("email,Import Failure Reason\na@x.io,bad,extra\n", 1, None, "line 2 has 3 cells"),
+    ("email,Import Failure Reason\nnobody@x.io,bad\n", 1, None, "line 2 cannot be matched"),
+    ("email,Import Failure Reason\na@x.io,bad\nA@x.io,bad\n", 2, None, "line 3 cannot be matched"),
+    ("row,Import Failure Reason\n4,bad\n", 1, "row", "line 2 cannot be matched"),
+])
+def test_bulk_failure_files_that_do_not_reconcile_are_a_problem(text, expected, row_field, problem):
+    found = attribute_report(text, expected=expected, keys=KEYS, lookup_field="email", row_field=row_field)
+    assert problem in (found.problem or "")
+    assert found.reasons == {}
+
+
+def test_bulk_csv_files_number_their_rows_in_the_scratch_field():
+    plan, _ = plan_for(people(*[(T1, f"u{i}", {"email": f"p{i}@x.io"}) for i in range(5)]))
+    (data, rows), = csv_files(plan.upserts, "email", row_field="segmarketoImportRow")
+    parsed = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert [r["segmarketoImportRow"] for r in parsed] == ["1", "2", "3", "4", "5"]
+    assert [r["email"] for r in parsed] == [c.key for c in rows]

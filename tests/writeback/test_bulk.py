@@ -1,0 +1,146 @@
+"""writeback's Bulk Activity Extract path against the sandbox, with an injected (recorded, instant) poll sleep."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from segmarketo_cli.config import load_settings
+from segmarketo_cli.jobs.rejects import RejectsWriter
+from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.jobs.services import build_marketo, build_segment
+from segmarketo_cli.jobs.writeback import run as writeback_run
+from segmarketo_cli.jobs.writeback.run import WritebackOptions
+from segmarketo_cli.jobs.writeback.streams import EXPORT_CHECKPOINT
+from segmarketo_cli.segment import sender as sender_module
+from segmarketo_cli.state import StateStore
+from tests.support.writeback_helpers import iso, populate
+
+
+class Harness:
+    """Runs the job in-process with one state store, like consecutive cron runs would."""
+
+    def __init__(self, tmp_path) -> None:
+        self.settings = load_settings()
+        self.store = StateStore(tmp_path / "state", "default")
+        self.tmp_path = tmp_path
+        self.sleeps: list[float] = []
+        self.marketo = None
+
+    def run(self, sleep=None, **options) -> RunReport:
+        report = RunReport("writeback")
+        self.marketo = build_marketo(self.settings)
+        with RejectsWriter(self.tmp_path / f"rejects-{report.run_id}.jsonl") as rejects:
+            writeback_run.run(marketo=self.marketo, store=self.store, settings=self.settings, report=report,
+                              rejects=rejects, options=WritebackOptions(**options),
+                              segment=lambda: build_segment(self.settings), sleep=sleep or self.sleeps.append)
+        return report
+
+    def cursor(self, name: str = "writeback") -> dict | None:
+        raw = self.store.get_cursor(self.marketo.instance, name)
+        return json.loads(raw) if raw else None
+
+
+@pytest.fixture
+def harness(sandbox, tmp_path):
+    h = Harness(tmp_path)
+    yield h
+    h.store.close()
+
+
+def test_long_window_uses_bulk_extract_polled_once_a_minute(sandbox, harness):
+    made = populate(sandbox, 45, days=20)
+    report = harness.run(since="21d")
+    assert report.details["mode"] == "bulk"
+    assert report.details["bulk"]["exports_created"] == 1
+    assert report.counts["sent"] == report.counts["activities_read"] == len(made)
+    assert len(sandbox.segment.accepted) == len(made) and not sandbox.segment.dropped
+    assert harness.sleeps and set(harness.sleeps) == {60.0}  # never polled faster than once a minute
+    assert harness.cursor()["mode"] == "bulk" and harness.cursor(EXPORT_CHECKPOINT) is None
+    names = {m["event"] for m in sandbox.segment.accepted}
+    assert "Email Link Clicked" in names and "Unsubscribed" in names
+    clicked = next(m for m in sandbox.segment.accepted if m["event"] == "Email Link Clicked")
+    assert clicked["properties"]["link_url"].startswith("https://shop.example.com/p/")
+
+
+def test_windows_longer_than_31_days_are_split(sandbox, harness):
+    made = populate(sandbox, 40, days=45)
+    report = harness.run(since="46d")
+    assert report.details["bulk"]["exports_created"] == 2
+    assert report.counts["sent"] == len(made) and report.counts["skipped_duplicate"] == 0
+    assert len(sandbox.segment.accepted) == len(made)
+
+
+def test_bulk_flag_then_rest_from_the_bulk_cursor(sandbox, harness):
+    made = populate(sandbox, 12, days=1)
+    report = harness.run(since="2d", bulk=True)
+    assert report.details["mode"] == "bulk" and report.counts["sent"] == len(made)
+    lead = sandbox.marketo.leads[0]["id"]
+    sandbox.marketo.add_activity(lead, "Open Email", iso(datetime.now(timezone.utc)), primary_attribute_value_id=5)
+    follow_up = harness.run()
+    assert follow_up.details["mode"] == "rest"
+    assert len(sandbox.segment.accepted) == len(made) + 1
+    assert harness.cursor()["mode"] == "rest"
+
+
+def test_interrupted_run_resumes_the_same_export_job(sandbox, harness):
+    made = populate(sandbox, 20, days=10)
+
+    def die(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        harness.run(sleep=die, since="11d")
+    checkpoint = harness.cursor(EXPORT_CHECKPOINT)
+    assert checkpoint and checkpoint["export_id"]
+    report = harness.run(since="11d")
+    assert report.details["bulk"]["resumed_export"] == checkpoint["export_id"]
+    assert report.details["bulk"]["exports_created"] == 0
+    assert len(sandbox.segment.accepted) == len(made)
+
+
+def test_crash_mid_export_resends_at_most_one_batch(sandbox, harness, monkeypatch):
+    made = populate(sandbox, 35, days=10, with_noise=False)
+    monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 10)
+    real = StateStore.set_cursor
+    count = {"n": 0}
+
+    def crash_second_commit(self, instance, name, value):
+        if name == "writeback":
+            count["n"] += 1
+            if count["n"] == 3:  # the first call stores the window start, before the first read
+                raise KeyboardInterrupt
+        return real(self, instance, name, value)
+
+    monkeypatch.setattr(StateStore, "set_cursor", crash_second_commit)
+    with pytest.raises(KeyboardInterrupt):
+        harness.run(since="11d")
+    position = harness.cursor()
+    assert position["mode"] == "bulk" and position["guid"] and position["export_id"]
+    report = harness.run()  # from the cursor: same export job, skipping what was committed
+    assert report.details["bulk"]["resumed_export"] == position["export_id"]
+    assert [reason for _, reason in sandbox.segment.dropped] == ["duplicate_message_id"] * 10
+    assert len(sandbox.segment.accepted) == len(made)
+
+
+def test_segment_down_stops_with_75_keeps_the_cursor_and_loses_nothing(sandbox, harness):
+    from segmarketo_cli.errors import ServiceUnavailable
+    from segmarketo_cli.segment.sender import BatchSender
+
+    made = populate(sandbox, 10, days=1)
+    sandbox.faults.add(500, times=3, path="/v1/batch")
+    impatient = BatchSender(sandbox.url, "sandbox-write-key-0123456789", max_retries=2, sleep=lambda s: None)
+    report = RunReport("writeback")
+    marketo = build_marketo(harness.settings)
+    with RejectsWriter(harness.tmp_path / "r.jsonl") as rejects, pytest.raises(ServiceUnavailable) as err:
+        writeback_run.run(marketo=marketo, store=harness.store, settings=harness.settings, report=report,
+                          rejects=rejects, options=WritebackOptions(since="2d"), segment=lambda: impatient)
+    assert err.value.exit_code == 75
+    assert report.counts["deferred"] == len(made) and not report.imbalances()
+    stored = json.loads(harness.store.get_cursor(marketo.instance, "writeback"))
+    assert stored["guid"] is None  # only the window start, saved before the first read: no progress
+    assert not sandbox.segment.accepted
+    retry = harness.run()  # resumes from that start without --since
+    assert retry.counts["sent"] == len(made) and len(sandbox.segment.accepted) == len(made)
