@@ -7,12 +7,12 @@ import socket
 from pathlib import Path
 
 import pytest
-from tests.conftest import SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
 
 from segmarketo_cli.errors import ConfigError, ServiceUnavailable
 from segmarketo_cli.http import make_session
 from segmarketo_cli.marketo import Limiter, MarketoClient
 from segmarketo_cli.segment.sender import BatchSender
+from tests.conftest import SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
 from tests.support.local_servers import (
     LocalServer,
     answer_json,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 from segmarketo_cli.config import Settings
 from segmarketo_cli.errors import ExitCode, ServiceUnavailable
@@ -13,6 +12,7 @@ from segmarketo_cli.http import READ_TIMEOUT_RETRIES
 from segmarketo_cli.marketo import Limiter, MarketoClient
 from segmarketo_cli.marketo.client import HUNG_BUDGET_S
 from segmarketo_cli.marketo.leads import SYNC_TIMEOUT_S
+from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from tests.support.local_servers import SilentServer
 
 

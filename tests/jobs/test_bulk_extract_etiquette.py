@@ -8,7 +8,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from tests.writeback.test_bulk import Harness
 
 from segmarketo_cli.config import load_settings
 from segmarketo_cli.errors import MarketoError
@@ -20,6 +19,7 @@ from segmarketo_cli.jobs.sync_audience.run import AudienceSync, SyncOptions
 from segmarketo_cli.sources.audience.readers import read_audience
 from segmarketo_cli.state import StateStore
 from tests.support.writeback_helpers import NOW, iso, populate
+from tests.writeback.test_bulk import Harness
 
 MIN_POLL_GAP_S = 60.0
 

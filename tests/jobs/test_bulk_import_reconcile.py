@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.sync_audience.test_cli import audience_csv, calls, world  # noqa: F401 - fixtures
-from tests.backfill_leads.test_cli import run, write_people
 
 from segmarketo_cli.jobs.bulk_import import execute as backfill_bulk
 from segmarketo_cli.jobs.sync_audience import run as audience_apply
 from segmarketo_cli.marketo import bulk as client_bulk
 from segmarketo_cli.sandbox.marketo import bulk as marketo_bulk
+from tests.backfill_leads.test_cli import run, write_people
+from tests.sync_audience.test_cli import audience_csv, calls, world  # noqa: F401 - fixtures
 
 ROW_FIELD = "segmarketoImportRow"
 

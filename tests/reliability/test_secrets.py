@@ -9,9 +9,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from tests.conftest import SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
 
 from segmarketo_cli.cli.main import cli  # noqa: F401  (the invoke fixture drives it)
+from tests.conftest import SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
 from tests.support.reliability_world import JOBS, build, new_box, pointed_at, private_mode, secrets_of, speed_up
 
 

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
-from tests.apply_events.test_crash import world  # noqa: F401  (fixture: leads ann/bob, campaign, rules, events file)
 
 from segmarketo_cli import paths
+from tests.apply_events.test_crash import world  # noqa: F401  (fixture: leads ann/bob, campaign, rules, events file)
+from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
 
 
 def ledger_files(home: Path) -> list[Path]:

@@ -8,12 +8,12 @@ import shutil
 import sqlite3
 
 import pytest
-from tests.apply_events.test_crash import world  # noqa: F401  (fixture: leads ann/bob, campaign, rules, events file)
 
 from segmarketo_cli import paths
 from segmarketo_cli.errors import ExitCode, SegmarketoError
 from segmarketo_cli.marketo.client import MarketoClient
 from segmarketo_cli.state import StateStore
+from tests.apply_events.test_crash import world  # noqa: F401  (fixture: leads ann/bob, campaign, rules, events file)
 
 INSTANCE = "https://123-ABC-456.mktorest.com"
 

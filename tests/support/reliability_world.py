@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
-
 from segmarketo_cli.sandbox import Sandbox
 from segmarketo_cli.sandbox.config import SandboxConfig
+from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
 from tests.support.writeback_helpers import populate
 
 JOBS = ("backfill", "audience", "writeback", "apply-events")

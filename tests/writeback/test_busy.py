@@ -7,7 +7,6 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from tests.writeback.test_bulk import Harness
 
 from segmarketo_cli.config import load_settings
 from segmarketo_cli.jobs.rejects import RejectsWriter
@@ -17,6 +16,7 @@ from segmarketo_cli.jobs.writeback import read_rest as writeback_rest
 from segmarketo_cli.jobs.writeback import run as writeback_run
 from segmarketo_cli.jobs.writeback.run import WritebackOptions
 from tests.support.writeback_helpers import SPEC_TYPES, iso, populate
+from tests.writeback.test_bulk import Harness
 
 CAP = 3
 
