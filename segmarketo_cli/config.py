@@ -85,8 +85,8 @@ class Settings:
             raise ConfigError(f"{self.config_path}: [profiles.{self.profile}.{name}] must be a table")
         return value
 
-    def require_marketo(self) -> None:
-        """Fail with one clear line when the Marketo endpoint or client id is missing."""
+    def require_marketo(self) -> tuple[str, str]:
+        """(endpoint, client id); one clear line when either is missing."""
         for name in ("marketo_endpoint", "marketo_client_id"):
             if not getattr(self, name):
                 env = _SCALARS[name][0]
@@ -94,6 +94,7 @@ class Settings:
                     f"{name.replace('_', ' ')} is not set: set {env} or '{name}' in profile "
                     f"'{self.profile}' of {self.config_path}"
                 )
+        return str(self.marketo_endpoint), str(self.marketo_client_id)
 
 
 def normalize_endpoint(url: str, *, what: str = "endpoint",

@@ -8,11 +8,11 @@ from typing import Any
 import click
 
 from segmarketo_cli.cli.context import AppContext
-from segmarketo_cli.cli.jobrun import JobEnv, run_job
+from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
 from segmarketo_cli.jobs.apply_events import run as rules_apply
 from segmarketo_cli.jobs.apply_events.rules import load_profile_rules, load_rules_file
-from segmarketo_cli.jobs.services import build_marketo
+from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.mapping.mapper import check_mapping_table
 from segmarketo_cli.sources import FORMATS, SourceItem, preflight, read_all
 
@@ -56,17 +56,19 @@ def apply_events(app: AppContext, files: tuple[str, ...], rules_path: str | None
         reprocess=reprocess, dry_run=dry_run, workers=settings.max_concurrency,
     )
 
-    client = build_marketo(settings, store=app.store)
+    services = app.services()
+    client = services.marketo()
     prepared = rules_apply.prepare(rules, client, app.store, options)  # rule problems: one line, exit 2
 
-    def body(env: JobEnv) -> None:
+    def body(env: JobContext) -> None:
         with env.progress(None, "reading events", unit="msg") as bar:
             result = rules_apply.run(_counted(read_all(inputs), bar), prepared, client, env.store, env.report,
                                      env.rejects, options)
         if dry_run and not as_json:
             render_plan(result)
 
-    run_job(app, "apply-events", body, dry_run=dry_run, as_json=as_json, rejects_path=rejects_path, marketo=client)
+    run_job(app, "apply-events", body, dry_run=dry_run, as_json=as_json, rejects_path=rejects_path,
+            services=services)
 
 
 def _counted(items: Iterator[SourceItem], bar: Any) -> Iterator[SourceItem]:

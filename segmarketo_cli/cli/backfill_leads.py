@@ -8,11 +8,12 @@ import sys
 import click
 
 from segmarketo_cli.cli.context import AppContext
-from segmarketo_cli.cli.jobrun import JobEnv, run_job
+from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.jobs.backfill_leads.plan import BackfillPlan
 from segmarketo_cli.jobs.backfill_leads.run import DEFAULT_BULK_THRESHOLD, BackfillJob, BackfillOptions
+from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.mapping.mapper import check_mapping_table, load_mapping_file
 from segmarketo_cli.sources import FORMATS, preflight
 
@@ -87,7 +88,7 @@ def backfill_leads(app: AppContext, files: tuple[str, ...], fmt: str | None, loo
         bulk_row_field=settings.bulk_row_field,
     )
 
-    def body(env: JobEnv) -> None:
+    def body(env: JobContext) -> None:
         job = BackfillJob(options, client=env.marketo(), store=env.store, report=env.report,
                           rejects=env.rejects, progress=env.progress)
         plan = job.run()

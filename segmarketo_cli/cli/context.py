@@ -8,6 +8,7 @@ from typing import Any
 
 from segmarketo_cli import paths
 from segmarketo_cli.config import Settings, load_settings
+from segmarketo_cli.jobs.services import Services
 from segmarketo_cli.logs import setup_logging
 from segmarketo_cli.state import StateStore
 
@@ -45,6 +46,10 @@ class AppContext:
         if self._store is None:
             self._store = StateStore(paths.state_dir(), self.profile_name)
         return self._store
+
+    def services(self) -> Services:
+        """The store and (lazily built) clients for the current settings."""
+        return Services(self.settings, self.store)
 
     @property
     def stderr_is_tty(self) -> bool:

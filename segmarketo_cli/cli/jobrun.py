@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import click
 from tqdm import tqdm
@@ -15,75 +14,35 @@ from tqdm import tqdm
 from segmarketo_cli import paths
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.render import render_report
-from segmarketo_cli.config import Settings, normalize_endpoint
+from segmarketo_cli.config import normalize_endpoint
 from segmarketo_cli.errors import ExitCode, SegmarketoError, StateError
 from segmarketo_cli.http import redact
+from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
-from segmarketo_cli.jobs.services import build_marketo, build_segment
-from segmarketo_cli.state import InstanceLock, ProfileLock, StateStore
-
-if TYPE_CHECKING:
-    from segmarketo_cli.marketo.client import MarketoClient
-    from segmarketo_cli.segment.sender import BatchSender
+from segmarketo_cli.jobs.services import Services
+from segmarketo_cli.state import InstanceLock, ProfileLock
 
 log = logging.getLogger("segmarketo.job")
 
 EXIT_STATUS = {ExitCode.TEMPFAIL: "deferred", ExitCode.REFUSED: "refused", ExitCode.INTERRUPTED: "interrupted"}
 
 
-@dataclass
-class JobEnv:
-    """Everything a job body needs; clients are built on first use so dry runs need no secrets."""
-
-    app: AppContext
-    settings: Settings
-    store: StateStore
-    report: RunReport
-    rejects: RejectsWriter
-    _marketo: MarketoClient | None = None
-    _segment: BatchSender | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def marketo(self) -> MarketoClient:
-        if self._marketo is None:
-            self._marketo = build_marketo(self.settings, store=self.store)
-        return self._marketo
-
-    def segment(self) -> BatchSender:
-        if self._segment is None:
-            self._segment = build_segment(self.settings)
-        return self._segment
-
-    def progress(self, total: int | None, desc: str, unit: str = "rec") -> tqdm:
-        """A tqdm bar on stderr, switched off when stderr is not a terminal."""
-        return tqdm(total=total, desc=desc, unit=unit, disable=not self.app.stderr_is_tty, leave=False)
-
-    def count_calls(self) -> None:
-        if self._marketo is not None:
-            self.report.api_calls["marketo"] = self._marketo.calls
-        if self._segment is not None:
-            self.report.api_calls["segment"] = self._segment.requests
-
-    def record_usage(self) -> None:
-        """Add this run's Marketo calls to today's total in the state store (the daily budget spans runs)."""
-        if self._marketo is not None:
-            self.store.add_api_calls(self._marketo.instance, self._marketo.limiter.usage)
-
-
 def run_job(
     app: AppContext,
     command: str,
-    body: Callable[[JobEnv], None],
+    body: Callable[[JobContext], object],
     *,
+    services: Services | None = None,
+    show_plan: Callable[[Any], None] | None = None,
     dry_run: bool = False,
     as_json: bool = False,
     rejects_path: str | None = None,
-    marketo: MarketoClient | None = None,
     writes_marketo: bool = True,
 ) -> NoReturn:
-    """Run `body` under the profile lock (and the instance lock when it writes to Marketo) and exit with the
-    report's code; `marketo`: a client built earlier."""
+    """Run `body` (a job's `run` bound to its prepared input) under the profile lock, and the instance lock when
+    it writes to Marketo; render the report and exit with its code. `services`: the ones `prepare` used;
+    `show_plan`: renders a dry run's plan, called only for a human-readable dry run."""
     settings = app.settings
     ctx = click.get_current_context()
     if rejects_path:
@@ -101,7 +60,9 @@ def run_job(
         report = RunReport(command=command, dry_run=dry_run)
         default_rejects = paths.state_dir() / "rejects" / f"{command}-{report.run_id}.jsonl"
         rejects = RejectsWriter(Path(rejects_path), "--rejects") if rejects_path else RejectsWriter(default_rejects)
-        env = JobEnv(app=app, settings=settings, store=store, report=report, rejects=rejects, _marketo=marketo)
+        services = services or app.services()
+        env = JobContext(services=services, report=report, rejects=rejects, progress=_progress_bars(app),
+                         out=click.echo, show_plan=show_plan if show_plan and dry_run and not as_json else _ignore)
         store.start_run(report.run_id, command, report.started_at)
         exit_code: int | None = None
         try:
@@ -125,9 +86,9 @@ def run_job(
                 if exit_code is None:
                     exit_code = exc.exit_code
                     _record_error(report, exc)
-            env.count_calls()
+            services.count_calls(report)
             # A store deleted or broken mid-run must not hide the run's own outcome: render it, then say so.
-            store_error = _unless_store_fails(env.record_usage)
+            store_error = _unless_store_fails(services.record_usage)
             report.rejects_file = rejects.written
             report.finish()
             data = report.to_dict()
@@ -141,6 +102,17 @@ def run_job(
         if store_error is not None:
             raise store_error
         ctx.exit(exit_code if exit_code is not None else report.exit_code)
+
+
+def _progress_bars(app: AppContext) -> Callable[..., tqdm]:
+    def progress(total: int | None, desc: str, unit: str = "rec") -> tqdm:
+        """A tqdm bar on stderr, switched off when stderr is not a terminal."""
+        return tqdm(total=total, desc=desc, unit=unit, disable=not app.stderr_is_tty, leave=False)
+    return progress
+
+
+def _ignore(plan: Any) -> None:
+    return None
 
 
 def _unless_store_fails(step: Callable[[], None]) -> StateError | None:

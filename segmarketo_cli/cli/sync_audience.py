@@ -9,9 +9,10 @@ import click
 
 from segmarketo_cli import paths
 from segmarketo_cli.cli.context import AppContext
-from segmarketo_cli.cli.jobrun import JobEnv, run_job
+from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
 from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.sync_audience.plan import MODES, ListMembershipPlan, parse_max_removals
 from segmarketo_cli.sources.audience.readers import ID_TYPES, read_audience
 
@@ -91,7 +92,7 @@ def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: in
     settings = app.settings
     user_field = settings.user_id_field
 
-    def body(env: JobEnv) -> None:
+    def body(env: JobContext) -> None:
         from segmarketo_cli.jobs.sync_audience.run import AudienceSync, SyncOptions
 
         options = SyncOptions(

@@ -11,8 +11,9 @@ import click
 
 from segmarketo_cli import paths
 from segmarketo_cli.cli.context import AppContext
-from segmarketo_cli.cli.jobrun import JobEnv, run_job
+from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options
+from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.writeback import run as writeback_run
 
 
@@ -76,7 +77,7 @@ def writeback(
     def emit(message: dict[str, Any]) -> None:
         click.echo(json.dumps(message, ensure_ascii=False))
 
-    def body(env: JobEnv) -> None:
+    def body(env: JobContext) -> None:
         with env.progress(None, "activities", unit="act") as bar:
             writeback_run.run(
                 marketo=env.marketo(), store=env.store, settings=env.settings, report=env.report,

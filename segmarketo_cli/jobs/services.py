@@ -1,7 +1,8 @@
-"""Factories that turn Settings + secrets into the Marketo client and the Segment sender."""
+"""Services: the state store plus the Marketo client and Segment sender, built from Settings on first use."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from segmarketo_cli.config import Settings, normalize_endpoint
@@ -9,6 +10,7 @@ from segmarketo_cli.http import register_secret
 from segmarketo_cli.secrets import require_secret
 
 if TYPE_CHECKING:
+    from segmarketo_cli.jobs.report import RunReport
     from segmarketo_cli.marketo.client import MarketoClient
     from segmarketo_cli.segment.sender import BatchSender
     from segmarketo_cli.state import StateStore
@@ -24,14 +26,14 @@ def build_marketo(
 ) -> MarketoClient:
     """The profile's client; with `store`, the daily budget starts from the calls earlier runs made today.
     `timeout`, `connect_timeout` and `max_retries` override the profile's (doctor uses short ones)."""
-    from segmarketo_cli.marketo.client import MarketoClient
+    from segmarketo_cli.marketo.client import CONNECT_TIMEOUT_S, MarketoClient
     from segmarketo_cli.marketo.codes import quota_day
     from segmarketo_cli.marketo.limits import Limiter
 
-    settings.require_marketo()
+    endpoint, client_id = settings.require_marketo()
     secret = require_secret(settings.profile, "marketo_client_secret")
     register_secret(secret)
-    instance = normalize_endpoint(settings.marketo_endpoint, what="Marketo endpoint")
+    instance = normalize_endpoint(endpoint, what="Marketo endpoint")
     limiter = Limiter(
         calls=settings.rate_limit_calls,
         window_s=settings.rate_limit_window_s,
@@ -39,15 +41,14 @@ def build_marketo(
         daily_budget=settings.daily_budget,
         used_today=store.api_calls_on(instance, quota_day()) if store is not None else 0,
     )
-    extra = {"connect_timeout": connect_timeout} if connect_timeout is not None else {}
     client = MarketoClient(
-        settings.marketo_endpoint,
-        settings.marketo_client_id,
+        endpoint,
+        client_id,
         secret,
         limiter=limiter,
         timeout=settings.http_timeout_s if timeout is None else timeout,
         max_retries=settings.max_retries if max_retries is None else max_retries,
-        **extra,
+        connect_timeout=CONNECT_TIMEOUT_S if connect_timeout is None else connect_timeout,
     )
     client.partition_name = settings.partition  # every create path sends it as partitionName
     return client
@@ -59,3 +60,36 @@ def build_segment(settings: Settings) -> BatchSender:
     write_key = require_secret(settings.profile, "segment_write_key")
     register_secret(write_key)
     return BatchSender(settings.segment_endpoint, write_key, timeout=min(settings.http_timeout_s, 60.0))
+
+
+@dataclass
+class Services:
+    """What a job talks to. Clients are built on first use, so dry runs and offline checks need no secrets;
+    `doctor` and the jobs' `prepare` functions use the same object the run does."""
+
+    settings: Settings
+    store: StateStore
+    _marketo: MarketoClient | None = None
+    _segment: BatchSender | None = None
+
+    def marketo(self) -> MarketoClient:
+        if self._marketo is None:
+            self._marketo = build_marketo(self.settings, store=self.store)
+        return self._marketo
+
+    def segment(self) -> BatchSender:
+        if self._segment is None:
+            self._segment = build_segment(self.settings)
+        return self._segment
+
+    def count_calls(self, report: RunReport) -> None:
+        """Copy the calls made so far into the report."""
+        if self._marketo is not None:
+            report.api_calls["marketo"] = self._marketo.calls
+        if self._segment is not None:
+            report.api_calls["segment"] = self._segment.requests
+
+    def record_usage(self) -> None:
+        """Add this run's Marketo calls to today's total in the state store (the daily budget spans runs)."""
+        if self._marketo is not None:
+            self.store.add_api_calls(self._marketo.instance, self._marketo.limiter.usage)
