@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import stat
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from segmarketo_cli import paths
+from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from segmarketo_cli.tomlfiles import load_toml
 
 log = logging.getLogger("segmarketo.config")
 
@@ -97,40 +91,6 @@ class Settings:
         return str(self.marketo_endpoint), str(self.marketo_client_id)
 
 
-def normalize_endpoint(url: str, *, what: str = "endpoint",
-                       example: str = "https://123-ABC-456.mktorest.com") -> str:
-    """Strip trailing '/', '/rest' and '/identity'; refuse plain http except to loopback hosts."""
-    url = url.strip().rstrip("/")
-    for suffix in ("/rest", "/identity"):
-        if url.endswith(suffix):
-            url = url[: -len(suffix)]
-    parts = urlsplit(url)
-    shown = _shown_endpoint(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{what} '{shown}' is not an http(s) URL (expected e.g. {example})")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(f"{what} '{shown}' uses plain http; only https is allowed except to loopback hosts")
-    if "@" in parts.netloc or parts.query or parts.fragment or "?" in url or "#" in url:
-        # a user name/password here would be sent (and shown) wherever the URL goes; a query or fragment would
-        # end up in the middle of every request path
-        raise ConfigError(f"{what} '{shown}' must not hold a user name, password, query or fragment "
-                          f"(expected e.g. {example})")
-    return url.rstrip("/")
-
-
-def _shown_endpoint(url: str) -> str:
-    """`url` fit for an error message: a user name/password and a query or fragment (secrets, often) hidden."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    netloc, slash, tail = rest.partition("/")
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    shown = f"{scheme}://{netloc}{slash}{tail}"
-    cut = min((i for i in (shown.find("?"), shown.find("#")) if i >= 0), default=-1)
-    return shown if cut < 0 else shown[:cut] + "?***"
-
-
 def normalize_segment_endpoint(value: str, *, what: str = "Segment endpoint") -> str:
     """A region name ('us', 'eu') or URL -> the Segment API base URL (without /v1/batch), checked like any endpoint."""
     segment = value.strip()
@@ -139,15 +99,6 @@ def normalize_segment_endpoint(value: str, *, what: str = "Segment endpoint") ->
         if segment.endswith(suffix):
             segment = segment[: -len(suffix)]
     return normalize_endpoint(segment, what=what, example="'us', 'eu' or https://events.eu1.segmentapis.com")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -172,20 +123,6 @@ def check_private_config(path: Path) -> None:
             f"{path}: writable by {' and '.join(who)}, so anyone of them could point the endpoints (and the "
             f"secrets sent to them) elsewhere; refusing to use it. Fix: chmod 600 {path}"
         )
-
-
-def load_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file (config, rules, mapping); text that is not UTF-8 or not TOML is a ConfigError naming
-    the file. OSError is left to the caller, which knows what the file is for."""
-    with path.open("rb") as handle:
-        data = handle.read()
-    try:
-        return tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-                          hint="save the file as UTF-8") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
 def _coerce(value: Any, kind: type, *, where: str, key: str) -> Any:

@@ -10,9 +10,11 @@ import click
 
 from segmarketo_cli import paths
 from segmarketo_cli.cli.context import AppContext
-from segmarketo_cli.config import normalize_endpoint, normalize_segment_endpoint, read_config_file, tomllib
+from segmarketo_cli.config import normalize_segment_endpoint, read_config_file
 from segmarketo_cli.config_template import render_profile
+from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.tomlfiles import tomllib
 
 _SECTION = re.compile(r"^\[\[?profiles\.([A-Za-z0-9_-]+)[.\]]", re.M)
 

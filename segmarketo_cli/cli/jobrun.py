@@ -14,7 +14,7 @@ from tqdm import tqdm
 from segmarketo_cli import paths
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.render import render_report
-from segmarketo_cli.config import normalize_endpoint
+from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ExitCode, SegmarketoError, StateError
 from segmarketo_cli.http import redact
 from segmarketo_cli.jobs.context import JobContext

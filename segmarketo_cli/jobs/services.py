@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from segmarketo_cli.config import Settings, normalize_endpoint
+from segmarketo_cli.config import Settings
+from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.http import register_secret
 from segmarketo_cli.secrets import require_secret
 

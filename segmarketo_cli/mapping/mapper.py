@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from segmarketo_cli.config import load_toml
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.identity import EMAIL_RE, Person, Trait, flatten
 from segmarketo_cli.timeparse import parse_iso_datetime
+from segmarketo_cli.tomlfiles import load_toml
 
 if TYPE_CHECKING:
     from segmarketo_cli.state import StateStore

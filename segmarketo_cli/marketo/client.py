@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 import urllib3
 
-from segmarketo_cli.config import is_loopback, normalize_endpoint
+from segmarketo_cli.endpoints import is_loopback, normalize_endpoint
 from segmarketo_cli.errors import AuthError, ConfigError, MarketoError, MarketoQuotaExhausted, ServiceUnavailable
 from segmarketo_cli.http import (
     READ_TIMEOUT_RETRIES,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import stat
 
-from segmarketo_cli.config import load_settings, tomllib
+from segmarketo_cli.config import load_settings
+from segmarketo_cli.tomlfiles import tomllib
 
 
 def test_init_writes_profile_that_loads(invoke, isolated_home):

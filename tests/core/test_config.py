@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from segmarketo_cli import paths
-from segmarketo_cli.config import load_settings, normalize_endpoint, normalize_segment_endpoint
+from segmarketo_cli.config import load_settings, normalize_segment_endpoint
+from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ConfigError
 
 

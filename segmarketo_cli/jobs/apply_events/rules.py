@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from segmarketo_cli.config import load_toml
 from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.tomlfiles import load_toml
 
 ACTIONS = ("score", "program-status", "trigger-campaign", "suppress", "set-fields")
 COMMON_KEYS = {"name", "event", "where", "action", "create", "description"}

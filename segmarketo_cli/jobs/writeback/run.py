@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from segmarketo_cli.config import Settings, normalize_endpoint
+from segmarketo_cli.config import Settings
+from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.jobs.batchpool import workers_for
 from segmarketo_cli.jobs.rejects import RejectsWriter

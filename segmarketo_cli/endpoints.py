@@ -1,0 +1,51 @@
+"""Service endpoints as users write them -> the base URL the clients call, checked (https, no credentials)."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from segmarketo_cli.errors import ConfigError
+
+
+def normalize_endpoint(url: str, *, what: str = "endpoint",
+                       example: str = "https://123-ABC-456.mktorest.com") -> str:
+    """Strip trailing '/', '/rest' and '/identity'; refuse plain http except to loopback hosts."""
+    url = url.strip().rstrip("/")
+    for suffix in ("/rest", "/identity"):
+        if url.endswith(suffix):
+            url = url[: -len(suffix)]
+    parts = urlsplit(url)
+    shown = _shown_endpoint(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{what} '{shown}' is not an http(s) URL (expected e.g. {example})")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(f"{what} '{shown}' uses plain http; only https is allowed except to loopback hosts")
+    if "@" in parts.netloc or parts.query or parts.fragment or "?" in url or "#" in url:
+        # a user name/password here would be sent (and shown) wherever the URL goes; a query or fragment would
+        # end up in the middle of every request path
+        raise ConfigError(f"{what} '{shown}' must not hold a user name, password, query or fragment "
+                          f"(expected e.g. {example})")
+    return url.rstrip("/")
+
+
+def _shown_endpoint(url: str) -> str:
+    """`url` fit for an error message: a user name/password and a query or fragment (secrets, often) hidden."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    shown = f"{scheme}://{netloc}{slash}{tail}"
+    cut = min((i for i in (shown.find("?"), shown.find("#")) if i >= 0), default=-1)
+    return shown if cut < 0 else shown[:cut] + "?***"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
