@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import sys
 from collections.abc import Iterator
@@ -10,7 +9,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from segmarketo_cli.timeparse import parse_iso_datetime
+from segmarketo_cli.timeparse import message_time
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -28,27 +27,6 @@ def normalize_email(value: Any) -> str | None:
     email = value.strip().lower()
     # EMAIL_RE needs an '@', so a 64-hex SHA-256 digest (https://segment.com/docs/engage/audiences/) never passes.
     return email if EMAIL_RE.match(email) else None
-
-
-def parse_timestamp(value: Any) -> float | None:
-    """Epoch seconds of an ISO-8601 timestamp (naive means UTC), or None when absent/unparseable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        stamp = parse_iso_datetime(value)
-    except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.timezone.utc)
-    return stamp.timestamp()
-
-
-def message_time(message: dict[str, Any]) -> float | None:
-    for key in ("timestamp", "originalTimestamp", "receivedAt", "sentAt"):
-        stamp = parse_timestamp(message.get(key))
-        if stamp is not None:
-            return stamp
-    return None
 
 
 def find_email(message: dict[str, Any], *, user_id_is_email: bool = False) -> str | None:

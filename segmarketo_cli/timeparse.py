@@ -1,9 +1,16 @@
-"""ISO-8601 parsing that behaves the same on Python 3.10 and 3.11+ ('Z', any fraction digits, +0000)."""
+"""Time from text and messages: ISO-8601 parsing that behaves the same on Python 3.10 and 3.11+ ('Z', any
+fraction digits, +0000), epoch seconds, and the one rule for when a Segment message happened."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import Any
+
+# Where a Segment message says when it happened, best first (https://segment.com/docs/connections/spec/common/#timestamps)
+MESSAGE_TIME_KEYS = ("timestamp", "originalTimestamp", "receivedAt", "sentAt")
+_EPOCH_MS_FROM = 1e11  # a number above this is milliseconds (1e11 s is the year 5138)
 
 _ISO = re.compile(
     r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(?:[.,](\d+))?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?)?$"
@@ -41,3 +48,27 @@ def parse_utc(text: str) -> datetime:
     """An aware UTC datetime from ISO-8601 text (naive means UTC). Raises ValueError when it is not ISO."""
     moment = parse_iso_datetime(text)
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def epoch_seconds(value: Any) -> float | None:
+    """Epoch seconds of ISO-8601 text (naive means UTC) or of a number (seconds, or milliseconds when larger than
+    1e11); None when absent, blank or unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value / 1000.0 if value > _EPOCH_MS_FROM else float(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return parse_utc(value).timestamp()
+    except ValueError:
+        return None
+
+
+def message_time(message: Mapping[str, Any]) -> float | None:
+    """When a Segment message happened: the first readable of timestamp, originalTimestamp, receivedAt, sentAt."""
+    for key in MESSAGE_TIME_KEYS:
+        stamp = epoch_seconds(message.get(key))
+        if stamp is not None:
+            return stamp
+    return None

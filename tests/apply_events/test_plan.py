@@ -11,7 +11,6 @@ from segmarketo_cli.jobs.apply_events.plan import (
     build_plan,
     describe_plan,
     evaluate,
-    parse_timestamp,
     pick_leads,
 )
 from segmarketo_cli.jobs.apply_events.rules import parse_rules
@@ -84,13 +83,6 @@ def test_evaluate_rejections(rule, message, reason, field):
         evaluate(BY_NAME[rule], message, coerce)
     assert reason in info.value.reason
     assert info.value.field == field
-
-
-def test_timestamps():
-    assert parse_timestamp({"timestamp": "2026-11-01T10:00:00Z"}) == parse_timestamp(
-        {"timestamp": "2026-11-01T11:00:00+01:00"})
-    assert parse_timestamp({"timestamp": "nonsense", "receivedAt": "2026-11-01T10:00:00.5Z"}) is not None
-    assert parse_timestamp({}) is None
 
 
 def test_scores_are_summed_per_lead_and_field():

@@ -161,14 +161,6 @@ def test_fast_paths_fold_repeated_identifies_like_the_general_fold():
             {p: (t.value, t.ts, t.seq) for p, t in b.traits.items()}, messages
 
 
-def test_parse_timestamp_reads_z_and_offsets_alike():
-    from segmarketo_cli.identity import parse_timestamp
-
-    base = parse_timestamp("2026-03-17T04:40:00.250+00:00")
-    assert base == parse_timestamp("2026-03-17T04:40:00.250Z") == parse_timestamp(" 2026-03-17T04:40:00.250z ")
-    assert parse_timestamp("2026-03-17T06:40:00.250+02:00") == base == parse_timestamp("2026-03-17T04:40:00.250")
-    assert parse_timestamp("nonsense Z") is None and parse_timestamp("") is None and parse_timestamp(5) is None
-
 
 def test_find_email_ignores_external_ids_that_are_not_a_list():
     message = {"type": "track", "context": {"externalIds": 7, "traits": {"email": "Ann@Example.com"}}}

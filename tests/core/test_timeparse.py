@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from segmarketo_cli.timeparse import parse_iso_datetime, parse_utc
+from segmarketo_cli.timeparse import epoch_seconds, message_time, parse_iso_datetime, parse_utc
 
 
 @pytest.mark.parametrize(
@@ -30,3 +30,31 @@ def test_naive_text_stays_naive_and_garbage_is_a_value_error():
     for bad in ("nonsense", "", "2025-13-01T00:00:00Z", "2025-05-01T25:00:00Z"):
         with pytest.raises(ValueError):
             parse_utc(bad)
+
+
+def test_epoch_seconds_reads_z_and_offsets_alike():
+    base = epoch_seconds("2026-03-17T04:40:00.250+00:00")
+    assert base == datetime(2026, 3, 17, 4, 40, 0, 250000, tzinfo=timezone.utc).timestamp()
+    assert epoch_seconds("2026-03-17T04:40:00.250Z") == base
+    assert epoch_seconds(" 2026-03-17T04:40:00.250z ") == base
+    assert epoch_seconds("2026-03-17T06:40:00.250+02:00") == base
+    assert epoch_seconds("2026-03-17T04:40:00.250") == base  # naive means UTC
+
+
+@pytest.mark.parametrize("value", ["nonsense Z", "", "   ", None, True, [], {}])
+def test_epoch_seconds_of_nothing_usable_is_none(value):
+    assert epoch_seconds(value) is None
+
+
+def test_epoch_seconds_of_numbers_tells_milliseconds_from_seconds():
+    assert epoch_seconds(1_773_722_400) == 1_773_722_400.0
+    assert epoch_seconds(1_773_722_400_250) == 1_773_722_400.25
+
+
+def test_message_time_takes_the_first_readable_key_in_order():
+    assert message_time({"timestamp": "2026-11-01T10:00:00Z"}) == message_time(
+        {"timestamp": "2026-11-01T11:00:00+01:00"})
+    late = {"timestamp": "nonsense", "originalTimestamp": "", "receivedAt": "2026-11-01T10:00:00.5Z",
+            "sentAt": "2026-11-01T12:00:00Z"}
+    assert message_time(late) == datetime(2026, 11, 1, 10, 0, 0, 500000, tzinfo=timezone.utc).timestamp()
+    assert message_time({}) is None

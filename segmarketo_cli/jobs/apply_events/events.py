@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segmarketo_cli.identity import IdentityGraph, Person, find_email
-from segmarketo_cli.jobs.apply_events.plan import Coercer, EventRejected, Match, evaluate, parse_timestamp
+from segmarketo_cli.jobs.apply_events.plan import Coercer, EventRejected, Match, evaluate
 from segmarketo_cli.jobs.apply_events.rules import Rule
 from segmarketo_cli.sources import SourceItem
 from segmarketo_cli.sources.shape import shape_problem
+from segmarketo_cli.timeparse import message_time
 
 TOP_BUCKETS = ("messages", "events_matched", "events_unmatched", "other_messages", "duplicates", "malformed")
 
@@ -97,7 +98,7 @@ class EventCollector:
     def _match(self, message: Mapping[str, Any], message_id: str | None, origin: str, rules: list[Rule],
                ids: tuple[str | None, str | None, str | None]) -> None:
         out = self.out
-        ts = parse_timestamp(message)
+        ts = message_time(message)
         user_id, anon_id, email = ids
         node = f"u:{user_id}" if user_id else f"a:{anon_id}" if anon_id else f"e:{email}" if email else None
         who = self._interned.setdefault(node, node) if node else None

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segmarketo_cli.jobs.apply_events.rules import Rule, as_number
-from segmarketo_cli.timeparse import parse_utc
 
 MAX_LEADS_PER_CALL = 300
 MAX_LEADS_PER_CAMPAIGN_CALL = 100
@@ -39,20 +38,6 @@ class Match:
     lead_ids: tuple[int, ...] = ()
     waiting: int = 0  # confirmations still expected while the plan is applied (see rules_ledger.Ledger)
     outcome: str = ""
-
-
-def parse_timestamp(message: Mapping[str, Any]) -> float | None:
-    """Epoch seconds of `timestamp` (else originalTimestamp, receivedAt, sentAt); None when there is none."""
-    for key in ("timestamp", "originalTimestamp", "receivedAt", "sentAt"):
-        value = message.get(key)
-        if isinstance(value, str) and value.strip():
-            try:
-                return parse_utc(value).timestamp()
-            except ValueError:
-                continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return value / 1000.0 if value > 1e11 else float(value)
-    return None
 
 
 Coercer = Callable[[str, Any], Any]  # (field, value) -> Marketo value; raises ValueError with the reason

@@ -10,8 +10,9 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from typing import Any
 
 from segmarketo_cli.errors import ConfigError
-from segmarketo_cli.identity import Person, normalize_email, parse_timestamp
+from segmarketo_cli.identity import Person, normalize_email
 from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
+from segmarketo_cli.timeparse import epoch_seconds
 
 OWNERSHIP_KINDS = ("marketo_owned", "fill_only", "newer_only")
 
@@ -187,7 +188,7 @@ def apply_ownership(candidates: list[Candidate], current: dict[str, list[dict[st
         rows = current.get(candidate.key, [])
         if rows and ownership.read_fields & candidate.fields.keys():
             candidate.hash  # noqa: B018 - fixed before pruning: the hash is of the fields as planned
-            updated = max((parse_timestamp(r.get("updatedAt")) or float("-inf") for r in rows), default=None)
+            updated = max((epoch_seconds(r.get("updatedAt")) or float("-inf") for r in rows), default=None)
             for name in list(candidate.fields):
                 if name in ownership.fill_only and any(_filled(r.get(name)) for r in rows):
                     del candidate.fields[name]

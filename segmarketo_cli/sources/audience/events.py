@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from segmarketo_cli.errors import ConfigError, InputError
-from segmarketo_cli.identity import find_email, message_time, parse_timestamp
+from segmarketo_cli.identity import find_email
 from segmarketo_cli.sources.audience.readers import (
     FALSE_WORDS,
     TRUE_WORDS,
@@ -19,6 +19,7 @@ from segmarketo_cli.sources.audience.readers import (
 )
 from segmarketo_cli.sources.discover import InputFile
 from segmarketo_cli.sources.shape import shape_problem
+from segmarketo_cli.timeparse import epoch_seconds, message_time
 
 ENTERED, EXITED = "Audience Entered", "Audience Exited"
 
@@ -55,7 +56,7 @@ def read_s3_actions(source: InputFile, header: list[str], rows: Iterator, audien
                                             cell("audience_action")))
             continue
         stamp = cell("timestamp")
-        ts = parse_timestamp(stamp) if stamp else None
+        ts = epoch_seconds(stamp) if stamp else None
         if stamp and ts is None:
             result.rejects.append(Rejection(origin, "timestamp is not ISO-8601", "timestamp", stamp))
             continue
