@@ -55,7 +55,8 @@ def test_sample_export_exercises_every_rule(seeded, invoke, tmp_path):
     tokens = {r["leadIds"][0]: {t["name"]: t["value"] for t in r["tokens"]} for r in requests}
     assert tokens[10] == {"{{my.plan}}": "pro", "{{my.signup_source}}": "pricing-page"}
     assert tokens[new_lead["id"]] == {"{{my.plan}}": "team", "{{my.signup_source}}": "product"}
-    assert c["leads_created"] == 1 and new_lead["lifecycleStage"] == "trial"
+    assert c["leads_created"] == 1
+    assert new_lead["lifecycleStage"] == "trial"
     assert new_lead["trialStartDate"] == "2026-11-20"
 
     for lead in (5, 31, 32):
@@ -75,8 +76,10 @@ def test_sample_export_exercises_every_rule(seeded, invoke, tmp_path):
 
     calls = m.calls
     again = json.loads(run(invoke).stdout)["counts"]
-    assert again["product-usage.already_applied"] == 4 and again["trial-welcome.already_applied"] == 2
-    assert again["leads_created"] == 0 and len(m.campaign_requests(3001)) == 2
+    assert again["product-usage.already_applied"] == 4
+    assert again["trial-welcome.already_applied"] == 2
+    assert again["leads_created"] == 0
+    assert len(m.campaign_requests(3001)) == 2
     assert m.calls - calls <= 8  # rule resolution and lookups only
 
 

@@ -5,14 +5,37 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from segmarketo_cli.jobs.apply_events.plan import Match
+from segmarketo_cli.jobs.apply_events.events import TOP_BUCKETS
+from segmarketo_cli.jobs.apply_events.plan import DRY_RUN_OUTCOMES, OUTCOMES, Match
 from segmarketo_cli.jobs.apply_events.rules import Rule
 from segmarketo_cli.jobs.rejects import RejectsWriter
-from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.jobs.report import Balance, RunReport
 from segmarketo_cli.state import StateStore
 
 _RANK = {"": -1, "unchanged": 0, "applied": 1, "rejected": 2}
 HELD_ACTIONS = ("score", "trigger-campaign")  # actions whose write is not idempotent: pending until recorded
+
+
+def open_buckets(report: RunReport, rules: list[Rule], *, dry_run: bool) -> None:
+    """Every bucket the report shows, at zero: the input's, then each rule's outcomes."""
+    report.ensure(*TOP_BUCKETS, "leads_created", "rejected", "uncertain")
+    outcomes = DRY_RUN_OUTCOMES if dry_run else OUTCOMES
+    for rule in rules:
+        report.ensure(*(f"{rule.name}.{o}" for o in outcomes))
+    report.rejected_buckets = ("malformed", *(f"{rule.name}.rejected" for rule in rules))
+
+
+def close_buckets(report: RunReport, rules: list[Rule], *, dry_run: bool) -> None:
+    """Balances that must add up, and `rejected`: malformed lines plus every rule's rejected events."""
+    report.counts["rejected"] = report.rejected
+    report.balances.append(Balance("messages", ("events_matched", "events_unmatched", "other_messages",
+                                                "duplicates", "malformed")))
+    for rule in rules:
+        parts = ["planned"] if dry_run else ["applied", "unchanged"]
+        parts += ["rejected", "already_applied"]
+        if report.counts.get(f"{rule.name}.deferred"):
+            parts.append("deferred")
+        report.balances.append(Balance(f"{rule.name}.matched", tuple(f"{rule.name}.{p}" for p in parts)))
 
 
 class Ledger:

@@ -1,0 +1,105 @@
+"""apply-events before the lock: its flags, the rules and mapping, the input files, rule references in Marketo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from segmarketo_cli.jobs.apply_events.plan import Coercer, Targets
+from segmarketo_cli.jobs.apply_events.resolve import check_constants, check_fields, make_coercer, resolve_targets
+from segmarketo_cli.jobs.apply_events.rules import Rule, load_profile_rules, load_rules_file
+from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper, check_mapping_table, load_catalog
+from segmarketo_cli.sources import InputFile, preflight
+
+if TYPE_CHECKING:
+    from segmarketo_cli.config import Settings
+    from segmarketo_cli.jobs.services import Services
+    from segmarketo_cli.marketo.client import MarketoClient
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """The command's flags (settings flags such as --lookup-field and --partition go through Settings)."""
+
+    files: tuple[str, ...]
+    rules_path: str | None = None
+    input_format: str | None = None
+    reprocess: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class ResolvedRules:
+    """Rules checked against the instance: each rule's Marketo ids, and the coercion to each field's type."""
+
+    rules: list[Rule]
+    targets: dict[str, Targets]
+    coerce: Coercer
+
+
+@dataclass(frozen=True)
+class ApplyProfile:
+    """What the profile configures for apply-events, checked against Marketo: rules and how people find leads."""
+
+    resolved: ResolvedRules
+    lookup_field: str
+    user_id_field: str | None
+    mapper: Mapper | None  # maps a person to the lookup field when it is neither email nor the userId field
+    workers: int
+
+
+@dataclass(frozen=True)
+class PreparedApply:
+    """Everything `run` needs, checked: the profile, the readable input files and the flags."""
+
+    profile: ApplyProfile
+    inputs: list[InputFile]
+    options: ApplyOptions
+
+
+def load_rules(settings: Settings, rules_path: str | None = None) -> list[Rule]:
+    """The rules of `--rules FILE`, else the profile's `[[profiles.NAME.rules]]`; ConfigError names rule and key."""
+    if rules_path:
+        return load_rules_file(rules_path)
+    return load_profile_rules(settings.tables, f"{settings.config_path} [profiles.{settings.profile}]")
+
+
+def resolve_rules(rules: list[Rule], catalog: FieldCatalog, client: MarketoClient) -> ResolvedRules:
+    """Check every rule against Marketo (fields, constants, programs and statuses, campaigns, lists); reads only."""
+    check_fields(rules, {name: {"dataType": f.data_type, "readOnly": f.read_only}
+                         for name, f in catalog.fields.items()})
+    coercer = make_coercer(catalog)
+    check_constants(rules, coercer)
+    return ResolvedRules(rules, resolve_targets(client, rules), coercer)
+
+
+def prepare_profile(settings: Settings, services: Services, rules_path: str | None = None) -> ApplyProfile:
+    """The rules (`rules_path` or the profile's) and the mapping table, checked against Marketo."""
+    rules = load_rules(settings, rules_path)
+    mapping = _mapping(settings)
+    return _against_marketo(settings, services, rules, mapping)
+
+
+def prepare(settings: Settings, options: ApplyOptions, services: Services) -> PreparedApply:
+    """Every check that can fail before the lock, in the order a user meets them: rules and mapping, then the
+    input files, then Marketo (reads only). ConfigError (exit 2) and InputError come before any write."""
+    rules = load_rules(settings, options.rules_path)
+    mapping = _mapping(settings)
+    inputs = preflight(list(options.files), options.input_format)
+    return PreparedApply(_against_marketo(settings, services, rules, mapping), inputs, options)
+
+
+def _mapping(settings: Settings) -> dict[str, str]:
+    return check_mapping_table(settings.table("mapping"), where=f"{settings.config_path} [mapping]")
+
+
+def _against_marketo(settings: Settings, services: Services, rules: list[Rule],
+                     mapping: dict[str, str]) -> ApplyProfile:
+    client = services.marketo()
+    catalog = load_catalog(client, services.store)
+    resolved = resolve_rules(rules, catalog, client)
+    mapper = None
+    if settings.lookup_field != "email":
+        catalog.check_lookup(settings.lookup_field)
+        mapper = Mapper(catalog, explicit=mapping, user_id_field=settings.user_id_field)
+    return ApplyProfile(resolved, settings.lookup_field, settings.user_id_field, mapper, settings.max_concurrency)
