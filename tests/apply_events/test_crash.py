@@ -13,7 +13,6 @@ from segmarketo_cli.state import StateStore
 from tests.support.rules import SCORE_AND_CAMPAIGN, write_rules
 
 
-
 def track(mid, event, minute, props=None, user="u-ann"):
     return {"type": "track", "messageId": mid, "event": event, "userId": user, "properties": props or {},
             "timestamp": f"2026-11-20T10:{minute:02d}:00Z"}

@@ -11,7 +11,6 @@ from segmarketo_cli.marketo.client import MarketoClient
 from tests.support.rules import EVERY_ACTION, write_rules
 
 
-
 def track(mid, event, ts, props=None, user="u-ann", anon=None, email=None):
     message = {"type": "track", "messageId": mid, "event": event, "timestamp": f"2026-11-20T10:{ts:02d}:00Z",
                "properties": props or {}}
