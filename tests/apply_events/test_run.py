@@ -222,53 +222,6 @@ def test_suppress_all_lists(world, invoke, tmp_path):
     assert counts(result)["opt-out.applied"] == 2
 
 
-@pytest.mark.parametrize(
-    ("edit", "message"),
-    [
-        (('status = "registered"', 'status = "Atended"'),
-         "rule 2 (\"webinar\"), key 'status': 'Atended' is not a status of channel 'Webinar'"),
-        (('program = "Q4 Webinar"', 'program = "Nope"'), "rule 2 (\"webinar\"), key 'program': no Marketo program"),
-        (('campaign = "Trial Welcome"', 'campaign = "Monthly Blast"'),
-         "rule 3 (\"welcome\"), key 'campaign': campaign 'Monthly Blast' is a batch campaign"),
-        (('remove_from_lists = ["Newsletter"]', 'remove_from_lists = ["Gone"]'),
-         "rule 4 (\"opt-out\"), key 'remove_from_lists': no Marketo static list 'Gone'"),
-        (('field = "productScore"', 'field = "title"'),
-         "rule 1 (\"usage\"), key 'field': title is a string field"),
-        (("mrr = {", "revenue = {"), "rule 5 (\"stage\"), key 'fields.revenue': Marketo has no lead field"),
-        (("isCustomer = true", 'isCustomer = "maybe"'),
-         "rule 5 (\"stage\"), key 'fields.isCustomer': 'maybe' is not boolean"),
-    ],
-)
-def test_config_errors_before_any_write(world, invoke, tmp_path, edit, message):
-    box, ids, rules = world
-    box.marketo.add_campaign("Monthly Blast", type="batch")
-    rules.write_text(EVERY_ACTION.replace(*edit))
-    export = write_export(tmp_path, MESSAGES)
-    result = invoke("apply-events", str(export), "--rules", str(rules))
-    assert result.exit_code == 2
-    assert message in result.stderr
-    assert result.stderr.startswith(f"segmarketo: error: {rules}: rule ")
-    assert "Traceback" not in result.output
-    assert box.marketo.lead(ids["ann"])["productScore"] == 10
-    assert box.marketo.campaign_requests(ids["welcome"]) == []
-
-
-def test_usage_errors(world, invoke, tmp_path):
-    _, _, rules = world
-    export = write_export(tmp_path, MESSAGES)
-    missing = invoke("apply-events", str(tmp_path / "nope.jsonl"), "--rules", str(rules))
-    assert missing.exit_code == 1
-    assert "nope.jsonl" in missing.stderr
-    no_rules = invoke("apply-events", str(export))
-    assert no_rules.exit_code == 2
-    assert "pass --rules FILE" in no_rules.stderr
-    bad = tmp_path / "bad.toml"
-    bad.write_text(textwrap.dedent('[[rule]]\nname = "x"\nevent = "E"\naction = "score"\nfield = "leadScore"\n'))
-    broken = invoke("apply-events", str(export), "--rules", str(bad))
-    assert broken.exit_code == 2
-    assert "rule 1 (\"x\"), key 'points': is required" in broken.stderr
-
-
 def test_rules_from_profile(world, invoke, tmp_path, isolated_home):
     box, ids, _ = world
     isolated_home.mkdir(parents=True, exist_ok=True)

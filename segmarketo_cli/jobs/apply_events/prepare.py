@@ -74,27 +74,10 @@ def resolve_rules(rules: list[Rule], catalog: FieldCatalog, client: MarketoClien
 
 
 def prepare_profile(settings: Settings, services: Services, rules_path: str | None = None) -> ApplyProfile:
-    """The rules (`rules_path` or the profile's) and the mapping table, checked against Marketo."""
+    """The rules (`rules_path`, else the profile's) and the mapping table, then both checked against Marketo
+    (reads only): rule references resolved, and the lookup field searchable when it is not email."""
     rules = load_rules(settings, rules_path)
-    mapping = _mapping(settings)
-    return _against_marketo(settings, services, rules, mapping)
-
-
-def prepare(settings: Settings, options: ApplyOptions, services: Services) -> PreparedApply:
-    """Every check that can fail before the lock, in the order a user meets them: rules and mapping, then the
-    input files, then Marketo (reads only). ConfigError (exit 2) and InputError come before any write."""
-    rules = load_rules(settings, options.rules_path)
-    mapping = _mapping(settings)
-    inputs = preflight(list(options.files), options.input_format)
-    return PreparedApply(_against_marketo(settings, services, rules, mapping), inputs, options)
-
-
-def _mapping(settings: Settings) -> dict[str, str]:
-    return check_mapping_table(settings.table("mapping"), where=f"{settings.config_path} [mapping]")
-
-
-def _against_marketo(settings: Settings, services: Services, rules: list[Rule],
-                     mapping: dict[str, str]) -> ApplyProfile:
+    mapping = check_mapping_table(settings.table("mapping"), where=f"{settings.config_path} [mapping]")
     client = services.marketo()
     catalog = load_catalog(client, services.store)
     resolved = resolve_rules(rules, catalog, client)
@@ -103,3 +86,11 @@ def _against_marketo(settings: Settings, services: Services, rules: list[Rule],
         catalog.check_lookup(settings.lookup_field)
         mapper = Mapper(catalog, explicit=mapping, user_id_field=settings.user_id_field)
     return ApplyProfile(resolved, settings.lookup_field, settings.user_id_field, mapper, settings.max_concurrency)
+
+
+def prepare(settings: Settings, options: ApplyOptions, services: Services) -> PreparedApply:
+    """Every check that can fail before the lock: the profile's (ConfigError, exit 2), then the input files
+    (InputError, exit 1). Nothing is written."""
+    profile = prepare_profile(settings, services, options.rules_path)
+    inputs = preflight(list(options.files), options.input_format)
+    return PreparedApply(profile, inputs, options)
