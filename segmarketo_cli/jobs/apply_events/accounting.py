@@ -48,7 +48,7 @@ class Ledger:
     a match processed clears its pending row in the same transaction (see jobs/apply_events/pending.py for recovery).
     """
 
-    def __init__(self, report: RunReport, rejects: RejectsWriter, store: StateStore | None, instance: str) -> None:
+    def __init__(self, report: RunReport, rejects: RejectsWriter, store: StateStore, instance: str) -> None:
         self.report = report
         self.rejects = rejects
         self.store = store
@@ -94,25 +94,24 @@ class Ledger:
 
     def flush(self) -> None:
         """Record confirmed events as processed, so a re-run never applies them again."""
-        if self.store is not None:
-            for scope, ids in self._confirmed.items():
-                if ids:
-                    self.store.mark_processed(self.instance, scope, ids)
-            if self._released:
-                self.store.clear_pending(self.instance, self._released)
+        for scope, ids in self._confirmed.items():
+            if ids:
+                self.store.mark_processed(self.instance, scope, ids)
+        if self._released:
+            self.store.clear_pending(self.instance, self._released)
         self._confirmed.clear()
         self._released.clear()
 
     def hold(self, kind: str, entries: Iterable[tuple[Match, int, str | None, Any]]) -> None:
         """Record (match, lead id, field, value) writes as pending before they are sent (called on workers)."""
         rows = [(kind, m.rule.name, m.message_id, lead, name, value) for m, lead, name, value in entries]
-        if self.store is not None and rows:
+        if rows:
             self.store.add_pending(self.instance, rows)
 
     def release(self, matches: Iterable[Match]) -> None:
         """Drop the pending rows of matches whose write certainly did not happen (Marketo answered an error)."""
         pairs = [(m.rule.name, m.message_id) for m in matches]
-        if self.store is not None and pairs:
+        if pairs:
             self.store.clear_pending(self.instance, pairs)
 
     def abandon(self, outcome: str = "deferred") -> int:
@@ -123,7 +122,3 @@ class Ledger:
             self.bucket(match.rule, outcome)
         self._expected.clear()
         return len(left)
-
-    @property
-    def waiting(self) -> int:
-        return sum(1 for m in self._expected if m.waiting > 0)

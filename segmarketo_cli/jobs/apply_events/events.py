@@ -135,7 +135,6 @@ class EventCollector:
             link["traits"] = {"email": email}
         self.out.graph.add(link)
 
-
     def _shared(self, payload: Any) -> Any:
         try:
             key = (type(payload), tuple(sorted(payload.items())) if isinstance(payload, dict) else payload)

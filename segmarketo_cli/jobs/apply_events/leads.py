@@ -30,7 +30,7 @@ class LeadIndex:
 class LeadResolver:
     """Turns people into Marketo lead ids using the profile's lookup field, as backfill-leads does."""
 
-    def __init__(self, client: MarketoClient, store: StateStore | None, *, lookup_field: str = "email",
+    def __init__(self, client: MarketoClient, store: StateStore, *, lookup_field: str = "email",
                  user_id_field: str | None = None, mapper: Mapper | None = None) -> None:
         self.client = client
         self.store = store
@@ -90,7 +90,7 @@ class LeadResolver:
         """
         index = LeadIndex()
         wanted = list(dict.fromkeys(keys))
-        cached = self.store.lead_ids_for(self.instance, self.lookup_field, wanted) if self.store else {}
+        cached = self.store.lead_ids_for(self.instance, self.lookup_field, wanted)
         for key, ids in cached.items():
             index.ids[key] = tuple(sorted(ids))
         misses = [k for k in wanted if k not in cached]
@@ -112,7 +112,7 @@ class LeadResolver:
                     index.ids[key] = tuple(sorted(set(found[key])))
                 else:
                     index.missing.add(key)
-            if self.store and found:
+            if found:
                 self.store.remember_lead_ids(self.instance, self.lookup_field,
                                              [(k, list(index.ids[k])) for k in found if k in index.ids])
         for key, found_ids in index.ids.items():
@@ -155,12 +155,11 @@ class LeadResolver:
                     created[key] = int(result["id"])
                 else:
                     failed[key] = first_reason(result).describe()
-        if self.store and created:
+        if created:
             self.store.remember_lead_ids(self.instance, self.lookup_field, [(k, [v]) for k, v in created.items()])
         return created, failed
 
     def forget(self, keys: Iterable[str]) -> None:
         """Drop cached ids Marketo no longer knows (1004 on write), so the next run looks them up again."""
-        if self.store:
-            self.store.forget_lead_ids(self.instance, self.lookup_field, list(keys))
+        self.store.forget_lead_ids(self.instance, self.lookup_field, list(keys))
 
