@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from segmarketo_cli.errors import ConfigError, MarketoError, MarketoQuotaExhausted
@@ -105,6 +107,33 @@ def test_outcomes_per_record_code(parts, tmp_path):
     assert store.processed(client.instance, "status", ["w1", "w2"]) == {"w1", "w2"}
     rejects.close()
     assert '"reason": "Marketo 1004: Lead not found"' in (tmp_path / "rejects.jsonl").read_text()
+
+
+class ShortReplyClient(FakeClient):
+    """Sync Leads answers 1008 (partition) for lead 5 and leaves out the last row of each call."""
+
+    def sync_leads(self, records, *, action, lookup_field):
+        self.calls += 1
+        rows = [{"status": "skipped", "reasons": [{"code": "1008", "message": "Partition update not allowed"}]}
+                if r["id"] == 5 else {"id": r["id"], "status": "updated"} for r in records]
+        return rows[:-1]
+
+
+def test_partition_advice_and_a_missing_result_row(tmp_path):
+    client = ShortReplyClient()
+    store = StateStore(tmp_path / "state", "t")
+    report = RunReport(command="apply-events")
+    rejects = RejectsWriter(tmp_path / "rejects.jsonl")
+    ledger = Ledger(report, rejects, store, client.instance)
+    executor = PlanExecutor(client, ledger, LeadResolver(client, store), LeadIndex())
+    executor.run(build_plan([m("score", (5,), "s5", 1), m("score", (6,), "s6", 1), m("score", (7,), "s7", 1)],
+                            TARGETS))
+    rejects.close()
+    store.close()
+    reasons = {line["messageId"]: line["reason"] for line in map(json.loads, (tmp_path / "rejects.jsonl").open())}
+    assert reasons["s5"].startswith("Marketo 1008: Partition update not allowed (the API user's role cannot reach")
+    assert reasons["s7"] == "Marketo returned no result for this record"
+    assert (report.counts["score.applied"], report.counts["score.rejected"]) == (1, 2)
 
 
 def test_unknown_status_at_write_time_is_a_config_error(parts):
