@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from segmarketo_cli.marketo.client import MarketoClient
+from tests.support.reliability_world import RequestHook
 from tests.support.rules import EVERY_ACTION, write_rules
 
 
@@ -115,6 +116,7 @@ def test_every_action_applies_once_and_rerun_adds_nothing(world, invoke, tmp_pat
     assert reasons["e11"]["rule"] == "stage"
 
     calls_before = m.calls
+    requests = RequestHook(box).paths
     again = invoke("apply-events", str(export), "--rules", str(rules), "--json")
     c2 = counts(again)
     assert m.lead(ids["ann"])["productScore"] == 18
@@ -122,7 +124,8 @@ def test_every_action_applies_once_and_rerun_adds_nothing(world, invoke, tmp_pat
     assert (c2["usage.already_applied"], c2["welcome.already_applied"], c2["opt-out.already_applied"]) == (2, 2, 1)
     assert c2["usage.applied"] == c2["welcome.applied"] == 0
     writes = m.calls - calls_before
-    assert writes <= 6, writes  # describe + program/campaign/list lookups only: no write call
+    assert writes <= 6, writes  # describe + program/campaign/list lookups only
+    assert {method for method, _ in requests} == {"GET"}  # no write call
 
 
 def test_overlapping_files_and_reprocess(world, invoke, tmp_path):
@@ -168,11 +171,15 @@ def test_dry_run_prints_plan_and_writes_nothing(world, invoke, tmp_path):
     export = write_export(tmp_path, MESSAGES)
     result = invoke("apply-events", str(export), "--rules", str(rules), "--dry-run")
     assert result.exit_code == 3
-    assert "usage: score: +8 points to productScore on 1 lead(s)" in result.stdout
-    assert "webinar: program-status: 1 lead(s) to 'Registered'" in result.stdout
-    assert "welcome: trigger-campaign" in result.stdout
-    assert "2 token group(s)" in result.stdout
-    assert "opt-out: suppress: unsubscribe 2 lead(s), remove from list(s)" in result.stdout
+    assert result.stdout == (
+        "Plan (dry run, nothing written):\n"
+        "  usage: score: +8 points to productScore on 1 lead(s)\n"
+        f"  webinar: program-status: 1 lead(s) to 'Registered' in program {ids['webinar']}\n"
+        f"  welcome: trigger-campaign: campaign {ids['welcome']} for 2 lead(s) in 2 token group(s), 2 call(s)\n"
+        f"  opt-out: suppress: unsubscribe 2 lead(s), remove from list(s) {ids['newsletter']}\n"
+        "  stage: set-fields: isCustomer, lifecycleStage, mrr on 1 lead(s)\n"
+        "Write calls: sync_leads 1, remove_from_list 1, program_status 1, request_campaign 2\n"
+    )
     assert m.lead(ids["ann"])["productScore"] == 10
     assert m.campaign_requests(ids["welcome"]) == []
     assert m.program_members(ids["webinar"]) == {}

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.reliability_world import RequestHook
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
 
@@ -75,12 +77,14 @@ def test_sample_export_exercises_every_rule(seeded, invoke, tmp_path):
     assert reasons["evt-0017"].startswith("field mrr: 'ninety-nine' is not currency")
 
     calls = m.calls
+    requests = RequestHook(seeded).paths
     again = json.loads(run(invoke).stdout)["counts"]
     assert again["product-usage.already_applied"] == 4
     assert again["trial-welcome.already_applied"] == 2
     assert again["leads_created"] == 0
     assert len(m.campaign_requests(3001)) == 2
     assert m.calls - calls <= 8  # rule resolution and lookups only
+    assert {method for method, _ in requests} == {"GET"}  # no write call
 
 
 def test_sample_dry_run(seeded, invoke):
