@@ -136,15 +136,12 @@ def describe_checks(settings: Settings, client: Any) -> list[Check]:
 
 
 def _rules_check(settings: Settings, client: Any) -> Check:
-    from segmarketo_cli.jobs.apply_events.resolve import check_fields, resolve_targets
-    from segmarketo_cli.jobs.apply_events.rules import load_profile_rules
+    from segmarketo_cli.jobs.apply_events.prepare import load_rules, resolve_rules
+    from segmarketo_cli.mapping.mapper import load_catalog
 
     try:
-        rules = load_profile_rules(settings.tables, f"[profiles.{settings.profile}.rules]")
-        fields = {item["rest"]["name"]: {"dataType": item.get("dataType"), "readOnly": item["rest"].get("readOnly")}
-                  for item in client.describe_leads() if isinstance(item.get("rest"), dict)}
-        check_fields(rules, fields)
-        resolve_targets(client, rules)
+        rules = load_rules(settings)
+        resolve_rules(rules, load_catalog(client, None), client)
     except SegmarketoError as exc:
         return Check("rules", "fail", redact(exc.message))
     return Check("rules", "ok", f"{len(rules)} profile rule(s): fields, programs, statuses and campaigns exist")

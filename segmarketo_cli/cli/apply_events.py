@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
 from typing import Any
 
 import click
@@ -10,11 +10,9 @@ import click
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
-from segmarketo_cli.jobs.apply_events import run as rules_apply
-from segmarketo_cli.jobs.apply_events.rules import load_profile_rules, load_rules_file
-from segmarketo_cli.jobs.context import JobContext
-from segmarketo_cli.mapping.mapper import check_mapping_table
-from segmarketo_cli.sources import FORMATS, SourceItem, preflight, read_all
+from segmarketo_cli.jobs.apply_events.prepare import ApplyOptions, prepare
+from segmarketo_cli.jobs.apply_events.run import PlanSummary, run
+from segmarketo_cli.sources import FORMATS
 
 
 @click.command("apply-events")
@@ -44,40 +42,15 @@ def apply_events(app: AppContext, files: tuple[str, ...], rules_path: str | None
     --dry-run prints the plan per rule and writes nothing.
     """
     app.override(lookup_field=lookup_field, partition=partition)
-    settings = app.settings
-    if rules_path:
-        rules = load_rules_file(rules_path)
-    else:
-        rules = load_profile_rules(settings.tables, f"{settings.config_path} [profiles.{settings.profile}]")
-    mapping = check_mapping_table(settings.table("mapping"), where=f"{settings.config_path} [mapping]")
-    inputs = preflight(list(files), input_format)
-    options = rules_apply.ApplyOptions(
-        lookup_field=settings.lookup_field, user_id_field=settings.user_id_field, mapping=mapping,
-        reprocess=reprocess, dry_run=dry_run, workers=settings.max_concurrency,
-    )
-
+    options = ApplyOptions(files=files, rules_path=rules_path, input_format=input_format, reprocess=reprocess,
+                           dry_run=dry_run)
     services = app.services()
-    client = services.marketo()
-    prepared = rules_apply.prepare(rules, client, app.store, options)  # rule problems: one line, exit 2
-
-    def body(env: JobContext) -> None:
-        with env.progress(None, "reading events", unit="msg") as bar:
-            result = rules_apply.run(_counted(read_all(inputs), bar), prepared, client, env.store, env.report,
-                                     env.rejects, options)
-        if dry_run and not as_json:
-            render_plan(result)
-
-    run_job(app, "apply-events", body, dry_run=dry_run, as_json=as_json, rejects_path=rejects_path,
-            services=services)
+    prepared = prepare(app.settings, options, services)  # rule problems: one line, exit 2
+    run_job(app, "apply-events", functools.partial(run, prepared=prepared), services=services, show_plan=show_plan,
+            dry_run=dry_run, as_json=as_json, rejects_path=rejects_path)
 
 
-def _counted(items: Iterator[SourceItem], bar: Any) -> Iterator[SourceItem]:
-    for item in items:
-        bar.update(1)
-        yield item
-
-
-def render_plan(result: rules_apply.ApplyResult) -> None:
+def show_plan(result: PlanSummary) -> None:
     """The dry-run plan on stdout: one line per rule, then the write calls it would make."""
     click.echo("Plan (dry run, nothing written):")
     for entry in result.plan:

@@ -10,21 +10,7 @@ from segmarketo_cli import paths
 from segmarketo_cli.errors import ServiceUnavailable
 from segmarketo_cli.marketo.client import MarketoClient
 from segmarketo_cli.state import StateStore
-
-RULES = """
-[[rule]]
-name = "usage"
-event = "Report Created"
-action = "score"
-field = "productScore"
-points = { property = "weight", default = 5 }
-
-[[rule]]
-name = "welcome"
-event = "Trial Started"
-action = "trigger-campaign"
-campaign = "Trial Welcome"
-"""
+from tests.support.rules import SCORE_AND_CAMPAIGN, write_rules
 
 
 def track(mid, event, minute, props=None, user="u-ann"):
@@ -50,8 +36,7 @@ def world(sandbox, tmp_path):
     m = sandbox.marketo
     ids = {"ann": m.add_lead(email="ann@example.com", productScore=10), "bob": m.add_lead(email="bob@example.com"),
            "welcome": m.add_campaign("Trial Welcome", type="trigger")}
-    rules = tmp_path / "rules.toml"
-    rules.write_text(RULES)
+    rules = write_rules(tmp_path, SCORE_AND_CAMPAIGN)
     export = tmp_path / "events.jsonl"
     export.write_text("".join(json.dumps(message) + "\n" for message in MESSAGES))
     return sandbox.marketo, ids, ["apply-events", str(export), "--rules", str(rules), "--json"]
@@ -81,14 +66,17 @@ def test_score_written_before_a_crash_is_not_added_again(world, pending, invoke,
     restore = crash_when_recording(monkeypatch, "usage")
     first = invoke(*args)
     assert first.exit_code == 137
-    assert m.lead(ids["ann"])["productScore"] == 18 and m.lead(ids["bob"])["productScore"] == 2
+    assert m.lead(ids["ann"])["productScore"] == 18
+    assert m.lead(ids["bob"])["productScore"] == 2
     assert {r["message_id"] for r in pending()} == {"s1", "s2", "s3"}
     restore()
     second = invoke(*args)
     report = json.loads(second.stdout)
     assert second.exit_code == 0, second.output
-    assert m.lead(ids["ann"])["productScore"] == 18 and m.lead(ids["bob"])["productScore"] == 2
-    assert report["counts"]["usage.already_applied"] == 3 and report["counts"]["usage.applied"] == 0
+    assert m.lead(ids["ann"])["productScore"] == 18
+    assert m.lead(ids["bob"])["productScore"] == 2
+    assert report["counts"]["usage.already_applied"] == 3
+    assert report["counts"]["usage.applied"] == 0
     assert report["details"]["recovered"] == {"score_written": 3, "score_not_written": 0, "campaigns_uncertain": 0}
     assert any("found in Marketo and recorded as applied" in note for note in report["notes"])
     assert pending() == []
@@ -106,12 +94,14 @@ def test_score_write_that_never_reached_marketo_applies_on_the_next_run(world, p
     monkeypatch.setattr(MarketoClient, "sync_leads", lost)
     first = invoke(*args)
     assert first.exit_code == 75, first.output
-    assert m.lead(ids["ann"])["productScore"] == 10 and len(pending()) == 3
+    assert m.lead(ids["ann"])["productScore"] == 10
+    assert len(pending()) == 3
     monkeypatch.setattr(MarketoClient, "sync_leads", original)
     second = invoke(*args)
     report = json.loads(second.stdout)
     assert second.exit_code == 0, second.output
-    assert m.lead(ids["ann"])["productScore"] == 18 and m.lead(ids["bob"])["productScore"] == 2
+    assert m.lead(ids["ann"])["productScore"] == 18
+    assert m.lead(ids["bob"])["productScore"] == 2
     assert report["counts"]["usage.applied"] == 3
     assert report["details"]["recovered"]["score_not_written"] == 3
     assert pending() == []
@@ -128,13 +118,15 @@ def test_campaign_request_cut_off_by_a_crash_is_uncertain_and_never_repeated(wor
     report = json.loads(second.stdout)
     assert second.exit_code == 0, second.output
     assert len(m.campaign_requests(ids["welcome"])) == 1  # at most once: not requested again
-    assert report["counts"]["uncertain"] == 2 and report["counts"]["welcome.already_applied"] == 2
+    assert report["counts"]["uncertain"] == 2
+    assert report["counts"]["welcome.already_applied"] == 2
     assert {(u["messageId"], u["leadId"], u["campaignId"]) for u in report["details"]["uncertain"]} == {
         ("c1", ids["ann"], ids["welcome"]), ("c2", ids["bob"], ids["welcome"])}
     assert any("may or may not have been triggered" in note for note in report["notes"])
     assert m.lead(ids["ann"])["productScore"] == 18  # the scores were recorded before the crash
     third = invoke(*args)
-    assert json.loads(third.stdout)["counts"]["uncertain"] == 0 and len(m.campaign_requests(ids["welcome"])) == 1
+    assert json.loads(third.stdout)["counts"]["uncertain"] == 0
+    assert len(m.campaign_requests(ids["welcome"])) == 1
 
 
 def test_a_refused_campaign_request_is_not_left_pending(world, pending, invoke, sandbox):
@@ -143,7 +135,8 @@ def test_a_refused_campaign_request_is_not_left_pending(world, pending, invoke, 
     assert invoke(*args).exit_code == 75
     assert pending() == []  # Marketo answered: nothing was triggered
     second = invoke(*args)
-    assert json.loads(second.stdout)["counts"]["welcome.applied"] == 2 and len(m.campaign_requests(ids["welcome"])) == 1
+    assert json.loads(second.stdout)["counts"]["welcome.applied"] == 2
+    assert len(m.campaign_requests(ids["welcome"])) == 1
 
 
 def test_store_clears_pending_rows_in_the_transaction_that_marks_processed(tmp_path):
@@ -152,6 +145,8 @@ def test_store_clears_pending_rows_in_the_transaction_that_marks_processed(tmp_p
     assert sorted((r["kind"], r["message_id"], r["lead_id"], r["field"], r["value"]) for r in s.pending("i")) == [
         ("campaign", "m2", 7, None, 3), ("score", "m1", 7, "productScore", 18)]
     s.mark_processed("i", "r", ["m1"])
-    assert [r["message_id"] for r in s.pending("i")] == ["m2"] and s.processed("i", "r", ["m1"]) == {"m1"}
+    assert [r["message_id"] for r in s.pending("i")] == ["m2"]
+    assert s.processed("i", "r", ["m1"]) == {"m1"}
     s.clear_pending("i", [("c", "m2")])
-    assert s.pending("i") == [] and s.processed("i", "c", ["m2"]) == set()
+    assert s.pending("i") == []
+    assert s.processed("i", "c", ["m2"]) == set()

@@ -110,7 +110,8 @@ def test_suppress_reaches_every_duplicate_and_plans_list_removal():
     assert plan.updates[3].values == {"unsubscribed": True, "unsubscribedReason": "bye"}
     assert plan.removal.by_list == {11: [3, 5]}
     everything = build_plan([match("opt-out", "bye", (5,), 1)], {"opt-out": Targets(list_ids="all")})
-    assert everything.removal.all_lists == [5] and everything.removal.by_list == {}
+    assert everything.removal.all_lists == [5]
+    assert everything.removal.by_list == {}
     assert pick_leads(BY_NAME["usage"], (9, 4, 6)) == (4,)
 
 
@@ -129,7 +130,8 @@ def test_campaign_requests_grouped_by_equal_tokens_and_batched():
     matches.append(match("welcome", pro, (1,), ts=999, seq=999))  # same lead, same tokens: one request
     plan = build_plan(matches, TARGETS)
     assert [c.tokens for c in plan.campaigns] == [pro, free]  # ordered by first event
-    assert len(plan.campaigns[0].leads) == 125 and len(plan.campaigns[0].leads[1]) == 2
+    assert len(plan.campaigns[0].leads) == 125
+    assert len(plan.campaigns[0].leads[1]) == 2
     assert plan.write_calls()["request_campaign"] == 4  # 125 -> 2 calls per group of 100
 
 
@@ -149,7 +151,8 @@ def test_describe_plan_per_rule():
     summary = {entry["rule"]: entry for entry in describe_plan(plan, RULES, TARGETS)}
     assert summary["usage"] == {"rule": "usage", "action": "score", "field": "productScore", "leads": 2,
                                 "points": 5}
-    assert summary["webinar"]["leads"] == 1 and summary["webinar"]["program_id"] == 7
+    assert summary["webinar"]["leads"] == 1
+    assert summary["webinar"]["program_id"] == 7
     assert summary["welcome"]["calls"] == 1
     assert summary["opt-out"]["remove_from_lists"] == [11]
     assert summary["bonus"]["leads"] == 0

@@ -83,7 +83,8 @@ def test_every_action_parses(tmp_path):
     assert seats.points.read({"properties": {"seats": 4}}) == 4
     assert seats.points.read({"properties": {}}) == 1
     assert (webinar.program, webinar.status) == ("Webinar", "Registered")
-    assert trial.campaign == 1001 and trial.create is True
+    assert trial.campaign == 1001
+    assert trial.create is True
     assert sorted(trial.tokens) == ["{{my.plan}}", "{{my.source}}", "{{my.trial}}"]
     assert trial.tokens["{{my.trial}}"].read({"context": {"traits": {"firstName": "Ann"}}}) == "Ann"
     assert opt_out.remove_from_lists == ("Newsletter", 12)
@@ -165,7 +166,8 @@ def test_file_level_errors(tmp_path):
 
 def test_profile_rules():
     rules = load_profile_rules({"rules": [{"name": "p", "event": "E", "action": "suppress"}]}, "config.toml")
-    assert rules[0].name == "p" and rules[0].remove_from_lists == ()
+    assert rules[0].name == "p"
+    assert rules[0].remove_from_lists == ()
     with pytest.raises(ConfigError, match="pass --rules FILE"):
         load_profile_rules({}, "config.toml")
     with pytest.raises(ConfigError, match=r"config.toml: rule 1 \(\"p\"\), key 'action'"):

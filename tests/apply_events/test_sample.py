@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.reliability_world import RequestHook
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
 
@@ -55,7 +57,8 @@ def test_sample_export_exercises_every_rule(seeded, invoke, tmp_path):
     tokens = {r["leadIds"][0]: {t["name"]: t["value"] for t in r["tokens"]} for r in requests}
     assert tokens[10] == {"{{my.plan}}": "pro", "{{my.signup_source}}": "pricing-page"}
     assert tokens[new_lead["id"]] == {"{{my.plan}}": "team", "{{my.signup_source}}": "product"}
-    assert c["leads_created"] == 1 and new_lead["lifecycleStage"] == "trial"
+    assert c["leads_created"] == 1
+    assert new_lead["lifecycleStage"] == "trial"
     assert new_lead["trialStartDate"] == "2026-11-20"
 
     for lead in (5, 31, 32):
@@ -74,10 +77,14 @@ def test_sample_export_exercises_every_rule(seeded, invoke, tmp_path):
     assert reasons["evt-0017"].startswith("field mrr: 'ninety-nine' is not currency")
 
     calls = m.calls
+    requests = RequestHook(seeded).paths
     again = json.loads(run(invoke).stdout)["counts"]
-    assert again["product-usage.already_applied"] == 4 and again["trial-welcome.already_applied"] == 2
-    assert again["leads_created"] == 0 and len(m.campaign_requests(3001)) == 2
+    assert again["product-usage.already_applied"] == 4
+    assert again["trial-welcome.already_applied"] == 2
+    assert again["leads_created"] == 0
+    assert len(m.campaign_requests(3001)) == 2
     assert m.calls - calls <= 8  # rule resolution and lookups only
+    assert {method for method, _ in requests} == {"GET"}  # no write call
 
 
 def test_sample_dry_run(seeded, invoke):

@@ -5,14 +5,37 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from segmarketo_cli.jobs.apply_events.plan import Match
+from segmarketo_cli.jobs.apply_events.events import TOP_BUCKETS
+from segmarketo_cli.jobs.apply_events.plan import DRY_RUN_OUTCOMES, OUTCOMES, Match
 from segmarketo_cli.jobs.apply_events.rules import Rule
 from segmarketo_cli.jobs.rejects import RejectsWriter
-from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.jobs.report import Balance, RunReport
 from segmarketo_cli.state import StateStore
 
 _RANK = {"": -1, "unchanged": 0, "applied": 1, "rejected": 2}
 HELD_ACTIONS = ("score", "trigger-campaign")  # actions whose write is not idempotent: pending until recorded
+
+
+def open_buckets(report: RunReport, rules: list[Rule], *, dry_run: bool) -> None:
+    """Every bucket the report shows, at zero: the input's, then each rule's outcomes."""
+    report.ensure(*TOP_BUCKETS, "leads_created", "rejected", "uncertain")
+    outcomes = DRY_RUN_OUTCOMES if dry_run else OUTCOMES
+    for rule in rules:
+        report.ensure(*(f"{rule.name}.{o}" for o in outcomes))
+    report.rejected_buckets = ("malformed", *(f"{rule.name}.rejected" for rule in rules))
+
+
+def close_buckets(report: RunReport, rules: list[Rule], *, dry_run: bool) -> None:
+    """Balances that must add up, and `rejected`: malformed lines plus every rule's rejected events."""
+    report.counts["rejected"] = report.rejected
+    report.balances.append(Balance("messages", ("events_matched", "events_unmatched", "other_messages",
+                                                "duplicates", "malformed")))
+    for rule in rules:
+        parts = ["planned"] if dry_run else ["applied", "unchanged"]
+        parts += ["rejected", "already_applied"]
+        if report.counts.get(f"{rule.name}.deferred"):
+            parts.append("deferred")
+        report.balances.append(Balance(f"{rule.name}.matched", tuple(f"{rule.name}.{p}" for p in parts)))
 
 
 class Ledger:
@@ -25,7 +48,7 @@ class Ledger:
     a match processed clears its pending row in the same transaction (see jobs/apply_events/pending.py for recovery).
     """
 
-    def __init__(self, report: RunReport, rejects: RejectsWriter, store: StateStore | None, instance: str) -> None:
+    def __init__(self, report: RunReport, rejects: RejectsWriter, store: StateStore, instance: str) -> None:
         self.report = report
         self.rejects = rejects
         self.store = store
@@ -71,25 +94,24 @@ class Ledger:
 
     def flush(self) -> None:
         """Record confirmed events as processed, so a re-run never applies them again."""
-        if self.store is not None:
-            for scope, ids in self._confirmed.items():
-                if ids:
-                    self.store.mark_processed(self.instance, scope, ids)
-            if self._released:
-                self.store.clear_pending(self.instance, self._released)
+        for scope, ids in self._confirmed.items():
+            if ids:
+                self.store.mark_processed(self.instance, scope, ids)
+        if self._released:
+            self.store.clear_pending(self.instance, self._released)
         self._confirmed.clear()
         self._released.clear()
 
     def hold(self, kind: str, entries: Iterable[tuple[Match, int, str | None, Any]]) -> None:
         """Record (match, lead id, field, value) writes as pending before they are sent (called on workers)."""
         rows = [(kind, m.rule.name, m.message_id, lead, name, value) for m, lead, name, value in entries]
-        if self.store is not None and rows:
+        if rows:
             self.store.add_pending(self.instance, rows)
 
     def release(self, matches: Iterable[Match]) -> None:
         """Drop the pending rows of matches whose write certainly did not happen (Marketo answered an error)."""
         pairs = [(m.rule.name, m.message_id) for m in matches]
-        if self.store is not None and pairs:
+        if pairs:
             self.store.clear_pending(self.instance, pairs)
 
     def abandon(self, outcome: str = "deferred") -> int:
@@ -100,7 +122,3 @@ class Ledger:
             self.bucket(match.rule, outcome)
         self._expected.clear()
         return len(left)
-
-    @property
-    def waiting(self) -> int:
-        return sum(1 for m in self._expected if m.waiting > 0)

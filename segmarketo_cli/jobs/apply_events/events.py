@@ -60,11 +60,11 @@ class EventCollector:
         out = self.out
         for item in items:
             out.counts["messages"] += 1
-            if not item.ok:
+            message = item.message
+            if not item.ok or message is None:
                 out.counts["malformed"] += 1
                 out.malformed.append((item.origin, item.error or "malformed"))
                 continue
-            message = item.message
             problem = shape_problem(message)
             if problem:
                 out.counts["malformed"] += 1
@@ -87,7 +87,9 @@ class EventCollector:
                 message["properties"] = message.pop("traits")
             ids = (_text(message.get("userId")), _text(message.get("anonymousId")), find_email(message))
             self._link(message, ids)
-            rules = [r for r in self.by_event.get(message.get("event"), ()) if r.matches(message)]
+            event = message.get("event")
+            candidates = self.by_event.get(event, []) if isinstance(event, str) else []
+            rules = [r for r in candidates if r.matches(message)]
             if not rules:
                 out.counts["events_unmatched"] += 1
                 continue
@@ -132,7 +134,6 @@ class EventCollector:
         if email:
             link["traits"] = {"email": email}
         self.out.graph.add(link)
-
 
     def _shared(self, payload: Any) -> Any:
         try:

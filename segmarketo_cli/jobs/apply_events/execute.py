@@ -4,55 +4,44 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from segmarketo_cli.errors import ConfigError, MarketoError, SegmarketoError, ServiceUnavailable
 from segmarketo_cli.jobs.apply_events.accounting import Ledger
 from segmarketo_cli.jobs.apply_events.leads import LeadIndex, LeadResolver
-from segmarketo_cli.jobs.apply_events.plan import (
-    MAX_LEADS_PER_CALL,
-    MAX_LEADS_PER_CAMPAIGN_CALL,
-    CampaignRequest,
-    LeadUpdate,
-    RulesPlan,
-    StatusChange,
-)
+from segmarketo_cli.jobs.apply_events.plan import CampaignRequest, LeadUpdate, RulesPlan, StatusChange, calls_for
+from segmarketo_cli.jobs.batches import chunks, first_reason, positional
+from segmarketo_cli.marketo.base import MAX_BATCH, MAX_CAMPAIGN_BATCH
+from segmarketo_cli.marketo.codes import record_bucket, record_outcome
+
+if TYPE_CHECKING:
+    from segmarketo_cli.marketo.client import MarketoClient
 
 log = logging.getLogger("segmarketo.apply_events")
 
-T = TypeVar("T")
-UNCHANGED_CODES = {"1037"}  # program status: already in or past it
-NOT_IN_LIST = "1015"
+T = TypeVar("T", bound=Sequence[Any])  # a batch: lead updates, lead ids, or (list id, lead ids)
+Rows = list[dict[str, Any]]
 
 
-def chunked(items: Sequence[T], size: int) -> list[Sequence[T]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-def _log_batch(kind: str, batch: Any, result: Any) -> None:
+def _log_batch(kind: str, batch: Sequence[Any], rows: Rows) -> None:
     """One INFO line per write call (for --log-file): the call, how many leads, Marketo's row statuses."""
     ids = batch[1] if isinstance(batch, tuple) else batch  # remove_from_list batches are (list id, lead ids)
-    rows = result if isinstance(result, list) else []
     statuses = Counter(str(row.get("status")) for row in rows if isinstance(row, dict))
     log.info("%s batch: %d leads%s", kind, len(ids), "".join(f", {n} {s}" for s, n in sorted(statuses.items())),
              extra={"data": {"event": "batch", "call": kind, "records": len(ids), **statuses}})
 
 
-def skip_reason(result: dict[str, Any]) -> tuple[str | None, str]:
-    """(code, 'Marketo <code>: <message>') of a skipped record-level result."""
-    reasons = result.get("reasons") or []
-    if not reasons:
-        return None, f"Marketo answered {result.get('status') or 'no result'}"
-    code = str(reasons[0].get("code"))
-    return code, f"Marketo {code}: {reasons[0].get('message')}"
+def _unchanged(row: Mapping[str, Any] | None) -> bool:
+    """Marketo skipped the record because it already was as asked (1015 not in list, 1037 already in status)."""
+    return row is not None and record_bucket(row) == "unchanged"
 
 
 class PlanExecutor:
     """Runs each stage's batches on up to `workers` threads; results are settled on the calling thread."""
 
-    def __init__(self, client: Any, ledger: Ledger, resolver: LeadResolver, index: LeadIndex, *,
+    def __init__(self, client: MarketoClient, ledger: Ledger, resolver: LeadResolver, index: LeadIndex, *,
                  workers: int = 1) -> None:
         self.client = client
         self.ledger = ledger
@@ -73,15 +62,15 @@ class PlanExecutor:
             self.request_campaign(request)
 
     # batching ------------------------------------------------------------------------------------
-    def _each(self, kind: str, batches: Sequence[T], call: Callable[[T], Any],
-              handle: Callable[[T, Any], None]) -> None:
+    def _each(self, kind: str, batches: Sequence[T], call: Callable[[T], Rows],
+              handle: Callable[[T, Rows], None]) -> None:
         """call(batch) concurrently; handle(batch, result) in order; on failure, settle what succeeded, re-raise."""
         if not batches:
             return
         self.calls[kind] = self.calls.get(kind, 0) + len(batches)
         error: BaseException | None = None
         with ThreadPoolExecutor(max_workers=min(self.workers, len(batches))) as pool:
-            futures: list[Future] = [pool.submit(call, batch) for batch in batches]
+            futures: list[Future[Rows]] = [pool.submit(call, batch) for batch in batches]
             for batch, future in zip(batches, futures, strict=True):
                 try:
                     result = future.result()
@@ -103,20 +92,11 @@ class PlanExecutor:
         leads = plan.removal.all_lists
         if not leads:
             return
-        membership = getattr(self.client, "get_lead_list_membership", None)
-        list_ids = [int(row["id"]) for page in self.client.paged("/rest/v1/lists.json", {"batchSize": 300})
+        list_ids = [int(row["id"]) for page in self.client.paged("/rest/v1/lists.json", {"batchSize": MAX_BATCH})
                     for row in page if row.get("id") is not None]
-        self.calls["list_lookup"] = self.calls.get("list_lookup", 0) + max(1, -(-len(list_ids) // 300))
-        if membership is not None and len(leads) < len(list_ids) * len(chunked(leads, MAX_LEADS_PER_CALL)):
-            self.calls["list_membership"] = len(leads)
-            for lead in leads:
-                for row in membership(lead):
-                    members = plan.removal.by_list.setdefault(int(row["id"]), [])
-                    if lead not in members:
-                        members.append(lead)
-            return
+        self.calls["list_lookup"] = self.calls.get("list_lookup", 0) + max(1, calls_for(len(list_ids)))
         for list_id in list_ids:
-            for chunk in chunked(leads, MAX_LEADS_PER_CALL):
+            for chunk in chunks(leads):
                 self.calls["list_ismember"] = self.calls.get("list_ismember", 0) + 1
                 for row in self.client.list_ismember(list_id, list(chunk)):
                     if row.get("status") == "memberof":
@@ -154,7 +134,7 @@ class PlanExecutor:
             self.resolver.read(plan.score_leads(), fields, self.index)
         updates = list(plan.updates.values())
 
-        def call(batch: Sequence[LeadUpdate]) -> list[dict[str, Any]]:
+        def call(batch: Sequence[LeadUpdate]) -> Rows:
             records = [u.record(self.index.values.get(u.lead_id, {})) for u in batch]
             # A score is written as an absolute value: pending until recorded, so a crash cannot add it twice.
             self.ledger.hold("score", [(m, u.lead_id, m.rule.field, row[m.rule.field])
@@ -162,21 +142,21 @@ class PlanExecutor:
                                        for m in u.matches if m.rule.action == "score"])
             return self.client.sync_leads(records, action="updateOnly", lookup_field="id")
 
-        def handle(batch: Sequence[LeadUpdate], results: list[dict[str, Any]]) -> None:
-            for position, update in enumerate(batch):
-                result = results[position] if position < len(results) else {}
-                if result.get("status") in ("updated", "created"):
+        def handle(batch: Sequence[LeadUpdate], results: Rows) -> None:
+            for update, row in positional(results, batch):
+                if row is not None and row.get("status") in ("updated", "created"):
                     for match in update.matches:
                         self.ledger.settle(match, "applied")
                     continue
-                code, reason = skip_reason(result)
                 self.failed_leads.add(update.lead_id)
-                if code == "1004" and update.lead_id in self.index.key_of:
+                if row is not None and record_outcome(row).bucket == "not_found" \
+                        and update.lead_id in self.index.key_of:
                     self.resolver.forget([self.index.key_of[update.lead_id]])
+                reason = first_reason(row).describe()
                 for match in update.matches:
                     self.ledger.settle(match, "rejected", reason, leadId=update.lead_id)
 
-        self._each("sync_leads", chunked(updates, MAX_LEADS_PER_CALL), call, handle)
+        self._each("sync_leads", list(chunks(updates)), call, handle)
 
     # stage 2: list removals of suppressed leads ----------------------------------------------------------
     def remove_from_lists(self, plan: RulesPlan) -> None:
@@ -190,20 +170,20 @@ class PlanExecutor:
                         self.ledger.settle(match, "rejected", "not removed from lists: the unsubscribe failed")
                 else:
                     live.append(lead)
-            batches.extend((list_id, chunk) for chunk in chunked(live, MAX_LEADS_PER_CALL))
+            batches.extend((list_id, chunk) for chunk in chunks(live))
 
-        def call(batch: tuple[int, Sequence[int]]) -> list[dict[str, Any]]:
+        def call(batch: tuple[int, Sequence[int]]) -> Rows:
             return self.client.remove_from_list(batch[0], list(batch[1]))
 
-        def handle(batch: tuple[int, Sequence[int]], results: list[dict[str, Any]]) -> None:
+        def handle(batch: tuple[int, Sequence[int]], results: Rows) -> None:
             by_id = {int(r["id"]): r for r in results if r.get("id") is not None}
             for lead in batch[1]:
-                result = by_id.get(lead, {})
-                code, reason = skip_reason(result)
-                outcome = "applied" if result.get("status") == "removed" else \
-                    "unchanged" if code == NOT_IN_LIST else "rejected"
+                row = by_id.get(lead)
+                outcome = "applied" if row is not None and row.get("status") == "removed" else \
+                    "unchanged" if _unchanged(row) else "rejected"
+                reason = f"removing from list {batch[0]}: {first_reason(row).describe()}"
                 for match in removal.matches.get(lead, ()):
-                    self.ledger.settle(match, outcome, f"removing from list {batch[0]}: {reason}", leadId=lead)
+                    self.ledger.settle(match, outcome, reason, leadId=lead)
 
         self._each("remove_from_list", batches, call, handle)
 
@@ -211,7 +191,7 @@ class PlanExecutor:
     def set_statuses(self, change: StatusChange) -> None:
         leads = list(change.leads)
 
-        def call(batch: Sequence[int]) -> list[dict[str, Any]]:
+        def call(batch: Sequence[int]) -> Rows:
             try:
                 return self.client.sync_program_member_status(change.program_id, change.status, list(batch))
             except MarketoError as exc:
@@ -221,26 +201,27 @@ class PlanExecutor:
                                       f"{exc.message}") from None
                 raise
 
-        def handle(batch: Sequence[int], results: list[dict[str, Any]]) -> None:
+        def handle(batch: Sequence[int], results: Rows) -> None:
             by_seq = {int(r["seq"]): r for r in results if r.get("seq") is not None}
-            for position, lead in enumerate(batch):
-                result = by_seq.get(position, results[position] if position < len(results) else {})
-                if result.get("status") in ("created", "updated"):
-                    outcome, reason = "applied", None
+            for position, (lead, in_order) in enumerate(positional(results, batch)):
+                row = by_seq.get(position, in_order)
+                reason: str | None = None
+                if row is not None and row.get("status") in ("created", "updated"):
+                    outcome = "applied"
                 else:
-                    code, reason = skip_reason(result)
-                    outcome = "unchanged" if code in UNCHANGED_CODES else "rejected"
+                    reason = first_reason(row).describe()
+                    outcome = "unchanged" if _unchanged(row) else "rejected"
                 for match in change.leads[lead]:
                     self.ledger.settle(match, outcome, reason, leadId=lead)
 
-        self._each("program_status", chunked(leads, MAX_LEADS_PER_CALL), call, handle)
+        self._each("program_status", list(chunks(leads)), call, handle)
 
     # stage 4: Request Campaign, ≤100 leads per call, one token set per call ------------------------------
     def request_campaign(self, request: CampaignRequest) -> None:
         leads = list(request.leads)
         tokens = dict(request.tokens) or None
 
-        def call(batch: Sequence[int]) -> list[dict[str, Any]]:
+        def call(batch: Sequence[int]) -> Rows:
             held = [(match, lead) for lead in batch for match in request.leads[lead]]
             self.ledger.hold("campaign", [(m, lead, None, request.campaign_id) for m, lead in held])
             try:
@@ -254,9 +235,9 @@ class PlanExecutor:
                         from None
                 raise
 
-        def handle(batch: Sequence[int], _results: list[dict[str, Any]]) -> None:
+        def handle(batch: Sequence[int], _results: Rows) -> None:
             for lead in batch:
                 for match in request.leads[lead]:
                     self.ledger.settle(match, "applied")
 
-        self._each("request_campaign", chunked(leads, MAX_LEADS_PER_CAMPAIGN_CALL), call, handle)
+        self._each("request_campaign", list(chunks(leads, MAX_CAMPAIGN_BATCH)), call, handle)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.identity import Person, normalize_email
+from segmarketo_cli.jobs.batches import chunks, first_reason, positional
 from segmarketo_cli.mapping.mapper import Mapper
-from segmarketo_cli.marketo.codes import with_partition_advice
 from segmarketo_cli.state import StateStore
 
-MAX_BATCH = 300
+if TYPE_CHECKING:
+    from segmarketo_cli.marketo.client import MarketoClient
 
 
 @dataclass
@@ -29,11 +30,11 @@ class LeadIndex:
 class LeadResolver:
     """Turns people into Marketo lead ids using the profile's lookup field, as backfill-leads does."""
 
-    def __init__(self, client: Any, store: StateStore | None, *, lookup_field: str = "email",
+    def __init__(self, client: MarketoClient, store: StateStore, *, lookup_field: str = "email",
                  user_id_field: str | None = None, mapper: Mapper | None = None) -> None:
         self.client = client
         self.store = store
-        self.instance = getattr(client, "instance", "") if client is not None else ""
+        self.instance = client.instance
         self.lookup_field = lookup_field
         self.user_id_field = user_id_field
         self.mapper = mapper
@@ -41,7 +42,7 @@ class LeadResolver:
         self.calls: dict[str, int] = {}
 
     def _count(self, kind: str, before: int) -> None:
-        used = getattr(self.client, "calls", before) - before
+        used = self.client.calls - before
         if used:
             self.calls[kind] = self.calls.get(kind, 0) + used
 
@@ -88,14 +89,14 @@ class LeadResolver:
         Leads found by the filter come back with `read_fields`, so they need no second read.
         """
         index = LeadIndex()
-        keys = list(dict.fromkeys(keys))
-        cached = self.store.lead_ids_for(self.instance, self.lookup_field, keys) if self.store else {}
+        wanted = list(dict.fromkeys(keys))
+        cached = self.store.lead_ids_for(self.instance, self.lookup_field, wanted)
         for key, ids in cached.items():
             index.ids[key] = tuple(sorted(ids))
-        misses = [k for k in keys if k not in cached]
+        misses = [k for k in wanted if k not in cached]
         if misses:
             fields = list(dict.fromkeys(["id", self.lookup_field, *read_fields]))
-            before = getattr(self.client, "calls", 0)
+            before = self.client.calls
             rows = self.client.get_leads_by_filter(self.lookup_field, misses, fields)
             self._count("lead_lookup", before)
             found: dict[str, list[int]] = {}
@@ -111,11 +112,11 @@ class LeadResolver:
                     index.ids[key] = tuple(sorted(set(found[key])))
                 else:
                     index.missing.add(key)
-            if self.store and found:
+            if found:
                 self.store.remember_lead_ids(self.instance, self.lookup_field,
                                              [(k, list(index.ids[k])) for k in found if k in index.ids])
-        for key, ids in index.ids.items():
-            for lead_id in ids:
+        for key, found_ids in index.ids.items():
+            for lead_id in found_ids:
                 index.key_of[lead_id] = key
         return index
 
@@ -125,7 +126,7 @@ class LeadResolver:
         wanted = [i for i in dict.fromkeys(lead_ids) if not need <= index.fetched.get(i, frozenset())]
         if not wanted or not fields:
             return
-        before = getattr(self.client, "calls", 0)
+        before = self.client.calls
         rows = self.client.get_leads_by_filter("id", wanted, list(dict.fromkeys(["id", *fields])))
         self._count("score_read", before)
         for row in rows:
@@ -138,38 +139,27 @@ class LeadResolver:
         """Create leads for lookup values Marketo does not know ({value: email}); (ids, reasons by value)."""
         created: dict[str, int] = {}
         failed: dict[str, str] = {}
-        items = list(records.items())
-        for start in range(0, len(items), MAX_BATCH):
-            chunk = items[start:start + MAX_BATCH]
+        for chunk in chunks(list(records.items())):
             rows = []
             for key, email in chunk:
                 row: dict[str, Any] = {self.lookup_field: key}
                 if email and self.lookup_field != "email":
                     row["email"] = email
                 rows.append(row)
-            before = getattr(self.client, "calls", 0)
+            before = self.client.calls
             results = self.client.sync_leads(rows, action="createOrUpdate", lookup_field=self.lookup_field)
             self._count("lead_create", before)
-            for position, (key, _) in enumerate(chunk):
-                result = results[position] if position < len(results) else {}
-                if result.get("id") is not None and result.get("status") in ("created", "updated"):
+            for (key, _), result in positional(results, chunk):
+                if result is not None and result.get("id") is not None \
+                        and result.get("status") in ("created", "updated"):
                     created[key] = int(result["id"])
                 else:
-                    failed[key] = _reason(result)
-        if self.store and created:
+                    failed[key] = first_reason(result).describe()
+        if created:
             self.store.remember_lead_ids(self.instance, self.lookup_field, [(k, [v]) for k, v in created.items()])
         return created, failed
 
     def forget(self, keys: Iterable[str]) -> None:
         """Drop cached ids Marketo no longer knows (1004 on write), so the next run looks them up again."""
-        if self.store:
-            self.store.forget_lead_ids(self.instance, self.lookup_field, list(keys))
+        self.store.forget_lead_ids(self.instance, self.lookup_field, list(keys))
 
-
-def _reason(result: dict[str, Any]) -> str:
-    reasons = result.get("reasons") or []
-    if reasons:
-        first = reasons[0]
-        code = str(first.get("code"))
-        return f"Marketo {code}: {with_partition_advice(code, str(first.get('message')))}"
-    return f"Marketo answered {result.get('status') or 'nothing'}"

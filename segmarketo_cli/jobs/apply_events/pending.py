@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.jobs.apply_events.rules import as_number
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.state import StateStore
+
+if TYPE_CHECKING:
+    from segmarketo_cli.marketo.client import MarketoClient
 
 DETAILS_MAX = 1000  # uncertain campaign requests listed in the report's details
 
@@ -22,7 +25,7 @@ class Recovery:
     calls: int = 0
 
 
-def reconcile(client: Any, store: StateStore, instance: str) -> Recovery:
+def reconcile(client: MarketoClient, store: StateStore, instance: str) -> Recovery:
     """Resolve every pending row of the instance before a run plans anything.
 
     A score write is absolute, so Marketo can tell whether it happened: the lead's field holds the recorded new
@@ -40,10 +43,10 @@ def reconcile(client: Any, store: StateStore, instance: str) -> Recovery:
     if scores:
         leads = sorted({r["lead_id"] for r in scores})
         fields = sorted({r["field"] for r in scores})
-        before = getattr(client, "calls", 0)
+        before = client.calls
         current = {int(row["id"]): row for row in client.get_leads_by_filter("id", leads, ["id", *fields])
                    if row.get("id") is not None}
-        out.calls = getattr(client, "calls", before) - before
+        out.calls = client.calls - before
         for row in scores:
             now = as_number(current.get(row["lead_id"], {}).get(row["field"]))
             if now is not None and now == as_number(row["value"]):

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segmarketo_cli.jobs.apply_events.rules import Rule, as_number
+from segmarketo_cli.marketo.base import MAX_BATCH, MAX_CAMPAIGN_BATCH
 
-MAX_LEADS_PER_CALL = 300
-MAX_LEADS_PER_CAMPAIGN_CALL = 100
 OUTCOMES = ("matched", "applied", "unchanged", "rejected", "already_applied")
 DRY_RUN_OUTCOMES = ("matched", "planned", "rejected", "already_applied")
 REASON_MAX_LENGTH = 2000  # unsubscribedReason is a 2,000-character string field
@@ -36,7 +35,7 @@ class Match:
     origin: str
     payload: Any
     lead_ids: tuple[int, ...] = ()
-    waiting: int = 0  # confirmations still expected while the plan is applied (see rules_ledger.Ledger)
+    waiting: int = 0  # confirmations still expected while the plan is applied (see accounting.Ledger)
     outcome: str = ""
 
 
@@ -156,14 +155,15 @@ class RulesPlan:
     def write_calls(self) -> dict[str, int]:
         """Write calls the plan needs (list removals for "all" counted once per lead's membership read)."""
         return {
-            "sync_leads": _chunks(len(self.updates), MAX_LEADS_PER_CALL),
-            "remove_from_list": sum(_chunks(len(ids), MAX_LEADS_PER_CALL) for ids in self.removal.by_list.values()),
-            "program_status": sum(_chunks(len(s.leads), MAX_LEADS_PER_CALL) for s in self.statuses),
-            "request_campaign": sum(_chunks(len(c.leads), MAX_LEADS_PER_CAMPAIGN_CALL) for c in self.campaigns),
+            "sync_leads": calls_for(len(self.updates)),
+            "remove_from_list": sum(calls_for(len(ids)) for ids in self.removal.by_list.values()),
+            "program_status": sum(calls_for(len(s.leads)) for s in self.statuses),
+            "request_campaign": sum(calls_for(len(c.leads), MAX_CAMPAIGN_BATCH) for c in self.campaigns),
         }
 
 
-def _chunks(n: int, size: int) -> int:
+def calls_for(n: int, size: int = MAX_BATCH) -> int:
+    """Calls needed for `n` records at `size` a call (what `batches.chunks` cuts them into)."""
     return -(-n // size)
 
 
@@ -171,9 +171,9 @@ def _chunks(n: int, size: int) -> int:
 class Targets:
     """Marketo ids a rule's references resolved to (see jobs/apply_events/resolve.py)."""
 
-    program_id: int | None = None
+    program_id: int = 0
     status_step: int = 0
-    campaign_id: int | None = None
+    campaign_id: int = 0
     list_ids: tuple[int, ...] | str = ()
 
 
@@ -188,7 +188,7 @@ def build_plan(matches: Iterable[Match], targets: Mapping[str, Targets]) -> Rule
     """Fold matches (each with lead ids) in timestamp order per lead into one plan per action."""
     plan = RulesPlan()
     statuses: dict[str, StatusChange] = {}
-    campaigns: dict[tuple[str, tuple], CampaignRequest] = {}
+    campaigns: dict[tuple[str, Any], CampaignRequest] = {}
     for match in sorted(matches, key=lambda m: m.ts):
         rule = match.rule
         target = targets.get(rule.name, Targets())
@@ -218,14 +218,14 @@ def build_plan(matches: Iterable[Match], targets: Mapping[str, Targets]) -> Rule
                                                                first=match.ts)
                 request.leads.setdefault(lead, []).append(match)
     # Marketo never moves a member back down the channel, so lower steps go first.
-    plan.statuses = sorted(statuses.values(), key=lambda s: (s.program_id or 0, s.step, s.rule.index))
+    plan.statuses = sorted(statuses.values(), key=lambda s: (s.program_id, s.step, s.rule.index))
     plan.campaigns = sorted(campaigns.values(), key=lambda c: c.first)
     return plan
 
 
 def _plan_removal(removal: Removal, lead: int, match: Match, list_ids: tuple[int, ...] | str) -> None:
     removal.matches.setdefault(lead, []).append(match)
-    if list_ids == "all":
+    if isinstance(list_ids, str):  # "all"
         if lead not in removal.all_lists:
             removal.all_lists.append(lead)
         return
@@ -257,6 +257,6 @@ def describe_plan(plan: RulesPlan, rules: list[Rule], targets: Mapping[str, Targ
             requests = [c for c in plan.campaigns if c.rule is rule]
             entry.update(campaign_id=target.campaign_id, leads=len({lead for c in requests for lead in c.leads}),
                          token_groups=len(requests),
-                         calls=sum(_chunks(len(c.leads), MAX_LEADS_PER_CAMPAIGN_CALL) for c in requests))
+                         calls=sum(calls_for(len(c.leads), MAX_CAMPAIGN_BATCH) for c in requests))
         out.append(entry)
     return out

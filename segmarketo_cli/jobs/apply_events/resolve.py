@@ -1,13 +1,19 @@
-"""Resolve rule references against Marketo before any write: programs and statuses, campaigns, lists, fields."""
+"""Check rules against Marketo before any write: programs and statuses, campaigns, lists, fields, constants."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from segmarketo_cli.errors import ConfigError, MarketoError
-from segmarketo_cli.jobs.apply_events.plan import Targets
+from segmarketo_cli.jobs.apply_events.plan import Coercer, Targets
 from segmarketo_cli.jobs.apply_events.rules import Rule
+from segmarketo_cli.mapping.mapper import CoercionError, FieldCatalog, coerce
+
+if TYPE_CHECKING:
+    from segmarketo_cli.marketo.client import MarketoClient
+
+T = TypeVar("T")
 
 _NOT_FOUND_CODES = {"1013", "702", "610"}
 SCORE_TYPES = {"integer", "score"}
@@ -18,8 +24,8 @@ def _rule_error(rule: Rule, key: str, problem: str) -> ConfigError:
     return ConfigError(f"{where}{rule.label}, key '{key}': {problem}")
 
 
-def _lookup(call: Callable[[], Any]) -> Any:
-    """Run a lookup; Marketo's "not found" answers (1013, 702) become None."""
+def _lookup(call: Callable[[], T]) -> T | None:
+    """Run a lookup; Marketo's "not found" answers (1013, 702, 610) become None."""
     try:
         return call()
     except MarketoError as exc:
@@ -28,33 +34,29 @@ def _lookup(call: Callable[[], Any]) -> Any:
         raise
 
 
-def resolve_program(client: Any, rule: Rule) -> tuple[int, str, int]:
+def resolve_program(client: MarketoClient, rule: Rule) -> tuple[int, str, int]:
     """(program id, status name as the channel spells it, its step); ConfigError for an unknown status."""
     ref = rule.program
     program = _lookup(lambda: client.get_program(ref)) if isinstance(ref, int) else \
         _lookup(lambda: client.find_program_by_name(ref))
-    if isinstance(program, list):
-        program = program[0] if program else None
     if not program:
         raise _rule_error(rule, "program", f"no Marketo program {ref!r}")
     channel_name = program.get("channel")
     channel = _lookup(lambda: client.get_channel(channel_name)) if channel_name else None
-    if isinstance(channel, list):
-        channel = channel[0] if channel else None
-    statuses = (channel or {}).get("progressionStatuses") or []
+    statuses: list[dict[str, Any]] = (channel or {}).get("progressionStatuses") or []
     if not statuses:
         raise _rule_error(rule, "program", f"program {program.get('name')!r} has no channel statuses to check "
                                            f"'status' against (channel {channel_name!r})")
     wanted = rule.status.casefold()
     for status in statuses:
         if str(status.get("name", "")).casefold() == wanted:
-            return int(program["id"]), status["name"], int(status.get("step") or 0)
+            return int(program["id"]), str(status["name"]), int(status.get("step") or 0)
     names = ", ".join(str(s.get("name")) for s in sorted(statuses, key=lambda s: s.get("step") or 0))
     raise _rule_error(rule, "status", f"{rule.status!r} is not a status of channel {channel_name!r} "
                                       f"of program {program.get('name')!r} (statuses: {names})")
 
 
-def resolve_campaign(client: Any, rule: Rule) -> int:
+def resolve_campaign(client: MarketoClient, rule: Rule) -> int:
     """The id of an active trigger campaign; batch or inactive campaigns cannot be requested."""
     ref = rule.campaign
     campaigns = _lookup(lambda: client.get_campaigns(name=ref if isinstance(ref, str) else None)) or []
@@ -77,20 +79,23 @@ def resolve_campaign(client: Any, rule: Rule) -> int:
     return int(campaign["id"])
 
 
-def resolve_lists(client: Any, rule: Rule) -> tuple[int, ...] | str:
+def resolve_lists(client: MarketoClient, rule: Rule) -> tuple[int, ...] | str:
     """Static list ids for remove_from_lists ("all" stays "all")."""
-    if rule.remove_from_lists == "all":
-        return "all"
+    if isinstance(rule.remove_from_lists, str):  # "all"
+        return rule.remove_from_lists
     ids: list[int] = []
     for ref in rule.remove_from_lists:
-        found = _lookup(lambda r=ref: client.get_list(r)) if isinstance(ref, int) else \
-            _lookup(lambda r=ref: client.find_list_by_name(r))
-        if isinstance(found, list):
-            found = found[0] if found else None
+        found = _find_list(client, ref)
         if not found:
             raise _rule_error(rule, "remove_from_lists", f"no Marketo static list {ref!r}")
         ids.append(int(found["id"]))
     return tuple(dict.fromkeys(ids))
+
+
+def _find_list(client: MarketoClient, ref: int | str) -> dict[str, Any] | None:
+    if isinstance(ref, int):
+        return _lookup(lambda: client.get_list(ref))
+    return _lookup(lambda: client.find_list_by_name(ref))
 
 
 def check_fields(rules: list[Rule], fields: Mapping[str, Mapping[str, Any]]) -> None:
@@ -123,7 +128,7 @@ def _writable(rule: Rule, key: str, name: str, fields: Mapping[str, Mapping[str,
     return info
 
 
-def resolve_targets(client: Any, rules: list[Rule]) -> dict[str, Targets]:
+def resolve_targets(client: MarketoClient, rules: list[Rule]) -> dict[str, Targets]:
     """Resolve every rule's Marketo references; the first problem raises ConfigError naming rule and key."""
     targets: dict[str, Targets] = {}
     for rule in rules:
@@ -138,3 +143,27 @@ def resolve_targets(client: Any, rules: list[Rule]) -> dict[str, Targets]:
         else:
             targets[rule.name] = Targets()
     return targets
+
+
+def make_coercer(catalog: FieldCatalog) -> Coercer:
+    """(field, value) -> the value as the field's Marketo type; ValueError names the type it is not."""
+    def _coerce(name: str, value: Any) -> Any:
+        info = catalog.get(name)
+        try:
+            return coerce(value, info) if info is not None else value
+        except CoercionError as exc:
+            raise ValueError(f"{value!r} is not {exc.expected}") from None
+    return _coerce
+
+
+def check_constants(rules: list[Rule], coercer: Coercer) -> None:
+    """set-fields constants and defaults must fit their field's type: a config error, not a reject per event."""
+    for rule in rules:
+        for name, source in rule.fields.items():
+            value = source.constant if source.kind == "constant" else source.default
+            if value is None:
+                continue
+            try:
+                coercer(name, value)
+            except ValueError as exc:
+                raise ConfigError(f"{rule.origin}: {rule.label}, key 'fields.{name}': {exc}") from None

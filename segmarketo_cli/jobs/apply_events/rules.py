@@ -79,8 +79,17 @@ class Condition:
         number = as_number(actual)
         if number is None:
             return False
-        return {"gt": number > self.value, "gte": number >= self.value,
-                "lt": number < self.value, "lte": number <= self.value}[self.op]
+        bound: float = self.value
+        if self.op == "gt":
+            return number > bound
+        if self.op == "gte":
+            return number >= bound
+        if self.op == "lt":
+            return number < bound
+        return number <= bound
+
+
+NO_POINTS = ValueSource("constant", constant=0)
 
 
 @dataclass
@@ -94,11 +103,12 @@ class Rule:
     where: tuple[Condition, ...] = ()
     create: bool = False
     description: str | None = None
-    field: str | None = None  # score
-    points: ValueSource | None = None  # score
-    program: int | str | None = None  # program-status
-    status: str | None = None  # program-status
-    campaign: int | str | None = None  # trigger-campaign
+    # Each action's keys; the reader sets those of the rule's own action (the defaults are never used).
+    field: str = ""  # score
+    points: ValueSource = NO_POINTS  # score
+    program: int | str = ""  # program-status
+    status: str = ""  # program-status
+    campaign: int | str = ""  # trigger-campaign
     tokens: dict[str, ValueSource] = dataclasses.field(default_factory=dict)  # trigger-campaign
     reason: ValueSource | None = None  # suppress
     remove_from_lists: tuple[int | str, ...] | str = ()  # suppress: ids/names, or "all"
