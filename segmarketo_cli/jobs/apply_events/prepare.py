@@ -76,8 +76,27 @@ def resolve_rules(rules: list[Rule], catalog: FieldCatalog, client: MarketoClien
 def prepare_profile(settings: Settings, services: Services, rules_path: str | None = None) -> ApplyProfile:
     """The rules (`rules_path`, else the profile's) and the mapping table, then both checked against Marketo
     (reads only): rule references resolved, and the lookup field searchable when it is not email."""
+    rules, mapping = _read_profile(settings, rules_path)
+    return _check_in_marketo(settings, services, rules, mapping)
+
+
+def prepare(settings: Settings, options: ApplyOptions, services: Services) -> PreparedApply:
+    """Every check that can fail before the lock, those that need no network first: the rules and mapping
+    (ConfigError, exit 2), the input files (InputError, exit 1), then the rules against Marketo (reads only)."""
+    rules, mapping = _read_profile(settings, options.rules_path)
+    inputs = preflight(list(options.files), options.input_format)
+    profile = _check_in_marketo(settings, services, rules, mapping)
+    return PreparedApply(profile, inputs, options)
+
+
+def _read_profile(settings: Settings, rules_path: str | None) -> tuple[list[Rule], dict[str, str]]:
     rules = load_rules(settings, rules_path)
     mapping = check_mapping_table(settings.table("mapping"), where=f"{settings.config_path} [mapping]")
+    return rules, mapping
+
+
+def _check_in_marketo(settings: Settings, services: Services, rules: list[Rule],
+                      mapping: dict[str, str]) -> ApplyProfile:
     client = services.marketo()
     catalog = load_catalog(client, services.store)
     resolved = resolve_rules(rules, catalog, client)
@@ -86,11 +105,3 @@ def prepare_profile(settings: Settings, services: Services, rules_path: str | No
         catalog.check_lookup(settings.lookup_field)
         mapper = Mapper(catalog, explicit=mapping, user_id_field=settings.user_id_field)
     return ApplyProfile(resolved, settings.lookup_field, settings.user_id_field, mapper, settings.max_concurrency)
-
-
-def prepare(settings: Settings, options: ApplyOptions, services: Services) -> PreparedApply:
-    """Every check that can fail before the lock: the profile's (ConfigError, exit 2), then the input files
-    (InputError, exit 1). Nothing is written."""
-    profile = prepare_profile(settings, services, options.rules_path)
-    inputs = preflight(list(options.files), options.input_format)
-    return PreparedApply(profile, inputs, options)
