@@ -115,7 +115,7 @@ class FakeBulk:
         self.quota_on_status = quota_on_status
         self.status_calls = 0
 
-    def bulk_import_leads(self, data, *, lookup_field):
+    def bulk_import_leads(self, data, *, lookup_field, list_id=None):
         batch_id = len(self.jobs) + 1
         rows = data.decode().split("\r\n")[1:-1]
         self.jobs[batch_id] = {"rows": rows, "polls": 0}
