@@ -38,7 +38,7 @@ class LeadWriter:
         self.lookup_field = lookup_field
         self.bulk_row_field = bulk_row_field
         self.instance = client.instance
-        self._bar: Any = ProgressBar()
+        self._bar = ProgressBar()
         self._imported_with_cookies: list[Candidate] = []
         self._bulk_unconfirmed: list[Candidate] = []
 
