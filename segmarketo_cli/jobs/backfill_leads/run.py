@@ -6,10 +6,10 @@ import gc
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.identity import IdentityGraph
+from segmarketo_cli.jobs.backfill_leads.execute import LeadWriter
 from segmarketo_cli.jobs.backfill_leads.plan import BackfillPlan, build_plan, lead_key
 from segmarketo_cli.jobs.backfill_leads.prepare import PreparedBackfill
 from segmarketo_cli.jobs.backfill_leads.read import MESSAGE_BUCKETS, read_people
-from segmarketo_cli.jobs.backfill_leads.write import LeadWriter
 from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.mapping.mapper import Mapper, load_catalog
