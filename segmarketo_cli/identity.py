@@ -13,7 +13,6 @@ from segmarketo_cli.timeparse import message_time
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
-IDENTITY_TYPES = ("identify", "alias")
 _MISSING_TS = float("-inf")
 _INTERN_MAX = 40
 _SHAPES_MAX = 4096

@@ -16,10 +16,10 @@ from segmarketo_cli.sources.items import SourceItem
 PARQUET_BATCH = 10_000
 
 
-def read_csv(source: InputFile, *, default_type: str = "identify") -> Iterator[SourceItem]:
+def read_csv(source: InputFile) -> Iterator[SourceItem]:
     """One item per data row; origin is the row's first line; a cut gzip ends the file with one error."""
     with CsvFile(source) as table:
-        plan = ColumnPlan(table.header, default_type=default_type)
+        plan = ColumnPlan(table.header)
         for row in table.rows():
             if row.error is not None:
                 yield SourceItem(row.origin, error=row.error)
@@ -44,7 +44,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def read_parquet(source: InputFile, *, default_type: str = "identify") -> Iterator[SourceItem]:
+def read_parquet(source: InputFile) -> Iterator[SourceItem]:
     """One item per row (origin path:row number), read in record batches through pyarrow."""
     import pyarrow.parquet as pq  # heavy: imported only when a Parquet file is read
 
@@ -56,7 +56,7 @@ def read_parquet(source: InputFile, *, default_type: str = "identify") -> Iterat
     problem = duplicate_column(parquet.schema_arrow.names)
     if problem:
         raise InputError(f"{name}: {problem}")
-    plan = ColumnPlan(parquet.schema_arrow.names, default_type=default_type)
+    plan = ColumnPlan(parquet.schema_arrow.names)
     row_no = 0
     try:
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH):

@@ -42,7 +42,8 @@ def test_truncated_gzip_midway_rejects_the_remainder_with_file_line(tmp_path):
     items = list(read_all(preflight([str(path)])))
     good = [i for i in items if i.ok]
     bad = [i for i in items if not i.ok]
-    assert len(bad) == 1 and "truncated" in bad[0].error
+    assert len(bad) == 1
+    assert "truncated" in bad[0].error
     assert bad[0].origin == f"{path}:{len(good) + 1}"
     assert 1000 < len(good) < 20000
 
@@ -76,8 +77,10 @@ def test_json_array_broken_midway_reports_where(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text('[\n{"type": "identify", "userId": "a"},\n{"type": oops}\n]')
     items = list(read_all(preflight([str(path)])))
-    assert items[0].ok and not items[1].ok
-    assert items[1].origin == f"{path}:3" and "invalid JSON" in items[1].error
+    assert items[0].ok
+    assert not items[1].ok
+    assert items[1].origin == f"{path}:3"
+    assert "invalid JSON" in items[1].error
 
 
 def test_large_json_array_spans_blocks(tmp_path):
@@ -85,7 +88,8 @@ def test_large_json_array_spans_blocks(tmp_path):
     rows = [{"type": "identify", "userId": f"u{i}", "traits": {"bio": "x" * 300}} for i in range(6000)]
     path.write_bytes(gzip.compress(json.dumps(rows).encode()))
     items = list(read_all(preflight([str(path)])))
-    assert len(items) == 6000 and all(i.ok for i in items)
+    assert len(items) == 6000
+    assert all(i.ok for i in items)
     assert items[-1].message["userId"] == "u5999"
 
 
@@ -113,7 +117,8 @@ def test_json_lines_named_json_and_pretty_objects_are_both_read(tmp_path):
     pretty.write_text(json.dumps({"type": "identify", "userId": "a"}, indent=2) + "\n"
                       + json.dumps({"type": "identify", "userId": "b"}, indent=2))
     items = list(read_all(preflight([str(pretty)])))
-    assert [i.message["userId"] for i in items] == ["a", "b"] and items[1].origin == f"{pretty}:5"
+    assert [i.message["userId"] for i in items] == ["a", "b"]
+    assert items[1].origin == f"{pretty}:5"
 
 
 def _items(path, keep):
@@ -142,7 +147,8 @@ def test_contains_any_block_scan_yields_what_the_per_line_filter_does(tmp_path, 
         fast = _items(path, ContainsAny(*needles))
         slow = _items(path, lambda raw, needles=needles: any(n in raw for n in needles))
         assert fast == slow
-        assert sum(1 for origin, skipped, *_ in fast if skipped) > 100 and any(e for _, _, e, _ in fast)
+        assert sum(1 for origin, skipped, *_ in fast if skipped) > 100
+        assert any(e for _, _, e, _ in fast)
 
 
 def test_contains_any_refuses_needles_it_cannot_search_for():
@@ -169,7 +175,8 @@ def test_line_parsing_matches_json_loads(raw):
         assert item.error == f"invalid JSON: {exc.msg} at column {exc.colno}"
         return
     if isinstance(expected, dict):
-        assert item.message == expected and item.error is None
+        assert item.message == expected
+        assert item.error is None
     else:
         assert item.error == f"expected a JSON object, got {type(expected).__name__}"
 
