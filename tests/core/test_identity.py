@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from segmarketo_cli.identity import IdentityGraph, find_email, normalize_email
+import random
+
+from segmarketo_cli.identity import IdentityGraph, find_email, flatten, normalize_email
 
 
 def ident(ts: str, traits: dict | None = None, **ids) -> dict:
@@ -119,9 +121,7 @@ def test_person_of_follows_ids_aliases_and_email_without_adding_nodes():
 
 
 def test_first_traits_kept_flat_equal_the_flattened_fold():
-    import random
 
-    from segmarketo_cli.identity import flatten
 
     rng = random.Random(3)
     pool = {"email": [" A@B.co ", "", None, {}, {"x": "y"}, 7], "name": ["Ann Lee", None],
@@ -148,7 +148,6 @@ def test_first_traits_kept_flat_equal_the_flattened_fold():
 
 
 def test_fast_paths_fold_repeated_identifies_like_the_general_fold():
-    import random
 
     rng = random.Random(11)
     shapes = [{"email": "P@x.io", "plan": "pro", "company": {"name": "I"}}, {"email": "p@x.io", "plan": "free"},

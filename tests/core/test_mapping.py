@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from segmarketo_cli.errors import ConfigError
@@ -16,6 +18,7 @@ from segmarketo_cli.mapping.mapper import (
     load_mapping_file,
     spellings,
 )
+from segmarketo_cli.state import StateStore
 
 DESCRIBE = [
     {"dataType": "email", "length": 255, "rest": {"name": "email", "readOnly": False}},
@@ -132,7 +135,6 @@ def test_coerce_rejects(kind, value):
 
 
 def test_describe_is_cached_a_day_in_the_state_store(tmp_path):
-    from segmarketo_cli.state import StateStore
 
     class Client:
         instance = "https://x.mktorest.com"
@@ -191,7 +193,6 @@ def test_describe_cache_is_whatever_the_job_passes_in():
 
 
 def test_unflattened_fast_path_maps_exactly_like_the_flattened_traits():
-    import random
 
     rng = random.Random(7)
     pool = {

@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 
 import pytest
 
 from segmarketo_cli.errors import InputError
-from segmarketo_cli.sources import preflight, read_all
+from segmarketo_cli.sources import jsonlines, preflight, rawbytes, read_all
+from segmarketo_cli.sources.jsonlines import ContainsAny, _parse_line
 
 
 def _lines(n: int) -> bytes:
@@ -127,10 +129,7 @@ def _items(path, keep):
 
 @pytest.mark.parametrize("block", [7, 64, 1 << 20])
 def test_contains_any_block_scan_yields_what_the_per_line_filter_does(tmp_path, monkeypatch, block):
-    import random
 
-    from segmarketo_cli.sources import rawbytes
-    from segmarketo_cli.sources.jsonlines import ContainsAny
 
     monkeypatch.setattr(rawbytes, "BLOCK", block)
     rng = random.Random(block)
@@ -152,7 +151,6 @@ def test_contains_any_block_scan_yields_what_the_per_line_filter_does(tmp_path, 
 
 
 def test_contains_any_refuses_needles_it_cannot_search_for():
-    from segmarketo_cli.sources.jsonlines import ContainsAny
 
     with pytest.raises(ValueError):
         ContainsAny(b"a\nb")
@@ -163,7 +161,6 @@ def test_contains_any_refuses_needles_it_cannot_search_for():
 @pytest.mark.parametrize("raw", [b'{"a": 1}', b'{"a": 1}\r', b'{"a": 1}  x', b'{"a": ', b'{"a": 1}{"b": 2}', b"{}",
                                  b'{"a": "\xc3\xa9"}', b'{"a": "\xff"}', b"\xef\xbb\xbf{}", b"[1]", b'"s"', b"{\x00}"])
 def test_line_parsing_matches_json_loads(raw):
-    from segmarketo_cli.sources.jsonlines import _parse_line
 
     item = _parse_line(raw, "f:1")
     try:
@@ -240,7 +237,6 @@ def test_missing_comma_between_elements_rejects_the_next_element_and_reads_on(tm
 
 @pytest.mark.parametrize("name", ["big.json", "big.json.gz"])
 def test_oversized_array_element_is_rejected_alone(tmp_path, monkeypatch, name):
-    from segmarketo_cli.sources import jsonlines, rawbytes
 
     monkeypatch.setattr(jsonlines, "MAX_ELEMENT", 10_000)
     monkeypatch.setattr(rawbytes, "BLOCK", 4096)
@@ -269,7 +265,6 @@ def test_invalid_utf8_in_one_array_element_loses_that_element_only(tmp_path):
 
 
 def test_unreadable_subfolder_is_an_input_error_naming_it(tmp_path, monkeypatch):
-    import os
 
     folder = tmp_path / "exports"
     (folder / "ok").mkdir(parents=True)
