@@ -193,7 +193,9 @@ def _integrations(table: Any, *, where: str) -> Mapping[str, bool] | None:
 
 
 def _identity(value: Any, *, where: str) -> str | None:
-    if value is not None and value not in IDENTITY_MODES:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in IDENTITY_MODES:
         raise ConfigError(f"{where}: identity mode {value!r} is not one of {', '.join(IDENTITY_MODES)}")
     return value
 
