@@ -5,6 +5,7 @@ from segmarketo_cli.config.defaults import (
     DEFAULT_SEGMENT_ENDPOINT,
     SECRET_ENV,
     SEGMENT_REGIONS,
+    ScalarValue,
     environment_settings,
 )
 from segmarketo_cli.config.sections import (
@@ -23,7 +24,7 @@ from segmarketo_cli.config.settings import (
 )
 
 __all__ = [
-    "DEFAULT_PROFILE", "DEFAULT_SEGMENT_ENDPOINT", "SECRET_ENV", "SEGMENT_REGIONS", "FieldsSection",
+    "DEFAULT_PROFILE", "DEFAULT_SEGMENT_ENDPOINT", "SECRET_ENV", "SEGMENT_REGIONS", "FieldsSection", "ScalarValue",
     "MappingSection", "ProfileSections", "RulesSection", "Settings", "WritebackSection", "check_private_config",
     "environment_settings", "load_settings", "normalize_segment_endpoint", "read_config_file",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,7 @@ def _coerce(value: Any, kind: type[ScalarValue], *, where: str, key: str) -> Sca
         raise ConfigError(f"{where}: '{key}' expects {expected}, got {value!r}") from None
 
 
-def load_settings(profile: str | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+def load_settings(profile: str | None = None, overrides: Mapping[str, ScalarValue | None] | None = None) -> Settings:
     """Resolve the settings of `profile` (flag, else SEGMARKETO_PROFILE, else 'default')."""
     profile = profile or os.environ.get("SEGMARKETO_PROFILE") or DEFAULT_PROFILE
     path = paths.config_file()
