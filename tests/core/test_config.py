@@ -20,7 +20,8 @@ def write_config(text: str):
 def test_defaults_without_config_file():
     settings = load_settings()
     assert settings.profile == "default"
-    assert settings.marketo_endpoint is None and settings.segment_endpoint == "https://api.segment.io"
+    assert settings.marketo_endpoint is None
+    assert settings.segment_endpoint == "https://api.segment.io"
     assert (settings.rate_limit_calls, settings.rate_limit_window_s, settings.max_concurrency) == (90, 20.0, 5)
     assert set(settings.sources.values()) == {"default"}
 
@@ -30,10 +31,14 @@ def test_precedence_flag_over_env_over_profile_over_default(monkeypatch):
     monkeypatch.setenv("SEGMARKETO_RATE_LIMIT_CALLS", "60")
     monkeypatch.setenv("SEGMARKETO_LOOKUP_FIELD", "segmentId")
     settings = load_settings(overrides={"lookup_field": "email", "max_retries": None})
-    assert settings.lookup_field == "email" and settings.sources["lookup_field"] == "flag"
-    assert settings.rate_limit_calls == 60 and settings.sources["rate_limit_calls"] == "env"
-    assert settings.max_concurrency == 3 and settings.sources["max_concurrency"] == "profile"
-    assert settings.max_retries == 6 and settings.sources["max_retries"] == "default"
+    assert settings.lookup_field == "email"
+    assert settings.sources["lookup_field"] == "flag"
+    assert settings.rate_limit_calls == 60
+    assert settings.sources["rate_limit_calls"] == "env"
+    assert settings.max_concurrency == 3
+    assert settings.sources["max_concurrency"] == "profile"
+    assert settings.max_retries == 6
+    assert settings.sources["max_retries"] == "default"
 
 
 def test_profile_from_argument_then_environment(monkeypatch):
@@ -41,8 +46,10 @@ def test_profile_from_argument_then_environment(monkeypatch):
                  '[profiles.prod.mapping]\nplan = "productPlan"\n')
     monkeypatch.setenv("SEGMARKETO_PROFILE", "prod")
     settings = load_settings()
-    assert settings.profile == "prod" and settings.lookup_field == "prodKey"
-    assert settings.table("mapping") == {"plan": "productPlan"} and settings.table("fields") == {}
+    assert settings.profile == "prod"
+    assert settings.lookup_field == "prodKey"
+    assert settings.table("mapping") == {"plan": "productPlan"}
+    assert settings.table("fields") == {}
     assert load_settings("default").lookup_field == "email"
 
 
@@ -122,7 +129,8 @@ def test_wrong_types_name_the_file_and_key(line, message):
     path = write_config(f"[profiles.default]\n{line}\n")
     with pytest.raises(ConfigError) as info:
         load_settings()
-    assert str(info.value).startswith(f"{path} [profiles.default]: ") and message in str(info.value)
+    assert str(info.value).startswith(f"{path} [profiles.default]: ")
+    assert message in str(info.value)
 
 
 def test_wrong_type_in_environment_names_the_variable(monkeypatch):
@@ -170,7 +178,8 @@ def test_profile_sub_tables_of_the_wrong_shape_are_config_errors(isolated_home, 
     (isolated_home / "config.toml").write_text(f"[profiles.default]\n{line}\n")
     with pytest.raises(ConfigError) as info:
         load_settings()
-    assert expected in str(info.value) and "config.toml" in str(info.value)
+    assert expected in str(info.value)
+    assert "config.toml" in str(info.value)
 
 
 @pytest.mark.parametrize(("value", "shown"), [
