@@ -35,16 +35,13 @@ class FieldsSection:
     fill_only: tuple[str, ...] = ()
     newer_only: tuple[str, ...] = ()
 
-    def as_table(self) -> dict[str, list[str]]:
-        """The lists as the TOML table they came from."""
-        return {kind: list(getattr(self, kind)) for kind in FIELD_KINDS}
-
 
 @dataclass(frozen=True)
 class WritebackSection:
     """[writeback]: activity types to events, Marketo extras, integrations, identity mode, Bulk Extract cut-over.
 
-    `events` values: an event name, `false` (drop the type) or `true` (add a Marketo extra). None means not set.
+    `events` values: an event name, `false` (drop the type) or `true` (add a Marketo extra). `integrations`,
+    `identity` and `bulk_after_days` are None when the profile does not set them.
     """
 
     events: Mapping[str, str | bool] = field(default_factory=lambda: MappingProxyType({}))
@@ -56,9 +53,10 @@ class WritebackSection:
 
 @dataclass(frozen=True)
 class RulesSection:
-    """[[rules]]: apply-events rule tables, as written; the rules language is checked by apply-events' reader."""
+    """[[rules]]: apply-events rule tables, as written; the rules language is checked by apply-events' reader
+    (which reads --rules files too)."""
 
-    tables: tuple[dict[str, Any], ...] = ()
+    tables: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,7 @@ class ProfileSections:
     _mapping: MappingSection | ConfigError = MappingSection()
     _fields: FieldsSection | ConfigError = FieldsSection()
     _writeback: WritebackSection | ConfigError = WritebackSection()
-    rules: RulesSection | None = None  # None: the profile has no [[rules]]
+    _rules: RulesSection | None | ConfigError = None
 
     @property
     def mapping(self) -> MappingSection:
@@ -84,9 +82,9 @@ class ProfileSections:
         return _valid(self._writeback)
 
     @property
-    def problems(self) -> list[ConfigError]:
-        """The sections that failed their check, in profile order."""
-        return [s for s in (self._mapping, self._fields, self._writeback) if isinstance(s, ConfigError)]
+    def rules(self) -> RulesSection | None:
+        """None when the profile has no [[rules]]."""
+        return _valid(self._rules)
 
 
 def _valid(section: _Section | ConfigError) -> _Section:
@@ -106,13 +104,12 @@ def check_table_shapes(profile_table: Mapping[str, Any], *, path: Path, profile:
 def read_sections(tables: Mapping[str, Any], *, path: Path, profile: str, lookup_field: str) -> ProfileSections:
     """The typed sections of a profile whose sub-tables passed `check_table_shapes`."""
     origin = f"{path} [profiles.{profile}"
-    rules = tables.get("rules")
     return ProfileSections(
         _mapping=_checked(lambda: MappingSection(MappingProxyType(
             check_mapping_table(tables.get("mapping", {}), where=f"{origin}.mapping]")))),
         _fields=_checked(lambda: read_fields(tables.get("fields", {}), origin=origin, lookup_field=lookup_field)),
         _writeback=_checked(lambda: read_writeback(tables.get("writeback", {}), origin=origin)),
-        rules=None if rules is None else RulesSection(tuple(rules)),
+        _rules=_checked(lambda: read_rules(tables.get("rules"), origin=origin)),
     )
 
 
@@ -121,6 +118,16 @@ def _checked(read: Callable[[], _Section]) -> _Section | ConfigError:
         return read()
     except ConfigError as exc:
         return exc
+
+
+def read_rules(tables: list[Any] | None, *, origin: str) -> RulesSection | None:
+    """[[rules]]: a list of tables; what each rule says is apply-events' to check."""
+    if tables is None:
+        return None
+    for index, table in enumerate(tables, start=1):
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{origin}.rules]: rule {index}: must be a table of keys ([[rule]])")
+    return RulesSection(tuple(tables))
 
 
 def read_fields(table: Mapping[str, Any], *, origin: str, lookup_field: str) -> FieldsSection:

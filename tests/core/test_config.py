@@ -248,7 +248,6 @@ def test_sections_hold_the_profile_tables_typed():
     sections = load_settings().sections
     assert dict(sections.mapping.targets) == {"plan": "productPlan", "company.size": "numberOfEmployees"}
     assert sections.fields == FieldsSection(marketo_owned=("leadScore",), fill_only=("title",))
-    assert sections.fields.as_table() == {"marketo_owned": ["leadScore"], "fill_only": ["title"], "newer_only": []}
     writeback = sections.writeback
     assert dict(writeback.events) == {"Send Email": False, "Open Email": "Marketo Email Opened", "Fill Out Form": True}
     assert writeback.marketo_extras is True
@@ -258,7 +257,6 @@ def test_sections_hold_the_profile_tables_typed():
     assert writeback.bulk_after_days == 3.0
     assert sections.rules is not None
     assert [rule["name"] for rule in sections.rules.tables] == ["pro"]
-    assert sections.problems == []
 
 
 def test_sections_of_a_profile_without_sub_tables_are_empty():
@@ -285,18 +283,23 @@ def test_sections_of_a_profile_without_sub_tables_are_empty():
     ("writeback", 'identity = "email"', "identity", "identity mode 'email' is not one of auto, user-id-only"),
     ("writeback", "bulk_after_days = 0", "bulk_after_days", "must be a positive number of days, got 0"),
     ("writeback", "bulk_after_days = true", "bulk_after_days", "must be a positive number of days, got True"),
+    ("rules", "", "rule 2", "must be a table of keys ([[rule]])"),
 ])
 def test_a_bad_value_in_a_section_is_one_error_naming_file_profile_and_key(table, body, key, message):
-    path = write_config(f"[profiles.default]\n[profiles.default.{table}]\n{body}\n")
+    text = f"[profiles.default]\n[profiles.default.{table}]\n{body}\n"
+    if table == "rules":
+        text = '[profiles.default]\nrules = [{ name = "a" }, 3]\n'
+    path = write_config(text)
     settings = load_settings()  # the other sections, and commands that read none, still work
     section = table.split(".")[0]
     with pytest.raises(ConfigError) as info:
         getattr(settings.sections, section)
-    text = str(info.value)
-    assert text.startswith(f"{path} [profiles.default.{section}")
-    assert key in text
-    assert message in text
-    assert [str(problem) for problem in settings.sections.problems] == [text]
+    error = str(info.value)
+    assert error.startswith(f"{path} [profiles.default.{section}")
+    assert key in error
+    assert message in error
+    for other in {"mapping", "fields", "writeback", "rules"} - {section}:
+        getattr(settings.sections, other)
 
 
 def test_a_broken_section_leaves_the_others_readable():
@@ -327,10 +330,11 @@ def test_the_profile_init_writes_holds_the_built_in_defaults():
         if name in written and name not in ("marketo_endpoint", "marketo_client_id", "segment_endpoint"):
             assert written[name] == default == getattr(defaults, name), name
     assert {"rate_limit_calls", "rate_limit_window_s", "max_concurrency", "lookup_field"} <= set(written)
-    assert written["fields"] == {kind: [] for kind in FieldsSection().as_table()}
+    assert written["fields"] == {"marketo_owned": [], "fill_only": [], "newer_only": []}
     write_config(render_profile("default"))
     loaded = load_settings()
-    assert loaded.sections.problems == []
+    assert loaded.sections.fields == FieldsSection()
+    assert loaded.sections.writeback == WritebackSection()
     assert loaded.segment_endpoint == defaults.segment_endpoint
 
 
