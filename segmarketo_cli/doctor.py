@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from segmarketo_cli import paths
 from segmarketo_cli.config import SEGMENT_REGIONS, Settings, environment_settings, load_settings, read_config_file
 from segmarketo_cli.errors import ConfigError, SegmarketoError, ServiceUnavailable
 from segmarketo_cli.http import redact
+from segmarketo_cli.jobs.services import build_marketo
 from segmarketo_cli.secrets import SECRET_LABELS, secret_status
+from segmarketo_cli.state import registry
+from segmarketo_cli.state.ledger import instance_key, ledger_path
+
+if TYPE_CHECKING:
+    from segmarketo_cli.marketo.client import MarketoClient
 
 MARKETO_DAILY_QUOTA = 50_000
 # doctor is interactive: a dead or hung endpoint is reported in seconds, not after a cron run's retry ladder.
@@ -157,7 +163,7 @@ def activity_type_check(settings: Settings, client: Any) -> Check:
     return Check("activity types", "ok", f"all {len(events)} write-back activity types exist")
 
 
-def partition_check(settings: Settings, client: Any) -> Check:
+def partition_check(settings: Settings, client: MarketoClient) -> Check:
     """The instance's lead partitions (Get Lead Partitions), and whether the profile's `partition` is one of them."""
     names = [str(row.get("name")) for row in client.get_lead_partitions() if row.get("name")]
     listed = ", ".join(names) or "none"
@@ -172,9 +178,6 @@ def partition_check(settings: Settings, client: Any) -> Check:
 
 def ledger_check(settings: Settings) -> Check:
     """Whether this home may use the instance's ledger, as every writing job will ask the per-user registry."""
-    from segmarketo_cli.state import registry
-    from segmarketo_cli.state.ledger import instance_key, ledger_path
-
     instance = str(settings.marketo_endpoint)
     path = ledger_path(paths.state_dir(), instance)
     try:
@@ -205,7 +208,7 @@ def segment_checks(settings: Settings) -> list[Check]:
     ]
 
 
-def usage_check(settings: Settings, client: Any) -> Check:
+def usage_check(settings: Settings, client: MarketoClient) -> Check:
     """Today's calls on the instance (every integration) against the daily budget, or Marketo's 50,000."""
     used = int(client.usage_today().get("total") or 0)
     budget = settings.daily_budget or MARKETO_DAILY_QUOTA
@@ -217,10 +220,8 @@ def usage_check(settings: Settings, client: Any) -> Check:
     return Check("api usage", "warn" if share >= USAGE_WARN_SHARE else "ok", detail)
 
 
-def doctor_client(settings: Settings) -> Any:
+def doctor_client(settings: Settings) -> MarketoClient:
     """The profile's Marketo client with doctor's short timeouts and a single retry."""
-    from segmarketo_cli.jobs.services import build_marketo
-
     return build_marketo(settings, timeout=min(settings.http_timeout_s, DOCTOR_READ_TIMEOUT_S),
                          connect_timeout=DOCTOR_CONNECT_TIMEOUT_S, max_retries=DOCTOR_RETRIES)
 
@@ -240,7 +241,7 @@ def _guarded(name: str, check: Callable[[], Check | list[Check]], down: list[str
     return result if isinstance(result, list) else [result]
 
 
-def run_checks(profile: str | None, build_client: Callable[[Settings], Any]) -> Iterator[Check]:
+def run_checks(profile: str | None, build_client: Callable[[Settings], MarketoClient]) -> Iterator[Check]:
     """Every check in order; remote ones are skipped (one line each) when a prerequisite failed."""
     settings, checks = config_checks(profile)
     yield from checks
