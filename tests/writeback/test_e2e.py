@@ -89,33 +89,6 @@ def test_overlapping_since_resends_and_segment_dedupes_by_message_id(sandbox, in
     assert [reason for _, reason in sandbox.segment.dropped] == ["duplicate_message_id"] * len(made)
 
 
-def test_first_run_without_cursor_or_since_stops_with_a_clear_line(sandbox, invoke):
-    result = invoke("writeback")
-    assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == [
-        "segmarketo: error: no writeback cursor is stored for profile 'default' yet: the first run needs --since "
-        "(e.g. --since 7d or --since 2025-05-01)"
-    ]
-    assert sandbox.segment.requests == 0
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--since", "last tuesday"], "--since 'last tuesday' is neither"),
-        (["--since", "1d", "--until", "3d"], "must be before --until"),
-        (["--since", "1d", "--activity-types", "Visit Webpage"], "has no default event name"),
-        (["--since", "1d", "--identity", "user-id-only"], "needs the lead field"),
-    ],
-)
-def test_bad_flags_exit_2_before_any_call(sandbox, invoke, args, message):
-    result = invoke("writeback", *args)
-    assert result.exit_code == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.output
-    assert sandbox.marketo.calls == 0
-
-
 def test_unknown_activity_type_name_is_a_usage_error(sandbox, invoke):
     result = invoke("writeback", "--since", "1d", "--activity-types", "+Opened Emails=Opened")
     assert result.exit_code == 2

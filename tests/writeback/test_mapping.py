@@ -60,7 +60,8 @@ def test_window_defaults_until_to_now_and_caps_the_future():
     assert parse_window("1d", None, NOW).until == NOW
     assert parse_window("1d", "2030-01-01", NOW).until == NOW
     window = parse_window("2026-05-01", "2026-05-10", NOW)
-    assert window.days == 9
+    assert window.since == datetime(2026, 5, 1, tzinfo=timezone.utc)
+    assert window.until == datetime(2026, 5, 10, tzinfo=timezone.utc)
 
 
 def test_window_refuses_since_after_until():

@@ -96,10 +96,6 @@ class Window:
     since: datetime | None
     until: datetime
 
-    @property
-    def days(self) -> float | None:
-        return None if self.since is None else (self.until - self.since).total_seconds() / 86400
-
 
 def parse_window(since: str | None, until: str | None, now: datetime) -> Window:
     """Validate --since/--until against each other and the clock; `until` defaults to (and is capped at) now."""

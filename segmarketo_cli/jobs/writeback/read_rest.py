@@ -47,7 +47,6 @@ class RestResult:
     """What a REST read did: pages read, time slices, and the streams the empty-page cap stopped."""
 
     pages: int = 0
-    capped: bool = False
     slices: int = 0
     # Per type stream the empty-page cap stopped: the earliest date its paging position is known to have reached
     # (None when the stored position has no date). The caller reads the rest of the window another way.
@@ -323,7 +322,6 @@ class _Reader:
     def _capped(self, empty_run: int, piece: _Slice) -> bool:
         if empty_run < self.max_empty:
             return False
-        self.result.capped = True
         self.capped.append(piece)
         log.warning("activity stream %s: stopped paging after %d empty pages in a row (a busy instance)",
                     piece.stream, empty_run)
