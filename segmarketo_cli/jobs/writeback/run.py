@@ -35,7 +35,6 @@ from segmarketo_cli.jobs.writeback.lookups import (
 )
 from segmarketo_cli.jobs.writeback.plan import (
     BULK_WINDOW_DAYS,
-    Window,
     bulk_windows,
     iso_seconds,
     retention_warning,
@@ -150,7 +149,7 @@ def _read_and_deliver(
                                 sleep=sleep)
             _note_bulk(report, reader.read(start_date, window.until, resume))
         else:
-            starts = _rest_starts(marketo, list(type_names), window, cursor)
+            starts = _rest_starts(marketo, list(type_names), start_date, cursor)
             result = read_rest(marketo, pipeline, starts, window.until, workers=workers_for(marketo),
                                prefetch=directory.prefetch)
             _note_rest(report, result)
@@ -264,15 +263,15 @@ def _sink(ctx: JobContext, prepared: PreparedWriteback) -> Sink:
 
 
 def _rest_starts(
-    marketo: MarketoClient, type_ids: list[int], window: Window, cursor: dict[str, Any] | None
+    marketo: MarketoClient, type_ids: list[int], start: datetime | None, cursor: dict[str, Any] | None
 ) -> dict[str, Position]:
-    """Start position of each ≤10-type stream: a paging token at --since, else the stored positions."""
+    """Start position of each ≤10-type stream: a paging token at `start` (--since, or the date a bulk cursor
+    stored), else the stored paging positions."""
     groups = [stream_key(g) for g in type_groups(type_ids)]
-    if window.since is not None or cursor is None or cursor["mode"] == "bulk":
-        moment = window.since or parse_activity_date(cursor["date"])  # type: ignore[index]
-        token = marketo.get_paging_token(moment)
-        return {key: {"token": token, "after": None, "date": iso_seconds(moment)} for key in groups}
-    stored: dict[str, Position] = cursor.get("streams") or {}
+    if start is not None:
+        token = marketo.get_paging_token(start)
+        return {key: {"token": token, "after": None, "date": iso_seconds(start)} for key in groups}
+    stored: dict[str, Position] = (cursor or {}).get("streams") or {}
     if not stored:
         raise ConfigError("the stored writeback cursor holds no position; run once with --since")
     starts: dict[str, Position] = {}
