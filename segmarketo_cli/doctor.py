@@ -152,9 +152,9 @@ def _rules_check(settings: Settings, client: Any) -> Check:
 
 def activity_type_check(settings: Settings, client: Any) -> Check:
     """Every activity type writeback's event table reads exists on the instance."""
-    from segmarketo_cli.jobs.writeback.plan import configured_events
+    from segmarketo_cli.jobs.writeback.prepare import prepare_profile
 
-    events = configured_events(settings.table("writeback"), None)
+    events = prepare_profile(settings).events
     known = {str(t.get("name")) for t in client.get_activity_types()}
     missing = sorted(name for name in events if name not in known)
     if missing:
