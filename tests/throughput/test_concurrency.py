@@ -9,8 +9,6 @@ import pytest
 
 from segmarketo_cli.jobs.batchpool import run_batches, workers_for
 from segmarketo_cli.jobs.rejects import RejectsWriter
-from segmarketo_cli.jobs.report import RunReport
-from segmarketo_cli.jobs.sync_audience.run import AudienceSync, SyncOptions
 from segmarketo_cli.jobs.writeback import execute as writeback_delivery
 from segmarketo_cli.jobs.writeback import read_rest as writeback_rest
 from segmarketo_cli.jobs.writeback.lookups import LeadDirectory
@@ -21,6 +19,7 @@ from segmarketo_cli.segment.spec import munchkin_id
 from segmarketo_cli.sources.audience.readers import AudienceInput, AudiencePerson, Identity
 from segmarketo_cli.state import StateStore
 from tests.support.writeback_helpers import populate
+from tests.sync_audience.harness import run_sync
 
 
 # ---- the pool ---------------------------------------------------------------------------------------------
@@ -119,9 +118,8 @@ def test_sync_audience_looks_up_and_adds_in_parallel_counting_every_id_once(tmp_
     people = [AudiencePerson((Identity("email", f"p{i}@x.co"),), f"a.csv:{i + 2}") for i in range(1_050)]
     audience = AudienceInput("a.csv", "csv", "snapshot", people=people, rows=len(people))
     store = StateStore(tmp_path, "test")
-    report = RunReport("sync-audience")
     with RejectsWriter(tmp_path / "rejects.jsonl") as rejects:
-        AudienceSync(client, store, report, rejects, SyncOptions(list_name="L"), sleep=lambda s: None).run(audience)
+        report = run_sync(client, store, rejects, audience, list_name="L")
     assert client.peak >= 2
     assert sorted(client.added) == sorted(client.leads.values())  # every lead once, nothing twice
     counts = report.counts
