@@ -79,19 +79,19 @@ def secret_checks(settings: Settings) -> list[Check]:
 
 def describe_checks(settings: Settings, client: Any) -> list[Check]:
     """Every field the profile names exists in Describe; written ones are writable; the lookup field is searchable."""
-    from segmarketo_cli.jobs.backfill_leads.plan import Ownership
-    from segmarketo_cli.jobs.bulk_import.reports import check_row_field
-    from segmarketo_cli.mapping.mapper import check_mapping_table, load_catalog
+    from segmarketo_cli.jobs.backfill_leads.prepare import BackfillProfile, prepare_profile
+    from segmarketo_cli.mapping.mapper import load_catalog
 
     catalog = load_catalog(client, None, refresh=True)
     checks = [Check("describe", "ok", f"{len(catalog.fields)} lead fields, "
                     + (f"{len(catalog.searchable)} searchable" if catalog.searchable is not None
                        else "searchable fields unknown (no Describe Lead2)"))]
     try:
-        targets = check_mapping_table(settings.table("mapping"), where=f"[profiles.{settings.profile}.mapping]")
-    except ConfigError as exc:
-        targets = {}
+        profile = prepare_profile(settings)
+    except ConfigError as exc:  # the [mapping] table: the other fields are still checked
+        profile = BackfillProfile.of(settings, mapping={})
         checks.append(Check("mapping", "fail", exc.message))
+    targets = profile.mapping
     problems = []
     for trait, target in sorted(targets.items()):
         info = catalog.get(target)
@@ -102,31 +102,28 @@ def describe_checks(settings: Settings, client: Any) -> list[Check]:
     if targets:
         checks.append(Check("mapping", "fail" if problems else "ok",
                             "; ".join(problems) if problems else f"{len(targets)} target(s) exist and are writable"))
-    fields_table = settings.table("fields")
-    if fields_table:
+    if profile.fields:
         try:
-            Ownership.from_table(fields_table, catalog, lookup_field=settings.lookup_field,
-                                 where=f"[profiles.{settings.profile}.fields]")
+            profile.ownership(catalog, where=f"[profiles.{settings.profile}.fields]")
             checks.append(Check("fields", "ok", "every [fields] list names a known lead field"))
         except ConfigError as exc:
             checks.append(Check("fields", "fail", exc.message))
-    if settings.user_id_field:
-        info = catalog.get(settings.user_id_field)
+    if profile.user_id_field:
+        info = catalog.get(profile.user_id_field)
         ok = info is not None and not info.read_only
         checks.append(Check("user_id_field", "ok" if ok else "fail",
-                            f"'{settings.user_id_field}' " + ("exists and is writable" if ok else
-                                                              "is not a writable lead field")))
-    if settings.bulk_row_field:
+                            f"'{profile.user_id_field}' " + ("exists and is writable" if ok else
+                                                             "is not a writable lead field")))
+    if profile.bulk_row_field:
         try:
-            check_row_field(catalog, settings.bulk_row_field, lookup_field=settings.lookup_field,
-                            mapped=targets.values())
-            checks.append(Check("bulk_row_field", "ok", f"'{settings.bulk_row_field}' can hold Bulk Import row "
+            profile.check_row_field(catalog, mapped=targets.values())
+            checks.append(Check("bulk_row_field", "ok", f"'{profile.bulk_row_field}' can hold Bulk Import row "
                                                          "numbers"))
         except ConfigError as exc:
             checks.append(Check("bulk_row_field", "fail", exc.message))
     try:
-        catalog.check_lookup(settings.lookup_field)
-        checks.append(Check("lookup_field", "ok", f"'{settings.lookup_field}' is searchable"))
+        catalog.check_lookup(profile.lookup_field)
+        checks.append(Check("lookup_field", "ok", f"'{profile.lookup_field}' is searchable"))
     except ConfigError as exc:
         checks.append(Check("lookup_field", "fail", exc.message))
     rules = settings.tables.get("rules")
