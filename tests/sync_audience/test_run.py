@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 
+from segmarketo_cli.config import Settings
+from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.rejects import RejectsWriter
+from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.jobs.services import Services
+from segmarketo_cli.jobs.sync_audience.prepare import AudienceProfile, PreparedSync, SyncOptions
+from segmarketo_cli.jobs.sync_audience.run import run
 from segmarketo_cli.sources.audience.readers import AudienceInput, AudiencePerson, Identity
 from segmarketo_cli.state import StateStore
 from tests.sync_audience.harness import run_sync
@@ -71,4 +77,25 @@ def test_results_are_counted_by_id_and_every_id_lands_in_one_bucket(tmp_path):
     assert rejects_by_id[13]["reason"] == "no result for this id in Marketo's reply"
     # The lookup mapped rows by the returned (upper-cased) address and cached them.
     assert store.lead_ids_for(client.instance, "email", ["a@x.co"]) == {"a@x.co": [10]}
+    store.close()
+
+
+def test_a_dry_run_returns_the_report_and_hands_the_plan_to_show_plan_without_writing(tmp_path):
+    client = ScriptedClient()
+    store = StateStore(tmp_path, "test")
+    shown = []
+    audience = AudienceInput("aud.csv", "csv", "snapshot", people=[person("keep@x.co"), person("a@x.co")], rows=2)
+    with RejectsWriter(tmp_path / "rejects.jsonl") as rejects:
+        ctx = JobContext(services=Services(Settings(), store, _marketo=client), report=RunReport("sync-audience"),
+                         rejects=rejects, show_plan=shown.append)
+        options = SyncOptions(file="aud.csv", list_name="L", force=True, dry_run=True)
+        report = run(ctx, PreparedSync(AudienceProfile(), options, audience, "mirror"))
+    assert report is ctx.report
+    assert client.writes == []
+    (dry,) = shown
+    assert dry.list_label == "L"
+    assert dry.plan.adds == [10]
+    assert dry.plan.removes == [2, 3]
+    assert report.counts["added"] == 1
+    assert report.counts["removed"] == 2
     store.close()
