@@ -9,7 +9,6 @@ import pytest
 
 from segmarketo_cli.jobs.batchpool import run_batches, workers_for
 from segmarketo_cli.jobs.rejects import RejectsWriter
-from segmarketo_cli.jobs.writeback import execute as writeback_delivery
 from segmarketo_cli.jobs.writeback import read_rest as writeback_rest
 from segmarketo_cli.jobs.writeback.lookups import LeadDirectory
 from segmarketo_cli.jobs.writeback.read_rest import collapse
@@ -163,11 +162,11 @@ def sliced(sandbox, monkeypatch):
     """Small activity pages so a few hundred activities make enough pages to be read in time slices."""
     monkeypatch.setenv("SEGMARKETO_USER_ID_FIELD", "segmentUserId")
     monkeypatch.setenv("SEGMARKETO_MAX_CONCURRENCY", "4")
-    monkeypatch.setattr(writeback_rest, "PAGE", 20)
+    monkeypatch.setattr(writeback_rest, "ACTIVITIES_PER_PAGE", 20)
     monkeypatch.setattr(writeback_rest, "MIN_PAGES_PER_SLICE", 4)
     # Batches (and cursor commits) during the run: small batches, and the 8 leads looked up as soon as 5 show up.
     monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 25)
-    monkeypatch.setattr(writeback_delivery, "LEADS_PER_CALL", 5)
+    monkeypatch.setattr(LeadDirectory, "per_call", 5)
     sandbox.config.activity_scan_window = 20
     return sandbox
 
