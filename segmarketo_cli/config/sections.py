@@ -9,7 +9,6 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from segmarketo_cli.errors import ConfigError
-from segmarketo_cli.mapping.mapper import check_mapping_table
 
 # The TOML shape of each sub-table a profile may hold.
 TABLE_SHAPES: dict[str, type] = {"mapping": dict, "fields": dict, "writeback": dict, "rules": list}
@@ -18,6 +17,28 @@ WRITEBACK_KEYS = ("bulk_after_days", "events", "identity", "integrations", "mark
 IDENTITY_MODES = ("auto", "user-id-only")
 
 _Section = TypeVar("_Section")
+
+
+def check_mapping_table(table: Any, *, where: str) -> dict[str, str]:
+    """A [mapping] table (or a --mapping file) as flat "trait.path" -> field name; ConfigError naming `where`."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: mapping must be a table of \"trait.path\" = \"fieldName\"")
+    flat: dict[str, str] = {}
+    for key, value in _dotted(table, ""):  # TOML dotted keys (address.city = "x") arrive nested
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: mapping '{key}' must name a Marketo field (a string), got {value!r}")
+        flat[key] = value.strip()
+    return flat
+
+
+def _dotted(table: Mapping[str, Any], prefix: str) -> list[tuple[str, Any]]:
+    pairs: list[tuple[str, Any]] = []
+    for key, value in table.items():
+        if isinstance(value, dict) and value:
+            pairs.extend(_dotted(value, f"{prefix}{key}."))
+        else:
+            pairs.append((f"{prefix}{key}", value))
+    return pairs
 
 
 @dataclass(frozen=True)

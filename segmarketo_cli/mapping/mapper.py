@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from segmarketo_cli.config.sections import check_mapping_table
 from segmarketo_cli.errors import ConfigError
-from segmarketo_cli.identity import EMAIL_RE, Person, Trait, flatten
+from segmarketo_cli.identity import EMAIL_RE, Person, Trait
 from segmarketo_cli.mapping.catalog import PLAIN_TEXT, FieldCatalog, FieldInfo, load_catalog
 from segmarketo_cli.mapping.lead import FieldError, MappedLead
 from segmarketo_cli.mapping.raw import Shape, map_raw
@@ -55,17 +56,6 @@ def load_mapping_file(path: str | Path) -> dict[str, str]:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
     table = document.get("mapping", document)
     return check_mapping_table(table, where=str(path))
-
-
-def check_mapping_table(table: Any, *, where: str) -> dict[str, str]:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: mapping must be a table of \"trait.path\" = \"fieldName\"")
-    flat: dict[str, str] = {}
-    for key, value in flatten(table):  # TOML dotted keys (address.city = "x") arrive nested
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{where}: mapping '{key}' must name a Marketo field (a string), got {value!r}")
-        flat[key] = value.strip()
-    return flat
 
 
 class CoercionError(ValueError):
