@@ -95,13 +95,16 @@ class GuardedSession(requests.Session):
                 )
         return target
 
-    def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+    def merge_environment_settings(
+        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        text = url.decode() if isinstance(url, bytes) else url or ""
         proxies = dict(proxies or {})
-        for scheme, proxy in get_environ_proxies(url, no_proxy=proxies.get("no_proxy")).items():
+        for scheme, proxy in get_environ_proxies(text, no_proxy=proxies.get("no_proxy")).items():
             proxies.setdefault(scheme, proxy)
         if verify is True or verify is None:
             verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
-        if url.startswith("https:") and isinstance(verify, str) and not os.path.exists(verify):
+        if text.startswith("https:") and isinstance(verify, str) and not os.path.exists(verify):
             raise EndpointError(f"the CA bundle {verify} does not exist (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE)")
         return super().merge_environment_settings(url, proxies, stream, verify, cert)
 

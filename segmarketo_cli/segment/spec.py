@@ -59,17 +59,6 @@ def activity_message_id(munchkin: str, marketo_guid: str | int, namespace: str =
     return _checked(f"{namespace}-{munchkin}-{marketo_guid}")
 
 
-def identify_message_id(munchkin: str, lead_id: str | int, traits: dict[str, Any], namespace: str = "mkto") -> str:
-    """`mkto-<munchkinId>-lead-<leadId>-<sha256(canonical traits)[:16]>` for identify write-backs."""
-    digest = hashlib.sha256(canonical_json(traits).encode()).hexdigest()[:16]
-    return _checked(f"{namespace}-{munchkin}-lead-{lead_id}-{digest}")
-
-
-def canonical_json(value: Any) -> str:
-    """Key-sorted, compact JSON: equal data gives equal text (and equal hashes)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 def iso_timestamp(value: datetime | str | float | int | None = None) -> str:
     """`YYYY-MM-DDTHH:MM:SS.sssZ` in UTC from a datetime (naive = UTC), epoch seconds or ISO text; None = now."""
     if value is None:
@@ -153,20 +142,4 @@ def track(
         raise ValueError("a track call needs an event name")
     message: dict[str, Any] = {"type": "track", "event": event, **_identity(user_id, anonymous_id)}
     message["properties"] = dict(properties or {})
-    return _finish(message, message_id, timestamp, context, integrations)
-
-
-def identify(
-    *,
-    message_id: str,
-    user_id: str | None = None,
-    anonymous_id: str | None = None,
-    traits: dict[str, Any] | None = None,
-    timestamp: datetime | str | float | None = None,
-    context: dict[str, Any] | None = None,
-    integrations: dict[str, bool] | None = None,
-) -> dict[str, Any]:
-    """A Spec identify call carrying `traits`."""
-    message: dict[str, Any] = {"type": "identify", **_identity(user_id, anonymous_id)}
-    message["traits"] = dict(traits or {})
     return _finish(message, message_id, timestamp, context, integrations)
