@@ -9,7 +9,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -174,7 +174,9 @@ def describe_transport_error(exc: BaseException, read_timeout: float | None = No
     return f"the connection failed ({type(exc).__name__})"
 
 
-def first_contact_error(session: Any, url: str, exc: BaseException, what: str, setting: str) -> EndpointError | None:
+def first_contact_error(
+    session: requests.Session, url: str, exc: BaseException, what: str, setting: str
+) -> EndpointError | None:
     """An EndpointError when `exc` is an unreachable endpoint on the very first call to it (a wrong setting,
     exit 2); None when the endpoint has answered before in this run (then it is a passing outage)."""
     reason = unreachable_reason(exc)
@@ -187,7 +189,7 @@ def first_contact_error(session: Any, url: str, exc: BaseException, what: str, s
     return EndpointError(f"cannot reach the {what} {describe_endpoint(url)}: {reason}; check {setting}{hint}")
 
 
-def retry_after_s(headers: Any) -> float | None:
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
     """Seconds a server asked us to wait (Retry-After: seconds or HTTP date; X-RateLimit-Reset), if any."""
     retry_after = headers.get("Retry-After")
     if retry_after:

@@ -100,7 +100,7 @@ class ApiBase(ABC):
                 return
 
 
-def check_batch(items: Sequence[Any], what: str, limit: int = MAX_BATCH) -> None:
+def check_batch(items: Sequence[object], what: str, limit: int = MAX_BATCH) -> None:
     """Refuse oversize batches before they reach the wire; callers batch."""
     if len(items) > limit:
         raise ValueError(f"{what} takes at most {limit} items per call, got {len(items)}")

@@ -35,7 +35,7 @@ def munchkin_id(endpoint: str) -> str:
     return hashlib.sha256(host.encode()).hexdigest()[:10]
 
 
-def check_message_id(message_id: Any) -> str | None:
+def check_message_id(message_id: object) -> str | None:
     """Why `message_id` is unusable, or None when it is fine."""
     if not isinstance(message_id, str) or not message_id:
         return "messageId is missing"
@@ -80,7 +80,7 @@ def message_size(message: dict[str, Any]) -> int:
     return len(json.dumps(message).encode())
 
 
-def problem_with(message: Any) -> str | None:
+def problem_with(message: object) -> str | None:
     """Why Segment would refuse or silently drop `message`, or None when it looks deliverable."""
     if not isinstance(message, dict):
         return "message is not a JSON object"

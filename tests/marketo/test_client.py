@@ -321,6 +321,15 @@ def test_702_is_an_empty_result():
     assert client.get_campaigns() == []
 
 
+def test_702_where_a_file_was_expected_is_an_error_not_an_empty_file():
+    session = ScriptedSession([fail("702", "No data found")])
+    client, _ = client_for(session)
+    with pytest.raises(MarketoError) as info:
+        client.bulk_import_failures(7)
+    assert "/bulk/v1/leads/batch/7/failures.json returned no file" in str(info.value)
+    assert len(session.sent) == 1
+
+
 def test_603_is_fatal_with_the_permission_hint():
     session = ScriptedSession([fail("603", "Access denied")])
     client, _ = client_for(session)
