@@ -292,13 +292,6 @@ def test_413_on_whole_batch_then_halves_accepted():
     assert [len(c["body"]["batch"]) for c in session.calls] == [4, 2, 2]
 
 
-def test_send_reports_pre_rejected_and_sent():
-    sender, _ = make(FakeSession())
-    summary = sender.send([track(1), track(2, size=40_000), track(3)])
-    assert summary.sent == 2
-    assert len(summary.all_rejected) == 1
-
-
 def test_debug_log_has_one_line_per_request_without_secret():
     logger = logging.getLogger("segmarketo.http")
     lines: list[str] = []
@@ -341,9 +334,10 @@ def accepted_ids(box) -> list[str]:
 
 def test_sandbox_accepts_batches_with_batch_level_context_and_integrations(sandbox):
     sender = sandbox_sender()
-    summary = sender.send(track(i) for i in range(2600))
-    assert [len(r.message_ids) for r in summary.results] == [2500, 100]
-    assert summary.rejected == []
+    batches, rejected = sender.split(track(i) for i in range(2600))
+    results = [sender.send_batch(batch) for batch in batches]
+    assert [len(r.message_ids) for r in results] == [2500, 100]
+    assert rejected == []
     assert sorted(accepted_ids(sandbox)) == sorted(f"mkto-123-ABC-456-{i}" for i in range(2600))
     assert sandbox.segment.dropped == []
     assert sandbox.segment.requests == sender.requests == 2
@@ -368,10 +362,11 @@ def test_sandbox_500_and_reset_retried_nothing_duplicated(sandbox):
     sandbox.faults.add("reset", path="/v1/batch")
     sleeps: list[float] = []
     sender = sandbox_sender(sleeps)
-    summary = sender.send(track(i, size=3000) for i in range(400))
-    assert len(summary.results) > 1
-    assert all(r.accepted for r in summary.results)
-    assert summary.results[0].attempts == 4
+    batches, _ = sender.split(track(i, size=3000) for i in range(400))
+    results = [sender.send_batch(batch) for batch in batches]
+    assert len(results) > 1
+    assert all(r.accepted for r in results)
+    assert results[0].attempts == 4
     assert len(sleeps) == 3
     ids = accepted_ids(sandbox)
     assert len(ids) == len(set(ids)) == 400
@@ -390,9 +385,10 @@ def test_sandbox_retry_restamps_sent_at_so_timestamps_do_not_shift(sandbox):
 
 def test_sandbox_oversize_message_rejected_with_reason_others_sent(sandbox):
     sender = sandbox_sender()
-    summary = sender.send([track(1), track(2, size=40_000), track(3)])
+    [batch], [(message, reason)] = sender.split([track(1), track(2, size=40_000), track(3)])
+    result = sender.send_batch(batch)
+    assert result.accepted
     assert sorted(accepted_ids(sandbox)) == ["mkto-123-ABC-456-1", "mkto-123-ABC-456-3"]
-    [(message, reason)] = summary.all_rejected
     assert message["messageId"] == "mkto-123-ABC-456-2"
     assert "Segment accepts at most 32,768" in reason
 
@@ -412,7 +408,7 @@ def test_sandbox_request_level_400_stops_with_a_segment_error_and_rejects_nothin
     sandbox.config.segment_refuse_requests = "source_disabled"
     sender = sandbox_sender()
     with pytest.raises(SegmentError, match="HTTP 400") as info:
-        sender.send(track(i) for i in range(6))
+        sender.send_batch(sender.split(track(i) for i in range(6))[0][0])
     assert "source_disabled" in str(info.value)
     assert sandbox.segment.requests == 3
     assert accepted_ids(sandbox) == []
@@ -422,6 +418,6 @@ def test_sandbox_strict_write_key_401_is_a_segment_error(sandbox):
     sandbox.config.strict_write_key = True
     sender = sandbox_sender()
     with pytest.raises(SegmentError, match="HTTP 401.*check the write key") as info:
-        sender.send([track(1)])
+        sender.send_batch(sender.split([track(1)])[0][0])
     assert "sandbox-write-key" not in str(info.value)
     assert accepted_ids(sandbox) == []
