@@ -16,6 +16,7 @@ import pytest
 from segmarketo_cli import paths
 from tests.apply_events.test_crash import world  # noqa: F401  (fixture: leads ann/bob, campaign, rules, events file)
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
+from tests.support.old_stores import WITH_PENDING_ACTIONS, connected, old_profile_store
 
 
 def ledger_files(home: Path) -> list[Path]:
@@ -169,37 +170,14 @@ def test_second_home_is_refused_from_a_real_process_too(sandbox, tmp_path, isola
     assert len(sandbox.marketo.leads) == 1
 
 
-LEGACY_SCHEMA = """
-CREATE TABLE runs (run_id TEXT PRIMARY KEY, command TEXT NOT NULL, profile TEXT NOT NULL,
-  started_at REAL NOT NULL, finished_at REAL, status TEXT, report TEXT);
-CREATE TABLE cursors (instance TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, updated_at REAL NOT NULL,
-  PRIMARY KEY (instance, name));
-CREATE TABLE cache (instance TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL NOT NULL,
-  PRIMARY KEY (instance, key));
-CREATE TABLE lead_ids (instance TEXT NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, lead_id INTEGER NOT NULL,
-  updated_at REAL NOT NULL, PRIMARY KEY (instance, field, key, lead_id));
-CREATE TABLE pushed_hashes (instance TEXT NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL,
-  updated_at REAL NOT NULL, PRIMARY KEY (instance, field, key));
-CREATE TABLE processed_events (instance TEXT NOT NULL, scope TEXT NOT NULL, message_id TEXT NOT NULL,
-  applied_at REAL NOT NULL, PRIMARY KEY (instance, scope, message_id));
-CREATE TABLE pending_actions (instance TEXT NOT NULL, scope TEXT NOT NULL, message_id TEXT NOT NULL,
-  lead_id INTEGER NOT NULL, kind TEXT NOT NULL, field TEXT, value TEXT, created_at REAL NOT NULL,
-  PRIMARY KEY (instance, scope, message_id, lead_id));
-CREATE TABLE associated_cookies (instance TEXT NOT NULL, cookie TEXT NOT NULL, lead_id INTEGER NOT NULL,
-  associated_at REAL NOT NULL, PRIMARY KEY (instance, cookie, lead_id));
-CREATE TABLE rejects (run_id TEXT NOT NULL, path TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (run_id, path));
-CREATE TABLE api_usage (instance TEXT NOT NULL, day TEXT NOT NULL, calls INTEGER NOT NULL,
-  PRIMARY KEY (instance, day));
-"""
 PROD = "https://123-ABC-456.mktorest.com"
 OTHER = "https://987-XYZ-654.mktorest.com"
 
 
 def legacy_store(profile: str, message_ids: list[str], calls: int) -> Path:
     """A profile store as segmarketo wrote it before the instance ledger (no user_version, every table)."""
-    path = paths.ensure_private_dir(paths.state_dir()) / f"{profile}.sqlite"
-    with sqlite3.connect(path) as db:
-        db.executescript(LEGACY_SCHEMA)
+    path = old_profile_store(profile, WITH_PENDING_ACTIONS)
+    with connected(path) as db:
         db.executemany("INSERT INTO processed_events VALUES (?, 'usage', ?, 1.0)", [(PROD, m) for m in message_ids])
         db.execute("INSERT INTO processed_events VALUES (?, 'usage', 'other-1', 1.0)", (OTHER,))
         db.execute("INSERT INTO pending_actions VALUES (?, 'welcome', ?, 7, 'campaign', NULL, 'null', 1.0)",

@@ -88,14 +88,16 @@ def test_lock_is_freed_when_the_holder_dies(holder, probe_command, invoke):
     holder.kill()
     holder.wait()
     result = invoke("lock-probe")
-    assert result.exit_code == 0 and len(probe_command) == 1
+    assert result.exit_code == 0
+    assert len(probe_command) == 1
     listed = invoke("runs", "list", "--json")
     assert '"command": "lock-probe"' in listed.stdout
 
 
 def test_other_profile_runs_while_default_is_locked(holder, probe_command, invoke):
     result = invoke("--profile", "second", "lock-probe")
-    assert result.exit_code == 0 and len(probe_command) == 1
+    assert result.exit_code == 0
+    assert len(probe_command) == 1
 
 
 @pytest.mark.parametrize("command", ["writeback", "sync-audience", "backfill-leads"])
