@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from segmarketo_cli.sandbox import Sandbox
+
 
 def test_lead_db_lists_by_name_and_id(box, api):
     first = box.marketo.add_list("Alpha")
@@ -140,8 +142,6 @@ def test_member_paging_with_opaque_tokens(box, api):
 
 
 def test_folder_types_and_list_parents_survive_a_restart(tmp_path):
-    from segmarketo_cli.sandbox import Sandbox
-
     data = tmp_path / "data"
     with Sandbox(data_dir=data) as first:
         email_folder = first.marketo.add_folder("Emails", folder_type="Email")

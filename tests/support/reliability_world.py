@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from segmarketo_cli.jobs.sync_audience import run as audience_apply
+from segmarketo_cli.marketo import client as marketo_client
 from segmarketo_cli.sandbox import Sandbox, SandboxConfig
+from segmarketo_cli.segment import sender as sender_module
 from tests.support.sandbox_env import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY, point_cli_at
 from tests.support.writeback_helpers import populate
 
@@ -241,10 +244,6 @@ class RequestHook:
 
 def speed_up(monkeypatch) -> None:
     """Tiny retry backoff, and batches small enough that every job makes several writes."""
-    from segmarketo_cli.jobs.sync_audience import run as audience_apply
-    from segmarketo_cli.marketo import client as marketo_client
-    from segmarketo_cli.segment import sender as sender_module
-
     monkeypatch.setattr(marketo_client, "BACKOFF_BASE_S", 0.01)
     monkeypatch.setattr(sender_module, "BACKOFF_BASE_S", 0.01)
     monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 10)
