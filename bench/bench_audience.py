@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Timer, peak_rss_mb  # noqa: E402
 
 from segmarketo_cli.cli.main import cli
-from segmarketo_cli.jobs.sync_audience import run as audience_apply
+from segmarketo_cli.jobs.sync_audience import members as audience_members
 from segmarketo_cli.sandbox import Sandbox, SandboxConfig
 
 KINDS = [
@@ -135,7 +135,7 @@ def main() -> None:
         "SEGMARKETO_RATE_LIMIT_CALLS": "90", "SEGMARKETO_RATE_LIMIT_WINDOW_S": "2" if args.relaxed else "20",
     })
     # The sandbox finishes an export one step per status poll; real Marketo needs >= 60 s between polls.
-    audience_apply.EXTRACT_POLL_S = (1.0,)
+    audience_members.EXTRACT_POLL_S = (1.0,)
     rows = []
     try:
         labels = ("run 1: cold lead-id cache", "run 2: identical re-run", "run 3: another 5% churn, warm cache")

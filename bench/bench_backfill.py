@@ -76,7 +76,7 @@ def parse_and_plan(path: str) -> None:
     """Child process: read + identity + map + plan (no Marketo), print timings and peak RSS as JSON."""
     from segmarketo_cli.identity import IdentityGraph
     from segmarketo_cli.jobs.backfill_leads.plan import Ownership, build_plan
-    from segmarketo_cli.jobs.backfill_leads.run import might_matter
+    from segmarketo_cli.jobs.backfill_leads.read import might_matter
     from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
     from segmarketo_cli.sandbox.stores.defaults import STANDARD_FIELDS
     from segmarketo_cli.sources import preflight, read_all
@@ -84,7 +84,7 @@ def parse_and_plan(path: str) -> None:
     describe = [{"dataType": t, "length": n, "rest": {"name": name, "readOnly": ro}}
                 for name, t, n, ro, _s, _d in STANDARD_FIELDS]
     mapper = Mapper(FieldCatalog.from_describe(describe), explicit={"plan": "lifecycleStage"})
-    gc.disable()  # as BackfillJob.run does while reading and planning
+    gc.disable()  # as the job's run does while reading and planning
     start, cpu0 = time.perf_counter(), time.process_time()
     graph = IdentityGraph()
     count = 0
@@ -125,20 +125,25 @@ def people_file(folder: Path, n: int) -> Path:
 
 
 def run_job(box, client, path: Path, home: Path, *, bulk_threshold: int) -> tuple[dict, float]:
-    from segmarketo_cli.jobs.backfill_leads.run import BackfillJob, BackfillOptions
+    from segmarketo_cli.config import Settings
+    from segmarketo_cli.jobs.backfill_leads.prepare import BackfillOptions, prepare
+    from segmarketo_cli.jobs.backfill_leads.run import run
     from segmarketo_cli.jobs.bulk_import import execute as backfill_bulk
+    from segmarketo_cli.jobs.context import JobContext
     from segmarketo_cli.jobs.rejects import RejectsWriter
     from segmarketo_cli.jobs.report import RunReport
-    from segmarketo_cli.sources import preflight
+    from segmarketo_cli.jobs.services import Services
     from segmarketo_cli.state import StateStore
 
     backfill_bulk.POLL_FIRST_S = 0.2  # the sandbox imports instantly; keep the bench short
     store = StateStore(home, f"bench{time.monotonic_ns()}")
     report = RunReport("backfill-leads")
-    options = BackfillOptions(inputs=preflight([str(path)]), bulk_threshold=bulk_threshold)
+    settings = Settings()
+    prepared = prepare(settings, BackfillOptions(files=(str(path),), bulk_threshold=bulk_threshold))
+    ctx = JobContext(services=Services(settings, store, _marketo=client), report=report,
+                     rejects=RejectsWriter(home / "rejects.jsonl"))
     started = time.perf_counter()
-    BackfillJob(options, client=client, store=store, report=report,
-                rejects=RejectsWriter(home / "rejects.jsonl")).run()
+    run(ctx, prepared)
     return report.counts, time.perf_counter() - started
 
 

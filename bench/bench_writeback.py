@@ -87,11 +87,11 @@ def batches_only(activities: int, leads: int) -> dict[str, Any]:
     """Parse activities as Get Lead Activities returns them, build events, split and serialise the batches."""
     from segmarketo_cli.jobs.rejects import RejectsWriter
     from segmarketo_cli.jobs.report import RunReport
-    from segmarketo_cli.jobs.writeback.activity import activity_from_rest
+    from segmarketo_cli.jobs.writeback.activity import activity_from_rest, parse_record
+    from segmarketo_cli.jobs.writeback.events import EventBuilder, LeadIdentity
     from segmarketo_cli.jobs.writeback.execute import OutFileSink, Pipeline
     from segmarketo_cli.jobs.writeback.lookups import CAMPAIGNS_KEY, SUBJECTS_KEY, AssetNames, LeadDirectory
-    from segmarketo_cli.jobs.writeback.plan import KNOWN_EVENTS, EventBuilder, LeadIdentity
-    from segmarketo_cli.jobs.writeback.streams import _parse
+    from segmarketo_cli.jobs.writeback.plan import KNOWN_EVENTS
     from segmarketo_cli.sandbox.stores.activity_types import STANDARD_TYPES
     from segmarketo_cli.segment.sender import BatchSender
 
@@ -122,7 +122,7 @@ def batches_only(activities: int, leads: int) -> dict[str, Any]:
         with RejectsWriter(Path(tmp) / "rejects.jsonl") as rejects, Timer() as timer:
             pipeline = Pipeline(builder, directory, campaigns, subjects, sink, report, rejects, None)
             for n, item in enumerate(raw):
-                pipeline.add("s", {"n": n}, _parse(activity_from_rest, item), origin="bench")
+                pipeline.add("s", {"n": n}, parse_record(activity_from_rest, item), origin="bench")
             pipeline.flush()
         sink.close()
     written = report.counts.get("written", 0)
@@ -137,27 +137,21 @@ def batches_only(activities: int, leads: int) -> dict[str, Any]:
 def bulk_client(poll_s: float) -> None:
     """Child process: the job through the bulk path, with a short status poll (the sandbox steps per poll)."""
     from segmarketo_cli.config import load_settings
+    from segmarketo_cli.jobs.context import JobContext
     from segmarketo_cli.jobs.rejects import RejectsWriter
     from segmarketo_cli.jobs.report import RunReport
-    from segmarketo_cli.jobs.services import build_marketo, build_segment
-    from segmarketo_cli.jobs.writeback import run as writeback_run
+    from segmarketo_cli.jobs.services import Services
+    from segmarketo_cli.jobs.writeback.prepare import WritebackOptions, prepare
+    from segmarketo_cli.jobs.writeback.run import run
     from segmarketo_cli.state import StateStore
 
     settings = load_settings()
-    store = StateStore(Path(os.environ["SEGMARKETO_HOME"]) / "state", "bench-bulk")
+    services = Services(settings, StateStore(Path(os.environ["SEGMARKETO_HOME"]) / "state", "bench-bulk"))
     report = RunReport("writeback")
-    marketo = build_marketo(settings)
-    sender = []
-
-    def segment():
-        sender.append(build_segment(settings))
-        return sender[0]
-
+    prepared = prepare(settings, WritebackOptions(since="3d", bulk=True), services)
     with RejectsWriter(Path(os.environ["SEGMARKETO_HOME"]) / "rejects.jsonl") as rejects:
-        writeback_run.run(marketo=marketo, store=store, settings=settings, report=report, rejects=rejects,
-                          options=writeback_run.WritebackOptions(since="3d", bulk=True), segment=segment,
-                          poll_interval_s=poll_s)
-    report.api_calls = {"marketo": marketo.calls, "segment": sender[0].requests if sender else 0}
+        run(JobContext(services=services, report=report, rejects=rejects), prepared, poll_interval_s=poll_s)
+    services.count_calls(report)
     print(json.dumps(report.to_dict()))
 
 

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from segmarketo_cli import paths
 from segmarketo_cli.config import SEGMENT_REGIONS, Settings, environment_settings, load_settings, read_config_file
 from segmarketo_cli.errors import ConfigError, SegmarketoError, ServiceUnavailable
 from segmarketo_cli.http import redact
+from segmarketo_cli.jobs.services import build_marketo
 from segmarketo_cli.secrets import SECRET_LABELS, secret_status
+from segmarketo_cli.state import registry
+from segmarketo_cli.state.ledger import instance_key, ledger_path
+
+if TYPE_CHECKING:
+    from segmarketo_cli.marketo.client import MarketoClient
 
 MARKETO_DAILY_QUOTA = 50_000
 # doctor is interactive: a dead or hung endpoint is reported in seconds, not after a cron run's retry ladder.
@@ -79,19 +85,19 @@ def secret_checks(settings: Settings) -> list[Check]:
 
 def describe_checks(settings: Settings, client: Any) -> list[Check]:
     """Every field the profile names exists in Describe; written ones are writable; the lookup field is searchable."""
-    from segmarketo_cli.jobs.backfill_leads.plan import Ownership
-    from segmarketo_cli.jobs.bulk_import.reports import check_row_field
-    from segmarketo_cli.mapping.mapper import check_mapping_table, load_catalog
+    from segmarketo_cli.jobs.backfill_leads.prepare import BackfillProfile, prepare_profile
+    from segmarketo_cli.mapping.mapper import load_catalog
 
     catalog = load_catalog(client, None, refresh=True)
     checks = [Check("describe", "ok", f"{len(catalog.fields)} lead fields, "
                     + (f"{len(catalog.searchable)} searchable" if catalog.searchable is not None
                        else "searchable fields unknown (no Describe Lead2)"))]
     try:
-        targets = check_mapping_table(settings.table("mapping"), where=f"[profiles.{settings.profile}.mapping]")
-    except ConfigError as exc:
-        targets = {}
+        profile = prepare_profile(settings)
+    except ConfigError as exc:  # the [mapping] table: the other fields are still checked
+        profile = BackfillProfile.of(settings, mapping={})
         checks.append(Check("mapping", "fail", exc.message))
+    targets = profile.mapping
     problems = []
     for trait, target in sorted(targets.items()):
         info = catalog.get(target)
@@ -102,31 +108,28 @@ def describe_checks(settings: Settings, client: Any) -> list[Check]:
     if targets:
         checks.append(Check("mapping", "fail" if problems else "ok",
                             "; ".join(problems) if problems else f"{len(targets)} target(s) exist and are writable"))
-    fields_table = settings.table("fields")
-    if fields_table:
+    if profile.fields:
         try:
-            Ownership.from_table(fields_table, catalog, lookup_field=settings.lookup_field,
-                                 where=f"[profiles.{settings.profile}.fields]")
+            profile.ownership(catalog, where=f"[profiles.{settings.profile}.fields]")
             checks.append(Check("fields", "ok", "every [fields] list names a known lead field"))
         except ConfigError as exc:
             checks.append(Check("fields", "fail", exc.message))
-    if settings.user_id_field:
-        info = catalog.get(settings.user_id_field)
+    if profile.user_id_field:
+        info = catalog.get(profile.user_id_field)
         ok = info is not None and not info.read_only
         checks.append(Check("user_id_field", "ok" if ok else "fail",
-                            f"'{settings.user_id_field}' " + ("exists and is writable" if ok else
-                                                              "is not a writable lead field")))
-    if settings.bulk_row_field:
+                            f"'{profile.user_id_field}' " + ("exists and is writable" if ok else
+                                                             "is not a writable lead field")))
+    if profile.bulk_row_field:
         try:
-            check_row_field(catalog, settings.bulk_row_field, lookup_field=settings.lookup_field,
-                            mapped=targets.values())
-            checks.append(Check("bulk_row_field", "ok", f"'{settings.bulk_row_field}' can hold Bulk Import row "
+            profile.check_row_field(catalog, mapped=targets.values())
+            checks.append(Check("bulk_row_field", "ok", f"'{profile.bulk_row_field}' can hold Bulk Import row "
                                                          "numbers"))
         except ConfigError as exc:
             checks.append(Check("bulk_row_field", "fail", exc.message))
     try:
-        catalog.check_lookup(settings.lookup_field)
-        checks.append(Check("lookup_field", "ok", f"'{settings.lookup_field}' is searchable"))
+        catalog.check_lookup(profile.lookup_field)
+        checks.append(Check("lookup_field", "ok", f"'{profile.lookup_field}' is searchable"))
     except ConfigError as exc:
         checks.append(Check("lookup_field", "fail", exc.message))
     rules = settings.tables.get("rules")
@@ -149,9 +152,9 @@ def _rules_check(settings: Settings, client: Any) -> Check:
 
 def activity_type_check(settings: Settings, client: Any) -> Check:
     """Every activity type writeback's event table reads exists on the instance."""
-    from segmarketo_cli.jobs.writeback.plan import configured_events
+    from segmarketo_cli.jobs.writeback.prepare import prepare_profile
 
-    events = configured_events(settings.table("writeback"), None)
+    events = prepare_profile(settings).events
     known = {str(t.get("name")) for t in client.get_activity_types()}
     missing = sorted(name for name in events if name not in known)
     if missing:
@@ -160,7 +163,7 @@ def activity_type_check(settings: Settings, client: Any) -> Check:
     return Check("activity types", "ok", f"all {len(events)} write-back activity types exist")
 
 
-def partition_check(settings: Settings, client: Any) -> Check:
+def partition_check(settings: Settings, client: MarketoClient) -> Check:
     """The instance's lead partitions (Get Lead Partitions), and whether the profile's `partition` is one of them."""
     names = [str(row.get("name")) for row in client.get_lead_partitions() if row.get("name")]
     listed = ", ".join(names) or "none"
@@ -175,9 +178,6 @@ def partition_check(settings: Settings, client: Any) -> Check:
 
 def ledger_check(settings: Settings) -> Check:
     """Whether this home may use the instance's ledger, as every writing job will ask the per-user registry."""
-    from segmarketo_cli.state import registry
-    from segmarketo_cli.state.ledger import instance_key, ledger_path
-
     instance = str(settings.marketo_endpoint)
     path = ledger_path(paths.state_dir(), instance)
     try:
@@ -208,7 +208,7 @@ def segment_checks(settings: Settings) -> list[Check]:
     ]
 
 
-def usage_check(settings: Settings, client: Any) -> Check:
+def usage_check(settings: Settings, client: MarketoClient) -> Check:
     """Today's calls on the instance (every integration) against the daily budget, or Marketo's 50,000."""
     used = int(client.usage_today().get("total") or 0)
     budget = settings.daily_budget or MARKETO_DAILY_QUOTA
@@ -220,10 +220,8 @@ def usage_check(settings: Settings, client: Any) -> Check:
     return Check("api usage", "warn" if share >= USAGE_WARN_SHARE else "ok", detail)
 
 
-def doctor_client(settings: Settings) -> Any:
+def doctor_client(settings: Settings) -> MarketoClient:
     """The profile's Marketo client with doctor's short timeouts and a single retry."""
-    from segmarketo_cli.jobs.services import build_marketo
-
     return build_marketo(settings, timeout=min(settings.http_timeout_s, DOCTOR_READ_TIMEOUT_S),
                          connect_timeout=DOCTOR_CONNECT_TIMEOUT_S, max_retries=DOCTOR_RETRIES)
 
@@ -243,7 +241,7 @@ def _guarded(name: str, check: Callable[[], Check | list[Check]], down: list[str
     return result if isinstance(result, list) else [result]
 
 
-def run_checks(profile: str | None, build_client: Callable[[Settings], Any]) -> Iterator[Check]:
+def run_checks(profile: str | None, build_client: Callable[[Settings], MarketoClient]) -> Iterator[Check]:
     """Every check in order; remote ones are skipped (one line each) when a prerequisite failed."""
     settings, checks = config_checks(profile)
     yield from checks

@@ -13,7 +13,6 @@ from segmarketo_cli.timeparse import message_time
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
-IDENTITY_TYPES = ("identify", "alias")
 _MISSING_TS = float("-inf")
 _INTERN_MAX = 40
 _SHAPES_MAX = 4096
@@ -39,7 +38,7 @@ def find_email(message: dict[str, Any], *, user_id_is_email: bool = False) -> st
         email = normalize_email(traits.get("email"))
         if email:
             return email
-    context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    context: dict[str, Any] = message["context"] if isinstance(message.get("context"), dict) else {}
     candidates = [
         traits.get("email") if isinstance(traits, dict) else None,
         context.get("traits", {}).get("email") if isinstance(context.get("traits"), dict) else None,
@@ -89,7 +88,7 @@ def _flatten_into(out: list[tuple[str, Any]], traits: dict[str, Any], prefix: st
 
 def walk(traits: dict[str, Any], email: str | None) -> tuple[list[str], list[Any]]:
     """A first identify's traits as (paths, values) in flattening order, nulls left out (nulls='keep'), and
-    `email` (found in another §10.4 location) put in, or the traits' own address trimmed and lower-cased.
+    `email` (found elsewhere in the message, see find_email) put in, or the traits' own address trimmed and lower-cased.
 
     Assigning the pairs in order to an empty trait store gives what `_fold` would build from the message.
     """
@@ -283,7 +282,7 @@ class IdentityGraph:
             nodes.append(f"e:{email}")
         if not nodes:
             return False
-        person = self._people.get(self._union(nodes)) if len(nodes) > 1 else self._person(nodes[0])
+        person = self._people[self._union(nodes)] if len(nodes) > 1 else self._person(nodes[0])
         self._fold(person, message, user_id, anon_id, email, cookie, origin)
         return True
 
@@ -344,7 +343,7 @@ class IdentityGraph:
         if isinstance(traits, dict):
             _flatten_into(pairs, traits, "")
             if email and not traits.get("email"):
-                pairs.append(("email", email))  # found in another §10.4 location
+                pairs.append(("email", email))  # found elsewhere in the message (find_email)
         elif email:
             pairs.append(("email", email))
         clear = self.clear_nulls

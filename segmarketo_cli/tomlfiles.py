@@ -13,6 +13,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+__all__ = ["load_toml", "tomllib"]  # tomllib: `init` checks the text it is about to write
+
 
 def load_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file (config, rules, mapping); text that is not UTF-8 or not TOML is a ConfigError naming

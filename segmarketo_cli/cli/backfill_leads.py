@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -10,28 +11,25 @@ import click
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
-from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.jobs.backfill_leads.plan import BackfillPlan
-from segmarketo_cli.jobs.backfill_leads.run import DEFAULT_BULK_THRESHOLD, BackfillJob, BackfillOptions
-from segmarketo_cli.jobs.context import JobContext
-from segmarketo_cli.mapping.mapper import check_mapping_table, load_mapping_file
-from segmarketo_cli.sources import FORMATS, preflight
+from segmarketo_cli.jobs.backfill_leads.prepare import DEFAULT_BULK_THRESHOLD, BackfillOptions, prepare
+from segmarketo_cli.jobs.backfill_leads.run import run
+from segmarketo_cli.sources import FORMATS
 
 
-def _print_plan(job: BackfillJob, plan: BackfillPlan, sample: int = 5) -> None:
+def show_plan(plan: BackfillPlan, *, bulk_threshold: int, sample: int = 5) -> None:
     """The dry-run plan on stdout: counts, sample rows, unmapped traits, first rejects."""
     out = sys.stdout
-    mode = "Bulk Import" if len(plan.upserts) >= job.o.bulk_threshold else "REST (300 per call)"
+    mode = "Bulk Import" if plan.uses_bulk(bulk_threshold) else "REST (300 per call)"
     out.write(f"Plan: {plan.planned:,} lead(s): write {len(plan.upserts):,} via {mode}, "
               f"unchanged {len(plan.unchanged):,}, rejected {len(plan.rejects):,}\n")
     for candidate in plan.upserts[:sample]:
         out.write(f"  upsert  {json.dumps(candidate.fields, ensure_ascii=False, default=str)}\n")
     if len(plan.upserts) > sample:
         out.write(f"  … and {len(plan.upserts) - sample:,} more\n")
-    unmapped = job.mapper.unmapped if job.mapper else {}
-    if unmapped:
-        out.write(f"Unmapped traits ({len(unmapped)}):\n")
-        for path, why in sorted(unmapped.items()):
+    if plan.unmapped:
+        out.write(f"Unmapped traits ({len(plan.unmapped)}):\n")
+        for path, why in sorted(plan.unmapped.items()):
             out.write(f"  {path}: {why}\n")
     for reject in plan.rejects[:sample]:
         out.write(f"  reject  {reject.origin or reject.key}: {reject.reason}\n")
@@ -72,27 +70,11 @@ def backfill_leads(app: AppContext, files: tuple[str, ...], fmt: str | None, loo
     changed. Exit 3 when records were rejected, 75 when Marketo's daily quota ran out (run again later).
     """
     app.override(lookup_field=lookup_field, user_id_field=user_id_field, partition=partition)
-    settings = app.settings
-    if settings.lookup_field == "id":
-        raise ConfigError("--lookup-field id is update-only in Marketo; backfill-leads creates leads, "
-                          "use email or a searchable custom field")
-    explicit = check_mapping_table(settings.table("mapping"), where=f"[profiles.{settings.profile}.mapping]")
-    if mapping_file:
-        explicit.update(load_mapping_file(mapping_file))
-    ownership = settings.table("fields")
-    inputs = preflight(list(files), fmt)  # unreadable input: exit 1 before any call
-    options = BackfillOptions(
-        inputs=inputs, lookup_field=settings.lookup_field, user_id_field=settings.user_id_field,
-        explicit_mapping=explicit, auto_map=auto_map, nulls=nulls, on_invalid=on_invalid,
-        bulk_threshold=bulk_threshold, full=full, dry_run=dry_run, ownership=ownership,
-        bulk_row_field=settings.bulk_row_field,
-    )
-
-    def body(env: JobContext) -> None:
-        job = BackfillJob(options, client=env.marketo(), store=env.store, report=env.report,
-                          rejects=env.rejects, progress=env.progress)
-        plan = job.run()
-        if dry_run and not as_json:
-            _print_plan(job, plan)
-
-    run_job(app, "backfill-leads", body, dry_run=dry_run, as_json=as_json, rejects_path=rejects_path)
+    options = BackfillOptions(files=files, input_format=fmt, mapping_file=mapping_file, auto_map=auto_map,
+                              nulls=nulls, on_invalid=on_invalid, bulk_threshold=bulk_threshold, full=full,
+                              dry_run=dry_run)
+    services = app.services()
+    prepared = prepare(app.settings, options, services)  # bad flags or mapping: exit 2; unreadable input: exit 1
+    run_job(app, "backfill-leads", functools.partial(run, prepared=prepared), services=services,
+            show_plan=functools.partial(show_plan, bulk_threshold=bulk_threshold), dry_run=dry_run,
+            as_json=as_json, rejects_path=rejects_path)

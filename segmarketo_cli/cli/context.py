@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any
 
 from segmarketo_cli import paths
-from segmarketo_cli.config import Settings, load_settings
+from segmarketo_cli.config import ScalarValue, Settings, load_settings
 from segmarketo_cli.jobs.services import Services
 from segmarketo_cli.logs import setup_logging
 from segmarketo_cli.state import StateStore
@@ -19,7 +18,7 @@ class AppContext:
     verbose: int = 0
     log_file: str | None = None
     log_format: str = "text"
-    overrides: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, ScalarValue] = field(default_factory=dict)
     _settings: Settings | None = None
     _store: StateStore | None = None
 
@@ -32,7 +31,7 @@ class AppContext:
             self._settings = load_settings(self.profile, self.overrides)
         return self._settings
 
-    def override(self, **values: Any) -> None:
+    def override(self, **values: ScalarValue | None) -> None:
         """Flag values for settings (None means 'not given'); must run before `settings` is read."""
         self.overrides.update({k: v for k, v in values.items() if v is not None})
         self._settings = None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
@@ -13,6 +12,7 @@ from rich.table import Table
 
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.demo_steps import Changes, DemoStep, compare, demo_sandbox, demo_steps, snapshot
+from segmarketo_cli.cli.main import cli
 from segmarketo_cli.errors import ExitCode
 from segmarketo_cli.paths import sample_data_dir
 
@@ -72,8 +72,6 @@ def _shown(args: tuple[str, ...], samples: Path) -> list[str]:
 
 def _run_step(app: AppContext, step: DemoStep) -> int:
     """Run one job command in this process, exactly as `segmarketo …` would, and return its exit code."""
-    from segmarketo_cli.cli.main import cli
-
     argv: list[str] = ["-v"] * app.verbose
     if app.log_file:
         argv += ["--log-file", app.log_file]
@@ -148,7 +146,7 @@ def _render_changes(out: Console, changes: Changes) -> None:
     out.print(f"Marketo API calls made by the four jobs: {changes.marketo_calls:,}")
 
 
-def _value(value: Any) -> str:
+def _value(value: object) -> str:
     return "" if value is None else str(value)
 
 

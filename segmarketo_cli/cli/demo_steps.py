@@ -10,13 +10,16 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.paths import sample_data_dir
 from segmarketo_cli.timeparse import parse_utc
+
+if TYPE_CHECKING:
+    from segmarketo_cli.sandbox import Sandbox
 
 # Lead fields whose changes the demo reports (what apply-events and backfill touch most visibly).
 WATCHED_FIELDS = ("leadScore", "productScore", "unsubscribed", "lifecycleStage", "isCustomer")
@@ -111,7 +114,7 @@ def demo_steps(samples: Path, now: datetime | None = None) -> list[DemoStep]:
     ]
 
 
-def first_activity_day(path: Path) -> Any:
+def first_activity_day(path: Path) -> date:
     """The date of the earliest seeded activity (the seed's dates are fixed, so the window is computed)."""
     earliest: str | None = None
     with path.open(encoding="utf-8") as handle:
@@ -124,7 +127,7 @@ def first_activity_day(path: Path) -> Any:
     return parse_utc(earliest).date()
 
 
-def snapshot(box: Any) -> Snapshot:
+def snapshot(box: Sandbox) -> Snapshot:
     """Read the in-process sandbox's state (no HTTP, nothing counted)."""
     state = box.marketo
     with state.lock:
@@ -148,12 +151,12 @@ def compare(before: Snapshot, after: Snapshot, *, fields_since: Snapshot | None 
     created = [lead for lead_id, lead in after.leads.items() if lead_id not in before.leads]
     lists = []
     for name, members in after.lists.items():
-        old = before.lists.get(name, set())
-        lists.append((name, len(old), len(members), len(members - old), len(old - members)))
+        old_members = before.lists.get(name, set())
+        lists.append((name, len(old_members), len(members), len(members - old_members), len(old_members - members)))
     programs = []
-    for name, members in after.programs.items():
+    for name, statuses in after.programs.items():
         old_counts = Counter(before.programs.get(name, {}).values())
-        new_counts = Counter(members.values())
+        new_counts = Counter(statuses.values())
         for status in sorted(set(old_counts) | set(new_counts)):
             if old_counts[status] != new_counts[status]:
                 programs.append((name, status, old_counts[status], new_counts[status]))
@@ -166,12 +169,13 @@ def compare(before: Snapshot, after: Snapshot, *, fields_since: Snapshot | None 
             campaigns.append((name, len(new), leads, tokens))
     fields: list[tuple[str, str, Any, Any]] = []
     for lead_id, lead in sorted(after.leads.items()):
-        old = (fields_since or before).leads.get(lead_id)
-        if old is None:
+        old_lead = (fields_since or before).leads.get(lead_id)
+        if old_lead is None:
             continue
         for name in WATCHED_FIELDS:
-            if old.get(name) != lead.get(name):
-                fields.append((f"{lead.get('email') or 'lead'} #{lead_id}", name, old.get(name), lead.get(name)))
+            if old_lead.get(name) != lead.get(name):
+                fields.append((f"{lead.get('email') or 'lead'} #{lead_id}", name, old_lead.get(name),
+                               lead.get(name)))
     received = after.segment[len(before.segment):]
     events = Counter(m.get("event") or m.get("type", "?") for m in received)
     return Changes(
@@ -196,7 +200,7 @@ def _samples(messages: list[dict[str, Any]], count: int) -> list[dict[str, Any]]
     return picked
 
 
-def demo_environment(home: Path, box: Any) -> dict[str, str]:
+def demo_environment(home: Path, box: Sandbox) -> dict[str, str]:
     """The variables the jobs read: this home, the default profile, the sandbox's endpoints and credentials."""
     return {
         "SEGMARKETO_HOME": str(home),
@@ -238,12 +242,12 @@ def prepare_home(keep: Path | None) -> tuple[Path, bool]:
 
 
 @contextmanager
-def demo_sandbox(keep_home: Path | None = None) -> Iterator[tuple[Any, Path]]:
+def demo_sandbox(keep_home: Path | None = None) -> Iterator[tuple[Sandbox, Path]]:
     """A seeded sandbox on 127.0.0.1 and a private home, wired into the environment; cleaned up afterwards.
 
     With `keep_home`, the state store, rejects files and the sandbox's final state (`<home>/sandbox`) stay.
     """
-    from segmarketo_cli.sandbox import Sandbox
+    from segmarketo_cli.sandbox import Sandbox  # loaded when a demo runs, not for `segmarketo --help`
 
     samples = sample_data_dir()
     if not (samples / "sandbox").is_dir():

@@ -11,7 +11,7 @@ import click
 from segmarketo_cli import paths
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.config import normalize_segment_endpoint, read_config_file
-from segmarketo_cli.config_template import render_profile
+from segmarketo_cli.config.template import render_profile
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.tomlfiles import tomllib

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -36,7 +37,8 @@ def _load(name: str) -> click.Command | None:
         if exc.name == f"segmarketo_cli.cli.{module_name}":
             return None
         raise
-    return getattr(module, attr)
+    command: click.Command = getattr(module, attr)
+    return command
 
 
 class LazyGroup(click.Group):
@@ -48,7 +50,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return _load(cmd_name) if cmd_name in COMMANDS else None
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:  # click.Group.invoke returns the command's result, untyped
         """The one error ladder: our errors and Ctrl-C become one clear line and an exit code."""
         try:
             return super().invoke(ctx)

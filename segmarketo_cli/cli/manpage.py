@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from segmarketo_cli import __version__
+from segmarketo_cli.cli.main import cli
 from segmarketo_cli.config import environment_settings
 from segmarketo_cli.errors import ExitCode
 
@@ -290,7 +291,7 @@ def render(node: Node, all_nodes: list[Node]) -> str:
 def generate(root: click.Command | None = None) -> list[Page]:
     """One page for the program and one per (nested) subcommand, in a stable order."""
     if root is None:
-        from segmarketo_cli.cli.main import cli as root
+        root = cli
     ctx = click.Context(root, info_name=PROG, **root.context_settings)
     nodes = list(walk(Node((), root, ctx)))
     return [Page(node.filename, render(node, nodes)) for node in nodes]

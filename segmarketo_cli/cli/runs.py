@@ -24,7 +24,7 @@ def _duration_s(run: dict[str, Any]) -> float | None:
     if report.get("duration_s") is not None:
         return float(report["duration_s"])
     if run.get("finished_at"):
-        return run["finished_at"] - run["started_at"]
+        return float(run["finished_at"] - run["started_at"])
     return None
 
 

@@ -7,11 +7,15 @@ import shlex
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import requests
 
 from segmarketo_cli.errors import ConfigError, SegmarketoError, ServiceUnavailable
+
+if TYPE_CHECKING:
+    from segmarketo_cli.sandbox import Sandbox
 
 DEFAULT_PORT = 8787
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
@@ -69,6 +73,7 @@ def serve(host: str, port: int, data_dir: Path | None, seed: bool, seed_dir: Pat
           latency_ms: float, latency_record_ms: float, token_ttl: int, bulk_step: float, strict_write_key: bool,
           wrong_region: bool, bulk_report_header: str) -> None:
     """Run the sandbox until Ctrl-C; print its URL, credentials and the env exports for a second shell."""
+    # The emulator is loaded when it runs, not for `segmarketo --help` (which lists every command).
     from segmarketo_cli.sandbox import Sandbox, SandboxConfig
     from segmarketo_cli.sandbox.seed import SeedError
 
@@ -103,9 +108,8 @@ def serve(host: str, port: int, data_dir: Path | None, seed: bool, seed_dir: Pat
         click.echo("sandbox stopped" + (f"; state saved to {data_dir}" if data_dir else ""), err=True)
 
 
-def _banner(box, data_dir: Path | None) -> None:
+def _banner(box: Sandbox, data_dir: Path | None) -> None:
     summary = box.marketo.summary()
-    err = click.get_text_stream("stderr")
     lines = [
         f"segmarketo sandbox listening on {box.url}",
         f"  Marketo  endpoint {box.url}  client id {box.client_id}  client secret {box.client_secret}",
@@ -116,7 +120,7 @@ def _banner(box, data_dir: Path | None) -> None:
         f"  inspect: {box.url}/_sandbox/state   Ctrl-C to stop",
     ]
     for line in lines:
-        click.echo(line, file=err)
+        click.echo(line, err=True)
     exports = {
         "SEGMARKETO_MARKETO_ENDPOINT": box.url, "SEGMARKETO_MARKETO_CLIENT_ID": box.client_id,
         "SEGMARKETO_MARKETO_CLIENT_SECRET": box.client_secret, "SEGMARKETO_SEGMENT_ENDPOINT": box.url,
@@ -128,14 +132,15 @@ def _banner(box, data_dir: Path | None) -> None:
         click.echo(f"export {name}={shlex.quote(value)}")
 
 
-def _get(url: str, path: str) -> dict:
+def _get(url: str, path: str) -> dict[str, Any]:
     try:
         reply = requests.get(url.rstrip("/") + path, timeout=10)
     except requests.RequestException as exc:
         raise ServiceUnavailable(f"no sandbox answering at {url}: {type(exc).__name__}") from None
     if reply.status_code != 200:
         raise SegmarketoError(f"{url} does not look like a segmarketo sandbox (HTTP {reply.status_code})")
-    return reply.json()
+    answer: dict[str, Any] = reply.json()
+    return answer
 
 
 url_option = click.option("--url", default=DEFAULT_URL, show_default=True, envvar="SEGMARKETO_SANDBOX_URL",

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
 import click
 
-from segmarketo_cli import paths
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
-from segmarketo_cli.errors import ConfigError
-from segmarketo_cli.jobs.context import JobContext
-from segmarketo_cli.jobs.sync_audience.plan import MODES, ListMembershipPlan, parse_max_removals
-from segmarketo_cli.sources.audience.readers import ID_TYPES, read_audience
+from segmarketo_cli.jobs.sync_audience.plan import MODES
+from segmarketo_cli.jobs.sync_audience.prepare import DEFAULT_EXTRACT_THRESHOLD, SyncOptions, prepare
+from segmarketo_cli.jobs.sync_audience.run import DryRunPlan, run
+from segmarketo_cli.sources.audience.readers import ID_TYPES
 
 
-def _print_plan(plan: ListMembershipPlan, list_label: str, sample: int = 20) -> None:
+def show_plan(shown: DryRunPlan, sample: int = 20) -> None:
     """The dry-run plan on stdout: totals, then the first ids of each action (all of them: --plan-out)."""
+    plan, list_label = shown.plan, shown.list_label
     out = sys.stdout
     out.write(f"Plan for list '{list_label}' ({plan.mode}): {plan.current:,} members now; "
               f"add {len(plan.adds):,}, remove {len(plan.removes):,}, create {len(plan.to_create):,}, "
@@ -55,7 +56,7 @@ def _print_plan(plan: ListMembershipPlan, list_label: str, sample: int = 20) -> 
 @click.option("--max-removals", metavar="N|N%", default=None,
               help="Mirror mode: refuse (exit 4) to remove more than this [default: 10%].")
 @click.option("--force", is_flag=True, help="Skip the mirror-mode safety guard (mass removal, empty audience).")
-@click.option("--extract-threshold", type=click.IntRange(min=0), default=50_000, show_default=True,
+@click.option("--extract-threshold", type=click.IntRange(min=0), default=DEFAULT_EXTRACT_THRESHOLD, show_default=True,
               help="Read members with one Bulk Lead Extract when the list is larger than this.")
 @click.option("--strict", is_flag=True, help="Exit 3 when some people cannot be found in Marketo.")
 @click.option("--plan-out", type=click.Path(dir_okay=False, writable=True), default=None,
@@ -74,37 +75,14 @@ def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: in
     column, an AWS S3 (Actions) CSV, or Segment JSONL(.gz) with Audience Entered/Exited events.
     Exit 4 when the safety guard refuses the plan (nothing is written).
     """
-    if (list_name is None) == (list_id is None):
-        raise ConfigError("give exactly one of --list NAME or --list-id ID")
-    if create_list and (list_id is not None or not folder):
-        raise ConfigError("--create-list needs --list NAME and --folder NAME")
-    parse_max_removals(max_removals)
-    if plan_out:
-        paths.check_writable(Path(plan_out), "--plan-out")
-    audience = read_audience(file, audience=audience_key, id_column=id_column, id_type=id_type)
-    mode = mode or ("mirror" if audience.kind == "snapshot" else "delta")
-    if mode == "mirror" and audience.kind == "events":
-        raise ConfigError(f"{file} holds audience entries and exits, not full membership: "
-                          "use --mode delta (or add-only)")
-    if mode == "delta" and audience.kind == "snapshot":
-        raise ConfigError(f"{file} is a full membership snapshot with no exits: use --mode mirror (or add-only)")
     app.override(partition=partition)
-    settings = app.settings
-    user_field = settings.user_id_field
-
-    def body(env: JobContext) -> None:
-        from segmarketo_cli.jobs.sync_audience.run import AudienceSync, SyncOptions
-
-        options = SyncOptions(
-            list_name=list_name, list_id=list_id, mode=mode, create_list=create_list, folder=folder,
-            create_missing=create_missing, max_removals=max_removals, force=force,
-            extract_threshold=extract_threshold, strict=strict, plan_out=Path(plan_out) if plan_out else None,
-            dry_run=dry_run, user_field=user_field, lookup_field=settings.lookup_field,
-            bulk_row_field=settings.bulk_row_field,
-        )
-        sync = AudienceSync(env.marketo(), env.store, env.report, env.rejects, options,
-                            progress=lambda total, desc: env.progress(total, desc))
-        show = (lambda plan: _print_plan(plan, sync.list_label)) if dry_run and not as_json else None
-        sync.run(audience, on_plan=show)
-
-    run_job(app, "sync-audience", body, dry_run=dry_run, as_json=as_json, rejects_path=rejects_path)
+    options = SyncOptions(
+        file=file, list_name=list_name, list_id=list_id, mode=mode, audience_key=audience_key, id_column=id_column,
+        id_type=id_type, create_list=create_list, folder=folder, create_missing=create_missing,
+        max_removals=max_removals, force=force, extract_threshold=extract_threshold, strict=strict,
+        plan_out=Path(plan_out) if plan_out else None, dry_run=dry_run,
+    )
+    services = app.services()
+    prepared = prepare(app.settings, options, services)  # flag, file and mode problems: one line, exit 2 (1)
+    run_job(app, "sync-audience", functools.partial(run, prepared=prepared), services=services, show_plan=show_plan,
+            dry_run=dry_run, as_json=as_json, rejects_path=rejects_path)

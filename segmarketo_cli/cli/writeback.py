@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
+import functools
 from pathlib import Path
-from typing import Any
 
 import click
 
-from segmarketo_cli import paths
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options
-from segmarketo_cli.jobs.context import JobContext
-from segmarketo_cli.jobs.writeback import run as writeback_run
+from segmarketo_cli.jobs.writeback.prepare import WritebackOptions, prepare
+from segmarketo_cli.jobs.writeback.run import run
 
 
 @click.command("writeback")
@@ -63,27 +60,13 @@ def writeback(
     are deduplicated by Segment. The cursor moves only after Segment accepted the events.
     --dry-run prints the events as JSON lines on stdout and sends nothing.
     """
-    if dry_run and out:
-        raise click.UsageError("--dry-run and --out cannot be combined")
-    if out:
-        paths.check_writable(out, "--out")
-    options = writeback_run.WritebackOptions(
+    options = WritebackOptions(
         since=since, until=until, activity_types=activity_types, identity=identity, bulk=bulk,
         bulk_after_days=bulk_after, out=out, dry_run=dry_run,
     )
+    services = app.services()
     # Bad flags or config, or a first run without --since: one line and exit 2, no run recorded.
-    writeback_run.check_start(app.settings, app.store, options, datetime.now(timezone.utc))
-
-    def emit(message: dict[str, Any]) -> None:
-        click.echo(json.dumps(message, ensure_ascii=False))
-
-    def body(env: JobContext) -> None:
-        with env.progress(None, "activities", unit="act") as bar:
-            writeback_run.run(
-                marketo=env.marketo(), store=env.store, settings=env.settings, report=env.report,
-                rejects=env.rejects, options=options, segment=env.segment, emit=emit, on_read=bar.update,
-            )
-
+    prepared = prepare(app.settings, options, services)
     # writeback only reads Marketo: it needs no instance lock, so it never makes a writing job wait
-    run_job(app, "writeback", body, dry_run=dry_run, as_json=as_json, rejects_path=rejects_path,
-            writes_marketo=False)
+    run_job(app, "writeback", functools.partial(run, prepared=prepared), services=services, dry_run=dry_run,
+            as_json=as_json, rejects_path=rejects_path, writes_marketo=False)

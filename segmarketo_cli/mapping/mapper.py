@@ -1,4 +1,4 @@
-"""Segment traits -> Marketo lead fields: names (built-in, [mapping], auto-match), describe catalog, coercion."""
+"""Segment traits -> Marketo lead fields: names (built-in, [mapping], auto-match) and coercion to each dataType."""
 
 from __future__ import annotations
 
@@ -8,20 +8,23 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from segmarketo_cli.config.sections import check_mapping_table
 from segmarketo_cli.errors import ConfigError
-from segmarketo_cli.identity import EMAIL_RE, Person, Trait, flatten
+from segmarketo_cli.identity import EMAIL_RE, Person, Trait
+from segmarketo_cli.mapping.catalog import PLAIN_TEXT, FieldCatalog, FieldInfo, load_catalog
+from segmarketo_cli.mapping.lead import FieldError, MappedLead
+from segmarketo_cli.mapping.raw import Shape, map_raw
 from segmarketo_cli.timeparse import parse_iso_datetime
 from segmarketo_cli.tomlfiles import load_toml
 
-if TYPE_CHECKING:
-    from segmarketo_cli.state import StateStore
+# FieldCatalog, FieldInfo and load_catalog live in mapping.catalog; the jobs import them from here as before.
+__all__ = ["CoercionError", "FieldCatalog", "FieldInfo", "Mapper", "check_mapping_table", "coerce", "load_catalog",
+           "load_mapping_file", "spellings"]
 
 log = logging.getLogger("segmarketo.mapping")
 
-DESCRIBE_CACHE_KEY = "describe:leads"
-DESCRIBE_TTL_S = 86400.0
 # Reserved traits (https://segment.com/docs/connections/spec/identify/#traits). Earlier entries win when two traits
 # land on one field (camelCase first).
 BUILTIN: tuple[tuple[str, str], ...] = (
@@ -42,85 +45,6 @@ _INT_RE = re.compile(r"^[+-]?\d+$")
 _NUM_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _TRUE = {"true", "yes", "y", "1", "t"}
 _FALSE = {"false", "no", "n", "0", "f"}
-_PLAIN_TEXT = frozenset({"string", "text", "phone", "url", "textarea"})
-
-
-@dataclass(frozen=True)
-class FieldInfo:
-    """One Marketo lead field from Describe: REST name, dataType, length, read-only flag."""
-
-    name: str
-    data_type: str
-    length: int | None = None
-    read_only: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.data_type.islower():
-            object.__setattr__(self, "data_type", self.data_type.lower())
-
-
-@dataclass
-class FieldCatalog:
-    """The instance's lead fields by REST name, plus the fields usable as lookup keys (Describe Lead2)."""
-
-    fields: dict[str, FieldInfo]
-    searchable: set[str] | None = None
-
-    @classmethod
-    def from_describe(cls, result: list[dict[str, Any]], searchable: set[str] | None = None) -> FieldCatalog:
-        fields = {}
-        for item in result:
-            rest = item.get("rest")
-            if not isinstance(rest, dict) or not rest.get("name"):
-                continue  # a field without `rest` cannot be used through the REST API
-            fields[rest["name"]] = FieldInfo(
-                rest["name"], str(item.get("dataType", "string")).lower(), item.get("length"),
-                bool(rest.get("readOnly")),
-            )
-        return cls(fields, searchable)
-
-    def to_cache(self) -> dict[str, Any]:
-        return {
-            "fields": [[f.name, f.data_type, f.length, f.read_only] for f in self.fields.values()],
-            "searchable": sorted(self.searchable) if self.searchable is not None else None,
-        }
-
-    @classmethod
-    def from_cache(cls, data: dict[str, Any]) -> FieldCatalog:
-        fields = {row[0]: FieldInfo(*row) for row in data["fields"]}
-        searchable = set(data["searchable"]) if data.get("searchable") is not None else None
-        return cls(fields, searchable)
-
-    def get(self, name: str) -> FieldInfo | None:
-        return self.fields.get(name)
-
-    def check_lookup(self, name: str) -> None:
-        """ConfigError unless `name` is a known field usable as a lookup key."""
-        if name not in self.fields and name != "id":
-            raise ConfigError(f"lookup field '{name}' is not a Marketo lead field (check its REST API name)")
-        if self.searchable is not None and name not in self.searchable:
-            allowed = ", ".join(sorted(self.searchable)[:12])
-            raise ConfigError(f"lookup field '{name}' is not searchable in Marketo (searchable: {allowed})")
-
-
-def load_catalog(client: Any, store: StateStore | None, *, refresh: bool = False) -> FieldCatalog:
-    """Describe (and Describe Lead2 for searchable keys), cached a day in the state store."""
-    instance = getattr(client, "instance", "")
-    if store is not None and not refresh:
-        cached = store.cache_get(instance, DESCRIBE_CACHE_KEY)
-        if cached:
-            return FieldCatalog.from_cache(cached)
-    searchable = None
-    if hasattr(client, "describe_leads2"):
-        lead2 = client.describe_leads2()
-        lead2 = lead2[0] if isinstance(lead2, list) and lead2 else lead2
-        if isinstance(lead2, dict) and isinstance(lead2.get("searchableFields"), list):
-            # Single-field keys only: compound keys cannot be a Sync Leads lookupField.
-            searchable = {keys[0] for keys in lead2["searchableFields"] if isinstance(keys, list) and len(keys) == 1}
-    catalog = FieldCatalog.from_describe(client.describe_leads(), searchable)
-    if store is not None:
-        store.cache_put(instance, DESCRIBE_CACHE_KEY, catalog.to_cache(), ttl_s=DESCRIBE_TTL_S)
-    return catalog
 
 
 def load_mapping_file(path: str | Path) -> dict[str, str]:
@@ -132,17 +56,6 @@ def load_mapping_file(path: str | Path) -> dict[str, str]:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
     table = document.get("mapping", document)
     return check_mapping_table(table, where=str(path))
-
-
-def check_mapping_table(table: Any, *, where: str) -> dict[str, str]:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: mapping must be a table of \"trait.path\" = \"fieldName\"")
-    flat: dict[str, str] = {}
-    for key, value in flatten(table):  # TOML dotted keys (address.city = "x") arrive nested
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{where}: mapping '{key}' must name a Marketo field (a string), got {value!r}")
-        flat[key] = value.strip()
-    return flat
 
 
 class CoercionError(ValueError):
@@ -161,7 +74,7 @@ def coerce(value: Any, info: FieldInfo) -> Any:
     if value is None:
         return None
     kind = info.data_type
-    if type(value) is str and kind in _PLAIN_TEXT:  # the common case, kept fast
+    if type(value) is str and kind in PLAIN_TEXT:  # the common case, kept fast
         if info.length and len(value) > info.length:
             raise CoercionError(f"{kind} of at most {info.length} characters (got {len(value)})")
         return value
@@ -259,33 +172,6 @@ def spellings(path: str) -> list[str]:
 
 
 @dataclass
-class FieldError:
-    """A value rejected by coercion: the Marketo field, the trait it came from, the value, what was expected."""
-
-    field: str
-    trait: str
-    value: Any
-    expected: str
-
-    def describe(self) -> str:
-        shown = repr(self.value)
-        if len(shown) > 80:  # a 10 MB trait must not make a 10 MB reason; the rejects file keeps its start
-            shown = f"{shown[:60]}... ({len(shown):,} characters)"
-        return f"{self.field}: {shown} from trait '{self.trait}' is not {self.expected}"
-
-
-@dataclass
-class MappedLead:
-    """One person's Marketo fields (coerced), each field's trait timestamp, and what could not be mapped."""
-
-    fields: dict[str, Any] = field(default_factory=dict)
-    field_ts: dict[str, float] = field(default_factory=dict)
-    errors: list[FieldError] = field(default_factory=list)
-    dropped: list[FieldError] = field(default_factory=list)
-    compliance_skipped: int = 0
-
-
-@dataclass
 class Mapper:
     """Resolves trait paths to fields once per distinct path, then maps and coerces each person."""
 
@@ -295,8 +181,8 @@ class Mapper:
     user_id_field: str | None = None
     on_invalid: str = "reject"
     unmapped: dict[str, str] = field(default_factory=dict)  # trait path -> why (listed once in the report)
-    _routes: dict[str, tuple[str, tuple[int, int]] | None] = field(default_factory=dict)
-    _shapes: dict[tuple[str, ...], Any] = field(default_factory=dict)  # see mapping_raw.py
+    _routes: dict[str, tuple[str, tuple[int, int]] | None] = field(default_factory=dict, init=False, repr=False)
+    shapes: dict[tuple[str, ...], Shape | None] = field(default_factory=dict, init=False, repr=False)  # for map_raw
 
     def __post_init__(self) -> None:
         if self.on_invalid not in ("reject", "drop-field"):
@@ -355,7 +241,7 @@ class Mapper:
     def map_person(self, person: Person) -> MappedLead:
         """The person's traits as coerced Marketo fields; per-field errors per --on-invalid."""
         if person.raw is not None:
-            lead = _map_raw()(self, person)
+            lead = map_raw(self, person)
             if lead is not None:
                 return lead
         lead = MappedLead()
@@ -366,9 +252,9 @@ class Mapper:
         name = traits.get("name")
         if name is not None and isinstance(name.value, str) and name.value.strip():
             first, _, last = name.value.strip().partition(" ")
-            if "firstName" not in chosen and self._writable("firstName"):
+            if "firstName" not in chosen and self.writable("firstName"):
                 raw.append(("firstName", Trait(first, name.ts, name.seq), "name"))
-            if "lastName" not in chosen and last.strip() and self._writable("lastName"):
+            if "lastName" not in chosen and last.strip() and self.writable("lastName"):
                 raw.append(("lastName", Trait(last.strip(), name.ts, name.seq), "name"))
         if self.user_id_field and person.user_id:
             raw.append((self.user_id_field, Trait(person.user_id, person.last_seen, 0), "userId"))
@@ -395,7 +281,7 @@ class Mapper:
     def put(self, lead: MappedLead, target: str, value: Any, ts: float, path: str) -> None:
         """Coerce one trait value into `lead.fields[target]`, or record why it cannot go there."""
         info = self.catalog.fields.get(target) or FieldInfo(target, "string")
-        if type(value) is str and info.data_type in _PLAIN_TEXT and len(value) <= (info.length or len(value)):
+        if type(value) is str and info.data_type in PLAIN_TEXT and len(value) <= (info.length or len(value)):
             lead.fields[target] = value  # fast path of coerce() for the common case
             lead.field_ts[target] = ts
             return
@@ -411,19 +297,7 @@ class Mapper:
         lead.fields[target] = coerced
         lead.field_ts[target] = ts
 
-    def _writable(self, name: str) -> bool:
+    def writable(self, name: str) -> bool:
         info = self.catalog.get(name)
         return info is not None and not info.read_only
 
-
-def _map_raw() -> Any:
-    """mapping_raw.map_raw, imported on first use (it imports this module)."""
-    global _MAP_RAW
-    if _MAP_RAW is None:
-        from segmarketo_cli.mapping.raw import map_raw
-
-        _MAP_RAW = map_raw
-    return _MAP_RAW
-
-
-_MAP_RAW: Any = None

@@ -5,13 +5,11 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from segmarketo_cli.mapping.mapper import _PLAIN_TEXT, FieldInfo, MappedLead
-
-if TYPE_CHECKING:
-    from segmarketo_cli.identity import Person
-    from segmarketo_cli.mapping.mapper import Mapper
+from segmarketo_cli.identity import Person
+from segmarketo_cli.mapping.catalog import PLAIN_TEXT, FieldCatalog, FieldInfo
+from segmarketo_cli.mapping.lead import MappedLead
 
 # 1: coerce() keeps an int as it is; 2: also a finite float.
 _NUMBER = {"integer": 1, "reference": 1, "score": 1, "float": 2, "currency": 2, "percent": 2}
@@ -28,7 +26,21 @@ class Shape:
     last_name: bool = False
 
 
-def plan_shape(mapper: Mapper, paths: tuple[str, ...]) -> Shape | None:
+class ShapeMapper(Protocol):
+    """What the fast path needs of mapping.mapper.Mapper: its routes, its slow path (`put`) and its shape cache."""
+
+    catalog: FieldCatalog
+    user_id_field: str | None
+    shapes: dict[tuple[str, ...], Shape | None]
+
+    def choose_routes(self, paths: list[str]) -> dict[str, int]: ...
+
+    def writable(self, name: str) -> bool: ...
+
+    def put(self, lead: MappedLead, target: str, value: Any, ts: float, path: str) -> None: ...
+
+
+def plan_shape(mapper: ShapeMapper, paths: tuple[str, ...]) -> Shape | None:
     """Route each path as Mapper.map_person does (first best priority wins a target); None for repeated paths."""
     if len(set(paths)) != len(paths):
         return None  # a dotted key colliding with a nested one: let the flattened path decide
@@ -36,22 +48,25 @@ def plan_shape(mapper: Mapper, paths: tuple[str, ...]) -> Shape | None:
     entries = []
     for target, index in chosen.items():
         info = mapper.catalog.fields.get(target) or FieldInfo(target, "string")
-        limit = (info.length or sys.maxsize) if info.data_type in _PLAIN_TEXT else -1
+        limit = (info.length or sys.maxsize) if info.data_type in PLAIN_TEXT else -1
         entries.append((target, index, paths[index], limit, _NUMBER.get(info.data_type, 0)))
     shape = Shape(entries)
     if "name" in paths:
         shape.name_index = paths.index("name")
-        shape.first_name = "firstName" not in chosen and mapper._writable("firstName")
-        shape.last_name = "lastName" not in chosen and mapper._writable("lastName")
+        shape.first_name = "firstName" not in chosen and mapper.writable("firstName")
+        shape.last_name = "lastName" not in chosen and mapper.writable("lastName")
     return shape
 
 
-def map_raw(mapper: Mapper, person: Person) -> MappedLead | None:
-    """What mapper.map_person(person) returns, computed from `person.raw`; None when the shape needs the slow path."""
+def map_raw(mapper: ShapeMapper, person: Person) -> MappedLead | None:
+    """What mapper.map_person(person) returns, computed from `person.raw`; None when that needs the slow path."""
+    if person.raw is None:
+        return None
     key, values, ts, _seq = person.raw
-    shapes = mapper._shapes
-    shape = shapes.get(key, False)
-    if shape is False:
+    shapes = mapper.shapes
+    if key in shapes:
+        shape = shapes[key]
+    else:
         shape = plan_shape(mapper, key)
         if len(shapes) < MAX_SHAPES:
             shapes[key] = shape

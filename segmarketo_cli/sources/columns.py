@@ -62,12 +62,12 @@ def duplicate_column(header: list[str]) -> str | None:
 class ColumnPlan:
     """How each column of one table becomes part of a message; built once per file from its header."""
 
-    def __init__(self, columns: list[str], *, default_type: str) -> None:
-        self.columns = list(columns)
+    def __init__(self, columns: list[str]) -> None:
         lowered = {c.lower() for c in columns}
         # The `users` table has no user_id column: its `id` is the user id. Elsewhere `id` is the messageId.
         id_target = "messageId" if "user_id" in lowered else "userId"
-        self.default_type = "track" if ("event" in lowered and "event_type" not in lowered) else default_type
+        # A table with an `event` column (and no event_type) holds tracks; the others hold identifies.
+        self.default_type = "track" if ("event" in lowered and "event_type" not in lowered) else "identify"
         self.targets: list[tuple[str, str, str] | None] = []  # (kind, name, original column)
         for column in columns:
             key = column.strip().lower()

@@ -1,4 +1,4 @@
-"""Expand FILE arguments (files, folders, globs) in a stable order, detect each format, and preflight them."""
+"""Expand FILE arguments (files, folders, globs) in a stable order and detect each file's format."""
 
 from __future__ import annotations
 
@@ -189,16 +189,3 @@ def _partial_gunzip(path: Path, limit: int = 64 * 1024) -> bytes:
             except zlib.error:
                 break
     return out
-
-
-def preflight(patterns: list[str], forced: str | None = None) -> list[InputFile]:
-    """Every input file, checked readable before any write; an empty expansion is an error too."""
-    from segmarketo_cli.sources.tabular import check_csv_header
-
-    files = [inspect(path, forced) for path in expand(patterns)]
-    if not files:
-        raise InputError(f"{', '.join(patterns)}: no input files found")
-    for source in files:
-        if source.format == "csv":
-            check_csv_header(source)
-    return files

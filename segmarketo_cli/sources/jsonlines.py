@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from itertools import repeat
 
 from segmarketo_cli.sources.discover import InputFile
@@ -97,7 +97,8 @@ def read_jsonl(source: InputFile, keep: LineFilter | None = None) -> Iterator[So
         yield _parse_line(rest, f"{name}:{line_no}")
 
 
-def _lines(lines: list[bytes], keep: LineFilter | None, name: str, line_no: int) -> Iterator[SourceItem]:
+def _lines(lines: list[bytes], keep: LineFilter | None, name: str,
+           line_no: int) -> Generator[SourceItem, None, int]:
     """The per-line path: `keep` decides, unusable object-shaped lines are SKIPPED; returns the last line number."""
     for raw in lines:
         line_no += 1
@@ -111,7 +112,8 @@ def _lines(lines: list[bytes], keep: LineFilter | None, name: str, line_no: int)
     return line_no
 
 
-def _scan(data: bytes, cut: int, needles: tuple[bytes, ...], name: str, line_no: int) -> Iterator[SourceItem]:
+def _scan(data: bytes, cut: int, needles: tuple[bytes, ...], name: str,
+          line_no: int) -> Generator[SourceItem, None, int]:
     """The lines of data[:cut] (each ending in a newline) as _lines would yield them for ContainsAny(needles).
 
     Lines holding a needle are found with bytes.find; a run of other lines that are all '{...}' is counted as

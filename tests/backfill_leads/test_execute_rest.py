@@ -69,11 +69,14 @@ def test_rest_results_map_by_position_and_skips_keep_their_code(tmp_path):
     executor, results = collect(RestExecutor, client, linker=CookieLinker(client, store), workers=3)
     assert executor.run(cands(650, cookie_every=100)) is None
     outcomes = [o for r in results for o in r.outcomes]
-    assert len(outcomes) == 650 and [len(c) for c in client.calls] == [300, 300, 50]
+    assert len(outcomes) == 650
+    assert [len(c) for c in client.calls] == [300, 300, 50]
     by_key = {o.candidate.key: o for o in outcomes}
-    assert by_key["p1@x.io"].status == "created" and by_key["p1@x.io"].lead_id == 1001
+    assert by_key["p1@x.io"].status == "created"
+    assert by_key["p1@x.io"].lead_id == 1001
     assert by_key["p2@x.io"].status == "updated"
-    assert by_key["p3@x.io"].code == "1007" and "merge" in by_key["p3@x.io"].message
+    assert by_key["p3@x.io"].code == "1007"
+    assert "merge" in by_key["p3@x.io"].message
     assert not client.overlap
     assert sorted(client.associated) == [(1000 + i, f"cookie-{i}") for i in range(0, 650, 100)]
     # a second run associates nothing again
@@ -87,7 +90,8 @@ def test_missing_result_rows_are_rejected_not_guessed():
     executor, results = collect(RestExecutor, client, linker=None)
     executor.run(cands(7))
     last = results[0].outcomes[-1]
-    assert last.status == "rejected" and "no result" in last.message
+    assert last.status == "rejected"
+    assert "no result" in last.message
 
 
 def test_payload_too_large_halves_the_batch():
@@ -103,8 +107,10 @@ def test_quota_stop_returns_every_unconfirmed_candidate():
     executor, results = collect(RestExecutor, client, linker=None, workers=1)
     stopped = executor.run(cands(1000))
     confirmed = {o.candidate.key for r in results for o in r.outcomes}
-    assert len(confirmed) == 600 and isinstance(stopped.error, MarketoQuotaExhausted)
-    assert len(stopped.unconfirmed) == 400 and not confirmed & {c.key for c in stopped.unconfirmed}
+    assert len(confirmed) == 600
+    assert isinstance(stopped.error, MarketoQuotaExhausted)
+    assert len(stopped.unconfirmed) == 400
+    assert not confirmed & {c.key for c in stopped.unconfirmed}
 
 
 class FakeBulk:
@@ -115,7 +121,7 @@ class FakeBulk:
         self.quota_on_status = quota_on_status
         self.status_calls = 0
 
-    def bulk_import_leads(self, data, *, lookup_field):
+    def bulk_import_leads(self, data, *, lookup_field, list_id=None):
         batch_id = len(self.jobs) + 1
         rows = data.decode().split("\r\n")[1:-1]
         self.jobs[batch_id] = {"rows": rows, "polls": 0}
@@ -147,7 +153,8 @@ def test_bulk_keeps_two_jobs_in_flight_and_maps_failures(monkeypatch):
     client = FakeBulk(fail_job=3)
     executor, results = collect(BulkExecutor, client, sleep=lambda s: None, max_bytes=250)
     assert executor.run(cands(100)) is None
-    assert executor.jobs == len(client.jobs) > 3 and client.max_running <= 2
+    assert executor.jobs == len(client.jobs) > 3
+    assert client.max_running <= 2
     imported = [c for r in results for c in r.imported]
     rejected = [(c, why) for r in results for c, why in r.rejected]
     assert len(imported) + len(rejected) == 100
@@ -162,4 +169,6 @@ def test_bulk_quota_stop_defers_what_was_not_confirmed(monkeypatch):
     executor, results = collect(BulkExecutor, client, sleep=lambda s: None, max_bytes=400)
     error, unconfirmed = executor.run(cands(100))
     done = sum(len(r.imported) + len(r.rejected) for r in results)
-    assert isinstance(error, MarketoQuotaExhausted) and done + len(unconfirmed) == 100 and unconfirmed
+    assert isinstance(error, MarketoQuotaExhausted)
+    assert done + len(unconfirmed) == 100
+    assert unconfirmed

@@ -55,15 +55,18 @@ def test_people_become_upserts_and_missing_keys_or_bad_values_are_rejected():
     plan, reads = plan_for(persons)
     assert [c.fields for c in plan.upserts] == [{"email": "a@x.io", "firstName": "Ann"}]
     assert [(r.reason, r.origin) for r in plan.rejects][0] == ("no email", "in.jsonl:2")
-    assert plan.rejects[1].key == "c@x.io" and "productScore" in plan.rejects[1].reason
-    assert plan.planned == 3 and reads == []
+    assert plan.rejects[1].key == "c@x.io"
+    assert "productScore" in plan.rejects[1].reason
+    assert plan.planned == 3
+    assert reads == []
 
 
 def test_unchanged_hash_is_skipped_unless_full():
     persons = people((T1, "u1", {"email": "a@x.io", "firstName": "Ann"}))
     stored = {"a@x.io": content_hash({"email": "a@x.io", "firstName": "Ann"})}
     plan, _ = plan_for(persons, stored=stored)
-    assert len(plan.unchanged) == 1 and plan.upserts == []
+    assert len(plan.unchanged) == 1
+    assert plan.upserts == []
     plan, _ = plan_for(persons, stored=stored, full=True)
     assert len(plan.upserts) == 1
     changed = people((T1, "u1", {"email": "a@x.io", "firstName": "Anna"}))
@@ -103,7 +106,8 @@ def test_nothing_left_to_write_for_an_existing_lead_is_unchanged():
     ownership = Ownership(fill_only=frozenset({"title"}))
     persons = people((T1, "u1", {"email": "a@x.io", "title": "CTO"}))
     plan, _ = plan_for(persons, current={"a@x.io": [{"email": "a@x.io", "title": "CEO"}]}, ownership=ownership)
-    assert plan.upserts == [] and len(plan.unchanged) == 1
+    assert plan.upserts == []
+    assert len(plan.unchanged) == 1
 
 
 @pytest.mark.parametrize(("table", "message"), [
@@ -123,12 +127,15 @@ def test_bulk_csv_files_are_rfc4180_and_stay_under_the_size_limit():
                        for i in range(400)])
     plan, _ = plan_for(persons)
     files = list(csv_files(plan.upserts, "email", max_bytes=20_000))
-    assert len(files) > 1 and all(len(data) <= 20_000 for data, _ in files)
+    assert len(files) > 1
+    assert all(len(data) <= 20_000 for data, _ in files)
     assert sum(len(rows) for _, rows in files) == 400
     data, rows = files[0]
     parsed = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
-    assert parsed[0]["company"] == 'Baker, "Inc."\nNorth' and parsed[0]["email"] == rows[0].key
-    assert data.startswith(b"email,") and b"\r\n" in data
+    assert parsed[0]["company"] == 'Baker, "Inc."\nNorth'
+    assert parsed[0]["email"] == rows[0].key
+    assert data.startswith(b"email,")
+    assert b"\r\n" in data
 
 
 KEYS = ["z@x.io", "a@x.io", "b@x.io"]

@@ -22,14 +22,16 @@ def test_set_prompts_hidden_and_stores_both(invoke, memory_keyring):
     assert result.exit_code == 0, result.output
     assert memory_keyring.values[MARKETO] == "mkto-secret-value"
     assert memory_keyring.values[SEGMENT] == "seg-write-key-value"
-    assert "mkto-secret-value" not in result.output and "seg-write-key-value" not in result.output
+    assert "mkto-secret-value" not in result.output
+    assert "seg-write-key-value" not in result.output
     assert "stored Marketo client secret for profile 'default'" in result.stderr
 
 
 def test_set_skips_empty_answers(invoke, memory_keyring):
     result = invoke("auth", "set", input="\nseg-write-key-value\n")
     assert result.exit_code == 0
-    assert MARKETO not in memory_keyring.values and memory_keyring.values[SEGMENT] == "seg-write-key-value"
+    assert MARKETO not in memory_keyring.values
+    assert memory_keyring.values[SEGMENT] == "seg-write-key-value"
     assert "skipped Marketo client secret" in result.stderr
 
 
@@ -65,14 +67,16 @@ def test_status_reports_sources_never_values(invoke, memory_keyring, monkeypatch
     assert any(line.startswith("Marketo client secret") and " keyring " in line for line in lines)
     assert any(line.startswith("Segment write key") and "env" in line and "SEGMARKETO_SEGMENT_WRITE_KEY" in line
                for line in lines)
-    assert "kr-secret-5555" not in result.output and "env-key-4444" not in result.output
+    assert "kr-secret-5555" not in result.output
+    assert "env-key-4444" not in result.output
 
 
 def test_status_json(invoke, memory_keyring):
     memory_keyring.values[SEGMENT] = "kr-key-7777"
     result = invoke("auth", "status", "--json")
     data = json.loads(result.stdout)
-    assert data["profile"] == "default" and data["keyring_available"] is True
+    assert data["profile"] == "default"
+    assert data["keyring_available"] is True
     assert {s["name"]: s["source"] for s in data["secrets"]} == {
         "marketo_client_secret": "missing", "segment_write_key": "keyring"}
     assert "kr-key-7777" not in result.stdout
@@ -85,7 +89,8 @@ def test_clear_removes_only_the_chosen_secret(invoke, memory_keyring):
     assert result.exit_code == 0
     assert memory_keyring.values == {SEGMENT: "a-key-2"}
     again = invoke("auth", "clear")
-    assert again.exit_code == 0 and memory_keyring.values == {}
+    assert again.exit_code == 0
+    assert memory_keyring.values == {}
     assert "not in the keyring: Marketo client secret" in again.stderr
 
 
@@ -94,8 +99,10 @@ def test_no_keyring_backend_points_to_environment(invoke, no_keyring):
         result = invoke(*args, input="x\ny\n")
         assert result.exit_code == 2, args
         lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and "no working keyring backend" in lines[0]
-        assert "SEGMARKETO_MARKETO_CLIENT_SECRET" in lines[0] and "SEGMARKETO_SEGMENT_WRITE_KEY" in lines[0]
+        assert len(lines) == 1
+        assert "no working keyring backend" in lines[0]
+        assert "SEGMARKETO_MARKETO_CLIENT_SECRET" in lines[0]
+        assert "SEGMARKETO_SEGMENT_WRITE_KEY" in lines[0]
 
 
 def test_status_without_keyring_still_works(invoke, no_keyring, monkeypatch):
@@ -103,5 +110,6 @@ def test_status_without_keyring_still_works(invoke, no_keyring, monkeypatch):
     result = invoke("auth", "status", "--json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert data["keyring_available"] is False and data["keyring_backend"] == "keyring.backends.fail.Keyring"
+    assert data["keyring_available"] is False
+    assert data["keyring_backend"] == "keyring.backends.fail.Keyring"
     assert [s["source"] for s in data["secrets"]] == ["env", "missing"]

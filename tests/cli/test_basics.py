@@ -61,12 +61,15 @@ def test_help_lists_commands_and_exit_codes(invoke):
 
 def test_version(invoke):
     result = invoke("--version")
-    assert result.exit_code == 0 and result.stdout == f"segmarketo, version {__version__}\n"
+    assert result.exit_code == 0
+    assert result.stdout == f"segmarketo, version {__version__}\n"
 
 
 def test_python_dash_m_version():
     done = run_cli("--version")
-    assert done.returncode == 0 and done.stdout == f"segmarketo, version {__version__}\n" and done.stderr == ""
+    assert done.returncode == 0
+    assert done.stdout == f"segmarketo, version {__version__}\n"
+    assert done.stderr == ""
 
 
 def test_console_script_installed():
@@ -74,14 +77,17 @@ def test_console_script_installed():
     if not script.exists():
         pytest.skip("console script not installed in this environment")
     done = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0 and done.stdout.strip() == f"segmarketo, version {__version__}"
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"segmarketo, version {__version__}"
 
 
 def test_unknown_command_and_bad_option_are_usage_errors(invoke):
     unknown = invoke("frobnicate")
-    assert unknown.exit_code == 2 and "No such command 'frobnicate'" in unknown.stderr
+    assert unknown.exit_code == 2
+    assert "No such command 'frobnicate'" in unknown.stderr
     bad = invoke("runs", "list", "--limit", "many")
-    assert bad.exit_code == 2 and "'many' is not a valid integer" in bad.stderr
+    assert bad.exit_code == 2
+    assert "'many' is not a valid integer" in bad.stderr
 
 
 def test_config_error_is_one_line_exit_2_without_traceback():
@@ -89,8 +95,10 @@ def test_config_error_is_one_line_exit_2_without_traceback():
     done = run_cli("runs", "list")
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"segmarketo: error: {path}: not valid TOML")
-    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert len(lines) == 1
+    assert lines[0].startswith(f"segmarketo: error: {path}: not valid TOML")
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
 
 
 def test_wrong_type_names_file_and_key(invoke):
@@ -104,20 +112,23 @@ def test_wrong_type_names_file_and_key(invoke):
 def test_unknown_profile_is_a_usage_error(invoke):
     write_config("[profiles.default]\n")
     result = invoke("--profile", "prod", "runs", "list")
-    assert result.exit_code == 2 and "profile 'prod' not found (profiles: default)" in result.stderr
+    assert result.exit_code == 2
+    assert "profile 'prod' not found (profiles: default)" in result.stderr
 
 
 def test_unknown_setting_is_warned_about(invoke):
     write_config('[profiles.default]\nmarketo_endpont = "https://x.mktorest.com"\n')
     result = invoke("runs", "list")
-    assert result.exit_code == 0 and "unknown setting(s) ignored: marketo_endpont" in result.stderr
+    assert result.exit_code == 0
+    assert "unknown setting(s) ignored: marketo_endpont" in result.stderr
 
 
 def test_unwritable_log_file_is_a_usage_error(invoke, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     result = invoke("--log-file", str(blocker / "x.log"), "runs", "list")
-    assert result.exit_code == 2 and result.stderr.startswith("segmarketo: error: log file")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("segmarketo: error: log file")
 
 
 def test_job_frame_records_failures_and_maps_exit_codes(invoke, register):
@@ -144,17 +155,21 @@ def test_job_frame_records_failures_and_maps_exit_codes(invoke, register):
 
     register(probe)
     ok = invoke("probe-job", "--json")
-    assert ok.exit_code == 0 and json.loads(ok.stdout)["counts"] == {"read": 2, "sent": 2, "rejected": 0}
+    assert ok.exit_code == 0
+    assert json.loads(ok.stdout)["counts"] == {"read": 2, "sent": 2, "rejected": 0}
     deferred = invoke("probe-job", "--fail", "unavailable", "--json")
     assert deferred.exit_code == 75
     data = json.loads(deferred.stdout)
-    assert data["status"] == "deferred" and data["error"] == "Segment still failing after 9 attempts"
+    assert data["status"] == "deferred"
+    assert data["error"] == "Segment still failing after 9 attempts"
     interrupted = invoke("probe-job", "--fail", "interrupt")
-    assert interrupted.exit_code == 130 and "interrupted" in interrupted.stderr
+    assert interrupted.exit_code == 130
+    assert "interrupted" in interrupted.stderr
     partial = invoke("probe-job", "--fail", "reject", "--json")
     assert partial.exit_code == 3
     report = json.loads(partial.stdout)
-    assert report["status"] == "partial" and "imbalances" not in report
+    assert report["status"] == "partial"
+    assert "imbalances" not in report
     rejects = Path(report["rejects_file"])
     assert json.loads(rejects.read_text()) == {"reason": "hashed e-mail", "file": "a.csv", "line": 3,
                                                "field": "email", "value": "ab12"}
@@ -199,8 +214,10 @@ def test_verbose_logs_each_http_call_with_secrets_redacted(invoke, register, san
     logged = log_file.read_text()
     for text in (result.stderr, logged):
         assert "POST /v1/batch -> 200" in text
-        assert "client_secret=***" in text and "echo ***" in text
-        assert WRITE_KEY not in text and os.environ["SEGMARKETO_MARKETO_CLIENT_SECRET"] not in text
+        assert "client_secret=***" in text
+        assert "echo ***" in text
+        assert WRITE_KEY not in text
+        assert os.environ["SEGMARKETO_MARKETO_CLIENT_SECRET"] not in text
     assert oct(log_file.stat().st_mode & 0o777) == "0o600"
     quiet = invoke("probe-http")
     assert "POST /v1/batch" not in quiet.stderr

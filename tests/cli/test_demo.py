@@ -42,7 +42,8 @@ def test_demo_runs_every_job_and_reports_what_the_sandbox_holds(invoke, tmp_path
     hvu = next(sl for sl in marketo["lists"] if sl["name"] == "High Value Users")
     name, before, after, added, removed = _row(out, "High Value Users")
     assert (before, after) == ("7", str(len(hvu["members"])))
-    assert int(added) > 0 and int(removed) < 0
+    assert int(added) > 0
+    assert int(removed) < 0
     webinar = next(p for p in marketo["programs"] if p["name"] == "2026 Spring Product Webinar")
     attended = sum(1 for status in webinar["members"].values() if status == "Attended")
     status_rows = [[c.strip() for c in line.strip("│ ").split("│")] for line in out.splitlines()
@@ -92,7 +93,8 @@ def test_compare_counts_list_moves_and_new_segment_events(sandbox):
     after = snapshot(sandbox)
     changes = compare(before, after)
     assert ("Trial Users", 10, 11, 1, 0) in changes.lists
-    assert changes.events == [] and changes.leads_created == []
+    assert changes.events == []
+    assert changes.leads_created == []
 
 
 def test_patched_environment_restores_the_callers_variables(monkeypatch):

@@ -25,7 +25,8 @@ def test_init_refuses_overwrite_without_force(invoke, isolated_home):
     assert invoke("init").exit_code == 0
     again = invoke("init")
     assert again.exit_code == 2
-    assert "exists already" in again.stderr and "--force" in again.stderr
+    assert "exists already" in again.stderr
+    assert "--force" in again.stderr
     assert "Traceback" not in again.output
 
 

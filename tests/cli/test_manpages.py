@@ -50,7 +50,8 @@ def test_root_page_has_every_section_exit_code_and_variable():
     for env in wanted:
         assert f"\\fB{env}\\fR" in text
     assert '.TH "SEGMARKETO" "1" "segmarketo 0.1.0"' in text
-    assert "config.toml" in text and "rejects" in text
+    assert "config.toml" in text
+    assert "rejects" in text
 
 
 def test_output_is_deterministic_and_machine_independent(monkeypatch, tmp_path):
@@ -103,7 +104,9 @@ def test_check_mode_reports_stale_directory(tmp_path, capsys):
     (tmp_path / "segmarketo.1").write_text("changed\n")
     assert manpage.main([str(tmp_path), "--check"]) == 1
     err = capsys.readouterr().err
-    assert "segmarketo-removed.1" in err and "segmarketo.1" in err and manpage.REGENERATE in err
+    assert "segmarketo-removed.1" in err
+    assert "segmarketo.1" in err
+    assert manpage.REGENERATE in err
     manpage.main([str(tmp_path)])
     assert not (tmp_path / "segmarketo-removed.1").exists()
     assert manpage.differences(tmp_path, manpage.generate()) == []
@@ -114,7 +117,8 @@ def test_pages_render_without_groff_warnings(tmp_path):
     manpage.main([str(tmp_path)])
     for page in sorted(tmp_path.glob("*.1")):
         done = subprocess.run(["groff", "-man", "-Tutf8", "-ww", str(page)], capture_output=True, text=True)
-        assert done.returncode == 0 and done.stderr == "", (page.name, done.stderr)
+        assert done.returncode == 0, (page.name, done.stderr)
+        assert done.stderr == "", (page.name, done.stderr)
         assert page.stem.upper() in done.stdout
 
 
@@ -124,5 +128,6 @@ def test_module_entry_point_rewrites_a_directory(tmp_path):
     target = tmp_path / "man"
     done = subprocess.run([sys.executable, "-m", "segmarketo_cli.cli.manpage", str(target)], capture_output=True,
                           text=True, timeout=60)
-    assert done.returncode == 0 and "man pages in" in done.stderr
+    assert done.returncode == 0
+    assert "man pages in" in done.stderr
     assert sorted(p.name for p in target.glob("*.1")) == sorted(p.filename for p in manpage.generate())

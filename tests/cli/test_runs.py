@@ -43,10 +43,14 @@ def test_list_newest_first_with_counts_status_and_rejects(invoke, store):
     assert [line.split()[0] for line in lines[1:]] == [
         "20261103T100000Z-dddddd", "20261102T110000Z-cccccc", "20261102T100000Z-bbbbbb", "20261101T100000Z-aaaaaa"]
     assert "running" in lines[1]
-    assert "ok" in lines[2] and "added 2" in lines[2] and "removed" not in lines[2]
-    assert "partial" in lines[4] and "read 10, created 7, rejected 3" in lines[4]
+    assert "ok" in lines[2]
+    assert "added 2" in lines[2]
+    assert "removed" not in lines[2]
+    assert "partial" in lines[4]
+    assert "read 10, created 7, rejected 3" in lines[4]
     assert lines[4].endswith("/tmp/rejects/20261101T100000Z-aaaaaa.jsonl")
-    assert "2026-11-01 10:00:00Z" in lines[4] and "2.5s" in lines[4]
+    assert "2026-11-01 10:00:00Z" in lines[4]
+    assert "2.5s" in lines[4]
 
 
 def test_list_limit_and_json(invoke, store):
@@ -61,26 +65,31 @@ def test_list_limit_and_json(invoke, store):
 
 def test_list_empty_profile(invoke):
     result = invoke("runs", "list")
-    assert result.exit_code == 0 and "no runs recorded yet for profile 'default'" in result.stderr
+    assert result.exit_code == 0
+    assert "no runs recorded yet for profile 'default'" in result.stderr
 
 
 def test_show_by_prefix_reprints_the_report(invoke, store):
     result = invoke("runs", "show", "20261101")
     assert result.exit_code == 0
     assert "backfill-leads · run 20261101T100000Z-aaaaaa · partial" in result.stderr
-    assert "created" in result.stderr and "Rejects: /tmp/rejects/20261101T100000Z-aaaaaa.jsonl" in result.stderr
+    assert "created" in result.stderr
+    assert "Rejects: /tmp/rejects/20261101T100000Z-aaaaaa.jsonl" in result.stderr
 
 
 def test_show_json_is_the_stored_report(invoke, store):
     result = invoke("runs", "show", "20261102T100000Z-bbbbbb", "--json")
     data = json.loads(result.stdout)
-    assert data["command"] == "writeback" and data["counts"] == {"read": 5, "sent": 5} and data["status"] == "ok"
+    assert data["command"] == "writeback"
+    assert data["counts"] == {"read": 5, "sent": 5}
+    assert data["status"] == "ok"
 
 
 def test_show_unfinished_run(invoke, store):
     result = invoke("runs", "show", "20261103", "--json")
     data = json.loads(result.stdout)
-    assert data["status"] == "running" and "no report was recorded" in data["notes"][0]
+    assert data["status"] == "running"
+    assert "no report was recorded" in data["notes"][0]
 
 
 def test_show_unknown_and_ambiguous_ids_exit_1(invoke, store):
@@ -89,7 +98,9 @@ def test_show_unknown_and_ambiguous_ids_exit_1(invoke, store):
     assert unknown.stderr.strip() == ("segmarketo: error: no run 'nope' in profile 'default' "
                                       "(see 'segmarketo runs list')")
     ambiguous = invoke("runs", "show", "20261102")
-    assert ambiguous.exit_code == 1 and "ambiguous" in ambiguous.stderr
-    assert "20261102T110000Z-cccccc" in ambiguous.stderr and "20261102T100000Z-bbbbbb" in ambiguous.stderr
+    assert ambiguous.exit_code == 1
+    assert "ambiguous" in ambiguous.stderr
+    assert "20261102T110000Z-cccccc" in ambiguous.stderr
+    assert "20261102T100000Z-bbbbbb" in ambiguous.stderr
     wildcard = invoke("runs", "show", "2026%")
     assert wildcard.exit_code == 1

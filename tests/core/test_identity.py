@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from segmarketo_cli.identity import IdentityGraph, find_email, normalize_email
+import random
+
+from segmarketo_cli.identity import IdentityGraph, find_email, flatten, normalize_email
 
 
 def ident(ts: str, traits: dict | None = None, **ids) -> dict:
@@ -18,8 +20,10 @@ def test_anonymous_then_identified_merges_and_latest_trait_wins():
     assert person.value("firstName") == "Ann"
     assert person.value("plan") == "free"  # 2024-01-02 beats the older 2024-01-01 message read later
     assert person.traits["plan"].ts < person.traits["firstName"].ts
-    assert person.user_ids == ["u1"] and person.anonymous_ids == ["a1"]
-    assert person.origin == "f:1" and person.identifies == 3
+    assert person.user_ids == ["u1"]
+    assert person.anonymous_ids == ["a1"]
+    assert person.origin == "f:1"
+    assert person.identifies == 3
 
 
 def test_alias_and_email_join_people():
@@ -32,7 +36,8 @@ def test_alias_and_email_join_people():
     people = list(graph.people())
     assert len(people) == 2 == len(graph)
     pat = people[0]
-    assert pat.value("company.name") == "Initech" and pat.value("title") == "CTO"
+    assert pat.value("company.name") == "Initech"
+    assert pat.value("title") == "CTO"
     assert pat.value("email") == "pat@example.com"
     assert set(pat.user_ids) == {"u7", "other-id"}
 
@@ -72,7 +77,8 @@ def test_email_locations_follow_segment_order():
     message["context"].pop("externalIds")
     assert find_email(message) is None
     assert find_email(message, user_id_is_email=True) == "ann@example.com"
-    assert normalize_email("a" * 64) is None and normalize_email("not-an-email") is None
+    assert normalize_email("a" * 64) is None
+    assert normalize_email("not-an-email") is None
 
 
 def test_identify_without_any_id_is_not_used():
@@ -88,8 +94,10 @@ def test_latest_user_id_and_merge_order_do_not_depend_on_hashing():
     graph.add(ident("2024-01-01T00:00:00Z", {"email": "x@example.com"}, userId="old-id"))
     graph.add(ident("2024-02-01T00:00:00Z", {"firstName": "X"}, userId="old-id", anonymousId="a"))
     (person,) = list(graph.people(consume=True))
-    assert person.user_id == "new-id" and set(person.user_ids) == {"new-id", "old-id"}
-    assert person.value("firstName") == "X" and len(graph) == 0
+    assert person.user_id == "new-id"
+    assert set(person.user_ids) == {"new-id", "old-id"}
+    assert person.value("firstName") == "X"
+    assert len(graph) == 0
 
 
 def test_person_of_follows_ids_aliases_and_email_without_adding_nodes():
@@ -107,14 +115,13 @@ def test_person_of_follows_ids_aliases_and_email_without_adding_nodes():
     assert graph.person_of(email=" ANN@example.COM") is ann
     assert graph.person_of(user_id="nobody", email="ann@example.com") is ann  # falls through to the e-mail
     assert graph.person_of(anonymous_id="cookie-only") is None  # never identified
-    assert graph.person_of(user_id="nobody") is None and graph.person_of() is None
+    assert graph.person_of(user_id="nobody") is None
+    assert graph.person_of() is None
     assert "u:nobody" not in graph._parent
 
 
 def test_first_traits_kept_flat_equal_the_flattened_fold():
-    import random
 
-    from segmarketo_cli.identity import flatten
 
     rng = random.Random(3)
     pool = {"email": [" A@B.co ", "", None, {}, {"x": "y"}, 7], "name": ["Ann Lee", None],
@@ -136,11 +143,11 @@ def test_first_traits_kept_flat_equal_the_flattened_fold():
                 want[path] = value.strip().lower() if path == "email" and isinstance(value, str) else value
         assert person.raw is not None
         assert [(p, t.value) for p, t in person.traits.items()] == list(want.items()), traits
-        assert person.raw is None and all(t.ts == person.last_seen for t in person.traits.values())
+        assert person.raw is None
+        assert all(t.ts == person.last_seen for t in person.traits.values())
 
 
 def test_fast_paths_fold_repeated_identifies_like_the_general_fold():
-    import random
 
     rng = random.Random(11)
     shapes = [{"email": "P@x.io", "plan": "pro", "company": {"name": "I"}}, {"email": "p@x.io", "plan": "free"},

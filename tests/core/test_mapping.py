@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from segmarketo_cli.errors import ConfigError
@@ -16,6 +18,7 @@ from segmarketo_cli.mapping.mapper import (
     load_mapping_file,
     spellings,
 )
+from segmarketo_cli.state import StateStore
 
 DESCRIBE = [
     {"dataType": "email", "length": 255, "rest": {"name": "email", "readOnly": False}},
@@ -96,7 +99,9 @@ def test_invalid_values_reject_or_drop_the_field():
     assert sorted(e.field for e in lead.errors) == ["numberOfEmployees", "phone"]
     assert "integer" in next(e for e in lead.errors if e.field == "numberOfEmployees").describe()
     dropped = Mapper(catalog(), on_invalid="drop-field").map_person(person(traits))
-    assert dropped.errors == [] and len(dropped.dropped) == 2 and dropped.fields == {"email": "a@example.com"}
+    assert dropped.errors == []
+    assert len(dropped.dropped) == 2
+    assert dropped.fields == {"email": "a@example.com"}
 
 
 def test_compliance_fields_are_never_set_false():
@@ -130,7 +135,6 @@ def test_coerce_rejects(kind, value):
 
 
 def test_describe_is_cached_a_day_in_the_state_store(tmp_path):
-    from segmarketo_cli.state import StateStore
 
     class Client:
         instance = "https://x.mktorest.com"
@@ -149,7 +153,8 @@ def test_describe_is_cached_a_day_in_the_state_store(tmp_path):
     first = load_catalog(client, store)
     second = load_catalog(client, store)
     assert client.calls == 2
-    assert second.fields == first.fields and second.searchable == {"email", "id", "segmentUserId"}
+    assert second.fields == first.fields
+    assert second.searchable == {"email", "id", "segmentUserId"}
     second.check_lookup("segmentUserId")
     with pytest.raises(ConfigError, match="not searchable"):
         second.check_lookup("planTier")
@@ -157,8 +162,37 @@ def test_describe_is_cached_a_day_in_the_state_store(tmp_path):
         second.check_lookup("nope")
 
 
+def test_describe_cache_is_whatever_the_job_passes_in():
+    class Cache:
+        def __init__(self):
+            self.values = {}
+
+        def cache_get(self, instance, key):
+            return self.values.get((instance, key))
+
+        def cache_put(self, instance, key, value, ttl_s=86400):
+            self.values[(instance, key)] = value
+
+    class Client:
+        instance = "https://x.mktorest.com"
+        calls = 0
+
+        def describe_leads(self):
+            self.calls += 1
+            return DESCRIBE
+
+        def describe_leads2(self):
+            return {"searchableFields": [["email"]]}
+
+    cache, client = Cache(), Client()
+    assert load_catalog(client, cache).searchable == {"email"}
+    assert load_catalog(client, cache).fields == catalog().fields
+    assert client.calls == 1
+    assert load_catalog(client, None).searchable == {"email"}  # no cache: described again
+    assert client.calls == 2
+
+
 def test_unflattened_fast_path_maps_exactly_like_the_flattened_traits():
-    import random
 
     rng = random.Random(7)
     pool = {
@@ -183,7 +217,9 @@ def test_unflattened_fast_path_maps_exactly_like_the_flattened_traits():
         for mapper, _ in variants:
             fast = person(dict(traits), **ids)
             slow = person(dict(traits), **ids)
-            assert fast.raw is not None and slow.traits is not None and slow.raw is None  # one flattened
+            assert fast.raw is not None
+            assert slow.traits is not None
+            assert slow.raw is None  # one flattened
             got, want = mapper.map_person(fast), mapper.map_person(slow)
             assert (got.fields, got.field_ts, got.errors, got.dropped, got.compliance_skipped) == (
                 want.fields, want.field_ts, want.errors, want.dropped, want.compliance_skipped), traits

@@ -55,8 +55,10 @@ def test_all_green_on_a_good_profile(invoke, sandbox, isolated_home):
     assert "answers 200" in checks["segment write key"]["detail"]
     assert checks["segment audiences"]["status"] == "warn"
     usage = checks["api usage"]
-    assert usage["status"] == "ok" and "of 20,000 (daily_budget)" in usage["detail"]
-    assert SANDBOX_CLIENT_SECRET not in result.output and SANDBOX_WRITE_KEY not in result.output
+    assert usage["status"] == "ok"
+    assert "of 20,000 (daily_budget)" in usage["detail"]
+    assert SANDBOX_CLIENT_SECRET not in result.output
+    assert SANDBOX_WRITE_KEY not in result.output
 
 
 def test_a_mapping_target_that_does_not_exist_fails(invoke, sandbox, isolated_home):
@@ -64,7 +66,8 @@ def test_a_mapping_target_that_does_not_exist_fails(invoke, sandbox, isolated_ho
     result = invoke("doctor")
     assert result.exit_code == 1
     line = next(line for line in result.stdout.splitlines() if "mapping:" in line)
-    assert line.startswith("FAIL") and "'plan' -> 'planTier' is not a Marketo lead field" in line
+    assert line.startswith("FAIL")
+    assert "'plan' -> 'planTier' is not a Marketo lead field" in line
     assert "1 check(s) failed" in result.stdout
 
 
@@ -73,8 +76,10 @@ def test_a_read_only_target_and_an_unsearchable_lookup_field_fail(invoke, sandbo
     _write_config(isolated_home, '[profiles.default]\nlookup_field = "city"\n'
                                  '[profiles.default.mapping]\nscore = "crmScore"\n')
     checks = _checks(invoke("doctor", "--json"))
-    assert checks["mapping"]["status"] == "fail" and "read-only" in checks["mapping"]["detail"]
-    assert checks["lookup_field"]["status"] == "fail" and "not searchable" in checks["lookup_field"]["detail"]
+    assert checks["mapping"]["status"] == "fail"
+    assert "read-only" in checks["mapping"]["detail"]
+    assert checks["lookup_field"]["status"] == "fail"
+    assert "not searchable" in checks["lookup_field"]["detail"]
 
 
 def test_missing_secret_fails_and_skips_the_marketo_checks(invoke, sandbox, monkeypatch):
@@ -93,7 +98,8 @@ def test_bad_secret_fails_on_the_token_line_without_showing_it(invoke, sandbox, 
     result = invoke("doctor")
     assert result.exit_code == 1
     token_line = next(line for line in result.stdout.splitlines() if "marketo token:" in line)
-    assert token_line.startswith("FAIL") and "refused" in token_line
+    assert token_line.startswith("FAIL")
+    assert "refused" in token_line
     assert "wrong-secret-value-42" not in result.output
     assert "skip  describe: needs a Marketo token" in result.stdout
 

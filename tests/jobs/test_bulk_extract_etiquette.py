@@ -14,11 +14,11 @@ from segmarketo_cli.errors import MarketoError
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.services import build_marketo
-from segmarketo_cli.jobs.sync_audience import run as audience_apply
-from segmarketo_cli.jobs.sync_audience.run import AudienceSync, SyncOptions
+from segmarketo_cli.jobs.sync_audience import members as audience_members
 from segmarketo_cli.sources.audience.readers import read_audience
 from segmarketo_cli.state import StateStore
 from tests.support.writeback_helpers import NOW, iso, populate
+from tests.sync_audience.harness import run_sync
 from tests.writeback.test_bulk import Harness
 
 MIN_POLL_GAP_S = 60.0
@@ -81,12 +81,10 @@ def sync_audience(path, tmp_path, sleep) -> RunReport:
     """sync-audience in-process with an injected sleep, membership read by Bulk Lead Extract."""
     settings = load_settings()
     store = StateStore(tmp_path / "state", "default")
-    report = RunReport("sync-audience")
     try:
         with RejectsWriter(tmp_path / "rejects.jsonl") as rejects:
-            sync = AudienceSync(build_marketo(settings), store, report, rejects,
-                                SyncOptions(list_name="VIP", extract_threshold=1), sleep=sleep)
-            sync.run(read_audience(str(path)))
+            report = run_sync(build_marketo(settings), store, rejects, read_audience(str(path)), sleep=sleep,
+                              list_name="VIP", extract_threshold=1)
     finally:
         store.close()
     return report
@@ -178,7 +176,7 @@ def test_sync_audience_downloads_a_corrupt_membership_file_again(sandbox, vip, t
 
 def test_sync_audience_stops_with_exit_1_when_the_membership_file_stays_corrupt(sandbox, vip, invoke, monkeypatch):
     ids, list_id, path = vip
-    monkeypatch.setattr(audience_apply, "EXTRACT_POLL_S", (0.0,))
+    monkeypatch.setattr(audience_members, "EXTRACT_POLL_S", (0.0,))
     sandbox.faults.add("corrupt", times=10)
     result = invoke("sync-audience", str(path), "--list", "VIP", "--extract-threshold", "1", "--json")
     assert result.exit_code == 1, result.output

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from segmarketo_cli.jobs.bulk_import import execute as backfill_bulk
-from segmarketo_cli.jobs.sync_audience import run as audience_apply
+from segmarketo_cli.jobs.sync_audience import members as audience_members
 from tests.support.reliability_world import JOBS, RequestHook, build, new_box, run_cli, snapshot, speed_up
 
 pytestmark = pytest.mark.slow  # every job, run end to end several times
@@ -143,7 +143,7 @@ def test_bulk_paths_under_faults_end_in_the_clean_state(job, extra, profile, inv
                                                        tmp_path_factory):
     monkeypatch.setattr(backfill_bulk, "POLL_FIRST_S", 0.01)
     monkeypatch.setattr(backfill_bulk, "POLL_MAX_S", 0.05)
-    monkeypatch.setattr(audience_apply, "EXTRACT_POLL_S", (0.0,))
+    monkeypatch.setattr(audience_members, "EXTRACT_POLL_S", (0.0,))
     expected = clean_state(job, invoke, monkeypatch, tmp_path_factory)
     faults = MARKETO_FAULTS[profile]
 

@@ -34,8 +34,10 @@ def test_unformatted_engage_csv_with_curly_quotes_and_short_rows(tmp_path):
         "green@force.com\n"
     ))
     result = read_audience(path)
-    assert result.shape == "engage-unformatted" and result.kind == "snapshot"
-    assert result.rows == 2 and not result.rejects
+    assert result.shape == "engage-unformatted"
+    assert result.kind == "snapshot"
+    assert result.rows == 2
+    assert not result.rejects
     assert result.people[0].identities == (Identity("email", "luke@force.com"),
                                            Identity("email", "chosen_one@force.com"))
     assert keys(result) == ["luke@force.com", "green@force.com"]
@@ -53,7 +55,8 @@ def test_unformatted_traits_json_and_bad_json_is_rejected_with_reason(tmp_path):
     assert result.people[0].user_id == "u-1"
     assert result.people[1].key == Identity("userId", "u-3")
     [reject] = result.rejects
-    assert reject.origin.endswith("aud.csv:3") and reject.field == "external_ids"
+    assert reject.origin.endswith("aud.csv:3")
+    assert reject.field == "external_ids"
     assert reject.reason.startswith("external_ids: invalid JSON")
 
 
@@ -68,9 +71,12 @@ def test_formatted_csv_rejects_hashed_and_invalid_emails_and_counts_repeats(tmp_
     ))
     result = read_audience(path)
     assert result.shape == "engage-formatted"
-    assert keys(result) == ["ann@example.com"] and result.repeated == 1 and result.rows == 5
+    assert keys(result) == ["ann@example.com"]
+    assert result.repeated == 1
+    assert result.rows == 5
     reasons = {r.origin.rsplit(":", 1)[1]: r.reason for r in result.rejects}
-    assert reasons["3"].startswith("hashed e-mail") and reasons["4"] == "not an e-mail address"
+    assert reasons["3"].startswith("hashed e-mail")
+    assert reasons["4"] == "not an e-mail address"
     assert reasons["6"].startswith("no identifier")
     assert result.rows == len(result.people) + result.repeated + len(result.rejects)
 
@@ -116,9 +122,13 @@ def test_s3_actions_csv_all_delimiters_picks_audience_and_replays(tmp_path, deli
     ]
     body = "\n".join(delimiter.join(f'"{v}"' for v in row) for row in rows)  # no newline after the last row
     result = read_audience(write(tmp_path, "s3.csv", header + "\n" + body), audience="vip")
-    assert result.shape == "s3-actions" and result.kind == "events" and result.audience == "vip"
+    assert result.shape == "s3-actions"
+    assert result.kind == "events"
+    assert result.audience == "vip"
     assert [(p.key.value, p.member) for p in result.people] == [("a@x.com", False), ("c@x.com", True)]
-    assert result.ignored == 1 and result.repeated == 2 and len(result.rejects) == 1
+    assert result.ignored == 1
+    assert result.repeated == 2
+    assert len(result.rejects) == 1
     assert result.rows == len(result.people) + result.repeated + result.ignored + len(result.rejects)
 
 
@@ -151,11 +161,13 @@ def _events(tmp_path: Path) -> Path:
 
 def test_events_jsonl_replayed_in_timestamp_order(tmp_path):
     result = read_audience(_events(tmp_path), audience="vip")
-    assert result.kind == "events" and result.audience == "vip"
+    assert result.kind == "events"
+    assert result.audience == "vip"
     states = {p.key.value: p.member for p in result.people}
     # ann: entered 09:00, exited 10:00 -> out. bob: exited 07:00 (identify), entered 08:00 -> in.
     assert states == {"ann@x.com": False, "bob@x.com": True, "u9": True}
-    assert result.ignored == 1 and result.repeated == 2
+    assert result.ignored == 1
+    assert result.repeated == 2
     assert [r.reason.startswith("invalid JSON") for r in result.rejects] == [True]
     assert result.rows == 7
 
@@ -172,7 +184,9 @@ def test_events_audience_key_detected_when_alone(tmp_path):
                                                ("audience_events.jsonl", "events-jsonl", 6)])
 def test_sample_files_read_cleanly(name, shape, people):
     result = read_audience(SAMPLES / name)
-    assert result.shape == shape and len(result.people) == people and not result.rejects
+    assert result.shape == shape
+    assert len(result.people) == people
+    assert not result.rejects
     assert result.rows == len(result.people) + result.repeated + result.ignored + len(result.rejects)
     bo = next(p for p in result.people if p.key.value == "bo.haddad1@example.com")
     assert bo.member  # entered after an earlier exit (events), or present (snapshots)

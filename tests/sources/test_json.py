@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 
 import pytest
 
 from segmarketo_cli.errors import InputError
-from segmarketo_cli.sources import preflight, read_all
+from segmarketo_cli.sources import jsonlines, preflight, rawbytes, read_all
+from segmarketo_cli.sources.jsonlines import ContainsAny, _parse_line
 
 
 def _lines(n: int) -> bytes:
@@ -42,7 +44,8 @@ def test_truncated_gzip_midway_rejects_the_remainder_with_file_line(tmp_path):
     items = list(read_all(preflight([str(path)])))
     good = [i for i in items if i.ok]
     bad = [i for i in items if not i.ok]
-    assert len(bad) == 1 and "truncated" in bad[0].error
+    assert len(bad) == 1
+    assert "truncated" in bad[0].error
     assert bad[0].origin == f"{path}:{len(good) + 1}"
     assert 1000 < len(good) < 20000
 
@@ -76,8 +79,10 @@ def test_json_array_broken_midway_reports_where(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text('[\n{"type": "identify", "userId": "a"},\n{"type": oops}\n]')
     items = list(read_all(preflight([str(path)])))
-    assert items[0].ok and not items[1].ok
-    assert items[1].origin == f"{path}:3" and "invalid JSON" in items[1].error
+    assert items[0].ok
+    assert not items[1].ok
+    assert items[1].origin == f"{path}:3"
+    assert "invalid JSON" in items[1].error
 
 
 def test_large_json_array_spans_blocks(tmp_path):
@@ -85,7 +90,8 @@ def test_large_json_array_spans_blocks(tmp_path):
     rows = [{"type": "identify", "userId": f"u{i}", "traits": {"bio": "x" * 300}} for i in range(6000)]
     path.write_bytes(gzip.compress(json.dumps(rows).encode()))
     items = list(read_all(preflight([str(path)])))
-    assert len(items) == 6000 and all(i.ok for i in items)
+    assert len(items) == 6000
+    assert all(i.ok for i in items)
     assert items[-1].message["userId"] == "u5999"
 
 
@@ -113,7 +119,8 @@ def test_json_lines_named_json_and_pretty_objects_are_both_read(tmp_path):
     pretty.write_text(json.dumps({"type": "identify", "userId": "a"}, indent=2) + "\n"
                       + json.dumps({"type": "identify", "userId": "b"}, indent=2))
     items = list(read_all(preflight([str(pretty)])))
-    assert [i.message["userId"] for i in items] == ["a", "b"] and items[1].origin == f"{pretty}:5"
+    assert [i.message["userId"] for i in items] == ["a", "b"]
+    assert items[1].origin == f"{pretty}:5"
 
 
 def _items(path, keep):
@@ -122,10 +129,7 @@ def _items(path, keep):
 
 @pytest.mark.parametrize("block", [7, 64, 1 << 20])
 def test_contains_any_block_scan_yields_what_the_per_line_filter_does(tmp_path, monkeypatch, block):
-    import random
 
-    from segmarketo_cli.sources import rawbytes
-    from segmarketo_cli.sources.jsonlines import ContainsAny
 
     monkeypatch.setattr(rawbytes, "BLOCK", block)
     rng = random.Random(block)
@@ -142,11 +146,11 @@ def test_contains_any_block_scan_yields_what_the_per_line_filter_does(tmp_path, 
         fast = _items(path, ContainsAny(*needles))
         slow = _items(path, lambda raw, needles=needles: any(n in raw for n in needles))
         assert fast == slow
-        assert sum(1 for origin, skipped, *_ in fast if skipped) > 100 and any(e for _, _, e, _ in fast)
+        assert sum(1 for origin, skipped, *_ in fast if skipped) > 100
+        assert any(e for _, _, e, _ in fast)
 
 
 def test_contains_any_refuses_needles_it_cannot_search_for():
-    from segmarketo_cli.sources.jsonlines import ContainsAny
 
     with pytest.raises(ValueError):
         ContainsAny(b"a\nb")
@@ -157,7 +161,6 @@ def test_contains_any_refuses_needles_it_cannot_search_for():
 @pytest.mark.parametrize("raw", [b'{"a": 1}', b'{"a": 1}\r', b'{"a": 1}  x', b'{"a": ', b'{"a": 1}{"b": 2}', b"{}",
                                  b'{"a": "\xc3\xa9"}', b'{"a": "\xff"}', b"\xef\xbb\xbf{}", b"[1]", b'"s"', b"{\x00}"])
 def test_line_parsing_matches_json_loads(raw):
-    from segmarketo_cli.sources.jsonlines import _parse_line
 
     item = _parse_line(raw, "f:1")
     try:
@@ -169,7 +172,8 @@ def test_line_parsing_matches_json_loads(raw):
         assert item.error == f"invalid JSON: {exc.msg} at column {exc.colno}"
         return
     if isinstance(expected, dict):
-        assert item.message == expected and item.error is None
+        assert item.message == expected
+        assert item.error is None
     else:
         assert item.error == f"expected a JSON object, got {type(expected).__name__}"
 
@@ -233,7 +237,6 @@ def test_missing_comma_between_elements_rejects_the_next_element_and_reads_on(tm
 
 @pytest.mark.parametrize("name", ["big.json", "big.json.gz"])
 def test_oversized_array_element_is_rejected_alone(tmp_path, monkeypatch, name):
-    from segmarketo_cli.sources import jsonlines, rawbytes
 
     monkeypatch.setattr(jsonlines, "MAX_ELEMENT", 10_000)
     monkeypatch.setattr(rawbytes, "BLOCK", 4096)
@@ -262,7 +265,6 @@ def test_invalid_utf8_in_one_array_element_loses_that_element_only(tmp_path):
 
 
 def test_unreadable_subfolder_is_an_input_error_naming_it(tmp_path, monkeypatch):
-    import os
 
     folder = tmp_path / "exports"
     (folder / "ok").mkdir(parents=True)

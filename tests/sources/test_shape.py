@@ -62,7 +62,8 @@ def test_apply_events_rejects_wrongly_typed_fields_with_file_line(invoke, sandbo
     assert result.exit_code == 3, result.output
     assert "Traceback" not in result.output
     report = json.loads(result.stdout)
-    assert report["counts"]["malformed"] == 5 and "imbalances" not in report
+    assert report["counts"]["malformed"] == 5
+    assert "imbalances" not in report
     assert [(r["origin"], r["reason"]) for r in _rejects(rejects)] == [
         (f"{events}:{n}", reason) for n, reason in enumerate(REASONS, start=1)
     ]
@@ -77,5 +78,6 @@ def test_sync_audience_events_reject_wrongly_typed_fields(invoke, sandbox, tmp_p
                     "--json", "--rejects", str(rejects))
     assert result.exit_code == 3, result.output
     report = json.loads(result.stdout)
-    assert report["counts"]["rejected"] == 5 and "imbalances" not in report
+    assert report["counts"]["rejected"] == 5
+    assert "imbalances" not in report
     assert sorted(r["reason"] for r in _rejects(rejects)) == sorted(REASONS)

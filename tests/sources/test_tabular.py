@@ -28,8 +28,10 @@ def test_identifies_csv_columns_become_spec_messages(tmp_path):
         "traits": {"email": "ann@example.com", "firstName": "Ann", "address": {"city": "Paris, FR"},
                    "company": {"name": "Initech"}, "plan_tier": "gold"},
     }
-    assert items[1].origin == f"{path}:3" and items[1].message["traits"] == {"firstName": "Bo\nb"}
-    assert items[2].origin == f"{path}:5" and "2 columns" in items[2].error
+    assert items[1].origin == f"{path}:3"
+    assert items[1].message["traits"] == {"firstName": "Bo\nb"}
+    assert items[2].origin == f"{path}:5"
+    assert "2 columns" in items[2].error
 
 
 def test_users_table_id_is_the_user_id_and_delimiters_are_sniffed(tmp_path):
@@ -44,7 +46,8 @@ def test_tracks_table_rows_are_tracks(tmp_path):
     path = tmp_path / "tracks.csv"
     path.write_text("id,user_id,event,event_text\nm1,u1,signed_up,Signed Up\n")
     (item,) = list(read_all(preflight([str(path)])))
-    assert item.message["type"] == "track" and item.message["event"] == "signed_up"
+    assert item.message["type"] == "track"
+    assert item.message["event"] == "signed_up"
 
 
 def test_actions_s3_csv_with_json_traits_column(tmp_path):

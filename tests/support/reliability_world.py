@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from segmarketo_cli.jobs.sync_audience import run as audience_apply
+from segmarketo_cli.jobs.sync_audience import session as audience_session
 from segmarketo_cli.marketo import client as marketo_client
 from segmarketo_cli.sandbox import Sandbox, SandboxConfig
 from segmarketo_cli.segment import sender as sender_module
@@ -247,7 +247,7 @@ def speed_up(monkeypatch) -> None:
     monkeypatch.setattr(marketo_client, "BACKOFF_BASE_S", 0.01)
     monkeypatch.setattr(sender_module, "BACKOFF_BASE_S", 0.01)
     monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 10)
-    monkeypatch.setattr(audience_apply, "BATCH", 10)
+    monkeypatch.setattr(audience_session, "CALL_SIZE", 10)
 
 
 def run_cli(invoke, monkeypatch, box: Sandbox, home: Path, scenario: Scenario, *extra: str):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from segmarketo_cli.jobs.sync_audience import run as audience_apply
+from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.jobs.sync_audience import execute_create, members, session
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 WRITE_PATH = re.compile(r"^/rest/v1/(lists/\d+/leads|leads)\.json$|^/rest/asset/v1/staticLists\.json$|"
@@ -64,9 +65,12 @@ def test_mirror_makes_the_list_equal_to_the_audience_and_a_rerun_writes_nothing(
     expected = {ids["p0"], ids["p1"], ids["p1-dup"], ids["p5"], ids["p6"]}
     assert sandbox.marketo.list_members(list_id) == expected
     counts = report(result)["counts"]
-    assert counts["audience_rows"] == 4 and counts["resolved"] == 4 and counts["duplicate_emails"] == 1
+    assert counts["audience_rows"] == 4
+    assert counts["resolved"] == 4
+    assert counts["duplicate_emails"] == 1
     assert (counts["added"], counts["removed"], counts["unchanged"]) == (3, 3, 2)
-    assert counts["current_members"] == 5 and "imbalances" not in report(result)
+    assert counts["current_members"] == 5
+    assert "imbalances" not in report(result)
     assert len(writes(calls)) == 2  # one add call, one remove call
 
     calls.clear()
@@ -85,10 +89,13 @@ def test_mass_removal_is_refused_with_exit_4_and_nothing_written(world, sandbox,
     path = audience_csv(tmp_path, ["p0@example.com", "p5@example.com"])
     result = invoke("sync-audience", path, "--list", "VIP", "--max-removals", "3")
     assert result.exit_code == 4
-    assert "removes 4 of 5 members" in result.stderr and "nothing was written" in result.stderr
-    assert writes(calls) == [] and sandbox.marketo.list_members(list_id) == before
+    assert "removes 4 of 5 members" in result.stderr
+    assert "nothing was written" in result.stderr
+    assert writes(calls) == []
+    assert sandbox.marketo.list_members(list_id) == before
     allowed = invoke("sync-audience", path, "--list", "VIP", "--max-removals", "80%")
-    assert allowed.exit_code == 0 and sandbox.marketo.list_members(list_id) == {ids["p0"], ids["p5"]}
+    assert allowed.exit_code == 0
+    assert sandbox.marketo.list_members(list_id) == {ids["p0"], ids["p5"]}
 
 
 def test_empty_audience_is_refused_before_any_call(world, sandbox, invoke, tmp_path, calls):
@@ -96,9 +103,11 @@ def test_empty_audience_is_refused_before_any_call(world, sandbox, invoke, tmp_p
     path = tmp_path / "empty.csv"
     path.write_text("email\n", encoding="utf-8")
     result = invoke("sync-audience", str(path), "--list", "VIP", "--json")
-    assert result.exit_code == 4 and report(result)["status"] == "refused"
+    assert result.exit_code == 4
+    assert report(result)["status"] == "refused"
     assert "audience is empty" in report(result)["error"]
-    assert calls == [] and len(sandbox.marketo.list_members(list_id)) == 5
+    assert calls == []
+    assert len(sandbox.marketo.list_members(list_id)) == 5
 
 
 def test_dry_run_prints_the_plan_and_plan_out_lists_every_change(world, sandbox, invoke, tmp_path, calls):
@@ -110,8 +119,10 @@ def test_dry_run_prints_the_plan_and_plan_out_lists_every_change(world, sandbox,
                     "--create-missing", "--max-removals", "1")
     assert result.exit_code == 0, result.output
     assert "add 1, remove 1, create 1" in result.stdout
-    assert f"add     lead {ids['p0']}" in result.stdout and f"remove  lead {ids['p9']}" in result.stdout
-    assert writes(calls) == [] and sandbox.marketo.list_members(list_id) == {ids[f"p{i}"] for i in range(5, 10)}
+    assert f"add     lead {ids['p0']}" in result.stdout
+    assert f"remove  lead {ids['p9']}" in result.stdout
+    assert writes(calls) == []
+    assert sandbox.marketo.list_members(list_id) == {ids[f"p{i}"] for i in range(5, 10)}
     assert not sandbox.marketo.find_leads("email", "new@example.com")
     with plan_file.open(encoding="utf-8") as handle:
         rows = [(r["action"], r["lead_id"], r["identity"]) for r in csv.DictReader(handle)]
@@ -122,17 +133,20 @@ def test_dry_run_prints_the_plan_and_plan_out_lists_every_change(world, sandbox,
 def test_unresolved_people_are_reported_and_strict_exits_3(world, sandbox, invoke, tmp_path):
     path = audience_csv(tmp_path, [f"p{i}@example.com" for i in range(5, 10)] + ["ghost@example.com"])
     result = invoke("sync-audience", path, "--list", "VIP", "--json")
-    assert result.exit_code == 0 and report(result)["counts"]["unresolved"] == 1
+    assert result.exit_code == 0
+    assert report(result)["counts"]["unresolved"] == 1
     assert any("not in Marketo" in n for n in report(result)["notes"])
     strict = invoke("sync-audience", path, "--list", "VIP", "--strict", "--json")
-    assert strict.exit_code == 3 and report(strict)["status"] == "partial"
+    assert strict.exit_code == 3
+    assert report(strict)["status"] == "partial"
 
 
 def test_bad_rows_are_rejected_with_file_line_field_value_and_exit_3(world, sandbox, invoke, tmp_path):
     path = audience_csv(tmp_path, [f"p{i}@example.com" for i in range(5, 10)] + ["not-an-email"])
     rejects = tmp_path / "rejects.jsonl"
     result = invoke("sync-audience", path, "--list", "VIP", "--json", "--rejects", str(rejects))
-    assert result.exit_code == 3 and report(result)["counts"]["rejected"] == 1
+    assert result.exit_code == 3
+    assert report(result)["counts"]["rejected"] == 1
     [line] = rejects.read_text(encoding="utf-8").splitlines()
     assert json.loads(line) == {"reason": "not an e-mail address", "origin": f"{path}:7", "field": "email",
                                 "value": "not-an-email"}
@@ -144,16 +158,20 @@ def test_create_list_in_a_folder_then_reuse_it(sandbox, invoke, tmp_path):
     box.add_folder("Audiences")
     path = audience_csv(tmp_path, ["a@example.com", "b@example.com"])
     missing = invoke("sync-audience", path, "--list", "Segment VIP")
-    assert missing.exit_code == 2 and "--create-list" in missing.stderr
+    assert missing.exit_code == 2
+    assert "--create-list" in missing.stderr
     nofolder = invoke("sync-audience", path, "--list", "Segment VIP", "--create-list", "--folder", "Nope")
-    assert nofolder.exit_code == 2 and "folder 'Nope' not found" in nofolder.stderr
+    assert nofolder.exit_code == 2
+    assert "folder 'Nope' not found" in nofolder.stderr
     result = invoke("sync-audience", path, "--list", "Segment VIP", "--create-list", "--folder", "Audiences",
                     "--json")
     assert result.exit_code == 0, result.output
     list_id = box.list_id("Segment VIP")
-    assert list_id is not None and box.list_members(list_id) == {a, b}
+    assert list_id is not None
+    assert box.list_members(list_id) == {a, b}
     again = invoke("sync-audience", path, "--list-id", str(list_id), "--json")
-    assert again.exit_code == 0 and report(again)["counts"]["unchanged"] == 2
+    assert again.exit_code == 0
+    assert report(again)["counts"]["unchanged"] == 2
 
 
 def test_create_list_in_a_program_uses_the_program_id_namespace(sandbox, invoke, tmp_path):
@@ -218,7 +236,9 @@ def test_create_missing_with_create_only(world, sandbox, invoke, tmp_path):
     new = {sandbox.marketo.find_leads("email", e)[0]["id"] for e in ("new1@example.com", "new2@example.com")}
     assert sandbox.marketo.list_members(list_id) == {ids[f"p{i}"] for i in range(5, 10)} | new
     counts = report(result)["counts"]
-    assert counts["created"] == 2 and counts["added"] == 2 and counts["unresolved"] == 0
+    assert counts["created"] == 2
+    assert counts["added"] == 2
+    assert counts["unresolved"] == 0
 
 
 def test_create_missing_sends_the_partition_on_create_only_and_bulk_import(world, sandbox, invoke, tmp_path,
@@ -229,8 +249,8 @@ def test_create_missing_sends_the_partition_on_create_only_and_bulk_import(world
     rest = invoke("sync-audience", audience_csv(tmp_path, ["new1@example.com"], "rest.csv"), "--list", "VIP",
                   "--mode", "add-only", "--create-missing")
     assert rest.exit_code == 0, rest.output
-    monkeypatch.setattr(audience_apply, "BULK_CREATE_MIN", 2)
-    monkeypatch.setattr(audience_apply, "IMPORT_POLL_S", (0.0,))
+    monkeypatch.setattr(execute_create, "BULK_CREATE_MIN", 2)
+    monkeypatch.setattr(execute_create, "IMPORT_POLL_S", (0.0,))
     bulk = invoke("sync-audience", audience_csv(tmp_path, ["bulk1@example.com", "bulk2@example.com"], "bulk.csv"),
                   "--list", "VIP", "--mode", "add-only", "--create-missing")
     assert bulk.exit_code == 0, bulk.output
@@ -253,27 +273,29 @@ def test_unknown_partition_stops_create_missing_before_the_list_is_created(sandb
 
 def test_create_missing_with_bulk_import(world, sandbox, invoke, tmp_path, monkeypatch, calls):
     ids, list_id = world
-    monkeypatch.setattr(audience_apply, "BULK_CREATE_MIN", 2)
-    monkeypatch.setattr(audience_apply, "IMPORT_POLL_S", (0.0,))
+    monkeypatch.setattr(execute_create, "BULK_CREATE_MIN", 2)
+    monkeypatch.setattr(execute_create, "IMPORT_POLL_S", (0.0,))
     emails = [f"p{i}@example.com" for i in range(5, 10)] + [f"bulk{i}@example.com" for i in range(3)]
     result = invoke("sync-audience", audience_csv(tmp_path, emails), "--list", "VIP", "--create-missing", "--json")
     assert result.exit_code == 0, result.output
     assert ("POST", "/bulk/v1/leads.json") in calls
     new = {sandbox.marketo.find_leads("email", f"bulk{i}@example.com")[0]["id"] for i in range(3)}
     assert sandbox.marketo.list_members(list_id) == {ids[f"p{i}"] for i in range(5, 10)} | new
-    assert report(result)["counts"]["created"] == 3 and "imbalances" not in report(result)
+    assert report(result)["counts"]["created"] == 3
+    assert "imbalances" not in report(result)
 
 
 def test_bulk_extract_reads_membership_above_the_threshold(world, sandbox, invoke, tmp_path, monkeypatch, calls):
     ids, list_id = world
-    monkeypatch.setattr(audience_apply, "EXTRACT_POLL_S", (0.0,))
+    monkeypatch.setattr(members, "EXTRACT_POLL_S", (0.0,))
     path = audience_csv(tmp_path, [f"p{i}@example.com" for i in range(4, 10)])
     result = invoke("sync-audience", path, "--list", "VIP", "--extract-threshold", "1", "--json")
     assert result.exit_code == 0, result.output
     assert report(result)["details"]["membership_read"] == "bulk extract"
     assert ("POST", "/bulk/v1/leads/export/create.json") in calls
     assert not any(p.endswith(f"/lists/{list_id}/leads.json") and m == "GET" for m, p in calls)
-    assert report(result)["counts"]["current_members"] == 5 and report(result)["counts"]["added"] == 1
+    assert report(result)["counts"]["current_members"] == 5
+    assert report(result)["counts"]["added"] == 1
     assert sandbox.marketo.list_members(list_id) == {ids[f"p{i}"] for i in range(4, 10)}
 
 
@@ -288,7 +310,8 @@ def test_delta_mode_from_audience_events(world, sandbox, invoke, tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(json.dumps(e) for e in events) + "\n", encoding="utf-8")
     mirror = invoke("sync-audience", str(path), "--list", "VIP", "--mode", "mirror")
-    assert mirror.exit_code == 2 and "--mode delta" in mirror.stderr
+    assert mirror.exit_code == 2
+    assert "--mode delta" in mirror.stderr
     result = invoke("sync-audience", str(path), "--list", "VIP", "--json")
     assert result.exit_code == 0, result.output
     assert sandbox.marketo.list_members(list_id) == {ids[f"p{i}"] for i in (0, 5, 6, 7, 8)}
@@ -297,8 +320,6 @@ def test_delta_mode_from_audience_events(world, sandbox, invoke, tmp_path):
 
 
 def test_stale_cached_id_is_looked_up_again_and_counted_by_id(world, sandbox, invoke, tmp_path, calls):
-    from segmarketo_cli.cli.context import AppContext
-
     ids, list_id = world
     app = AppContext()
     app.store.remember_lead_ids(sandbox.url, "email", [("p0@example.com", [987654])])  # a lead merged away
@@ -307,7 +328,9 @@ def test_stale_cached_id_is_looked_up_again_and_counted_by_id(world, sandbox, in
     result = invoke("sync-audience", path, "--list", "VIP", "--json")
     assert result.exit_code == 0, result.output
     counts = report(result)["counts"]
-    assert counts["not_found"] == 1 and counts["added"] == 1 and "imbalances" not in report(result)
+    assert counts["not_found"] == 1
+    assert counts["added"] == 1
+    assert "imbalances" not in report(result)
     assert sandbox.marketo.list_members(list_id) == {ids[f"p{i}"] for i in (0, 5, 6, 7, 8, 9)}
 
 
@@ -319,7 +342,8 @@ def test_flag_errors_are_one_line_usage_errors(world, invoke, tmp_path):
                        (("--list-id", "424242"), "not found")]:
         result = invoke("sync-audience", path, *args)
         assert result.exit_code == 2, (args, result.output)
-        assert text in result.stderr and "Traceback" not in result.output
+        assert text in result.stderr
+        assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("sample", ["engage_audience_formatted.csv", "engage_audience_unformatted.csv"])
@@ -329,15 +353,19 @@ def test_sample_engage_downloads_mirror_onto_the_seeded_list(sandbox, invoke, ca
     list_id = box.list_id("High Value Users")
     path = str(SAMPLES / sample)
     refused = invoke("sync-audience", path, "--list", "High Value Users")
-    assert refused.exit_code == 4 and writes(calls) == []
+    assert refused.exit_code == 4
+    assert writes(calls) == []
     result = invoke("sync-audience", path, "--list", "High Value Users", "--max-removals", "6", "--json")
     assert result.exit_code == 0, result.output
     wanted = {"ann.adams0", "bo.haddad1", "chen.obrien2", "emeka.muller4", "farah.diaz5", "hana.brown7", "ivan.ito8",
               "lea.nakamura11", "mo.evans12", "nia.lopez13", "pat.duplicate"}
     expected = {lead["id"] for lead in box.leads if lead.get("email", "").split("@")[0] in wanted}
-    assert len(expected) == 12 and box.list_members(list_id) == expected  # both pat.duplicate leads
+    assert len(expected) == 12  # both pat.duplicate leads
+    assert box.list_members(list_id) == expected
     counts = report(result)["counts"]
-    assert counts["duplicate_emails"] == 1 and counts["removed"] == 6 and counts["unchanged"] == 1
+    assert counts["duplicate_emails"] == 1
+    assert counts["removed"] == 6
+    assert counts["unchanged"] == 1
     calls.clear()
     assert invoke("sync-audience", path, "--list", "High Value Users").exit_code == 0
     assert writes(calls) == []
@@ -359,13 +387,14 @@ def test_sample_audience_events_apply_as_delta_on_the_seeded_list(sandbox, invok
 
 def test_quota_exhausted_mid_run_exits_75_and_a_rerun_finishes_the_job(world, sandbox, invoke, tmp_path, monkeypatch):
     ids, list_id = world
-    monkeypatch.setattr(audience_apply, "EXTRACT_POLL_S", (0.0,))
-    monkeypatch.setattr(audience_apply, "BATCH", 2)  # several add calls, so the quota can run out between them
+    monkeypatch.setattr(members, "EXTRACT_POLL_S", (0.0,))
+    monkeypatch.setattr(session, "CALL_SIZE", 2)  # several add calls, so the quota can run out between them
     path = audience_csv(tmp_path, [f"p{i}@example.com" for i in range(10)])
     # Members are read by bulk extract, so the first request under the list's path is the first add call.
     sandbox.faults.add("607", times=1, path=f"/rest/v1/lists/{list_id}/leads.json")
     first = invoke("sync-audience", path, "--list", "VIP", "--extract-threshold", "1", "--json")
-    assert first.exit_code == 75 and report(first)["status"] == "deferred"
+    assert first.exit_code == 75
+    assert report(first)["status"] == "deferred"
     wanted = {ids[f"p{i}"] for i in range(10)} | {ids["p1-dup"]}
     # Add calls already in flight when the quota ran out still land (and are counted); the refused one does not.
     partial = sandbox.marketo.list_members(list_id)

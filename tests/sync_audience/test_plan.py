@@ -27,8 +27,12 @@ def test_mirror_diff_adds_removes_unchanged():
     people = [person("a@x.co"), person("b@x.co"), person("c@x.co")]
     resolved = {Identity("email", "a@x.co"): [1], Identity("email", "b@x.co"): [2], Identity("email", "c@x.co"): []}
     plan = plan_membership(people, resolved, members((1, "a@x.co"), (9, "z@x.co")), mode="mirror")
-    assert plan.adds == [2] and plan.removes == [9] and plan.unchanged == 1 and plan.kept == 0
-    assert [p.key.value for p in plan.unresolved] == ["c@x.co"] and plan.resolved == 2
+    assert plan.adds == [2]
+    assert plan.removes == [9]
+    assert plan.unchanged == 1
+    assert plan.kept == 0
+    assert [p.key.value for p in plan.unresolved] == ["c@x.co"]
+    assert plan.resolved == 2
     assert plan.current == len(plan.removes) + plan.unchanged + plan.kept
     assert plan.audience_leads == len(plan.adds) + plan.unchanged
 
@@ -38,21 +42,28 @@ def test_duplicate_email_all_leads_count_and_member_index_protects_unknown_dupli
     # The lookup found 5 and 6; lead 7 (also dup@x.co) is already in the list but unknown to the cache.
     plan = plan_membership(people, {Identity("email", "dup@x.co"): [5, 6]}, members((7, "DUP@x.co"), (5, "dup@x.co")))
     assert plan.duplicate_emails == 1
-    assert plan.adds == [6] and plan.removes == [] and plan.unchanged == 2
+    assert plan.adds == [6]
+    assert plan.removes == []
+    assert plan.unchanged == 2
 
 
 def test_delta_mode_exits_remove_only_current_members():
     people = [person("in@x.co"), person("out@x.co", member=False), person("gone@x.co", member=False)]
     resolved = {Identity("email", "in@x.co"): [1]}
     plan = plan_membership(people, resolved, members((2, "out@x.co"), (3, "other@x.co")), mode="delta")
-    assert plan.adds == [1] and plan.removes == [2] and plan.kept == 1 and plan.exited == 2
+    assert plan.adds == [1]
+    assert plan.removes == [2]
+    assert plan.kept == 1
+    assert plan.exited == 2
     assert plan.remove_source[2].startswith("exited")
 
 
 def test_add_only_never_removes():
     people = [person("in@x.co"), person("out@x.co", member=False)]
     plan = plan_membership(people, {Identity("email", "in@x.co"): [1]}, members((2, "out@x.co")), mode="add-only")
-    assert plan.adds == [1] and plan.removes == [] and plan.kept == 1
+    assert plan.adds == [1]
+    assert plan.removes == []
+    assert plan.kept == 1
 
 
 def test_create_missing_and_marketo_ids():
@@ -67,7 +78,8 @@ def test_create_missing_and_marketo_ids():
 
 def test_nothing_changed_plan_has_no_changes():
     plan = plan_membership([person("a@x.co")], {Identity("email", "a@x.co"): [1]}, members((1, "a@x.co")))
-    assert not plan.changes and plan.unchanged == 1
+    assert not plan.changes
+    assert plan.unchanged == 1
 
 
 def test_bad_mode_is_a_config_error():

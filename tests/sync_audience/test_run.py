@@ -1,12 +1,19 @@
-"""AudienceSync with a scripted client: list results are counted by id, never by position."""
+"""sync-audience's run with a scripted client: list results are counted by id, never by position."""
 
 from __future__ import annotations
 
+import json
+
+from segmarketo_cli.config import Settings
+from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
-from segmarketo_cli.jobs.sync_audience.run import AudienceSync, SyncOptions
+from segmarketo_cli.jobs.services import Services
+from segmarketo_cli.jobs.sync_audience.prepare import AudienceProfile, PreparedSync, SyncOptions
+from segmarketo_cli.jobs.sync_audience.run import run
 from segmarketo_cli.sources.audience.readers import AudienceInput, AudiencePerson, Identity
 from segmarketo_cli.state import StateStore
+from tests.sync_audience.harness import run_sync
 
 
 class ScriptedClient:
@@ -49,21 +56,46 @@ def person(email: str) -> AudiencePerson:
 def test_results_are_counted_by_id_and_every_id_lands_in_one_bucket(tmp_path):
     client = ScriptedClient()
     store = StateStore(tmp_path, "test")
-    report = RunReport("sync-audience")
-    rejects = RejectsWriter(tmp_path / "rejects.jsonl")
     people = [person(e) for e in ("keep@x.co", "a@x.co", "b@x.co", "c@x.co", "d@x.co")]
     audience = AudienceInput("aud.csv", "csv", "snapshot", people=people, rows=5)
-    sync = AudienceSync(client, store, report, rejects, SyncOptions(list_name="L", force=True), sleep=lambda s: None)
-    sync.run(audience)
-    rejects.close()
+    with RejectsWriter(tmp_path / "rejects.jsonl") as rejects:
+        report = run_sync(client, store, rejects, audience, list_name="L", force=True)
     counts = report.counts
     assert client.writes[0] == ("add", [10, 11, 12, 13])
     assert client.writes[-1] == ("remove", [2, 3])
-    assert counts["added"] == 1 and counts["not_found"] == 1 and counts["add_failed"] == 2
-    assert counts["removed"] == 1 and counts["already_absent"] == 1 and counts["unchanged"] == 1
-    assert report.imbalances() == [] and report.exit_code == 3
-    lines = (tmp_path / "rejects.jsonl").read_text(encoding="utf-8")
-    assert '"lead_id": 11' in lines and "1018" in lines and '"lead_id": 13' in lines and "no result" in lines
+    assert counts["added"] == 1
+    assert counts["not_found"] == 1
+    assert counts["add_failed"] == 2
+    assert counts["removed"] == 1
+    assert counts["already_absent"] == 1
+    assert counts["unchanged"] == 1
+    assert report.imbalances() == []
+    assert report.exit_code == 3
+    rejects_by_id = {row["lead_id"]: row for row in map(json.loads, (tmp_path / "rejects.jsonl").read_text(
+        encoding="utf-8").splitlines())}
+    assert rejects_by_id[11]["reason"] == "Marketo 1018: CRM enabled"
+    assert rejects_by_id[13]["reason"] == "no result for this id in Marketo's reply"
     # The lookup mapped rows by the returned (upper-cased) address and cached them.
     assert store.lead_ids_for(client.instance, "email", ["a@x.co"]) == {"a@x.co": [10]}
+    store.close()
+
+
+def test_a_dry_run_returns_the_report_and_hands_the_plan_to_show_plan_without_writing(tmp_path):
+    client = ScriptedClient()
+    store = StateStore(tmp_path, "test")
+    shown = []
+    audience = AudienceInput("aud.csv", "csv", "snapshot", people=[person("keep@x.co"), person("a@x.co")], rows=2)
+    with RejectsWriter(tmp_path / "rejects.jsonl") as rejects:
+        ctx = JobContext(services=Services(Settings(), store, _marketo=client), report=RunReport("sync-audience"),
+                         rejects=rejects, show_plan=shown.append)
+        options = SyncOptions(file="aud.csv", list_name="L", force=True, dry_run=True)
+        report = run(ctx, PreparedSync(AudienceProfile(), options, audience, "mirror"))
+    assert report is ctx.report
+    assert client.writes == []
+    (dry,) = shown
+    assert dry.list_label == "L"
+    assert dry.plan.adds == [10]
+    assert dry.plan.removes == [2, 3]
+    assert report.counts["added"] == 1
+    assert report.counts["removed"] == 2
     store.close()

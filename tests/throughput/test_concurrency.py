@@ -9,9 +9,6 @@ import pytest
 
 from segmarketo_cli.jobs.batchpool import run_batches, workers_for
 from segmarketo_cli.jobs.rejects import RejectsWriter
-from segmarketo_cli.jobs.report import RunReport
-from segmarketo_cli.jobs.sync_audience.run import AudienceSync, SyncOptions
-from segmarketo_cli.jobs.writeback import execute as writeback_delivery
 from segmarketo_cli.jobs.writeback import read_rest as writeback_rest
 from segmarketo_cli.jobs.writeback.lookups import LeadDirectory
 from segmarketo_cli.jobs.writeback.read_rest import collapse
@@ -21,6 +18,7 @@ from segmarketo_cli.segment.spec import munchkin_id
 from segmarketo_cli.sources.audience.readers import AudienceInput, AudiencePerson, Identity
 from segmarketo_cli.state import StateStore
 from tests.support.writeback_helpers import populate
+from tests.sync_audience.harness import run_sync
 
 
 # ---- the pool ---------------------------------------------------------------------------------------------
@@ -123,9 +121,8 @@ def test_sync_audience_looks_up_and_adds_in_parallel_counting_every_id_once(tmp_
     people = [AudiencePerson((Identity("email", f"p{i}@x.co"),), f"a.csv:{i + 2}") for i in range(1_050)]
     audience = AudienceInput("a.csv", "csv", "snapshot", people=people, rows=len(people))
     store = StateStore(tmp_path, "test")
-    report = RunReport("sync-audience")
     with RejectsWriter(tmp_path / "rejects.jsonl") as rejects:
-        AudienceSync(client, store, report, rejects, SyncOptions(list_name="L"), sleep=lambda s: None).run(audience)
+        report = run_sync(client, store, rejects, audience, list_name="L")
     assert client.peak >= 2
     assert sorted(client.added) == sorted(client.leads.values())  # every lead once, nothing twice
     counts = report.counts
@@ -173,11 +170,11 @@ def sliced(sandbox, monkeypatch):
     """Small activity pages so a few hundred activities make enough pages to be read in time slices."""
     monkeypatch.setenv("SEGMARKETO_USER_ID_FIELD", "segmentUserId")
     monkeypatch.setenv("SEGMARKETO_MAX_CONCURRENCY", "4")
-    monkeypatch.setattr(writeback_rest, "PAGE", 20)
+    monkeypatch.setattr(writeback_rest, "ACTIVITIES_PER_PAGE", 20)
     monkeypatch.setattr(writeback_rest, "MIN_PAGES_PER_SLICE", 4)
     # Batches (and cursor commits) during the run: small batches, and the 8 leads looked up as soon as 5 show up.
     monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 25)
-    monkeypatch.setattr(writeback_delivery, "LEADS_PER_CALL", 5)
+    monkeypatch.setattr(LeadDirectory, "per_call", 5)
     sandbox.config.activity_scan_window = 20
     return sandbox
 

@@ -8,12 +8,13 @@ from datetime import datetime, timezone
 import pytest
 
 from segmarketo_cli.config import load_settings
+from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
-from segmarketo_cli.jobs.services import build_marketo, build_segment
-from segmarketo_cli.jobs.writeback import run as writeback_run
-from segmarketo_cli.jobs.writeback.run import WritebackOptions
-from segmarketo_cli.jobs.writeback.streams import EXPORT_CHECKPOINT
+from segmarketo_cli.jobs.services import Services
+from segmarketo_cli.jobs.writeback.prepare import WritebackOptions, prepare
+from segmarketo_cli.jobs.writeback.read_bulk import EXPORT_CHECKPOINT
+from segmarketo_cli.jobs.writeback.run import run
 from segmarketo_cli.segment import sender as sender_module
 from segmarketo_cli.state import StateStore
 from tests.support.writeback_helpers import iso, populate
@@ -29,14 +30,15 @@ class Harness:
         self.sleeps: list[float] = []
         self.marketo = None
 
-    def run(self, sleep=None, **options) -> RunReport:
+    def run(self, sleep=None, segment=None, out=None, **options) -> RunReport:
+        """One run through prepare and run(ctx, prepared); `out` collects the dry run's stdout lines."""
         report = RunReport("writeback")
-        self.marketo = build_marketo(self.settings)
+        services = Services(self.settings, self.store, _segment=segment)
+        self.marketo = services.marketo()
+        prepared = prepare(self.settings, WritebackOptions(**options), services)
         with RejectsWriter(self.tmp_path / f"rejects-{report.run_id}.jsonl") as rejects:
-            writeback_run.run(marketo=self.marketo, store=self.store, settings=self.settings, report=report,
-                              rejects=rejects, options=WritebackOptions(**options),
-                              segment=lambda: build_segment(self.settings), sleep=sleep or self.sleeps.append)
-        return report
+            ctx = JobContext(services=services, report=report, rejects=rejects, out=out or (lambda line: None))
+            return run(ctx, prepared, sleep=sleep or self.sleeps.append)
 
     def cursor(self, name: str = "writeback") -> dict | None:
         raw = self.store.get_cursor(self.marketo.instance, name)
@@ -56,11 +58,15 @@ def test_long_window_uses_bulk_extract_polled_once_a_minute(sandbox, harness):
     assert report.details["mode"] == "bulk"
     assert report.details["bulk"]["exports_created"] == 1
     assert report.counts["sent"] == report.counts["activities_read"] == len(made)
-    assert len(sandbox.segment.accepted) == len(made) and not sandbox.segment.dropped
-    assert harness.sleeps and set(harness.sleeps) == {60.0}  # never polled faster than once a minute
-    assert harness.cursor()["mode"] == "bulk" and harness.cursor(EXPORT_CHECKPOINT) is None
+    assert len(sandbox.segment.accepted) == len(made)
+    assert not sandbox.segment.dropped
+    assert harness.sleeps
+    assert set(harness.sleeps) == {60.0}  # never polled faster than once a minute
+    assert harness.cursor()["mode"] == "bulk"
+    assert harness.cursor(EXPORT_CHECKPOINT) is None
     names = {m["event"] for m in sandbox.segment.accepted}
-    assert "Email Link Clicked" in names and "Unsubscribed" in names
+    assert "Email Link Clicked" in names
+    assert "Unsubscribed" in names
     clicked = next(m for m in sandbox.segment.accepted if m["event"] == "Email Link Clicked")
     assert clicked["properties"]["link_url"].startswith("https://shop.example.com/p/")
 
@@ -69,14 +75,16 @@ def test_windows_longer_than_31_days_are_split(sandbox, harness):
     made = populate(sandbox, 40, days=45)
     report = harness.run(since="46d")
     assert report.details["bulk"]["exports_created"] == 2
-    assert report.counts["sent"] == len(made) and report.counts["skipped_duplicate"] == 0
+    assert report.counts["sent"] == len(made)
+    assert report.counts["skipped_duplicate"] == 0
     assert len(sandbox.segment.accepted) == len(made)
 
 
 def test_bulk_flag_then_rest_from_the_bulk_cursor(sandbox, harness):
     made = populate(sandbox, 12, days=1)
     report = harness.run(since="2d", bulk=True)
-    assert report.details["mode"] == "bulk" and report.counts["sent"] == len(made)
+    assert report.details["mode"] == "bulk"
+    assert report.counts["sent"] == len(made)
     lead = sandbox.marketo.leads[0]["id"]
     sandbox.marketo.add_activity(lead, "Open Email", iso(datetime.now(timezone.utc)), primary_attribute_value_id=5)
     follow_up = harness.run()
@@ -94,7 +102,8 @@ def test_interrupted_run_resumes_the_same_export_job(sandbox, harness):
     with pytest.raises(KeyboardInterrupt):
         harness.run(sleep=die, since="11d")
     checkpoint = harness.cursor(EXPORT_CHECKPOINT)
-    assert checkpoint and checkpoint["export_id"]
+    assert checkpoint
+    assert checkpoint["export_id"]
     report = harness.run(since="11d")
     assert report.details["bulk"]["resumed_export"] == checkpoint["export_id"]
     assert report.details["bulk"]["exports_created"] == 0
@@ -118,7 +127,9 @@ def test_crash_mid_export_resends_at_most_one_batch(sandbox, harness, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         harness.run(since="11d")
     position = harness.cursor()
-    assert position["mode"] == "bulk" and position["guid"] and position["export_id"]
+    assert position["mode"] == "bulk"
+    assert position["guid"]
+    assert position["export_id"]
     report = harness.run()  # from the cursor: same export job, skipping what was committed
     assert report.details["bulk"]["resumed_export"] == position["export_id"]
     assert [reason for _, reason in sandbox.segment.dropped] == ["duplicate_message_id"] * 10
@@ -132,15 +143,17 @@ def test_segment_down_stops_with_75_keeps_the_cursor_and_loses_nothing(sandbox, 
     made = populate(sandbox, 10, days=1)
     sandbox.faults.add(500, times=3, path="/v1/batch")
     impatient = BatchSender(sandbox.url, "sandbox-write-key-0123456789", max_retries=2, sleep=lambda s: None)
+    services = Services(harness.settings, harness.store, _segment=impatient)
     report = RunReport("writeback")
-    marketo = build_marketo(harness.settings)
+    prepared = prepare(harness.settings, WritebackOptions(since="2d"), services)
     with RejectsWriter(harness.tmp_path / "r.jsonl") as rejects, pytest.raises(ServiceUnavailable) as err:
-        writeback_run.run(marketo=marketo, store=harness.store, settings=harness.settings, report=report,
-                          rejects=rejects, options=WritebackOptions(since="2d"), segment=lambda: impatient)
+        run(JobContext(services=services, report=report, rejects=rejects), prepared)
     assert err.value.exit_code == 75
-    assert report.counts["deferred"] == len(made) and not report.imbalances()
-    stored = json.loads(harness.store.get_cursor(marketo.instance, "writeback"))
+    assert report.counts["deferred"] == len(made)
+    assert not report.imbalances()
+    stored = json.loads(harness.store.get_cursor(services.marketo().instance, "writeback"))
     assert stored["guid"] is None  # only the window start, saved before the first read: no progress
     assert not sandbox.segment.accepted
     retry = harness.run()  # resumes from that start without --since
-    assert retry.counts["sent"] == len(made) and len(sandbox.segment.accepted) == len(made)
+    assert retry.counts["sent"] == len(made)
+    assert len(sandbox.segment.accepted) == len(made)

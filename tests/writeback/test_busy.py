@@ -9,12 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from segmarketo_cli.config import load_settings
-from segmarketo_cli.jobs.rejects import RejectsWriter
-from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.services import build_marketo
 from segmarketo_cli.jobs.writeback import read_rest as writeback_rest
-from segmarketo_cli.jobs.writeback import run as writeback_run
-from segmarketo_cli.jobs.writeback.run import WritebackOptions
 from tests.support.writeback_helpers import SPEC_TYPES, iso, populate
 from tests.writeback.test_bulk import Harness
 
@@ -86,12 +82,8 @@ def test_cron_run_from_a_paging_cursor_hands_over_from_the_last_activity_read(bu
 
 def test_dry_run_says_what_a_real_run_would_do_and_creates_no_export(busy, harness):
     populate(busy, 6, days=1, with_noise=False)
-    printed: list[dict] = []
-    report = RunReport("writeback")
-    with RejectsWriter(harness.tmp_path / "r.jsonl") as rejects:
-        writeback_run.run(marketo=build_marketo(harness.settings), store=harness.store, settings=harness.settings,
-                          report=report, rejects=rejects, options=WritebackOptions(since="2d", dry_run=True),
-                          segment=lambda: None, emit=printed.append, sleep=harness.sleeps.append)
+    printed: list[str] = []
+    report = harness.run(since="2d", dry_run=True, out=printed.append)
     assert busy.bulk.exports == {}
     assert not printed
     assert any("a real run reads" in note and "Bulk Activity Extract" in note for note in report.notes)

@@ -9,12 +9,10 @@ import pytest
 
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.jobs.writeback.activity import BadActivity, activity_from_bulk_row, activity_from_rest
+from segmarketo_cli.jobs.writeback.events import EventBuilder, LeadIdentity, Skip
 from segmarketo_cli.jobs.writeback.plan import (
     DEFAULT_EVENTS,
     KNOWN_EVENTS,
-    EventBuilder,
-    LeadIdentity,
-    Skip,
     bulk_windows,
     parse_when,
     parse_window,
@@ -54,14 +52,16 @@ def test_parse_when_accepts_iso_and_durations(text, expected):
 def test_parse_when_refuses_garbage_with_one_clear_line(text):
     with pytest.raises(ConfigError) as err:
         parse_when(text, NOW, option="--since")
-    assert "--since" in str(err.value) and "90m, 24h, 7d" in str(err.value)
+    assert "--since" in str(err.value)
+    assert "90m, 24h, 7d" in str(err.value)
 
 
 def test_window_defaults_until_to_now_and_caps_the_future():
     assert parse_window("1d", None, NOW).until == NOW
     assert parse_window("1d", "2030-01-01", NOW).until == NOW
     window = parse_window("2026-05-01", "2026-05-10", NOW)
-    assert window.days == 9
+    assert window.since == datetime(2026, 5, 1, tzinfo=timezone.utc)
+    assert window.until == datetime(2026, 5, 10, tzinfo=timezone.utc)
 
 
 def test_window_refuses_since_after_until():
@@ -84,7 +84,10 @@ def test_bulk_windows_are_at_most_31_days_and_contiguous():
 def test_retention_warning_only_for_short_lived_types_past_90_days():
     old = NOW - timedelta(days=120)
     warning = retention_warning(old, NOW, KNOWN_EVENTS)
-    assert warning and "Email Delivered" in warning and "Send Email" in warning and "90 days" in warning
+    assert warning
+    assert "Email Delivered" in warning
+    assert "Send Email" in warning
+    assert "90 days" in warning
     assert retention_warning(NOW - timedelta(days=30), NOW, DEFAULT_EVENTS) is None
     assert retention_warning(old, NOW, {"Open Email": "Email Opened"}) is None
     assert retention_warning(None, NOW, DEFAULT_EVENTS) is None
@@ -118,7 +121,8 @@ def test_profile_table_renames_adds_and_drops():
          "Open Email": True, "Click Email": False},
         None, extras=True,
     )
-    assert events["send email"] == "Marketo Email Sent" and "Send Email" not in events
+    assert events["send email"] == "Marketo Email Sent"
+    assert "Send Email" not in events
     assert events["Visit Webpage"] == "Page Visited"
     assert "Fill Out Form" not in events
     assert "Click Email" not in events
@@ -146,7 +150,8 @@ def test_flag_adds_drops_and_renames():
                             extras=True)
     assert events["Visit Webpage"] == "Page Visited"
     assert events["Open Email"] == "Opened"
-    assert "Fill Out Form" not in events and "Send Email" not in events
+    assert "Fill Out Form" not in events
+    assert "Send Email" not in events
     assert resolve_events(None, "Open Email=Opened")["Open Email"] == "Opened"
 
 
@@ -196,7 +201,9 @@ def test_bulk_nulls_are_none():
     activity = activity_from_bulk_row({"marketoGUID": "7", "leadId": "3", "activityDate": "2026-05-16T00:00:00Z",
                                        "activityTypeId": "104", "campaignId": "null", "primaryAttributeValueId": "",
                                        "primaryAttributeValue": "null", "attributes": "null"})
-    assert activity.campaign_id is None and activity.primary_id is None and activity.primary_value is None
+    assert activity.campaign_id is None
+    assert activity.primary_id is None
+    assert activity.primary_value is None
     assert activity.attributes == {}
 
 
@@ -232,16 +239,20 @@ LEAD = LeadIdentity(1, "pgibbons@example.com", "019mr8mf4r")
 def test_open_email_maps_to_email_spec():
     message = builder().build(rest_activity(attributes={"User Agent": "Mozilla/5.0", "Device": "iPhone",
                                                         "Campaign Run ID": "5"}), LEAD)
-    assert message["type"] == "track" and message["event"] == "Email Opened"
-    assert message["userId"] == "019mr8mf4r" and "anonymousId" not in message
+    assert message["type"] == "track"
+    assert message["event"] == "Email Opened"
+    assert message["userId"] == "019mr8mf4r"
+    assert "anonymousId" not in message
     assert message["messageId"] == "mkto-123-ABC-456-102988"
     assert message["timestamp"] == "2026-05-16T23:32:19.000Z"
     assert message["integrations"] == {"Marketo V2": False, "Marketo Static Lists (Actions)": False}
     assert message["context"] == {"traits": {"email": "pgibbons@example.com"}, "userAgent": "Mozilla/5.0"}
     props = message["properties"]
-    assert props["email_id"] == "1042" and props["campaign_id"] == "2211"
+    assert props["email_id"] == "1042"
+    assert props["campaign_id"] == "2211"
     assert props["campaign_name"] == "New Customer Discount"
-    assert props["marketo_activity_id"] == "102988" and props["marketo_lead_id"] == 1
+    assert props["marketo_activity_id"] == "102988"
+    assert props["marketo_lead_id"] == 1
     assert props["marketo_activity_type"] == "Open Email"
     assert props["marketo_attributes"] == {"User Agent": "Mozilla/5.0", "Device": "iPhone", "Campaign Run ID": "5"}
     assert "email_subject" not in props  # not known for this activity
@@ -250,7 +261,8 @@ def test_open_email_maps_to_email_spec():
 def test_click_email_carries_link_and_subject_when_known():
     props = builder().build(rest_activity(11, attributes={"Link": "https://x.example/p?a=1", "Link ID": 77,
                                                            "Subject": "First shirt on us!"}), LEAD)["properties"]
-    assert props["link_url"] == "https://x.example/p?a=1" and props["link_id"] == "77"
+    assert props["link_url"] == "https://x.example/p?a=1"
+    assert props["link_id"] == "77"
     assert props["email_subject"] == "First shirt on us!"
 
 
@@ -267,7 +279,8 @@ def test_unsubscribe_lists_when_marketo_gives_them():
     props = builder().build(rest_activity(9, attributes={"List ID": 12, "List Name": "Newsletter",
                                                           "Client IP Address": "10.0.0.1"}), LEAD)
     assert props["event"] == "Unsubscribed"
-    assert props["properties"]["list_id"] == "12" and props["properties"]["list_name"] == "Newsletter"
+    assert props["properties"]["list_id"] == "12"
+    assert props["properties"]["list_name"] == "Newsletter"
     assert props["context"]["ip"] == "10.0.0.1"
 
 
@@ -276,9 +289,11 @@ def test_program_status_and_form_properties():
                                            attributes={"Old Status": "Registered", "New Status": "Attended"}), LEAD)
     assert status["event"] == "Program Status Changed"
     assert status["properties"]["program_name"] == "Webinar 2026"
-    assert status["properties"]["old_status"] == "Registered" and status["properties"]["new_status"] == "Attended"
+    assert status["properties"]["old_status"] == "Registered"
+    assert status["properties"]["new_status"] == "Attended"
     form = builder().build(rest_activity(2, primaryAttributeValue="Contact Us"), LEAD)
-    assert form["event"] == "Form Submitted" and form["properties"]["form_name"] == "Contact Us"
+    assert form["event"] == "Form Submitted"
+    assert form["properties"]["form_name"] == "Contact Us"
 
 
 def test_added_type_gets_generic_properties():
@@ -290,10 +305,12 @@ def test_added_type_gets_generic_properties():
 
 def test_anonymous_identity_when_no_user_id():
     message = builder().build(rest_activity(), LeadIdentity(1, "a@example.com", None))
-    assert message["anonymousId"] == "marketo:1" and "userId" not in message
+    assert message["anonymousId"] == "marketo:1"
+    assert "userId" not in message
     assert message["context"]["traits"] == {"email": "a@example.com"}
     unknown = builder().build(rest_activity(), None)
-    assert unknown["anonymousId"] == "marketo:1" and "traits" not in unknown.get("context", {})
+    assert unknown["anonymousId"] == "marketo:1"
+    assert "traits" not in unknown.get("context", {})
 
 
 def test_user_id_only_skips_leads_without_user_id_with_reason():
@@ -306,13 +323,15 @@ def test_user_id_only_skips_leads_without_user_id_with_reason():
 
 def test_unmapped_type_is_skipped():
     result = builder().build(rest_activity(1), LEAD)
-    assert isinstance(result, Skip) and result.bucket == "skipped_unmapped"
+    assert isinstance(result, Skip)
+    assert result.bucket == "skipped_unmapped"
 
 
 def test_message_id_is_deterministic_and_short():
     first = builder().build(rest_activity(guid="abc-123"), LEAD)["messageId"]
     again = builder(campaign_names={}).build(rest_activity(guid="abc-123"), LEAD)["messageId"]
-    assert first == again == "mkto-123-ABC-456-abc-123" and len(first) < 100
+    assert first == again == "mkto-123-ABC-456-abc-123"
+    assert len(first) < 100
     with pytest.raises(ValueError, match="under 100"):
         builder().build(rest_activity(guid="g" * 100), LEAD)
 
@@ -323,4 +342,5 @@ def test_email_subject_from_the_asset_lookup_unless_the_activity_has_one():
     own = with_lookup.build(rest_activity(attributes={"Subject": "A/B variant"}), LEAD)
     assert own["properties"]["email_subject"] == "A/B variant"
     form = with_lookup.build(rest_activity(2), LEAD)["properties"]
-    assert "email_subject" not in form and "email_id" not in form
+    assert "email_subject" not in form
+    assert "email_id" not in form

@@ -9,6 +9,7 @@ import pytest
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.writeback.activity import Activity, BadActivity
+from segmarketo_cli.jobs.writeback.events import EventBuilder
 from segmarketo_cli.jobs.writeback.execute import Pipeline, SegmentSink
 from segmarketo_cli.jobs.writeback.lookups import (
     AssetNames,
@@ -16,7 +17,7 @@ from segmarketo_cli.jobs.writeback.lookups import (
     campaign_names,
     email_subjects,
 )
-from segmarketo_cli.jobs.writeback.plan import DEFAULT_EVENTS, EventBuilder
+from segmarketo_cli.jobs.writeback.plan import DEFAULT_EVENTS
 from segmarketo_cli.segment import sender as sender_module
 from segmarketo_cli.segment.sender import BatchResult, BatchSender
 from segmarketo_cli.state import StateStore
@@ -34,13 +35,15 @@ class FakeMarketo:
         self.users = users or {}
 
     def get_leads_by_filter(self, filter_type, values, fields):
-        assert filter_type == "id" and len(values) <= 300
+        assert filter_type == "id"
+        assert len(values) <= 300
         self.lead_calls.append([int(v) for v in values])
         return [{"id": int(v), "email": f"p{v}@example.com", "segmentUserId": self.users.get(int(v))}
                 for v in values if int(v) != 404]
 
     def envelope(self, method, path, params=None):
-        assert path == "/rest/asset/v1/emails.json" and params["maxReturn"] == 200
+        assert path == "/rest/asset/v1/emails.json"
+        assert params["maxReturn"] == 200
         self.email_calls += 1
         rows = [{"id": 1042, "subject": {"type": "Text", "value": "Hello"}},
                 {"id": 1043, "subject": {"type": "DynamicContent", "value": 7}}]
@@ -96,8 +99,10 @@ def test_identities_are_fetched_300_distinct_leads_per_call(parts):
     feed(pipeline, [activity(n, lead=1 + n % 600) for n in range(900)])
     pipeline.flush()
     assert [len(call) for call in marketo.lead_calls] == [300, 300]
-    assert report.counts["sent"] == 900 and report.counts["activities_read"] == 900
-    assert marketo.campaign_calls == 1 and marketo.email_calls == 1
+    assert report.counts["sent"] == 900
+    assert report.counts["activities_read"] == 900
+    assert marketo.campaign_calls == 1
+    assert marketo.email_calls == 1
     sent = [m for batch in sink.batches for m in batch]
     assert sent[0]["properties"]["campaign_name"] == "Welcome"
     assert sent[0]["properties"]["email_subject"] == "Hello"
@@ -124,9 +129,12 @@ def test_oversize_event_is_rejected_with_reason_and_the_run_continues(parts, tmp
     feed(pipeline, [activity(1, lead=1), huge, activity(3, lead=1)])
     pipeline.flush()
     rejects.close()
-    assert report.counts["sent"] == 2 and report.counts["rejected"] == 1
+    assert report.counts["sent"] == 2
+    assert report.counts["rejected"] == 1
     line = json.loads((tmp_path / "rejects.jsonl").read_text().splitlines()[0])
-    assert "32,768" in line["reason"] and line["marketoGUID"] == "2" and line["messageId"].endswith("-2")
+    assert "32,768" in line["reason"]
+    assert line["marketoGUID"] == "2"
+    assert line["messageId"].endswith("-2")
 
 
 def test_skips_duplicates_unmapped_and_bad_records_into_their_buckets(parts):
@@ -148,14 +156,17 @@ def test_lead_missing_in_marketo_gets_an_anonymous_id(parts):
     feed(pipeline, [activity(1, lead=404)])
     pipeline.flush()
     message = sink.batches[0][0]
-    assert message["anonymousId"] == "marketo:404" and "context" not in message
+    assert message["anonymousId"] == "marketo:404"
+    assert "context" not in message
 
 
 def test_abandon_counts_open_work_as_deferred(parts):
     pipeline, _, sink, report, _, commits = parts
     feed(pipeline, [activity(n, lead=n) for n in range(1, 6)])
     assert pipeline.abandon() == 5
-    assert report.counts["deferred"] == 5 and not sink.batches and not commits
+    assert report.counts["deferred"] == 5
+    assert not sink.batches
+    assert not commits
 
 
 def test_email_subjects_without_asset_permission_are_simply_unknown():
@@ -187,4 +198,6 @@ def test_email_subjects_page_through_200_at_a_time():
 
     client = Many()
     subjects = email_subjects(client)
-    assert len(subjects) == 450 and subjects[449] == "S449" and client.offsets == [0, 200, 400]
+    assert len(subjects) == 450
+    assert subjects[449] == "S449"
+    assert client.offsets == [0, 200, 400]

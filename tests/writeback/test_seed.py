@@ -53,11 +53,13 @@ def test_seed_window_written_back_with_names_subjects_and_identities(seeded, inv
     assert welcome["properties"]["campaign_name"] == "Send Welcome Email"
     by_lead = {m["properties"]["marketo_lead_id"]: m for m in accepted}
     assert by_lead[1]["userId"] == "user-0000"
-    assert by_lead[31]["anonymousId"] == "marketo:31" and "userId" not in by_lead[31]
+    assert by_lead[31]["anonymousId"] == "marketo:31"
+    assert "userId" not in by_lead[31]
     assert by_lead[31]["context"]["traits"]["email"] == "pat.duplicate@example.com"
     attended = [m for m in accepted if m["event"] == "Program Status Changed"
                 and m["properties"]["new_status"] == "Attended"]
-    assert attended and attended[0]["properties"]["program_name"] == "2026 Spring Product Webinar"
+    assert attended
+    assert attended[0]["properties"]["program_name"] == "2026 Spring Product Webinar"
     unsubscribed = {m["properties"]["marketo_lead_id"] for m in accepted if m["event"] == "Unsubscribed"}
     assert {7, 20} <= unsubscribed  # the seed's unsubscribed leads
 

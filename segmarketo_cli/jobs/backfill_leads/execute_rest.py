@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from segmarketo_cli.errors import SegmarketoError
+from segmarketo_cli.errors import AuthError, ExitCode, SegmarketoError
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate
+from segmarketo_cli.jobs.batches import chunks, first_reason, positional
 from segmarketo_cli.marketo.codes import with_partition_advice
 from segmarketo_cli.marketo.exceptions import MarketoPayloadTooLarge
 
+if TYPE_CHECKING:
+    from segmarketo_cli.marketo.client import MarketoClient
+    from segmarketo_cli.state import StateStore
+
 log = logging.getLogger("segmarketo.backfill")
 
-BATCH = 300
 DUPLICATE_ADVICE = "merge the duplicate leads in Marketo, or sync by id (--lookup-field id is update-only)"
 
 
@@ -34,6 +38,8 @@ class Outcome:
 
 @dataclass
 class BatchResult:
+    """One Sync Leads batch: an outcome per lead, the cookies it associated, and a stop error if one came."""
+
     outcomes: list[Outcome] = field(default_factory=list)
     cookies_associated: int = 0
     cookie_errors: list[str] = field(default_factory=list)
@@ -43,10 +49,10 @@ class BatchResult:
 class CookieLinker:
     """Associate Lead once per (cookie, lead) pair, remembered in the state store across runs."""
 
-    def __init__(self, client: Any, store: Any) -> None:
+    def __init__(self, client: MarketoClient, store: StateStore) -> None:
         self.client = client
         self.store = store
-        self.instance = getattr(client, "instance", "")
+        self.instance = client.instance
 
     def link(self, pairs: list[tuple[str, int]], result: BatchResult) -> None:
         if not pairs:
@@ -58,7 +64,7 @@ class CookieLinker:
             try:
                 self.client.associate_lead(lead_id, cookie)
             except SegmarketoError as exc:
-                if exc.exit_code == 75 or type(exc).__name__ == "AuthError":
+                if exc.exit_code == ExitCode.TEMPFAIL or isinstance(exc, AuthError):
                     result.stop = exc
                     return
                 result.cookie_errors.append(f"cookie for lead {lead_id}: {exc.message}")
@@ -67,7 +73,8 @@ class CookieLinker:
             result.cookies_associated += 1
 
 
-def sync_batch(client: Any, batch: list[Candidate], *, lookup_field: str, linker: CookieLinker | None) -> BatchResult:
+def sync_batch(client: MarketoClient, batch: Sequence[Candidate], *, lookup_field: str,
+               linker: CookieLinker | None) -> BatchResult:
     """One Sync Leads call (halved on 413) and the cookie associations of the leads it confirmed."""
     result = BatchResult()
     _sync(client, batch, lookup_field, result)
@@ -82,7 +89,7 @@ def sync_batch(client: Any, batch: list[Candidate], *, lookup_field: str, linker
     return result
 
 
-def _sync(client: Any, batch: list[Candidate], lookup_field: str, result: BatchResult) -> None:
+def _sync(client: MarketoClient, batch: Sequence[Candidate], lookup_field: str, result: BatchResult) -> None:
     try:
         rows = client.sync_leads([c.fields for c in batch], action="createOrUpdate", lookup_field=lookup_field)
     except MarketoPayloadTooLarge as exc:
@@ -93,21 +100,21 @@ def _sync(client: Any, batch: list[Candidate], lookup_field: str, result: BatchR
         _sync(client, batch[:half], lookup_field, result)
         _sync(client, batch[half:], lookup_field, result)
         return
-    for index, candidate in enumerate(batch):
-        row = rows[index] if index < len(rows) else None
+    for candidate, row in positional(rows, batch):
         result.outcomes.append(_outcome(candidate, row))
 
 
-def _outcome(candidate: Candidate, row: dict[str, Any] | None) -> Outcome:
-    if not isinstance(row, dict):
-        return Outcome(candidate, "rejected", code=None, message="Marketo returned no result for this record")
+def _outcome(candidate: Candidate, row: Mapping[str, Any] | None) -> Outcome:
+    reason = first_reason(row)
+    if row is None:
+        return Outcome(candidate, "rejected", message=reason.message)
     status = row.get("status")
     if status in ("created", "updated"):
         return Outcome(candidate, status, lead_id=row.get("id"))
-    reasons = row.get("reasons") or [{}]
-    first = reasons[0] if isinstance(reasons[0], dict) else {}
-    code = str(first.get("code")) if first.get("code") is not None else None
-    message = "; ".join(str(r.get("message", "")) for r in reasons if isinstance(r, dict)) or f"status {status}"
+    code = reason.code
+    # Every reason's message, not only the first: the rejects file shows all Marketo gave.
+    message = "; ".join(str(r.get("message", "")) for r in row.get("reasons") or () if isinstance(r, Mapping)) \
+        or f"status {status}"
     if code == "1007":
         message = f"{message} (duplicate leads in Marketo: {DUPLICATE_ADVICE})"
     message = with_partition_advice(code, message)
@@ -118,23 +125,22 @@ class RestExecutor:
     """Runs batches on a thread pool sized to the limiter; each key is in exactly one batch, so a lookup
     value is never in two calls in flight. `on_result` runs on the calling thread, in completion order."""
 
-    def __init__(self, client: Any, *, lookup_field: str, linker: CookieLinker | None,
+    def __init__(self, client: MarketoClient, *, lookup_field: str, linker: CookieLinker | None,
                  on_result: Callable[[BatchResult], None], workers: int | None = None) -> None:
         self.client = client
         self.lookup_field = lookup_field
         self.linker = linker
         self.on_result = on_result
-        limiter = getattr(client, "limiter", None)
+        limiter = getattr(client, "limiter", None)  # scripted test clients have none: one worker
         self.workers = workers or max(1, getattr(limiter, "max_concurrency", 1))
 
     def run(self, upserts: list[Candidate]) -> Stopped | None:
         """Apply all upserts. On a stop error (607, budget, auth, fatal) no new batch starts, in-flight batches
         are still recorded, and the returned Stopped names the error and every candidate not confirmed."""
-        batches = [upserts[i : i + BATCH] for i in range(0, len(upserts), BATCH)]
-        pending = list(reversed(batches))
+        pending = list(reversed(list(chunks(upserts))))
         stop: SegmarketoError | None = None
         unconfirmed: list[Candidate] = []
-        running: dict[Future, list[Candidate]] = {}
+        running: dict[Future[BatchResult], Sequence[Candidate]] = {}
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="backfill") as pool:
             while pending or running:
                 while pending and stop is None and len(running) < self.workers:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
@@ -100,10 +100,15 @@ class BackfillPlan:
     fields_skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OWNERSHIP_KINDS, 0))
     fields_dropped: int = 0
     compliance_skipped: int = 0
+    unmapped: dict[str, str] = field(default_factory=dict)  # trait path -> why it maps to no field, sorted
 
     @property
     def planned(self) -> int:
         return len(self.upserts) + len(self.unchanged) + len(self.rejects)
+
+    def uses_bulk(self, threshold: int) -> bool:
+        """Whether the writes go through Bulk Import: at least `threshold` leads to write."""
+        return len(self.upserts) >= threshold
 
 
 def lead_key(field_name: str, value: Any) -> str | None:
@@ -129,8 +134,8 @@ def content_hash(fields: dict[str, Any]) -> str:
     return hashlib.blake2b(blob.encode("utf-8"), digest_size=16).hexdigest()
 
 
-def prepare(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, ownership: Ownership,
-            plan: BackfillPlan) -> list[Candidate]:
+def map_people(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, ownership: Ownership,
+               plan: BackfillPlan) -> list[Candidate]:
     """Map every person; rejects (no key, invalid values, duplicate key) go to `plan.rejects`."""
     candidates: list[Candidate] = []
     first_origin: dict[str, str] = {}
@@ -203,18 +208,23 @@ def apply_ownership(candidates: list[Candidate], current: dict[str, list[dict[st
             plan.upserts.append(candidate)
 
 
+StoredHashes = Callable[[list[str]], dict[str, str]]
+ReadCurrent = Callable[[list[str], list[str]], dict[str, list[dict[str, Any]]]]
+
+
 def build_plan(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, ownership: Ownership,
-               stored_hashes: Any, read_current: Any, full: bool = False) -> BackfillPlan:
+               stored_hashes: StoredHashes, read_current: ReadCurrent, full: bool = False) -> BackfillPlan:
     """The whole plan. `stored_hashes(keys) -> {key: hash}` and `read_current(keys, fields) -> {key: [rows]}`
     are the only lookups (state store and Marketo reads); both are injected so this stays testable."""
     plan = BackfillPlan()
-    candidates = prepare(people, mapper, lookup_field=lookup_field, ownership=ownership, plan=plan)
+    candidates = map_people(people, mapper, lookup_field=lookup_field, ownership=ownership, plan=plan)
     stored = stored_hashes([c.key for c in candidates]) if not full else {}
     changed = split_unchanged(candidates, stored, full=full, plan=plan)
     keys = needs_current(changed, ownership)
     fields = sorted({lookup_field, "updatedAt", *ownership.fill_only})
     current = read_current(keys, fields) if keys else {}
     apply_ownership(changed, current, ownership, lookup_field=lookup_field, plan=plan)
+    plan.unmapped = dict(sorted(mapper.unmapped.items()))
     return plan
 
 

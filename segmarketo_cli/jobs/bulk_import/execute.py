@@ -9,12 +9,15 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import SegmarketoError
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate
 from segmarketo_cli.jobs.bulk_import.reports import Attribution, attribute_report
 from segmarketo_cli.marketo.exceptions import MarketoPayloadTooLarge
+
+if TYPE_CHECKING:
+    from segmarketo_cli.marketo.client import MarketoClient
 
 log = logging.getLogger("segmarketo.backfill")
 
@@ -103,7 +106,7 @@ class BulkExecutor:
     two and both halves are sent; a single row too large on its own is rejected with the reason.
     """
 
-    def __init__(self, client: Any, *, lookup_field: str, on_result: Callable[[ImportResult], None],
+    def __init__(self, client: MarketoClient, *, lookup_field: str, on_result: Callable[[ImportResult], None],
                  sleep: Callable[[float], None] = time.sleep, max_bytes: int = MAX_FILE_BYTES,
                  row_field: str | None = None, list_id: int | None = None,
                  poll_s: tuple[float, float] | None = None) -> None:
@@ -181,9 +184,8 @@ class BulkExecutor:
     def _upload(self, data: bytes, rows: list[Candidate]) -> dict[str, Any] | None:
         """Queue one file; None when Marketo refused it as too large (its halves are queued, or its one row
         rejected)."""
-        kwargs: dict[str, Any] = {"list_id": self.list_id} if self.list_id is not None else {}
         try:
-            return self.client.bulk_import_leads(data, lookup_field=self.lookup_field, **kwargs)
+            return self.client.bulk_import_leads(data, lookup_field=self.lookup_field, list_id=self.list_id)
         except MarketoPayloadTooLarge as exc:
             if len(rows) == 1:
                 reason = f"{exc.marketo_message} (one lead's data is over the bulk import file limit)"

@@ -6,10 +6,10 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.jobs.backfill_leads.plan import lead_key
+from segmarketo_cli.mapping.mapper import FieldCatalog
 
 # Real failure files name their reason column so (blog.teknkl.com, "add an initial row number to bulk lead
 # import CSVs for useful failure reports"); the warnings file's name is not documented, so the last column is
@@ -18,7 +18,7 @@ REASON_COLUMNS = ("Import Failure Reason", "Import Warning Reason")
 ROW_FIELD_TYPES = ("string", "text", "integer")
 
 
-def check_row_field(catalog: Any, name: str | None, *, lookup_field: str, mapped: Iterable[str] = ()) -> None:
+def check_row_field(catalog: FieldCatalog, name: str | None, *, lookup_field: str, mapped: Iterable[str] = ()) -> None:
     """ConfigError unless `bulk_row_field` names a writable string/text/integer lead field segmarketo may own."""
     if not name:
         return

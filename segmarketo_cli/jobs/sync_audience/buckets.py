@@ -11,7 +11,7 @@ from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan
 from segmarketo_cli.sources.audience.readers import AudienceInput
 
 if TYPE_CHECKING:
-    from segmarketo_cli.jobs.sync_audience.run import SyncOptions
+    from segmarketo_cli.jobs.sync_audience.session import SyncSession
 
 log = logging.getLogger("segmarketo.audience")
 
@@ -55,20 +55,20 @@ def account_plan(report: RunReport, plan: ListMembershipPlan, *, dry_run: bool) 
     report.details["plan"] = plan.summary()
 
 
-def finish(report: RunReport, plan: ListMembershipPlan, opts: SyncOptions, *, list_id: int | None,
-           list_label: str) -> None:
+def finish(session: SyncSession, plan: ListMembershipPlan) -> None:
     """Balances over people and lead ids, notes, and --strict."""
+    report, opts, list_id = session.report, session.options, session.list_id
     report.expect_balance("people", "resolved", "created", "unresolved", "create_failed", "exited")
     report.expect_balance("current_members", "removed", "already_absent", "remove_failed", "unchanged", "kept")
     report.expect_balance("audience_leads", "added", "unchanged", "not_found", "add_failed")
-    report.details["list"] = {"id": list_id, "name": list_label}
+    report.details["list"] = {"id": list_id, "name": session.list_label}
     if plan.unresolved:
         hint = "" if opts.create_missing else " (--create-missing creates them)"
         count = len(plan.unresolved)
         report.notes.append(f"{count:,} {'person is' if count == 1 else 'people are'} not in Marketo{hint}")
         if opts.strict and report.status == "ok":
             report.forced_status = "partial"
-    if not opts.user_field and any(p.key.kind == "userId" for p in plan.unresolved):
+    if not session.profile.user_id_field and any(p.key.kind == "userId" for p in plan.unresolved):
         report.notes.append("people known only by userId cannot be matched: set user_id_field (the Marketo "
                             "field holding Segment userIds) in the profile or SEGMARKETO_USER_ID_FIELD")
     if plan.duplicate_emails:

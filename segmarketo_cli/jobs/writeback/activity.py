@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,13 @@ def parse_activity_date(text: str) -> datetime:
     """An activityDate (`2023-01-16T23:32:19Z`, or with an offset) as an aware UTC datetime."""
     return parse_utc(text)
 
+
+def safe_date(text: Any) -> datetime | None:
+    """An activityDate as a datetime, or None when it is missing or not a date."""
+    try:
+        return parse_activity_date(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -114,3 +121,13 @@ def activity_from_bulk_row(row: Mapping[str, str]) -> Activity:
         primary_value=None if primary in (None, "", "null") else primary,
         attributes=attributes,
     )
+
+
+def parse_record(parser: Callable[[Any], Activity], raw: Any) -> Activity | BadActivity:
+    """`raw` read by `parser`, or the BadActivity saying why it cannot be (it goes to the rejects file)."""
+    try:
+        return parser(raw)
+    except BadActivity as exc:
+        return exc
+    except (TypeError, AttributeError, KeyError):
+        return BadActivity("activity record is not an object of the expected shape", "record", str(raw)[:200])

@@ -1,4 +1,5 @@
-"""Write-back delivery: activities -> events -> full Segment batches, with a cursor that trails acceptance."""
+"""Sending to Segment: activities -> events -> full batches (or a payload file, or stdout), with a cursor that
+trails acceptance."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from typing import Any, Protocol
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.writeback.activity import Activity, BadActivity
-from segmarketo_cli.jobs.writeback.lookups import LEADS_PER_CALL, AssetNames, LeadDirectory
-from segmarketo_cli.jobs.writeback.plan import EventBuilder, Skip
+from segmarketo_cli.jobs.writeback.events import EventBuilder, Skip
+from segmarketo_cli.jobs.writeback.lookups import AssetNames, LeadDirectory
 from segmarketo_cli.paths import open_private, write_failed
 from segmarketo_cli.segment import sender as segment_sender
 from segmarketo_cli.segment.sender import BatchResult, BatchSender
@@ -93,17 +94,17 @@ class OutFileSink(SegmentSink):
 
 
 class DryRunSink(SegmentSink):
-    """Hands each event to `emit` (the CLI prints it as a JSON line); nothing leaves the machine."""
+    """Hands each event to `out` as a JSON line (the CLI prints it on stdout); nothing leaves the machine."""
 
     mode = "dry-run"
 
-    def __init__(self, splitter: BatchSender, emit: Callable[[Message], None]) -> None:
+    def __init__(self, splitter: BatchSender, out: Callable[[str], None]) -> None:
         super().__init__(splitter)
-        self.emit = emit
+        self.out = out
 
     def deliver(self, batch: list[Message]) -> BatchResult:
         for message in batch:
-            self.emit({k: v for k, v in message.items() if k != "sentAt"})
+            self.out(json.dumps({k: v for k, v in message.items() if k != "sentAt"}, ensure_ascii=False))
         return BatchResult(True, None, 0, 0, [m["messageId"] for m in batch])
 
 
@@ -187,7 +188,7 @@ class Pipeline:
             return
         self._waiting.append((item, entry))
         self._unknown_leads[item.lead_id] = None
-        if len(self._unknown_leads) >= LEADS_PER_CALL:
+        if len(self._unknown_leads) >= self.leads.per_call:
             self._resolve()
 
     def advance(self, stream: str, position: Position) -> None:

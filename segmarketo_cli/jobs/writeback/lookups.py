@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import ConfigError, MarketoError
-from segmarketo_cli.jobs.writeback.plan import LeadIdentity
+from segmarketo_cli.jobs.batches import chunks
+from segmarketo_cli.jobs.writeback.events import LeadIdentity
+from segmarketo_cli.marketo.base import MAX_BATCH
 from segmarketo_cli.state import StateStore
 
 if TYPE_CHECKING:
@@ -21,7 +23,6 @@ TYPES_KEY = "writeback:activity-types"
 CAMPAIGNS_KEY = "writeback:campaign-names"
 SUBJECTS_KEY = "writeback:email-subjects"
 ASSET_PAGE = 200  # maxReturn limit of asset queries
-LEADS_PER_CALL = 300
 
 
 def activity_types(client: MarketoClient, store: StateStore, *, refresh: bool = False) -> dict[int, str]:
@@ -139,6 +140,8 @@ class LeadDirectory:
     full call's worth of unknown ids looks them up, so lookups overlap page reads instead of waiting for them.
     """
 
+    per_call = MAX_BATCH  # ids per Get Leads by Filter call
+
     def __init__(self, client: MarketoClient, user_id_field: str | None) -> None:
         self.client = client
         self.user_id_field = user_id_field
@@ -163,9 +166,9 @@ class LeadDirectory:
             for lead_id in lead_ids:
                 if lead_id not in self._known and lead_id not in self._in_flight:
                     self._queued[lead_id] = None
-            if len(self._queued) < LEADS_PER_CALL:
+            if len(self._queued) < self.per_call:
                 return
-            chunk = self._claim(list(self._queued)[:LEADS_PER_CALL])
+            chunk = self._claim(list(self._queued)[:self.per_call])
         self._lookup(chunk)
 
     def fetch(self, lead_ids: Iterable[int]) -> None:
@@ -177,10 +180,10 @@ class LeadDirectory:
             own = [i for i in wanted if i not in self._in_flight]
             if own:  # fill the last call with ids readers have queued: every lookup call carries 300 ids
                 taken = set(own)
-                own += [i for i in self._queued if i not in taken][: -len(own) % LEADS_PER_CALL]
+                own += [i for i in self._queued if i not in taken][: -len(own) % self.per_call]
             mine = self._claim(own)
-        for start in range(0, len(mine), LEADS_PER_CALL):
-            self._lookup(mine[start : start + LEADS_PER_CALL])
+        for chunk in chunks(mine, self.per_call):
+            self._lookup(list(chunk))
         for done in dict.fromkeys(waits):
             done.wait()
         missing = [i for i in wanted if i not in self._known]

@@ -1,20 +1,20 @@
-"""Write-back REST reading: Get Lead Activities paging per ≤10-type stream, split into time slices read in parallel
-when the first page shows there is much to read."""
+"""Reading activities over REST: Get Lead Activities paging per ≤10-type stream, split into time slices read in
+parallel when the first page shows there is much to read."""
 
 from __future__ import annotations
 
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from segmarketo_cli.jobs.writeback.activity import activity_from_rest
+from segmarketo_cli.jobs.batches import chunks
+from segmarketo_cli.jobs.writeback.activity import activity_from_rest, parse_record, safe_date
 from segmarketo_cli.jobs.writeback.execute import Pipeline, Position
 from segmarketo_cli.jobs.writeback.plan import iso_seconds
-from segmarketo_cli.jobs.writeback.streams import _parse, _safe_date
 
 if TYPE_CHECKING:
     from segmarketo_cli.marketo.activities import ActivityPage
@@ -22,17 +22,31 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("segmarketo.writeback")
 
+# Get Lead Activities: at most 10 activityTypeIds per call, and a page scans up to 300 activities
+# (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/activities).
+MAX_TYPE_IDS_PER_CALL = 10
+ACTIVITIES_PER_PAGE = 300
 MAX_EMPTY_PAGES = 1_000  # consecutive empty pages (300 activities of other types each) before giving up on paging
-PAGE = 300
 MIN_PAGES_PER_SLICE = 10  # a slice costs a paging-token call and part of a page (<= 15% more calls)
 READ_AHEAD_PAGES = 64  # pages fetched but not yet processed (bounds memory while lookups and sends run)
 SLICE = "#"  # stream key of slice i: "<type ids>#<i>"; the stored cursor holds the earliest unfinished slice
 
 
+def type_groups(type_ids: Sequence[int]) -> list[list[int]]:
+    """Sorted type ids in groups of ≤10 (Get Lead Activities' limit); each group is one paging stream."""
+    return [list(group) for group in chunks(sorted(set(type_ids)), MAX_TYPE_IDS_PER_CALL)]
+
+
+def stream_key(group: Sequence[int]) -> str:
+    """The stream's name in the stored cursor: its type ids, comma separated."""
+    return ",".join(str(i) for i in group)
+
+
 @dataclass
 class RestResult:
+    """What a REST read did: pages read, time slices, and the streams the empty-page cap stopped."""
+
     pages: int = 0
-    capped: bool = False
     slices: int = 0
     # Per type stream the empty-page cap stopped: the earliest date its paging position is known to have reached
     # (None when the stored position has no date). The caller reads the rest of the window another way.
@@ -163,12 +177,12 @@ class _Reader:
 
     def _split(self, first: _Slice, page: ActivityPage) -> list[_Slice]:
         """Time slices for the rest of the window, or [] when it is too little to be worth the extra calls."""
-        dates = [d for d in (_safe_date(r.get("activityDate")) for r in page.activities if isinstance(r, dict)) if d]
+        dates = [d for d in (safe_date(r.get("activityDate")) for r in page.activities if isinstance(r, dict)) if d]
         if self.workers < 2 or not dates or max(dates) >= self.until:
             return []
         low, high = min(dates), max(dates)
         per_second = len(dates) / max((high - low).total_seconds(), 1.0)
-        pages_left = per_second * (self.until - high).total_seconds() / PAGE
+        pages_left = per_second * (self.until - high).total_seconds() / ACTIVITIES_PER_PAGE
         count = min(self.workers, int(pages_left // MIN_PAGES_PER_SLICE))
         if count < 2:
             return []
@@ -229,7 +243,7 @@ class _Reader:
             for thread in threads:
                 thread.join(timeout=60)
 
-    def _fetch(self, piece: _Slice, pages: queue.Queue, stop: threading.Event) -> None:
+    def _fetch(self, piece: _Slice, pages: queue.Queue[tuple[_Slice, str, Any]], stop: threading.Event) -> None:
         """Slice thread: fetch pages in order and hand them to the processing thread."""
 
         def put(item: tuple[_Slice, str, Any]) -> None:
@@ -281,10 +295,10 @@ class _Reader:
         stream = piece.stream
         for raw in rows[begin:]:
             guid = raw.get("marketoGUID") if isinstance(raw, dict) else None
-            moment = _safe_date(raw.get("activityDate")) if isinstance(raw, dict) else None
+            moment = safe_date(raw.get("activityDate")) if isinstance(raw, dict) else None
             if moment is not None and self._beyond(moment, piece.end):
                 return True
-            item = _parse(activity_from_rest, raw)
+            item = parse_record(activity_from_rest, raw)
             self.pipeline.add(stream, piece.at(token, previous), item, origin=f"activities page {self.result.pages}")
             previous = str(guid) if guid else previous
             if moment is not None:
@@ -300,7 +314,7 @@ class _Reader:
 
     def _passes(self, rows: list[Any], end: datetime | None) -> bool:
         for raw in rows:
-            moment = _safe_date(raw.get("activityDate")) if isinstance(raw, dict) else None
+            moment = safe_date(raw.get("activityDate")) if isinstance(raw, dict) else None
             if moment is not None and self._beyond(moment, end):
                 return True
         return False
@@ -308,7 +322,6 @@ class _Reader:
     def _capped(self, empty_run: int, piece: _Slice) -> bool:
         if empty_run < self.max_empty:
             return False
-        self.result.capped = True
         self.capped.append(piece)
         log.warning("activity stream %s: stopped paging after %d empty pages in a row (a busy instance)",
                     piece.stream, empty_run)

@@ -1,4 +1,4 @@
-"""The writeback job: settle window, types and cursor, then read Marketo activity and deliver track events."""
+"""The writeback job: read Marketo activity in the prepared window (or from the cursor) and deliver track events."""
 
 from __future__ import annotations
 
@@ -6,18 +6,15 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from segmarketo_cli.config import Settings
-from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.jobs.batchpool import workers_for
-from segmarketo_cli.jobs.rejects import RejectsWriter
+from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.writeback.activity import parse_activity_date
+from segmarketo_cli.jobs.writeback.events import EventBuilder
 from segmarketo_cli.jobs.writeback.execute import (
     DELIVERED_BUCKET,
     DryRunSink,
@@ -38,112 +35,21 @@ from segmarketo_cli.jobs.writeback.lookups import (
 )
 from segmarketo_cli.jobs.writeback.plan import (
     BULK_WINDOW_DAYS,
-    IDENTITY_MODES,
-    EventBuilder,
-    Window,
     bulk_windows,
-    configured_events,
     iso_seconds,
-    parse_window,
-    resolve_integrations,
     retention_warning,
 )
-from segmarketo_cli.jobs.writeback.read_rest import RestResult, collapse, read_rest
-from segmarketo_cli.jobs.writeback.streams import (
-    BULK_STREAM,
-    POLL_INTERVAL_S,
-    BulkReader,
-    BulkResult,
-    stream_key,
-    type_groups,
-)
+from segmarketo_cli.jobs.writeback.prepare import CURSOR, PreparedWriteback, load_cursor, no_cursor
+from segmarketo_cli.jobs.writeback.read_bulk import BULK_STREAM, POLL_INTERVAL_S, BulkReader, BulkResult
+from segmarketo_cli.jobs.writeback.read_rest import RestResult, collapse, read_rest, stream_key, type_groups
 from segmarketo_cli.segment.sender import BatchSender
 from segmarketo_cli.segment.spec import munchkin_id
-from segmarketo_cli.state import StateStore
 
 if TYPE_CHECKING:
     from segmarketo_cli.marketo.client import MarketoClient
+    from segmarketo_cli.state import StateStore
 
 log = logging.getLogger("segmarketo.writeback")
-
-CURSOR = "writeback"
-DEFAULT_BULK_AFTER_DAYS = 7.0
-TABLE_KEYS = {"events", "integrations", "identity", "bulk_after_days", "marketo_extras"}
-
-
-@dataclass
-class WritebackOptions:
-    """The command's flags (None = not given: the profile's [writeback] table or the default applies)."""
-
-    since: str | None = None
-    until: str | None = None
-    activity_types: str | None = None
-    identity: str | None = None
-    bulk: bool = False
-    bulk_after_days: float | None = None
-    out: Path | None = None
-    dry_run: bool = False
-
-
-@dataclass
-class Plan:
-    """Everything settled before the first network call."""
-
-    window: Window
-    events: dict[str, str]
-    explicit_types: set[str]
-    integrations: dict[str, bool]
-    identity: str
-    bulk_after: timedelta
-
-
-def plan(settings: Settings, options: WritebackOptions, now: datetime) -> Plan:
-    """Validate flags and the profile's [writeback] table; raises ConfigError (exit 2) before any call."""
-    table = settings.table("writeback")
-    unknown = sorted(set(table) - TABLE_KEYS)
-    if unknown:
-        known = ", ".join(sorted(TABLE_KEYS))
-        raise ConfigError(f"[writeback] has unknown key(s) {', '.join(unknown)} (known: {known})")
-    events = configured_events(table, options.activity_types)
-    explicit = {str(k) for k in table.get("events") or {}}
-    if options.activity_types:
-        explicit |= {e.strip().lstrip("+-").partition("=")[0].strip() for e in options.activity_types.split(",")}
-    integrations_table = table.get("integrations")
-    if integrations_table is not None and not isinstance(integrations_table, dict):
-        raise ConfigError("[writeback.integrations] must be a table of \"Destination Name\" = true | false")
-    identity = options.identity or table.get("identity") or "auto"
-    if identity not in IDENTITY_MODES:
-        raise ConfigError(f"identity mode '{identity}' is not one of {', '.join(IDENTITY_MODES)}")
-    if identity == "user-id-only" and not settings.user_id_field:
-        raise ConfigError(
-            "--identity user-id-only needs the lead field that holds Segment's userId: "
-            "set user_id_field in the profile or SEGMARKETO_USER_ID_FIELD"
-        )
-    bulk_after = options.bulk_after_days if options.bulk_after_days is not None else table.get("bulk_after_days")
-    bulk_after = DEFAULT_BULK_AFTER_DAYS if bulk_after is None else bulk_after
-    if isinstance(bulk_after, bool) or not isinstance(bulk_after, (int, float)) or bulk_after <= 0:
-        raise ConfigError(f"--bulk-after must be a positive number of days, got {bulk_after!r}")
-    return Plan(
-        window=parse_window(options.since, options.until, now),
-        events=events,
-        explicit_types={e for e in explicit if e},
-        integrations=resolve_integrations(integrations_table),
-        identity=identity,
-        bulk_after=timedelta(days=float(bulk_after)),
-    )
-
-
-def load_cursor(store: StateStore, instance: str) -> dict[str, Any] | None:
-    raw = store.get_cursor(instance, CURSOR)
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict) or value.get("mode") not in ("rest", "bulk"):
-        raise ConfigError(f"the stored writeback cursor is unreadable ({raw[:60]!r}); run with --since to reset it")
-    return value
 
 
 def save_start(store: StateStore, instance: str, since: datetime) -> None:
@@ -153,56 +59,47 @@ def save_start(store: StateStore, instance: str, since: datetime) -> None:
     store.set_cursor(instance, CURSOR, json.dumps(cursor))
 
 
-def check_start(settings: Settings, store: StateStore, options: WritebackOptions, now: datetime) -> Plan:
-    """Everything that can be refused before a run starts: flags, [writeback], and a first run without --since."""
-    job = plan(settings, options, now)
-    if job.window.since is None:
-        settings.require_marketo()
-        if load_cursor(store, normalize_endpoint(str(settings.marketo_endpoint), what="Marketo endpoint")) is None:
-            raise _no_cursor(settings.profile)
-    return job
-
-
-def _no_cursor(profile: str) -> ConfigError:
-    return ConfigError(
-        f"no writeback cursor is stored for profile '{profile}' yet: "
-        "the first run needs --since (e.g. --since 7d or --since 2025-05-01)"
-    )
-
-
 def run(
+    ctx: JobContext,
+    prepared: PreparedWriteback,
     *,
-    marketo: MarketoClient,
-    store: StateStore,
-    settings: Settings,
-    report: RunReport,
-    rejects: RejectsWriter,
-    options: WritebackOptions,
-    segment: Callable[[], BatchSender],
-    emit: Callable[[dict[str, Any]], None] | None = None,
-    now: datetime | None = None,
     poll_interval_s: float = POLL_INTERVAL_S,
     sleep: Callable[[float], None] = time.sleep,
-    on_read: Callable[[int], None] | None = None,
+) -> RunReport:
+    """Read activities in the window (or from the cursor) and deliver them; buckets land in `ctx.report`.
+    `poll_interval_s` and `sleep` pace Bulk Extract status checks (tests make them instant)."""
+    with ctx.progress(None, "activities", unit="act") as bar:
+        _read_and_deliver(ctx, prepared, bar.update, poll_interval_s, sleep)
+    return ctx.report
+
+
+def _read_and_deliver(
+    ctx: JobContext,
+    prepared: PreparedWriteback,
+    on_read: Callable[[int], None],
+    poll_interval_s: float,
+    sleep: Callable[[float], None],
 ) -> None:
-    """Read activities in the window (or from the cursor) and deliver them; buckets land in `report`."""
-    now = now or datetime.now(timezone.utc)
-    job = plan(settings, options, now)
+    job, options, report, store, settings = prepared.profile, prepared.options, ctx.report, ctx.store, ctx.settings
+    window = prepared.window
+    marketo = ctx.marketo()
     instance = marketo.instance
     cursor = load_cursor(store, instance)
-    if job.window.since is None and cursor is None:
-        raise _no_cursor(settings.profile)
-    if cursor is None and job.window.since is not None and not (options.dry_run or options.out):
-        save_start(store, instance, job.window.since)
-    start_date = job.window.since or (parse_activity_date(cursor["date"]) if cursor["mode"] == "bulk" else None)
+    start_date = window.since
+    if window.since is None:
+        if cursor is None:
+            raise no_cursor(settings.profile)
+        start_date = parse_activity_date(cursor["date"]) if cursor["mode"] == "bulk" else None
+    elif cursor is None and not (options.dry_run or options.out):
+        save_start(store, instance, window.since)
     if options.bulk and start_date is None:
         raise ConfigError("--bulk needs --since: the stored cursor is a paging token, which has no date")
-    use_bulk = start_date is not None and (options.bulk or job.window.until - start_date > job.bulk_after)
+    use_bulk = start_date is not None and (options.bulk or window.until - start_date > job.bulk_after)
 
     type_names, missing = resolve_type_ids(marketo, store, job.events, job.explicit_types)
     if missing:
         report.notes.append(f"activity types not in this Marketo instance, skipped: {', '.join(missing)}")
-    warning = retention_warning(job.window.since, now, job.events)
+    warning = retention_warning(window.since, prepared.now, job.events)
     if warning:
         report.notes.append(warning)
         log.warning(warning)
@@ -215,7 +112,7 @@ def run(
         identity_mode=job.identity,
         user_id_field=settings.user_id_field,
     )
-    sink = _sink(options, settings, job.integrations, segment, emit)
+    sink = _sink(ctx, prepared)
     writes = sink.mode == "send"
     mode = "bulk" if use_bulk else "rest"
 
@@ -229,12 +126,12 @@ def run(
     directory = LeadDirectory(marketo, settings.user_id_field)
     campaigns = AssetNames(marketo, store, CAMPAIGNS_KEY, campaign_names)
     subjects = AssetNames(marketo, store, SUBJECTS_KEY, email_subjects)
-    pipeline = Pipeline(builder, directory, campaigns, subjects, sink, report, rejects, commit if writes else None,
-                        on_read=on_read)
+    pipeline = Pipeline(builder, directory, campaigns, subjects, sink, report, ctx.rejects,
+                        commit if writes else None, on_read=on_read)
     report.details.update({
         "mode": mode,
         "window": {"since": iso_seconds(start_date) if start_date else "stored cursor",
-                   "until": iso_seconds(job.window.until)},
+                   "until": iso_seconds(window.until)},
         "activity_types": {name: job.events[_key(job.events, name)] for name in sorted(type_names.values())},
         "identity": job.identity,
         "delivery": sink.mode,
@@ -244,20 +141,20 @@ def run(
     try:
         if use_bulk and options.dry_run:
             assert start_date is not None
-            _plan_bulk(report, start_date, job.window.until)
+            _plan_bulk(report, start_date, window.until)
         elif use_bulk:
             assert start_date is not None
-            resume = cursor if cursor and cursor["mode"] == "bulk" and job.window.since is None else None
+            resume = cursor if cursor and cursor["mode"] == "bulk" and window.since is None else None
             reader = BulkReader(marketo, store, pipeline, list(type_names), poll_interval_s=poll_interval_s,
                                 sleep=sleep)
-            _note_bulk(report, reader.read(start_date, job.window.until, resume))
+            _note_bulk(report, reader.read(start_date, window.until, resume))
         else:
-            starts = _rest_starts(marketo, list(type_names), job.window, cursor)
-            result = read_rest(marketo, pipeline, starts, job.window.until, workers=workers_for(marketo),
+            starts = _rest_starts(marketo, list(type_names), start_date, cursor)
+            result = read_rest(marketo, pipeline, starts, window.until, workers=workers_for(marketo),
                                prefetch=directory.prefetch)
             _note_rest(report, result)
             if result.capped_streams:
-                _bulk_after_cap(marketo, store, pipeline, report, result, job.window.until, dry_run=options.dry_run,
+                _bulk_after_cap(marketo, store, pipeline, report, result, window.until, dry_run=options.dry_run,
                                 poll_interval_s=poll_interval_s, sleep=sleep)
         pipeline.flush()
     except BaseException:
@@ -352,37 +249,29 @@ def _key(events: dict[str, str], name: str) -> str:
     return next(k for k in events if k.lower() == name.lower())
 
 
-def _sink(
-    options: WritebackOptions,
-    settings: Settings,
-    integrations: dict[str, bool],
-    segment: Callable[[], BatchSender],
-    emit: Callable[[dict[str, Any]], None] | None,
-) -> Sink:
+def _sink(ctx: JobContext, prepared: PreparedWriteback) -> Sink:
+    options, integrations = prepared.options, prepared.profile.integrations
     if options.dry_run or options.out:
         # Only split() is used, which needs no write key; this sender never sends.
-        splitter = BatchSender(settings.segment_endpoint, "-", integrations=integrations)
-        if options.dry_run:
-            if emit is None:
-                raise ValueError("a dry run needs an emit callback")
-            return DryRunSink(splitter, emit)
-        assert options.out is not None
+        splitter = BatchSender(ctx.settings.segment_endpoint, "-", integrations=integrations)
+        if options.out is None:
+            return DryRunSink(splitter, ctx.out)
         return OutFileSink(splitter, options.out)
-    sender = segment()
+    sender = ctx.segment()
     sender.integrations = dict(integrations)
     return SegmentSink(sender)
 
 
 def _rest_starts(
-    marketo: MarketoClient, type_ids: list[int], window: Window, cursor: dict[str, Any] | None
+    marketo: MarketoClient, type_ids: list[int], start: datetime | None, cursor: dict[str, Any] | None
 ) -> dict[str, Position]:
-    """Start position of each ≤10-type stream: a paging token at --since, else the stored positions."""
+    """Start position of each ≤10-type stream: a paging token at `start` (--since, or the date a bulk cursor
+    stored), else the stored paging positions."""
     groups = [stream_key(g) for g in type_groups(type_ids)]
-    if window.since is not None or cursor is None or cursor["mode"] == "bulk":
-        moment = window.since or parse_activity_date(cursor["date"])  # type: ignore[index]
-        token = marketo.get_paging_token(moment)
-        return {key: {"token": token, "after": None, "date": iso_seconds(moment)} for key in groups}
-    stored: dict[str, Position] = cursor.get("streams") or {}
+    if start is not None:
+        token = marketo.get_paging_token(start)
+        return {key: {"token": token, "after": None, "date": iso_seconds(start)} for key in groups}
+    stored: dict[str, Position] = (cursor or {}).get("streams") or {}
     if not stored:
         raise ConfigError("the stored writeback cursor holds no position; run once with --since")
     starts: dict[str, Position] = {}

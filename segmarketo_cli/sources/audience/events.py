@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from segmarketo_cli.errors import ConfigError, InputError
 from segmarketo_cli.identity import find_email
-from segmarketo_cli.sources.audience.readers import (
+from segmarketo_cli.sources import read_file
+from segmarketo_cli.sources.audience.people import (
     FALSE_WORDS,
     TRUE_WORDS,
     AudienceInput,
@@ -16,12 +16,15 @@ from segmarketo_cli.sources.audience.readers import (
     Identity,
     Rejection,
     identities_of,
+    reject,
 )
+from segmarketo_cli.sources.csvfile import CsvFile
 from segmarketo_cli.sources.discover import InputFile
 from segmarketo_cli.sources.shape import shape_problem
 from segmarketo_cli.timeparse import epoch_seconds, message_time
 
 ENTERED, EXITED = "Audience Entered", "Audience Exited"
+_S3_COLUMNS = ("audience_name", "audience_action", "email", "user_id", "timestamp")
 
 
 @dataclass
@@ -32,63 +35,59 @@ class _Event:
     seq: int
 
 
-
-def read_s3_actions(source: InputFile, header: list[str], rows: Iterator, audience: str | None) -> AudienceInput:
-    lowered = [h.lower() for h in header]
-    col = {name: (lowered.index(name) if name in lowered else None)
-           for name in ("audience_name", "audience_action", "email", "user_id", "timestamp")}
-    if col["audience_action"] is None:
-        raise InputError(f"{source.path}: S3 (Actions) file without an audience_action column")
-    result = AudienceInput(str(source.path), "s3-actions", "events")
+def read_s3_actions(table: CsvFile, audience: str | None) -> AudienceInput:
+    """An AWS S3 (Actions) audience CSV: one entry (audience_action true) or exit (false) per row."""
+    lowered = [h.lower() for h in table.header]
+    col = {name: lowered.index(name) for name in _S3_COLUMNS if name in lowered}
+    if "audience_action" not in col:
+        raise InputError(f"{table.name}: S3 (Actions) file without an audience_action column")
+    result = AudienceInput(table.name, "s3-actions", "events")
     events: list[_Event] = []
-    for seq, (origin, row, error) in enumerate(rows):
+    for seq, row in enumerate(table.rows()):
         result.rows += 1
-        if error or row is None:
-            result.rejects.append(Rejection(origin, error or "unreadable row"))
+        if row.error is not None:
+            reject(result, row.origin, (row.error, None, None))
             continue
-
-        def cell(name: str, row: list[str] = row) -> str:
-            return row[col[name]].strip() if col[name] is not None else ""
-
-        action = cell("audience_action").lower()
+        cells = {name: row.cells[index].strip() for name, index in col.items()}
+        action = cells["audience_action"].lower()
         if action not in TRUE_WORDS | FALSE_WORDS:
-            result.rejects.append(Rejection(origin, "audience_action is not true or false", "audience_action",
-                                            cell("audience_action")))
+            reject(result, row.origin, ("audience_action is not true or false", "audience_action",
+                                        cells["audience_action"]))
             continue
-        stamp = cell("timestamp")
+        stamp = cells.get("timestamp", "")
         ts = epoch_seconds(stamp) if stamp else None
         if stamp and ts is None:
-            result.rejects.append(Rejection(origin, "timestamp is not ISO-8601", "timestamp", stamp))
+            reject(result, row.origin, ("timestamp is not ISO-8601", "timestamp", stamp))
             continue
-        ids, problem = identities_of({"email": [cell("email")], "userId": [cell("user_id")]})
-        if not ids:
-            result.rejects.append(Rejection(origin, problem[0], problem[1], problem[2]))  # type: ignore[index]
+        user_id = cells.get("user_id", "")
+        ids, problem = identities_of({"email": [cells.get("email", "")], "userId": [user_id]})
+        if problem is not None:
+            reject(result, row.origin, problem)
             continue
-        person = AudiencePerson(tuple(ids), origin, action in TRUE_WORDS, cell("user_id") or None)
-        events.append(_Event(person, cell("audience_name") or None, ts, seq))
+        person = AudiencePerson(tuple(ids), row.origin, action in TRUE_WORDS, user_id or None)
+        events.append(_Event(person, cells.get("audience_name") or None, ts, seq))
     return _replay(result, events, audience)
 
 
 def read_events(source: InputFile, audience: str | None) -> AudienceInput:
-    from segmarketo_cli.sources import read_file
-
+    """Segment audience events (JSONL or JSON): Audience Entered/Exited tracks and audience identifies."""
     result = AudienceInput(str(source.path), "events-jsonl", "events")
     events: list[_Event] = []
     for seq, item in enumerate(read_file(source)):
         result.rows += 1
-        bad = not item.ok or item.message is None
-        problem = (item.error or "unreadable") if bad else shape_problem(item.message)
-        if problem:
-            result.rejects.append(Rejection(item.origin, problem))
+        message = item.message
+        problem = item.error or ("unreadable" if message is None else shape_problem(message))
+        if problem or message is None:
+            result.rejects.append(Rejection(item.origin, problem or "unreadable"))
             continue
-        parsed = _audience_event(item.message, audience)
+        parsed = _audience_event(message, audience)
         if parsed is None:
             result.ignored += 1
             continue
         key, member = parsed
-        email = find_email(item.message)
-        user_id = item.message.get("userId")
-        user_id = str(user_id).strip() if isinstance(user_id, (str, int)) and str(user_id).strip() else None
+        email = find_email(message)
+        given = message.get("userId")
+        user_id = str(given).strip() if isinstance(given, (str, int)) and str(given).strip() else None
         if user_id and "," in user_id:  # Marketo splits filter values on commas
             user_id = None
         ids = [Identity("email", email)] if email else ([Identity("userId", user_id)] if user_id else [])
@@ -96,7 +95,7 @@ def read_events(source: InputFile, audience: str | None) -> AudienceInput:
             result.rejects.append(Rejection(item.origin, "no e-mail or userId on this audience event"))
             continue
         person = AudiencePerson(tuple(ids), item.origin, member, user_id)
-        events.append(_Event(person, key, message_time(item.message), seq))
+        events.append(_Event(person, key, message_time(message), seq))
     return _replay(result, events, audience)
 
 
@@ -108,14 +107,19 @@ def _truth(value: Any) -> bool | None:
     return None
 
 
+def _object(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """parent[key] when it is an object, else an empty one."""
+    value = parent.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _audience_event(message: dict[str, Any], audience: str | None) -> tuple[str, bool] | None:
     """(audience key, member?) for an Audience Entered/Exited track or an audience identify, else None."""
-    context = message.get("context") if isinstance(message.get("context"), dict) else {}
-    personas = context.get("personas") if isinstance(context.get("personas"), dict) else {}
+    personas = _object(_object(message, "context"), "personas")
     computed = personas.get("computation_key") if isinstance(personas.get("computation_key"), str) else None
     kind = message.get("type")
     if kind == "track":
-        props = message.get("properties") if isinstance(message.get("properties"), dict) else {}
+        props = _object(message, "properties")
         key = props.get("audience_key") if isinstance(props.get("audience_key"), str) else computed
         event = message.get("event")
         if key is None:
@@ -125,7 +129,7 @@ def _audience_event(message: dict[str, Any], audience: str | None) -> tuple[str,
             flag = event == ENTERED
         return (key, flag) if flag is not None else None
     if kind == "identify":
-        traits = message.get("traits") if isinstance(message.get("traits"), dict) else {}
+        traits = _object(message, "traits")
         for key in (audience, computed):
             if key and _truth(traits.get(key)) is not None:
                 return key, bool(_truth(traits.get(key)))

@@ -4,35 +4,22 @@ from __future__ import annotations
 
 import json
 
-PROFILE_TEMPLATE = """\
+from segmarketo_cli.config.defaults import SCALAR_BY_NAME, TEMPLATE_ORDER, ScalarValue
+from segmarketo_cli.config.sections import FIELD_KINDS
+
+_HEADER = """\
 # >>> profile {profile}
 # segmarketo profile '{profile}'. Secrets are NOT kept here: run 'segmarketo auth set --profile {profile}'
 # or set SEGMARKETO_MARKETO_CLIENT_SECRET and SEGMARKETO_SEGMENT_WRITE_KEY.
 # Precedence: command-line flag > SEGMARKETO_* environment variable > this file > built-in default.
 [profiles.{profile}]
-# Marketo REST endpoint (Admin > Integration > Web Services), without /rest or /identity.
-marketo_endpoint = {endpoint}
-# Client id of the LaunchPoint custom service (its secret goes to the keyring).
-marketo_client_id = {client_id}
-# Segment HTTP API host: "us" (https://api.segment.io), "eu" (https://events.eu1.segmentapis.com) or a URL.
-segment_endpoint = {segment_endpoint}
-# Marketo field used to find leads (any searchable field, e.g. a custom segmentUserId).
-lookup_field = "email"
-# Marketo field that holds the Segment userId (write-back reads it; backfill writes it). Empty = none.
-# user_id_field = "segmentUserId"
-# Lead partition new leads are created in (segmarketo doctor lists the instance's). Empty = Marketo's default.
-# partition = "EMEA"
-# Scratch lead field (custom String, written by nothing else) that Bulk Import files carry a row number in, so
-# failed rows are matched back exactly. Empty = none: unmatched jobs are resent through Sync Leads instead.
-# bulk_row_field = "segmarketoImportRow"
-
-# API limits. Marketo allows 100 calls / 20 s and 10 concurrent calls per instance, shared by every
-# integration, and about 50,000 calls a day.
-rate_limit_calls = 90
-rate_limit_window_s = 20
-max_concurrency = 5
-# daily_budget = 20000
-
+"""
+_FIELD_NOTES = {
+    "marketo_owned": "# Never written by segmarketo:",
+    "fill_only": "# Written only where Marketo's value is empty:",
+    "newer_only": "# Written only when the Segment value is newer than the lead's updatedAt:",
+}
+_SUB_TABLES = """
 # Custom trait -> Marketo field API name (case-sensitive). Reserved traits are mapped already.
 [profiles.{profile}.mapping]
 # plan = "productPlan"
@@ -40,13 +27,7 @@ max_concurrency = 5
 
 # Field ownership for backfill-leads.
 [profiles.{profile}.fields]
-# Never written by segmarketo:
-marketo_owned = []
-# Written only where Marketo's value is empty:
-fill_only = []
-# Written only when the Segment value is newer than the lead's updatedAt:
-newer_only = []
-
+{fields}
 # Write-back sends Segment Email spec events by default. Marketo extras outside the spec (Email Sent,
 # Program Status Changed, Form Submitted) are sent only with marketo_extras = true.
 [profiles.{profile}.writeback]
@@ -76,10 +57,29 @@ def render_profile(
     client_id: str = "",
     segment_endpoint: str = "us",
 ) -> str:
-    return PROFILE_TEMPLATE.format(
-        profile=profile, endpoint=toml_string(endpoint), client_id=toml_string(client_id),
-        segment_endpoint=toml_string(segment_endpoint),
-    )
+    """The profile block `init` appends: every scalar setting with its note and default (or a commented example),
+    then the sub-tables with their keys."""
+    given = {"marketo_endpoint": endpoint, "marketo_client_id": client_id, "segment_endpoint": segment_endpoint}
+    lines = [_HEADER.format(profile=profile).rstrip("\n")]
+    for name in TEMPLATE_ORDER:
+        setting = SCALAR_BY_NAME[name]
+        lines.extend(setting.note)
+        value = given.get(name, setting.default)
+        if value is not None:
+            lines.append(f"{name} = {toml_value(value)}")
+        else:
+            lines.append(f"# {name} = {setting.example}")
+    fields = "".join(f"{_FIELD_NOTES[kind]}\n{kind} = []\n" for kind in FIELD_KINDS)
+    return "\n".join(lines) + "\n" + _SUB_TABLES.format(profile=profile, fields=fields)
+
+
+def toml_value(value: ScalarValue) -> str:
+    """A default as TOML: strings quoted, whole floats without '.0' (20, not 20.0)."""
+    if isinstance(value, str):
+        return toml_string(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def toml_string(value: str) -> str:

@@ -5,48 +5,32 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from segmarketo_cli import paths
+from segmarketo_cli.config.defaults import (
+    DEFAULT_HTTP_TIMEOUT_S,
+    DEFAULT_LOOKUP_FIELD,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_PROFILE,
+    DEFAULT_RATE_LIMIT_CALLS,
+    DEFAULT_RATE_LIMIT_WINDOW_S,
+    DEFAULT_SEGMENT_ENDPOINT,
+    SCALAR_BY_NAME,
+    SCALARS,
+    SEGMENT_REGIONS,
+    ScalarValue,
+)
+from segmarketo_cli.config.sections import ProfileSections, check_table_shapes, read_sections
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.tomlfiles import load_toml
 
 log = logging.getLogger("segmarketo.config")
-
-DEFAULT_PROFILE = "default"
-DEFAULT_SEGMENT_ENDPOINT = "https://api.segment.io"
-SEGMENT_REGIONS = {"us": "https://api.segment.io", "eu": "https://events.eu1.segmentapis.com"}
-
-# Scalar settings: name -> (environment variable, type, default).
-_SCALARS: dict[str, tuple[str, type, Any]] = {
-    "marketo_endpoint": ("SEGMARKETO_MARKETO_ENDPOINT", str, None),
-    "marketo_client_id": ("SEGMARKETO_MARKETO_CLIENT_ID", str, None),
-    "segment_endpoint": ("SEGMARKETO_SEGMENT_ENDPOINT", str, DEFAULT_SEGMENT_ENDPOINT),
-    "rate_limit_calls": ("SEGMARKETO_RATE_LIMIT_CALLS", int, 90),
-    "rate_limit_window_s": ("SEGMARKETO_RATE_LIMIT_WINDOW_S", float, 20.0),
-    "max_concurrency": ("SEGMARKETO_MAX_CONCURRENCY", int, 5),
-    "daily_budget": ("SEGMARKETO_DAILY_BUDGET", int, None),
-    "http_timeout_s": ("SEGMARKETO_HTTP_TIMEOUT_S", float, 100.0),
-    "max_retries": ("SEGMARKETO_MAX_RETRIES", int, 6),
-    "lookup_field": ("SEGMARKETO_LOOKUP_FIELD", str, "email"),
-    "user_id_field": ("SEGMARKETO_USER_ID_FIELD", str, None),
-    "partition": ("SEGMARKETO_PARTITION", str, None),
-    "bulk_row_field": ("SEGMARKETO_BULK_ROW_FIELD", str, None),
-}
-# Sub-tables a profile may hold, and their TOML shape.
-_TABLES: dict[str, type] = {"mapping": dict, "fields": dict, "writeback": dict, "rules": list}
-SECRET_ENV = {
-    "marketo_client_secret": "SEGMARKETO_MARKETO_CLIENT_SECRET",
-    "segment_write_key": "SEGMARKETO_SEGMENT_WRITE_KEY",
-}
-
-
-def environment_settings() -> list[tuple[str, str, Any]]:
-    """(setting name, environment variable, default) for every scalar setting; used by docs and man pages."""
-    return [(name, env, default) for name, (env, _kind, default) in _SCALARS.items()]
 
 
 @dataclass
@@ -57,23 +41,25 @@ class Settings:
     marketo_endpoint: str | None = None
     marketo_client_id: str | None = None
     segment_endpoint: str = DEFAULT_SEGMENT_ENDPOINT
-    rate_limit_calls: int = 90
-    rate_limit_window_s: float = 20.0
-    max_concurrency: int = 5
+    rate_limit_calls: int = DEFAULT_RATE_LIMIT_CALLS
+    rate_limit_window_s: float = DEFAULT_RATE_LIMIT_WINDOW_S
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     daily_budget: int | None = None
-    http_timeout_s: float = 100.0
-    max_retries: int = 6
-    lookup_field: str = "email"
+    http_timeout_s: float = DEFAULT_HTTP_TIMEOUT_S
+    max_retries: int = DEFAULT_MAX_RETRIES
+    lookup_field: str = DEFAULT_LOOKUP_FIELD
     user_id_field: str | None = None
     partition: str | None = None  # lead partition new leads are created in (partitionName); None: the default
-    bulk_row_field: str | None = None  # scratch lead field for Bulk Import row numbers (docs/backfill.md)
-    # Sub-tables of the profile, kept raw; each job validates its own.
+    bulk_row_field: str | None = None  # scratch lead field for Bulk Import row numbers (docs/backfill-leads.md)
+    # Sub-tables of the profile as written (TOML values), and the same checked into typed sections.
     tables: dict[str, Any] = field(default_factory=dict)
+    sections: ProfileSections = field(default_factory=ProfileSections)
     sources: dict[str, str] = field(default_factory=dict)
     config_path: Path | None = None
 
     def table(self, name: str) -> dict[str, Any]:
-        """A sub-table of the profile (e.g. 'mapping', 'fields', 'writeback'), empty when absent."""
+        """A sub-table of the profile (e.g. 'mapping', 'fields', 'writeback') as written, empty when absent;
+        `sections` holds the same checked and typed."""
         value = self.tables.get(name, {})
         if not isinstance(value, dict):
             raise ConfigError(f"{self.config_path}: [profiles.{self.profile}.{name}] must be a table")
@@ -83,7 +69,7 @@ class Settings:
         """(endpoint, client id); one clear line when either is missing."""
         for name in ("marketo_endpoint", "marketo_client_id"):
             if not getattr(self, name):
-                env = _SCALARS[name][0]
+                env = SCALAR_BY_NAME[name].env
                 raise ConfigError(
                     f"{name.replace('_', ' ')} is not set: set {env} or '{name}' in profile "
                     f"'{self.profile}' of {self.config_path}"
@@ -125,7 +111,7 @@ def check_private_config(path: Path) -> None:
         )
 
 
-def _coerce(value: Any, kind: type, *, where: str, key: str) -> Any:
+def _coerce(value: Any, kind: type[ScalarValue], *, where: str, key: str) -> ScalarValue | None:
     """Convert a TOML or environment value to the setting's type, or fail naming where it came from."""
     if value is None:
         return None
@@ -146,7 +132,7 @@ def _coerce(value: Any, kind: type, *, where: str, key: str) -> Any:
         raise ConfigError(f"{where}: '{key}' expects {expected}, got {value!r}") from None
 
 
-def load_settings(profile: str | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+def load_settings(profile: str | None = None, overrides: Mapping[str, ScalarValue | None] | None = None) -> Settings:
     """Resolve the settings of `profile` (flag, else SEGMARKETO_PROFILE, else 'default')."""
     profile = profile or os.environ.get("SEGMARKETO_PROFILE") or DEFAULT_PROFILE
     path = paths.config_file()
@@ -162,26 +148,27 @@ def load_settings(profile: str | None = None, overrides: dict[str, Any] | None =
         raise ConfigError(f"{path}: profile '{profile}' not found (profiles: {known})")
     settings = Settings(profile=profile, config_path=path)
     overrides = overrides or {}
-    for name, (env, kind, default) in _SCALARS.items():
+    for setting in SCALARS:
+        name = setting.name
+        value: Any
         if overrides.get(name) is not None:
             value, source = overrides[name], "flag"
-        elif os.environ.get(env):
-            value, source = os.environ[env], "env"
+        elif os.environ.get(setting.env):
+            value, source = os.environ[setting.env], "env"
         elif name in section:
             value, source = section[name], "profile"
         else:
-            value, source = default, "default"
+            value, source = setting.default, "default"
         settings.sources[name] = source
-        setattr(settings, name, _coerce(value, kind, where=_origin(settings, name), key=name))
-    for name, kind in _TABLES.items():
-        if name in section and not isinstance(section[name], kind):
-            shape = f"a [profiles.{profile}.{name}] table" if kind is dict else f"[[profiles.{profile}.{name}]] tables"
-            raise ConfigError(f"{path} [profiles.{profile}]: '{name}' must be {shape}, got {section[name]!r}")
+        setattr(settings, name, _coerce(value, setting.kind, where=_origin(settings, name), key=name))
+    check_table_shapes(section, path=path, profile=profile)
     settings.tables = {k: v for k, v in section.items() if isinstance(v, (dict, list))}
-    unknown = sorted(k for k, v in section.items() if not isinstance(v, (dict, list)) and k not in _SCALARS)
+    unknown = sorted(k for k, v in section.items() if not isinstance(v, (dict, list)) and k not in SCALAR_BY_NAME)
     if unknown:
         log.warning("%s [profiles.%s]: unknown setting(s) ignored: %s", path, profile, ", ".join(unknown))
     _validate(settings)
+    settings.sections = read_sections(settings.tables, path=path, profile=profile,
+                                      lookup_field=settings.lookup_field)
     return settings
 
 
@@ -191,7 +178,7 @@ def _origin(settings: Settings, name: str) -> str:
     if source == "flag":
         return "command-line option"
     if source == "env":
-        return f"environment variable {_SCALARS[name][0]}"
+        return f"environment variable {SCALAR_BY_NAME[name].env}"
     if source == "default":
         return "built-in default"
     return f"{settings.config_path} [profiles.{settings.profile}]"

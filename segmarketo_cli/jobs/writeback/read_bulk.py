@@ -1,4 +1,4 @@
-"""Write-back readers: activity type streams (≤10 type ids each) and Bulk Activity Extract windows."""
+"""Reading activities with Bulk Activity Extract: export jobs of ≤31 days, checkpointed so a crash resumes the job."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import MarketoError
-from segmarketo_cli.jobs.writeback.activity import Activity, BadActivity, activity_from_bulk_row, parse_activity_date
+from segmarketo_cli.jobs.writeback.activity import activity_from_bulk_row, parse_activity_date, parse_record, safe_date
 from segmarketo_cli.jobs.writeback.execute import Pipeline, Position
 from segmarketo_cli.jobs.writeback.plan import bulk_windows, iso_seconds
 from segmarketo_cli.marketo.bulk import EXTRACT_POLL_INTERVAL_S
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("segmarketo.writeback")
 
-MAX_TYPE_IDS_PER_CALL = 10
 BULK_STREAM = "bulk"
 EXPORT_CHECKPOINT = "writeback.export"
 POLL_INTERVAL_S = EXTRACT_POLL_INTERVAL_S
@@ -32,37 +31,10 @@ DONE_STATES = ("Completed",)
 FAILED_STATES = ("Failed", "Cancelled", "Canceled")
 
 
-def type_groups(type_ids: Sequence[int]) -> list[list[int]]:
-    """Sorted type ids in groups of ≤10 (Get Lead Activities' limit); each group is one paging stream."""
-    ids = sorted(set(type_ids))
-    return [ids[i : i + MAX_TYPE_IDS_PER_CALL] for i in range(0, len(ids), MAX_TYPE_IDS_PER_CALL)]
-
-
-def stream_key(group: Sequence[int]) -> str:
-    return ",".join(str(i) for i in group)
-
-
-def _safe_date(text: Any) -> datetime | None:
-    try:
-        return parse_activity_date(text) if isinstance(text, str) else None
-    except ValueError:
-        return None
-
-
-def _parse(parser: Callable[[Any], Activity], raw: Any) -> Activity | BadActivity:
-    try:
-        return parser(raw)
-    except BadActivity as exc:
-        return exc
-    except (TypeError, AttributeError, KeyError):
-        return BadActivity("activity record is not an object of the expected shape", "record", str(raw)[:200])
-
-
-# ---- bulk ------------------------------------------------------------------------------------------------
-
-
 @dataclass
 class BulkResult:
+    """What a bulk read did: export jobs created, the one resumed, where it stopped early, status polls."""
+
     exports: int = 0
     resumed_export: str | None = None
     stopped_at: datetime | None = None
@@ -194,7 +166,7 @@ class BulkReader:
         dates: list[datetime | None] = []
         begin = 0
         for index, (_, row) in enumerate(_rows(data)):
-            dates.append(_safe_date(row.get("activityDate")))
+            dates.append(safe_date(row.get("activityDate")))
             if skip_through is not None and row.get("marketoGUID") == skip_through:
                 begin = index + 1
         floor = _suffix_min(dates)
@@ -206,7 +178,7 @@ class BulkReader:
             # A new export (after a crash) resumes from the earliest date still ahead in this file, so the
             # cursor stays right even if the file is not sorted by date (its order is UNCONFIRMED).
             position = {"date": iso_seconds(floor[index] or start), "guid": previous, "export_id": export_id}
-            item = _parse(activity_from_bulk_row, row)
+            item = parse_record(activity_from_bulk_row, row)
             self.pipeline.add(BULK_STREAM, position, item, origin=f"export {export_id} line {line}")
             previous = row.get("marketoGUID") or previous
             self.pipeline.advance(BULK_STREAM, {**position, "guid": previous})

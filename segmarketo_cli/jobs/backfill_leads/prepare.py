@@ -1,0 +1,93 @@
+"""backfill-leads before the lock: its flags, the profile's mapping and field tables, the input files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.jobs.backfill_leads.plan import Ownership
+from segmarketo_cli.jobs.bulk_import.reports import check_row_field
+from segmarketo_cli.mapping.mapper import FieldCatalog, check_mapping_table, load_mapping_file
+from segmarketo_cli.sources import InputFile, preflight
+
+if TYPE_CHECKING:
+    from segmarketo_cli.config import Settings
+    from segmarketo_cli.jobs.services import Services
+
+DEFAULT_BULK_THRESHOLD = 20_000
+FIELDS_WHERE = "[fields] of the profile"
+
+
+@dataclass(frozen=True)
+class BackfillOptions:
+    """The command's flags (settings flags such as --lookup-field and --partition go through Settings)."""
+
+    files: tuple[str, ...]
+    input_format: str | None = None
+    mapping_file: str | None = None
+    auto_map: bool = True
+    nulls: str = "keep"
+    on_invalid: str = "reject"
+    bulk_threshold: int = DEFAULT_BULK_THRESHOLD
+    full: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class BackfillProfile:
+    """What the profile configures for backfill-leads: how leads are found, its [mapping] and [fields] tables and
+    the Bulk Import row-number field. The checks against Marketo's Describe are methods, run after the lock."""
+
+    lookup_field: str
+    user_id_field: str | None
+    mapping: dict[str, str]
+    fields: dict[str, Any]
+    bulk_row_field: str | None
+
+    @classmethod
+    def of(cls, settings: Settings, mapping: dict[str, str]) -> BackfillProfile:
+        """The profile's settings with `mapping` as its checked [mapping] table."""
+        return cls(settings.lookup_field, settings.user_id_field, mapping, settings.table("fields"),
+                   settings.bulk_row_field)
+
+    def ownership(self, catalog: FieldCatalog, *, where: str = FIELDS_WHERE) -> Ownership:
+        """The [fields] table, every field it names known to Marketo (ConfigError naming `where` otherwise)."""
+        return Ownership.from_table(self.fields, catalog, lookup_field=self.lookup_field, where=where)
+
+    def check_row_field(self, catalog: FieldCatalog, mapped: Iterable[str]) -> None:
+        """ConfigError unless bulk_row_field (when set) is a writable scratch field no `mapped` target uses."""
+        check_row_field(catalog, self.bulk_row_field, lookup_field=self.lookup_field, mapped=mapped)
+
+
+@dataclass(frozen=True)
+class PreparedBackfill:
+    """Everything `run` needs, checked: the profile, the mapping (the profile's plus --mapping), the readable
+    input files and the flags."""
+
+    profile: BackfillProfile
+    mapping: dict[str, str]
+    inputs: list[InputFile]
+    options: BackfillOptions
+
+
+def prepare_profile(settings: Settings, services: Services | None = None) -> BackfillProfile:
+    """The profile's [mapping] table checked (ConfigError, exit 2). It needs no call, so `services` is unused
+    and optional (doctor has none); the checks against Describe run after the lock."""
+    mapping = check_mapping_table(settings.table("mapping"), where=f"[profiles.{settings.profile}.mapping]")
+    return BackfillProfile.of(settings, mapping)
+
+
+def prepare(settings: Settings, options: BackfillOptions, services: Services | None = None) -> PreparedBackfill:
+    """Every check that can fail before the lock, with no call to Marketo: the lookup field and the mapping
+    (ConfigError, exit 2), then the input files (InputError, exit 1)."""
+    if settings.lookup_field == "id":
+        raise ConfigError("--lookup-field id is update-only in Marketo; backfill-leads creates leads, "
+                          "use email or a searchable custom field")
+    profile = prepare_profile(settings, services)
+    mapping = dict(profile.mapping)
+    if options.mapping_file:
+        mapping.update(load_mapping_file(options.mapping_file))
+    inputs = preflight(list(options.files), options.input_format)
+    return PreparedBackfill(profile, mapping, inputs, options)

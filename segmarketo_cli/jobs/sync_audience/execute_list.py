@@ -1,0 +1,142 @@
+"""Writes to the static list: create it (--create-list), add members, remove members; outcomes counted by id."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from segmarketo_cli.errors import ConfigError, MarketoError
+from segmarketo_cli.jobs.batches import first_reason
+from segmarketo_cli.jobs.batchpool import run_batches, workers_for
+from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan
+from segmarketo_cli.jobs.sync_audience.resolve import lookup
+
+if TYPE_CHECKING:
+    from segmarketo_cli.jobs.sync_audience.session import SyncSession
+
+log = logging.getLogger("segmarketo.audience")
+
+
+def create_list(session: SyncSession) -> None:
+    """Create the list in the folder find_list chose; a list created meanwhile by someone else is used as is."""
+    folder, name = session.folder, session.options.list_name or ""
+    assert folder is not None  # find_list set it before planning
+    try:
+        created = session.client.create_list(name, folder.id, folder_type=folder.type)
+    except MarketoError as exc:
+        if exc.code in ("710", "711"):
+            raise ConfigError(f"cannot create list '{name}' in {folder.type.lower()} {folder.id}:"
+                              f" {exc.marketo_message} (Marketo {exc.code})",
+                              hint="--folder folder:N is a marketing folder id, program:N a program id; "
+                                   "or give the folder's name or full path") from None
+        if exc.code not in ("709", "1017"):
+            raise
+        found = session.client.find_list_by_name(name)
+        if found is None:
+            raise
+        created = found
+    session.list_id = int(created["id"])
+    session.report.notes.append(f"created list '{name}' (id {session.list_id})")
+
+
+def add_members(session: SyncSession, plan: ListMembershipPlan, ids: Sequence[int], *,
+                retry_stale: bool = True) -> None:
+    """Add `ids`; ids Marketo no longer knows (1004, merged or deleted since they were cached) are looked up again
+    once, and what replaced them is added."""
+    list_id = _list_id(session)
+    stale: list[int] = []
+    with session.progress(len(ids), "adding to list") as bar:
+        for batch, rows in run_batches(lambda b: session.client.add_to_list(list_id, b), session.batches(ids),
+                                       workers_for(session.client)):
+            results = _by_id(rows)
+            _log_batch("add_to_list", list_id, batch, results)
+            for lead_id in batch:
+                row = results.get(lead_id)
+                if row is not None and row.get("status") == "added":
+                    session.report.add("added")
+                elif first_reason(row).code == "1004":
+                    stale.append(lead_id)
+                else:
+                    _failed(session, "add_failed", lead_id, row)
+            bar.update(len(batch))
+    if stale and retry_stale:
+        stale = _refresh_stale(session, plan, stale)
+    session.report.add("not_found", len(stale))
+    if stale:
+        log.info("%d lead ids no longer exist (1004), skipped: %s", len(stale), stale[:20])
+
+
+def remove_members(session: SyncSession, plan: ListMembershipPlan) -> None:
+    """Remove the plan's removes; an id already out of the list (1015) or gone (1004) counts as already absent."""
+    list_id = _list_id(session)
+    with session.progress(len(plan.removes), "removing from list") as bar:
+        for batch, rows in run_batches(lambda b: session.client.remove_from_list(list_id, b),
+                                       session.batches(plan.removes), workers_for(session.client)):
+            results = _by_id(rows)
+            _log_batch("remove_from_list", list_id, batch, results)
+            for lead_id in batch:
+                row = results.get(lead_id)
+                if row is not None and row.get("status") == "removed":
+                    session.report.add("removed")
+                elif first_reason(row).code in ("1015", "1004"):
+                    session.report.add("already_absent")
+                else:
+                    _failed(session, "remove_failed", lead_id, row)
+            bar.update(len(batch))
+
+
+def _refresh_stale(session: SyncSession, plan: ListMembershipPlan, stale: list[int]) -> list[int]:
+    """Leads gone since they were cached (merged, deleted): look their people up again, add what is new."""
+    people = {id(p): p for i in stale for p in plan.owners.get(i, [])}
+    identities = [ident for p in people.values() for ident in p.identities if session.field_for(ident.kind)]
+    kinds = {i.kind for i in identities}
+    for kind in kinds:
+        session.store.forget_lead_ids(session.instance, session.field_for(kind) or "",
+                                      [i.value for i in identities if i.kind == kind])
+    fresh: set[int] = set()
+    for kind in kinds:
+        for ids in lookup(session, kind, [i.value for i in identities if i.kind == kind]).values():
+            fresh.update(ids)
+    new = sorted(fresh - set(plan.owners))
+    for lead_id in new:
+        plan.owners[lead_id] = []
+        if lead_id in plan.removes:  # was going to be removed, but belongs to the audience after all
+            plan.removes.remove(lead_id)
+            session.report.add("unchanged")
+        elif lead_id in session.current:
+            session.report.add("unchanged")
+            session.report.add("kept", -1)
+    session.report.add("audience_leads", len(new))
+    add_members(session, plan, [i for i in new if i not in session.current], retry_stale=False)
+    return stale  # every id that answered 1004 is not found, whatever replaced it
+
+
+def _list_id(session: SyncSession) -> int:
+    assert session.list_id is not None  # found, or created before the first add
+    return session.list_id
+
+
+def _failed(session: SyncSession, bucket: str, lead_id: int, row: Mapping[str, Any] | None) -> None:
+    session.report.add(bucket)
+    if row is None:
+        reason = "no result for this id in Marketo's reply"
+    else:
+        skipped = first_reason(row)
+        reason = skipped.describe() if skipped.code is not None else f"unexpected status '{row.get('status')}'"
+    session.rejects.write(reason, lead_id=lead_id, action=bucket.split("_")[0])
+
+
+def _by_id(rows: Iterable[Any]) -> dict[int, dict[str, Any]]:
+    """List results keyed by lead id: Marketo's list calls are counted by id, never by position."""
+    return {int(r["id"]): r for r in rows if isinstance(r, dict) and str(r.get("id", "")).isdigit()}
+
+
+def _log_batch(call: str, list_id: int, batch: Sequence[int], results: Mapping[int, Mapping[str, Any]]) -> None:
+    """One INFO line per list call (for --log-file): ids sent and Marketo's statuses."""
+    statuses = Counter(str(row.get("status")) for row in results.values())
+    log.info("%s list %s: %d leads, %s", call, list_id, len(batch),
+             ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) or "no result rows",
+             extra={"data": {"event": "batch", "call": call, "list_id": list_id, "records": len(batch),
+                             **statuses}})

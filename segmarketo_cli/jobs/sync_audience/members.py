@@ -1,0 +1,89 @@
+"""The list's current members: paged, or one Bulk Lead Extract for a large list (reads only)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from segmarketo_cli.errors import MarketoError
+from segmarketo_cli.marketo.bulk import EXTRACT_POLL_INTERVAL_S
+
+if TYPE_CHECKING:
+    from segmarketo_cli.jobs.sync_audience.session import SyncSession
+
+log = logging.getLogger("segmarketo.audience")
+
+EXTRACT_POLL_S = (EXTRACT_POLL_INTERVAL_S,)  # Adobe: poll an export's status at most once a minute
+POLL_TIMEOUT_S = 6 * 3600
+LIST_SIZE_TTL_S = 30 * 86400
+
+
+def member_fields(session: SyncSession) -> list[str]:
+    """id and email, plus the user id field and the lookup field when they are others."""
+    fields = ["id", "email"]
+    for extra in (session.profile.user_id_field, session.profile.lookup_field):
+        if extra and extra not in fields:
+            fields.append(extra)
+    return fields
+
+
+def read_members(session: SyncSession, people: int) -> dict[int, dict[str, Any]]:
+    """Page the list, or one Bulk Lead Extract when it is probably above --extract-threshold.
+
+    Marketo gives no member count up front: the estimate is the size seen on the last run, or in mirror
+    mode the audience size (the list is about to match it).
+    """
+    assert session.list_id is not None  # find_list found it; a list still to create has no members
+    size_key = f"audience:list-size:{session.list_id}"
+    known = int(session.store.cache_get(session.instance, size_key) or 0)
+    estimate = max(known, people if session.mode == "mirror" else 0)
+    rows: Iterable[dict[str, Any]]
+    if estimate > session.options.extract_threshold:
+        rows = _extract_members(session, session.list_id)
+        session.report.details["membership_read"] = "bulk extract"
+    else:
+        rows = session.client.iter_list_members(session.list_id, fields=member_fields(session))
+        session.report.details["membership_read"] = "paging"
+    members = {int(row["id"]): row for row in rows if str(row.get("id") or "").isdigit()}
+    session.store.cache_put(session.instance, size_key, len(members), ttl_s=LIST_SIZE_TTL_S)
+    return members
+
+
+def _extract_members(session: SyncSession, list_id: int) -> list[dict[str, Any]]:
+    client = session.client
+    export_id = client.bulk_extract_create("leads", fields=member_fields(session), filter={"staticListId": list_id})
+    try:
+        client.bulk_extract_enqueue("leads", export_id)
+        status = poll(lambda: client.bulk_extract_status("leads", export_id), EXTRACT_POLL_S,
+                      done=("Completed",), sleep=session.sleep)
+        if status.get("status") != "Completed":
+            raise MarketoError("", f"membership extract {export_id} ended as {status.get('status')}")
+        data = client.bulk_extract_download("leads", export_id, status.get("fileChecksum"))
+    except BaseException:
+        try:
+            client.bulk_extract_cancel("leads", export_id)
+        except Exception:  # the original error matters more than a failed cancel
+            log.warning("could not cancel export %s", export_id)
+        raise
+    log.info("membership extract %s: %s records", export_id, status.get("numberOfRecords"))
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+def poll(status: Callable[[], dict[str, Any]], waits: Sequence[float], *, done: tuple[str, ...],
+         sleep: Callable[[float], None]) -> dict[str, Any]:
+    """Call `status` until the job is done or failed, sleeping `waits` in turn (the last one repeats)."""
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        row = status()
+        state = str(row.get("status"))
+        if state in done or state in ("Failed", "Cancelled", "Canceled"):
+            return row
+        if time.monotonic() - started > POLL_TIMEOUT_S:
+            raise MarketoError("", f"bulk job still {state} after {POLL_TIMEOUT_S // 3600} h")
+        sleep(waits[min(attempt, len(waits) - 1)])
+        attempt += 1

@@ -1,0 +1,143 @@
+"""writeback before the lock: its flags, the profile's [writeback] table, the window, and the stored cursor."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from segmarketo_cli import paths
+from segmarketo_cli.endpoints import normalize_endpoint
+from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.jobs.writeback.plan import (
+    IDENTITY_MODES,
+    Window,
+    configured_events,
+    parse_window,
+    resolve_integrations,
+)
+
+if TYPE_CHECKING:
+    from segmarketo_cli.config import Settings
+    from segmarketo_cli.jobs.services import Services
+    from segmarketo_cli.state import StateStore
+
+CURSOR = "writeback"
+DEFAULT_BULK_AFTER_DAYS = 7.0
+TABLE_KEYS = {"events", "integrations", "identity", "bulk_after_days", "marketo_extras"}
+
+
+@dataclass(frozen=True)
+class WritebackOptions:
+    """The command's flags (None = not given: the profile's [writeback] table or the default applies)."""
+
+    since: str | None = None
+    until: str | None = None
+    activity_types: str | None = None
+    identity: str | None = None
+    bulk: bool = False
+    bulk_after_days: float | None = None
+    out: Path | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class WritebackProfile:
+    """The [writeback] table checked, with the flags that override it: which activity types become which events,
+    the batch `integrations`, the identity mode, and the window length from which Bulk Extract reads."""
+
+    events: dict[str, str]  # Marketo activity type name -> Segment event name
+    explicit_types: set[str]  # types the user named: one Marketo lacks is an error, not a note
+    integrations: dict[str, bool]
+    identity: str
+    bulk_after: timedelta
+
+
+@dataclass(frozen=True)
+class PreparedWriteback:
+    """Everything `run` needs, checked: the profile, the window (settled at `now`) and the flags."""
+
+    profile: WritebackProfile
+    window: Window
+    now: datetime
+    options: WritebackOptions
+
+
+def prepare_profile(settings: Settings, flags: WritebackOptions | None = None) -> WritebackProfile:
+    """The profile's [writeback] table (with `flags`: --activity-types, --identity and --bulk-after) checked;
+    raises ConfigError (exit 2) before any call. `doctor` calls it without flags."""
+    flags = flags or WritebackOptions()
+    table = settings.table("writeback")
+    unknown = sorted(set(table) - TABLE_KEYS)
+    if unknown:
+        known = ", ".join(sorted(TABLE_KEYS))
+        raise ConfigError(f"[writeback] has unknown key(s) {', '.join(unknown)} (known: {known})")
+    events = configured_events(table, flags.activity_types)
+    explicit = {str(k) for k in table.get("events") or {}}
+    if flags.activity_types:
+        explicit |= {e.strip().lstrip("+-").partition("=")[0].strip() for e in flags.activity_types.split(",")}
+    integrations_table = table.get("integrations")
+    if integrations_table is not None and not isinstance(integrations_table, dict):
+        raise ConfigError("[writeback.integrations] must be a table of \"Destination Name\" = true | false")
+    identity = flags.identity or table.get("identity") or "auto"
+    if identity not in IDENTITY_MODES:
+        raise ConfigError(f"identity mode '{identity}' is not one of {', '.join(IDENTITY_MODES)}")
+    if identity == "user-id-only" and not settings.user_id_field:
+        raise ConfigError(
+            "--identity user-id-only needs the lead field that holds Segment's userId: "
+            "set user_id_field in the profile or SEGMARKETO_USER_ID_FIELD"
+        )
+    bulk_after = flags.bulk_after_days if flags.bulk_after_days is not None else table.get("bulk_after_days")
+    bulk_after = DEFAULT_BULK_AFTER_DAYS if bulk_after is None else bulk_after
+    if isinstance(bulk_after, bool) or not isinstance(bulk_after, (int, float)) or bulk_after <= 0:
+        raise ConfigError(f"--bulk-after must be a positive number of days, got {bulk_after!r}")
+    return WritebackProfile(
+        events=events,
+        explicit_types={e for e in explicit if e},
+        integrations=resolve_integrations(integrations_table),
+        identity=str(identity),
+        bulk_after=timedelta(days=float(bulk_after)),
+    )
+
+
+def prepare(
+    settings: Settings, options: WritebackOptions, services: Services, *, now: datetime | None = None
+) -> PreparedWriteback:
+    """Every refusal that can come before a run starts, as one line and exit 2 with no run recorded: flag
+    combinations, an unwritable --out, the [writeback] table, the window, and a first run without --since."""
+    if options.dry_run and options.out:
+        raise ConfigError("--dry-run and --out cannot be combined")
+    if options.out:
+        paths.check_writable(options.out, "--out")
+    now = now or datetime.now(timezone.utc)
+    profile = prepare_profile(settings, options)
+    window = parse_window(options.since, options.until, now)
+    if window.since is None:
+        endpoint, _ = settings.require_marketo()
+        if load_cursor(services.store, normalize_endpoint(endpoint, what="Marketo endpoint")) is None:
+            raise no_cursor(settings.profile)
+    return PreparedWriteback(profile=profile, window=window, now=now, options=options)
+
+
+def load_cursor(store: StateStore, instance: str) -> dict[str, Any] | None:
+    """The stored write-back cursor of `instance` ({"mode": "rest" | "bulk", ...}), None when there is none."""
+    raw = store.get_cursor(instance, CURSOR)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or value.get("mode") not in ("rest", "bulk"):
+        raise ConfigError(f"the stored writeback cursor is unreadable ({raw[:60]!r}); run with --since to reset it")
+    return value
+
+
+def no_cursor(profile: str) -> ConfigError:
+    """The refusal of a first run without --since."""
+    return ConfigError(
+        f"no writeback cursor is stored for profile '{profile}' yet: "
+        "the first run needs --since (e.g. --since 7d or --since 2025-05-01)"
+    )
