@@ -109,9 +109,3 @@ class DailyBudgetExhausted(MarketoQuotaExhausted):
 
 class SegmentError(SegmarketoError):
     """Segment refused a batch with a non-retryable status (bad write key, 4xx)."""
-
-
-class Interrupted(SegmarketoError):
-    """The user pressed Ctrl-C."""
-
-    exit_code = ExitCode.INTERRUPTED

@@ -9,7 +9,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -95,13 +95,16 @@ class GuardedSession(requests.Session):
                 )
         return target
 
-    def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+    def merge_environment_settings(
+        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        text = url.decode() if isinstance(url, bytes) else url or ""
         proxies = dict(proxies or {})
-        for scheme, proxy in get_environ_proxies(url, no_proxy=proxies.get("no_proxy")).items():
+        for scheme, proxy in get_environ_proxies(text, no_proxy=proxies.get("no_proxy")).items():
             proxies.setdefault(scheme, proxy)
         if verify is True or verify is None:
             verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
-        if url.startswith("https:") and isinstance(verify, str) and not os.path.exists(verify):
+        if text.startswith("https:") and isinstance(verify, str) and not os.path.exists(verify):
             raise EndpointError(f"the CA bundle {verify} does not exist (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE)")
         return super().merge_environment_settings(url, proxies, stream, verify, cert)
 
@@ -171,7 +174,9 @@ def describe_transport_error(exc: BaseException, read_timeout: float | None = No
     return f"the connection failed ({type(exc).__name__})"
 
 
-def first_contact_error(session: Any, url: str, exc: BaseException, what: str, setting: str) -> EndpointError | None:
+def first_contact_error(
+    session: requests.Session, url: str, exc: BaseException, what: str, setting: str
+) -> EndpointError | None:
     """An EndpointError when `exc` is an unreachable endpoint on the very first call to it (a wrong setting,
     exit 2); None when the endpoint has answered before in this run (then it is a passing outage)."""
     reason = unreachable_reason(exc)
@@ -184,7 +189,7 @@ def first_contact_error(session: Any, url: str, exc: BaseException, what: str, s
     return EndpointError(f"cannot reach the {what} {describe_endpoint(url)}: {reason}; check {setting}{hint}")
 
 
-def retry_after_s(headers: Any) -> float | None:
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
     """Seconds a server asked us to wait (Retry-After: seconds or HTTP date; X-RateLimit-Reset), if any."""
     retry_after = headers.get("Retry-After")
     if retry_after:

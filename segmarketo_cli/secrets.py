@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from types import ModuleType
 
 from segmarketo_cli.config import SECRET_ENV
 from segmarketo_cli.errors import ConfigError
@@ -29,7 +30,7 @@ class KeyringUnavailable(ConfigError):
     """No keyring backend works on this machine (typical for headless cron)."""
 
 
-def _keyring():
+def _keyring() -> ModuleType:
     import keyring  # lazy: importing keyring probes backends
 
     return keyring
@@ -67,9 +68,10 @@ def require_keyring() -> None:
 def keyring_get(profile: str, name: str) -> str | None:
     """Read one secret from the keyring; None when absent or when no backend works."""
     try:
-        return _keyring().get_password(SERVICE, _username(profile, name))
+        value: str | None = _keyring().get_password(SERVICE, _username(profile, name))
     except Exception:  # noqa: BLE001 - any backend failure means "not available here"
         return None
+    return value
 
 
 def get_secret(profile: str, name: str) -> str | None:

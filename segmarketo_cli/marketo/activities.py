@@ -39,7 +39,8 @@ def format_since(since: dt.datetime | dt.date | str) -> str:
 
 
 class ActivitiesApi(ApiBase):
-    """Activity endpoints of `MarketoClient` (§9)."""
+    """Activity endpoints of `MarketoClient`
+    (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/activities)."""
 
     def get_activity_types(self) -> list[dict[str, Any]]:
         """`{id, name, primaryAttribute, attributes}` per type; resolve ids by name, never hard-code them."""
@@ -51,7 +52,7 @@ class ActivitiesApi(ApiBase):
             "GET",
             "/rest/v1/activities/pagingtoken.json",
             params={"sinceDatetime": format_since(since)},
-            timeout=max(float(getattr(self, "timeout", 0.0)), PAGING_TOKEN_TIMEOUT_S),
+            timeout=self._long_timeout(PAGING_TOKEN_TIMEOUT_S),
         )
         if not env.next_page_token:
             raise ValueError("Marketo returned no paging token")

@@ -1,52 +1,71 @@
-"""What the endpoint mixins rely on: the `request` primitive and the batch-size guards."""
+"""What the endpoint mixins rely on: the abstract `request` primitive, its typed wrappers and the batch guards."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import requests
 
-from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.errors import ConfigError, MarketoError
 from segmarketo_cli.marketo.envelope import Envelope
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack is Python 3.11+; only the type checker reads it
 
 MAX_BATCH = 300  # records per Lead DB call (Sync Leads, list ops, filterValues, program status)
 MAX_CAMPAIGN_BATCH = 100  # leads (and tokens) per Request Campaign call
 
+# A query string: a mapping, or (name, value) pairs when a name repeats (`id=1&id=2`).
+Params = Mapping[str, Any] | Sequence[tuple[str, Any]]
+# Multipart files: field name -> (file name, content, content type).
+Files = Mapping[str, tuple[str, bytes, str]]
 
-class ApiBase:
+
+class RequestOptions(TypedDict, total=False):
+    """The keyword arguments of `ApiBase.request` besides `expect_json`, as `envelope` and `raw` pass them on."""
+
+    params: Params | None
+    json: Any  # a JSON request body
+    form: Mapping[str, str] | None
+    files: Files | None
+    headers: Mapping[str, str] | None
+    timeout: float | None
+    once: bool
+
+
+class ApiBase(ABC):
     """Base of MarketoClient and its endpoint mixins; `MarketoClient.request` does the real work."""
 
     instance: str = ""
     # The lead partition new leads are created in (the profile's `partition`); None: Marketo's default partition.
     partition_name: str | None = None
+    timeout: float  # the default read timeout, seconds
     _partitions_checked: frozenset[str] = frozenset()
 
+    @abstractmethod
     def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Any = None,
-        json: Any = None,
-        form: Any = None,
-        files: Any = None,
-        expect_json: bool = True,
-        headers: dict[str, str] | None = None,
-        timeout: float | None = None,
-        once: bool = False,
-    ) -> Any:
-        raise NotImplementedError
+        self, method: str, path: str, *, expect_json: bool = True, **options: Unpack[RequestOptions]
+    ) -> Envelope | requests.Response:
+        """One logical call: an `Envelope`, or the raw `requests.Response` of a file when `expect_json=False`."""
 
-    def envelope(self, method: str, path: str, **kwargs: Any) -> Envelope:
+    def envelope(self, method: str, path: str, **options: Unpack[RequestOptions]) -> Envelope:
         """`request` for JSON endpoints, typed."""
-        result = self.request(method, path, **kwargs)
-        assert isinstance(result, Envelope)
+        result = self.request(method, path, **options)
+        assert isinstance(result, Envelope), "request(expect_json=True) answers an Envelope"
         return result
 
-    def raw(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def raw(self, method: str, path: str, **options: Unpack[RequestOptions]) -> requests.Response:
         """`request` for file endpoints (bulk failures, warnings, extract files)."""
-        return self.request(method, path, expect_json=False, **kwargs)
+        result = self.request(method, path, expect_json=False, **options)
+        if isinstance(result, Envelope):  # an envelope saying "no data" (702) where a file was expected
+            raise MarketoError("", f"{method} {path} returned no file")
+        return result
+
+    def _long_timeout(self, server_timeout_s: float) -> float:
+        """A read timeout above Marketo's own server-side timeout for the call."""
+        return max(self.timeout, server_timeout_s)
 
     def partition_for_create(self, explicit: str | None = None) -> str | None:
         """The partitionName a create call sends: `explicit`, else the client's `partition_name`.
@@ -68,7 +87,7 @@ class ApiBase:
         self._partitions_checked = self._partitions_checked | {name}
         return name
 
-    def paged(self, path: str, params: dict[str, Any]) -> Iterator[list[Any]]:
+    def paged(self, path: str, params: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
         """GET pages by `nextPageToken` until it is absent or a page comes back empty."""
         token: str | None = None
         while True:
@@ -81,7 +100,7 @@ class ApiBase:
                 return
 
 
-def check_batch(items: Sequence[Any], what: str, limit: int = MAX_BATCH) -> None:
+def check_batch(items: Sequence[object], what: str, limit: int = MAX_BATCH) -> None:
     """Refuse oversize batches before they reach the wire; callers batch."""
     if len(items) > limit:
         raise ValueError(f"{what} takes at most {limit} items per call, got {len(items)}")

@@ -29,7 +29,9 @@ def _extract_base(kind: str) -> str:
 
 
 class BulkApi(ApiBase):
-    """Bulk endpoints of `MarketoClient` (§10); every call carries the Bearer header like any other."""
+    """Bulk endpoints of `MarketoClient`; every call carries the Bearer header like any other
+    (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/bulk-import/bulk-lead-import,
+    https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/bulk-extract/bulk-extract)."""
 
     def bulk_import_leads(
         self,
@@ -78,7 +80,8 @@ class BulkApi(ApiBase):
         filter: dict[str, Any],
         format: str = "CSV",
     ) -> str:
-        """Create an extract job (`filter` per §10.2/§10.3, date spans ≤31 days); returns its exportId."""
+        """Create an extract job (`filter` as Bulk Lead / Activity Extract take it, date spans ≤31 days); returns its
+        exportId."""
         body: dict[str, Any] = {"format": format, "filter": filter}
         if fields:
             body["fields"] = list(fields)

@@ -9,7 +9,7 @@ from segmarketo_cli.marketo.base import MAX_BATCH, MAX_CAMPAIGN_BATCH, ApiBase, 
 
 
 class CampaignsApi(ApiBase):
-    """Campaign endpoints of `MarketoClient` (§8)."""
+    """Campaign endpoints of `MarketoClient`."""
 
     def get_campaigns(self, name: str | None = None) -> list[dict[str, Any]]:
         """Campaigns `{id, name, type: batch|trigger, active, programId}`, optionally filtered by exact name."""

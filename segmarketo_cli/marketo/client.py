@@ -6,7 +6,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -28,7 +28,7 @@ from segmarketo_cli.http import (
 )
 from segmarketo_cli.marketo.activities import ActivitiesApi
 from segmarketo_cli.marketo.auth import IdentityUnavailable, TokenManager
-from segmarketo_cli.marketo.base import ApiBase
+from segmarketo_cli.marketo.base import ApiBase, Files, Params
 from segmarketo_cli.marketo.bulk import BulkApi
 from segmarketo_cli.marketo.campaigns import CampaignsApi
 from segmarketo_cli.marketo.codes import (
@@ -163,15 +163,15 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         method: str,
         path: str,
         *,
-        params: Any = None,
+        params: Params | None = None,
         json: Any = None,
-        form: Any = None,
-        files: Any = None,
+        form: Mapping[str, str] | None = None,
+        files: Files | None = None,
         expect_json: bool = True,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         once: bool = False,
-    ) -> Any:
+    ) -> Envelope | requests.Response:
         """One logical call: an `Envelope` (or a raw `requests.Response` when `expect_json=False`).
 
         Raises MarketoPayloadTooLarge on HTTP 413 (the caller halves its batch), MarketoQuotaExhausted on 607,
@@ -212,7 +212,14 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
                 return outcome
 
     def _build(
-        self, method: str, path: str, params: Any, json: Any, form: Any, files: Any, long_form: bool
+        self,
+        method: str,
+        path: str,
+        params: Params | None,
+        json: Any,
+        form: Mapping[str, str] | None,
+        files: Files | None,
+        long_form: bool,
     ) -> tuple[str, str, dict[str, Any]]:
         """The HTTP verb, URL and body arguments; a GET whose URL would pass MAX_URL_CHARS goes as a form POST."""
         url = f"{self.instance}{path}"
@@ -237,7 +244,7 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         tries: _Attempts,
         expect_json: bool,
         elapsed: float,
-    ) -> Any:
+    ) -> Envelope | requests.Response | None:
         """Return the call's result, or None after arranging a retry; raise when there is nothing to retry."""
         status = response.status_code
         url = response.request.url or path
@@ -281,7 +288,8 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
             return envelope if expect_json else response
         return self._on_errors(envelope, method, path, token, tries)
 
-    def _on_errors(self, envelope: Envelope, method: str, path: str, token: str, tries: _Attempts) -> Any:
+    def _on_errors(self, envelope: Envelope, method: str, path: str, token: str, tries: _Attempts) -> Envelope | None:
+        """The empty envelope of a "no data" answer, or None after arranging a retry; raise for the rest."""
         issues = envelope.errors or [MarketoIssue("", "success false without errors")]
         ranked = sorted(((classify(i.code, i.message), i) for i in issues), key=lambda ci: _PRIORITY.index(ci[0]))
         kind, issue = ranked[0]

@@ -27,7 +27,7 @@ class ErrorClass(str, Enum):
     UNKNOWN = "unknown"  # unlisted 6xx/7xx: one retry, then fatal
 
 
-# code -> (class, meaning). Codes marked * in §3.2 do not count toward Marketo's quota.
+# code -> (class, meaning)
 RESPONSE_CODES: dict[str, tuple[ErrorClass, str]] = {
     "601": (ErrorClass.AUTH, "access token invalid"),
     "602": (ErrorClass.AUTH, "access token expired"),
@@ -124,7 +124,7 @@ def format_reset(reset: dt.datetime) -> str:
     return f"{reset:%Y-%m-%d %H:%M %Z} ({utc:%H:%M} UTC)"
 
 
-# ---- record level (§3.3) -------------------------------------------------------------------------------------
+# ---- record level -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

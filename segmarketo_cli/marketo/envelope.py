@@ -28,12 +28,10 @@ class Envelope:
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def first(self) -> Any:
-        """The first result item, or None."""
-        return self.result[0] if self.result else None
-
-    def error_summary(self) -> str:
-        return "; ".join(f"{e.code} {e.message}".strip() for e in self.errors) or "no error detail"
+    def first(self) -> dict[str, Any] | None:
+        """The first result item, or None when there is none (or it is not a JSON object)."""
+        item = self.result[0] if self.result else None
+        return item if isinstance(item, dict) else None
 
 
 class EnvelopeError(ValueError):
@@ -54,7 +52,7 @@ def parse_envelope(data: Any) -> Envelope:
         for e in data.get("errors") or ()
         if isinstance(e, dict)
     ]
-    warnings = []
+    warnings: list[str] = []
     for w in data.get("warnings") or ():
         if isinstance(w, dict):
             warnings.append(f"{w.get('code', '')} {w.get('message', '')}".strip())

@@ -14,7 +14,8 @@ SYNC_TIMEOUT_S = 100.0  # Sync Leads may take up to 90 s server-side
 
 
 class LeadsApi(ApiBase):
-    """Lead endpoints of `MarketoClient` (§5)."""
+    """Lead endpoints of `MarketoClient`
+    (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/leads)."""
 
     def sync_leads(
         self,
@@ -80,7 +81,3 @@ class LeadsApi(ApiBase):
     def associate_lead(self, lead_id: int, cookie: str) -> None:
         """Tie a Munchkin `_mkto_trk` cookie to a known lead (one cookie per call)."""
         self.envelope("POST", f"/rest/v1/leads/{int(lead_id)}/associate.json", params={"cookie": cookie})
-
-    def _long_timeout(self, server_timeout_s: float) -> float:
-        """A read timeout above Marketo's own server-side timeout for the call."""
-        return max(float(getattr(self, "timeout", 0.0)), server_timeout_s)

@@ -112,11 +112,6 @@ class Limiter:
                 log.info("Marketo reported too many concurrent calls; using at most %d in flight", self._concurrency)
             return self._concurrency
 
-    def seconds_until_free(self) -> float:
-        """How long until the window admits another call (0 when it would now)."""
-        with self._lock:
-            return self._wait_locked(self._clock())
-
     def _wait_locked(self, now: float) -> float:
         while self._stamps and self._stamps[0] <= now - self.window_s:
             self._stamps.popleft()

@@ -63,7 +63,9 @@ def list_parents(rows: Iterable[Mapping[str, Any]], name: str) -> tuple[list[Lis
 
 
 class ListsApi(ApiBase):
-    """Static-list endpoints of `MarketoClient` (§6)."""
+    """Static-list endpoints of `MarketoClient`
+    (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/list-membership,
+    https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/assets/static-lists)."""
 
     def get_list(self, list_id: int) -> dict[str, Any] | None:
         """The Lead DB list record, or None when Marketo does not know the id (1013)."""
@@ -107,9 +109,10 @@ class ListsApi(ApiBase):
         if description:
             form["description"] = description
         env = self.envelope("POST", "/rest/asset/v1/staticLists.json", form=form)
-        if not env.result:
+        created = env.first
+        if created is None:
             raise MarketoError("", f"creating static list {name!r} returned no list ({'; '.join(env.warnings)})")
-        return env.first
+        return created
 
     def iter_list_members(self, list_id: int, fields: Sequence[str] = ("id", "email")) -> Iterator[dict[str, Any]]:
         """Every member of a static list, 300 per call, following `nextPageToken`."""

@@ -9,7 +9,7 @@ from segmarketo_cli.marketo.base import ApiBase, check_batch, id_list
 
 
 class ProgramsApi(ApiBase):
-    """Program endpoints of `MarketoClient` (§7)."""
+    """Program endpoints of `MarketoClient`."""
 
     def find_program_by_name(self, name: str) -> dict[str, Any] | None:
         """The program with exactly this name, or None (asset API: a miss is a warning with no result)."""

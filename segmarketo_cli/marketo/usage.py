@@ -1,4 +1,4 @@
-"""API usage counters: today's calls on the instance (all integrations) and recent error counts."""
+"""API usage counters: today's calls on the instance, all integrations included."""
 
 from __future__ import annotations
 
@@ -8,14 +8,9 @@ from segmarketo_cli.marketo.base import ApiBase
 
 
 class UsageApi(ApiBase):
-    """Usage endpoints of `MarketoClient` (§10.4); they need no permission."""
+    """Usage endpoints of `MarketoClient`; they need no permission."""
 
     def usage_today(self) -> dict[str, Any]:
         """`{date, total, users[{userId, count}]}` for today; total 0 when Marketo has no row yet."""
         row = self.envelope("GET", "/rest/v1/stats/usage.json").first
-        return row if isinstance(row, dict) else {"date": None, "total": 0, "users": []}
-
-    def usage_errors_today(self) -> dict[str, Any]:
-        """`{date, total, errors[{errorCode, count}]}` for today."""
-        row = self.envelope("GET", "/rest/v1/stats/errors.json").first
-        return row if isinstance(row, dict) else {"date": None, "total": 0, "errors": []}
+        return row if row is not None else {"date": None, "total": 0, "users": []}

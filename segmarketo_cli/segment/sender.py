@@ -66,22 +66,6 @@ class BatchResult:
     rejected: Rejected = field(default_factory=list)
 
 
-@dataclass
-class SendSummary:
-    """Results of `send`: one BatchResult per batch plus messages refused before sending."""
-
-    results: list[BatchResult]
-    rejected: Rejected
-
-    @property
-    def sent(self) -> int:
-        return sum(len(r.message_ids) for r in self.results)
-
-    @property
-    def all_rejected(self) -> Rejected:
-        return self.rejected + [item for r in self.results for item in r.rejected]
-
-
 class _Retry(Exception):
     """An attempt failed in a way worth retrying; `wait_s` is the server's wish, if it said one."""
 
@@ -173,11 +157,6 @@ class BatchSender:
         if current:
             batches.append(current)
         return batches, rejected
-
-    def send(self, messages: Iterable[Message]) -> SendSummary:
-        """Split `messages` and send every batch in order; raises like `send_batch`."""
-        batches, rejected = self.split(messages)
-        return SendSummary([self.send_batch(batch) for batch in batches], rejected)
 
     # sending -------------------------------------------------------------------------------------
     def send_batch(self, messages: list[Message]) -> BatchResult:

@@ -35,7 +35,7 @@ def munchkin_id(endpoint: str) -> str:
     return hashlib.sha256(host.encode()).hexdigest()[:10]
 
 
-def check_message_id(message_id: Any) -> str | None:
+def check_message_id(message_id: object) -> str | None:
     """Why `message_id` is unusable, or None when it is fine."""
     if not isinstance(message_id, str) or not message_id:
         return "messageId is missing"
@@ -59,17 +59,6 @@ def activity_message_id(munchkin: str, marketo_guid: str | int, namespace: str =
     return _checked(f"{namespace}-{munchkin}-{marketo_guid}")
 
 
-def identify_message_id(munchkin: str, lead_id: str | int, traits: dict[str, Any], namespace: str = "mkto") -> str:
-    """`mkto-<munchkinId>-lead-<leadId>-<sha256(canonical traits)[:16]>` for identify write-backs."""
-    digest = hashlib.sha256(canonical_json(traits).encode()).hexdigest()[:16]
-    return _checked(f"{namespace}-{munchkin}-lead-{lead_id}-{digest}")
-
-
-def canonical_json(value: Any) -> str:
-    """Key-sorted, compact JSON: equal data gives equal text (and equal hashes)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 def iso_timestamp(value: datetime | str | float | int | None = None) -> str:
     """`YYYY-MM-DDTHH:MM:SS.sssZ` in UTC from a datetime (naive = UTC), epoch seconds or ISO text; None = now."""
     if value is None:
@@ -91,7 +80,7 @@ def message_size(message: dict[str, Any]) -> int:
     return len(json.dumps(message).encode())
 
 
-def problem_with(message: Any) -> str | None:
+def problem_with(message: object) -> str | None:
     """Why Segment would refuse or silently drop `message`, or None when it looks deliverable."""
     if not isinstance(message, dict):
         return "message is not a JSON object"
@@ -153,20 +142,4 @@ def track(
         raise ValueError("a track call needs an event name")
     message: dict[str, Any] = {"type": "track", "event": event, **_identity(user_id, anonymous_id)}
     message["properties"] = dict(properties or {})
-    return _finish(message, message_id, timestamp, context, integrations)
-
-
-def identify(
-    *,
-    message_id: str,
-    user_id: str | None = None,
-    anonymous_id: str | None = None,
-    traits: dict[str, Any] | None = None,
-    timestamp: datetime | str | float | None = None,
-    context: dict[str, Any] | None = None,
-    integrations: dict[str, bool] | None = None,
-) -> dict[str, Any]:
-    """A Spec identify call carrying `traits`."""
-    message: dict[str, Any] = {"type": "identify", **_identity(user_id, anonymous_id)}
-    message["traits"] = dict(traits or {})
     return _finish(message, message_id, timestamp, context, integrations)

@@ -198,7 +198,7 @@ def test_verbose_logs_each_http_call_with_secrets_redacted(invoke, register, san
         def body(env):
             from segmarketo_cli.segment import spec
 
-            env.segment().send([spec.track("Probe", message_id="probe-1", user_id="u1")])
+            env.segment().send_batch([spec.track("Probe", message_id="probe-1", user_id="u1")])
             env.report.add("sent")
             secret = os.environ["SEGMARKETO_MARKETO_CLIENT_SECRET"]
             log_call("GET", f"{env.settings.marketo_endpoint}/identity/oauth/token?client_id=c&client_secret="

@@ -178,7 +178,7 @@ def test_unreachable_segment_endpoint_is_a_config_error_without_retries():
     message = {"type": "track", "event": "Email Opened", "userId": "u1", "messageId": "m-1",
                "timestamp": "2024-05-01T00:00:00.000Z"}
     with pytest.raises(ConfigError) as info:
-        sender.send([message])
+        sender.send_batch([message])
     assert f"http://127.0.0.1:{port}" in info.value.message
     assert "refused" in info.value.message
     assert slept == []

@@ -35,7 +35,8 @@ def test_status_names_sources_never_values(monkeypatch):
     assert statuses["marketo_client_secret"].detail == "service 'segmarketo', user 'default:marketo_client_secret'"
     assert statuses["segment_write_key"].source == "env"
     assert statuses["segment_write_key"].detail == "SEGMARKETO_SEGMENT_WRITE_KEY"
-    assert "kr-value-3" not in repr(statuses) and "env-value-4" not in repr(statuses)
+    assert "kr-value-3" not in repr(statuses)
+    assert "env-value-4" not in repr(statuses)
     assert secrets.secret_status("other")[0].source == "missing"
 
 
@@ -50,7 +51,8 @@ def test_missing_secret_is_a_config_error_naming_the_variable():
     with pytest.raises(ConfigError) as info:
         secrets.require_secret("default", "segment_write_key")
     assert info.value.exit_code == ExitCode.USAGE
-    assert "SEGMARKETO_SEGMENT_WRITE_KEY" in str(info.value) and "segmarketo auth set" in str(info.value)
+    assert "SEGMARKETO_SEGMENT_WRITE_KEY" in str(info.value)
+    assert "segmarketo auth set" in str(info.value)
 
 
 def test_no_keyring_backend(monkeypatch):
@@ -61,8 +63,10 @@ def test_no_keyring_backend(monkeypatch):
     with pytest.raises(secrets.KeyringUnavailable) as info:
         secrets.set_secret("default", "segment_write_key", "never-stored-6")
     message = str(info.value)
-    assert info.value.exit_code == ExitCode.USAGE and "never-stored-6" not in message
-    assert "SEGMARKETO_MARKETO_CLIENT_SECRET" in message and "SEGMARKETO_SEGMENT_WRITE_KEY" in message
+    assert info.value.exit_code == ExitCode.USAGE
+    assert "never-stored-6" not in message
+    assert "SEGMARKETO_MARKETO_CLIENT_SECRET" in message
+    assert "SEGMARKETO_SEGMENT_WRITE_KEY" in message
     assert info.value.__cause__ is None
     with pytest.raises(secrets.KeyringUnavailable):
         secrets.clear_secret("default", "segment_write_key")
@@ -77,7 +81,8 @@ def test_backend_errors_never_leak_the_value(memory_keyring, monkeypatch):
     monkeypatch.setattr(memory_keyring, "set_password", broken)
     with pytest.raises(secrets.KeyringUnavailable) as info:
         secrets.set_secret("default", "marketo_client_secret", "leaky-value-8")
-    assert "leaky-value-8" not in str(info.value) and info.value.__cause__ is None
+    assert "leaky-value-8" not in str(info.value)
+    assert info.value.__cause__ is None
 
 
 def test_redact_removes_credentials_but_keeps_paging_tokens():
@@ -90,6 +95,7 @@ def test_redact_removes_credentials_but_keeps_paging_tokens():
                   "GET /rest/v1/activities.json?nextPageToken=PAGE123")
     for secret in ("s3cr3t", "t0k", "abc.def", "wk1", "tok-json", "wk-json", "registered-secret-value"):
         assert secret not in text
-    assert "client_id=abc" in text and "nextPageToken=PAGE123" in text
+    assert "client_id=abc" in text
+    assert "nextPageToken=PAGE123" in text
     register_secret("abc")  # too short to be a real secret: would blank out ordinary text
     assert redact("abc") == "abc"

@@ -100,9 +100,11 @@ def test_bad_secret_is_auth_error_without_the_secret(sandbox, caplog):
         client.sync_leads(batch("x", 1))
     message = f"{info.value} {info.value.hint}"
     assert "refused the client id/secret" in message
-    assert wrong not in message and wrong not in caplog.text
+    assert wrong not in message
+    assert wrong not in caplog.text
     assert info.value.exit_code == ExitCode.ERROR
-    assert sandbox.marketo.leads == [] and client.calls == 0
+    assert sandbox.marketo.leads == []
+    assert client.calls == 0
 
 
 # ---- throttling -----------------------------------------------------------------------------------------------
@@ -116,7 +118,8 @@ def test_606_and_615_bursts_are_backed_off_without_losing_or_duplicating(sandbox
     results = client.sync_leads(batch("t", 300)) + client.sync_leads(batch("u", 300))
     assert Counter(r["status"] for r in results) == {"created": 600}
     assert emails_in(sandbox) == Counter({f"{p}{i}@example.com": 1 for p in "tu" for i in range(300)})
-    assert sandbox.faults.pending == 0 and sandbox.marketo.rate_limited >= 3
+    assert sandbox.faults.pending == 0
+    assert sandbox.marketo.rate_limited >= 3
 
 
 def test_real_rate_limit_is_respected_after_606(small_box):
@@ -126,7 +129,8 @@ def test_real_rate_limit_is_respected_after_606(small_box):
     for i in range(8):
         client.sync_leads(batch(f"r{i}-", 2))
     assert small_box.marketo.rate_limited >= 1
-    assert len(small_box.marketo.leads) == 16 and len(emails_in(small_box)) == 16
+    assert len(small_box.marketo.leads) == 16
+    assert len(emails_in(small_box)) == 16
 
 
 def test_real_concurrency_limit_lowers_in_flight_calls():
@@ -148,7 +152,8 @@ def test_real_concurrency_limit_lowers_in_flight_calls():
         for thread in threads:
             thread.join()
         assert errors == []
-        assert len(box.marketo.leads) == 40 and len(emails_in(box)) == 40
+        assert len(box.marketo.leads) == 40
+        assert len(emails_in(box)) == 40
         assert box.marketo.counters["concurrency_limited"] >= 1  # the server did refuse some calls
         assert limiter.concurrency < 5
 
@@ -163,8 +168,10 @@ def test_607_stops_with_quota_exhausted(sandbox):
     with pytest.raises(MarketoQuotaExhausted) as info:
         client.sync_leads(batch("r", 2))
     assert info.value.exit_code == ExitCode.TEMPFAIL
-    assert "resets at" in str(info.value) and "America/Chicago" not in str(info.value)
-    assert info.value.resume_at and info.value.resume_at.endswith(("-05:00", "-06:00"))
+    assert "resets at" in str(info.value)
+    assert "America/Chicago" not in str(info.value)
+    assert info.value.resume_at
+    assert info.value.resume_at.endswith(("-05:00", "-06:00"))
     assert len(sandbox.marketo.leads) == 2
 
 
@@ -183,7 +190,8 @@ def test_daily_budget_stops_before_marketo_is_called(sandbox):
     client.describe_leads2()
     with pytest.raises(MarketoQuotaExhausted) as info:
         client.describe_leads2()
-    assert "budget" in str(info.value) and client.calls == 1
+    assert "budget" in str(info.value)
+    assert client.calls == 1
 
 
 # ---- transient failures ---------------------------------------------------------------------------------------
@@ -238,7 +246,8 @@ def test_http_414_rewrites_the_call(sandbox):
     client = client_for(sandbox, session=session)
     assert [r["email"] for r in client.get_leads_by_filter("email", ["short@example.com"])] == ["short@example.com"]
     methods = [(m, urlsplit(u).query) for m, u in session.sent if "/rest/" in u]
-    assert methods[0][0] == "GET" and methods[1] == ("POST", "_method=GET")
+    assert methods[0][0] == "GET"
+    assert methods[1] == ("POST", "_method=GET")
 
 
 def test_http_413_raises_the_split_error(sandbox):
@@ -293,7 +302,8 @@ def test_debug_log_has_one_line_per_call_and_no_secrets(sandbox, caplog):
     assert any(line.startswith("POST /rest/v1/leads.json -> 200") and "requestId=" in line for line in lines)
     assert any("describe2.json -> 200" in line and "errors=606" in line for line in lines)
     assert len([line for line in lines if "/rest/" in line]) == client.calls == 3
-    assert token not in caplog.text and sandbox.client_secret not in caplog.text
+    assert token not in caplog.text
+    assert sandbox.client_secret not in caplog.text
 
 
 def test_identity_outage_is_retried_then_gives_exit_75(sandbox):

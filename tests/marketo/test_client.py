@@ -101,11 +101,15 @@ def client_for(session: ScriptedSession, **kwargs: Any) -> tuple[MarketoClient, 
 
 def test_envelope_tolerates_missing_result_and_int_codes():
     env = parse_envelope({"success": True, "warnings": ["No assets found for the given search criteria."]})
-    assert env.result == [] and env.first is None and env.warnings[0].startswith("No assets")
+    assert env.result == []
+    assert env.first is None
+    assert env.warnings[0].startswith("No assets")
     env = parse_envelope({"success": False, "errors": [{"code": 606, "message": "Max rate"}], "requestId": "x#y"})
-    assert env.errors[0].code == "606" and env.request_id == "x#y"
+    assert env.errors[0].code == "606"
+    assert env.request_id == "x#y"
     env = parse_envelope({"success": True, "moreResult": True, "nextPageToken": "T"})
-    assert env.more_result is True and env.next_page_token == "T"
+    assert env.more_result is True
+    assert env.next_page_token == "T"
     with pytest.raises(EnvelopeError):
         parse_envelope("<html>Bad gateway</html>")
 
@@ -129,7 +133,8 @@ def test_bearer_header_only_and_gzip():
     assert sent.headers["Authorization"] == "Bearer tok-1"
     assert "access_token" not in sent.url
     assert session.headers["Accept-Encoding"] == "gzip"
-    assert client.calls == 1 and client.tokens_issued == 1
+    assert client.calls == 1
+    assert client.tokens_issued == 1
 
 
 # ---- long URLs ------------------------------------------------------------------------------------------------
@@ -142,7 +147,8 @@ def test_long_filter_goes_as_post_method_get_with_form_body():
     rows = client.get_leads_by_filter("email", emails, ["id", "email"])
     assert rows == [{"id": 1, "email": emails[0]}]
     sent = session.sent[0]
-    assert sent.method == "POST" and urlsplit(sent.url).query == "_method=GET"
+    assert sent.method == "POST"
+    assert urlsplit(sent.url).query == "_method=GET"
     assert sent.headers["Content-Type"] == "application/x-www-form-urlencoded"
     form = parse_qs(sent.body)
     assert form["filterValues"][0].split(",") == emails
@@ -154,7 +160,8 @@ def test_short_filter_stays_a_get():
     client, _ = client_for(session)
     client.get_leads_by_filter("email", ["a@example.com"], ["id"])
     sent = session.sent[0]
-    assert sent.method == "GET" and "filterValues=a%40example.com" in sent.url
+    assert sent.method == "GET"
+    assert "filterValues=a%40example.com" in sent.url
     assert len(sent.url) < MAX_URL_CHARS
 
 
@@ -257,7 +264,8 @@ def test_a_campaign_request_that_may_have_run_is_not_sent_again(failure):
     client, _ = client_for(session)
     with pytest.raises(ServiceUnavailable) as info:
         client.request_campaign(1001, [5])
-    assert "not sent again" in info.value.message and len(session.sent) == 1
+    assert "not sent again" in info.value.message
+    assert len(session.sent) == 1
 
 
 @pytest.mark.parametrize("failure", [requests.exceptions.ConnectTimeout("connect timed out"),
@@ -278,7 +286,8 @@ def test_identity_401_is_auth_error_without_the_secret():
     with pytest.raises(AuthError) as info:
         client.describe_leads()
     assert "refused the client id/secret" in str(info.value)
-    assert SECRET not in str(info.value) and SECRET not in (info.value.hint or "")
+    assert SECRET not in str(info.value)
+    assert SECRET not in (info.value.hint or "")
     assert client.calls == 0
 
 
@@ -288,7 +297,8 @@ def test_607_raises_quota_exhausted_with_the_reset_time():
     with pytest.raises(MarketoQuotaExhausted) as info:
         client.describe_leads()
     assert info.value.exit_code == ExitCode.TEMPFAIL
-    assert "00:00 C" in str(info.value) and info.value.resume_at
+    assert "00:00 C" in str(info.value)
+    assert info.value.resume_at
 
 
 def test_export_quota_is_its_own_temporary_failure():
@@ -311,12 +321,22 @@ def test_702_is_an_empty_result():
     assert client.get_campaigns() == []
 
 
+def test_702_where_a_file_was_expected_is_an_error_not_an_empty_file():
+    session = ScriptedSession([fail("702", "No data found")])
+    client, _ = client_for(session)
+    with pytest.raises(MarketoError) as info:
+        client.bulk_import_failures(7)
+    assert "/bulk/v1/leads/batch/7/failures.json returned no file" in str(info.value)
+    assert len(session.sent) == 1
+
+
 def test_603_is_fatal_with_the_permission_hint():
     session = ScriptedSession([fail("603", "Access denied")])
     client, _ = client_for(session)
     with pytest.raises(MarketoError) as info:
         client.request_campaign(12, [1, 2])
-    assert info.value.code == "603" and "Execute Campaign" in (info.value.hint or "")
+    assert info.value.code == "603"
+    assert "Execute Campaign" in (info.value.hint or "")
 
 
 def test_unknown_code_is_retried_once_then_fatal():
@@ -324,7 +344,8 @@ def test_unknown_code_is_retried_once_then_fatal():
     client, _ = client_for(session)
     with pytest.raises(MarketoError) as info:
         client.describe_leads()
-    assert info.value.code == "799" and client.calls == 2
+    assert info.value.code == "799"
+    assert client.calls == 2
 
 
 def test_413_raises_a_typed_error_for_splitting():
@@ -332,7 +353,8 @@ def test_413_raises_a_typed_error_for_splitting():
     client, _ = client_for(session)
     with pytest.raises(MarketoPayloadTooLarge) as info:
         client.sync_leads([{"email": "a@x.io", "notes": "x" * 100}])
-    assert info.value.size > 100 and info.value.code == "413"
+    assert info.value.size > 100
+    assert info.value.code == "413"
 
 
 def test_write_methods_refuse_oversize_batches():
@@ -362,7 +384,8 @@ def test_activity_pager_honours_empty_pages_and_caps_them(caplog):
     pager = ActivityPager(client, "T0", [7, 10], max_empty_pages=3)
     pages = list(pager)
     assert [len(p.activities) for p in pages] == [0, 1, 0, 0, 0]
-    assert pager.capped and pager.token == "T5"
+    assert pager.capped
+    assert pager.token == "T5"
     assert "empty activity pages" in caplog.text
 
 
@@ -371,4 +394,5 @@ def test_activity_pager_stops_when_no_more_results():
     client, _ = client_for(session)
     pager = ActivityPager(client, "T0", [7])
     assert [p.activities for p in pager] == [[{"marketoGUID": "9"}]]
-    assert pager.token == "END" and not pager.capped
+    assert pager.token == "END"
+    assert not pager.capped

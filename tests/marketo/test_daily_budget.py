@@ -37,12 +37,15 @@ def test_limiter_starts_from_earlier_usage_and_a_new_day_resets_it():
         pass
     message = str(info.value)
     assert "budget of 5 Marketo calls is spent for 2026-11-26" in message
-    assert "3 made by earlier runs, 2 by this one" in message and "resets at" in message
-    assert info.value.exit_code == 75 and info.value.resume_at
+    assert "3 made by earlier runs, 2 by this one" in message
+    assert "resets at" in message
+    assert info.value.exit_code == 75
+    assert info.value.resume_at
     day[0] = "2026-11-27"  # midnight in Chicago passed mid-run
     with limiter.slot():
         pass
-    assert limiter.usage == {"2026-11-26": 2, "2026-11-27": 1} and limiter.used == 3
+    assert limiter.usage == {"2026-11-26": 2, "2026-11-27": 1}
+    assert limiter.used == 3
 
 
 def test_store_adds_each_runs_calls_per_day(tmp_path):
@@ -54,7 +57,8 @@ def test_store_adds_each_runs_calls_per_day(tmp_path):
     assert store.api_calls_on("https://a", "2026-11-27") == 1
     assert store.api_calls_on("https://a", "2026-11-28") == 0
     store.add_api_calls("https://a", {"2027-01-15": 1})  # rows more than 31 days older are dropped
-    assert store.api_calls_on("https://a", "2026-11-26") == 0 and store.api_calls_on("https://b", "2026-11-26") == 9
+    assert store.api_calls_on("https://a", "2026-11-26") == 0
+    assert store.api_calls_on("https://b", "2026-11-26") == 9
 
 
 def test_budget_spans_runs_and_the_second_run_stops_with_exit_75(invoke, sandbox, tmp_path, monkeypatch):
@@ -63,16 +67,19 @@ def test_budget_spans_runs_and_the_second_run_stops_with_exit_75(invoke, sandbox
     assert first.exit_code == 0, first.output
     used = json.loads(first.stdout)["api_calls"]["marketo"]
     store = StateStore(paths.state_dir(), "default")
-    assert used > 0 and store.api_calls_on(sandbox.url, quota_day()) == used
+    assert used > 0
+    assert store.api_calls_on(sandbox.url, quota_day()) == used
 
     monkeypatch.setenv("SEGMARKETO_DAILY_BUDGET", str(used + 1))  # one call left today; this run needs two
     second = invoke("backfill-leads", str(people(tmp_path / "b.jsonl", 5, 400)), "--json")
     assert second.exit_code == 75, second.output
     assert f"daily budget of {used + 1:,} Marketo calls is spent" in second.output
-    assert f"{used} made by earlier runs, 1 by this one" in second.output and "resets at" in second.output
+    assert f"{used} made by earlier runs, 1 by this one" in second.output
+    assert "resets at" in second.output
     assert json.loads(second.stdout)["status"] == "deferred"
     assert store.api_calls_on(sandbox.url, quota_day()) == used + 1
 
     third = invoke("backfill-leads", str(tmp_path / "b.jsonl"), "--json")
-    assert third.exit_code == 75 and f"{used + 1} made by earlier runs, 0 by this one" in third.output
+    assert third.exit_code == 75
+    assert f"{used + 1} made by earlier runs, 0 by this one" in third.output
     assert store.api_calls_on(sandbox.url, quota_day()) == used + 1

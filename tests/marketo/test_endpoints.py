@@ -80,7 +80,8 @@ def test_program_status_and_campaign_request(sandbox):
     client = client_for(sandbox)
 
     found = client.find_program_by_name("Spring Webinar")
-    assert found["id"] == program and client.get_program(program)["name"] == "Spring Webinar"
+    assert found["id"] == program
+    assert client.get_program(program)["name"] == "Spring Webinar"
     assert client.find_program_by_name("No such program") is None
     channel = client.get_channel(found["channel"])
     statuses = [s["name"] for s in channel["progressionStatuses"]]
@@ -100,7 +101,8 @@ def test_program_status_and_campaign_request(sandbox):
     assert request["tokens"] == [{"name": "{{my.greeting}}", "value": "Hello"}]
     with pytest.raises(MarketoError) as info:
         client.request_campaign(batch_campaign, [lead])
-    assert info.value.code == "1003" and "batch campaign" in str(info.value)
+    assert info.value.code == "1003"
+    assert "batch campaign" in str(info.value)
     assert m.campaign_requests(batch_campaign) == []
 
 
@@ -127,11 +129,13 @@ def test_activity_pages_with_empty_scans_reach_every_activity():
         got = [a["marketoGUID"] for page in pages for a in page.activities]
         assert got == opens
         assert any(not page.activities and page.more_result for page in pages)  # scans with no match
-        assert not pager.capped and not pages[-1].more_result
+        assert not pager.capped
+        assert not pages[-1].more_result
 
         capped = ActivityPager(client, token, [types["Open Email"]], max_empty_pages=1)
         assert [p.activities for p in capped] == [[]]
-        assert capped.capped and capped.token != token  # resume point moved past the scanned page
+        assert capped.capped
+        assert capped.token != token  # resume point moved past the scanned page
 
 
 def test_bulk_import_status_and_failures(sandbox):
@@ -146,14 +150,16 @@ def test_bulk_import_status_and_failures(sandbox):
         status = client.bulk_import_status(job["batchId"])
         if status["status"] in ("Complete", "Failed"):
             break
-    assert status["status"] == "Complete" and status["numOfRowsFailed"] == 1
+    assert status["status"] == "Complete"
+    assert status["numOfRowsFailed"] == 1
     failures = list(csv.reader(io.StringIO(client.bulk_import_failures(job["batchId"]))))
     # The real shape: the lookup column, empty in the failed row, is not in the file.
     assert failures == [["company", "Import Failure Reason"],
                         ["No Email Ltd", "Value for lookup field 'email' not found"]]
     assert client.bulk_import_warnings(job["batchId"]).strip().count("\n") == 0
     lead = sandbox.marketo.find_leads("email", "i1@example.com")[0]
-    assert lead["company"] == "Baker, Inc." and sandbox.marketo.list_members(list_id) == {lead["id"]}
+    assert lead["company"] == "Baker, Inc."
+    assert sandbox.marketo.list_members(list_id) == {lead["id"]}
     calls = client.calls
     with pytest.raises(MarketoPayloadTooLarge):
         client.bulk_import_leads(b"x" * 9_500_001)
@@ -174,7 +180,8 @@ def test_bulk_extract_create_enqueue_status_file_cancel(sandbox):
         status = client.bulk_extract_status("leads", export_id)
         if status["status"] == "Completed":
             break
-    assert status["status"] == "Completed" and status["numberOfRecords"] == 3
+    assert status["status"] == "Completed"
+    assert status["numberOfRecords"] == 3
     body = client.bulk_extract_file("leads", export_id).decode()
     rows = list(csv.DictReader(io.StringIO(body)))
     assert sorted(int(r["id"]) for r in rows) == ids
@@ -190,7 +197,8 @@ def test_usage_today_counts_our_calls(sandbox):
     client = client_for(sandbox)
     client.describe_leads2()
     usage = client.usage_today()
-    assert usage["total"] >= 1 and usage["date"]
+    assert usage["total"] >= 1
+    assert usage["date"]
     assert client.calls == 2
 
 
