@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from segmarketo_cli.segment.spec import munchkin_id
+from segmarketo_cli.endpoints import munchkin_id
 from segmarketo_cli.state.schema import LEDGER_MIGRATIONS, LEDGER_TABLES
 from segmarketo_cli.state.sqlite import StoreFile
 

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from segmarketo_cli.endpoints import munchkin_id
 from segmarketo_cli.jobs.batchpool import run_batches, workers_for
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.writeback import read_rest as writeback_rest
@@ -14,7 +15,6 @@ from segmarketo_cli.jobs.writeback.lookups import LeadDirectory
 from segmarketo_cli.jobs.writeback.read_rest import collapse
 from segmarketo_cli.marketo.limits import Limiter
 from segmarketo_cli.segment import sender as sender_module
-from segmarketo_cli.segment.spec import munchkin_id
 from segmarketo_cli.sources.audience.readers import AudienceInput, AudiencePerson, Identity
 from segmarketo_cli.state import StateStore
 from tests.support.writeback_helpers import populate
