@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.reliability_world import RULES
+from tests.support.rules import ALL_BUT_SUPPRESS
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
 TEN_MB = 10 * 1024 * 1024
@@ -258,7 +258,7 @@ def rules(sandbox, tmp_path):
     sandbox.marketo.add_program("Q4 Webinar", channel="Webinar")
     sandbox.marketo.add_campaign("Trial Welcome", type="trigger")
     path = tmp_path / "rules.toml"
-    path.write_text(RULES)
+    path.write_text(ALL_BUT_SUPPRESS)
     return path
 
 

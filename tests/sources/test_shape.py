@@ -7,6 +7,7 @@ import json
 import pytest
 
 from segmarketo_cli.sources.shape import shape_problem
+from tests.support.rules import USAGE_FLAT
 
 WEIRD = [
     {"type": "identify", "userId": ["a", "b"], "traits": {"email": "w1@example.com"}, "messageId": "w1",
@@ -27,16 +28,6 @@ REASONS = [
     "'event' is an array, expected a string",
     "'context' is a string, expected an object",
 ]
-RULES = """
-[[rule]]
-name = "usage"
-event = "Report Created"
-action = "score"
-field = "productScore"
-points = 5
-"""
-
-
 @pytest.mark.parametrize(("message", "reason"), list(zip(WEIRD, REASONS, strict=True)))
 def test_shape_problem_names_the_field_and_the_type(message, reason):
     assert shape_problem(message) == reason
@@ -56,7 +47,7 @@ def test_apply_events_rejects_wrongly_typed_fields_with_file_line(invoke, sandbo
     events = tmp_path / "weird.jsonl"
     events.write_text("".join(json.dumps(m) + "\n" for m in WEIRD))
     rules = tmp_path / "rules.toml"
-    rules.write_text(RULES)
+    rules.write_text(USAGE_FLAT)
     rejects = tmp_path / "rejects.jsonl"
     result = invoke("apply-events", str(events), "--rules", str(rules), "--json", "--rejects", str(rejects))
     assert result.exit_code == 3, result.output

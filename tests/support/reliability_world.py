@@ -16,42 +16,13 @@ from segmarketo_cli.jobs.sync_audience import session as audience_session
 from segmarketo_cli.marketo import client as marketo_client
 from segmarketo_cli.sandbox import Sandbox, SandboxConfig
 from segmarketo_cli.segment import sender as sender_module
+from tests.support.rules import ALL_BUT_SUPPRESS
 from tests.support.sandbox_env import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY, point_cli_at
 from tests.support.writeback_helpers import populate
 
 JOBS = ("backfill", "audience", "writeback", "apply-events")
 # Client side: a short limiter window (606 pauses one window) and short read timeouts.
 FAST_ENV = {"SEGMARKETO_RATE_LIMIT_WINDOW_S": "0.1", "SEGMARKETO_HTTP_TIMEOUT_S": "1.0"}
-
-RULES = """
-[[rule]]
-name = "usage"
-event = "Report Created"
-action = "score"
-field = "productScore"
-points = { property = "weight", default = 5 }
-
-[[rule]]
-name = "webinar"
-event = "Webinar Registered"
-action = "program-status"
-program = "Q4 Webinar"
-status = "registered"
-
-[[rule]]
-name = "welcome"
-event = "Trial Started"
-action = "trigger-campaign"
-campaign = "Trial Welcome"
-tokens = { "my.plan" = { property = "plan" } }
-
-[[rule]]
-name = "stage"
-event = "Subscription Started"
-action = "set-fields"
-fields = { lifecycleStage = "Customer", isCustomer = true, mrr = { property = "mrr" } }
-"""
-
 
 @dataclass
 class Scenario:
@@ -117,7 +88,7 @@ def build(job: str, box: Sandbox, tmp: Path, *, size: int = 1) -> Scenario:
         path = tmp / "events.jsonl"
         path.write_text("".join(json.dumps(msg) + "\n" for msg in messages), encoding="utf-8")
         rules = tmp / "rules.toml"
-        rules.write_text(RULES, encoding="utf-8")
+        rules.write_text(ALL_BUT_SUPPRESS, encoding="utf-8")
         return Scenario(job, ["apply-events", str(path), "--rules", str(rules)], {})
     raise ValueError(job)
 
