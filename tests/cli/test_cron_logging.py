@@ -6,7 +6,7 @@ import json
 from collections import Counter
 
 from segmarketo_cli.paths import sample_data_dir
-from tests.conftest import SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
+from tests.support.sandbox_env import SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
 
 
 def test_json_log_file_has_a_line_per_batch_and_a_summary_per_job(invoke, tmp_path):

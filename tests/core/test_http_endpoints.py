@@ -12,7 +12,6 @@ from segmarketo_cli.errors import ConfigError, ServiceUnavailable
 from segmarketo_cli.http import make_session
 from segmarketo_cli.marketo import Limiter, MarketoClient
 from segmarketo_cli.segment.sender import BatchSender
-from tests.conftest import SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
 from tests.support.local_servers import (
     LocalServer,
     answer_json,
@@ -21,6 +20,7 @@ from tests.support.local_servers import (
     redirect_to,
     self_signed_tls,
 )
+from tests.support.sandbox_env import SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
 from tests.support.writeback_helpers import populate
 
 UNRESOLVABLE = "nosuch.invalid"

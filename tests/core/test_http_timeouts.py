@@ -12,8 +12,8 @@ from segmarketo_cli.http import READ_TIMEOUT_RETRIES
 from segmarketo_cli.marketo import Limiter, MarketoClient
 from segmarketo_cli.marketo.client import HUNG_BUDGET_S
 from segmarketo_cli.marketo.leads import SYNC_TIMEOUT_S
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from tests.support.local_servers import SilentServer
+from tests.support.sandbox_env import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 
 def client_for(url: str, **kwargs) -> tuple[MarketoClient, list[float]]:
