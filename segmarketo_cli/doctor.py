@@ -8,10 +8,22 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from segmarketo_cli import paths
-from segmarketo_cli.config import SEGMENT_REGIONS, Settings, environment_settings, load_settings, read_config_file
+from segmarketo_cli.config import (
+    SEGMENT_REGIONS,
+    FieldsSection,
+    Settings,
+    environment_settings,
+    load_settings,
+    read_config_file,
+)
 from segmarketo_cli.errors import ConfigError, SegmarketoError, ServiceUnavailable
 from segmarketo_cli.http import redact
+from segmarketo_cli.jobs.apply_events.prepare import load_rules, resolve_rules
+from segmarketo_cli.jobs.backfill_leads.plan import Ownership
+from segmarketo_cli.jobs.bulk_import.reports import check_row_field
 from segmarketo_cli.jobs.services import build_marketo
+from segmarketo_cli.jobs.writeback.prepare import prepare_profile as prepare_writeback_profile
+from segmarketo_cli.mapping.mapper import FieldCatalog, load_catalog
 from segmarketo_cli.secrets import SECRET_LABELS, secret_status
 from segmarketo_cli.state import registry
 from segmarketo_cli.state.ledger import instance_key, ledger_path
@@ -85,19 +97,15 @@ def secret_checks(settings: Settings) -> list[Check]:
 
 def describe_checks(settings: Settings, client: Any) -> list[Check]:
     """Every field the profile names exists in Describe; written ones are writable; the lookup field is searchable."""
-    from segmarketo_cli.jobs.backfill_leads.prepare import BackfillProfile, prepare_profile
-    from segmarketo_cli.mapping.mapper import load_catalog
-
     catalog = load_catalog(client, None, refresh=True)
     checks = [Check("describe", "ok", f"{len(catalog.fields)} lead fields, "
                     + (f"{len(catalog.searchable)} searchable" if catalog.searchable is not None
                        else "searchable fields unknown (no Describe Lead2)"))]
     try:
-        profile = prepare_profile(settings)
-    except ConfigError as exc:  # the [mapping] table: the other fields are still checked
-        profile = BackfillProfile.of(settings, mapping={})
+        targets = dict(settings.sections.mapping.targets)
+    except ConfigError as exc:  # the [mapping] section: the other fields are still checked
+        targets = {}
         checks.append(Check("mapping", "fail", exc.message))
-    targets = profile.mapping
     problems = []
     for trait, target in sorted(targets.items()):
         info = catalog.get(target)
@@ -108,53 +116,57 @@ def describe_checks(settings: Settings, client: Any) -> list[Check]:
     if targets:
         checks.append(Check("mapping", "fail" if problems else "ok",
                             "; ".join(problems) if problems else f"{len(targets)} target(s) exist and are writable"))
-    if profile.fields:
-        try:
-            profile.ownership(catalog, where=f"[profiles.{settings.profile}.fields]")
-            checks.append(Check("fields", "ok", "every [fields] list names a known lead field"))
-        except ConfigError as exc:
-            checks.append(Check("fields", "fail", exc.message))
-    if profile.user_id_field:
-        info = catalog.get(profile.user_id_field)
+    checks.extend(_fields_checks(settings, catalog))
+    if settings.user_id_field:
+        info = catalog.get(settings.user_id_field)
         ok = info is not None and not info.read_only
         checks.append(Check("user_id_field", "ok" if ok else "fail",
-                            f"'{profile.user_id_field}' " + ("exists and is writable" if ok else
-                                                             "is not a writable lead field")))
-    if profile.bulk_row_field:
+                            f"'{settings.user_id_field}' " + ("exists and is writable" if ok else
+                                                              "is not a writable lead field")))
+    if settings.bulk_row_field:
         try:
-            profile.check_row_field(catalog, mapped=targets.values())
-            checks.append(Check("bulk_row_field", "ok", f"'{profile.bulk_row_field}' can hold Bulk Import row "
+            check_row_field(catalog, settings.bulk_row_field, lookup_field=settings.lookup_field,
+                            mapped=targets.values())
+            checks.append(Check("bulk_row_field", "ok", f"'{settings.bulk_row_field}' can hold Bulk Import row "
                                                          "numbers"))
         except ConfigError as exc:
             checks.append(Check("bulk_row_field", "fail", exc.message))
     try:
-        catalog.check_lookup(profile.lookup_field)
-        checks.append(Check("lookup_field", "ok", f"'{profile.lookup_field}' is searchable"))
+        catalog.check_lookup(settings.lookup_field)
+        checks.append(Check("lookup_field", "ok", f"'{settings.lookup_field}' is searchable"))
     except ConfigError as exc:
         checks.append(Check("lookup_field", "fail", exc.message))
-    rules = settings.tables.get("rules")
-    if rules is not None:
-        checks.append(_rules_check(settings, client))
+    checks.extend(_rules_checks(settings, client, catalog))
     return checks
 
 
-def _rules_check(settings: Settings, client: Any) -> Check:
-    from segmarketo_cli.jobs.apply_events.prepare import load_rules, resolve_rules
-    from segmarketo_cli.mapping.mapper import load_catalog
-
+def _fields_checks(settings: Settings, catalog: FieldCatalog) -> list[Check]:
+    """The [fields] section, when it names any field: every field known to Marketo."""
     try:
+        fields = settings.sections.fields
+        if fields == FieldsSection():
+            return []
+        Ownership.of(fields, catalog, where=f"[profiles.{settings.profile}.fields]")
+    except ConfigError as exc:
+        return [Check("fields", "fail", exc.message)]
+    return [Check("fields", "ok", "every [fields] list names a known lead field")]
+
+
+def _rules_checks(settings: Settings, client: Any, catalog: FieldCatalog) -> list[Check]:
+    """The profile's [[rules]], when it has any, resolved against the instance like apply-events does."""
+    try:
+        if settings.sections.rules is None:
+            return []
         rules = load_rules(settings)
-        resolve_rules(rules, load_catalog(client, None), client)
+        resolve_rules(rules, catalog, client)
     except SegmarketoError as exc:
-        return Check("rules", "fail", redact(exc.message))
-    return Check("rules", "ok", f"{len(rules)} profile rule(s): fields, programs, statuses and campaigns exist")
+        return [Check("rules", "fail", redact(exc.message))]
+    return [Check("rules", "ok", f"{len(rules)} profile rule(s): fields, programs, statuses and campaigns exist")]
 
 
 def activity_type_check(settings: Settings, client: Any) -> Check:
     """Every activity type writeback's event table reads exists on the instance."""
-    from segmarketo_cli.jobs.writeback.prepare import prepare_profile
-
-    events = prepare_profile(settings).events
+    events = prepare_writeback_profile(settings).events
     known = {str(t.get("name")) for t in client.get_activity_types()}
     missing = sorted(name for name in events if name not in known)
     if missing:

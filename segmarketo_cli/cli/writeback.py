@@ -10,6 +10,7 @@ import click
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options
+from segmarketo_cli.config.sections import IDENTITY_MODES
 from segmarketo_cli.jobs.writeback.prepare import WritebackOptions, prepare
 from segmarketo_cli.jobs.writeback.run import run
 
@@ -23,7 +24,7 @@ from segmarketo_cli.jobs.writeback.run import run
               help="Comma-separated activity types: 'Open Email,Click Email' selects, "
                    "'+Visit Webpage=Page Visited' adds, '+Send Email' adds a Marketo extra under its known name, "
                    "'-Email Delivered' drops; 'Type=Event' renames.")
-@click.option("--identity", type=click.Choice(["auto", "user-id-only"]), default=None,
+@click.option("--identity", type=click.Choice(IDENTITY_MODES), default=None,
               help="auto: userId when the lead has one, else anonymousId marketo:<leadId>; "
                    "user-id-only: skip leads without a userId [default: auto].")
 @click.option("--bulk", is_flag=True, help="Use Bulk Activity Extract whatever the window length.")

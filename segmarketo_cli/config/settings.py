@@ -51,19 +51,9 @@ class Settings:
     user_id_field: str | None = None
     partition: str | None = None  # lead partition new leads are created in (partitionName); None: the default
     bulk_row_field: str | None = None  # scratch lead field for Bulk Import row numbers (docs/backfill-leads.md)
-    # Sub-tables of the profile as written (TOML values), and the same checked into typed sections.
-    tables: dict[str, Any] = field(default_factory=dict)
-    sections: ProfileSections = field(default_factory=ProfileSections)
+    sections: ProfileSections = field(default_factory=ProfileSections)  # the profile's sub-tables, checked
     sources: dict[str, str] = field(default_factory=dict)
     config_path: Path | None = None
-
-    def table(self, name: str) -> dict[str, Any]:
-        """A sub-table of the profile (e.g. 'mapping', 'fields', 'writeback') as written, empty when absent;
-        `sections` holds the same checked and typed."""
-        value = self.tables.get(name, {})
-        if not isinstance(value, dict):
-            raise ConfigError(f"{self.config_path}: [profiles.{self.profile}.{name}] must be a table")
-        return value
 
     def require_marketo(self) -> tuple[str, str]:
         """(endpoint, client id); one clear line when either is missing."""
@@ -162,12 +152,12 @@ def load_settings(profile: str | None = None, overrides: Mapping[str, ScalarValu
         settings.sources[name] = source
         setattr(settings, name, _coerce(value, setting.kind, where=_origin(settings, name), key=name))
     check_table_shapes(section, path=path, profile=profile)
-    settings.tables = {k: v for k, v in section.items() if isinstance(v, (dict, list))}
+    tables = {k: v for k, v in section.items() if isinstance(v, (dict, list))}
     unknown = sorted(k for k, v in section.items() if not isinstance(v, (dict, list)) and k not in SCALAR_BY_NAME)
     if unknown:
         log.warning("%s [profiles.%s]: unknown setting(s) ignored: %s", path, profile, ", ".join(unknown))
     _validate(settings)
-    settings.sections = read_sections(settings.tables, path=path, profile=profile,
+    settings.sections = read_sections(tables, path=path, profile=profile,
                                       lookup_field=settings.lookup_field)
     return settings
 

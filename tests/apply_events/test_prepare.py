@@ -34,7 +34,7 @@ OFFLINE = [
     ("profile rule invalid", (None, PROFILE_RULES, ()),
      "[profiles.default]: rule 1 (\"p\"), key 'action': must be one of"),
     ("mapping table invalid", (EVERY_ACTION, BAD_MAPPING, ()),
-     "[mapping]: mapping 'email' must name a Marketo field (a string), got 5"),
+     "[profiles.default.mapping]: mapping 'email' must name a Marketo field (a string), got 5"),
 ]
 AGAINST_MARKETO = [
     ("unknown status", (EVERY_ACTION.replace('status = "registered"', 'status = "Atended"'), None, ()),

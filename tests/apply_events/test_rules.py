@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 
+from segmarketo_cli.config import RulesSection
 from segmarketo_cli.errors import ConfigError, ExitCode
 from segmarketo_cli.jobs.apply_events.rules import (
     load_profile_rules,
@@ -165,13 +166,13 @@ def test_file_level_errors(tmp_path):
 
 
 def test_profile_rules():
-    rules = load_profile_rules({"rules": [{"name": "p", "event": "E", "action": "suppress"}]}, "config.toml")
+    rules = load_profile_rules(RulesSection(({"name": "p", "event": "E", "action": "suppress"},)), "config.toml")
     assert rules[0].name == "p"
     assert rules[0].remove_from_lists == ()
     with pytest.raises(ConfigError, match="pass --rules FILE"):
-        load_profile_rules({}, "config.toml")
+        load_profile_rules(None, "config.toml")
     with pytest.raises(ConfigError, match=r"config.toml: rule 1 \(\"p\"\), key 'action'"):
-        load_profile_rules({"rules": [{"name": "p", "event": "E"}]}, "config.toml")
+        load_profile_rules(RulesSection(({"name": "p", "event": "E"},)), "config.toml")
 
 
 def test_token_names_normalise():

@@ -7,6 +7,7 @@ import io
 
 import pytest
 
+from segmarketo_cli.config import FieldsSection
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.identity import IdentityGraph
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership, build_plan, content_hash
@@ -85,8 +86,8 @@ def test_custom_lookup_field_and_duplicate_keys_in_input():
 
 
 def test_field_ownership_marketo_owned_fill_only_newer_only():
-    ownership = Ownership.from_table({"marketo_owned": ["lifecycleStage"], "fill_only": ["title"],
-                                      "newer_only": ["firstName"]}, FieldCatalog.from_describe(DESCRIBE))
+    fields = FieldsSection(marketo_owned=("lifecycleStage",), fill_only=("title",), newer_only=("firstName",))
+    ownership = Ownership.of(fields, FieldCatalog.from_describe(DESCRIBE))
     persons = people((T1, "u1", {"email": "a@x.io", "title": "CTO", "firstName": "Old", "plan": "x",
                                  "lifecycleStage": "lead", "company": "Acme"}),
                      (T3, "u2", {"email": "b@x.io", "title": "CEO", "firstName": "New"}),
@@ -110,16 +111,10 @@ def test_nothing_left_to_write_for_an_existing_lead_is_unchanged():
     assert len(plan.unchanged) == 1
 
 
-@pytest.mark.parametrize(("table", "message"), [
-    ({"fill_only": "title"}, "must be a list"),
-    ({"fill_only": ["title"], "newer_only": ["title"]}, "in both"),
-    ({"marketo_owned": ["email"]}, "lookup field"),
-    ({"newer_only": ["nope"]}, "not a Marketo lead field"),
-    ({"owned": []}, "unknown key"),
-])
-def test_ownership_table_is_validated(table, message):
-    with pytest.raises(ConfigError, match=message):
-        Ownership.from_table(table, FieldCatalog.from_describe(DESCRIBE))
+def test_ownership_refuses_a_field_marketo_does_not_have():
+    # the section's own shape (lists, one list per field, not the lookup field) is checked in tests/core/test_config.py
+    with pytest.raises(ConfigError, match=r"^\[fields\]: 'newer_only' names 'nope', which is not a Marketo lead"):
+        Ownership.of(FieldsSection(newer_only=("nope",)), FieldCatalog.from_describe(DESCRIBE))
 
 
 def test_bulk_csv_files_are_rfc4180_and_stay_under_the_size_limit():

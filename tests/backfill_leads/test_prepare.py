@@ -99,8 +99,8 @@ def test_doctor_reports_the_profile_mapping_like_the_command_and_checks_the_rest
         PROFILE_MAPPING_NOT_A_STRING + '[profiles.default.fields]\nfill_only = ["noSuchField"]\n')
     checks = {c["name"]: c for c in json.loads(invoke("doctor", "--json").stdout)}
     assert checks["mapping"] == {"name": "mapping", "status": "fail",
-                                 "detail": "[profiles.default.mapping]: mapping 'email' must name a Marketo field "
-                                           "(a string), got 5"}
+                                 "detail": f"{isolated_home / 'config.toml'} [profiles.default.mapping]: mapping "
+                                           "'email' must name a Marketo field (a string), got 5"}
     assert checks["fields"] == {"name": "fields", "status": "fail",
                                 "detail": "[profiles.default.fields]: 'fill_only' names 'noSuchField', which is not "
                                           "a Marketo lead field"}

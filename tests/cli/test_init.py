@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import stat
 
-from segmarketo_cli.config import load_settings
+from segmarketo_cli.config import FieldsSection, load_settings
 from segmarketo_cli.tomlfiles import tomllib
 
 
@@ -18,7 +18,7 @@ def test_init_writes_profile_that_loads(invoke, isolated_home):
     settings = load_settings()
     assert settings.marketo_endpoint == "https://123-ABC-456.mktorest.com"
     assert settings.marketo_client_id == "cid"
-    assert settings.table("fields") == {"marketo_owned": [], "fill_only": [], "newer_only": []}
+    assert settings.sections.fields == FieldsSection()
 
 
 def test_init_refuses_overwrite_without_force(invoke, isolated_home):

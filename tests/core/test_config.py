@@ -57,8 +57,8 @@ def test_profile_from_argument_then_environment(monkeypatch):
     settings = load_settings()
     assert settings.profile == "prod"
     assert settings.lookup_field == "prodKey"
-    assert settings.table("mapping") == {"plan": "productPlan"}
-    assert settings.table("fields") == {}
+    assert dict(settings.sections.mapping.targets) == {"plan": "productPlan"}
+    assert settings.sections.fields == FieldsSection()
     assert load_settings("default").lookup_field == "email"
 
 

@@ -129,12 +129,6 @@ def test_profile_table_renames_adds_and_drops():
     assert events["Open Email"] == "Email Opened"
 
 
-@pytest.mark.parametrize("value", [3, "", {"a": 1}])
-def test_profile_table_refuses_bad_values(value):
-    with pytest.raises(ConfigError, match=r"\[writeback.events\]"):
-        resolve_events({"Open Email": value}, None)
-
-
 def test_profile_table_true_needs_a_default_name():
     with pytest.raises(ConfigError, match="no default event name"):
         resolve_events({"Visit Webpage": True}, None)
@@ -172,8 +166,6 @@ def test_flag_errors_are_clear(flag, message):
 def test_integrations_default_turns_marketo_destinations_off_and_is_configurable():
     assert resolve_integrations(None) == {"Marketo V2": False, "Marketo Static Lists (Actions)": False}
     assert resolve_integrations({"All": False, "Amplitude": True}) == {"All": False, "Amplitude": True}
-    with pytest.raises(ConfigError, match="true or false"):
-        resolve_integrations({"Marketo V2": "no"})
 
 
 # ---- activities ------------------------------------------------------------------------------------------

@@ -31,15 +31,15 @@ USAGE = [
     ("dry run into a file", (None, ("--since", "1d", "--dry-run", "--out", "events.jsonl")),
      "--dry-run and --out cannot be combined"),
     ("unknown table key", (writeback_table("evnts = 1\n"), ("--since", "1d")),
-     "[writeback] has unknown key(s) evnts (known: "),
+     "[profiles.default.writeback] has unknown key(s) evnts (known: "),
     ("extras not a boolean", (writeback_table('marketo_extras = "yes"\n'), ("--since", "1d")),
-     "[writeback] marketo_extras must be true or false, got 'yes'"),
+     "[profiles.default.writeback] marketo_extras must be true or false, got 'yes'"),
     ("integrations not a table", (writeback_table("integrations = 5\n"), ("--since", "1d")),
-     "[writeback.integrations] must be a table"),
+     "[profiles.default.writeback.integrations] must be a table"),
     ("unknown identity mode", (writeback_table('identity = "sometimes"\n'), ("--since", "1d")),
-     "identity mode 'sometimes' is not one of auto, user-id-only"),
+     "[profiles.default.writeback]: identity mode 'sometimes' is not one of auto, user-id-only"),
     ("bulk_after_days not positive", (writeback_table("bulk_after_days = 0\n"), ("--since", "1d")),
-     "--bulk-after must be a positive number of days, got 0"),
+     "[profiles.default.writeback]: bulk_after_days must be a positive number of days, got 0"),
     ("first run without since", (None, ()),
      "no writeback cursor is stored for profile 'default' yet: the first run needs --since "
      "(e.g. --since 7d or --since 2025-05-01)"),
@@ -103,4 +103,5 @@ def test_doctor_checks_the_writeback_table_like_the_command(sandbox, invoke, iso
     config.write_text(writeback_table('identity = "sometimes"\n'))
     checks = {c["name"]: c for c in json.loads(invoke("doctor", "--json").stdout)}
     assert checks["activity types"] == {"name": "activity types", "status": "fail",
-                                        "detail": "identity mode 'sometimes' is not one of auto, user-id-only"}
+                                        "detail": f"{config} [profiles.default.writeback]: identity mode "
+                                                  "'sometimes' is not one of auto, user-id-only"}

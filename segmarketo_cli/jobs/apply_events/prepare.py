@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from segmarketo_cli.jobs.apply_events.plan import Coercer, Targets
 from segmarketo_cli.jobs.apply_events.resolve import check_constants, check_fields, make_coercer, resolve_targets
 from segmarketo_cli.jobs.apply_events.rules import Rule, load_profile_rules, load_rules_file
-from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper, check_mapping_table, load_catalog
+from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper, load_catalog
 from segmarketo_cli.sources import InputFile, preflight
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def load_rules(settings: Settings, rules_path: str | None = None) -> list[Rule]:
     """The rules of `--rules FILE`, else the profile's `[[profiles.NAME.rules]]`; ConfigError names rule and key."""
     if rules_path:
         return load_rules_file(rules_path)
-    return load_profile_rules(settings.tables, f"{settings.config_path} [profiles.{settings.profile}]")
+    return load_profile_rules(settings.sections.rules, f"{settings.config_path} [profiles.{settings.profile}]")
 
 
 def resolve_rules(rules: list[Rule], catalog: FieldCatalog, client: MarketoClient) -> ResolvedRules:
@@ -90,9 +90,7 @@ def prepare(settings: Settings, options: ApplyOptions, services: Services) -> Pr
 
 
 def _read_profile(settings: Settings, rules_path: str | None) -> tuple[list[Rule], dict[str, str]]:
-    rules = load_rules(settings, rules_path)
-    mapping = check_mapping_table(settings.table("mapping"), where=f"{settings.config_path} [mapping]")
-    return rules, mapping
+    return load_rules(settings, rules_path), dict(settings.sections.mapping.targets)
 
 
 def _check_in_marketo(settings: Settings, services: Services, rules: list[Rule],

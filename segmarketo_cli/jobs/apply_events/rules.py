@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from segmarketo_cli.config.sections import RulesSection
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.tomlfiles import load_toml
 
@@ -393,9 +394,8 @@ def load_rules_file(path: str | Path) -> list[Rule]:
     return parse_rules(document.get("rule", document.get("rules")), str(path))
 
 
-def load_profile_rules(tables: Mapping[str, Any], origin: str) -> list[Rule]:
-    """Rules kept in the profile as `[[profiles.NAME.rules]]`."""
-    raw = tables.get("rules")
-    if raw is None:
+def load_profile_rules(section: RulesSection | None, origin: str) -> list[Rule]:
+    """Rules kept in the profile as `[[profiles.NAME.rules]]` (None: the profile has none)."""
+    if section is None:
         raise ConfigError(f"{origin}: no rules: pass --rules FILE or add [[profiles.<name>.rules]] tables")
-    return parse_rules(raw, origin)
+    return parse_rules(list(section.tables), origin)

@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+from segmarketo_cli.config.sections import FIELD_KINDS, FieldsSection
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.identity import Person, normalize_email
 from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
 from segmarketo_cli.timeparse import epoch_seconds
-
-OWNERSHIP_KINDS = ("marketo_owned", "fill_only", "newer_only")
 
 
 @dataclass(frozen=True)
@@ -26,29 +25,14 @@ class Ownership:
     newer_only: frozenset[str] = frozenset()
 
     @classmethod
-    def from_table(cls, table: dict[str, Any], catalog: FieldCatalog | None = None, *, lookup_field: str = "email",
-                   where: str = "[fields]") -> Ownership:
-        """Validate the table: lists of known field names, each field in one list, the lookup field in none."""
-        unknown_keys = set(table) - set(OWNERSHIP_KINDS)
-        if unknown_keys:
-            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown_keys))} "
-                              f"(expected {', '.join(OWNERSHIP_KINDS)})")
-        sets: dict[str, frozenset[str]] = {}
-        seen: dict[str, str] = {}
-        for kind in OWNERSHIP_KINDS:
-            names = table.get(kind, [])
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise ConfigError(f"{where}: '{kind}' must be a list of Marketo field names")
-            for name in names:
-                if name in seen:
-                    raise ConfigError(f"{where}: field '{name}' is in both '{seen[name]}' and '{kind}'")
-                if name == lookup_field:
-                    raise ConfigError(f"{where}: the lookup field '{name}' cannot be in '{kind}'")
-                if catalog is not None and catalog.get(name) is None:
+    def of(cls, fields: FieldsSection, catalog: FieldCatalog, *, where: str = "[fields]") -> Ownership:
+        """The profile's [fields] section (its shape checked when the settings loaded), every field it names known
+        to Marketo (ConfigError naming `where` otherwise)."""
+        for kind in FIELD_KINDS:
+            for name in getattr(fields, kind):
+                if catalog.get(name) is None:
                     raise ConfigError(f"{where}: '{kind}' names '{name}', which is not a Marketo lead field")
-                seen[name] = kind
-            sets[kind] = frozenset(names)
-        return cls(**sets)
+        return cls(frozenset(fields.marketo_owned), frozenset(fields.fill_only), frozenset(fields.newer_only))
 
     @property
     def read_fields(self) -> frozenset[str]:
@@ -97,7 +81,7 @@ class BackfillPlan:
     upserts: list[Candidate] = field(default_factory=list)
     unchanged: list[Candidate] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
-    fields_skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OWNERSHIP_KINDS, 0))
+    fields_skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELD_KINDS, 0))
     fields_dropped: int = 0
     compliance_skipped: int = 0
     unmapped: dict[str, str] = field(default_factory=dict)  # trait path -> why it maps to no field, sorted

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from segmarketo_cli.config.sections import FieldsSection
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
 from segmarketo_cli.jobs.bulk_import.reports import check_row_field
-from segmarketo_cli.mapping.mapper import FieldCatalog, check_mapping_table, load_mapping_file
+from segmarketo_cli.mapping.mapper import FieldCatalog, load_mapping_file
 from segmarketo_cli.sources import InputFile, preflight
 
 if TYPE_CHECKING:
@@ -37,24 +38,18 @@ class BackfillOptions:
 
 @dataclass(frozen=True)
 class BackfillProfile:
-    """What the profile configures for backfill-leads: how leads are found, its [mapping] and [fields] tables and
+    """What the profile configures for backfill-leads: how leads are found, its [mapping] and [fields] sections and
     the Bulk Import row-number field. The checks against Marketo's Describe are methods, run after the lock."""
 
     lookup_field: str
     user_id_field: str | None
     mapping: dict[str, str]
-    fields: dict[str, Any]
+    fields: FieldsSection
     bulk_row_field: str | None
 
-    @classmethod
-    def of(cls, settings: Settings, mapping: dict[str, str]) -> BackfillProfile:
-        """The profile's settings with `mapping` as its checked [mapping] table."""
-        return cls(settings.lookup_field, settings.user_id_field, mapping, settings.table("fields"),
-                   settings.bulk_row_field)
-
-    def ownership(self, catalog: FieldCatalog, *, where: str = FIELDS_WHERE) -> Ownership:
-        """The [fields] table, every field it names known to Marketo (ConfigError naming `where` otherwise)."""
-        return Ownership.from_table(self.fields, catalog, lookup_field=self.lookup_field, where=where)
+    def ownership(self, catalog: FieldCatalog) -> Ownership:
+        """The [fields] section, every field it names known to Marketo (ConfigError otherwise)."""
+        return Ownership.of(self.fields, catalog, where=FIELDS_WHERE)
 
     def check_row_field(self, catalog: FieldCatalog, mapped: Iterable[str]) -> None:
         """ConfigError unless bulk_row_field (when set) is a writable scratch field no `mapped` target uses."""
@@ -73,10 +68,11 @@ class PreparedBackfill:
 
 
 def prepare_profile(settings: Settings, services: Services | None = None) -> BackfillProfile:
-    """The profile's [mapping] table checked (ConfigError, exit 2). It needs no call, so `services` is unused
-    and optional (doctor has none); the checks against Describe run after the lock."""
-    mapping = check_mapping_table(settings.table("mapping"), where=f"[profiles.{settings.profile}.mapping]")
-    return BackfillProfile.of(settings, mapping)
+    """The profile's [mapping] and [fields] sections (a broken one: ConfigError, exit 2). It needs no call, so
+    `services` is unused and optional; the checks against Describe run after the lock."""
+    sections = settings.sections
+    return BackfillProfile(settings.lookup_field, settings.user_id_field, dict(sections.mapping.targets),
+                           sections.fields, settings.bulk_row_field)
 
 
 def prepare(settings: Settings, options: BackfillOptions, services: Services | None = None) -> PreparedBackfill:

@@ -6,7 +6,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.segment import spec
@@ -38,7 +37,6 @@ SHORT_RETENTION_TYPES = frozenset({"send email", "email delivered"})
 RETENTION_DAYS = 90
 RETENTION_MONTHS = 25
 MIN_YEAR = 1000  # strftime('%Y') writes year 1 as '1': a date Marketo would read as something else
-IDENTITY_MODES = ("auto", "user-id-only")
 BULK_WINDOW_DAYS = 31
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
@@ -147,49 +145,35 @@ def retention_warning(since: datetime | None, now: datetime, events: Mapping[str
 
 
 def resolve_events(
-    table: Mapping[str, Any] | None, flag: str | None, *, extras: bool = False, where: str = "[writeback.events]"
+    table: Mapping[str, str | bool] | None, flag: str | None, *, extras: bool = False,
+    where: str = "[writeback.events]",
 ) -> dict[str, str]:
     """The activity-type -> event-name table: defaults (plus the Marketo extras when `extras`), then the profile
     table, then --activity-types.
 
-    Table values: a string renames or adds a type, `false` drops it, `true` adds it under its known name.
+    Table values (checked by the [writeback] section): a string renames or adds a type, `false` drops it, `true`
+    adds it under its known name.
     Flag entries (comma separated): `Type` or `Type=Event` selects (only selected types are written back),
     `+Type` or `+Type=Event` adds, `-Type` drops. A type without `=Event` takes its known name.
     """
     events = {**DEFAULT_EVENTS, **(MARKETO_EXTRA_EVENTS if extras else {})}
     for name, value in (table or {}).items():
-        key = _known_key(events, str(name))
-        if value is False:
+        key = _known_key(events, name)
+        if isinstance(value, str):
             events.pop(key, None)
-        elif value is True:
-            if key not in events:
-                known = _known_key(KNOWN_EVENTS, str(name))
-                if known not in KNOWN_EVENTS:
-                    raise ConfigError(
-                        f"{where}: '{name}' = true, but it has no default event name; give one as a string"
-                    )
-                events[known] = KNOWN_EVENTS[known]
-        elif isinstance(value, str) and value.strip():
+            events[name] = value
+        elif not value:
             events.pop(key, None)
-            events[str(name)] = value.strip()
-        else:
-            raise ConfigError(f"{where}: '{name}' must be an event name (string) or false, got {value!r}")
+        elif key not in events:
+            known = _known_key(KNOWN_EVENTS, name)
+            if known not in KNOWN_EVENTS:
+                raise ConfigError(f"{where}: '{name}' = true, but it has no default event name; give one as a string")
+            events[known] = KNOWN_EVENTS[known]
     if flag is not None:
         events = _apply_flag(events, flag)
     if not events:
         raise ConfigError("no activity types are left to write back (check --activity-types and [writeback.events])")
     return events
-
-
-def configured_events(table: Mapping[str, Any], flag: str | None) -> dict[str, str]:
-    """The event table a profile's [writeback] table (`events`, `marketo_extras`) and --activity-types give."""
-    events_table = table.get("events") or {}
-    if not isinstance(events_table, Mapping):
-        raise ConfigError("[writeback.events] must be a table of \"Activity Type\" = \"Event Name\" | false")
-    extras = table.get("marketo_extras", False)
-    if not isinstance(extras, bool):
-        raise ConfigError(f"[writeback] marketo_extras must be true or false, got {extras!r}")
-    return resolve_events(events_table, flag, extras=extras)
 
 
 def _known_key(events: Mapping[str, str], name: str) -> str:
@@ -239,13 +223,6 @@ def _apply_flag(configured: dict[str, str], flag: str) -> dict[str, str]:
     return events
 
 
-def resolve_integrations(table: Mapping[str, Any] | None) -> dict[str, bool]:
+def resolve_integrations(table: Mapping[str, bool] | None) -> dict[str, bool]:
     """Batch `integrations` for write-back: the loop-avoiding default, or the profile's [writeback.integrations]."""
-    if not table:
-        return dict(spec.DEFAULT_INTEGRATIONS)
-    result: dict[str, bool] = {}
-    for name, value in table.items():
-        if not isinstance(value, bool):
-            raise ConfigError(f"[writeback.integrations]: '{name}' must be true or false, got {value!r}")
-        result[str(name)] = value
-    return result
+    return dict(table) if table else dict(spec.DEFAULT_INTEGRATIONS)

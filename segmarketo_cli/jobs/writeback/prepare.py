@@ -11,13 +11,7 @@ from typing import TYPE_CHECKING, Any
 from segmarketo_cli import paths
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ConfigError
-from segmarketo_cli.jobs.writeback.plan import (
-    IDENTITY_MODES,
-    Window,
-    configured_events,
-    parse_window,
-    resolve_integrations,
-)
+from segmarketo_cli.jobs.writeback.plan import Window, parse_window, resolve_events, resolve_integrations
 
 if TYPE_CHECKING:
     from segmarketo_cli.config import Settings
@@ -26,7 +20,6 @@ if TYPE_CHECKING:
 
 CURSOR = "writeback"
 DEFAULT_BULK_AFTER_DAYS = 7.0
-TABLE_KEYS = {"events", "integrations", "identity", "bulk_after_days", "marketo_extras"}
 
 
 @dataclass(frozen=True)
@@ -66,39 +59,27 @@ class PreparedWriteback:
 
 
 def prepare_profile(settings: Settings, flags: WritebackOptions | None = None) -> WritebackProfile:
-    """The profile's [writeback] table (with `flags`: --activity-types, --identity and --bulk-after) checked;
+    """The profile's [writeback] section with `flags` (--activity-types, --identity and --bulk-after) applied;
     raises ConfigError (exit 2) before any call. `doctor` calls it without flags."""
     flags = flags or WritebackOptions()
-    table = settings.table("writeback")
-    unknown = sorted(set(table) - TABLE_KEYS)
-    if unknown:
-        known = ", ".join(sorted(TABLE_KEYS))
-        raise ConfigError(f"[writeback] has unknown key(s) {', '.join(unknown)} (known: {known})")
-    events = configured_events(table, flags.activity_types)
-    explicit = {str(k) for k in table.get("events") or {}}
+    section = settings.sections.writeback
+    events = resolve_events(section.events, flags.activity_types, extras=section.marketo_extras)
+    explicit = set(section.events)
     if flags.activity_types:
         explicit |= {e.strip().lstrip("+-").partition("=")[0].strip() for e in flags.activity_types.split(",")}
-    integrations_table = table.get("integrations")
-    if integrations_table is not None and not isinstance(integrations_table, dict):
-        raise ConfigError("[writeback.integrations] must be a table of \"Destination Name\" = true | false")
-    identity = flags.identity or table.get("identity") or "auto"
-    if identity not in IDENTITY_MODES:
-        raise ConfigError(f"identity mode '{identity}' is not one of {', '.join(IDENTITY_MODES)}")
+    identity = flags.identity or section.identity or "auto"
     if identity == "user-id-only" and not settings.user_id_field:
         raise ConfigError(
             "--identity user-id-only needs the lead field that holds Segment's userId: "
             "set user_id_field in the profile or SEGMARKETO_USER_ID_FIELD"
         )
-    bulk_after = flags.bulk_after_days if flags.bulk_after_days is not None else table.get("bulk_after_days")
-    bulk_after = DEFAULT_BULK_AFTER_DAYS if bulk_after is None else bulk_after
-    if isinstance(bulk_after, bool) or not isinstance(bulk_after, (int, float)) or bulk_after <= 0:
-        raise ConfigError(f"--bulk-after must be a positive number of days, got {bulk_after!r}")
+    bulk_after = flags.bulk_after_days if flags.bulk_after_days is not None else section.bulk_after_days
     return WritebackProfile(
         events=events,
         explicit_types={e for e in explicit if e},
-        integrations=resolve_integrations(integrations_table),
-        identity=str(identity),
-        bulk_after=timedelta(days=float(bulk_after)),
+        integrations=resolve_integrations(section.integrations),
+        identity=identity,
+        bulk_after=timedelta(days=DEFAULT_BULK_AFTER_DAYS if bulk_after is None else bulk_after),
     )
 
 
