@@ -78,7 +78,7 @@ def parse_and_plan(path: str) -> None:
     from segmarketo_cli.jobs.backfill_leads.plan import Ownership, build_plan
     from segmarketo_cli.jobs.backfill_leads.read import might_matter
     from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
-    from segmarketo_cli.sandbox.defaults import STANDARD_FIELDS
+    from segmarketo_cli.sandbox.stores.defaults import STANDARD_FIELDS
     from segmarketo_cli.sources import preflight, read_all
 
     describe = [{"dataType": t, "length": n, "rest": {"name": name, "readOnly": ro}}

@@ -92,7 +92,7 @@ def batches_only(activities: int, leads: int) -> dict[str, Any]:
     from segmarketo_cli.jobs.writeback.execute import OutFileSink, Pipeline
     from segmarketo_cli.jobs.writeback.lookups import CAMPAIGNS_KEY, SUBJECTS_KEY, AssetNames, LeadDirectory
     from segmarketo_cli.jobs.writeback.plan import KNOWN_EVENTS
-    from segmarketo_cli.sandbox.activity_types import STANDARD_TYPES
+    from segmarketo_cli.sandbox.stores.activity_types import STANDARD_TYPES
     from segmarketo_cli.segment.sender import BatchSender
 
     type_ids = {t["name"]: t["id"] for t in STANDARD_TYPES if t["name"] in TYPES}

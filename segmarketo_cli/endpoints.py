@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from segmarketo_cli.errors import ConfigError
+
+_MUNCHKIN = re.compile(r"^(\d{3}-[a-z]{3}-\d{3})(?:\.|$)", re.IGNORECASE)
 
 
 def normalize_endpoint(url: str, *, what: str = "endpoint",
@@ -49,3 +53,15 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def munchkin_id(endpoint: str) -> str:
+    """The Munchkin id of a Marketo endpoint (`https://123-ABC-456.mktorest.com` -> `123-ABC-456`).
+
+    Hosts that do not carry one (the sandbox, proxies) get a stable 10-hex-digit hash of the host name.
+    """
+    host = (urlsplit(endpoint if "//" in endpoint else f"//{endpoint}").hostname or endpoint).lower()
+    match = _MUNCHKIN.match(host)
+    if match:
+        return match.group(1).upper()
+    return hashlib.sha256(host.encode()).hexdigest()[:10]

@@ -10,12 +10,18 @@ import keyring
 import pytest
 from click.testing import CliRunner
 from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError
 
 from segmarketo_cli.cli.main import cli
+from segmarketo_cli.sandbox import Sandbox
+from tests.support.sandbox_api import make_api
+from tests.support.sandbox_env import (  # noqa: F401  (SANDBOX_WRITE_KEY: several test modules import it from here)
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_WRITE_KEY,
+    point_cli_at,
+)
 
-SANDBOX_CLIENT_ID = "sandbox-client"
-SANDBOX_CLIENT_SECRET = "sandbox-secret-0123456789"
-SANDBOX_WRITE_KEY = "sandbox-write-key-0123456789"
 # segmarketo honours these like requests does; a developer's proxy must not carry the sandbox tests' traffic.
 PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
@@ -36,8 +42,6 @@ class MemoryKeyring(KeyringBackend):
         self.values[(service, username)] = password
 
     def delete_password(self, service: str, username: str) -> None:
-        from keyring.errors import PasswordDeleteError
-
         if (service, username) not in self.values:
             raise PasswordDeleteError("not found")
         del self.values[(service, username)]
@@ -95,8 +99,6 @@ def invoke():
 @pytest.fixture
 def box():
     """A bare sandbox (default credentials, no seed) for wire-level tests of the emulator itself."""
-    from segmarketo_cli.sandbox import Sandbox
-
     with Sandbox() as sandbox:
         yield sandbox
 
@@ -104,22 +106,14 @@ def box():
 @pytest.fixture
 def api(box):
     """call(method, path, raw=False, **kwargs) against `box` with a valid token (see sandbox_api.py)."""
-    from tests.support.sandbox_api import make_api
-
     return make_api(box)
 
 
 @pytest.fixture
 def sandbox(monkeypatch):
     """A fresh Marketo + Segment sandbox on 127.0.0.1 (ephemeral port), wired into the environment."""
-    from segmarketo_cli.sandbox import Sandbox
-
     box = Sandbox(client_id=SANDBOX_CLIENT_ID, client_secret=SANDBOX_CLIENT_SECRET)
     box.start(host="127.0.0.1", port=0)
-    monkeypatch.setenv("SEGMARKETO_MARKETO_ENDPOINT", box.url)
-    monkeypatch.setenv("SEGMARKETO_MARKETO_CLIENT_ID", SANDBOX_CLIENT_ID)
-    monkeypatch.setenv("SEGMARKETO_MARKETO_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
-    monkeypatch.setenv("SEGMARKETO_SEGMENT_WRITE_KEY", SANDBOX_WRITE_KEY)
-    monkeypatch.setenv("SEGMARKETO_SEGMENT_ENDPOINT", box.url)
+    point_cli_at(monkeypatch, box.url)
     yield box
     box.stop()

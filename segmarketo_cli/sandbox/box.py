@@ -2,62 +2,32 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from segmarketo_cli.paths import sample_data_dir
-from segmarketo_cli.sandbox.bulkqueue import BulkQueue
 from segmarketo_cli.sandbox.config import SandboxConfig
 from segmarketo_cli.sandbox.envelope import Request, Response, json_response, text
-from segmarketo_cli.sandbox.faults import Faults
-from segmarketo_cli.sandbox.limits import ServerLimits
-from segmarketo_cli.sandbox.marketo.auth import Identity
-from segmarketo_cli.sandbox.segment import SegmentState
+from segmarketo_cli.sandbox.instance import Instance
+from segmarketo_cli.sandbox.marketo.gateway import fault_response, handle_marketo
+from segmarketo_cli.sandbox.seed import load_seed
 from segmarketo_cli.sandbox.server import SandboxServer, inspector_json
-from segmarketo_cli.sandbox.state import MarketoState
+from segmarketo_cli.sandbox.stores.persist import load_state, save_state
 
 log = logging.getLogger("segmarketo.sandbox")
 DEFAULT_SEED_DIR = sample_data_dir() / "sandbox"
 
 
-class BulkState:
-    """Bulk import and export jobs and their queues."""
-
-    def __init__(self, config: SandboxConfig) -> None:
-        self.imports: dict[int, Any] = {}
-        self.imports_queue = BulkQueue(running=2, capacity=10, step_s=config.bulk_step_s)
-        self.next_batch_id = 1001
-        self.exports: dict[str, Any] = {}
-        self.exports_queue = BulkQueue(running=2, capacity=10, step_s=config.bulk_step_s)
-        self.export_bytes: dict[str, int] = {}
-
-
-class Sandbox:
+class Sandbox(Instance):
     """A local Marketo + Segment emulator. `with Sandbox().start() as box: ...` or start()/stop()."""
 
     def __init__(self, *, client_id: str = "sandbox-client", client_secret: str = "sandbox-secret",
                  write_key: str = "sandbox-write-key", data_dir: str | Path | None = None, seed: bool = False,
                  config: SandboxConfig | None = None) -> None:
-        self.config = config or SandboxConfig()
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.write_key = write_key
+        super().__init__(client_id=client_id, client_secret=client_secret, write_key=write_key,
+                         config=config or SandboxConfig())
         self.data_dir = Path(data_dir) if data_dir else None
-        self.marketo = MarketoState(email_case_insensitive=self.config.email_case_insensitive)
-        self.segment = SegmentState(write_key, self.config)
-        self.faults = Faults()
-        self.identity = Identity(client_id, client_secret, ttl_s=self.config.token_ttl_s)
-        self.limits = ServerLimits(self.config.rate_limit_calls, self.config.window_s, self.config.max_concurrency,
-                                   self.config.daily_quota)
-        self.bulk = BulkState(self.config)
-        # Stamps bulk extract status polls (`ExportJob.polls`); a test swaps in a fake clock that its injected
-        # sleep advances, to check the client's poll spacing without waiting.
-        self.clock: Callable[[], float] = time.monotonic
         self._server: SandboxServer | None = None
         self._thread: threading.Thread | None = None
         self._saver: threading.Thread | None = None
@@ -65,8 +35,6 @@ class Sandbox:
         self._save_lock = threading.Lock()
         loaded = False
         if self.data_dir is not None:
-            from segmarketo_cli.sandbox.persist import load_state
-
             loaded = load_state(self, self.data_dir)
         if seed and not loaded:
             self.load_seed(DEFAULT_SEED_DIR)
@@ -102,8 +70,8 @@ class Sandbox:
     @property
     def url(self) -> str:
         if self._server is None:
-            return "http://127.0.0.1:0"
-        host, port = self._server.server_address[:2]
+            return super().url
+        host, port = self._server.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     def _autosave(self) -> None:
@@ -115,51 +83,31 @@ class Sandbox:
 
     def save(self) -> None:
         if self.data_dir is not None:
-            from segmarketo_cli.sandbox.persist import save_state
-
             with self._save_lock:
                 save_state(self, self.data_dir)
 
-    # test hooks ---------------------------------------------------------------------------------------------
-    def expire_token(self) -> None:
-        """The current access token now answers 602."""
-        self.identity.expire_token()
-
-    def revoke_token(self) -> None:
-        """Every issued token now answers 601."""
-        self.identity.revoke_token()
-
     def load_seed(self, directory: str | Path) -> None:
-        from segmarketo_cli.sandbox.seed import load_seed
-
         load_seed(self, Path(directory))
 
     # dispatch -----------------------------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
-        from segmarketo_cli.sandbox.gateway import fault_response, handle_marketo
-
         path = request.path
         if path.startswith("/_sandbox/"):
             return self._inspect(request)
         if path == "/identity/oauth/token":
-            fault = self.faults.take(path) if self.faults.pending else None
-            if fault is not None:
-                injected = fault_response(self, fault)
-                if injected is not None:
-                    return injected
-            return self.identity.handle(request)
+            return self._scripted_fault(path) or self.identity.handle(request)
         if path in ("/v1/batch", "/v1/import"):
             if request.method != "POST":
                 return text(405, "Method Not Allowed")
-            fault = self.faults.take(path) if self.faults.pending else None
-            if fault is not None:
-                injected = fault_response(self, fault)
-                if injected is not None:
-                    return injected
-            return self.segment.handle(request)
+            return self._scripted_fault(path) or self.segment.handle(request)
         if path.startswith(("/rest/", "/bulk/")):
             return handle_marketo(self, request)
         return text(404, "Not Found")
+
+    def _scripted_fault(self, path: str) -> Response | None:
+        """The answer of a fault scripted for `path`, if one is pending (Marketo paths: see handle_marketo)."""
+        fault = self.faults.take(path) if self.faults.pending else None
+        return fault_response(self, fault) if fault is not None else None
 
     def _inspect(self, request: Request) -> Response:
         """Inspector endpoints (no auth, not counted): state summary, Segment events, fault and token hooks."""
@@ -185,6 +133,3 @@ class Sandbox:
             self.save()
             return inspector_json({"success": True, "saved": bool(self.data_dir)})
         return text(404, "Not Found")
-
-    def describe(self) -> str:
-        return json.dumps({"url": self.url, **self.marketo.summary()})

@@ -31,7 +31,8 @@ class SandboxConfig:
     segment_refuse_requests: str = ""
     # Fault "timeout": how long the server stalls before dropping the connection.
     timeout_fault_s: float = 5.0
-    # Records per Lead DB call; above it the whole call fails with 1003 (UNCONFIRMED, §14 point 3).
+    # Records per Lead DB call; above it the whole call fails with 1003 (UNCONFIRMED: Adobe documents the limit of
+    # 300, not the reply to more; https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/leads).
     max_records_per_call: int = 300
     # Get Leads by Filter: more matches than this give 1003.
     filter_max_matches: int = 1000
@@ -40,7 +41,8 @@ class SandboxConfig:
     # A busy instance: this many empty pages (moreResult=true) before every page that scans activities, as
     # when the next 300 activities of every type hold none of the requested types (KB ka-29362).
     activity_busy_pages: int = 0
-    # A string longer than its describe length: "reject" (1003) or "truncate" (UNCONFIRMED, §5.5).
+    # A string longer than its describe length: "reject" (1003) or "truncate" (UNCONFIRMED which;
+    # https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/field-types).
     string_overflow: str = "reject"
     # Compare e-mail lookups case-insensitively (UNCONFIRMED).
     email_case_insensitive: bool = True
@@ -48,13 +50,15 @@ class SandboxConfig:
     durable_unsubscribe: bool = True
     # Accept the deprecated access_token query parameter instead of the Bearer header.
     accept_access_token_param: bool = False
-    # Create Static List with a bare numeric folder id instead of the JSON object (UNCONFIRMED, §6.1).
+    # Create Static List with a bare numeric folder id instead of the JSON object (UNCONFIRMED; Adobe documents the
+    # object: https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/assets/static-lists).
     accept_bare_folder_id: bool = False
     # How Get Folder by Name spells folderId.type of a folder: Adobe's example answers "FOLDER" (other folder
     # calls answer "Folder"); clients must compare it case-insensitively.
     folder_by_name_type: str = "FOLDER"
     # Bulk import, a lookup value matching several leads: "fail" the row or update the "latest" updated lead
-    # (UNCONFIRMED, §10.1; the UI list import does the latter).
+    # (UNCONFIRMED: https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/bulk-import/bulk-lead-import
+    # does not say; the UI list import does the latter).
     bulk_multi_match: str = "fail"
     # Bulk import failures/warnings files: "real" leaves out every column that is empty in all the rows it
     # lists (a real failure file lacked the lookup column that was empty in the upload: blog.teknkl.com, "add an

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from segmarketo_cli.sandbox.fieldtypes import FieldDef
-
-if TYPE_CHECKING:
-    from segmarketo_cli.sandbox.box import Sandbox
+from segmarketo_cli.sandbox.instance import Instance
+from segmarketo_cli.sandbox.stores.fieldtypes import FieldDef
 
 
 class SeedError(ValueError):
@@ -23,7 +21,7 @@ def _read_json(path: Path) -> Any:
         raise SeedError(f"{path}: {exc}") from exc
 
 
-def load_seed(sb: Sandbox, directory: Path) -> None:
+def load_seed(sb: Instance, directory: Path) -> None:
     """Load every seed file present in `directory` (missing files are skipped)."""
     if not directory.is_dir():
         raise SeedError(f"{directory}: seed directory not found")
@@ -46,7 +44,7 @@ def load_seed(sb: Sandbox, directory: Path) -> None:
             _activities(sb, directory / "activities.jsonl")
 
 
-def _fields(sb: Sandbox, items: list[dict[str, Any]]) -> None:
+def _fields(sb: Instance, items: list[dict[str, Any]]) -> None:
     """Describe Lead items; `rest.name`/`rest.readOnly` (or `name`/`readOnly`) plus our `searchable` flag."""
     for item in items:
         rest = item.get("rest") or {}
@@ -58,7 +56,7 @@ def _fields(sb: Sandbox, items: list[dict[str, Any]]) -> None:
             id=int(item.get("id", 0))))
 
 
-def _leads(sb: Sandbox, items: list[dict[str, Any]], path: Path) -> None:
+def _leads(sb: Instance, items: list[dict[str, Any]], path: Path) -> None:
     for number, item in enumerate(items, 1):
         try:
             sb.marketo.add_lead(**item)
@@ -66,7 +64,7 @@ def _leads(sb: Sandbox, items: list[dict[str, Any]], path: Path) -> None:
             raise SeedError(f"{path}: lead #{number}: {exc}") from exc
 
 
-def _member_ids(sb: Sandbox, members: list[Any]) -> list[int]:
+def _member_ids(sb: Instance, members: list[Any]) -> list[int]:
     """List members given as lead ids or e-mail addresses (every duplicate of an address)."""
     ids: list[int] = []
     for member in members:
@@ -74,7 +72,7 @@ def _member_ids(sb: Sandbox, members: list[Any]) -> list[int]:
     return ids
 
 
-def _lists(sb: Sandbox, data: dict[str, Any]) -> None:
+def _lists(sb: Instance, data: dict[str, Any]) -> None:
     assets = sb.marketo.assets
     for folder in data.get("folders", []):
         parent = assets.ensure_folder(folder["parent"]) if folder.get("parent") else None
@@ -87,7 +85,7 @@ def _lists(sb: Sandbox, data: dict[str, Any]) -> None:
         static_list.touch()
 
 
-def _programs(sb: Sandbox, data: dict[str, Any]) -> None:
+def _programs(sb: Instance, data: dict[str, Any]) -> None:
     assets = sb.marketo.assets
     for channel in data.get("channels", []):
         assets.add_channel(channel["name"], channel["statuses"], channel.get("programType", "event"))
@@ -102,7 +100,7 @@ def _programs(sb: Sandbox, data: dict[str, Any]) -> None:
         assets.programs[program_id].members.update({int(k): v for k, v in members.items()})
 
 
-def _campaigns(sb: Sandbox, items: list[dict[str, Any]]) -> None:
+def _campaigns(sb: Instance, items: list[dict[str, Any]]) -> None:
     assets = sb.marketo.assets
     for item in items:
         program = assets.program_by_name(item["program"]) if item.get("program") else None
@@ -111,7 +109,7 @@ def _campaigns(sb: Sandbox, items: list[dict[str, Any]]) -> None:
                             campaign_id=item.get("id"))
 
 
-def _activities(sb: Sandbox, path: Path) -> None:
+def _activities(sb: Instance, path: Path) -> None:
     """activities.jsonl: {"leadId", "type", "activityDate", "campaignId"?, "primaryAttributeValueId"?,
     "primaryAttributeValue"?, "attributes"?} per line."""
     store = sb.marketo.activities

@@ -9,12 +9,10 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from segmarketo_cli.sandbox.config import SandboxConfig
 from segmarketo_cli.sandbox.envelope import Request, Response, json_response, parse_datetime
-
-if TYPE_CHECKING:
-    from segmarketo_cli.sandbox.config import SandboxConfig
 
 MESSAGE_TYPES = {"identify", "track", "page", "screen", "group", "alias"}
 
@@ -84,7 +82,8 @@ class SegmentState:
         items = body["batch"]
         limit = self.config.segment_max_items
         if len(items) > limit:
-            # 200 with the events rejected: all of them by default, or only the excess (UNCONFIRMED, §4).
+            # 200 with the events rejected: all of them by default, or only the excess (UNCONFIRMED;
+            # https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#max-request-size).
             cut = 0 if self.config.segment_overflow == "all" else limit
             for item in items[cut:]:
                 self.dropped.append((item, "batch_too_many_messages"))

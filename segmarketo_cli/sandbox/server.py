@@ -9,13 +9,11 @@ import socket
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from segmarketo_cli.sandbox.config import SandboxConfig
 from segmarketo_cli.sandbox.envelope import Request, Response, json_response, parse_form, text
-
-if TYPE_CHECKING:
-    from segmarketo_cli.sandbox.box import Sandbox
 
 MAX_URI = 8 * 1024
 MAX_BODY = 1024 * 1024
@@ -28,12 +26,20 @@ class DropConnection(Exception):
     """Close the socket without answering (fault "reset" / "timeout")."""
 
 
+class Dispatcher(Protocol):
+    """What the server answers with: the sandbox's request dispatch and its configuration."""
+
+    config: SandboxConfig
+
+    def dispatch(self, request: Request) -> Response: ...
+
+
 class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], box: Sandbox) -> None:
+    def __init__(self, address: tuple[str, int], box: Dispatcher) -> None:
         self.box = box
         super().__init__(address, SandboxHandler)
 
@@ -41,6 +47,7 @@ class SandboxServer(ThreadingHTTPServer):
 class SandboxHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SandboxServer
+    _headers_buffer: list[bytes]  # BaseHTTPRequestHandler's pending header lines; _send appends the body to them
     server_version = "SegmarketoSandbox/1.0"
 
     def setup(self) -> None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 from segmarketo_cli import __version__
 from segmarketo_cli.timeparse import parse_utc
@@ -19,21 +16,6 @@ DEFAULT_INTEGRATIONS: dict[str, bool] = {"Marketo V2": False, "Marketo Static Li
 MAX_MESSAGE_ID_CHARS = 99  # Segment keeps only ids shorter than 100 characters
 MAX_MESSAGE_BYTES = 32 * 1024
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
-
-_MUNCHKIN = re.compile(r"^(\d{3}-[a-z]{3}-\d{3})(?:\.|$)", re.IGNORECASE)
-
-
-def munchkin_id(endpoint: str) -> str:
-    """The Munchkin id of a Marketo endpoint (`https://123-ABC-456.mktorest.com` -> `123-ABC-456`).
-
-    Hosts that do not carry one (the sandbox, proxies) get a stable 10-hex-digit hash of the host name.
-    """
-    host = (urlsplit(endpoint if "//" in endpoint else f"//{endpoint}").hostname or endpoint).lower()
-    match = _MUNCHKIN.match(host)
-    if match:
-        return match.group(1).upper()
-    return hashlib.sha256(host.encode()).hexdigest()[:10]
-
 
 def check_message_id(message_id: object) -> str | None:
     """Why `message_id` is unusable, or None when it is fine."""

@@ -7,36 +7,9 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from segmarketo_cli.segment.spec import munchkin_id
+from segmarketo_cli.endpoints import munchkin_id
+from segmarketo_cli.state.schema import LEDGER_MIGRATIONS, LEDGER_TABLES
 from segmarketo_cli.state.sqlite import StoreFile
-
-# Every table here is keyed by instance; one file per instance (state/instances/<key>.sqlite) holds them.
-LEDGER_TABLES = ("processed_events", "pending_actions", "lead_ids", "pushed_hashes", "associated_cookies",
-                 "api_usage")
-
-LEDGER_V1 = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS lead_ids (
-  instance TEXT NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, lead_id INTEGER NOT NULL,
-  updated_at REAL NOT NULL, PRIMARY KEY (instance, field, key, lead_id));
-CREATE TABLE IF NOT EXISTS pushed_hashes (
-  instance TEXT NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL,
-  updated_at REAL NOT NULL, PRIMARY KEY (instance, field, key));
-CREATE TABLE IF NOT EXISTS processed_events (
-  instance TEXT NOT NULL, scope TEXT NOT NULL, message_id TEXT NOT NULL, applied_at REAL NOT NULL,
-  PRIMARY KEY (instance, scope, message_id));
-CREATE TABLE IF NOT EXISTS pending_actions (
-  instance TEXT NOT NULL, scope TEXT NOT NULL, message_id TEXT NOT NULL, lead_id INTEGER NOT NULL,
-  kind TEXT NOT NULL, field TEXT, value TEXT, created_at REAL NOT NULL,
-  PRIMARY KEY (instance, scope, message_id, lead_id));
-CREATE TABLE IF NOT EXISTS associated_cookies (
-  instance TEXT NOT NULL, cookie TEXT NOT NULL, lead_id INTEGER NOT NULL, associated_at REAL NOT NULL,
-  PRIMARY KEY (instance, cookie, lead_id));
-CREATE TABLE IF NOT EXISTS api_usage (
-  instance TEXT NOT NULL, day TEXT NOT NULL, calls INTEGER NOT NULL, PRIMARY KEY (instance, day))
-"""
-
-LEDGER_MIGRATIONS = (LEDGER_V1,)
 
 _UNSAFE = re.compile(r"[^a-z0-9.-]+")
 

@@ -8,12 +8,8 @@ from pathlib import Path
 
 from segmarketo_cli.errors import SafetyRefusal, SegmarketoError, StateError
 from segmarketo_cli.paths import check_writable, registry_file
+from segmarketo_cli.state.schema import REGISTRY_MIGRATIONS
 from segmarketo_cli.state.sqlite import StoreFile, unusable
-
-REGISTRY_V1 = """
-CREATE TABLE IF NOT EXISTS instances (
-  key TEXT PRIMARY KEY, instance TEXT NOT NULL, ledger TEXT NOT NULL, claimed_at REAL NOT NULL)
-"""
 
 
 def claim(key: str, instance: str, ledger: Path) -> None:
@@ -82,7 +78,7 @@ def _real(ledger: Path) -> str:
 
 def _open() -> StoreFile:
     try:
-        return StoreFile(registry_file(), (REGISTRY_V1,))
+        return StoreFile(registry_file(), REGISTRY_MIGRATIONS)
     except StateError as exc:
         exc.hint = ("it is the instance registry, shared by every SEGMARKETO_HOME of this user; "
                     "SEGMARKETO_REGISTRY can name another file")

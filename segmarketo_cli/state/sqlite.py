@@ -12,6 +12,7 @@ from typing import Any
 
 from segmarketo_cli.errors import SegmarketoError, StateError, TemporaryFailure
 from segmarketo_cli.paths import ensure_private_dir
+from segmarketo_cli.state.schema import Migration
 
 
 def unusable(path: Path, exc: BaseException) -> SegmarketoError:
@@ -41,11 +42,12 @@ def _identity(path: Path) -> tuple[int, int] | None:
 class StoreFile:
     """A thread-safe connection to one SQLite file (folder 0700, file 0600, WAL).
 
-    `migrations[i]` is the SQL script that takes the schema from version i to i + 1 (`PRAGMA user_version`);
-    every write transaction first checks that the path still names the file that was opened.
+    `migrations` are (version, function) pairs in ascending order: opening the file applies, in one transaction,
+    every one above the file's `PRAGMA user_version` and records the last; a file newer than the last is refused.
+    Every write transaction first checks that the path still names the file that was opened.
     """
 
-    def __init__(self, path: Path, migrations: Sequence[str]) -> None:
+    def __init__(self, path: Path, migrations: Sequence[Migration]) -> None:
         self.path = path
         self._lock = threading.RLock()
         try:
@@ -67,25 +69,35 @@ class StoreFile:
         except (OSError, sqlite3.Error) as exc:
             self._db.close()
             raise unusable(path, exc) from None
+        except BaseException:
+            self._db.close()
+            raise
         self._identity = _identity(path)
 
-    def _migrate(self, migrations: Sequence[str]) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(migrations):
+    def _version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _check_not_newer(self, version: int, latest: int) -> None:
+        if version > latest:
             raise StateError(f"state store {self.path} has schema version {version}, newer than this segmarketo "
-                             f"knows ({len(migrations)}): upgrade segmarketo")
-        if version == len(migrations):
+                             f"knows ({latest}): upgrade segmarketo")
+
+    def _migrate(self, migrations: Sequence[Migration]) -> None:
+        latest = migrations[-1][0]
+        version = self._version()
+        self._check_not_newer(version, latest)
+        if version == latest:
             return
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
-            for step in range(version, len(migrations)):
-                for statement in migrations[step].split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-            self._db.execute(f"PRAGMA user_version = {max(version, len(migrations))}")
+            version = self._version()  # another process may have migrated the file meanwhile
+            self._check_not_newer(version, latest)
+            for target, migrate in migrations:
+                if target > version:
+                    migrate(self._db)
+                    self._db.execute(f"PRAGMA user_version = {int(target)}")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         self._db.execute("COMMIT")
 
@@ -144,7 +156,7 @@ class StoreFile:
             finally:
                 self._db.execute(f"DETACH DATABASE {alias}")
 
-    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return self._db.execute(sql, tuple(params)).fetchall()

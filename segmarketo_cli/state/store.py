@@ -14,25 +14,8 @@ from typing import Any
 from segmarketo_cli.paths import ensure_private_dir
 from segmarketo_cli.state.ledger import adopt_legacy_rows, instance_key, ledger_path, open_ledger
 from segmarketo_cli.state.registry import claim
+from segmarketo_cli.state.schema import PROFILE_MIGRATIONS
 from segmarketo_cli.state.sqlite import StoreFile, unusable
-
-# Version 1 is the profile's own tables. Stores written before versioning (user_version 0) also hold the
-# instance tables of ledger.py; their rows move to the instance ledger when that ledger is first opened.
-PROFILE_V1 = """
-CREATE TABLE IF NOT EXISTS runs (
-  run_id TEXT PRIMARY KEY, command TEXT NOT NULL, profile TEXT NOT NULL,
-  started_at REAL NOT NULL, finished_at REAL, status TEXT, report TEXT);
-CREATE TABLE IF NOT EXISTS cursors (
-  instance TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, updated_at REAL NOT NULL,
-  PRIMARY KEY (instance, name));
-CREATE TABLE IF NOT EXISTS cache (
-  instance TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL NOT NULL,
-  PRIMARY KEY (instance, key));
-CREATE TABLE IF NOT EXISTS rejects (
-  run_id TEXT NOT NULL, path TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (run_id, path))
-"""
-
-PROFILE_MIGRATIONS = (PROFILE_V1,)
 
 _CHUNK = 500
 
@@ -84,7 +67,7 @@ class StateStore:
         with self._file.transaction() as db:
             yield db
 
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         return self._file.query(sql, params)
 
     # runs ---------------------------------------------------------------------------------------
@@ -136,7 +119,7 @@ class StateStore:
         return [self._run_row(row) for row in rows]
 
     @staticmethod
-    def _run_row(row: tuple) -> dict[str, Any]:
+    def _run_row(row: tuple[Any, ...]) -> dict[str, Any]:
         run_id, command, started_at, finished_at, status, report = row
         return {
             "run_id": run_id,

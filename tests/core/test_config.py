@@ -14,7 +14,7 @@ from segmarketo_cli.config import (
     normalize_segment_endpoint,
 )
 from segmarketo_cli.config.template import render_profile
-from segmarketo_cli.endpoints import normalize_endpoint
+from segmarketo_cli.endpoints import munchkin_id, normalize_endpoint
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.tomlfiles import tomllib
 
@@ -345,3 +345,12 @@ def test_every_setting_is_read_from_its_environment_variable(monkeypatch):
     settings = load_settings()
     assert settings.http_timeout_s == 30.0
     assert settings.sources["http_timeout_s"] == "env"
+
+
+def test_munchkin_id_from_host_and_fallback_hash():
+    assert munchkin_id("https://123-abc-456.mktorest.com") == "123-ABC-456"
+    assert munchkin_id("https://123-ABC-456.mktorest.com/rest") == "123-ABC-456"
+    fallback = munchkin_id("http://127.0.0.1:8080")
+    assert len(fallback) == 10
+    assert fallback == munchkin_id("http://127.0.0.1:9999")  # the port is not part of the instance's id
+    assert fallback != munchkin_id("https://proxy.example.com")

@@ -11,6 +11,8 @@ from segmarketo_cli.jobs.bulk_import import execute as backfill_bulk
 from segmarketo_cli.jobs.sync_audience import members as audience_members
 from tests.support.reliability_world import JOBS, RequestHook, build, new_box, run_cli, snapshot, speed_up
 
+pytestmark = pytest.mark.slow  # every job, run end to end several times
+
 # name -> [(code, times, options)]
 MARKETO_FAULTS: dict[str, list[tuple[Any, int, dict[str, Any]]]] = {
     "606-burst": [("606", 4, {})],
@@ -58,7 +60,8 @@ def run_job(job: str, invoke, monkeypatch, tmp_path, *, arm=None, extra: tuple[s
             arm(box, hook)
         result, report = run_cli(invoke, monkeypatch, box, tmp_path / "home", scenario)
         assert result.exit_code == 0, result.output
-        assert report["status"] == "ok" and "imbalances" not in report
+        assert report["status"] == "ok"
+        assert "imbalances" not in report
         hook.wait_idle()  # a request answered after the client gave up still lands
         return snapshot(box), box
     finally:
@@ -127,7 +130,8 @@ def test_writeback_segment_faults_deliver_every_event_once(profile, invoke, monk
     expected = clean_state("writeback", invoke, monkeypatch, tmp_path_factory)
     faulty, box = run_job("writeback", invoke, monkeypatch, tmp_path,
                           arm=segment_faults(profile))
-    assert box.faults.pending == 0 and box.faults.fired
+    assert box.faults.pending == 0
+    assert box.faults.fired
     assert faulty == expected
     assert faulty["segment_accepted"] == len(faulty["segment"]) == 45
 
@@ -167,7 +171,8 @@ def test_campaign_request_refused_before_it_ran_is_retried(profile, invoke, monk
         hook.stages(1, [injector(box, MARKETO_FAULTS[profile], CAMPAIGN_PATH)])
 
     faulty, box = run_job("apply-events", invoke, monkeypatch, tmp_path, arm=arm)
-    assert box.faults.pending == 0 and box.faults.fired
+    assert box.faults.pending == 0
+    assert box.faults.fired
     assert faulty == expected
 
 
@@ -181,14 +186,17 @@ def test_campaign_request_that_may_have_run_is_never_sent_twice(profile, invoke,
         hook = RequestHook(box)
         hook.stages(1, [injector(box, CAMPAIGN_AMBIGUOUS[profile], CAMPAIGN_PATH)])
         first, report = run_cli(invoke, monkeypatch, box, tmp_path / "home", scenario)
-        assert first.exit_code == 75 and report["status"] == "deferred" and "not sent again" in report["error"]
+        assert first.exit_code == 75
+        assert report["status"] == "deferred"
+        assert "not sent again" in report["error"]
         assert "imbalances" not in report
         hook.wait_idle()
         box.faults.clear()  # the outage is over
         second, report = run_cli(invoke, monkeypatch, box, tmp_path / "home", scenario)
         assert second.exit_code == 0, second.output
         uncertain = report["counts"]["uncertain"]
-        assert uncertain > 0 and len(report["details"]["uncertain"]) == uncertain
+        assert uncertain > 0
+        assert len(report["details"]["uncertain"]) == uncertain
         final = snapshot(box)
         have = Counter(final["campaigns"]["Trial Welcome"])
         want = Counter(expected["campaigns"]["Trial Welcome"])

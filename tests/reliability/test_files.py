@@ -4,6 +4,7 @@ UTF-8. Tests run as root, so "unwritable" is a path under a regular file or /dev
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from segmarketo_cli.config import load_settings
+from segmarketo_cli.jobs import rejects as rejects_module
 from tests.support.writeback_helpers import populate
 
 LATIN1 = "Ren\u00e9e".encode("latin-1")
@@ -177,10 +179,6 @@ def test_disk_full_at_the_last_flush_of_a_few_rejects_is_one_line_exit_1(sandbox
 
 
 def test_disk_full_in_process_write_then_close_failing_again(invoke, sandbox, tmp_path, monkeypatch):
-    import errno
-
-    from segmarketo_cli.jobs import rejects as rejects_module
-
     class FullDisk:
         def __init__(self, *_args, **_kwargs) -> None:
             self.fails = 0

@@ -7,6 +7,8 @@ import pytest
 from segmarketo_cli.state import StateStore
 from tests.support.reliability_world import JOBS, build, new_box, run_cli, snapshot, speed_up
 
+pytestmark = pytest.mark.slow  # every job, run end to end several times
+
 _clean: dict[str, tuple[dict, int]] = {}
 
 
@@ -44,13 +46,16 @@ def test_quota_runs_out_mid_run_then_the_next_run_finishes_the_work(job, cut, in
 
         first, report = run_cli(invoke, monkeypatch, box, home, scenario)
         assert first.exit_code == 75, first.output
-        assert box.marketo.counters["quota_refused"] >= 1 and box.marketo.calls == allowed
+        assert box.marketo.counters["quota_refused"] >= 1
+        assert box.marketo.calls == allowed
         if report is None:  # out of quota while checking rules, before the run started: one clear line
             (line,) = first.stderr.strip().splitlines()
-            assert line.startswith("segmarketo: error: ") and "quota" in line
+            assert line.startswith("segmarketo: error: ")
+            assert "quota" in line
             confirmed: dict = {}
         else:
-            assert report["status"] == "deferred" and "quota" in report["error"].lower()
+            assert report["status"] == "deferred"
+            assert "quota" in report["error"].lower()
             assert "imbalances" not in report
             store = StateStore(home / "state", "default")
             try:
@@ -64,7 +69,8 @@ def test_quota_runs_out_mid_run_then_the_next_run_finishes_the_work(job, cut, in
         box.limits.daily_quota = 50_000  # the next day
         second, report = run_cli(invoke, monkeypatch, box, home, scenario)
         assert second.exit_code == 0, second.output
-        assert report["status"] == "ok" and "imbalances" not in report
+        assert report["status"] == "ok"
+        assert "imbalances" not in report
         final = snapshot(box)
         assert final == expected
         if job == "writeback":

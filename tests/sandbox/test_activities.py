@@ -24,7 +24,8 @@ def drain(api, token: str, type_ids: str) -> tuple[list[dict], list[dict], str]:
 
 def test_types_table(api):
     types = {t["name"]: t for t in api("GET", "/rest/v1/activities/types.json")["result"]}
-    assert types["Email Delivered"]["id"] == 7 and types["Change Status in Progression"]["id"] == 104
+    assert types["Email Delivered"]["id"] == 7
+    assert types["Change Status in Progression"]["id"] == 104
     assert {"name": "Link", "dataType": "string"} in types["Click Email"]["attributes"]
     assert types["Open Email"]["primaryAttribute"] == {"name": "Mailing ID", "dataType": "integer"}
     assert {"Category", "Details", "Email"} <= {a["name"] for a in types["Email Bounced"]["attributes"]}
@@ -38,7 +39,8 @@ def test_scan_window_pages_empty_pages_and_cursor(box, api):
                                       primary_attribute_value="Welcome", campaign_id=3001,
                                       attributes={"Campaign Run ID": 5}) for m in (10, 350, 690)]
     since = api("GET", "/rest/v1/activities/pagingtoken.json", params={"sinceDatetime": at(0)})
-    assert since["success"] is True and since["nextPageToken"]
+    assert since["success"] is True
+    assert since["nextPageToken"]
     rows, pages, cursor = drain(api, since["nextPageToken"], "7")
     assert [r["marketoGUID"] for r in rows] == guids
     assert all(isinstance(r["marketoGUID"], str) for r in rows)
@@ -49,10 +51,13 @@ def test_scan_window_pages_empty_pages_and_cursor(box, api):
     box.marketo.add_activity(lead, "Email Delivered", at(800))
     box.marketo.add_activity(lead, "Visit Webpage", at(801))
     more, _, _ = drain(api, cursor, "7")
-    assert len(more) == 1 and more[0]["activityDate"] == at(800)
+    assert len(more) == 1
+    assert more[0]["activityDate"] == at(800)
     empty = api("GET", "/rest/v1/activities.json", params={"nextPageToken": since["nextPageToken"],
                                                            "activityTypeIds": "9"})
-    assert empty["moreResult"] is True and "result" not in empty and empty["nextPageToken"]
+    assert empty["moreResult"] is True
+    assert "result" not in empty
+    assert empty["nextPageToken"]
 
 
 def test_since_filters_and_limits(box, api):
@@ -64,7 +69,8 @@ def test_since_filters_and_limits(box, api):
     token = api("GET", "/rest/v1/activities/pagingtoken.json", params={"sinceDatetime": "2026-01-01T00:02:00Z"})
     page = api("GET", "/rest/v1/activities.json", params={"nextPageToken": token["nextPageToken"],
                                                           "activityTypeIds": "10,11", "leadIds": str(b)})
-    assert [r["activityTypeId"] for r in page["result"]] == [10, 11] and page["moreResult"] is False
+    assert [r["activityTypeId"] for r in page["result"]] == [10, 11]
+    assert page["moreResult"] is False
     too_many = api("GET", "/rest/v1/activities.json", params={"nextPageToken": token["nextPageToken"],
                                                               "activityTypeIds": ",".join(map(str, range(1, 12)))})
     assert too_many["errors"][0]["code"] == "1003"

@@ -35,21 +35,26 @@ def test_import_progress_failures_warnings_and_list(box, api):
             'dup@example.com,Dup,Acme,1\r\n'
             'd@example.com,' + "x" * 300 + ',Acme,2\r\n')
     created = upload(api, text, lookupField="email", listId=list_id)["result"][0]
-    assert created["status"] == "Queued" and created["importId"] == str(created["batchId"])
+    assert created["status"] == "Queued"
+    assert created["importId"] == str(created["batchId"])
     assert poll(api, created["batchId"]) == ["Importing", "Complete"]
     status = api("GET", f"/bulk/v1/leads/batch/{created['batchId']}.json")["result"][0]
     assert (status["numOfLeadsProcessed"], status["numOfRowsFailed"], status["numOfRowsWithWarning"]) == (3, 2, 1)
-    assert box.marketo.lead(existing)["firstName"] == "Able" and box.marketo.lead(existing)["company"] == "Baker, Inc."
+    assert box.marketo.lead(existing)["firstName"] == "Able"
+    assert box.marketo.lead(existing)["company"] == "Baker, Inc."
     assert box.marketo.find_leads("email", "b@example.com")[0]["firstName"] == 'Quote "Q"'
     members = box.marketo.list_members(list_id)
-    assert existing in members and len(members) == 3
+    assert existing in members
+    assert len(members) == 3
     failures = list(csv.reader(io.StringIO(api("GET", f"/bulk/v1/leads/batch/{created['batchId']}/failures.json",
                                                raw=True).text)))
     assert failures[0] == ["email", "firstName", "company", "leadScore", "Import Failure Reason"]
     assert [row[0] for row in failures[1:]] == ["c@example.com", "dup@example.com"]
-    assert "leadScore" in failures[1][-1] and failures[2][-1] == "Multiple lead match lookup criteria"
+    assert "leadScore" in failures[1][-1]
+    assert failures[2][-1] == "Multiple lead match lookup criteria"
     warnings = api("GET", f"/bulk/v1/leads/batch/{created['batchId']}/warnings.json", raw=True).text
-    assert "d@example.com" in warnings and "truncated" in warnings
+    assert "d@example.com" in warnings
+    assert "truncated" in warnings
 
 
 def report_header(api, batch_id: int, kind: str = "failures") -> list[str]:
@@ -99,7 +104,8 @@ def test_an_import_file_of_10_mb_or_more_gets_413(box, api):
 def test_import_queue_limit_gives_1016(box, api):
     batches = [upload(api, "email\nq@example.com\n")["result"][0]["batchId"] for _ in range(10)]
     refused = upload(api, "email\nq@example.com\n")
-    assert refused["success"] is False and refused["errors"][0]["code"] == "1016"
+    assert refused["success"] is False
+    assert refused["errors"][0]["code"] == "1016"
     assert api("GET", f"/bulk/v1/leads/batch/{batches[0]}.json")["result"][0]["status"] == "Importing"
     statuses = [box.bulk.imports[b].status for b in batches]
     assert statuses == ["Importing"] * 2 + ["Queued"] * 8  # two run at once, FIFO
@@ -111,7 +117,8 @@ def test_import_bad_header_fails_the_job_and_lookup_by_id(box, api):
     lead = box.marketo.add_lead(email="i@example.com")
     batch = upload(api, f"id,title\n{lead},CEO\n999999,CTO\n", lookupField="id")["result"][0]["batchId"]
     poll(api, batch)
-    assert box.marketo.lead(lead)["title"] == "CEO" and len(box.marketo.leads) == 1
+    assert box.marketo.lead(lead)["title"] == "CEO"
+    assert len(box.marketo.leads) == 1
 
 
 def test_time_driven_import_steps():
@@ -140,10 +147,12 @@ def test_lead_extract_by_static_list(box, api):
     data = api("GET", base + "/file.json", raw=True).content
     assert data.decode().splitlines() == ["id,email,unsubscribed,firstName", f"{ids[0]},e0@example.com,true,null",
                                           f"{ids[1]},e1@example.com,false,null"]
-    assert statuses[1]["numberOfRecords"] == 2 and statuses[1]["fileSize"] == len(data)
+    assert statuses[1]["numberOfRecords"] == 2
+    assert statuses[1]["fileSize"] == len(data)
     assert statuses[1]["fileChecksum"] == "sha256:" + hashlib.sha256(data).hexdigest()
     probe = api("GET", base + "/file.json", raw=True, headers={"Range": "bytes=0-0"})
-    assert probe.status_code == 206 and probe.content == b"i"
+    assert probe.status_code == 206
+    assert probe.content == b"i"
 
 
 def test_extract_validation_quota_and_cancel():
@@ -165,7 +174,8 @@ def test_extract_validation_quota_and_cancel():
         second = api("POST", "/bulk/v1/leads/export/create.json", json={"fields": ["id"],
                                                                         "filter": ok_window})["result"][0]
         refused = api("POST", f"/bulk/v1/leads/export/{second['exportId']}/enqueue.json")
-        assert refused["errors"][0]["code"] == "1029" and "quota" in refused["errors"][0]["message"]
+        assert refused["errors"][0]["code"] == "1029"
+        assert "quota" in refused["errors"][0]["message"]
         cancelled = api("POST", f"/bulk/v1/leads/export/{second['exportId']}/cancel.json")["result"][0]
         assert cancelled["status"] == "Cancelled"
 
@@ -199,4 +209,5 @@ def test_import_file_over_10_mb_is_413(box, api):
     big = "email,address\n" + "".join(f"b{i}@example.com,{'y' * 1000}\n" for i in range(10_500))
     reply = api("POST", "/bulk/v1/leads.json", raw=True, params={"format": "csv"},
                 files={"file": ("leads.csv", big.encode(), "text/csv")})
-    assert reply.status_code == 413 and box.bulk.imports == {}
+    assert reply.status_code == 413
+    assert box.bulk.imports == {}

@@ -42,7 +42,8 @@ def test_token_is_reused_with_decreasing_expiry_and_post_form_works(box):
     second = requests.post(f"{box.url}/identity/oauth/token",
                            data={"grant_type": "client_credentials", "client_id": CID, "client_secret": SECRET}).json()
     assert first["access_token"] == second["access_token"]
-    assert first["token_type"] == "bearer" and 0 < second["expires_in"] <= first["expires_in"] <= 3600
+    assert first["token_type"] == "bearer"
+    assert 0 < second["expires_in"] <= first["expires_in"] <= 3600
     assert box.identity.issued == 1
 
 
@@ -74,7 +75,8 @@ def test_token_ttl_expiry_and_hooks():
 def test_missing_bearer_and_query_token_give_601(box):
     tok = token(box)
     reply = requests.get(f"{box.url}/rest/v1/leads/describe.json", params={"access_token": tok}).json()
-    assert reply["success"] is False and reply["errors"] == [{"code": "601", "message": "Access token invalid"}]
+    assert reply["success"] is False
+    assert reply["errors"] == [{"code": "601", "message": "Access token invalid"}]
     assert re.fullmatch(r"[0-9a-f]+#[0-9a-f]+", reply["requestId"])
     assert requests.get(f"{box.url}/rest/v1/leads/describe.json").json()["errors"][0]["code"] == "601"
 
@@ -97,8 +99,10 @@ def test_sync_leads_positional_results_and_type_checks(box):
         {"email": "i@example.com", "firstName": "x" * 256},
     ])
     results = reply["result"]
-    assert reply["success"] is True and len(results) == 11
-    assert results[0]["status"] == "created" and isinstance(results[0]["id"], int)
+    assert reply["success"] is True
+    assert len(results) == 11
+    assert results[0]["status"] == "created"
+    assert isinstance(results[0]["id"], int)
     assert results[1] == {"id": existing, "status": "updated"}
     assert results[2] == {"status": "skipped", "reasons": [{"code": "1007",
                                                              "message": "Multiple lead match lookup criteria"}]}
@@ -115,23 +119,28 @@ def test_sync_actions_and_lookup_fields(box):
     assert sync(box, [{"email": "x@example.com"}], action="createOnly")["result"][0]["reasons"][0]["code"] == "1005"
     assert sync(box, [{"email": "y@example.com"}], action="updateOnly")["result"][0]["reasons"][0]["code"] == "1004"
     dup = sync(box, [{"email": "x@example.com"}], action="createDuplicate")["result"][0]
-    assert dup["status"] == "created" and dup["id"] != lead_id
+    assert dup["status"] == "created"
+    assert dup["id"] != lead_id
     by_id = sync(box, [{"id": lead_id, "lastName": "Z"}], action="updateOnly", lookupField="id")["result"][0]
     assert by_id == {"id": lead_id, "status": "updated"}
     assert sync(box, [{"id": lead_id}], action="createOnly", lookupField="id")["result"][0]["reasons"][0]["code"] \
         == "1003"
     by_user = sync(box, [{"segmentUserId": "u1", "title": "CTO"}], lookupField="segmentUserId")["result"][0]
-    assert by_user == {"id": lead_id, "status": "updated"} and box.marketo.lead(lead_id)["title"] == "CTO"
+    assert by_user == {"id": lead_id, "status": "updated"}
+    assert box.marketo.lead(lead_id)["title"] == "CTO"
     refused = sync(box, [{"firstName": "A"}], lookupField="firstName")
-    assert refused["success"] is False and refused["errors"][0]["code"] == "1011"
+    assert refused["success"] is False
+    assert refused["errors"][0]["code"] == "1011"
     too_many = sync(box, [{"email": f"n{i}@example.com"} for i in range(301)])
-    assert too_many["success"] is False and too_many["errors"][0]["code"] == "1003"
+    assert too_many["success"] is False
+    assert too_many["errors"][0]["code"] == "1003"
 
 
 def test_created_and_updated_at_are_maintained(box):
     lead_id = sync(box, [{"email": "t@example.com"}])["result"][0]["id"]
     lead = box.marketo.lead(lead_id)
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", lead["createdAt"]) and lead["updatedAt"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", lead["createdAt"])
+    assert lead["updatedAt"]
     box.marketo.store.leads[lead_id]["updatedAt"] = "2000-01-01T00:00:00Z"
     sync(box, [{"email": "t@example.com", "city": "Paris"}])
     assert box.marketo.lead(lead_id)["updatedAt"] > "2000-01-01T00:00:00Z"
@@ -206,11 +215,14 @@ def test_lead_by_id_describe_and_describe2(box):
     assert got["result"] == [{"id": lead_id, "email": "d@example.com", "firstName": "Dee"}]
     assert call(box, "GET", "/rest/v1/lead/999999.json").json()["result"] == []
     described = {f["rest"]["name"]: f for f in call(box, "GET", "/rest/v1/leads/describe.json").json()["result"]}
-    assert described["email"]["dataType"] == "email" and described["email"]["length"] == 255
+    assert described["email"]["dataType"] == "email"
+    assert described["email"]["length"] == 255
     assert described["updatedAt"]["rest"]["readOnly"] is True
-    assert described["productScore"]["dataType"] == "integer" and described["mrr"]["dataType"] == "currency"
+    assert described["productScore"]["dataType"] == "integer"
+    assert described["mrr"]["dataType"] == "currency"
     lead2 = call(box, "GET", "/rest/v1/leads/describe2.json").json()["result"][0]
-    assert ["email"] in lead2["searchableFields"] and ["segmentUserId"] in lead2["searchableFields"]
+    assert ["email"] in lead2["searchableFields"]
+    assert ["segmentUserId"] in lead2["searchableFields"]
     assert {"name": "email", "updateable": True}.items() <= next(
         f for f in lead2["fields"] if f["name"] == "email").items()
 
@@ -219,7 +231,8 @@ def test_associate_lead_records_the_cookie(box):
     lead_id = box.marketo.add_lead(email="c@example.com")
     cookie = "id:287-GTJ-838&token:_mch-marketo.com-1396310362214-46169"
     reply = call(box, "POST", f"/rest/v1/leads/{lead_id}/associate.json", params={"cookie": cookie}).json()
-    assert reply["success"] is True and "result" not in reply
+    assert reply["success"] is True
+    assert "result" not in reply
     assert box.marketo.associations == [(lead_id, cookie)]
     found = call(box, "GET", "/rest/v1/leads.json", params={"filterType": "cookies", "filterValues": cookie}).json()
     assert [r["id"] for r in found["result"]] == [lead_id]

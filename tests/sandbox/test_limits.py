@@ -34,7 +34,8 @@ def test_sliding_window_gives_606_then_frees():
         session = session_for(box)
         codes = [code_of(describe(box, session)) for _ in range(7)]
         assert codes == [None] * 5 + ["606", "606"]
-        assert box.marketo.rate_limited == 2 and box.marketo.calls == 5
+        assert box.marketo.rate_limited == 2
+        assert box.marketo.calls == 5
         time.sleep(0.6)
         assert code_of(describe(box, session)) is None
         assert session.get(f"{box.url}/identity/oauth/token", params=CREDS).status_code == 200  # never limited
@@ -56,7 +57,8 @@ def test_concurrency_limit_counts_in_flight_requests():
             thread.start()
         for thread in threads:
             thread.join()
-        assert codes.count(None) == 2 and codes.count("615") == 3
+        assert codes.count(None) == 2
+        assert codes.count("615") == 3
         assert box.limits.peak_in_flight == 2
 
 
@@ -90,7 +92,8 @@ def test_marketo_code_faults_then_recovery_scoped_by_path():
         box.faults.add("713", times=1)
         assert code_of(session.get(f"{box.url}/rest/v1/stats/usage.json")) == "713"
         assert [code_of(describe(box, session)) for _ in range(3)] == ["606", "606", None]
-        assert box.faults.pending == 0 and box.marketo.rate_limited == 2
+        assert box.faults.pending == 0
+        assert box.marketo.rate_limited == 2
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 413, 414])
@@ -134,4 +137,5 @@ def test_inspector_endpoints_are_free_and_script_faults():
         session = session_for(box)
         assert code_of(describe(box, session)) == "606"
         state = requests.get(f"{box.url}/_sandbox/state").json()
-        assert state["marketo"]["rate_limited"] == 1 and state["usage_today"] == 0
+        assert state["marketo"]["rate_limited"] == 1
+        assert state["usage_today"] == 0

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import json
 
+from segmarketo_cli.sandbox import Sandbox
+
 
 def test_lead_db_lists_by_name_and_id(box, api):
     first = box.marketo.add_list("Alpha")
     box.marketo.add_list("Beta")
     assert [r["name"] for r in api("GET", "/rest/v1/lists.json")["result"]] == ["Alpha", "Beta"]
     named = api("GET", "/rest/v1/lists.json", params={"name": "Beta"})["result"]
-    assert len(named) == 1 and named[0]["workspaceName"] == "Default"
+    assert len(named) == 1
+    assert named[0]["workspaceName"] == "Default"
     assert api("GET", f"/rest/v1/lists/{first}.json")["result"][0]["name"] == "Alpha"
     missing = api("GET", "/rest/v1/lists/99999.json")
-    assert missing["success"] is False and missing["errors"][0]["code"] == "1013"
+    assert missing["success"] is False
+    assert missing["errors"][0]["code"] == "1013"
 
 
 def test_asset_by_name_hit_and_miss(box, api):
     list_id = box.marketo.add_list("Gamma", folder="Segment Audiences")
     hit = api("GET", "/rest/asset/v1/staticList/byName.json", params={"name": "Gamma"})
-    assert hit["result"][0]["id"] == list_id and hit["result"][0]["createdAt"].endswith("Z+0000")
+    assert hit["result"][0]["id"] == list_id
+    assert hit["result"][0]["createdAt"].endswith("Z+0000")
     miss = api("GET", "/rest/asset/v1/staticList/byName.json", params={"name": "Nope"})
-    assert miss["success"] is True and "result" not in miss
+    assert miss["success"] is True
+    assert "result" not in miss
     assert miss["warnings"] == ["No assets found for the given search criteria."]
 
 
@@ -74,7 +80,8 @@ def test_create_list_with_json_folder_and_709_on_duplicate(box, api):
     folder_id = box.marketo.add_folder("Segment Audiences")
     form = {"name": "VIPs", "folder": json.dumps({"id": folder_id, "type": "Folder"}), "description": "d"}
     created = api("POST", "/rest/asset/v1/staticLists.json", data=form)
-    assert created["success"] is True and created["result"][0]["folder"] == {"id": folder_id, "type": "Folder"}
+    assert created["success"] is True
+    assert created["result"][0]["folder"] == {"id": folder_id, "type": "Folder"}
     assert box.marketo.list_id("VIPs") == created["result"][0]["id"]
     again = api("POST", "/rest/asset/v1/staticLists.json", data=form)
     assert again["errors"][0] == {"code": "709", "message": "Static List with the same name already exists"}
@@ -100,35 +107,41 @@ def test_add_remove_ismember_results_by_id(box, api):
     assert removed["result"][1]["reasons"][0] == {"code": "1015", "message": "Lead not in list"}
     box.marketo.add_to_list(list_id, [b])
     via_post = api("POST", f"/rest/v1/lists/{list_id}/leads.json?_method=DELETE", json={"input": [{"id": b}]})
-    assert via_post["result"] == [{"id": b, "status": "removed"}] and box.marketo.list_members(list_id) == set()
+    assert via_post["result"] == [{"id": b, "status": "removed"}]
+    assert box.marketo.list_members(list_id) == set()
     assert api("POST", "/rest/v1/lists/424242/leads.json", json={"input": [{"id": a}]})["errors"][0]["code"] == "1013"
     over = api("POST", f"/rest/v1/lists/{list_id}/leads.json", json={"input": [{"id": i} for i in range(301)]})
-    assert over["success"] is False and over["errors"][0]["code"] == "1003"
+    assert over["success"] is False
+    assert over["errors"][0]["code"] == "1003"
 
 
 def test_member_paging_with_opaque_tokens(box, api):
     list_id = box.marketo.add_list("Big")
     ids = [box.marketo.add_lead(email=f"m{i}@example.com") for i in range(650)]
     box.marketo.add_to_list(list_id, ids)
-    seen, token, calls = [], None, 0
+    seen, tokens, calls = [], [], 0
     while True:
-        params = {"fields": "id,email", "batchSize": 300, **({"nextPageToken": token} if token else {})}
+        params = {"fields": "id,email", "batchSize": 300, **({"nextPageToken": tokens[-1]} if tokens else {})}
         page = api("GET", f"/rest/v1/lists/{list_id}/leads.json", params=params)
         calls += 1
         seen.extend(page["result"])
-        token = page.get("nextPageToken")
-        if not token:
+        if not page.get("nextPageToken"):
             break
-    assert calls == 3 and [r["id"] for r in seen] == ids
+        tokens.append(page["nextPageToken"])
+    assert calls == 3
+    assert [r["id"] for r in seen] == ids
     assert seen[0] == {"id": ids[0], "email": "m0@example.com"}
-    assert not token or "Big" not in token
+    assert len(set(tokens)) == 2
+    for token in tokens:  # opaque: neither a bare position nor its readable payload
+        assert not token.isdigit()
+        assert ":" not in token
+        assert str(ids[299]) not in token
     legacy = api("GET", f"/rest/v1/list/{list_id}/leads.json", params={"batchSize": 1})
-    assert len(legacy["result"]) == 1 and legacy["nextPageToken"]
+    assert len(legacy["result"]) == 1
+    assert legacy["nextPageToken"]
 
 
 def test_folder_types_and_list_parents_survive_a_restart(tmp_path):
-    from segmarketo_cli.sandbox import Sandbox
-
     data = tmp_path / "data"
     with Sandbox(data_dir=data) as first:
         email_folder = first.marketo.add_folder("Emails", folder_type="Email")

@@ -13,27 +13,32 @@ import requests
 
 from segmarketo_cli.sandbox import Sandbox
 from segmarketo_cli.sandbox.box import DEFAULT_SEED_DIR
-from segmarketo_cli.sandbox.persist import STATE_FILE
+from segmarketo_cli.sandbox.stores.persist import STATE_FILE
 
 
 def test_seed_loads_a_realistic_instance():
     box = Sandbox(seed=True)
     marketo = box.marketo
     duplicates = marketo.find_leads("email", "pat.duplicate@example.com")
-    assert len(duplicates) == 2 and len(marketo.leads) >= 30
+    assert len(duplicates) == 2
+    assert len(marketo.leads) >= 30
     assert marketo.list_id("Trial Users") is not None
     folder = marketo.assets.folder_by_name("Segment Audiences")
-    assert folder is not None and marketo.assets.lists[marketo.list_id("Trial Users")].folder_id == folder.id
+    assert folder is not None
+    assert marketo.assets.lists[marketo.list_id("Trial Users")].folder_id == folder.id
     assert {d["id"] for d in duplicates} <= marketo.list_members(marketo.list_id("Trial Users"))
     webinar = marketo.assets.program_by_name("2026 Spring Product Webinar")
-    assert webinar.channel == "Webinar" and marketo.program_members(webinar.id)[3] == "Attended"
+    assert webinar.channel == "Webinar"
+    assert marketo.program_members(webinar.id)[3] == "Attended"
     kinds = {c.type for c in marketo.assets.campaigns.values()}
     assert kinds == {"trigger", "batch"}
-    assert marketo.store.fields["updatedAt"].read_only and marketo.store.fields["segmentUserId"].searchable
+    assert marketo.store.fields["updatedAt"].read_only
+    assert marketo.store.fields["segmentUserId"].searchable
     if (DEFAULT_SEED_DIR / "activities.jsonl").exists():
         campaign_ids = set(marketo.assets.campaigns)
         rows = list(marketo.activities.rows.values())
-        assert rows and all(r.get("campaignId") in campaign_ids for r in rows if "campaignId" in r)
+        assert rows
+        assert all(r.get("campaignId") in campaign_ids for r in rows if "campaignId" in r)
 
 
 def test_activities_jsonl_format_and_errors(tmp_path):
@@ -90,7 +95,8 @@ def test_serve_prints_exports_and_saves_on_interrupt(tmp_path):
                 name, _, value = line[7:].strip().partition("=")
                 exports[name] = value
         url = exports["SEGMARKETO_MARKETO_ENDPOINT"]
-        assert exports["SEGMARKETO_SEGMENT_ENDPOINT"] == url and exports["SEGMARKETO_MARKETO_CLIENT_ID"]
+        assert exports["SEGMARKETO_SEGMENT_ENDPOINT"] == url
+        assert exports["SEGMARKETO_MARKETO_CLIENT_ID"]
         token = requests.get(f"{url}/identity/oauth/token", params={
             "grant_type": "client_credentials", "client_id": exports["SEGMARKETO_MARKETO_CLIENT_ID"],
             "client_secret": exports["SEGMARKETO_MARKETO_CLIENT_SECRET"]}).json()["access_token"]
@@ -101,7 +107,9 @@ def test_serve_prints_exports_and_saves_on_interrupt(tmp_path):
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 0
-    assert "listening on" in stderr and "state saved" in stderr and "Traceback" not in stderr
+    assert "listening on" in stderr
+    assert "state saved" in stderr
+    assert "Traceback" not in stderr
     saved = json.loads((data / STATE_FILE).read_text())
     assert "cli@example.com" in {lead.get("email") for lead in saved["marketo"]["leads"]}
 
@@ -109,10 +117,12 @@ def test_serve_prints_exports_and_saves_on_interrupt(tmp_path):
 def test_state_fault_and_events_commands(sandbox, invoke):
     url = sandbox.url
     result = invoke("sandbox", "fault", "606", "--times", "2", "--url", url)
-    assert result.exit_code == 0 and sandbox.faults.pending == 2
+    assert result.exit_code == 0
+    assert sandbox.faults.pending == 2
     assert invoke("sandbox", "fault", "bogus", "--url", url).exit_code == 2
     state = json.loads(invoke("sandbox", "state", "--url", url).stdout)
-    assert state["pending_faults"] == 2 and state["marketo"]["leads"] == 0
+    assert state["pending_faults"] == 2
+    assert state["marketo"]["leads"] == 0
     requests.post(f"{url}/v1/batch", json={"writeKey": "k", "batch": [{"type": "track", "event": "E"}]})
     dropped = json.loads(invoke("sandbox", "events", "--dropped", "--url", url).stdout)
     assert dropped[0]["reason"] == "no_user_anon_id"
@@ -120,12 +130,15 @@ def test_state_fault_and_events_commands(sandbox, invoke):
 
 def test_commands_report_an_absent_sandbox_in_one_line(invoke, tmp_path):
     result = invoke("sandbox", "state", "--url", "http://127.0.0.1:9")
-    assert result.exit_code == 75 and "no sandbox answering" in result.stderr
+    assert result.exit_code == 75
+    assert "no sandbox answering" in result.stderr
     bad = tmp_path / "seed"
     bad.mkdir()
     (bad / "leads.json").write_text("[{\"email\": 1, \"nope\": 2}]")
     result = invoke("sandbox", "serve", "--port", "0", "--seed-dir", str(bad))
-    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "leads.json" in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "leads.json" in result.stderr
 
 
 def test_serve_stdout_is_a_shell_script_that_sources_cleanly(tmp_path):
@@ -143,8 +156,10 @@ def test_serve_stdout_is_a_shell_script_that_sources_cleanly(tmp_path):
         proc.send_signal(signal.SIGINT)
         rest, stderr = proc.communicate(timeout=20)
     lines += rest.splitlines(keepends=True)
-    assert lines and all(line.startswith(("export ", "#")) for line in lines), lines
-    assert "In another shell" not in "".join(lines) and "listening on" in stderr
+    assert lines, lines
+    assert all(line.startswith(("export ", "#")) for line in lines), lines
+    assert "In another shell" not in "".join(lines)
+    assert "listening on" in stderr
     script = tmp_path / "sandbox.env"
     script.write_text("".join(lines))
     shown = subprocess.run(["sh", "-c", f'. "{script}" && printf %s "$SEGMARKETO_MARKETO_CLIENT_SECRET"'],

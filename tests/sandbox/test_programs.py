@@ -6,9 +6,12 @@ from __future__ import annotations
 def test_program_lookup_browse_and_channels(box, api):
     program_id = box.marketo.add_program("Spring Webinar", channel="Webinar")
     found = api("GET", "/rest/asset/v1/program/byName.json", params={"name": "Spring Webinar"})["result"][0]
-    assert found["id"] == program_id and found["channel"] == "Webinar" and found["type"] == "Event"
+    assert found["id"] == program_id
+    assert found["channel"] == "Webinar"
+    assert found["type"] == "Event"
     miss = api("GET", "/rest/asset/v1/program/byName.json", params={"name": "Nope"})
-    assert "result" not in miss and miss["warnings"]
+    assert "result" not in miss
+    assert miss["warnings"]
     assert [p["id"] for p in api("GET", "/rest/asset/v1/programs.json", params={"maxReturn": 200})["result"]] \
         == [program_id]
     channel = api("GET", "/rest/asset/v1/channel/byName.json", params={"name": "Webinar"})["result"][0]
@@ -33,16 +36,21 @@ def test_member_status_upsert_1037_1025_and_activity(box, api):
     assert third["result"] == [{"seq": 0, "status": "updated", "leadId": a}]
     assert box.marketo.program_members(program_id) == {a: "Attended", b: "Registered"}
     unknown = api("POST", path, json={"statusName": "Bogus", "input": [{"leadId": a}]})
-    assert unknown["success"] is False and unknown["errors"][0]["code"] == "1025"
+    assert unknown["success"] is False
+    assert unknown["errors"][0]["code"] == "1025"
     assert api("POST", "/rest/v1/programs/1/members/status.json",
                json={"statusName": "Invited", "input": [{"leadId": a}]})["errors"][0]["code"] == "1013"
     changes = [r for r in box.marketo.activities.rows.values() if r["activityTypeId"] == 104]
     attrs = {x["name"]: x["value"] for x in changes[-1]["attributes"]}
-    assert len(changes) == 3 and attrs["Old Status"] == "Registered" and attrs["New Status"] == "Attended"
-    assert attrs["Success"] is True and changes[-1]["primaryAttributeValueId"] == program_id
+    assert len(changes) == 3
+    assert attrs["Old Status"] == "Registered"
+    assert attrs["New Status"] == "Attended"
+    assert attrs["Success"] is True
+    assert changes[-1]["primaryAttributeValueId"] == program_id
     members = api("GET", f"/rest/v1/programs/{program_id}/members.json",
                   params={"filterType": "leadId", "filterValues": str(a)})["result"]
-    assert members[0]["statusName"] == "Attended" and members[0]["reachedSuccess"] is True
+    assert members[0]["statusName"] == "Attended"
+    assert members[0]["reachedSuccess"] is True
 
 
 def test_custom_statuses_define_a_channel(box, api):

@@ -37,10 +37,12 @@ def test_accepts_basic_auth_and_gzip_and_body_write_key(box):
     body = gzip.compress(json.dumps({"batch": [track(1)]}).encode())
     reply = requests.post(f"{box.url}/v1/batch", data=body,
                           headers={**basic(), "Content-Type": "application/json", "Content-Encoding": "gzip"})
-    assert reply.status_code == 200 and reply.json() == {"success": True}
+    assert reply.status_code == 200
+    assert reply.json() == {"success": True}
     assert post(box, {"writeKey": KEY, "batch": [track(2)]}, headers={}).status_code == 200
     assert [m["messageId"] for m in box.segment.accepted] == ["m-1", "m-2"]
-    assert box.segment.requests == 2 and "writeKey" not in box.segment.batches[1]
+    assert box.segment.requests == 2
+    assert "writeKey" not in box.segment.batches[1]
 
 
 def test_unknown_key_is_200_unless_strict_and_empty_key_is_400(box):
@@ -63,8 +65,10 @@ def test_size_limits_and_invalid_json(box):
 
 def test_more_than_2500_items_is_200_with_all_rejected(box):
     reply = post(box, {"batch": [{"type": "track", "userId": "u", "event": "E"} for _ in range(2501)]})
-    assert reply.status_code == 200 and box.segment.accepted == []
-    assert len(box.segment.dropped) == 2501 and box.segment.dropped[0][1] == "batch_too_many_messages"
+    assert reply.status_code == 200
+    assert box.segment.accepted == []
+    assert len(box.segment.dropped) == 2501
+    assert box.segment.dropped[0][1] == "batch_too_many_messages"
 
 
 def test_per_message_drops_assignments_and_dedupe(box):
@@ -81,11 +85,13 @@ def test_per_message_drops_assignments_and_dedupe(box):
     reasons = [reason for _, reason in box.segment.dropped]
     assert reasons == ["invalid_type", "no_user_anon_id", "missing_event", "message_id_too_long",
                        "duplicate_message_id"]
-    assert len(box.segment.accepted) == 2 and box.segment.accepted[0]["messageId"]
+    assert len(box.segment.accepted) == 2
+    assert box.segment.accepted[0]["messageId"]
     post(box, {"batch": [track(7)]})
     assert box.segment.dropped[-1][1] == "duplicate_message_id"
     events = requests.get(f"{box.url}/_sandbox/segment/events").json()
-    assert len(events["accepted"]) == 2 and events["dropped"][0]["reason"] == "invalid_type"
+    assert len(events["accepted"]) == 2
+    assert events["dropped"][0]["reason"] == "invalid_type"
 
 
 def test_timestamp_is_corrected_by_sent_at_and_context_merged(box):
@@ -106,15 +112,18 @@ def test_segment_faults_and_wrong_region(box):
     box.faults.add(500, path="/v1/batch")
     box.faults.add("reset", path="/v1/batch")
     limited = post(box, {"batch": [track()]})
-    assert limited.status_code == 429 and limited.headers["Retry-After"] == "2"
+    assert limited.status_code == 429
+    assert limited.headers["Retry-After"] == "2"
     assert limited.headers["X-RateLimit-Reset"] == "2"
     assert post(box, {"batch": [track()]}).status_code == 500
     with pytest.raises(requests.ConnectionError):
         post(box, {"batch": [track()]})
-    assert post(box, {"batch": [track()]}).status_code == 200 and len(box.segment.accepted) == 1
+    assert post(box, {"batch": [track()]}).status_code == 200
+    assert len(box.segment.accepted) == 1
     with Sandbox(config=SandboxConfig(wrong_region=True)) as lost:
         assert post(lost, {"batch": [track()]}).status_code == 200
-        assert lost.segment.accepted == [] and lost.segment.requests == 1
+        assert lost.segment.accepted == []
+        assert lost.segment.requests == 1
 
 
 def test_request_level_refusal_answers_400_to_every_batch_and_stores_nothing():

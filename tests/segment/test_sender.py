@@ -60,15 +60,6 @@ def make(session, **kwargs) -> tuple[BatchSender, list[float]]:
 
 # --- spec helpers --------------------------------------------------------------------------------
 
-def test_munchkin_id_from_host_and_fallback_hash():
-    assert spec.munchkin_id("https://123-abc-456.mktorest.com") == "123-ABC-456"
-    assert spec.munchkin_id("https://123-ABC-456.mktorest.com/rest") == "123-ABC-456"
-    fallback = spec.munchkin_id("http://127.0.0.1:8080")
-    assert len(fallback) == 10
-    assert fallback == spec.munchkin_id("http://127.0.0.1:9999")
-    assert fallback != spec.munchkin_id("https://proxy.example.com")
-
-
 def test_message_ids_are_deterministic_and_bounded():
     assert spec.activity_message_id("123-ABC-456", "102988") == "mkto-123-ABC-456-102988"
     with pytest.raises(ValueError, match="under 100"):

@@ -8,14 +8,19 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from segmarketo_cli import paths
+from segmarketo_cli.sandbox import Sandbox
+from segmarketo_cli.state import StateStore
+from segmarketo_cli.state.ledger import instance_key
 from tests.apply_events.test_crash import world  # noqa: F401  (fixture: leads ann/bob, campaign, rules, events file)
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
+from tests.support.child_runs import stop_inside_run
+from tests.support.old_stores import WITH_PENDING_ACTIONS, connected, old_profile_store
+from tests.support.sandbox_env import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, subprocess_env
+from tests.support.writeback_helpers import populate
 
 
 def ledger_files(home: Path) -> list[Path]:
@@ -81,8 +86,6 @@ def test_a_ledger_moved_to_the_second_home_hands_the_instance_over(world, invoke
 
 
 def test_profiles_on_different_instances_keep_separate_ledgers(world, invoke, isolated_home):  # noqa: F811
-    from segmarketo_cli.sandbox import Sandbox
-
     _, _, args = world
     with Sandbox(client_id=SANDBOX_CLIENT_ID, client_secret=SANDBOX_CLIENT_SECRET) as other:
         other.marketo.add_campaign("Trial Welcome", type="trigger")
@@ -95,50 +98,18 @@ def test_profiles_on_different_instances_keep_separate_ledgers(world, invoke, is
     assert len(ledger_files(isolated_home)) == 2
 
 
-def _env(home: Path, endpoint: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMARKETO_")}
-    env.update({"SEGMARKETO_HOME": str(home), "SEGMARKETO_MARKETO_ENDPOINT": endpoint,
-                "SEGMARKETO_MARKETO_CLIENT_ID": SANDBOX_CLIENT_ID,
-                "SEGMARKETO_MARKETO_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
-                "SEGMARKETO_SEGMENT_WRITE_KEY": SANDBOX_WRITE_KEY, "SEGMARKETO_SEGMENT_ENDPOINT": endpoint})
-    return env
-
-
-def _running(store: Path) -> bool:
-    """True when the profile store shows a run that started and has not finished (its locks are held)."""
-    if not store.exists():
-        return False
-    try:
-        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1) as db:
-            return db.execute("SELECT 1 FROM runs WHERE finished_at IS NULL").fetchone() is not None
-    except sqlite3.Error:
-        return False
-
-
-def _stop_inside_run(proc: subprocess.Popen, store: Path) -> None:
-    """SIGSTOP `proc` at a moment it is inside its run; fail if it finished before that happened."""
-    while True:
-        os.kill(proc.pid, signal.SIGSTOP)
-        if _running(store):
-            return
-        os.kill(proc.pid, signal.SIGCONT)
-        if proc.poll() is not None:
-            pytest.fail(f"the first backfill finished before it could be paused: {proc.stderr.read()}")
-        time.sleep(0.02)
-
-
 def test_concurrent_backfills_from_two_profiles_do_not_both_write(sandbox, tmp_path, isolated_home):
     sandbox.config.latency_s = 0.2  # widens the first run's window; nothing is timed
     emails = [f"person{i}@example.com" for i in range(900)]
     export = tmp_path / "identifies.jsonl"
     export.write_text("".join(json.dumps({"type": "identify", "userId": f"u{i}", "traits": {"email": e}}) + "\n"
                               for i, e in enumerate(emails)))
-    env = _env(isolated_home, sandbox.url)
+    env = subprocess_env(sandbox.url, isolated_home)
     command = [sys.executable, "-m", "segmarketo_cli"]
     first = subprocess.Popen([*command, "--profile", "prod", "backfill-leads", str(export)], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _stop_inside_run(first, isolated_home / "state" / "prod.sqlite")
+        stop_inside_run(first, isolated_home / "state" / "prod.sqlite")
         second = subprocess.run([*command, "--profile", "backfill", "backfill-leads", str(export)], env=env,
                                 capture_output=True, text=True, timeout=120)
     finally:
@@ -158,48 +129,25 @@ def test_second_home_is_refused_from_a_real_process_too(sandbox, tmp_path, isola
     export = tmp_path / "identifies.jsonl"
     export.write_text(json.dumps({"type": "identify", "userId": "u1", "traits": {"email": "a@example.com"}}) + "\n")
     command = [sys.executable, "-m", "segmarketo_cli", "backfill-leads", str(export)]
-    first = subprocess.run(command, env=_env(isolated_home, sandbox.url), capture_output=True, text=True,
+    first = subprocess.run(command, env=subprocess_env(sandbox.url, isolated_home), capture_output=True, text=True,
                            timeout=120)
     assert first.returncode == 0, first.stderr
-    second = subprocess.run(command, env=_env(tmp_path / "home-b", sandbox.url), capture_output=True, text=True,
-                            timeout=120)
+    second = subprocess.run(command, env=subprocess_env(sandbox.url, tmp_path / "home-b"), capture_output=True,
+                            text=True, timeout=120)
     assert second.returncode == 4, second.stderr
     assert "Traceback" not in second.stderr
     assert str(paths.state_dir() / "instances") in second.stderr
     assert len(sandbox.marketo.leads) == 1
 
 
-LEGACY_SCHEMA = """
-CREATE TABLE runs (run_id TEXT PRIMARY KEY, command TEXT NOT NULL, profile TEXT NOT NULL,
-  started_at REAL NOT NULL, finished_at REAL, status TEXT, report TEXT);
-CREATE TABLE cursors (instance TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, updated_at REAL NOT NULL,
-  PRIMARY KEY (instance, name));
-CREATE TABLE cache (instance TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL NOT NULL,
-  PRIMARY KEY (instance, key));
-CREATE TABLE lead_ids (instance TEXT NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, lead_id INTEGER NOT NULL,
-  updated_at REAL NOT NULL, PRIMARY KEY (instance, field, key, lead_id));
-CREATE TABLE pushed_hashes (instance TEXT NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL,
-  updated_at REAL NOT NULL, PRIMARY KEY (instance, field, key));
-CREATE TABLE processed_events (instance TEXT NOT NULL, scope TEXT NOT NULL, message_id TEXT NOT NULL,
-  applied_at REAL NOT NULL, PRIMARY KEY (instance, scope, message_id));
-CREATE TABLE pending_actions (instance TEXT NOT NULL, scope TEXT NOT NULL, message_id TEXT NOT NULL,
-  lead_id INTEGER NOT NULL, kind TEXT NOT NULL, field TEXT, value TEXT, created_at REAL NOT NULL,
-  PRIMARY KEY (instance, scope, message_id, lead_id));
-CREATE TABLE associated_cookies (instance TEXT NOT NULL, cookie TEXT NOT NULL, lead_id INTEGER NOT NULL,
-  associated_at REAL NOT NULL, PRIMARY KEY (instance, cookie, lead_id));
-CREATE TABLE rejects (run_id TEXT NOT NULL, path TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (run_id, path));
-CREATE TABLE api_usage (instance TEXT NOT NULL, day TEXT NOT NULL, calls INTEGER NOT NULL,
-  PRIMARY KEY (instance, day));
-"""
 PROD = "https://123-ABC-456.mktorest.com"
 OTHER = "https://987-XYZ-654.mktorest.com"
 
 
 def legacy_store(profile: str, message_ids: list[str], calls: int) -> Path:
     """A profile store as segmarketo wrote it before the instance ledger (no user_version, every table)."""
-    path = paths.ensure_private_dir(paths.state_dir()) / f"{profile}.sqlite"
-    with sqlite3.connect(path) as db:
-        db.executescript(LEGACY_SCHEMA)
+    path = old_profile_store(profile, WITH_PENDING_ACTIONS)
+    with connected(path) as db:
         db.executemany("INSERT INTO processed_events VALUES (?, 'usage', ?, 1.0)", [(PROD, m) for m in message_ids])
         db.execute("INSERT INTO processed_events VALUES (?, 'usage', 'other-1', 1.0)", (OTHER,))
         db.execute("INSERT INTO pending_actions VALUES (?, 'welcome', ?, 7, 'campaign', NULL, 'null', 1.0)",
@@ -211,8 +159,6 @@ def legacy_store(profile: str, message_ids: list[str], calls: int) -> Path:
 
 
 def test_stores_from_before_the_ledger_upgrade_into_one_shared_ledger():
-    from segmarketo_cli.state import StateStore
-
     legacy_store("prod", ["s1", "s2"], calls=100)
     legacy_store("backfill", ["s2", "s3"], calls=50)
     prod = StateStore(paths.state_dir(), "prod")
@@ -236,8 +182,6 @@ def test_stores_from_before_the_ledger_upgrade_into_one_shared_ledger():
 
 
 def test_the_registry_can_be_placed_with_segmarketo_registry(monkeypatch, tmp_path):
-    from segmarketo_cli.state import StateStore
-
     monkeypatch.setenv("SEGMARKETO_REGISTRY", str(tmp_path / "shared" / "registry.sqlite"))
     store = StateStore(paths.state_dir(), "prod")
     store.mark_processed(PROD, "usage", ["s1"])
@@ -272,8 +216,6 @@ time.sleep(60)
 
 
 def test_only_jobs_that_write_to_marketo_wait_for_the_instance_lock(world, invoke, sandbox):  # noqa: F811
-    from tests.support.writeback_helpers import populate
-
     m, ids, args = world
     populate(sandbox, 6)
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(paths.state_dir()), sandbox.url],
@@ -302,8 +244,6 @@ def test_only_jobs_that_write_to_marketo_wait_for_the_instance_lock(world, invok
     ("https://marketo-proxy.example.com/mkto", "marketo-proxy.example.com_mkto"),
 ])
 def test_instance_key_is_the_munchkin_id_or_a_file_safe_host(endpoint, key):
-    from segmarketo_cli.state.ledger import instance_key
-
     assert instance_key(endpoint) == key
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -14,6 +17,8 @@ from segmarketo_cli.errors import ExitCode, SegmarketoError
 from segmarketo_cli.marketo.client import MarketoClient
 from segmarketo_cli.state import StateStore
 from tests.apply_events.test_crash import world  # noqa: F401  (fixture: leads ann/bob, campaign, rules, events file)
+from tests.support.child_runs import stop_inside_run
+from tests.support.sandbox_env import subprocess_env
 
 INSTANCE = "https://123-ABC-456.mktorest.com"
 
@@ -142,19 +147,13 @@ def test_after_the_ledger_was_lost_the_next_run_refuses_until_a_person_decides(w
 
 
 def test_a_ledger_deleted_under_a_real_process_stops_it_and_its_rerun(world, sandbox, isolated_home):  # noqa: F811
-    import signal
-    import subprocess
-    import sys
-
-    from tests.state.test_instance import _env, _stop_inside_run
-
     m, ids, args = world
     sandbox.config.latency_s = 0.2  # widens the run's window; nothing is timed
     command = [sys.executable, "-m", "segmarketo_cli", *args]
-    run = subprocess.Popen(command, env=_env(isolated_home, sandbox.url), stdout=subprocess.PIPE,
+    run = subprocess.Popen(command, env=subprocess_env(sandbox.url, isolated_home), stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     try:
-        _stop_inside_run(run, isolated_home / "state" / "default.sqlite")
+        stop_inside_run(run, isolated_home / "state" / "default.sqlite")
         [ledger] = (isolated_home / "state" / "instances").glob("*.sqlite")
         remove_with_sides(ledger)
     finally:
@@ -163,7 +162,7 @@ def test_a_ledger_deleted_under_a_real_process_stops_it_and_its_rerun(world, san
     assert run.returncode == 1, err
     assert "Traceback" not in err
     assert f"state store {ledger} was deleted or replaced while this run was using it" in err
-    rerun = subprocess.run(command, env=_env(isolated_home, sandbox.url), capture_output=True, text=True,
+    rerun = subprocess.run(command, env=subprocess_env(sandbox.url, isolated_home), capture_output=True, text=True,
                            timeout=120)
     assert rerun.returncode == 1, rerun.stderr
     assert "is missing" in rerun.stderr

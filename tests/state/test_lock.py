@@ -11,8 +11,10 @@ import pytest
 
 from segmarketo_cli import paths
 from segmarketo_cli.cli.jobrun import run_job
+from segmarketo_cli.cli.main import COMMANDS, _load
 from segmarketo_cli.errors import ExitCode, LockHeld
 from segmarketo_cli.state import ProfileLock
+from tests.support.sandbox_env import point_cli_at
 
 HOLDER = """
 import sys, time
@@ -88,26 +90,23 @@ def test_lock_is_freed_when_the_holder_dies(holder, probe_command, invoke):
     holder.kill()
     holder.wait()
     result = invoke("lock-probe")
-    assert result.exit_code == 0 and len(probe_command) == 1
+    assert result.exit_code == 0
+    assert len(probe_command) == 1
     listed = invoke("runs", "list", "--json")
     assert '"command": "lock-probe"' in listed.stdout
 
 
 def test_other_profile_runs_while_default_is_locked(holder, probe_command, invoke):
     result = invoke("--profile", "second", "lock-probe")
-    assert result.exit_code == 0 and len(probe_command) == 1
+    assert result.exit_code == 0
+    assert len(probe_command) == 1
 
 
 @pytest.mark.parametrize("command", ["writeback", "sync-audience", "backfill-leads"])
 def test_real_job_commands_honour_the_lock(holder, invoke, monkeypatch, tmp_path, command):
-    from segmarketo_cli.cli.main import COMMANDS, _load
-
     if command not in COMMANDS or _load(command) is None:
         pytest.skip(f"{command} is not available")
-    monkeypatch.setenv("SEGMARKETO_MARKETO_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("SEGMARKETO_MARKETO_CLIENT_ID", "client")
-    monkeypatch.setenv("SEGMARKETO_MARKETO_CLIENT_SECRET", "secret-for-lock-test")
-    monkeypatch.setenv("SEGMARKETO_SEGMENT_WRITE_KEY", "key-for-lock-test")
+    point_cli_at(monkeypatch, "http://127.0.0.1:9")  # nothing listens there: the lock must refuse before any call
     (tmp_path / "a.csv").write_text("email\na@example.com\n")
     (tmp_path / "e.jsonl").write_text('{"type":"identify","userId":"u1","traits":{"email":"a@example.com"}}\n')
     args = {"writeback": ["--since", "1h"], "sync-audience": [str(tmp_path / "a.csv"), "--list", "X"],

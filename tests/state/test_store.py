@@ -26,7 +26,8 @@ def test_directory_0700_and_files_0600():
     store = open_store()
     store.set_cursor(INSTANCE, "x", "1")
     assert mode(state) == 0o700
-    assert store.path == state / "default.sqlite" and mode(store.path) == 0o600
+    assert store.path == state / "default.sqlite"
+    assert mode(store.path) == 0o600
     for side in state.glob("default.sqlite-*"):
         assert mode(side) == 0o600, side.name
     store.close()
@@ -36,7 +37,8 @@ def test_profiles_are_separate_files():
     prod, dev = open_store("prod"), open_store("dev")
     prod.set_cursor(INSTANCE, "writeback", "token-p")
     assert dev.get_cursor(INSTANCE, "writeback") is None
-    assert prod.path.name == "prod.sqlite" and dev.path.name == "dev.sqlite"
+    assert prod.path.name == "prod.sqlite"
+    assert dev.path.name == "dev.sqlite"
     prod.close()
     dev.close()
 
@@ -52,11 +54,14 @@ def test_runs_lifecycle_and_persistence():
     again = open_store()
     runs = again.list_runs()
     assert [r["run_id"] for r in runs] == ["20260102T000000Z-bbbbbb", "20260101T000000Z-aaaaaa"]
-    assert runs[0]["status"] == "partial" and runs[0]["report"] == report and runs[0]["finished_at"] >= 2000
+    assert runs[0]["status"] == "partial"
+    assert runs[0]["report"] == report
+    assert runs[0]["finished_at"] >= 2000
     assert again.list_runs(limit=1)[0]["command"] == "writeback"
     assert again.get_run("20260101")["run_id"] == "20260101T000000Z-aaaaaa"
     assert [r["run_id"] for r in again.find_runs("2026")] == ["20260102T000000Z-bbbbbb", "20260101T000000Z-aaaaaa"]
-    assert again.find_runs("2026_") == [] and again.get_run("nope") is None
+    assert again.find_runs("2026_") == []
+    assert again.get_run("nope") is None
     assert again._query("SELECT run_id, path, count FROM rejects") == [("20260102T000000Z-bbbbbb", "/r.jsonl", 1)]
     again.close()
 
@@ -89,7 +94,8 @@ def test_lead_ids_cache_handles_duplicates_and_large_key_sets():
     pairs[0] = ("user0@example.com", [10, 11])  # email is not unique in Marketo
     store.remember_lead_ids(INSTANCE, "email", pairs)
     found = store.lead_ids_for(INSTANCE, "email", [k for k, _ in pairs] + ["unknown@example.com"])
-    assert len(found) == 1200 and sorted(found["user0@example.com"]) == [10, 11]
+    assert len(found) == 1200
+    assert sorted(found["user0@example.com"]) == [10, 11]
     assert "unknown@example.com" not in found
     store.remember_lead_ids(INSTANCE, "email", [("user0@example.com", [12])])
     assert store.lead_ids_for(INSTANCE, "email", ["user0@example.com"]) == {"user0@example.com": [12]}

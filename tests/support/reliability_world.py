@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from segmarketo_cli.sandbox import Sandbox
-from segmarketo_cli.sandbox.config import SandboxConfig
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
+from segmarketo_cli.jobs.sync_audience import session as audience_session
+from segmarketo_cli.marketo import client as marketo_client
+from segmarketo_cli.sandbox import Sandbox, SandboxConfig
+from segmarketo_cli.segment import sender as sender_module
+from tests.support.sandbox_env import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY, point_cli_at
 from tests.support.writeback_helpers import populate
 
 JOBS = ("backfill", "audience", "writeback", "apply-events")
@@ -152,24 +154,11 @@ def new_box(**config: Any) -> Sandbox:
     return box.start(host="127.0.0.1", port=0)
 
 
-def box_env(box: Sandbox, home: Path) -> dict[str, str]:
-    """The environment that points the CLI at `box`, with its own SEGMARKETO_HOME (state store)."""
-    return {
-        "SEGMARKETO_HOME": str(home),
-        "SEGMARKETO_MARKETO_ENDPOINT": box.url,
-        "SEGMARKETO_MARKETO_CLIENT_ID": SANDBOX_CLIENT_ID,
-        "SEGMARKETO_MARKETO_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
-        "SEGMARKETO_SEGMENT_WRITE_KEY": SANDBOX_WRITE_KEY,
-        "SEGMARKETO_SEGMENT_ENDPOINT": box.url,
-    }
-
-
 @contextmanager
 def pointed_at(monkeypatch, box: Sandbox, home: Path, extra: dict[str, str] | None = None) -> Iterator[None]:
-    """Run in-process CLI calls against `box` for the duration of the block."""
+    """Run in-process CLI calls against `box`, with its own SEGMARKETO_HOME, for the duration of the block."""
     with monkeypatch.context() as patch:
-        for name, value in {**box_env(box, home), **(extra or {})}.items():
-            patch.setenv(name, value)
+        point_cli_at(patch, box.url, home, extra)
         yield
 
 
@@ -255,10 +244,6 @@ class RequestHook:
 
 def speed_up(monkeypatch) -> None:
     """Tiny retry backoff, and batches small enough that every job makes several writes."""
-    from segmarketo_cli.jobs.sync_audience import session as audience_session
-    from segmarketo_cli.marketo import client as marketo_client
-    from segmarketo_cli.segment import sender as sender_module
-
     monkeypatch.setattr(marketo_client, "BACKOFF_BASE_S", 0.01)
     monkeypatch.setattr(sender_module, "BACKOFF_BASE_S", 0.01)
     monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 10)

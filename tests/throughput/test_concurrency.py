@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from segmarketo_cli.endpoints import munchkin_id
 from segmarketo_cli.jobs.batchpool import run_batches, workers_for
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.writeback import read_rest as writeback_rest
@@ -14,7 +15,6 @@ from segmarketo_cli.jobs.writeback.lookups import LeadDirectory
 from segmarketo_cli.jobs.writeback.read_rest import collapse
 from segmarketo_cli.marketo.limits import Limiter
 from segmarketo_cli.segment import sender as sender_module
-from segmarketo_cli.segment.spec import munchkin_id
 from segmarketo_cli.sources.audience.readers import AudienceInput, AudiencePerson, Identity
 from segmarketo_cli.state import StateStore
 from tests.support.writeback_helpers import populate
@@ -51,14 +51,18 @@ def test_pool_stops_starting_batches_after_an_error_and_yields_those_that_succee
     with pytest.raises(RuntimeError, match="quota"):
         for _, result in run_batches(call, list(range(50)), workers=3):
             seen.append(result)
-    assert 1 not in seen and len(started) < 50 and set(seen) <= set(started)
+    assert 1 not in seen
+    assert len(started) < 50
+    assert set(seen) <= set(started)
 
 
 def test_workers_follow_the_clients_limiter():
     class Client:
         limiter = Limiter(calls=90, window_s=20, max_concurrency=7)
 
-    assert workers_for(Client()) == 7 and workers_for(object()) == 1 and workers_for(Client(), cap=3) == 3
+    assert workers_for(Client()) == 7
+    assert workers_for(object()) == 1
+    assert workers_for(Client(), cap=3) == 3
 
 
 # ---- sync-audience ----------------------------------------------------------------------------------------
@@ -122,7 +126,9 @@ def test_sync_audience_looks_up_and_adds_in_parallel_counting_every_id_once(tmp_
     assert client.peak >= 2
     assert sorted(client.added) == sorted(client.leads.values())  # every lead once, nothing twice
     counts = report.counts
-    assert counts["added"] == 1_000 and counts["resolved"] == 1_000 and counts["unresolved"] == 50
+    assert counts["added"] == 1_000
+    assert counts["resolved"] == 1_000
+    assert counts["unresolved"] == 50
     assert report.imbalances() == []
     assert store.lead_ids_for(client.instance, "email", ["p999@x.co"]) == {"p999@x.co": [1999]}
     store.close()
@@ -138,7 +144,9 @@ def test_sync_audience_against_the_sandbox_with_many_batches(sandbox, invoke, tm
     result = invoke("sync-audience", str(audience), "--list", "Wide", "--force", "--json")
     assert result.exit_code == 0, result.output
     counts = json.loads(result.stdout)["counts"]
-    assert counts["added"] == 1_000 and counts["removed"] == 300 and counts["unchanged"] == 100
+    assert counts["added"] == 1_000
+    assert counts["removed"] == 300
+    assert counts["unchanged"] == 100
     assert sandbox.marketo.list_members(list_id) == set(ids[:1_100])
 
 
@@ -182,7 +190,8 @@ def test_time_slices_deliver_every_activity_once_and_leave_the_cursor_at_the_end
     report = json.loads(result.stdout[result.stdout.index("{\n"):])
     assert report["details"]["time_slices"] == 4
     assert report["counts"]["activities_read"] == report["counts"]["sent"] == 400
-    assert report["counts"]["skipped_duplicate"] == 0 and not sliced.segment.dropped
+    assert report["counts"]["skipped_duplicate"] == 0
+    assert not sliced.segment.dropped
     assert len(accepted_ids(sliced)) == len(made) == 400
     # The cursor sits past the last activity: a run from it reads nothing and sends nothing.
     again = invoke("writeback", "--json")
@@ -243,5 +252,7 @@ def test_lead_directory_prefetch_from_many_threads_looks_each_lead_up_once_in_fu
     directory.fetch(wanted)
     looked_up = [i for call in client.calls for i in call]
     assert sorted(looked_up) == wanted  # every lead once, none twice
-    assert len(client.calls) == -(-len(wanted) // 300) and all(len(c) <= 300 for c in client.calls)
-    assert directory.get(14) is None and directory.get(15).email == "l15@x.co"
+    assert len(client.calls) == -(-len(wanted) // 300)
+    assert all(len(c) <= 300 for c in client.calls)
+    assert directory.get(14) is None
+    assert directory.get(15).email == "l15@x.co"

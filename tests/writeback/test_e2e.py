@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from segmarketo_cli import paths
+from segmarketo_cli.endpoints import munchkin_id
 from segmarketo_cli.segment import sender as sender_module
-from segmarketo_cli.segment.spec import munchkin_id
 from segmarketo_cli.state import StateStore
 from tests.support.writeback_helpers import EXPECTED_EVENT, EXTRA_TYPES, NOW, iso, populate
 

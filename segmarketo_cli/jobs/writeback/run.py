@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from segmarketo_cli.endpoints import munchkin_id
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.jobs.batchpool import workers_for
 from segmarketo_cli.jobs.context import JobContext
@@ -43,7 +44,6 @@ from segmarketo_cli.jobs.writeback.prepare import CURSOR, PreparedWriteback, loa
 from segmarketo_cli.jobs.writeback.read_bulk import BULK_STREAM, POLL_INTERVAL_S, BulkReader, BulkResult
 from segmarketo_cli.jobs.writeback.read_rest import RestResult, collapse, read_rest, stream_key, type_groups
 from segmarketo_cli.segment.sender import BatchSender
-from segmarketo_cli.segment.spec import munchkin_id
 
 if TYPE_CHECKING:
     from segmarketo_cli.marketo.client import MarketoClient

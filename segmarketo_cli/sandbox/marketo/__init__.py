@@ -1,1 +1,1 @@
-"""The emulated Marketo REST endpoints, one module per area of the client's API."""
+"""The emulated Marketo API: the request pipeline (gateway), identity, limits, and one module per API area."""

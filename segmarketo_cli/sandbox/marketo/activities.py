@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from segmarketo_cli.sandbox.envelope import (
     ApiError,
@@ -14,10 +14,8 @@ from segmarketo_cli.sandbox.envelope import (
     ok,
     parse_datetime,
 )
+from segmarketo_cli.sandbox.instance import Instance
 from segmarketo_cli.sandbox.marketo.leads import batch_size_arg
-
-if TYPE_CHECKING:
-    from segmarketo_cli.sandbox.box import Sandbox
 
 MAX_TYPE_IDS = 10
 MAX_LEAD_IDS = 30
@@ -29,7 +27,7 @@ def position_token(key: tuple[str, int], empties: int = 0) -> str:
     return encode_token(f"act:{key[0]}|{key[1]}" + (f"|{empties}" if empties else ""))
 
 
-def _position(sb: Sandbox, token: str) -> tuple[tuple[str, int], int, int]:
+def _position(sb: Instance, token: str) -> tuple[tuple[str, int], int, int]:
     """(the token's key, the scan position after it, the busy-instance empty pages already answered there)."""
     date_part, _, rest = decode_token(token, "act").partition("|")
     id_part, _, empties = rest.partition("|")
@@ -39,12 +37,12 @@ def _position(sb: Sandbox, token: str) -> tuple[tuple[str, int], int, int]:
     return key, sb.marketo.activities.position_after(key), int(empties or 0)
 
 
-def types(sb: Sandbox, request: Request, match: Any) -> Response:
+def types(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         return ok(sorted(sb.marketo.activities.types.values(), key=lambda t: t["id"]))
 
 
-def paging_token(sb: Sandbox, request: Request, match: Any) -> Response:
+def paging_token(sb: Instance, request: Request, match: Any) -> Response:
     since = request.required("sinceDatetime")
     try:
         since_iso = iso_z(parse_datetime(since))
@@ -61,7 +59,7 @@ def _int_list(request: Request, name: str) -> list[int]:
         raise ApiError("1003", f"Invalid value for '{name}'") from None
 
 
-def activities(sb: Sandbox, request: Request, match: Any) -> Response:
+def activities(sb: Instance, request: Request, match: Any) -> Response:
     token = request.required("nextPageToken")
     type_ids = set(_int_list(request, "activityTypeIds"))
     if not type_ids:

@@ -7,14 +7,12 @@ import io
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import default as default_policy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from segmarketo_cli.sandbox.envelope import ApiError, Request, Response, now_iso, ok, text
-from segmarketo_cli.sandbox.fieldtypes import InvalidValue, coerce
-from segmarketo_cli.sandbox.partitions import PartitionRefused, partition_arg
-
-if TYPE_CHECKING:
-    from segmarketo_cli.sandbox.box import Sandbox
+from segmarketo_cli.sandbox.instance import Instance
+from segmarketo_cli.sandbox.stores.fieldtypes import InvalidValue, coerce
+from segmarketo_cli.sandbox.stores.partitions import PartitionRefused, partition_arg
 
 DELIMITERS = {"csv": ",", "tsv": "\t", "ssv": ";"}
 # The reason column appended to failures.json rows, as named in real failure files (blog.teknkl.com); the
@@ -67,7 +65,7 @@ def _rows(job: ImportJob) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text_value, newline=""), delimiter=DELIMITERS[job.format]))
 
 
-def run_import(sb: Sandbox, job: ImportJob) -> None:
+def run_import(sb: Instance, job: ImportJob) -> None:
     """Apply every row: insert-or-update by the lookup field (update-only for `id`). Caller holds the lock."""
     store = sb.marketo.store
     try:
@@ -109,7 +107,7 @@ def run_import(sb: Sandbox, job: ImportJob) -> None:
                    f"Import succeeded, {job.processed} records imported ({len(members)} members)")
 
 
-def _import_row(sb: Sandbox, job: ImportJob, raw: list[str]) -> tuple[int | None, str, str]:
+def _import_row(sb: Instance, job: ImportJob, raw: list[str]) -> tuple[int | None, str, str]:
     store = sb.marketo.store
     if len(raw) != len(job.header):
         return None, f"Row has {len(raw)} columns, header has {len(job.header)}", ""
@@ -164,11 +162,12 @@ def _multipart_file(request: Request) -> bytes:
         f"Content-Type: {header}\r\nMIME-Version: 1.0\r\n\r\n".encode() + request.body)
     for part in message.iter_parts():
         if part.get_param("name", header="content-disposition") == "file":
-            return part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else b""
     raise ApiError("613", "Invalid Multipart Request")
 
 
-def create_import(sb: Sandbox, request: Request, match: Any) -> Response:
+def create_import(sb: Instance, request: Request, match: Any) -> Response:
     fmt = (request.arg("format") or "").lower()
     if fmt not in DELIMITERS:
         raise ApiError("1003", "Invalid format; use csv, tsv or ssv")
@@ -197,21 +196,21 @@ def create_import(sb: Sandbox, request: Request, match: Any) -> Response:
     return ok([{"batchId": job.batch_id, "importId": str(job.batch_id), "status": job.status}])
 
 
-def _job(sb: Sandbox, match: Any) -> ImportJob:
-    job = sb.bulk.imports.get(int(match.group(1)))
+def _job(sb: Instance, match: Any) -> ImportJob:
+    job: ImportJob | None = sb.bulk.imports.get(int(match.group(1)))
     if job is None:
         raise ApiError("1003", "Import batch not found")
     return job
 
 
-def import_status(sb: Sandbox, request: Request, match: Any) -> Response:
+def import_status(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         job = _job(sb, match)
         sb.bulk.imports_queue.advance()
         return ok([job.to_api()])
 
 
-def _report_columns(sb: Sandbox, job: ImportJob, rows: list[tuple[list[str], str]]) -> list[int]:
+def _report_columns(sb: Instance, job: ImportJob, rows: list[tuple[list[str], str]]) -> list[int]:
     """Indexes of the upload's columns a failures/warnings file keeps (see SandboxConfig.bulk_report_header)."""
     shape = sb.config.bulk_report_header
     if shape not in REPORT_HEADERS:
@@ -225,7 +224,7 @@ def _report_columns(sb: Sandbox, job: ImportJob, rows: list[tuple[list[str], str
     return keep
 
 
-def _report_file(sb: Sandbox, job: ImportJob, rows: list[tuple[list[str], str]], column: str) -> Response:
+def _report_file(sb: Instance, job: ImportJob, rows: list[tuple[list[str], str]], column: str) -> Response:
     keep = _report_columns(sb, job, rows)
     out = io.StringIO()
     writer = csv.writer(out, delimiter=DELIMITERS[job.format], lineterminator="\n")
@@ -235,13 +234,13 @@ def _report_file(sb: Sandbox, job: ImportJob, rows: list[tuple[list[str], str]],
     return text(200, out.getvalue(), "text/csv")
 
 
-def import_failures(sb: Sandbox, request: Request, match: Any) -> Response:
+def import_failures(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         job = _job(sb, match)
         return _report_file(sb, job, job.failures, FAILURE_COLUMN)
 
 
-def import_warnings(sb: Sandbox, request: Request, match: Any) -> Response:
+def import_warnings(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         job = _job(sb, match)
         return _report_file(sb, job, job.warnings, WARNING_COLUMN)

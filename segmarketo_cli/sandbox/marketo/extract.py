@@ -9,13 +9,11 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from segmarketo_cli.sandbox.envelope import ApiError, Request, Response, iso_z, now_iso, ok, parse_datetime, text
-from segmarketo_cli.sandbox.limits import quota_day
-
-if TYPE_CHECKING:
-    from segmarketo_cli.sandbox.box import Sandbox
+from segmarketo_cli.sandbox.instance import Instance
+from segmarketo_cli.sandbox.marketo.limits import quota_day
 
 MAX_WINDOW = timedelta(days=31)
 ACTIVITY_COLUMNS = ["marketoGUID", "leadId", "activityDate", "activityTypeId", "campaignId",
@@ -86,7 +84,7 @@ def _window(spec: Any, name: str) -> tuple[str, str]:
     return iso_z(start), iso_z(end)
 
 
-def _validate(sb: Sandbox, kind: str, body: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+def _validate(sb: Instance, kind: str, body: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     flt = body.get("filter")
     if not isinstance(flt, dict) or not flt:
         raise ApiError("1003", "'filter' is required")
@@ -126,18 +124,18 @@ def _validate(sb: Sandbox, kind: str, body: dict[str, Any]) -> tuple[list[str], 
     return [str(f) for f in fields], flt
 
 
-def _capture(sb: Sandbox, job: ExportJob) -> list[list[Any]]:
+def _capture(sb: Instance, job: ExportJob) -> list[list[Any]]:
     """The rows as of processing start (a static list's members are captured now)."""
     flt = job.filter
     if job.kind == "activities":
         start, end = _window(flt["createdAt"], "createdAt")
         types = set(flt.get("activityTypeIds") or [])
-        ids = set(flt.get("primaryAttributeValueIds") or [])
+        value_ids = set(flt.get("primaryAttributeValueIds") or [])
         values = set(flt.get("primaryAttributeValues") or [])
         rows = []
         for row in sb.marketo.activities.between(start, end):
-            if (types and row["activityTypeId"] not in types) or (ids and row.get("primaryAttributeValueId")
-                                                                   not in ids):
+            if (types and row["activityTypeId"] not in types) or (value_ids and row.get("primaryAttributeValueId")
+                                                                   not in value_ids):
                 continue
             if values and row.get("primaryAttributeValue") not in values:
                 continue
@@ -166,7 +164,7 @@ def _cell(value: Any, null: str) -> str:
     return str(value)
 
 
-def _render(sb: Sandbox, job: ExportJob) -> bytes:
+def _render(sb: Instance, job: ExportJob) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=DELIMITERS.get(job.format, ","), lineterminator="\n")
     writer.writerow(job.fields)
@@ -176,14 +174,14 @@ def _render(sb: Sandbox, job: ExportJob) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def _job(sb: Sandbox, match: Any) -> ExportJob:
-    job = sb.bulk.exports.get(match.group(2))
+def _job(sb: Instance, match: Any) -> ExportJob:
+    job: ExportJob | None = sb.bulk.exports.get(match.group(2))
     if job is None or job.kind != match.group(1):
         raise ApiError("1003", "Export job not found")
     return job
 
 
-def create(sb: Sandbox, request: Request, match: Any) -> Response:
+def create(sb: Instance, request: Request, match: Any) -> Response:
     body = request.json()
     if not isinstance(body, dict):
         raise ApiError("609", "Invalid JSON")
@@ -198,7 +196,7 @@ def create(sb: Sandbox, request: Request, match: Any) -> Response:
         return ok([job.to_api()])
 
 
-def enqueue(sb: Sandbox, request: Request, match: Any) -> Response:
+def enqueue(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         job = _job(sb, match)
         queue = sb.bulk.exports_queue
@@ -215,7 +213,7 @@ def enqueue(sb: Sandbox, request: Request, match: Any) -> Response:
         return ok([job.to_api()])
 
 
-def status(sb: Sandbox, request: Request, match: Any) -> Response:
+def status(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         job = _job(sb, match)
         job.polls.append(sb.clock())
@@ -223,7 +221,7 @@ def status(sb: Sandbox, request: Request, match: Any) -> Response:
         return ok([job.to_api()])
 
 
-def cancel(sb: Sandbox, request: Request, match: Any) -> Response:
+def cancel(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         job = _job(sb, match)
         sb.bulk.exports_queue.drop(job)
@@ -232,7 +230,7 @@ def cancel(sb: Sandbox, request: Request, match: Any) -> Response:
         return ok([job.to_api()])
 
 
-def file(sb: Sandbox, request: Request, match: Any) -> Response:
+def file(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         job = sb.bulk.exports.get(match.group(2))
         if job is None or job.file is None:
@@ -254,7 +252,7 @@ def file(sb: Sandbox, request: Request, match: Any) -> Response:
     return response
 
 
-def list_jobs(sb: Sandbox, request: Request, match: Any) -> Response:
+def list_jobs(sb: Instance, request: Request, match: Any) -> Response:
     wanted = set(request.csv_arg("status"))
     with sb.marketo.lock:
         sb.bulk.exports_queue.refresh()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from segmarketo_cli.sandbox.envelope import (
     ApiError,
@@ -14,18 +14,16 @@ from segmarketo_cli.sandbox.envelope import (
     ok,
     skipped,
 )
-from segmarketo_cli.sandbox.fieldtypes import InvalidValue, coerce
-from segmarketo_cli.sandbox.partitions import PartitionRefused, partition_arg
-
-if TYPE_CHECKING:
-    from segmarketo_cli.sandbox.box import Sandbox
+from segmarketo_cli.sandbox.instance import Instance
+from segmarketo_cli.sandbox.stores.fieldtypes import InvalidValue, coerce
+from segmarketo_cli.sandbox.stores.partitions import PartitionRefused, partition_arg
 
 ACTIONS = ("createOrUpdate", "createOnly", "updateOnly", "createDuplicate")
 DEFAULT_FIELDS = ["id", "email", "updatedAt", "createdAt", "firstName", "lastName"]
 READ_ONLY_REFUSED = "Field '{name}' is read-only"
 
 
-def check_record_count(sb: Sandbox, count: int, what: str) -> None:
+def check_record_count(sb: Instance, count: int, what: str) -> None:
     limit = sb.config.max_records_per_call
     if count > limit:
         # Server reply above 300 records is UNCONFIRMED (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/leads):
@@ -42,7 +40,7 @@ class _Skip(Exception):
         self.message = message
 
 
-def prepare(sb: Sandbox, record: dict[str, Any], lookup: str | None) -> dict[str, Any]:
+def prepare(sb: Instance, record: dict[str, Any], lookup: str | None) -> dict[str, Any]:
     """Typed values of one input record (lookup `id` left out); raises _Skip with 1006 or 1003."""
     fields = sb.marketo.store.fields
     values: dict[str, Any] = {}
@@ -61,7 +59,7 @@ def prepare(sb: Sandbox, record: dict[str, Any], lookup: str | None) -> dict[str
     return values
 
 
-def apply_unsubscribe(sb: Sandbox, lead_id: int, values: dict[str, Any]) -> None:
+def apply_unsubscribe(sb: Instance, lead_id: int, values: dict[str, Any]) -> None:
     """Durable Unsubscribe: unsubscribed=true spreads to every lead sharing the e-mail."""
     if not (sb.config.durable_unsubscribe and values.get("unsubscribed") is True):
         return
@@ -74,7 +72,7 @@ def apply_unsubscribe(sb: Sandbox, lead_id: int, values: dict[str, Any]) -> None
             store.update(other, {"unsubscribed": True})
 
 
-def upsert(sb: Sandbox, record: dict[str, Any], action: str, lookup: str,
+def upsert(sb: Instance, record: dict[str, Any], action: str, lookup: str,
            partition: str | None = None) -> dict[str, Any]:
     """One Sync Leads row -> its result item; `partition` is the request's partitionName. Caller holds the lock."""
     store = sb.marketo.store
@@ -113,7 +111,7 @@ def upsert(sb: Sandbox, record: dict[str, Any], action: str, lookup: str,
     return {"id": matches[0], "status": "updated"}
 
 
-def sync_leads(sb: Sandbox, request: Request, match: Any) -> Response:
+def sync_leads(sb: Instance, request: Request, match: Any) -> Response:
     body = request.json()
     if not isinstance(body, dict):
         raise ApiError("609", "Invalid JSON")
@@ -134,7 +132,7 @@ def sync_leads(sb: Sandbox, request: Request, match: Any) -> Response:
     return ok(results)
 
 
-def get_leads(sb: Sandbox, request: Request, match: Any) -> Response:
+def get_leads(sb: Instance, request: Request, match: Any) -> Response:
     filter_type = request.arg("filterType")
     values = request.csv_arg("filterValues")
     if not filter_type:
@@ -179,7 +177,7 @@ def batch_size_arg(request: Request, default: int = 300) -> int:
     return size
 
 
-def get_lead(sb: Sandbox, request: Request, match: Any) -> Response:
+def get_lead(sb: Instance, request: Request, match: Any) -> Response:
     names = request.csv_arg("fields") or DEFAULT_FIELDS
     with sb.marketo.lock:
         lead = sb.marketo.store.leads.get(int(match.group(1)))
@@ -187,12 +185,12 @@ def get_lead(sb: Sandbox, request: Request, match: Any) -> Response:
     return ok(rows)
 
 
-def describe(sb: Sandbox, request: Request, match: Any) -> Response:
+def describe(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         return ok([f.describe() for f in sb.marketo.store.fields.values()])
 
 
-def describe2(sb: Sandbox, request: Request, match: Any) -> Response:
+def describe2(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         store = sb.marketo.store
         result = {"name": "API Lead", "searchableFields": [[name] for name in store.searchable()],
@@ -200,7 +198,7 @@ def describe2(sb: Sandbox, request: Request, match: Any) -> Response:
     return ok([result])
 
 
-def associate(sb: Sandbox, request: Request, match: Any) -> Response:
+def associate(sb: Instance, request: Request, match: Any) -> Response:
     cookie = request.required("cookie")
     lead_id = int(match.group(1))
     with sb.marketo.lock:
@@ -214,7 +212,7 @@ def associate(sb: Sandbox, request: Request, match: Any) -> Response:
     return ok(None)
 
 
-def lead_partitions(sb: Sandbox, request: Request, match: Any) -> Response:
+def lead_partitions(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         return ok(sb.marketo.partitions.to_api())
 

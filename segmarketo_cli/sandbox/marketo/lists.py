@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from segmarketo_cli.sandbox.assets import MARKETING_FOLDER, Program, StaticList
 from segmarketo_cli.sandbox.envelope import (
     ApiError,
     Request,
@@ -17,38 +16,37 @@ from segmarketo_cli.sandbox.envelope import (
     ok,
     skipped,
 )
+from segmarketo_cli.sandbox.instance import Instance
 from segmarketo_cli.sandbox.marketo.leads import DEFAULT_FIELDS, batch_size_arg, check_record_count
-
-if TYPE_CHECKING:
-    from segmarketo_cli.sandbox.box import Sandbox
+from segmarketo_cli.sandbox.stores.assets import MARKETING_FOLDER, Program, StaticList
 
 
-def _program_of(sb: Sandbox, sl: StaticList) -> Program | None:
+def _program_of(sb: Instance, sl: StaticList) -> Program | None:
     return sb.marketo.assets.programs.get(sl.folder_id) if sl.folder_type == "Program" else None
 
 
-def _lead_db_list(sb: Sandbox, sl: StaticList) -> dict[str, Any]:
+def _lead_db_list(sb: Instance, sl: StaticList) -> dict[str, Any]:
     program = _program_of(sb, sl)
     return {"id": sl.id, "name": sl.name, "description": sl.description,
             "programName": program.name if program else None,
             "workspaceName": "Default", "createdAt": sl.created_at, "updatedAt": sl.updated_at or sl.created_at}
 
 
-def _asset_list(sb: Sandbox, sl: StaticList) -> dict[str, Any]:
+def _asset_list(sb: Instance, sl: StaticList) -> dict[str, Any]:
     return {"id": sl.id, "name": sl.name, "description": sl.description,
             "createdAt": asset_time(sl.created_at), "updatedAt": asset_time(sl.updated_at or sl.created_at),
             "folder": {"id": sl.folder_id, "type": sl.folder_type}, "computedUrl": f"{sb.url}/#ST{sl.id}A1",
             "workspace": "Default"}
 
 
-def _get_list(sb: Sandbox, list_id: str | int) -> StaticList:
+def _get_list(sb: Instance, list_id: str | int) -> StaticList:
     found = sb.marketo.assets.lists.get(int(list_id))
     if found is None:
         raise ApiError("1013", "Static list not found")
     return found
 
 
-def lists(sb: Sandbox, request: Request, match: Any) -> Response:
+def lists(sb: Instance, request: Request, match: Any) -> Response:
     names = set(request.csv_arg("name"))
     ids = {int(i) for i in request.csv_arg("id") if i.isdigit()}
     batch_size = batch_size_arg(request)
@@ -62,25 +60,25 @@ def lists(sb: Sandbox, request: Request, match: Any) -> Response:
     return ok(page, nextPageToken=encode_token(f"lists:{start + batch_size}") if more else None)
 
 
-def list_by_id(sb: Sandbox, request: Request, match: Any) -> Response:
+def list_by_id(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         return ok([_lead_db_list(sb, _get_list(sb, match.group(1)))])
 
 
-def static_list_by_name(sb: Sandbox, request: Request, match: Any) -> Response:
+def static_list_by_name(sb: Instance, request: Request, match: Any) -> Response:
     name = request.required("name")
     with sb.marketo.lock:
         found = sb.marketo.assets.list_by_name(name)
         return asset_ok([_asset_list(sb, found)] if found else None)
 
 
-def static_list_by_id(sb: Sandbox, request: Request, match: Any) -> Response:
+def static_list_by_id(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         found = sb.marketo.assets.lists.get(int(match.group(1)))
         return asset_ok([_asset_list(sb, found)] if found else None)
 
 
-def static_lists_browse(sb: Sandbox, request: Request, match: Any) -> Response:
+def static_lists_browse(sb: Instance, request: Request, match: Any) -> Response:
     offset, max_return = asset_paging(request)
     folder = _parse_folder(request.arg("folder"), allow_bare=True) if request.arg("folder") else None
     with sb.marketo.lock:
@@ -120,7 +118,7 @@ def _parse_folder(raw: str | None, *, allow_bare: bool) -> tuple[int, str]:
     return folder_id, kind.capitalize()
 
 
-def create_list(sb: Sandbox, request: Request, match: Any) -> Response:
+def create_list(sb: Instance, request: Request, match: Any) -> Response:
     name = request.required("name")
     folder_id, kind = _parse_folder(request.arg("folder"), allow_bare=sb.config.accept_bare_folder_id)
     with sb.marketo.lock:
@@ -139,7 +137,7 @@ def create_list(sb: Sandbox, request: Request, match: Any) -> Response:
         return asset_ok([_asset_list(sb, assets.lists[list_id])])
 
 
-def delete_list(sb: Sandbox, request: Request, match: Any) -> Response:
+def delete_list(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         found = sb.marketo.assets.lists.pop(int(match.group(1)), None)
         if found is None:
@@ -147,7 +145,7 @@ def delete_list(sb: Sandbox, request: Request, match: Any) -> Response:
         return asset_ok([{"id": found.id}])
 
 
-def folder_by_name(sb: Sandbox, request: Request, match: Any) -> Response:
+def folder_by_name(sb: Instance, request: Request, match: Any) -> Response:
     name = request.required("name")
     folder_type = request.arg("type")
     root = request.arg("root")
@@ -167,7 +165,7 @@ def folder_by_name(sb: Sandbox, request: Request, match: Any) -> Response:
         return asset_ok(rows)
 
 
-def _program_folder(sb: Sandbox, program: Program) -> dict[str, Any]:
+def _program_folder(sb: Instance, program: Program) -> dict[str, Any]:
     """A program as Get Folder by Name returns it: its id is a program id, told apart only by the type."""
     record: dict[str, Any] = {"id": program.id, "name": program.name,
                               "folderId": {"id": program.id, "type": "Program"}, "folderType": "Program",
@@ -178,7 +176,7 @@ def _program_folder(sb: Sandbox, program: Program) -> dict[str, Any]:
     return record
 
 
-def members(sb: Sandbox, request: Request, match: Any) -> Response:
+def members(sb: Instance, request: Request, match: Any) -> Response:
     names = request.csv_arg("fields") or DEFAULT_FIELDS
     batch_size = batch_size_arg(request)
     token = request.arg("nextPageToken")
@@ -205,7 +203,7 @@ def _ids(request: Request) -> list[int]:
         raise ApiError("1003", "Invalid lead id") from None
 
 
-def _membership(sb: Sandbox, request: Request, match: Any, op: str) -> Response:
+def _membership(sb: Instance, request: Request, match: Any, op: str) -> Response:
     ids = _ids(request)
     check_record_count(sb, len(ids), "id")
     results: list[dict[str, Any]] = []
@@ -236,15 +234,15 @@ def _membership(sb: Sandbox, request: Request, match: Any, op: str) -> Response:
     return ok(results)
 
 
-def add_members(sb: Sandbox, request: Request, match: Any) -> Response:
+def add_members(sb: Instance, request: Request, match: Any) -> Response:
     return _membership(sb, request, match, "add")
 
 
-def remove_members(sb: Sandbox, request: Request, match: Any) -> Response:
+def remove_members(sb: Instance, request: Request, match: Any) -> Response:
     return _membership(sb, request, match, "remove")
 
 
-def is_member(sb: Sandbox, request: Request, match: Any) -> Response:
+def is_member(sb: Instance, request: Request, match: Any) -> Response:
     return _membership(sb, request, match, "check")
 
 

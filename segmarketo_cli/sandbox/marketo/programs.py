@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from segmarketo_cli.sandbox.assets import Campaign, Program
 from segmarketo_cli.sandbox.envelope import (
     ApiError,
     Request,
@@ -17,16 +16,15 @@ from segmarketo_cli.sandbox.envelope import (
     now_iso,
     ok,
 )
+from segmarketo_cli.sandbox.instance import Instance
 from segmarketo_cli.sandbox.marketo.leads import batch_size_arg, check_record_count
 from segmarketo_cli.sandbox.marketo.lists import asset_paging
-
-if TYPE_CHECKING:
-    from segmarketo_cli.sandbox.box import Sandbox
+from segmarketo_cli.sandbox.stores.assets import Campaign, Program
 
 MAX_CAMPAIGN_LEADS = 100
 
 
-def _program(sb: Sandbox, program: Program) -> dict[str, Any]:
+def _program(sb: Instance, program: Program) -> dict[str, Any]:
     folder = sb.marketo.assets.folders.get(program.folder_id) if program.folder_id else None
     record: dict[str, Any] = {
         "id": program.id, "name": program.name, "description": program.description, "type": program.type,
@@ -39,20 +37,20 @@ def _program(sb: Sandbox, program: Program) -> dict[str, Any]:
     return record
 
 
-def program_by_name(sb: Sandbox, request: Request, match: Any) -> Response:
+def program_by_name(sb: Instance, request: Request, match: Any) -> Response:
     name = request.required("name")
     with sb.marketo.lock:
         found = sb.marketo.assets.program_by_name(name)
         return asset_ok([_program(sb, found)] if found else None)
 
 
-def program_by_id(sb: Sandbox, request: Request, match: Any) -> Response:
+def program_by_id(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         found = sb.marketo.assets.programs.get(int(match.group(1)))
         return asset_ok([_program(sb, found)] if found else None)
 
 
-def programs(sb: Sandbox, request: Request, match: Any) -> Response:
+def programs(sb: Instance, request: Request, match: Any) -> Response:
     offset, max_return = asset_paging(request)
     with sb.marketo.lock:
         rows = sorted(sb.marketo.assets.programs.values(), key=lambda p: p.id)[offset:offset + max_return]
@@ -66,19 +64,19 @@ def _channel(name: str, channel: Any) -> dict[str, Any]:
                                      "description": ""} for s in channel.statuses]}
 
 
-def channels(sb: Sandbox, request: Request, match: Any) -> Response:
+def channels(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         return asset_ok([_channel(n, c) for n, c in sb.marketo.assets.channels.items()])
 
 
-def channel_by_name(sb: Sandbox, request: Request, match: Any) -> Response:
+def channel_by_name(sb: Instance, request: Request, match: Any) -> Response:
     name = request.arg("name") or ""
     with sb.marketo.lock:
         found = sb.marketo.assets.channels.get(name)
         return asset_ok([_channel(name, found)] if found else None)
 
 
-def member_status(sb: Sandbox, request: Request, match: Any) -> Response:
+def member_status(sb: Instance, request: Request, match: Any) -> Response:
     body = request.json()
     status_name = body.get("statusName") if isinstance(body, dict) else None
     records = body.get("input") if isinstance(body, dict) else None
@@ -118,14 +116,14 @@ def member_status(sb: Sandbox, request: Request, match: Any) -> Response:
     return ok(results)
 
 
-def program_members(sb: Sandbox, request: Request, match: Any) -> Response:
+def program_members(sb: Instance, request: Request, match: Any) -> Response:
     values = {int(v) for v in request.csv_arg("filterValues") if v.isdigit()}
     with sb.marketo.lock:
         program = sb.marketo.assets.programs.get(int(match.group(1)))
         if program is None:
             raise ApiError("1013", "Program not found")
         channel = sb.marketo.assets.channels[program.channel]
-        rows = []
+        rows: list[dict[str, Any]] = []
         for lead_id, status in sorted(program.members.items()):
             if values and lead_id not in values:
                 continue
@@ -135,7 +133,7 @@ def program_members(sb: Sandbox, request: Request, match: Any) -> Response:
     return ok(rows)
 
 
-def _campaign(sb: Sandbox, campaign: Campaign) -> dict[str, Any]:
+def _campaign(sb: Instance, campaign: Campaign) -> dict[str, Any]:
     program = sb.marketo.assets.programs.get(campaign.program_id) if campaign.program_id else None
     record: dict[str, Any] = {"id": campaign.id, "name": campaign.name, "description": campaign.description,
                               "type": campaign.type, "workspaceName": "Default", "createdAt": campaign.created_at,
@@ -145,7 +143,7 @@ def _campaign(sb: Sandbox, campaign: Campaign) -> dict[str, Any]:
     return record
 
 
-def campaigns(sb: Sandbox, request: Request, match: Any) -> Response:
+def campaigns(sb: Instance, request: Request, match: Any) -> Response:
     names = set(request.csv_arg("name"))
     ids = {int(i) for i in request.csv_arg("id") if i.isdigit()}
     batch_size = batch_size_arg(request)
@@ -159,7 +157,7 @@ def campaigns(sb: Sandbox, request: Request, match: Any) -> Response:
     return ok(page, nextPageToken=encode_token(f"campaigns:{start + batch_size}") if more else None)
 
 
-def request_campaign(sb: Sandbox, request: Request, match: Any) -> Response:
+def request_campaign(sb: Instance, request: Request, match: Any) -> Response:
     body = request.json()
     payload = body.get("input") if isinstance(body, dict) else None
     if not isinstance(payload, dict):
@@ -184,7 +182,7 @@ def request_campaign(sb: Sandbox, request: Request, match: Any) -> Response:
             raise ApiError("1003", f"Cannot request campaign '{campaign.name}': it is a batch campaign")
         if not campaign.active:
             raise ApiError("1003", f"Cannot request campaign '{campaign.name}': it is not active")
-        lead_ids = [int(lead.get("id")) for lead in leads if isinstance(lead, dict) and str(lead.get("id")).isdigit()]
+        lead_ids = [int(lead["id"]) for lead in leads if isinstance(lead, dict) and str(lead.get("id")).isdigit()]
         campaign.requests.append({"leadIds": lead_ids, "tokens": list(tokens), "requestedAt": now_iso()})
     return ok([{"id": campaign.id}], records=len(lead_ids))
 
@@ -195,13 +193,13 @@ def _email(item: dict[str, Any]) -> dict[str, Any]:
             "workspace": "Default"}
 
 
-def email_by_id(sb: Sandbox, request: Request, match: Any) -> Response:
+def email_by_id(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         found = sb.marketo.assets.emails.get(int(match.group(1)))
         return asset_ok([_email(found)] if found else None)
 
 
-def emails(sb: Sandbox, request: Request, match: Any) -> Response:
+def emails(sb: Instance, request: Request, match: Any) -> Response:
     offset, max_return = asset_paging(request)
     with sb.marketo.lock:
         rows = sorted(sb.marketo.assets.emails.values(), key=lambda e: e["id"])[offset:offset + max_return]

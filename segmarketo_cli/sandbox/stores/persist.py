@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from segmarketo_cli.sandbox.assets import Campaign, Folder, Program, StaticList
-from segmarketo_cli.sandbox.fieldtypes import FieldDef
-from segmarketo_cli.sandbox.partitions import Partitions
-
-if TYPE_CHECKING:
-    from segmarketo_cli.sandbox.box import Sandbox
+from segmarketo_cli.sandbox.instance import Instance
+from segmarketo_cli.sandbox.stores.assets import Campaign, Folder, Program, StaticList
+from segmarketo_cli.sandbox.stores.fieldtypes import FieldDef
+from segmarketo_cli.sandbox.stores.partitions import Partitions
 
 STATE_FILE = "sandbox-state.json"
 FORMAT_VERSION = 1
 
 
-def snapshot(sb: Sandbox) -> dict[str, Any]:
+def snapshot(sb: Instance) -> dict[str, Any]:
     """The whole state as plain data; it shares objects with the live state, so serialise it under the locks."""
     state = sb.marketo
     with state.lock:
@@ -49,7 +47,7 @@ def snapshot(sb: Sandbox) -> dict[str, Any]:
     return {"version": FORMAT_VERSION, "marketo": marketo, "segment": segment, "usage": dict(sb.limits.usage)}
 
 
-def save_state(sb: Sandbox, directory: Path) -> Path:
+def save_state(sb: Instance, directory: Path) -> Path:
     """Write the state atomically (temp file + rename) and return its path."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / STATE_FILE
@@ -62,7 +60,7 @@ def save_state(sb: Sandbox, directory: Path) -> Path:
     return target
 
 
-def load_state(sb: Sandbox, directory: Path) -> bool:
+def load_state(sb: Instance, directory: Path) -> bool:
     """Reload a saved state into a fresh sandbox; False when there is none."""
     source = directory / STATE_FILE
     if not source.exists():

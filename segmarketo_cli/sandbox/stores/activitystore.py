@@ -5,8 +5,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from typing import Any
 
-from segmarketo_cli.sandbox.activity_types import STANDARD_TYPES
 from segmarketo_cli.sandbox.envelope import iso_z, parse_datetime
+from segmarketo_cli.sandbox.stores.activity_types import STANDARD_TYPES
 
 
 class ActivityStore:
@@ -37,7 +37,8 @@ class ActivityStore:
         aid = activity_id if activity_id is not None else self.next_id
         self.next_id = max(self.next_id, aid + 1)
         when = iso_z(parse_datetime(activity_date))
-        row: dict[str, Any] = {"id": aid, "marketoGUID": str(aid), "leadId": int(lead_id), "activityDate": when,
+        guid = str(aid)
+        row: dict[str, Any] = {"id": aid, "marketoGUID": guid, "leadId": int(lead_id), "activityDate": when,
                                "activityTypeId": type_id}
         if campaign_id is not None:
             row["campaignId"] = int(campaign_id)
@@ -53,7 +54,7 @@ class ActivityStore:
             self.keys.append((when, aid))
         else:
             insort(self.keys, (when, aid))
-        return row["marketoGUID"]
+        return guid
 
     def resort(self) -> None:
         self.keys.sort()

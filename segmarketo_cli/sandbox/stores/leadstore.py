@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from segmarketo_cli.sandbox.envelope import now_iso
-from segmarketo_cli.sandbox.fieldtypes import FieldDef
+from segmarketo_cli.sandbox.stores.fieldtypes import FieldDef
 
 SYSTEM_FIELDS = ("id", "createdAt", "updatedAt")
 
@@ -82,8 +82,8 @@ class LeadStore:
                 return []
             return [lead_id] if lead_id in self.leads else []
         if name == "cookies":
-            lead_id = self.cookies.get(str(value))
-            return [lead_id] if lead_id is not None else []
+            owner = self.cookies.get(str(value))
+            return [owner] if owner is not None else []
         if name not in self._index:
             self._build_index(name)
         return sorted(self._index[name].get(self.norm(name, value), ()))

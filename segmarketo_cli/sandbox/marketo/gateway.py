@@ -6,11 +6,11 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from segmarketo_cli.sandbox.envelope import ApiError, Request, Response, error, json_response, text
 from segmarketo_cli.sandbox.faults import CORRUPT, MARKETO_MESSAGES, Fault
-from segmarketo_cli.sandbox.limits import NON_COUNTING
+from segmarketo_cli.sandbox.instance import Instance
 from segmarketo_cli.sandbox.marketo import activities as marketo_activities
 from segmarketo_cli.sandbox.marketo import bulk as marketo_bulk
 from segmarketo_cli.sandbox.marketo import extract as marketo_extract
@@ -18,13 +18,11 @@ from segmarketo_cli.sandbox.marketo import leads as marketo_leads
 from segmarketo_cli.sandbox.marketo import lists as marketo_lists
 from segmarketo_cli.sandbox.marketo import programs as marketo_programs
 from segmarketo_cli.sandbox.marketo import usage as marketo_usage
+from segmarketo_cli.sandbox.marketo.limits import NON_COUNTING
 from segmarketo_cli.sandbox.server import DropConnection, stall_then_drop
 
-if TYPE_CHECKING:
-    from segmarketo_cli.sandbox.box import Sandbox
-
 log = logging.getLogger("segmarketo.sandbox")
-Handler = Callable[["Sandbox", Request, Any], Response]
+Handler = Callable[[Instance, Request, Any], Response]
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     (method, re.compile(pattern + r"$"), handler)
     for module in (marketo_leads, marketo_lists, marketo_programs, marketo_activities, marketo_bulk,
@@ -47,7 +45,7 @@ def route(method: str, path: str) -> tuple[Handler, Any]:
     raise ApiError("610", "Requested resource not found")
 
 
-def fault_response(sb: Sandbox, fault: Fault) -> Response | None:
+def fault_response(sb: Instance, fault: Fault) -> Response | None:
     """The response a scripted fault produces; None for "slow" (which only delays)."""
     code = fault.code
     if code == "reset":
@@ -76,7 +74,7 @@ def damaged(body: bytes) -> bytes:
     return body[: len(body) // 2] if len(body) > 1 else body + b"#"
 
 
-def bearer(sb: Sandbox, request: Request) -> str | None:
+def bearer(sb: Instance, request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
@@ -85,7 +83,7 @@ def bearer(sb: Sandbox, request: Request) -> str | None:
     return None  # the access_token query parameter is treated as gone (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/authentication)
 
 
-def handle_marketo(sb: Sandbox, request: Request) -> Response:
+def handle_marketo(sb: Instance, request: Request) -> Response:
     fault = sb.faults.take(request.path)
     if fault is not None and fault.code != CORRUPT:
         injected = fault_response(sb, fault)

@@ -5,19 +5,18 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from segmarketo_cli.sandbox.activitystore import ActivityStore
-from segmarketo_cli.sandbox.assets import MARKETING_FOLDER, AssetStore
-from segmarketo_cli.sandbox.defaults import DEFAULT_CHANNELS, PROGRAM_TYPES, STANDARD_FIELDS
-from segmarketo_cli.sandbox.fieldtypes import FieldDef, coerce
-from segmarketo_cli.sandbox.partitions import Partitions
+from segmarketo_cli.sandbox.stores.activitystore import ActivityStore
+from segmarketo_cli.sandbox.stores.assets import MARKETING_FOLDER, AssetStore
+from segmarketo_cli.sandbox.stores.defaults import DEFAULT_CHANNELS, PROGRAM_TYPES, STANDARD_FIELDS
+from segmarketo_cli.sandbox.stores.fieldtypes import FieldDef, coerce
+from segmarketo_cli.sandbox.stores.leadstore import LeadStore
+from segmarketo_cli.sandbox.stores.partitions import Partitions
 
 
 class MarketoState:
     """Thread-safe emulated Marketo instance. Handlers take `lock`; accessors take it themselves."""
 
     def __init__(self, *, email_case_insensitive: bool = True) -> None:
-        from segmarketo_cli.sandbox.leadstore import LeadStore
-
         self.lock = threading.RLock()
         self.store = LeadStore(email_case_insensitive=email_case_insensitive)
         self.assets = AssetStore()
@@ -56,7 +55,7 @@ class MarketoState:
         `partition` names the lead partition it lives in (default "Default"; added when new)."""
         with self.lock:
             lead_id = fields.pop("id", None)
-            stamps = {k: fields.pop(k) for k in ("createdAt", "updatedAt") if k in fields}
+            stamps: dict[str, Any] = {k: fields.pop(k) for k in ("createdAt", "updatedAt") if k in fields}
             values: dict[str, Any] = {}
             for name, value in fields.items():
                 field = self.store.fields.get(name)

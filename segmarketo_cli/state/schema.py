@@ -1,0 +1,86 @@
+"""The schema of each state file, version by version: ordered migrations keyed by `PRAGMA user_version`.
+
+History of the profile store (state/<profile>.sqlite). Before versioning (user_version 0) it held every table
+and came in three shapes: the first release (runs, cursors, cache, rejects, lead_ids, pushed_hashes,
+processed_events, associated_cookies), then with api_usage, then with pending_actions. Version 1 keeps only the
+profile's own tables; the instance tables moved to one ledger per Marketo instance (state/instances/<key>.sqlite),
+whose rows `ledger.adopt_legacy_rows` moves out of an old store when that instance's ledger first opens.
+Every migration only creates what is missing, so it is safe on any of those shapes and on a half-made file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+Migration = tuple[int, Callable[[sqlite3.Connection], None]]
+
+PROFILE_TABLES = (
+    """CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY, command TEXT NOT NULL, profile TEXT NOT NULL,
+  started_at REAL NOT NULL, finished_at REAL, status TEXT, report TEXT)""",
+    """CREATE TABLE IF NOT EXISTS cursors (
+  instance TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, updated_at REAL NOT NULL,
+  PRIMARY KEY (instance, name))""",
+    """CREATE TABLE IF NOT EXISTS cache (
+  instance TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL NOT NULL,
+  PRIMARY KEY (instance, key))""",
+    """CREATE TABLE IF NOT EXISTS rejects (
+  run_id TEXT NOT NULL, path TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (run_id, path))""",
+)
+
+# Every ledger table is keyed by instance; before version 1 of the profile store they lived there.
+LEDGER_TABLES = ("processed_events", "pending_actions", "lead_ids", "pushed_hashes", "associated_cookies",
+                 "api_usage")
+
+LEDGER_V1 = (
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS lead_ids (
+  instance TEXT NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, lead_id INTEGER NOT NULL,
+  updated_at REAL NOT NULL, PRIMARY KEY (instance, field, key, lead_id))""",
+    """CREATE TABLE IF NOT EXISTS pushed_hashes (
+  instance TEXT NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL,
+  updated_at REAL NOT NULL, PRIMARY KEY (instance, field, key))""",
+    """CREATE TABLE IF NOT EXISTS processed_events (
+  instance TEXT NOT NULL, scope TEXT NOT NULL, message_id TEXT NOT NULL, applied_at REAL NOT NULL,
+  PRIMARY KEY (instance, scope, message_id))""",
+    """CREATE TABLE IF NOT EXISTS pending_actions (
+  instance TEXT NOT NULL, scope TEXT NOT NULL, message_id TEXT NOT NULL, lead_id INTEGER NOT NULL,
+  kind TEXT NOT NULL, field TEXT, value TEXT, created_at REAL NOT NULL,
+  PRIMARY KEY (instance, scope, message_id, lead_id))""",
+    """CREATE TABLE IF NOT EXISTS associated_cookies (
+  instance TEXT NOT NULL, cookie TEXT NOT NULL, lead_id INTEGER NOT NULL, associated_at REAL NOT NULL,
+  PRIMARY KEY (instance, cookie, lead_id))""",
+    """CREATE TABLE IF NOT EXISTS api_usage (
+  instance TEXT NOT NULL, day TEXT NOT NULL, calls INTEGER NOT NULL, PRIMARY KEY (instance, day))""",
+)
+
+REGISTRY_V1 = (
+    """CREATE TABLE IF NOT EXISTS instances (
+  key TEXT PRIMARY KEY, instance TEXT NOT NULL, ledger TEXT NOT NULL, claimed_at REAL NOT NULL)""",
+)
+
+
+def _execute(db: sqlite3.Connection, statements: Sequence[str]) -> None:
+    for statement in statements:
+        db.execute(statement)
+
+
+def profile_v1(db: sqlite3.Connection) -> None:
+    """The profile's own tables: runs, cursors, cache and rejects (every older shape already has them)."""
+    _execute(db, PROFILE_TABLES)
+
+
+def ledger_v1(db: sqlite3.Connection) -> None:
+    """The instance ledger: what makes writes to one Marketo instance happen once."""
+    _execute(db, LEDGER_V1)
+
+
+def registry_v1(db: sqlite3.Connection) -> None:
+    """The per-user registry: which ledger file holds each Marketo instance."""
+    _execute(db, REGISTRY_V1)
+
+
+PROFILE_MIGRATIONS: tuple[Migration, ...] = ((1, profile_v1),)
+LEDGER_MIGRATIONS: tuple[Migration, ...] = ((1, ledger_v1),)
+REGISTRY_MIGRATIONS: tuple[Migration, ...] = ((1, registry_v1),)
