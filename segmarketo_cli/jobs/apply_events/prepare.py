@@ -73,7 +73,7 @@ def resolve_rules(rules: list[Rule], catalog: FieldCatalog, client: MarketoClien
     return ResolvedRules(rules, resolve_targets(client, rules), coercer)
 
 
-def prepare_profile(settings: Settings, services: Services, rules_path: str | None = None) -> ApplyProfile:
+def prepare_profile(settings: Settings, services: Services, *, rules_path: str | None = None) -> ApplyProfile:
     """The rules (`rules_path`, else the profile's) and the mapping table, then both checked against Marketo
     (reads only): rule references resolved, and the lookup field searchable when it is not email."""
     rules, mapping = _read_profile(settings, rules_path)

@@ -58,9 +58,10 @@ class PreparedWriteback:
     options: WritebackOptions
 
 
-def prepare_profile(settings: Settings, flags: WritebackOptions | None = None) -> WritebackProfile:
+def prepare_profile(settings: Settings, services: Services | None = None, *,
+                    flags: WritebackOptions | None = None) -> WritebackProfile:
     """The profile's [writeback] section with `flags` (--activity-types, --identity and --bulk-after) applied;
-    raises ConfigError (exit 2) before any call. `doctor` calls it without flags."""
+    raises ConfigError (exit 2) before any call, so `services` is unused. `doctor` calls it without flags."""
     flags = flags or WritebackOptions()
     section = settings.sections.writeback
     events = resolve_events(section.events, flags.activity_types, extras=section.marketo_extras)
@@ -93,7 +94,7 @@ def prepare(
     if options.out:
         paths.check_writable(options.out, "--out")
     now = now or datetime.now(timezone.utc)
-    profile = prepare_profile(settings, options)
+    profile = prepare_profile(settings, services, flags=options)
     window = parse_window(options.since, options.until, now)
     if window.since is None:
         endpoint, _ = settings.require_marketo()
