@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from segmarketo_cli import paths
@@ -95,7 +95,7 @@ def secret_checks(settings: Settings) -> list[Check]:
     return checks
 
 
-def describe_checks(settings: Settings, client: Any) -> list[Check]:
+def describe_checks(settings: Settings, client: MarketoClient) -> list[Check]:
     """Every field the profile names exists in Describe; written ones are writable; the lookup field is searchable."""
     catalog = load_catalog(client, None, refresh=True)
     checks = [Check("describe", "ok", f"{len(catalog.fields)} lead fields, "
@@ -152,7 +152,7 @@ def _fields_checks(settings: Settings, catalog: FieldCatalog) -> list[Check]:
     return [Check("fields", "ok", "every [fields] list names a known lead field")]
 
 
-def _rules_checks(settings: Settings, client: Any, catalog: FieldCatalog) -> list[Check]:
+def _rules_checks(settings: Settings, client: MarketoClient, catalog: FieldCatalog) -> list[Check]:
     """The profile's [[rules]], when it has any, resolved against the instance like apply-events does."""
     try:
         if settings.sections.rules is None:
@@ -164,7 +164,7 @@ def _rules_checks(settings: Settings, client: Any, catalog: FieldCatalog) -> lis
     return [Check("rules", "ok", f"{len(rules)} profile rule(s): fields, programs, statuses and campaigns exist")]
 
 
-def activity_type_check(settings: Settings, client: Any) -> Check:
+def activity_type_check(settings: Settings, client: MarketoClient) -> Check:
     """Every activity type writeback's event table reads exists on the instance."""
     events = prepare_writeback_profile(settings).events
     known = {str(t.get("name")) for t in client.get_activity_types()}

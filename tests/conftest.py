@@ -15,12 +15,7 @@ from keyring.errors import PasswordDeleteError
 from segmarketo_cli.cli.main import cli
 from segmarketo_cli.sandbox import Sandbox
 from tests.support.sandbox_api import make_api
-from tests.support.sandbox_env import (  # noqa: F401  (SANDBOX_WRITE_KEY: several test modules import it from here)
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
-    SANDBOX_WRITE_KEY,
-    point_cli_at,
-)
+from tests.support.sandbox_env import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, point_cli_at
 
 # segmarketo honours these like requests does; a developer's proxy must not carry the sandbox tests' traffic.
 PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, TypeVar
+from typing import TypeVar
 
 B = TypeVar("B")
 R = TypeVar("R")
 
 
-def workers_for(client: Any, cap: int | None = None) -> int:
+def workers_for(client: object, cap: int | None = None) -> int:
     """Threads worth running against `client`: its limiter's in-flight cap (1 for a client without a limiter)."""
     limiter = getattr(client, "limiter", None)
     workers = max(1, int(getattr(limiter, "max_concurrency", 1) or 1))

@@ -7,9 +7,8 @@ import textwrap
 
 import pytest
 
-from segmarketo_cli import paths
-from segmarketo_cli.state import StateStore
 from tests.apply_events.test_run import MESSAGES, world, write_export  # noqa: F401  (fixture: world)
+from tests.support.refusals import assert_refused
 from tests.support.reliability_world import RequestHook
 from tests.support.rules import EVERY_ACTION, USAGE_FLAT, write_rules
 
@@ -77,15 +76,6 @@ def refuse(invoke, tmp_path, isolated_home, setup):
         (isolated_home / "config.toml").write_text(config)
     rules = ["--rules", str(write_rules(tmp_path, rules_text))] if rules_text is not None else []
     return invoke("apply-events", str(write_export(tmp_path, MESSAGES)), *rules, *extra)
-
-
-def assert_refused(result, exit_code, message):
-    assert result.exit_code == exit_code, result.output
-    (line,) = result.stderr.splitlines()
-    assert line.startswith("segmarketo: error: ")
-    assert message in line
-    assert result.stdout == ""
-    assert StateStore(paths.state_dir(), "default").list_runs() == []  # refused before the run was recorded
 
 
 @pytest.mark.parametrize(("setup", "message"), [case[1:] for case in OFFLINE], ids=[case[0] for case in OFFLINE])

@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from tests.backfill_leads.test_cli import write_people
+from tests.support.refusals import assert_refused
 
 PROFILE_MAPPING_NOT_A_STRING = textwrap.dedent("""
     [profiles.default.mapping]
@@ -33,14 +34,6 @@ REFUSALS = [
 def runs(invoke):
     """The runs `segmarketo runs list` shows for the default profile."""
     return lambda: json.loads(invoke("runs", "list", "--json").stdout)
-
-
-def assert_refused(result, exit_code: int, message: str) -> None:
-    assert result.exit_code == exit_code, result.output
-    (line,) = result.stderr.splitlines()
-    assert line.startswith("segmarketo: error: ")
-    assert message in line
-    assert result.stdout == ""
 
 
 def refuse(invoke, tmp_path, isolated_home, setup):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from segmarketo_cli.paths import sample_data_dir
-from tests.conftest import SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
+from tests.support.sandbox_env import SANDBOX_CLIENT_SECRET, SANDBOX_WRITE_KEY
 
 GOOD_PROFILE = """
 [profiles.default]

@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from segmarketo_cli import paths
-from segmarketo_cli.state import StateStore
+from tests.support.refusals import assert_refused
 from tests.sync_audience.test_cli import audience_csv, calls, world  # noqa: F401  (fixtures: calls, world)
 
 EVENTS = [
@@ -67,15 +66,10 @@ def test_refused_before_any_call_and_before_the_run_is_recorded(world, sandbox, 
     args = tuple(a.format(file=path) for a in (args[1:] if marker else args))
     before = sandbox.marketo.list_members(list_id)
     result = invoke("sync-audience", path, *args)
-    assert result.exit_code == exit_code, result.output
-    (line,) = result.stderr.splitlines()
-    assert line.startswith("segmarketo: error: ")
-    assert message.format(file=path) in line
-    assert result.stdout == ""
+    assert_refused(result, exit_code, message.format(file=path))
     assert calls == []  # not even a read: every check of prepare is offline
     assert sandbox.marketo.list_members(list_id) == before
     assert before == {ids[f"p{i}"] for i in range(5, 10)}
-    assert StateStore(paths.state_dir(), "default").list_runs() == []
 
 
 def test_the_checks_come_in_order_flags_before_the_file(world, calls, invoke, tmp_path):  # noqa: F811

@@ -10,6 +10,7 @@ import pytest
 from segmarketo_cli import paths
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.state import StateStore
+from tests.support.refusals import assert_refused
 from tests.support.reliability_world import RequestHook
 
 
@@ -50,15 +51,6 @@ USAGE = [
 def requests(sandbox):
     """Every API request the sandbox receives from here on (Marketo and Segment), as (method, path)."""
     return RequestHook(sandbox).paths
-
-
-def assert_refused(result, exit_code: int, message: str) -> None:
-    assert result.exit_code == exit_code, result.output
-    (line,) = result.stderr.splitlines()
-    assert line.startswith("segmarketo: error: ")
-    assert message in line
-    assert result.stdout == ""
-    assert StateStore(paths.state_dir(), "default").list_runs() == []  # refused before the run was recorded
 
 
 @pytest.mark.parametrize(("setup", "message"), [case[1:] for case in USAGE], ids=[case[0] for case in USAGE])
