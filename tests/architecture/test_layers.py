@@ -22,7 +22,6 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "logs": CLIENT_CODE + ("sandbox",),
     "secrets": ("marketo", "segment", "jobs", "cli", "state", "sources", "mapping", "identity", "doctor", "sandbox"),
     "config": ("marketo", "segment", "jobs", "cli", "state", "sources", "mapping", "identity", "doctor", "sandbox"),
-    "config_template": CLIENT_CODE + ("sandbox",),
     # the service clients know the wire, not the profile, the store or the jobs
     "marketo": ("config", "state", "sources", "mapping", "identity", "jobs", "cli", "doctor", "sandbox", "segment"),
     "segment": ("config", "state", "sources", "mapping", "identity", "jobs", "cli", "doctor", "sandbox", "marketo"),

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from segmarketo_cli.jobs.bulk_import import execute as backfill_bulk
-from segmarketo_cli.jobs.sync_audience import execute_create as audience_create
+from segmarketo_cli.jobs.sync_audience import execute_create
 from segmarketo_cli.marketo import bulk as client_bulk
 from segmarketo_cli.sandbox.marketo import bulk as marketo_bulk
 from tests.backfill_leads.test_cli import run, write_people
@@ -21,7 +21,7 @@ ROW_FIELD = "segmarketoImportRow"
 def fast_polls(monkeypatch):
     monkeypatch.setattr(backfill_bulk, "POLL_FIRST_S", 0.01)
     monkeypatch.setattr(backfill_bulk, "POLL_MAX_S", 0.05)
-    monkeypatch.setattr(audience_create, "IMPORT_POLL_S", (0.0,))
+    monkeypatch.setattr(execute_create, "IMPORT_POLL_S", (0.0,))
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_a_lead_too_large_for_any_file_is_rejected_not_a_crash(invoke, sandbox, 
 def test_audience_bulk_create_never_counts_unconfirmed_people_as_created(world, sandbox, invoke, tmp_path,  # noqa: F811
                                                                          monkeypatch):
     ids, list_id = world
-    monkeypatch.setattr(audience_create, "BULK_CREATE_MIN", 2)
+    monkeypatch.setattr(execute_create, "BULK_CREATE_MIN", 2)
     sandbox.config.bulk_report_header = "keyless"
     new = [f"bulk{i}@example.com" for i in range(3)] + ["jürgen@example.com"]  # Marketo refuses the last one
     rejects = tmp_path / "rej.jsonl"
@@ -151,7 +151,7 @@ def test_audience_bulk_create_never_counts_unconfirmed_people_as_created(world, 
 
 def test_audience_bulk_create_maps_failures_by_row_number(world, sandbox, invoke, tmp_path, monkeypatch):  # noqa: F811
     ids, list_id = world
-    monkeypatch.setattr(audience_create, "BULK_CREATE_MIN", 2)
+    monkeypatch.setattr(execute_create, "BULK_CREATE_MIN", 2)
     sandbox.config.bulk_report_header = "keyless"
     sandbox.marketo.add_field(ROW_FIELD, "string", 255)
     monkeypatch.setenv("SEGMARKETO_BULK_ROW_FIELD", ROW_FIELD)
@@ -167,7 +167,7 @@ def test_audience_bulk_create_maps_failures_by_row_number(world, sandbox, invoke
 def test_audience_bulk_create_splits_files_marketo_refuses_as_too_large(world, sandbox, invoke, tmp_path,  # noqa: F811
                                                                        monkeypatch):
     ids, list_id = world
-    monkeypatch.setattr(audience_create, "BULK_CREATE_MIN", 2)
+    monkeypatch.setattr(execute_create, "BULK_CREATE_MIN", 2)
     monkeypatch.setattr(marketo_bulk, "MAX_IMPORT_FILE_BYTES", 300)
     new = [f"bulk{i}@example.com" for i in range(30)]
     result = invoke("sync-audience", audience_csv(tmp_path, new), "--list", "VIP", "--mode", "add-only",
