@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from segmarketo_cli.jobs.services import build_marketo
 from segmarketo_cli.jobs.writeback.prepare import prepare_profile as prepare_writeback_profile
 from segmarketo_cli.mapping.mapper import FieldCatalog, load_catalog
 from segmarketo_cli.secrets import SECRET_LABELS, secret_status
+from segmarketo_cli.sizes import human_size, parse_memory_limit
 from segmarketo_cli.state import registry
 from segmarketo_cli.state.ledger import instance_key, ledger_path
 
@@ -202,6 +204,16 @@ def ledger_check(settings: Settings) -> Check:
     return Check("instance ledger", "ok", f"{path}" + ("" if path.exists() else " (the first job creates it)"))
 
 
+def engine_check(settings: Settings) -> Check:
+    """The planning engine's memory limit and spill folder, with the free space of the disk it is on."""
+    folder = paths.engine_dir(paths.state_dir(), settings.profile)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    free = f", {human_size(shutil.disk_usage(existing).free)} free there" if existing is not None else ""
+    limit = human_size(parse_memory_limit(settings.memory_limit))
+    return Check("planning engine", "ok", f"memory limit {limit} ({_source(settings, 'memory_limit')}); "
+                                          f"spills to {folder}{free}")
+
+
 def segment_checks(settings: Settings) -> list[Check]:
     """The resolved endpoint and region; why the write key cannot be checked; the audience-loop warning."""
     url = settings.segment_endpoint
@@ -262,6 +274,7 @@ def run_checks(profile: str | None, build_client: Callable[[Settings], MarketoCl
     secrets = secret_checks(settings)
     yield from secrets
     yield from segment_checks(settings)
+    yield engine_check(settings)
     if settings.marketo_endpoint:
         yield ledger_check(settings)
     remote = ("marketo token", "describe", "lead partitions", "activity types", "api usage")

@@ -12,6 +12,7 @@ from segmarketo_cli.jobs.services import Services
 
 if TYPE_CHECKING:
     from segmarketo_cli.config import Settings
+    from segmarketo_cli.engine import Engine
     from segmarketo_cli.marketo.client import MarketoClient
     from segmarketo_cli.segment.sender import BatchSender
     from segmarketo_cli.state import StateStore
@@ -65,3 +66,6 @@ class JobContext:
 
     def segment(self) -> BatchSender:
         return self.services.segment()
+
+    def engine(self) -> Engine:
+        return self.services.engine()

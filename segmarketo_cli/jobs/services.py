@@ -11,6 +11,7 @@ from segmarketo_cli.http import register_secret
 from segmarketo_cli.secrets import require_secret
 
 if TYPE_CHECKING:
+    from segmarketo_cli.engine import Engine
     from segmarketo_cli.jobs.report import RunReport
     from segmarketo_cli.marketo.client import MarketoClient
     from segmarketo_cli.segment.sender import BatchSender
@@ -72,6 +73,7 @@ class Services:
     store: StateStore
     _marketo: MarketoClient | None = None
     _segment: BatchSender | None = None
+    _engine: Engine | None = None
 
     def marketo(self) -> MarketoClient:
         if self._marketo is None:
@@ -82,6 +84,20 @@ class Services:
         if self._segment is None:
             self._segment = build_segment(self.settings)
         return self._segment
+
+    def engine(self) -> Engine:
+        """The run's planning engine (DuckDB with the profile's memory_limit), opened on first use."""
+        if self._engine is None:
+            from segmarketo_cli.engine import open_engine  # DuckDB loads only for the jobs that plan with it
+
+            self._engine = open_engine(self.settings.memory_limit, self.store.state_dir, self.settings.profile)
+        return self._engine
+
+    def close_engine(self) -> None:
+        """Close the engine (its spill folder is removed); a no-op when none was opened."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
     def count_calls(self, report: RunReport) -> None:
         """Copy the calls made so far into the report."""
