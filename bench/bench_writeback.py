@@ -88,7 +88,7 @@ def batches_only(activities: int, leads: int) -> dict[str, Any]:
     from segmarketo_cli.jobs.rejects import RejectsWriter
     from segmarketo_cli.jobs.report import RunReport
     from segmarketo_cli.jobs.writeback.activity import activity_from_rest, parse_record
-    from segmarketo_cli.jobs.writeback.events import EventBuilder, LeadIdentity
+    from segmarketo_cli.jobs.writeback.events import EventBuilder
     from segmarketo_cli.jobs.writeback.execute import OutFileSink, Pipeline
     from segmarketo_cli.jobs.writeback.lookups import CAMPAIGNS_KEY, SUBJECTS_KEY, AssetNames, LeadDirectory
     from segmarketo_cli.jobs.writeback.plan import KNOWN_EVENTS
@@ -96,21 +96,28 @@ def batches_only(activities: int, leads: int) -> dict[str, Any]:
     from segmarketo_cli.segment.sender import BatchSender
 
     type_ids = {t["name"]: t["id"] for t in STANDARD_TYPES if t["name"] in TYPES}
-    rng = random.Random(5)
-    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    raw = []
-    for n in range(activities):
-        kind = rng.choices(TYPES, WEIGHTS)[0]
-        when = (start + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        raw.append({"id": 100_001 + n, "marketoGUID": str(100_001 + n), "leadId": 1 + n % leads, "activityDate": when,
-                    "activityTypeId": type_ids[kind], "campaignId": 1 + n % CAMPAIGNS,
-                    "primaryAttributeValueId": 1000 + n % EMAILS, "primaryAttributeValue": f"Newsletter {n % EMAILS}",
-                    "attributes": [{"name": k, "value": v} for k, v in attributes(rng, kind).items()]})
+
+    def raw() -> Any:  # generated as read, as pages and extract rows arrive: the figures are the pipeline's own
+        rng = random.Random(5)
+        start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+        for n in range(activities):
+            kind = rng.choices(TYPES, WEIGHTS)[0]
+            when = (start + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            yield {"id": 100_001 + n, "marketoGUID": str(100_001 + n), "leadId": 1 + n % leads, "activityDate": when,
+                   "activityTypeId": type_ids[kind], "campaignId": 1 + n % CAMPAIGNS,
+                   "primaryAttributeValueId": 1000 + n % EMAILS, "primaryAttributeValue": f"Newsletter {n % EMAILS}",
+                   "attributes": [{"name": k, "value": v} for k, v in attributes(rng, kind).items()]}
+
+    class Leads:  # Get Leads by Filter without the network
+        instance = "bench"
+
+        def get_leads_by_filter(self, field: str, ids: list[int], fields: list[str]) -> list[dict[str, Any]]:
+            return [{"id": i, "email": f"person{i}@example.com", **({"segmentUserId": f"u{i}"} if i % 3 else {})}
+                    for i in ids]
+
     builder = EventBuilder(events=KNOWN_EVENTS, type_names={i: name for name, i in type_ids.items()},
                            munchkin="123-ABC-456", integrations={"Marketo V2": False}, user_id_field="segmentUserId")
-    directory = LeadDirectory(None, "segmentUserId")  # type: ignore[arg-type]
-    directory._known = {i: LeadIdentity(i, f"person{i}@example.com", f"u{i}" if i % 3 else None)
-                        for i in range(1, leads + 1)}
+    directory = LeadDirectory(Leads(), "segmentUserId")  # type: ignore[arg-type]
     campaigns = AssetNames(None, None, CAMPAIGNS_KEY, dict)  # type: ignore[arg-type]
     campaigns._names = {i: f"Nurture step {i}" for i in range(1, CAMPAIGNS + 1)}
     subjects = AssetNames(None, None, SUBJECTS_KEY, dict)  # type: ignore[arg-type]
@@ -121,7 +128,7 @@ def batches_only(activities: int, leads: int) -> dict[str, Any]:
                            Path(os.devnull))
         with RejectsWriter(Path(tmp) / "rejects.jsonl") as rejects, Timer() as timer:
             pipeline = Pipeline(builder, directory, campaigns, subjects, sink, report, rejects, None)
-            for n, item in enumerate(raw):
+            for n, item in enumerate(raw()):
                 pipeline.add("s", {"n": n}, parse_record(activity_from_rest, item), origin="bench")
             pipeline.flush()
         sink.close()

@@ -92,6 +92,7 @@ def feed(pipeline: Pipeline, activities: list[Activity]) -> None:
         pipeline.add("s", {"token": "T", "after": activities[index - 1].guid if index else None}, item, "test")
         pipeline.advance("s", {"token": "T", "after": item.guid})
     pipeline.advance("s", {"token": "NEXT", "after": None})
+    pipeline.drain()  # as a reader does after each page, before its next Marketo call
 
 
 def test_identities_are_fetched_300_distinct_leads_per_call(parts):

@@ -9,17 +9,21 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.writeback.activity import Activity, BadActivity
 from segmarketo_cli.jobs.writeback.events import EventBuilder, Skip
+from segmarketo_cli.jobs.writeback.keyset import KeyTable, engine_or_private
 from segmarketo_cli.jobs.writeback.lookups import AssetNames, LeadDirectory
 from segmarketo_cli.paths import open_private, write_failed
 from segmarketo_cli.segment import sender as segment_sender
 from segmarketo_cli.segment.sender import BatchResult, BatchSender
 from segmarketo_cli.segment.spec import LIBRARY, message_size
+
+if TYPE_CHECKING:
+    import duckdb
 
 log = logging.getLogger("segmarketo.writeback")
 
@@ -28,6 +32,8 @@ Position = dict[str, Any]
 SENTAT_BYTES = len(', "sentAt": "2000-01-01T00:00:00.000Z"')
 
 DELIVERED_BUCKET = {"send": "sent", "out": "written", "dry-run": "printed"}
+DRAIN_ROWS = 5_000  # activities read before the pipeline takes them in as one chunk
+MAX_OPEN = 50_000  # activities read and not settled before waiting identities are looked up in a short call
 
 
 class Sink(Protocol):
@@ -137,6 +143,7 @@ class Pipeline:
         rejects: RejectsWriter,
         commit: Callable[[dict[str, Position]], None] | None,
         on_read: Callable[[int], None] | None = None,
+        con: duckdb.DuckDBPyConnection | None = None,
     ) -> None:
         self.builder = builder
         self.leads = leads
@@ -154,7 +161,11 @@ class Pipeline:
         self._unknown_leads: dict[int, None] = {}
         self._pending: list[tuple[Message, _Entry]] = []
         self._pending_bytes = 0
-        self._seen: set[str] = set()
+        self._seen = KeyTable(engine_or_private(con), "writeback_seen_guids", "VARCHAR")
+        self._chunk_seen: set[str] = set()  # the drained chunk's GUIDs that were seen before
+        self._buffer: list[tuple[str, Position, Activity | BadActivity | None]] = []
+        self._buffered = 0
+        self._origins: list[str] = []
         self._last_commit: dict[str, Position] | None = None
         self.batches = 0
         self.batch_bytes = 0
@@ -164,7 +175,44 @@ class Pipeline:
 
     # input ---------------------------------------------------------------------------------------
     def add(self, stream: str, position: Position, item: Activity | BadActivity, origin: str) -> None:
-        """One activity (or a record that failed to parse) read at `position` of `stream`."""
+        """One activity (or a record that failed to parse) read at `position` of `stream`. It is taken in with its
+        chunk: at `drain`, or once `DRAIN_ROWS` activities wait."""
+        self._buffer.append((stream, position, item))
+        self._origins.append(origin)
+        self._buffered += 1
+        if self._buffered >= DRAIN_ROWS:
+            self.drain()
+
+    def advance(self, stream: str, position: Position) -> None:
+        """Everything of `stream` before `position` has been read (e.g. after a page, or an empty page)."""
+        if self._buffer:
+            self._buffer.append((stream, position, None))
+        else:
+            self._frontier[stream] = position
+
+    def drain(self) -> None:
+        """Take in the activities read since the last drain, in read order, exactly as if each had been taken
+        when read: the run's seen GUIDs and looked-up leads are asked about once for the whole chunk. Readers
+        drain before their next Marketo call (after each page), so lookups and sends keep their order."""
+        ops, origins, self._buffer, self._origins, self._buffered = self._buffer, self._origins, [], [], 0
+        activities = [item for _, _, item in ops if isinstance(item, Activity)]
+        self._chunk_seen = set(self._seen.lookup(item.guid for item in activities))
+        self.leads.load(item.lead_id for item in activities if self.builder.event_name(item.type_id) is not None)
+        taken = iter(origins)
+        for stream, position, item in ops:
+            if item is None:
+                self._frontier[stream] = position
+            else:
+                self._take(stream, position, item, next(taken))
+        self._chunk_seen = set()
+
+    def _take(self, stream: str, position: Position, item: Activity | BadActivity, origin: str) -> None:
+        while self._ledger and self._ledger[0].done:
+            self._ledger.popleft()
+        if self._waiting and len(self._ledger) >= MAX_OPEN:
+            # The few leads not looked up yet hold back everything read after them (and the cursor with it):
+            # look them up now, in a call of fewer than 300 ids.
+            self._resolve()
         entry = _Entry(stream, position)
         self._ledger.append(entry)
         self.report.add("activities_read")
@@ -173,9 +221,10 @@ class Pipeline:
         if isinstance(item, BadActivity):
             self._reject(entry, f"bad activity record: {item}", origin=origin, field=item.field, value=item.value)
             return
-        if item.guid in self._seen:
+        if item.guid in self._chunk_seen:
             self._final(entry, "skipped_duplicate")
             return
+        self._chunk_seen.add(item.guid)
         self._seen.add(item.guid)
         if self.builder.event_name(item.type_id) is None:
             name = self.builder.type_names.get(item.type_id, f"id {item.type_id}")
@@ -191,18 +240,17 @@ class Pipeline:
         if len(self._unknown_leads) >= self.leads.per_call:
             self._resolve()
 
-    def advance(self, stream: str, position: Position) -> None:
-        """Everything of `stream` before `position` has been read (e.g. after a page, or an empty page)."""
-        self._frontier[stream] = position
-
     def flush(self) -> None:
         """Resolve waiting identities, deliver every remaining event (a partial last batch too), commit."""
+        self.drain()
         self._resolve()
         self._deliver(final=True)
         self._commit()
 
     def abandon(self) -> int:
-        """Count what is still in flight (after a failure) as deferred; returns that count."""
+        """Count what is still in flight (after a failure) as deferred; returns that count. Activities not
+        drained yet were never taken in (a failure stops the reader where it was), so they count nowhere."""
+        self._buffer, self._origins, self._buffered = [], [], 0
         open_entries = sum(1 for entry in self._ledger if not entry.done)
         if open_entries:
             self.report.add("deferred", open_entries)

@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Any
 from segmarketo_cli.errors import ConfigError, MarketoError
 from segmarketo_cli.jobs.batches import chunks
 from segmarketo_cli.jobs.writeback.events import LeadIdentity
+from segmarketo_cli.jobs.writeback.keyset import KeyTable, engine_or_private
 from segmarketo_cli.marketo.base import MAX_BATCH
 from segmarketo_cli.state import StateStore
 
 if TYPE_CHECKING:
+    import duckdb
+
     from segmarketo_cli.marketo.client import MarketoClient
 
 log = logging.getLogger("segmarketo.writeback")
@@ -136,35 +139,49 @@ class LeadDirectory:
     """Lead id -> LeadIdentity (email, userId field) via Get Leads by Filter on id, 300 per call, kept per run.
 
     Deliberately not cached across runs: a lead's userId appears when the person is identified, and the next
-    run should use it. Thread-safe: page readers `prefetch` the ids they see, and whichever thread gathers a
-    full call's worth of unknown ids looks them up, so lookups overlap page reads instead of waiting for them.
+    run should use it. Every lead looked up is kept in a DuckDB table of the run's engine (`con`); a bounded
+    cache holds the identities in use, and `load` fills it for a chunk of activities with one query.
+    Thread-safe: page readers `prefetch` the ids they see, and whichever thread gathers a full call's worth of
+    unknown ids looks them up, so lookups overlap page reads instead of waiting for them.
     """
 
     per_call = MAX_BATCH  # ids per Get Leads by Filter call
+    cache_size = 50_000  # identities held in Python; past it, `load` starts the cache afresh
 
-    def __init__(self, client: MarketoClient, user_id_field: str | None) -> None:
+    def __init__(self, client: MarketoClient, user_id_field: str | None,
+                 con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.client = client
         self.user_id_field = user_id_field
         self.fields = ["id", "email"] + ([user_id_field] if user_id_field and user_id_field != "email" else [])
-        self._known: dict[int, LeadIdentity | None] = {}
+        self._table = KeyTable(engine_or_private(con), "writeback_leads", "BIGINT",
+                               [("found", "BOOLEAN"), ("email", "VARCHAR"), ("user_id", "VARCHAR")])
+        self._cache: dict[int, LeadIdentity | None] = {}  # looked up: the identity, or None when Marketo has none
         self._lock = threading.Lock()
         self._queued: dict[int, None] = {}  # seen by a reader, not looked up yet
         self._in_flight: dict[int, threading.Event] = {}
 
     def __len__(self) -> int:
-        return len(self._known)
+        return len(self._table)
 
     def __contains__(self, lead_id: int) -> bool:
-        return lead_id in self._known
+        """Looked up already; exact for the ids of the last `load` and those looked up since."""
+        return lead_id in self._cache
 
     def get(self, lead_id: int) -> LeadIdentity | None:
-        return self._known.get(lead_id)
+        return self._cache.get(lead_id)
+
+    def load(self, lead_ids: Iterable[int]) -> None:
+        """Bring the identities of these ids, where looked up before, into the cache (one query for the chunk)."""
+        with self._lock:
+            if len(self._cache) > self.cache_size:
+                self._cache.clear()
+            self._unknown(lead_ids)
 
     def prefetch(self, lead_ids: Iterable[int]) -> None:
         """Queue ids a reader has seen; look up a full call's worth (300) here, on the caller's thread."""
         with self._lock:
-            for lead_id in lead_ids:
-                if lead_id not in self._known and lead_id not in self._in_flight:
+            for lead_id in self._unknown(lead_ids):
+                if lead_id not in self._in_flight:
                     self._queued[lead_id] = None
             if len(self._queued) < self.per_call:
                 return
@@ -175,7 +192,7 @@ class LeadDirectory:
         """Look up the ids not known yet (leads Marketo does not return are remembered as None); ids another
         thread is looking up are waited for."""
         with self._lock:
-            wanted = [i for i in dict.fromkeys(lead_ids) if i not in self._known]
+            wanted = self._unknown(lead_ids)
             waits = [self._in_flight[i] for i in wanted if i in self._in_flight]
             own = [i for i in wanted if i not in self._in_flight]
             if own:  # fill the last call with ids readers have queued: every lookup call carries 300 ids
@@ -186,9 +203,17 @@ class LeadDirectory:
             self._lookup(list(chunk))
         for done in dict.fromkeys(waits):
             done.wait()
-        missing = [i for i in wanted if i not in self._known]
+        missing = [i for i in wanted if i not in self._cache]
         if missing:  # another thread's lookup failed: its ids are ours to look up now
             self.fetch(missing)
+
+    def _unknown(self, lead_ids: Iterable[int]) -> list[int]:
+        """The ids never looked up in this run, once each; the others are brought into the cache (lock held)."""
+        absent = [i for i in dict.fromkeys(lead_ids) if i not in self._cache]
+        stored = self._table.lookup(absent)
+        for lead_id, (found, email, user_id) in stored.items():
+            self._cache[lead_id] = LeadIdentity(lead_id, email, user_id) if found else None
+        return [i for i in absent if i not in stored]
 
     def _claim(self, ids: list[int]) -> list[int]:
         """Mark ids as being looked up by the calling thread (lock held)."""
@@ -206,7 +231,12 @@ class LeadDirectory:
                 with self._lock:
                     for lead_id in chunk:
                         row = found.get(lead_id)
-                        self._known[lead_id] = None if row is None else self._identity(lead_id, row)
+                        identity = None if row is None else self._identity(lead_id, row)
+                        self._cache[lead_id] = identity
+                        if identity is None:
+                            self._table.add(lead_id, False, None, None)
+                        else:
+                            self._table.add(lead_id, True, identity.email, identity.user_id)
         finally:
             with self._lock:
                 events = {self._in_flight.pop(lead_id) for lead_id in chunk if lead_id in self._in_flight}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
 import time
@@ -29,6 +30,7 @@ EXPORT_CHECKPOINT = "writeback.export"
 POLL_INTERVAL_S = EXTRACT_POLL_INTERVAL_S
 DONE_STATES = ("Completed",)
 FAILED_STATES = ("Failed", "Cancelled", "Canceled")
+FLOOR_BLOCK = 10_000  # rows held at once to know the earliest date still ahead in an extract file
 
 
 @dataclass
@@ -162,26 +164,55 @@ class BulkReader:
     ) -> None:
         """Rows with start <= activityDate < end (<= until in the last window), in two passes over the file so
         that no row list is kept and memory stays flat. Window edges are half-open so a row on a boundary
-        is read once."""
-        dates: list[datetime | None] = []
+        is read once. A failure part-way through the file delivers the rows before it first, as if each row
+        had been taken in when read."""
+        begin, later = self._scan(data, skip_through)
+        previous = skip_through if begin else None
+        try:
+            for index, line, row, moment, floor in _with_floor(_rows(data), later):
+                if index < begin or (moment is not None and not _inside(moment, start, end, until)):
+                    continue
+                # A new export (after a crash) resumes from the earliest date still ahead in this file, so the
+                # cursor stays right even if the file is not sorted by date (its order is UNCONFIRMED).
+                position = {"date": iso_seconds(floor or start), "guid": previous, "export_id": export_id}
+                item = parse_record(activity_from_bulk_row, row)
+                self.pipeline.add(BULK_STREAM, position, item, origin=f"export {export_id} line {line}")
+                previous = row.get("marketoGUID") or previous
+                self.pipeline.advance(BULK_STREAM, {**position, "guid": previous})
+        except Exception:
+            self.pipeline.drain()
+            raise
+
+    @staticmethod
+    def _scan(data: bytes, skip_through: str | None) -> tuple[int, list[datetime | None]]:
+        """First pass: the index just past the row `skip_through` (0 when absent), and for each block of
+        FLOOR_BLOCK rows the earliest date in the blocks after it."""
         begin = 0
+        lows: list[datetime | None] = []
         for index, (_, row) in enumerate(_rows(data)):
-            dates.append(safe_date(row.get("activityDate")))
+            if index % FLOOR_BLOCK == 0:
+                lows.append(None)
+            moment = safe_date(row.get("activityDate"))
+            if moment is not None and (lows[-1] is None or moment < lows[-1]):
+                lows[-1] = moment
             if skip_through is not None and row.get("marketoGUID") == skip_through:
                 begin = index + 1
-        floor = _suffix_min(dates)
-        previous = skip_through if begin else None
-        for index, (line, row) in enumerate(_rows(data)):
-            moment = dates[index]
-            if index < begin or (moment is not None and not _inside(moment, start, end, until)):
-                continue
-            # A new export (after a crash) resumes from the earliest date still ahead in this file, so the
-            # cursor stays right even if the file is not sorted by date (its order is UNCONFIRMED).
-            position = {"date": iso_seconds(floor[index] or start), "guid": previous, "export_id": export_id}
-            item = parse_record(activity_from_bulk_row, row)
-            self.pipeline.add(BULK_STREAM, position, item, origin=f"export {export_id} line {line}")
-            previous = row.get("marketoGUID") or previous
-            self.pipeline.advance(BULK_STREAM, {**position, "guid": previous})
+        return begin, _suffix_min(lows[1:] + [None])
+
+
+def _with_floor(
+    rows: Iterator[tuple[int, dict[str, str]]], later: list[datetime | None]
+) -> Iterator[tuple[int, int, dict[str, str], datetime | None, datetime | None]]:
+    """(index, line, row, its date, the earliest date at or after it) for each row; `later[b]` is the earliest
+    date after block b, so only one block of rows is held at a time."""
+    index = 0
+    for after in later:
+        held = list(itertools.islice(rows, FLOOR_BLOCK))
+        dates = [safe_date(row.get("activityDate")) for _, row in held]
+        floors = _suffix_min([*dates, after])
+        for offset, (line, row) in enumerate(held):
+            yield index, line, row, dates[offset], floors[offset]
+            index += 1
 
 
 def _inside(moment: datetime, start: datetime, end: datetime, until: datetime) -> bool:

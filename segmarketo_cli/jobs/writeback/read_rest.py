@@ -286,7 +286,13 @@ class _Reader:
 
     # pages ------------------------------------------------------------------------------------------------
     def _process(self, piece: _Slice, token: str, page: ActivityPage) -> bool:
-        """Feed one page's activities to the pipeline; True when an activity passed the slice's end."""
+        """Feed one page's activities to the pipeline, which takes them in before the next call; True when an
+        activity passed the slice's end."""
+        passed = self._feed(piece, token, page)
+        self.pipeline.drain()
+        return passed
+
+    def _feed(self, piece: _Slice, token: str, page: ActivityPage) -> bool:
         self.result.pages += 1
         rows = page.activities
         begin = _index_after(rows, piece.after)

@@ -123,11 +123,11 @@ def _read_and_deliver(
             doc = {"mode": "rest", "streams": collapse(positions)}
         store.set_cursor(instance, CURSOR, json.dumps(doc))
 
-    directory = LeadDirectory(marketo, settings.user_id_field)
+    directory = LeadDirectory(marketo, settings.user_id_field, ctx.engine().con)
     campaigns = AssetNames(marketo, store, CAMPAIGNS_KEY, campaign_names)
     subjects = AssetNames(marketo, store, SUBJECTS_KEY, email_subjects)
     pipeline = Pipeline(builder, directory, campaigns, subjects, sink, report, ctx.rejects,
-                        commit if writes else None, on_read=on_read)
+                        commit if writes else None, on_read=on_read, con=ctx.engine().con)
     report.details.update({
         "mode": mode,
         "window": {"since": iso_seconds(start_date) if start_date else "stored cursor",

@@ -1,0 +1,102 @@
+"""Whole-run key sets of write-back (messageIds seen, leads looked up) in a DuckDB table behind a Bloom filter."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+FLUSH_ROWS = 50_000  # new keys held in Python before they go to the table in one Arrow insert
+BLOOM_BITS = 1 << 26  # 8 MiB per set: ~1e-3 false positives at 1M keys, ~7 % at 10M (a probe each, never wrong)
+_MIX = 0x9E3779B97F4A7C15  # Fibonacci hashing: spreads hash(int) == int over all 64 bits
+_MASK64 = (1 << 64) - 1
+_ARROW_TYPES = {"BIGINT": pa.int64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}
+_table_numbers = itertools.count()
+
+
+class BloomFilter:
+    """A fixed-size Bloom filter with two probes: `key in filter` is False only for keys never added."""
+
+    def __init__(self, bits: int = BLOOM_BITS) -> None:
+        self._bits = bytearray(bits // 8)
+        self._mask = bits - 1
+
+    def _slots(self, key: Hashable) -> tuple[int, int]:
+        mixed = (hash(key) * _MIX) & _MASK64
+        return mixed & self._mask, (mixed >> 32) & self._mask
+
+    def add(self, key: Hashable) -> None:
+        for slot in self._slots(key):
+            self._bits[slot >> 3] |= 1 << (slot & 7)
+
+    def __contains__(self, key: Hashable) -> bool:
+        first, second = self._slots(key)
+        return bool(self._bits[first >> 3] & (1 << (first & 7)) and self._bits[second >> 3] & (1 << (second & 7)))
+
+
+class KeyTable:
+    """Keys of one run, each with optional values, in a DuckDB table of the run's engine (it spills to the engine's
+    temp folder past its memory_limit; docs/engine.md). `lookup` answers for a whole chunk of keys with at most one
+    query, and only asks about the keys the Bloom filter cannot rule out. Callers add each key once and serialise
+    access across threads."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, key_type: str,
+                 columns: Sequence[tuple[str, str]] = ()) -> None:
+        self._con = con.cursor()
+        self.table = f"{name}_{next(_table_numbers)}"
+        self._schema = pa.schema([("key", _ARROW_TYPES[key_type])]
+                                 + [(column, _ARROW_TYPES[kind]) for column, kind in columns])
+        self._columns = ", ".join(f'"{field.name}"' for field in self._schema)
+        spec = ", ".join([f"key {key_type}"] + [f'"{column}" {kind}' for column, kind in columns])
+        self._con.execute(f"CREATE TABLE {self.table} ({spec})")
+        self._bloom = BloomFilter(BLOOM_BITS)
+        self._unsaved: list[tuple[Any, ...]] = []
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, key: Hashable, *values: Any) -> None:
+        """Add a key not in the table yet, with its values."""
+        self._bloom.add(key)
+        self._unsaved.append((key, *values))
+        self._count += 1
+        if len(self._unsaved) >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Insert the keys added since the last flush."""
+        if not self._unsaved:
+            return
+        rows, self._unsaved = self._unsaved, []
+        chunk = pa.Table.from_arrays([pa.array(column, type=field.type)
+                                      for column, field in zip(zip(*rows, strict=True), self._schema, strict=True)],
+                                     schema=self._schema)
+        self._con.register("keyset_chunk", chunk)
+        try:
+            self._con.execute(f"INSERT INTO {self.table} SELECT {self._columns} FROM keyset_chunk")
+        finally:
+            self._con.unregister("keyset_chunk")
+
+    def lookup(self, keys: Iterable[Hashable]) -> dict[Any, tuple[Any, ...]]:
+        """The values of each of `keys` already added (keys not added are left out)."""
+        candidates = list(dict.fromkeys(key for key in keys if key in self._bloom))
+        if not candidates:
+            return {}
+        self.flush()
+        probe = pa.table({"key": pa.array(candidates, type=self._schema.field("key").type)})
+        self._con.register("keyset_probe", probe)
+        try:
+            rows = self._con.execute(
+                f"SELECT {self._columns} FROM {self.table} JOIN keyset_probe USING (key)").fetchall()
+        finally:
+            self._con.unregister("keyset_probe")
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def engine_or_private(con: duckdb.DuckDBPyConnection | None) -> duckdb.DuckDBPyConnection:
+    """The run's engine connection, or a private in-memory one (unit tests and benches build parts alone)."""
+    return con if con is not None else duckdb.connect()
