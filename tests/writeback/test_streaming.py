@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from segmarketo_cli.endpoints import munchkin_id
 from segmarketo_cli.engine import open_engine
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
-from segmarketo_cli.jobs.writeback import execute, keyset
-from segmarketo_cli.jobs.writeback.activity import Activity, BadActivity
+from segmarketo_cli.jobs.writeback import execute, keyset, read_bulk
+from segmarketo_cli.jobs.writeback.activity import Activity, BadActivity, safe_date
 from segmarketo_cli.jobs.writeback.events import EventBuilder
 from segmarketo_cli.jobs.writeback.execute import Pipeline, SegmentSink
 from segmarketo_cli.jobs.writeback.keyset import BloomFilter, KeyTable
@@ -22,6 +23,7 @@ from segmarketo_cli.jobs.writeback.plan import DEFAULT_EVENTS
 from segmarketo_cli.segment import sender as sender_module
 from segmarketo_cli.segment.sender import BatchResult, BatchSender
 from segmarketo_cli.state import StateStore
+from tests.support.writeback_helpers import populate
 
 TYPES = {10: "Open Email", 11: "Click Email", 12: "Email Bounced", 1: "Visit Webpage"}
 # sha256 of the scenario's record (batches, commits, buckets, skip reasons, rejects, lead lookups) as the
@@ -171,3 +173,45 @@ def test_bloom_filter_never_forgets_a_key():
     for key in keys:
         bloom.add(key)
     assert all(key in bloom for key in keys)
+
+
+def test_the_extract_file_floor_per_block_is_the_floor_per_row(monkeypatch):
+    """The resume date of each extract row (the earliest date at or after it) comes out the same when only one
+    block of rows is held at a time, on a file not sorted by date."""
+    monkeypatch.setattr(read_bulk, "FLOOR_BLOCK", 7)
+    dates = [f"2026-05-{1 + (n * 11) % 28:02d}T00:00:00Z" if n % 9 else "null" for n in range(50)]
+    data = ("marketoGUID,activityDate\n" + "".join(f"{n},{date}\n" for n, date in enumerate(dates))).encode()
+    begin, later = read_bulk.BulkReader._scan(data, "20")
+    floors = [floor for _, _, _, _, floor in read_bulk._with_floor(read_bulk._rows(data), later)]
+    assert begin == 21
+    assert floors == read_bulk._suffix_min([safe_date(date) for date in dates])
+
+
+def test_a_run_stopped_midway_with_a_64mb_limit_resumes_without_loss_or_duplicates(sandbox, invoke, monkeypatch):
+    from segmarketo_cli.errors import ServiceUnavailable
+
+    made = populate(sandbox, 120, with_noise=False)
+    monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 10)
+    monkeypatch.setattr(execute, "DRAIN_ROWS", 7)
+    monkeypatch.setattr(LeadDirectory, "cache_size", 2)
+    monkeypatch.setattr(keyset, "BLOOM_BITS", 1 << 10)
+    real_send = BatchSender.send_batch
+    batches = {"n": 0}
+
+    def fourth_batch_fails(self, messages):
+        batches["n"] += 1
+        if batches["n"] == 4:
+            raise ServiceUnavailable("Segment kept failing (HTTP 503)")
+        return real_send(self, messages)
+
+    monkeypatch.setattr(BatchSender, "send_batch", fourth_batch_fails)
+    first = invoke("writeback", "--since", "3d", "--memory-limit", "64MB", "--json")
+    assert first.exit_code == 75, first.output
+    assert len(sandbox.segment.accepted) == 30
+    monkeypatch.setattr(BatchSender, "send_batch", real_send)
+    second = invoke("writeback", "--memory-limit", "64MB", "--json")
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout[second.stdout.index("{\n"):])["counts"]["sent"] == 90
+    assert sandbox.segment.dropped == []
+    assert sorted(m["messageId"] for m in sandbox.segment.accepted) == sorted(
+        f"mkto-{munchkin_id(sandbox.url)}-{guid}" for guid, _, _ in made)
