@@ -89,8 +89,7 @@ def remove_members(session: SyncSession, plan: ListMembershipPlan) -> None:
 
 def _refresh_stale(session: SyncSession, plan: ListMembershipPlan, stale: list[int]) -> list[int]:
     """Leads gone since they were cached (merged, deleted): look their people up again, add what is new."""
-    people = {id(p): p for i in stale for p in plan.owners.get(i, [])}
-    identities = [ident for p in people.values() for ident in p.identities if session.field_for(ident.kind)]
+    identities = [ident for ident in plan.owner_identities(stale) if session.field_for(ident.kind)]
     kinds = {i.kind for i in identities}
     for kind in kinds:
         session.store.forget_lead_ids(session.instance, session.field_for(kind) or "",
@@ -99,11 +98,11 @@ def _refresh_stale(session: SyncSession, plan: ListMembershipPlan, stale: list[i
     for kind in kinds:
         for ids in lookup(session, kind, [i.value for i in identities if i.kind == kind]).values():
             fresh.update(ids)
-    new = sorted(fresh - set(plan.owners))
+    new = sorted(i for i in fresh if not plan.is_target(i))
     for lead_id in new:
-        plan.owners[lead_id] = []
+        plan.add_target(lead_id)
         if lead_id in plan.removes:  # was going to be removed, but belongs to the audience after all
-            plan.removes.remove(lead_id)
+            plan.removes.discard(lead_id)
             session.report.add("unchanged")
         elif lead_id in session.current:
             session.report.add("unchanged")
