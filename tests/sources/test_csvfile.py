@@ -10,9 +10,9 @@ import pytest
 from segmarketo_cli.errors import InputError
 from segmarketo_cli.sources import preflight, read_all
 from segmarketo_cli.sources.audience.readers import read_audience
-from tests.sync_audience.engine_plan import loaded
 from segmarketo_cli.sources.csvfile import CsvFile, sniff_delimiter
 from segmarketo_cli.sources.discover import inspect
+from tests.sync_audience.engine_plan import loaded
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:

@@ -88,7 +88,8 @@ def generated(seed: int, size: int) -> tuple[list[AudiencePerson], dict[Identity
             continue
         keys.add(key)
         ids = (key, Identity("email", f"alt{n}@x.co")) if rng.random() < 0.05 else (key,)
-        people.append(AudiencePerson(ids, f"a.csv:{n + 2}", rng.random() > 0.1, f"u{n}" if rng.random() < 0.3 else None))
+        user_id = f"u{n}" if rng.random() < 0.3 else None
+        people.append(AudiencePerson(ids, f"a.csv:{n + 2}", rng.random() > 0.1, user_id))
         for identity in ids:
             if identity.kind != "marketo-id" and rng.random() < 0.8:  # the rest are not in Marketo
                 resolved[identity] = sorted({rng.randint(1, size * 3) for _ in range(rng.choice((1, 1, 1, 2)))})
