@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import chain
 
 from segmarketo_cli.jobs.bulk_import.reports import check_row_field
 from segmarketo_cli.jobs.context import JobContext
@@ -82,8 +83,9 @@ def _write(session: SyncSession, plan: ListMembershipPlan) -> None:
         return
     if session.list_id is None:
         create_list(session)
-    adds = list(plan.adds)
+    adds: Iterable[int] = plan.adds
     if plan.to_create:
-        adds.extend(create_people(session, plan))
-    add_members(session, plan, adds)
+        adds = chain(plan.adds, create_people(session, plan))
+    for window in session.windows(adds):  # the ids stream out of the engine
+        add_members(session, plan, window)
     remove_members(session, plan)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -52,9 +52,17 @@ class SyncSession:
 
     def batches(self, items: Iterable[T]) -> list[list[T]]:
         """`items` in call-sized batches."""
-        stream = iter(items)
-        return list(iter(lambda: list(islice(stream, CALL_SIZE)), []))
+        return list(_chunked(items, CALL_SIZE))
 
     def window(self) -> int:
         """How many values to take out of the engine at a time: whole call batches, about BATCH_ROWS."""
         return CALL_SIZE * max(1, BATCH_ROWS // CALL_SIZE)
+
+    def windows(self, items: Iterable[T]) -> Iterator[list[T]]:
+        """`items` a window at a time, each cut into the same call batches as the whole would be."""
+        return _chunked(items, self.window())
+
+
+def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    stream = iter(items)
+    return iter(lambda: list(islice(stream, size)), [])
