@@ -34,6 +34,7 @@ _EMAIL_COL = re.compile(r"^(e-?mail(_?address)?|emails?)(_\d+)?$", re.I)
 _USER_COL = re.compile(r"^(user_?id|userid)(_\d+)?$", re.I)
 _LEAD_COL = re.compile(r"^(marketo_?(lead_?)?id|lead_?id|mkto_?id)$", re.I)
 _ID_COLUMNS = {"email": _EMAIL_COL, "userId": _USER_COL, "marketo-id": _LEAD_COL}
+_JSON_KEYS = (("external_ids", ("email", "user_id", "userId")), ("traits", ("email", "user_id")))
 
 
 def read_audience(path: str | Path, *, audience: str | None = None, id_column: str | None = None,
@@ -110,7 +111,7 @@ def _csv_input(source: InputFile, *, audience: str | None, id_column: str | None
             )
         if "key" not in lowered and shape == "engage-formatted":
             shape = "csv"
-        return AudienceInput(name, shape, "snapshot", _csv_scan(source, lambda t: _profile_rows(t, header, columns)))
+        return AudienceInput(name, shape, "snapshot", _csv_scan(source, lambda t: _profile_rows(t, columns)))
 
 
 def _csv_scan(source: InputFile, rows: Callable[[CsvFile], Iterator[Item]]) -> Callable[[], Iterator[Item]]:
@@ -130,12 +131,13 @@ def _id_column_rows(table: CsvFile, index: int, kind: str) -> Iterator[Item]:
         yield _snapshot_row(seq, ids, row.origin, None, problem)
 
 
-def _profile_rows(table: CsvFile, header: list[str], columns: dict[str, list[int]]) -> Iterator[Item]:
+def _profile_rows(table: CsvFile, columns: dict[str, list[int]]) -> Iterator[Item]:
+    json_columns = _json_columns(table.header)
     for seq, row in enumerate(table.rows()):
         if row.error is not None:
             yield rejection(row.origin, (row.error, None, None))
             continue
-        values, json_problem = _profile_values(header, row.cells, columns)
+        values, json_problem = _profile_values(row.cells, columns, json_columns)
         ids, id_problem = identities_of(values) if json_problem is None else ([], json_problem)
         user_id = next((u.strip() for u in values.get("userId") or [] if u and u.strip()), None)
         yield _snapshot_row(seq, ids, row.origin, user_id, id_problem)
@@ -195,14 +197,18 @@ def _json_cell(text: str) -> tuple[dict[str, Any] | None, str | None]:
     return (value, None) if isinstance(value, dict) else (None, "expected a JSON object")
 
 
-def _profile_values(header: list[str], row: list[str],
-                    columns: dict[str, list[int]]) -> tuple[dict[str, list[str]], Problem | None]:
-    values: dict[str, list[str]] = {kind: [row[i] for i in idx] for kind, idx in columns.items()}
+def _json_columns(header: list[str]) -> list[tuple[str, int, tuple[str, ...]]]:
+    """The JSON columns of an unformatted Engage download present in `header`: name, position, keys to read."""
     lowered = [h.lower() for h in header]
-    for column, keys in (("external_ids", ("email", "user_id", "userId")), ("traits", ("email", "user_id"))):
-        if column not in lowered:
-            continue
-        cell = row[lowered.index(column)]
+    return [(column, lowered.index(column), keys) for column, keys in _JSON_KEYS if column in lowered]
+
+
+def _profile_values(row: list[str], columns: dict[str, list[int]],
+                    json_columns: list[tuple[str, int, tuple[str, ...]]]) -> tuple[dict[str, list[str]],
+                                                                                 Problem | None]:
+    values: dict[str, list[str]] = {kind: [row[i] for i in idx] for kind, idx in columns.items()}
+    for column, index, keys in json_columns:
+        cell = row[index]
         parsed, problem = _json_cell(cell)
         if parsed is None:
             return values, (f"{column}: {problem}", column, cell)
