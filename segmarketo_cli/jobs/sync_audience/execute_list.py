@@ -68,12 +68,12 @@ def add_members(session: SyncSession, plan: ListMembershipPlan, ids: Sequence[in
         log.info("%d lead ids no longer exist (1004), skipped: %s", len(stale), stale[:20])
 
 
-def remove_members(session: SyncSession, plan: ListMembershipPlan) -> None:
-    """Remove the plan's removes; an id already out of the list (1015) or gone (1004) counts as already absent."""
+def remove_members(session: SyncSession, ids: Sequence[int]) -> None:
+    """Remove `ids`; an id already out of the list (1015) or gone (1004) counts as already absent."""
     list_id = _list_id(session)
-    with session.progress(len(plan.removes), "removing from list") as bar:
+    with session.progress(len(ids), "removing from list") as bar:
         for batch, rows in run_batches(lambda b: session.client.remove_from_list(list_id, b),
-                                       session.batches(plan.removes), workers_for(session.client)):
+                                       session.batches(ids), workers_for(session.client)):
             results = _by_id(rows)
             _log_batch("remove_from_list", list_id, batch, results)
             for lead_id in batch:

@@ -88,4 +88,5 @@ def _write(session: SyncSession, plan: ListMembershipPlan) -> None:
         adds = chain(plan.adds, create_people(session, plan))
     for window in session.windows(adds):  # the ids stream out of the engine
         add_members(session, plan, window)
-    remove_members(session, plan)
+    for window in session.windows(plan.removes):
+        remove_members(session, window)
