@@ -113,25 +113,27 @@ class ListMembershipPlan:
         """The people found nowhere in Marketo that are not created, in audience order."""
         if self.con is None or not self.unresolved:
             return iter(())
-        creatable = f" AND NOT {_creatable(self.user_field)}" if self.create_missing else ""
-        return iter_people(self.con, "NOT has_lead AND member" + creatable)
+        return iter_people(self.con, self._unresolved())
 
     def unresolved_by_user_id(self) -> bool:
         """Whether some unresolved person is known only by a userId."""
         if self.con is None or not self.unresolved:
             return False
-        creatable = f" AND NOT {_creatable(self.user_field)}" if self.create_missing else ""
-        return bool(scalar(self.con, "SELECT count(*) FROM people WHERE NOT has_lead AND member AND "
-                                     "key_kind = 'userId'" + creatable))
+        return bool(scalar(self.con, f"SELECT count(*) FROM people WHERE {self._unresolved()} AND key_kind = 'userId'"))
+
+    def _unresolved(self) -> str:
+        """SQL over the people table: in the audience, found nowhere in Marketo, and not to be created."""
+        return "NOT has_lead AND member" + (f" AND NOT {_creatable(self.user_field)}" if self.create_missing else "")
 
     def owner_identities(self, lead_ids: Sequence[int]) -> list[Identity]:
         """The identities of the audience people a lead counts for, for the given leads."""
         if self.con is None or not lead_ids:
             return []
         rows = self.con.execute("""
-            SELECT DISTINCT i.kind, i.value, i.pos FROM person_leads l JOIN person_ids i USING (pos)
-            WHERE l.member AND list_contains($ids, l.lead_id) ORDER BY i.pos""", {"ids": list(lead_ids)}).fetchall()
-        return [Identity(kind, value) for kind, value, _ in rows]
+            SELECT DISTINCT i.kind, i.value, i.pos, i.idx FROM person_leads l JOIN person_ids i USING (pos)
+            WHERE l.member AND list_contains($ids, l.lead_id) ORDER BY i.pos, i.idx""",
+                                {"ids": list(lead_ids)}).fetchall()
+        return [Identity(kind, value) for kind, value, _, _ in rows]
 
     def is_target(self, lead_id: int) -> bool:
         """Whether `lead_id` belongs to the audience's leads."""
