@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from segmarketo_cli.errors import InputError
-from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, insert, scalar, stream
+from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, insert, insert_columns, scalar, stream
 from segmarketo_cli.sources.audience.readers import AudienceInput, AudiencePerson, AudienceRow, Identity, Rejection
 
 if TYPE_CHECKING:
@@ -23,25 +23,23 @@ EXTRA_IDS_SCHEMA = pa.schema([("seq", pa.int64()), ("pos", pa.int32()), ("kind",
                               ("value", pa.string())])
 
 # Snapshots: the first row of a key wins. Events: replayed in time order, the latest per key wins; a row without
-# a timestamp takes the last one before it in the file; people are listed by their earliest event.
+# a timestamp takes the last one before it in the file. A person's `pos`, the order people are listed in, is the
+# file position of their first row (snapshots) or of their earliest event (events); `seq` is the row kept.
 _SNAPSHOT_PEOPLE = """
-CREATE TABLE people AS
-SELECT row_number() OVER (ORDER BY seq) AS pos, seq, member, origin, user_id, key_kind, key_value
-FROM (SELECT *, row_number() OVER (PARTITION BY key_kind, key_value ORDER BY seq) AS nth FROM audience_rows)
-WHERE nth = 1
+CREATE OR REPLACE TABLE people AS
+SELECT min(seq) AS pos, min(seq) AS seq, arg_min(member, seq) AS member, arg_min(origin, seq) AS origin,
+       arg_min(user_id, seq) AS user_id, key_kind, key_value
+FROM audience_rows GROUP BY key_kind, key_value
 """
 _EVENT_PEOPLE = """
-CREATE TABLE people AS
+CREATE OR REPLACE TABLE people AS
 WITH chosen AS (
-    SELECT *, coalesce(ts, last_value(ts IGNORE NULLS) OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING
-                                                            AND CURRENT ROW), '-inf'::DOUBLE) AS happened
-    FROM audience_rows WHERE audience IS NULL OR audience = $audience),
-ranked AS (
-    SELECT *, first_value(seq) OVER (PARTITION BY key_kind, key_value ORDER BY happened, seq) AS first_seen,
-           row_number() OVER (PARTITION BY key_kind, key_value ORDER BY happened DESC, seq DESC) AS nth
-    FROM chosen)
-SELECT row_number() OVER (ORDER BY first_seen) AS pos, seq, member, origin, user_id, key_kind, key_value
-FROM ranked WHERE nth = 1
+    SELECT *, (coalesce(ts, last_value(ts IGNORE NULLS) OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING
+                                                             AND CURRENT ROW), '-inf'::DOUBLE), seq) AS happened
+    FROM audience_rows WHERE audience IS NULL OR audience = $audience)
+SELECT arg_min(seq, happened) AS pos, arg_max(seq, happened) AS seq, arg_max(member, happened) AS member,
+       arg_max(origin, happened) AS origin, arg_max(user_id, happened) AS user_id, key_kind, key_value
+FROM chosen GROUP BY key_kind, key_value
 """
 # Every identity of every person: the key, then the row's other e-mails.
 _PERSON_IDS = """
@@ -99,8 +97,10 @@ def iter_people(con: duckdb.DuckDBPyConnection, where: str = "TRUE") -> Iterator
 
 
 def _insert(con: duckdb.DuckDBPyConnection, rows: list[AudienceRow]) -> None:
-    insert(con, "audience_rows", ROWS_SCHEMA, [
-        (row.seq, row.audience, row.ts, row.person.member, row.person.origin, row.person.user_id,
-         row.person.key.kind, row.person.key.value) for row in rows])
+    people = [row.person for row in rows]
+    insert_columns(con, "audience_rows", ROWS_SCHEMA, [
+        [row.seq for row in rows], [row.audience for row in rows], [row.ts for row in rows],
+        [p.member for p in people], [p.origin for p in people], [p.user_id for p in people],
+        [p.key.kind for p in people], [p.key.value for p in people]])
     insert(con, "extra_ids", EXTRA_IDS_SCHEMA, [(row.seq, pos, ident.kind, ident.value) for row in rows
                                                 for pos, ident in enumerate(row.person.identities) if pos > 0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -24,9 +24,15 @@ def create(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> Non
 
 def insert(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, rows: list[tuple[Any, ...]]) -> None:
     """Append `rows` (tuples in `schema`'s column order) to `table`, as one Arrow table."""
-    if not rows:
+    if rows:
+        insert_columns(con, table, schema, list(zip(*rows, strict=True)))
+
+
+def insert_columns(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema,
+                   columns: Sequence[Sequence[Any]]) -> None:
+    """Append rows given column by column (in `schema`'s order) to `table`, as one Arrow table."""
+    if not columns or not columns[0]:
         return
-    columns = zip(*rows, strict=True)
     data = pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)], schema=schema)
     con.register("sync_audience_batch", data)
     try:
