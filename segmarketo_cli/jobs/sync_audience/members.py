@@ -118,7 +118,7 @@ def _extract_members(session: SyncSession, list_id: int) -> Iterator[dict[str, A
             log.warning("could not cancel export %s", export_id)
         raise
     log.info("membership extract %s: %s records", export_id, status.get("numberOfRecords"))
-    return csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+    return csv.DictReader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""))  # no second copy
 
 
 def poll(status: Callable[[], dict[str, Any]], waits: Sequence[float], *, done: tuple[str, ...],
