@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 
 from segmarketo_cli.errors import ConfigError, SafetyRefusal
+from segmarketo_cli.jobs.sync_audience.members import load_members
 from segmarketo_cli.jobs.sync_audience.plan import (
     check_safety,
     parse_max_removals,
@@ -122,3 +124,11 @@ def test_plan_rows_list_every_change():
     rows = list(plan_rows(plan))
     assert [(r["action"], r["lead_id"], r["identity"]) for r in rows] == [
         ("create", "", "new@x.co"), ("add", "1", "a@x.co"), ("remove", "9", "old@x.co")]
+
+
+def test_a_member_listed_twice_counts_once_with_its_last_row():
+    con = duckdb.connect()
+    rows = [{"id": 1, "email": "old@x.co"}, {"id": 2, "email": "b@x.co"}, {"id": "x"}, {"id": "1", "email": "A@x.co"}]
+    assert load_members(con, rows, None) == 2
+    assert con.execute("SELECT lead_id, email_text, email_key FROM members ORDER BY lead_id").fetchall() == [
+        (1, "A@x.co", "a@x.co"), (2, "b@x.co", "b@x.co")]

@@ -26,8 +26,8 @@ log = logging.getLogger("segmarketo.audience")
 EXTRACT_POLL_S = (EXTRACT_POLL_INTERVAL_S,)  # Adobe: poll an export's status at most once a minute
 POLL_TIMEOUT_S = 6 * 3600
 LIST_SIZE_TTL_S = 30 * 86400
-MEMBER_ROWS_SCHEMA = pa.schema([("seq", pa.int64()), ("lead_id", pa.int64()), ("email_text", pa.string()),
-                                ("email_key", pa.string()), ("user_key", pa.string())])
+MEMBER_SCHEMA = pa.schema([("seq", pa.int64()), ("lead_id", pa.int64()), ("email_text", pa.string()),
+                           ("email_key", pa.string()), ("user_key", pa.string())])
 
 
 def member_fields(session: SyncSession) -> list[str]:
@@ -75,22 +75,23 @@ class MemberIds:
 
 def load_members(con: duckdb.DuckDBPyConnection, rows: Iterable[Mapping[str, Any]], user_field: str | None) -> int:
     """Members into table `members`, in Arrow batches; a lead listed twice keeps its last row. Returns the count."""
-    create(con, "member_rows", MEMBER_ROWS_SCHEMA)
+    create(con, "members", MEMBER_SCHEMA)
     batch: list[tuple[int, int, str, str | None, str | None]] = []
     for seq, row in enumerate(rows):
         if str(row.get("id") or "").isdigit():
             batch.append((seq, *member_values(row, user_field)))
         if len(batch) == BATCH_ROWS:
-            insert(con, "member_rows", MEMBER_ROWS_SCHEMA, batch)
+            insert(con, "members", MEMBER_SCHEMA, batch)
             batch = []
-    insert(con, "member_rows", MEMBER_ROWS_SCHEMA, batch)
-    con.execute("""
-        CREATE OR REPLACE TABLE members AS
-        SELECT lead_id, arg_max(email_text, seq) AS email_text, arg_max(email_key, seq) AS email_key,
-               arg_max(user_key, seq) AS user_key
-        FROM member_rows GROUP BY lead_id""")
-    con.execute("DROP TABLE member_rows")
-    return scalar(con, "SELECT count(*) FROM members")
+    insert(con, "members", MEMBER_SCHEMA, batch)
+    count = scalar(con, "SELECT count(DISTINCT lead_id) FROM members")
+    if count != scalar(con, "SELECT count(*) FROM members"):  # rare: a lead on two pages
+        con.execute("""
+            CREATE OR REPLACE TABLE members AS
+            SELECT max(seq) AS seq, lead_id, arg_max(email_text, seq) AS email_text,
+                   arg_max(email_key, seq) AS email_key, arg_max(user_key, seq) AS user_key
+            FROM members GROUP BY lead_id""")
+    return count
 
 
 def member_values(row: Mapping[str, Any], user_field: str | None) -> tuple[int, str, str | None, str | None]:
