@@ -46,8 +46,10 @@ def add_members(session: SyncSession, plan: ListMembershipPlan, ids: Sequence[in
     """Add `ids`; ids Marketo no longer knows (1004, merged or deleted since they were cached) are looked up again
     once, and what replaced them is added."""
     stale: list[int] = []
-    for lead_id, row in _change_members(session, "add_to_list", session.client.add_to_list, ids,
-                                        desc="adding to list", done="added"):
+    client = session.client
+    for lead_id, row in _change_members(session, "add_to_list",
+                                        lambda list_id, batch: client.add_to_list(list_id, batch),
+                                        ids, desc="adding to list", done="added"):
         if first_reason(row).code == "1004":
             stale.append(lead_id)
         else:
@@ -61,7 +63,9 @@ def add_members(session: SyncSession, plan: ListMembershipPlan, ids: Sequence[in
 
 def remove_members(session: SyncSession, plan: ListMembershipPlan) -> None:
     """Remove the plan's removes; an id already out of the list (1015) or gone (1004) counts as already absent."""
-    for lead_id, row in _change_members(session, "remove_from_list", session.client.remove_from_list,
+    client = session.client
+    for lead_id, row in _change_members(session, "remove_from_list",
+                                        lambda list_id, batch: client.remove_from_list(list_id, batch),
                                         plan.removes, desc="removing from list", done="removed"):
         if first_reason(row).code in ("1015", "1004"):
             session.report.add("already_absent")
