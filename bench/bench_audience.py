@@ -29,7 +29,9 @@ from _common import Timer, peak_rss_mb  # noqa: E402
 
 from segmarketo_cli.cli.main import cli
 from segmarketo_cli.jobs.sync_audience import members as audience_members
+from segmarketo_cli.jobs.sync_audience.plan import plan_membership
 from segmarketo_cli.sandbox import Sandbox, SandboxConfig
+from segmarketo_cli.sources.audience.readers import AudiencePerson, Identity
 
 KINDS = [
     (re.compile(r"^/bulk/v1/leads/export/"), "bulk extract"),
@@ -90,9 +92,6 @@ def run_once(box: Sandbox, audience: Path, seen: list[tuple[str, str]]) -> tuple
 
 def plan_only(people: int, churn: float) -> dict:
     """Local cost: the membership diff of `people` resolved people against a list of `people` members."""
-    from segmarketo_cli.jobs.sync_audience.plan import plan_membership
-    from segmarketo_cli.sources.audience.readers import AudiencePerson, Identity
-
     changed = int(people * churn)
     members = {i + 1: {"id": i + 1, "email": f"person{i:07d}@bench.example.com"} for i in range(people)}
     audience, resolved = [], {}
