@@ -116,9 +116,10 @@ def check_inputs(history: InputHistory, command: str, inputs: Sequence[InputFile
 
 def record_inputs(history: InputHistory, report: RunReport, check: InputCheck) -> bool:
     """Remember the run's input fingerprints as its last step; True when recorded. Nothing is recorded for a dry
-    run, a run whose report is not ok, or a run that skipped everything (the run it names stays the one that did
-    the work). The record counts only once the run is stored as finished ok (state.input_history)."""
-    if report.dry_run or report.status != "ok" or check.skip_all or not check.fingerprints:
+    run, a run whose report is not ok or whose buckets do not add up, or a run that skipped everything (the run
+    it names stays the one that did the work). The record counts only once the run is stored as finished ok
+    (state.input_history)."""
+    if report.dry_run or report.status != "ok" or report.imbalances() or check.skip_all or not check.fingerprints:
         return False
     history.record(report.run_id, check.command, check.plan_key, check.fingerprints)
     return True

@@ -221,6 +221,17 @@ def test_a_dry_run_never_becomes_the_reference(store, tmp_path):
     assert check.why == "first run"
 
 
+def test_a_run_whose_buckets_do_not_add_up_is_not_recorded(store, tmp_path):
+    a = write(tmp_path / "a.jsonl", ANN)
+    report = RunReport(COMMAND)
+    report.expect_balance("messages_read", "messages_used")
+    report.add("messages_read", 2)
+    check = check_inputs(store.input_history, COMMAND, preflight([str(a)]), KEY, full=False, dry_run=False)
+    assert not record_inputs(store.input_history, report, check)
+    report.add("messages_used", 2)
+    assert record_inputs(store.input_history, report, check)
+
+
 def test_without_a_run_that_ended_ok_there_is_no_history(store, tmp_path):
     a = write(tmp_path / "a.jsonl", ANN)
     run(store, a, ends="partial")
