@@ -29,8 +29,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Timer, peak_rss_mb  # noqa: E402
 
 from segmarketo_cli.cli.main import cli
+from segmarketo_cli.engine import Engine
+from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.sync_audience import members as audience_members
+from segmarketo_cli.jobs.sync_audience.audience_table import load_audience
+from segmarketo_cli.jobs.sync_audience.plan import plan_membership
+from segmarketo_cli.jobs.sync_audience.plan_out import write_plan
+from segmarketo_cli.jobs.sync_audience.resolve import RESOLVED_SCHEMA
+from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, insert
 from segmarketo_cli.sandbox import Sandbox, SandboxConfig
+from segmarketo_cli.sizes import parse_memory_limit
+from segmarketo_cli.sources.audience.readers import read_audience
 
 KINDS = [
     (re.compile(r"^/bulk/v1/leads/export/"), "bulk extract"),
@@ -93,17 +102,6 @@ def plan_only(people: int, churn: float, memory_limit: str = "1GB") -> dict:
     """Local cost: the audience CSV checked and loaded, `people` members streamed in as pages would bring them,
     their lead ids as the lead-id cache gives them, the membership diff and its --plan-out file, all in the
     planning engine at `memory_limit` (docs/engine.md)."""
-    from segmarketo_cli.engine import Engine
-    from segmarketo_cli.jobs.rejects import RejectsWriter
-    from segmarketo_cli.jobs.sync_audience.audience_table import load_audience
-    from segmarketo_cli.jobs.sync_audience.members import load_members
-    from segmarketo_cli.jobs.sync_audience.plan import plan_membership
-    from segmarketo_cli.jobs.sync_audience.plan_out import write_plan
-    from segmarketo_cli.jobs.sync_audience.resolve import RESOLVED_SCHEMA
-    from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, insert
-    from segmarketo_cli.sizes import parse_memory_limit
-    from segmarketo_cli.sources.audience.readers import read_audience
-
     changed = int(people * churn)
     folder = Path(tempfile.mkdtemp(prefix="bench-audience-plan-"))
     source = write_audience(folder / "audience.csv", changed, people + changed)
@@ -113,7 +111,7 @@ def plan_only(people: int, churn: float, memory_limit: str = "1GB") -> dict:
         con = engine.con
         audience = read_audience(source)
         load_audience(con, audience, rejects)
-        current = load_members(con, members, None)
+        current = audience_members.load_members(con, members, None)
         create(con, "resolved", RESOLVED_SCHEMA)
         for first in range(changed, people + changed, BATCH_ROWS):
             insert(con, "resolved", RESOLVED_SCHEMA, [("email", f"person{i:07d}@bench.example.com", i + 1)

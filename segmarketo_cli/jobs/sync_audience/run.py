@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
 
@@ -33,12 +32,11 @@ class DryRunPlan:
     list_label: str
 
 
-def run(ctx: JobContext, prepared: PreparedSync, *, sleep: Callable[[float], None] = time.sleep) -> RunReport:
-    """The whole job; writes only after the mirror-mode guard. A dry run hands its DryRunPlan to `ctx.show_plan`.
-    `sleep` waits between bulk job status polls (tests pass a fake clock's)."""
+def run(ctx: JobContext, prepared: PreparedSync) -> RunReport:
+    """The whole job; writes only after the mirror-mode guard. A dry run hands its DryRunPlan to `ctx.show_plan`."""
     options, audience = prepared.options, prepared.audience
     session = SyncSession(ctx.marketo(), ctx.store, ctx.report, ctx.rejects, options, prepared.profile,
-                          prepared.mode, progress=ctx.progress, sleep=sleep,
+                          prepared.mode, progress=ctx.progress, sleep=ctx.sleep,
                           list_label=options.list_name or f"id {options.list_id}")
     report = ctx.report
     report.rejected_buckets = REJECTED_BUCKETS
