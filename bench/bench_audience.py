@@ -103,22 +103,24 @@ def plan_only(people: int, churn: float, memory_limit: str = "1GB") -> dict:
     their lead ids as the lead-id cache gives them, the membership diff and its --plan-out file, all in the
     planning engine at `memory_limit` (docs/engine.md)."""
     changed = int(people * churn)
-    folder = Path(tempfile.mkdtemp(prefix="bench-audience-plan-"))
-    source = write_audience(folder / "audience.csv", changed, people + changed)
-    members = ({"id": i + 1, "email": f"person{i:07d}@bench.example.com"} for i in range(people))
-    with Timer() as timer, Engine(folder / "engine", parse_memory_limit(memory_limit)) as engine, \
-            RejectsWriter(folder / "rejects.jsonl") as rejects:
-        con = engine.con
-        audience = read_audience(source)
-        load_audience(con, audience, rejects)
-        current = audience_members.load_members(con, members, None)
-        create(con, "resolved", RESOLVED_SCHEMA)
-        for first in range(changed, people + changed, BATCH_ROWS):
-            insert(con, "resolved", RESOLVED_SCHEMA, [("email", f"person{i:07d}@bench.example.com", i + 1)
-                                                      for i in range(first, min(first + BATCH_ROWS, people + changed))])
-        plan = plan_membership(con, current=current, mode="mirror")
-        write_plan(plan, folder / "plan.csv")
-        spilled_mb = engine.disk_bytes() / 2**20
+    with tempfile.TemporaryDirectory(prefix="bench-audience-plan-") as tmp:
+        folder = Path(tmp)
+        source = write_audience(folder / "audience.csv", changed, people + changed)
+        members = ({"id": i + 1, "email": f"person{i:07d}@bench.example.com"} for i in range(people))
+        with Timer() as timer, Engine(folder / "engine", parse_memory_limit(memory_limit)) as engine, \
+                RejectsWriter(folder / "rejects.jsonl") as rejects:
+            con = engine.con
+            audience = read_audience(source)
+            load_audience(con, audience, rejects)
+            current = audience_members.load_members(con, members, None)
+            create(con, "resolved", RESOLVED_SCHEMA)
+            for first in range(changed, people + changed, BATCH_ROWS):
+                last = min(first + BATCH_ROWS, people + changed)
+                insert(con, "resolved", RESOLVED_SCHEMA,
+                       [("email", f"person{i:07d}@bench.example.com", i + 1) for i in range(first, last)])
+            plan = plan_membership(con, current=current, mode="mirror")
+            write_plan(plan, folder / "plan.csv")
+            spilled_mb = engine.disk_bytes() / 2**20
     return {"people": people, "members": people, "adds": len(plan.adds), "removes": len(plan.removes),
             "seconds": round(timer.seconds, 3), "cpu_s": round(timer.cpu_s, 1),
             "people_per_s": round(people / timer.seconds), "peak_rss_mb": round(peak_rss_mb()),
