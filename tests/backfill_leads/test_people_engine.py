@@ -14,7 +14,7 @@ import pytest
 from segmarketo_cli.engine import open_engine
 from segmarketo_cli.identity import Person
 from segmarketo_cli.jobs.backfill_leads.read import read_people
-from segmarketo_cli.jobs.backfill_leads.staging import dump_message, load_message
+from segmarketo_cli.jobs.backfill_leads.staging import dump_record, load_record
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.sources import preflight
@@ -186,8 +186,8 @@ def test_messages_marshal_can_not_write_are_pickled():
 
     plain = {"type": "identify", "traits": {"n": [1, 2.5, None, True]}}
     odd = {"type": "identify", "traits": {"opens": dt.time(9, 30)}}
-    assert load_message(dump_message(plain)) == plain
-    assert load_message(dump_message(odd)) == odd
+    assert load_record(dump_record("a.jsonl:1", plain)) == ("a.jsonl:1", plain)
+    assert load_record(dump_record("b.parquet:2", odd)) == ("b.parquet:2", odd)
 
 
 @pytest.mark.slow

@@ -42,11 +42,11 @@ def read_people(inputs: list[InputFile], *, nulls: str, report: RunReport, rejec
         _read(inputs, graph.add, report=report, rejects=rejects, progress=progress)
         report.details["people"] = len(graph)
         return graph.people(consume=True)
-    stage = MessageStage(engine.con, graph.links)
+    stage = MessageStage(engine, graph.links)
     _read(inputs, stage.add, report=report, rejects=rejects, progress=progress)
-    stage.flush()
+    stage.close()
     report.details["people"] = label_components(engine.con)
-    return replay_people(engine.con, nulls=nulls)
+    return replay_people(engine, nulls=nulls)
 
 
 def _read(inputs: list[InputFile], add: Callable[[dict[str, Any], str], bool], *, report: RunReport,

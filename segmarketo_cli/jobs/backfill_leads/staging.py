@@ -1,54 +1,68 @@
-"""backfill-leads people on the engine, step 1: every message that touches a person, staged in DuckDB tables."""
+"""backfill-leads people on the engine, step 1: every message that touches a person, staged for the replay.
+
+The messages themselves go, in input order, to a file in the engine's private folder; DuckDB gets small integer
+rows (where each message sits in that file) and the node names, so the replay's sort moves numbers, not messages.
+"""
 
 from __future__ import annotations
 
 import marshal
 import pickle
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
+from segmarketo_cli.engine import Engine
 from segmarketo_cli.identity import IDENTIFY, Links
 
-MESSAGES = "identity_messages"  # seq, fold_seq (an identify's sequence number, else NULL), origin, body
+MESSAGES = "identity_messages"  # seq, fold_seq (an identify's sequence number, else NULL), body_at, body_size
 NODES = "identity_nodes"  # seq, node: the graph's node names of each staged message
+BODIES = "identity-messages.bin"  # the staged (origin, message) records, in the engine's folder
 CHUNK = 50_000  # rows per Arrow batch handed to DuckDB
 _PICKLE = 0x80  # the first byte of a pickle (protocol >= 2); a marshal dump never starts with it
 
-_MESSAGES_SCHEMA = pa.schema([("seq", pa.int64()), ("fold_seq", pa.int64()), ("origin", pa.string()),
-                              ("body", pa.binary())])
+_MESSAGES_SCHEMA = pa.schema([("seq", pa.int64()), ("fold_seq", pa.int64()), ("body_at", pa.int64()),
+                              ("body_size", pa.int64())])
 _NODES_SCHEMA = pa.schema([("seq", pa.int64()), ("node", pa.string())])
 
 
-def dump_message(message: dict[str, Any]) -> bytes:
-    """`message` as bytes for the replay: marshal (the fastest round trip of parsed JSON), pickle for values
-    marshal cannot write (a Parquet time column, say)."""
+def dump_record(origin: str, message: dict[str, Any]) -> bytes:
+    """`origin` and `message` as bytes for the replay: marshal (the fastest round trip of parsed JSON), pickle
+    for values marshal cannot write (a Parquet time column, say)."""
     try:
-        return marshal.dumps(message)
+        return marshal.dumps((origin, message))
     except ValueError:
-        return pickle.dumps(message, protocol=5)
+        return pickle.dumps((origin, message), protocol=5)
 
 
-def load_message(body: bytes) -> dict[str, Any]:
-    """The message `dump_message` wrote."""
-    message: dict[str, Any] = pickle.loads(body) if body[0] == _PICKLE else marshal.loads(body)
-    return message
+def load_record(body: bytes) -> tuple[str, dict[str, Any]]:
+    """The origin and message `dump_record` wrote."""
+    origin, message = pickle.loads(body) if body[0] == _PICKLE else marshal.loads(body)
+    return origin, message
+
+
+def bodies_path(engine: Engine) -> Path:
+    """Where the staged messages of `engine`'s run are kept (removed with the engine's folder)."""
+    return engine.temp_dir / BODIES
 
 
 class MessageStage:
-    """Stages messages in MESSAGES and NODES, CHUNK rows at a time; `add` is IdentityGraph.add's drop-in for
-    the read loop (same return value), the graph's own `links` deciding what a message touches."""
+    """Stages messages in BODIES, MESSAGES and NODES, CHUNK rows at a time; `add` is IdentityGraph.add's drop-in
+    for the read loop (same return value), the graph's own `links` deciding what a message touches."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, links: Callable[[dict[str, Any]], Links | None]) -> None:
-        self.con = con
+    def __init__(self, engine: Engine, links: Callable[[dict[str, Any]], Links | None]) -> None:
+        self.con = engine.con
         self._links = links
-        con.execute(f"CREATE OR REPLACE TABLE {MESSAGES} (seq BIGINT, fold_seq BIGINT, origin VARCHAR, body BLOB)")
-        con.execute(f"CREATE OR REPLACE TABLE {NODES} (seq BIGINT, node VARCHAR)")
+        self.con.execute(f"CREATE OR REPLACE TABLE {MESSAGES} "
+                         "(seq BIGINT, fold_seq BIGINT, body_at BIGINT, body_size BIGINT)")
+        self.con.execute(f"CREATE OR REPLACE TABLE {NODES} (seq BIGINT, node VARCHAR)")
+        self._bodies = bodies_path(engine).open("wb")
+        self._at = 0
         self.seq = 0  # messages staged
         self.folds = 0  # identifies staged: IdentityGraph's own sequence numbers
-        self._rows: tuple[list[int], list[int | None], list[str], list[bytes]] = ([], [], [], [])
+        self._rows: tuple[list[int], list[int | None], list[int], list[int]] = ([], [], [], [])
         self._nodes: tuple[list[int], list[str]] = ([], [])
 
     def add(self, message: dict[str, Any], origin: str) -> bool:
@@ -62,21 +76,28 @@ class MessageStage:
         if links.kind == IDENTIFY:
             self.folds += 1
             fold_seq = self.folds
-        seqs, folds, origins, bodies = self._rows
+        body = dump_record(origin, message)
+        self._bodies.write(body)
+        seqs, folds, body_at, body_size = self._rows
         seqs.append(seq)
         folds.append(fold_seq)
-        origins.append(origin)
-        bodies.append(dump_message(message))
+        body_at.append(self._at)
+        body_size.append(len(body))
+        self._at += len(body)
         node_seqs, nodes = self._nodes
         for node in links.nodes:
             node_seqs.append(seq)
             nodes.append(node)
         if len(seqs) >= CHUNK:
-            self.flush()
+            self._flush()
         return links.used
 
-    def flush(self) -> None:
-        """Hand the rows gathered so far to DuckDB."""
+    def close(self) -> None:
+        """Hand the last rows to DuckDB and close the messages file."""
+        self._flush()
+        self._bodies.close()
+
+    def _flush(self) -> None:
         if not self._rows[0]:
             return
         self._insert(MESSAGES, pa.record_batch(list(self._rows), schema=_MESSAGES_SCHEMA))
