@@ -173,6 +173,19 @@ def test_an_alias_chain_across_files_is_one_person(tmp_path):
     assert assert_same_people([first, second], tmp_path) == 2
 
 
+def test_a_long_alias_chain_in_any_order_is_one_person(tmp_path):
+    rng = random.Random(5)
+    aliases: list[Any] = [{"type": "alias", "previousId": f"u{k}", "userId": f"u{k + 1}"} for k in range(300)]
+    rng.shuffle(aliases)
+    identifies = [{"type": "identify", "userId": f"u{k}", "traits": {"step": k}} for k in range(0, 301, 30)]
+    loose = [{"type": "identify", "userId": f"solo{k}", "traits": {"step": k}} for k in range(5)]
+    path = write_jsonl(tmp_path / "chain.jsonl.gz", identifies[:5] + aliases + loose + identifies[5:])
+    people, _, _ = read([path], tmp_path, on_engine=True)
+    assert len(people) == 6
+    assert len(people[0].user_ids) == 11
+    assert assert_same_people([path], tmp_path) == 6
+
+
 def test_input_with_no_people_yields_none_on_the_engine(tmp_path):
     only_tracks = write_jsonl(tmp_path / "t.jsonl.gz", [{"type": "track", "userId": "u", "event": "x"}])
     people, report, _ = read([only_tracks], tmp_path, on_engine=True)
