@@ -194,6 +194,21 @@ def test_input_with_no_people_yields_none_on_the_engine(tmp_path):
     assert report.counts["messages_ignored"] == 1
 
 
+def test_a_parquet_extract_with_a_time_column_gives_the_same_people(tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    table = pa_csv.read_csv(SAMPLE_DATA / "warehouse_identifies.csv")
+    opens = pa.array([dt.time(9, row % 60) for row in range(table.num_rows)], pa.time64("us"))
+    pq.write_table(table.append_column("opens_at", opens), tmp_path / "extract.parquet")
+    people, _, _ = read([tmp_path / "extract.parquet"], tmp_path, on_engine=True)
+    assert people[0].value("opens_at") == dt.time(9, 0)  # pickled: marshal cannot write a time
+    assert assert_same_people([tmp_path / "extract.parquet"], tmp_path) == len(people)
+
+
 def test_messages_marshal_can_not_write_are_pickled():
     import datetime as dt
 
