@@ -7,6 +7,7 @@ rows (where each message sits in that file) and the node names, so the replay's 
 from __future__ import annotations
 
 import marshal
+import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -58,7 +59,8 @@ class MessageStage:
         self.con.execute(f"CREATE OR REPLACE TABLE {MESSAGES} "
                          "(seq BIGINT, fold_seq BIGINT, body_at BIGINT, body_size BIGINT)")
         self.con.execute(f"CREATE OR REPLACE TABLE {NODES} (seq BIGINT, node VARCHAR)")
-        self._bodies = bodies_path(engine).open("wb")
+        # 0600 like every file under the state folder: the messages hold e-mail addresses.
+        self._bodies = os.fdopen(os.open(bodies_path(engine), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
         self._at = 0
         self.seq = 0  # messages staged
         self.folds = 0  # identifies staged: IdentityGraph's own sequence numbers
