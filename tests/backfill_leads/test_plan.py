@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import pytest
 
 from segmarketo_cli.config import FieldsSection
+from segmarketo_cli.engine import Engine
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.identity import IdentityGraph
-from segmarketo_cli.engine import Engine
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate, Ownership, Reject, content_hash
 from segmarketo_cli.jobs.backfill_leads.plan_table import BackfillPlan, build_plan
 from segmarketo_cli.jobs.bulk_import.execute import csv_files

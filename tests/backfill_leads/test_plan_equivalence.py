@@ -21,8 +21,8 @@ SAMPLE = ROOT / "sample_data" / "identifies.jsonl.gz"
 WAREHOUSE = ROOT / "sample_data" / "warehouse_identifies.csv"
 MAPPING = ROOT / "sample_data" / "mapping.toml"
 GOLDEN = Path(__file__).with_name("plan_golden.json")
-OWNERSHIP = ('[profiles.default]\nuser_id_field = "segmentUserId"\n'
-             '[profiles.default.fields]\nmarketo_owned = ["leadScore"]\nfill_only = ["title"]\nnewer_only = ["phone"]\n')
+OWNERSHIP = ('[profiles.default]\nuser_id_field = "segmentUserId"\n[profiles.default.fields]\n'
+             'marketo_owned = ["leadScore"]\nfill_only = ["title"]\nnewer_only = ["phone"]\n')
 OLD, NEW = "2024-05-01T00:00:00Z", "2099-01-01T00:00:00Z"  # before / after the sandbox's updatedAt
 
 
@@ -97,8 +97,8 @@ def snapshot_run(invoke, sandbox, tmp_path: Path, *args: object, dry: bool = Fal
         "marketo_calls": report["api_calls"].get("marketo"),
         "rejects": rejects.read_text(encoding="utf-8").splitlines() if rejects.exists() else [],
     }
-    held = sorted((json.dumps({k: v for k, v in lead.items() if k != "id" and not k.endswith("At")},
-                              ensure_ascii=False, sort_keys=True) for lead in sandbox.marketo.leads))
+    held = sorted(json.dumps({k: v for k, v in lead.items() if k != "id" and not k.endswith("At")},
+                              ensure_ascii=False, sort_keys=True) for lead in sandbox.marketo.leads)
     shot["leads"] = held if leads else hashlib.sha256("\n".join(held).encode()).hexdigest()
     if dry:
         shot["shown"] = invoke(*argv).stdout
