@@ -36,31 +36,36 @@ PEOPLE = pa.schema([
     ("origin", pa.string()), ("cookies", pa.list_(pa.string())), ("needs_read", pa.bool_()),
     ("owned", pa.int32()), ("reason", pa.string()), ("reject_fields", pa.binary()),
 ])
-PEOPLE_TABLE = """CREATE OR REPLACE TABLE plan_people (ordinal BIGINT, key VARCHAR, fields BLOB, field_ts BLOB,
+PEOPLE_TABLE = """CREATE OR REPLACE TABLE backfill.plan_people (ordinal BIGINT, key VARCHAR, fields BLOB, field_ts BLOB,
     origin VARCHAR, cookies VARCHAR[], needs_read BOOLEAN, owned INTEGER, reason VARCHAR, reject_fields BLOB)"""
 STORED = pa.schema([("key", pa.string()), ("hash", pa.string())])
 HASHES = pa.schema([("ordinal", pa.int64()), ("hash", pa.string()), ("unchanged", pa.bool_())])
 PRUNED = pa.schema([("ordinal", pa.int64()), ("fields", pa.binary()), ("hash", pa.string()),
                     ("unchanged", pa.bool_())])
 MARKS = pa.schema([("kind", pa.string()), ("key", pa.string())])
-WORK_TABLES = ("plan_people", "plan_stored", "plan_hashes", "plan_pruned")
+WORK_TABLES = ("backfill.plan_people", "backfill.plan_stored", "backfill.plan_hashes", "backfill.plan_pruned")
 
 # The first person of a key (people order) keeps it; a later one is rejected naming the first one's origin.
-DUPLICATES = """UPDATE plan_people AS p SET reason = $prefix || f.origin || ')'
+DUPLICATES = """UPDATE backfill.plan_people AS p SET reason = $prefix || f.origin || ')'
     FROM (SELECT key, min(ordinal) AS first, arg_min(origin, ordinal) AS origin
-          FROM plan_people WHERE reason IS NULL GROUP BY key) AS f
+          FROM backfill.plan_people WHERE reason IS NULL GROUP BY key) AS f
     WHERE p.reason IS NULL AND p.key = f.key AND p.ordinal > f.first"""
-# Unchanged leads: first those whose stored hash matched, then those ownership left nothing to write.
-FINAL = """CREATE OR REPLACE TABLE plan AS
-    SELECT *, row_number() OVER (PARTITION BY action ORDER BY stage, ordinal) AS seq FROM (
-        SELECT p.ordinal, p.key, coalesce(o.fields, p.fields) AS fields, coalesce(o.hash, h.hash) AS hash,
-               p.origin, p.cookies, p.reason, p.reject_fields,
-               CASE WHEN p.reason IS NOT NULL THEN 'reject'
-                    WHEN h.unchanged OR o.unchanged THEN 'unchanged' ELSE 'upsert' END AS action,
-               CASE WHEN h.unchanged THEN 0 ELSE 1 END AS stage
-        FROM plan_people p LEFT JOIN plan_hashes h USING (ordinal) LEFT JOIN plan_pruned o USING (ordinal))
-    ORDER BY action, seq"""
+# One row per person with its action; `stage` orders the unchanged leads as the writes expect them: first those whose
+# stored hash matched, then those ownership left nothing to write (each in people order).
+FINAL = """CREATE OR REPLACE TABLE backfill.plan AS
+    SELECT p.ordinal, p.key, coalesce(o.fields, p.fields) AS fields, coalesce(o.hash, h.hash) AS hash,
+           p.origin, p.cookies, p.reason, p.reject_fields,
+           CASE WHEN p.reason IS NOT NULL THEN 'reject'
+                WHEN h.unchanged OR o.unchanged THEN 'unchanged' ELSE 'upsert' END AS action,
+           CASE WHEN h.unchanged THEN 0 ELSE 1 END AS stage
+    FROM backfill.plan_people p
+    LEFT JOIN backfill.plan_hashes h USING (ordinal) LEFT JOIN backfill.plan_pruned o USING (ordinal)"""
 CANDIDATE_COLUMNS = "key, fields, hash, origin, cookies"
+# The plan's tables live in an in-memory database attached to the engine: past memory_limit its blocks spill to the
+# engine's temp_directory like any other (https://duckdb.org/docs/stable/sql/statements/attach), every cursor of the
+# engine sees it (temporary tables are per connection), and appends skip the file database's write-ahead log and
+# checkpoints, which cost several times the CPU of the in-memory append.
+ATTACH = "ATTACH IF NOT EXISTS ':memory:' AS backfill"
 
 
 def dump(value: Any) -> bytes:
@@ -83,12 +88,15 @@ def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 def append(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[Any, ...]], schema: pa.Schema) -> None:
     """Append `rows` (tuples in `schema`'s column order) to `table` as one Arrow table."""
-    if not rows:
-        return
-    values = zip(*rows, strict=True)
-    columns = [pa.array(column, type=spec.type) for column, spec in zip(values, schema, strict=True)]
-    batch = pa.Table.from_arrays(columns, schema=schema)
-    con.register("plan_batch", batch)
+    if rows:
+        append_columns(con, table, [list(column) for column in zip(*rows, strict=True)], schema)
+
+
+def append_columns(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[list[Any]],
+                   schema: pa.Schema) -> None:
+    """Append rows given column by column (lists in `schema`'s order) to `table` as one Arrow table."""
+    arrays = [pa.array(values, type=spec.type) for values, spec in zip(columns, schema, strict=True)]
+    con.register("plan_batch", pa.Table.from_arrays(arrays, schema=schema))
     try:
         con.execute(f"INSERT INTO {table} SELECT * FROM plan_batch")
     finally:
@@ -121,7 +129,7 @@ def _candidate(row: tuple[Any, ...]) -> Candidate:
 
 @dataclass
 class BackfillPlan:
-    """What a backfill run will do, held in the engine's `plan` table: counters, samples, and streams of the
+    """What a backfill run will do, held in the engine's `backfill.plan` table: counters, samples, and streams of the
     upserts, unchanged leads and rejects in people order. Also records which upserts need a second look
     (`mark`) while the writes run."""
 
@@ -152,7 +160,7 @@ class BackfillPlan:
 
     def iter_rejects(self) -> Iterator[Reject]:
         """The people not written, and why, in people order."""
-        sql = "SELECT reason, key, origin, reject_fields FROM plan WHERE action = 'reject' ORDER BY seq"
+        sql = "SELECT reason, key, origin, reject_fields FROM backfill.plan WHERE action = 'reject' ORDER BY ordinal"
         for rows in stream(self.con, sql):
             for reason, key, origin, fields in rows:
                 yield Reject(reason, key, origin, None if fields is None else load(fields))
@@ -165,17 +173,17 @@ class BackfillPlan:
 
     def mark(self, kind: str, keys: Iterable[str]) -> None:
         """Remember upserts (by key) that need `kind` of follow-up once the writes are done."""
-        append(self.con, "plan_marks", [(kind, key) for key in keys], MARKS)
+        append(self.con, "backfill.plan_marks", [(kind, key) for key in keys], MARKS)
 
     def iter_marked(self, kind: str) -> Iterator[Candidate]:
         """The upserts marked `kind`, in people order."""
-        sql = (f"SELECT {CANDIDATE_COLUMNS} FROM plan WHERE action = 'upsert' AND key IN "
-               "(SELECT key FROM plan_marks WHERE kind = $kind) ORDER BY ordinal")
+        sql = (f"SELECT {CANDIDATE_COLUMNS} FROM backfill.plan WHERE action = 'upsert' AND key IN "
+               "(SELECT key FROM backfill.plan_marks WHERE kind = $kind) ORDER BY ordinal")
         for rows in stream(self.con, sql, {"kind": kind}):
             yield from map(_candidate, rows)
 
     def _candidates(self, action: str, where: str = "", limit: int | None = None) -> Iterator[Candidate]:
-        sql = f"SELECT {CANDIDATE_COLUMNS} FROM plan WHERE action = $action {where} ORDER BY seq"
+        sql = f"SELECT {CANDIDATE_COLUMNS} FROM backfill.plan WHERE action = $action {where} ORDER BY stage, ordinal"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         for rows in stream(self.con, sql, {"action": action}):
@@ -188,23 +196,25 @@ def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPy
     """The whole plan in the engine `con`. `stored_hashes(keys) -> {key: hash}` and
     `read_current(keys, fields) -> {key: [rows]}` are the only lookups (state store and Marketo reads), called
     with at most KEY_CHUNK keys at a time; both are injected so this stays testable."""
+    con.execute(ATTACH)
     plan = BackfillPlan(con)
     _load_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership)
     con.execute(DUPLICATES, {"prefix": f"duplicate {lookup_field} in input (also at "})
     plan.fields_skipped["marketo_owned"] = int(
-        con.execute("SELECT coalesce(sum(owned), 0) FROM plan_people WHERE reason IS NULL").fetchone()[0])  # type: ignore[index]
-    con.execute("CREATE OR REPLACE TABLE plan_stored (key VARCHAR, hash VARCHAR)")
-    con.execute("CREATE OR REPLACE TABLE plan_hashes (ordinal BIGINT, hash VARCHAR, unchanged BOOLEAN)")
-    con.execute("CREATE OR REPLACE TABLE plan_pruned (ordinal BIGINT, fields BLOB, hash VARCHAR, unchanged BOOLEAN)")
+        con.execute("SELECT coalesce(sum(owned), 0) FROM backfill.plan_people WHERE reason IS NULL").fetchone()[0])  # type: ignore[index]
+    con.execute("CREATE OR REPLACE TABLE backfill.plan_stored (key VARCHAR, hash VARCHAR)")
+    con.execute("CREATE OR REPLACE TABLE backfill.plan_hashes (ordinal BIGINT, hash VARCHAR, unchanged BOOLEAN)")
+    con.execute("CREATE OR REPLACE TABLE backfill.plan_pruned (ordinal BIGINT, fields BLOB, hash VARCHAR, "
+                "unchanged BOOLEAN)")
     if not full:
         _compare_hashes(con, stored_hashes)
     if ownership.read_fields:
         _apply_ownership(plan, read_current, ownership, lookup_field=lookup_field)
     con.execute(FINAL)
-    con.execute("CREATE OR REPLACE TABLE plan_marks (kind VARCHAR, key VARCHAR)")
+    con.execute("CREATE OR REPLACE TABLE backfill.plan_marks (kind VARCHAR, key VARCHAR)")
     for table in WORK_TABLES:
         con.execute(f"DROP TABLE {table}")
-    for action, n in con.execute("SELECT action, count(*) FROM plan GROUP BY action").fetchall():
+    for action, n in con.execute("SELECT action, count(*) FROM backfill.plan GROUP BY action").fetchall():
         setattr(plan, f"{action}_count", int(n))
     plan.unmapped = dict(sorted(mapper.unmapped.items()))
     return plan
@@ -212,43 +222,58 @@ def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPy
 
 def _load_people(plan: BackfillPlan, people: Iterable[Person], mapper: Mapper, *, lookup_field: str,
                  ownership: Ownership) -> None:
-    """Every person mapped into `plan_people`, one row each in people order: a candidate or a reject."""
+    """Every person mapped into `backfill.plan_people`, one row each in people order: a candidate or a reject."""
     con = plan.con
     con.execute(PEOPLE_TABLE)
     read_fields = ownership.read_fields
-    rows: list[tuple[Any, ...]] = []
+    columns: list[list[Any]] = [[] for _ in PEOPLE]
+    (ordinals, keys, fields, field_ts, origins, cookies, needs_read, owned, reasons, reject_fields) = columns
     for ordinal, person in enumerate(people):
         mapped = mapper.map_person(person)
         plan.fields_dropped += len(mapped.dropped)
         plan.compliance_skipped += mapped.compliance_skipped
-        planned, owned = plan_person(person, mapped, lookup_field=lookup_field, ownership=ownership)
+        planned, skipped = plan_person(person, mapped, lookup_field=lookup_field, ownership=ownership)
+        ordinals.append(ordinal)
+        keys.append(planned.key)
+        origins.append(planned.origin)
+        owned.append(skipped)
         if isinstance(planned, Reject):
-            fields = None if planned.fields is None else dump(planned.fields)
-            rows.append((ordinal, planned.key, None, None, planned.origin, None, False, 0, planned.reason, fields))
+            fields.append(None)
+            field_ts.append(None)
+            cookies.append(None)
+            needs_read.append(False)
+            reasons.append(planned.reason)
+            reject_fields.append(None if planned.fields is None else dump(planned.fields))
         else:
-            c = planned
-            rows.append((ordinal, c.key, dump(c.fields), dump(c.field_ts) if c.field_ts else None, c.origin,
-                         c.cookies, bool(read_fields & c.fields.keys()), owned, None, None))
-        if len(rows) >= CHUNK:
-            append(con, "plan_people", rows, PEOPLE)
-            rows = []
-    append(con, "plan_people", rows, PEOPLE)
+            fields.append(dump(planned.fields))
+            field_ts.append(dump(planned.field_ts) if planned.field_ts else None)
+            cookies.append(planned.cookies)
+            needs_read.append(not read_fields.isdisjoint(planned.fields))
+            reasons.append(None)
+            reject_fields.append(None)
+        if len(ordinals) >= CHUNK:
+            append_columns(con, "backfill.plan_people", columns, PEOPLE)
+            for column in columns:
+                column.clear()
+    if ordinals:
+        append_columns(con, "backfill.plan_people", columns, PEOPLE)
 
 
 def _compare_hashes(con: duckdb.DuckDBPyConnection, stored_hashes: StoredHashes) -> None:
     """The hashes earlier runs stored for the candidates' keys, then the candidates whose fields still hash the
     same (content_hash is computed only for those with a stored hash)."""
-    for rows in stream(con, "SELECT key FROM plan_people WHERE reason IS NULL ORDER BY ordinal", size=KEY_CHUNK):
+    keys = "SELECT key FROM backfill.plan_people WHERE reason IS NULL ORDER BY ordinal"
+    for rows in stream(con, keys, size=KEY_CHUNK):
         found = stored_hashes([key for (key,) in rows])
-        append(con, "plan_stored", list(found.items()), STORED)
-    sql = """SELECT p.ordinal, p.fields, s.hash FROM plan_people p JOIN plan_stored s ON p.key = s.key
+        append(con, "backfill.plan_stored", list(found.items()), STORED)
+    sql = """SELECT p.ordinal, p.fields, s.hash FROM backfill.plan_people p JOIN backfill.plan_stored s ON p.key = s.key
              WHERE p.reason IS NULL ORDER BY p.ordinal"""
     for rows in stream(con, sql):
         compared = []
         for ordinal, fields, stored in rows:
             digest = content_hash(load(fields))
             compared.append((ordinal, digest, digest == stored))
-        append(con, "plan_hashes", compared, HASHES)
+        append(con, "backfill.plan_hashes", compared, HASHES)
 
 
 def _apply_ownership(plan: BackfillPlan, read_current: ReadCurrent, ownership: Ownership, *,
@@ -256,8 +281,8 @@ def _apply_ownership(plan: BackfillPlan, read_current: ReadCurrent, ownership: O
     """For changed candidates with fill_only / newer_only fields: read the leads' current values from Marketo,
     prune, and note the leads left with nothing to write."""
     wanted = sorted({lookup_field, "updatedAt", *ownership.fill_only})
-    sql = """SELECT p.ordinal, p.key, p.fields, p.field_ts, h.hash FROM plan_people p
-             LEFT JOIN plan_hashes h USING (ordinal)
+    sql = """SELECT p.ordinal, p.key, p.fields, p.field_ts, h.hash FROM backfill.plan_people p
+             LEFT JOIN backfill.plan_hashes h USING (ordinal)
              WHERE p.reason IS NULL AND p.needs_read AND NOT coalesce(h.unchanged, false) ORDER BY p.ordinal"""
     for rows in stream(plan.con, sql, size=KEY_CHUNK):
         current = read_current([key for _, key, *_ in rows], wanted)
@@ -271,4 +296,4 @@ def _apply_ownership(plan: BackfillPlan, read_current: ReadCurrent, ownership: O
             plan.fields_skipped["fill_only"] += outcome.fill_only
             plan.fields_skipped["newer_only"] += outcome.newer_only
             pruned.append((ordinal, dump(candidate.fields), candidate.hash, outcome.unchanged))
-        append(plan.con, "plan_pruned", pruned, PRUNED)
+        append(plan.con, "backfill.plan_pruned", pruned, PRUNED)
