@@ -156,3 +156,23 @@ def test_outcomes_match_the_in_memory_planner(invoke, sandbox, tmp_path, isolate
         golden[case] = got
         GOLDEN.write_text(json.dumps(golden, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     assert got == golden[expected]
+
+
+@pytest.mark.slow  # 200,000 messages planned twice
+def test_a_tiny_memory_limit_spills_and_plans_the_same(invoke, sandbox, tmp_path, isolated_home):
+    people = tmp_path / "big.jsonl"
+    with people.open("w", encoding="utf-8") as out:
+        for i in range(200_000):  # 100,000 people identified twice; the last 1,000 reuse keys, every 89th has none
+            person = i // 2
+            traits = {"email": f"p{person}@example.com", "firstName": f"F{i}", "segment_user_id": f"k{person % 99_000}"}
+            if person % 89 == 0:
+                del traits["segment_user_id"]
+            out.write(json.dumps({"type": "identify", "userId": f"u{person}", "timestamp": OLD, "traits": traits}))
+            out.write("\n")
+    args = (people, "--lookup-field", "segmentUserId", "--dry-run")
+    tiny = snapshot_run(invoke, sandbox, tmp_path, *args, "--memory-limit", "64MB", dry=True)
+    roomy = snapshot_run(invoke, sandbox, tmp_path, *args, dry=True)
+    assert tiny["counts"]["leads_rejected"] == 2101  # 1,124 without a key, 977 keys taken by earlier people
+    assert tiny.pop("marketo_calls") == 2  # Describe and the partitions, cached for the second run
+    assert roomy.pop("marketo_calls") == 0
+    assert tiny == roomy
