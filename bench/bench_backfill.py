@@ -74,8 +74,10 @@ def generate_identifies(path: Path, messages: int, per_person: int = 2) -> int:
 
 def parse_and_plan(path: str) -> None:
     """Child process: read + identity + map + plan (no Marketo), print timings and peak RSS as JSON."""
+    from segmarketo_cli.engine import Engine
     from segmarketo_cli.identity import IdentityGraph
-    from segmarketo_cli.jobs.backfill_leads.plan import Ownership, build_plan
+    from segmarketo_cli.jobs.backfill_leads.plan import Ownership
+    from segmarketo_cli.jobs.backfill_leads.plan_table import build_plan
     from segmarketo_cli.jobs.backfill_leads.read import might_matter
     from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
     from segmarketo_cli.sandbox.stores.defaults import STANDARD_FIELDS
@@ -94,12 +96,16 @@ def parse_and_plan(path: str) -> None:
             graph.add(item.message, item.origin)
     read_s = time.perf_counter() - start
     people = len(graph)
-    plan = build_plan(graph.people(consume=True), mapper, lookup_field="email", ownership=Ownership(),
-                      stored_hashes=lambda keys: {}, read_current=lambda keys, fields: {})
+    with tempfile.TemporaryDirectory() as spill:
+        engine = Engine(Path(spill) / "engine", 2**30)
+        plan = build_plan(graph.people(consume=True), mapper, con=engine.con, lookup_field="email",
+                          ownership=Ownership(), stored_hashes=lambda keys: {}, read_current=lambda keys, fields: {})
+        upserts = plan.upsert_count
+        engine.close()
     total_s = time.perf_counter() - start
     cpu_s = time.process_time() - cpu0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"messages": count, "people": people, "upserts": len(plan.upserts),
+    print(json.dumps({"messages": count, "people": people, "upserts": upserts,
                       "read_s": round(read_s, 2), "total_s": round(total_s, 2), "cpu_s": round(cpu_s, 2),
                       "msgs_per_s": round(count / total_s), "msgs_per_cpu_s": round(count / cpu_s),
                       "peak_rss_mb": round(rss_mb)}))
