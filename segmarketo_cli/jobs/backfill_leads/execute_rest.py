@@ -138,11 +138,11 @@ class RestExecutor:
 
     def run(self, upserts: Iterable[Candidate]) -> Stopped | None:
         """Apply all upserts, drawn batch by batch from the stream. On a stop error (607, budget, auth, fatal) no
-        new batch starts, in-flight batches are still recorded, and the returned Stopped names the error, the
-        candidates sent but not confirmed, and how many were not confirmed in all (the rest is counted, not held)."""
+        new batch starts, in-flight batches are still recorded, and the returned Stopped names the error and how
+        many candidates were not confirmed (those never sent are counted, not held)."""
         pending = batches(upserts, MAX_BATCH)
         stop: SegmarketoError | None = None
-        unconfirmed: list[Candidate] = []
+        unconfirmed = 0
         running: dict[Future[BatchResult], Sequence[Candidate]] = {}
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="backfill") as pool:
             while True:
@@ -162,21 +162,20 @@ class RestExecutor:
                         result = future.result()
                     except SegmarketoError as exc:
                         stop = stop or exc
-                        unconfirmed.extend(batch)
+                        unconfirmed += len(batch)
                         continue
                     self.on_result(result)
                     if result.stop is not None:
                         stop = stop or result.stop
         if stop is None:
             return None
-        return Stopped(stop, unconfirmed, len(unconfirmed) + sum(len(batch) for batch in pending))
+        return Stopped(stop, unconfirmed + sum(len(batch) for batch in pending))
 
 
 @dataclass
 class Stopped:
-    """A run cut short: the error to re-raise, the candidates sent but not confirmed, and how many candidates
-    Marketo did not confirm in all, those never sent included (deferred)."""
+    """A run cut short: the error to re-raise and how many candidates Marketo did not confirm, those never sent
+    included (deferred)."""
 
     error: SegmarketoError
-    unconfirmed: list[Candidate]
     deferred: int

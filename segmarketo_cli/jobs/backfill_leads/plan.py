@@ -73,7 +73,6 @@ class Reject:
     key: str | None = None
     origin: str | None = None
     fields: dict[str, Any] | None = None
-    code: str | None = None
 
 
 def lead_key(field_name: str, value: Any) -> str | None:

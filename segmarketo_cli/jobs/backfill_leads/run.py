@@ -86,7 +86,7 @@ def _read_current(client: MarketoClient, lookup_field: str, keys: list[str],
 def _record_plan(plan: BackfillPlan, report: RunReport, writer: LeadWriter, *, dry_run: bool) -> None:
     report.add("leads_unchanged", plan.unchanged_count)
     for reject in plan.iter_rejects():
-        writer.reject(reject.key, reject.reason, origin=reject.origin, fields=reject.fields, code=reject.code)
+        writer.reject(reject.key, reject.reason, origin=reject.origin, fields=reject.fields)
     for kind, n in plan.fields_skipped.items():
         if n:
             report.add(f"fields_skipped_{kind}", n)
