@@ -21,10 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OUT, bench_child  # noqa: E402
 
 from segmarketo_cli.config import Settings
-from segmarketo_cli.identity import IdentityGraph
-from segmarketo_cli.jobs.backfill_leads.plan import Ownership, build_plan
+from segmarketo_cli.engine import Engine
+from segmarketo_cli.jobs.backfill_leads.plan import Ownership
+from segmarketo_cli.jobs.backfill_leads.plan_table import build_plan
 from segmarketo_cli.jobs.backfill_leads.prepare import BackfillOptions, prepare
-from segmarketo_cli.jobs.backfill_leads.read import might_matter
+from segmarketo_cli.jobs.backfill_leads.read import read_people
 from segmarketo_cli.jobs.backfill_leads.run import run
 from segmarketo_cli.jobs.bulk_import import execute as backfill_bulk
 from segmarketo_cli.jobs.context import JobContext
@@ -36,7 +37,7 @@ from segmarketo_cli.marketo.client import MarketoClient
 from segmarketo_cli.marketo.limits import Limiter
 from segmarketo_cli.sandbox import Sandbox
 from segmarketo_cli.sandbox.stores.defaults import STANDARD_FIELDS
-from segmarketo_cli.sources import preflight, read_all
+from segmarketo_cli.sources import preflight
 from segmarketo_cli.state import StateStore
 
 
@@ -91,27 +92,28 @@ def generate_identifies(path: Path, messages: int, per_person: int = 2) -> int:
     return people * per_person
 
 
-def parse_and_plan(path: str) -> None:
+def parse_and_plan(path: str, on_engine: bool | None = None) -> None:
     """Child process: read + identity + map + plan (no Marketo), print timings and peak RSS as JSON."""
     describe = [{"dataType": t, "length": n, "rest": {"name": name, "readOnly": ro}}
                 for name, t, n, ro, _s, _d in STANDARD_FIELDS]
     mapper = Mapper(FieldCatalog.from_describe(describe), explicit={"plan": "lifecycleStage"})
     gc.disable()  # as the job's run does while reading and planning
     start, cpu0 = time.perf_counter(), time.process_time()
-    graph = IdentityGraph()
-    count = 0
-    for item in read_all(preflight([path]), keep=might_matter):
-        count += 1
-        if item.message is not None:
-            graph.add(item.message, item.origin)
-    read_s = time.perf_counter() - start
-    people = len(graph)
-    plan = build_plan(graph.people(consume=True), mapper, lookup_field="email", ownership=Ownership(),
-                      stored_hashes=lambda keys: {}, read_current=lambda keys, fields: {})
+    report = RunReport(command="backfill-leads", dry_run=True)
+    with tempfile.TemporaryDirectory() as spill, Engine(Path(spill) / "engine", 2**30) as engine:
+        rejects = RejectsWriter(Path(spill) / "rejects.jsonl")
+        people = read_people(preflight([path]), nulls="keep", report=report, rejects=rejects,
+                             progress=JobContext.progress, engine=engine, on_engine=on_engine)
+        read_s = time.perf_counter() - start
+        plan = build_plan(people, mapper, con=engine.con, lookup_field="email", ownership=Ownership(),
+                          stored_hashes=lambda keys: {}, read_current=lambda keys, fields: {})
+        upserts = plan.upsert_count
+        rejects.close()
+    count, people = report.counts["messages_read"], report.details["people"]
     total_s = time.perf_counter() - start
     cpu_s = time.process_time() - cpu0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"messages": count, "people": people, "upserts": len(plan.upserts),
+    print(json.dumps({"messages": count, "people": people, "upserts": upserts,
                       "read_s": round(read_s, 2), "total_s": round(total_s, 2), "cpu_s": round(cpu_s, 2),
                       "msgs_per_s": round(count / total_s), "msgs_per_cpu_s": round(count / cpu_s),
                       "peak_rss_mb": round(rss_mb)}))
@@ -165,10 +167,12 @@ def main() -> None:
                         help="messages per person (one of them an identify): 4 = 25%% identifies, 10 = 10%%")
     parser.add_argument("--identifies-only", action="store_true",
                         help="an export of identify messages only (--per-person identifies per person)")
+    parser.add_argument("--engine", choices=["auto", "on", "off"], default="auto",
+                        help="people on the engine: as the job decides (auto), always, or never")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        parse_and_plan(args.child)
+        parse_and_plan(args.child, {"auto": None, "on": True, "off": False}[args.engine])
         return
     OUT.mkdir(exist_ok=True)
     kind = "identify" if args.identifies_only else "export"
@@ -177,7 +181,7 @@ def main() -> None:
         t = time.perf_counter()
         (generate_identifies if args.identifies_only else generate)(export, args.messages, args.per_person)
         print(f"generated {export.name} ({export.stat().st_size / 1e6:.0f} MB gz) in {time.perf_counter() - t:.0f} s")
-    stats = bench_child("bench_backfill.py", "--child", str(export))
+    stats = bench_child("bench_backfill.py", "--child", str(export), "--engine", args.engine)
     print(f"parse+plan: {stats['messages']:,} messages ({stats['people']:,} people) in {stats['total_s']} s wall "
           f"(read+identity {stats['read_s']} s), {stats['cpu_s']} s CPU = {stats['msgs_per_s']:,} messages/s wall, "
           f"{stats['msgs_per_cpu_s']:,} messages per CPU-second (one core); peak RSS {stats['peak_rss_mb']} MB")

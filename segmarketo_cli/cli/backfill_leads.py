@@ -11,7 +11,7 @@ import click
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
-from segmarketo_cli.jobs.backfill_leads.plan import BackfillPlan
+from segmarketo_cli.jobs.backfill_leads.plan_table import BackfillPlan
 from segmarketo_cli.jobs.backfill_leads.prepare import DEFAULT_BULK_THRESHOLD, BackfillOptions, prepare
 from segmarketo_cli.jobs.backfill_leads.run import run
 from segmarketo_cli.marketo.base import MAX_BATCH
@@ -22,17 +22,17 @@ def show_plan(plan: BackfillPlan, *, bulk_threshold: int, sample: int = 5) -> No
     """The dry-run plan on stdout: counts, sample rows, unmapped traits, first rejects."""
     out = sys.stdout
     mode = "Bulk Import" if plan.uses_bulk(bulk_threshold) else f"REST ({MAX_BATCH} per call)"
-    out.write(f"Plan: {plan.planned:,} lead(s): write {len(plan.upserts):,} via {mode}, "
-              f"unchanged {len(plan.unchanged):,}, rejected {len(plan.rejects):,}\n")
-    for candidate in plan.upserts[:sample]:
+    out.write(f"Plan: {plan.planned:,} lead(s): write {plan.upsert_count:,} via {mode}, "
+              f"unchanged {plan.unchanged_count:,}, rejected {plan.reject_count:,}\n")
+    for candidate in plan.sample_upserts(sample):
         out.write(f"  upsert  {json.dumps(candidate.fields, ensure_ascii=False, default=str)}\n")
-    if len(plan.upserts) > sample:
-        out.write(f"  … and {len(plan.upserts) - sample:,} more\n")
+    if plan.upsert_count > sample:
+        out.write(f"  … and {plan.upsert_count - sample:,} more\n")
     if plan.unmapped:
         out.write(f"Unmapped traits ({len(plan.unmapped)}):\n")
         for path, why in sorted(plan.unmapped.items()):
             out.write(f"  {path}: {why}\n")
-    for reject in plan.rejects[:sample]:
+    for reject in plan.sample_rejects(sample):
         out.write(f"  reject  {reject.origin or reject.key}: {reject.reason}\n")
     out.flush()
 

@@ -102,15 +102,15 @@ def test_payload_too_large_halves_the_batch():
     assert max(len(c) for c in client.calls) <= 80
 
 
-def test_quota_stop_returns_every_unconfirmed_candidate():
+def test_quota_stop_counts_every_unconfirmed_candidate():
     client = FakeRest(quota_after=2)
     executor, results = collect(RestExecutor, client, linker=None, workers=1)
-    stopped = executor.run(cands(1000))
+    stopped = executor.run(iter(cands(1000)))
     confirmed = {o.candidate.key for r in results for o in r.outcomes}
     assert len(confirmed) == 600
     assert isinstance(stopped.error, MarketoQuotaExhausted)
-    assert len(stopped.unconfirmed) == 400
-    assert not confirmed & {c.key for c in stopped.unconfirmed}
+    assert stopped.deferred == 400  # every candidate is confirmed or deferred, never both
+    assert confirmed == {f"p{i}@x.io" for i in range(600)}
 
 
 class FakeBulk:
@@ -167,8 +167,8 @@ def test_bulk_quota_stop_defers_what_was_not_confirmed(monkeypatch):
     monkeypatch.setattr(backfill_bulk, "POLL_FIRST_S", 0.0)
     client = FakeBulk(quota_on_status=3)
     executor, results = collect(BulkExecutor, client, sleep=lambda s: None, max_bytes=400)
-    error, unconfirmed = executor.run(cands(100))
+    error, unconfirmed = executor.run(iter(cands(100)))
     done = sum(len(r.imported) + len(r.rejected) for r in results)
     assert isinstance(error, MarketoQuotaExhausted)
-    assert done + len(unconfirmed) == 100
+    assert done + unconfirmed == 100
     assert unconfirmed

@@ -1,16 +1,19 @@
-"""backfill planner (pure): keys, rejects, unchanged-by-hash, field ownership, bulk CSV files."""
+"""backfill planner: keys, rejects, unchanged-by-hash, field ownership (on the engine), bulk CSV files."""
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 
 import pytest
 
 from segmarketo_cli.config import FieldsSection
+from segmarketo_cli.engine import Engine
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.identity import IdentityGraph
-from segmarketo_cli.jobs.backfill_leads.plan import Ownership, build_plan, content_hash
+from segmarketo_cli.jobs.backfill_leads.plan import Candidate, Ownership, Reject, content_hash
+from segmarketo_cli.jobs.backfill_leads.plan_table import BackfillPlan, build_plan
 from segmarketo_cli.jobs.bulk_import.execute import csv_files
 from segmarketo_cli.jobs.bulk_import.reports import attribute_report
 from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
@@ -34,26 +37,51 @@ def people(*identifies):
     return list(graph.people())
 
 
-def plan_for(persons, *, stored=None, current=None, ownership=Ownership(), full=False, lookup="email", **kw):
+@pytest.fixture
+def engine(tmp_path):
+    with Engine(tmp_path / "engine", 256 * 2**20) as opened:
+        yield opened
+
+
+@dataclass
+class Planned:
+    """A plan read back whole from the engine (test-sized)."""
+
+    plan: BackfillPlan
+    upserts: list[Candidate]
+    unchanged: list[Candidate]
+    rejects: list[Reject]
+
+    @property
+    def planned(self):
+        return self.plan.planned
+
+    @property
+    def fields_skipped(self):
+        return self.plan.fields_skipped
+
+
+def plan_for(engine, persons, *, stored=None, current=None, ownership=Ownership(), full=False, lookup="email",
+             **kw):
     reads = []
 
     def read_current(keys, fields):
         reads.append((keys, fields))
         return {k: v for k, v in (current or {}).items() if k in keys}
 
-    plan = build_plan(persons, mapper(**kw), lookup_field=lookup, ownership=ownership,
+    plan = build_plan(persons, mapper(**kw), con=engine.con, lookup_field=lookup, ownership=ownership,
                       stored_hashes=lambda keys: {k: v for k, v in (stored or {}).items() if k in keys},
                       read_current=read_current, full=full)
-    return plan, reads
+    return Planned(plan, list(plan.iter_upserts()), list(plan.iter_unchanged()), list(plan.iter_rejects())), reads
 
 
 T1, T2, T3 = "2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"
 
 
-def test_people_become_upserts_and_missing_keys_or_bad_values_are_rejected():
+def test_people_become_upserts_and_missing_keys_or_bad_values_are_rejected(engine):
     persons = people((T1, "u1", {"email": "A@x.io", "firstName": "Ann"}), (T1, "u2", {"firstName": "NoMail"}),
                      (T1, "u3", {"email": "c@x.io", "product_score": "lots"}))
-    plan, reads = plan_for(persons)
+    plan, reads = plan_for(engine, persons)
     assert [c.fields for c in plan.upserts] == [{"email": "a@x.io", "firstName": "Ann"}]
     assert [(r.reason, r.origin) for r in plan.rejects][0] == ("no email", "in.jsonl:2")
     assert plan.rejects[1].key == "c@x.io"
@@ -62,30 +90,30 @@ def test_people_become_upserts_and_missing_keys_or_bad_values_are_rejected():
     assert reads == []
 
 
-def test_unchanged_hash_is_skipped_unless_full():
+def test_unchanged_hash_is_skipped_unless_full(engine):
     persons = people((T1, "u1", {"email": "a@x.io", "firstName": "Ann"}))
     stored = {"a@x.io": content_hash({"email": "a@x.io", "firstName": "Ann"})}
-    plan, _ = plan_for(persons, stored=stored)
+    plan, _ = plan_for(engine, persons, stored=stored)
     assert len(plan.unchanged) == 1
     assert plan.upserts == []
-    plan, _ = plan_for(persons, stored=stored, full=True)
+    plan, _ = plan_for(engine, persons, stored=stored, full=True)
     assert len(plan.upserts) == 1
     changed = people((T1, "u1", {"email": "a@x.io", "firstName": "Anna"}))
-    assert len(plan_for(changed, stored=stored)[0].upserts) == 1
+    assert len(plan_for(engine, changed, stored=stored)[0].upserts) == 1
 
 
-def test_custom_lookup_field_and_duplicate_keys_in_input():
+def test_custom_lookup_field_and_duplicate_keys_in_input(engine):
     persons = people((T1, "u1", {"email": "a@x.io"}), (T1, "u2", {"email": "b@x.io", "segment_user_id": "u1"}))
-    plan, _ = plan_for(persons, lookup="segmentUserId", user_id_field="segmentUserId")
+    plan, _ = plan_for(engine, persons, lookup="segmentUserId", user_id_field="segmentUserId")
     assert [c.key for c in plan.upserts] == ["u1", "u2"]
     clash = people((T1, "u1", {"email": "a@x.io", "lifecycleStage": "gold"}),
                    (T2, "u9", {"email": "b@x.io", "lifecycleStage": "gold"}))
-    plan, _ = plan_for(clash, lookup="lifecycleStage")
+    plan, _ = plan_for(engine, clash, lookup="lifecycleStage")
     assert [c.key for c in plan.upserts] == ["gold"]
     assert plan.rejects[0].reason == "duplicate lifecycleStage in input (also at in.jsonl:1)"
 
 
-def test_field_ownership_marketo_owned_fill_only_newer_only():
+def test_field_ownership_marketo_owned_fill_only_newer_only(engine):
     fields = FieldsSection(marketo_owned=("lifecycleStage",), fill_only=("title",), newer_only=("firstName",))
     ownership = Ownership.of(fields, FieldCatalog.from_describe(DESCRIBE))
     persons = people((T1, "u1", {"email": "a@x.io", "title": "CTO", "firstName": "Old", "plan": "x",
@@ -94,7 +122,7 @@ def test_field_ownership_marketo_owned_fill_only_newer_only():
                      (T3, "u3", {"email": "new@x.io", "title": "Dev", "firstName": "Fresh"}))
     current = {"a@x.io": [{"email": "a@x.io", "title": "VP", "updatedAt": "2024-02-01T00:00:00Z"}],
                "b@x.io": [{"email": "b@x.io", "title": "", "updatedAt": "2024-02-01T00:00:00Z"}]}
-    plan, reads = plan_for(persons, current=current, ownership=ownership)
+    plan, reads = plan_for(engine, persons, current=current, ownership=ownership)
     assert reads == [(["a@x.io", "b@x.io", "new@x.io"], ["email", "title", "updatedAt"])]
     by_key = {c.key: c.fields for c in plan.upserts}
     assert by_key["a@x.io"] == {"email": "a@x.io", "company": "Acme"}  # title filled, firstName older
@@ -103,10 +131,11 @@ def test_field_ownership_marketo_owned_fill_only_newer_only():
     assert plan.fields_skipped == {"marketo_owned": 1, "fill_only": 1, "newer_only": 1}
 
 
-def test_nothing_left_to_write_for_an_existing_lead_is_unchanged():
+def test_nothing_left_to_write_for_an_existing_lead_is_unchanged(engine):
     ownership = Ownership(fill_only=frozenset({"title"}))
     persons = people((T1, "u1", {"email": "a@x.io", "title": "CTO"}))
-    plan, _ = plan_for(persons, current={"a@x.io": [{"email": "a@x.io", "title": "CEO"}]}, ownership=ownership)
+    current = {"a@x.io": [{"email": "a@x.io", "title": "CEO"}]}
+    plan, _ = plan_for(engine, persons, current=current, ownership=ownership)
     assert plan.upserts == []
     assert len(plan.unchanged) == 1
 
@@ -117,10 +146,10 @@ def test_ownership_refuses_a_field_marketo_does_not_have():
         Ownership.of(FieldsSection(newer_only=("nope",)), FieldCatalog.from_describe(DESCRIBE))
 
 
-def test_bulk_csv_files_are_rfc4180_and_stay_under_the_size_limit():
+def test_bulk_csv_files_are_rfc4180_and_stay_under_the_size_limit(engine):
     persons = people(*[(T1, f"u{i}", {"email": f"p{i}@x.io", "company": 'Baker, "Inc."\nNorth', "title": "x" * 200})
                        for i in range(400)])
-    plan, _ = plan_for(persons)
+    plan, _ = plan_for(engine, persons)
     files = list(csv_files(plan.upserts, "email", max_bytes=20_000))
     assert len(files) > 1
     assert all(len(data) <= 20_000 for data, _ in files)
@@ -167,8 +196,8 @@ def test_bulk_failure_files_that_do_not_reconcile_are_a_problem(text, expected, 
     assert found.reasons == {}
 
 
-def test_bulk_csv_files_number_their_rows_in_the_scratch_field():
-    plan, _ = plan_for(people(*[(T1, f"u{i}", {"email": f"p{i}@x.io"}) for i in range(5)]))
+def test_bulk_csv_files_number_their_rows_in_the_scratch_field(engine):
+    plan, _ = plan_for(engine, people(*[(T1, f"u{i}", {"email": f"p{i}@x.io"}) for i in range(5)]))
     (data, rows), = csv_files(plan.upserts, "email", row_field="segmarketoImportRow")
     parsed = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
     assert [r["segmarketoImportRow"] for r in parsed] == ["1", "2", "3", "4", "5"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from segmarketo_cli import paths
 from segmarketo_cli.config import load_settings
-from segmarketo_cli.jobs.backfill_leads.plan import BackfillPlan
+from segmarketo_cli.jobs.backfill_leads.plan_table import BackfillPlan
 from segmarketo_cli.jobs.backfill_leads.prepare import BackfillOptions, prepare
 from segmarketo_cli.jobs.backfill_leads.run import run
 from segmarketo_cli.jobs.context import JobContext
@@ -20,9 +20,13 @@ def job(tmp_path, store: StateStore, *, dry_run: bool = False, **flags):
     settings = load_settings()  # the sandbox fixture's environment
     options = BackfillOptions(files=(str(write_people(tmp_path / "in.jsonl", 3)),), dry_run=dry_run, **flags)
     services = Services(settings, store)
-    shown: list[BackfillPlan] = []
+    shown: list[tuple[BackfillPlan, list[str]]] = []  # each plan with its upserts' keys, read while it is open
+
+    def show_plan(plan: BackfillPlan) -> None:
+        shown.append((plan, [c.key for c in plan.iter_upserts()]))
+
     ctx = JobContext(services=services, report=RunReport("backfill-leads", dry_run=dry_run),
-                     rejects=RejectsWriter(tmp_path / "rejects.jsonl"), show_plan=shown.append)
+                     rejects=RejectsWriter(tmp_path / "rejects.jsonl"), show_plan=show_plan)
     return ctx, prepare(settings, options, services), shown
 
 
@@ -33,8 +37,8 @@ def test_a_dry_run_shows_its_plan_and_writes_nothing(sandbox, tmp_path):
     assert report is ctx.report
     assert report.counts["leads_to_write"] == 3
     assert report.details["mode"] == "bulk"
-    (plan,) = shown
-    assert [c.key for c in plan.upserts] == [f"person{i}@example.com" for i in range(3)]
+    ((plan, keys),) = shown
+    assert keys == [f"person{i}@example.com" for i in range(3)]
     assert plan.uses_bulk(3)
     assert sandbox.marketo.leads == []
 

@@ -3,13 +3,15 @@ recorded (report buckets, rejects file, hashes and lead ids Marketo confirmed)."
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import SegmarketoError
 from segmarketo_cli.jobs.backfill_leads.execute_rest import BatchResult, CookieLinker, RestExecutor
-from segmarketo_cli.jobs.backfill_leads.plan import BackfillPlan, Candidate, lead_key
+from segmarketo_cli.jobs.backfill_leads.plan import Candidate, lead_key
+from segmarketo_cli.jobs.backfill_leads.plan_table import BackfillPlan, batches
 from segmarketo_cli.jobs.bulk_import.execute import BulkExecutor, ImportResult
 from segmarketo_cli.jobs.context import ProgressBar
 from segmarketo_cli.jobs.rejects import RejectsWriter
@@ -21,13 +23,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("segmarketo.backfill")
 
-# A run cut short: the error to re-raise and every candidate Marketo did not confirm (counted deferred).
-Stop = tuple[SegmarketoError, list[Candidate]]
+# A run cut short: the error to re-raise and how many leads Marketo did not confirm (counted deferred).
+Stop = tuple[SegmarketoError, int]
+COOKIE_CHUNK = 9_900  # leads whose cookies are linked together: whole 300-value lead lookups
+HASH_CHUNK = 10_000  # confirmed hashes recorded per state-store transaction
 
 
 class LeadWriter:
-    """Writes one run's upserts and records each outcome as Marketo confirms it. Holds the run's bulk bookkeeping
-    (leads whose import needs a resend or a cookie lookup) between the executors' callbacks."""
+    """Writes one run's upserts and records each outcome as Marketo confirms it. Bulk bookkeeping (leads whose
+    import needs a resend or a cookie lookup) is marked in the plan's table, only counted here."""
 
     def __init__(self, client: MarketoClient, store: StateStore, report: RunReport, rejects: RejectsWriter, *,
                  lookup_field: str, bulk_row_field: str | None = None) -> None:
@@ -39,42 +43,42 @@ class LeadWriter:
         self.bulk_row_field = bulk_row_field
         self.instance = client.instance
         self._bar = ProgressBar()
-        self._imported_with_cookies: list[Candidate] = []
-        self._bulk_unconfirmed: list[Candidate] = []
+        self._resend = 0  # leads of unreconciled bulk jobs, marked "resend"
+        self._cookie_imports = 0  # imported leads with Munchkin cookies, marked "cookies"
 
     def reject(self, key: str | None, reason: str, **extra: Any) -> None:
         """One lead rejected: counted, and written to the rejects file with `reason`."""
         self.report.add("leads_rejected")
         self.rejects.write(reason, key=key, **extra)
 
-    def confirm(self, candidates: list[Candidate]) -> None:
+    def confirm(self, candidates: Iterable[Candidate]) -> None:
         """Remember the hashes of leads Marketo holds as planned, so the next run skips them."""
-        self.store.remember_hashes(self.instance, self.lookup_field, [(c.key, c.hash) for c in candidates])
+        for chunk in batches(candidates, HASH_CHUNK):
+            self.store.remember_hashes(self.instance, self.lookup_field, [(c.key, c.hash) for c in chunk])
 
     def write(self, plan: BackfillPlan, *, bulk: bool, progress: Callable[..., Any]) -> None:
         """Cookies of unchanged leads, then the upserts (Bulk Import when `bulk`); re-raises a stop error after
         counting every unconfirmed lead as deferred."""
-        self._link_unchanged_cookies(plan.unchanged)
-        upserts = plan.upserts
-        if not upserts:
+        self._link_unchanged_cookies(plan)
+        if not plan.upsert_count:
             return
-        with progress(len(upserts), "upserting", unit="lead") as bar:
+        with progress(plan.upsert_count, "upserting", unit="lead") as bar:
             self._bar = bar
-            stopped = self._bulk(upserts) if bulk else self._rest(upserts)
+            stopped = self._bulk(plan) if bulk else self._rest(plan.iter_upserts())
         if stopped is not None:
             error, unconfirmed = stopped
-            self.report.add("leads_deferred", len(unconfirmed))
-            self.report.notes.append(f"stopped early: {len(unconfirmed):,} lead(s) deferred to the next run; "
+            self.report.add("leads_deferred", unconfirmed)
+            self.report.notes.append(f"stopped early: {unconfirmed:,} lead(s) deferred to the next run; "
                                      "everything Marketo confirmed is recorded")
             raise error
 
     # REST ----------------------------------------------------------------------------------------------------
-    def _rest(self, candidates: list[Candidate]) -> Stop | None:
-        """Sync Leads for `candidates` (cookies linked); the stop error with every unconfirmed candidate, or None."""
+    def _rest(self, candidates: Iterable[Candidate]) -> Stop | None:
+        """Sync Leads for `candidates` (cookies linked); the stop error with how many were not confirmed, or None."""
         executor = RestExecutor(self.client, lookup_field=self.lookup_field,
                                 linker=CookieLinker(self.client, self.store), on_result=self._on_rest)
         outcome = executor.run(candidates)
-        return (outcome.error, outcome.unconfirmed) if outcome else None
+        return (outcome.error, outcome.deferred) if outcome else None
 
     def _on_rest(self, result: BatchResult) -> None:
         hashes: list[tuple[str, str]] = []
@@ -99,26 +103,29 @@ class LeadWriter:
         self._bar.update(len(result.outcomes))
 
     # Bulk Import ---------------------------------------------------------------------------------------------
-    def _bulk(self, upserts: list[Candidate]) -> Stop | None:
-        executor = BulkExecutor(self.client, lookup_field=self.lookup_field, on_result=self._on_bulk,
-                                row_field=self.bulk_row_field)
-        stopped = executor.run(upserts)
+    def _bulk(self, plan: BackfillPlan) -> Stop | None:
+        executor = BulkExecutor(self.client, lookup_field=self.lookup_field,
+                                on_result=functools.partial(self._on_bulk, plan), row_field=self.bulk_row_field)
+        stopped = executor.run(plan.iter_upserts())
         self.report.add("bulk_import_jobs", executor.jobs)
         if stopped is not None:
-            return stopped[0], self._bulk_unconfirmed + stopped[1]
-        if self._bulk_unconfirmed:
-            stopped = self._resend_unconfirmed(self._bulk_unconfirmed)
-        if stopped is None and self._imported_with_cookies:
-            stopped = self._link_bulk_cookies(self._imported_with_cookies)
+            return stopped[0], self._resend + stopped[1]
+        if self._resend:
+            stopped = self._resend_unconfirmed(plan)
+        if stopped is None and self._cookie_imports:
+            stopped = self._link_cookie_chunks(plan.iter_marked("cookies"))
         return stopped
 
-    def _on_bulk(self, result: ImportResult) -> None:
+    def _on_bulk(self, plan: BackfillPlan, result: ImportResult) -> None:
         if result.unconfirmed:
-            self._bulk_unconfirmed.extend(result.unconfirmed)
+            plan.mark("resend", (c.key for c in result.unconfirmed))
+            self._resend += len(result.unconfirmed)
             self.report.add("bulk_jobs_unreconciled")
         self.report.add("leads_imported", len(result.imported))
         self.confirm(result.imported)
-        self._imported_with_cookies.extend(c for c in result.imported if c.cookies)
+        with_cookies = [c.key for c in result.imported if c.cookies]
+        plan.mark("cookies", with_cookies)
+        self._cookie_imports += len(with_cookies)
         for candidate, reason in result.rejected:
             self.reject(candidate.key, f"bulk import: {reason}", origin=candidate.origin, fields=candidate.fields)
         for candidate, reason in result.warnings:
@@ -126,32 +133,38 @@ class LeadWriter:
             log.warning("bulk import warning for %s: %s", candidate.origin, reason)
         self._bar.update(len(result.imported) + len(result.rejected))
 
-    def _resend_unconfirmed(self, candidates: list[Candidate]) -> Stop | None:
+    def _resend_unconfirmed(self, plan: BackfillPlan) -> Stop | None:
         """Leads of bulk jobs whose failure/warning files did not reconcile: Sync Leads gives each its own
         answer (an upsert of what the job may already have written is harmless)."""
-        self.report.add("bulk_leads_resent", len(candidates))
-        self.report.notes.append(f"{len(candidates):,} lead(s) of bulk jobs whose outcome Marketo's files could "
+        self.report.add("bulk_leads_resent", self._resend)
+        self.report.notes.append(f"{self._resend:,} lead(s) of bulk jobs whose outcome Marketo's files could "
                                  "not confirm were sent again through Sync Leads")
-        return self._rest(candidates)
+        return self._rest(plan.iter_marked("resend"))
 
     # Munchkin cookies ----------------------------------------------------------------------------------------
-    def _link_unchanged_cookies(self, unchanged: list[Candidate]) -> None:
+    def _link_unchanged_cookies(self, plan: BackfillPlan) -> None:
         """Cookies of leads an earlier run confirmed but stopped (607, crash) before associating; done pairs cost
         nothing, since CookieLinker skips what the state store says is associated."""
-        waiting = [c for c in unchanged if c.cookies]
-        if not waiting:
-            return
-        ids = self.store.lead_ids_for(self.instance, self.lookup_field, [c.key for c in waiting])
-        pairs = [(cookie, lead_id) for c in waiting for lead_id in ids.get(c.key, []) for cookie in c.cookies]
-        result = BatchResult()
-        CookieLinker(self.client, self.store).link(pairs, result)
-        self.report.add("cookies_associated", result.cookies_associated)
-        uncached = [c for c in waiting if not ids.get(c.key)]
-        stopped: Stop | None = (result.stop, []) if result.stop is not None else None
-        if stopped is None and uncached:
-            stopped = self._link_bulk_cookies(uncached)
-        if stopped is not None:
-            raise stopped[0]
+        for waiting in batches(plan.iter_unchanged(with_cookies=True), COOKIE_CHUNK):
+            ids = self.store.lead_ids_for(self.instance, self.lookup_field, [c.key for c in waiting])
+            pairs = [(cookie, lead_id) for c in waiting for lead_id in ids.get(c.key, []) for cookie in c.cookies]
+            result = BatchResult()
+            CookieLinker(self.client, self.store).link(pairs, result)
+            self.report.add("cookies_associated", result.cookies_associated)
+            uncached = [c for c in waiting if not ids.get(c.key)]
+            stopped: Stop | None = (result.stop, 0) if result.stop is not None else None
+            if stopped is None and uncached:
+                stopped = self._link_bulk_cookies(uncached)
+            if stopped is not None:
+                raise stopped[0]
+
+    def _link_cookie_chunks(self, candidates: Iterable[Candidate]) -> Stop | None:
+        """`_link_bulk_cookies` over a stream of leads, COOKIE_CHUNK at a time."""
+        for chunk in batches(candidates, COOKIE_CHUNK):
+            stopped = self._link_bulk_cookies(chunk)
+            if stopped is not None:
+                return stopped
+        return None
 
     def _link_bulk_cookies(self, candidates: list[Candidate]) -> Stop | None:
         """Bulk import returns no lead ids: look them up (300 per call), then associate each new cookie."""
@@ -173,5 +186,5 @@ class LeadWriter:
         CookieLinker(self.client, self.store).link(pairs, result)
         self.report.add("cookies_associated", result.cookies_associated)
         if result.stop is not None:
-            return result.stop, []
+            return result.stop, 0
         return None

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import AuthError, ExitCode, SegmarketoError
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate
-from segmarketo_cli.jobs.batches import chunks, first_reason, positional
+from segmarketo_cli.jobs.backfill_leads.plan_table import batches
+from segmarketo_cli.jobs.batches import first_reason, positional
+from segmarketo_cli.marketo.base import MAX_BATCH
 from segmarketo_cli.marketo.codes import with_partition_advice
 from segmarketo_cli.marketo.exceptions import MarketoPayloadTooLarge
 
@@ -134,20 +136,23 @@ class RestExecutor:
         limiter = getattr(client, "limiter", None)  # scripted test clients have none: one worker
         self.workers = workers or max(1, getattr(limiter, "max_concurrency", 1))
 
-    def run(self, upserts: list[Candidate]) -> Stopped | None:
-        """Apply all upserts. On a stop error (607, budget, auth, fatal) no new batch starts, in-flight batches
-        are still recorded, and the returned Stopped names the error and every candidate not confirmed."""
-        pending = list(reversed(list(chunks(upserts))))
+    def run(self, upserts: Iterable[Candidate]) -> Stopped | None:
+        """Apply all upserts, drawn batch by batch from the stream. On a stop error (607, budget, auth, fatal) no
+        new batch starts, in-flight batches are still recorded, and the returned Stopped names the error and how
+        many candidates were not confirmed (those never sent are counted, not held)."""
+        pending = batches(upserts, MAX_BATCH)
         stop: SegmarketoError | None = None
-        unconfirmed: list[Candidate] = []
+        unconfirmed = 0
         running: dict[Future[BatchResult], Sequence[Candidate]] = {}
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="backfill") as pool:
-            while pending or running:
-                while pending and stop is None and len(running) < self.workers:
-                    batch = pending.pop()
-                    future = pool.submit(sync_batch, self.client, batch, lookup_field=self.lookup_field,
+            while True:
+                while stop is None and len(running) < self.workers:
+                    todo = next(pending, None)
+                    if todo is None:
+                        break
+                    future = pool.submit(sync_batch, self.client, todo, lookup_field=self.lookup_field,
                                          linker=self.linker)
-                    running[future] = batch
+                    running[future] = todo
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -157,20 +162,20 @@ class RestExecutor:
                         result = future.result()
                     except SegmarketoError as exc:
                         stop = stop or exc
-                        unconfirmed.extend(batch)
+                        unconfirmed += len(batch)
                         continue
                     self.on_result(result)
                     if result.stop is not None:
                         stop = stop or result.stop
         if stop is None:
             return None
-        unconfirmed.extend(c for batch in reversed(pending) for c in batch)
-        return Stopped(stop, unconfirmed)
+        return Stopped(stop, unconfirmed + sum(len(batch) for batch in pending))
 
 
 @dataclass
 class Stopped:
-    """A run cut short: the error to re-raise and the candidates Marketo did not confirm (deferred)."""
+    """A run cut short: the error to re-raise and how many candidates Marketo did not confirm, those never sent
+    included (deferred)."""
 
     error: SegmarketoError
-    unconfirmed: list[Candidate]
+    deferred: int

@@ -1,10 +1,11 @@
-"""Pure backfill planner: people -> mapped leads -> unchanged-by-hash skipping -> field ownership -> upserts."""
+"""The backfill planner's per-person logic: a person -> a candidate lead or a reject, its content hash, field
+ownership pruning of one candidate. The set-level steps run on the engine (plan_table.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 from segmarketo_cli.config.sections import FIELD_KINDS, FieldsSection
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.identity import Person, normalize_email
-from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
+from segmarketo_cli.mapping.lead import MappedLead
+from segmarketo_cli.mapping.mapper import FieldCatalog
 from segmarketo_cli.timeparse import epoch_seconds
 
 
@@ -71,28 +73,6 @@ class Reject:
     key: str | None = None
     origin: str | None = None
     fields: dict[str, Any] | None = None
-    code: str | None = None
-
-
-@dataclass
-class BackfillPlan:
-    """What a backfill run will do: candidates split into upserts, unchanged and rejects, with counters."""
-
-    upserts: list[Candidate] = field(default_factory=list)
-    unchanged: list[Candidate] = field(default_factory=list)
-    rejects: list[Reject] = field(default_factory=list)
-    fields_skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELD_KINDS, 0))
-    fields_dropped: int = 0
-    compliance_skipped: int = 0
-    unmapped: dict[str, str] = field(default_factory=dict)  # trait path -> why it maps to no field, sorted
-
-    @property
-    def planned(self) -> int:
-        return len(self.upserts) + len(self.unchanged) + len(self.rejects)
-
-    def uses_bulk(self, threshold: int) -> bool:
-        """Whether the writes go through Bulk Import: at least `threshold` leads to write."""
-        return len(self.upserts) >= threshold
 
 
 def lead_key(field_name: str, value: Any) -> str | None:
@@ -118,98 +98,57 @@ def content_hash(fields: dict[str, Any]) -> str:
     return hashlib.blake2b(blob.encode("utf-8"), digest_size=16).hexdigest()
 
 
-def map_people(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, ownership: Ownership,
-               plan: BackfillPlan) -> list[Candidate]:
-    """Map every person; rejects (no key, invalid values, duplicate key) go to `plan.rejects`."""
-    candidates: list[Candidate] = []
-    first_origin: dict[str, str] = {}
-    for person in people:
-        mapped = mapper.map_person(person)
-        plan.fields_dropped += len(mapped.dropped)
-        plan.compliance_skipped += mapped.compliance_skipped
-        key = lead_key(lookup_field, mapped.fields.get(lookup_field))
-        if mapped.errors:
-            reason = "; ".join(e.describe() for e in mapped.errors)
-            plan.rejects.append(Reject(f"invalid value: {reason}", key, person.origin, _error_fields(mapped.errors)))
-            continue
-        if key is None:
-            plan.rejects.append(Reject(f"no {lookup_field}", None, person.origin, _sample(person)))
-            continue
-        if key in first_origin:
-            plan.rejects.append(Reject(f"duplicate {lookup_field} in input (also at {first_origin[key]})", key,
-                                       person.origin))
-            continue
-        first_origin[key] = person.origin
-        fields = mapped.fields  # the mapper's own dict: nobody else holds it
-        if ownership.marketo_owned:
-            fields = {k: v for k, v in fields.items() if k not in ownership.marketo_owned}
-            plan.fields_skipped["marketo_owned"] += len(mapped.fields) - len(fields)
-        if lookup_field == "email":
-            fields["email"] = key  # the normalised address, so Marketo matches what the hashes are keyed by
-        field_ts = mapped.field_ts if ownership.newer_only else {}  # only newer_only needs them
-        candidates.append(Candidate(key, fields, field_ts, None, person.origin, list(person.cookies)))
-    return candidates
+def plan_person(person: Person, mapped: MappedLead, *, lookup_field: str,
+                ownership: Ownership) -> tuple[Candidate | Reject, int]:
+    """One mapped person as a candidate, or as a reject (invalid values, no key), with how many fields
+    marketo_owned removed. Duplicate keys are a set-level matter, found over the whole input afterwards."""
+    key = lead_key(lookup_field, mapped.fields.get(lookup_field))
+    if mapped.errors:
+        reason = "; ".join(e.describe() for e in mapped.errors)
+        return Reject(f"invalid value: {reason}", key, person.origin, _error_fields(mapped.errors)), 0
+    if key is None:
+        return Reject(f"no {lookup_field}", None, person.origin, _sample(person)), 0
+    fields = mapped.fields  # the mapper's own dict: nobody else holds it
+    owned = 0
+    if ownership.marketo_owned:
+        fields = {k: v for k, v in fields.items() if k not in ownership.marketo_owned}
+        owned = len(mapped.fields) - len(fields)
+    if lookup_field == "email":
+        fields["email"] = key  # the normalised address, so Marketo matches what the hashes are keyed by
+    field_ts = mapped.field_ts if ownership.newer_only else {}  # only newer_only needs them
+    return Candidate(key, fields, field_ts, None, person.origin, list(person.cookies)), owned
 
 
-def split_unchanged(candidates: list[Candidate], stored: dict[str, str], *, full: bool,
-                    plan: BackfillPlan) -> list[Candidate]:
-    """Candidates whose hash matches what Marketo last confirmed are unchanged (unless `full`)."""
-    changed = []
-    for candidate in candidates:
-        seen = stored.get(candidate.key) if not full else None
-        if seen is not None and seen == candidate.hash:
-            plan.unchanged.append(candidate)
-        else:
-            changed.append(candidate)
-    return changed
+@dataclass
+class Pruned:
+    """What ownership pruning did to one candidate: fields it removed by kind, and whether nothing is left."""
+
+    fill_only: int = 0
+    newer_only: int = 0
+    unchanged: bool = False
 
 
-def needs_current(candidates: list[Candidate], ownership: Ownership) -> list[str]:
-    """Keys whose fill_only / newer_only fields require reading the lead from Marketo first."""
-    wanted = ownership.read_fields
-    return [c.key for c in candidates if wanted & c.fields.keys()] if wanted else []
-
-
-def apply_ownership(candidates: list[Candidate], current: dict[str, list[dict[str, Any]]], ownership: Ownership,
-                    *, lookup_field: str, plan: BackfillPlan) -> None:
-    """Drop fill_only fields Marketo already has and newer_only fields older than the lead's updatedAt."""
-    for candidate in candidates:
-        rows = current.get(candidate.key, [])
-        if rows and ownership.read_fields & candidate.fields.keys():
-            candidate.hash  # noqa: B018 - fixed before pruning: the hash is of the fields as planned
-            updated = max((epoch_seconds(r.get("updatedAt")) or float("-inf") for r in rows), default=None)
-            for name in list(candidate.fields):
-                if name in ownership.fill_only and any(_filled(r.get(name)) for r in rows):
-                    del candidate.fields[name]
-                    plan.fields_skipped["fill_only"] += 1
-                elif name in ownership.newer_only and updated is not None and \
-                        candidate.field_ts.get(name, float("-inf")) <= updated:
-                    del candidate.fields[name]
-                    plan.fields_skipped["newer_only"] += 1
-        if rows and set(candidate.fields) <= {lookup_field}:
-            plan.unchanged.append(candidate)  # the lead exists and nothing is left to write
-        else:
-            plan.upserts.append(candidate)
+def prune(candidate: Candidate, rows: list[dict[str, Any]], ownership: Ownership, *, lookup_field: str) -> Pruned:
+    """Drop fill_only fields Marketo already has and newer_only fields older than the lead's updatedAt, given
+    the lead's current `rows`; unchanged when the lead exists and nothing is left to write."""
+    pruned = Pruned()
+    if rows and ownership.read_fields & candidate.fields.keys():
+        candidate.hash  # noqa: B018 - fixed before pruning: the hash is of the fields as planned
+        updated = max((epoch_seconds(r.get("updatedAt")) or float("-inf") for r in rows), default=None)
+        for name in list(candidate.fields):
+            if name in ownership.fill_only and any(_filled(r.get(name)) for r in rows):
+                del candidate.fields[name]
+                pruned.fill_only += 1
+            elif name in ownership.newer_only and updated is not None and \
+                    candidate.field_ts.get(name, float("-inf")) <= updated:
+                del candidate.fields[name]
+                pruned.newer_only += 1
+    pruned.unchanged = bool(rows) and set(candidate.fields) <= {lookup_field}
+    return pruned
 
 
 StoredHashes = Callable[[list[str]], dict[str, str]]
 ReadCurrent = Callable[[list[str], list[str]], dict[str, list[dict[str, Any]]]]
-
-
-def build_plan(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, ownership: Ownership,
-               stored_hashes: StoredHashes, read_current: ReadCurrent, full: bool = False) -> BackfillPlan:
-    """The whole plan. `stored_hashes(keys) -> {key: hash}` and `read_current(keys, fields) -> {key: [rows]}`
-    are the only lookups (state store and Marketo reads); both are injected so this stays testable."""
-    plan = BackfillPlan()
-    candidates = map_people(people, mapper, lookup_field=lookup_field, ownership=ownership, plan=plan)
-    stored = stored_hashes([c.key for c in candidates]) if not full else {}
-    changed = split_unchanged(candidates, stored, full=full, plan=plan)
-    keys = needs_current(changed, ownership)
-    fields = sorted({lookup_field, "updatedAt", *ownership.fill_only})
-    current = read_current(keys, fields) if keys else {}
-    apply_ownership(changed, current, ownership, lookup_field=lookup_field, plan=plan)
-    plan.unmapped = dict(sorted(mapper.unmapped.items()))
-    return plan
 
 
 def _filled(value: Any) -> bool:

@@ -6,7 +6,8 @@ import gc
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.jobs.backfill_leads.execute import LeadWriter
-from segmarketo_cli.jobs.backfill_leads.plan import BackfillPlan, build_plan, lead_key
+from segmarketo_cli.jobs.backfill_leads.plan import lead_key
+from segmarketo_cli.jobs.backfill_leads.plan_table import BackfillPlan, build_plan
 from segmarketo_cli.jobs.backfill_leads.prepare import PreparedBackfill
 from segmarketo_cli.jobs.backfill_leads.read import MESSAGE_BUCKETS, read_people
 from segmarketo_cli.jobs.context import JobContext
@@ -50,7 +51,7 @@ def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
         people = read_people(prepared.inputs, nulls=options.nulls, report=report, rejects=ctx.rejects,
                              progress=ctx.progress, engine=ctx.engine())
         plan = build_plan(
-            people, mapper, lookup_field=lookup_field, ownership=ownership,
+            people, mapper, con=ctx.engine().con, lookup_field=lookup_field, ownership=ownership,
             stored_hashes=lambda keys: store.pushed_hashes(client.instance, lookup_field, keys),
             read_current=lambda keys, fields: _read_current(client, lookup_field, keys, fields), full=options.full,
         )
@@ -60,8 +61,8 @@ def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
     _record_plan(plan, report, writer, dry_run=options.dry_run)
     bulk = plan.uses_bulk(options.bulk_threshold)
     if options.dry_run:
-        report.add("leads_to_write", len(plan.upserts))
-        report.details["sample"] = [c.fields for c in plan.upserts[:SAMPLES]]
+        report.add("leads_to_write", plan.upsert_count)
+        report.details["sample"] = [c.fields for c in plan.sample_upserts(SAMPLES)]
         report.details["mode"] = "bulk" if bulk else "rest"
         ctx.show_plan(plan)
         return report
@@ -82,9 +83,9 @@ def _read_current(client: MarketoClient, lookup_field: str, keys: list[str],
 
 
 def _record_plan(plan: BackfillPlan, report: RunReport, writer: LeadWriter, *, dry_run: bool) -> None:
-    report.add("leads_unchanged", len(plan.unchanged))
-    for reject in plan.rejects:
-        writer.reject(reject.key, reject.reason, origin=reject.origin, fields=reject.fields, code=reject.code)
+    report.add("leads_unchanged", plan.unchanged_count)
+    for reject in plan.iter_rejects():
+        writer.reject(reject.key, reject.reason, origin=reject.origin, fields=reject.fields)
     for kind, n in plan.fields_skipped.items():
         if n:
             report.add(f"fields_skipped_{kind}", n)
@@ -98,6 +99,6 @@ def _record_plan(plan: BackfillPlan, report: RunReport, writer: LeadWriter, *, d
         report.notes.append(f"{len(unmapped)} trait(s) map to no Marketo field: " + ", ".join(list(unmapped)[:20])
                             + (" ..." if len(unmapped) > 20 else ""))
     # Leads found unchanged by reading Marketo (ownership left nothing to write) count as confirmed.
-    if plan.unchanged and not dry_run:
-        writer.confirm(plan.unchanged)
+    if plan.unchanged_count and not dry_run:
+        writer.confirm(plan.iter_unchanged())
     report.counts["leads_planned"] = plan.planned

@@ -7,7 +7,8 @@ import csv
 import io
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +36,30 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def csv_files(candidates: list[Candidate], lookup_field: str, max_bytes: int = MAX_FILE_BYTES,
+class Pushback:
+    """A stream of candidates that takes back the ones a file could not hold, to hand them out first."""
+
+    def __init__(self, items: Iterable[Candidate]) -> None:
+        self._items = iter(items)
+        self._back: deque[Candidate] = deque()
+
+    def next(self) -> Candidate | None:
+        return self._back.popleft() if self._back else next(self._items, None)
+
+    def give_back(self, rows: list[Candidate]) -> None:
+        self._back.extendleft(reversed(rows))
+
+    def drain(self) -> int:
+        """Count (and drop) every candidate not yet handed out."""
+        left = len(self._back) + sum(1 for _ in self._items)
+        self._back.clear()
+        return left
+
+
+def csv_files(candidates: Iterable[Candidate] | Pushback, lookup_field: str, max_bytes: int = MAX_FILE_BYTES,
               row_field: str | None = None) -> Iterator[tuple[bytes, list[Candidate]]]:
-    """CSV files (UTF-8, header of REST names, csv-module quoting) each under `max_bytes`, with their rows.
+    """CSV files (UTF-8, header of REST names, csv-module quoting) each under `max_bytes`, with their rows, drawn
+    from the stream `candidates` one file at a time.
 
     Each file's header is the union of its rows' fields; a blank cell leaves that field unchanged in
     Marketo (UNCONFIRMED for real instances; the sandbox and Marketo's list import behave so), which is
@@ -45,30 +67,31 @@ def csv_files(candidates: list[Candidate], lookup_field: str, max_bytes: int = M
     column holds each row's number in its file (1, 2, ...), so failure files can be mapped back by it.
     A single row too large for `max_bytes` still comes out as a file of its own; the client refuses it.
     """
-    start = 0
+    source = candidates if isinstance(candidates, Pushback) else Pushback(candidates)
     first = [row_field, lookup_field] if row_field and row_field != lookup_field else [lookup_field]
-    while start < len(candidates):
+    while True:
         rows: list[Candidate] = []
         columns: list[str] = list(first)
         size = 0
-        index = start
-        while index < len(candidates):
-            candidate = candidates[index]
+        while (candidate := source.next()) is not None:
             new_cols = [k for k in candidate.fields if k not in columns]
             line = _encode([_cell(v) for v in candidate.fields.values()])
             # estimate: row text + one separator per column it lacks + growth of the header + the row number
             estimate = len(line) + len(columns) + len(new_cols) + sum(len(c) + 1 for c in new_cols) + 8
             if rows and size + estimate > max_bytes * 0.95:
+                source.give_back([candidate])
                 break
             rows.append(candidate)
             columns.extend(new_cols)
             size += estimate
-            index += 1
+        if not rows:
+            return
         data = _render(columns, rows, row_field)
         while len(data) > max_bytes and len(rows) > 1:  # the estimate was short: give rows back
-            rows = rows[: len(rows) * 9 // 10]
+            keep = len(rows) * 9 // 10
+            source.give_back(rows[keep:])
+            rows = rows[:keep]
             data = _render(columns, rows, row_field)
-        start += len(rows)
         yield data, rows
 
 
@@ -119,12 +142,16 @@ class BulkExecutor:
         self.list_id = list_id
         self.poll_s = poll_s
         self.jobs = 0
+        self._split: list[tuple[bytes, list[Candidate]]] = []  # halves of a refused file, the last one first
 
-    def run(self, upserts: list[Candidate]) -> tuple[SegmarketoError, list[Candidate]] | None:
-        """Import everything; on a stop error returns it with every candidate not confirmed."""
-        files = self._files(upserts)
+    def run(self, upserts: Iterable[Candidate]) -> tuple[SegmarketoError, int] | None:
+        """Import everything, drawing the files from the stream `upserts`; on a stop error returns it with how many
+        candidates were not confirmed (those never sent are counted, not held)."""
+        source = Pushback(upserts)
+        self._split = []
+        files = self._files(source)
         in_flight: list[tuple[int, list[Candidate]]] = []
-        unconfirmed: list[Candidate] = []
+        unconfirmed = 0
         stop: SegmarketoError | None = None
         exhausted = False
         first_s, max_s = self.poll_s or (POLL_FIRST_S, POLL_MAX_S)
@@ -139,7 +166,7 @@ class BulkExecutor:
                 try:
                     job = self._upload(data, rows)
                 except SegmarketoError as exc:
-                    stop, unconfirmed = exc, unconfirmed + rows
+                    stop, unconfirmed = exc, unconfirmed + len(rows)
                     break
                 if job is None:
                     continue
@@ -153,7 +180,7 @@ class BulkExecutor:
             still: list[tuple[int, list[Candidate]]] = []
             for batch_id, rows in in_flight:
                 if stop is not None:
-                    unconfirmed.extend(rows)  # queued in Marketo but unconfirmed: resent next run
+                    unconfirmed += len(rows)  # queued in Marketo but unconfirmed: resent next run
                     continue
                 try:
                     status = self.client.bulk_import_status(batch_id)
@@ -164,19 +191,17 @@ class BulkExecutor:
                     wait_s = first_s  # a slot freed: the next file starts, poll it soon
                 except SegmarketoError as exc:
                     stop = stop or exc
-                    unconfirmed.extend(rows)
+                    unconfirmed += len(rows)
             in_flight = still
         if stop is None:
             return None
-        unconfirmed.extend(c for _, rows in in_flight for c in rows)
-        for _, rows in files:
-            unconfirmed.extend(rows)
+        unconfirmed += sum(len(rows) for _, rows in in_flight)
+        unconfirmed += sum(len(rows) for _, rows in self._split) + source.drain()
         return stop, unconfirmed
 
-    def _files(self, upserts: list[Candidate]) -> Iterator[tuple[bytes, list[Candidate]]]:
+    def _files(self, source: Pushback) -> Iterator[tuple[bytes, list[Candidate]]]:
         """The files to upload; halves of a refused file (pushed by `_upload`) come before the rest."""
-        self._split: list[tuple[bytes, list[Candidate]]] = []
-        for item in csv_files(upserts, self.lookup_field, self.max_bytes, self.row_field):
+        for item in csv_files(source, self.lookup_field, self.max_bytes, self.row_field):
             yield item
             while self._split:
                 yield self._split.pop()

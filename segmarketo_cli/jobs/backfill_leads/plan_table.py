@@ -1,0 +1,299 @@
+"""The backfill plan on the engine: one row per person in people order, duplicate keys, stored hashes and field
+ownership settled in SQL and chunk loops, the outcome read back as streams of candidates (docs/engine.md)."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from segmarketo_cli.config.sections import FIELD_KINDS
+from segmarketo_cli.identity import Person
+from segmarketo_cli.jobs.backfill_leads.plan import (
+    Candidate,
+    Ownership,
+    ReadCurrent,
+    Reject,
+    StoredHashes,
+    content_hash,
+    plan_person,
+    prune,
+)
+from segmarketo_cli.mapping.mapper import Mapper
+
+T = TypeVar("T")
+
+CHUNK = 10_000  # rows per Arrow batch to or from the engine: 50,000 cost ~45 MB more peak RSS, no less CPU
+KEY_CHUNK = 9_900  # keys per state-store or Marketo lookup: whole 300-value Marketo calls
+
+PEOPLE = pa.schema([
+    ("ordinal", pa.int64()), ("key", pa.string()), ("fields", pa.binary()), ("field_ts", pa.binary()),
+    ("origin", pa.string()), ("cookies", pa.list_(pa.string())), ("needs_read", pa.bool_()),
+    ("owned", pa.int32()), ("reason", pa.string()), ("reject_fields", pa.binary()),
+])
+PEOPLE_TABLE = """CREATE OR REPLACE TABLE backfill.plan_people (ordinal BIGINT, key VARCHAR, fields BLOB, field_ts BLOB,
+    origin VARCHAR, cookies VARCHAR[], needs_read BOOLEAN, owned INTEGER, reason VARCHAR, reject_fields BLOB)"""
+STORED = pa.schema([("key", pa.string()), ("hash", pa.string())])
+HASHES = pa.schema([("ordinal", pa.int64()), ("hash", pa.string()), ("unchanged", pa.bool_())])
+PRUNED = pa.schema([("ordinal", pa.int64()), ("fields", pa.binary()), ("hash", pa.string()),
+                    ("unchanged", pa.bool_())])
+MARKS = pa.schema([("kind", pa.string()), ("key", pa.string())])
+WORK_TABLES = ("backfill.plan_people", "backfill.plan_stored", "backfill.plan_hashes", "backfill.plan_pruned")
+
+# The first person of a key (people order) keeps it; a later one is rejected naming the first one's origin.
+DUPLICATES = """UPDATE backfill.plan_people AS p SET reason = $prefix || f.origin || ')'
+    FROM (SELECT key, min(ordinal) AS first, arg_min(origin, ordinal) AS origin
+          FROM backfill.plan_people WHERE reason IS NULL GROUP BY key) AS f
+    WHERE p.reason IS NULL AND p.key = f.key AND p.ordinal > f.first"""
+# One row per person with its action; `stage` orders the unchanged leads as the writes expect them: first those whose
+# stored hash matched, then those ownership left nothing to write (each in people order).
+FINAL = """CREATE OR REPLACE TABLE backfill.plan AS
+    SELECT p.ordinal, p.key, coalesce(o.fields, p.fields) AS fields, coalesce(o.hash, h.hash) AS hash,
+           p.origin, p.cookies, p.reason, p.reject_fields,
+           CASE WHEN p.reason IS NOT NULL THEN 'reject'
+                WHEN h.unchanged OR o.unchanged THEN 'unchanged' ELSE 'upsert' END AS action,
+           CASE WHEN h.unchanged THEN 0 ELSE 1 END AS stage
+    FROM backfill.plan_people p
+    LEFT JOIN backfill.plan_hashes h USING (ordinal) LEFT JOIN backfill.plan_pruned o USING (ordinal)"""
+CANDIDATE_COLUMNS = "key, fields, hash, origin, cookies"
+# The plan's tables live in an in-memory database attached to the engine: past memory_limit its blocks spill to the
+# engine's temp_directory like any other (https://duckdb.org/docs/stable/sql/statements/attach), every cursor of the
+# engine sees it (temporary tables are per connection), and appends skip the file database's write-ahead log and
+# checkpoints, which cost several times the CPU of the in-memory append.
+ATTACH = "ATTACH IF NOT EXISTS ':memory:' AS backfill"
+
+
+def dump(value: Any) -> bytes:
+    """A Python value as a BLOB: pickle keeps every type the mapper produces exactly as it was, so the fields read
+    back hash and serialise as they would have without the round trip (the database is private to the run)."""
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load(blob: bytes) -> Any:
+    """The value `dump` stored."""
+    return pickle.loads(blob)  # noqa: S301 - written by this run into its own private database
+
+
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in consecutive lists of at most `size`, drawn lazily."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def append(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[Any, ...]], schema: pa.Schema) -> None:
+    """Append `rows` (tuples in `schema`'s column order) to `table` as one Arrow table."""
+    if rows:
+        append_columns(con, table, [list(column) for column in zip(*rows, strict=True)], schema)
+
+
+def append_columns(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[list[Any]],
+                   schema: pa.Schema) -> None:
+    """Append rows given column by column (lists in `schema`'s order) to `table` as one Arrow table."""
+    arrays = [pa.array(values, type=spec.type) for values, spec in zip(columns, schema, strict=True)]
+    con.register("plan_batch", pa.Table.from_arrays(arrays, schema=schema))
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM plan_batch")
+    finally:
+        con.unregister("plan_batch")
+
+
+def stream(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None,
+           size: int = CHUNK) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of a query in lists of exactly `size` (the last one shorter), read in Arrow batches on a cursor of
+    its own, so the caller may write to the database between two lists."""
+    cursor = con.cursor()
+    try:
+        reader = cursor.sql(sql, params=params).to_arrow_reader(size)
+        pending: list[tuple[Any, ...]] = []
+        for batch in reader:
+            pending.extend(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+            while len(pending) >= size:
+                yield pending[:size]
+                pending = pending[size:]
+        if pending:
+            yield pending
+    finally:
+        cursor.close()
+
+
+def _candidate(row: tuple[Any, ...]) -> Candidate:
+    key, fields, hash_, origin, cookies = row
+    return Candidate(key, load(fields), {}, hash_, origin, list(cookies or ()))
+
+
+@dataclass
+class BackfillPlan:
+    """What a backfill run will do, held in the engine's `backfill.plan` table: counters, samples, and streams of the
+    upserts, unchanged leads and rejects in people order. Also records which upserts need a second look
+    (`mark`) while the writes run."""
+
+    con: duckdb.DuckDBPyConnection
+    upsert_count: int = 0
+    unchanged_count: int = 0
+    reject_count: int = 0
+    fields_skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELD_KINDS, 0))
+    fields_dropped: int = 0
+    compliance_skipped: int = 0
+    unmapped: dict[str, str] = field(default_factory=dict)  # trait path -> why it maps to no field, sorted
+
+    @property
+    def planned(self) -> int:
+        return self.upsert_count + self.unchanged_count + self.reject_count
+
+    def uses_bulk(self, threshold: int) -> bool:
+        """Whether the writes go through Bulk Import: at least `threshold` leads to write."""
+        return self.upsert_count >= threshold
+
+    def iter_upserts(self) -> Iterator[Candidate]:
+        """The leads to write, in people order."""
+        return self._candidates("upsert")
+
+    def iter_unchanged(self, *, with_cookies: bool = False) -> Iterator[Candidate]:
+        """The leads left as they are (those with Munchkin cookies only, when `with_cookies`)."""
+        return self._candidates("unchanged", "AND len(cookies) > 0" if with_cookies else "")
+
+    def iter_rejects(self) -> Iterator[Reject]:
+        """The people not written, and why, in people order."""
+        sql = "SELECT reason, key, origin, reject_fields FROM backfill.plan WHERE action = 'reject' ORDER BY ordinal"
+        for rows in stream(self.con, sql):
+            for reason, key, origin, fields in rows:
+                yield Reject(reason, key, origin, None if fields is None else load(fields))
+
+    def sample_upserts(self, n: int) -> list[Candidate]:
+        return list(islice(self._candidates("upsert", limit=n), n))
+
+    def sample_rejects(self, n: int) -> list[Reject]:
+        return list(islice(self.iter_rejects(), n))
+
+    def mark(self, kind: str, keys: Iterable[str]) -> None:
+        """Remember upserts (by key) that need `kind` of follow-up once the writes are done."""
+        append(self.con, "backfill.plan_marks", [(kind, key) for key in keys], MARKS)
+
+    def iter_marked(self, kind: str) -> Iterator[Candidate]:
+        """The upserts marked `kind`, in people order."""
+        sql = (f"SELECT {CANDIDATE_COLUMNS} FROM backfill.plan WHERE action = 'upsert' AND key IN "
+               "(SELECT key FROM backfill.plan_marks WHERE kind = $kind) ORDER BY ordinal")
+        for rows in stream(self.con, sql, {"kind": kind}):
+            yield from map(_candidate, rows)
+
+    def _candidates(self, action: str, where: str = "", limit: int | None = None) -> Iterator[Candidate]:
+        sql = f"SELECT {CANDIDATE_COLUMNS} FROM backfill.plan WHERE action = $action {where} ORDER BY stage, ordinal"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        for rows in stream(self.con, sql, {"action": action}):
+            yield from map(_candidate, rows)
+
+
+def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPyConnection, lookup_field: str,
+               ownership: Ownership, stored_hashes: StoredHashes, read_current: ReadCurrent,
+               full: bool = False) -> BackfillPlan:
+    """The whole plan in the engine `con`. `stored_hashes(keys) -> {key: hash}` and
+    `read_current(keys, fields) -> {key: [rows]}` are the only lookups (state store and Marketo reads), called
+    with at most KEY_CHUNK keys at a time; both are injected so this stays testable."""
+    con.execute(ATTACH)
+    plan = BackfillPlan(con)
+    _load_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership)
+    con.execute(DUPLICATES, {"prefix": f"duplicate {lookup_field} in input (also at "})
+    plan.fields_skipped["marketo_owned"] = int(
+        con.execute("SELECT coalesce(sum(owned), 0) FROM backfill.plan_people WHERE reason IS NULL").fetchone()[0])  # type: ignore[index]
+    con.execute("CREATE OR REPLACE TABLE backfill.plan_stored (key VARCHAR, hash VARCHAR)")
+    con.execute("CREATE OR REPLACE TABLE backfill.plan_hashes (ordinal BIGINT, hash VARCHAR, unchanged BOOLEAN)")
+    con.execute("CREATE OR REPLACE TABLE backfill.plan_pruned (ordinal BIGINT, fields BLOB, hash VARCHAR, "
+                "unchanged BOOLEAN)")
+    if not full:
+        _compare_hashes(con, stored_hashes)
+    if ownership.read_fields:
+        _apply_ownership(plan, read_current, ownership, lookup_field=lookup_field)
+    con.execute(FINAL)
+    con.execute("CREATE OR REPLACE TABLE backfill.plan_marks (kind VARCHAR, key VARCHAR)")
+    for table in WORK_TABLES:
+        con.execute(f"DROP TABLE {table}")
+    for action, n in con.execute("SELECT action, count(*) FROM backfill.plan GROUP BY action").fetchall():
+        setattr(plan, f"{action}_count", int(n))
+    plan.unmapped = dict(sorted(mapper.unmapped.items()))
+    return plan
+
+
+def _load_people(plan: BackfillPlan, people: Iterable[Person], mapper: Mapper, *, lookup_field: str,
+                 ownership: Ownership) -> None:
+    """Every person mapped into `backfill.plan_people`, one row each in people order: a candidate or a reject."""
+    con = plan.con
+    con.execute(PEOPLE_TABLE)
+    read_fields = ownership.read_fields
+    columns: list[list[Any]] = [[] for _ in PEOPLE]
+    (ordinals, keys, fields, field_ts, origins, cookies, needs_read, owned, reasons, reject_fields) = columns
+    for ordinal, person in enumerate(people):
+        mapped = mapper.map_person(person)
+        plan.fields_dropped += len(mapped.dropped)
+        plan.compliance_skipped += mapped.compliance_skipped
+        planned, skipped = plan_person(person, mapped, lookup_field=lookup_field, ownership=ownership)
+        ordinals.append(ordinal)
+        keys.append(planned.key)
+        origins.append(planned.origin)
+        owned.append(skipped)
+        if isinstance(planned, Reject):
+            fields.append(None)
+            field_ts.append(None)
+            cookies.append(None)
+            needs_read.append(False)
+            reasons.append(planned.reason)
+            reject_fields.append(None if planned.fields is None else dump(planned.fields))
+        else:
+            fields.append(dump(planned.fields))
+            field_ts.append(dump(planned.field_ts) if planned.field_ts else None)
+            cookies.append(planned.cookies)
+            needs_read.append(not read_fields.isdisjoint(planned.fields))
+            reasons.append(None)
+            reject_fields.append(None)
+        if len(ordinals) >= CHUNK:
+            append_columns(con, "backfill.plan_people", columns, PEOPLE)
+            for column in columns:
+                column.clear()
+    if ordinals:
+        append_columns(con, "backfill.plan_people", columns, PEOPLE)
+
+
+def _compare_hashes(con: duckdb.DuckDBPyConnection, stored_hashes: StoredHashes) -> None:
+    """The hashes earlier runs stored for the candidates' keys, then the candidates whose fields still hash the
+    same (content_hash is computed only for those with a stored hash)."""
+    keys = "SELECT key FROM backfill.plan_people WHERE reason IS NULL ORDER BY ordinal"
+    for rows in stream(con, keys, size=KEY_CHUNK):
+        found = stored_hashes([key for (key,) in rows])
+        append(con, "backfill.plan_stored", list(found.items()), STORED)
+    sql = """SELECT p.ordinal, p.fields, s.hash FROM backfill.plan_people p JOIN backfill.plan_stored s ON p.key = s.key
+             WHERE p.reason IS NULL ORDER BY p.ordinal"""
+    for rows in stream(con, sql):
+        compared = []
+        for ordinal, fields, stored in rows:
+            digest = content_hash(load(fields))
+            compared.append((ordinal, digest, digest == stored))
+        append(con, "backfill.plan_hashes", compared, HASHES)
+
+
+def _apply_ownership(plan: BackfillPlan, read_current: ReadCurrent, ownership: Ownership, *,
+                     lookup_field: str) -> None:
+    """For changed candidates with fill_only / newer_only fields: read the leads' current values from Marketo,
+    prune, and note the leads left with nothing to write."""
+    wanted = sorted({lookup_field, "updatedAt", *ownership.fill_only})
+    sql = """SELECT p.ordinal, p.key, p.fields, p.field_ts, h.hash FROM backfill.plan_people p
+             LEFT JOIN backfill.plan_hashes h USING (ordinal)
+             WHERE p.reason IS NULL AND p.needs_read AND NOT coalesce(h.unchanged, false) ORDER BY p.ordinal"""
+    for rows in stream(plan.con, sql, size=KEY_CHUNK):
+        current = read_current([key for _, key, *_ in rows], wanted)
+        pruned = []
+        for ordinal, key, fields, field_ts, hash_ in rows:
+            lead_rows = current.get(key, [])
+            if not lead_rows:
+                continue
+            candidate = Candidate(key, load(fields), load(field_ts) if field_ts else {}, hash_, "")
+            outcome = prune(candidate, lead_rows, ownership, lookup_field=lookup_field)
+            plan.fields_skipped["fill_only"] += outcome.fill_only
+            plan.fields_skipped["newer_only"] += outcome.newer_only
+            pruned.append((ordinal, dump(candidate.fields), candidate.hash, outcome.unchanged))
+        append(plan.con, "backfill.plan_pruned", pruned, PRUNED)
