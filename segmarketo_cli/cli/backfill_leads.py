@@ -55,7 +55,8 @@ def show_plan(plan: BackfillPlan, *, bulk_threshold: int, sample: int = 5) -> No
               help="A value that does not fit its field rejects the lead, or just drops that field.")
 @click.option("--bulk-threshold", type=click.IntRange(min=1), default=DEFAULT_BULK_THRESHOLD, show_default=True,
               metavar="N", help="Use Bulk Import when at least N leads are to be written.")
-@click.option("--full", is_flag=True, help="Resend every lead, even those unchanged since the last run.")
+@click.option("--full", is_flag=True,
+              help="Read every input file again and resend every lead, even those unchanged since the last run.")
 @partition_option
 @job_options
 @click.pass_obj

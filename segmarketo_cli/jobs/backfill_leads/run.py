@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.jobs.backfill_leads.execute import LeadWriter
 from segmarketo_cli.jobs.backfill_leads.plan import lead_key
+from segmarketo_cli.jobs.backfill_leads.plan_key import backfill_plan_key
 from segmarketo_cli.jobs.backfill_leads.plan_table import BackfillPlan, build_plan
 from segmarketo_cli.jobs.backfill_leads.prepare import PreparedBackfill
 from segmarketo_cli.jobs.backfill_leads.read import MESSAGE_BUCKETS, read_people
 from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.jobs.unchanged_inputs import check_inputs, record_inputs, report_input_check
 from segmarketo_cli.mapping.mapper import Mapper, load_catalog
 
 if TYPE_CHECKING:
@@ -39,6 +41,12 @@ def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
     client.partition_for_create()  # a misspelt partition: exit 2 now, dry run included
     profile.check_row_field(catalog, mapped=prepared.mapping.values())
     ownership = profile.ownership(catalog)
+    key = backfill_plan_key(prepared, instance=client.instance, partition=ctx.settings.partition, catalog=catalog)
+    inputs = check_inputs(store.input_history, "backfill-leads", prepared.inputs, key, full=options.full,
+                          dry_run=options.dry_run)
+    report_input_check(report, inputs)
+    if inputs.skip_all:
+        return report
     mapper = Mapper(catalog, explicit=prepared.mapping, auto_map=options.auto_map,
                     user_id_field=profile.user_id_field, on_invalid=options.on_invalid)
     writer = LeadWriter(client, store, report, ctx.rejects, lookup_field=lookup_field,
@@ -67,6 +75,7 @@ def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
         ctx.show_plan(plan)
         return report
     writer.write(plan, bulk=bulk, progress=ctx.progress)
+    record_inputs(store.input_history, report, inputs)
     return report
 
 
