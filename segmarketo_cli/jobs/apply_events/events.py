@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from segmarketo_cli.identity import IdentityGraph, Person, find_email
 from segmarketo_cli.jobs.apply_events.plan import Coercer, EventRejected, evaluate
@@ -26,9 +26,33 @@ class CollectedEvents:
     graph: IdentityGraph = field(default_factory=IdentityGraph)
 
 
+Row = tuple[Any, ...]  # ("match", rule index, messageId, ts, origin, who, payload) or ("reject", rule index, ...)
+Ids = tuple[str | None, str | None, str | None]  # userId, anonymousId, e-mail
+
+
+class _Read(NamedTuple):
+    """What one message does once it is known not to repeat an earlier one: its bucket, what it tells the identity
+    graph (the message itself, or the identifiers of a track), and its staged rows.
+
+    A tuple of plain values, which Python's cycle collector stops tracking, so a chunk of them waiting for the
+    duplicate check costs the collector nothing (https://docs.python.org/3/library/gc.html#gc.is_tracked)."""
+
+    message_id: str | None
+    bucket: str
+    origin: str
+    message: dict[str, Any] | None = None  # a non-track message, for the graph
+    timestamp: Any = None  # a track's, for the link its identifiers make
+    ids: Ids = (None, None, None)
+    rows: tuple[Row, ...] = ()
+
+
 class EventCollector:
     """Streams SourceItems once, a chunk at a time; per-event state (messageIds, matches, rejections) goes to
-    `staged`, so memory grows with distinct people, not with events."""
+    `staged`, so memory grows with distinct people, not with events.
+
+    A chunk's messages are read, matched and evaluated at once, but what they do waits until the chunk's
+    messageIds have been checked against the earlier chunks: a repeat counts in `duplicates` and does nothing.
+    Only the few small results wait, not the parsed messages (except non-track ones, which the graph needs)."""
 
     def __init__(self, rules: list[Rule], coerce: Coercer, staged: StagedEvents) -> None:
         self.rules = rules
@@ -40,95 +64,100 @@ class EventCollector:
             for name in rule.events:
                 self.by_event.setdefault(name, []).append(rule)
         self.out = CollectedEvents()
-        self._links: set[tuple[str | None, str | None, str | None]] = set()
+        self._links: set[Ids] = set()
 
     def feed(self, items: Iterable[SourceItem]) -> CollectedEvents:
-        chunk: list[SourceItem] = []
+        counts = self.out.counts
+        chunk: list[_Read] = []
+        chunk_ids: set[str] = set()
         for item in items:
-            chunk.append(item)
+            counts["messages"] += 1
+            message = item.message
+            problem = (item.error or "malformed") if not item.ok or message is None else shape_problem(message)
+            if problem or message is None:
+                counts["malformed"] += 1
+                self.staged.add_reject(None, None, item.origin, problem or "malformed")
+                continue
+            message_id = message.get("messageId")
+            message_id = str(message_id).strip() if message_id not in (None, "") else None
+            if message_id is not None:
+                if message_id in chunk_ids:
+                    counts["duplicates"] += 1  # the same event in overlapping files: one outcome only
+                    continue
+                chunk_ids.add(message_id)
+            chunk.append(self._read(item.origin, message, message_id))
             if len(chunk) >= CHUNK:
-                self._feed_chunk(chunk)
-                chunk = []
-        self._feed_chunk(chunk)
+                self._settle(chunk, chunk_ids)
+                chunk, chunk_ids = [], set()
+        self._settle(chunk, chunk_ids)
         self.staged.flush()
         return self.out
 
-    def _feed_chunk(self, chunk: list[SourceItem]) -> None:
-        out = self.out
-        valid: list[tuple[SourceItem, dict[str, Any], str | None]] = []
-        for item in chunk:
-            out.counts["messages"] += 1
-            message = item.message
-            if not item.ok or message is None:
-                out.counts["malformed"] += 1
-                self.staged.add_reject(None, None, item.origin, item.error or "malformed")
+    def _settle(self, chunk: list[_Read], chunk_ids: set[str]) -> None:
+        """Apply the chunk's messages in read order, leaving out those an earlier chunk already had."""
+        seen = self.staged.seen_before(list(chunk_ids))
+        counts, graph, staged = self.out.counts, self.out.graph, self.staged
+        for read in chunk:
+            if read.message_id in seen:
+                counts["duplicates"] += 1
                 continue
-            problem = shape_problem(message)
-            if problem:
-                out.counts["malformed"] += 1
-                self.staged.add_reject(None, None, item.origin, problem)
-                continue
-            message_id = message.get("messageId")
-            valid.append((item, message, str(message_id).strip() if message_id not in (None, "") else None))
-        seen = self.staged.seen_before([m for _, _, m in valid if m is not None])
-        for item, message, message_id in valid:
-            if message_id is not None:
-                if message_id in seen:
-                    out.counts["duplicates"] += 1  # the same event in overlapping files: one outcome only
-                    continue
-                seen.add(message_id)
-            self._one(item, message, message_id)
+            counts[read.bucket] += 1
+            if read.message is not None:
+                graph.add(read.message, read.origin)
+            else:
+                self._link(read.timestamp, read.ids)
+            for row in read.rows:
+                if row[0] == "match":
+                    staged.add_match(*row[1:])
+                else:
+                    staged.add_reject(*row[1:])
 
-    def _one(self, item: SourceItem, message: dict[str, Any], message_id: str | None) -> None:
-        out = self.out
+    def _read(self, origin: str, message: dict[str, Any], message_id: str | None) -> _Read:
         if message.get("type", "track") != "track":
-            out.counts["other_messages"] += 1
-            out.graph.add(message, item.origin)
-            return
+            return _Read(message_id, "other_messages", origin, message=message)
         if "properties" not in message and isinstance(message.get("traits"), dict):
             # A warehouse `tracks` row: the reader puts its extra columns in traits; for a track they are
             # the event's properties (Spec tracks carry no top-level traits).
             message["properties"] = message.pop("traits")
         ids = (_text(message.get("userId")), _text(message.get("anonymousId")), find_email(message))
-        self._link(message, ids)
         event = message.get("event")
         candidates = self.by_event.get(event, []) if isinstance(event, str) else []
         rules = [r for r in candidates if r.matches(message)]
         if not rules:
-            out.counts["events_unmatched"] += 1
-            return
-        out.counts["events_matched"] += 1
-        self._match(message, message_id, item.origin, rules, ids)
+            return _Read(message_id, "events_unmatched", origin, timestamp=message.get("timestamp"), ids=ids)
+        return _Read(message_id, "events_matched", origin, timestamp=message.get("timestamp"), ids=ids,
+                     rows=tuple(self._match(message, message_id, origin, rules, ids)))
 
     def _match(self, message: Mapping[str, Any], message_id: str | None, origin: str, rules: list[Rule],
-               ids: tuple[str | None, str | None, str | None]) -> None:
-        staged = self.staged
+               ids: Ids) -> list[Row]:
         ts = message_time(message)
         user_id, anon_id, email = ids
         who = f"u:{user_id}" if user_id else f"a:{anon_id}" if anon_id else f"e:{email}" if email else None
+        rows: list[Row] = []
         for rule in rules:
             index = self.index[id(rule)]
             if message_id is None:
-                staged.add_reject(index, None, origin, "missing messageId (needed to apply it once)")
+                rows.append(("reject", index, None, origin, "missing messageId (needed to apply it once)"))
             elif ts is None:
-                staged.add_reject(index, message_id, origin, "missing or unreadable timestamp")
+                rows.append(("reject", index, message_id, origin, "missing or unreadable timestamp"))
             elif who is None:
-                staged.add_reject(index, message_id, origin, "no userId, anonymousId or e-mail")
+                rows.append(("reject", index, message_id, origin, "no userId, anonymousId or e-mail"))
             else:
                 try:
                     payload = evaluate(rule, message, self.coerce)
                 except EventRejected as exc:
-                    staged.add_reject(index, message_id, origin, exc.reason, exc.field, exc.value)
+                    rows.append(("reject", index, message_id, origin, exc.reason, exc.field, exc.value))
                     continue
-                staged.add_match(index, message_id, ts, origin, who, payload)
+                rows.append(("match", index, message_id, ts, origin, who, payload))
+        return rows
 
-    def _link(self, message: Mapping[str, Any], ids: tuple[str | None, str | None, str | None]) -> None:
+    def _link(self, timestamp: Any, ids: Ids) -> None:
         """A track carrying several identifiers (userId, anonymousId, e-mail) ties them to one person."""
         if sum(1 for v in ids if v) < 2 or ids in self._links:
             return
         self._links.add(ids)
         user_id, anon_id, email = ids
-        link: dict[str, Any] = {"type": "identify", "timestamp": message.get("timestamp")}
+        link: dict[str, Any] = {"type": "identify", "timestamp": timestamp}
         if user_id:
             link["userId"] = user_id
         if anon_id:

@@ -52,25 +52,25 @@ def load(blob: bytes | None) -> Any:
 
 
 class _Rows:
-    """Rows collected in Python columns and appended to a table one Arrow batch at a time."""
+    """Rows collected in Python and appended to a table one Arrow batch at a time."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
         self.con = con
         self.table = table
         self.schema = schema
-        self.columns: list[list[Any]] = [[] for _ in schema.names]
+        self.rows: list[tuple[Any, ...]] = []
 
     def add(self, *row: Any) -> None:
-        for column, value in zip(self.columns, row, strict=True):
-            column.append(value)
-        if len(self.columns[0]) >= CHUNK:
+        self.rows.append(row)
+        if len(self.rows) >= CHUNK:
             self.flush()
 
     def flush(self) -> None:
-        if self.columns[0]:
+        if self.rows:
+            columns = zip(*self.rows, strict=True)
             insert(self.con, self.table, pa.Table.from_arrays(
-                [pa.array(c, t) for c, t in zip(self.columns, self.schema.types, strict=True)], schema=self.schema))
-            self.columns = [[] for _ in self.schema.names]
+                [pa.array(c, t) for c, t in zip(columns, self.schema.types, strict=True)], schema=self.schema))
+            self.rows = []
 
 
 def insert(con: duckdb.DuckDBPyConnection, table: str, batch: pa.Table) -> None:
