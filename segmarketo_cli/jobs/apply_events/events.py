@@ -91,6 +91,7 @@ class EventCollector:
                 chunk, chunk_ids = [], set()
         self._settle(chunk, chunk_ids)
         self.staged.flush()
+        self.staged.drop("ae_seen")
         return self.out
 
     def _settle(self, chunk: list[_Read], chunk_ids: set[str]) -> None:

@@ -140,6 +140,11 @@ class StagedEvents:
         for table in (self.matches, self.rejects, self.who, self.done, self.found):
             table.flush()
 
+    def drop(self, *tables: str) -> None:
+        """Drop tables no later step reads, so their buffers are free for the next ones."""
+        for table in tables:
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+
     def count_by_rule(self, view: str, where: str = "TRUE") -> dict[int, int]:
         """Rows of `view` per rule index."""
         return dict(self.con.execute(f"SELECT rule, count(*) FROM {view} WHERE {where} GROUP BY rule").fetchall())  # noqa: S608

@@ -38,6 +38,7 @@ class PlanWindows:
         self.targets = targets
         self.lead_ids = lead_ids
         self.con.execute(_WINDOWS, [WINDOW_MATCHES])
+        staged.drop("ae_matches", "ae_rejects", "ae_done")  # everything the plan needs is in ae_plan now
         row = self.con.execute("SELECT max(win) FROM ae_plan").fetchone()
         self.count = 0 if row is None or row[0] is None else int(row[0]) + 1
 
