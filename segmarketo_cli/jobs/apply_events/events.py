@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from segmarketo_cli.identity import IdentityGraph, Person, find_email
 from segmarketo_cli.jobs.apply_events.plan import Coercer, EventRejected, evaluate
@@ -30,20 +30,12 @@ Row = tuple[Any, ...]  # ("match", rule index, messageId, ts, origin, who, paylo
 Ids = tuple[str | None, str | None, str | None]  # userId, anonymousId, e-mail
 
 
-class _Read(NamedTuple):
-    """What one message does once it is known not to repeat an earlier one: its bucket, what it tells the identity
-    graph (the message itself, or the identifiers of a track), and its staged rows.
-
-    A tuple of plain values, which Python's cycle collector stops tracking, so a chunk of them waiting for the
-    duplicate check costs the collector nothing (https://docs.python.org/3/library/gc.html#gc.is_tracked)."""
-
-    message_id: str | None
-    bucket: str
-    origin: str
-    message: dict[str, Any] | None = None  # a non-track message, for the graph
-    timestamp: Any = None  # a track's, for the link its identifiers make
-    ids: Ids = (None, None, None)
-    rows: tuple[Row, ...] = ()
+# What one message does once it is known not to repeat an earlier one: (messageId, bucket, origin, the non-track
+# message for the graph, a track's timestamp and identifiers for the link they make, its staged rows). A tuple of
+# plain values, which Python's cycle collector stops tracking, so a chunk of them waiting for the duplicate check
+# costs the collector nothing (https://docs.python.org/3/library/gc.html#gc.is_tracked).
+_Read = tuple[str | None, str, str, dict[str, Any] | None, Any, Ids, tuple[Row, ...]]
+_NO_IDS: Ids = (None, None, None)
 
 
 class EventCollector:
@@ -98,16 +90,16 @@ class EventCollector:
         """Apply the chunk's messages in read order, leaving out those an earlier chunk already had."""
         seen = self.staged.seen_before(list(chunk_ids))
         counts, graph, staged = self.out.counts, self.out.graph, self.staged
-        for read in chunk:
-            if read.message_id in seen:
+        for message_id, bucket, origin, message, timestamp, ids, rows in chunk:
+            if message_id in seen:
                 counts["duplicates"] += 1
                 continue
-            counts[read.bucket] += 1
-            if read.message is not None:
-                graph.add(read.message, read.origin)
+            counts[bucket] += 1
+            if message is not None:
+                graph.add(message, origin)
             else:
-                self._link(read.timestamp, read.ids)
-            for row in read.rows:
+                self._link(timestamp, ids)
+            for row in rows:
                 if row[0] == "match":
                     staged.add_match(*row[1:])
                 else:
@@ -115,7 +107,7 @@ class EventCollector:
 
     def _read(self, origin: str, message: dict[str, Any], message_id: str | None) -> _Read:
         if message.get("type", "track") != "track":
-            return _Read(message_id, "other_messages", origin, message=message)
+            return message_id, "other_messages", origin, message, None, _NO_IDS, ()
         if "properties" not in message and isinstance(message.get("traits"), dict):
             # A warehouse `tracks` row: the reader puts its extra columns in traits; for a track they are
             # the event's properties (Spec tracks carry no top-level traits).
@@ -125,9 +117,9 @@ class EventCollector:
         candidates = self.by_event.get(event, []) if isinstance(event, str) else []
         rules = [r for r in candidates if r.matches(message)]
         if not rules:
-            return _Read(message_id, "events_unmatched", origin, timestamp=message.get("timestamp"), ids=ids)
-        return _Read(message_id, "events_matched", origin, timestamp=message.get("timestamp"), ids=ids,
-                     rows=tuple(self._match(message, message_id, origin, rules, ids)))
+            return message_id, "events_unmatched", origin, None, message.get("timestamp"), ids, ()
+        return (message_id, "events_matched", origin, None, message.get("timestamp"), ids,
+                tuple(self._match(message, message_id, origin, rules, ids)))
 
     def _match(self, message: Mapping[str, Any], message_id: str | None, origin: str, rules: list[Rule],
                ids: Ids) -> list[Row]:
