@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from segmarketo_cli.jobs.apply_events import windows
+from segmarketo_cli.jobs.apply_events import events, staging, windows
 from tests.support.rules import EVERY_ACTION, write_rules
 
 PEOPLE = 40  # people 0-29 have a lead, 30-39 are identified but have none
@@ -104,7 +104,7 @@ def world(sandbox, tmp_path):
     return sandbox, leads, {"newsletter": newsletter, "webinar": webinar, "welcome": welcome}
 
 
-@pytest.mark.parametrize("mode", ["default", "memory-limit-64MB", "small-windows"])
+@pytest.mark.parametrize("mode", ["default", "memory-limit-64MB", "small-windows", "small-chunks"])
 def test_generated_events_match_the_expected_outcomes(world, invoke, tmp_path, monkeypatch, mode):
     box, leads, ids = world
     m = box.marketo
@@ -116,6 +116,9 @@ def test_generated_events_match_the_expected_outcomes(world, invoke, tmp_path, m
     extra = ["--memory-limit", "64MB"] if mode == "memory-limit-64MB" else []
     if mode == "small-windows":
         monkeypatch.setattr(windows, "WINDOW_MATCHES", 25)  # a dozen windows instead of one
+    if mode == "small-chunks":  # repeats found across chunks (the engine's ae_seen), batches of 7 rows
+        monkeypatch.setattr(events, "CHUNK", 16)
+        monkeypatch.setattr(staging, "CHUNK", 7)
 
     result = invoke("apply-events", str(export), "--rules", str(rules), "--json", "--rejects", str(rejects), *extra)
 

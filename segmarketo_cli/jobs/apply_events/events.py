@@ -42,9 +42,9 @@ class EventCollector:
     """Streams SourceItems once, a chunk at a time; per-event state (messageIds, matches, rejections) goes to
     `staged`, so memory grows with distinct people, not with events.
 
-    A chunk's messages are read, matched and evaluated at once, but what they do waits until the chunk's
-    messageIds have been checked against the earlier chunks: a repeat counts in `duplicates` and does nothing.
-    Only the few small results wait, not the parsed messages (except non-track ones, which the graph needs)."""
+    Each message is matched and evaluated as it arrives, but what it does waits until its chunk's messageIds have
+    been checked against the earlier chunks: a repeat counts in `duplicates` and does nothing. Only the small
+    results wait, not the parsed messages (except non-track ones, which the graph needs)."""
 
     def __init__(self, rules: list[Rule], coerce: Coercer, staged: StagedEvents) -> None:
         self.rules = rules
