@@ -53,6 +53,7 @@ class PlanExecutor:
         self.all_lists: list[int] | None = None  # every static list, read once per run
 
     def run(self, plan: RulesPlan) -> None:
+        """Apply one plan (a window of the run): every stage in order, then let go of the settled matches."""
         self.expand_all_lists(plan)
         self.register(plan)
         self.write_leads(plan)
@@ -61,6 +62,7 @@ class PlanExecutor:
             self.set_statuses(change)
         for request in plan.campaigns:
             self.request_campaign(request)
+        self.ledger.forget_settled()
 
     # batching ------------------------------------------------------------------------------------
     def _each(self, kind: str, batches: Sequence[T], call: Callable[[T], Rows],
