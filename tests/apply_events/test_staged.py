@@ -93,6 +93,21 @@ def generate(seed: int = 14) -> tuple[list[dict], Expected]:
     return messages, expected
 
 
+def assert_outcomes(m, leads, ids, expected: Expected) -> None:
+    """Marketo holds exactly what the expected outcomes say."""
+    for n, lead in leads.items():
+        assert m.lead(lead)["productScore"] == n + expected.scores.get(n, 0), n
+        assert m.lead(lead).get("unsubscribed", False) is (n in expected.unsubscribed), n
+        if n in expected.unsubscribed:
+            assert m.lead(lead)["unsubscribedReason"] == expected.unsubscribed[n]
+        if n in expected.mrr:
+            assert float(m.lead(lead)["mrr"]) == expected.mrr[n]
+    assert set(m.program_members(ids["webinar"])) == {leads[n] for n in expected.webinar}
+    requested = {(lead, r["tokens"][0]["value"]) for r in m.campaign_requests(ids["welcome"]) for lead in r["leadIds"]}
+    assert requested == {(leads[n], plan) for n, plan in expected.campaigns}
+    assert m.list_members(ids["newsletter"]) == {lead for n, lead in leads.items() if n not in expected.unsubscribed}
+
+
 @pytest.fixture
 def world(sandbox, tmp_path):
     m = sandbox.marketo
@@ -134,17 +149,7 @@ def test_generated_events_match_the_expected_outcomes(world, invoke, tmp_path, m
     assert [line["messageId"] for line in lines] == [mid for mid, _ in expected.rejects]
     for line, (_, reason) in zip(lines, expected.rejects, strict=True):
         assert reason in line["reason"]
-    for n, lead in leads.items():
-        assert m.lead(lead)["productScore"] == n + expected.scores.get(n, 0), n
-        assert m.lead(lead).get("unsubscribed", False) is (n in expected.unsubscribed), n
-        if n in expected.unsubscribed:
-            assert m.lead(lead)["unsubscribedReason"] == expected.unsubscribed[n]
-        if n in expected.mrr:
-            assert float(m.lead(lead)["mrr"]) == expected.mrr[n]
-    assert set(m.program_members(ids["webinar"])) == {leads[n] for n in expected.webinar}
-    requested = {(lead, r["tokens"][0]["value"]) for r in m.campaign_requests(ids["welcome"]) for lead in r["leadIds"]}
-    assert requested == {(leads[n], plan) for n, plan in expected.campaigns}
-    assert m.list_members(ids["newsletter"]) == {lead for n, lead in leads.items() if n not in expected.unsubscribed}
+    assert_outcomes(m, leads, ids, expected)
 
     again = invoke("apply-events", str(export), "--rules", str(rules), "--json", *extra)
     repeat = json.loads(again.stdout)["counts"]
@@ -164,3 +169,26 @@ def test_dry_run_plans_the_same_in_small_windows(world, invoke, tmp_path, monkey
     assert cut["counts"] == whole["counts"]
     assert cut["details"]["plan"] == whole["details"]["plan"]
     assert cut["details"]["planned_write_calls"] == whole["details"]["planned_write_calls"]
+
+
+def test_quota_stop_in_a_window_defers_the_rest_and_the_rerun_finishes(world, invoke, tmp_path, monkeypatch):
+    box, leads, ids = world
+    messages, expected = generate()
+    export = tmp_path / "events.jsonl"
+    export.write_text("".join(json.dumps(message) + "\n" for message in messages))
+    rules = write_rules(tmp_path, EVERY_ACTION)
+    monkeypatch.setattr(windows, "WINDOW_MATCHES", 25)
+    box.faults.add("607", path="/rest/v1/campaigns/")  # the day's quota runs out in the first window's campaigns
+
+    first = invoke("apply-events", str(export), "--rules", str(rules), "--json")
+
+    assert first.exit_code == 75, first.output
+    report = json.loads(first.stdout)
+    assert "imbalances" not in report  # every match of the windows not reached is counted deferred
+    deferred = sum(n for name, n in report["counts"].items() if name.endswith(".deferred"))
+    applied = sum(n for name, n in report["counts"].items() if name.endswith(".applied"))
+    assert deferred > 25
+    assert applied > 0
+    second = invoke("apply-events", str(export), "--rules", str(rules), "--json")
+    assert second.exit_code == 3, second.output
+    assert_outcomes(box.marketo, leads, ids, expected)
