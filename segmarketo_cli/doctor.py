@@ -22,7 +22,7 @@ from segmarketo_cli.http import redact
 from segmarketo_cli.jobs.apply_events.prepare import load_rules, resolve_rules
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
 from segmarketo_cli.jobs.bulk_import.reports import check_row_field
-from segmarketo_cli.jobs.services import build_marketo
+from segmarketo_cli.jobs.services import Services, build_marketo
 from segmarketo_cli.jobs.writeback.prepare import prepare_profile as prepare_writeback_profile
 from segmarketo_cli.mapping.mapper import FieldCatalog, load_catalog
 from segmarketo_cli.secrets import SECRET_LABELS, secret_status
@@ -168,7 +168,7 @@ def _rules_checks(settings: Settings, client: MarketoClient, catalog: FieldCatal
 
 def activity_type_check(settings: Settings, client: MarketoClient) -> Check:
     """Every activity type writeback's event table reads exists on the instance."""
-    events = prepare_writeback_profile(settings).events
+    events = prepare_writeback_profile(settings, Services(settings, _marketo=client)).events
     known = {str(t.get("name")) for t in client.get_activity_types()}
     missing = sorted(name for name in events if name not in known)
     if missing:

@@ -31,6 +31,7 @@ class Engine:
         self.memory_limit = memory_limit
         if temp_dir.exists():
             shutil.rmtree(temp_dir, ignore_errors=True)
+        ensure_private_dir(temp_dir.parent)  # state/engine itself: mkdir(parents=True) would leave it 0755
         ensure_private_dir(temp_dir)
         config: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": f"{memory_limit}B", "temp_directory": str(temp_dir), "preserve_insertion_order": True}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,7 @@ class JobContext:
     progress: Callable[..., Any] = _no_progress
     out: Callable[[str], None] = _discard
     show_plan: Callable[[Any], None] = _discard
+    sleep: Callable[[float], None] = time.sleep  # waits between bulk job status polls (tests pass a fake clock's)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
