@@ -24,9 +24,10 @@ from _common import CLIENT_ID, CLIENT_SECRET, OUT, SandboxProcess, peak_rss_mb  
 
 from segmarketo_cli.config import Settings
 from segmarketo_cli.jobs.apply_events.events import EventCollector
-from segmarketo_cli.jobs.apply_events.plan import build_plan
 from segmarketo_cli.jobs.apply_events.prepare import ApplyOptions, PreparedApply, prepare
 from segmarketo_cli.jobs.apply_events.run import run
+from segmarketo_cli.jobs.apply_events.staging import StagedEvents, rows
+from segmarketo_cli.jobs.apply_events.windows import PlanWindows
 from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
@@ -134,7 +135,7 @@ def main() -> int:
         services = Services(Settings(max_concurrency=5), StateStore(home, "bench"), _marketo=client)
         options = ApplyOptions(files=(str(export),), rules_path=str(rules_path))
         prepared = prepare(services.settings, options, services)
-        read_and_plan(prepared)
+        read_and_plan(prepared, services)
         if args.no_apply:
             return 0
         # run 1: cold lead-id cache; run 2: the same files again (exactly once: no write);
@@ -158,21 +159,29 @@ def main() -> int:
         return 0
 
 
-def read_and_plan(prepared: PreparedApply) -> None:
+def read_and_plan(prepared: PreparedApply, services: Services) -> None:
     """Read + match + plan alone, with one stand-in lead id per person instead of the lookups."""
     resolved = prepared.profile.resolved
+    staged = StagedEvents(services.engine().con)
     started = time.perf_counter()
-    collected = EventCollector(resolved.rules, resolved.coerce).feed(read_all(prepared.inputs))
+    collected = EventCollector(resolved.rules, resolved.coerce, staged).feed(read_all(prepared.inputs))
     read_s = time.perf_counter() - started
     started = time.perf_counter()
-    numbers: dict[str, int] = {}
-    for match, who in zip(collected.matches, collected.who, strict=True):
-        match.lead_ids = (numbers.setdefault(who, len(numbers) + 1),)
-    build_plan(collected.matches, resolved.targets)
+    numbers: dict[str, tuple[int, ...]] = {}
+    for (who,) in rows(staged.con, "SELECT who FROM ae_matches GROUP BY who"):
+        numbers[who] = (len(numbers) + 1,)
+        staged.who.add(who, who, None, None)  # the person node stands for its lookup value
+        staged.found.add(who)
+    staged.flush()
+    matches = sum(staged.count_by_rule("ae_matches").values())
+    windows = PlanWindows(staged, resolved.rules, resolved.targets, numbers)
+    for _ in windows.plans():
+        pass
     plan_s = time.perf_counter() - started
     print(f"read+match {collected.counts['messages']:,} messages in {read_s:.1f} s "
-          f"({collected.counts['messages'] / read_s:,.0f}/s); {len(collected.matches):,} matches")
-    print(f"plan build {plan_s:.2f} s for {len(numbers):,} identifiers; peak RSS {peak_rss_mb():,.0f} MB")
+          f"({collected.counts['messages'] / read_s:,.0f}/s); {matches:,} matches")
+    print(f"plan build {plan_s:.2f} s for {len(numbers):,} identifiers in {windows.count} windows; "
+          f"peak RSS {peak_rss_mb():,.0f} MB")
 
 
 def seed_sandbox(box: Any, people: int) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from segmarketo_cli.jobs.apply_events.plan import (
     describe_plan,
     evaluate,
     pick_leads,
+    tally_of,
 )
 from segmarketo_cli.jobs.apply_events.rules import parse_rules
 
@@ -132,14 +133,14 @@ def test_campaign_requests_grouped_by_equal_tokens_and_batched():
     assert [c.tokens for c in plan.campaigns] == [pro, free]  # ordered by first event
     assert len(plan.campaigns[0].leads) == 125
     assert len(plan.campaigns[0].leads[1]) == 2
-    assert plan.write_calls()["request_campaign"] == 4  # 125 -> 2 calls per group of 100
+    assert tally_of(plan).write_calls(RULES)["request_campaign"] == 4  # 125 -> 2 calls per group of 100
 
 
 def test_write_calls_stay_within_leads_over_300():
     matches = [match("usage", 1, (i,), ts=i, seq=i) for i in range(1000)]
     matches += [match("opt-out", "x", (i,), ts=i, seq=i) for i in range(0, 1000, 2)]
     plan = build_plan(matches, TARGETS)
-    calls = plan.write_calls()
+    calls = tally_of(plan).write_calls(RULES)
     assert calls["sync_leads"] == 4  # 1,000 distinct leads, score and suppress in one row each
     assert calls["remove_from_list"] == 2  # 500 suppressed leads on one list
 
@@ -148,7 +149,7 @@ def test_describe_plan_per_rule():
     plan = build_plan([match("usage", 3, (1,), 1), match("usage", 2, (2,), 2), match("webinar", None, (1,), 3),
                        match("welcome", (("{{my.plan}}", "pro"),), (1,), 4), match("opt-out", "x", (2,), 5)],
                       TARGETS)
-    summary = {entry["rule"]: entry for entry in describe_plan(plan, RULES, TARGETS)}
+    summary = {entry["rule"]: entry for entry in describe_plan(tally_of(plan), RULES, TARGETS)}
     assert summary["usage"] == {"rule": "usage", "action": "score", "field": "productScore", "leads": 2,
                                 "points": 5}
     assert summary["webinar"]["leads"] == 1

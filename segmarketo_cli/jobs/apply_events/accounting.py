@@ -114,6 +114,10 @@ class Ledger:
         if pairs:
             self.store.clear_pending(self.instance, pairs)
 
+    def forget_settled(self) -> None:
+        """Let go of the matches that settled (after each plan window), so they do not pile up over a run."""
+        self._expected = [m for m in self._expected if m.waiting > 0]
+
     def abandon(self, outcome: str = "deferred") -> int:
         """Count every match still waiting (the run stopped early) in `outcome`; returns how many."""
         left = [m for m in self._expected if m.waiting > 0]

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segmarketo_cli.identity import IdentityGraph, Person, find_email
-from segmarketo_cli.jobs.apply_events.plan import Coercer, EventRejected, Match, evaluate
+from segmarketo_cli.jobs.apply_events.plan import Coercer, EventRejected, evaluate
 from segmarketo_cli.jobs.apply_events.rules import Rule
+from segmarketo_cli.jobs.apply_events.staging import CHUNK, StagedEvents
 from segmarketo_cli.sources import SourceItem
 from segmarketo_cli.sources.shape import shape_problem
 from segmarketo_cli.timeparse import message_time
@@ -16,117 +17,140 @@ from segmarketo_cli.timeparse import message_time
 TOP_BUCKETS = ("messages", "events_matched", "events_unmatched", "other_messages", "duplicates", "malformed")
 
 
-@dataclass(slots=True)
-class Rejection:
-    """A (rule, event) pair that cannot be applied, with the reason and where the event came from."""
-
-    rule: Rule
-    message_id: str | None
-    origin: str
-    reason: str
-    field: str | None = None
-    value: Any = None
-
-
 @dataclass
 class CollectedEvents:
-    """Everything apply-events needs from the input: matches, rejections, who each match is, and counts."""
+    """What reading the input leaves in Python: the top-level counts and the identity graph (one entry per person).
+    Matches and rejections are in the run's StagedEvents tables."""
 
-    matches: list[Match] = field(default_factory=list)
-    who: list[str] = field(default_factory=list)  # parallel to matches: "u:<userId>", "a:<anonymousId>", "e:<email>"
-    rejections: list[Rejection] = field(default_factory=list)
-    malformed: list[tuple[str, str]] = field(default_factory=list)  # (origin, reason)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOP_BUCKETS, 0))
     graph: IdentityGraph = field(default_factory=IdentityGraph)
 
 
-class EventCollector:
-    """Streams SourceItems once; memory grows with matched events and distinct people, not with the file."""
+Row = tuple[Any, ...]  # ("match", rule index, messageId, ts, origin, who, payload) or ("reject", rule index, ...)
+Ids = tuple[str | None, str | None, str | None]  # userId, anonymousId, e-mail
 
-    def __init__(self, rules: list[Rule], coerce: Coercer) -> None:
+
+# What one message does once it is known not to repeat an earlier one: (messageId, bucket, origin, the non-track
+# message for the graph, a track's timestamp and identifiers for the link they make, its staged rows). A tuple of
+# plain values, which Python's cycle collector stops tracking, so a chunk of them waiting for the duplicate check
+# costs the collector nothing (https://docs.python.org/3/library/gc.html#gc.is_tracked).
+_Read = tuple[str | None, str, str, dict[str, Any] | None, Any, Ids, tuple[Row, ...]]
+_NO_IDS: Ids = (None, None, None)
+
+
+class EventCollector:
+    """Streams SourceItems once, a chunk at a time; per-event state (messageIds, matches, rejections) goes to
+    `staged`, so memory grows with distinct people, not with events.
+
+    Each message is matched and evaluated as it arrives, but what it does waits until its chunk's messageIds have
+    been checked against the earlier chunks: a repeat counts in `duplicates` and does nothing. Only the small
+    results wait, not the parsed messages (except non-track ones, which the graph needs)."""
+
+    def __init__(self, rules: list[Rule], coerce: Coercer, staged: StagedEvents) -> None:
         self.rules = rules
         self.coerce = coerce
+        self.staged = staged
+        self.index = {id(rule): n for n, rule in enumerate(rules)}
         self.by_event: dict[str, list[Rule]] = {}
         for rule in rules:
             for name in rule.events:
                 self.by_event.setdefault(name, []).append(rule)
         self.out = CollectedEvents()
-        self._seen_ids: set[str] = set()
-        self._links: set[tuple[str | None, str | None, str | None]] = set()
-        self._interned: dict[str, str] = {}
-        self._payloads: dict[Any, Any] = {}  # equal payloads (tokens, field values) are shared, not copied
+        self._links: set[Ids] = set()
 
     def feed(self, items: Iterable[SourceItem]) -> CollectedEvents:
-        out = self.out
+        counts = self.out.counts
+        chunk: list[_Read] = []
+        chunk_ids: set[str] = set()
         for item in items:
-            out.counts["messages"] += 1
+            counts["messages"] += 1
             message = item.message
-            if not item.ok or message is None:
-                out.counts["malformed"] += 1
-                out.malformed.append((item.origin, item.error or "malformed"))
-                continue
-            problem = shape_problem(message)
-            if problem:
-                out.counts["malformed"] += 1
-                out.malformed.append((item.origin, problem))
+            problem = (item.error or "malformed") if not item.ok or message is None else shape_problem(message)
+            if problem or message is None:
+                counts["malformed"] += 1
+                self.staged.add_reject(None, None, item.origin, problem or "malformed")
                 continue
             message_id = message.get("messageId")
             message_id = str(message_id).strip() if message_id not in (None, "") else None
             if message_id is not None:
-                if message_id in self._seen_ids:
-                    out.counts["duplicates"] += 1  # the same event in overlapping files: one outcome only
+                if message_id in chunk_ids:
+                    counts["duplicates"] += 1  # the same event in overlapping files: one outcome only
                     continue
-                self._seen_ids.add(message_id)
-            if message.get("type", "track") != "track":
-                out.counts["other_messages"] += 1
-                out.graph.add(message, item.origin)
+                chunk_ids.add(message_id)
+            chunk.append(self._read(item.origin, message, message_id))
+            if len(chunk) >= CHUNK:
+                self._settle(chunk, chunk_ids)
+                chunk, chunk_ids = [], set()
+        self._settle(chunk, chunk_ids)
+        self.staged.flush()
+        self.staged.drop("ae_seen")
+        return self.out
+
+    def _settle(self, chunk: list[_Read], chunk_ids: set[str]) -> None:
+        """Apply the chunk's messages in read order, leaving out those an earlier chunk already had."""
+        seen = self.staged.seen_before(list(chunk_ids))
+        counts, graph, staged = self.out.counts, self.out.graph, self.staged
+        for message_id, bucket, origin, message, timestamp, ids, rows in chunk:
+            if message_id in seen:
+                counts["duplicates"] += 1
                 continue
-            if "properties" not in message and isinstance(message.get("traits"), dict):
-                # A warehouse `tracks` row: the reader puts its extra columns in traits; for a track they are
-                # the event's properties (Spec tracks carry no top-level traits).
-                message["properties"] = message.pop("traits")
-            ids = (_text(message.get("userId")), _text(message.get("anonymousId")), find_email(message))
-            self._link(message, ids)
-            event = message.get("event")
-            candidates = self.by_event.get(event, []) if isinstance(event, str) else []
-            rules = [r for r in candidates if r.matches(message)]
-            if not rules:
-                out.counts["events_unmatched"] += 1
-                continue
-            out.counts["events_matched"] += 1
-            self._match(message, message_id, item.origin, rules, ids)
-        return out
+            counts[bucket] += 1
+            if message is not None:
+                graph.add(message, origin)
+            else:
+                self._link(timestamp, ids)
+            for row in rows:
+                if row[0] == "match":
+                    staged.add_match(*row[1:])
+                else:
+                    staged.add_reject(*row[1:])
+
+    def _read(self, origin: str, message: dict[str, Any], message_id: str | None) -> _Read:
+        if message.get("type", "track") != "track":
+            return message_id, "other_messages", origin, message, None, _NO_IDS, ()
+        if "properties" not in message and isinstance(message.get("traits"), dict):
+            # A warehouse `tracks` row: the reader puts its extra columns in traits; for a track they are
+            # the event's properties (Spec tracks carry no top-level traits).
+            message["properties"] = message.pop("traits")
+        ids = (_text(message.get("userId")), _text(message.get("anonymousId")), find_email(message))
+        event = message.get("event")
+        candidates = self.by_event.get(event, []) if isinstance(event, str) else []
+        rules = [r for r in candidates if r.matches(message)]
+        if not rules:
+            return message_id, "events_unmatched", origin, None, message.get("timestamp"), ids, ()
+        return (message_id, "events_matched", origin, None, message.get("timestamp"), ids,
+                tuple(self._match(message, message_id, origin, rules, ids)))
 
     def _match(self, message: Mapping[str, Any], message_id: str | None, origin: str, rules: list[Rule],
-               ids: tuple[str | None, str | None, str | None]) -> None:
-        out = self.out
+               ids: Ids) -> list[Row]:
         ts = message_time(message)
         user_id, anon_id, email = ids
-        node = f"u:{user_id}" if user_id else f"a:{anon_id}" if anon_id else f"e:{email}" if email else None
-        who = self._interned.setdefault(node, node) if node else None
+        who = f"u:{user_id}" if user_id else f"a:{anon_id}" if anon_id else f"e:{email}" if email else None
+        rows: list[Row] = []
         for rule in rules:
+            index = self.index[id(rule)]
             if message_id is None:
-                out.rejections.append(Rejection(rule, None, origin, "missing messageId (needed to apply it once)"))
+                rows.append(("reject", index, None, origin, "missing messageId (needed to apply it once)"))
             elif ts is None:
-                out.rejections.append(Rejection(rule, message_id, origin, "missing or unreadable timestamp"))
+                rows.append(("reject", index, message_id, origin, "missing or unreadable timestamp"))
             elif who is None:
-                out.rejections.append(Rejection(rule, message_id, origin, "no userId, anonymousId or e-mail"))
+                rows.append(("reject", index, message_id, origin, "no userId, anonymousId or e-mail"))
             else:
                 try:
                     payload = evaluate(rule, message, self.coerce)
                 except EventRejected as exc:
-                    out.rejections.append(Rejection(rule, message_id, origin, exc.reason, exc.field, exc.value))
+                    rows.append(("reject", index, message_id, origin, exc.reason, exc.field, exc.value))
                     continue
-                out.matches.append(Match(rule, message_id, ts, origin, self._shared(payload)))
-                out.who.append(who)
+                rows.append(("match", index, message_id, ts, origin, who, payload))
+        return rows
 
-    def _link(self, message: Mapping[str, Any], ids: tuple[str | None, str | None, str | None]) -> None:
+    def _link(self, timestamp: Any, ids: Ids) -> None:
         """A track carrying several identifiers (userId, anonymousId, e-mail) ties them to one person."""
         if sum(1 for v in ids if v) < 2 or ids in self._links:
             return
         self._links.add(ids)
         user_id, anon_id, email = ids
-        link: dict[str, Any] = {"type": "identify", "timestamp": message.get("timestamp")}
+        link: dict[str, Any] = {"type": "identify", "timestamp": timestamp}
         if user_id:
             link["userId"] = user_id
         if anon_id:
@@ -134,13 +158,6 @@ class EventCollector:
         if email:
             link["traits"] = {"email": email}
         self.out.graph.add(link)
-
-    def _shared(self, payload: Any) -> Any:
-        try:
-            key = (type(payload), tuple(sorted(payload.items())) if isinstance(payload, dict) else payload)
-            return self._payloads.setdefault(key, payload)
-        except TypeError:  # an unhashable value: keep this event's own copy
-            return payload
 
 
 def person_for(graph: IdentityGraph, who: str) -> Person | None:

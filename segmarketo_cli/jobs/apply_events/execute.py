@@ -50,8 +50,10 @@ class PlanExecutor:
         self.workers = max(1, workers)
         self.calls: dict[str, int] = {}
         self.failed_leads: set[int] = set()
+        self.all_lists: list[int] | None = None  # every static list, read once per run
 
     def run(self, plan: RulesPlan) -> None:
+        """Apply one plan (a window of the run): every stage in order, then let go of the settled matches."""
         self.expand_all_lists(plan)
         self.register(plan)
         self.write_leads(plan)
@@ -60,6 +62,7 @@ class PlanExecutor:
             self.set_statuses(change)
         for request in plan.campaigns:
             self.request_campaign(request)
+        self.ledger.forget_settled()
 
     # batching ------------------------------------------------------------------------------------
     def _each(self, kind: str, batches: Sequence[T], call: Callable[[T], Rows],
@@ -92,10 +95,12 @@ class PlanExecutor:
         leads = plan.removal.all_lists
         if not leads:
             return
-        list_ids = [int(row["id"]) for page in self.client.paged("/rest/v1/lists.json", {"batchSize": MAX_BATCH})
-                    for row in page if row.get("id") is not None]
-        self.calls["list_lookup"] = self.calls.get("list_lookup", 0) + max(1, calls_for(len(list_ids)))
-        for list_id in list_ids:
+        if self.all_lists is None:
+            self.all_lists = [int(row["id"]) for page in self.client.paged("/rest/v1/lists.json",
+                                                                           {"batchSize": MAX_BATCH})
+                              for row in page if row.get("id") is not None]
+            self.calls["list_lookup"] = self.calls.get("list_lookup", 0) + max(1, calls_for(len(self.all_lists)))
+        for list_id in self.all_lists:
             for chunk in chunks(leads):
                 self.calls["list_ismember"] = self.calls.get("list_ismember", 0) + 1
                 for row in self.client.list_ismember(list_id, list(chunk)):

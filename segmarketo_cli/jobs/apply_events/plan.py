@@ -152,14 +152,55 @@ class RulesPlan:
     def score_leads(self) -> list[int]:
         return sorted(lead for lead, update in self.updates.items() if update.deltas)
 
-    def write_calls(self) -> dict[str, int]:
+
+@dataclass
+class PlanTally:
+    """Leads and points of a run's plan, summed over the windows it is built in (a lead is in one window only).
+
+    What the dry-run summary and the planned write calls need, without holding the plans themselves."""
+
+    leads: dict[str, int] = field(default_factory=dict)  # rule name -> leads it writes to
+    points: dict[str, int] = field(default_factory=dict)  # score rule name -> points summed
+    update_leads: int = 0  # Sync Leads rows
+    by_list: dict[int, int] = field(default_factory=dict)  # list id -> leads to remove (explicit lists)
+    campaign_leads: dict[tuple[str, Any], int] = field(default_factory=dict)  # (rule, tokens) -> leads
+
+    def add(self, plan: RulesPlan) -> None:
+        """Count one window's plan in."""
+        rule_leads: dict[str, set[int]] = {}
+        for lead, update in plan.updates.items():
+            for match in update.matches:
+                rule_leads.setdefault(match.rule.name, set()).add(lead)
+                if match.rule.action == "score":
+                    self.points[match.rule.name] = self.points.get(match.rule.name, 0) + match.payload
+        for change in plan.statuses:
+            rule_leads.setdefault(change.rule.name, set()).update(change.leads)
+        for request in plan.campaigns:
+            rule_leads.setdefault(request.rule.name, set()).update(request.leads)
+            key = (request.rule.name, request.tokens)
+            self.campaign_leads[key] = self.campaign_leads.get(key, 0) + len(request.leads)
+        for name, leads in rule_leads.items():
+            self.leads[name] = self.leads.get(name, 0) + len(leads)
+        self.update_leads += len(plan.updates)
+        for list_id, members in plan.removal.by_list.items():
+            self.by_list[list_id] = self.by_list.get(list_id, 0) + len(members)
+
+    def write_calls(self, rules: list[Rule]) -> dict[str, int]:
         """Write calls the plan needs (list removals for "all" counted once per lead's membership read)."""
         return {
-            "sync_leads": calls_for(len(self.updates)),
-            "remove_from_list": sum(calls_for(len(ids)) for ids in self.removal.by_list.values()),
-            "program_status": sum(calls_for(len(s.leads)) for s in self.statuses),
-            "request_campaign": sum(calls_for(len(c.leads), MAX_CAMPAIGN_BATCH) for c in self.campaigns),
+            "sync_leads": calls_for(self.update_leads),
+            "remove_from_list": sum(calls_for(n) for n in self.by_list.values()),
+            "program_status": sum(calls_for(self.leads.get(r.name, 0)) for r in rules
+                                  if r.action == "program-status"),
+            "request_campaign": sum(calls_for(n, MAX_CAMPAIGN_BATCH) for n in self.campaign_leads.values()),
         }
+
+
+def tally_of(plan: RulesPlan) -> PlanTally:
+    """The tally of a single plan."""
+    tally = PlanTally()
+    tally.add(plan)
+    return tally
 
 
 def calls_for(n: int, size: int = MAX_BATCH) -> int:
@@ -235,28 +276,25 @@ def _plan_removal(removal: Removal, lead: int, match: Match, list_ids: tuple[int
             members.append(lead)
 
 
-def describe_plan(plan: RulesPlan, rules: list[Rule], targets: Mapping[str, Targets]) -> list[dict[str, Any]]:
+def describe_plan(tally: PlanTally, rules: list[Rule], targets: Mapping[str, Targets]) -> list[dict[str, Any]]:
     """Per-rule summary of what the plan would write (the --dry-run output)."""
     out: list[dict[str, Any]] = []
     for rule in rules:
         entry: dict[str, Any] = {"rule": rule.name, "action": rule.action}
         target = targets.get(rule.name, Targets())
-        leads = {lead for lead, u in plan.updates.items() if any(m.rule is rule for m in u.matches)}
+        leads = tally.leads.get(rule.name, 0)
         if rule.action == "score":
-            points = sum(m.payload for u in plan.updates.values() for m in u.matches if m.rule is rule)
-            entry.update(field=rule.field, leads=len(leads), points=points)
+            entry.update(field=rule.field, leads=leads, points=tally.points.get(rule.name, 0))
         elif rule.action == "set-fields":
-            entry.update(fields=sorted(rule.fields), leads=len(leads))
+            entry.update(fields=sorted(rule.fields), leads=leads)
         elif rule.action == "suppress":
             lists = target.list_ids if target.list_ids == "all" else list(target.list_ids)
-            entry.update(leads=len(leads), remove_from_lists=lists)
+            entry.update(leads=leads, remove_from_lists=lists)
         elif rule.action == "program-status":
-            change = next((s for s in plan.statuses if s.rule is rule), None)
-            entry.update(program_id=target.program_id, status=rule.status, leads=len(change.leads) if change else 0)
+            entry.update(program_id=target.program_id, status=rule.status, leads=leads)
         else:
-            requests = [c for c in plan.campaigns if c.rule is rule]
-            entry.update(campaign_id=target.campaign_id, leads=len({lead for c in requests for lead in c.leads}),
-                         token_groups=len(requests),
-                         calls=sum(calls_for(len(c.leads), MAX_CAMPAIGN_BATCH) for c in requests))
+            groups = [n for (name, _), n in tally.campaign_leads.items() if name == rule.name]
+            entry.update(campaign_id=target.campaign_id, leads=leads, token_groups=len(groups),
+                         calls=sum(calls_for(n, MAX_CAMPAIGN_BATCH) for n in groups))
         out.append(entry)
     return out

@@ -8,15 +8,24 @@ from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import SegmarketoError
 from segmarketo_cli.jobs.apply_events.accounting import Ledger, close_buckets, open_buckets
-from segmarketo_cli.jobs.apply_events.events import CollectedEvents, EventCollector, person_for
+from segmarketo_cli.jobs.apply_events.events import EventCollector
 from segmarketo_cli.jobs.apply_events.execute import PlanExecutor
+from segmarketo_cli.jobs.apply_events.intake import (
+    count_input,
+    drop_already_applied,
+    find_leads,
+    key_people,
+    keys_to_create,
+    reject_leadless,
+)
 from segmarketo_cli.jobs.apply_events.leads import LeadIndex, LeadResolver
 from segmarketo_cli.jobs.apply_events.pending import Recovery, reconcile, report_recovery
-from segmarketo_cli.jobs.apply_events.plan import Match, RulesPlan, build_plan, describe_plan
+from segmarketo_cli.jobs.apply_events.plan import PlanTally, describe_plan
 from segmarketo_cli.jobs.apply_events.prepare import ApplyProfile, PreparedApply
 from segmarketo_cli.jobs.apply_events.rules import Rule
+from segmarketo_cli.jobs.apply_events.staging import StagedEvents
+from segmarketo_cli.jobs.apply_events.windows import PlanWindows
 from segmarketo_cli.jobs.context import JobContext, ProgressBar
-from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.sources import SourceItem, read_all
 from segmarketo_cli.state import StateStore
@@ -44,53 +53,41 @@ def run(ctx: JobContext, prepared: PreparedApply) -> RunReport:
     ledger = Ledger(report, ctx.rejects, store, client.instance)
     recovery = _recover(client, store, report, dry_run=options.dry_run)
 
+    staged = StagedEvents(ctx.engine().con)
     with ctx.progress(None, "reading events", unit="msg") as bar:
-        collected = EventCollector(rules, profile.resolved.coerce).feed(_counted(read_all(prepared.inputs), bar))
-    _count_input(collected, report, ctx.rejects, ledger)
-    pending = _drop_already_applied(collected.matches, collected.who, rules, store, client.instance, ledger,
-                                    reprocess=options.reprocess)
+        collected = EventCollector(rules, profile.resolved.coerce, staged).feed(
+            _counted(read_all(prepared.inputs), bar))
+    count_input(collected, staged, rules, report, ctx.rejects, ledger)
+    if not options.reprocess:
+        drop_already_applied(staged, rules, store, client.instance, ledger)
 
     resolver = LeadResolver(client, store, lookup_field=profile.lookup_field,
                             user_id_field=profile.user_id_field, mapper=profile.mapper)
     if recovery.calls:
         resolver.calls["pending_check"] = recovery.calls
-    keyed: list[tuple[Match, str]] = []
-    emails: dict[str, str | None] = {}
-    for match, who in pending:
-        person = person_for(collected.graph, who)
-        key, reason = resolver.key_for(who, person)
-        if key is None or "," in key:
-            _reject(ledger, match, reason or f"{profile.lookup_field} {key!r} contains a comma")
-            continue
-        keyed.append((match, key))
-        emails.setdefault(key, resolver.email_of(who, person))
-    score_fields = sorted({r.field for r in rules if r.action == "score"})
-    index = resolver.resolve([k for _, k in keyed], score_fields) if keyed else LeadIndex()
+    key_people(staged, collected.graph, resolver, ledger, rules)
+    index, emails = find_leads(staged, resolver, sorted({r.field for r in rules if r.action == "score"}))
     summary = PlanSummary(plan=[])
-    _create_missing(keyed, index, emails, resolver, report, ledger, summary, dry_run=options.dry_run)
+    _create_missing(keys_to_create(staged, rules, index, emails), index, resolver, report, summary,
+                    dry_run=options.dry_run)
+    reject_leadless(staged, index, ledger, rules, profile.lookup_field)
 
-    ready = []
-    for match, key in keyed:
-        ids = index.ids.get(key)
-        if ids:
-            match.lead_ids = ids
-            ready.append(match)
-        else:
-            _reject(ledger, match, index.reasons.get(key) or f"no Marketo lead with {profile.lookup_field} {key}",
-                    value=key)
     targets = profile.resolved.targets
-    plan = build_plan(ready, targets)
-    summary.plan = describe_plan(plan, rules, targets)
+    windows = PlanWindows(staged, rules, targets, index.ids)
+    tally = PlanTally()
     if options.dry_run:
-        for match in ready:
-            ledger.bucket(match.rule, "planned")
-        summary.calls = plan.write_calls()
+        for _, plan in windows.plans():
+            tally.add(plan)
+        for rule, n in windows.per_rule():
+            ledger.bucket(rule, "planned", n)
+        summary.plan = describe_plan(tally, rules, targets)
+        summary.calls = tally.write_calls(rules)
         report.details["planned_write_calls"] = summary.calls
         report.details["plan"] = summary.plan
         close_buckets(report, rules, dry_run=True)
         ctx.show_plan(summary)
         return report
-    _execute(plan, client, ledger, resolver, index, profile, summary, report, rules)
+    _execute(windows, tally, client, ledger, resolver, index, profile, summary, report, rules)
     return report
 
 
@@ -100,18 +97,27 @@ def _counted(items: Iterable[SourceItem], bar: ProgressBar) -> Iterator[SourceIt
         yield item
 
 
-def _execute(plan: RulesPlan, client: MarketoClient, ledger: Ledger, resolver: LeadResolver, index: LeadIndex,
-             profile: ApplyProfile, summary: PlanSummary, report: RunReport, rules: list[Rule]) -> None:
+def _execute(windows: PlanWindows, tally: PlanTally, client: MarketoClient, ledger: Ledger, resolver: LeadResolver,
+             index: LeadIndex, profile: ApplyProfile, summary: PlanSummary, report: RunReport,
+             rules: list[Rule]) -> None:
     executor = PlanExecutor(client, ledger, resolver, index, workers=profile.workers)
+    current = -1
     try:
-        executor.run(plan)
+        for window, plan in windows.plans():
+            current = window
+            tally.add(plan)
+            executor.run(plan)
     except (SegmarketoError, KeyboardInterrupt):
         ledger.flush()
         deferred = ledger.abandon("deferred")
+        for rule, n in windows.per_rule(after=current):
+            ledger.bucket(rule, "deferred", n)
+            deferred += n
         if deferred:
             report.notes.append(f"{deferred} matched event(s) not applied yet; a re-run applies them")
         raise
     finally:
+        summary.plan = describe_plan(tally, rules, targets=profile.resolved.targets)
         summary.calls = {**resolver.calls, **executor.calls}
         report.details["plan"] = summary.plan
         report.details["calls"] = dict(summary.calls)
@@ -131,44 +137,9 @@ def _recover(client: MarketoClient, store: StateStore, report: RunReport, *, dry
     return recovery
 
 
-def _count_input(collected: CollectedEvents, report: RunReport, rejects: RejectsWriter, ledger: Ledger) -> None:
-    for bucket, n in collected.counts.items():
-        report.add(bucket, n)
-    for origin, reason in collected.malformed:
-        rejects.write(reason, origin=origin)
-    for match in collected.matches:
-        ledger.bucket(match.rule, "matched")
-    for rejection in collected.rejections:
-        ledger.bucket(rejection.rule, "matched")
-        ledger.bucket(rejection.rule, "rejected")
-        ledger.reject(rejection.rule, rejection.message_id, rejection.origin, rejection.reason,
-                      field=rejection.field, value=rejection.value)
-
-
-def _drop_already_applied(matches: list[Match], who: list[str], rules: list[Rule], store: StateStore,
-                          instance: str, ledger: Ledger, *, reprocess: bool) -> list[tuple[Match, str]]:
-    """Matches whose messageId was applied by an earlier run are counted, not applied (unless --reprocess)."""
-    pairs = list(zip(matches, who, strict=True))
-    if reprocess:
-        return pairs
-    done: dict[str, set[str]] = {}
-    for rule in rules:
-        ids = [m.message_id for m in matches if m.rule is rule]
-        done[rule.name] = store.processed(instance, rule.name, ids) if ids else set()
-    pending = []
-    for match, person in pairs:
-        if match.message_id in done[match.rule.name]:
-            ledger.bucket(match.rule, "already_applied")
-        else:
-            pending.append((match, person))
-    return pending
-
-
-def _create_missing(keyed: list[tuple[Match, str]], index: LeadIndex, emails: dict[str, str | None],
-                    resolver: LeadResolver, report: RunReport, ledger: Ledger, summary: PlanSummary, *,
-                    dry_run: bool) -> None:
+def _create_missing(wanted: dict[str, str | None], index: LeadIndex, resolver: LeadResolver, report: RunReport,
+                    summary: PlanSummary, *, dry_run: bool) -> None:
     """Leads for `create = true` rules whose person has no lead yet (createOrUpdate on the lookup field)."""
-    wanted = {key: emails.get(key) for match, key in keyed if match.rule.create and key in index.missing}
     if not wanted:
         return
     if dry_run:
@@ -183,8 +154,3 @@ def _create_missing(keyed: list[tuple[Match, str]], index: LeadIndex, emails: di
         index.key_of[lead_id] = key
         index.fetched[lead_id] = frozenset()
     index.reasons.update({key: f"creating the lead failed: {reason}" for key, reason in failed.items()})
-
-
-def _reject(ledger: Ledger, match: Match, reason: str, **details: Any) -> None:
-    ledger.bucket(match.rule, "rejected")
-    ledger.reject(match.rule, match.message_id, match.origin, reason, **details)

@@ -1,0 +1,150 @@
+"""The run's events in DuckDB tables: messageIds seen, matches and rejections, staged and read back in Arrow batches.
+
+Whole-run state lives here instead of Python objects so memory stays near the engine's memory_limit whatever the
+number of events (docs/engine.md); DuckDB spills the tables past the limit
+(https://duckdb.org/docs/stable/guides/performance/how_to_tune_workloads#spilling-to-disk).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+CHUNK = 50_000  # rows per Arrow batch, both ways
+
+_MATCH = pa.schema([("seq", pa.int64()), ("rule", pa.int32()), ("message_id", pa.string()), ("ts", pa.float64()),
+                    ("origin", pa.string()), ("who", pa.string()), ("payload", pa.binary())])
+# rule is null for a malformed line; field and value only when a value was at fault
+_REJECT = pa.schema([("seq", pa.int64()), ("rule", pa.int32()), ("message_id", pa.string()), ("origin", pa.string()),
+                     ("reason", pa.string()), ("field", pa.string()), ("value", pa.binary())])
+_WHO = pa.schema([("who", pa.string()), ("key", pa.string()), ("reason", pa.string()), ("email", pa.string())])
+_IDS = pa.schema([("rule", pa.int32()), ("message_id", pa.string())])
+_KEYS = pa.schema([("key", pa.string())])
+
+_TABLES = """
+CREATE OR REPLACE TABLE ae_seen (message_id VARCHAR);
+CREATE OR REPLACE TABLE ae_matches (seq BIGINT, rule INTEGER, message_id VARCHAR, ts DOUBLE, origin VARCHAR,
+                                    who VARCHAR, payload BLOB);
+CREATE OR REPLACE TABLE ae_rejects (seq BIGINT, rule INTEGER, message_id VARCHAR, origin VARCHAR, reason VARCHAR,
+                                    field VARCHAR, value BLOB);
+CREATE OR REPLACE TABLE ae_done (rule INTEGER, message_id VARCHAR);
+CREATE OR REPLACE TABLE ae_who (who VARCHAR, key VARCHAR, reason VARCHAR, email VARCHAR);
+CREATE OR REPLACE TABLE ae_found (key VARCHAR);
+CREATE OR REPLACE VIEW ae_pending AS
+    SELECT m.* FROM ae_matches m ANTI JOIN ae_done d ON d.rule = m.rule AND d.message_id = m.message_id;
+CREATE OR REPLACE VIEW ae_keyed AS
+    SELECT p.*, w.key, w.reason, w.email FROM ae_pending p JOIN ae_who w ON w.who = p.who;
+CREATE OR REPLACE VIEW ae_ready AS SELECT k.* FROM ae_keyed k SEMI JOIN ae_found f ON f.key = k.key;
+"""
+
+
+def dump(value: Any) -> bytes | None:
+    """A payload or rejected value as bytes that load back to an equal Python value."""
+    return None if value is None else pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load(blob: bytes | None) -> Any:
+    return None if blob is None else pickle.loads(blob)  # noqa: S301 - bytes this run dumped itself
+
+
+class _Rows:
+    """Rows collected in Python and appended to a table one Arrow batch at a time."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
+        self.con = con
+        self.table = table
+        self.schema = schema
+        self.rows: list[tuple[Any, ...]] = []
+
+    def add(self, *row: Any) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            columns = zip(*self.rows, strict=True)
+            insert(self.con, self.table, pa.Table.from_arrays(
+                [pa.array(c, t) for c, t in zip(columns, self.schema.types, strict=True)], schema=self.schema))
+            self.rows = []
+
+
+def insert(con: duckdb.DuckDBPyConnection, table: str, batch: pa.Table) -> None:
+    """Append an Arrow table to `table` (columns in the table's order)."""
+    con.register("ae_batch", batch)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM ae_batch")  # noqa: S608 - table names are constants
+    finally:
+        con.unregister("ae_batch")
+
+
+def batches(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] = ()) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of `query`, CHUNK at a time, read on a cursor of its own so the caller may write to other tables
+    of the same database meanwhile."""
+    for batch in con.cursor().sql(query, params=list(params)).to_arrow_reader(CHUNK):
+        yield list(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+
+
+def rows(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+    """The rows of `query` one by one, fetched a batch at a time (see `batches`)."""
+    for batch in batches(con, query, params):
+        yield from batch
+
+
+class StagedEvents:
+    """The tables one apply-events run fills while reading, then queries to plan; all in the engine's database."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        con.execute(_TABLES)
+        self.matches = _Rows(con, "ae_matches", _MATCH)
+        self.rejects = _Rows(con, "ae_rejects", _REJECT)
+        self.who = _Rows(con, "ae_who", _WHO)
+        self.done = _Rows(con, "ae_done", _IDS)
+        self.found = _Rows(con, "ae_found", _KEYS)
+        self.seq = 0
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def seen_before(self, message_ids: list[str]) -> set[str]:
+        """Which of these messageIds earlier chunks had, then remember them all (a chunk at a time)."""
+        if not message_ids:
+            return set()
+        distinct = list(dict.fromkeys(message_ids))
+        batch = pa.table({"message_id": pa.array(distinct, pa.string())})
+        self.con.register("ae_chunk", batch)
+        try:
+            seen = {row[0] for row in self.con.execute(
+                "SELECT c.message_id FROM ae_chunk c SEMI JOIN ae_seen s ON s.message_id = c.message_id").fetchall()}
+        finally:
+            self.con.unregister("ae_chunk")
+        fresh = [m for m in distinct if m not in seen]
+        if fresh:
+            insert(self.con, "ae_seen", pa.table({"message_id": pa.array(fresh, pa.string())}))
+        return seen
+
+    def add_match(self, rule: int, message_id: str, ts: float, origin: str, who: str, payload: Any) -> None:
+        self.matches.add(self.next_seq(), rule, message_id, ts, origin, who, dump(payload))
+
+    def add_reject(self, rule: int | None, message_id: str | None, origin: str, reason: str,
+                   field: str | None = None, value: Any = None) -> None:
+        self.rejects.add(self.next_seq(), rule, message_id, origin, reason, field, dump(value))
+
+    def flush(self) -> None:
+        for table in (self.matches, self.rejects, self.who, self.done, self.found):
+            table.flush()
+
+    def drop(self, *tables: str) -> None:
+        """Drop tables no later step reads, so their buffers are free for the next ones."""
+        for table in tables:
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def count_by_rule(self, view: str, where: str = "TRUE") -> dict[int, int]:
+        """Rows of `view` per rule index."""
+        return dict(self.con.execute(f"SELECT rule, count(*) FROM {view} WHERE {where} GROUP BY rule").fetchall())  # noqa: S608
