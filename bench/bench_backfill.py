@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OUT, bench_child  # noqa: E402
 
 
-def _write_gz(path: Path, lines: Iterator[str]) -> None:
+def write_gz(path: Path, lines: Iterator[str], compresslevel: int = 6) -> None:
     """Gzip lines in chunks of 20,000 (a generator of text lines, each ending in a newline)."""
-    with gzip.open(path, "wb", compresslevel=6) as handle:
+    with gzip.open(path, "wb", compresslevel=compresslevel) as handle:
         while chunk := "".join(islice(lines, 20_000)):
             handle.write(chunk.encode())
 
@@ -53,7 +53,7 @@ def generate(path: Path, messages: int, per_person: int = 4) -> int:
                 yield (f'{{"type":"track","userId":"user-{i}","event":"Feature Used","context":{ctx},'
                        f'"properties":{{"feature":"f{k}"}},"messageId":"t{i}-{k}","timestamp":"{ts}"}}\n')
 
-    _write_gz(path, lines())
+    write_gz(path, lines())
     return people * per_person
 
 
@@ -73,7 +73,7 @@ def generate_identifies(path: Path, messages: int, per_person: int = 2) -> int:
                        f'"product_score":{i % 100 + k},"company":{{"name":"Initech","industry":"Technology"}},'
                        f'"address":{{"city":"Paris","country":"France"}}}}}}\n')
 
-    _write_gz(path, lines())
+    write_gz(path, lines())
     return people * per_person
 
 
