@@ -18,6 +18,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from segmarketo_cli.sandbox import Sandbox, SandboxConfig
+
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "_out"
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret-0123456789"
@@ -48,8 +50,6 @@ class Limits:
                 f"latency {self.latency_s * 1000:g} ms + {self.per_record_s * 1000:g} ms/record")
 
     def sandbox_config(self, **extra: Any) -> Any:
-        from segmarketo_cli.sandbox import SandboxConfig
-
         settings: dict[str, Any] = {"rate_limit_calls": self.calls, "window_s": self.window_s,
                                     "max_concurrency": self.concurrency, "latency_s": self.latency_s,
                                     "latency_per_record_s": self.per_record_s, "daily_quota": 10_000_000}
@@ -94,8 +94,6 @@ def ratio_figure(bench: str, what: str, records: int, seconds: float, ceiling: f
 
 # ---- a sandbox in its own process ---------------------------------------------------------------------------
 def _serve(conn: Connection, config: Any, seed: Callable[..., dict] | None, args: tuple) -> None:
-    from segmarketo_cli.sandbox import Sandbox
-
     box = Sandbox(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, write_key=WRITE_KEY, config=config)
     started = time.perf_counter()
     info = seed(box, *args) if seed else {}

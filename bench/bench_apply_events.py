@@ -10,39 +10,69 @@ import argparse
 import gzip
 import json
 import math
+import os
 import random
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CLIENT_ID, CLIENT_SECRET, OUT, SandboxProcess, peak_rss_mb  # noqa: E402
 
-from segmarketo_cli.jobs.apply_events import run as rules_apply
+from segmarketo_cli.config import Settings
 from segmarketo_cli.jobs.apply_events.events import EventCollector
 from segmarketo_cli.jobs.apply_events.plan import build_plan
-from segmarketo_cli.jobs.apply_events.rules import parse_rules
+from segmarketo_cli.jobs.apply_events.prepare import ApplyOptions, PreparedApply, prepare
+from segmarketo_cli.jobs.apply_events.run import run
+from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.jobs.services import Services
+from segmarketo_cli.marketo.base import MAX_BATCH
 from segmarketo_cli.marketo.client import MarketoClient
 from segmarketo_cli.marketo.limits import Limiter
 from segmarketo_cli.sandbox import SandboxConfig
-from segmarketo_cli.sources import preflight, read_all
+from segmarketo_cli.sources import read_all
 from segmarketo_cli.state import StateStore
 
-RULES = [
-    {"name": "usage-score", "event": ["Report Created", "Dashboard Shared"], "where": {"plan": "pro"},
-     "action": "score", "field": "productScore", "points": {"property": "weight", "default": 1}},
-    {"name": "webinar-registered", "event": "Webinar Registered", "action": "program-status",
-     "program": "Bench Webinar", "status": "Registered"},
-    {"name": "trial-welcome", "event": "Trial Started", "action": "trigger-campaign", "campaign": "Bench Welcome",
-     "tokens": {"my.plan": {"property": "plan"}}},
-    {"name": "opt-out", "event": "Unsubscribed", "action": "suppress", "remove_from_lists": ["Bench Newsletter"]},
-    {"name": "customer", "event": "Subscription Started", "action": "set-fields",
-     "fields": {"lifecycleStage": "Customer", "mrr": {"property": "mrr"}}},
-]
+RULES = """
+[[rule]]
+name = "usage-score"
+event = ["Report Created", "Dashboard Shared"]
+where = { plan = "pro" }
+action = "score"
+field = "productScore"
+points = { property = "weight", default = 1 }
+
+[[rule]]
+name = "webinar-registered"
+event = "Webinar Registered"
+action = "program-status"
+program = "Bench Webinar"
+status = "Registered"
+
+[[rule]]
+name = "trial-welcome"
+event = "Trial Started"
+action = "trigger-campaign"
+campaign = "Bench Welcome"
+tokens = { "my.plan" = { property = "plan" } }
+
+[[rule]]
+name = "opt-out"
+event = "Unsubscribed"
+action = "suppress"
+remove_from_lists = ["Bench Newsletter"]
+
+[[rule]]
+name = "customer"
+event = "Subscription Started"
+action = "set-fields"
+fields = { lifecycleStage = "Customer", mrr = { property = "mrr" } }
+"""
 # event name, share of events, properties
 MIX = [("Report Created", 0.45, lambda r: {"plan": r.choice(["pro", "pro", "free"]), "weight": r.randint(1, 5)}),
        ("Dashboard Shared", 0.15, lambda r: {"plan": "pro"}),
@@ -90,54 +120,59 @@ def main() -> int:
         generate(export, args.events, args.people)
         size = export.stat().st_size / 1e6
         print(f"generated {export.name} ({size:.1f} MB) in {time.perf_counter() - started:.1f} s")
-    rules = parse_rules(RULES, "bench")
 
     # The sandbox lives in its own process, so peak RSS below is apply-events' own.
     config = SandboxConfig(rate_limit_calls=100_000, max_concurrency=50, daily_quota=10_000_000)
-    with SandboxProcess(config, seed_sandbox, args.people) as box:
+    with SandboxProcess(config, seed_sandbox, args.people) as box, tempfile.TemporaryDirectory() as state_dir:
         print(f"sandbox (separate process) seeded with {args.people:,} leads in {box.seed_s:.1f} s")
+        home = Path(state_dir)
+        os.environ["SEGMARKETO_REGISTRY"] = str(home / "instance-registry.sqlite")  # claim no instance of the user's
+        rules_path = home / "rules.toml"
+        rules_path.write_text(RULES, encoding="utf-8")
         limiter = Limiter(calls=100_000, window_s=20.0, max_concurrency=5)
         client = MarketoClient(box.url, CLIENT_ID, CLIENT_SECRET, limiter=limiter)
-        with tempfile.TemporaryDirectory() as state_dir:
-            store = StateStore(Path(state_dir), "bench")
-            options = rules_apply.ApplyOptions(workers=5)
-            prepared = rules_apply.prepare(rules, client, store, options)
-            files = preflight([str(export)])
-
-            started = time.perf_counter()
-            collected = EventCollector(rules, prepared.coerce).feed(read_all(files))
-            read_s = time.perf_counter() - started
-            started = time.perf_counter()
-            numbers: dict[str, int] = {}  # plan alone: one stand-in lead id per person instead of the lookups
-            for match, who in zip(collected.matches, collected.who, strict=True):
-                match.lead_ids = (numbers.setdefault(who, len(numbers) + 1),)
-            plan = build_plan(collected.matches, prepared.targets)
-            plan_s = time.perf_counter() - started
-            print(f"read+match {collected.counts['messages']:,} messages in {read_s:.1f} s "
-                  f"({collected.counts['messages'] / read_s:,.0f}/s); {len(collected.matches):,} matches")
-            print(f"plan build {plan_s:.2f} s for {len(numbers):,} identifiers; peak RSS {peak_rss_mb():,.0f} MB")
-            del collected, plan, numbers
-            if args.no_apply:
-                return 0
-            # run 1: cold lead-id cache; run 2: the same files again (exactly once: no write);
-            # run 3: --reprocess with a warm cache, so score values are read by id (the "score reads")
-            for run in (1, 2, 3):
-                options.reprocess = run == 3
-                report = RunReport(command="apply-events")
-                before = client.calls
-                with RejectsWriter(Path(state_dir) / f"rejects{run}.jsonl") as rejects:
-                    started = time.perf_counter()
-                    result = rules_apply.run(read_all(files), prepared, client, store, report, rejects, options)
-                    total_s = time.perf_counter() - started
-                calls = client.calls - before
-                print(f"\nrun {run}: {total_s:.1f} s end to end, {calls:,} Marketo calls, "
-                      f"peak RSS {peak_rss_mb():,.0f} MB")
-                print(f"  calls by stage: {result.calls}")
-                buckets = {k: v for k, v in report.counts.items() if not k.endswith(".matched") and v}
-                print(f"  buckets: {buckets}")
-                if run != 2:
-                    print_targets(result)
+        services = Services(Settings(max_concurrency=5), StateStore(home, "bench"), _marketo=client)
+        options = ApplyOptions(files=(str(export),), rules_path=str(rules_path))
+        prepared = prepare(services.settings, options, services)
+        read_and_plan(prepared)
+        if args.no_apply:
             return 0
+        # run 1: cold lead-id cache; run 2: the same files again (exactly once: no write);
+        # run 3: --reprocess with a warm cache, so score values are read by id (the "score reads")
+        for number in (1, 2, 3):
+            report = RunReport(command="apply-events")
+            before = client.calls
+            again = replace(prepared, options=replace(options, reprocess=number == 3))
+            with RejectsWriter(home / f"rejects{number}.jsonl") as rejects:
+                started = time.perf_counter()
+                run(JobContext(services=services, report=report, rejects=rejects), again)
+                total_s = time.perf_counter() - started
+            calls = client.calls - before
+            print(f"\nrun {number}: {total_s:.1f} s end to end, {calls:,} Marketo calls, "
+                  f"peak RSS {peak_rss_mb():,.0f} MB")
+            print(f"  calls by stage: {report.details['calls']}")
+            buckets = {k: v for k, v in report.counts.items() if not k.endswith(".matched") and v}
+            print(f"  buckets: {buckets}")
+            if number != 2:
+                print_targets(report)
+        return 0
+
+
+def read_and_plan(prepared: PreparedApply) -> None:
+    """Read + match + plan alone, with one stand-in lead id per person instead of the lookups."""
+    resolved = prepared.profile.resolved
+    started = time.perf_counter()
+    collected = EventCollector(resolved.rules, resolved.coerce).feed(read_all(prepared.inputs))
+    read_s = time.perf_counter() - started
+    started = time.perf_counter()
+    numbers: dict[str, int] = {}
+    for match, who in zip(collected.matches, collected.who, strict=True):
+        match.lead_ids = (numbers.setdefault(who, len(numbers) + 1),)
+    build_plan(collected.matches, resolved.targets)
+    plan_s = time.perf_counter() - started
+    print(f"read+match {collected.counts['messages']:,} messages in {read_s:.1f} s "
+          f"({collected.counts['messages'] / read_s:,.0f}/s); {len(collected.matches):,} matches")
+    print(f"plan build {plan_s:.2f} s for {len(numbers):,} identifiers; peak RSS {peak_rss_mb():,.0f} MB")
 
 
 def seed_sandbox(box: Any, people: int) -> dict[str, Any]:
@@ -152,27 +187,29 @@ def seed_sandbox(box: Any, people: int) -> dict[str, Any]:
     return {}
 
 
-def print_targets(result: rules_apply.ApplyResult) -> None:
-    by_rule = {entry["rule"]: entry for entry in result.plan}
-    writes = result.calls.get("sync_leads", 0)
+def print_targets(report: RunReport) -> None:
+    """A real run's calls per stage (report.details["calls"]) against its per-rule plan (report.details["plan"])."""
+    calls: dict[str, int] = report.details["calls"]
+    by_rule = {entry["rule"]: entry for entry in report.details["plan"]}
+    writes = calls.get("sync_leads", 0)
     field_leads = max(by_rule["usage-score"]["leads"], by_rule["customer"]["leads"], by_rule["opt-out"]["leads"])
-    print("  targets (writes <= distinct leads / 300 per action, plus the score reads):")
+    print(f"  targets (writes <= distinct leads / {MAX_BATCH} per action, plus the score reads):")
     print(f"    sync_leads (score + set-fields + unsubscribe in one row per lead): {writes} calls; "
-          f"one action alone would need {math.ceil(by_rule['usage-score']['leads'] / 300)} "
-          f"(score) + {math.ceil(by_rule['customer']['leads'] / 300)} (set-fields) + "
-          f"{math.ceil(by_rule['opt-out']['leads'] / 300)} (suppress); largest single action ≥ "
-          f"{math.ceil(field_leads / 300)}")
-    reads = result.calls.get("score_read", 0)
-    why = "cached lead ids: values read by id, 300 a call" if reads else "values came with the lead lookups"
+          f"one action alone would need {math.ceil(by_rule['usage-score']['leads'] / MAX_BATCH)} "
+          f"(score) + {math.ceil(by_rule['customer']['leads'] / MAX_BATCH)} (set-fields) + "
+          f"{math.ceil(by_rule['opt-out']['leads'] / MAX_BATCH)} (suppress); largest single action ≥ "
+          f"{math.ceil(field_leads / MAX_BATCH)}")
+    reads = calls.get("score_read", 0)
+    why = f"cached lead ids: values read by id, {MAX_BATCH} a call" if reads else "values came with the lead lookups"
     print(f"    score reads: {reads} calls ({why})")
     webinar = by_rule["webinar-registered"]["leads"]
-    print(f"    program_status: {result.calls.get('program_status', 0)} calls for {webinar:,} leads "
-          f"(target {math.ceil(webinar / 300)})")
+    print(f"    program_status: {calls.get('program_status', 0)} calls for {webinar:,} leads "
+          f"(target {math.ceil(webinar / MAX_BATCH)})")
     removal = by_rule["opt-out"]["leads"]
-    print(f"    remove_from_list: {result.calls.get('remove_from_list', 0)} calls for {removal:,} suppressed leads "
-          f"on 1 list (target {math.ceil(removal / 300)})")
+    print(f"    remove_from_list: {calls.get('remove_from_list', 0)} calls for {removal:,} suppressed leads "
+          f"on 1 list (target {math.ceil(removal / MAX_BATCH)})")
     trial = by_rule["trial-welcome"]
-    print(f"    request_campaign: {result.calls.get('request_campaign', 0)} calls for {trial['leads']:,} leads in "
+    print(f"    request_campaign: {calls.get('request_campaign', 0)} calls for {trial['leads']:,} leads in "
           f"{trial['token_groups']} token groups (Marketo caps 100 leads per call)")
 
 

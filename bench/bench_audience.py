@@ -8,6 +8,7 @@ new people need a filter lookup).
     python bench/bench_audience.py --relaxed       # 100 calls / 2 s on both sides, for a quick check
     python bench/bench_audience.py --people 20000  # smaller
     python bench/bench_audience.py --plan-only     # the planner alone (local cost, JSON on stdout)
+    python bench/bench_audience.py --plan-only --people 3000000 --memory-limit 1GB
 """
 
 from __future__ import annotations
@@ -28,8 +29,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Timer, peak_rss_mb  # noqa: E402
 
 from segmarketo_cli.cli.main import cli
+from segmarketo_cli.engine import Engine
+from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.sync_audience import members as audience_members
+from segmarketo_cli.jobs.sync_audience.audience_table import load_audience
+from segmarketo_cli.jobs.sync_audience.plan import plan_membership
+from segmarketo_cli.jobs.sync_audience.plan_out import write_plan
+from segmarketo_cli.jobs.sync_audience.resolve import RESOLVED_SCHEMA
+from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, insert
 from segmarketo_cli.sandbox import Sandbox, SandboxConfig
+from segmarketo_cli.sizes import parse_memory_limit
+from segmarketo_cli.sources.audience.readers import read_audience
 
 KINDS = [
     (re.compile(r"^/bulk/v1/leads/export/"), "bulk extract"),
@@ -88,23 +98,33 @@ def run_once(box: Sandbox, audience: Path, seen: list[tuple[str, str]]) -> tuple
     return json.loads(result.stdout), elapsed
 
 
-def plan_only(people: int, churn: float) -> dict:
-    """Local cost: the membership diff of `people` resolved people against a list of `people` members."""
-    from segmarketo_cli.jobs.sync_audience.plan import plan_membership
-    from segmarketo_cli.sources.audience.readers import AudiencePerson, Identity
-
+def plan_only(people: int, churn: float, memory_limit: str = "1GB") -> dict:
+    """Local cost: the audience CSV checked and loaded, `people` members streamed in as pages would bring them,
+    their lead ids as the lead-id cache gives them, the membership diff and its --plan-out file, all in the
+    planning engine at `memory_limit` (docs/engine.md)."""
     changed = int(people * churn)
-    members = {i + 1: {"id": i + 1, "email": f"person{i:07d}@bench.example.com"} for i in range(people)}
-    audience, resolved = [], {}
-    for i in range(changed, people + changed):
-        identity = Identity("email", f"person{i:07d}@bench.example.com")
-        audience.append(AudiencePerson((identity,), f"audience.csv:{i + 2}"))
-        resolved[identity] = [i + 1]
-    with Timer() as timer:
-        plan = plan_membership(audience, resolved, members, mode="mirror")
+    with tempfile.TemporaryDirectory(prefix="bench-audience-plan-") as tmp:
+        folder = Path(tmp)
+        source = write_audience(folder / "audience.csv", changed, people + changed)
+        members = ({"id": i + 1, "email": f"person{i:07d}@bench.example.com"} for i in range(people))
+        with Timer() as timer, Engine(folder / "engine", parse_memory_limit(memory_limit)) as engine, \
+                RejectsWriter(folder / "rejects.jsonl") as rejects:
+            con = engine.con
+            audience = read_audience(source)
+            load_audience(con, audience, rejects)
+            current = audience_members.load_members(con, members, None)
+            create(con, "resolved", RESOLVED_SCHEMA)
+            for first in range(changed, people + changed, BATCH_ROWS):
+                last = min(first + BATCH_ROWS, people + changed)
+                insert(con, "resolved", RESOLVED_SCHEMA,
+                       [("email", f"person{i:07d}@bench.example.com", i + 1) for i in range(first, last)])
+            plan = plan_membership(con, current=current, mode="mirror")
+            write_plan(plan, folder / "plan.csv")
+            spilled_mb = engine.disk_bytes() / 2**20
     return {"people": people, "members": people, "adds": len(plan.adds), "removes": len(plan.removes),
-            "seconds": round(timer.seconds, 3), "people_per_s": round(people / timer.seconds),
-            "peak_rss_mb": round(peak_rss_mb())}
+            "seconds": round(timer.seconds, 3), "cpu_s": round(timer.cpu_s, 1),
+            "people_per_s": round(people / timer.seconds), "peak_rss_mb": round(peak_rss_mb()),
+            "engine_disk_mb": round(spilled_mb), "memory_limit": memory_limit}
 
 
 def main() -> None:
@@ -113,9 +133,10 @@ def main() -> None:
     parser.add_argument("--churn", type=float, default=0.05)
     parser.add_argument("--relaxed", action="store_true", help="100 calls / 2 s instead of / 20 s")
     parser.add_argument("--plan-only", action="store_true", help="local cost of the diff only; prints JSON")
+    parser.add_argument("--memory-limit", default="1GB", help="the planning engine's memory limit (--plan-only)")
     args = parser.parse_args()
     if args.plan_only:
-        print(json.dumps(plan_only(args.people, args.churn)))
+        print(json.dumps(plan_only(args.people, args.churn, args.memory_limit)))
         return
 
     box, audiences, list_id, ids = build(args.people, args.churn, args.relaxed)

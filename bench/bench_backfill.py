@@ -22,6 +22,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OUT, bench_child  # noqa: E402
 
+from segmarketo_cli.config import Settings
+from segmarketo_cli.identity import IdentityGraph
+from segmarketo_cli.jobs.backfill_leads.plan import Ownership, build_plan
+from segmarketo_cli.jobs.backfill_leads.prepare import BackfillOptions, prepare
+from segmarketo_cli.jobs.backfill_leads.read import might_matter
+from segmarketo_cli.jobs.backfill_leads.run import run
+from segmarketo_cli.jobs.bulk_import import execute as backfill_bulk
+from segmarketo_cli.jobs.context import JobContext
+from segmarketo_cli.jobs.rejects import RejectsWriter
+from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.jobs.services import Services
+from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
+from segmarketo_cli.marketo.client import MarketoClient
+from segmarketo_cli.marketo.limits import Limiter
+from segmarketo_cli.sandbox import Sandbox
+from segmarketo_cli.sandbox.stores.defaults import STANDARD_FIELDS
+from segmarketo_cli.sources import preflight, read_all
+from segmarketo_cli.state import StateStore
+
 
 def write_gz(path: Path, lines: Iterator[str], compresslevel: int = 6) -> None:
     """Gzip lines in chunks of 20,000 (a generator of text lines, each ending in a newline)."""
@@ -79,13 +98,6 @@ def generate_identifies(path: Path, messages: int, per_person: int = 2) -> int:
 
 def parse_and_plan(path: str) -> None:
     """Child process: read + identity + map + plan (no Marketo), print timings and peak RSS as JSON."""
-    from segmarketo_cli.identity import IdentityGraph
-    from segmarketo_cli.jobs.backfill_leads.plan import Ownership, build_plan
-    from segmarketo_cli.jobs.backfill_leads.read import might_matter
-    from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
-    from segmarketo_cli.sandbox.stores.defaults import STANDARD_FIELDS
-    from segmarketo_cli.sources import preflight, read_all
-
     describe = [{"dataType": t, "length": n, "rest": {"name": name, "readOnly": ro}}
                 for name, t, n, ro, _s, _d in STANDARD_FIELDS]
     mapper = Mapper(FieldCatalog.from_describe(describe), explicit={"plan": "lifecycleStage"})
@@ -111,9 +123,6 @@ def parse_and_plan(path: str) -> None:
 
 
 def _client(box, calls: int = 100, window_s: float = 20.0, concurrency: int = 10):
-    from segmarketo_cli.marketo.client import MarketoClient
-    from segmarketo_cli.marketo.limits import Limiter
-
     limiter = Limiter(calls=calls, window_s=window_s, max_concurrency=concurrency)
     return MarketoClient(box.url, box.client_id, box.client_secret, limiter=limiter)
 
@@ -130,31 +139,19 @@ def people_file(folder: Path, n: int) -> Path:
 
 
 def run_job(box, client, path: Path, home: Path, *, bulk_threshold: int) -> tuple[dict, float]:
-    from segmarketo_cli.config import Settings
-    from segmarketo_cli.jobs.backfill_leads.prepare import BackfillOptions, prepare
-    from segmarketo_cli.jobs.backfill_leads.run import run
-    from segmarketo_cli.jobs.bulk_import import execute as backfill_bulk
-    from segmarketo_cli.jobs.context import JobContext
-    from segmarketo_cli.jobs.rejects import RejectsWriter
-    from segmarketo_cli.jobs.report import RunReport
-    from segmarketo_cli.jobs.services import Services
-    from segmarketo_cli.state import StateStore
-
     backfill_bulk.POLL_FIRST_S = 0.2  # the sandbox imports instantly; keep the bench short
     store = StateStore(home, f"bench{time.monotonic_ns()}")
     report = RunReport("backfill-leads")
     settings = Settings()
-    prepared = prepare(settings, BackfillOptions(files=(str(path),), bulk_threshold=bulk_threshold))
-    ctx = JobContext(services=Services(settings, store, _marketo=client), report=report,
-                     rejects=RejectsWriter(home / "rejects.jsonl"))
+    services = Services(settings, store, _marketo=client)
+    prepared = prepare(settings, BackfillOptions(files=(str(path),), bulk_threshold=bulk_threshold), services)
+    ctx = JobContext(services=services, report=report, rejects=RejectsWriter(home / "rejects.jsonl"))
     started = time.perf_counter()
     run(ctx, prepared)
     return report.counts, time.perf_counter() - started
 
 
 def api_calls(folder: Path) -> None:
-    from segmarketo_cli.sandbox import Sandbox
-
     path = people_file(folder, 10_000)
     for mode, threshold in (("REST", 10**9), ("bulk", 1)):
         with Sandbox(client_id="bench", client_secret="bench-secret").start() as box:

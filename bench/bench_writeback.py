@@ -26,6 +26,22 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import MARKETO, QUICK, SandboxProcess, Timer, cli_env, peak_rss_mb, run_child  # noqa: E402
 
+from segmarketo_cli.config import load_settings
+from segmarketo_cli.jobs.context import JobContext
+from segmarketo_cli.jobs.rejects import RejectsWriter
+from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.jobs.services import Services
+from segmarketo_cli.jobs.writeback.activity import activity_from_rest, parse_record
+from segmarketo_cli.jobs.writeback.events import EventBuilder, LeadIdentity
+from segmarketo_cli.jobs.writeback.execute import OutFileSink, Pipeline
+from segmarketo_cli.jobs.writeback.lookups import CAMPAIGNS_KEY, SUBJECTS_KEY, AssetNames, LeadDirectory
+from segmarketo_cli.jobs.writeback.plan import KNOWN_EVENTS
+from segmarketo_cli.jobs.writeback.prepare import WritebackOptions, prepare
+from segmarketo_cli.jobs.writeback.run import run
+from segmarketo_cli.sandbox.stores.activity_types import STANDARD_TYPES
+from segmarketo_cli.segment.sender import BatchSender
+from segmarketo_cli.state import StateStore
+
 TYPES = ["Send Email", "Email Delivered", "Open Email", "Click Email", "Email Bounced", "Email Bounced Soft",
          "Unsubscribe Email", "Change Status in Progression", "Fill Out Form"]
 WEIGHTS = [30, 29, 18, 9, 2, 2, 1, 5, 4]
@@ -85,16 +101,6 @@ def opt_in_extras(home: Path) -> None:
 # ---- local cost: activities -> Segment batches ----------------------------------------------------------------
 def batches_only(activities: int, leads: int) -> dict[str, Any]:
     """Parse activities as Get Lead Activities returns them, build events, split and serialise the batches."""
-    from segmarketo_cli.jobs.rejects import RejectsWriter
-    from segmarketo_cli.jobs.report import RunReport
-    from segmarketo_cli.jobs.writeback.activity import activity_from_rest, parse_record
-    from segmarketo_cli.jobs.writeback.events import EventBuilder, LeadIdentity
-    from segmarketo_cli.jobs.writeback.execute import OutFileSink, Pipeline
-    from segmarketo_cli.jobs.writeback.lookups import CAMPAIGNS_KEY, SUBJECTS_KEY, AssetNames, LeadDirectory
-    from segmarketo_cli.jobs.writeback.plan import KNOWN_EVENTS
-    from segmarketo_cli.sandbox.stores.activity_types import STANDARD_TYPES
-    from segmarketo_cli.segment.sender import BatchSender
-
     type_ids = {t["name"]: t["id"] for t in STANDARD_TYPES if t["name"] in TYPES}
     rng = random.Random(5)
     start = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -136,21 +142,12 @@ def batches_only(activities: int, leads: int) -> dict[str, Any]:
 # ---- the issue-5 end-to-end figures -----------------------------------------------------------------------------
 def bulk_client(poll_s: float) -> None:
     """Child process: the job through the bulk path, with a short status poll (the sandbox steps per poll)."""
-    from segmarketo_cli.config import load_settings
-    from segmarketo_cli.jobs.context import JobContext
-    from segmarketo_cli.jobs.rejects import RejectsWriter
-    from segmarketo_cli.jobs.report import RunReport
-    from segmarketo_cli.jobs.services import Services
-    from segmarketo_cli.jobs.writeback.prepare import WritebackOptions, prepare
-    from segmarketo_cli.jobs.writeback.run import run
-    from segmarketo_cli.state import StateStore
-
     settings = load_settings()
     services = Services(settings, StateStore(Path(os.environ["SEGMARKETO_HOME"]) / "state", "bench-bulk"))
     report = RunReport("writeback")
-    prepared = prepare(settings, WritebackOptions(since="3d", bulk=True), services)
+    prepared = prepare(settings, WritebackOptions(since="3d", bulk=True, poll_interval_s=poll_s), services)
     with RejectsWriter(Path(os.environ["SEGMARKETO_HOME"]) / "rejects.jsonl") as rejects:
-        run(JobContext(services=services, report=report, rejects=rejects), prepared, poll_interval_s=poll_s)
+        run(JobContext(services=services, report=report, rejects=rejects), prepared)
     services.count_calls(report)
     print(json.dumps(report.to_dict()))
 

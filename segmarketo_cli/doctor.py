@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -21,10 +22,11 @@ from segmarketo_cli.http import redact
 from segmarketo_cli.jobs.apply_events.prepare import load_rules, resolve_rules
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
 from segmarketo_cli.jobs.bulk_import.reports import check_row_field
-from segmarketo_cli.jobs.services import build_marketo
+from segmarketo_cli.jobs.services import Services, build_marketo
 from segmarketo_cli.jobs.writeback.prepare import prepare_profile as prepare_writeback_profile
 from segmarketo_cli.mapping.mapper import FieldCatalog, load_catalog
 from segmarketo_cli.secrets import SECRET_LABELS, secret_status
+from segmarketo_cli.sizes import human_size, parse_memory_limit
 from segmarketo_cli.state import registry
 from segmarketo_cli.state.ledger import instance_key, ledger_path
 
@@ -166,7 +168,7 @@ def _rules_checks(settings: Settings, client: MarketoClient, catalog: FieldCatal
 
 def activity_type_check(settings: Settings, client: MarketoClient) -> Check:
     """Every activity type writeback's event table reads exists on the instance."""
-    events = prepare_writeback_profile(settings).events
+    events = prepare_writeback_profile(settings, Services(settings, _marketo=client)).events
     known = {str(t.get("name")) for t in client.get_activity_types()}
     missing = sorted(name for name in events if name not in known)
     if missing:
@@ -200,6 +202,16 @@ def ledger_check(settings: Settings) -> Check:
         return Check("instance ledger", "fail", redact(refusal.message + (f" ({refusal.hint})" if refusal.hint
                                                                            else "")))
     return Check("instance ledger", "ok", f"{path}" + ("" if path.exists() else " (the first job creates it)"))
+
+
+def engine_check(settings: Settings) -> Check:
+    """The planning engine's memory limit and spill folder, with the free space of the disk it is on."""
+    folder = paths.engine_dir(paths.state_dir(), settings.profile)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    free = f", {human_size(shutil.disk_usage(existing).free)} free there" if existing is not None else ""
+    limit = human_size(parse_memory_limit(settings.memory_limit))
+    return Check("planning engine", "ok", f"memory limit {limit} ({_source(settings, 'memory_limit')}); "
+                                          f"spills to {folder}{free}")
 
 
 def segment_checks(settings: Settings) -> list[Check]:
@@ -262,6 +274,7 @@ def run_checks(profile: str | None, build_client: Callable[[Settings], MarketoCl
     secrets = secret_checks(settings)
     yield from secrets
     yield from segment_checks(settings)
+    yield engine_check(settings)
     if settings.marketo_endpoint:
         yield ledger_check(settings)
     remote = ("marketo token", "describe", "lead partitions", "activity types", "api usage")

@@ -202,6 +202,28 @@ class Person:
         self.last_seen = max(self.last_seen, other.last_seen)
 
 
+IDENTIFY, ALIAS, COOKIE = "identify", "alias", "cookie"
+
+
+@dataclass(slots=True)
+class Links:
+    """What one message does to the graph: `kind` (IDENTIFY folds it into a person, ALIAS joins its nodes,
+    COOKIE attaches a Munchkin cookie to the person of its one node), its nodes ('u:', 'a:', 'e:' names) and
+    the ids an identify records."""
+
+    kind: str
+    nodes: list[str]
+    user_id: str | None = None
+    anon_id: str | None = None
+    email: str | None = None
+    cookie: str | None = None
+
+    @property
+    def used(self) -> bool:
+        """The message counts as used (an identify or alias), not ignored (a cookie carrier)."""
+        return self.kind != COOKIE
+
+
 class IdentityGraph:
     """Union-find over 'u:<userId>', 'a:<anonymousId>', 'e:<email>'; each root holds one Person."""
 
@@ -255,8 +277,8 @@ class IdentityGraph:
         return root
 
     # input -----------------------------------------------------------------------------------
-    def add(self, message: dict[str, Any], origin: str = "") -> bool:
-        """Fold one message in; True when it was used (identify with an id, or alias), False when ignored."""
+    def links(self, message: dict[str, Any]) -> Links | None:
+        """What `message` does to the graph (its nodes and ids), or None when it does nothing."""
         kind = message.get("type")
         user_id = message.get("userId")
         user_id = (user_id.strip() or None) if type(user_id) is str else _text(user_id)
@@ -265,15 +287,14 @@ class IdentityGraph:
         if kind == "alias":
             previous = _text(message.get("previousId"))
             if not previous or not user_id:
-                return False
+                return None
             # previousId may be an anonymousId or an older userId: tie both spellings to the new userId.
-            self._union([f"u:{user_id}", f"u:{previous}", f"a:{previous}"])
-            return True
+            return Links(ALIAS, [f"u:{user_id}", f"u:{previous}", f"a:{previous}"])
         cookie = marketo_cookie(message)
         if kind != "identify":
             if cookie and (user_id or anon_id):
-                self._attach_cookie([f"u:{user_id}"] if user_id else [f"a:{anon_id}"], cookie)
-            return False
+                return Links(COOKIE, [f"u:{user_id}"] if user_id else [f"a:{anon_id}"], cookie=cookie)
+            return None
         email = find_email(message, user_id_is_email=self.user_id_is_email)
         nodes = [f"u:{user_id}"] if user_id else []
         if anon_id:
@@ -281,9 +302,29 @@ class IdentityGraph:
         if email:
             nodes.append(f"e:{email}")
         if not nodes:
+            return None
+        return Links(IDENTIFY, nodes, user_id, anon_id, email, cookie)
+
+    def add(self, message: dict[str, Any], origin: str = "", seq: int | None = None) -> bool:
+        """Fold one message in; True when it was used (identify with an id, or alias), False when ignored.
+
+        An identify is folded with the next sequence number, or `seq` when given (a message replayed into a
+        graph of its own person keeps the number it had in the whole input)."""
+        links = self.links(message)
+        if links is None:
             return False
+        if links.kind == ALIAS:
+            self._union(links.nodes)
+            return True
+        if links.kind == COOKIE:
+            self._attach_cookie(links.nodes, links.cookie)
+            return False
+        nodes = links.nodes
         person = self._people[self._union(nodes)] if len(nodes) > 1 else self._person(nodes[0])
-        self._fold(person, message, user_id, anon_id, email, cookie, origin)
+        if seq is None:
+            self._seq += 1
+            seq = self._seq
+        self._fold(person, message, links, origin, seq)
         return True
 
     def _person(self, node: str) -> Person:
@@ -293,15 +334,13 @@ class IdentityGraph:
             person = self._people[root] = Person()
         return person
 
-    def _attach_cookie(self, nodes: list[str], cookie: str) -> None:
+    def _attach_cookie(self, nodes: list[str], cookie: str | None) -> None:
         person = self._person(nodes[0])
-        if cookie not in person.cookies:
+        if cookie and cookie not in person.cookies:
             person.cookies.append(cookie)
 
-    def _fold(self, person: Person, message: dict[str, Any], user_id: str | None, anon_id: str | None,
-              email: str | None, cookie: str | None, origin: str) -> None:
-        self._seq += 1
-        seq = self._seq
+    def _fold(self, person: Person, message: dict[str, Any], links: Links, origin: str, seq: int) -> None:
+        user_id, anon_id, email, cookie = links.user_id, links.anon_id, links.email, links.cookie
         ts = message_time(message)
         ts = _MISSING_TS if ts is None else ts
         person.identifies += 1

@@ -33,6 +33,11 @@ def state_dir() -> Path:
     return home / "state" if home else Path(platformdirs.user_state_dir(APP_NAME))
 
 
+def engine_dir(state: Path, profile: str) -> Path:
+    """Where a profile's planning engine spills (state folder/engine/<profile>); private, it can hold e-mails."""
+    return state / "engine" / profile
+
+
 def registry_file() -> Path:
     """The per-user instance registry (which home's ledger owns each Marketo instance).
 

@@ -80,6 +80,7 @@ def run_job(
             report.forced_status = "failed"
             raise
         finally:
+            services.close_engine()
             try:
                 rejects.close()
             except SegmarketoError as exc:  # the last rejects could not be written (disk full)

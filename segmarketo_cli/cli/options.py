@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from segmarketo_cli.cli.context import AppContext
+
 F = Callable[..., Any]
 
 
@@ -38,6 +40,24 @@ def partition_option(f: F) -> F:
     )(f)
 
 
+def _set_memory_limit(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(AppContext).override(memory_limit=value)
+
+
+def memory_limit_option(f: F) -> F:
+    """--memory-limit: a settings flag, so it goes straight into the profile's settings."""
+    return click.option(
+        "--memory-limit",
+        metavar="SIZE",
+        default=None,
+        expose_value=False,
+        callback=_set_memory_limit,
+        help="Memory the planning engine may use before it spills to the state folder, e.g. 512MB or 4GB "
+        "[default: the profile's memory_limit, else 1GB].",
+    )(f)
+
+
 def job_options(f: F) -> F:
-    """--dry-run, --json and --rejects, in that order in --help."""
-    return dry_run_option(json_option(rejects_option(f)))
+    """--dry-run, --json, --rejects and --memory-limit, in that order in --help."""
+    return dry_run_option(json_option(rejects_option(memory_limit_option(f))))

@@ -11,7 +11,7 @@ import click
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
-from segmarketo_cli.jobs.sync_audience.plan import MODES
+from segmarketo_cli.jobs.sync_audience.plan import MODES, plan_rows
 from segmarketo_cli.jobs.sync_audience.prepare import DEFAULT_EXTRACT_THRESHOLD, SyncOptions, prepare
 from segmarketo_cli.jobs.sync_audience.run import DryRunPlan, run
 from segmarketo_cli.sources.audience.readers import ID_TYPES
@@ -22,18 +22,17 @@ def show_plan(shown: DryRunPlan, sample: int = 20) -> None:
     plan, list_label = shown.plan, shown.list_label
     out = sys.stdout
     out.write(f"Plan for list '{list_label}' ({plan.mode}): {plan.current:,} members now; "
-              f"add {len(plan.adds):,}, remove {len(plan.removes):,}, create {len(plan.to_create):,}, "
-              f"unchanged {plan.unchanged:,}, kept {plan.kept:,}, unresolved {len(plan.unresolved):,}\n")
-    for person in plan.to_create[:sample]:
-        out.write(f"  create  {person.key.kind}={person.key.value}\n")
-    for lead_id in plan.adds[:sample]:
-        source = plan.add_source.get(lead_id)
-        out.write(f"  add     lead {lead_id}" + (f"  ({source.kind}={source.value})" if source else "") + "\n")
-    for lead_id in plan.removes[:sample]:
-        email = plan.remove_email.get(lead_id)
-        out.write(f"  remove  lead {lead_id}" + (f"  (email={email})" if email else "")
-                  + f"  {plan.remove_source.get(lead_id, '')}\n")
-    hidden = sum(max(0, n - sample) for n in (len(plan.to_create), len(plan.adds), len(plan.removes)))
+              f"add {len(plan.adds):,}, remove {len(plan.removes):,}, create {plan.to_create:,}, "
+              f"unchanged {plan.unchanged:,}, kept {plan.kept:,}, unresolved {plan.unresolved:,}\n")
+    for row in plan_rows(plan, limit=sample):
+        if row["action"] == "create":
+            out.write(f"  create  {row['identity_type']}={row['identity']}\n")
+        elif row["action"] == "add":
+            out.write(f"  add     lead {row['lead_id']}  ({row['identity_type']}={row['identity']})\n")
+        else:
+            out.write(f"  remove  lead {row['lead_id']}" + (f"  (email={row['identity']})" if row["identity"] else "")
+                      + f"  {row['reason']}\n")
+    hidden = sum(max(0, n - sample) for n in (plan.to_create, len(plan.adds), len(plan.removes)))
     if hidden:
         out.write(f"  … and {hidden:,} more (write them all with --plan-out FILE)\n")
     out.flush()

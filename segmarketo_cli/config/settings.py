@@ -16,6 +16,7 @@ from segmarketo_cli.config.defaults import (
     DEFAULT_LOOKUP_FIELD,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
+    DEFAULT_MEMORY_LIMIT,
     DEFAULT_PROFILE,
     DEFAULT_RATE_LIMIT_CALLS,
     DEFAULT_RATE_LIMIT_WINDOW_S,
@@ -28,6 +29,7 @@ from segmarketo_cli.config.defaults import (
 from segmarketo_cli.config.sections import ProfileSections, check_table_shapes, read_sections
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.sizes import parse_memory_limit
 from segmarketo_cli.tomlfiles import load_toml
 
 log = logging.getLogger("segmarketo.config")
@@ -50,6 +52,7 @@ class Settings:
     lookup_field: str = DEFAULT_LOOKUP_FIELD
     user_id_field: str | None = None
     partition: str | None = None  # lead partition new leads are created in (partitionName); None: the default
+    memory_limit: str = DEFAULT_MEMORY_LIMIT  # the planning engine's cap (docs/engine.md)
     bulk_row_field: str | None = None  # scratch lead field for Bulk Import row numbers (docs/backfill-leads.md)
     sections: ProfileSections = field(default_factory=ProfileSections)  # the profile's sub-tables, checked
     sources: dict[str, str] = field(default_factory=dict)
@@ -200,5 +203,8 @@ def _validate(settings: Settings) -> None:
     for name in ("lookup_field", "user_id_field", "bulk_row_field"):
         value = getattr(settings, name)
         _check(settings, name, value is None or bool(value.strip()), "a Marketo field name")
+    from_flag = settings.sources.get("memory_limit") == "flag"
+    parse_memory_limit(settings.memory_limit,
+                       where="--memory-limit" if from_flag else f"{_origin(settings, 'memory_limit')}: 'memory_limit'")
     _check(settings, "partition", settings.partition is None or bool(settings.partition.strip()),
            "a lead partition name")

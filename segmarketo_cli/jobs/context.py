@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from segmarketo_cli.jobs.services import Services
 
 if TYPE_CHECKING:
     from segmarketo_cli.config import Settings
+    from segmarketo_cli.engine import Engine
     from segmarketo_cli.marketo.client import MarketoClient
     from segmarketo_cli.segment.sender import BatchSender
     from segmarketo_cli.state import StateStore
@@ -50,6 +52,7 @@ class JobContext:
     progress: Callable[..., Any] = _no_progress
     out: Callable[[str], None] = _discard
     show_plan: Callable[[Any], None] = _discard
+    sleep: Callable[[float], None] = time.sleep  # waits between bulk job status polls (tests pass a fake clock's)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -65,3 +68,6 @@ class JobContext:
 
     def segment(self) -> BatchSender:
         return self.services.segment()
+
+    def engine(self) -> Engine:
+        return self.services.engine()

@@ -1,20 +1,24 @@
-"""Services: the state store plus the Marketo client and Segment sender, built from Settings on first use."""
+"""Services: the state store plus the Marketo client and Segment sender, opened and built on first use."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from segmarketo_cli import paths
 from segmarketo_cli.config import Settings
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.http import register_secret
+from segmarketo_cli.marketo.client import CONNECT_TIMEOUT_S, MarketoClient
+from segmarketo_cli.marketo.codes import quota_day
+from segmarketo_cli.marketo.limits import Limiter
 from segmarketo_cli.secrets import require_secret
+from segmarketo_cli.segment.sender import BatchSender
+from segmarketo_cli.state import StateStore
 
 if TYPE_CHECKING:
+    from segmarketo_cli.engine import Engine
     from segmarketo_cli.jobs.report import RunReport
-    from segmarketo_cli.marketo.client import MarketoClient
-    from segmarketo_cli.segment.sender import BatchSender
-    from segmarketo_cli.state import StateStore
 
 
 def build_marketo(
@@ -27,10 +31,6 @@ def build_marketo(
 ) -> MarketoClient:
     """The profile's client; with `store`, the daily budget starts from the calls earlier runs made today.
     `timeout`, `connect_timeout` and `max_retries` override the profile's (doctor uses short ones)."""
-    from segmarketo_cli.marketo.client import CONNECT_TIMEOUT_S, MarketoClient
-    from segmarketo_cli.marketo.codes import quota_day
-    from segmarketo_cli.marketo.limits import Limiter
-
     endpoint, client_id = settings.require_marketo()
     secret = require_secret(settings.profile, "marketo_client_secret")
     register_secret(secret)
@@ -56,8 +56,6 @@ def build_marketo(
 
 
 def build_segment(settings: Settings) -> BatchSender:
-    from segmarketo_cli.segment.sender import BatchSender
-
     write_key = require_secret(settings.profile, "segment_write_key")
     register_secret(write_key)
     return BatchSender(settings.segment_endpoint, write_key, timeout=min(settings.http_timeout_s, 60.0))
@@ -66,12 +64,20 @@ def build_segment(settings: Settings) -> BatchSender:
 @dataclass
 class Services:
     """What a job talks to. Clients are built on first use, so dry runs and offline checks need no secrets;
-    `doctor` and the jobs' `prepare` functions use the same object the run does."""
+    `doctor` and the jobs' `prepare` functions use the same object the run does. The CLI passes its state
+    store (and closes it); built without one (doctor), Services opens the profile's store only if it is used."""
 
     settings: Settings
-    store: StateStore
+    _store: StateStore | None = None
     _marketo: MarketoClient | None = None
     _segment: BatchSender | None = None
+    _engine: Engine | None = None
+
+    @property
+    def store(self) -> StateStore:
+        if self._store is None:
+            self._store = StateStore(paths.state_dir(), self.settings.profile)
+        return self._store
 
     def marketo(self) -> MarketoClient:
         if self._marketo is None:
@@ -82,6 +88,20 @@ class Services:
         if self._segment is None:
             self._segment = build_segment(self.settings)
         return self._segment
+
+    def engine(self) -> Engine:
+        """The run's planning engine (DuckDB with the profile's memory_limit), opened on first use."""
+        if self._engine is None:
+            from segmarketo_cli.engine import open_engine  # DuckDB loads only for the jobs that plan with it
+
+            self._engine = open_engine(self.settings.memory_limit, self.store.state_dir, self.settings.profile)
+        return self._engine
+
+    def close_engine(self) -> None:
+        """Close the engine (its spill folder is removed); a no-op when none was opened."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
     def count_calls(self, report: RunReport) -> None:
         """Copy the calls made so far into the report."""

@@ -5,6 +5,8 @@ and came in three shapes: the first release (runs, cursors, cache, rejects, lead
 processed_events, associated_cookies), then with api_usage, then with pending_actions. Version 1 keeps only the
 profile's own tables; the instance tables moved to one ledger per Marketo instance (state/instances/<key>.sqlite),
 whose rows `ledger.adopt_legacy_rows` moves out of an old store when that instance's ledger first opens.
+Version 2 adds the input history (input_runs, input_files): the files of each command's last successful run,
+so a rerun on unchanged input can skip reading it (docs/state.md "Input history").
 Every migration only creates what is missing, so it is safe on any of those shapes and on a half-made file.
 """
 
@@ -27,6 +29,15 @@ PROFILE_TABLES = (
   PRIMARY KEY (instance, key))""",
     """CREATE TABLE IF NOT EXISTS rejects (
   run_id TEXT NOT NULL, path TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (run_id, path))""",
+)
+
+# A run's input files, fingerprinted before it read them; they count once `runs` says the run finished ok.
+INPUT_HISTORY = (
+    """CREATE TABLE IF NOT EXISTS input_runs (
+  run_id TEXT PRIMARY KEY, command TEXT NOT NULL, plan_key TEXT NOT NULL, recorded_at REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS input_files (
+  run_id TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL,
+  PRIMARY KEY (run_id, path))""",
 )
 
 # Every ledger table is keyed by instance; before version 1 of the profile store they lived there.
@@ -71,6 +82,11 @@ def profile_v1(db: sqlite3.Connection) -> None:
     _execute(db, PROFILE_TABLES)
 
 
+def profile_v2(db: sqlite3.Connection) -> None:
+    """The input history: each command's input files (path, size, mtime, digest) and plan key, by run."""
+    _execute(db, INPUT_HISTORY)
+
+
 def ledger_v1(db: sqlite3.Connection) -> None:
     """The instance ledger: what makes writes to one Marketo instance happen once."""
     _execute(db, LEDGER_V1)
@@ -81,6 +97,6 @@ def registry_v1(db: sqlite3.Connection) -> None:
     _execute(db, REGISTRY_V1)
 
 
-PROFILE_MIGRATIONS: tuple[Migration, ...] = ((1, profile_v1),)
+PROFILE_MIGRATIONS: tuple[Migration, ...] = ((1, profile_v1), (2, profile_v2))
 LEDGER_MIGRATIONS: tuple[Migration, ...] = ((1, ledger_v1),)
 REGISTRY_MIGRATIONS: tuple[Migration, ...] = ((1, registry_v1),)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from segmarketo_cli.paths import ensure_private_dir
+from segmarketo_cli.state.input_history import InputHistory
 from segmarketo_cli.state.ledger import adopt_legacy_rows, instance_key, ledger_path, open_ledger
 from segmarketo_cli.state.registry import claim
 from segmarketo_cli.state.schema import PROFILE_MIGRATIONS
@@ -35,6 +36,7 @@ class StateStore:
         self._file = StoreFile(self.path, PROFILE_MIGRATIONS)
         self._lock = threading.RLock()
         self._ledgers: dict[str, StoreFile] = {}
+        self.input_history = InputHistory(self._file)
 
     def close(self) -> None:
         with self._lock:

@@ -20,6 +20,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "timeparse": CLIENT_CODE + ("sandbox",),
     "http": CLIENT_CODE + ("sandbox",),
     "logs": CLIENT_CODE + ("sandbox",),
+    "sizes": CLIENT_CODE + ("sandbox",),
+    # the planning engine: DuckDB with the profile's limits; it knows the state folder, not what jobs keep in it
+    "engine": CLIENT_CODE + ("sandbox",),
     "secrets": ("marketo", "segment", "jobs", "cli", "state", "sources", "mapping", "identity", "doctor", "sandbox"),
     "config": ("marketo", "segment", "jobs", "cli", "state", "sources", "mapping", "identity", "doctor", "sandbox"),
     # the service clients know the wire, not the profile, the store or the jobs

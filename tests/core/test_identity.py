@@ -173,3 +173,30 @@ def test_find_email_ignores_external_ids_that_are_not_a_list():
     message = {"type": "track", "context": {"externalIds": 7, "traits": {"email": "Ann@Example.com"}}}
     assert find_email(message) == "ann@example.com"
     assert find_email({"type": "track", "context": {"externalIds": {"type": "email"}}}) is None
+
+
+def test_links_name_the_nodes_each_message_touches():
+    graph = IdentityGraph()
+    cookie = {"Marketo": {"marketoCookie": " c1 "}}
+    identify = graph.links(ident("2024-01-01T00:00:00Z", {"email": " A@B.co "}, userId=" u1 ", anonymousId=7))
+    assert identify is not None
+    assert (identify.kind, identify.nodes, identify.used) == ("identify", ["u:u1", "a:7", "e:a@b.co"], True)
+    alias = graph.links({"type": "alias", "previousId": "p", "userId": "u2"})
+    assert alias is not None
+    assert (alias.kind, alias.nodes, alias.used) == ("alias", ["u:u2", "u:p", "a:p"], True)
+    page = graph.links({"type": "page", "anonymousId": "a9", "userId": "u9", "context": cookie})
+    assert page is not None
+    assert (page.kind, page.nodes, page.cookie, page.used) == ("cookie", ["u:u9"], "c1", False)
+    assert graph.links({"type": "track", "userId": "u1"}) is None
+    assert graph.links({"type": "alias", "userId": "u1"}) is None
+    assert graph.links({"type": "identify", "traits": {"name": "no id"}}) is None
+    assert graph._parent == {}  # naming the nodes adds none
+
+
+def test_an_explicit_seq_is_the_one_folded():
+    graph = IdentityGraph()
+    graph.add(ident("2024-01-01T00:00:00Z", {"plan": "free"}, userId="u1"), "f:7", seq=41)
+    graph.add(ident("2024-01-01T00:00:00Z", {"title": "CTO"}, userId="u1"), "f:9", seq=42)
+    (person,) = list(graph.people())
+    assert (person.first_seq, person.origin, person.latest_user) == (41, "f:7", (person.last_seen, 42, "u1"))
+    assert [(path, trait.seq) for path, trait in person.traits.items()] == [("plan", 41), ("title", 42)]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from segmarketo_cli.sandbox import Sandbox
+from segmarketo_cli.sandbox import Sandbox, SandboxConfig
+from tests.support.sandbox_api import make_api
 
 
 def test_lead_db_lists_by_name_and_id(box, api):
@@ -150,3 +151,18 @@ def test_folder_types_and_list_parents_survive_a_restart(tmp_path):
     again = Sandbox(data_dir=data)
     assert again.marketo.assets.folders[email_folder].folder_type == "Email"
     assert again.marketo.list_parent(list_id) == ("Program", program)
+
+
+def test_member_batch_size_is_capped_by_the_records_a_call_may_carry():
+    with Sandbox(client_id="sandbox-client", client_secret="sandbox-secret",
+                 config=SandboxConfig(max_records_per_call=2)) as small:
+        api = make_api(small)
+        list_id = small.marketo.add_list("Small")
+        small.marketo.add_to_list(list_id, [small.marketo.add_lead(email=f"s{i}@example.com") for i in range(3)])
+        path = f"/rest/v1/lists/{list_id}/leads.json"
+        over = api("GET", path, params={"batchSize": 3})
+        assert over["success"] is False
+        assert over["errors"][0] == {"code": "1003", "message": "batchSize must be between 1 and 2"}
+        first = api("GET", path)  # no batchSize: as many as a call may carry
+        assert len(first["result"]) == 2
+        assert first["nextPageToken"]

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from segmarketo_cli.errors import ConfigError, InputError
-from segmarketo_cli.sources.audience.readers import Identity, read_audience
+from segmarketo_cli.sources.audience.readers import Identity
+from segmarketo_cli.sources.audience.readers import read_audience as check_audience
+from tests.sync_audience.engine_plan import loaded
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 HASH = "b4c9a289323b21a01c3e940f150eb9b8c542587f1abfd8f0e1cc1ffc5e475514"
@@ -19,6 +21,11 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def read_audience(path, **options):
+    """The file checked, then loaded as a run loads it (people and rejects in order)."""
+    return loaded(check_audience(path, **options))
 
 
 def keys(result) -> list[str]:

@@ -12,6 +12,7 @@ from segmarketo_cli.sources import preflight, read_all
 from segmarketo_cli.sources.audience.readers import read_audience
 from segmarketo_cli.sources.csvfile import CsvFile, sniff_delimiter
 from segmarketo_cli.sources.discover import inspect
+from tests.sync_audience.engine_plan import loaded
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -66,7 +67,7 @@ def test_long_and_short_rows_are_rejected_with_file_line_and_the_run_goes_on(tmp
 
 def test_audience_csv_pads_short_rows_and_rejects_long_ones(tmp_path):
     path = write(tmp_path, "aud.csv", b"key,email,email_1\nk1,a@example.com\nk2,b@example.com,c@example.com,x\n")
-    result = read_audience(path)
+    result = loaded(read_audience(path))
     assert [p.key.value for p in result.people] == ["a@example.com"]
     (reject,) = result.rejects
     assert reject.origin == f"{path}:3"
@@ -77,7 +78,7 @@ def test_audience_csv_cut_gzip_ends_with_the_shared_reason(tmp_path):
     body = "email\n" + "".join(f"p{i}@example.com\n" for i in range(5000))
     data = gzip.compress(body.encode())
     path = write(tmp_path, "aud.csv.gz", data[: len(data) // 2])
-    result = read_audience(path)
+    result = loaded(read_audience(path))
     assert result.people
     last = result.rejects[-1]
     assert last.reason.startswith("gzip data ends early or is corrupt")
@@ -88,6 +89,6 @@ def test_audience_csv_cut_gzip_ends_with_the_shared_reason(tmp_path):
 def test_audience_csv_invalid_utf8_after_the_header_has_the_shared_reason(tmp_path):
     body = b"email\n" + b"".join(b"p%d@example.com\n" % i for i in range(3000)) + b"caf\xe9@example.com\n"
     path = write(tmp_path, "aud.csv", body)
-    result = read_audience(path)
+    result = loaded(read_audience(path))
     assert result.rejects[-1].reason == "not valid UTF-8; the rest of the file was skipped"
 

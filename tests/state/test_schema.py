@@ -24,6 +24,7 @@ from tests.support.old_stores import (
 )
 
 PROD = "https://123-ABC-456.mktorest.com"
+PROFILE_VERSION = PROFILE_MIGRATIONS[-1][0]
 REPORT = {"command": "apply-events", "counts": {"usage.applied": 2}}
 
 
@@ -56,7 +57,7 @@ def test_an_unversioned_profile_store_migrates_in_place_and_keeps_its_rows(shape
     assert user_version(path) == 0
 
     store = open_store()
-    assert user_version(path) == 1
+    assert user_version(path) == PROFILE_VERSION
     assert store.get_run("r1")["report"] == REPORT
     assert store.get_cursor(PROD, "writeback") == "token-1"
     assert store.cache_get(PROD, "describe") == {"fields": 3}
@@ -69,7 +70,7 @@ def test_an_unversioned_profile_store_migrates_in_place_and_keeps_its_rows(shape
     store.close()
 
     again = open_store()  # a migrated store opens as it is
-    assert user_version(path) == 1
+    assert user_version(path) == PROFILE_VERSION
     assert [run["run_id"] for run in again.list_runs()] == ["r1"]
     assert again.processed(PROD, "usage", ["m1"]) == {"m1"}
     again.close()
@@ -119,13 +120,13 @@ def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path):
     assert table_names(path) == set()
 
 
-def _refused_line(result, path, version: int) -> str:
+def _refused_line(result, path, version: int, known: int = 1) -> str:
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0] == (f"segmarketo: error: state store {path} has schema version {version}, newer than this "
-                        "segmarketo knows (1): upgrade segmarketo")
+                        f"segmarketo knows ({known}): upgrade segmarketo")
     return lines[0]
 
 
@@ -134,9 +135,9 @@ def test_a_profile_store_newer_than_this_segmarketo_is_refused_in_one_line(invok
     with connected(path) as db:
         db.execute("CREATE TABLE runs_v2 (run_id TEXT PRIMARY KEY)")
         db.execute("INSERT INTO runs_v2 VALUES ('from-the-future')")
-    set_user_version(path, 2)
-    _refused_line(invoke("runs", "list"), path, 2)
-    assert user_version(path) == 2  # never downgraded
+    set_user_version(path, PROFILE_VERSION + 1)
+    _refused_line(invoke("runs", "list"), path, PROFILE_VERSION + 1, known=PROFILE_VERSION)
+    assert user_version(path) == PROFILE_VERSION + 1  # never downgraded
     assert table_names(path) == {"runs_v2"}
 
 
@@ -162,4 +163,25 @@ def test_a_registry_newer_than_this_segmarketo_is_refused_naming_it():
                                   "knows (1): upgrade segmarketo")
     assert "instance registry" in refused.value.hint
     assert user_version(registry_file()) == 2
+    store.close()
+
+
+def test_a_version_1_profile_store_gains_the_input_history_and_keeps_its_rows():
+    path = paths.ensure_private_dir(paths.state_dir()) / "default.sqlite"
+    StoreFile(path, PROFILE_MIGRATIONS[:1]).close()
+    with connected(path) as db:
+        db.execute("INSERT INTO runs VALUES ('r1', 'backfill-leads', 'default', 1.0, 2.0, 'ok', ?)",
+                   (json.dumps(REPORT),))
+        db.execute("INSERT INTO cursors VALUES (?, 'writeback', 'token-1', 1.0)", (PROD,))
+    assert user_version(path) == 1
+    assert "input_runs" not in table_names(path)
+
+    store = open_store()
+    assert user_version(path) == 2
+    assert {"input_runs", "input_files"} <= table_names(path)
+    assert store.get_run("r1")["report"] == REPORT
+    assert store.get_cursor(PROD, "writeback") == "token-1"
+    assert store.input_history.last("backfill-leads") is None  # r1 ran before the history existed
+    store.input_history.record("r1", "backfill-leads", "key-1", [("/data/day=1.jsonl", 3, 7, "d1")])
+    assert store.input_history.last("backfill-leads") == ("r1", "key-1", [("/data/day=1.jsonl", 3, 7, "d1")])
     store.close()

@@ -18,5 +18,5 @@ def run_sync(client, store: StateStore, rejects: RejectsWriter, audience: Audien
     """One run of `audience` onto the list the flags name (SyncOptions keywords), with the default profile."""
     options = SyncOptions(file=audience.path, **flags)
     ctx = JobContext(services=Services(Settings(), store, _marketo=client), report=RunReport("sync-audience"),
-                     rejects=rejects)
-    return run(ctx, PreparedSync(AudienceProfile(), options, audience, mode), sleep=sleep)
+                     rejects=rejects, sleep=sleep)
+    return run(ctx, PreparedSync(AudienceProfile(), options, audience, mode))

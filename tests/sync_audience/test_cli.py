@@ -404,3 +404,36 @@ def test_quota_exhausted_mid_run_exits_75_and_a_rerun_finishes_the_job(world, sa
     assert second.exit_code == 0, second.output
     assert sandbox.marketo.list_members(list_id) == wanted
     assert report(first)["counts"]["added"] + report(second)["counts"]["added"] == 6
+
+
+def test_a_64mb_memory_limit_gives_the_same_plan_buckets_rejects_and_list(sandbox, invoke, tmp_path):
+    """The planning engine at a tiny limit: the same plan-out rows, buckets, rejects and final list."""
+    box = sandbox.marketo
+    ids = [box.add_lead(email=f"m{i}@example.com") for i in range(1_200)]
+    duplicate = box.add_lead(email="M107@EXAMPLE.COM")  # a second lead with m107's address
+    list_id = box.add_list("Big")
+    box.add_to_list(list_id, ids[:1_000])
+    emails = [f"  M{i}@Example.com " if i % 50 == 0 else f"m{i}@example.com" for i in range(100, 1_150)]
+    emails += ["ghost@example.com", "not-an-email", "m120@example.com"]  # not in Marketo, a reject, a repeat
+    path = audience_csv(tmp_path, emails)
+
+    def dry_run(limit: str | None) -> tuple[dict, str, list[dict]]:
+        plan_file, rejects_file = tmp_path / f"plan-{limit}.csv", tmp_path / f"rejects-{limit}.jsonl"
+        extra = ("--memory-limit", limit) if limit else ()
+        result = invoke("sync-audience", path, "--list", "Big", "--dry-run", "--json", "--max-removals", "20%",
+                        "--plan-out", str(plan_file), "--rejects", str(rejects_file), *extra)
+        assert result.exit_code == 3, result.output  # the rejected row
+        rejects = [{k: v for k, v in json.loads(line).items() if k not in ("ts", "run_id")}
+                   for line in rejects_file.read_text(encoding="utf-8").splitlines()]
+        return report(result)["counts"], plan_file.read_text(encoding="utf-8"), rejects
+
+    small, default = dry_run("64MB"), dry_run(None)
+    assert small == default
+    counts, plan_out, rejects = small
+    assert (counts["added"], counts["removed"], counts["unresolved"], counts["duplicate_emails"]) == (151, 100, 1, 1)
+    assert (counts["repeated"], counts["rejected"]) == (1, 1)
+    assert plan_out.count("\nadd,") == 151
+    assert [r["reason"] for r in rejects] == ["not an e-mail address"]
+    result = invoke("sync-audience", path, "--list", "Big", "--max-removals", "20%", "--memory-limit", "64MB")
+    assert result.exit_code == 3, result.output
+    assert box.list_members(list_id) == {*ids[100:1_150], duplicate}

@@ -119,7 +119,7 @@ class ParallelListClient:
 def test_sync_audience_looks_up_and_adds_in_parallel_counting_every_id_once(tmp_path):
     client = ParallelListClient(1_000)
     people = [AudiencePerson((Identity("email", f"p{i}@x.co"),), f"a.csv:{i + 2}") for i in range(1_050)]
-    audience = AudienceInput("a.csv", "csv", "snapshot", people=people, rows=len(people))
+    audience = AudienceInput.of_people("a.csv", people)
     store = StateStore(tmp_path, "test")
     with RejectsWriter(tmp_path / "rejects.jsonl") as rejects:
         report = run_sync(client, store, rejects, audience, list_name="L")

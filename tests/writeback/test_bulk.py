@@ -37,8 +37,9 @@ class Harness:
         self.marketo = services.marketo()
         prepared = prepare(self.settings, WritebackOptions(**options), services)
         with RejectsWriter(self.tmp_path / f"rejects-{report.run_id}.jsonl") as rejects:
-            ctx = JobContext(services=services, report=report, rejects=rejects, out=out or (lambda line: None))
-            return run(ctx, prepared, sleep=sleep or self.sleeps.append)
+            ctx = JobContext(services=services, report=report, rejects=rejects, out=out or (lambda line: None),
+                             sleep=sleep or self.sleeps.append)
+            return run(ctx, prepared)
 
     def cursor(self, name: str = "writeback") -> dict | None:
         raw = self.store.get_cursor(self.marketo.instance, name)

@@ -67,15 +67,15 @@ class PreparedBackfill:
     options: BackfillOptions
 
 
-def prepare_profile(settings: Settings, services: Services | None = None) -> BackfillProfile:
+def prepare_profile(settings: Settings, services: Services) -> BackfillProfile:
     """The profile's [mapping] and [fields] sections (a broken one: ConfigError, exit 2). It needs no call, so
-    `services` is unused and optional; the checks against Describe run after the lock."""
+    `services` is unused; the checks against Describe run after the lock."""
     sections = settings.sections
     return BackfillProfile(settings.lookup_field, settings.user_id_field, dict(sections.mapping.targets),
                            sections.fields, settings.bulk_row_field)
 
 
-def prepare(settings: Settings, options: BackfillOptions, services: Services | None = None) -> PreparedBackfill:
+def prepare(settings: Settings, options: BackfillOptions, services: Services) -> PreparedBackfill:
     """Every check that can fail before the lock, with no call to Marketo: the lookup field and the mapping
     (ConfigError, exit 2), then the input files (InputError, exit 1)."""
     if settings.lookup_field == "id":

@@ -1,11 +1,17 @@
-"""backfill-leads input: identify and alias messages read into one identity graph, every message counted."""
+"""backfill-leads input: identify and alias messages read into people (in memory or on the engine), every message
+counted."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from segmarketo_cli.identity import IdentityGraph, find_email
+from segmarketo_cli.engine import Engine
+from segmarketo_cli.identity import IdentityGraph, Person, find_email
+from segmarketo_cli.jobs.backfill_leads.components import label_components
+from segmarketo_cli.jobs.backfill_leads.replay import replay_people
+from segmarketo_cli.jobs.backfill_leads.sizing import uses_engine
+from segmarketo_cli.jobs.backfill_leads.staging import MessageStage
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.sources import InputFile, read_all
@@ -19,10 +25,33 @@ PROGRESS_STEP = 10_000
 might_matter = ContainsAny(b'"identify"', b'"alias"', b"marketoCookie")
 
 
-def read_people(inputs: list[InputFile], graph: IdentityGraph, *, report: RunReport, rejects: RejectsWriter,
-                progress: Callable[..., Any]) -> IdentityGraph:
-    """Every message of `inputs` into `graph`; each one counted used, ignored or malformed (malformed ones go to
-    the rejects file with their origin)."""
+def read_people(inputs: list[InputFile], *, nulls: str, report: RunReport, rejects: RejectsWriter,
+                progress: Callable[..., Any], engine: Engine, on_engine: bool | None = None) -> Iterator[Person]:
+    """Read every message of `inputs` now, each one counted used, ignored or malformed (malformed ones go to the
+    rejects file with their origin) and details["people"] set; then the people one by one, first identify first.
+
+    Small inputs build the identity graph in memory; inputs whose graph could outgrow a share of the engine's
+    memory limit (see `uses_engine`), or any input when `on_engine` is True, stage their messages in `engine`
+    and rebuild each person from their own messages. Both give the same people in the same order
+    (docs/engine.md, "backfill-leads").
+    """
+    graph = IdentityGraph(nulls=nulls)
+    if on_engine is None:
+        on_engine = uses_engine(inputs, engine.memory_limit)
+    if not on_engine:
+        _read(inputs, graph.add, report=report, rejects=rejects, progress=progress)
+        report.details["people"] = len(graph)
+        return graph.people(consume=True)
+    stage = MessageStage(engine, graph.links)
+    _read(inputs, stage.add, report=report, rejects=rejects, progress=progress)
+    stage.close()
+    report.details["people"] = label_components(engine.con)
+    return replay_people(engine, nulls=nulls)
+
+
+def _read(inputs: list[InputFile], add: Callable[[dict[str, Any], str], bool], *, report: RunReport,
+          rejects: RejectsWriter, progress: Callable[..., Any]) -> None:
+    """Every message of `inputs` handed to `add` (True: used, False: ignored), malformed ones rejected."""
     counts = dict.fromkeys(MESSAGE_BUCKETS, 0)
     with progress(None, "reading", unit="msg") as bar:
         for item in read_all(inputs, keep=might_matter):
@@ -35,7 +64,7 @@ def read_people(inputs: list[InputFile], graph: IdentityGraph, *, report: RunRep
             if item.error is None and item.message is not None:
                 problem = message_problem(item.message)
                 if problem is None:
-                    counts["messages_used" if graph.add(item.message, item.origin) else "messages_ignored"] += 1
+                    counts["messages_used" if add(item.message, item.origin) else "messages_ignored"] += 1
                     continue
             else:
                 problem = item.error or "not a message"
@@ -43,8 +72,6 @@ def read_people(inputs: list[InputFile], graph: IdentityGraph, *, report: RunRep
             rejects.write(f"malformed input: {problem}", origin=item.origin)
     for bucket, n in counts.items():
         report.add(bucket, n)
-    report.details["people"] = len(graph)
-    return graph
 
 
 def message_problem(message: Any) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 from typing import TYPE_CHECKING, Any
 
-from segmarketo_cli.identity import IdentityGraph
 from segmarketo_cli.jobs.backfill_leads.execute import LeadWriter
 from segmarketo_cli.jobs.backfill_leads.plan import BackfillPlan, build_plan, lead_key
 from segmarketo_cli.jobs.backfill_leads.prepare import PreparedBackfill
@@ -48,10 +47,10 @@ def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        graph = read_people(prepared.inputs, IdentityGraph(nulls=options.nulls), report=report,
-                            rejects=ctx.rejects, progress=ctx.progress)
+        people = read_people(prepared.inputs, nulls=options.nulls, report=report, rejects=ctx.rejects,
+                             progress=ctx.progress, engine=ctx.engine())
         plan = build_plan(
-            graph.people(consume=True), mapper, lookup_field=lookup_field, ownership=ownership,
+            people, mapper, lookup_field=lookup_field, ownership=ownership,
             stored_hashes=lambda keys: store.pushed_hashes(client.instance, lookup_field, keys),
             read_current=lambda keys, fields: _read_current(client, lookup_field, keys, fields), full=options.full,
         )

@@ -7,10 +7,13 @@ from typing import TYPE_CHECKING
 
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.jobs.sync_audience.audience_table import load_audience
 from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan
 from segmarketo_cli.sources.audience.readers import AudienceInput
 
 if TYPE_CHECKING:
+    import duckdb
+
     from segmarketo_cli.jobs.sync_audience.session import SyncSession
 
 log = logging.getLogger("segmarketo.audience")
@@ -20,16 +23,17 @@ PLAN_BUCKETS = ("resolved", "created", "unresolved", "create_failed", "exited", 
                 "not_found", "already_absent", "add_failed", "remove_failed")
 
 
-def account_input(report: RunReport, rejects: RejectsWriter, audience: AudienceInput) -> None:
-    """Rows read: every row is a person, a repeat, ignored (another audience, not an audience event) or rejected."""
+def account_input(report: RunReport, rejects: RejectsWriter, audience: AudienceInput,
+                  con: duckdb.DuckDBPyConnection) -> None:
+    """Load the audience into the engine, its rejects into the rejects file. Rows read: every row is a person,
+    a repeat, ignored (another audience, not an audience event) or rejected."""
     report.ensure("audience_rows", "ignored", "repeated", "rejected")
+    load_audience(con, audience, rejects)
     report.add("audience_rows", audience.rows)
     report.add("ignored", audience.ignored)
     report.add("repeated", audience.repeated)
-    for reject in audience.rejects:
-        rejects.write(reject.reason, origin=reject.origin, field=reject.field, value=reject.value)
-    report.add("rejected", len(audience.rejects))
-    report.add("people", len(audience.people))
+    report.add("rejected", audience.rejected)
+    report.add("people", audience.people)
     report.details["input"] = {"file": audience.path, "shape": audience.shape, "kind": audience.kind,
                                "audience": audience.audience}
     report.expect_balance("audience_rows", "people", "repeated", "ignored", "rejected")
@@ -45,11 +49,12 @@ def account_plan(report: RunReport, plan: ListMembershipPlan, *, dry_run: bool) 
     report.add("audience_leads", plan.audience_leads)
     report.add("unchanged", plan.unchanged)
     report.add("kept", plan.kept)
-    report.add("unresolved", len(plan.unresolved))
-    for person in plan.unresolved:
-        log.debug("unresolved: %s=%s (%s)", person.key.kind, person.key.value, person.origin)
+    report.add("unresolved", plan.unresolved)
+    if log.isEnabledFor(logging.DEBUG):
+        for person in plan.unresolved_people():
+            log.debug("unresolved: %s=%s (%s)", person.key.kind, person.key.value, person.origin)
     if dry_run:
-        report.add("created", len(plan.to_create))
+        report.add("created", plan.to_create)
         report.add("added", len(plan.adds))
         report.add("removed", len(plan.removes))
     report.details["plan"] = plan.summary()
@@ -64,11 +69,11 @@ def finish(session: SyncSession, plan: ListMembershipPlan) -> None:
     report.details["list"] = {"id": list_id, "name": session.list_label}
     if plan.unresolved:
         hint = "" if opts.create_missing else " (--create-missing creates them)"
-        count = len(plan.unresolved)
+        count = plan.unresolved
         report.notes.append(f"{count:,} {'person is' if count == 1 else 'people are'} not in Marketo{hint}")
         if opts.strict and report.status == "ok":
             report.forced_status = "partial"
-    if not session.profile.user_id_field and any(p.key.kind == "userId" for p in plan.unresolved):
+    if not session.profile.user_id_field and plan.unresolved_by_user_id():
         report.notes.append("people known only by userId cannot be matched: set user_id_field (the Marketo "
                             "field holding Segment userIds) in the profile or SEGMARKETO_USER_ID_FIELD")
     if plan.duplicate_emails:

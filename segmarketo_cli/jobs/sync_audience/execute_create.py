@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate
 from segmarketo_cli.jobs.batches import first_reason, positional
 from segmarketo_cli.jobs.bulk_import.execute import BulkExecutor, ImportResult
+from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan
 from segmarketo_cli.jobs.sync_audience.resolve import lookup
 from segmarketo_cli.sources.audience.readers import AudiencePerson
 
@@ -23,11 +24,12 @@ def uses_bulk_import(people: int) -> bool:
     return people >= BULK_CREATE_MIN
 
 
-def create_people(session: SyncSession, people: Sequence[AudiencePerson]) -> list[int]:
-    """Create every person; returns the new ids the caller must still add to the list (Bulk Import adds its own)."""
+def create_people(session: SyncSession, plan: ListMembershipPlan) -> list[int]:
+    """Create the plan's people to create; returns the new ids the caller must still add to the list (Bulk Import
+    adds its own)."""
     to_add: list[int] = []
     for kind in ("email", "userId"):
-        group = [p for p in people if p.key.kind == kind]
+        group = list(plan.people_to_create(kind))
         if not group:
             continue
         if uses_bulk_import(len(group)):

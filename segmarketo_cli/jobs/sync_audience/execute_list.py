@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import ConfigError, MarketoError
@@ -45,22 +45,15 @@ def add_members(session: SyncSession, plan: ListMembershipPlan, ids: Sequence[in
                 retry_stale: bool = True) -> None:
     """Add `ids`; ids Marketo no longer knows (1004, merged or deleted since they were cached) are looked up again
     once, and what replaced them is added."""
-    list_id = _list_id(session)
     stale: list[int] = []
-    with session.progress(len(ids), "adding to list") as bar:
-        for batch, rows in run_batches(lambda b: session.client.add_to_list(list_id, b), session.batches(ids),
-                                       workers_for(session.client)):
-            results = _by_id(rows)
-            _log_batch("add_to_list", list_id, batch, results)
-            for lead_id in batch:
-                row = results.get(lead_id)
-                if row is not None and row.get("status") == "added":
-                    session.report.add("added")
-                elif first_reason(row).code == "1004":
-                    stale.append(lead_id)
-                else:
-                    _failed(session, "add_failed", lead_id, row)
-            bar.update(len(batch))
+    client = session.client
+    for lead_id, row in _change_members(session, "add_to_list",
+                                        lambda list_id, batch: client.add_to_list(list_id, batch),
+                                        ids, desc="adding to list", done="added"):
+        if first_reason(row).code == "1004":
+            stale.append(lead_id)
+        else:
+            _failed(session, "add_failed", lead_id, row)
     if stale and retry_stale:
         stale = _refresh_stale(session, plan, stale)
     session.report.add("not_found", len(stale))
@@ -68,29 +61,40 @@ def add_members(session: SyncSession, plan: ListMembershipPlan, ids: Sequence[in
         log.info("%d lead ids no longer exist (1004), skipped: %s", len(stale), stale[:20])
 
 
-def remove_members(session: SyncSession, plan: ListMembershipPlan) -> None:
-    """Remove the plan's removes; an id already out of the list (1015) or gone (1004) counts as already absent."""
+def remove_members(session: SyncSession, ids: Sequence[int]) -> None:
+    """Remove `ids`; an id already out of the list (1015) or gone (1004) counts as already absent."""
+    client = session.client
+    for lead_id, row in _change_members(session, "remove_from_list",
+                                        lambda list_id, batch: client.remove_from_list(list_id, batch),
+                                        ids, desc="removing from list", done="removed"):
+        if first_reason(row).code in ("1015", "1004"):
+            session.report.add("already_absent")
+        else:
+            _failed(session, "remove_failed", lead_id, row)
+
+
+def _change_members(session: SyncSession, call: str, send: Callable[[int, Sequence[int]], list[dict[str, Any]]],
+                    ids: Sequence[int], *, desc: str, done: str) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """`send` (the list call named `call`) for `ids` in batches: each id whose row has status `done` is counted
+    in the bucket of that name; every other id is yielded with its row (None: Marketo's reply has none)."""
     list_id = _list_id(session)
-    with session.progress(len(plan.removes), "removing from list") as bar:
-        for batch, rows in run_batches(lambda b: session.client.remove_from_list(list_id, b),
-                                       session.batches(plan.removes), workers_for(session.client)):
+    with session.progress(len(ids), desc) as bar:
+        for batch, rows in run_batches(lambda b: send(list_id, b), session.batches(ids),
+                                       workers_for(session.client)):
             results = _by_id(rows)
-            _log_batch("remove_from_list", list_id, batch, results)
+            _log_batch(call, list_id, batch, results)
             for lead_id in batch:
                 row = results.get(lead_id)
-                if row is not None and row.get("status") == "removed":
-                    session.report.add("removed")
-                elif first_reason(row).code in ("1015", "1004"):
-                    session.report.add("already_absent")
+                if row is not None and row.get("status") == done:
+                    session.report.add(done)
                 else:
-                    _failed(session, "remove_failed", lead_id, row)
+                    yield lead_id, row
             bar.update(len(batch))
 
 
 def _refresh_stale(session: SyncSession, plan: ListMembershipPlan, stale: list[int]) -> list[int]:
     """Leads gone since they were cached (merged, deleted): look their people up again, add what is new."""
-    people = {id(p): p for i in stale for p in plan.owners.get(i, [])}
-    identities = [ident for p in people.values() for ident in p.identities if session.field_for(ident.kind)]
+    identities = [ident for ident in plan.owner_identities(stale) if session.field_for(ident.kind)]
     kinds = {i.kind for i in identities}
     for kind in kinds:
         session.store.forget_lead_ids(session.instance, session.field_for(kind) or "",
@@ -99,11 +103,11 @@ def _refresh_stale(session: SyncSession, plan: ListMembershipPlan, stale: list[i
     for kind in kinds:
         for ids in lookup(session, kind, [i.value for i in identities if i.kind == kind]).values():
             fresh.update(ids)
-    new = sorted(fresh - set(plan.owners))
+    new = sorted(i for i in fresh if not plan.is_target(i))
     for lead_id in new:
-        plan.owners[lead_id] = []
+        plan.add_target(lead_id)
         if lead_id in plan.removes:  # was going to be removed, but belongs to the audience after all
-            plan.removes.remove(lead_id)
+            plan.removes.discard(lead_id)
             session.report.add("unchanged")
         elif lead_id in session.current:
             session.report.add("unchanged")

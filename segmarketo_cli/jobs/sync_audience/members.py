@@ -6,13 +6,19 @@ import csv
 import io
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from segmarketo_cli.errors import MarketoError
+from segmarketo_cli.jobs.sync_audience.resolve import normalise
+from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, insert, scalar
 from segmarketo_cli.marketo.bulk import EXTRACT_POLL_INTERVAL_S
 
 if TYPE_CHECKING:
+    import duckdb
+
     from segmarketo_cli.jobs.sync_audience.session import SyncSession
 
 log = logging.getLogger("segmarketo.audience")
@@ -20,6 +26,8 @@ log = logging.getLogger("segmarketo.audience")
 EXTRACT_POLL_S = (EXTRACT_POLL_INTERVAL_S,)  # Adobe: poll an export's status at most once a minute
 POLL_TIMEOUT_S = 6 * 3600
 LIST_SIZE_TTL_S = 30 * 86400
+MEMBER_SCHEMA = pa.schema([("seq", pa.int64()), ("lead_id", pa.int64()), ("email_text", pa.string()),
+                           ("email_key", pa.string()), ("user_key", pa.string())])
 
 
 def member_fields(session: SyncSession) -> list[str]:
@@ -31,8 +39,9 @@ def member_fields(session: SyncSession) -> list[str]:
     return fields
 
 
-def read_members(session: SyncSession, people: int) -> dict[int, dict[str, Any]]:
-    """Page the list, or one Bulk Lead Extract when it is probably above --extract-threshold.
+def read_members(session: SyncSession, con: duckdb.DuckDBPyConnection, people: int) -> int:
+    """Page the list, or one Bulk Lead Extract when it is probably above --extract-threshold, into the engine's
+    table `members` (lead_id, email_text, email_key, user_key); returns how many members it has.
 
     Marketo gives no member count up front: the estimate is the size seen on the last run, or in mirror
     mode the audience size (the list is about to match it).
@@ -48,12 +57,52 @@ def read_members(session: SyncSession, people: int) -> dict[int, dict[str, Any]]
     else:
         rows = session.client.iter_list_members(session.list_id, fields=member_fields(session))
         session.report.details["membership_read"] = "paging"
-    members = {int(row["id"]): row for row in rows if str(row.get("id") or "").isdigit()}
-    session.store.cache_put(session.instance, size_key, len(members), ttl_s=LIST_SIZE_TTL_S)
-    return members
+    count = load_members(con, rows, session.profile.user_id_field)
+    session.store.cache_put(session.instance, size_key, count, ttl_s=LIST_SIZE_TTL_S)
+    return count
 
 
-def _extract_members(session: SyncSession, list_id: int) -> list[dict[str, Any]]:
+class MemberIds:
+    """The lead ids in table `members`, for `in`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def __contains__(self, lead_id: object) -> bool:
+        return isinstance(lead_id, int) and bool(scalar(self.con, "SELECT count(*) FROM members WHERE lead_id = ?",
+                                                        [lead_id]))
+
+
+def load_members(con: duckdb.DuckDBPyConnection, rows: Iterable[Mapping[str, Any]], user_field: str | None) -> int:
+    """Members into table `members`, in Arrow batches; a lead listed twice keeps its last row. Returns the count."""
+    create(con, "members", MEMBER_SCHEMA)
+    batch: list[tuple[int, int, str, str | None, str | None]] = []
+    for seq, row in enumerate(rows):
+        if str(row.get("id") or "").isdigit():
+            batch.append((seq, *member_values(row, user_field)))
+        if len(batch) == BATCH_ROWS:
+            insert(con, "members", MEMBER_SCHEMA, batch)
+            batch = []
+    insert(con, "members", MEMBER_SCHEMA, batch)
+    count = scalar(con, "SELECT count(DISTINCT lead_id) FROM members")
+    if count != scalar(con, "SELECT count(*) FROM members"):  # rare: a lead on two pages
+        con.execute("""
+            CREATE OR REPLACE TABLE members AS
+            SELECT max(seq) AS seq, lead_id, arg_max(email_text, seq) AS email_text,
+                   arg_max(email_key, seq) AS email_key, arg_max(user_key, seq) AS user_key
+            FROM members GROUP BY lead_id""")
+    return count
+
+
+def member_values(row: Mapping[str, Any], user_field: str | None) -> tuple[int, str, str | None, str | None]:
+    """One member as the planner matches it: lead id, e-mail as Marketo has it ('' for none), and the e-mail
+    and user id normalised like the audience's identities (None: blank, or no user id field)."""
+    email = row.get("email")
+    user = normalise(row.get(user_field), "userId") if user_field else None
+    return int(row["id"]), str(email or ""), normalise(email, "email"), user
+
+
+def _extract_members(session: SyncSession, list_id: int) -> Iterator[dict[str, Any]]:
     client = session.client
     export_id = client.bulk_extract_create("leads", fields=member_fields(session), filter={"staticListId": list_id})
     try:
@@ -70,7 +119,7 @@ def _extract_members(session: SyncSession, list_id: int) -> list[dict[str, Any]]
             log.warning("could not cancel export %s", export_id)
         raise
     log.info("membership extract %s: %s records", export_id, status.get("numberOfRecords"))
-    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    return csv.DictReader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""))  # no second copy
 
 
 def poll(status: Callable[[], dict[str, Any]], waits: Sequence[float], *, done: tuple[str, ...],

@@ -1,29 +1,75 @@
-"""Pure sync-audience planner: audience people + current list members + resolved ids -> ListMembershipPlan."""
+"""sync-audience planner: audience people + current list members + resolved ids -> ListMembershipPlan, as SQL
+over the planning engine's tables (docs/engine.md)."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import islice
+from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import ConfigError, SafetyRefusal
+from segmarketo_cli.jobs.sync_audience.audience_table import iter_people
+from segmarketo_cli.jobs.sync_audience.tables import scalar, stream
 from segmarketo_cli.sources.audience.readers import AudiencePerson, Identity
+
+if TYPE_CHECKING:
+    import duckdb
 
 MODES = ("mirror", "delta", "add-only")
 DEFAULT_MAX_REMOVALS = "10%"
 _LIMIT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
 
 
+class LeadIds:
+    """Lead ids of one plan action, in id order, kept in a table of the planning engine: counted up front,
+    streamed when iterated."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection | None = None, table: str = "", count: int = 0) -> None:
+        self.con, self.table, self.count = con, table, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __iter__(self) -> Iterator[int]:
+        if self.con is None:
+            return
+        for batch in stream(self.con, f"SELECT lead_id FROM {self.table} ORDER BY lead_id"):
+            yield from batch.column(0).to_pylist()
+
+    def __contains__(self, lead_id: object) -> bool:
+        return self.con is not None and isinstance(lead_id, int) and bool(
+            scalar(self.con, f"SELECT count(*) FROM {self.table} WHERE lead_id = ?", [lead_id]))
+
+    def head(self, count: int) -> list[int]:
+        """The first `count` ids."""
+        if self.con is None:
+            return []
+        query = f"SELECT lead_id FROM {self.table} ORDER BY lead_id LIMIT {int(count)}"
+        return [int(row[0]) for row in self.con.execute(query).fetchall()]
+
+    def discard(self, lead_id: int) -> None:
+        """Take `lead_id` out of the action."""
+        if lead_id in self:
+            assert self.con is not None
+            self.con.execute(f"DELETE FROM {self.table} WHERE lead_id = ?", [lead_id])
+            self.count -= 1
+
+
 @dataclass
 class ListMembershipPlan:
-    """What to change on one static list; lead-id counts satisfy current = removes + unchanged + kept."""
+    """What to change on one static list; lead-id counts satisfy current = removes + unchanged + kept. The
+    people, ids and reasons behind it stay in the planning engine's tables (see plan_membership)."""
 
     mode: str
     current: int = 0
-    adds: list[int] = field(default_factory=list)
-    removes: list[int] = field(default_factory=list)
+    adds: LeadIds = field(default_factory=LeadIds)
+    removes: LeadIds = field(default_factory=LeadIds)
     unchanged: int = 0
     kept: int = 0
     audience_leads: int = 0
@@ -31,12 +77,11 @@ class ListMembershipPlan:
     resolved: int = 0
     exited: int = 0
     duplicate_emails: int = 0
-    unresolved: list[AudiencePerson] = field(default_factory=list)
-    to_create: list[AudiencePerson] = field(default_factory=list)
-    add_source: dict[int, Identity] = field(default_factory=dict)
-    remove_source: dict[int, str] = field(default_factory=dict)
-    remove_email: dict[int, str] = field(default_factory=dict)
-    owners: dict[int, list[AudiencePerson]] = field(default_factory=dict)
+    unresolved: int = 0
+    to_create: int = 0
+    create_missing: bool = False
+    user_field: str | None = None
+    con: duckdb.DuckDBPyConnection | None = None
 
     @property
     def changes(self) -> bool:
@@ -49,28 +94,56 @@ class ListMembershipPlan:
             "current_members": self.current,
             "add": len(self.adds),
             "remove": len(self.removes),
-            "create": len(self.to_create),
+            "create": self.to_create,
             "unchanged": self.unchanged,
             "kept": self.kept,
-            "unresolved": len(self.unresolved),
-            "add_sample": self.adds[:sample],
-            "remove_sample": self.removes[:sample],
+            "unresolved": self.unresolved,
+            "add_sample": self.adds.head(sample),
+            "remove_sample": self.removes.head(sample),
         }
 
+    def people_to_create(self, kind: str | None = None) -> Iterator[AudiencePerson]:
+        """The people --create-missing creates (all of them, or those keyed by `kind`), in audience order."""
+        if self.con is None or not self.to_create:
+            return iter(())
+        where = "NOT has_lead AND member AND " + _creatable(self.user_field)
+        return iter_people(self.con, where + (f" AND key_kind = '{kind}'" if kind else ""))
 
-def index_members(members: Mapping[int, Mapping[str, Any]], user_field: str | None) -> dict[Identity, set[int]]:
-    """Current members by identity: e-mail (normalised), user id field, and lead id."""
-    index: dict[Identity, set[int]] = {}
-    for lead_id, row in members.items():
-        index.setdefault(Identity("marketo-id", str(lead_id)), set()).add(lead_id)
-        email = row.get("email")
-        if isinstance(email, str) and email.strip():
-            index.setdefault(Identity("email", email.strip().lower()), set()).add(lead_id)
-        if user_field:
-            user = row.get(user_field)
-            if user not in (None, ""):
-                index.setdefault(Identity("userId", str(user).strip()), set()).add(lead_id)
-    return index
+    def unresolved_people(self) -> Iterator[AudiencePerson]:
+        """The people found nowhere in Marketo that are not created, in audience order."""
+        if self.con is None or not self.unresolved:
+            return iter(())
+        return iter_people(self.con, self._unresolved())
+
+    def unresolved_by_user_id(self) -> bool:
+        """Whether some unresolved person is known only by a userId."""
+        if self.con is None or not self.unresolved:
+            return False
+        return bool(scalar(self.con, f"SELECT count(*) FROM people WHERE {self._unresolved()} AND key_kind = 'userId'"))
+
+    def _unresolved(self) -> str:
+        """SQL over the people table: in the audience, found nowhere in Marketo, and not to be created."""
+        return "NOT has_lead AND member" + (f" AND NOT {_creatable(self.user_field)}" if self.create_missing else "")
+
+    def owner_identities(self, lead_ids: Sequence[int]) -> list[Identity]:
+        """The identities of the audience people a lead counts for, for the given leads."""
+        if self.con is None or not lead_ids:
+            return []
+        rows = self.con.execute("""
+            SELECT DISTINCT i.kind, i.value, i.pos, i.idx FROM person_leads l JOIN person_ids i USING (pos)
+            WHERE l.member AND list_contains($ids, l.lead_id) ORDER BY i.pos, i.idx""",
+                                {"ids": list(lead_ids)}).fetchall()
+        return [Identity(kind, value) for kind, value, _, _ in rows]
+
+    def is_target(self, lead_id: int) -> bool:
+        """Whether `lead_id` belongs to the audience's leads."""
+        return self.con is not None and bool(scalar(self.con, "SELECT count(*) FROM targets WHERE lead_id = ?",
+                                                    [lead_id]))
+
+    def add_target(self, lead_id: int) -> None:
+        """Count `lead_id` among the audience's leads (found again after a cached id went stale)."""
+        assert self.con is not None
+        self.con.execute("INSERT INTO targets VALUES (?, NULL)", [lead_id])
 
 
 def can_create(person: AudiencePerson, user_field: str | None) -> bool:
@@ -79,58 +152,87 @@ def can_create(person: AudiencePerson, user_field: str | None) -> bool:
     return kind == "email" or (kind == "userId" and bool(user_field))
 
 
-def plan_membership(
-    people: Sequence[AudiencePerson],
-    resolved: Mapping[Identity, Sequence[int]],
-    members: Mapping[int, Mapping[str, Any]],
-    *,
-    mode: str = "mirror",
-    create_missing: bool = False,
-    user_field: str | None = None,
-) -> ListMembershipPlan:
-    """Diff the audience against the list. Every lead matching a person's e-mail counts as theirs."""
+def _creatable(user_field: str | None) -> str:
+    """can_create as SQL over the people table."""
+    return "(key_kind = 'email'" + (" OR key_kind = 'userId')" if user_field else ")")
+
+
+# Each person's leads: the ids resolved for any of their identities, current members with that e-mail (or user
+# id, when the profile has the field), and a Marketo lead id as given.
+_PERSON_LEADS = """
+CREATE OR REPLACE TABLE person_leads AS
+SELECT DISTINCT pos, member, lead_id FROM (
+    SELECT i.pos, i.member, r.lead_id FROM person_ids i JOIN resolved r ON r.kind = i.kind AND r.value = i.value
+    UNION ALL
+    SELECT i.pos, i.member, m.lead_id FROM person_ids i JOIN members m ON i.kind = 'email' AND m.email_key = i.value
+    UNION ALL
+    SELECT i.pos, i.member, m.lead_id FROM person_ids i JOIN members m
+        ON $user_field AND i.kind = 'userId' AND m.user_key = i.value
+    UNION ALL
+    SELECT pos, member, CAST(value AS BIGINT) FROM person_ids WHERE kind = 'marketo-id')
+"""
+_HAS_LEAD = ("ALTER TABLE people ADD COLUMN IF NOT EXISTS has_lead BOOLEAN",
+             "UPDATE people SET has_lead = pos IN (SELECT pos FROM person_leads)")
+# Every lead of a person in the audience, with the first such person (the one named in --plan-out).
+_TARGETS = """
+CREATE OR REPLACE TABLE targets AS
+SELECT lead_id, min(pos) AS first_pos FROM person_leads WHERE member GROUP BY lead_id
+"""
+_ADDS = """
+CREATE OR REPLACE TABLE plan_adds AS
+SELECT t.lead_id, p.key_kind, p.key_value, p.origin FROM targets t JOIN people p ON p.pos = t.first_pos
+WHERE t.lead_id NOT IN (SELECT lead_id FROM members)
+"""
+_REMOVES = {
+    "mirror": """
+        CREATE OR REPLACE TABLE plan_removes AS
+        SELECT lead_id, email_text AS email, 'not in audience' AS reason FROM members
+        WHERE lead_id NOT IN (SELECT lead_id FROM targets)""",
+    "delta": """
+        CREATE OR REPLACE TABLE plan_removes AS
+        SELECT l.lead_id, m.email_text AS email, 'exited (' || arg_min(p.key_value, l.pos) || ')' AS reason
+        FROM person_leads l JOIN members m USING (lead_id) JOIN people p USING (pos)
+        WHERE NOT l.member AND l.lead_id NOT IN (SELECT lead_id FROM targets)
+        GROUP BY l.lead_id, m.email_text""",
+    "add-only": "CREATE OR REPLACE TABLE plan_removes AS SELECT lead_id, email_text AS email, '' AS reason "
+                "FROM members WHERE FALSE",
+}
+
+
+def plan_membership(con: duckdb.DuckDBPyConnection, *, current: int, mode: str = "mirror",
+                    create_missing: bool = False, user_field: str | None = None) -> ListMembershipPlan:
+    """Diff the audience against the list, over the engine's tables: `people` and `person_ids` (audience_table),
+    `members` (members.py, `current` rows), `resolved` (resolve.py). Every lead matching a person's e-mail
+    counts as theirs."""
     if mode not in MODES:
         raise ConfigError(f"--mode must be one of {', '.join(MODES)}, not '{mode}'")
-    plan = ListMembershipPlan(mode=mode, current=len(members), people=len(people))
-    index = index_members(members, user_field)
-    target: set[int] = set()
-    leaving: dict[int, str] = {}
-    for person in people:
-        ids: set[int] = set()
-        for identity in person.identities:
-            found = resolved.get(identity, ())
-            if identity.kind == "email" and len(set(found)) > 1:
-                plan.duplicate_emails += 1
-            ids.update(int(i) for i in found)
-            ids.update(index.get(identity, ()))
-            if identity.kind == "marketo-id":
-                ids.add(int(identity.value))
-        if not person.member:
-            plan.exited += 1
-            if mode == "delta":
-                for lead_id in ids & members.keys():
-                    leaving.setdefault(lead_id, f"exited ({person.key.value})")
-            continue
-        if not ids:
-            (plan.to_create if create_missing and can_create(person, user_field) else plan.unresolved).append(person)
-            continue
-        plan.resolved += 1
-        for lead_id in ids:
-            target.add(lead_id)
-            plan.add_source.setdefault(lead_id, person.key)
-            plan.owners.setdefault(lead_id, []).append(person)
-    current = set(members)
-    plan.audience_leads = len(target)
-    plan.adds = sorted(target - current)
-    plan.unchanged = len(target & current)
-    if mode == "mirror":
-        plan.removes = sorted(current - target)
-        plan.remove_source = {i: "not in audience" for i in plan.removes}
-    elif mode == "delta":
-        plan.removes = sorted(set(leaving) - target)
-        plan.remove_source = {i: leaving[i] for i in plan.removes}
-    plan.kept = len(current) - len(plan.removes) - plan.unchanged
-    plan.remove_email = {i: str(members[i].get("email") or "") for i in plan.removes}
+
+    def count(query: str) -> int:
+        return scalar(con, query)
+
+    con.execute(_PERSON_LEADS, {"user_field": bool(user_field)})
+    for statement in _HAS_LEAD:
+        con.execute(statement)
+    con.execute(_TARGETS)
+    con.execute(_ADDS)
+    con.execute(_REMOVES[mode])
+    plan = ListMembershipPlan(mode=mode, current=current, people=count("SELECT count(*) FROM people"),
+                              create_missing=create_missing, user_field=user_field, con=con)
+    plan.duplicate_emails = count("""
+        SELECT count(*) FROM person_ids i JOIN (SELECT value FROM resolved WHERE kind = 'email' GROUP BY value
+                                               HAVING count(DISTINCT lead_id) > 1) d
+        ON i.kind = 'email' AND i.value = d.value""")
+    plan.exited = count("SELECT count(*) FROM people WHERE NOT member")
+    plan.resolved = count("SELECT count(*) FROM people WHERE member AND has_lead")
+    missing = count("SELECT count(*) FROM people WHERE member AND NOT has_lead")
+    plan.to_create = count("SELECT count(*) FROM people WHERE member AND NOT has_lead AND "
+                           + _creatable(user_field)) if create_missing else 0
+    plan.unresolved = missing - plan.to_create
+    plan.audience_leads = count("SELECT count(*) FROM targets")
+    plan.adds = LeadIds(con, "plan_adds", count("SELECT count(*) FROM plan_adds"))
+    plan.removes = LeadIds(con, "plan_removes", count("SELECT count(*) FROM plan_removes"))
+    plan.unchanged = plan.audience_leads - len(plan.adds)
+    plan.kept = current - len(plan.removes) - plan.unchanged
     return plan
 
 
@@ -169,19 +271,19 @@ def check_safety(plan: ListMembershipPlan, *, max_removals: str | None, force: b
         )
 
 
-def plan_rows(plan: ListMembershipPlan) -> Iterator[dict[str, str]]:
-    """One row per intended change: create, add and remove, for --plan-out."""
-    for person in plan.to_create:
+def plan_rows(plan: ListMembershipPlan, limit: int | None = None) -> Iterator[dict[str, str]]:
+    """One row per intended change: create, add and remove, for --plan-out (at most `limit` of each action)."""
+    if plan.con is None:
+        return
+    cap = "" if limit is None else f" LIMIT {int(limit)}"
+    for person in islice(plan.people_to_create(), limit):
         yield {"action": "create", "lead_id": "", "identity_type": person.key.kind, "identity": person.key.value,
                "reason": "not in Marketo", "origin": person.origin}
-    for lead_id in plan.adds:
-        source = plan.add_source.get(lead_id)
-        owner = plan.owners.get(lead_id, [None])[0]
-        yield {"action": "add", "lead_id": str(lead_id), "identity_type": source.kind if source else "",
-               "identity": source.value if source else "", "reason": "in audience",
-               "origin": owner.origin if owner else ""}
-    for lead_id in plan.removes:
-        email = plan.remove_email.get(lead_id, "")
-        yield {"action": "remove", "lead_id": str(lead_id), "identity_type": "email" if email else "",
-               "identity": email,
-               "reason": plan.remove_source.get(lead_id, ""), "origin": ""}
+    for batch in stream(plan.con, f"SELECT lead_id, key_kind, key_value, origin FROM plan_adds ORDER BY lead_id{cap}"):
+        for lead_id, kind, value, origin in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+            yield {"action": "add", "lead_id": str(lead_id), "identity_type": kind, "identity": value,
+                   "reason": "in audience", "origin": origin}
+    for batch in stream(plan.con, f"SELECT lead_id, email, reason FROM plan_removes ORDER BY lead_id{cap}"):
+        for lead_id, email, reason in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+            yield {"action": "remove", "lead_id": str(lead_id), "identity_type": "email" if email else "",
+                   "identity": email, "reason": reason, "origin": ""}

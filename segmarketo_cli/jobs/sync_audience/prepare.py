@@ -60,13 +60,13 @@ class PreparedSync:
     mode: str
 
 
-def prepare_profile(settings: Settings, services: Services | None = None) -> AudienceProfile:
+def prepare_profile(settings: Settings, services: Services) -> AudienceProfile:
     """The profile's identity fields (their names are validated with the settings). It needs no call, so
-    `services` is unused and optional (doctor has none)."""
+    `services` is unused."""
     return AudienceProfile(settings.lookup_field, settings.user_id_field, settings.bulk_row_field)
 
 
-def prepare(settings: Settings, options: SyncOptions, services: Services | None = None) -> PreparedSync:
+def prepare(settings: Settings, options: SyncOptions, services: Services) -> PreparedSync:
     """Every check that can fail before the lock, with no call to Marketo: the flag combinations (ConfigError,
     exit 2), the audience file (InputError, exit 1, or ConfigError) and its kind against --mode."""
     check_flags(options)

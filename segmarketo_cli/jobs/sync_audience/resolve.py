@@ -1,39 +1,65 @@
-"""People -> lead ids: the state store's lead-id cache first, then Get Leads by Filter (reads only)."""
+"""People -> lead ids: the state store's lead-id cache first, then Get Leads by Filter (reads only), into the engine."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from segmarketo_cli.jobs.batchpool import run_batches, workers_for
-from segmarketo_cli.sources.audience.readers import AudiencePerson, Identity
+from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, insert, scalar, stream
+from segmarketo_cli.sources.audience.readers import Identity
 
 if TYPE_CHECKING:
+    import duckdb
+
     from segmarketo_cli.jobs.sync_audience.session import SyncSession
 
+RESOLVED_SCHEMA = pa.schema([("kind", pa.string()), ("value", pa.string()), ("lead_id", pa.int64())])
+CACHED_SCHEMA = pa.schema([("value", pa.string()), ("lead_id", pa.int64())])
 
-def resolve(session: SyncSession, people: Sequence[AudiencePerson],
-            members: Mapping[int, Mapping[str, Any]]) -> dict[Identity, list[int]]:
-    """Lead ids per identity: the lead-id cache first, then Get Leads by Filter for the rest."""
-    wanted: dict[str, list[str]] = {}
-    for person in people:
-        for identity in person.identities:
-            if session.field_for(identity.kind):
-                wanted.setdefault(identity.kind, []).append(identity.value)
-    resolved: dict[Identity, list[int]] = {}
-    for kind, values in wanted.items():
+
+def resolve(session: SyncSession, con: duckdb.DuckDBPyConnection) -> None:
+    """Lead ids of the audience members' identities into table `resolved` (kind, value, lead_id): the lead-id
+    cache first, then Get Leads by Filter for the rest. A cached lead now in the list under another value means
+    the cache is old: that value is looked up again."""
+    create(con, "resolved", RESOLVED_SCHEMA)
+    kinds = [kind for (kind,) in con.execute("SELECT kind FROM person_ids WHERE member GROUP BY kind ORDER BY min(pos)")
+             .fetchall() if session.field_for(kind)]
+    for kind in kinds:
         field_name = session.field_for(kind) or ""
-        values = list(dict.fromkeys(values))
-        cached = session.store.lead_ids_for(session.instance, field_name, values)
-        for value, ids in cached.items():
-            stale = any(i in members and normalise(members[i].get(field_name), kind) != value for i in ids)
-            if not stale:  # a cached lead now in the list under another value means the cache is old
-                resolved[Identity(kind, value)] = ids
-        missing = [v for v in values if Identity(kind, v) not in resolved]
-        session.report.details.setdefault("resolution", {})[kind] = {"cached": len(values) - len(missing),
-                                                                     "looked_up": len(missing)}
-        resolved.update(lookup(session, kind, missing))
-    return resolved
+        con.execute("""
+            CREATE OR REPLACE TABLE wanted AS
+            SELECT value, min((pos, idx)) AS first FROM person_ids WHERE member AND kind = ? GROUP BY value""", [kind])
+        create(con, "cached", CACHED_SCHEMA)
+        for values in _values(con, "SELECT value FROM wanted ORDER BY first", BATCH_ROWS):
+            insert(con, "cached", CACHED_SCHEMA, [(key, i) for key, ids in
+                                                  session.store.lead_ids_for(session.instance, field_name, values)
+                                                  .items() for i in ids])
+        member_key = "email_key" if kind == "email" else "user_key"
+        con.execute(f"""
+            INSERT INTO resolved SELECT ?, value, lead_id FROM cached WHERE value NOT IN (
+                SELECT c.value FROM cached c JOIN members m USING (lead_id)
+                WHERE m.{member_key} IS DISTINCT FROM c.value)""", [kind])
+        con.execute("""
+            CREATE OR REPLACE TABLE to_lookup AS
+            SELECT value, first FROM wanted WHERE value NOT IN (SELECT value FROM resolved WHERE kind = ?)""", [kind])
+        wanted, missing = (scalar(con, f"SELECT count(*) FROM {table}") for table in ("wanted", "to_lookup"))
+        session.report.details.setdefault("resolution", {})[kind] = {"cached": wanted - missing,
+                                                                     "looked_up": missing}
+        for values in _values(con, "SELECT value FROM to_lookup ORDER BY first", session.window()):
+            found = lookup(session, kind, values)
+            insert(con, "resolved", RESOLVED_SCHEMA,
+                   [(kind, identity.value, i) for identity, ids in found.items() for i in ids])
+        for table in ("wanted", "cached", "to_lookup"):
+            con.execute(f"DROP TABLE {table}")
+
+
+def _values(con: duckdb.DuckDBPyConnection, query: str, size: int) -> Iterator[list[str]]:
+    """The first column of `query`, `size` values at a time."""
+    for batch in stream(con, query, size):
+        yield batch.column(0).to_pylist()
 
 
 def lookup(session: SyncSession, kind: str, values: Sequence[str]) -> dict[Identity, list[int]]:

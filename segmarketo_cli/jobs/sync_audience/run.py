@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 
 from segmarketo_cli.jobs.bulk_import.reports import check_row_field
 from segmarketo_cli.jobs.context import JobContext
@@ -13,7 +13,7 @@ from segmarketo_cli.jobs.sync_audience.buckets import account_input, account_pla
 from segmarketo_cli.jobs.sync_audience.execute_create import create_people, uses_bulk_import
 from segmarketo_cli.jobs.sync_audience.execute_list import add_members, create_list, remove_members
 from segmarketo_cli.jobs.sync_audience.locate import find_list
-from segmarketo_cli.jobs.sync_audience.members import read_members
+from segmarketo_cli.jobs.sync_audience.members import MemberIds, load_members, read_members
 from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan, check_safety, plan_membership
 from segmarketo_cli.jobs.sync_audience.plan_out import write_plan
 from segmarketo_cli.jobs.sync_audience.prepare import PreparedSync
@@ -32,34 +32,36 @@ class DryRunPlan:
     list_label: str
 
 
-def run(ctx: JobContext, prepared: PreparedSync, *, sleep: Callable[[float], None] = time.sleep) -> RunReport:
-    """The whole job; writes only after the mirror-mode guard. A dry run hands its DryRunPlan to `ctx.show_plan`.
-    `sleep` waits between bulk job status polls (tests pass a fake clock's)."""
+def run(ctx: JobContext, prepared: PreparedSync) -> RunReport:
+    """The whole job; writes only after the mirror-mode guard. A dry run hands its DryRunPlan to `ctx.show_plan`."""
     options, audience = prepared.options, prepared.audience
     session = SyncSession(ctx.marketo(), ctx.store, ctx.report, ctx.rejects, options, prepared.profile,
-                          prepared.mode, progress=ctx.progress, sleep=sleep,
+                          prepared.mode, progress=ctx.progress, sleep=ctx.sleep,
                           list_label=options.list_name or f"id {options.list_id}")
     report = ctx.report
     report.rejected_buckets = REJECTED_BUCKETS
-    account_input(report, ctx.rejects, audience)
+    con = ctx.engine().con
+    account_input(report, ctx.rejects, audience, con)
     if prepared.mode == "mirror" and not audience.people and not options.force:
         check_safety(ListMembershipPlan(mode="mirror"), max_removals=options.max_removals, force=False,
                      list_name=session.list_label)
     find_list(session)
     if options.create_missing:
         session.client.partition_for_create()  # a misspelt partition: exit 2 before the list is written
-    members = read_members(session, len(audience.people)) if session.list_id is not None else {}
-    session.current = set(members)
-    resolved = resolve(session, [p for p in audience.people if p.member], members)
-    plan = plan_membership(audience.people, resolved, members, mode=prepared.mode,
-                           create_missing=options.create_missing, user_field=prepared.profile.user_id_field)
+    user_field = prepared.profile.user_id_field
+    current = read_members(session, con, audience.people) if session.list_id is not None else \
+        load_members(con, (), user_field)
+    session.current = MemberIds(con)
+    resolve(session, con)
+    plan = plan_membership(con, current=current, mode=prepared.mode, create_missing=options.create_missing,
+                           user_field=user_field)
     account_plan(report, plan, dry_run=options.dry_run)
     if options.plan_out is not None:
         write_plan(plan, options.plan_out)
     ctx.show_plan(DryRunPlan(plan, session.list_label))
     check_safety(plan, max_removals=options.max_removals, force=options.force, list_name=session.list_label)
     if not options.dry_run:
-        if uses_bulk_import(len(plan.to_create)) and prepared.profile.bulk_row_field:
+        if uses_bulk_import(plan.to_create) and prepared.profile.bulk_row_field:
             _check_row_field(session)
         _write(session, plan)
     finish(session, plan)
@@ -79,8 +81,10 @@ def _write(session: SyncSession, plan: ListMembershipPlan) -> None:
         return
     if session.list_id is None:
         create_list(session)
-    adds = list(plan.adds)
+    adds: Iterable[int] = plan.adds
     if plan.to_create:
-        adds.extend(create_people(session, plan.to_create))
-    add_members(session, plan, adds)
-    remove_members(session, plan)
+        adds = chain(plan.adds, create_people(session, plan))
+    for window in session.windows(adds):  # the ids stream out of the engine
+        add_members(session, plan, window)
+    for window in session.windows(plan.removes):
+        remove_members(session, window)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from segmarketo_cli.jobs.batches import chunks
+from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS
 from segmarketo_cli.marketo.base import MAX_BATCH
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class SyncSession:
     list_label: str
     list_id: int | None = None
     folder: ListParent | None = None  # where --create-list creates the list, when it does not exist yet
-    current: set[int] = field(default_factory=set)  # lead ids in the list when the run read it
+    current: Container[int] = field(default_factory=frozenset)  # lead ids in the list when the run read it
 
     @property
     def instance(self) -> str:
@@ -49,6 +50,19 @@ class SyncSession:
         """The Marketo field that holds an identity of `kind` (None: it cannot be looked up)."""
         return "email" if kind == "email" else (self.profile.user_id_field if kind == "userId" else None)
 
-    def batches(self, items: Sequence[T]) -> list[Sequence[T]]:
+    def batches(self, items: Iterable[T]) -> list[list[T]]:
         """`items` in call-sized batches."""
-        return list(chunks(items, CALL_SIZE))
+        return list(_chunked(items, CALL_SIZE))
+
+    def window(self) -> int:
+        """How many values to take out of the engine at a time: whole call batches, about BATCH_ROWS."""
+        return CALL_SIZE * max(1, BATCH_ROWS // CALL_SIZE)
+
+    def windows(self, items: Iterable[T]) -> Iterator[list[T]]:
+        """`items` a window at a time, each cut into the same call batches as the whole would be."""
+        return _chunked(items, self.window())
+
+
+def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    stream = iter(items)
+    return iter(lambda: list(islice(stream, size)), [])

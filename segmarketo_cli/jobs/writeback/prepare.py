@@ -12,6 +12,7 @@ from segmarketo_cli import paths
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.jobs.writeback.plan import Window, parse_window, resolve_events, resolve_integrations
+from segmarketo_cli.marketo.bulk import EXTRACT_POLL_INTERVAL_S
 
 if TYPE_CHECKING:
     from segmarketo_cli.config import Settings
@@ -34,6 +35,7 @@ class WritebackOptions:
     bulk_after_days: float | None = None
     out: Path | None = None
     dry_run: bool = False
+    poll_interval_s: float = EXTRACT_POLL_INTERVAL_S  # between Bulk Extract status checks; benches shorten it
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class PreparedWriteback:
     options: WritebackOptions
 
 
-def prepare_profile(settings: Settings, services: Services | None = None, *,
+def prepare_profile(settings: Settings, services: Services, *,
                     flags: WritebackOptions | None = None) -> WritebackProfile:
     """The profile's [writeback] section with `flags` (--activity-types, --identity and --bulk-after) applied;
     raises ConfigError (exit 2) before any call, so `services` is unused. `doctor` calls it without flags."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -41,7 +40,7 @@ from segmarketo_cli.jobs.writeback.plan import (
     retention_warning,
 )
 from segmarketo_cli.jobs.writeback.prepare import CURSOR, PreparedWriteback, load_cursor, no_cursor
-from segmarketo_cli.jobs.writeback.read_bulk import BULK_STREAM, POLL_INTERVAL_S, BulkReader, BulkResult
+from segmarketo_cli.jobs.writeback.read_bulk import BULK_STREAM, BulkReader, BulkResult
 from segmarketo_cli.jobs.writeback.read_rest import RestResult, collapse, read_rest, stream_key, type_groups
 from segmarketo_cli.segment.sender import BatchSender
 
@@ -59,27 +58,15 @@ def save_start(store: StateStore, instance: str, since: datetime) -> None:
     store.set_cursor(instance, CURSOR, json.dumps(cursor))
 
 
-def run(
-    ctx: JobContext,
-    prepared: PreparedWriteback,
-    *,
-    poll_interval_s: float = POLL_INTERVAL_S,
-    sleep: Callable[[float], None] = time.sleep,
-) -> RunReport:
+def run(ctx: JobContext, prepared: PreparedWriteback) -> RunReport:
     """Read activities in the window (or from the cursor) and deliver them; buckets land in `ctx.report`.
-    `poll_interval_s` and `sleep` pace Bulk Extract status checks (tests make them instant)."""
+    Bulk Extract status checks come every `options.poll_interval_s`, waited with `ctx.sleep`."""
     with ctx.progress(None, "activities", unit="act") as bar:
-        _read_and_deliver(ctx, prepared, bar.update, poll_interval_s, sleep)
+        _read_and_deliver(ctx, prepared, bar.update)
     return ctx.report
 
 
-def _read_and_deliver(
-    ctx: JobContext,
-    prepared: PreparedWriteback,
-    on_read: Callable[[int], None],
-    poll_interval_s: float,
-    sleep: Callable[[float], None],
-) -> None:
+def _read_and_deliver(ctx: JobContext, prepared: PreparedWriteback, on_read: Callable[[int], None]) -> None:
     job, options, report, store, settings = prepared.profile, prepared.options, ctx.report, ctx.store, ctx.settings
     window = prepared.window
     marketo = ctx.marketo()
@@ -145,8 +132,8 @@ def _read_and_deliver(
         elif use_bulk:
             assert start_date is not None
             resume = cursor if cursor and cursor["mode"] == "bulk" and window.since is None else None
-            reader = BulkReader(marketo, store, pipeline, list(type_names), poll_interval_s=poll_interval_s,
-                                sleep=sleep)
+            reader = BulkReader(marketo, store, pipeline, list(type_names), poll_interval_s=options.poll_interval_s,
+                                sleep=ctx.sleep)
             _note_bulk(report, reader.read(start_date, window.until, resume))
         else:
             starts = _rest_starts(marketo, list(type_names), start_date, cursor)
@@ -155,7 +142,7 @@ def _read_and_deliver(
             _note_rest(report, result)
             if result.capped_streams:
                 _bulk_after_cap(marketo, store, pipeline, report, result, window.until, dry_run=options.dry_run,
-                                poll_interval_s=poll_interval_s, sleep=sleep)
+                                poll_interval_s=options.poll_interval_s, sleep=ctx.sleep)
         pipeline.flush()
     except BaseException:
         pipeline.abandon()

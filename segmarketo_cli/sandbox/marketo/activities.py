@@ -72,7 +72,7 @@ def activities(sb: Instance, request: Request, match: Any) -> Response:
     asset_ids = set(_int_list(request, "assetIds"))
     if asset_ids and len(type_ids) > 1:
         raise ApiError("1003", "assetIds requires a single activityTypeId")
-    batch_size = batch_size_arg(request)
+    batch_size = batch_size_arg(sb, request)
     list_id = request.arg("listId")
     with sb.marketo.lock:
         store = sb.marketo.activities

@@ -141,7 +141,7 @@ def get_leads(sb: Instance, request: Request, match: Any) -> Response:
         raise ApiError("701", "'filterValues' cannot be blank")
     check_record_count(sb, len(values), "filterValues")
     names = request.csv_arg("fields") or DEFAULT_FIELDS
-    batch_size = batch_size_arg(request)
+    batch_size = batch_size_arg(sb, request)
     with sb.marketo.lock:
         store = sb.marketo.store
         if filter_type not in store.searchable():
@@ -164,16 +164,18 @@ def get_leads(sb: Instance, request: Request, match: Any) -> Response:
     return ok(rows, nextPageToken=encode_token(f"leads:{start + batch_size}") if more else None)
 
 
-def batch_size_arg(request: Request, default: int = 300) -> int:
+def batch_size_arg(sb: Instance, request: Request) -> int:
+    """`batchSize` of a paged read: 1 to the records a call may carry, that many when absent."""
+    limit = sb.config.max_records_per_call
     raw = request.arg("batchSize")
     if raw in (None, ""):
-        return default
+        return limit
     try:
         size = int(raw)
     except ValueError:
         raise ApiError("1003", "Invalid batchSize") from None
-    if size < 1 or size > 300:
-        raise ApiError("1003", "batchSize must be between 1 and 300")
+    if size < 1 or size > limit:
+        raise ApiError("1003", f"batchSize must be between 1 and {limit}")
     return size
 
 

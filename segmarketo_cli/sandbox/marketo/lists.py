@@ -49,7 +49,7 @@ def _get_list(sb: Instance, list_id: str | int) -> StaticList:
 def lists(sb: Instance, request: Request, match: Any) -> Response:
     names = set(request.csv_arg("name"))
     ids = {int(i) for i in request.csv_arg("id") if i.isdigit()}
-    batch_size = batch_size_arg(request)
+    batch_size = batch_size_arg(sb, request)
     token = request.arg("nextPageToken")
     start = int(decode_token(token, "lists")) if token else 0
     with sb.marketo.lock:
@@ -178,7 +178,7 @@ def _program_folder(sb: Instance, program: Program) -> dict[str, Any]:
 
 def members(sb: Instance, request: Request, match: Any) -> Response:
     names = request.csv_arg("fields") or DEFAULT_FIELDS
-    batch_size = batch_size_arg(request)
+    batch_size = batch_size_arg(sb, request)
     token = request.arg("nextPageToken")
     after = int(decode_token(token, "members")) if token else 0
     with sb.marketo.lock:

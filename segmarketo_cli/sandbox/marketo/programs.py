@@ -146,7 +146,7 @@ def _campaign(sb: Instance, campaign: Campaign) -> dict[str, Any]:
 def campaigns(sb: Instance, request: Request, match: Any) -> Response:
     names = set(request.csv_arg("name"))
     ids = {int(i) for i in request.csv_arg("id") if i.isdigit()}
-    batch_size = batch_size_arg(request)
+    batch_size = batch_size_arg(sb, request)
     token = request.arg("nextPageToken")
     start = int(decode_token(token, "campaigns")) if token else 0
     with sb.marketo.lock:

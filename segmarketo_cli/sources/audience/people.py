@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from segmarketo_cli.identity import SHA256_RE, normalize_email
 
@@ -43,19 +44,44 @@ class Rejection:
     value: str | None = None
 
 
+@dataclass(frozen=True)
+class AudienceRow:
+    """One usable input row: the person it names, its place in the file, and for events its audience and time."""
+
+    person: AudiencePerson
+    seq: int
+    audience: str | None = None
+    ts: float | None = None
+
+
+# What a reader yields per input row: a usable row, a rejected one, or None for a row of no audience (ignored).
+Item = AudienceRow | Rejection | None
+
+
 @dataclass
 class AudienceInput:
-    """What a reader made of one file: distinct people plus counts that account for every row."""
+    """What a reader found in one file, without its people: the counts of the checking pass, and `scan` to read
+    the rows again (the run loads them into the planning engine). `people` and `repeated` are known once loaded."""
 
     path: str
     shape: str
     kind: str  # "snapshot" (full membership) or "events" (entries and exits)
+    scan: Callable[[], Iterator[Item]]
     audience: str | None = None
-    people: list[AudiencePerson] = field(default_factory=list)
     rows: int = 0
-    repeated: int = 0
+    usable: int = 0  # rows naming someone, of the chosen audience
     ignored: int = 0
-    rejects: list[Rejection] = field(default_factory=list)
+    rejected: int = 0
+    people: int = 0
+    repeated: int = 0
+
+    @classmethod
+    def of_people(cls, path: str, people: list[AudiencePerson], kind: str = "snapshot") -> AudienceInput:
+        """An input made of the given people, one row each (tests and benchmarks)."""
+        def scan() -> Iterator[Item]:
+            for seq, person in enumerate(people):
+                yield AudienceRow(person, seq)
+        return cls(path, "csv", kind, scan, rows=len(people), usable=len(people))
 
 
 def identities_of(values: dict[str, list[str]]) -> tuple[list[Identity], Problem | None]:
@@ -86,7 +112,7 @@ def identities_of(values: dict[str, list[str]]) -> tuple[list[Identity], Problem
     return [], problem or ("no identifier (e-mail, user id or lead id) in this row", None, None)
 
 
-def reject(result: AudienceInput, origin: str, problem: Problem) -> None:
-    """Count a row that names nobody usable among `result`'s rejects."""
+def rejection(origin: str, problem: Problem) -> Rejection:
+    """The reject of a row that names nobody usable."""
     reason, field_name, value = problem
-    result.rejects.append(Rejection(origin, reason, field_name, value))
+    return Rejection(origin, reason, field_name, value)

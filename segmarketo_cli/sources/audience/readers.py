@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from segmarketo_cli.errors import ConfigError, InputError
-from segmarketo_cli.sources.audience.events import read_events, read_s3_actions
+from segmarketo_cli.sources.audience.events import event_rows, s3_action_columns, s3_action_rows
 from segmarketo_cli.sources.audience.people import (
     AudienceInput,
     AudiencePerson,
+    AudienceRow,
     Identity,
+    Item,
     Problem,
+    Rejection,
     identities_of,
-    reject,
+    rejection,
 )
 from segmarketo_cli.sources.csvfile import CsvFile
 from segmarketo_cli.sources.discover import InputFile, inspect
 from segmarketo_cli.sources.jsonlines import json_error
 
-__all__ = ["ID_TYPES", "AudienceInput", "AudiencePerson", "Identity", "read_audience"]
+__all__ = ["ID_TYPES", "AudienceInput", "AudiencePerson", "AudienceRow", "Identity", "Rejection", "read_audience"]
 
 ID_TYPES = ("email", "userId", "marketo-id")
 _CURLY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"'})
@@ -29,21 +34,24 @@ _EMAIL_COL = re.compile(r"^(e-?mail(_?address)?|emails?)(_\d+)?$", re.I)
 _USER_COL = re.compile(r"^(user_?id|userid)(_\d+)?$", re.I)
 _LEAD_COL = re.compile(r"^(marketo_?(lead_?)?id|lead_?id|mkto_?id)$", re.I)
 _ID_COLUMNS = {"email": _EMAIL_COL, "userId": _USER_COL, "marketo-id": _LEAD_COL}
+_JSON_KEYS = (("external_ids", ("email", "user_id", "userId")), ("traits", ("email", "user_id")))
 
 
 def read_audience(path: str | Path, *, audience: str | None = None, id_column: str | None = None,
                   id_type: str | None = None) -> AudienceInput:
-    """Read one audience file; ConfigError/InputError for problems with the whole file, rejects per row."""
+    """Check one audience file, counting its rows without keeping them; ConfigError/InputError for problems with
+    the whole file. The run reads the rows again with `scan` (each pass reads the file the same way)."""
     if id_type is not None and id_type not in ID_TYPES:
         raise ConfigError(f"--id-type must be one of {', '.join(ID_TYPES)}, not '{id_type}'")
     source = inspect(Path(path))
     if source.format in ("jsonl", "json"):
-        result = read_events(source, audience)
+        result = AudienceInput(str(source.path), "events-jsonl", "events", lambda: event_rows(source, audience))
     elif source.format == "csv":
-        result = _read_csv(source, audience=audience, id_column=id_column, id_type=id_type)
+        result = _csv_input(source, audience=audience, id_column=id_column, id_type=id_type)
     else:
         raise InputError(f"{path}: {source.format} files are not audience inputs (use CSV or JSONL)")
-    if not result.people and result.rejects and all(r.reason.startswith("hashed e-mail") for r in result.rejects):
+    hashed_only = _count(result, audience)
+    if not result.usable and result.rejected and hashed_only:
         raise InputError(
             f"{path}: every e-mail is a SHA-256 hash; Marketo needs clear addresses",
             hint="download the audience with raw e-mails (Engage hashes them unless you have that permission)",
@@ -51,55 +59,95 @@ def read_audience(path: str | Path, *, audience: str | None = None, id_column: s
     return result
 
 
+def _count(result: AudienceInput, audience: str | None) -> bool:
+    """Count every row of `result` and pick the audience of an events file (the only one it holds, unless given);
+    whether every reject is a hashed e-mail."""
+    by_audience: Counter[str | None] = Counter()
+    hashed_only = True
+    for item in result.scan():
+        result.rows += 1
+        if item is None:
+            result.ignored += 1
+        elif isinstance(item, Rejection):
+            result.rejected += 1
+            hashed_only = hashed_only and item.reason.startswith("hashed e-mail")
+        else:
+            by_audience[item.audience] += 1
+    keys = sorted(key for key in by_audience if key)
+    if result.kind == "events" and audience is None:
+        if len(keys) > 1:
+            raise ConfigError(f"{result.path} holds several audiences ({', '.join(keys)})",
+                              hint="pick one with --audience KEY")
+        audience = keys[0] if keys else None
+    result.audience = audience if result.kind == "events" else None
+    chosen = by_audience.total() if result.kind == "snapshot" else by_audience[audience] + by_audience[None]
+    result.usable = chosen
+    result.ignored += by_audience.total() - chosen
+    return hashed_only
+
+
 # CSV ----------------------------------------------------------------------------------------------------
-def _read_csv(source: InputFile, *, audience: str | None, id_column: str | None,
-              id_type: str | None) -> AudienceInput:
+def _csv_input(source: InputFile, *, audience: str | None, id_column: str | None,
+               id_type: str | None) -> AudienceInput:
+    """What kind of CSV `source` is, from its header, and the scan that reads its rows that way."""
     with CsvFile(source, pad_short_rows=True) as table:
-        header = table.header
+        name, header = table.name, table.header
         lowered = [h.lower() for h in header]
         if id_column is None and ("audience_action" in lowered or "audience_name" in lowered):
-            return read_s3_actions(table, audience)
-        picked = _pick_column(header, id_column, id_type, table.name)
+            s3_columns = s3_action_columns(table)
+            scan = _csv_scan(source, lambda t: s3_action_rows(t, s3_columns))
+            return AudienceInput(name, "s3-actions", "events", scan)
+        picked = _pick_column(header, id_column, id_type, name)
         if picked is not None:
             column, kind = picked
-            result = AudienceInput(table.name, "csv", "snapshot")
             index = header.index(column)
-            for row in table.rows():
-                result.rows += 1
-                if row.error is not None:
-                    reject(result, row.origin, (row.error, None, None))
-                    continue
-                ids, problem = identities_of({kind: [row.cells[index]]})
-                _add_snapshot(result, ids, row.origin, None, problem)
-            return _dedupe(result)
+            return AudienceInput(name, "csv", "snapshot", _csv_scan(source, lambda t: _id_column_rows(t, index, kind)))
         shape = "engage-unformatted" if "external_ids" in lowered or "traits" in lowered else "engage-formatted"
         columns = _profile_columns(header)
         if not any(columns.values()) and "external_ids" not in lowered and "traits" not in lowered:
             raise ConfigError(
-                f"{table.name}: no identifier column found in {', '.join(header) or 'the header'}",
+                f"{name}: no identifier column found in {', '.join(header) or 'the header'}",
                 hint="name it with --id-column and --id-type email|userId|marketo-id",
             )
         if "key" not in lowered and shape == "engage-formatted":
             shape = "csv"
-        result = AudienceInput(table.name, shape, "snapshot")
-        for row in table.rows():
-            result.rows += 1
-            if row.error is not None:
-                reject(result, row.origin, (row.error, None, None))
-                continue
-            values, json_problem = _profile_values(header, row.cells, columns)
-            ids, id_problem = identities_of(values) if json_problem is None else ([], json_problem)
-            user_id = next((u.strip() for u in values.get("userId") or [] if u and u.strip()), None)
-            _add_snapshot(result, ids, row.origin, user_id, id_problem)
-        return _dedupe(result)
+        return AudienceInput(name, shape, "snapshot", _csv_scan(source, lambda t: _profile_rows(t, columns)))
 
 
-def _add_snapshot(result: AudienceInput, ids: list[Identity], origin: str, user_id: str | None,
-                  problem: Problem | None) -> None:
+def _csv_scan(source: InputFile, rows: Callable[[CsvFile], Iterator[Item]]) -> Callable[[], Iterator[Item]]:
+    """A scan that opens the CSV file afresh and reads its rows with `rows`."""
+    def scan() -> Iterator[Item]:
+        with CsvFile(source, pad_short_rows=True) as table:
+            yield from rows(table)
+    return scan
+
+
+def _id_column_rows(table: CsvFile, index: int, kind: str) -> Iterator[Item]:
+    for seq, row in enumerate(table.rows()):
+        if row.error is not None:
+            yield rejection(row.origin, (row.error, None, None))
+            continue
+        ids, problem = identities_of({kind: [row.cells[index]]})
+        yield _snapshot_row(seq, ids, row.origin, None, problem)
+
+
+def _profile_rows(table: CsvFile, columns: dict[str, list[int]]) -> Iterator[Item]:
+    json_columns = _json_columns(table.header)
+    for seq, row in enumerate(table.rows()):
+        if row.error is not None:
+            yield rejection(row.origin, (row.error, None, None))
+            continue
+        values, json_problem = _profile_values(row.cells, columns, json_columns)
+        ids, id_problem = identities_of(values) if json_problem is None else ([], json_problem)
+        user_id = next((u.strip() for u in values.get("userId") or [] if u and u.strip()), None)
+        yield _snapshot_row(seq, ids, row.origin, user_id, id_problem)
+
+
+def _snapshot_row(seq: int, ids: list[Identity], origin: str, user_id: str | None,
+                  problem: Problem | None) -> Item:
     if not ids:
-        reject(result, origin, problem or ("no identifier", None, None))
-        return
-    result.people.append(AudiencePerson(tuple(ids), origin, True, user_id))
+        return rejection(origin, problem or ("no identifier", None, None))
+    return AudienceRow(AudiencePerson(tuple(ids), origin, True, user_id), seq)
 
 
 def _pick_column(header: list[str], id_column: str | None, id_type: str | None,
@@ -149,14 +197,18 @@ def _json_cell(text: str) -> tuple[dict[str, Any] | None, str | None]:
     return (value, None) if isinstance(value, dict) else (None, "expected a JSON object")
 
 
-def _profile_values(header: list[str], row: list[str],
-                    columns: dict[str, list[int]]) -> tuple[dict[str, list[str]], Problem | None]:
-    values: dict[str, list[str]] = {kind: [row[i] for i in idx] for kind, idx in columns.items()}
+def _json_columns(header: list[str]) -> list[tuple[str, int, tuple[str, ...]]]:
+    """The JSON columns of an unformatted Engage download present in `header`: name, position, keys to read."""
     lowered = [h.lower() for h in header]
-    for column, keys in (("external_ids", ("email", "user_id", "userId")), ("traits", ("email", "user_id"))):
-        if column not in lowered:
-            continue
-        cell = row[lowered.index(column)]
+    return [(column, lowered.index(column), keys) for column, keys in _JSON_KEYS if column in lowered]
+
+
+def _profile_values(row: list[str], columns: dict[str, list[int]],
+                    json_columns: list[tuple[str, int, tuple[str, ...]]]) -> tuple[dict[str, list[str]],
+                                                                                 Problem | None]:
+    values: dict[str, list[str]] = {kind: [row[i] for i in idx] for kind, idx in columns.items()}
+    for column, index, keys in json_columns:
+        cell = row[index]
         parsed, problem = _json_cell(cell)
         if parsed is None:
             return values, (f"{column}: {problem}", column, cell)
@@ -166,17 +218,3 @@ def _profile_values(header: list[str], row: list[str],
                 if isinstance(item, (str, int)) and str(item).strip():
                     values.setdefault("email" if key == "email" else "userId", []).append(str(item))
     return values, None
-
-
-def _dedupe(result: AudienceInput) -> AudienceInput:
-    """Snapshot files: one person per key (the first row wins); later rows with that key are repeats."""
-    seen: set[Identity] = set()
-    people = []
-    for person in result.people:
-        if person.key in seen:
-            result.repeated += 1
-            continue
-        seen.add(person.key)
-        people.append(person)
-    result.people = people
-    return result

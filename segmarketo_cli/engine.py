@@ -1,0 +1,65 @@
+"""The planning engine: one embedded DuckDB connection per run, its memory capped, spilling under the state folder.
+
+Jobs keep whole-run data (people, members, keys, hashes) in its tables instead of Python objects, so memory stays
+near `memory_limit` whatever the input size; past the limit DuckDB writes to `temp_directory`
+(https://duckdb.org/docs/stable/configuration/overview). Docs: docs/engine.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from types import TracebackType
+
+import duckdb
+
+from segmarketo_cli.errors import OutputError
+from segmarketo_cli.paths import engine_dir, ensure_private_dir
+from segmarketo_cli.sizes import parse_memory_limit
+
+
+class Engine:
+    """A DuckDB connection with `memory_limit` bytes, its database and spill files in a private folder that is
+    removed when it closes.
+
+    The profile lock is held while a job runs, so one engine at a time uses a profile's folder; whatever a killed
+    run left there is removed when the next one opens it."""
+
+    def __init__(self, temp_dir: Path, memory_limit: int, *, threads: int | None = None) -> None:
+        self.temp_dir = temp_dir
+        self.memory_limit = memory_limit
+        if temp_dir.exists():
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        ensure_private_dir(temp_dir.parent)  # state/engine itself: mkdir(parents=True) would leave it 0755
+        ensure_private_dir(temp_dir)
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "memory_limit": f"{memory_limit}B", "temp_directory": str(temp_dir), "preserve_insertion_order": True}
+        if threads:
+            config["threads"] = threads
+        try:
+            # A database file, not ":memory:": its tables are paged to disk like the spilled sorts and joins.
+            self.con = duckdb.connect(str(temp_dir / "plan.duckdb"), config=config)
+        except duckdb.Error as exc:
+            raise OutputError(f"cannot start the planning engine in {temp_dir}: {exc}") from None
+
+    def close(self) -> None:
+        """Close the connection and remove the spill folder."""
+        self.con.close()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def disk_bytes(self) -> int:
+        """Bytes the engine holds on disk right now: its database file and spilled buffers."""
+        return sum(entry.stat().st_size for entry in os.scandir(self.temp_dir) if entry.is_file())
+
+
+def open_engine(memory_limit: str, state_dir: Path, profile: str) -> Engine:
+    """The engine for one run of `profile`, with the profile's memory_limit."""
+    return Engine(engine_dir(state_dir, profile), parse_memory_limit(memory_limit))

@@ -1,0 +1,43 @@
+"""Whether backfill-leads builds its people in memory or on the engine: the input's uncompressed size decides."""
+
+from __future__ import annotations
+
+from segmarketo_cli.sources import InputFile
+
+GRAPH_BYTES_PER_INPUT_BYTE = 3  # in-memory graph vs uncompressed input, identify-only export (docs/engine.md)
+GRAPH_SHARE = 0.5  # the in-memory graph may take this share of memory_limit
+_ISIZE_WRAP = 1 << 32  # gzip's ISIZE field is the size modulo 4 GiB (https://www.rfc-editor.org/rfc/rfc1952)
+_MAX_GZIP_RATIO = 32  # a .gz this large may hold more than 4 GiB, where ISIZE cannot be trusted
+
+
+def uses_engine(inputs: list[InputFile], memory_limit: int) -> bool:
+    """True when the in-memory identity graph of `inputs` could outgrow GRAPH_SHARE of `memory_limit`."""
+    budget = memory_limit * GRAPH_SHARE
+    total = 0
+    for source in inputs:
+        total += uncompressed_size(source) * GRAPH_BYTES_PER_INPUT_BYTE
+        if total > budget:
+            return True
+    return False
+
+
+def uncompressed_size(source: InputFile) -> int:
+    """The bytes `source` decompresses to: gzip's ISIZE trailer, Parquet's row-group sizes, else the file size."""
+    size = source.path.stat().st_size
+    if source.format == "parquet":
+        import pyarrow.parquet as pq  # heavy: imported only for a Parquet input
+
+        try:
+            meta = pq.read_metadata(source.path)
+        except Exception:  # pyarrow raises several types; the reader reports an unreadable file itself
+            return size
+        return max(size, sum(int(meta.row_group(i).total_byte_size) for i in range(meta.num_row_groups)))
+    if not source.gzipped:
+        return size
+    if size * _MAX_GZIP_RATIO >= _ISIZE_WRAP:
+        return _ISIZE_WRAP
+    with source.path.open("rb") as handle:
+        handle.seek(-4, 2)
+        isize = int.from_bytes(handle.read(4), "little")
+    # A file of several gzip members only records the last one's size: never less than the compressed bytes.
+    return max(isize, size)

@@ -1,0 +1,115 @@
+"""backfill-leads people on the engine, step 1: every message that touches a person, staged for the replay.
+
+The messages themselves go, in input order, to a file in the engine's private folder; DuckDB gets small integer
+rows (where each message sits in that file) and the node names, so the replay's sort moves numbers, not messages.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from segmarketo_cli.engine import Engine
+from segmarketo_cli.identity import IDENTIFY, Links
+
+MESSAGES = "identity_messages"  # seq, fold_seq (an identify's sequence number, else NULL), body_at, body_size
+NODES = "identity_nodes"  # seq, node: the graph's node names of each staged message
+BODIES = "identity-messages.bin"  # the staged (origin, message) records, in the engine's folder
+CHUNK = 50_000  # rows per Arrow batch handed to DuckDB
+_PICKLE = 0x80  # the first byte of a pickle (protocol >= 2); a marshal dump never starts with it
+
+_MESSAGES_SCHEMA = pa.schema([("seq", pa.int64()), ("fold_seq", pa.int64()), ("body_at", pa.int64()),
+                              ("body_size", pa.int64())])
+_NODES_SCHEMA = pa.schema([("seq", pa.int64()), ("node", pa.string())])
+
+
+def dump_record(origin: str, message: dict[str, Any]) -> bytes:
+    """`origin` and `message` as bytes for the replay: marshal (the fastest round trip of parsed JSON), pickle
+    for values marshal cannot write (a Parquet time column, say)."""
+    try:
+        return marshal.dumps((origin, message))
+    except ValueError:
+        return pickle.dumps((origin, message), protocol=5)
+
+
+def load_record(body: bytes) -> tuple[str, dict[str, Any]]:
+    """The origin and message `dump_record` wrote."""
+    origin, message = pickle.loads(body) if body[0] == _PICKLE else marshal.loads(body)
+    return origin, message
+
+
+def bodies_path(engine: Engine) -> Path:
+    """Where the staged messages of `engine`'s run are kept (removed with the engine's folder)."""
+    return engine.temp_dir / BODIES
+
+
+class MessageStage:
+    """Stages messages in BODIES, MESSAGES and NODES, CHUNK rows at a time; `add` is IdentityGraph.add's drop-in
+    for the read loop (same return value), the graph's own `links` deciding what a message touches."""
+
+    def __init__(self, engine: Engine, links: Callable[[dict[str, Any]], Links | None]) -> None:
+        self.con = engine.con
+        self._links = links
+        self.con.execute(f"CREATE OR REPLACE TABLE {MESSAGES} "
+                         "(seq BIGINT, fold_seq BIGINT, body_at BIGINT, body_size BIGINT)")
+        self.con.execute(f"CREATE OR REPLACE TABLE {NODES} (seq BIGINT, node VARCHAR)")
+        # 0600 like every file under the state folder: the messages hold e-mail addresses.
+        self._bodies = os.fdopen(os.open(bodies_path(engine), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+        self._at = 0
+        self.seq = 0  # messages staged
+        self.folds = 0  # identifies staged: IdentityGraph's own sequence numbers
+        self._rows: tuple[list[int], list[int | None], list[int], list[int]] = ([], [], [], [])
+        self._nodes: tuple[list[int], list[str]] = ([], [])
+
+    def add(self, message: dict[str, Any], origin: str) -> bool:
+        """Stage `message` if it touches a person; True when IdentityGraph.add would count it used."""
+        links = self._links(message)
+        if links is None:
+            return False
+        self.seq += 1
+        seq = self.seq
+        fold_seq = None
+        if links.kind == IDENTIFY:
+            self.folds += 1
+            fold_seq = self.folds
+        body = dump_record(origin, message)
+        self._bodies.write(body)
+        seqs, folds, body_at, body_size = self._rows
+        seqs.append(seq)
+        folds.append(fold_seq)
+        body_at.append(self._at)
+        body_size.append(len(body))
+        self._at += len(body)
+        node_seqs, nodes = self._nodes
+        for node in links.nodes:
+            node_seqs.append(seq)
+            nodes.append(node)
+        if len(seqs) >= CHUNK:
+            self._flush()
+        return links.used
+
+    def close(self) -> None:
+        """Hand the last rows to DuckDB and close the messages file."""
+        self._flush()
+        self._bodies.close()
+
+    def _flush(self) -> None:
+        if not self._rows[0]:
+            return
+        self._insert(MESSAGES, pa.record_batch(list(self._rows), schema=_MESSAGES_SCHEMA))
+        self._insert(NODES, pa.record_batch(list(self._nodes), schema=_NODES_SCHEMA))
+        self._rows = ([], [], [], [])
+        self._nodes = ([], [])
+
+    def _insert(self, table: str, batch: pa.RecordBatch) -> None:
+        self.con.register("identity_batch", batch)
+        try:
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM identity_batch")
+        finally:
+            self.con.unregister("identity_batch")

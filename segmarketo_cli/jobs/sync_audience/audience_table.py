@@ -1,0 +1,106 @@
+"""The audience in the planning engine: every usable row loaded in Arrow batches, then one person per key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from segmarketo_cli.errors import InputError
+from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, insert, insert_columns, scalar, stream
+from segmarketo_cli.sources.audience.readers import AudienceInput, AudiencePerson, AudienceRow, Identity, Rejection
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from segmarketo_cli.jobs.rejects import RejectsWriter
+
+ROWS_SCHEMA = pa.schema([("seq", pa.int64()), ("audience", pa.string()), ("ts", pa.float64()),
+                         ("member", pa.bool_()), ("origin", pa.string()), ("user_id", pa.string()),
+                         ("key_kind", pa.string()), ("key_value", pa.string())])
+EXTRA_IDS_SCHEMA = pa.schema([("seq", pa.int64()), ("pos", pa.int32()), ("kind", pa.string()),
+                              ("value", pa.string())])
+
+# Snapshots: the first row of a key wins. Events: replayed in time order, the latest per key wins; a row without
+# a timestamp takes the last one before it in the file. A person's `pos`, the order people are listed in, is the
+# file position of their first row (snapshots) or of their earliest event (events); `seq` is the row kept.
+_SNAPSHOT_PEOPLE = """
+CREATE OR REPLACE TABLE people AS
+SELECT min(seq) AS pos, min(seq) AS seq, arg_min(member, seq) AS member, arg_min(origin, seq) AS origin,
+       arg_min(user_id, seq) AS user_id, key_kind, key_value
+FROM audience_rows GROUP BY key_kind, key_value
+"""
+_EVENT_PEOPLE = """
+CREATE OR REPLACE TABLE people AS
+WITH chosen AS (
+    SELECT *, (coalesce(ts, last_value(ts IGNORE NULLS) OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING
+                                                             AND CURRENT ROW), '-inf'::DOUBLE), seq) AS happened
+    FROM audience_rows WHERE audience IS NULL OR audience = $audience)
+SELECT arg_min(seq, happened) AS pos, arg_max(seq, happened) AS seq, arg_max(member, happened) AS member,
+       arg_max(origin, happened) AS origin, arg_max(user_id, happened) AS user_id, key_kind, key_value
+FROM chosen GROUP BY key_kind, key_value
+"""
+# Every identity of every person: the key, then the row's other e-mails.
+_PERSON_IDS = """
+CREATE TABLE person_ids AS
+SELECT pos, 0 AS idx, member, key_kind AS kind, key_value AS value FROM people
+UNION ALL
+SELECT p.pos, x.pos AS idx, p.member, x.kind, x.value FROM people p JOIN extra_ids x USING (seq)
+"""
+
+
+def load_audience(con: duckdb.DuckDBPyConnection, audience: AudienceInput, rejects: RejectsWriter) -> None:
+    """Read the audience again into tables `people` (pos, seq, member, origin, user_id, key_kind, key_value) and
+    `person_ids` (pos, idx, member, kind, value); write its rejects in file order; count its people and repeats.
+    InputError when the file no longer reads as it did when it was checked."""
+    create(con, "audience_rows", ROWS_SCHEMA)
+    create(con, "extra_ids", EXTRA_IDS_SCHEMA)
+    rows: list[AudienceRow] = []
+    read = rejected = 0
+    for item in audience.scan():
+        read += 1
+        if isinstance(item, Rejection):
+            rejected += 1
+            rejects.write(item.reason, origin=item.origin, field=item.field, value=item.value)
+        elif item is not None:
+            rows.append(item)
+            if len(rows) == BATCH_ROWS:
+                _insert(con, rows)
+                rows = []
+    _insert(con, rows)
+    if read != audience.rows or rejected != audience.rejected:
+        raise InputError(f"{audience.path} changed while it was being read; run again once it is complete")
+    if audience.kind == "snapshot":
+        con.execute(_SNAPSHOT_PEOPLE)
+    else:
+        con.execute(_EVENT_PEOPLE, {"audience": audience.audience})
+    con.execute(_PERSON_IDS)
+    con.execute("DROP TABLE audience_rows")
+    audience.people = scalar(con, "SELECT count(*) FROM people")
+    audience.repeated = audience.usable - audience.people
+
+
+def iter_people(con: duckdb.DuckDBPyConnection, where: str = "TRUE") -> Iterator[AudiencePerson]:
+    """The people matching `where` (SQL over the people table's columns), in audience order, with their identities."""
+    query = f"""
+        SELECT p.pos, p.member, p.origin, p.user_id, p.key_kind, p.key_value,
+               list(struct_pack(kind := x.kind, value := x.value) ORDER BY x.pos)
+                   FILTER (WHERE x.kind IS NOT NULL) AS extra
+        FROM people p LEFT JOIN extra_ids x USING (seq)
+        WHERE {where} GROUP BY ALL ORDER BY p.pos"""
+    for batch in stream(con, query):
+        for row in batch.to_pylist():
+            ids = (Identity(row["key_kind"], row["key_value"]),
+                   *(Identity(x["kind"], x["value"]) for x in row["extra"] or ()))
+            yield AudiencePerson(ids, row["origin"], row["member"], row["user_id"])
+
+
+def _insert(con: duckdb.DuckDBPyConnection, rows: list[AudienceRow]) -> None:
+    people = [row.person for row in rows]
+    insert_columns(con, "audience_rows", ROWS_SCHEMA, [
+        [row.seq for row in rows], [row.audience for row in rows], [row.ts for row in rows],
+        [p.member for p in people], [p.origin for p in people], [p.user_id for p in people],
+        [p.key.kind for p in people], [p.key.value for p in people]])
+    insert(con, "extra_ids", EXTRA_IDS_SCHEMA, [(row.seq, pos, ident.kind, ident.value) for row in rows
+                                                for pos, ident in enumerate(row.person.identities) if pos > 0])

@@ -1,0 +1,41 @@
+"""Which way backfill-leads builds its people: the uncompressed input size against the memory limit."""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from segmarketo_cli.jobs.backfill_leads.sizing import GRAPH_BYTES_PER_INPUT_BYTE, uncompressed_size, uses_engine
+from segmarketo_cli.sources import preflight
+
+LINE = b'{"type":"identify","userId":"u1","traits":{"email":"a@example.com","plan":"pro"}}\n'
+
+
+def test_a_gzip_counts_its_uncompressed_size(tmp_path):
+    path = tmp_path / "export.jsonl.gz"
+    path.write_bytes(gzip.compress(LINE * 10_000))
+    (source,) = preflight([str(path)])
+    assert uncompressed_size(source) == len(LINE) * 10_000
+    assert source.path.stat().st_size < len(LINE) * 100
+
+
+def test_plain_and_parquet_files_count_their_bytes_as_read(tmp_path):
+    plain = tmp_path / "export.jsonl"
+    plain.write_bytes(LINE * 100)
+    table = pa.table({"user_id": [f"u{i}" for i in range(5000)], "email": [f"p{i}@example.com" for i in range(5000)]})
+    pq.write_table(table, tmp_path / "extract.parquet")
+    plain_source, parquet_source = preflight([str(plain), str(tmp_path / "extract.parquet")])
+    assert uncompressed_size(plain_source) == len(LINE) * 100
+    assert uncompressed_size(parquet_source) >= os.path.getsize(tmp_path / "extract.parquet")
+
+
+def test_the_engine_is_used_once_the_graph_could_take_half_the_limit(tmp_path):
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(LINE * 1000)
+    sources = preflight([str(path)])
+    graph = len(LINE) * 1000 * GRAPH_BYTES_PER_INPUT_BYTE
+    assert uses_engine(sources, memory_limit=2 * graph - 2) is True
+    assert uses_engine(sources, memory_limit=2 * graph) is False
