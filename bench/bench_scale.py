@@ -2,8 +2,7 @@
 columns computed on the same files in the same run (a bare gzip + json.loads loop, a bare DuckDB query).
 
     python bench/run.py --only scale [--quick] [--huge]      # the table; --quick is 10x smaller
-    python bench/bench_scale.py --bare-loop FILE             # a reference child alone (JSON on stdout)
-    python bench/bench_scale.py --bare-duckdb FILE
+    python bench/bench_reference.py --bare-loop FILE         # a reference column alone (JSON on stdout)
 
 Every figure is one fresh child process: CPU = user + system of the child and of its children (os.wait4), peak
 RSS = the child's ru_maxrss. The sandbox, when a job needs one, is another process and is not counted.
@@ -11,9 +10,6 @@ RSS = the child's ru_maxrss. The sandbox, when a job needs one, is another proce
 
 from __future__ import annotations
 
-import argparse
-import gzip
-import json
 import os
 import sys
 import tempfile
@@ -33,7 +29,6 @@ GB = 1024
 RELAXED = Limits(calls=1_000_000, window_s=1.0, concurrency=50, latency_s=0.0, per_record_s=0.0)
 RELAXED_CLIENT = {"SEGMARKETO_RATE_LIMIT_CALLS": "100", "SEGMARKETO_RATE_LIMIT_WINDOW_S": "0.01",
                   "SEGMARKETO_MAX_CONCURRENCY": "10", "SEGMARKETO_DAILY_BUDGET": "100000000"}
-DUCKDB_MEMORY_LIMIT = "1GB"  # the engine's default memory_limit (issue 14)
 RULES = """\
 [[rule]]
 name = "usage-score"
@@ -126,43 +121,9 @@ def _write_tracks(path: Path, events: int, people: int) -> None:
     bench_backfill.write_gz(path, lines(), compresslevel=1)
 
 
-# ---- reference children -------------------------------------------------------------------------------------------
-def bare_loop(path: str) -> dict[str, Any]:
-    """Decode every line and nothing else: the floor for any Python reader."""
-    count = 0
-    with gzip.open(path, "rb") as handle:
-        for line in handle:
-            json.loads(line)
-            count += 1
-    return {"messages": count}
-
-
-def bare_duckdb(path: str) -> dict[str, Any]:
-    """Latest traits per userId (arg_max by timestamp) over the .gz, with the engine's default memory limit."""
-    import duckdb
-
-    with tempfile.TemporaryDirectory() as spill:
-        con = duckdb.connect()
-        con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
-        con.execute(f"SET temp_directory = '{spill}'")
-        source = path.replace("'", "''")
-        con.execute(f"""
-            CREATE TABLE latest AS
-            SELECT userId, arg_max(traits, "timestamp") AS traits
-            FROM read_json('{source}', format = 'newline_delimited',
-                           columns = {{'type': 'VARCHAR', 'userId': 'VARCHAR', 'timestamp': 'VARCHAR',
-                                       'traits': 'JSON'}})
-            WHERE type = 'identify' AND userId IS NOT NULL
-            GROUP BY userId""")
-        row = con.execute("SELECT count(*), sum(length(traits)) FROM latest").fetchone()
-        con.close()
-    assert row is not None
-    return {"people": row[0], "trait_bytes": row[1]}
-
-
 # ---- measuring ----------------------------------------------------------------------------------------------------
 def reference(flag: str, path: Path) -> ChildRun:
-    return run_child([sys.executable, str(BENCH / "bench_scale.py"), flag, str(path)])
+    return run_child([sys.executable, str(BENCH / "bench_reference.py"), flag, str(path)])
 
 
 class FolderPeak:
@@ -404,17 +365,3 @@ def seed_leads(box: Any, people: int) -> dict[str, Any]:
 def scale_figures(quick: bool, huge: bool, parts: tuple[str, ...] = PARTS) -> list[Figure]:
     sizes = Sizes()
     return ScaleBench(sizes.quick() if quick else sizes, huge).figures(parts)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--bare-loop", metavar="FILE", help="the gzip + json.loads reference")
-    group.add_argument("--bare-duckdb", metavar="FILE", help="the DuckDB reference")
-    args = parser.parse_args()
-    result = bare_loop(args.bare_loop) if args.bare_loop else bare_duckdb(args.bare_duckdb)
-    print(json.dumps(result))
-
-
-if __name__ == "__main__":
-    main()
