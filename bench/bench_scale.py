@@ -171,6 +171,7 @@ def usage(run: ChildRun) -> str:
 
 
 def data(run: ChildRun, **extra: Any) -> dict[str, Any]:
+    """The child's measured CPU, RSS and wall time, and `extra` (`child`: what the child printed)."""
     return {"cpu_s": round(run.cpu_s, 2), "peak_rss_mb": round(run.peak_rss_mb), "wall_s": round(run.wall_s, 1),
             **extra}
 
@@ -225,7 +226,7 @@ class ScaleBench:
 
         def measure() -> list[Figure]:
             run = reference("--bare-duckdb", path)
-            return [Figure("scale", name, usage(run), "", None, data(run, **run.json()))]
+            return [Figure("scale", name, usage(run), "", None, data(run, child=run.json()))]
 
         return guarded(name, "", measure)
 
@@ -313,7 +314,7 @@ class ScaleBench:
             run = run_child([sys.executable, str(BENCH / "bench_audience.py"), "--plan-only", "--people", str(n),
                              "--churn", "0.05"])
             return [Figure("scale", name, usage(run), target, huge or run.peak_rss_mb <= 1.5 * GB,
-                           data(run, **run.json()))]
+                           data(run, child=run.json()))]
 
         return guarded(name, target, measure)
 
@@ -324,7 +325,7 @@ class ScaleBench:
         def measure() -> list[Figure]:
             run = run_child([sys.executable, str(BENCH / "bench_writeback.py"), "--batches-only", "--activities",
                              str(n), "--leads", str(n // 5)])
-            return [Figure("scale", name, usage(run), "<= 300 MB", run.peak_rss_mb <= 300, data(run, **run.json()))]
+            return [Figure("scale", name, usage(run), "<= 300 MB", run.peak_rss_mb <= 300, data(run, child=run.json()))]
 
         return guarded(name, "<= 300 MB", measure)
 
