@@ -157,6 +157,7 @@ class ChildRun:
     returncode: int
     wall_s: float
     peak_rss_mb: float
+    cpu_s: float  # user + system of the child and of the children it waited for
 
     def json(self) -> dict[str, Any]:
         """The last JSON object the child printed (a run report or a bench child's figures)."""
@@ -166,7 +167,7 @@ class ChildRun:
 
 
 def run_child(command: list[str], env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)) -> ChildRun:
-    """Run a command, return its output, wall time and its own peak RSS (not the sandbox's, not ours)."""
+    """Run a command, return its output, wall time, CPU and its own peak RSS (not the sandbox's, not ours)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
@@ -175,7 +176,8 @@ def run_child(command: list[str], env: dict[str, str] | None = None, ok: tuple[i
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        run = ChildRun(out.read().decode(), err.read().decode(), process.returncode, wall, usage.ru_maxrss / 1024)
+        run = ChildRun(out.read().decode(), err.read().decode(), process.returncode, wall, usage.ru_maxrss / 1024,
+                       usage.ru_utime + usage.ru_stime)
     if run.returncode not in ok:
         raise RuntimeError(f"{' '.join(command[:4])} exited {run.returncode}: {run.stderr[-1500:]}")
     return run

@@ -15,6 +15,8 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,54 +43,57 @@ from segmarketo_cli.sources import preflight
 from segmarketo_cli.state import StateStore
 
 
+def write_gz(path: Path, lines: Iterator[str], compresslevel: int = 6) -> None:
+    """Gzip lines in chunks of 20,000 (a generator of text lines, each ending in a newline)."""
+    with gzip.open(path, "wb", compresslevel=compresslevel) as handle:
+        while chunk := "".join(islice(lines, 20_000)):
+            handle.write(chunk.encode())
+
+
 def generate(path: Path, messages: int, per_person: int = 4) -> int:
-    """A Segment S3-style export: per person a page, an identify and tracks (`per_person` messages in all)."""
+    """A Segment S3-style export: per person a page, an identify and tracks (`per_person` messages in all).
+
+    Lines are formatted as strings (what json.dumps with compact separators would give), which keeps an
+    8M or 50M-message file quick to make."""
     people = messages // per_person
-    with gzip.open(path, "wb", compresslevel=6) as handle:
-        buf = []
+    ctx = ('{"ip":"10.0.0.1","library":{"name":"analytics.js","version":"4.1.0"},'
+           '"userAgent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7)"}')
+
+    def lines() -> Iterator[str]:
         for i in range(people):
-            ctx = {"ip": "10.0.0.1", "library": {"name": "analytics.js", "version": "4.1.0"},
-                   "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7)"}
             ts = f"2026-03-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00.000Z"
-            buf.append({"type": "page", "anonymousId": f"anon-{i}", "name": "Pricing", "context": ctx,
-                        "properties": {"url": "https://example.com/pricing"}, "messageId": f"p{i}", "timestamp": ts})
-            buf.append({"type": "identify", "userId": f"user-{i}", "anonymousId": f"anon-{i}", "messageId": f"i{i}",
-                        "timestamp": ts, "context": ctx,
-                        "traits": {"email": f"person{i}@example.com", "firstName": "Ann", "lastName": "Lee",
-                                   "title": "CTO", "plan": "pro", "product_score": i % 100,
-                                   "company": {"name": "Initech", "industry": "Technology", "employee_count": 329},
-                                   "address": {"city": "Paris", "country": "France", "postalCode": "75001"}}})
+            yield (f'{{"type":"page","anonymousId":"anon-{i}","name":"Pricing","context":{ctx},'
+                   f'"properties":{{"url":"https://example.com/pricing"}},"messageId":"p{i}","timestamp":"{ts}"}}\n')
+            yield (f'{{"type":"identify","userId":"user-{i}","anonymousId":"anon-{i}","messageId":"i{i}",'
+                   f'"timestamp":"{ts}","context":{ctx},"traits":{{"email":"person{i}@example.com",'
+                   f'"firstName":"Ann","lastName":"Lee","title":"CTO","plan":"pro","product_score":{i % 100},'
+                   f'"company":{{"name":"Initech","industry":"Technology","employee_count":329}},'
+                   f'"address":{{"city":"Paris","country":"France","postalCode":"75001"}}}}}}\n')
             for k in range(per_person - 2):
-                buf.append({"type": "track", "userId": f"user-{i}", "event": "Feature Used", "context": ctx,
-                            "properties": {"feature": f"f{k}"}, "messageId": f"t{i}-{k}", "timestamp": ts})
-            if len(buf) >= 20_000:
-                handle.write(("\n".join(json.dumps(m, separators=(",", ":")) for m in buf) + "\n").encode())
-                buf = []
-        if buf:
-            handle.write(("\n".join(json.dumps(m, separators=(",", ":")) for m in buf) + "\n").encode())
+                yield (f'{{"type":"track","userId":"user-{i}","event":"Feature Used","context":{ctx},'
+                       f'"properties":{{"feature":"f{k}"}},"messageId":"t{i}-{k}","timestamp":"{ts}"}}\n')
+
+    write_gz(path, lines())
     return people * per_person
 
 
 def generate_identifies(path: Path, messages: int, per_person: int = 2) -> int:
-    """An export of identify messages only: each person identified `per_person` times as their traits change."""
+    """An export of identify messages only: each person identified `per_person` times as their traits change
+    (formatted as strings, like `generate`)."""
     people = messages // per_person
-    ctx = {"ip": "10.0.0.1", "library": {"name": "analytics-node", "version": "6.2.0"}}
-    with gzip.open(path, "wb", compresslevel=6) as handle:
-        buf = []
+    ctx = '{"ip":"10.0.0.1","library":{"name":"analytics-node","version":"6.2.0"}}'
+
+    def lines() -> Iterator[str]:
         for i in range(people):
             for k in range(per_person):
                 ts = f"2026-03-{1 + (i + k) % 28:02d}T{i % 24:02d}:{i % 60:02d}:{k:02d}.000Z"
-                buf.append({"type": "identify", "userId": f"user-{i}", "messageId": f"i{i}-{k}", "timestamp": ts,
-                            "context": ctx,
-                            "traits": {"email": f"person{i}@example.com", "firstName": "Ann", "lastName": "Lee",
-                                       "title": ["Engineer", "CTO"][k % 2], "plan": "pro", "product_score": i % 100 + k,
-                                       "company": {"name": "Initech", "industry": "Technology"},
-                                       "address": {"city": "Paris", "country": "France"}}})
-            if len(buf) >= 20_000:
-                handle.write(("\n".join(json.dumps(m, separators=(",", ":")) for m in buf) + "\n").encode())
-                buf = []
-        if buf:
-            handle.write(("\n".join(json.dumps(m, separators=(",", ":")) for m in buf) + "\n").encode())
+                yield (f'{{"type":"identify","userId":"user-{i}","messageId":"i{i}-{k}","timestamp":"{ts}",'
+                       f'"context":{ctx},"traits":{{"email":"person{i}@example.com","firstName":"Ann",'
+                       f'"lastName":"Lee","title":"{("Engineer", "CTO")[k % 2]}","plan":"pro",'
+                       f'"product_score":{i % 100 + k},"company":{{"name":"Initech","industry":"Technology"}},'
+                       f'"address":{{"city":"Paris","country":"France"}}}}}}\n')
+
+    write_gz(path, lines())
     return people * per_person
 
 
