@@ -7,8 +7,15 @@ import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from segmarketo_cli.jobs.backfill_leads.sizing import GRAPH_BYTES_PER_INPUT_BYTE, uncompressed_size, uses_engine
+from segmarketo_cli.jobs.backfill_leads.read import might_matter
+from segmarketo_cli.jobs.backfill_leads.sizing import (
+    GRAPH_BYTES_PER_INPUT_BYTE,
+    kept_share,
+    uncompressed_size,
+    uses_engine,
+)
 from segmarketo_cli.sources import preflight
 
 LINE = b'{"type":"identify","userId":"u1","traits":{"email":"a@example.com","plan":"pro"}}\n'
@@ -39,3 +46,22 @@ def test_the_engine_is_used_once_the_graph_could_take_half_the_limit(tmp_path):
     graph = len(LINE) * 1000 * GRAPH_BYTES_PER_INPUT_BYTE
     assert uses_engine(sources, memory_limit=2 * graph - 2) is True
     assert uses_engine(sources, memory_limit=2 * graph) is False
+
+
+def test_a_mixed_export_counts_only_the_lines_the_job_keeps(tmp_path):
+    track = b'{"type":"track","event":"Page Viewed","userId":"u1","properties":{"url":"https://example.com/"}}\n'
+    path = tmp_path / "export.jsonl.gz"
+    path.write_bytes(gzip.compress((LINE + track * 3) * 1000))
+    sources = preflight([str(path)])
+    share = kept_share(sources[0], might_matter)
+    assert share == pytest.approx(len(LINE) / (len(LINE) + 3 * len(track)))
+    whole_graph = (len(LINE) + 3 * len(track)) * 1000 * GRAPH_BYTES_PER_INPUT_BYTE
+    assert uses_engine(sources, memory_limit=whole_graph) is True  # every byte counted: half the limit is passed
+    assert uses_engine(sources, memory_limit=whole_graph, keep=might_matter) is False
+
+
+def test_an_identify_only_export_keeps_every_line(tmp_path):
+    path = tmp_path / "identifies.jsonl"
+    path.write_bytes(LINE * 1000)
+    (source,) = preflight([str(path)])
+    assert kept_share(source, might_matter) == 1.0

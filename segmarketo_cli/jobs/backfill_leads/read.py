@@ -37,7 +37,7 @@ def read_people(inputs: list[InputFile], *, nulls: str, report: RunReport, rejec
     """
     graph = IdentityGraph(nulls=nulls)
     if on_engine is None:
-        on_engine = uses_engine(inputs, engine.memory_limit)
+        on_engine = uses_engine(inputs, engine.memory_limit, keep=might_matter)
     if not on_engine:
         _read(inputs, graph.add, report=report, rejects=rejects, progress=progress)
         report.details["people"] = len(graph)
