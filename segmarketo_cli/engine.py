@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from segmarketo_cli.errors import OutputError
 from segmarketo_cli.paths import engine_dir, ensure_private_dir
@@ -63,3 +66,28 @@ class Engine:
 def open_engine(memory_limit: str, state_dir: Path, profile: str) -> Engine:
     """The engine for one run of `profile`, with the profile's memory_limit."""
     return Engine(engine_dir(state_dir, profile), parse_memory_limit(memory_limit))
+
+
+def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table | pa.RecordBatch) -> None:
+    """Append an Arrow table or batch (columns in `table`'s order) to `table`."""
+    con.register("engine_batch", data)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM engine_batch")  # noqa: S608 - table names are constants
+    finally:
+        con.unregister("engine_batch")
+
+
+def insert_columns(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema,
+                   columns: Sequence[Sequence[Any]]) -> None:
+    """Append rows given column by column (in `schema`'s order) to `table`, as one Arrow table."""
+    if not columns or not columns[0]:
+        return
+    arrays = [pa.array(values, type=spec.type) for values, spec in zip(columns, schema, strict=True)]
+    insert_arrow(con, table, pa.Table.from_arrays(arrays, schema=schema))
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema,
+                rows: Sequence[tuple[Any, ...]]) -> None:
+    """Append `rows` (tuples in `schema`'s column order) to `table`, as one Arrow table."""
+    if rows:
+        insert_columns(con, table, schema, list(zip(*rows, strict=True)))

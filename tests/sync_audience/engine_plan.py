@@ -8,11 +8,12 @@ from typing import Any
 
 import duckdb
 
+from segmarketo_cli.engine import insert_rows
 from segmarketo_cli.jobs.sync_audience.audience_table import iter_people, load_audience
 from segmarketo_cli.jobs.sync_audience.members import load_members
 from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan, plan_membership
 from segmarketo_cli.jobs.sync_audience.resolve import RESOLVED_SCHEMA
-from segmarketo_cli.jobs.sync_audience.tables import create, insert
+from segmarketo_cli.jobs.sync_audience.tables import create
 from segmarketo_cli.sources.audience.readers import AudienceInput, AudiencePerson, Identity, Rejection
 
 
@@ -31,7 +32,7 @@ def plan_of(people: Sequence[AudiencePerson], resolved: Mapping[Identity, Sequen
     load_audience(con, AudienceInput.of_people("f.csv", list(people)), NoRejects())  # type: ignore[arg-type]
     current = load_members(con, members.values(), user_field)
     create(con, "resolved", RESOLVED_SCHEMA)
-    insert(con, "resolved", RESOLVED_SCHEMA, [(k.kind, k.value, i) for k, ids in resolved.items() for i in ids])
+    insert_rows(con, "resolved", RESOLVED_SCHEMA, [(k.kind, k.value, i) for k, ids in resolved.items() for i in ids])
     return plan_membership(con, current=current, mode=mode, create_missing=create_missing, user_field=user_field)
 
 

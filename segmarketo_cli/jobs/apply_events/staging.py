@@ -14,6 +14,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from segmarketo_cli.engine import insert_arrow, insert_rows
+
 CHUNK = 50_000  # rows per Arrow batch, both ways
 
 _MATCH = pa.schema([("seq", pa.int64()), ("rule", pa.int32()), ("message_id", pa.string()), ("ts", pa.float64()),
@@ -66,20 +68,8 @@ class _Rows:
             self.flush()
 
     def flush(self) -> None:
-        if self.rows:
-            columns = zip(*self.rows, strict=True)
-            insert(self.con, self.table, pa.Table.from_arrays(
-                [pa.array(c, t) for c, t in zip(columns, self.schema.types, strict=True)], schema=self.schema))
-            self.rows = []
-
-
-def insert(con: duckdb.DuckDBPyConnection, table: str, batch: pa.Table) -> None:
-    """Append an Arrow table to `table` (columns in the table's order)."""
-    con.register("ae_batch", batch)
-    try:
-        con.execute(f"INSERT INTO {table} SELECT * FROM ae_batch")  # noqa: S608 - table names are constants
-    finally:
-        con.unregister("ae_batch")
+        insert_rows(self.con, self.table, self.schema, self.rows)
+        self.rows = []
 
 
 def batches(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] = ()) -> Iterator[list[tuple[Any, ...]]]:
@@ -126,7 +116,7 @@ class StagedEvents:
             self.con.unregister("ae_chunk")
         fresh = [m for m in distinct if m not in seen]
         if fresh:
-            insert(self.con, "ae_seen", pa.table({"message_id": pa.array(fresh, pa.string())}))
+            insert_arrow(self.con, "ae_seen", pa.table({"message_id": pa.array(fresh, pa.string())}))
         return seen
 
     def add_match(self, rule: int, message_id: str, ts: float, origin: str, who: str, payload: Any) -> None:

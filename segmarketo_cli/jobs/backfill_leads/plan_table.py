@@ -4,7 +4,7 @@ ownership settled in SQL and chunk loops, the outcome read back as streams of ca
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, TypeVar
@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from segmarketo_cli.config.sections import FIELD_KINDS
+from segmarketo_cli.engine import insert_columns, insert_rows
 from segmarketo_cli.identity import Person
 from segmarketo_cli.jobs.backfill_leads.plan import (
     Candidate,
@@ -86,23 +87,6 @@ def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def append(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[Any, ...]], schema: pa.Schema) -> None:
-    """Append `rows` (tuples in `schema`'s column order) to `table` as one Arrow table."""
-    if rows:
-        append_columns(con, table, [list(column) for column in zip(*rows, strict=True)], schema)
-
-
-def append_columns(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[list[Any]],
-                   schema: pa.Schema) -> None:
-    """Append rows given column by column (lists in `schema`'s order) to `table` as one Arrow table."""
-    arrays = [pa.array(values, type=spec.type) for values, spec in zip(columns, schema, strict=True)]
-    con.register("plan_batch", pa.Table.from_arrays(arrays, schema=schema))
-    try:
-        con.execute(f"INSERT INTO {table} SELECT * FROM plan_batch")
-    finally:
-        con.unregister("plan_batch")
-
-
 def stream(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None,
            size: int = CHUNK) -> Iterator[list[tuple[Any, ...]]]:
     """The rows of a query in lists of exactly `size` (the last one shorter), read in Arrow batches on a cursor of
@@ -173,7 +157,7 @@ class BackfillPlan:
 
     def mark(self, kind: str, keys: Iterable[str]) -> None:
         """Remember upserts (by key) that need `kind` of follow-up once the writes are done."""
-        append(self.con, "backfill.plan_marks", [(kind, key) for key in keys], MARKS)
+        insert_rows(self.con, "backfill.plan_marks", MARKS, [(kind, key) for key in keys])
 
     def iter_marked(self, kind: str) -> Iterator[Candidate]:
         """The upserts marked `kind`, in people order."""
@@ -252,11 +236,11 @@ def _load_people(plan: BackfillPlan, people: Iterable[Person], mapper: Mapper, *
             reasons.append(None)
             reject_fields.append(None)
         if len(ordinals) >= CHUNK:
-            append_columns(con, "backfill.plan_people", columns, PEOPLE)
+            insert_columns(con, "backfill.plan_people", PEOPLE, columns)
             for column in columns:
                 column.clear()
     if ordinals:
-        append_columns(con, "backfill.plan_people", columns, PEOPLE)
+        insert_columns(con, "backfill.plan_people", PEOPLE, columns)
 
 
 def _compare_hashes(con: duckdb.DuckDBPyConnection, stored_hashes: StoredHashes) -> None:
@@ -265,7 +249,7 @@ def _compare_hashes(con: duckdb.DuckDBPyConnection, stored_hashes: StoredHashes)
     keys = "SELECT key FROM backfill.plan_people WHERE reason IS NULL ORDER BY ordinal"
     for rows in stream(con, keys, size=KEY_CHUNK):
         found = stored_hashes([key for (key,) in rows])
-        append(con, "backfill.plan_stored", list(found.items()), STORED)
+        insert_rows(con, "backfill.plan_stored", STORED, list(found.items()))
     sql = """SELECT p.ordinal, p.fields, s.hash FROM backfill.plan_people p JOIN backfill.plan_stored s ON p.key = s.key
              WHERE p.reason IS NULL ORDER BY p.ordinal"""
     for rows in stream(con, sql):
@@ -273,7 +257,7 @@ def _compare_hashes(con: duckdb.DuckDBPyConnection, stored_hashes: StoredHashes)
         for ordinal, fields, stored in rows:
             digest = content_hash(load(fields))
             compared.append((ordinal, digest, digest == stored))
-        append(con, "backfill.plan_hashes", compared, HASHES)
+        insert_rows(con, "backfill.plan_hashes", HASHES, compared)
 
 
 def _apply_ownership(plan: BackfillPlan, read_current: ReadCurrent, ownership: Ownership, *,
@@ -296,4 +280,4 @@ def _apply_ownership(plan: BackfillPlan, read_current: ReadCurrent, ownership: O
             plan.fields_skipped["fill_only"] += outcome.fill_only
             plan.fields_skipped["newer_only"] += outcome.newer_only
             pruned.append((ordinal, dump(candidate.fields), candidate.hash, outcome.unchanged))
-        append(plan.con, "backfill.plan_pruned", pruned, PRUNED)
+        insert_rows(plan.con, "backfill.plan_pruned", PRUNED, pruned)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from segmarketo_cli.engine import Engine
+from segmarketo_cli.engine import Engine, insert_arrow
 from segmarketo_cli.identity import IDENTIFY, Links
 
 MESSAGES = "identity_messages"  # seq, fold_seq (an identify's sequence number, else NULL), body_at, body_size
@@ -102,14 +102,7 @@ class MessageStage:
     def _flush(self) -> None:
         if not self._rows[0]:
             return
-        self._insert(MESSAGES, pa.record_batch(list(self._rows), schema=_MESSAGES_SCHEMA))
-        self._insert(NODES, pa.record_batch(list(self._nodes), schema=_NODES_SCHEMA))
+        insert_arrow(self.con, MESSAGES, pa.record_batch(list(self._rows), schema=_MESSAGES_SCHEMA))
+        insert_arrow(self.con, NODES, pa.record_batch(list(self._nodes), schema=_NODES_SCHEMA))
         self._rows = ([], [], [], [])
         self._nodes = ([], [])
-
-    def _insert(self, table: str, batch: pa.RecordBatch) -> None:
-        self.con.register("identity_batch", batch)
-        try:
-            self.con.execute(f"INSERT INTO {table} SELECT * FROM identity_batch")
-        finally:
-            self.con.unregister("identity_batch")

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from segmarketo_cli.engine import insert_columns, insert_rows
 from segmarketo_cli.errors import InputError
-from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, insert, insert_columns, scalar, stream
+from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, scalar, stream
 from segmarketo_cli.sources.audience.readers import AudienceInput, AudiencePerson, AudienceRow, Identity, Rejection
 
 if TYPE_CHECKING:
@@ -102,5 +103,5 @@ def _insert(con: duckdb.DuckDBPyConnection, rows: list[AudienceRow]) -> None:
         [row.seq for row in rows], [row.audience for row in rows], [row.ts for row in rows],
         [p.member for p in people], [p.origin for p in people], [p.user_id for p in people],
         [p.key.kind for p in people], [p.key.value for p in people]])
-    insert(con, "extra_ids", EXTRA_IDS_SCHEMA, [(row.seq, pos, ident.kind, ident.value) for row in rows
+    insert_rows(con, "extra_ids", EXTRA_IDS_SCHEMA, [(row.seq, pos, ident.kind, ident.value) for row in rows
                                                 for pos, ident in enumerate(row.person.identities) if pos > 0])

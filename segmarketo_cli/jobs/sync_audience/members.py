@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from segmarketo_cli.engine import insert_rows
 from segmarketo_cli.errors import MarketoError
 from segmarketo_cli.jobs.sync_audience.resolve import normalise
-from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, insert, scalar
+from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, scalar
 from segmarketo_cli.marketo.bulk import EXTRACT_POLL_INTERVAL_S
 
 if TYPE_CHECKING:
@@ -81,9 +82,9 @@ def load_members(con: duckdb.DuckDBPyConnection, rows: Iterable[Mapping[str, Any
         if str(row.get("id") or "").isdigit():
             batch.append((seq, *member_values(row, user_field)))
         if len(batch) == BATCH_ROWS:
-            insert(con, "members", MEMBER_SCHEMA, batch)
+            insert_rows(con, "members", MEMBER_SCHEMA, batch)
             batch = []
-    insert(con, "members", MEMBER_SCHEMA, batch)
+    insert_rows(con, "members", MEMBER_SCHEMA, batch)
     count = scalar(con, "SELECT count(DISTINCT lead_id) FROM members")
     if count != scalar(con, "SELECT count(*) FROM members"):  # rare: a lead on two pages
         con.execute("""

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from segmarketo_cli.engine import insert_rows
 from segmarketo_cli.jobs.batchpool import run_batches, workers_for
-from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, insert, scalar, stream
+from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, scalar, stream
 from segmarketo_cli.sources.audience.readers import Identity
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def resolve(session: SyncSession, con: duckdb.DuckDBPyConnection) -> None:
             SELECT value, min((pos, idx)) AS first FROM person_ids WHERE member AND kind = ? GROUP BY value""", [kind])
         create(con, "cached", CACHED_SCHEMA)
         for values in _values(con, "SELECT value FROM wanted ORDER BY first", BATCH_ROWS):
-            insert(con, "cached", CACHED_SCHEMA, [(key, i) for key, ids in
+            insert_rows(con, "cached", CACHED_SCHEMA, [(key, i) for key, ids in
                                                   session.store.lead_ids_for(session.instance, field_name, values)
                                                   .items() for i in ids])
         member_key = "email_key" if kind == "email" else "user_key"
@@ -50,7 +51,7 @@ def resolve(session: SyncSession, con: duckdb.DuckDBPyConnection) -> None:
                                                                      "looked_up": missing}
         for values in _values(con, "SELECT value FROM to_lookup ORDER BY first", session.window()):
             found = lookup(session, kind, values)
-            insert(con, "resolved", RESOLVED_SCHEMA,
+            insert_rows(con, "resolved", RESOLVED_SCHEMA,
                    [(kind, identity.value, i) for identity, ids in found.items() for i in ids])
         for table in ("wanted", "cached", "to_lookup"):
             con.execute(f"DROP TABLE {table}")

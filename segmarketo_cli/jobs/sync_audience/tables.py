@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -20,25 +20,6 @@ def create(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> Non
     """An empty table `table` with the columns of `schema` (replacing one of that name)."""
     columns = ", ".join(f"{f.name} {_SQL_TYPES[f.type]}" for f in schema)
     con.execute(f"CREATE OR REPLACE TABLE {table} ({columns})")
-
-
-def insert(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, rows: list[tuple[Any, ...]]) -> None:
-    """Append `rows` (tuples in `schema`'s column order) to `table`, as one Arrow table."""
-    if rows:
-        insert_columns(con, table, schema, list(zip(*rows, strict=True)))
-
-
-def insert_columns(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema,
-                   columns: Sequence[Sequence[Any]]) -> None:
-    """Append rows given column by column (in `schema`'s order) to `table`, as one Arrow table."""
-    if not columns or not columns[0]:
-        return
-    data = pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)], schema=schema)
-    con.register("sync_audience_batch", data)
-    try:
-        con.execute(f"INSERT INTO {table} SELECT * FROM sync_audience_batch")
-    finally:
-        con.unregister("sync_audience_batch")
 
 
 def scalar(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> int:
