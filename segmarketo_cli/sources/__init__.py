@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from segmarketo_cli.errors import InputError
 from segmarketo_cli.sources.csvfile import CsvFile
-from segmarketo_cli.sources.discover import InputFile, expand, inspect
+from segmarketo_cli.sources.discover import SPREADSHEETS, InputFile, expand, inspect
 from segmarketo_cli.sources.items import FORMATS, SourceItem
 from segmarketo_cli.sources.jsonlines import read_json_array, read_jsonl
 from segmarketo_cli.sources.tabular import read_csv, read_parquet
@@ -23,6 +23,9 @@ def preflight(patterns: list[str], forced: str | None = None) -> list[InputFile]
     if not files:
         raise InputError(f"{', '.join(patterns)}: no input files found")
     for source in files:
+        if source.format in SPREADSHEETS:
+            raise InputError(f"{source.path}: spreadsheets are audience files for sync-audience",
+                             hint="save the sheet as CSV to use it here")
         if source.format == "csv":
             with CsvFile(source):
                 pass

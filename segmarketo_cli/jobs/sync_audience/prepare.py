@@ -29,6 +29,7 @@ class SyncOptions:
     audience_key: str | None = None
     id_column: str | None = None
     id_type: str | None = None
+    sheet: str | None = None
     create_list: bool = False
     folder: str | None = None
     create_missing: bool = False
@@ -72,7 +73,7 @@ def prepare(settings: Settings, options: SyncOptions, services: Services) -> Pre
     check_flags(options)
     profile = prepare_profile(settings, services)
     audience = read_audience(options.file, audience=options.audience_key, id_column=options.id_column,
-                             id_type=options.id_type)
+                             id_type=options.id_type, sheet=options.sheet)
     return PreparedSync(profile, options, audience, resolve_mode(options, audience))
 
 
