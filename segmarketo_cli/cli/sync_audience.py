@@ -25,14 +25,15 @@ def show_plan(shown: DryRunPlan, sample: int = 20) -> None:
               f"add {len(plan.adds):,}, remove {len(plan.removes):,}, create {plan.to_create:,}, "
               f"unchanged {plan.unchanged:,}, kept {plan.kept:,}, unresolved {plan.unresolved:,}\n")
     for row in plan_rows(plan, limit=sample):
-        if row["action"] == "create":
-            out.write(f"  create  {row['identity_type']}={row['identity']}\n")
+        if row["action"] in ("create", "unresolved"):
+            label = "create " if row["action"] == "create" else "not in Marketo:"
+            out.write(f"  {label} {row['identity_type']}={row['identity']}  ({row['origin']})\n")
         elif row["action"] == "add":
             out.write(f"  add     lead {row['lead_id']}  ({row['identity_type']}={row['identity']})\n")
         else:
             out.write(f"  remove  lead {row['lead_id']}" + (f"  (email={row['identity']})" if row["identity"] else "")
                       + f"  {row['reason']}\n")
-    hidden = sum(max(0, n - sample) for n in (plan.to_create, len(plan.adds), len(plan.removes)))
+    hidden = sum(max(0, n - sample) for n in (plan.to_create, plan.unresolved, len(plan.adds), len(plan.removes)))
     if hidden:
         out.write(f"  … and {hidden:,} more (write them all with --plan-out FILE)\n")
     out.flush()
