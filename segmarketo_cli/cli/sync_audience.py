@@ -62,7 +62,8 @@ def show_plan(shown: DryRunPlan, sample: int = 20) -> None:
               help="Read members with one Bulk Lead Extract when the list is larger than this.")
 @click.option("--strict", is_flag=True, help="Exit 3 when some people cannot be found in Marketo.")
 @click.option("--plan-out", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write every intended create, add and remove to this CSV.")
+              help="Write every intended create, add and remove, and every person not in Marketo, to FILE: CSV, "
+                   "JSON lines, Parquet or Excel by its extension (.csv, .jsonl, .parquet, .xlsx).")
 @partition_option
 @job_options
 @click.pass_obj

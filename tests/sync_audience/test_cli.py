@@ -451,3 +451,31 @@ def test_a_64mb_memory_limit_gives_the_same_plan_buckets_rejects_and_list(sandbo
     result = invoke("sync-audience", path, "--list", "Big", "--max-removals", "20%", "--memory-limit", "64MB")
     assert result.exit_code == 3, result.output
     assert box.list_members(list_id) == {*ids[100:1_150], duplicate}
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".parquet", ".jsonl"])
+def test_plan_out_format_follows_the_extension(world, sandbox, invoke, tmp_path, suffix):
+    import pandas as pd
+
+    ids, list_id = world
+    path = audience_csv(tmp_path, ["p0@example.com", "p5@example.com", "ghost@example.com"])
+    plan_file = tmp_path / f"plan{suffix}"
+    result = invoke("sync-audience", path, "--list", "VIP", "--dry-run", "--force", "--plan-out", str(plan_file))
+    assert result.exit_code == 0, result.output
+    if suffix == ".xlsx":
+        frame = pd.read_excel(plan_file, dtype=str, keep_default_na=False, engine="openpyxl")
+    elif suffix == ".parquet":
+        frame = pd.read_parquet(plan_file)
+    else:
+        frame = pd.read_json(plan_file, lines=True, dtype=False)
+    rows = sorted((r["action"], r["identity"]) for r in frame.to_dict(orient="records"))
+    assert rows == [("add", "p0@example.com"), *[("remove", f"p{i}@example.com") for i in range(6, 10)],
+                    ("unresolved", "ghost@example.com")]
+
+
+def test_plan_out_with_an_unknown_extension_is_exit_2_before_any_call(world, sandbox, invoke, tmp_path, calls):
+    path = audience_csv(tmp_path, ["p0@example.com"])
+    result = invoke("sync-audience", path, "--list", "VIP", "--dry-run", "--plan-out", str(tmp_path / "plan.xls"))
+    assert result.exit_code == 2
+    assert "unknown file type '.xls'" in result.output
+    assert calls == []

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from segmarketo_cli import paths
 from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.jobs.plan_file import check_plan_out
 from segmarketo_cli.jobs.sync_audience.plan import parse_max_removals
 from segmarketo_cli.sources.audience.readers import AudienceInput, read_audience
 
@@ -85,7 +85,7 @@ def check_flags(options: SyncOptions) -> None:
         raise ConfigError("--create-list needs --list NAME and --folder NAME")
     parse_max_removals(options.max_removals)
     if options.plan_out is not None:
-        paths.check_writable(options.plan_out, "--plan-out")
+        check_plan_out(options.plan_out)
 
 
 def resolve_mode(options: SyncOptions, audience: AudienceInput) -> str:
