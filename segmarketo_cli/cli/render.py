@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from typing import Any
@@ -38,12 +39,18 @@ def summary_line(data: dict[str, Any]) -> str:
     return f"{data['command']} finished: {data['status']}{dry} — {counts or 'nothing counted'}, run {data['run_id']}"
 
 
-def quota_line(quota: dict[str, Any]) -> str:
-    """'Marketo calls today by segmarketo: 1,204 of 50,000 (budget 20,000), resets in 7h12m'."""
+def quota_line(quota: dict[str, Any], now: dt.datetime | None = None) -> str:
+    """'Marketo calls today by segmarketo: 1,204 of 50,000 (budget 20,000), resets in 7h12m'; for a report whose
+    day is over (`runs show` of an old run), the day and that its quota has reset."""
     budget = f" (budget {quota['budget']:,})" if quota.get("budget") is not None else ""
-    hours, minutes = divmod(max(int(quota["resets_in_s"]), 0) // 60, 60)
+    used = f"{quota['used']:,} of {quota['limit']:,}{budget}"
+    left_s = int((dt.datetime.fromisoformat(quota["resets_at"]) - (now or dt.datetime.now(dt.timezone.utc)))
+                 .total_seconds())
+    if left_s <= 0:
+        return f"Marketo calls on {quota['day']} by segmarketo: {used}; that day's quota has reset"
+    hours, minutes = divmod(left_s // 60, 60)
     left = f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
-    return f"Marketo calls today by segmarketo: {quota['used']:,} of {quota['limit']:,}{budget}, resets in {left}"
+    return f"Marketo calls today by segmarketo: {used}, resets in {left}"
 
 
 def render_quiet(data: dict[str, Any]) -> None:

@@ -19,7 +19,11 @@ def test_quota_counts_todays_calls_and_the_time_to_chicago_midnight(tmp_path):
     store.close()
     assert quota == {"day": "2026-12-05", "used": 1_204, "limit": 50_000, "budget": 20_000,
                      "resets_at": "2026-12-06T00:00:00-06:00", "resets_in_s": 5 * 3600 + 12 * 60}
-    assert quota_line(quota) == "Marketo calls today by segmarketo: 1,204 of 50,000 (budget 20,000), resets in 5h12m"
+    assert quota_line(quota, now) == "Marketo calls today by segmarketo: 1,204 of 50,000 (budget 20,000), " \
+                                     "resets in 5h12m"
+    later = now + dt.timedelta(days=2)  # `runs show` of this run, two days on
+    assert quota_line(quota, later) == "Marketo calls on 2026-12-05 by segmarketo: 1,204 of 50,000 (budget 20,000); " \
+                                       "that day's quota has reset"
 
 
 def test_quota_in_summer_time_and_without_a_budget(tmp_path):
@@ -28,7 +32,7 @@ def test_quota_in_summer_time_and_without_a_budget(tmp_path):
     quota = quota_today(store, INSTANCE, None, now=now)
     store.close()
     assert (quota["day"], quota["used"], quota["resets_at"]) == ("2026-06-30", 0, "2026-07-01T00:00:00-05:00")
-    assert quota_line(quota) == "Marketo calls today by segmarketo: 0 of 50,000, resets in 30m"
+    assert quota_line(quota, now) == "Marketo calls today by segmarketo: 0 of 50,000, resets in 30m"
 
 
 def test_summary_line_lists_the_plain_counts_that_are_not_zero():
