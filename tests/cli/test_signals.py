@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from segmarketo_cli import paths
 from tests.support.reliability_world import FAST_ENV, build, new_box, snapshot
 from tests.support.sandbox_env import subprocess_env
 
@@ -123,6 +124,7 @@ def test_a_signal_mid_backfill_reports_records_interrupted_and_the_rerun_writes_
         assert f"{320 - first_batch:,} of leads planned not reached" in stopped.stderr
         run_id = stopped.stderr.split(" · run ")[1].split(" ")[0]
     assert runs_of(invoke, child) == {run_id: "interrupted"}
+    assert not paths.engine_dir(tmp_path / "home" / "state", "default").exists()  # closed, its folder removed
 
     again = child.run(*scenario.args, "--json")
 

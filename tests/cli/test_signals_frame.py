@@ -6,11 +6,13 @@ import json
 import os
 import signal
 import threading
+from pathlib import Path
 
 import click
 import duckdb
 import pytest
 
+from segmarketo_cli import paths
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.signals import Interrupted, run_signals
 from segmarketo_cli.errors import ExitCode
@@ -65,6 +67,8 @@ def test_sigterm_during_an_engine_query_ends_the_run_interrupted_not_failed(invo
             env.report.expect_balance("read", "done")
             env.report.add("read", 10)
             env.report.add("done", 4)
+            env.rejects.write("not an e-mail", file="a.csv", line=3, field="email", value="x")
+            env.engine()  # the run's engine folder, removed at the end however the run ends
             threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
             # DuckDB notices the signal between its tasks and ends the query with its own error ("Query
             # interrupted"), having run the handler itself: no Interrupted reaches the job
@@ -81,6 +85,9 @@ def test_sigterm_during_an_engine_query_ends_the_run_interrupted_not_failed(invo
     assert report["status"] == "interrupted"
     assert report["error"] == "interrupted by SIGTERM"
     assert report["not_reached"] == {"read": 6}
+    rejects = Path(report["rejects_file"])  # what was written before the signal is flushed
+    assert json.loads(rejects.read_text())["reason"] == "not an e-mail"
+    assert not paths.engine_dir(paths.state_dir(), "default").exists()
     assert "internal error" not in result.stderr
     assert signal.getsignal(signal.SIGTERM) is before
     statuses = [run["status"] for run in json.loads(invoke("runs", "list", "--json").stdout)]
