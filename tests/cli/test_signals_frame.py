@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import click
@@ -16,6 +17,7 @@ from segmarketo_cli import paths
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.signals import Interrupted, run_signals
 from segmarketo_cli.errors import ExitCode
+from segmarketo_cli.jobs.batchpool import run_batches
 from segmarketo_cli.jobs.report import RunReport
 from tests.cli.test_basics import register  # noqa: F401 - the fixture that adds a probe command
 
@@ -92,6 +94,32 @@ def test_sigterm_during_an_engine_query_ends_the_run_interrupted_not_failed(invo
     assert signal.getsignal(signal.SIGTERM) is before
     statuses = [run["status"] for run in json.loads(invoke("runs", "list", "--json").stdout)]
     assert statuses == ["interrupted"]
+
+
+def test_run_batches_yields_the_calls_in_flight_when_interrupted_then_re_raises():
+    started: list[int] = []
+    release = threading.Event()
+
+    def call(n: int) -> int:
+        started.append(n)
+        release.wait(10)
+        return n * 10
+
+    def interrupt_once_two_calls_are_in_flight() -> None:
+        while len(started) < 2:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)  # the main thread is waiting for the calls: the handler runs there
+        release.set()
+
+    got = []
+    with run_signals() as signals:
+        threading.Thread(target=interrupt_once_two_calls_are_in_flight).start()
+        with pytest.raises(Interrupted), signals.interruptible():
+            for batch, result in run_batches(call, [1, 2, 3, 4, 5, 6], workers=2):
+                got.append((batch, result))
+    assert sorted(started) == [1, 2]  # nothing new started after the signal
+    assert sorted(got) == [(1, 10), (2, 20)]  # the calls in flight were handed back to be recorded
 
 
 def interrupted_report() -> RunReport:
