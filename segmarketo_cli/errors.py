@@ -14,7 +14,8 @@ class ExitCode(IntEnum):
     PARTIAL = 3
     REFUSED = 4
     TEMPFAIL = 75
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2
+    TERMINATED = 143  # SIGTERM: 128 + 15
 
 
 class SegmarketoError(Exception):

@@ -16,7 +16,8 @@ from segmarketo_cli.cli.main import cli
 from segmarketo_cli.errors import ExitCode
 from segmarketo_cli.paths import sample_data_dir
 
-EXIT_WORDS = {0: "ok", 1: "error", 2: "usage", 3: "partial", 4: "refused", 75: "try later", 130: "interrupted"}
+EXIT_WORDS = {0: "ok", 1: "error", 2: "usage", 3: "partial", 4: "refused", 75: "try later", 130: "interrupted",
+              143: "terminated"}
 
 
 @click.command("demo")
@@ -52,8 +53,8 @@ def demo(app: AppContext, keep_home: Path | None) -> None:
             out.print(f"[dim]$ segmarketo {escape(' '.join([step.command, *_shown(step.args, samples)]))}[/]")
             out.file.flush()
             codes.append(_run_step(app, step))
-            if codes[-1] == ExitCode.INTERRUPTED:
-                raise KeyboardInterrupt  # Ctrl-C in a step ends the demo (the sandbox and temp home are cleaned up)
+            if codes[-1] in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+                raise KeyboardInterrupt  # Ctrl-C or SIGTERM in a step ends the demo (sandbox, temp home cleaned up)
         changes = compare(before, snapshot(box), fields_since=rules_before)
         out.rule("What changed")
         _render_changes(out, changes)

@@ -14,6 +14,7 @@ from segmarketo_cli import paths
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.progress import progress_factory, showing_waits
 from segmarketo_cli.cli.render import render_report, summary_line
+from segmarketo_cli.cli.signals import RunSignals, run_signals
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ExitCode, SegmarketoError, StateError
 from segmarketo_cli.http import redact
@@ -50,8 +51,10 @@ def run_job(
     if rejects_path:
         paths.check_writable(Path(rejects_path), "--rejects")  # not only when the first reject comes, mid-run
     with ExitStack() as locks:
+        signals = locks.enter_context(run_signals())
         locks.enter_context(ProfileLock(paths.state_dir(), settings.profile))
         store = app.store
+        _say_abandoned(store.abandon_unfinished_runs())
         if settings.marketo_endpoint:
             # "Once" belongs to the Marketo instance: one job writing to it at a time, on the one ledger that
             # the registry says is the instance's (a second home is refused here, before the run is recorded).
@@ -70,19 +73,24 @@ def run_job(
         store.start_run(report.run_id, command, report.started_at)
         exit_code: int | None = None
         try:
-            body(env)
+            with signals.interruptible():
+                body(env)
         except SegmarketoError as exc:
-            exit_code = exc.exit_code
-            _record_error(report, exc)
+            if signals.received is None:
+                exit_code = exc.exit_code
+                _record_error(report, exc)
+            else:  # what a signal cut short (a DuckDB query ends "interrupted") is not the run's outcome
+                exit_code = _interrupted(report, signals)
         except KeyboardInterrupt:
-            exit_code = ExitCode.INTERRUPTED
-            report.error = "interrupted"
-            report.forced_status = "interrupted"
+            exit_code = _interrupted(report, signals)
         except Exception as exc:
-            # A bug, not a user's mistake: record the run as failed (never "ok"), then let it surface.
-            report.error = f"internal error: {type(exc).__name__}"
-            report.forced_status = "failed"
-            raise
+            if signals.received is not None:
+                exit_code = _interrupted(report, signals)
+            else:
+                # A bug, not a user's mistake: record the run as failed (never "ok"), then let it surface.
+                report.error = f"internal error: {type(exc).__name__}"
+                report.forced_status = "failed"
+                raise
         finally:
             services.close_engine()
             try:
@@ -126,6 +134,19 @@ def _unless_store_fails(step: Callable[[], None]) -> StateError | None:
     except StateError as exc:
         return exc
     return None
+
+
+def _interrupted(report: RunReport, signals: RunSignals) -> ExitCode:
+    """A run stopped by Ctrl-C or a signal: recorded `interrupted`, exit 130 (SIGINT) or 143 (SIGTERM)."""
+    report.error = signals.reason
+    report.forced_status = "interrupted"
+    return signals.exit_code
+
+
+def _say_abandoned(run_ids: list[str]) -> None:
+    """Runs whose process died (SIGKILL, power loss) without recording an end; the store now says abandoned."""
+    for run_id in run_ids:
+        click.echo(f"segmarketo: run {run_id} was abandoned (process gone)", err=True)
 
 
 def _record_error(report: RunReport, exc: SegmarketoError) -> None:

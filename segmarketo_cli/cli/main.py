@@ -95,7 +95,8 @@ def cli(ctx: click.Context, profile: str | None, verbose: int, log_file: str | N
     Setup: init, auth, doctor, runs, sandbox, demo
 
     Exit status: 0 ok, 1 error, 2 usage/config, 3 partial (records rejected),
-    4 refused by a safety guard, 75 try again later, 130 interrupted.
+    4 refused by a safety guard, 75 try again later, 130 interrupted (Ctrl-C),
+    143 terminated (SIGTERM).
     """
     app = AppContext(profile=profile, verbose=verbose, log_file=log_file, log_format=log_format, quiet=quiet)
     app.setup_logging()

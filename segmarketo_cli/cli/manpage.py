@@ -29,7 +29,8 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.REFUSED: "Refused by a safety guard (for example a mass removal); nothing was written.",
     ExitCode.TEMPFAIL: "Temporary failure, safe to retry later: Marketo daily quota spent, profile lock held, "
                        "or a service unreachable. A re-run resumes from the checkpoint.",
-    ExitCode.INTERRUPTED: "Interrupted (Ctrl-C).",
+    ExitCode.INTERRUPTED: "Interrupted (Ctrl-C, SIGINT): the run stopped early, its report shows what was done.",
+    ExitCode.TERMINATED: "Terminated (SIGTERM): the run stopped early, its report shows what was done.",
 }
 
 ENVIRONMENT: dict[str, str] = {

@@ -19,6 +19,10 @@ def _when(epoch: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(epoch)) if epoch else "-"
 
 
+def _by(run: dict[str, Any]) -> str:
+    return f" by pid {run['pid']} on {run['host']}" if run.get("pid") and run.get("host") else ""
+
+
 def _duration_s(run: dict[str, Any]) -> float | None:
     report = run.get("report") or {}
     if report.get("duration_s") is not None:
@@ -105,10 +109,13 @@ def runs_show(app: AppContext, run_id: str, as_json: bool) -> None:
     run = matches[0]
     report = run.get("report")
     if report is None:
-        # The job is still running, or its process died before writing a report.
+        # The job is still running, or its process died before writing a report (abandoned once a later run of
+        # the profile found it so).
         report = {"command": run["command"], "run_id": run["run_id"], "status": run["status"], "counts": {},
-                  "notes": [f"started {_when(run['started_at'])}; no report was recorded (still running, "
-                            "or the process was killed)"]}
+                  "notes": [f"started {_when(run['started_at'])}{_by(run)}; " + (
+                      "its process ended without recording a report (killed, or the machine stopped)"
+                      if run["status"] == "abandoned" else
+                      "no report was recorded (still running, or the process was killed)")]}
     if not as_json:
         click.echo(f"{run['command']} run {run['run_id']}: started {_when(run['started_at'])}, "
                    f"finished {_when(run['finished_at'])}", err=True)

@@ -21,8 +21,9 @@ def run_batches(call: Callable[[B], R], batches: Sequence[B], workers: int) -> I
     """Yield `(batch, call(batch))` as calls finish, with at most `workers` calls in flight.
 
     The client's shared limiter still decides when each call may go. The caller settles results on its own
-    thread (report, state store and rejects file are not thread-safe). When a call raises, no further batch
-    is started, the calls already running finish and are yielded, then the first error is raised.
+    thread (report, state store and rejects file are not thread-safe). When a call raises, or the wait for one
+    is interrupted (Ctrl-C, SIGTERM), no further batch is started, the calls already running finish and are
+    yielded, then the first error is raised.
     """
     if workers <= 1 or len(batches) <= 1:
         for batch in batches:
@@ -37,7 +38,11 @@ def run_batches(call: Callable[[B], R], batches: Sequence[B], workers: int) -> I
                 while pending and error is None and len(running) < workers:
                     batch = pending.pop()
                     running[pool.submit(call, batch)] = batch
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                try:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM: the calls already sent are still yielded
+                    error = error or interrupt
+                    continue
                 for future in done:
                     batch = running.pop(future)
                     exc = future.exception()

@@ -7,6 +7,7 @@ profile's own tables; the instance tables moved to one ledger per Marketo instan
 whose rows `ledger.adopt_legacy_rows` moves out of an old store when that instance's ledger first opens.
 Version 2 adds the input history (input_runs, input_files): the files of each command's last successful run,
 so a rerun on unchanged input can skip reading it (docs/state.md "Input history").
+Version 3 adds `pid` and `host` to `runs`: the process that recorded a run, shown when a run is found abandoned.
 Every migration only creates what is missing, so it is safe on any of those shapes and on a half-made file.
 """
 
@@ -39,6 +40,9 @@ INPUT_HISTORY = (
   run_id TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL,
   PRIMARY KEY (run_id, path))""",
 )
+
+# The process that recorded a run: a run left without an end is reported with them once found abandoned.
+RUN_PROCESS_COLUMNS = (("pid", "INTEGER"), ("host", "TEXT"))
 
 # Every ledger table is keyed by instance; before version 1 of the profile store they lived there.
 LEDGER_TABLES = ("processed_events", "pending_actions", "lead_ids", "pushed_hashes", "associated_cookies",
@@ -87,6 +91,14 @@ def profile_v2(db: sqlite3.Connection) -> None:
     _execute(db, INPUT_HISTORY)
 
 
+def profile_v3(db: sqlite3.Connection) -> None:
+    """Who ran each run: `runs.pid` and `runs.host` (NULL for runs recorded before; docs/state.md "Runs")."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    for column, kind in RUN_PROCESS_COLUMNS:
+        if column not in columns:
+            db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+
+
 def ledger_v1(db: sqlite3.Connection) -> None:
     """The instance ledger: what makes writes to one Marketo instance happen once."""
     _execute(db, LEDGER_V1)
@@ -97,6 +109,6 @@ def registry_v1(db: sqlite3.Connection) -> None:
     _execute(db, REGISTRY_V1)
 
 
-PROFILE_MIGRATIONS: tuple[Migration, ...] = ((1, profile_v1), (2, profile_v2))
+PROFILE_MIGRATIONS: tuple[Migration, ...] = ((1, profile_v1), (2, profile_v2), (3, profile_v3))
 LEDGER_MIGRATIONS: tuple[Migration, ...] = ((1, ledger_v1),)
 REGISTRY_MIGRATIONS: tuple[Migration, ...] = ((1, registry_v1),)

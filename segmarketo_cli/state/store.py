@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -76,9 +78,20 @@ class StateStore:
     def start_run(self, run_id: str, command: str, started_at: float | None = None) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO runs (run_id, command, profile, started_at) VALUES (?, ?, ?, ?)",
-                (run_id, command, self.profile, started_at or time.time()),
+                "INSERT OR REPLACE INTO runs (run_id, command, profile, started_at, pid, host) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, command, self.profile, started_at or time.time(), os.getpid(), socket.gethostname()),
             )
+
+    def abandon_unfinished_runs(self) -> list[str]:
+        """Mark `abandoned` every run that never recorded its end, and return their ids, oldest first. Call it
+        holding the profile lock: a live run holds that lock until it records its end, so these processes died
+        (SIGKILL, power loss)."""
+        with self.transaction() as db:
+            ids = [row[0] for row in db.execute(
+                "SELECT run_id FROM runs WHERE finished_at IS NULL AND status IS NULL ORDER BY started_at")]
+            db.execute("UPDATE runs SET status = 'abandoned' WHERE finished_at IS NULL AND status IS NULL")
+        return ids
 
     def finish_run(self, run_id: str, status: str, report: dict[str, Any], rejected: int = 0) -> None:
         with self.transaction() as db:
@@ -94,7 +107,7 @@ class StateStore:
 
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self._query(
-            "SELECT run_id, command, started_at, finished_at, status, report FROM runs "
+            "SELECT run_id, command, started_at, finished_at, status, report, pid, host FROM runs "
             "ORDER BY started_at DESC LIMIT ?",
             (limit,),
         )
@@ -103,7 +116,8 @@ class StateStore:
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The run with this id, else the newest run whose id starts with it."""
         exact = self._query(
-            "SELECT run_id, command, started_at, finished_at, status, report FROM runs WHERE run_id = ?", (run_id,)
+            "SELECT run_id, command, started_at, finished_at, status, report, pid, host FROM runs WHERE run_id = ?",
+            (run_id,),
         )
         if exact:
             return self._run_row(exact[0])
@@ -114,7 +128,7 @@ class StateStore:
         """Runs whose id starts with `prefix` (case-sensitive), newest first."""
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = self._query(
-            "SELECT run_id, command, started_at, finished_at, status, report FROM runs "
+            "SELECT run_id, command, started_at, finished_at, status, report, pid, host FROM runs "
             "WHERE run_id LIKE ? ESCAPE '\\' AND substr(run_id, 1, ?) = ? ORDER BY started_at DESC LIMIT ?",
             (escaped + "%", len(prefix), prefix, limit),
         )
@@ -122,7 +136,7 @@ class StateStore:
 
     @staticmethod
     def _run_row(row: tuple[Any, ...]) -> dict[str, Any]:
-        run_id, command, started_at, finished_at, status, report = row
+        run_id, command, started_at, finished_at, status, report, pid, host = row
         return {
             "run_id": run_id,
             "command": command,
@@ -130,6 +144,8 @@ class StateStore:
             "finished_at": finished_at,
             "status": status or "running",
             "report": json.loads(report) if report else None,
+            "pid": pid,
+            "host": host,
         }
 
     # cursors --------------------------------------------------------------------------------------

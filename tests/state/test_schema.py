@@ -177,7 +177,7 @@ def test_a_version_1_profile_store_gains_the_input_history_and_keeps_its_rows():
     assert "input_runs" not in table_names(path)
 
     store = open_store()
-    assert user_version(path) == 2
+    assert user_version(path) == PROFILE_VERSION
     assert {"input_runs", "input_files"} <= table_names(path)
     assert store.get_run("r1")["report"] == REPORT
     assert store.get_cursor(PROD, "writeback") == "token-1"
@@ -185,3 +185,34 @@ def test_a_version_1_profile_store_gains_the_input_history_and_keeps_its_rows():
     store.input_history.record("r1", "backfill-leads", "key-1", [("/data/day=1.jsonl", 3, 7, "d1")])
     assert store.input_history.last("backfill-leads") == ("r1", "key-1", [("/data/day=1.jsonl", 3, 7, "d1")])
     store.close()
+
+
+def test_a_version_2_profile_store_gains_run_processes_and_its_unfinished_runs_become_abandoned():
+    path = paths.ensure_private_dir(paths.state_dir()) / "default.sqlite"
+    StoreFile(path, PROFILE_MIGRATIONS[:2]).close()
+    with connected(path) as db:
+        db.execute("INSERT INTO runs VALUES ('r1', 'backfill-leads', 'default', 1.0, 2.0, 'ok', ?)",
+                   (json.dumps(REPORT),))
+        db.execute("INSERT INTO runs VALUES ('r2', 'apply-events', 'default', 3.0, NULL, NULL, NULL)")
+    assert user_version(path) == 2
+
+    store = open_store()
+    assert user_version(path) == 3
+    columns = {row[1] for row in store._query("PRAGMA table_info(runs)")}
+    assert {"pid", "host"} <= columns
+    assert store.get_run("r1")["report"] == REPORT
+    assert store.get_run("r1")["pid"] is None  # recorded before runs kept their process
+    assert store.get_run("r2")["status"] == "running"
+    assert store.abandon_unfinished_runs() == ["r2"]
+    assert store.get_run("r2")["status"] == "abandoned"
+    assert store.get_run("r1")["status"] == "ok"
+    assert store.abandon_unfinished_runs() == []  # said once
+    store.close()
+
+
+def test_version_3_is_safe_on_a_store_that_already_has_the_run_process_columns():
+    path = paths.ensure_private_dir(paths.state_dir()) / "default.sqlite"
+    StoreFile(path, PROFILE_MIGRATIONS).close()
+    set_user_version(path, 2)  # a half-made upgrade: the columns exist, the version was not recorded
+    open_store().close()
+    assert user_version(path) == 3

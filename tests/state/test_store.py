@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import stat
 import threading
 
@@ -64,6 +66,23 @@ def test_runs_lifecycle_and_persistence():
     assert again.get_run("nope") is None
     assert again._query("SELECT run_id, path, count FROM rejects") == [("20260102T000000Z-bbbbbb", "/r.jsonl", 1)]
     again.close()
+
+
+def test_a_run_records_its_process_and_only_unfinished_runs_are_abandoned():
+    store = open_store()
+    store.start_run("20260101T000000Z-aaaaaa", "backfill-leads", 1000.0)
+    store.start_run("20260102T000000Z-bbbbbb", "writeback", 2000.0)
+    store.start_run("20260103T000000Z-cccccc", "apply-events", 3000.0)
+    store.finish_run("20260102T000000Z-bbbbbb", "interrupted", {"command": "writeback", "counts": {}})
+    run = store.get_run("20260101T000000Z-aaaaaa")
+    assert run["pid"] == os.getpid()
+    assert run["host"] == socket.gethostname()
+    assert store.abandon_unfinished_runs() == ["20260101T000000Z-aaaaaa", "20260103T000000Z-cccccc"]
+    statuses = {r["run_id"]: r["status"] for r in store.list_runs()}
+    assert statuses == {"20260101T000000Z-aaaaaa": "abandoned", "20260102T000000Z-bbbbbb": "interrupted",
+                        "20260103T000000Z-cccccc": "abandoned"}
+    assert store.get_run("20260101T000000Z-aaaaaa")["finished_at"] is None  # when it died is not known
+    store.close()
 
 
 def test_cursors_are_per_instance_and_replaceable():

@@ -139,14 +139,16 @@ class RestExecutor:
     def run(self, upserts: Iterable[Candidate]) -> Stopped | None:
         """Apply all upserts, drawn batch by batch from the stream. On a stop error (607, budget, auth, fatal) no
         new batch starts, in-flight batches are still recorded, and the returned Stopped names the error and how
-        many candidates were not confirmed (those never sent are counted, not held)."""
+        many candidates were not confirmed (those never sent are counted, not held). Interrupted (KeyboardInterrupt
+        while waiting), it starts nothing more, records the batches in flight, then re-raises."""
         pending = batches(upserts, MAX_BATCH)
         stop: SegmarketoError | None = None
+        interrupted: KeyboardInterrupt | None = None
         unconfirmed = 0
         running: dict[Future[BatchResult], Sequence[Candidate]] = {}
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="backfill") as pool:
             while True:
-                while stop is None and len(running) < self.workers:
+                while stop is None and interrupted is None and len(running) < self.workers:
                     todo = next(pending, None)
                     if todo is None:
                         break
@@ -155,7 +157,11 @@ class RestExecutor:
                     running[future] = todo
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                try:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM: record the batches sent, then stop
+                    interrupted = interrupt
+                    continue
                 for future in done:
                     batch = running.pop(future)
                     try:
@@ -167,6 +173,8 @@ class RestExecutor:
                     self.on_result(result)
                     if result.stop is not None:
                         stop = stop or result.stop
+        if interrupted is not None:
+            raise interrupted
         if stop is None:
             return None
         return Stopped(stop, unconfirmed + sum(len(batch) for batch in pending))
