@@ -12,6 +12,7 @@ from rich.table import Table
 
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.demo_steps import Changes, DemoStep, compare, demo_sandbox, demo_steps, snapshot
+from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.cli.main import cli
 from segmarketo_cli.errors import ExitCode
 from segmarketo_cli.paths import sample_data_dir
@@ -19,7 +20,7 @@ from segmarketo_cli.paths import sample_data_dir
 EXIT_WORDS = {0: "ok", 1: "error", 2: "usage", 3: "partial", 4: "refused", 75: "try later", 130: "interrupted"}
 
 
-@click.command("demo")
+@click.command("demo", epilog=epilog("demo"))
 @click.option("--home", "keep_home", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the demo's state (runs, rejects files, the sandbox's final state) in this new or empty "
                    "folder [default: a temporary folder, removed at the end].")

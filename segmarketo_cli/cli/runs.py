@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.cli.render import render_report_data
 from segmarketo_cli.errors import SegmarketoError
 
@@ -56,12 +57,12 @@ def _summary(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@click.group("runs")
+@click.group("runs", epilog=epilog("runs"))
 def runs() -> None:
     """List recorded runs of this profile and show their reports again."""
 
 
-@runs.command("list")
+@runs.command("list", epilog=epilog("runs list"))
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many of the newest runs to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON on stdout.")
@@ -86,7 +87,7 @@ def runs_list(app: AppContext, limit: int, as_json: bool) -> None:
         click.echo("  ".join([*cells, line[-1]]).rstrip())
 
 
-@runs.command("show")
+@runs.command("show", epilog=epilog("runs show"))
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored report as JSON on stdout.")
 @click.pass_obj

@@ -79,7 +79,7 @@ def test_demo_steps_choose_a_rest_window_over_the_seeded_activities():
     assert (samples / "sandbox" / "leads.json").is_file()
     steps = {s.command: s for s in demo_steps(samples, now=datetime(2027, 6, 1, tzinfo=timezone.utc))}
     since = steps["writeback"].args[steps["writeback"].args.index("--since") + 1]
-    bulk_after = int(steps["writeback"].args[steps["writeback"].args.index("--bulk-after") + 1])
+    bulk_after = int(steps["writeback"].args[steps["writeback"].args.index("--bulk-threshold") + 1])
     assert since == "2026-10-01"
     assert bulk_after > (datetime(2027, 6, 1).date() - datetime(2026, 10, 1).date()).days
     assert steps["sync-audience"].expected == {0}
