@@ -13,6 +13,7 @@ from segmarketo_cli import __version__
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.global_options import hoist
 from segmarketo_cli.cli.helptext import epilog
+from segmarketo_cli.cli.run_context import remember_arguments
 from segmarketo_cli.errors import ExitCode, OutputError, SegmarketoError
 from segmarketo_cli.http import redact
 
@@ -54,6 +55,7 @@ class LazyGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Global options may also follow the command: `segmarketo backfill-leads --profile prod FILE`."""
+        remember_arguments(ctx, args)
         return super().parse_args(ctx, hoist(self, ctx, args))
 
     def invoke(self, ctx: click.Context) -> Any:  # click.Group.invoke returns the command's result, untyped

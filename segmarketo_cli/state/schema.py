@@ -7,6 +7,7 @@ profile's own tables; the instance tables moved to one ledger per Marketo instan
 whose rows `ledger.adopt_legacy_rows` moves out of an old store when that instance's ledger first opens.
 Version 2 adds the input history (input_runs, input_files): the files of each command's last successful run,
 so a rerun on unchanged input can skip reading it (docs/state.md "Input history").
+Version 3 adds `runs.context`: the arguments (secrets redacted), inputs, profile and tool version of each run.
 Every migration only creates what is missing, so it is safe on any of those shapes and on a half-made file.
 """
 
@@ -87,6 +88,13 @@ def profile_v2(db: sqlite3.Connection) -> None:
     _execute(db, INPUT_HISTORY)
 
 
+def profile_run_context(db: sqlite3.Connection) -> None:
+    """`runs.context`: what a run was started with (JSON), shown by `runs show`; NULL for older runs."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    if "context" not in columns:
+        db.execute("ALTER TABLE runs ADD COLUMN context TEXT")
+
+
 def ledger_v1(db: sqlite3.Connection) -> None:
     """The instance ledger: what makes writes to one Marketo instance happen once."""
     _execute(db, LEDGER_V1)
@@ -97,6 +105,6 @@ def registry_v1(db: sqlite3.Connection) -> None:
     _execute(db, REGISTRY_V1)
 
 
-PROFILE_MIGRATIONS: tuple[Migration, ...] = ((1, profile_v1), (2, profile_v2))
+PROFILE_MIGRATIONS: tuple[Migration, ...] = ((1, profile_v1), (2, profile_v2), (3, profile_run_context))
 LEDGER_MIGRATIONS: tuple[Migration, ...] = ((1, ledger_v1),)
 REGISTRY_MIGRATIONS: tuple[Migration, ...] = ((1, registry_v1),)
