@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from segmarketo_cli import paths
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.demo_steps import Changes, DemoStep, compare, demo_sandbox, demo_steps, snapshot
 from segmarketo_cli.cli.helptext import epilog
@@ -62,6 +64,11 @@ def demo(app: AppContext, keep_home: Path | None) -> None:
         if keep_home:
             out.print(f"Kept in {escape(str(home))}: try `SEGMARKETO_HOME={escape(str(home))} segmarketo runs list`, "
                       f"or `segmarketo sandbox serve --data {escape(str(home / 'sandbox'))}` to explore the sandbox.")
+        else:
+            # The rejects files named in the reports above go with the temporary folder: show them first.
+            _render_rejects(out, paths.state_dir() / "rejects", samples)
+            out.print(f"The temporary folder {escape(str(home))} is removed now, with the runs and the rejects files "
+                      "named above; `segmarketo demo --home DIR` keeps them.")
     click.get_current_context().exit(ExitCode.OK if ok else ExitCode.ERROR)
 
 
@@ -145,6 +152,20 @@ def _render_changes(out: Console, changes: Changes) -> None:
                             escape(str(message.get("timestamp", ""))[:10]), escape(properties))
         out.print(samples)
     out.print(f"Marketo API calls made by the four jobs: {changes.marketo_calls:,}")
+
+
+def _render_rejects(out: Console, folder: Path, samples: Path, sample: int = 5) -> None:
+    """The first records of each rejects file, in run order: where each came from and why it was rejected."""
+    for path in sorted(folder.glob("*.jsonl"), key=lambda found: found.name.rsplit("-", 2)[1]):
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        title = f"Rejected by {path.name.rsplit('-', 2)[0]}" + (f" (first {sample})" if len(records) > sample else "")
+        table = Table(title=title, title_justify="left", header_style="bold")
+        table.add_column("origin", no_wrap=True)
+        table.add_column("reason")
+        for record in records[:sample]:
+            origin = str(record.get("origin") or record.get("key") or "")
+            table.add_row(escape(_shown((origin,), samples)[0]), escape(str(record.get("reason", ""))))
+        out.print(table)
 
 
 def _value(value: object) -> str:
