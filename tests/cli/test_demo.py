@@ -7,6 +7,7 @@ import os
 import re
 from collections import Counter
 from datetime import datetime, timezone
+from pathlib import Path
 
 from segmarketo_cli.cli.demo_steps import compare, demo_steps, patched_environment, snapshot
 from segmarketo_cli.paths import sample_data_dir
@@ -104,3 +105,18 @@ def test_patched_environment_restores_the_callers_variables(monkeypatch):
         assert os.environ["SEGMARKETO_HOME"] == "/x"
     assert os.environ["SEGMARKETO_DAILY_BUDGET"] == "10"
     assert os.environ["SEGMARKETO_HOME"] != "/x"
+
+
+def test_a_temporary_demo_shows_its_rejected_records_before_removing_them(invoke):
+    result = invoke("demo")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    named = re.findall(r"Rejects: (\S+\.jsonl)", result.stderr)
+    assert [Path(path).name.split("-2")[0] for path in named] == ["backfill-leads", "apply-events"]
+    assert out.index("Rejected by backfill-leads") < out.index("Rejected by apply-events") < out.index(
+        "is removed now")
+    assert "sample_data/identifies.jsonl.gz:98" in out
+    assert "malformed input" in out
+    assert "sample_data/track_events.jsonl:25" in out
+    assert all(not Path(path).exists() for path in named)
+    assert "`segmarketo demo --home DIR` keeps them" in out
