@@ -35,12 +35,13 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
                 "segmarketo backfill-leads 'exports/*.jsonl.gz' --bulk-threshold 1000 --json"),
     ),
     "sync-audience": (
-        Example("Preview how the list would change to match an Engage audience download",
+        Example("Preview the list changes for an Engage audience download (the sample needs 6 removals, more "
+                "than the default guard of 10% allows)",
                 "segmarketo sync-audience sample_data/engage_audience_formatted.csv --list 'High Value Users' "
-                "--dry-run"),
-        Example("Write every planned add and remove to a CSV, without writing to Marketo",
+                "--max-removals 6 --dry-run"),
+        Example("Write every planned create, add and remove to a CSV, without writing to Marketo",
                 "segmarketo sync-audience sample_data/engage_audience_formatted.csv --list 'High Value Users' "
-                "--dry-run --plan-out plan.csv"),
+                "--max-removals 6 --dry-run --plan-out plan.csv"),
         Example("Apply Audience Entered/Exited events (delta mode)",
                 "segmarketo sync-audience sample_data/audience_events.jsonl --list 'High Value Users'"),
     ),
@@ -188,7 +189,8 @@ def epilog(path: str) -> str:
     """The Examples and Environment paragraphs that end the --help of the command at `path`."""
     lines = ["Examples:"]
     for example in EXAMPLES[path]:
-        lines += [f"  # {example.what}", f"  $ {example.line}"]
+        lines += textwrap.wrap(example.what, width=96, initial_indent="  # ", subsequent_indent="  # ")
+        lines.append(f"  $ {example.line}")
     names = variables(path)
     if names:
         lines += ["", "Environment (see 'man segmarketo'):"]

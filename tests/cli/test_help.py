@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 import pytest
 
 from segmarketo_cli.cli import helptext
 from segmarketo_cli.cli.main import cli
+from segmarketo_cli.paths import sample_data_dir
 
 
 def _paths() -> list[tuple[str, ...]]:
@@ -97,3 +100,17 @@ def test_old_option_names_are_hidden_from_help_and_errors(invoke, argv, old, new
 def test_one_bulk_option_name_across_jobs(invoke):
     for command in ("backfill-leads", "sync-audience", "writeback"):
         assert "--bulk-threshold" in invoke(command, "--help").stdout
+
+
+SAMPLE_EXAMPLES = [(path, example.line) for path, examples in helptext.EXAMPLES.items() for example in examples
+                   if "sample_data/" in example.line]
+
+
+@pytest.mark.parametrize(("path", "line"), SAMPLE_EXAMPLES, ids=[line for _, line in SAMPLE_EXAMPLES])
+def test_examples_on_the_samples_run_against_the_sandbox(sandbox, invoke, tmp_path, monkeypatch, path, line):
+    sandbox.load_seed(sample_data_dir() / "sandbox")
+    monkeypatch.chdir(tmp_path)
+    argv = [arg.replace("sample_data/", f"{sample_data_dir()}/") for arg in shlex.split(line)[1:]]
+    result = invoke(*argv)
+    assert result.exit_code in (0, 3), result.output  # 3: the samples hold deliberately bad records
+    assert "Traceback" not in result.output

@@ -63,3 +63,19 @@ def test_setup_commands_print_one_document(sandbox, invoke):
                  ("runs", "show", job["run_id"], "--json")):
         result = invoke(*argv)
         assert isinstance(one_document(result.stdout), (dict, list)), argv
+
+
+def test_demo_json_is_one_document_with_each_steps_report(invoke):
+    result = invoke("demo", "--json")
+    assert result.exit_code == 0, result.output
+    document = one_document(result.stdout)
+    assert isinstance(document, dict)
+    assert document["ok"] is True
+    assert [step["command"] for step in document["steps"]] == ["backfill-leads", "sync-audience", "apply-events",
+                                                               "writeback"]
+    for step in document["steps"]:
+        assert step["as_designed"] is True
+        assert step["report"]["command"] == step["command"]
+        assert step["report"]["status"] in ("ok", "partial")
+    assert document["changes"]["leads"]["created"] > 0
+    assert document["rejected"]["backfill-leads"][0]["origin"].startswith("sample_data/identifies.jsonl.gz:")
