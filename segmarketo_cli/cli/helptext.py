@@ -148,11 +148,20 @@ ENVIRONMENT: dict[str, str] = {
     "SEGMARKETO_USER_ID_FIELD": "Marketo field holding Segment's userId.",
     "SEGMARKETO_SANDBOX_URL": "The running sandbox that 'sandbox state', 'events' and 'fault' talk to "
                               "(default http://127.0.0.1:8787).",
+    "HTTPS_PROXY": "Proxy for calls to https:// endpoints (tunnelled with CONNECT); read by requests, as are "
+                   "HTTP_PROXY, ALL_PROXY and their lower-case spellings.",
+    "HTTP_PROXY": "Proxy for calls to http:// endpoints (the loopback sandbox).",
+    "ALL_PROXY": "Proxy for calls of any scheme without a more specific variable.",
+    "NO_PROXY": "Hosts that bypass the proxy, e.g. localhost,127.0.0.1 for the local sandbox.",
+    "REQUESTS_CA_BUNDLE": "A PEM file of CA certificates to trust instead of the built-in bundle (CURL_CA_BUNDLE "
+                          "works too), for a proxy that inspects TLS.",
+    "CURL_CA_BUNDLE": "Same as REQUESTS_CA_BUNDLE.",
 }
 
 SECRETS = ("SEGMARKETO_MARKETO_CLIENT_SECRET", "SEGMARKETO_SEGMENT_WRITE_KEY")
 BASE = ("SEGMARKETO_HOME", "SEGMARKETO_PROFILE", "SEGMARKETO_LOG_FILE")
 SANDBOX = ("SEGMARKETO_SANDBOX_URL",)
+NETWORK = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
 def setting_variables() -> tuple[str, ...]:
@@ -169,7 +178,8 @@ def variables(path: str) -> tuple[str, ...]:
     """Every environment variable the command at `path` ('' is the program, 'auth set' a nested one) reads."""
     top = path.split(" ")[0]
     if top in ("", "backfill-leads", "sync-audience", "writeback", "apply-events", "doctor"):
-        return (*BASE, "SEGMARKETO_REGISTRY", *setting_variables(), *SECRETS, *(SANDBOX if not top else ()))
+        return (*BASE, "SEGMARKETO_REGISTRY", *setting_variables(), *SECRETS, *(SANDBOX if not top else ()),
+                *NETWORK)
     if top == "auth":
         return (*BASE, *SECRETS)
     if top == "sandbox":
