@@ -114,3 +114,18 @@ def test_examples_on_the_samples_run_against_the_sandbox(sandbox, invoke, tmp_pa
     result = invoke(*argv)
     assert result.exit_code in (0, 3), result.output  # 3: the samples hold deliberately bad records
     assert "Traceback" not in result.output
+
+
+def test_every_man_page_has_its_examples_and_environment():
+    from segmarketo_cli.cli import manpage
+
+    pages = {page.filename: page.text for page in manpage.generate()}
+    for path in PATHS:
+        text = pages["-".join(("segmarketo", *path)) + ".1"]
+        assert "\n.SH EXAMPLES\n" in text
+        for example in helptext.EXAMPLES[" ".join(path)]:
+            assert manpage.bold(example.line) in text
+        variables = helptext.variables(" ".join(path))
+        assert ("\n.SH ENVIRONMENT\n" in text) == bool(variables)
+        for variable in variables:
+            assert manpage.bold(variable) in text
