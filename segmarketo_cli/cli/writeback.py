@@ -63,7 +63,8 @@ def writeback(
 
     messageIds come from the Marketo instance and activity, so re-runs and overlapping windows
     are deduplicated by Segment. The cursor moves only after Segment accepted the events.
-    --dry-run prints the events as JSON lines on stdout and sends nothing.
+    --dry-run prints the events as JSON lines on stdout and sends nothing (with --json, stdout is
+    the report alone; --plan-out FILE writes the batch payloads instead).
     """
     options = WritebackOptions(
         since=since, until=until, activity_types=activity_types, identity=identity, bulk=bulk,
