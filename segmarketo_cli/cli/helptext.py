@@ -131,6 +131,7 @@ ENVIRONMENT: dict[str, str] = {
                            "instance (default: instance-registry.sqlite in the platform's user state folder, "
                            "outside every SEGMARKETO_HOME).",
     "SEGMARKETO_LOG_FILE": "Also append log lines to this file (same as --log-file).",
+    "SEGMARKETO_QUIET": "1: only errors and a one-line summary on stderr (same as --quiet).",
     "SEGMARKETO_MARKETO_ENDPOINT": "Marketo REST endpoint, e.g. https://123-ABC-456.mktorest.com; a trailing "
                                    "/rest or /identity is stripped. Plain http is refused except to loopback.",
     "SEGMARKETO_MARKETO_CLIENT_ID": "Client id of the Marketo LaunchPoint custom service.",
@@ -159,7 +160,7 @@ ENVIRONMENT: dict[str, str] = {
 }
 
 SECRETS = ("SEGMARKETO_MARKETO_CLIENT_SECRET", "SEGMARKETO_SEGMENT_WRITE_KEY")
-BASE = ("SEGMARKETO_HOME", "SEGMARKETO_PROFILE", "SEGMARKETO_LOG_FILE")
+BASE = ("SEGMARKETO_HOME", "SEGMARKETO_PROFILE", "SEGMARKETO_LOG_FILE", "SEGMARKETO_QUIET")
 SANDBOX = ("SEGMARKETO_SANDBOX_URL",)
 NETWORK = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
@@ -185,7 +186,7 @@ def variables(path: str) -> tuple[str, ...]:
     if top == "sandbox":
         return SANDBOX if path not in ("sandbox", "sandbox serve") else ()
     if top == "demo":
-        return ("SEGMARKETO_LOG_FILE",)
+        return ("SEGMARKETO_LOG_FILE", "SEGMARKETO_QUIET")
     return BASE  # init, runs
 
 
@@ -207,5 +208,5 @@ def epilog(path: str) -> str:
         lines += textwrap.wrap(", ".join(names), width=96, initial_indent="  ", subsequent_indent="  ",
                                break_on_hyphens=False)
     if path:
-        lines += ["", "Global options (--profile, -v, --log-file, --log-format, ...) may also follow the command."]
+        lines += ["", "Global options (--profile, -q, -v, --log-file, --log-format) may also follow the command."]
     return "\n\n".join("\b\n" + block for block in "\n".join(lines).split("\n\n"))

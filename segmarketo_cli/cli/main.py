@@ -91,9 +91,9 @@ class LazyGroup(click.Group):
               show_envvar=True, help="Also append log lines to this file (one line per batch and a summary).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Format of log lines.")
-@click.option("-q", "--quiet", is_flag=True, envvar="SEGMARKETO_QUIET",
+@click.option("-q", "--quiet", is_flag=True, envvar="SEGMARKETO_QUIET", show_envvar=True,
               help="For cron: only errors and a one-line summary on stderr; no report table, progress or info logs "
-              "(env SEGMARKETO_QUIET=1). With --json, only the JSON report.")
+              "(SEGMARKETO_QUIET=1). With --json, only the JSON report.")
 @click.pass_context
 def cli(ctx: click.Context, profile: str | None, verbose: int, log_file: str | None, log_format: str,
         quiet: bool) -> None:

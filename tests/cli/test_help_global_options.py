@@ -63,5 +63,9 @@ def test_counted_and_nested_options_move_in_order():
         "-v", "-vv", "--log-format", "json", "auth", "status", "--json"]
 
 
+def test_quiet_moves_like_every_global_flag():
+    assert _hoisted("backfill-leads", "a.jsonl", "-q", "--dry-run") == ["-q", "backfill-leads", "a.jsonl", "--dry-run"]
+
+
 def test_help_of_the_command_stays_the_commands():
     assert _hoisted("doctor", "--help", "--profile", "p") == ["--profile", "p", "doctor", "--help"]
