@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.helptext import epilog, setting_variable
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
 from segmarketo_cli.jobs.apply_events.prepare import ApplyOptions, prepare
@@ -15,12 +16,13 @@ from segmarketo_cli.jobs.apply_events.run import PlanSummary, run
 from segmarketo_cli.sources import FORMATS
 
 
-@click.command("apply-events")
+@click.command("apply-events", epilog=epilog("apply-events"))
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--rules", "rules_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Rules TOML file of [[rule]] tables [default: [[rules]] in the profile].")
 @click.option("--lookup-field", default=None, metavar="FIELD",
-              help="Marketo field that finds a person's lead, as in backfill-leads [default: email].")
+              help="Marketo field that finds a person's lead, as in backfill-leads [default: email] "
+                   f"[env var: {setting_variable('lookup_field')}].")
 @click.option("--format", "input_format", type=click.Choice(FORMATS), default=None,
               help="Input format when it cannot be told from the file [default: detected].")
 @click.option("--reprocess", is_flag=True,

@@ -9,6 +9,7 @@ import click
 
 from segmarketo_cli import secrets
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.config import SECRET_ENV
 from segmarketo_cli.errors import ConfigError
 
@@ -26,7 +27,7 @@ def _selected(only: str | None) -> list[str]:
     return [ONLY[only]] if only else list(secrets.SECRET_NAMES)
 
 
-@click.group("auth")
+@click.group("auth", epilog=epilog("auth"))
 def auth() -> None:
     """Store, inspect or remove secrets in the OS keyring (per profile).
 
@@ -35,7 +36,7 @@ def auth() -> None:
     """
 
 
-@auth.command("set")
+@auth.command("set", epilog=epilog("auth set"))
 @click.option("--from-env", is_flag=True,
               help="Copy SEGMARKETO_MARKETO_CLIENT_SECRET / SEGMARKETO_SEGMENT_WRITE_KEY into the keyring.")
 @only_option
@@ -68,7 +69,7 @@ def auth_set(app: AppContext, from_env: bool, only: str | None) -> None:
         raise ConfigError(f"nothing to copy: {wanted} is not set in the environment")
 
 
-@auth.command("status")
+@auth.command("status", epilog=epilog("auth status"))
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON on stdout.")
 @click.pass_obj
 def auth_status(app: AppContext, as_json: bool) -> None:
@@ -92,7 +93,7 @@ def auth_status(app: AppContext, as_json: bool) -> None:
         click.echo(f"{secrets.SECRET_LABELS[status.name]:<{width}}  {status.source:<8} {status.detail}")
 
 
-@auth.command("clear")
+@auth.command("clear", epilog=epilog("auth clear"))
 @only_option
 @click.pass_obj
 def auth_clear(app: AppContext, only: str | None) -> None:

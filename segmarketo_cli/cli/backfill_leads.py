@@ -9,6 +9,7 @@ import sys
 import click
 
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.helptext import epilog, setting_variable
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
 from segmarketo_cli.jobs.backfill_leads.plan_table import BackfillPlan
@@ -37,14 +38,16 @@ def show_plan(plan: BackfillPlan, *, bulk_threshold: int, sample: int = 5) -> No
     out.flush()
 
 
-@click.command("backfill-leads")
+@click.command("backfill-leads", epilog=epilog("backfill-leads"))
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Force the input format (default: detected from content and extension).")
 @click.option("--lookup-field", metavar="FIELD", default=None,
-              help="Marketo field that identifies a lead (searchable; default: email, or the profile's).")
+              help="Marketo field that identifies a lead (searchable; default: email, or the profile's) "
+                   f"[env var: {setting_variable('lookup_field')}].")
 @click.option("--user-id-field", metavar="FIELD", default=None,
-              help="Marketo field that receives the Segment userId (default: none).")
+              help="Marketo field that receives the Segment userId (default: none) "
+                   f"[env var: {setting_variable('user_id_field')}].")
 @click.option("--mapping", "mapping_file", type=click.Path(dir_okay=False), default=None,
               help="TOML file of \"trait.path\" = \"marketoField\" (adds to / overrides the profile's [mapping]).")
 @click.option("--auto-map/--no-auto-map", default=True, show_default=True,

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import itertools
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from segmarketo_cli import paths
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.demo_steps import Changes, DemoStep, compare, demo_sandbox, demo_steps, snapshot
+from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.cli.main import cli
 from segmarketo_cli.errors import ExitCode
 from segmarketo_cli.paths import sample_data_dir
@@ -20,12 +27,15 @@ EXIT_WORDS = {0: "ok", 1: "error", 2: "usage", 3: "partial", 4: "refused", 75: "
               143: "terminated"}
 
 
-@click.command("demo")
+@click.command("demo", epilog=epilog("demo"))
 @click.option("--home", "keep_home", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the demo's state (runs, rejects files, the sandbox's final state) in this new or empty "
                    "folder [default: a temporary folder, removed at the end].")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON document on stdout instead of the tables: each step's exit code and report, "
+                   "what changed, and (with a temporary folder) the first rejected records.")
 @click.pass_obj
-def demo(app: AppContext, keep_home: Path | None) -> None:
+def demo(app: AppContext, keep_home: Path | None, as_json: bool) -> None:
     """Run all four jobs against a local sandbox and show what changed.
 
     Starts the Marketo + Segment sandbox on 127.0.0.1, seeds it from the shipped samples, and runs
@@ -34,10 +44,11 @@ def demo(app: AppContext, keep_home: Path | None) -> None:
     and no network, and never touches your configuration or keyring. Exit 0 when every step behaved
     as designed (the samples contain deliberately bad records, so two steps end "partial").
     """
-    out = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    out = Console(file=io.StringIO() if as_json else sys.stdout, highlight=False, soft_wrap=True)
     samples = sample_data_dir()
     steps = demo_steps(samples)
     codes: list[int] = []
+    reports: list[dict[str, Any] | None] = []
     with demo_sandbox(keep_home) as (box, home):
         out.print(f"[bold]segmarketo demo[/]: a Marketo + Segment sandbox on {box.url}, seeded from "
                   f"{escape(str(samples / 'sandbox'))}")
@@ -52,7 +63,9 @@ def demo(app: AppContext, keep_home: Path | None) -> None:
             out.print(escape(step.why))
             out.print(f"[dim]$ segmarketo {escape(' '.join([step.command, *_shown(step.args, samples)]))}[/]")
             out.file.flush()
-            codes.append(_run_step(app, step))
+            code, report = _run_step(app, step, as_json)
+            codes.append(code)
+            reports.append(report)
             if codes[-1] in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
                 raise KeyboardInterrupt  # Ctrl-C or SIGTERM in a step ends the demo (sandbox, temp home cleaned up)
         changes = compare(before, snapshot(box), fields_since=rules_before)
@@ -62,6 +75,24 @@ def demo(app: AppContext, keep_home: Path | None) -> None:
         if keep_home:
             out.print(f"Kept in {escape(str(home))}: try `SEGMARKETO_HOME={escape(str(home))} segmarketo runs list`, "
                       f"or `segmarketo sandbox serve --data {escape(str(home / 'sandbox'))}` to explore the sandbox.")
+        # The rejects files named in the reports go with a temporary folder: show their records first.
+        rejected = {} if keep_home else _rejected_samples(paths.state_dir() / "rejects", samples)
+        if not keep_home:
+            _render_rejects(out, rejected)
+            out.print(f"The temporary folder {escape(str(home))} is removed now, with the runs and the rejects files "
+                      "named above; `segmarketo demo --home DIR` keeps them.")
+    if as_json:
+        document = {
+            "sandbox": box.url,
+            "home": str(keep_home) if keep_home else None,
+            "steps": [{"command": step.command, "arguments": _shown(step.args, samples), "exit_code": code,
+                       "expected": sorted(step.expected), "as_designed": code in step.expected, "report": report}
+                      for step, code, report in zip(steps, codes, reports, strict=True)],
+            "changes": changes.to_dict(),
+            "rejected": rejected,
+            "ok": ok,
+        }
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
     click.get_current_context().exit(ExitCode.OK if ok else ExitCode.ERROR)
 
 
@@ -71,22 +102,26 @@ def _shown(args: tuple[str, ...], samples: Path) -> list[str]:
     return ["sample_data/" + a[len(prefix):] if a.startswith(prefix) else a for a in args]
 
 
-def _run_step(app: AppContext, step: DemoStep) -> int:
-    """Run one job command in this process, exactly as `segmarketo …` would, and return its exit code."""
+def _run_step(app: AppContext, step: DemoStep, as_json: bool) -> tuple[int, dict[str, Any] | None]:
+    """Run one job command in this process, exactly as `segmarketo …` would: its exit code, and with `as_json`
+    the report it printed (None when it stopped before one)."""
     argv: list[str] = ["-v"] * app.verbose
     if app.log_file:
         argv += ["--log-file", app.log_file]
-    argv += ["--log-format", app.log_format, step.command, *step.args]
+    argv += ["--log-format", app.log_format, step.command, *step.args, *(["--json"] if as_json else [])]
     sys.stderr.flush()
-    try:
-        code = cli.main(args=argv, prog_name="segmarketo", standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
-    except click.exceptions.Abort:
-        code = ExitCode.INTERRUPTED
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed) if as_json else contextlib.nullcontext():
+        try:
+            code = cli.main(args=argv, prog_name="segmarketo", standalone_mode=False)
+        except click.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            code = ExitCode.INTERRUPTED
     sys.stderr.flush()
-    return int(code or 0)
+    report = json.loads(printed.getvalue()) if printed.getvalue().strip() else None
+    return int(code or 0), report
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -145,6 +180,28 @@ def _render_changes(out: Console, changes: Changes) -> None:
                             escape(str(message.get("timestamp", ""))[:10]), escape(properties))
         out.print(samples)
     out.print(f"Marketo API calls made by the four jobs: {changes.marketo_calls:,}")
+
+
+def _rejected_samples(folder: Path, samples: Path, sample: int = 5) -> dict[str, list[dict[str, str]]]:
+    """Per command, in run order, the first records of its rejects file: origin (file:line) and reason."""
+    found: dict[str, list[dict[str, str]]] = {}
+    for path in sorted(folder.glob("*.jsonl"), key=lambda rejects: rejects.name.rsplit("-", 2)[1]):
+        with path.open(encoding="utf-8") as lines:
+            records = [json.loads(line) for line in itertools.islice(lines, sample)]
+        found[path.name.rsplit("-", 2)[0]] = [
+            {"origin": _shown((str(record.get("origin") or record.get("key") or ""),), samples)[0],
+             "reason": str(record.get("reason", ""))} for record in records]
+    return found
+
+
+def _render_rejects(out: Console, rejected: dict[str, list[dict[str, str]]]) -> None:
+    for command, records in rejected.items():
+        table = Table(title=f"Rejected by {command} (first records)", title_justify="left", header_style="bold")
+        table.add_column("origin", no_wrap=True)
+        table.add_column("reason")
+        for record in records:
+            table.add_row(escape(record["origin"]), escape(record["reason"]))
+        out.print(table)
 
 
 def _value(value: object) -> str:

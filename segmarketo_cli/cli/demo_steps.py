@@ -104,11 +104,11 @@ def demo_steps(samples: Path, now: datetime | None = None) -> list[DemoStep]:
         ),
         DemoStep(
             "writeback",
-            ("--since", since.isoformat(), "--bulk-after", str(window_days + 1)),
+            ("--since", since.isoformat(), "--bulk-threshold", str(window_days + 1)),
             frozenset({0}),
             f"Marketo activity since {since.isoformat()} -> Segment track events of the Email spec (Marketo "
             "extras such as Email Sent are opt-in). "
-            f"--bulk-after {window_days + 1} keeps this {window_days}-day window on REST paging, which is "
+            f"--bulk-threshold {window_days + 1} keeps this {window_days}-day window on REST paging, which is "
             "instant here (Bulk Extract polls every minute).",
         ),
     ]

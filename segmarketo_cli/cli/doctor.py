@@ -10,13 +10,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.doctor import Check, doctor_client, run_checks
 from segmarketo_cli.errors import ExitCode
 
 MARKS = {"ok": "[green]ok  [/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]"}
 
 
-@click.command("doctor")
+@click.command("doctor", epilog=epilog("doctor"))
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as a JSON array on stdout.")
 @click.pass_obj
 def doctor(app: AppContext, as_json: bool) -> None:

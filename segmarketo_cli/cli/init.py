@@ -9,7 +9,9 @@ import sys
 import click
 
 from segmarketo_cli import paths
+from segmarketo_cli.cli.aliases import aliased_option
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.config import normalize_segment_endpoint, read_config_file
 from segmarketo_cli.config.template import render_profile
 from segmarketo_cli.endpoints import normalize_endpoint
@@ -57,11 +59,13 @@ def _check_text(flag: str, value: str) -> None:
                           "newline: give the value on one line")
 
 
-@click.command("init")
+@click.command("init", epilog=epilog("init"))
 @click.option("--endpoint", default="https://123-ABC-456.mktorest.com", show_default=True,
               help="Marketo REST endpoint to put in the profile.")
 @click.option("--client-id", default="", help="Marketo client id to put in the profile.")
-@click.option("--segment-region", default="us", show_default=True, help="'us', 'eu' or a Segment API URL.")
+@aliased_option("--segment-endpoint", "segment_region", hidden_aliases=["--segment-region"], default="us",
+                show_default=True, metavar="URL|us|eu", help="Segment API host, or the region name 'us' or 'eu' "
+                "(the profile's segment_endpoint).")
 @click.option("--force", is_flag=True, help="Replace the profile if it already exists.")
 @click.pass_obj
 def init(app: AppContext, endpoint: str, client_id: str, segment_region: str, force: bool) -> None:

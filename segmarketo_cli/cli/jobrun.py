@@ -14,6 +14,7 @@ from segmarketo_cli import paths
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.progress import progress_factory, showing_waits
 from segmarketo_cli.cli.render import render_report, summary_line
+from segmarketo_cli.cli.run_context import run_context
 from segmarketo_cli.cli.signals import RunSignals, run_signals
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ExitCode, SegmarketoError, StateError
@@ -68,9 +69,11 @@ def run_job(
         default_rejects = paths.state_dir() / "rejects" / f"{command}-{report.run_id}.jsonl"
         rejects = RejectsWriter(Path(rejects_path), "--rejects") if rejects_path else RejectsWriter(default_rejects)
         services = services or app.services()
+        # With --json, stdout is the report alone: dry-run lines and plans are for people (or --plan-out).
         env = JobContext(services=services, report=report, rejects=rejects, progress=_progress_bars(app),
-                         out=click.echo, show_plan=show_plan if show_plan and dry_run and not as_json else _ignore)
-        store.start_run(report.run_id, command, report.started_at)
+                         out=_ignore if as_json else click.echo,
+                         show_plan=show_plan if show_plan and dry_run and not as_json else _ignore)
+        store.start_run(report.run_id, command, report.started_at, context=run_context(ctx, settings.profile))
         exit_code: int | None = None
         try:
             with signals.interruptible():

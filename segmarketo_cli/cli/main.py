@@ -11,6 +11,9 @@ import click
 
 from segmarketo_cli import __version__
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.global_options import hoist
+from segmarketo_cli.cli.helptext import epilog
+from segmarketo_cli.cli.run_context import remember_arguments
 from segmarketo_cli.errors import ExitCode, OutputError, SegmarketoError
 from segmarketo_cli.http import redact
 
@@ -50,6 +53,11 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return _load(cmd_name) if cmd_name in COMMANDS else None
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Global options may also follow the command: `segmarketo backfill-leads --profile prod FILE`."""
+        remember_arguments(ctx, args)
+        return super().parse_args(ctx, hoist(self, ctx, args))
+
     def invoke(self, ctx: click.Context) -> Any:  # click.Group.invoke returns the command's result, untyped
         """The one error ladder: our errors and Ctrl-C become one clear line and an exit code."""
         try:
@@ -73,18 +81,19 @@ class LazyGroup(click.Group):
     "segmarketo",
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=epilog(""),
 )
 @click.version_option(__version__, "--version", prog_name="segmarketo")
-@click.option("--profile", "-p", envvar="SEGMARKETO_PROFILE", default=None, metavar="NAME",
-              help="Configuration profile (default: 'default'; env SEGMARKETO_PROFILE).")
+@click.option("--profile", "-p", envvar="SEGMARKETO_PROFILE", show_envvar=True, default=None, metavar="NAME",
+              help="Configuration profile (default: 'default').")
 @click.option("-v", "--verbose", count=True, help="Log each HTTP call (secrets redacted) to stderr; -vv for more.")
 @click.option("--log-file", type=click.Path(dir_okay=False), default=None, envvar="SEGMARKETO_LOG_FILE",
-              help="Also append log lines to this file (one line per batch and a summary).")
+              show_envvar=True, help="Also append log lines to this file (one line per batch and a summary).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Format of log lines.")
-@click.option("-q", "--quiet", is_flag=True, envvar="SEGMARKETO_QUIET",
+@click.option("-q", "--quiet", is_flag=True, envvar="SEGMARKETO_QUIET", show_envvar=True,
               help="For cron: only errors and a one-line summary on stderr; no report table, progress or info logs "
-              "(env SEGMARKETO_QUIET=1). With --json, only the JSON report.")
+              "(SEGMARKETO_QUIET=1). With --json, only the JSON report.")
 @click.pass_context
 def cli(ctx: click.Context, profile: str | None, verbose: int, log_file: str | None, log_format: str,
         quiet: bool) -> None:

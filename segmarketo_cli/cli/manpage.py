@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from segmarketo_cli import __version__
+from segmarketo_cli.cli import helptext
 from segmarketo_cli.cli.main import cli
 from segmarketo_cli.config import environment_settings
 from segmarketo_cli.errors import ExitCode
@@ -33,31 +34,6 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.TERMINATED: "Terminated (SIGTERM): the run stopped early, its report shows what was done.",
 }
 
-ENVIRONMENT: dict[str, str] = {
-    "SEGMARKETO_HOME": "One folder holding config.toml and the state directory (state/), instead of the "
-                       "platform's user config and state folders.",
-    "SEGMARKETO_PROFILE": "Profile to use when --profile is not given (default 'default').",
-    "SEGMARKETO_REGISTRY": "The per-user instance registry file, which records the ledger that owns each Marketo "
-                           "instance (default: instance-registry.sqlite in the platform's user state folder, "
-                           "outside every SEGMARKETO_HOME).",
-    "SEGMARKETO_MARKETO_ENDPOINT": "Marketo REST endpoint, e.g. https://123-ABC-456.mktorest.com; a trailing "
-                                   "/rest or /identity is stripped. Plain http is refused except to loopback.",
-    "SEGMARKETO_MARKETO_CLIENT_ID": "Client id of the Marketo LaunchPoint custom service.",
-    "SEGMARKETO_MARKETO_CLIENT_SECRET": "Marketo client secret; wins over the keyring.",
-    "SEGMARKETO_SEGMENT_WRITE_KEY": "Segment source write key; wins over the keyring.",
-    "SEGMARKETO_SEGMENT_ENDPOINT": "Segment API host: https://api.segment.io (default), "
-                                   "https://events.eu1.segmentapis.com, or the region names us and eu.",
-    "SEGMARKETO_LOG_FILE": "Also append log lines to this file (same as --log-file).",
-    "SEGMARKETO_RATE_LIMIT_CALLS": "Marketo calls allowed per window on our side (at most 100).",
-    "SEGMARKETO_RATE_LIMIT_WINDOW_S": "Length in seconds of the sliding rate-limit window.",
-    "SEGMARKETO_MAX_CONCURRENCY": "Marketo calls in flight at once (1 to 10).",
-    "SEGMARKETO_DAILY_BUDGET": "Stop cleanly (exit 75) after this many Marketo calls in a day.",
-    "SEGMARKETO_HTTP_TIMEOUT_S": "HTTP timeout in seconds for one call.",
-    "SEGMARKETO_MAX_RETRIES": "Retries of one Marketo call before giving up.",
-    "SEGMARKETO_LOOKUP_FIELD": "Marketo field that identifies a lead when upserting.",
-    "SEGMARKETO_USER_ID_FIELD": "Marketo field holding Segment's userId.",
-}
-
 FILES = [
     ("config.toml", "Profiles as [profiles.NAME] tables. In $SEGMARKETO_HOME when set, else the platform's user "
                     "config folder (~/.config/segmarketo on Linux, ~/Library/Application Support/segmarketo on "
@@ -74,27 +50,6 @@ FILES = [
     ("rejects", "STATE/rejects/COMMAND-RUN_ID.jsonl: one JSON line per rejected record with its reason (mode "
                 "0600), unless --rejects names another file."),
 ]
-
-# (command that must exist, command line, what it does)
-EXAMPLES = [
-    ("demo", "segmarketo demo", "Run every job against a seeded local sandbox and show what changed (no credentials)."),
-    ("init", "segmarketo init --endpoint https://123-ABC-456.mktorest.com --client-id ID --segment-region us",
-     "Write a commented profile into config.toml."),
-    ("auth", "segmarketo auth set", "Store the Marketo client secret and Segment write key in the keyring."),
-    ("doctor", "segmarketo doctor", "Check configuration, secrets and connectivity."),
-    ("backfill-leads", "segmarketo backfill-leads identifies.jsonl.gz --dry-run",
-     "Show what a backfill would create or update, without writing."),
-    ("sync-audience", "segmarketo sync-audience audience.csv --list 'Engaged Users'",
-     "Make a Marketo static list match an audience download."),
-    ("writeback", "segmarketo writeback --since 24h", "Send the last day of Marketo email activity to Segment."),
-    ("apply-events", "segmarketo apply-events tracks/ --rules rules.toml --dry-run",
-     "Show the scores, statuses, campaigns and unsubscribes the rules would apply."),
-    ("writeback", "segmarketo --log-file /var/log/segmarketo.log --log-format json writeback",
-     "From cron: resume from the cursor; one JSON log line per batch and a summary line."),
-    ("runs", "segmarketo runs list", "List recent runs and their outcome counts."),
-    ("sandbox", "segmarketo sandbox serve --port 8080", "Run the local Marketo and Segment emulator."),
-]
-
 
 @dataclass(frozen=True)
 class Page:
@@ -233,16 +188,16 @@ def _exit_status() -> list[str]:
     return lines
 
 
-def _environment() -> list[str]:
-    names = ["SEGMARKETO_HOME", "SEGMARKETO_REGISTRY", "SEGMARKETO_PROFILE", "SEGMARKETO_LOG_FILE"]
-    defaults: dict[str, object] = {}
-    for _name, env, default in environment_settings():
-        names.append(env)
-        defaults[env] = default
-    names += ["SEGMARKETO_MARKETO_CLIENT_SECRET", "SEGMARKETO_SEGMENT_WRITE_KEY"]
+def _environment(node: Node) -> list[str]:
+    """Every variable the command reads; the program's page also says what each one does and its default."""
+    path = " ".join(node.path)
+    names = helptext.variables(path)
+    if not names:
+        return []
+    defaults: dict[str, object] = {env: default for _name, env, default in environment_settings()}
     lines = [".SH ENVIRONMENT"]
-    for env in dict.fromkeys(names):
-        text = ENVIRONMENT.get(env, f"Overrides the '{env.removeprefix('SEGMARKETO_').lower()}' profile setting.")
+    for env in names:
+        text = helptext.describe(env)
         if defaults.get(env) is not None:
             text += f" Default: {defaults[env]}."
         lines += [".TP", bold(env), escape(text)]
@@ -258,11 +213,10 @@ def _files() -> list[str]:
     return lines
 
 
-def _examples(present: set[str]) -> list[str]:
+def _examples(node: Node) -> list[str]:
     lines = [".SH EXAMPLES"]
-    for command, example, what in EXAMPLES:
-        if command in present:
-            lines += [".PP", escape(what), ".PP", ".RS 4", bold(example), ".RE"]
+    for example in helptext.EXAMPLES.get(" ".join(node.path), ()):
+        lines += [".PP", escape(example.what + ":"), ".PP", ".RS 4", bold(example.line), ".RE"]
     return lines if len(lines) > 1 else []
 
 
@@ -280,11 +234,12 @@ def render(node: Node, all_nodes: list[Node]) -> str:
     lines = [*_header(node), *_synopsis(node), ".SH DESCRIPTION", *help_roff(node.command.help)]
     lines += _options(node) + _commands(node, subs)
     if not node.path:
-        present = {sub.path[0] for sub in subs}
-        lines += _exit_status() + _environment() + _files() + _examples(present)
+        lines += _exit_status() + _environment(node) + _files()
     else:
         lines += [".SH EXIT STATUS", escape("0 on success; see ") + f"{bold(PROG)}(1) for every exit code "
                   f"({escape(', '.join(str(int(code)) for code in ExitCode))})."]
+        lines += _environment(node)
+    lines += _examples(node)
     lines += _see_also(node, all_nodes)
     return "\n".join(lines) + "\n"
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.helptext import setting_variable
 
 F = Callable[..., Any]
 
@@ -36,7 +37,7 @@ def partition_option(f: F) -> F:
         metavar="NAME",
         default=None,
         help="Lead partition new leads are created in (sent as partitionName) [default: the profile's 'partition', "
-        "else Marketo's default partition].",
+        f"else Marketo's default partition] [env var: {setting_variable('partition')}].",
     )(f)
 
 
@@ -54,7 +55,7 @@ def memory_limit_option(f: F) -> F:
         expose_value=False,
         callback=_set_memory_limit,
         help="Memory the planning engine may use before it spills to the state folder, e.g. 512MB or 4GB "
-        "[default: the profile's memory_limit, else 1GB].",
+        f"[default: the profile's memory_limit, else 1GB] [env var: {setting_variable('memory_limit')}].",
     )(f)
 
 

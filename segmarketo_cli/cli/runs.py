@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 import click
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.cli.render import render_report_data
 from segmarketo_cli.errors import SegmarketoError
+from segmarketo_cli.jobs.writeback.plan import parse_when
 
-COUNTS_WIDTH = 60
+STATUSES = ("ok", "partial", "failed", "refused", "deferred", "interrupted", "abandoned", "running")
+# The last word of the buckets `runs list` shows (docs/runs.md); every bucket is in `runs show` and --json.
+OUTCOMES = frozenset({"created", "updated", "unchanged", "added", "removed", "sent", "written", "printed", "applied",
+                      "rejected", "deferred", "unresolved", "failed"})
+TABLE_WIDTH = 80  # the table never grows past a classic terminal; wider cells wrap inside their column
 
 
 def _when(epoch: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(epoch)) if epoch else "-"
+    """ISO 8601 in UTC, e.g. 2026-12-05T07:56:07Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else "-"
 
 
 def _by(run: dict[str, Any]) -> str:
@@ -42,8 +55,14 @@ def _human_duration(seconds: float | None) -> str:
 
 
 def _counts_text(counts: dict[str, int]) -> str:
-    text = ", ".join(f"{bucket.replace('_', ' ')} {n:,}" for bucket, n in counts.items() if n) or "-"
-    return text if len(text) <= COUNTS_WIDTH else text[: COUNTS_WIDTH - 1] + "…"
+    return ", ".join(f"{bucket.replace('_', ' ')} {n:,}" for bucket, n in counts.items() if n) or "-"
+
+
+def _key_counts(counts: dict[str, int]) -> str:
+    """The outcome buckets that are not zero (created 6, rejected 3), without per-rule or per-input detail."""
+    shown = {bucket: n for bucket, n in counts.items()
+             if "." not in bucket and bucket.rsplit("_", 1)[-1] in OUTCOMES}
+    return _counts_text(shown)
 
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:
@@ -60,42 +79,81 @@ def _summary(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@click.group("runs")
+def _since_epoch(text: str | None) -> float | None:
+    return parse_when(text, datetime.now(timezone.utc)).timestamp() if text else None
+
+
+def _table(rows: list[dict[str, Any]]) -> Table:
+    """Two lines a run: id over command, start over duration, then status and the key counts (wrapped)."""
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False, leading=1)
+    table.add_column("RUN ID\nCOMMAND", no_wrap=True)
+    table.add_column("STARTED (UTC)\nTOOK", no_wrap=True)
+    table.add_column("STATUS", no_wrap=True)
+    table.add_column("COUNTS", min_width=16)
+    for row in rows:
+        status = row["status"] + ("\n(dry run)" if row["dry_run"] else "")
+        table.add_row(f"{row['run_id']}\n{row['command']}",
+                      f"{row['started_at']}\n{_human_duration(row['duration_s'])}", status,
+                      escape(_key_counts(row["counts"])))
+    return table
+
+
+@click.group("runs", epilog=epilog("runs"))
 def runs() -> None:
     """List recorded runs of this profile and show their reports again."""
 
 
-@runs.command("list")
+@runs.command("list", epilog=epilog("runs list"))
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True,
-              help="How many of the newest runs to list.")
-@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON on stdout.")
+              help="How many of the newest matching runs to list.")
+@click.option("--command", "command_name", metavar="NAME", default=None,
+              help="Only runs of this command, e.g. backfill-leads.")
+@click.option("--status", type=click.Choice(STATUSES), metavar="STATUS", default=None,
+              help=f"Only runs with this status: {', '.join(STATUSES)} ('running': not finished).")
+@click.option("--since", metavar="WHEN", default=None,
+              help="Only runs started since: ISO date/datetime (naive = UTC) or a duration back from now (24h, 7d).")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as one JSON array on stdout.")
 @click.pass_obj
-def runs_list(app: AppContext, limit: int, as_json: bool) -> None:
-    """The newest runs: id, command, start (UTC), duration, status, main counts, rejects file."""
-    rows = [_summary(run) for run in app.store.list_runs(limit=limit)]
+def runs_list(app: AppContext, limit: int, command_name: str | None, status: str | None, since: str | None,
+              as_json: bool) -> None:
+    """The newest runs: id, command, status, start (ISO 8601, UTC), duration and counts, in 80 columns.
+
+    The rejects file of a run is in 'segmarketo runs show RUN_ID' and in --json.
+    """
+    found = app.store.list_runs(limit=limit, command=command_name, status=status, since=_since_epoch(since))
+    rows = [_summary(run) for run in found]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo(f"no runs recorded yet for profile '{app.profile_name}'", err=True)
+        filtered = " matching the filters" if command_name or status or since else ""
+        click.echo(f"no runs{filtered} recorded yet for profile '{app.profile_name}'", err=True)
         return
-    table = [("RUN ID", "COMMAND", "STARTED (UTC)", "TOOK", "STATUS", "COUNTS", "REJECTS")]
-    for row in rows:
-        status = row["status"] + (" (dry run)" if row["dry_run"] else "")
-        table.append((row["run_id"], row["command"], row["started_at"], _human_duration(row["duration_s"]),
-                      status, _counts_text(row["counts"]), row["rejects_file"] or "-"))
-    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
-    for line in table:
-        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
-        click.echo("  ".join([*cells, line[-1]]).rstrip())
+    console = Console(width=TABLE_WIDTH, highlight=False, color_system=None)
+    with console.capture() as captured:
+        console.print(_table(rows))
+    click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
-@runs.command("show")
+def _show_invocation(run: dict[str, Any]) -> None:
+    context = run.get("context")
+    if not context:
+        return
+    click.echo(f"profile {context['profile']} · segmarketo {context['version']}", err=True)
+    click.echo(f"arguments: {shlex.join(['segmarketo', *context['arguments']])}", err=True)
+    for path in context["inputs"]:
+        click.echo(f"input: {path}", err=True)
+
+
+@runs.command("show", epilog=epilog("runs show"))
 @click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the stored report as JSON on stdout.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the stored report as JSON on stdout (with 'invocation': arguments, inputs, profile, "
+                   "version).")
 @click.pass_obj
 def runs_show(app: AppContext, run_id: str, as_json: bool) -> None:
-    """Print the report of RUN_ID again (a unique prefix of the id is enough)."""
+    """Print the report of RUN_ID again, with the arguments, inputs, profile and version it ran with (a unique
+    prefix of the id is enough)."""
     run_id = run_id.strip()
     matches = app.store.find_runs(run_id, limit=6) if run_id else []
     exact = [run for run in matches if run["run_id"] == run_id]
@@ -116,7 +174,10 @@ def runs_show(app: AppContext, run_id: str, as_json: bool) -> None:
                       "its process ended without recording a report (killed, or the machine stopped)"
                       if run["status"] == "abandoned" else
                       "no report was recorded (still running, or the process was killed)")]}
-    if not as_json:
-        click.echo(f"{run['command']} run {run['run_id']}: started {_when(run['started_at'])}, "
-                   f"finished {_when(run['finished_at'])}", err=True)
-    render_report_data(report, as_json=as_json)
+    if as_json:
+        render_report_data({**report, "invocation": run.get("context")}, as_json=True)
+        return
+    click.echo(f"{run['command']} run {run['run_id']}: started {_when(run['started_at'])}, "
+               f"finished {_when(run['finished_at'])}", err=True)
+    _show_invocation(run)
+    render_report_data(report, as_json=False)

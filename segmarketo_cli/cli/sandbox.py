@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import requests
 
+from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.errors import ConfigError, SegmarketoError, ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ DEFAULT_PORT = 8787
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
 
 
-@click.group("sandbox")
+@click.group("sandbox", epilog=epilog("sandbox"))
 def sandbox() -> None:
     """A local Marketo + Segment emulator for trying segmarketo without real accounts.
 
@@ -33,7 +34,7 @@ def sandbox() -> None:
     """
 
 
-@sandbox.command("serve")
+@sandbox.command("serve", epilog=epilog("sandbox serve"))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
               help="Port to listen on (0 picks a free one).")
@@ -144,17 +145,17 @@ def _get(url: str, path: str) -> dict[str, Any]:
 
 
 url_option = click.option("--url", default=DEFAULT_URL, show_default=True, envvar="SEGMARKETO_SANDBOX_URL",
-                          help="The running sandbox (env SEGMARKETO_SANDBOX_URL).")
+                          show_envvar=True, help="The running sandbox.")
 
 
-@sandbox.command("state")
+@sandbox.command("state", epilog=epilog("sandbox state"))
 @url_option
 def state(url: str) -> None:
     """Print a running sandbox's counts as JSON."""
     click.echo(json.dumps(_get(url, "/_sandbox/state"), indent=2))
 
 
-@sandbox.command("events")
+@sandbox.command("events", epilog=epilog("sandbox events"))
 @url_option
 @click.option("--dropped", is_flag=True, help="Only the dropped messages, with their reasons.")
 def events(url: str, dropped: bool) -> None:
@@ -163,7 +164,7 @@ def events(url: str, dropped: bool) -> None:
     click.echo(json.dumps(data["dropped"] if dropped else data, indent=2))
 
 
-@sandbox.command("fault")
+@sandbox.command("fault", epilog=epilog("sandbox fault"))
 @url_option
 @click.argument("code")
 @click.option("--times", type=click.IntRange(1), default=1, show_default=True, help="How many requests it hits.")

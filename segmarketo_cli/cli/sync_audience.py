@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
+from segmarketo_cli.cli.aliases import aliased_option
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
 from segmarketo_cli.jobs.sync_audience.plan import MODES, plan_rows
@@ -39,7 +41,7 @@ def show_plan(shown: DryRunPlan, sample: int = 20) -> None:
     out.flush()
 
 
-@click.command("sync-audience")
+@click.command("sync-audience", epilog=epilog("sync-audience"))
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--list", "list_name", metavar="NAME", help="Static list, by exact name.")
 @click.option("--list-id", type=click.IntRange(min=1), metavar="ID", help="Static list, by id.")
@@ -58,8 +60,9 @@ def show_plan(shown: DryRunPlan, sample: int = 20) -> None:
 @click.option("--max-removals", metavar="N|N%", default=None,
               help="Mirror mode: refuse (exit 4) to remove more than this [default: 10%].")
 @click.option("--force", is_flag=True, help="Skip the mirror-mode safety guard (mass removal, empty audience).")
-@click.option("--extract-threshold", type=click.IntRange(min=0), default=DEFAULT_EXTRACT_THRESHOLD, show_default=True,
-              help="Read members with one Bulk Lead Extract when the list is larger than this.")
+@aliased_option("--bulk-threshold", "bulk_threshold", hidden_aliases=["--extract-threshold"], metavar="N",
+                type=click.IntRange(min=0), default=DEFAULT_EXTRACT_THRESHOLD, show_default=True,
+                help="Read the list's members with one Bulk Lead Extract when it holds more than N.")
 @click.option("--strict", is_flag=True, help="Exit 3 when some people cannot be found in Marketo.")
 @click.option("--plan-out", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write every intended create, add and remove, and every person not in Marketo, to FILE: CSV, "
@@ -70,7 +73,7 @@ def show_plan(shown: DryRunPlan, sample: int = 20) -> None:
 def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: int | None, mode: str | None,
                   audience_key: str | None, id_column: str | None, id_type: str | None, sheet: str | None,
                   create_list: bool, folder: str | None, create_missing: bool, max_removals: str | None, force: bool,
-                  extract_threshold: int, strict: bool, plan_out: str | None, partition: str | None, dry_run: bool,
+                  bulk_threshold: int, strict: bool, plan_out: str | None, partition: str | None, dry_run: bool,
                   as_json: bool, rejects_path: str | None) -> None:
     """Make a Marketo static list match a Segment audience in FILE.
 
@@ -82,7 +85,7 @@ def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: in
     options = SyncOptions(
         file=file, list_name=list_name, list_id=list_id, mode=mode, audience_key=audience_key, id_column=id_column,
         id_type=id_type, sheet=sheet, create_list=create_list, folder=folder, create_missing=create_missing,
-        max_removals=max_removals, force=force, extract_threshold=extract_threshold, strict=strict,
+        max_removals=max_removals, force=force, extract_threshold=bulk_threshold, strict=strict,
         plan_out=Path(plan_out) if plan_out else None, dry_run=dry_run,
     )
     services = app.services()

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
+from segmarketo_cli.cli.aliases import aliased_option
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options
 from segmarketo_cli.config.sections import IDENTITY_MODES
@@ -15,7 +17,7 @@ from segmarketo_cli.jobs.writeback.prepare import WritebackOptions, prepare
 from segmarketo_cli.jobs.writeback.run import run
 
 
-@click.command("writeback")
+@click.command("writeback", epilog=epilog("writeback"))
 @click.option("--since", metavar="WHEN", default=None,
               help="Start: ISO date/datetime (naive = UTC) or a duration back from now (90m, 24h, 7d). "
                    "Default: resume from the stored cursor.")
@@ -28,10 +30,12 @@ from segmarketo_cli.jobs.writeback.run import run
               help="auto: userId when the lead has one, else anonymousId marketo:<leadId>; "
                    "user-id-only: skip leads without a userId [default: auto].")
 @click.option("--bulk", is_flag=True, help="Use Bulk Activity Extract whatever the window length.")
-@click.option("--bulk-after", "bulk_after", type=click.FloatRange(min=0, min_open=True), metavar="DAYS",
-              default=None, help="Use Bulk Activity Extract for windows longer than this [default: 7].")
-@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
-              help="Write the Segment batch payloads (one JSON line per batch) here instead of sending.")
+@aliased_option("--bulk-threshold", "bulk_threshold", hidden_aliases=["--bulk-after"],
+                type=click.FloatRange(min=0, min_open=True), metavar="DAYS", default=None,
+                help="Use Bulk Activity Extract for windows longer than DAYS [default: 7].")
+@aliased_option("--plan-out", "plan_out", hidden_aliases=["--out"], metavar="FILE",
+                type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
+                help="Write the Segment batch payloads (one JSON line per batch) here instead of sending.")
 @job_options
 @click.pass_obj
 def writeback(
@@ -41,8 +45,8 @@ def writeback(
     activity_types: str | None,
     identity: str | None,
     bulk: bool,
-    bulk_after: float | None,
-    out: Path | None,
+    bulk_threshold: float | None,
+    plan_out: Path | None,
     dry_run: bool,
     as_json: bool,
     rejects_path: str | None,
@@ -59,11 +63,12 @@ def writeback(
 
     messageIds come from the Marketo instance and activity, so re-runs and overlapping windows
     are deduplicated by Segment. The cursor moves only after Segment accepted the events.
-    --dry-run prints the events as JSON lines on stdout and sends nothing.
+    --dry-run prints the events as JSON lines on stdout and sends nothing (with --json, stdout is
+    the report alone; --plan-out FILE writes the batch payloads instead).
     """
     options = WritebackOptions(
         since=since, until=until, activity_types=activity_types, identity=identity, bulk=bulk,
-        bulk_after_days=bulk_after, out=out, dry_run=dry_run,
+        bulk_after_days=bulk_threshold, out=plan_out, dry_run=dry_run,
     )
     services = app.services()
     # Bad flags or config, or a first run without --since: one line and exit 2, no run recorded.

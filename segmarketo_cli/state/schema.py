@@ -8,6 +8,7 @@ whose rows `ledger.adopt_legacy_rows` moves out of an old store when that instan
 Version 2 adds the input history (input_runs, input_files): the files of each command's last successful run,
 so a rerun on unchanged input can skip reading it (docs/state.md "Input history").
 Version 3 adds `pid` and `host` to `runs`: the process that recorded a run, shown when a run is found abandoned.
+Version 4 adds `runs.context`: the arguments (secrets redacted), inputs, profile and tool version of each run.
 Every migration only creates what is missing, so it is safe on any of those shapes and on a half-made file.
 """
 
@@ -99,6 +100,13 @@ def profile_v3(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
 
+def profile_run_context(db: sqlite3.Connection) -> None:
+    """`runs.context`: what a run was started with (JSON), shown by `runs show`; NULL for older runs."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    if "context" not in columns:
+        db.execute("ALTER TABLE runs ADD COLUMN context TEXT")
+
+
 def ledger_v1(db: sqlite3.Connection) -> None:
     """The instance ledger: what makes writes to one Marketo instance happen once."""
     _execute(db, LEDGER_V1)
@@ -109,6 +117,7 @@ def registry_v1(db: sqlite3.Connection) -> None:
     _execute(db, REGISTRY_V1)
 
 
-PROFILE_MIGRATIONS: tuple[Migration, ...] = ((1, profile_v1), (2, profile_v2), (3, profile_v3))
+PROFILE_MIGRATIONS: tuple[Migration, ...] = ((1, profile_v1), (2, profile_v2), (3, profile_v3),
+                                            (4, profile_run_context))
 LEDGER_MIGRATIONS: tuple[Migration, ...] = ((1, ledger_v1),)
 REGISTRY_MIGRATIONS: tuple[Migration, ...] = ((1, registry_v1),)

@@ -21,6 +21,7 @@ from segmarketo_cli.state.schema import PROFILE_MIGRATIONS
 from segmarketo_cli.state.sqlite import StoreFile, unusable
 
 _CHUNK = 500
+_RUN_COLUMNS = "run_id, command, started_at, finished_at, status, report, pid, host, context"
 
 
 class StateStore:
@@ -75,12 +76,15 @@ class StateStore:
         return self._file.query(sql, params)
 
     # runs ---------------------------------------------------------------------------------------
-    def start_run(self, run_id: str, command: str, started_at: float | None = None) -> None:
+    def start_run(self, run_id: str, command: str, started_at: float | None = None,
+                  context: dict[str, Any] | None = None) -> None:
+        """Record a run as started; `context` holds its arguments, inputs, profile and version (see `runs show`)."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO runs (run_id, command, profile, started_at, pid, host) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, command, self.profile, started_at or time.time(), os.getpid(), socket.gethostname()),
+                "INSERT OR REPLACE INTO runs (run_id, command, profile, started_at, pid, host, context) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, command, self.profile, started_at or time.time(), os.getpid(), socket.gethostname(),
+                 json.dumps(context) if context is not None else None),
             )
 
     def abandon_unfinished_runs(self) -> list[str]:
@@ -105,19 +109,32 @@ class StateStore:
                     (run_id, report["rejects_file"], rejected),
                 )
 
-    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+    def list_runs(self, limit: int = 20, *, command: str | None = None, status: str | None = None,
+                  since: float | None = None) -> list[dict[str, Any]]:
+        """The newest runs, optionally only one command's, one status's ('running': not finished) or those
+        started at or after `since` (epoch seconds)."""
+        where: list[str] = []
+        params: list[object] = []
+        if command is not None:
+            where.append("command = ?")
+            params.append(command)
+        if status is not None:
+            where.append("COALESCE(status, 'running') = ?")
+            params.append(status)
+        if since is not None:
+            where.append("started_at >= ?")
+            params.append(since)
         rows = self._query(
-            "SELECT run_id, command, started_at, finished_at, status, report, pid, host FROM runs "
+            f"SELECT {_RUN_COLUMNS} FROM runs {'WHERE ' + ' AND '.join(where) if where else ''} "
             "ORDER BY started_at DESC LIMIT ?",
-            (limit,),
+            (*params, limit),
         )
         return [self._run_row(row) for row in rows]
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The run with this id, else the newest run whose id starts with it."""
         exact = self._query(
-            "SELECT run_id, command, started_at, finished_at, status, report, pid, host FROM runs WHERE run_id = ?",
-            (run_id,),
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
         )
         if exact:
             return self._run_row(exact[0])
@@ -128,7 +145,7 @@ class StateStore:
         """Runs whose id starts with `prefix` (case-sensitive), newest first."""
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = self._query(
-            "SELECT run_id, command, started_at, finished_at, status, report, pid, host FROM runs "
+            f"SELECT {_RUN_COLUMNS} FROM runs "
             "WHERE run_id LIKE ? ESCAPE '\\' AND substr(run_id, 1, ?) = ? ORDER BY started_at DESC LIMIT ?",
             (escaped + "%", len(prefix), prefix, limit),
         )
@@ -136,7 +153,7 @@ class StateStore:
 
     @staticmethod
     def _run_row(row: tuple[Any, ...]) -> dict[str, Any]:
-        run_id, command, started_at, finished_at, status, report, pid, host = row
+        run_id, command, started_at, finished_at, status, report, pid, host, context = row
         return {
             "run_id": run_id,
             "command": command,
@@ -146,6 +163,7 @@ class StateStore:
             "report": json.loads(report) if report else None,
             "pid": pid,
             "host": host,
+            "context": json.loads(context) if context else None,
         }
 
     # cursors --------------------------------------------------------------------------------------

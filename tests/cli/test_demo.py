@@ -7,6 +7,7 @@ import os
 import re
 from collections import Counter
 from datetime import datetime, timezone
+from pathlib import Path
 
 from segmarketo_cli.cli.demo_steps import compare, demo_steps, patched_environment, snapshot
 from segmarketo_cli.paths import sample_data_dir
@@ -79,7 +80,7 @@ def test_demo_steps_choose_a_rest_window_over_the_seeded_activities():
     assert (samples / "sandbox" / "leads.json").is_file()
     steps = {s.command: s for s in demo_steps(samples, now=datetime(2027, 6, 1, tzinfo=timezone.utc))}
     since = steps["writeback"].args[steps["writeback"].args.index("--since") + 1]
-    bulk_after = int(steps["writeback"].args[steps["writeback"].args.index("--bulk-after") + 1])
+    bulk_after = int(steps["writeback"].args[steps["writeback"].args.index("--bulk-threshold") + 1])
     assert since == "2026-10-01"
     assert bulk_after > (datetime(2027, 6, 1).date() - datetime(2026, 10, 1).date()).days
     assert steps["sync-audience"].expected == {0}
@@ -104,3 +105,18 @@ def test_patched_environment_restores_the_callers_variables(monkeypatch):
         assert os.environ["SEGMARKETO_HOME"] == "/x"
     assert os.environ["SEGMARKETO_DAILY_BUDGET"] == "10"
     assert os.environ["SEGMARKETO_HOME"] != "/x"
+
+
+def test_a_temporary_demo_shows_its_rejected_records_before_removing_them(invoke):
+    result = invoke("demo")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    named = re.findall(r"Rejects: (\S+\.jsonl)", result.stderr)
+    assert [Path(path).name.split("-2")[0] for path in named] == ["backfill-leads", "apply-events"]
+    assert out.index("Rejected by backfill-leads") < out.index("Rejected by apply-events") < out.index(
+        "is removed now")
+    assert "sample_data/identifies.jsonl.gz:98" in out
+    assert "malformed input" in out
+    assert "sample_data/track_events.jsonl:25" in out
+    assert all(not Path(path).exists() for path in named)
+    assert "`segmarketo demo --home DIR` keeps them" in out

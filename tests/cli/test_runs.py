@@ -35,22 +35,64 @@ def store():
     store.close()
 
 
-def test_list_newest_first_with_counts_status_and_rejects(invoke, store):
+def test_list_newest_first_in_80_columns_with_iso_times_and_key_counts(invoke, store):
     result = invoke("runs", "list")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["RUN", "ID", "COMMAND", "STARTED", "(UTC)", "TOOK", "STATUS", "COUNTS", "REJECTS"]
-    assert [line.split()[0] for line in lines[1:]] == [
+    assert max(len(line) for line in lines) <= 80
+    assert lines[0].split() == ["RUN", "ID", "STARTED", "(UTC)"]
+    assert lines[1].split() == ["COMMAND", "TOOK", "STATUS", "COUNTS"]
+    rows = [line.split() for line in lines[3:] if line.strip()]
+    assert [row[0] for row in rows[::2]] == [
         "20261103T100000Z-dddddd", "20261102T110000Z-cccccc", "20261102T100000Z-bbbbbb", "20261101T100000Z-aaaaaa"]
-    assert "running" in lines[1]
-    assert "ok" in lines[2]
-    assert "added 2" in lines[2]
-    assert "removed" not in lines[2]
-    assert "partial" in lines[4]
-    assert "read 10, created 7, rejected 3" in lines[4]
-    assert lines[4].endswith("/tmp/rejects/20261101T100000Z-aaaaaa.jsonl")
-    assert "2026-11-01 10:00:00Z" in lines[4]
-    assert "2.5s" in lines[4]
+    assert [row[0] for row in rows[1::2]] == ["apply-events", "sync-audience", "writeback", "backfill-leads"]
+    assert rows[0][1:3] == ["2026-11-03T10:00:00Z", "running"]
+    assert rows[2][1:] == ["2026-11-02T11:00:00Z", "ok", "added", "2"]
+    assert rows[3][1] == "2.5s"
+    assert " ".join(rows[6]) == "20261101T100000Z-aaaaaa 2026-11-01T10:00:00Z partial created 7, rejected 3"
+    assert "read" not in result.stdout  # input counts and per-rule buckets: in `runs show`
+
+
+def test_list_wraps_many_counts_inside_80_columns(invoke, isolated_home):
+    store = StateStore(paths.state_dir(), "default")
+    buckets = {f"{word}_{n}": n + 1 for n, word in enumerate(["created", "updated", "unchanged", "added", "removed",
+                                                               "sent", "rejected", "deferred"])}
+    record(store, "20261104T100000Z-eeeeee", "apply-events", 1_793_786_400.0,
+           **{f"leads_{word}": n for n, word in enumerate(["created", "updated", "unchanged", "rejected"], 1000)},
+           **{key.split("_")[0]: value for key, value in buckets.items()})
+    store.close()
+    result = invoke("runs", "list")
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    text = " ".join(result.stdout.split())
+    for word in ("leads created 1,000", "leads rejected 1,003", "deferred 8"):
+        assert word in text
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (("--command", "writeback"), ["20261102T100000Z-bbbbbb"]),
+    (("--status", "partial"), ["20261101T100000Z-aaaaaa"]),
+    (("--status", "running"), ["20261103T100000Z-dddddd"]),
+    (("--since", "2026-11-02T10:30:00Z"), ["20261103T100000Z-dddddd", "20261102T110000Z-cccccc"]),
+    (("--since", "2026-11-02", "--command", "writeback", "--status", "ok"), ["20261102T100000Z-bbbbbb"]),
+    (("--command", "writeback", "--status", "partial"), []),
+])
+def test_list_filters(invoke, store, argv, expected):
+    rows = json.loads(invoke("runs", "list", *argv, "--json").stdout)
+    assert [row["run_id"] for row in rows] == expected
+
+
+def test_list_filters_matching_nothing_say_so(invoke, store):
+    result = invoke("runs", "list", "--command", "nope")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert "no runs matching the filters recorded yet for profile 'default'" in result.stderr
+
+
+def test_list_refuses_bad_filters_with_exit_2(invoke, store):
+    assert invoke("runs", "list", "--status", "done").exit_code == 2
+    bad_since = invoke("runs", "list", "--since", "yesterday")
+    assert bad_since.exit_code == 2
+    assert "--since 'yesterday'" in bad_since.stderr
 
 
 def test_list_limit_and_json(invoke, store):
@@ -58,7 +100,7 @@ def test_list_limit_and_json(invoke, store):
     rows = json.loads(result.stdout)
     assert [r["run_id"] for r in rows] == ["20261103T100000Z-dddddd", "20261102T110000Z-cccccc"]
     assert rows[1] == {"run_id": "20261102T110000Z-cccccc", "command": "sync-audience",
-                       "started_at": "2026-11-02 11:00:00Z", "duration_s": 2.5, "status": "ok",
+                       "started_at": "2026-11-02T11:00:00Z", "duration_s": 2.5, "status": "ok",
                        "dry_run": False, "counts": {"added": 2, "removed": 0}, "rejects_file": None}
     assert invoke("runs", "list", "--limit", "0").exit_code == 2
 

@@ -42,7 +42,7 @@ def member_fields(session: SyncSession) -> list[str]:
 
 
 def read_members(session: SyncSession, con: duckdb.DuckDBPyConnection, people: int) -> int:
-    """Page the list, or one Bulk Lead Extract when it is probably above --extract-threshold, into the engine's
+    """Page the list, or one Bulk Lead Extract when it is probably above --bulk-threshold, into the engine's
     table `members` (lead_id, email_text, email_key, user_key); returns how many members it has.
 
     Marketo gives no member count up front: the estimate is the size seen on the last run, or in mirror

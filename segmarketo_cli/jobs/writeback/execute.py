@@ -73,7 +73,7 @@ class OutFileSink(SegmentSink):
     def __init__(self, splitter: BatchSender, path: Path) -> None:
         super().__init__(splitter)
         self.path = path
-        self._handle = open_private(path, "--out")  # the events carry e-mail addresses
+        self._handle = open_private(path, "--plan-out")  # the events carry e-mail addresses
         self._failed = False
 
     def deliver(self, batch: list[Message]) -> BatchResult:
@@ -86,7 +86,7 @@ class OutFileSink(SegmentSink):
             self._handle.write(line + "\n")
         except OSError as exc:
             self._failed = True
-            raise write_failed("--out", self.path, exc) from None
+            raise write_failed("--plan-out", self.path, exc) from None
         return BatchResult(True, None, 0, len(line.encode()), [m["messageId"] for m in batch])
 
     def close(self) -> None:
@@ -96,7 +96,7 @@ class OutFileSink(SegmentSink):
         except OSError as exc:
             if not self._failed:
                 self._failed = True
-                raise write_failed("--out", self.path, exc) from None
+                raise write_failed("--plan-out", self.path, exc) from None
 
 
 class DryRunSink(SegmentSink):

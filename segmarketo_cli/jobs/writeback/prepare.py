@@ -62,7 +62,7 @@ class PreparedWriteback:
 
 def prepare_profile(settings: Settings, services: Services, *,
                     flags: WritebackOptions | None = None) -> WritebackProfile:
-    """The profile's [writeback] section with `flags` (--activity-types, --identity and --bulk-after) applied;
+    """The profile's [writeback] section with `flags` (--activity-types, --identity and --bulk-threshold) applied;
     raises ConfigError (exit 2) before any call, so `services` is unused. `doctor` calls it without flags."""
     flags = flags or WritebackOptions()
     section = settings.sections.writeback
@@ -90,11 +90,11 @@ def prepare(
     settings: Settings, options: WritebackOptions, services: Services, *, now: datetime | None = None
 ) -> PreparedWriteback:
     """Every refusal that can come before a run starts, as one line and exit 2 with no run recorded: flag
-    combinations, an unwritable --out, the [writeback] table, the window, and a first run without --since."""
+    combinations, an unwritable --plan-out, the [writeback] table, the window, and a first run without --since."""
     if options.dry_run and options.out:
-        raise ConfigError("--dry-run and --out cannot be combined")
+        raise ConfigError("--dry-run and --plan-out cannot be combined")
     if options.out:
-        paths.check_writable(options.out, "--out")
+        paths.check_writable(options.out, "--plan-out")
     now = now or datetime.now(timezone.utc)
     profile = prepare_profile(settings, services, flags=options)
     window = parse_window(options.since, options.until, now)

@@ -157,7 +157,7 @@ def _read_and_deliver(ctx: JobContext, prepared: PreparedWriteback, on_read: Cal
         if pipeline.batches:
             report.details["avg_batch_bytes"] = pipeline.batch_bytes // pipeline.batches
     if not writes:
-        report.notes.append(f"{'dry run' if options.dry_run else '--out'}: nothing sent, the cursor was not moved")
+        report.notes.append(f"{'dry run' if options.dry_run else '--plan-out'}: nothing sent, the cursor was not moved")
     if sink.mode == "out":
         report.notes.append(f"batch payloads written to {options.out}")
 
@@ -171,7 +171,7 @@ def _plan_bulk(report: RunReport, start: datetime, until: datetime) -> None:
     report.notes.append(
         f"dry run: a real run reads this window with {len(windows)} Bulk Activity Extract job(s) of at most "
         f"{BULK_WINDOW_DAYS} days; no export job was created and no event is printed (a window shorter than "
-        "--bulk-after, without --bulk, previews events through REST paging)"
+        "--bulk-threshold, without --bulk, previews events through REST paging)"
     )
 
 
