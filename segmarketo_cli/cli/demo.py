@@ -185,7 +185,9 @@ def _render_changes(out: Console, changes: Changes) -> None:
 def _rejected_samples(folder: Path, samples: Path, sample: int = 5) -> dict[str, list[dict[str, str]]]:
     """Per command, in run order, the first records of its rejects file: origin (file:line) and reason."""
     found: dict[str, list[dict[str, str]]] = {}
-    for path in sorted(folder.glob("*.jsonl"), key=lambda rejects: rejects.name.rsplit("-", 2)[1]):
+    # Run ids start with the second the run started; two runs in one second are told apart by the file's age.
+    for path in sorted(folder.glob("*.jsonl"), key=lambda rejects: (rejects.name.rsplit("-", 2)[1],
+                                                                     rejects.stat().st_mtime_ns)):
         with path.open(encoding="utf-8") as lines:
             records = [json.loads(line) for line in itertools.islice(lines, sample)]
         found[path.name.rsplit("-", 2)[0]] = [
