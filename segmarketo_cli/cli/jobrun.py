@@ -12,6 +12,7 @@ import click
 from tqdm import tqdm
 
 from segmarketo_cli import paths
+from segmarketo_cli.cli.alerts import alert_on_outcome
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.render import render_report
 from segmarketo_cli.endpoints import normalize_endpoint
@@ -100,6 +101,7 @@ def run_job(
                 extra={"data": {"event": "summary", **data}},
             )
         render_report(report, as_json=as_json)
+        alert_on_outcome(app, report, exit_code)
         if store_error is not None:
             raise store_error
         ctx.exit(exit_code if exit_code is not None else report.exit_code)
