@@ -64,7 +64,9 @@ def service_unit(schedule: Schedule, command: list[str], environment: dict[str, 
              "# OnFailure=your-alert@%n.service"]
     if not schedule.frequent:
         lines += ["StartLimitIntervalSec=1h", f"StartLimitBurst={TRIES}"]
-    lines += ["", "[Service]", "Type=oneshot"]
+    lines += ["", "[Service]", "Type=oneshot",
+              "# No keyring (a headless server)? The secrets' SEGMARKETO_* variables, in a file only you can read:",
+              "# EnvironmentFile=%h/.config/segmarketo/secrets.env"]
     lines += [f"Environment={_systemd_quote(f'{name}={value}')}" for name, value in environment.items()]
     lines.append("ExecStart=" + " ".join(_systemd_quote(arg) for arg in command))
     if not schedule.frequent:
