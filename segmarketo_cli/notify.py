@@ -24,6 +24,7 @@ log = logging.getLogger("segmarketo.notify")
 ALERT_STATUSES = ("failed", "partial", "deferred", "refused")
 TIMEOUT_S = 5.0
 RETRY_PAUSE_S = 1.0
+MIN_SECRET_PATH = 12
 # The declared sync a job runs for (set by `segmarketo run`), so its alert can name it.
 current_sync: ContextVar[str | None] = ContextVar("current_sync", default=None)
 
@@ -54,7 +55,12 @@ def check_webhook_url(url: str, *, where: str) -> str | None:
     if not secure or not parts.hostname or "@" in parts.netloc:
         raise ConfigError(f"{where}: '{shown_webhook(url)}' is not a webhook URL: expected https://HOST/PATH "
                           "(plain http only to this machine; no user name or password)")
-    register_secret(url)  # its path is often the webhook's only credential (Slack's are)
+    # The path (and query) is often the webhook's only credential (Slack's is): logs must never show it, whole
+    # or as a request line; a path too short to be a credential would only blank out ordinary text.
+    register_secret(url)
+    secret_part = url[url.index(parts.netloc) + len(parts.netloc):]
+    if len(secret_part) >= MIN_SECRET_PATH:
+        register_secret(secret_part)
     return url
 
 
