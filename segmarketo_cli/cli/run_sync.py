@@ -60,6 +60,12 @@ def run(ctx: click.Context, names: tuple[str, ...], run_all: bool, list_only: bo
     Several syncs (or --all) run one after the other, each with its own report. The exit code is 0 when
     all succeeded, else the worst of theirs: 1, then 2, 4, 3, and 75 only when every sync that did not
     succeed was deferred (run again later). An interruption stops the rest (130).
+
+    \b
+    Examples:
+      segmarketo run --list
+      segmarketo --profile prod run nightly-leads
+      segmarketo --profile prod run --all --notify https://hooks.slack.com/services/...
     """
     app: AppContext = ctx.obj
     syncs = app.settings.sections.syncs

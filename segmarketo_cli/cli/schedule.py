@@ -110,6 +110,12 @@ def schedule(app: AppContext, sync: str, every: str, at: str | None) -> None:
     15 minutes apart; any other non-zero exit is an alert: cron mails the failure line
     to MAILTO, systemd leaves the service failed (OnFailure=). The profile's `notify`
     webhook is posted to either way. Nothing is installed: copy what you need.
+
+    \b
+    Examples:
+      segmarketo --profile prod schedule nightly-leads --at 02:30
+      segmarketo --profile prod schedule high-value --every hourly --at :15
+      segmarketo --profile prod schedule events --every '*/20 6-20 * * mon-fri'
     """
     settings = app.settings
     declared = settings.sections.syncs.get(sync)
