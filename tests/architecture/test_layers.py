@@ -21,6 +21,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "http": CLIENT_CODE + ("sandbox",),
     "logs": CLIENT_CODE + ("sandbox",),
     "sizes": CLIENT_CODE + ("sandbox",),
+    "notify": CLIENT_CODE + ("sandbox",),  # the alert webhook: below config, which checks its URL
+    "schedules": CLIENT_CODE + ("sandbox",),
     # the planning engine: DuckDB with the profile's limits; it knows the state folder, not what jobs keep in it
     "engine": CLIENT_CODE + ("sandbox",),
     "secrets": ("marketo", "segment", "jobs", "cli", "state", "sources", "mapping", "identity", "doctor", "sandbox"),
