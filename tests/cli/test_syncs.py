@@ -234,3 +234,27 @@ dry_run = true
 ])
 def test_combined_exit_code(codes, combined):
     assert combined_exit_code(codes) == combined
+
+
+def test_an_interrupted_sync_stops_the_rest(invoke, sandbox, isolated_home, monkeypatch):
+    sandbox.load_seed(sample_data_dir() / "sandbox")
+
+    def interrupted(ctx, prepared):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("segmarketo_cli.cli.writeback.run", interrupted)
+    write_profile(isolated_home, f"""
+[profiles.default.syncs.write-back]
+job = "writeback"
+since = "3d"
+json = true
+
+[profiles.default.syncs.leads]
+job = "backfill-leads"
+inputs = "{IDENTIFIES}"
+json = true
+""")
+    result = invoke("run", "--all")
+    assert result.exit_code == 130, result.output
+    report = json.loads(result.stdout)  # one report: the second sync never started
+    assert (report["command"], report["status"]) == ("writeback", "interrupted")
