@@ -94,10 +94,10 @@ def _list(ctx: click.Context, syncs: tuple[SyncDefinition, ...]) -> None:
     if not syncs:
         click.echo("No syncs declared in this profile (see docs/syncs.md).")
         return
-    width = max(len(sync.name) for sync in syncs)
-    for sync in syncs:
-        argv = check_sync(sync, job_command(ctx, sync.job))
-        click.echo(f"{sync.name:<{width}}  segmarketo {shlex.join([sync.job, *argv])}")
+    lines = [(sync.name, shlex.join([sync.job, *check_sync(sync, job_command(ctx, sync.job))])) for sync in syncs]
+    width = max(len(name) for name, _ in lines)
+    for name, command_line in lines:
+        click.echo(f"{name:<{width}}  segmarketo {command_line}")
 
 
 def _run_one(ctx: click.Context, app: AppContext, sync: SyncDefinition, argv: list[str]) -> int:
