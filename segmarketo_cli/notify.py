@@ -25,8 +25,18 @@ ALERT_STATUSES = ("failed", "partial", "deferred", "refused")
 TIMEOUT_S = 5.0
 RETRY_PAUSE_S = 1.0
 MIN_SECRET_PATH = 12
-# The declared sync a job runs for (set by `segmarketo run`), so its alert can name it.
-current_sync: ContextVar[str | None] = ContextVar("current_sync", default=None)
+
+
+@dataclass
+class SyncRun:
+    """The declared sync a job runs for (set by `segmarketo run`), so its alert can name it; `recorded` once the
+    job's run was recorded (and alerted on), so an error after that is not alerted a second time."""
+
+    name: str
+    recorded: bool = False
+
+
+current_sync: ContextVar[SyncRun | None] = ContextVar("current_sync", default=None)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ def notify_option(f: F) -> F:
 
 def alert_on_outcome(app: AppContext, report: RunReport, exit_code: int | None) -> None:
     """Post the run's alert when the profile (or --notify) names a webhook; never changes the outcome."""
+    sync = current_sync.get()
+    if sync is not None:
+        sync.recorded = True
     url = app.settings.notify
     if not url:
         return
@@ -42,4 +45,4 @@ def alert_on_outcome(app: AppContext, report: RunReport, exit_code: int | None) 
         command=report.command, status=report.status,
         exit_code=int(exit_code if exit_code is not None else report.exit_code), profile=app.settings.profile,
         run_id=report.run_id, counts=dict(report.counts), started_at=report.started_at, finished_at=finished,
-        dry_run=report.dry_run, sync=current_sync.get()))
+        dry_run=report.dry_run, sync=sync.name if sync else None))

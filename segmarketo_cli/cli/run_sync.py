@@ -15,7 +15,7 @@ from segmarketo_cli.cli.main import show_error
 from segmarketo_cli.cli.sync_argv import check_sync
 from segmarketo_cli.config.syncs import SyncDefinition
 from segmarketo_cli.errors import ConfigError, ExitCode, SegmarketoError
-from segmarketo_cli.notify import RunOutcome, current_sync, send_alert
+from segmarketo_cli.notify import RunOutcome, SyncRun, current_sync, send_alert
 
 # Which exit code `run --all` ends with when syncs disagree: the first of these that any sync returned
 # (docs/syncs.md). 75 comes last, so it is the result only when every sync that did not succeed was deferred.
@@ -106,7 +106,8 @@ def _run_one(ctx: click.Context, app: AppContext, sync: SyncDefinition, argv: li
     command = job_command(ctx, sync.job)
     child = dataclasses.replace(app, overrides=dict(app.overrides), _settings=None, _store=None)
     started = time.time()
-    token = current_sync.set(sync.name)
+    running = SyncRun(sync.name)
+    token = current_sync.set(running)
     try:
         with command.make_context(sync.job, list(argv), parent=ctx, obj=child) as sub:
             command.invoke(sub)
@@ -115,7 +116,8 @@ def _run_one(ctx: click.Context, app: AppContext, sync: SyncDefinition, argv: li
         return done.exit_code
     except SegmarketoError as exc:
         show_error(exc)
-        _alert_before_run(child, sync, exc, started)
+        if not running.recorded:
+            _alert_before_run(child, sync, exc, started)
         return exc.exit_code
     finally:
         current_sync.reset(token)
