@@ -116,6 +116,19 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         Example("The next 3 Marketo calls answer 606 (rate limit)", "segmarketo sandbox fault 606 --times 3"),
         Example("The next Segment batch times out", "segmarketo sandbox fault timeout --path /v1/batch --delay 5"),
     ),
+    "run": (
+        Example("List the profile's declared syncs as the command lines they run", "segmarketo run --list"),
+        Example("Run one sync", "segmarketo run nightly-leads --profile prod"),
+        Example("Run them all in declaration order, alerting a webhook on failure",
+                "segmarketo run --all --profile prod --notify https://hooks.slack.com/services/..."),
+    ),
+    "schedule": (
+        Example("A crontab line and a systemd timer for a nightly sync",
+                "segmarketo schedule nightly-leads --at 02:30 --profile prod"),
+        Example("Hourly, a quarter past", "segmarketo schedule high-value --every hourly --at :15"),
+        Example("Any cron pattern systemd can express too",
+                "segmarketo schedule events --every '*/20 6-20 * * mon-fri'"),
+    ),
     "demo": (
         Example("Run the four jobs against a local sandbox", "segmarketo demo"),
         Example("Keep the demo's runs, rejects files and sandbox state",
@@ -178,7 +191,7 @@ def setting_variable(setting: str) -> str:
 def variables(path: str) -> tuple[str, ...]:
     """Every environment variable the command at `path` ('' is the program, 'auth set' a nested one) reads."""
     top = path.split(" ")[0]
-    if top in ("", "backfill-leads", "sync-audience", "writeback", "apply-events", "doctor"):
+    if top in ("", "backfill-leads", "sync-audience", "writeback", "apply-events", "doctor", "run"):
         return (*BASE, "SEGMARKETO_REGISTRY", *setting_variables(), *SECRETS, *(SANDBOX if not top else ()),
                 *NETWORK)
     if top == "auth":

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import click
 
 from segmarketo_cli import paths
+from segmarketo_cli.cli.alerts import alert_on_outcome
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.progress import progress_factory, showing_waits
 from segmarketo_cli.cli.render import render_report, summary_line
@@ -113,6 +114,7 @@ def run_job(
                 lambda: store.finish_run(report.run_id, report.status, data, rejected=report.rejected)) or store_error
             log.info("%s", summary_line(data), extra={"data": {"event": "summary", **data}})
         render_report(report, as_json=as_json, quiet=app.quiet)
+        alert_on_outcome(app, report, exit_code)
         if store_error is not None:
             raise store_error
         ctx.exit(exit_code if exit_code is not None else report.exit_code)

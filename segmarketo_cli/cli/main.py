@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("init", "init"),
     "sandbox": ("sandbox", "sandbox"),
     "demo": ("demo", "demo"),
+    "run": ("run_sync", "run"),
+    "schedule": ("schedule", "schedule"),
 }
 
 
@@ -101,6 +103,7 @@ def cli(ctx: click.Context, profile: str | None, verbose: int, log_file: str | N
 
     \b
     Jobs:  backfill-leads, sync-audience, writeback, apply-events
+    Syncs: run, schedule (jobs declared in the profile, for cron and systemd)
     Setup: init, auth, doctor, runs, sandbox, demo
 
     Exit status: 0 ok, 1 error, 2 usage/config, 3 partial (records rejected),

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from segmarketo_cli.cli.alerts import notify_option
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.helptext import setting_variable
 
@@ -60,5 +61,5 @@ def memory_limit_option(f: F) -> F:
 
 
 def job_options(f: F) -> F:
-    """--dry-run, --json, --rejects and --memory-limit, in that order in --help."""
-    return dry_run_option(json_option(rejects_option(memory_limit_option(f))))
+    """--dry-run, --json, --rejects, --memory-limit and --notify, in that order in --help."""
+    return dry_run_option(json_option(rejects_option(memory_limit_option(notify_option(f)))))

@@ -69,6 +69,7 @@ SCALARS: tuple[ScalarSetting, ...] = (
         "in, so",
         "# failed rows are matched back exactly. Empty = none: unmatched jobs are resent through Sync Leads instead.",
     )),
+    ScalarSetting("notify", str, in_template=False),  # alert webhook URL (docs/syncs.md)
     ScalarSetting("memory_limit", str, DEFAULT_MEMORY_LIMIT, note=(
         "",
         "# Memory the planning engine may use before it spills to the state folder (e.g. 512MB, 4GB).",

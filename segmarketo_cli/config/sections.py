@@ -1,4 +1,4 @@
-"""The profile's sub-tables ([mapping], [fields], [writeback], [[rules]]) as typed sections, each checked here once."""
+"""The profile's sub-tables ([mapping], [fields], [writeback], [[rules]], [syncs]) as typed sections, checked once."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from segmarketo_cli.config.syncs import SyncsSection, read_syncs
 from segmarketo_cli.errors import ConfigError
 
 # The TOML shape of each sub-table a profile may hold.
-TABLE_SHAPES: dict[str, type] = {"mapping": dict, "fields": dict, "writeback": dict, "rules": list}
+TABLE_SHAPES: dict[str, type] = {"mapping": dict, "fields": dict, "writeback": dict, "rules": list, "syncs": dict}
 FIELD_KINDS = ("marketo_owned", "fill_only", "newer_only")
 WRITEBACK_KEYS = ("bulk_after_days", "events", "identity", "integrations", "marketo_extras")
 IDENTITY_MODES = ("auto", "user-id-only")
@@ -89,6 +90,7 @@ class ProfileSections:
     _fields: FieldsSection | ConfigError = FieldsSection()
     _writeback: WritebackSection | ConfigError = WritebackSection()
     _rules: RulesSection | None | ConfigError = None
+    _syncs: SyncsSection | ConfigError = SyncsSection()
 
     @property
     def mapping(self) -> MappingSection:
@@ -106,6 +108,10 @@ class ProfileSections:
     def rules(self) -> RulesSection | None:
         """None when the profile has no [[rules]]."""
         return _valid(self._rules)
+
+    @property
+    def syncs(self) -> SyncsSection:
+        return _valid(self._syncs)
 
 
 def _valid(section: _Section | ConfigError) -> _Section:
@@ -131,6 +137,7 @@ def read_sections(tables: Mapping[str, Any], *, path: Path, profile: str, lookup
         _fields=_checked(lambda: read_fields(tables.get("fields", {}), origin=origin, lookup_field=lookup_field)),
         _writeback=_checked(lambda: read_writeback(tables.get("writeback", {}), origin=origin)),
         _rules=_checked(lambda: read_rules(tables.get("rules"), origin=origin)),
+        _syncs=_checked(lambda: read_syncs(tables.get("syncs", {}), origin=origin)),
     )
 
 

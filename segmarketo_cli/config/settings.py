@@ -29,6 +29,7 @@ from segmarketo_cli.config.defaults import (
 from segmarketo_cli.config.sections import ProfileSections, check_table_shapes, read_sections
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.notify import check_webhook_url
 from segmarketo_cli.sizes import parse_memory_limit
 from segmarketo_cli.tomlfiles import load_toml
 
@@ -54,6 +55,7 @@ class Settings:
     partition: str | None = None  # lead partition new leads are created in (partitionName); None: the default
     memory_limit: str = DEFAULT_MEMORY_LIMIT  # the planning engine's cap (docs/engine.md)
     bulk_row_field: str | None = None  # scratch lead field for Bulk Import row numbers (docs/backfill-leads.md)
+    notify: str | None = None  # webhook posted on failed/partial/deferred/refused runs (docs/syncs.md)
     sections: ProfileSections = field(default_factory=ProfileSections)  # the profile's sub-tables, checked
     sources: dict[str, str] = field(default_factory=dict)
     config_path: Path | None = None
@@ -208,3 +210,5 @@ def _validate(settings: Settings) -> None:
                        where="--memory-limit" if from_flag else f"{_origin(settings, 'memory_limit')}: 'memory_limit'")
     _check(settings, "partition", settings.partition is None or bool(settings.partition.strip()),
            "a lead partition name")
+    if settings.notify is not None:
+        settings.notify = check_webhook_url(settings.notify, where=f"{_origin(settings, 'notify')}: 'notify'")

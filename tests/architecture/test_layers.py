@@ -22,6 +22,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "logs": CLIENT_CODE + ("sandbox",),
     "sizes": CLIENT_CODE + ("sandbox",),
     "waits": CLIENT_CODE + ("sandbox",),
+    "notify": CLIENT_CODE + ("sandbox",),  # the alert webhook: below config, which checks its URL
+    "schedules": CLIENT_CODE + ("sandbox",),
     # the planning engine: DuckDB with the profile's limits; it knows the state folder, not what jobs keep in it
     "engine": CLIENT_CODE + ("sandbox",),
     "secrets": ("marketo", "segment", "jobs", "cli", "state", "sources", "mapping", "identity", "doctor", "sandbox"),
