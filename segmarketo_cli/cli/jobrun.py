@@ -13,11 +13,13 @@ from tqdm import tqdm
 
 from segmarketo_cli import paths
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.rejects_options import RENAMED_ORIGINS, STRICT
 from segmarketo_cli.cli.render import render_report
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ExitCode, SegmarketoError, StateError
 from segmarketo_cli.http import redact
 from segmarketo_cli.jobs.context import JobContext
+from segmarketo_cli.jobs.known_rejects import KnownRejects
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.services import Services
@@ -59,7 +61,11 @@ def run_job(
             store.ledger(instance)
         report = RunReport(command=command, dry_run=dry_run)
         default_rejects = paths.state_dir() / "rejects" / f"{command}-{report.run_id}.jsonl"
-        rejects = RejectsWriter(Path(rejects_path), "--rejects") if rejects_path else RejectsWriter(default_rejects)
+        report.strict = bool(ctx.meta.get(STRICT))
+        known = KnownRejects(store.reject_history, command, report.run_id, remember=not dry_run)
+        rejects = RejectsWriter(Path(rejects_path) if rejects_path else default_rejects,
+                                "--rejects" if rejects_path else "rejects file", known=known,
+                                renamed_origins=ctx.meta.get(RENAMED_ORIGINS))
         services = services or app.services()
         env = JobContext(services=services, report=report, rejects=rejects, progress=_progress_bars(app),
                          out=click.echo, show_plan=show_plan if show_plan and dry_run and not as_json else _ignore)
@@ -91,6 +97,7 @@ def run_job(
             # A store deleted or broken mid-run must not hide the run's own outcome: render it, then say so.
             store_error = _unless_store_fails(services.record_usage)
             report.rejects_file = rejects.written
+            report.rejects_written, report.known_rejects = rejects.count, rejects.known_count
             report.finish()
             data = report.to_dict()
             store_error = _unless_store_fails(

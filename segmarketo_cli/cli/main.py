@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "auth": ("auth", "auth"),
     "doctor": ("doctor", "doctor"),
     "runs": ("runs", "runs"),
+    "rejects": ("rejects", "rejects"),
     "init": ("init", "init"),
     "sandbox": ("sandbox", "sandbox"),
     "demo": ("demo", "demo"),
@@ -88,7 +89,7 @@ def cli(ctx: click.Context, profile: str | None, verbose: int, log_file: str | N
 
     \b
     Jobs:  backfill-leads, sync-audience, writeback, apply-events
-    Setup: init, auth, doctor, runs, sandbox, demo
+    Setup: init, auth, doctor, runs, rejects, sandbox, demo
 
     Exit status: 0 ok, 1 error, 2 usage/config, 3 partial (records rejected),
     4 refused by a safety guard, 75 try again later, 130 interrupted.

@@ -10,6 +10,7 @@ import click
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options
+from segmarketo_cli.cli.rejects_options import strict_option
 from segmarketo_cli.config.sections import IDENTITY_MODES
 from segmarketo_cli.jobs.writeback.prepare import WritebackOptions, prepare
 from segmarketo_cli.jobs.writeback.run import run
@@ -32,6 +33,7 @@ from segmarketo_cli.jobs.writeback.run import run
               default=None, help="Use Bulk Activity Extract for windows longer than this [default: 7].")
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
               help="Write the Segment batch payloads (one JSON line per batch) here instead of sending.")
+@strict_option
 @job_options
 @click.pass_obj
 def writeback(

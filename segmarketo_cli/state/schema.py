@@ -7,6 +7,8 @@ profile's own tables; the instance tables moved to one ledger per Marketo instan
 whose rows `ledger.adopt_legacy_rows` moves out of an old store when that instance's ledger first opens.
 Version 2 adds the input history (input_runs, input_files): the files of each command's last successful run,
 so a rerun on unchanged input can skip reading it (docs/state.md "Input history").
+Version 3 adds the reject fingerprints (reject_fingerprints, reject_origins): which rejects earlier runs already
+reported, and the origin files of each run's rejects, for --retry-rejects (docs/state.md "Known rejects").
 Every migration only creates what is missing, so it is safe on any of those shapes and on a half-made file.
 """
 
@@ -38,6 +40,17 @@ INPUT_HISTORY = (
     """CREATE TABLE IF NOT EXISTS input_files (
   run_id TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL,
   PRIMARY KEY (run_id, path))""",
+)
+
+# Rejects an earlier run reported (bounded: the newest per command are kept), and the files the rejects came from.
+REJECT_HISTORY = (
+    """CREATE TABLE IF NOT EXISTS reject_fingerprints (
+  command TEXT NOT NULL, fingerprint TEXT NOT NULL, first_run TEXT NOT NULL, last_run TEXT NOT NULL,
+  seen_at REAL NOT NULL, PRIMARY KEY (command, fingerprint))""",
+    "CREATE INDEX IF NOT EXISTS reject_fingerprints_seen ON reject_fingerprints (command, seen_at)",
+    """CREATE TABLE IF NOT EXISTS reject_origins (
+  run_id TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+  digest TEXT NOT NULL, PRIMARY KEY (run_id, name))""",
 )
 
 # Every ledger table is keyed by instance; before version 1 of the profile store they lived there.
@@ -87,6 +100,11 @@ def profile_v2(db: sqlite3.Connection) -> None:
     _execute(db, INPUT_HISTORY)
 
 
+def profile_v3(db: sqlite3.Connection) -> None:
+    """Reject fingerprints (known rejects) and the origin files of each run's rejects (--retry-rejects)."""
+    _execute(db, REJECT_HISTORY)
+
+
 def ledger_v1(db: sqlite3.Connection) -> None:
     """The instance ledger: what makes writes to one Marketo instance happen once."""
     _execute(db, LEDGER_V1)
@@ -97,6 +115,6 @@ def registry_v1(db: sqlite3.Connection) -> None:
     _execute(db, REGISTRY_V1)
 
 
-PROFILE_MIGRATIONS: tuple[Migration, ...] = ((1, profile_v1), (2, profile_v2))
+PROFILE_MIGRATIONS: tuple[Migration, ...] = ((1, profile_v1), (2, profile_v2), (3, profile_v3))
 LEDGER_MIGRATIONS: tuple[Migration, ...] = ((1, ledger_v1),)
 REGISTRY_MIGRATIONS: tuple[Migration, ...] = ((1, registry_v1),)

@@ -177,7 +177,7 @@ def test_a_version_1_profile_store_gains_the_input_history_and_keeps_its_rows():
     assert "input_runs" not in table_names(path)
 
     store = open_store()
-    assert user_version(path) == 2
+    assert user_version(path) == PROFILE_VERSION
     assert {"input_runs", "input_files"} <= table_names(path)
     assert store.get_run("r1")["report"] == REPORT
     assert store.get_cursor(PROD, "writeback") == "token-1"
