@@ -100,6 +100,7 @@ def run_job(
             report.rejects_written, report.known_rejects = rejects.count, rejects.known_count
             report.finish()
             data = report.to_dict()
+            store_error = _unless_store_fails(lambda: known.settle(report.status)) or store_error
             store_error = _unless_store_fails(
                 lambda: store.finish_run(report.run_id, report.status, data, rejected=report.rejected)) or store_error
             log.info(

@@ -13,6 +13,7 @@ from segmarketo_cli.sources.fingerprint import fingerprint, stat_file
 from segmarketo_cli.state.reject_history import OriginRow, RejectHistory
 
 FLUSH_EVERY = 500  # fingerprints of this run written in batches: one transaction per batch, not per reject
+REPORTING_STATUSES = ("ok", "partial")  # a failed, deferred, refused or interrupted run's rejects stay new
 KEY_FIELDS = ("key", "identity", "messageId", "lead_id")  # what names the record, by job; else its origin
 
 
@@ -67,6 +68,12 @@ class KnownRejects:
         if self.remember:
             self.history.prune(self.command)
         self.history.record_origins(self.run_id, [row for row in map(self._origin_row, sorted(origin_files)) if row])
+
+    def settle(self, status: str) -> None:
+        """Once the run's status is known: its rejects count as reported only when it ended ok or partial (a run
+        that stopped, e.g. exit 75, did not show them to anyone: the rerun reports them as new)."""
+        if self.remember and status not in REPORTING_STATUSES:
+            self.history.forget(self.command, self.run_id)
 
     def _origin_row(self, name: str) -> OriginRow | None:
         try:

@@ -55,6 +55,11 @@ class RejectHistory:
                 "last_run = excluded.last_run, seen_at = excluded.seen_at",
                 [(command, fingerprint, run_id, run_id, now) for fingerprint in fingerprints])
 
+    def forget(self, command: str, run_id: str) -> None:
+        """Drop the fingerprints `run_id` reported first (its outcome did not report them to anyone)."""
+        with self._file.transaction() as db:
+            db.execute("DELETE FROM reject_fingerprints WHERE command = ? AND first_run = ?", (command, run_id))
+
     def prune(self, command: str, keep: int = KEPT_PER_COMMAND) -> None:
         """Keep only the `keep` fingerprints of `command` seen most recently."""
         with self._file.transaction() as db:

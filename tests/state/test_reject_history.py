@@ -53,3 +53,13 @@ def test_origins_are_kept_per_run():
     assert history.origins("r1") == {"in.jsonl": ("in.jsonl", "/data/in.jsonl", 10, 20, "d1")}
     assert history.origins("r2") == {}
     store.close()
+
+
+def test_forget_drops_only_what_the_run_reported_first():
+    store = StateStore(paths.state_dir(), "default")
+    history = store.reject_history
+    history.remember("backfill-leads", "r1", ["a"])
+    history.remember("backfill-leads", "r2", ["a", "b"])
+    history.forget("backfill-leads", "r2")  # r2 stopped (exit 75): "b" was never reported
+    assert history.earlier("backfill-leads", "r3", ["a", "b"]) == {"a"}
+    store.close()
