@@ -8,6 +8,8 @@ import pytest
 
 from segmarketo_cli import paths
 from segmarketo_cli.suggest import closest, did_you_mean
+from tests.apply_events.test_run import MESSAGES, world, write_export  # noqa: F401  (fixture: world)
+from tests.support.rules import EVERY_ACTION, write_rules
 
 
 def write_config(text: str) -> None:
@@ -100,3 +102,18 @@ def test_mistyped_list_name_suggests_the_list(invoke, sandbox, isolated_home, tm
     assert result.exit_code == 2
     assert "static list 'Newsleter Subscribers' not found in Marketo — did you mean 'Newsletter Subscribers'?" \
         in result.stderr
+
+
+@pytest.mark.parametrize(("old", "typo", "message"), [
+    ('program = "Q4 Webinar"', 'program = "Q4 Webinr"', "no Marketo program 'Q4 Webinr' — did you mean 'Q4 Webinar'?"),
+    ('campaign = "Trial Welcome"', 'campaign = "Trial Welcom"',
+     "no Marketo smart campaign 'Trial Welcom' — did you mean 'Trial Welcome'?"),
+    ('remove_from_lists = ["Newsletter"]', 'remove_from_lists = ["Newsleter"]',
+     "no Marketo static list 'Newsleter' — did you mean 'Newsletter'?"),
+    ('field = "productScore"', 'field = "productScor"', "no lead field 'productScor' — did you mean 'productScore'?"),
+])
+def test_apply_events_rules_with_a_mistyped_name_get_a_hint(world, invoke, tmp_path, old, typo, message):  # noqa: F811
+    rules = write_rules(tmp_path, EVERY_ACTION.replace(old, typo))
+    result = invoke("apply-events", str(write_export(tmp_path, MESSAGES)), "--rules", str(rules))
+    assert result.exit_code == 2
+    assert message in result.stderr

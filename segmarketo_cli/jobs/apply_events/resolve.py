@@ -41,7 +41,8 @@ def resolve_program(client: MarketoClient, rule: Rule) -> tuple[int, str, int]:
     program = _lookup(lambda: client.get_program(ref)) if isinstance(ref, int) else \
         _lookup(lambda: client.find_program_by_name(ref))
     if not program:
-        raise _rule_error(rule, "program", f"no Marketo program {ref!r}")
+        known = client.program_names() if isinstance(ref, str) else []
+        raise _rule_error(rule, "program", f"no Marketo program {ref!r}{did_you_mean(str(ref), known)}")
     channel_name = program.get("channel")
     channel = _lookup(lambda: client.get_channel(channel_name)) if channel_name else None
     statuses: list[dict[str, Any]] = (channel or {}).get("progressionStatuses") or []
