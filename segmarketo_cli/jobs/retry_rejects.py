@@ -125,11 +125,11 @@ def _copy_lines(recorded: OriginRow, index: sqlite3.Connection, name: str, stem:
     wanted = (int(row[0]) for row in index.execute("SELECT line FROM lines WHERE name = ? ORDER BY line", (name,)))
     with (gzip.open(source.path, "rb") if source.gzipped else source.path.open("rb")) as reader, \
             target.open("wb") as writer:
-        _write_lines(reader, writer, wanted, keep_header=source.format == "csv")
+        write_lines(reader, writer, wanted, keep_header=source.format == "csv")
     return target
 
 
-def _write_lines(reader: Iterable[bytes], writer: IO[bytes], wanted: Iterator[int], *, keep_header: bool) -> None:
+def write_lines(reader: Iterable[bytes], writer: IO[bytes], wanted: Iterator[int], *, keep_header: bool) -> None:
     """Copy the wanted lines (a CSV row's continuation lines too), a blank line for each other, up to the last."""
     following = next(wanted, None)
     open_quotes = False  # inside a quoted CSV cell that goes on to the next line

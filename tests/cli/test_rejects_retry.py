@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
 
+from segmarketo_cli.jobs.retry_rejects import write_lines
 from tests.cli.test_rejects_known import BAD, people, rejects_of
 
 
@@ -122,3 +124,13 @@ def test_rejects_list_and_show(invoke, sandbox, tmp_path):
     missing = invoke("rejects", "show", "nope")
     assert missing.exit_code == 1
     assert "no rejects recorded for run 'nope'" in missing.stderr
+
+
+def test_the_copy_keeps_each_wanted_line_at_its_number():
+    source = [b"email,note\n", b'ann@example.com,"two\n', b'lines"\n', b"bob@example.com,y\n", b"cy@example.com,z"]
+    out = io.BytesIO()
+    write_lines(iter(source), out, iter([2, 5]), keep_header=True)
+    assert out.getvalue() == b'email,note\nann@example.com,"two\nlines"\n\ncy@example.com,z\n'
+    jsonl = io.BytesIO()
+    write_lines(iter([b"{}\n", b'{"a": 1}\n', b"{}\n"]), jsonl, iter([2]), keep_header=False)
+    assert jsonl.getvalue() == b'\n{"a": 1}\n'
