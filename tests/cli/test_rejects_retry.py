@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from segmarketo_cli.jobs.retry_rejects import write_lines
+from tests.apply_events.test_run import MESSAGES, world, write_export  # noqa: F401  (fixture: world)
 from tests.cli.test_rejects_known import BAD, people, rejects_of
 
 
@@ -134,3 +135,18 @@ def test_the_copy_keeps_each_wanted_line_at_its_number():
     jsonl = io.BytesIO()
     write_lines(iter([b"{}\n", b'{"a": 1}\n', b"{}\n"]), jsonl, iter([2]), keep_header=False)
     assert jsonl.getvalue() == b'\n{"a": 1}\n'
+
+
+def test_apply_events_retry_reads_only_the_rejected_events(world, invoke, tmp_path):  # noqa: F811
+    _, _, rules = world
+    export = write_export(tmp_path, MESSAGES)
+    first = invoke("apply-events", str(export), "--rules", str(rules), "--json")
+    assert first.exit_code == 3, first.output
+    rejected = rejects_of(first.stdout)
+    assert rejected != []
+    run_id = json.loads(first.stdout)["run_id"]
+    retry = invoke("apply-events", "--retry-rejects", run_id, "--rules", str(rules), "--json")
+    assert retry.exit_code == 0, retry.output  # the same events, rejected again for the same reasons: known
+    again = rejects_of(retry.stdout)
+    assert [record["origin"] for record in again] == [record["origin"] for record in rejected]
+    assert all(record["known"] for record in again)
