@@ -25,6 +25,7 @@ from segmarketo_cli.jobs.bulk_import.reports import check_row_field
 from segmarketo_cli.jobs.services import Services, build_marketo
 from segmarketo_cli.jobs.writeback.prepare import prepare_profile as prepare_writeback_profile
 from segmarketo_cli.mapping.mapper import FieldCatalog, load_catalog
+from segmarketo_cli.marketo.usage import MARKETO_DAILY_QUOTA
 from segmarketo_cli.secrets import SECRET_LABELS, secret_status
 from segmarketo_cli.sizes import human_size, parse_memory_limit
 from segmarketo_cli.state import registry
@@ -34,7 +35,6 @@ from segmarketo_cli.suggest import did_you_mean
 if TYPE_CHECKING:
     from segmarketo_cli.marketo.client import MarketoClient
 
-MARKETO_DAILY_QUOTA = 50_000
 # doctor is interactive: a dead or hung endpoint is reported in seconds, not after a cron run's retry ladder.
 DOCTOR_CONNECT_TIMEOUT_S = 5.0
 DOCTOR_READ_TIMEOUT_S = 15.0

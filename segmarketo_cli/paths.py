@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import platformdirs
 
@@ -101,6 +101,25 @@ def open_private(path: Path, what: str, *, newline: str | None = None) -> TextIO
     """`path` opened for writing text, mode 0600 (a new folder 0700): it may hold e-mail addresses.
 
     An existing regular file is emptied and tightened to 0600; a device such as /dev/stdout is left as it is."""
+    fd = _private_fd(path, what)
+    try:
+        return os.fdopen(fd, "w", encoding="utf-8", newline=newline)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def open_private_bytes(path: Path, what: str) -> BinaryIO:
+    """`path` opened for writing bytes, private as `open_private` makes it (Parquet and .xlsx plan files)."""
+    fd = _private_fd(path, what)
+    try:
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _private_fd(path: Path, what: str) -> int:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -109,10 +128,10 @@ def open_private(path: Path, what: str, *, newline: str | None = None) -> TextIO
     try:
         if stat.S_ISREG(os.fstat(fd).st_mode):
             os.fchmod(fd, 0o600)
-        return os.fdopen(fd, "w", encoding="utf-8", newline=newline)
     except BaseException:
         os.close(fd)
         raise
+    return fd
 
 
 def write_failed(what: str, path: Path, exc: OSError) -> OutputError:

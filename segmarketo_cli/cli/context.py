@@ -18,12 +18,13 @@ class AppContext:
     verbose: int = 0
     log_file: str | None = None
     log_format: str = "text"
+    quiet: bool = False
     overrides: dict[str, ScalarValue] = field(default_factory=dict)
     _settings: Settings | None = None
     _store: StateStore | None = None
 
     def setup_logging(self) -> None:
-        setup_logging(self.verbose, self.log_file, self.log_format)
+        setup_logging(self.verbose, self.log_file, self.log_format, self.quiet)
 
     @property
     def settings(self) -> Settings:

@@ -9,20 +9,22 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from tqdm import tqdm
 
 from segmarketo_cli import paths
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.progress import progress_factory, showing_waits
 from segmarketo_cli.cli.rejects_options import RENAMED_ORIGINS, STRICT
-from segmarketo_cli.cli.render import render_report
+from segmarketo_cli.cli.render import render_report, summary_line
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ExitCode, SegmarketoError, StateError
 from segmarketo_cli.http import redact
 from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.known_rejects import KnownRejects
+from segmarketo_cli.jobs.quota import add_quota
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.services import Services
+from segmarketo_cli.logs import run_fields
 from segmarketo_cli.state import InstanceLock, ProfileLock
 
 log = logging.getLogger("segmarketo.job")
@@ -60,6 +62,8 @@ def run_job(
                 locks.enter_context(InstanceLock(store.ledger_path(instance), instance, settings.profile))
             store.ledger(instance)
         report = RunReport(command=command, dry_run=dry_run)
+        locks.enter_context(run_fields(report.run_id, settings.profile, command))
+        locks.enter_context(showing_waits(_shows_progress(app)))
         default_rejects = paths.state_dir() / "rejects" / f"{command}-{report.run_id}.jsonl"
         report.strict = bool(ctx.meta.get(STRICT))
         known = KnownRejects(store.reject_history, command, report.run_id, remember=not dry_run)
@@ -96,6 +100,7 @@ def run_job(
             services.count_calls(report)
             # A store deleted or broken mid-run must not hide the run's own outcome: render it, then say so.
             store_error = _unless_store_fails(services.record_usage)
+            store_error = store_error or _unless_store_fails(lambda: add_quota(report, store, settings))
             report.rejects_file = rejects.written
             report.rejects_written, report.known_rejects = rejects.count, rejects.known_count
             report.finish()
@@ -103,21 +108,20 @@ def run_job(
             store_error = _unless_store_fails(lambda: known.settle(report.status)) or store_error
             store_error = _unless_store_fails(
                 lambda: store.finish_run(report.run_id, report.status, data, rejected=report.rejected)) or store_error
-            log.info(
-                "%s finished: %s", command, report.status,
-                extra={"data": {"event": "summary", **data}},
-            )
-        render_report(report, as_json=as_json)
+            log.info("%s", summary_line(data), extra={"data": {"event": "summary", **data}})
+        render_report(report, as_json=as_json, quiet=app.quiet)
         if store_error is not None:
             raise store_error
         ctx.exit(exit_code if exit_code is not None else report.exit_code)
 
 
-def _progress_bars(app: AppContext) -> Callable[..., tqdm]:
-    def progress(total: int | None, desc: str, unit: str = "rec") -> tqdm:
-        """A tqdm bar on stderr, switched off when stderr is not a terminal."""
-        return tqdm(total=total, desc=desc, unit=unit, disable=not app.stderr_is_tty, leave=False)
-    return progress
+def _shows_progress(app: AppContext) -> bool:
+    """Bars and the wait line go to stderr only when it is a terminal (not under cron) and without --quiet."""
+    return app.stderr_is_tty and not app.quiet
+
+
+def _progress_bars(app: AppContext) -> Callable[..., object]:
+    return progress_factory(_shows_progress(app))
 
 
 def _ignore(plan: Any) -> None:

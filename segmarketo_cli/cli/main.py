@@ -83,8 +83,12 @@ class LazyGroup(click.Group):
               help="Also append log lines to this file (one line per batch and a summary).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Format of log lines.")
+@click.option("-q", "--quiet", is_flag=True, envvar="SEGMARKETO_QUIET",
+              help="For cron: only errors and a one-line summary on stderr; no report table, progress or info logs "
+              "(env SEGMARKETO_QUIET=1). With --json, only the JSON report.")
 @click.pass_context
-def cli(ctx: click.Context, profile: str | None, verbose: int, log_file: str | None, log_format: str) -> None:
+def cli(ctx: click.Context, profile: str | None, verbose: int, log_file: str | None, log_format: str,
+        quiet: bool) -> None:
     """Keep Twilio Segment and Adobe Marketo Engage in step, in batch.
 
     \b
@@ -94,7 +98,7 @@ def cli(ctx: click.Context, profile: str | None, verbose: int, log_file: str | N
     Exit status: 0 ok, 1 error, 2 usage/config, 3 partial (records rejected),
     4 refused by a safety guard, 75 try again later, 130 interrupted.
     """
-    app = AppContext(profile=profile, verbose=verbose, log_file=log_file, log_format=log_format)
+    app = AppContext(profile=profile, verbose=verbose, log_file=log_file, log_format=log_format, quiet=quiet)
     app.setup_logging()
     ctx.obj = app
     ctx.call_on_close(app.close)

@@ -1,7 +1,8 @@
-"""Rendering of run reports: a rich table on stderr, or JSON on stdout."""
+"""Rendering of run reports: a rich table on stderr, a one-line summary with --quiet, or JSON on stdout."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from typing import Any
@@ -19,9 +20,49 @@ def stderr_console() -> Console:
     return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
 
-def render_report(report: RunReport, *, as_json: bool) -> None:
-    """The run report: a table on stderr for people, or JSON on stdout with --json."""
-    render_report_data(report.to_dict(), as_json=as_json)
+def render_report(report: RunReport, *, as_json: bool, quiet: bool = False) -> None:
+    """The run report: a table on stderr for people, or JSON on stdout with --json; with `quiet` (and no
+    --json), the summary line and what went wrong only."""
+    data = report.to_dict()
+    if quiet and not as_json:
+        render_quiet(data)
+    else:
+        render_report_data(data, as_json=as_json)
+
+
+def summary_line(data: dict[str, Any]) -> str:
+    """'backfill-leads finished: partial — 1,200 created, 30 updated, 4 rejected, run 20261206T…' (the plain
+    buckets that are not zero, in the report's order)."""
+    plain, _grouped = split_counts(data.get("counts", {}))
+    counts = ", ".join(f"{count:,} {_label(bucket)}" for bucket, count in plain.items() if count)
+    dry = " (dry run)" if data.get("dry_run") else ""
+    return f"{data['command']} finished: {data['status']}{dry} — {counts or 'nothing counted'}, run {data['run_id']}"
+
+
+def quota_line(quota: dict[str, Any], now: dt.datetime | None = None) -> str:
+    """'Marketo calls today by segmarketo: 1,204 of 50,000 (budget 20,000), resets in 7h12m'; for a report whose
+    day is over (`runs show` of an old run), the day and that its quota has reset."""
+    budget = f" (budget {quota['budget']:,})" if quota.get("budget") is not None else ""
+    used = f"{quota['used']:,} of {quota['limit']:,}{budget}"
+    left_s = int((dt.datetime.fromisoformat(quota["resets_at"]) - (now or dt.datetime.now(dt.timezone.utc)))
+                 .total_seconds())
+    if left_s <= 0:
+        return f"Marketo calls on {quota['day']} by segmarketo: {used}; that day's quota has reset"
+    hours, minutes = divmod(left_s // 60, 60)
+    left = f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
+    return f"Marketo calls today by segmarketo: {used}, resets in {left}"
+
+
+def render_quiet(data: dict[str, Any]) -> None:
+    """--quiet: one summary line on stderr, then only what needs a look (the error, the rejects file)."""
+    lines = [summary_line(data)]
+    if data.get("error"):
+        lines.append(f"Stopped: {data['error']}")
+    lines.extend(f"Buckets do not add up: {problem}" for problem in data.get("imbalances", []))
+    if data.get("rejects_file"):
+        lines.append(f"Rejects: {data['rejects_file']}")
+    sys.stderr.write("".join(line + "\n" for line in lines))
+    sys.stderr.flush()
 
 
 def _label(bucket: str) -> str:
@@ -79,6 +120,8 @@ def render_report_data(data: dict[str, Any], *, as_json: bool) -> None:
         f"API calls: Marketo {calls.get('marketo', 0):,}, Segment {calls.get('segment', 0):,}"
         f" · {data.get('duration_s') or 0:.1f} s"
     )
+    if data.get("marketo_quota"):
+        console.print(quota_line(data["marketo_quota"]), markup=False)
     if data.get("rejects_file"):
         known = data.get("known_rejects", 0)
         console.print(f"Rejects: {data['rejects_file']}" + (

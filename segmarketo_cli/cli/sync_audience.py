@@ -26,14 +26,15 @@ def show_plan(shown: DryRunPlan, sample: int = 20) -> None:
               f"add {len(plan.adds):,}, remove {len(plan.removes):,}, create {plan.to_create:,}, "
               f"unchanged {plan.unchanged:,}, kept {plan.kept:,}, unresolved {plan.unresolved:,}\n")
     for row in plan_rows(plan, limit=sample):
-        if row["action"] == "create":
-            out.write(f"  create  {row['identity_type']}={row['identity']}\n")
+        if row["action"] in ("create", "unresolved"):
+            label = "create " if row["action"] == "create" else "not in Marketo:"
+            out.write(f"  {label} {row['identity_type']}={row['identity']}  ({row['origin']})\n")
         elif row["action"] == "add":
             out.write(f"  add     lead {row['lead_id']}  ({row['identity_type']}={row['identity']})\n")
         else:
             out.write(f"  remove  lead {row['lead_id']}" + (f"  (email={row['identity']})" if row["identity"] else "")
                       + f"  {row['reason']}\n")
-    hidden = sum(max(0, n - sample) for n in (plan.to_create, len(plan.adds), len(plan.removes)))
+    hidden = sum(max(0, n - sample) for n in (plan.to_create, plan.unresolved, len(plan.adds), len(plan.removes)))
     if hidden:
         out.write(f"  … and {hidden:,} more (write them all with --plan-out FILE)\n")
     out.flush()
@@ -49,6 +50,8 @@ def show_plan(shown: DryRunPlan, sample: int = 20) -> None:
 @click.option("--audience", "audience_key", metavar="KEY", help="Audience key to pick from S3 CSVs and event files.")
 @click.option("--id-column", metavar="C", help="Column holding the identifier (auto-detected by name otherwise).")
 @click.option("--id-type", type=click.Choice(ID_TYPES), default=None, help="What the identifier column holds.")
+@click.option("--sheet", metavar="NAME", help="Spreadsheet audiences (.xlsx, .xls): the sheet to read [default: "
+              "the first].")
 @click.option("--create-list", is_flag=True, help="Create the list when it does not exist (needs --folder).")
 @click.option("--folder", metavar="NAME", help="Marketing folder or program for --create-list: exact name, full "
               "path, folder:N or program:N.")
@@ -61,27 +64,28 @@ def show_plan(shown: DryRunPlan, sample: int = 20) -> None:
 @click.option("--strict", is_flag=True, help="Exit 3 when some people cannot be found in Marketo, and for known "
               "rejects (rejects an earlier run already reported; without --strict they are marked known, exit 0).")
 @click.option("--plan-out", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write every intended create, add and remove to this CSV.")
+              help="Write every intended create, add and remove, and every person not in Marketo, to FILE: CSV, "
+                   "JSON lines, Parquet or Excel by its extension (.csv, .jsonl, .parquet, .xlsx).")
 @partition_option
 @retry_rejects_option
 @job_options
 @click.pass_obj
 def sync_audience(app: AppContext, file: str | None, list_name: str | None, list_id: int | None, mode: str | None,
-                  audience_key: str | None, id_column: str | None, id_type: str | None, create_list: bool,
-                  folder: str | None, create_missing: bool, max_removals: str | None, force: bool,
+                  audience_key: str | None, id_column: str | None, id_type: str | None, sheet: str | None,
+                  create_list: bool, folder: str | None, create_missing: bool, max_removals: str | None, force: bool,
                   extract_threshold: int, strict: bool, plan_out: str | None, partition: str | None, dry_run: bool,
                   as_json: bool, rejects_path: str | None) -> None:
     """Make a Marketo static list match a Segment audience in FILE.
 
-    FILE is an Engage audience CSV download (formatted or unformatted), any CSV with an identifier
-    column, an AWS S3 (Actions) CSV, or Segment JSONL(.gz) with Audience Entered/Exited events.
+    FILE is an Engage audience CSV download (formatted or unformatted), any CSV or spreadsheet (.xlsx, .xls)
+    with an identifier column, an AWS S3 (Actions) CSV, or Segment JSONL(.gz) with Audience Entered/Exited events.
     Exit 4 when the safety guard refuses the plan (nothing is written).
     """
     app.override(partition=partition)
     file = one_input_file(app, "sync-audience", file, strict=strict)
     options = SyncOptions(
         file=file, list_name=list_name, list_id=list_id, mode=mode, audience_key=audience_key, id_column=id_column,
-        id_type=id_type, create_list=create_list, folder=folder, create_missing=create_missing,
+        id_type=id_type, sheet=sheet, create_list=create_list, folder=folder, create_missing=create_missing,
         max_removals=max_removals, force=force, extract_threshold=extract_threshold, strict=strict,
         plan_out=Path(plan_out) if plan_out else None, dry_run=dry_run,
     )

@@ -43,8 +43,9 @@ def _discard(value: Any) -> None:
 @dataclass
 class JobContext:
     """The run's services, report and rejects file, plus the three ways a job shows things while it runs:
-    `progress` bars on stderr, `out` lines on stdout (dry-run events), `show_plan` for a dry run's plan (a no-op
-    unless the user asked for the human-readable dry run)."""
+    `progress(total, desc, unit)` bars on stderr (with total None, a count plus the percentage of the input files
+    read), `out` lines on stdout (dry-run events), `show_plan` for a dry run's plan (a no-op unless the user asked
+    for the human-readable dry run). Waits are named with `segmarketo_cli.waits.waiting`, not through the bars."""
 
     services: Services
     report: RunReport

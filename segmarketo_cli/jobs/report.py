@@ -39,6 +39,7 @@ class RunReport:
     counts: dict[str, int] = field(default_factory=dict)
     api_calls: dict[str, int] = field(default_factory=lambda: {"marketo": 0, "segment": 0})
     rejects_file: str | None = None
+    marketo_quota: dict[str, Any] | None = None  # jobs/quota.py: the day's calls, limit, budget, reset
     notes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     balances: list[Balance] = field(default_factory=list)
@@ -113,6 +114,8 @@ class RunReport:
         }
         if self.known_rejects:
             data["rejects_written"], data["known_rejects"] = self.rejects_written, self.known_rejects
+        if self.marketo_quota:
+            data["marketo_quota"] = dict(self.marketo_quota)
         if self.notes:
             data["notes"] = list(self.notes)
         if self.error:

@@ -7,13 +7,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import NoReturn
 
 from segmarketo_cli.errors import DailyBudgetExhausted
 from segmarketo_cli.marketo.codes import format_reset, next_quota_reset, quota_day
+from segmarketo_cli.waits import waiting
 
 log = logging.getLogger("segmarketo.marketo.limits")
+
+RATE_WINDOW_WAIT = "waiting for Marketo's rate window"
 
 
 class Limiter:
@@ -121,23 +124,30 @@ class Limiter:
         return max(wait, 0.0)
 
     def _admit(self) -> None:
-        while True:
-            with self._lock:
-                day = self._today()
-                if day != self._day:  # midnight in Chicago passed during the run: a fresh day's budget
-                    self._day, self._earlier = day, 0
-                mine = self._by_day.get(day, 0)
-                if self.daily_budget is not None and self._earlier + mine >= self.daily_budget:
-                    self._exhausted(day, mine)
-                now = self._clock()
-                wait = self._wait_locked(now)
-                if wait <= 0:
-                    self._stamps.append(now)
-                    self._used += 1
-                    self._by_day[day] = mine + 1
-                    return
-            # A floor keeps a fake or coarse clock from spinning on float rounding.
-            self._sleep(max(wait, 0.001))
+        """Take a place in the window and count the call against today's budget; while the window is full or
+        paused, the wait is on the wait board as RATE_WINDOW_WAIT."""
+        with ExitStack() as board:
+            on_board = False
+            while True:
+                with self._lock:
+                    day = self._today()
+                    if day != self._day:  # midnight in Chicago passed during the run: a fresh day's budget
+                        self._day, self._earlier = day, 0
+                    mine = self._by_day.get(day, 0)
+                    if self.daily_budget is not None and self._earlier + mine >= self.daily_budget:
+                        self._exhausted(day, mine)
+                    now = self._clock()
+                    wait = self._wait_locked(now)
+                    if wait <= 0:
+                        self._stamps.append(now)
+                        self._used += 1
+                        self._by_day[day] = mine + 1
+                        return
+                if not on_board:
+                    board.enter_context(waiting(RATE_WINDOW_WAIT))
+                    on_board = True
+                # A floor keeps a fake or coarse clock from spinning on float rounding.
+                self._sleep(max(wait, 0.001))
 
     def _exhausted(self, day: str, mine: int) -> NoReturn:
         reset = next_quota_reset()

@@ -6,6 +6,11 @@ from typing import Any
 
 from segmarketo_cli.marketo.base import ApiBase
 
+# A subscription's daily API quota unless Adobe raised it; it resets at 00:00 America/Chicago
+# (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/rest-api, "Daily Quota";
+# https://experienceleague.adobe.com/en/docs/experience-cloud-kcs/kbarticles/ka-29461).
+MARKETO_DAILY_QUOTA = 50_000
+
 
 class UsageApi(ApiBase):
     """Usage endpoints of `MarketoClient`; they need no permission."""

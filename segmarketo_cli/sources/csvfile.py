@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from segmarketo_cli.errors import InputError
 from segmarketo_cli.sources.columns import duplicate_column
@@ -28,6 +28,15 @@ class CsvRow:
     origin: str
     cells: list[str]
     error: str | None = None
+
+
+class RowTable(Protocol):
+    """What the audience readers need of a table, CSV file or spreadsheet sheet: its name, header and rows."""
+
+    name: str
+    header: list[str]
+
+    def rows(self) -> Iterator[CsvRow]: ...
 
 
 def open_text(source: InputFile) -> TextIO:

@@ -16,9 +16,12 @@ from segmarketo_cli.sources.rejects_input import refuse_rejects_file
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
+ZIP_MAGIC = b"PK\x03\x04"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the container of legacy .xls workbooks
+SPREADSHEETS = ("xlsx", "xls")
 _SUFFIXES = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".txt": "csv", ".tsv": "csv",
-    ".parquet": "parquet", ".pq": "parquet",
+    ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls",
 }
 _SKIP_NAMES = {".DS_Store"}
 
@@ -146,6 +149,9 @@ def inspect(path: Path, forced: str | None = None) -> InputFile:
         raise InputError(f"{path}: is a directory") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    spreadsheet = _spreadsheet(path, head)
+    if spreadsheet is not None:
+        return InputFile(path, spreadsheet, False)
     gzipped = head[:2] == GZIP_MAGIC
     if not gzipped and path.suffix.lower() == ".gz":
         raise InputError(f"{path}: named .gz but is not gzip data (no 1f 8b magic bytes)")
@@ -162,6 +168,17 @@ def inspect(path: Path, forced: str | None = None) -> InputFile:
     if fmt == "parquet" and gzipped:
         raise InputError(f"{path}: gzip-compressed Parquet is not supported; decompress it first")
     return InputFile(path, fmt, gzipped)
+
+
+def _spreadsheet(path: Path, head: bytes) -> str | None:
+    """'xlsx' or 'xls' for a workbook (by its magic bytes, whatever its name); None for any other file."""
+    if head.startswith(ZIP_MAGIC):
+        if _format_from_name(path) == "xlsx" or b"[Content_Types].xml" in head:
+            return "xlsx"
+        raise InputError(f"{path}: a ZIP archive, not a data file", hint="unzip it and pass the files inside")
+    if head.startswith(OLE2_MAGIC):
+        return "xls"
+    return None
 
 
 def _gunzip_head(path: Path) -> bytes:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from segmarketo_cli.errors import InputError
+from segmarketo_cli.sources.meter import METER
 
 BLOCK = 1 << 20
 
@@ -28,10 +29,12 @@ def iter_blocks(path: Path, gzipped: bool) -> Iterator[bytes]:
     with handle:
         if not gzipped:
             while block := handle.read(BLOCK):
+                METER.advance(len(block))
                 yield block
             return
         decomp, fed = _new(), False
         while raw := handle.read(BLOCK):
+            METER.advance(len(raw))
             while raw:
                 if not fed and not raw.strip(b"\x00"):
                     break  # zero padding after the last member

@@ -22,6 +22,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "logs": CLIENT_CODE + ("sandbox",),
     "sizes": CLIENT_CODE + ("sandbox",),
     "suggest": CLIENT_CODE + ("sandbox",),
+    "waits": CLIENT_CODE + ("sandbox",),
     # the planning engine: DuckDB with the profile's limits; it knows the state folder, not what jobs keep in it
     "engine": CLIENT_CODE + ("sandbox",),
     "secrets": ("marketo", "segment", "jobs", "cli", "state", "sources", "mapping", "identity", "doctor", "sandbox"),

@@ -132,10 +132,24 @@ def test_dry_run_prints_the_plan_and_plan_out_lists_every_change(world, sandbox,
 
 def test_unresolved_people_are_reported_and_strict_exits_3(world, sandbox, invoke, tmp_path):
     path = audience_csv(tmp_path, [f"p{i}@example.com" for i in range(5, 10)] + ["ghost@example.com"])
-    result = invoke("sync-audience", path, "--list", "VIP", "--json")
+    rejects = tmp_path / "rejects.jsonl"
+    result = invoke("sync-audience", path, "--list", "VIP", "--json", "--rejects", str(rejects))
     assert result.exit_code == 0
-    assert report(result)["counts"]["unresolved"] == 1
+    counts = report(result)["counts"]
+    assert counts["unresolved"] == 1
+    assert counts["rejected"] == 0  # not a bad row: the person is counted in the people balance instead
+    assert counts["people"] == counts["resolved"] + counts["unresolved"]
     assert any("not in Marketo" in n for n in report(result)["notes"])
+    [line] = rejects.read_text(encoding="utf-8").splitlines()
+    assert json.loads(line) == {"reason": "not in Marketo", "origin": f"{path}:7", "field": "email",
+                                "value": "ghost@example.com"}
+    plan_file = tmp_path / "plan.csv"
+    dry = invoke("sync-audience", path, "--list", "VIP", "--dry-run", "--plan-out", str(plan_file),
+                 "--rejects", str(tmp_path / "dry.jsonl"))
+    assert f"not in Marketo: email=ghost@example.com  ({path}:7)" in dry.stdout
+    with plan_file.open(encoding="utf-8") as handle:
+        [row] = [r for r in csv.DictReader(handle) if r["action"] == "unresolved"]
+    assert (row["identity"], row["reason"], row["origin"]) == ("ghost@example.com", "not in Marketo", f"{path}:7")
     strict = invoke("sync-audience", path, "--list", "VIP", "--strict", "--json")
     assert strict.exit_code == 3
     assert report(strict)["status"] == "partial"
@@ -433,7 +447,35 @@ def test_a_64mb_memory_limit_gives_the_same_plan_buckets_rejects_and_list(sandbo
     assert (counts["added"], counts["removed"], counts["unresolved"], counts["duplicate_emails"]) == (151, 100, 1, 1)
     assert (counts["repeated"], counts["rejected"]) == (1, 1)
     assert plan_out.count("\nadd,") == 151
-    assert [r["reason"] for r in rejects] == ["not an e-mail address"]
+    assert [r["reason"] for r in rejects] == ["not an e-mail address", "not in Marketo"]
     result = invoke("sync-audience", path, "--list", "Big", "--max-removals", "20%", "--memory-limit", "64MB")
     assert result.exit_code == 3, result.output
     assert box.list_members(list_id) == {*ids[100:1_150], duplicate}
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".parquet", ".jsonl"])
+def test_plan_out_format_follows_the_extension(world, sandbox, invoke, tmp_path, suffix):
+    import pandas as pd
+
+    ids, list_id = world
+    path = audience_csv(tmp_path, ["p0@example.com", "p5@example.com", "ghost@example.com"])
+    plan_file = tmp_path / f"plan{suffix}"
+    result = invoke("sync-audience", path, "--list", "VIP", "--dry-run", "--force", "--plan-out", str(plan_file))
+    assert result.exit_code == 0, result.output
+    if suffix == ".xlsx":
+        frame = pd.read_excel(plan_file, dtype=str, keep_default_na=False, engine="openpyxl")
+    elif suffix == ".parquet":
+        frame = pd.read_parquet(plan_file)
+    else:
+        frame = pd.read_json(plan_file, lines=True, dtype=False)
+    rows = sorted((r["action"], r["identity"]) for r in frame.to_dict(orient="records"))
+    assert rows == [("add", "p0@example.com"), *[("remove", f"p{i}@example.com") for i in range(6, 10)],
+                    ("unresolved", "ghost@example.com")]
+
+
+def test_plan_out_with_an_unknown_extension_is_exit_2_before_any_call(world, sandbox, invoke, tmp_path, calls):
+    path = audience_csv(tmp_path, ["p0@example.com"])
+    result = invoke("sync-audience", path, "--list", "VIP", "--dry-run", "--plan-out", str(tmp_path / "plan.xls"))
+    assert result.exit_code == 2
+    assert "unknown file type '.xls'" in result.output
+    assert calls == []

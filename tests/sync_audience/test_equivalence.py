@@ -112,9 +112,11 @@ def test_engine_plan_equals_the_per_person_planner(seed, mode, create_missing, u
         assert getattr(plan, name) == expected[name], name
     assert [p.key.value for p in plan.unresolved_people()] == expected["unresolved"]
     assert plan.unresolved == len(expected["unresolved"])
+    all_rows = list(plan_rows(plan))
     rows = [(r["action"], r["lead_id"], r["identity"], r["origin"] if r["action"] == "add" else r["reason"])
-            for r in plan_rows(plan)]
+            for r in all_rows if r["action"] != "unresolved"]
     assert rows == expected["rows"]
+    assert [r["identity"] for r in all_rows if r["action"] == "unresolved"] == expected["unresolved"]
     assert len(plan.adds) == sum(1 for r in rows if r[0] == "add")
     assert list(plan.removes) == [int(r[1]) for r in rows if r[0] == "remove"]
 

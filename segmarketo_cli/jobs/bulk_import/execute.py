@@ -9,13 +9,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import SegmarketoError
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate
 from segmarketo_cli.jobs.bulk_import.reports import Attribution, attribute_report
 from segmarketo_cli.marketo.exceptions import MarketoPayloadTooLarge
+from segmarketo_cli.waits import Wait, waiting
 
 if TYPE_CHECKING:
     from segmarketo_cli.marketo.client import MarketoClient
@@ -151,6 +152,7 @@ class BulkExecutor:
         self._split = []
         files = self._files(source)
         in_flight: list[tuple[int, list[Candidate]]] = []
+        waits: dict[int, Wait] = {}  # per job in flight: its last status and when it was queued, for the wait line
         unconfirmed = 0
         stop: SegmarketoError | None = None
         exhausted = False
@@ -172,10 +174,13 @@ class BulkExecutor:
                     continue
                 self.jobs += 1
                 in_flight.append((int(job["batchId"]), rows))
+                waits[int(job["batchId"])] = Wait("bulk import queued", time.monotonic())
                 log.info("bulk import %s queued: %d leads, %d bytes", job["batchId"], len(rows), len(data))
             if not in_flight:
                 break
-            self.sleep(wait_s)
+            oldest = waits[in_flight[0][0]]
+            with waiting(oldest.label, since=oldest.since):
+                self.sleep(wait_s)
             wait_s = min(wait_s * 2, max_s)
             still: list[tuple[int, list[Candidate]]] = []
             for batch_id, rows in in_flight:
@@ -186,6 +191,8 @@ class BulkExecutor:
                     status = self.client.bulk_import_status(batch_id)
                     if status.get("status") not in ("Complete", "Failed"):
                         still.append((batch_id, rows))
+                        label = f"bulk import {status.get('status', '')}".lower()
+                        waits[batch_id] = replace(waits[batch_id], label=label)
                         continue
                     self.on_result(self._finish(batch_id, status, rows))
                     wait_s = first_s  # a slot freed: the next file starts, poll it soon

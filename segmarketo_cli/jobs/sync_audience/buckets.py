@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from segmarketo_cli.jobs.rejects import RejectsWriter
@@ -16,7 +15,7 @@ if TYPE_CHECKING:
 
     from segmarketo_cli.jobs.sync_audience.session import SyncSession
 
-log = logging.getLogger("segmarketo.audience")
+NOT_IN_MARKETO = "not in Marketo"  # why an unresolved person is in the rejects file and the plan
 
 PLAN_BUCKETS = ("resolved", "created", "unresolved", "create_failed", "exited", "duplicate_emails",
                 "current_members", "audience_leads", "added", "removed", "unchanged", "kept",
@@ -39,8 +38,9 @@ def account_input(report: RunReport, rejects: RejectsWriter, audience: AudienceI
     report.expect_balance("audience_rows", "people", "repeated", "ignored", "rejected")
 
 
-def account_plan(report: RunReport, plan: ListMembershipPlan, *, dry_run: bool) -> None:
-    """Plan-time counts; a dry run also shows what it would create, add and remove."""
+def account_plan(report: RunReport, rejects: RejectsWriter, plan: ListMembershipPlan, *, dry_run: bool) -> None:
+    """Plan-time counts, and each unresolved person in the rejects file (reason "not in Marketo", with the
+    origin of their row); a dry run also counts what it would create, add and remove."""
     report.ensure(*PLAN_BUCKETS)
     report.add("resolved", plan.resolved)
     report.add("exited", plan.exited)
@@ -50,9 +50,8 @@ def account_plan(report: RunReport, plan: ListMembershipPlan, *, dry_run: bool) 
     report.add("unchanged", plan.unchanged)
     report.add("kept", plan.kept)
     report.add("unresolved", plan.unresolved)
-    if log.isEnabledFor(logging.DEBUG):
-        for person in plan.unresolved_people():
-            log.debug("unresolved: %s=%s (%s)", person.key.kind, person.key.value, person.origin)
+    for person in plan.unresolved_people():
+        rejects.write(NOT_IN_MARKETO, origin=person.origin, field=person.key.kind, value=person.key.value)
     if dry_run:
         report.add("created", plan.to_create)
         report.add("added", len(plan.adds))

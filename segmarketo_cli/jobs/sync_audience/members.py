@@ -16,6 +16,7 @@ from segmarketo_cli.errors import MarketoError
 from segmarketo_cli.jobs.sync_audience.resolve import normalise
 from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, scalar
 from segmarketo_cli.marketo.bulk import EXTRACT_POLL_INTERVAL_S
+from segmarketo_cli.waits import waiting
 
 if TYPE_CHECKING:
     import duckdb
@@ -135,5 +136,6 @@ def poll(status: Callable[[], dict[str, Any]], waits: Sequence[float], *, done: 
             return row
         if time.monotonic() - started > POLL_TIMEOUT_S:
             raise MarketoError("", f"bulk job still {state} after {POLL_TIMEOUT_S // 3600} h")
-        sleep(waits[min(attempt, len(waits) - 1)])
+        with waiting(f"bulk extract {state.lower()}", since=started):
+            sleep(waits[min(attempt, len(waits) - 1)])
         attempt += 1

@@ -272,13 +272,15 @@ def check_safety(plan: ListMembershipPlan, *, max_removals: str | None, force: b
 
 
 def plan_rows(plan: ListMembershipPlan, limit: int | None = None) -> Iterator[dict[str, str]]:
-    """One row per intended change: create, add and remove, for --plan-out (at most `limit` of each action)."""
+    """One row per intended change (create, add, remove) and per person left out because no lead has them
+    (unresolved), for --plan-out: at most `limit` of each action."""
     if plan.con is None:
         return
     cap = "" if limit is None else f" LIMIT {int(limit)}"
-    for person in islice(plan.people_to_create(), limit):
-        yield {"action": "create", "lead_id": "", "identity_type": person.key.kind, "identity": person.key.value,
-               "reason": "not in Marketo", "origin": person.origin}
+    for action, people in (("create", plan.people_to_create()), ("unresolved", plan.unresolved_people())):
+        for person in islice(people, limit):
+            yield {"action": action, "lead_id": "", "identity_type": person.key.kind, "identity": person.key.value,
+                   "reason": "not in Marketo", "origin": person.origin}
     for batch in stream(plan.con, f"SELECT lead_id, key_kind, key_value, origin FROM plan_adds ORDER BY lead_id{cap}"):
         for lead_id, kind, value, origin in zip(*(c.to_pylist() for c in batch.columns), strict=True):
             yield {"action": "add", "lead_id": str(lead_id), "identity_type": kind, "identity": value,

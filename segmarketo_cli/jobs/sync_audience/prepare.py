@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from segmarketo_cli import paths
 from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.jobs.plan_file import check_plan_out
 from segmarketo_cli.jobs.sync_audience.plan import parse_max_removals
 from segmarketo_cli.sources.audience.readers import AudienceInput, read_audience
 
@@ -29,6 +29,7 @@ class SyncOptions:
     audience_key: str | None = None
     id_column: str | None = None
     id_type: str | None = None
+    sheet: str | None = None
     create_list: bool = False
     folder: str | None = None
     create_missing: bool = False
@@ -72,7 +73,7 @@ def prepare(settings: Settings, options: SyncOptions, services: Services) -> Pre
     check_flags(options)
     profile = prepare_profile(settings, services)
     audience = read_audience(options.file, audience=options.audience_key, id_column=options.id_column,
-                             id_type=options.id_type)
+                             id_type=options.id_type, sheet=options.sheet)
     return PreparedSync(profile, options, audience, resolve_mode(options, audience))
 
 
@@ -84,7 +85,7 @@ def check_flags(options: SyncOptions) -> None:
         raise ConfigError("--create-list needs --list NAME and --folder NAME")
     parse_max_removals(options.max_removals)
     if options.plan_out is not None:
-        paths.check_writable(options.plan_out, "--plan-out")
+        check_plan_out(options.plan_out)
 
 
 def resolve_mode(options: SyncOptions, audience: AudienceInput) -> str:

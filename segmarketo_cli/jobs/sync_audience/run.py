@@ -55,7 +55,7 @@ def run(ctx: JobContext, prepared: PreparedSync) -> RunReport:
     resolve(session, con)
     plan = plan_membership(con, current=current, mode=prepared.mode, create_missing=options.create_missing,
                            user_field=user_field)
-    account_plan(report, plan, dry_run=options.dry_run)
+    account_plan(report, ctx.rejects, plan, dry_run=options.dry_run)
     if options.plan_out is not None:
         write_plan(plan, options.plan_out)
     ctx.show_plan(DryRunPlan(plan, session.list_label))

@@ -19,6 +19,7 @@ from segmarketo_cli.jobs.writeback.execute import Pipeline, Position
 from segmarketo_cli.jobs.writeback.plan import bulk_windows, iso_seconds
 from segmarketo_cli.marketo.bulk import EXTRACT_POLL_INTERVAL_S
 from segmarketo_cli.state import StateStore
+from segmarketo_cli.waits import waiting
 
 if TYPE_CHECKING:
     from segmarketo_cli.marketo.client import MarketoClient
@@ -138,6 +139,7 @@ class BulkReader:
         recreated = False
         status = "" if job else "Created"  # a resumed job's state is unknown; a new one is Created
         row: dict[str, Any] = {}
+        since = time.monotonic()
         while True:
             if not status:
                 row = self.client.bulk_extract_status("activities", export_id)
@@ -155,7 +157,8 @@ class BulkReader:
                 self.client.bulk_extract_enqueue("activities", export_id)
             log.info("bulk activity export %s is %s; next status check in %.0f s", export_id,
                      status if status != "Created" else "queued", self.poll_interval_s)
-            self.sleep(self.poll_interval_s)
+            with waiting(f"bulk extract {status.lower() if status != 'Created' else 'queued'}", since=since):
+                self.sleep(self.poll_interval_s)
             status = ""
 
     # rows ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from segmarketo_cli.sources.audience.people import (
     identities_of,
     rejection,
 )
-from segmarketo_cli.sources.csvfile import CsvFile
+from segmarketo_cli.sources.csvfile import RowTable
 from segmarketo_cli.sources.discover import InputFile
 from segmarketo_cli.sources.shape import shape_problem
 from segmarketo_cli.timeparse import epoch_seconds, message_time
@@ -28,7 +28,7 @@ ENTERED, EXITED = "Audience Entered", "Audience Exited"
 _S3_COLUMNS = ("audience_name", "audience_action", "email", "user_id", "timestamp")
 
 
-def s3_action_columns(table: CsvFile) -> dict[str, int]:
+def s3_action_columns(table: RowTable) -> dict[str, int]:
     """The S3 (Actions) columns present and their positions; InputError without audience_action."""
     lowered = [h.lower() for h in table.header]
     col = {name: lowered.index(name) for name in _S3_COLUMNS if name in lowered}
@@ -37,7 +37,7 @@ def s3_action_columns(table: CsvFile) -> dict[str, int]:
     return col
 
 
-def s3_action_rows(table: CsvFile, col: dict[str, int]) -> Iterator[Item]:
+def s3_action_rows(table: RowTable, col: dict[str, int]) -> Iterator[Item]:
     """An AWS S3 (Actions) audience CSV: one entry (audience_action true) or exit (false) per row."""
     for seq, row in enumerate(table.rows()):
         if row.error is not None:

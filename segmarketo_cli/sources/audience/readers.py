@@ -1,4 +1,5 @@
-"""Audience readers: Engage CSV downloads, id-column CSVs, S3 (Actions) CSVs and audience events -> people."""
+"""Audience readers: Engage CSV downloads, id-column CSVs and spreadsheets, S3 (Actions) CSVs and audience events
+-> people."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,10 @@ from segmarketo_cli.sources.audience.people import (
     identities_of,
     rejection,
 )
-from segmarketo_cli.sources.csvfile import CsvFile
-from segmarketo_cli.sources.discover import InputFile, inspect
+from segmarketo_cli.sources.csvfile import CsvFile, CsvRow, RowTable
+from segmarketo_cli.sources.discover import SPREADSHEETS, inspect
 from segmarketo_cli.sources.jsonlines import json_error
+from segmarketo_cli.sources.sheets import SheetFile, formula_problem
 
 __all__ = ["ID_TYPES", "AudienceInput", "AudiencePerson", "AudienceRow", "Identity", "Rejection", "read_audience"]
 
@@ -35,21 +38,32 @@ _USER_COL = re.compile(r"^(user_?id|userid)(_\d+)?$", re.I)
 _LEAD_COL = re.compile(r"^(marketo_?(lead_?)?id|lead_?id|mkto_?id)$", re.I)
 _ID_COLUMNS = {"email": _EMAIL_COL, "userId": _USER_COL, "marketo-id": _LEAD_COL}
 _JSON_KEYS = (("external_ids", ("email", "user_id", "userId")), ("traits", ("email", "user_id")))
+_SPACES = re.compile(r"\s+")
+_SHAPE_COLUMNS = frozenset({"external_ids", "traits", "audience_action", "audience_name"})
+OpenTable = Callable[[], AbstractContextManager[RowTable]]
 
 
 def read_audience(path: str | Path, *, audience: str | None = None, id_column: str | None = None,
-                  id_type: str | None = None) -> AudienceInput:
+                  id_type: str | None = None, sheet: str | None = None) -> AudienceInput:
     """Check one audience file, counting its rows without keeping them; ConfigError/InputError for problems with
-    the whole file. The run reads the rows again with `scan` (each pass reads the file the same way)."""
+    the whole file. The run reads the rows again with `scan` (each pass reads the file the same way). `sheet`:
+    the spreadsheet sheet to read (default: the first)."""
     if id_type is not None and id_type not in ID_TYPES:
         raise ConfigError(f"--id-type must be one of {', '.join(ID_TYPES)}, not '{id_type}'")
     source = inspect(Path(path))
+    if sheet is not None and source.format not in SPREADSHEETS:
+        raise ConfigError(f"--sheet is for .xlsx and .xls files; {path} is {source.format}")
     if source.format in ("jsonl", "json"):
         result = AudienceInput(str(source.path), "events-jsonl", "events", lambda: event_rows(source, audience))
     elif source.format == "csv":
-        result = _csv_input(source, audience=audience, id_column=id_column, id_type=id_type)
+        result = _table_input(lambda: CsvFile(source, pad_short_rows=True), audience=audience, id_column=id_column,
+                              id_type=id_type)
+    elif source.format in SPREADSHEETS:
+        is_header = _header_test(id_column)
+        result = _table_input(lambda: SheetFile(source, sheet=sheet, is_header=is_header), audience=audience,
+                              id_column=id_column, id_type=id_type)
     else:
-        raise InputError(f"{path}: {source.format} files are not audience inputs (use CSV or JSONL)")
+        raise InputError(f"{path}: {source.format} files are not audience inputs (use CSV, XLSX or JSONL)")
     hashed_only = _count(result, audience)
     if not result.usable and result.rejected and hashed_only:
         raise InputError(
@@ -86,22 +100,40 @@ def _count(result: AudienceInput, audience: str | None) -> bool:
     return hashed_only
 
 
-# CSV ----------------------------------------------------------------------------------------------------
-def _csv_input(source: InputFile, *, audience: str | None, id_column: str | None,
-               id_type: str | None) -> AudienceInput:
-    """What kind of CSV `source` is, from its header, and the scan that reads its rows that way."""
-    with CsvFile(source, pad_short_rows=True) as table:
+# CSV and spreadsheets --------------------------------------------------------------------------------
+def _header_test(id_column: str | None) -> Callable[[list[str]], bool]:
+    """Whether a spreadsheet row is the header: it names an identifier column (or --id-column) or an Engage or
+    S3 (Actions) column; rows above it are titles and notes."""
+    wanted = id_column.lower() if id_column else None
+
+    def is_header(cells: list[str]) -> bool:
+        for cell in cells:
+            lowered = cell.lower()
+            if lowered == wanted or lowered in _SHAPE_COLUMNS:
+                return True
+            if wanted is None and any(p.match(_column_key(cell)) for p in _ID_COLUMNS.values()):
+                return True
+        return False
+    return is_header
+
+
+def _table_input(open_table: OpenTable, *, audience: str | None, id_column: str | None,
+                 id_type: str | None) -> AudienceInput:
+    """What kind of table (CSV file or sheet) `open_table` opens, from its header, and the scan that reads its
+    rows that way."""
+    with open_table() as table:
         name, header = table.name, table.header
         lowered = [h.lower() for h in header]
         if id_column is None and ("audience_action" in lowered or "audience_name" in lowered):
             s3_columns = s3_action_columns(table)
-            scan = _csv_scan(source, lambda t: s3_action_rows(t, s3_columns))
+            scan = _table_scan(open_table, lambda t: s3_action_rows(t, s3_columns))
             return AudienceInput(name, "s3-actions", "events", scan)
         picked = _pick_column(header, id_column, id_type, name)
         if picked is not None:
             column, kind = picked
             index = header.index(column)
-            return AudienceInput(name, "csv", "snapshot", _csv_scan(source, lambda t: _id_column_rows(t, index, kind)))
+            return AudienceInput(name, "csv", "snapshot",
+                                 _table_scan(open_table, lambda t: _id_column_rows(t, index, kind)))
         shape = "engage-unformatted" if "external_ids" in lowered or "traits" in lowered else "engage-formatted"
         columns = _profile_columns(header)
         if not any(columns.values()) and "external_ids" not in lowered and "traits" not in lowered:
@@ -111,31 +143,41 @@ def _csv_input(source: InputFile, *, audience: str | None, id_column: str | None
             )
         if "key" not in lowered and shape == "engage-formatted":
             shape = "csv"
-        return AudienceInput(name, shape, "snapshot", _csv_scan(source, lambda t: _profile_rows(t, columns)))
+        return AudienceInput(name, shape, "snapshot", _table_scan(open_table, lambda t: _profile_rows(t, columns)))
 
 
-def _csv_scan(source: InputFile, rows: Callable[[CsvFile], Iterator[Item]]) -> Callable[[], Iterator[Item]]:
-    """A scan that opens the CSV file afresh and reads its rows with `rows`."""
+def _table_scan(open_table: OpenTable, rows: Callable[[RowTable], Iterator[Item]]) -> Callable[[], Iterator[Item]]:
+    """A scan that opens the table afresh and reads its rows with `rows`."""
     def scan() -> Iterator[Item]:
-        with CsvFile(source, pad_short_rows=True) as table:
+        with open_table() as table:
             yield from rows(table)
     return scan
 
 
-def _id_column_rows(table: CsvFile, index: int, kind: str) -> Iterator[Item]:
+def _unusable(row: CsvRow, indices: list[int], header: list[str]) -> Problem | None:
+    """Why a row cannot be read at all: its own error, or a formula where an identifier should be."""
+    if row.error is not None:
+        return row.error, None, None
+    return formula_problem(row.cells, indices, header)
+
+
+def _id_column_rows(table: RowTable, index: int, kind: str) -> Iterator[Item]:
     for seq, row in enumerate(table.rows()):
-        if row.error is not None:
-            yield rejection(row.origin, (row.error, None, None))
+        problem = _unusable(row, [index], table.header)
+        if problem is not None:
+            yield rejection(row.origin, problem)
             continue
         ids, problem = identities_of({kind: [row.cells[index]]})
         yield _snapshot_row(seq, ids, row.origin, None, problem)
 
 
-def _profile_rows(table: CsvFile, columns: dict[str, list[int]]) -> Iterator[Item]:
+def _profile_rows(table: RowTable, columns: dict[str, list[int]]) -> Iterator[Item]:
     json_columns = _json_columns(table.header)
+    used = sorted({i for idx in columns.values() for i in idx} | {index for _c, index, _k in json_columns})
     for seq, row in enumerate(table.rows()):
-        if row.error is not None:
-            yield rejection(row.origin, (row.error, None, None))
+        problem = _unusable(row, used, table.header)
+        if problem is not None:
+            yield rejection(row.origin, problem)
             continue
         values, json_problem = _profile_values(row.cells, columns, json_columns)
         ids, id_problem = identities_of(values) if json_problem is None else ([], json_problem)
@@ -165,23 +207,30 @@ def _pick_column(header: list[str], id_column: str | None, id_type: str | None,
     if id_type is None:
         return None
     for column in header:
-        if _ID_COLUMNS[id_type].match(column):
+        if _ID_COLUMNS[id_type].match(_column_key(column)):
             return column, id_type
     raise ConfigError(f"{name}: no {id_type} column found in {', '.join(header)}", hint="name it with --id-column")
 
 
 def _column_kind(column: str) -> str | None:
-    if _EMAIL_COL.match(column) or "mail" in column.lower():
+    key = _column_key(column)
+    if _EMAIL_COL.match(key) or "mail" in key.lower():
         return "email"
-    if _USER_COL.match(column):
+    if _USER_COL.match(key):
         return "userId"
-    if _LEAD_COL.match(column) or column.lower() == "id":
+    if _LEAD_COL.match(key) or key.lower() == "id":
         return "marketo-id"
     return None
 
 
 def _profile_columns(header: list[str]) -> dict[str, list[int]]:
-    return {kind: [i for i, h in enumerate(header) if pattern.match(h)] for kind, pattern in _ID_COLUMNS.items()}
+    return {kind: [i for i, h in enumerate(header) if pattern.match(_column_key(h))]
+            for kind, pattern in _ID_COLUMNS.items()}
+
+
+def _column_key(column: str) -> str:
+    """A column name as the patterns match it: spaces as underscores ("Email Address" -> "Email_Address")."""
+    return _SPACES.sub("_", column.strip())
 
 
 def _json_cell(text: str) -> tuple[dict[str, Any] | None, str | None]:
