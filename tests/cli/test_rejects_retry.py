@@ -86,6 +86,8 @@ def test_retry_refuses_another_commands_run_and_files_with_it(invoke, sandbox, t
 
 def test_retry_of_a_csv_audience_keeps_header_and_lines(invoke, sandbox, tmp_path):
     sandbox.marketo.add_list("Newsletter")
+    for email in ("ann@example.com", "bob@example.com"):
+        sandbox.marketo.add_lead(email=email)
     audience = tmp_path / "audience.csv"
     audience.write_text('email,note\nann@example.com,"two\nlines"\nnot-an-email,x\nbob@example.com,y\n')
     first = invoke("sync-audience", str(audience), "--list", "Newsletter", "--json")
