@@ -30,6 +30,7 @@ from segmarketo_cli.secrets import SECRET_LABELS, secret_status
 from segmarketo_cli.sizes import human_size, parse_memory_limit
 from segmarketo_cli.state import registry
 from segmarketo_cli.state.ledger import instance_key, ledger_path
+from segmarketo_cli.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from segmarketo_cli.marketo.client import MarketoClient
@@ -112,7 +113,8 @@ def describe_checks(settings: Settings, client: MarketoClient) -> list[Check]:
     for trait, target in sorted(targets.items()):
         info = catalog.get(target)
         if info is None:
-            problems.append(f"'{trait}' -> '{target}' is not a Marketo lead field")
+            problems.append(f"'{trait}' -> '{target}' is not a Marketo lead field"
+                            f"{did_you_mean(target, catalog.fields)}")
         elif info.read_only:
             problems.append(f"'{trait}' -> '{target}' is read-only")
     if targets:

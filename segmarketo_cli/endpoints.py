@@ -9,16 +9,20 @@ from urllib.parse import urlsplit
 
 from segmarketo_cli.errors import ConfigError
 
+API_PATHS = ("/rest/v1", "/rest", "/identity")  # longest first: '/rest/v1' must not leave '/rest' behind
 _MUNCHKIN = re.compile(r"^(\d{3}-[a-z]{3}-\d{3})(?:\.|$)", re.IGNORECASE)
 
 
 def normalize_endpoint(url: str, *, what: str = "endpoint",
                        example: str = "https://123-ABC-456.mktorest.com") -> str:
-    """Strip trailing '/', '/rest' and '/identity'; refuse plain http except to loopback hosts."""
+    """Strip a trailing '/rest/v1', '/rest' or '/identity' (with or without a final '/'): the clients add those
+    paths themselves (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/rest-api).
+    Refuse plain http except to loopback hosts."""
     url = url.strip().rstrip("/")
-    for suffix in ("/rest", "/identity"):
+    for suffix in API_PATHS:
         if url.endswith(suffix):
             url = url[: -len(suffix)]
+            break
     parts = urlsplit(url)
     shown = _shown_endpoint(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:

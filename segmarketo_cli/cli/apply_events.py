@@ -11,13 +11,14 @@ from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.helptext import epilog, setting_variable
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
+from segmarketo_cli.cli.rejects_options import input_files, retry_rejects_option, strict_option
 from segmarketo_cli.jobs.apply_events.prepare import ApplyOptions, prepare
 from segmarketo_cli.jobs.apply_events.run import PlanSummary, run
 from segmarketo_cli.sources import FORMATS
 
 
 @click.command("apply-events", epilog=epilog("apply-events"))
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.argument("files", nargs=-1, metavar="FILE...")
 @click.option("--rules", "rules_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Rules TOML file of [[rule]] tables [default: [[rules]] in the profile].")
 @click.option("--lookup-field", default=None, metavar="FIELD",
@@ -28,6 +29,8 @@ from segmarketo_cli.sources import FORMATS
 @click.option("--reprocess", is_flag=True,
               help="Apply events again even if an earlier run applied their messageId.")
 @partition_option
+@retry_rejects_option
+@strict_option
 @job_options
 @click.pass_obj
 def apply_events(app: AppContext, files: tuple[str, ...], rules_path: str | None, lookup_field: str | None,
@@ -44,6 +47,7 @@ def apply_events(app: AppContext, files: tuple[str, ...], rules_path: str | None
     --dry-run prints the plan per rule and writes nothing.
     """
     app.override(lookup_field=lookup_field, partition=partition)
+    files = input_files(app, "apply-events", files)
     options = ApplyOptions(files=files, rules_path=rules_path, input_format=input_format, reprocess=reprocess,
                            dry_run=dry_run)
     services = app.services()

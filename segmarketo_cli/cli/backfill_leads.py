@@ -12,6 +12,7 @@ from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.helptext import epilog, setting_variable
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
+from segmarketo_cli.cli.rejects_options import input_files, retry_rejects_option, strict_option
 from segmarketo_cli.jobs.backfill_leads.plan_table import BackfillPlan
 from segmarketo_cli.jobs.backfill_leads.prepare import DEFAULT_BULK_THRESHOLD, BackfillOptions, prepare
 from segmarketo_cli.jobs.backfill_leads.run import run
@@ -39,7 +40,7 @@ def show_plan(plan: BackfillPlan, *, bulk_threshold: int, sample: int = 5) -> No
 
 
 @click.command("backfill-leads", epilog=epilog("backfill-leads"))
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.argument("files", nargs=-1, metavar="FILE...")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Force the input format (default: detected from content and extension).")
 @click.option("--lookup-field", metavar="FIELD", default=None,
@@ -61,6 +62,8 @@ def show_plan(plan: BackfillPlan, *, bulk_threshold: int, sample: int = 5) -> No
 @click.option("--full", is_flag=True,
               help="Read every input file again and resend every lead, even those unchanged since the last run.")
 @partition_option
+@retry_rejects_option
+@strict_option
 @job_options
 @click.pass_obj
 def backfill_leads(app: AppContext, files: tuple[str, ...], fmt: str | None, lookup_field: str | None,
@@ -75,6 +78,7 @@ def backfill_leads(app: AppContext, files: tuple[str, ...], fmt: str | None, loo
     changed. Exit 3 when records were rejected, 75 when Marketo's daily quota ran out (run again later).
     """
     app.override(lookup_field=lookup_field, user_id_field=user_id_field, partition=partition)
+    files = input_files(app, "backfill-leads", files)
     options = BackfillOptions(files=files, input_format=fmt, mapping_file=mapping_file, auto_map=auto_map,
                               nulls=nulls, on_invalid=on_invalid, bulk_threshold=bulk_threshold, full=full,
                               dry_run=dry_run)

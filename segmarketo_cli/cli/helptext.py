@@ -92,6 +92,18 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
                 "segmarketo runs show 20261205T0756"),
         Example("The stored report as JSON", "segmarketo runs show 20261205T075607Z-3f9a1c --json"),
     ),
+    "rejects": (
+        Example("The newest runs that rejected records", "segmarketo rejects list"),
+        Example("Why a run rejected what it did", "segmarketo rejects show 20261205T0756"),
+    ),
+    "rejects list": (
+        Example("The newest 20 runs with rejects", "segmarketo rejects list"),
+        Example("Only apply-events runs, as JSON", "segmarketo rejects list --command apply-events --json"),
+    ),
+    "rejects show": (
+        Example("A run's reasons and first 20 records, e-mails masked", "segmarketo rejects show 20261205T0756"),
+        Example("Every record, e-mails shown", "segmarketo rejects show 20261205T0756 -n 0 --show-pii"),
+    ),
     "init": (
         Example("Write the profile 'default'",
                 "segmarketo init --endpoint https://123-ABC-456.mktorest.com --client-id ID"),

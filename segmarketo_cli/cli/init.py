@@ -59,31 +59,47 @@ def _check_text(flag: str, value: str) -> None:
                           "newline: give the value on one line")
 
 
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def _ask_endpoint() -> str:
+    """The endpoint typed at the prompt; without a terminal (cron, a pipe) a usage error, never a placeholder."""
+    if not _stdin_is_tty():
+        raise ConfigError("init needs the Marketo REST endpoint: pass --endpoint URL",
+                          hint="Admin > Integration > Web Services in Marketo shows it, "
+                               "e.g. https://123-ABC-456.mktorest.com")
+    return str(click.prompt("Marketo REST endpoint (Admin > Integration > Web Services)", err=True))
+
+
 @click.command("init", epilog=epilog("init"))
-@click.option("--endpoint", default="https://123-ABC-456.mktorest.com", show_default=True,
-              help="Marketo REST endpoint to put in the profile.")
+@click.option("--endpoint", default=None, metavar="URL",
+              help="Marketo REST endpoint (Admin > Integration > Web Services), e.g. "
+                   "https://123-ABC-456.mktorest.com; asked for on a terminal when not given.")
 @click.option("--client-id", default="", help="Marketo client id to put in the profile.")
 @aliased_option("--segment-endpoint", "segment_region", hidden_aliases=["--segment-region"], default="us",
                 show_default=True, metavar="URL|us|eu", help="Segment API host, or the region name 'us' or 'eu' "
                 "(the profile's segment_endpoint).")
 @click.option("--force", is_flag=True, help="Replace the profile if it already exists.")
 @click.pass_obj
-def init(app: AppContext, endpoint: str, client_id: str, segment_region: str, force: bool) -> None:
+def init(app: AppContext, endpoint: str | None, client_id: str, segment_region: str, force: bool) -> None:
     """Write a commented config.toml profile (endpoint, mapping, field ownership,
     write-back events, limits, rules). Secrets are never written: use 'segmarketo auth set'."""
     profile = app.profile or os.environ.get("SEGMARKETO_PROFILE") or "default"
     if not re.fullmatch(r"[A-Za-z0-9_-]+", profile):
         raise ConfigError(f"profile name '{profile}' may use letters, digits, '-' and '_' only")
-    for flag, value in (("--endpoint", endpoint), ("--client-id", client_id), ("--segment-region", segment_region)):
+    for flag, value in (("--client-id", client_id), ("--segment-endpoint", segment_region)):
         _check_text(flag, value)
     # What every later command would refuse is refused now, by the same checks.
-    normalize_endpoint(endpoint, what="--endpoint: Marketo endpoint")
-    normalize_segment_endpoint(segment_region, what="--segment-region: Segment endpoint")
+    normalize_segment_endpoint(segment_region, what="--segment-endpoint: Segment endpoint")
     path = paths.config_file()
     document = read_config_file(path)  # also refuses a file that is not UTF-8 or that others can write
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
     if profile in document.get("profiles", {}) and not force:
         raise ConfigError(f"{path}: profile '{profile}' exists already; use --force to replace it")
+    endpoint = endpoint if endpoint is not None else _ask_endpoint()
+    _check_text("--endpoint", endpoint)
+    endpoint = normalize_endpoint(endpoint, what="--endpoint: Marketo endpoint")
     block = render_profile(profile, endpoint=endpoint, client_id=client_id, segment_endpoint=segment_region)
     kept = _without_profile(existing, profile).strip()
     text = (kept + "\n\n" if kept else "") + block

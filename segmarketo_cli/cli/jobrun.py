@@ -14,6 +14,7 @@ from segmarketo_cli import paths
 from segmarketo_cli.cli.alerts import alert_on_outcome
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.progress import progress_factory, showing_waits
+from segmarketo_cli.cli.rejects_options import RENAMED_ORIGINS, STRICT
 from segmarketo_cli.cli.render import render_report, summary_line
 from segmarketo_cli.cli.run_context import run_context
 from segmarketo_cli.cli.signals import RunSignals, run_signals
@@ -21,6 +22,7 @@ from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ExitCode, SegmarketoError, StateError
 from segmarketo_cli.http import redact
 from segmarketo_cli.jobs.context import JobContext
+from segmarketo_cli.jobs.known_rejects import KnownRejects
 from segmarketo_cli.jobs.quota import add_quota
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
@@ -68,7 +70,11 @@ def run_job(
         locks.enter_context(run_fields(report.run_id, settings.profile, command))
         locks.enter_context(showing_waits(_shows_progress(app)))
         default_rejects = paths.state_dir() / "rejects" / f"{command}-{report.run_id}.jsonl"
-        rejects = RejectsWriter(Path(rejects_path), "--rejects") if rejects_path else RejectsWriter(default_rejects)
+        report.strict = bool(ctx.meta.get(STRICT))
+        known = KnownRejects(store.reject_history, command, report.run_id, remember=not dry_run)
+        rejects = RejectsWriter(Path(rejects_path) if rejects_path else default_rejects,
+                                "--rejects" if rejects_path else "rejects file", known=known,
+                                renamed_origins=ctx.meta.get(RENAMED_ORIGINS))
         services = services or app.services()
         # With --json, stdout is the report alone: dry-run lines and plans are for people (or --plan-out).
         env = JobContext(services=services, report=report, rejects=rejects, progress=_progress_bars(app),
@@ -108,8 +114,10 @@ def run_job(
             store_error = _unless_store_fails(services.record_usage)
             store_error = store_error or _unless_store_fails(lambda: add_quota(report, store, settings))
             report.rejects_file = rejects.written
+            report.rejects_written, report.known_rejects = rejects.count, rejects.known_count
             report.finish()
             data = report.to_dict()
+            store_error = _unless_store_fails(lambda: known.settle(report.status)) or store_error
             store_error = _unless_store_fails(
                 lambda: store.finish_run(report.run_id, report.status, data, rejected=report.rejected)) or store_error
             log.info("%s", summary_line(data), extra={"data": {"event": "summary", **data}})

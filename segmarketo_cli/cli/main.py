@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "auth": ("auth", "auth"),
     "doctor": ("doctor", "doctor"),
     "runs": ("runs", "runs"),
+    "rejects": ("rejects", "rejects"),
     "init": ("init", "init"),
     "sandbox": ("sandbox", "sandbox"),
     "demo": ("demo", "demo"),
@@ -104,7 +105,7 @@ def cli(ctx: click.Context, profile: str | None, verbose: int, log_file: str | N
     \b
     Jobs:  backfill-leads, sync-audience, writeback, apply-events
     Syncs: run, schedule (jobs declared in the profile, for cron and systemd)
-    Setup: init, auth, doctor, runs, sandbox, demo
+    Setup: init, auth, doctor, runs, rejects, sandbox, demo
 
     Exit status: 0 ok, 1 error, 2 usage/config, 3 partial (records rejected),
     4 refused by a safety guard, 75 try again later, 130 interrupted (Ctrl-C),

@@ -123,7 +123,10 @@ def render_report_data(data: dict[str, Any], *, as_json: bool) -> None:
     if data.get("marketo_quota"):
         console.print(quota_line(data["marketo_quota"]), markup=False)
     if data.get("rejects_file"):
-        console.print(f"Rejects: {data['rejects_file']}", markup=False)
+        known = data.get("known_rejects", 0)
+        console.print(f"Rejects: {data['rejects_file']}" + (
+            f" · {data.get('rejects_written', known):,} rejected ({known:,} known: reported by an earlier run)"
+            if known else ""), markup=False)
     for note in data.get("notes", []):
         console.print(f"Note: {note}", markup=False)
     for problem in data.get("imbalances", []):

@@ -40,7 +40,9 @@ def sync_argv(sync: SyncDefinition, command: click.Command) -> list[str]:
         raise ConfigError(f"{sync.where}: 'inputs': {sync.job} reads no input files")
     if argument is not None and argument.nargs == 1 and len(sync.inputs) > 1:
         raise ConfigError(f"{sync.where}: 'inputs': {sync.job} reads one file, got {len(sync.inputs)}")
-    if argument is not None and argument.required and not sync.inputs:
+    # A job that reads files needs them declared (its FILE is optional on the command line only for
+    # --retry-rejects, which names a past run and has no place in a recurring sync).
+    if argument is not None and not sync.inputs and "retry_rejects" not in sync.options:
         raise ConfigError(f"{sync.where}: 'inputs' is required for {sync.job} (a file, folder or glob)")
     return argv + ["--", *(os.path.expanduser(item) for item in sync.inputs)] if sync.inputs else argv
 

@@ -13,6 +13,7 @@ from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
+from segmarketo_cli.cli.rejects_options import one_input_file, retry_rejects_option
 from segmarketo_cli.jobs.sync_audience.plan import MODES, plan_rows
 from segmarketo_cli.jobs.sync_audience.prepare import DEFAULT_EXTRACT_THRESHOLD, SyncOptions, prepare
 from segmarketo_cli.jobs.sync_audience.run import DryRunPlan, run
@@ -42,7 +43,7 @@ def show_plan(shown: DryRunPlan, sample: int = 20) -> None:
 
 
 @click.command("sync-audience", epilog=epilog("sync-audience"))
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False), required=False)
 @click.option("--list", "list_name", metavar="NAME", help="Static list, by exact name.")
 @click.option("--list-id", type=click.IntRange(min=1), metavar="ID", help="Static list, by id.")
 @click.option("--mode", type=click.Choice(MODES), default=None,
@@ -63,14 +64,16 @@ def show_plan(shown: DryRunPlan, sample: int = 20) -> None:
 @aliased_option("--bulk-threshold", "bulk_threshold", hidden_aliases=["--extract-threshold"], metavar="N",
                 type=click.IntRange(min=0), default=DEFAULT_EXTRACT_THRESHOLD, show_default=True,
                 help="Read the list's members with one Bulk Lead Extract when it holds more than N.")
-@click.option("--strict", is_flag=True, help="Exit 3 when some people cannot be found in Marketo.")
+@click.option("--strict", is_flag=True, help="Exit 3 when some people cannot be found in Marketo, and for known "
+              "rejects (rejects an earlier run already reported; without --strict they are marked known, exit 0).")
 @click.option("--plan-out", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write every intended create, add and remove, and every person not in Marketo, to FILE: CSV, "
                    "JSON lines, Parquet or Excel by its extension (.csv, .jsonl, .parquet, .xlsx).")
 @partition_option
+@retry_rejects_option
 @job_options
 @click.pass_obj
-def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: int | None, mode: str | None,
+def sync_audience(app: AppContext, file: str | None, list_name: str | None, list_id: int | None, mode: str | None,
                   audience_key: str | None, id_column: str | None, id_type: str | None, sheet: str | None,
                   create_list: bool, folder: str | None, create_missing: bool, max_removals: str | None, force: bool,
                   bulk_threshold: int, strict: bool, plan_out: str | None, partition: str | None, dry_run: bool,
@@ -82,6 +85,7 @@ def sync_audience(app: AppContext, file: str, list_name: str | None, list_id: in
     Exit 4 when the safety guard refuses the plan (nothing is written).
     """
     app.override(partition=partition)
+    file = one_input_file(app, "sync-audience", file, strict=strict)
     options = SyncOptions(
         file=file, list_name=list_name, list_id=list_id, mode=mode, audience_key=audience_key, id_column=id_column,
         id_type=id_type, sheet=sheet, create_list=create_list, folder=folder, create_missing=create_missing,

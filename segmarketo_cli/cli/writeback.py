@@ -12,6 +12,7 @@ from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options
+from segmarketo_cli.cli.rejects_options import strict_option
 from segmarketo_cli.config.sections import IDENTITY_MODES
 from segmarketo_cli.jobs.writeback.prepare import WritebackOptions, prepare
 from segmarketo_cli.jobs.writeback.run import run
@@ -36,6 +37,7 @@ from segmarketo_cli.jobs.writeback.run import run
 @aliased_option("--plan-out", "plan_out", hidden_aliases=["--out"], metavar="FILE",
                 type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
                 help="Write the Segment batch payloads (one JSON line per batch) here instead of sending.")
+@strict_option
 @job_options
 @click.pass_obj
 def writeback(

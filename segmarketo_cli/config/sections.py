@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from segmarketo_cli.config.syncs import SyncsSection, read_syncs
 from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.suggest import did_you_mean
 
 # The TOML shape of each sub-table a profile may hold.
 TABLE_SHAPES: dict[str, type] = {"mapping": dict, "fields": dict, "writeback": dict, "rules": list, "syncs": dict}
@@ -128,6 +129,17 @@ def check_table_shapes(profile_table: Mapping[str, Any], *, path: Path, profile:
             raise ConfigError(f"{path} [profiles.{profile}]: '{name}' must be {shape}, got {profile_table[name]!r}")
 
 
+def check_profile_keys(profile_table: Mapping[str, Any], scalars: Collection[str], *, path: Path,
+                       profile: str) -> None:
+    """Every key of the profile table is a known setting or sub-table: a typo ('daily_budjet') is a ConfigError
+    naming the closest known key, never a setting silently left at its default."""
+    known = [*scalars, *TABLE_SHAPES]
+    unknown = sorted(key for key in profile_table if key not in known)
+    if unknown:
+        raise ConfigError("; ".join(f"{path}: unknown key '{key}' in [profiles.{profile}]{did_you_mean(key, known)}"
+                                    for key in unknown))
+
+
 def read_sections(tables: Mapping[str, Any], *, path: Path, profile: str, lookup_field: str) -> ProfileSections:
     """The typed sections of a profile whose sub-tables passed `check_table_shapes`."""
     origin = f"{path} [profiles.{profile}"
@@ -162,9 +174,10 @@ def read_fields(table: Mapping[str, Any], *, origin: str, lookup_field: str) -> 
     """[fields]: known keys, lists of names, no field in two lists, the lookup field in none. `origin` is
     "FILE [profiles.NAME"."""
     where = f"{origin}.fields]"
-    unknown = set(table) - set(FIELD_KINDS)
+    unknown = sorted(set(table) - set(FIELD_KINDS))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (expected {', '.join(FIELD_KINDS)})")
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (expected {', '.join(FIELD_KINDS)})"
+                          f"{did_you_mean(unknown[0], FIELD_KINDS)}")
     lists: dict[str, tuple[str, ...]] = {}
     seen: dict[str, str] = {}
     for kind in FIELD_KINDS:
@@ -186,7 +199,8 @@ def read_writeback(table: Mapping[str, Any], *, origin: str) -> WritebackSection
     where = f"{origin}.writeback]"
     unknown = sorted(set(table) - set(WRITEBACK_KEYS))
     if unknown:
-        raise ConfigError(f"{where} has unknown key(s) {', '.join(unknown)} (known: {', '.join(WRITEBACK_KEYS)})")
+        raise ConfigError(f"{where} has unknown key(s) {', '.join(unknown)} (known: {', '.join(WRITEBACK_KEYS)})"
+                          f"{did_you_mean(unknown[0], WRITEBACK_KEYS)}")
     return WritebackSection(
         events=MappingProxyType(_events(table.get("events") or {}, where=f"{origin}.writeback.events]")),
         marketo_extras=_extras(table.get("marketo_extras", False), where=where),

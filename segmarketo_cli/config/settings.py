@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 from collections.abc import Mapping
@@ -26,14 +25,12 @@ from segmarketo_cli.config.defaults import (
     SEGMENT_REGIONS,
     ScalarValue,
 )
-from segmarketo_cli.config.sections import ProfileSections, check_table_shapes, read_sections
+from segmarketo_cli.config.sections import ProfileSections, check_profile_keys, check_table_shapes, read_sections
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.notify import check_webhook_url
 from segmarketo_cli.sizes import parse_memory_limit
 from segmarketo_cli.tomlfiles import load_toml
-
-log = logging.getLogger("segmarketo.config")
 
 
 @dataclass
@@ -157,10 +154,8 @@ def load_settings(profile: str | None = None, overrides: Mapping[str, ScalarValu
         settings.sources[name] = source
         setattr(settings, name, _coerce(value, setting.kind, where=_origin(settings, name), key=name))
     check_table_shapes(section, path=path, profile=profile)
+    check_profile_keys(section, SCALAR_BY_NAME, path=path, profile=profile)
     tables = {k: v for k, v in section.items() if isinstance(v, (dict, list))}
-    unknown = sorted(k for k, v in section.items() if not isinstance(v, (dict, list)) and k not in SCALAR_BY_NAME)
-    if unknown:
-        log.warning("%s [profiles.%s]: unknown setting(s) ignored: %s", path, profile, ", ".join(unknown))
     _validate(settings)
     settings.sections = read_sections(tables, path=path, profile=profile,
                                       lookup_field=settings.lookup_field)

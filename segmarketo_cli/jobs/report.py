@@ -49,6 +49,9 @@ class RunReport:
     started_at: float = field(default_factory=time.time)
     duration_s: float | None = None
     rejected_buckets: tuple[str, ...] = ("rejected",)
+    rejects_written: int = 0
+    known_rejects: int = 0  # of rejects_written, those an earlier run reported (docs/errors.md "Known rejects")
+    strict: bool = False  # --strict: known rejects end the run partial (exit 3) like new ones
 
     def add(self, bucket: str, n: int = 1) -> None:
         self.counts[bucket] = self.counts.get(bucket, 0) + n
@@ -86,7 +89,12 @@ class RunReport:
             return self.forced_status
         if self.error:
             return "failed"
-        return "partial" if self.rejected else "ok"
+        return "partial" if self.rejected and not self.only_known_rejects else "ok"
+
+    @property
+    def only_known_rejects(self) -> bool:
+        """Every reject written was reported by an earlier run, and --strict is off: exit 0 rather than 3."""
+        return not self.strict and 0 < self.rejects_written == self.known_rejects
 
     @property
     def exit_code(self) -> ExitCode:
@@ -104,6 +112,8 @@ class RunReport:
             "rejects_file": self.rejects_file,
             "duration_s": self.duration_s,
         }
+        if self.known_rejects:
+            data["rejects_written"], data["known_rejects"] = self.rejects_written, self.known_rejects
         if self.marketo_quota:
             data["marketo_quota"] = dict(self.marketo_quota)
         if self.notes:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.suggest import did_you_mean
 
 DESCRIBE_CACHE_KEY = "describe:leads"
 DESCRIBE_TTL_S = 86400.0
@@ -85,7 +86,8 @@ class FieldCatalog:
     def check_lookup(self, name: str) -> None:
         """ConfigError unless `name` is a known field usable as a lookup key."""
         if name not in self.fields and name != "id":
-            raise ConfigError(f"lookup field '{name}' is not a Marketo lead field (check its REST API name)")
+            raise ConfigError(f"lookup field '{name}' is not a Marketo lead field (check its REST API name)"
+                              f"{did_you_mean(name, self.fields)}")
         if self.searchable is not None and name not in self.searchable:
             allowed = ", ".join(sorted(self.searchable)[:12])
             raise ConfigError(f"lookup field '{name}' is not searchable in Marketo (searchable: {allowed})")

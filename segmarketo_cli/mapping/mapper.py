@@ -16,6 +16,7 @@ from segmarketo_cli.identity import EMAIL_RE, Person, Trait
 from segmarketo_cli.mapping.catalog import PLAIN_TEXT, FieldCatalog, FieldInfo, load_catalog
 from segmarketo_cli.mapping.lead import FieldError, MappedLead
 from segmarketo_cli.mapping.raw import Shape, map_raw
+from segmarketo_cli.suggest import did_you_mean
 from segmarketo_cli.timeparse import parse_iso_datetime
 from segmarketo_cli.tomlfiles import load_toml
 
@@ -199,7 +200,8 @@ class Mapper:
         for what, name in targets:
             info = self.catalog.get(name)
             if info is None:
-                problems.append(f"{what} -> '{name}': no such Marketo lead field")
+                problems.append(f"{what} -> '{name}': no such Marketo lead field"
+                                f"{did_you_mean(name, self.catalog.fields)}")
             elif info.read_only:
                 problems.append(f"{what} -> '{name}': the field is read-only in Marketo")
         if problems:

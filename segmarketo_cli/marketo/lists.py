@@ -81,6 +81,11 @@ class ListsApi(ApiBase):
         env = self.envelope("GET", "/rest/asset/v1/staticList/byName.json", params={"name": name})
         return env.first
 
+    def list_names(self) -> list[str]:
+        """The name of every static list (Get Lists, paged): what a mistyped list name is compared with."""
+        return [str(row.get("name")) for page in self.paged("/rest/v1/lists.json", {"batchSize": MAX_BATCH})
+                for row in page]
+
     def find_folders_by_name(
         self, name: str, *, folder_type: str | None = None, root: int | None = None
     ) -> list[dict[str, Any]]:

@@ -7,6 +7,8 @@ from typing import Any
 
 from segmarketo_cli.marketo.base import ApiBase, check_batch, id_list
 
+PROGRAMS_PAGE = 200  # the asset API's largest maxReturn
+
 
 class ProgramsApi(ApiBase):
     """Program endpoints of `MarketoClient`."""
@@ -14,6 +16,17 @@ class ProgramsApi(ApiBase):
     def find_program_by_name(self, name: str) -> dict[str, Any] | None:
         """The program with exactly this name, or None (asset API: a miss is a warning with no result)."""
         return self.envelope("GET", "/rest/asset/v1/program/byName.json", params={"name": name}).first
+
+    def program_names(self) -> list[str]:
+        """The name of every program (Get Programs, 200 per page by offset): what a mistyped program name is
+        compared with (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/assets/programs)."""
+        names: list[str] = []
+        while True:
+            page = self.envelope("GET", "/rest/asset/v1/programs.json",
+                                 params={"offset": len(names), "maxReturn": PROGRAMS_PAGE}).result
+            names.extend(str(row.get("name")) for row in page)
+            if len(page) < PROGRAMS_PAGE:
+                return names
 
     def get_program(self, program_id: int) -> dict[str, Any] | None:
         """The program record (`id, name, channel, type, ...`), or None."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from segmarketo_cli.errors import InputError
 from segmarketo_cli.sources.items import FORMATS
+from segmarketo_cli.sources.rejects_input import refuse_rejects_file
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
@@ -162,6 +163,8 @@ def inspect(path: Path, forced: str | None = None) -> InputFile:
     fmt = forced or named or _sniff_text(head)
     if forced is None and fmt in ("json", "jsonl"):
         fmt = _sniff_json_kind(head, named_lines=named == "jsonl")
+    if fmt in ("json", "jsonl"):
+        refuse_rejects_file(path, head)
     if fmt == "parquet" and gzipped:
         raise InputError(f"{path}: gzip-compressed Parquet is not supported; decompress it first")
     return InputFile(path, fmt, gzipped)

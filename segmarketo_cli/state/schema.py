@@ -9,6 +9,8 @@ Version 2 adds the input history (input_runs, input_files): the files of each co
 so a rerun on unchanged input can skip reading it (docs/state.md "Input history").
 Version 3 adds `pid` and `host` to `runs`: the process that recorded a run, shown when a run is found abandoned.
 Version 4 adds `runs.context`: the arguments (secrets redacted), inputs, profile and tool version of each run.
+Version 5 adds the reject fingerprints (reject_fingerprints, reject_origins): which rejects earlier runs already
+reported, and the origin files of each run's rejects, for --retry-rejects (docs/state.md "Known rejects").
 Every migration only creates what is missing, so it is safe on any of those shapes and on a half-made file.
 """
 
@@ -44,6 +46,17 @@ INPUT_HISTORY = (
 
 # The process that recorded a run: a run left without an end is reported with them once found abandoned.
 RUN_PROCESS_COLUMNS = (("pid", "INTEGER"), ("host", "TEXT"))
+
+# Rejects an earlier run reported (bounded: the newest per command are kept), and the files the rejects came from.
+REJECT_HISTORY = (
+    """CREATE TABLE IF NOT EXISTS reject_fingerprints (
+  command TEXT NOT NULL, fingerprint TEXT NOT NULL, first_run TEXT NOT NULL, last_run TEXT NOT NULL,
+  seen_at REAL NOT NULL, PRIMARY KEY (command, fingerprint))""",
+    "CREATE INDEX IF NOT EXISTS reject_fingerprints_seen ON reject_fingerprints (command, seen_at)",
+    """CREATE TABLE IF NOT EXISTS reject_origins (
+  run_id TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+  digest TEXT NOT NULL, PRIMARY KEY (run_id, name))""",
+)
 
 # Every ledger table is keyed by instance; before version 1 of the profile store they lived there.
 LEDGER_TABLES = ("processed_events", "pending_actions", "lead_ids", "pushed_hashes", "associated_cookies",
@@ -107,6 +120,11 @@ def profile_run_context(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE runs ADD COLUMN context TEXT")
 
 
+def profile_reject_history(db: sqlite3.Connection) -> None:
+    """Reject fingerprints (known rejects) and the origin files of each run's rejects (--retry-rejects)."""
+    _execute(db, REJECT_HISTORY)
+
+
 def ledger_v1(db: sqlite3.Connection) -> None:
     """The instance ledger: what makes writes to one Marketo instance happen once."""
     _execute(db, LEDGER_V1)
@@ -118,6 +136,6 @@ def registry_v1(db: sqlite3.Connection) -> None:
 
 
 PROFILE_MIGRATIONS: tuple[Migration, ...] = ((1, profile_v1), (2, profile_v2), (3, profile_v3),
-                                            (4, profile_run_context))
+                                            (4, profile_run_context), (5, profile_reject_history))
 LEDGER_MIGRATIONS: tuple[Migration, ...] = ((1, ledger_v1),)
 REGISTRY_MIGRATIONS: tuple[Migration, ...] = ((1, registry_v1),)

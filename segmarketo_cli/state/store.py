@@ -17,6 +17,7 @@ from segmarketo_cli.paths import ensure_private_dir
 from segmarketo_cli.state.input_history import InputHistory
 from segmarketo_cli.state.ledger import adopt_legacy_rows, instance_key, ledger_path, open_ledger
 from segmarketo_cli.state.registry import claim
+from segmarketo_cli.state.reject_history import RejectHistory
 from segmarketo_cli.state.schema import PROFILE_MIGRATIONS
 from segmarketo_cli.state.sqlite import StoreFile, unusable
 
@@ -40,6 +41,7 @@ class StateStore:
         self._lock = threading.RLock()
         self._ledgers: dict[str, StoreFile] = {}
         self.input_history = InputHistory(self._file)
+        self.reject_history = RejectHistory(self._file)
 
     def close(self) -> None:
         with self._lock:

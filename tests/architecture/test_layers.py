@@ -21,6 +21,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "http": CLIENT_CODE + ("sandbox",),
     "logs": CLIENT_CODE + ("sandbox",),
     "sizes": CLIENT_CODE + ("sandbox",),
+    "suggest": CLIENT_CODE + ("sandbox",),
     "waits": CLIENT_CODE + ("sandbox",),
     "notify": CLIENT_CODE + ("sandbox",),  # the alert webhook: below config, which checks its URL
     "schedules": CLIENT_CODE + ("sandbox",),

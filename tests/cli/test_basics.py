@@ -116,11 +116,11 @@ def test_unknown_profile_is_a_usage_error(invoke):
     assert "profile 'prod' not found (profiles: default)" in result.stderr
 
 
-def test_unknown_setting_is_warned_about(invoke):
+def test_unknown_setting_is_a_config_error(invoke):
     write_config('[profiles.default]\nmarketo_endpont = "https://x.mktorest.com"\n')
     result = invoke("runs", "list")
-    assert result.exit_code == 0
-    assert "unknown setting(s) ignored: marketo_endpont" in result.stderr
+    assert result.exit_code == 2
+    assert "unknown key 'marketo_endpont' in [profiles.default] — did you mean 'marketo_endpoint'?" in result.stderr
 
 
 def test_unwritable_log_file_is_a_usage_error(invoke, tmp_path):

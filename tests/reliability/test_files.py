@@ -128,7 +128,7 @@ def test_doctor_fails_on_a_config_others_can_write(invoke, sandbox, isolated_hom
     ("--segment-region", "http://proxy.example.com", "plain http"),
 ])
 def test_init_refuses_endpoints_and_regions_later_commands_would_refuse(invoke, isolated_home, flag, value, message):
-    result = invoke("init", flag, value)
+    result = invoke("init", "--endpoint", "https://123-ABC-456.mktorest.com", flag, value)
     assert result.exit_code == 2
     assert message in result.stderr
     assert not (isolated_home / "config.toml").exists()
@@ -144,7 +144,7 @@ def test_init_accepts_what_later_commands_accept(invoke, isolated_home):
 
 def test_init_client_id_with_quotes_and_backslashes_is_escaped_and_reads_back(invoke, isolated_home):
     client_id = 'abc"def\\ghi\'\u00e9'
-    result = invoke("init", "--client-id", client_id)
+    result = invoke("init", "--endpoint", "https://123-ABC-456.mktorest.com", "--client-id", client_id)
     assert result.exit_code == 0, result.output
     assert load_settings().marketo_client_id == client_id
 
@@ -244,7 +244,8 @@ def test_segmarketo_home_that_is_a_file_is_one_line_exit_1(sandbox, tmp_path):
     home = tmp_path / "home-file"
     home.write_text("not a folder")
     people = identifies(tmp_path, ["a@example.com"])
-    for args in (["backfill-leads", people], ["init"], ["runs", "list"]):
+    for args in (["backfill-leads", people], ["init", "--endpoint", "https://123-ABC-456.mktorest.com"],
+                 ["runs", "list"]):
         run = segmarketo(*args, env={"SEGMARKETO_HOME": str(home)})
         assert run.returncode == 1, (args, run.stderr)
         (line,) = error_lines(run)

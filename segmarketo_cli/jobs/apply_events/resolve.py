@@ -9,6 +9,7 @@ from segmarketo_cli.errors import ConfigError, MarketoError
 from segmarketo_cli.jobs.apply_events.plan import Coercer, Targets
 from segmarketo_cli.jobs.apply_events.rules import Rule
 from segmarketo_cli.mapping.mapper import CoercionError, FieldCatalog, coerce
+from segmarketo_cli.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from segmarketo_cli.marketo.client import MarketoClient
@@ -40,7 +41,8 @@ def resolve_program(client: MarketoClient, rule: Rule) -> tuple[int, str, int]:
     program = _lookup(lambda: client.get_program(ref)) if isinstance(ref, int) else \
         _lookup(lambda: client.find_program_by_name(ref))
     if not program:
-        raise _rule_error(rule, "program", f"no Marketo program {ref!r}")
+        known = client.program_names() if isinstance(ref, str) else []
+        raise _rule_error(rule, "program", f"no Marketo program {ref!r}{did_you_mean(str(ref), known)}")
     channel_name = program.get("channel")
     channel = _lookup(lambda: client.get_channel(channel_name)) if channel_name else None
     statuses: list[dict[str, Any]] = (channel or {}).get("progressionStatuses") or []
@@ -66,7 +68,8 @@ def resolve_campaign(client: MarketoClient, rule: Rule) -> int:
         found = [c for c in campaigns if c.get("name") == ref] or \
                 [c for c in campaigns if str(c.get("name", "")).casefold() == ref.casefold()]
     if not found:
-        raise _rule_error(rule, "campaign", f"no Marketo smart campaign {ref!r}")
+        known = [str(c.get("name")) for c in client.get_campaigns()] if isinstance(ref, str) else []
+        raise _rule_error(rule, "campaign", f"no Marketo smart campaign {ref!r}{did_you_mean(str(ref), known)}")
     if len(found) > 1:
         ids = ", ".join(str(c.get("id")) for c in found)
         raise _rule_error(rule, "campaign", f"{ref!r} names several campaigns (ids {ids}); use the id")
@@ -87,7 +90,9 @@ def resolve_lists(client: MarketoClient, rule: Rule) -> tuple[int, ...] | str:
     for ref in rule.remove_from_lists:
         found = _find_list(client, ref)
         if not found:
-            raise _rule_error(rule, "remove_from_lists", f"no Marketo static list {ref!r}")
+            known = client.list_names() if isinstance(ref, str) else []
+            raise _rule_error(rule, "remove_from_lists",
+                              f"no Marketo static list {ref!r}{did_you_mean(str(ref), known)}")
         ids.append(int(found["id"]))
     return tuple(dict.fromkeys(ids))
 
@@ -120,9 +125,7 @@ def check_fields(rules: list[Rule], fields: Mapping[str, Mapping[str, Any]]) -> 
 def _writable(rule: Rule, key: str, name: str, fields: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
     info = fields.get(name)
     if info is None:
-        close = [f for f in fields if f.casefold() == name.casefold()]
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise _rule_error(rule, key, f"Marketo has no lead field {name!r}{hint}")
+        raise _rule_error(rule, key, f"Marketo has no lead field {name!r}{did_you_mean(name, fields)}")
     if info.get("readOnly"):
         raise _rule_error(rule, key, f"lead field {name!r} is read-only in Marketo")
     return info

@@ -15,6 +15,7 @@ from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.identity import Person, normalize_email
 from segmarketo_cli.mapping.lead import MappedLead
 from segmarketo_cli.mapping.mapper import FieldCatalog
+from segmarketo_cli.suggest import did_you_mean
 from segmarketo_cli.timeparse import epoch_seconds
 
 
@@ -33,7 +34,8 @@ class Ownership:
         for kind in FIELD_KINDS:
             for name in getattr(fields, kind):
                 if catalog.get(name) is None:
-                    raise ConfigError(f"{where}: '{kind}' names '{name}', which is not a Marketo lead field")
+                    raise ConfigError(f"{where}: '{kind}' names '{name}', which is not a Marketo lead field"
+                                      f"{did_you_mean(name, catalog.fields)}")
         return cls(frozenset(fields.marketo_owned), frozenset(fields.fill_only), frozenset(fields.newer_only))
 
     @property

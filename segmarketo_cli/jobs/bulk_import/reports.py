@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.jobs.backfill_leads.plan import lead_key
 from segmarketo_cli.mapping.mapper import FieldCatalog
+from segmarketo_cli.suggest import did_you_mean
 
 # Real failure files name their reason column so (blog.teknkl.com, "add an initial row number to bulk lead
 # import CSVs for useful failure reports"); the warnings file's name is not documented, so the last column is
@@ -26,7 +27,7 @@ def check_row_field(catalog: FieldCatalog, name: str | None, *, lookup_field: st
     info = catalog.get(name)
     if info is None:
         raise ConfigError(f"{where} '{name}' is not a Marketo lead field (create a custom String field for it, "
-                          "or unset bulk_row_field)")
+                          f"or unset bulk_row_field){did_you_mean(name, catalog.fields)}")
     if info.read_only or info.data_type not in ROW_FIELD_TYPES:
         raise ConfigError(f"{where} '{name}' must be a writable {'/'.join(ROW_FIELD_TYPES)} field, "
                           f"got a {'read-only ' if info.read_only else ''}{info.data_type} field")

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.marketo.lists import ListParent, list_parents
+from segmarketo_cli.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from segmarketo_cli.jobs.sync_audience.session import SyncSession
@@ -28,7 +29,7 @@ def find_list(session: SyncSession) -> None:
         session.list_id = int(found["id"])
         return
     if not opts.create_list:
-        raise ConfigError(f"static list '{name}' not found in Marketo",
+        raise ConfigError(f"static list '{name}' not found in Marketo{did_you_mean(name, client.list_names())}",
                           hint="check the exact name, or pass --create-list --folder NAME")
     session.folder = find_folder(client, opts.folder or "")
     session.report.notes.append(f"list '{name}' does not exist; "
