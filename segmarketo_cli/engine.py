@@ -12,14 +12,15 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import duckdb
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import OutputError
 from segmarketo_cli.paths import engine_dir, ensure_private_dir
 from segmarketo_cli.sizes import parse_memory_limit
+
+if TYPE_CHECKING:  # DuckDB and pyarrow load with the first engine: runs planned in memory never import them
+    import duckdb
+    import pyarrow as pa
 
 
 class Engine:
@@ -30,6 +31,8 @@ class Engine:
     run left there is removed when the next one opens it."""
 
     def __init__(self, temp_dir: Path, memory_limit: int, *, threads: int | None = None) -> None:
+        import duckdb
+
         self.temp_dir = temp_dir
         self.memory_limit = memory_limit
         if temp_dir.exists():
@@ -82,6 +85,8 @@ def insert_columns(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema
     """Append rows given column by column (in `schema`'s order) to `table`, as one Arrow table."""
     if not columns or not columns[0]:
         return
+    import pyarrow as pa
+
     arrays = [pa.array(values, type=spec.type) for values, spec in zip(columns, schema, strict=True)]
     insert_arrow(con, table, pa.Table.from_arrays(arrays, schema=schema))
 

@@ -1,0 +1,41 @@
+"""Small runs never pay the planning engine's fixed cost: a child `segmarketo` process planning a small input in
+memory never imports DuckDB, pyarrow or pandas."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.sandbox_env import subprocess_env
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("duckdb", "pyarrow", "pandas")
+# Runs the CLI in a child interpreter, then reports (last line of stderr) which heavy modules it loaded.
+PROBE = f"""
+import sys
+from segmarketo_cli.cli.main import run
+try:
+    code = run(sys.argv[1:])
+finally:
+    print("LOADED", *[name for name in {HEAVY!r} if name in sys.modules], file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def loaded_modules(url: str, home: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """The child's result and the heavy modules it imported."""
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120,
+                          env=subprocess_env(url, home), cwd=ROOT)
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("LOADED"), done.stderr[-2000:]
+    return done, last.split()[1:]
+
+
+def test_a_small_backfill_dry_run_never_imports_duckdb(sandbox, tmp_path):
+    done, heavy = loaded_modules(sandbox.url, tmp_path / "home", "backfill-leads", "--json", "--dry-run",
+                                 str(ROOT / "sample_data" / "identifies.jsonl.gz"))
+    assert done.returncode in (0, 3), done.stderr[-2000:]
+    assert json.loads(done.stdout)["counts"]["leads_to_write"] > 0
+    assert heavy == []
