@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.support.sandbox_env import subprocess_env
+from tests.support.writeback_helpers import populate
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("duckdb", "pyarrow", "pandas")
@@ -38,4 +39,12 @@ def test_a_small_backfill_dry_run_never_imports_duckdb(sandbox, tmp_path):
                                  str(ROOT / "sample_data" / "identifies.jsonl.gz"))
     assert done.returncode in (0, 3), done.stderr[-2000:]
     assert json.loads(done.stdout)["counts"]["leads_to_write"] > 0
+    assert heavy == []
+
+
+def test_a_small_writeback_dry_run_never_imports_duckdb(sandbox, tmp_path):
+    made = populate(sandbox, 40)
+    done, heavy = loaded_modules(sandbox.url, tmp_path / "home", "writeback", "--since", "3d", "--dry-run")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(done.stdout.splitlines()) == len(made)
     assert heavy == []
