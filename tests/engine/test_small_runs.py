@@ -1,5 +1,5 @@
 """Small runs never pay the planning engine's fixed cost: a child `segmarketo` process planning a small input in
-memory never imports DuckDB, pyarrow or pandas."""
+memory never imports DuckDB, pyarrow or pandas; one that plans a small input on the engine never imports pandas."""
 
 from __future__ import annotations
 
@@ -48,3 +48,26 @@ def test_a_small_writeback_dry_run_never_imports_duckdb(sandbox, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(done.stdout.splitlines()) == len(made)
     assert heavy == []
+
+
+def test_a_small_sync_audience_dry_run_never_imports_pandas(sandbox, tmp_path):
+    box = sandbox.marketo
+    ids = [box.add_lead(email=f"p{i}@example.com") for i in range(8)]
+    box.add_to_list(box.add_list("VIP"), ids[4:])
+    audience = tmp_path / "audience.csv"
+    audience.write_text("email\n" + "".join(f"p{i}@example.com\n" for i in range(8)), encoding="utf-8")
+    done, heavy = loaded_modules(sandbox.url, tmp_path / "home", "sync-audience", str(audience), "--list", "VIP",
+                                 "--dry-run", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["counts"]["added"] == 4
+    assert heavy == ["duckdb", "pyarrow"]
+
+
+def test_a_small_apply_events_dry_run_never_imports_pandas(sandbox, tmp_path):
+    sandbox.load_seed(ROOT / "sample_data" / "sandbox")
+    done, heavy = loaded_modules(sandbox.url, tmp_path / "home", "apply-events",
+                                 str(ROOT / "sample_data" / "track_events.jsonl"), "--rules",
+                                 str(ROOT / "sample_data" / "rules.toml"), "--dry-run", "--json")
+    assert done.returncode in (0, 3), done.stderr[-2000:]
+    assert json.loads(done.stdout[done.stdout.index("{\n"):])["counts"]
+    assert heavy == ["duckdb", "pyarrow"]
