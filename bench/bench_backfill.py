@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from itertools import islice
 from pathlib import Path
 
@@ -25,10 +26,10 @@ from _common import OUT, bench_child  # noqa: E402
 from segmarketo_cli.config import Settings
 from segmarketo_cli.engine import Engine
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
-from segmarketo_cli.jobs.backfill_leads.plan_table import build_plan
 from segmarketo_cli.jobs.backfill_leads.prepare import BackfillOptions, prepare
-from segmarketo_cli.jobs.backfill_leads.read import read_people
-from segmarketo_cli.jobs.backfill_leads.run import run
+from segmarketo_cli.jobs.backfill_leads.read import might_matter, read_people
+from segmarketo_cli.jobs.backfill_leads.run import plan_builder, run
+from segmarketo_cli.jobs.backfill_leads.sizing import uses_engine
 from segmarketo_cli.jobs.bulk_import import execute as backfill_bulk
 from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.rejects import RejectsWriter
@@ -105,13 +106,17 @@ def parse_and_plan(path: str, on_engine: bool | None = None) -> None:
     gc.disable()  # as the job's run does while reading and planning
     start, cpu0 = time.perf_counter(), time.process_time()
     report = RunReport(command="backfill-leads", dry_run=True)
-    with tempfile.TemporaryDirectory() as spill, Engine(Path(spill) / "engine", 2**30) as engine:
+    inputs = preflight([path])
+    if on_engine is None:  # as the job decides (run.py): small inputs never open the engine
+        on_engine = uses_engine(inputs, 2**30, keep=might_matter)
+    with tempfile.TemporaryDirectory() as spill, \
+            (Engine(Path(spill) / "engine", 2**30) if on_engine else nullcontext()) as engine:
         rejects = RejectsWriter(Path(spill) / "rejects.jsonl")
-        people = read_people(preflight([path]), nulls="keep", report=report, rejects=rejects,
+        people = read_people(inputs, nulls="keep", report=report, rejects=rejects,
                              progress=JobContext.progress, engine=engine, on_engine=on_engine)
         read_s = time.perf_counter() - start
-        plan = build_plan(people, mapper, con=engine.con, lookup_field="email", ownership=Ownership(),
-                          stored_hashes=lambda keys: {}, read_current=lambda keys, fields: {})
+        plan = plan_builder(engine)(people, mapper, lookup_field="email", ownership=Ownership(),
+                                    stored_hashes=lambda keys: {}, read_current=lambda keys, fields: {})
         upserts = plan.upsert_count
         rejects.close()
     count, people = report.counts["messages_read"], report.details["people"]

@@ -13,14 +13,14 @@ from segmarketo_cli.cli.helptext import epilog, setting_variable
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
 from segmarketo_cli.cli.rejects_options import input_files, retry_rejects_option, strict_option
-from segmarketo_cli.jobs.backfill_leads.plan_table import BackfillPlan
+from segmarketo_cli.jobs.backfill_leads.lead_plan import LeadPlan
 from segmarketo_cli.jobs.backfill_leads.prepare import DEFAULT_BULK_THRESHOLD, BackfillOptions, prepare
 from segmarketo_cli.jobs.backfill_leads.run import run
 from segmarketo_cli.marketo.base import MAX_BATCH
 from segmarketo_cli.sources import FORMATS
 
 
-def show_plan(plan: BackfillPlan, *, bulk_threshold: int, sample: int = 5) -> None:
+def show_plan(plan: LeadPlan, *, bulk_threshold: int, sample: int = 5) -> None:
     """The dry-run plan on stdout: counts, sample rows, unmapped traits, first rejects."""
     out = sys.stdout
     mode = "Bulk Import" if plan.uses_bulk(bulk_threshold) else f"REST ({MAX_BATCH} per call)"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, TypeVar
 
 from segmarketo_cli.marketo.base import MAX_BATCH
@@ -18,6 +19,13 @@ def chunks(items: Sequence[T], size: int = MAX_BATCH) -> Iterator[Sequence[T]]:
         raise ValueError(f"chunk size must be at least 1, got {size}")
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in consecutive lists of at most `size`, drawn lazily (for streams `chunks` cannot slice)."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The engine-backed plan gives exactly the outcomes of the in-memory planner it replaced: sandbox leads, report
-buckets, details and notes, rejects file lines and dry-run output, on the sample data and generated hard cases.
+"""Both backfill plans (in memory and on the engine) give exactly the outcomes of the in-memory planner they
+replaced: sandbox leads, report buckets, details and notes, rejects file lines and dry-run output, on the sample
+data and generated hard cases.
 
 The expected outcomes in plan_golden.json were recorded by running these scenarios on the in-memory planner
 (`WRITE_PLAN_GOLDEN=1 pytest tests/backfill_leads/test_plan_equivalence.py` rewrites them).
@@ -158,19 +159,23 @@ SCENARIOS = {
     "hard_bulk": (scenario_hard, ("--bulk-threshold", "50")),
     "duplicates": (scenario_duplicates, ()),
 }
-# A tiny memory limit spills the engine's tables to disk: the outcome must be the very same.
-CASES = [(name, name, ()) for name in SCENARIOS] + [
-    ("hard_rest_64MB", "hard_rest", ("--memory-limit", "64MB")),
-    ("hard_bulk_64MB", "hard_bulk", ("--memory-limit", "64MB")),
+# These inputs are small enough to be planned in memory (plan_memory.py); each one is also planned on the engine
+# (plan_table.py), where a tiny memory limit spills the tables to disk: the outcome must be the very same.
+CASES = [(name, name, (), False) for name in SCENARIOS] + [(f"{name}_engine", name, (), True) for name in SCENARIOS] + [
+    ("hard_rest_64MB", "hard_rest", ("--memory-limit", "64MB"), True),
+    ("hard_bulk_64MB", "hard_bulk", ("--memory-limit", "64MB"), True),
 ]
 
 
-@pytest.mark.parametrize("case, expected, memory", CASES, ids=[c[0] for c in CASES])
-def test_outcomes_match_the_in_memory_planner(invoke, sandbox, tmp_path, isolated_home, case, expected, memory):
+@pytest.mark.parametrize("case, expected, memory, on_engine", CASES, ids=[c[0] for c in CASES])
+def test_outcomes_match_the_in_memory_planner(invoke, sandbox, tmp_path, isolated_home, monkeypatch, case, expected,
+                                              memory, on_engine):
+    if on_engine:
+        monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.run.uses_engine", lambda *args, **kwargs: True)
     scenario, extra = SCENARIOS[expected]
     got = scenario(invoke, sandbox, tmp_path, *extra, *memory)
     golden = json.loads(GOLDEN.read_text(encoding="utf-8")) if GOLDEN.exists() else {}
-    if os.environ.get("WRITE_PLAN_GOLDEN") and not memory:
+    if os.environ.get("WRITE_PLAN_GOLDEN") and case == expected:
         golden[case] = got
         GOLDEN.write_text(json.dumps(golden, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     assert got == golden[expected]

@@ -125,15 +125,19 @@ def test_the_chunked_pipeline_gives_what_the_whole_run_sets_gave(tmp_path, small
 
 
 def test_tiny_caches_and_a_64mb_engine_give_the_identical_record(tmp_path, small_batches, monkeypatch):
-    """Every spill path at once: chunks of 700, a 100-lead cache, table inserts every 200 keys, and a Bloom
-    filter so small that nearly every key is probed in DuckDB, with the engine capped at 64 MB."""
+    """Every spill path at once: chunks of 700, a 100-lead cache, key sets that move to the engine past 500 keys,
+    table inserts every 200 keys, and a Bloom filter so small that nearly every key is probed in DuckDB, with the
+    engine capped at 64 MB."""
     monkeypatch.setattr(execute, "DRAIN_ROWS", 700)
+    monkeypatch.setattr(keyset, "MEMORY_KEYS", 500)
     monkeypatch.setattr(LeadDirectory, "cache_size", 100)
     monkeypatch.setattr(keyset, "FLUSH_ROWS", 200)
     monkeypatch.setattr(keyset, "BLOOM_BITS", 1 << 10)
     with open_engine("64MB", tmp_path / "engine-state", "default") as engine:
-        record, _ = scenario(tmp_path, engine.con)
+        record, _ = scenario(tmp_path, lambda: engine.con)
+        tables = engine.con.execute("SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall()
     assert digest(record) == BEFORE
+    assert [name.rsplit("_", 1)[0] for (name,) in tables] == ["writeback_leads", "writeback_seen_guids"]
 
 
 def test_a_long_wait_for_a_few_unknown_leads_no_longer_holds_everything_read_after_them(tmp_path, small_batches,
@@ -157,14 +161,24 @@ def test_a_long_wait_for_a_few_unknown_leads_no_longer_holds_everything_read_aft
     assert reached[len(reached) // 2] > 1_000
 
 
-def test_key_table_answers_a_chunk_with_the_keys_added_before(tmp_path, monkeypatch):
+@pytest.mark.parametrize("memory_keys", [5, 100], ids=["moved-to-the-engine", "in-memory"])
+def test_key_table_answers_a_chunk_with_the_keys_added_before(tmp_path, monkeypatch, memory_keys):
     monkeypatch.setattr(keyset, "FLUSH_ROWS", 3)
-    with open_engine("64MB", tmp_path, "default") as engine:
-        table = KeyTable(engine.con, "t", "BIGINT", [("email", "VARCHAR")])
-        for key in range(10):
-            table.add(key, f"p{key}@example.com")
-        assert table.lookup([3, 42, 9, 3]) == {3: ("p3@example.com",), 9: ("p9@example.com",)}
-        assert len(table) == 10
+    monkeypatch.setattr(keyset, "MEMORY_KEYS", memory_keys)
+    opened = []
+
+    def connect():
+        opened.append(open_engine("64MB", tmp_path, "default"))
+        return opened[-1].con
+
+    table = KeyTable(connect, "t", "BIGINT", [("email", "VARCHAR")])
+    for key in range(10):
+        table.add(key, f"p{key}@example.com")
+    assert table.lookup([3, 42, 9, 3]) == {3: ("p3@example.com",), 9: ("p9@example.com",)}
+    assert len(table) == 10
+    assert len(opened) == (1 if memory_keys < 10 else 0)
+    for engine in opened:
+        engine.close()
 
 
 def test_bloom_filter_never_forgets_a_key():
@@ -194,6 +208,7 @@ def test_a_run_stopped_midway_with_a_64mb_limit_resumes_without_loss_or_duplicat
     monkeypatch.setattr(sender_module, "MAX_BATCH_MESSAGES", 10)
     monkeypatch.setattr(execute, "DRAIN_ROWS", 7)
     monkeypatch.setattr(LeadDirectory, "cache_size", 2)
+    monkeypatch.setattr(keyset, "MEMORY_KEYS", 20)  # the key sets move to the 64 MB engine midway
     monkeypatch.setattr(keyset, "BLOOM_BITS", 1 << 10)
     real_send = BatchSender.send_batch
     batches = {"n": 0}

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from segmarketo_cli.engine import insert_arrow, insert_rows
+from segmarketo_cli.engine import insert_columns, insert_rows
 
 CHUNK = 50_000  # rows per Arrow batch, both ways
 
@@ -26,9 +26,11 @@ _REJECT = pa.schema([("seq", pa.int64()), ("rule", pa.int32()), ("message_id", p
 _WHO = pa.schema([("who", pa.string()), ("key", pa.string()), ("reason", pa.string()), ("email", pa.string())])
 _IDS = pa.schema([("rule", pa.int32()), ("message_id", pa.string())])
 _KEYS = pa.schema([("key", pa.string())])
+_MESSAGE_IDS = pa.schema([("message_id", pa.string())])
 
 _TABLES = """
 CREATE OR REPLACE TABLE ae_seen (message_id VARCHAR);
+CREATE OR REPLACE TABLE ae_chunk (message_id VARCHAR);
 CREATE OR REPLACE TABLE ae_matches (seq BIGINT, rule INTEGER, message_id VARCHAR, ts DOUBLE, origin VARCHAR,
                                     who VARCHAR, payload BLOB);
 CREATE OR REPLACE TABLE ae_rejects (seq BIGINT, rule INTEGER, message_id VARCHAR, origin VARCHAR, reason VARCHAR,
@@ -107,16 +109,12 @@ class StagedEvents:
         if not message_ids:
             return set()
         distinct = list(dict.fromkeys(message_ids))
-        batch = pa.table({"message_id": pa.array(distinct, pa.string())})
-        self.con.register("ae_chunk", batch)
-        try:
-            seen = {row[0] for row in self.con.execute(
-                "SELECT c.message_id FROM ae_chunk c SEMI JOIN ae_seen s ON s.message_id = c.message_id").fetchall()}
-        finally:
-            self.con.unregister("ae_chunk")
+        self.con.execute("DELETE FROM ae_chunk")
+        insert_columns(self.con, "ae_chunk", _MESSAGE_IDS, [distinct])
+        seen = {row[0] for row in self.con.execute(
+            "SELECT c.message_id FROM ae_chunk c SEMI JOIN ae_seen s ON s.message_id = c.message_id").fetchall()}
         fresh = [m for m in distinct if m not in seen]
-        if fresh:
-            insert_arrow(self.con, "ae_seen", pa.table({"message_id": pa.array(fresh, pa.string())}))
+        insert_columns(self.con, "ae_seen", _MESSAGE_IDS, [fresh])
         return seen
 
     def add_match(self, rule: int, message_id: str, ts: float, origin: str, who: str, payload: Any) -> None:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import SegmarketoError
 from segmarketo_cli.jobs.backfill_leads.execute_rest import BatchResult, CookieLinker, RestExecutor
+from segmarketo_cli.jobs.backfill_leads.lead_plan import LeadPlan
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate, lead_key
-from segmarketo_cli.jobs.backfill_leads.plan_table import BackfillPlan, batches
+from segmarketo_cli.jobs.batches import batches
 from segmarketo_cli.jobs.bulk_import.execute import BulkExecutor, ImportResult
 from segmarketo_cli.jobs.context import ProgressBar
 from segmarketo_cli.jobs.rejects import RejectsWriter
@@ -56,7 +57,7 @@ class LeadWriter:
         for chunk in batches(candidates, HASH_CHUNK):
             self.store.remember_hashes(self.instance, self.lookup_field, [(c.key, c.hash) for c in chunk])
 
-    def write(self, plan: BackfillPlan, *, bulk: bool, progress: Callable[..., Any]) -> None:
+    def write(self, plan: LeadPlan, *, bulk: bool, progress: Callable[..., Any]) -> None:
         """Cookies of unchanged leads, then the upserts (Bulk Import when `bulk`); re-raises a stop error after
         counting every unconfirmed lead as deferred."""
         self._link_unchanged_cookies(plan)
@@ -103,7 +104,7 @@ class LeadWriter:
         self._bar.update(len(result.outcomes))
 
     # Bulk Import ---------------------------------------------------------------------------------------------
-    def _bulk(self, plan: BackfillPlan) -> Stop | None:
+    def _bulk(self, plan: LeadPlan) -> Stop | None:
         executor = BulkExecutor(self.client, lookup_field=self.lookup_field,
                                 on_result=functools.partial(self._on_bulk, plan), row_field=self.bulk_row_field)
         stopped = executor.run(plan.iter_upserts())
@@ -116,7 +117,7 @@ class LeadWriter:
             stopped = self._link_cookie_chunks(plan.iter_marked("cookies"))
         return stopped
 
-    def _on_bulk(self, plan: BackfillPlan, result: ImportResult) -> None:
+    def _on_bulk(self, plan: LeadPlan, result: ImportResult) -> None:
         if result.unconfirmed:
             plan.mark("resend", (c.key for c in result.unconfirmed))
             self._resend += len(result.unconfirmed)
@@ -133,7 +134,7 @@ class LeadWriter:
             log.warning("bulk import warning for %s: %s", candidate.origin, reason)
         self._bar.update(len(result.imported) + len(result.rejected))
 
-    def _resend_unconfirmed(self, plan: BackfillPlan) -> Stop | None:
+    def _resend_unconfirmed(self, plan: LeadPlan) -> Stop | None:
         """Leads of bulk jobs whose failure/warning files did not reconcile: Sync Leads gives each its own
         answer (an upsert of what the job may already have written is harmless)."""
         self.report.add("bulk_leads_resent", self._resend)
@@ -142,7 +143,7 @@ class LeadWriter:
         return self._rest(plan.iter_marked("resend"))
 
     # Munchkin cookies ----------------------------------------------------------------------------------------
-    def _link_unchanged_cookies(self, plan: BackfillPlan) -> None:
+    def _link_unchanged_cookies(self, plan: LeadPlan) -> None:
         """Cookies of leads an earlier run confirmed but stopped (607, crash) before associating; done pairs cost
         nothing, since CookieLinker skips what the state store says is associated."""
         for waiting in batches(plan.iter_unchanged(with_cookies=True), COOKIE_CHUNK):

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import AuthError, ExitCode, SegmarketoError
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate
-from segmarketo_cli.jobs.backfill_leads.plan_table import batches
-from segmarketo_cli.jobs.batches import first_reason, positional
+from segmarketo_cli.jobs.batches import batches, first_reason, positional
 from segmarketo_cli.marketo.base import MAX_BATCH
 from segmarketo_cli.marketo.codes import with_partition_advice
 from segmarketo_cli.marketo.exceptions import MarketoPayloadTooLarge

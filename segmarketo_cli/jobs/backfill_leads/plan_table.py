@@ -7,7 +7,7 @@ import pickle
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -15,6 +15,7 @@ import pyarrow as pa
 from segmarketo_cli.config.sections import FIELD_KINDS
 from segmarketo_cli.engine import insert_columns, insert_rows
 from segmarketo_cli.identity import Person
+from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK
 from segmarketo_cli.jobs.backfill_leads.plan import (
     Candidate,
     Ownership,
@@ -27,10 +28,7 @@ from segmarketo_cli.jobs.backfill_leads.plan import (
 )
 from segmarketo_cli.mapping.mapper import Mapper
 
-T = TypeVar("T")
-
 CHUNK = 10_000  # rows per Arrow batch to or from the engine: 50,000 cost ~45 MB more peak RSS, no less CPU
-KEY_CHUNK = 9_900  # keys per state-store or Marketo lookup: whole 300-value Marketo calls
 
 PEOPLE = pa.schema([
     ("ordinal", pa.int64()), ("key", pa.string()), ("fields", pa.binary()), ("field_ts", pa.binary()),
@@ -78,13 +76,6 @@ def dump(value: Any) -> bytes:
 def load(blob: bytes) -> Any:
     """The value `dump` stored."""
     return pickle.loads(blob)  # noqa: S301 - written by this run into its own private database
-
-
-def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """`items` in consecutive lists of at most `size`, drawn lazily."""
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
 
 
 def stream(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None,

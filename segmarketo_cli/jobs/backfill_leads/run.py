@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import gc
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.jobs.backfill_leads.execute import LeadWriter
+from segmarketo_cli.jobs.backfill_leads.lead_plan import LeadPlan
 from segmarketo_cli.jobs.backfill_leads.plan import lead_key
 from segmarketo_cli.jobs.backfill_leads.plan_key import backfill_plan_key
-from segmarketo_cli.jobs.backfill_leads.plan_table import BackfillPlan, build_plan
+from segmarketo_cli.jobs.backfill_leads.plan_memory import build_memory_plan
 from segmarketo_cli.jobs.backfill_leads.prepare import PreparedBackfill
-from segmarketo_cli.jobs.backfill_leads.read import MESSAGE_BUCKETS, read_people
+from segmarketo_cli.jobs.backfill_leads.read import MESSAGE_BUCKETS, might_matter, read_people
+from segmarketo_cli.jobs.backfill_leads.sizing import uses_engine
 from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.unchanged_inputs import check_inputs, record_inputs, report_input_check
 from segmarketo_cli.mapping.mapper import Mapper, load_catalog
+from segmarketo_cli.sizes import parse_memory_limit
 
 if TYPE_CHECKING:
+    from segmarketo_cli.engine import Engine
     from segmarketo_cli.marketo.client import MarketoClient
 
 LEAD_BUCKETS = ("leads_created", "leads_updated", "leads_imported", "leads_unchanged", "leads_rejected",
@@ -27,7 +33,8 @@ SAMPLES = 5  # upserts shown in a dry run's report
 
 def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
     """The whole job; every message and every planned lead ends in exactly one bucket. A dry run hands its
-    BackfillPlan to `ctx.show_plan`."""
+    LeadPlan to `ctx.show_plan`. Inputs whose people fit in memory (sizing.uses_engine) are read and planned there
+    without opening the engine; larger ones are both read and planned on it."""
     profile, options = prepared.profile, prepared.options
     lookup_field = profile.lookup_field
     client, store, report = ctx.marketo(), ctx.store, ctx.report
@@ -56,10 +63,12 @@ def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
+        on_engine = uses_engine(prepared.inputs, parse_memory_limit(ctx.settings.memory_limit), keep=might_matter)
+        engine = ctx.engine() if on_engine else None
         people = read_people(prepared.inputs, nulls=options.nulls, report=report, rejects=ctx.rejects,
-                             progress=ctx.progress, engine=ctx.engine())
-        plan = build_plan(
-            people, mapper, con=ctx.engine().con, lookup_field=lookup_field, ownership=ownership,
+                             progress=ctx.progress, engine=engine, on_engine=on_engine)
+        plan = plan_builder(engine)(
+            people, mapper, lookup_field=lookup_field, ownership=ownership,
             stored_hashes=lambda keys: store.pushed_hashes(client.instance, lookup_field, keys),
             read_current=lambda keys, fields: _read_current(client, lookup_field, keys, fields), full=options.full,
         )
@@ -79,6 +88,16 @@ def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
     return report
 
 
+def plan_builder(engine: Engine | None) -> Callable[..., LeadPlan]:
+    """build_memory_plan without an engine, else plan_table.build_plan on the engine's connection (only then
+    is DuckDB imported)."""
+    if engine is None:
+        return build_memory_plan
+    from segmarketo_cli.jobs.backfill_leads.plan_table import build_plan
+
+    return functools.partial(build_plan, con=engine.con)
+
+
 def _read_current(client: MarketoClient, lookup_field: str, keys: list[str],
                   fields: list[str]) -> dict[str, list[dict[str, Any]]]:
     """The leads Marketo holds for `keys` (their `fields`), by normalised key."""
@@ -91,7 +110,7 @@ def _read_current(client: MarketoClient, lookup_field: str, keys: list[str],
     return current
 
 
-def _record_plan(plan: BackfillPlan, report: RunReport, writer: LeadWriter, *, dry_run: bool) -> None:
+def _record_plan(plan: LeadPlan, report: RunReport, writer: LeadWriter, *, dry_run: bool) -> None:
     report.add("leads_unchanged", plan.unchanged_count)
     for reject in plan.iter_rejects():
         writer.reject(reject.key, reject.reason, origin=reject.origin, fields=reject.fields)

@@ -15,7 +15,7 @@ from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.writeback.activity import Activity, BadActivity
 from segmarketo_cli.jobs.writeback.events import EventBuilder, Skip
-from segmarketo_cli.jobs.writeback.keyset import KeyTable, engine_or_private
+from segmarketo_cli.jobs.writeback.keyset import Connect, KeyTable, engine_or_private
 from segmarketo_cli.jobs.writeback.lookups import AssetNames, LeadDirectory
 from segmarketo_cli.paths import open_private, write_failed
 from segmarketo_cli.segment import sender as segment_sender
@@ -23,7 +23,7 @@ from segmarketo_cli.segment.sender import BatchResult, BatchSender
 from segmarketo_cli.segment.spec import LIBRARY, message_size
 
 if TYPE_CHECKING:
-    import duckdb
+    pass
 
 log = logging.getLogger("segmarketo.writeback")
 
@@ -143,7 +143,7 @@ class Pipeline:
         rejects: RejectsWriter,
         commit: Callable[[dict[str, Position]], None] | None,
         on_read: Callable[[int], None] | None = None,
-        con: duckdb.DuckDBPyConnection | None = None,
+        con: Connect | None = None,
     ) -> None:
         self.builder = builder
         self.leads = leads

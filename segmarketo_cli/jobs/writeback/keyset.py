@@ -1,13 +1,17 @@
-"""Whole-run key sets of write-back (messageIds seen, leads looked up) in a DuckDB table behind a Bloom filter."""
+"""Whole-run key sets of write-back (messageIds seen, leads looked up): in memory while small, then in a DuckDB table
+behind a Bloom filter."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Hashable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
 
+Connect = Callable[[], "duckdb.DuckDBPyConnection"]  # the run's engine connection, opened when first called
+MEMORY_KEYS = 50_000  # keys a KeyTable holds in Python; past them it moves to the engine
 FLUSH_ROWS = 50_000  # new keys held in Python before they go to the table in one Arrow insert
 BLOOM_BITS = 1 << 26  # 8 MiB per set: ~1e-3 false positives at 1M keys, ~7 % at 10M (a probe each, never wrong)
 _MIX = 0x9E3779B97F4A7C15  # Fibonacci hashing: spreads hash(int) == int over all 64 bits
@@ -36,10 +40,44 @@ class BloomFilter:
 
 
 class KeyTable:
-    """Keys of one run, each with optional values, in a DuckDB table of the run's engine (it spills to the engine's
-    temp folder past its memory_limit; docs/engine.md). `lookup` answers for a whole chunk of keys with at most one
-    query, and only asks about the keys the Bloom filter cannot rule out. Callers add each key once and serialise
-    access across threads.
+    """Keys of one run, each with optional values: in a Python dict while there are at most MEMORY_KEYS of them,
+    so a small run never opens the engine (docs/engine.md), then in an EngineKeys table of the run's engine, which
+    `connect` opens on first use. Callers add each key once and serialise access across threads."""
+
+    def __init__(self, connect: Connect, name: str, key_type: str, columns: Sequence[tuple[str, str]] = ()) -> None:
+        self._connect = connect
+        self._spec = (name, key_type, columns)
+        self._memory: dict[Hashable, tuple[Any, ...]] = {}
+        self._table: EngineKeys | None = None
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, key: Hashable, *values: Any) -> None:
+        """Add a key not in the table yet, with its values."""
+        self._count += 1
+        if self._table is not None:
+            self._table.add(key, *values)
+            return
+        self._memory[key] = values
+        if len(self._memory) > MEMORY_KEYS:
+            self._table = EngineKeys(self._connect(), *self._spec)
+            for held, held_values in self._memory.items():
+                self._table.add(held, *held_values)
+            self._memory = {}
+
+    def lookup(self, keys: Iterable[Hashable]) -> dict[Any, tuple[Any, ...]]:
+        """The values of each of `keys` already added (keys not added are left out)."""
+        if self._table is not None:
+            return self._table.lookup(keys)
+        return {key: self._memory[key] for key in keys if key in self._memory}
+
+
+class EngineKeys:
+    """Keys with their values in a DuckDB table of the run's engine (it spills to the engine's temp folder past its
+    memory_limit; docs/engine.md). `lookup` answers for a whole chunk of keys with at most one query, and only asks
+    about the keys the Bloom filter cannot rule out.
 
     Chunks travel as one DuckDB list per column (`unnest`), not row by row. Not as Arrow arrays: building one from
     Python objects makes pyarrow import pandas, about 47 MB more RSS for a job that never uses it."""
@@ -54,16 +92,11 @@ class KeyTable:
         self._con.execute(f"CREATE TABLE {self.table} ({spec})")
         self._bloom = BloomFilter(BLOOM_BITS)
         self._unsaved: list[tuple[Any, ...]] = []
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
 
     def add(self, key: Hashable, *values: Any) -> None:
         """Add a key not in the table yet, with its values."""
         self._bloom.add(key)
         self._unsaved.append((key, *values))
-        self._count += 1
         if len(self._unsaved) >= FLUSH_ROWS:
             self.flush()
 
@@ -88,6 +121,15 @@ class KeyTable:
         return {row[0]: tuple(row[1:]) for row in rows}
 
 
-def engine_or_private(con: duckdb.DuckDBPyConnection | None) -> duckdb.DuckDBPyConnection:
-    """The run's engine connection, or a private in-memory one (unit tests and benches build parts alone)."""
-    return con if con is not None else duckdb.connect()
+def engine_or_private(connect: Connect | None) -> Connect:
+    """The run's engine connection (opened on first use), or a private in-memory one (unit tests and benches build
+    parts alone)."""
+    if connect is not None:
+        return connect
+
+    def private() -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        return duckdb.connect()
+
+    return private

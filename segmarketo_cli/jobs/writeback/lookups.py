@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING, Any
 from segmarketo_cli.errors import ConfigError, MarketoError
 from segmarketo_cli.jobs.batches import chunks
 from segmarketo_cli.jobs.writeback.events import LeadIdentity
-from segmarketo_cli.jobs.writeback.keyset import KeyTable, engine_or_private
+from segmarketo_cli.jobs.writeback.keyset import Connect, KeyTable, engine_or_private
 from segmarketo_cli.marketo.base import MAX_BATCH
 from segmarketo_cli.state import StateStore
 
 if TYPE_CHECKING:
-    import duckdb
 
     from segmarketo_cli.marketo.client import MarketoClient
 
@@ -139,8 +138,9 @@ class LeadDirectory:
     """Lead id -> LeadIdentity (email, userId field) via Get Leads by Filter on id, 300 per call, kept per run.
 
     Deliberately not cached across runs: a lead's userId appears when the person is identified, and the next
-    run should use it. Every lead looked up is kept in a DuckDB table of the run's engine (`con`); a bounded
-    cache holds the identities in use, and `load` fills it for a chunk of activities with one query.
+    run should use it. Every lead looked up is kept in a KeyTable (past its first 50,000, in a table of the run's
+    engine, which `con` opens); a bounded cache holds the identities in use, and `load` fills it for a chunk of
+    activities with one query.
     Thread-safe: page readers `prefetch` the ids they see, and whichever thread gathers a full call's worth of
     unknown ids looks them up, so lookups overlap page reads instead of waiting for them.
     """
@@ -149,7 +149,7 @@ class LeadDirectory:
     cache_size = 50_000  # identities held in Python; past it, `load` starts the cache afresh
 
     def __init__(self, client: MarketoClient, user_id_field: str | None,
-                 con: duckdb.DuckDBPyConnection | None = None) -> None:
+                 con: Connect | None = None) -> None:
         self.client = client
         self.user_id_field = user_id_field
         self.fields = ["id", "email"] + ([user_id_field] if user_id_field and user_id_field != "email" else [])

@@ -45,6 +45,8 @@ from segmarketo_cli.jobs.writeback.read_rest import RestResult, collapse, read_r
 from segmarketo_cli.segment.sender import BatchSender
 
 if TYPE_CHECKING:
+    import duckdb
+
     from segmarketo_cli.marketo.client import MarketoClient
     from segmarketo_cli.state import StateStore
 
@@ -110,11 +112,14 @@ def _read_and_deliver(ctx: JobContext, prepared: PreparedWriteback, on_read: Cal
             doc = {"mode": "rest", "streams": collapse(positions)}
         store.set_cursor(instance, CURSOR, json.dumps(doc))
 
-    directory = LeadDirectory(marketo, settings.user_id_field, ctx.engine().con)
+    def engine() -> duckdb.DuckDBPyConnection:  # opened only when a key set outgrows memory (keyset.py)
+        return ctx.engine().con
+
+    directory = LeadDirectory(marketo, settings.user_id_field, engine)
     campaigns = AssetNames(marketo, store, CAMPAIGNS_KEY, campaign_names)
     subjects = AssetNames(marketo, store, SUBJECTS_KEY, email_subjects)
     pipeline = Pipeline(builder, directory, campaigns, subjects, sink, report, ctx.rejects,
-                        commit if writes else None, on_read=on_read, con=ctx.engine().con)
+                        commit if writes else None, on_read=on_read, con=engine)
     report.details.update({
         "mode": mode,
         "window": {"since": iso_seconds(start_date) if start_date else "stored cursor",

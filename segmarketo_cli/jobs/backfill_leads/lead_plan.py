@@ -1,0 +1,44 @@
+"""What a backfill plan offers the report, the dry run and the writers, whether it is held in memory
+(plan_memory.py) or on the engine (plan_table.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+from segmarketo_cli.jobs.backfill_leads.plan import Candidate, Reject
+
+KEY_CHUNK = 9_900  # keys per state-store or Marketo lookup: whole 300-value Marketo calls
+
+
+class LeadPlan(Protocol):
+    """Counters, samples, and streams of the upserts, unchanged leads and rejects in people order (the unchanged:
+    first those whose stored hash matched, then those ownership left nothing to write); `mark` remembers upserts
+    that need a second look while the writes run."""
+
+    upsert_count: int
+    unchanged_count: int
+    reject_count: int
+    fields_skipped: dict[str, int]
+    fields_dropped: int
+    compliance_skipped: int
+    unmapped: dict[str, str]
+
+    @property
+    def planned(self) -> int: ...
+
+    def uses_bulk(self, threshold: int) -> bool: ...
+
+    def iter_upserts(self) -> Iterator[Candidate]: ...
+
+    def iter_unchanged(self, *, with_cookies: bool = False) -> Iterator[Candidate]: ...
+
+    def iter_rejects(self) -> Iterator[Reject]: ...
+
+    def sample_upserts(self, n: int) -> list[Candidate]: ...
+
+    def sample_rejects(self, n: int) -> list[Reject]: ...
+
+    def mark(self, kind: str, keys: Iterable[str]) -> None: ...
+
+    def iter_marked(self, kind: str) -> Iterator[Candidate]: ...

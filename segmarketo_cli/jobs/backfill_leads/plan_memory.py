@@ -1,0 +1,152 @@
+"""The backfill plan in memory, for inputs whose people fit there (sizing.uses_engine): the same outcome as
+plan_table.py gives on the engine, without loading DuckDB (docs/engine.md, "backfill-leads")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from segmarketo_cli.config.sections import FIELD_KINDS
+from segmarketo_cli.identity import Person
+from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK
+from segmarketo_cli.jobs.backfill_leads.plan import (
+    Candidate,
+    Ownership,
+    ReadCurrent,
+    Reject,
+    StoredHashes,
+    plan_person,
+    prune,
+)
+from segmarketo_cli.jobs.batches import batches
+from segmarketo_cli.mapping.mapper import Mapper
+
+
+@dataclass
+class MemoryPlan:
+    """A LeadPlan held in lists: upserts and rejects in people order, unchanged leads first those whose stored hash
+    matched, then those ownership left nothing to write."""
+
+    upserts: list[Candidate] = field(default_factory=list)
+    unchanged: list[Candidate] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    upsert_count: int = 0
+    unchanged_count: int = 0
+    reject_count: int = 0
+    fields_skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELD_KINDS, 0))
+    fields_dropped: int = 0
+    compliance_skipped: int = 0
+    unmapped: dict[str, str] = field(default_factory=dict)  # trait path -> why it maps to no field, sorted
+    marks: dict[str, set[str]] = field(default_factory=dict)  # kind -> keys of upserts marked for it
+
+    @property
+    def planned(self) -> int:
+        return self.upsert_count + self.unchanged_count + self.reject_count
+
+    def uses_bulk(self, threshold: int) -> bool:
+        """Whether the writes go through Bulk Import: at least `threshold` leads to write."""
+        return self.upsert_count >= threshold
+
+    def iter_upserts(self) -> Iterator[Candidate]:
+        return iter(self.upserts)
+
+    def iter_unchanged(self, *, with_cookies: bool = False) -> Iterator[Candidate]:
+        return (c for c in self.unchanged if c.cookies or not with_cookies)
+
+    def iter_rejects(self) -> Iterator[Reject]:
+        return iter(self.rejects)
+
+    def sample_upserts(self, n: int) -> list[Candidate]:
+        return self.upserts[:n]
+
+    def sample_rejects(self, n: int) -> list[Reject]:
+        return self.rejects[:n]
+
+    def mark(self, kind: str, keys: Iterable[str]) -> None:
+        self.marks.setdefault(kind, set()).update(keys)
+
+    def iter_marked(self, kind: str) -> Iterator[Candidate]:
+        marked = self.marks.get(kind, set())
+        return (c for c in self.upserts if c.key in marked)
+
+
+def build_memory_plan(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, ownership: Ownership,
+                      stored_hashes: StoredHashes, read_current: ReadCurrent, full: bool = False) -> MemoryPlan:
+    """The whole plan in memory; the lookups are called as plan_table.build_plan calls them (the same keys in the
+    same chunks of at most KEY_CHUNK)."""
+    plan = MemoryPlan()
+    in_order = _map_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership)
+    candidates = [c for c in in_order if isinstance(c, Candidate)]
+    matched = set() if full else _matching_hashes(candidates, stored_hashes)
+    emptied = _apply_ownership(plan, [c for c in candidates if c.key not in matched], read_current, ownership,
+                               lookup_field=lookup_field)
+    pruned_away = []
+    for planned in in_order:
+        if isinstance(planned, Reject):
+            plan.rejects.append(planned)
+        elif planned.key in matched:
+            plan.unchanged.append(planned)
+        elif planned.key in emptied:
+            pruned_away.append(planned)
+        else:
+            plan.upserts.append(planned)
+    plan.unchanged.extend(pruned_away)
+    plan.upsert_count, plan.unchanged_count, plan.reject_count = \
+        len(plan.upserts), len(plan.unchanged), len(plan.rejects)
+    plan.unmapped = dict(sorted(mapper.unmapped.items()))
+    return plan
+
+
+def _map_people(plan: MemoryPlan, people: Iterable[Person], mapper: Mapper, *, lookup_field: str,
+                ownership: Ownership) -> list[Candidate | Reject]:
+    """Every person mapped, in people order: a candidate, or a reject (the first person of a key keeps it; a later
+    one is rejected naming the first one's origin)."""
+    in_order: list[Candidate | Reject] = []
+    first_origin: dict[str, str] = {}
+    for person in people:
+        mapped = mapper.map_person(person)
+        plan.fields_dropped += len(mapped.dropped)
+        plan.compliance_skipped += mapped.compliance_skipped
+        planned, owned = plan_person(person, mapped, lookup_field=lookup_field, ownership=ownership)
+        if isinstance(planned, Candidate):
+            if planned.key in first_origin:
+                planned = Reject(f"duplicate {lookup_field} in input (also at {first_origin[planned.key]})",
+                                 planned.key, planned.origin)
+            else:
+                first_origin[planned.key] = planned.origin
+                plan.fields_skipped["marketo_owned"] += owned
+        in_order.append(planned)
+    return in_order
+
+
+def _matching_hashes(candidates: list[Candidate], stored_hashes: StoredHashes) -> set[str]:
+    """The keys of the candidates whose fields still hash as an earlier run stored (content_hash is computed only
+    for those with a stored hash)."""
+    matched: set[str] = set()
+    for chunk in batches(candidates, KEY_CHUNK):
+        found = stored_hashes([c.key for c in chunk])
+        matched.update(c.key for c in chunk if c.key in found and c.hash == found[c.key])
+    return matched
+
+
+def _apply_ownership(plan: MemoryPlan, changed: list[Candidate], read_current: ReadCurrent, ownership: Ownership,
+                     *, lookup_field: str) -> set[str]:
+    """For changed candidates with fill_only / newer_only fields: read the leads' current values from Marketo and
+    prune; the keys of the leads left with nothing to write."""
+    read_fields = ownership.read_fields
+    if not read_fields:
+        return set()
+    wanted = sorted({lookup_field, "updatedAt", *ownership.fill_only})
+    emptied: set[str] = set()
+    for chunk in batches((c for c in changed if not read_fields.isdisjoint(c.fields)), KEY_CHUNK):
+        current = read_current([c.key for c in chunk], wanted)
+        for candidate in chunk:
+            rows = current.get(candidate.key, [])
+            if not rows:
+                continue
+            outcome = prune(candidate, rows, ownership, lookup_field=lookup_field)
+            plan.fields_skipped["fill_only"] += outcome.fill_only
+            plan.fields_skipped["newer_only"] += outcome.newer_only
+            if outcome.unchanged:
+                emptied.add(candidate.key)
+    return emptied
