@@ -6,11 +6,9 @@ import duckdb
 
 from segmarketo_cli.jobs.backfill_leads.staging import MESSAGES, NODES
 
-# In the run's in-memory database `backfill` (plan_table.ATTACH), like the staged tables.
-COMPONENTS = "backfill.identity_components"  # seq -> component (the smallest node id of the message's person)
-PEOPLE = "backfill.identity_people"  # component -> first_fold: the person's first identify, their place in the output
-_WORK = ("backfill.identity_node_ids", "backfill.identity_edges", "backfill.identity_links",
-         "backfill.identity_labels", "backfill.identity_next")
+COMPONENTS = "identity_components"  # seq -> component (the smallest node id of the message's person)
+PEOPLE = "identity_people"  # component -> first_fold: the person's first identify, their place in the output
+_WORK = ("identity_node_ids", "identity_edges", "identity_links", "identity_labels", "identity_next")
 
 
 def label_components(con: duckdb.DuckDBPyConnection) -> int:
@@ -22,38 +20,36 @@ def label_components(con: duckdb.DuckDBPyConnection) -> int:
     (so an alias chain takes about log2 of its length in rounds). Labels only fall and stay inside their
     component, so when a round changes nothing every node carries its component's smallest id.
     """
-    con.execute("CREATE OR REPLACE TABLE backfill.identity_node_ids AS "
+    con.execute("CREATE OR REPLACE TABLE identity_node_ids AS "
                 f"SELECT node, row_number() OVER () AS id FROM (SELECT DISTINCT node FROM {NODES})")
-    con.execute("CREATE OR REPLACE TABLE backfill.identity_edges AS "
-                f"SELECT n.seq, i.id FROM {NODES} n JOIN backfill.identity_node_ids i USING (node)")
+    con.execute("CREATE OR REPLACE TABLE identity_edges AS "
+                f"SELECT n.seq, i.id FROM {NODES} n JOIN identity_node_ids i USING (node)")
     con.execute(f"DROP TABLE {NODES}")
     # Only messages with two nodes or more join anything; the others take their node's final label.
-    con.execute("CREATE OR REPLACE TABLE backfill.identity_links AS SELECT DISTINCT seq, id "
-                "FROM backfill.identity_edges WHERE seq IN "
-                "(SELECT seq FROM backfill.identity_edges GROUP BY seq HAVING min(id) < max(id))")
-    con.execute("CREATE OR REPLACE TABLE backfill.identity_labels AS "
-                "SELECT DISTINCT id, id AS label FROM backfill.identity_links")
+    con.execute("CREATE OR REPLACE TABLE identity_links AS SELECT DISTINCT seq, id FROM identity_edges "
+                "WHERE seq IN (SELECT seq FROM identity_edges GROUP BY seq HAVING min(id) < max(id))")
+    con.execute("CREATE OR REPLACE TABLE identity_labels AS SELECT DISTINCT id, id AS label FROM identity_links")
     changed = True
     while changed:
         con.execute("""
-            CREATE OR REPLACE TABLE backfill.identity_next AS
+            CREATE OR REPLACE TABLE identity_next AS
             WITH per_message AS (
-                SELECT k.seq, min(l.label) AS label
-                FROM backfill.identity_links k JOIN backfill.identity_labels l USING (id) GROUP BY k.seq),
+                SELECT k.seq, min(l.label) AS label FROM identity_links k JOIN identity_labels l USING (id)
+                GROUP BY k.seq),
             per_node AS (
-                SELECT k.id, min(m.label) AS label FROM backfill.identity_links k JOIN per_message m USING (seq)
+                SELECT k.id, min(m.label) AS label FROM identity_links k JOIN per_message m USING (seq)
                 GROUP BY k.id)
             SELECT p.id, least(p.label, j.label) AS label
-            FROM per_node p JOIN backfill.identity_labels j ON j.id = p.label""")
-        row = con.execute("SELECT count(*) FROM backfill.identity_next n "
-                          "JOIN backfill.identity_labels l USING (id) WHERE n.label <> l.label").fetchone()
+            FROM per_node p JOIN identity_labels j ON j.id = p.label""")
+        row = con.execute("SELECT count(*) FROM identity_next n JOIN identity_labels l USING (id) "
+                          "WHERE n.label <> l.label").fetchone()
         changed = bool(row and row[0])
-        con.execute("DROP TABLE backfill.identity_labels")
-        con.execute("ALTER TABLE backfill.identity_next RENAME TO identity_labels")
+        con.execute("DROP TABLE identity_labels")
+        con.execute("ALTER TABLE identity_next RENAME TO identity_labels")
     con.execute(f"""
         CREATE OR REPLACE TABLE {COMPONENTS} AS
         SELECT e.seq, min(coalesce(l.label, e.id)) AS component
-        FROM backfill.identity_edges e LEFT JOIN backfill.identity_labels l USING (id) GROUP BY e.seq""")
+        FROM identity_edges e LEFT JOIN identity_labels l USING (id) GROUP BY e.seq""")
     con.execute(f"""
         CREATE OR REPLACE TABLE {PEOPLE} AS
         SELECT c.component, min(m.fold_seq) AS first_fold

@@ -19,13 +19,10 @@ import pyarrow as pa
 
 from segmarketo_cli.engine import Engine, insert_arrow
 from segmarketo_cli.identity import IDENTIFY, Links
-from segmarketo_cli.jobs.backfill_leads.plan_table import ATTACH
 from segmarketo_cli.timeparse import message_time
 
-# Tables in the run's in-memory database `backfill` (plan_table.ATTACH): appends skip the database file's
-# write-ahead log and checkpoints, and past memory_limit its blocks spill to the engine's folder like any other.
-MESSAGES = "backfill.identity_messages"  # seq, fold_seq (an identify's sequence number, else NULL), body_at, body_size
-NODES = "backfill.identity_nodes"  # seq, node: the graph's node names of each staged message
+MESSAGES = "identity_messages"  # seq, fold_seq (an identify's sequence number, else NULL), body_at, body_size
+NODES = "identity_nodes"  # seq, node: the graph's node names of each staged message
 BODIES = "identity-messages.bin"  # the staged records (see dump_record), in the engine's folder
 CHUNK = 50_000  # rows per Arrow batch handed to DuckDB
 _PICKLE = 0x80  # the first byte of a pickle (protocol >= 2); a marshal dump never starts with it
@@ -66,7 +63,6 @@ class MessageStage:
     def __init__(self, engine: Engine, links: Callable[[dict[str, Any]], Links | None]) -> None:
         self.con = engine.con
         self._links = links
-        self.con.execute(ATTACH)
         self.con.execute(f"CREATE OR REPLACE TABLE {MESSAGES} "
                          "(seq BIGINT, fold_seq BIGINT, body_at BIGINT, body_size BIGINT)")
         self.con.execute(f"CREATE OR REPLACE TABLE {NODES} (seq BIGINT, node VARCHAR)")
