@@ -313,6 +313,14 @@ class IdentityGraph:
         links = self.links(message)
         if links is None:
             return False
+        if links.kind != IDENTIFY:
+            return self.add_links(links)
+        return self.add_links(links, message.get("traits"), message_time(message), origin, seq)
+
+    def add_links(self, links: Links, traits: Any = None, ts: float | None = None, origin: str = "",
+                  seq: int | None = None) -> bool:
+        """`add` for a message already reduced to its `links` and, for an identify, its traits and message_time:
+        what a replay of staged messages folds without parsing them again."""
         if links.kind == ALIAS:
             self._union(links.nodes)
             return True
@@ -324,7 +332,7 @@ class IdentityGraph:
         if seq is None:
             self._seq += 1
             seq = self._seq
-        self._fold(person, message, links, origin, seq)
+        self._fold(person, traits, _MISSING_TS if ts is None else ts, links, origin, seq)
         return True
 
     def _person(self, node: str) -> Person:
@@ -339,10 +347,8 @@ class IdentityGraph:
         if cookie and cookie not in person.cookies:
             person.cookies.append(cookie)
 
-    def _fold(self, person: Person, message: dict[str, Any], links: Links, origin: str, seq: int) -> None:
+    def _fold(self, person: Person, traits: Any, ts: float, links: Links, origin: str, seq: int) -> None:
         user_id, anon_id, email, cookie = links.user_id, links.anon_id, links.email, links.cookie
-        ts = message_time(message)
-        ts = _MISSING_TS if ts is None else ts
         person.identifies += 1
         if ts > person.last_seen:
             person.last_seen = ts
@@ -360,7 +366,6 @@ class IdentityGraph:
             person.emails.append(email)
         if cookie and cookie not in person.cookies:
             person.cookies.append(cookie)
-        traits = message.get("traits")
         if type(traits) is dict and (person.raw is not None or not person._traits) and not self.clear_nulls:
             paths, values = walk(traits, email if email and not traits.get("email") else None)
             if person.raw is None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from segmarketo_cli.engine import open_engine
-from segmarketo_cli.identity import Person
+from segmarketo_cli.identity import ALIAS, IDENTIFY, Links, Person
 from segmarketo_cli.jobs.backfill_leads.read import read_people
 from segmarketo_cli.jobs.backfill_leads.staging import dump_record, load_record
 from segmarketo_cli.jobs.rejects import RejectsWriter
@@ -212,10 +212,13 @@ def test_a_parquet_extract_with_a_time_column_gives_the_same_people(tmp_path):
 def test_messages_marshal_can_not_write_are_pickled():
     import datetime as dt
 
-    plain = {"type": "identify", "traits": {"n": [1, 2.5, None, True]}}
-    odd = {"type": "identify", "traits": {"opens": dt.time(9, 30)}}
-    assert load_record(dump_record("a.jsonl:1", plain)) == ("a.jsonl:1", plain)
-    assert load_record(dump_record("b.parquet:2", odd)) == ("b.parquet:2", odd)
+    links = Links(IDENTIFY, ["u:u1", "e:a@b.co"], "u1", None, "a@b.co", "cookie")
+    plain = {"n": [1, 2.5, None, True]}
+    odd = {"opens": dt.time(9, 30)}
+    assert load_record(dump_record("a.jsonl:1", links, plain, 1.5)) == ("a.jsonl:1", links, plain, 1.5)
+    assert load_record(dump_record("b.parquet:2", links, odd, None)) == ("b.parquet:2", links, odd, None)
+    alias = Links(ALIAS, ["u:new", "u:old", "a:old"])
+    assert load_record(dump_record("c.jsonl:3", alias)) == ("c.jsonl:3", alias, None, None)
 
 
 @pytest.mark.slow

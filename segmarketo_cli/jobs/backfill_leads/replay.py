@@ -20,7 +20,7 @@ _READ_BUFFER = 1 << 20  # people come roughly in input order, so most reads land
 def replay_people(engine: Engine, *, nulls: str) -> Iterator[Person]:
     """Each person of the staged messages, in the order IdentityGraph.people gives (first identify first).
 
-    A person's messages go, in input order and with their original sequence numbers, into a fresh graph of
+    A person's staged messages go, in input order and with their original sequence numbers, into a fresh graph of
     their own: every union of the whole-input graph stays inside one component, so it builds the same Person.
     The rows stream through a cursor of their own, so the caller may use the engine's connection between two
     people; the tables and the messages file are removed once the last person is out.
@@ -39,8 +39,8 @@ def replay_people(engine: Engine, *, nulls: str) -> Iterator[Person]:
                             graph = IdentityGraph(nulls=nulls)
                         current = first_fold
                     bodies.seek(body_at)
-                    origin, message = load_record(bodies.read(body_size))
-                    graph.add(message, origin, fold_seq)
+                    origin, links, traits, ts = load_record(bodies.read(body_size))
+                    graph.add_links(links, traits, ts, origin, fold_seq)
             if current is not None:
                 yield _person(graph)
         for table in (MESSAGES, COMPONENTS, PEOPLE):

@@ -1,7 +1,9 @@
 """backfill-leads people on the engine, step 1: every message that touches a person, staged for the replay.
 
-The messages themselves go, in input order, to a file in the engine's private folder; DuckDB gets small integer
-rows (where each message sits in that file) and the node names, so the replay's sort moves numbers, not messages.
+Each message goes, in input order, to a file in the engine's private folder, already reduced to what the replay
+folds (its links, and for an identify its traits and message time), so the replay parses nothing again; DuckDB
+gets small integer rows (where each record sits in that file) and the node names, so the replay's sort moves
+numbers, not messages.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import pyarrow as pa
 
 from segmarketo_cli.engine import Engine, insert_arrow
 from segmarketo_cli.identity import IDENTIFY, Links
+from segmarketo_cli.timeparse import message_time
 
 MESSAGES = "identity_messages"  # seq, fold_seq (an identify's sequence number, else NULL), body_at, body_size
 NODES = "identity_nodes"  # seq, node: the graph's node names of each staged message
-BODIES = "identity-messages.bin"  # the staged (origin, message) records, in the engine's folder
+BODIES = "identity-messages.bin"  # the staged records (see dump_record), in the engine's folder
 CHUNK = 50_000  # rows per Arrow batch handed to DuckDB
 _PICKLE = 0x80  # the first byte of a pickle (protocol >= 2); a marshal dump never starts with it
 
@@ -28,24 +31,28 @@ _MESSAGES_SCHEMA = pa.schema([("seq", pa.int64()), ("fold_seq", pa.int64()), ("b
                               ("body_size", pa.int64())])
 _NODES_SCHEMA = pa.schema([("seq", pa.int64()), ("node", pa.string())])
 
+Record = tuple[str, Links, Any, "float | None"]  # origin, links, traits (identify), message time (identify)
 
-def dump_record(origin: str, message: dict[str, Any]) -> bytes:
-    """`origin` and `message` as bytes for the replay: marshal (the fastest round trip of parsed JSON), pickle
-    for values marshal cannot write (a Parquet time column, say)."""
+
+def dump_record(origin: str, links: Links, traits: Any = None, ts: float | None = None) -> bytes:
+    """What the replay folds of one message (IdentityGraph.add_links' arguments) as bytes: marshal (the fastest
+    round trip of parsed JSON), pickle for values marshal cannot write (a Parquet time column, say)."""
+    record = (origin, links.kind, links.nodes, links.user_id, links.anon_id, links.email, links.cookie, traits, ts)
     try:
-        return marshal.dumps((origin, message))
+        return marshal.dumps(record)
     except ValueError:
-        return pickle.dumps((origin, message), protocol=5)
+        return pickle.dumps(record, protocol=5)
 
 
-def load_record(body: bytes) -> tuple[str, dict[str, Any]]:
-    """The origin and message `dump_record` wrote."""
-    origin, message = pickle.loads(body) if body[0] == _PICKLE else marshal.loads(body)
-    return origin, message
+def load_record(body: bytes) -> Record:
+    """The origin, links, traits and message time `dump_record` wrote."""
+    origin, kind, nodes, user_id, anon_id, email, cookie, traits, ts = (
+        pickle.loads(body) if body[0] == _PICKLE else marshal.loads(body))
+    return origin, Links(kind, nodes, user_id, anon_id, email, cookie), traits, ts
 
 
 def bodies_path(engine: Engine) -> Path:
-    """Where the staged messages of `engine`'s run are kept (removed with the engine's folder)."""
+    """Where the staged records of `engine`'s run are kept (removed with the engine's folder)."""
     return engine.temp_dir / BODIES
 
 
@@ -74,11 +81,13 @@ class MessageStage:
             return False
         self.seq += 1
         seq = self.seq
-        fold_seq = None
         if links.kind == IDENTIFY:
             self.folds += 1
-            fold_seq = self.folds
-        body = dump_record(origin, message)
+            fold_seq: int | None = self.folds
+            body = dump_record(origin, links, message.get("traits"), message_time(message))
+        else:
+            fold_seq = None
+            body = dump_record(origin, links)
         self._bodies.write(body)
         seqs, folds, body_at, body_size = self._rows
         seqs.append(seq)
