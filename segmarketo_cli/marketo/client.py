@@ -171,6 +171,7 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         once: bool = False,
+        stream: bool = False,
     ) -> Envelope | requests.Response:
         """One logical call: an `Envelope` (or a raw `requests.Response` when `expect_json=False`).
 
@@ -198,7 +199,8 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
                 started = time.monotonic()
                 try:
                     response = self.session.request(
-                        verb, url, headers=send_headers, timeout=(self.connect_timeout, read_timeout), **body
+                        verb, url, headers=send_headers, timeout=(self.connect_timeout, read_timeout),
+                        stream=stream, **body
                     )
                 except _TRANSPORT_ERRORS as exc:
                     log_call(verb, url, type(exc).__name__, time.monotonic() - started)
@@ -207,9 +209,11 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
                 self._transport_failed(tries, failure, read_timeout, maybe_applied=not _never_sent(failure))
                 continue
             assert response is not None
-            outcome = self._handle(response, method, path, token, tries, expect_json, time.monotonic() - started)
+            outcome = self._handle(response, method, path, token, tries, expect_json, time.monotonic() - started,
+                                   stream=stream)
             if outcome is not None:
                 return outcome
+            response.close()  # a retry follows: a streamed answer's connection goes back to the pool
 
     def _build(
         self,
@@ -244,6 +248,8 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         tries: _Attempts,
         expect_json: bool,
         elapsed: float,
+        *,
+        stream: bool = False,
     ) -> Envelope | requests.Response | None:
         """Return the call's result, or None after arranging a retry; raise when there is nothing to retry."""
         status = response.status_code
@@ -273,6 +279,11 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         if status >= 400:
             log_call(method, url, status, elapsed)
             raise MarketoError(f"HTTP {status}", f"{method} {path}: {redact(response.text.strip())[:200]}")
+        # A streamed file is handed over unread; a JSON answer (Marketo's errors come as an envelope with HTTP 200)
+        # is small and parsed below.
+        if stream and "json" not in response.headers.get("Content-Type", "").lower():
+            log_call(method, url, status, elapsed, f"{response.headers.get('Content-Length', '?')} bytes, streamed")
+            return response
         try:
             envelope = parse_envelope(response.json())
         except (ValueError, EnvelopeError):
