@@ -147,8 +147,8 @@ class BulkApi(ApiBase):
             size_ok = not isinstance(size, int) or written == size
             if size_ok and (not checked or hmac.compare_digest(digest, expected.strip().lower())):
                 return
-            log.warning("bulk %s export %s: the downloaded file (%d bytes) does not match its fileChecksum%s",
-                        kind, export_id, written, "; downloading it again" if attempt == 1 else "")
+            log.warning("bulk %s export %s: the downloaded file (%d bytes) does not match its fileChecksum or "
+                        "fileSize%s", kind, export_id, written, "; downloading it again" if attempt == 1 else "")
         target.unlink(missing_ok=True)
         raise ExtractChecksumMismatch(kind, export_id)
 

@@ -7,8 +7,10 @@ import stat as file_stat
 import tracemalloc
 
 import pytest
+import requests
 
 from segmarketo_cli.config import load_settings
+from segmarketo_cli.errors import ServiceUnavailable
 from segmarketo_cli.jobs.extract_file import csv_rows, downloaded_extract
 from segmarketo_cli.jobs.services import build_marketo
 from segmarketo_cli.marketo import bulk
@@ -96,3 +98,42 @@ def test_a_corrupt_download_is_fetched_again_and_kept_intact(completed, tmp_path
     client.bulk_extract_download("leads", export_id, status, target)
     assert sandbox.faults.pending == 0
     assert "sha256:" + hashlib.sha256(target.read_bytes()).hexdigest() == status["fileChecksum"]
+
+
+def cut_off(client, monkeypatch, times: int) -> list[int]:
+    """The client's next `times` file downloads break off after their first chunk; the cuts made are counted."""
+    cuts: list[int] = []
+    raw = client.raw
+
+    def answer(*args, **kwargs):
+        response = raw(*args, **kwargs)
+        if len(cuts) < times:
+            cuts.append(1)
+            chunks = response.iter_content
+
+            def broken(size):
+                yield next(chunks(size))
+                raise requests.exceptions.ChunkedEncodingError("connection broken mid-file")
+
+            response.iter_content = broken
+        return response
+
+    monkeypatch.setattr(client, "raw", answer)
+    return cuts
+
+
+def test_a_download_cut_off_mid_file_is_fetched_again(completed, tmp_path, monkeypatch):
+    client, export_id, status = completed
+    cuts = cut_off(client, monkeypatch, times=1)
+    target = tmp_path / "extract.csv"
+    client.bulk_extract_download("leads", export_id, status, target)
+    assert cuts == [1]
+    assert "sha256:" + hashlib.sha256(target.read_bytes()).hexdigest() == status["fileChecksum"]
+
+
+def test_a_download_cut_off_twice_is_a_temporary_failure(completed, tmp_path, monkeypatch):
+    client, export_id, status = completed
+    cuts = cut_off(client, monkeypatch, times=2)
+    with pytest.raises(ServiceUnavailable, match="broke off twice"):
+        client.bulk_extract_download("leads", export_id, status, tmp_path / "extract.csv")
+    assert cuts == [1, 1]
