@@ -189,6 +189,8 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
             if token is None:
                 continue
             verb, url, body = self._build(method, path, params, json, form, files, tries.long_form)
+            if stream:
+                body["stream"] = True
             send_headers = {"Authorization": f"Bearer {token}", **(headers or {})}
             if "data" in body and "files" not in body:
                 send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
@@ -199,8 +201,7 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
                 started = time.monotonic()
                 try:
                     response = self.session.request(
-                        verb, url, headers=send_headers, timeout=(self.connect_timeout, read_timeout),
-                        stream=stream, **body
+                        verb, url, headers=send_headers, timeout=(self.connect_timeout, read_timeout), **body
                     )
                 except _TRANSPORT_ERRORS as exc:
                     log_call(verb, url, type(exc).__name__, time.monotonic() - started)
@@ -213,7 +214,8 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
                                    stream=stream)
             if outcome is not None:
                 return outcome
-            response.close()  # a retry follows: a streamed answer's connection goes back to the pool
+            if stream:
+                response.close()  # a retry follows: the unread answer's connection goes back to the pool
 
     def _build(
         self,
