@@ -110,7 +110,7 @@ def plan_only(people: int, churn: float, memory_limit: str = "1GB") -> dict:
         with Timer() as timer, Engine(folder / "engine", parse_memory_limit(memory_limit)) as engine, \
                 RejectsWriter(folder / "rejects.jsonl") as rejects:
             con = engine.con
-            audience = read_audience(source)
+            audience = read_audience(source, count=False)  # as the job: the header now, the rows once in the load
             load_audience(con, audience, rejects)
             current = audience_members.load_members(con, members, None)
             create(con, "resolved", RESOLVED_SCHEMA)

@@ -33,6 +33,7 @@ class RequestOptions(TypedDict, total=False):
     headers: Mapping[str, str] | None
     timeout: float | None
     once: bool
+    stream: bool  # a file answer is returned unread, for the caller to stream (`iter_content`) and close
 
 
 class ApiBase(ABC):

@@ -5,9 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from typing import Any
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
 
-from segmarketo_cli.errors import MarketoError
+import requests
+
+from segmarketo_cli.errors import MarketoError, ServiceUnavailable
 from segmarketo_cli.marketo.base import ApiBase
 from segmarketo_cli.marketo.exceptions import ExtractChecksumMismatch, MarketoPayloadTooLarge
 
@@ -20,12 +25,24 @@ EXTRACT_KINDS = ("leads", "activities")
 # Adobe: poll an export's status no more than once a minute; Marketo refreshes it at that pace anyway
 # (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/bulk-extract/bulk-extract).
 EXTRACT_POLL_INTERVAL_S = 60.0
+DOWNLOAD_CHUNK = 1 << 20  # bytes read from the socket and written to the file at a time
 
 
 def _extract_base(kind: str) -> str:
     if kind not in EXTRACT_KINDS:
         raise ValueError(f"bulk extract kind must be one of {', '.join(EXTRACT_KINDS)}, got {kind!r}")
     return f"/bulk/v1/{kind}/export"
+
+
+def _private_file(path: Path) -> BinaryIO:
+    """`path` opened to write bytes, emptied, mode 0600."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class BulkApi(ApiBase):
@@ -104,22 +121,48 @@ class BulkApi(ApiBase):
         headers = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else None
         return self.raw("GET", f"{_extract_base(kind)}/{export_id}/file.json", headers=headers).content
 
-    def bulk_extract_download(self, kind: str, export_id: str, checksum: str | None) -> bytes:
-        """The whole extract file, checked against `checksum`, the `fileChecksum` ("sha256:<hex>") of the job's
-        Completed status row: a mismatch downloads it once more, a second one raises ExtractChecksumMismatch.
-        Without a checksum (or with another algorithm) the file is returned unchecked, with a warning."""
-        algorithm, _, expected = (checksum or "").partition(":")
-        if algorithm.lower() != "sha256" or not expected:
+    def bulk_extract_download(self, kind: str, export_id: str, status: Mapping[str, Any], target: Path) -> None:
+        """Stream the whole extract file into `target` (created private: it holds e-mail addresses), checked while
+        it is written against the job's Completed `status` row: its `fileChecksum` ("sha256:<hex>") and
+        `fileSize`. A mismatch or a connection dropped mid-file downloads it once more; a second mismatch raises
+        ExtractChecksumMismatch. Without a sha256 checksum the file is kept unchecked (but for its size), with a
+        warning. Memory stays one chunk whatever the file's size."""
+        checksum = str(status.get("fileChecksum") or "")
+        size = status.get("fileSize")
+        algorithm, _, expected = checksum.partition(":")
+        checked = algorithm.lower() == "sha256" and bool(expected)
+        if not checked:
             log.warning("bulk %s export %s has no sha256 fileChecksum (%r); its file is used unchecked",
-                        kind, export_id, checksum)
-            return self.bulk_extract_file(kind, export_id)
+                        kind, export_id, status.get("fileChecksum"))
         for attempt in (1, 2):
-            data = self.bulk_extract_file(kind, export_id)
-            if hmac.compare_digest(hashlib.sha256(data).hexdigest(), expected.strip().lower()):
-                return data
-            log.warning("bulk %s export %s: the downloaded file (%d bytes) does not match its fileChecksum%s",
-                        kind, export_id, len(data), "; downloading it again" if attempt == 1 else "")
+            try:
+                digest, written = self._download_to(kind, export_id, target)
+            except requests.RequestException as exc:  # dropped while the body streamed: the request had succeeded
+                if attempt == 2:
+                    raise ServiceUnavailable(f"the bulk {kind} export {export_id} download broke off twice "
+                                             f"({type(exc).__name__})") from None
+                log.warning("bulk %s export %s: the download broke off (%s); downloading it again",
+                            kind, export_id, type(exc).__name__)
+                continue
+            size_ok = not isinstance(size, int) or written == size
+            if size_ok and (not checked or hmac.compare_digest(digest, expected.strip().lower())):
+                return
+            log.warning("bulk %s export %s: the downloaded file (%d bytes) does not match its fileChecksum or "
+                        "fileSize%s", kind, export_id, written, "; downloading it again" if attempt == 1 else "")
+        target.unlink(missing_ok=True)
         raise ExtractChecksumMismatch(kind, export_id)
+
+    def _download_to(self, kind: str, export_id: str, target: Path) -> tuple[str, int]:
+        """The file written to `target` chunk by chunk (replacing what was there); its SHA-256 and size."""
+        digest = hashlib.sha256()
+        written = 0
+        response = self.raw("GET", f"{_extract_base(kind)}/{export_id}/file.json", stream=True)
+        with response, _private_file(target) as out:
+            for chunk in response.iter_content(DOWNLOAD_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+                written += len(chunk)
+        return digest.hexdigest(), written
 
     def bulk_extract_cancel(self, kind: str, export_id: str) -> dict[str, Any]:
         """Cancel a job; returns its new status row."""

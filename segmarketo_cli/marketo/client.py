@@ -171,6 +171,7 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         once: bool = False,
+        stream: bool = False,
     ) -> Envelope | requests.Response:
         """One logical call: an `Envelope` (or a raw `requests.Response` when `expect_json=False`).
 
@@ -188,6 +189,8 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
             if token is None:
                 continue
             verb, url, body = self._build(method, path, params, json, form, files, tries.long_form)
+            if stream:
+                body["stream"] = True
             send_headers = {"Authorization": f"Bearer {token}", **(headers or {})}
             if "data" in body and "files" not in body:
                 send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
@@ -207,9 +210,12 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
                 self._transport_failed(tries, failure, read_timeout, maybe_applied=not _never_sent(failure))
                 continue
             assert response is not None
-            outcome = self._handle(response, method, path, token, tries, expect_json, time.monotonic() - started)
+            outcome = self._handle(response, method, path, token, tries, expect_json, time.monotonic() - started,
+                                   stream=stream)
             if outcome is not None:
                 return outcome
+            if stream:
+                response.close()  # a retry follows: the unread answer's connection goes back to the pool
 
     def _build(
         self,
@@ -244,6 +250,8 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         tries: _Attempts,
         expect_json: bool,
         elapsed: float,
+        *,
+        stream: bool = False,
     ) -> Envelope | requests.Response | None:
         """Return the call's result, or None after arranging a retry; raise when there is nothing to retry."""
         status = response.status_code
@@ -273,6 +281,11 @@ class MarketoClient(LeadsApi, ListsApi, ProgramsApi, CampaignsApi, ActivitiesApi
         if status >= 400:
             log_call(method, url, status, elapsed)
             raise MarketoError(f"HTTP {status}", f"{method} {path}: {redact(response.text.strip())[:200]}")
+        # A streamed file is handed over unread; a JSON answer (Marketo's errors come as an envelope with HTTP 200)
+        # is small and parsed below.
+        if stream and "json" not in response.headers.get("Content-Type", "").lower():
+            log_call(method, url, status, elapsed, f"{response.headers.get('Content-Length', '?')} bytes, streamed")
+            return response
         try:
             envelope = parse_envelope(response.json())
         except (ValueError, EnvelopeError):

@@ -479,3 +479,31 @@ def test_plan_out_with_an_unknown_extension_is_exit_2_before_any_call(world, san
     assert result.exit_code == 2
     assert "unknown file type '.xls'" in result.output
     assert calls == []
+
+
+def test_create_missing_streams_the_people_in_call_batches_at_a_64mb_limit(world, sandbox, invoke, tmp_path, calls,
+                                                                          monkeypatch):
+    """41 people to create, 7 per createOnly call and 14 per window out of the engine; one of them created by
+    someone else after the lookup (1005), found again. Every new lead ends in the list, each counted once."""
+    ids, list_id = world
+    monkeypatch.setattr(session, "CALL_SIZE", 7)
+    monkeypatch.setattr(session, "BATCH_ROWS", 14)
+    emails = [f"new{i:02d}@example.com" for i in range(40)] + ["late@example.com"]
+    late: list[int] = []
+    create_people = execute_create.create_people
+
+    def someone_else_creates_late_first(*args):
+        late.append(sandbox.marketo.add_lead(email="late@example.com"))
+        return create_people(*args)
+
+    monkeypatch.setattr("segmarketo_cli.jobs.sync_audience.run.create_people", someone_else_creates_late_first)
+    result = invoke("sync-audience", audience_csv(tmp_path, emails), "--list", "VIP", "--mode", "add-only",
+                    "--create-missing", "--memory-limit", "64MB", "--json")
+    assert result.exit_code == 0, result.output
+    new = {sandbox.marketo.find_leads("email", e)[0]["id"] for e in emails}
+    assert late[0] in new
+    assert sandbox.marketo.list_members(list_id) == {ids[f"p{i}"] for i in range(5, 10)} | new
+    counts = report(result)["counts"]
+    assert (counts["created"], counts["audience_leads"], counts["added"]) == (40, 41, 41)
+    assert counts["create_failed"] == 0
+    assert sum(1 for method, path in calls if path == "/rest/v1/leads.json" and method == "POST") == 6

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from segmarketo_cli import paths
 from tests.support.refusals import assert_refused
 from tests.sync_audience.test_cli import audience_csv, calls, world  # noqa: F401  (fixtures: calls, world)
 
@@ -37,7 +38,6 @@ REFUSALS = [
      "holds audience entries and exits, not full membership: use --mode delta (or add-only)"),
     ("delta of a snapshot", ("--list", "VIP", "--mode", "delta"), 2,
      "is a full membership snapshot with no exits: use --mode mirror (or add-only)"),
-    ("every e-mail hashed", ("@hashed", "--list", "VIP"), 1, "every e-mail is a SHA-256 hash"),
     ("missing file", ("@missing", "--list", "VIP"), 1, "nope.csv: cannot be read: No such file or directory"),
 ]
 
@@ -70,6 +70,20 @@ def test_refused_before_any_call_and_before_the_run_is_recorded(world, sandbox, 
     assert calls == []  # not even a read: every check of prepare is offline
     assert sandbox.marketo.list_members(list_id) == before
     assert before == {ids[f"p{i}"] for i in range(5, 10)}
+
+
+def test_a_file_refused_by_its_rows_stops_the_run_before_any_call_or_reject(world, sandbox, calls, invoke,  # noqa: F811
+                                                                              tmp_path):
+    """The rows are read once, by the run, before it looks the list up: a file naming nobody but hashed e-mails
+    fails that run (recorded, exit 1) with no call, no write and no rejects file."""
+    ids, list_id = world
+    before = sandbox.marketo.list_members(list_id)
+    result = invoke("sync-audience", audience_file(tmp_path, "@hashed"), "--list", "VIP")
+    assert result.exit_code == 1
+    assert "every e-mail is a SHA-256 hash" in result.stderr
+    assert calls == []
+    assert sandbox.marketo.list_members(list_id) == before
+    assert not (paths.state_dir() / "rejects").exists() or not any((paths.state_dir() / "rejects").iterdir())
 
 
 def test_the_checks_come_in_order_flags_before_the_file(world, calls, invoke, tmp_path):  # noqa: F811

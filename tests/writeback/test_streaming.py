@@ -11,6 +11,7 @@ import pytest
 
 from segmarketo_cli.endpoints import munchkin_id
 from segmarketo_cli.engine import open_engine
+from segmarketo_cli.jobs.extract_file import csv_rows
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.writeback import execute, keyset, read_bulk
@@ -189,14 +190,15 @@ def test_bloom_filter_never_forgets_a_key():
     assert all(key in bloom for key in keys)
 
 
-def test_the_extract_file_floor_per_block_is_the_floor_per_row(monkeypatch):
+def test_the_extract_file_floor_per_block_is_the_floor_per_row(monkeypatch, tmp_path):
     """The resume date of each extract row (the earliest date at or after it) comes out the same when only one
     block of rows is held at a time, on a file not sorted by date."""
     monkeypatch.setattr(read_bulk, "FLOOR_BLOCK", 7)
     dates = [f"2026-05-{1 + (n * 11) % 28:02d}T00:00:00Z" if n % 9 else "null" for n in range(50)]
-    data = ("marketoGUID,activityDate\n" + "".join(f"{n},{date}\n" for n, date in enumerate(dates))).encode()
-    begin, later = read_bulk.BulkReader._scan(data, "20")
-    floors = [floor for _, _, _, _, floor in read_bulk._with_floor(read_bulk._rows(data), later)]
+    path = tmp_path / "extract.csv"
+    path.write_text("marketoGUID,activityDate\n" + "".join(f"{n},{date}\n" for n, date in enumerate(dates)))
+    begin, later = read_bulk.BulkReader._scan(path, "20")
+    floors = [floor for _, _, _, _, floor in read_bulk._with_floor(csv_rows(path), later)]
     assert begin == 21
     assert floors == read_bulk._suffix_min([safe_date(date) for date in dates])
 

@@ -27,11 +27,17 @@ from segmarketo_cli.jobs.apply_events.staging import StagedEvents
 from segmarketo_cli.jobs.apply_events.windows import PlanWindows
 from segmarketo_cli.jobs.context import JobContext, ProgressBar
 from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.sizes import MIN_MEMORY_BYTES
 from segmarketo_cli.sources import SourceItem, read_all
 from segmarketo_cli.state import StateStore
 
 if TYPE_CHECKING:
+    import duckdb
+
+    from segmarketo_cli.engine import Engine
     from segmarketo_cli.marketo.client import MarketoClient
+
+ENGINE_SHARE = 0.5  # of memory_limit for DuckDB's buffers; the rest is for the Python side (see _engine_share)
 
 
 @dataclass
@@ -53,7 +59,7 @@ def run(ctx: JobContext, prepared: PreparedApply) -> RunReport:
     ledger = Ledger(report, ctx.rejects, store, client.instance)
     recovery = _recover(client, store, report, dry_run=options.dry_run)
 
-    staged = StagedEvents(ctx.engine().con)
+    staged = StagedEvents(_engine_share(ctx.engine()))
     with ctx.progress(None, "reading events", unit="msg") as bar:
         collected = EventCollector(rules, profile.resolved.coerce, staged).feed(
             _counted(read_all(prepared.inputs), bar))
@@ -66,6 +72,7 @@ def run(ctx: JobContext, prepared: PreparedApply) -> RunReport:
     if recovery.calls:
         resolver.calls["pending_check"] = recovery.calls
     key_people(staged, collected.graph, resolver, ledger, rules)
+    del collected  # the identity graph (per person) is not needed past here: its memory serves the plan windows
     index, emails = find_leads(staged, resolver, sorted({r.field for r in rules if r.action == "score"}))
     summary = PlanSummary(plan=[])
     _create_missing(keys_to_create(staged, rules, index, emails), index, resolver, report, summary,
@@ -89,6 +96,15 @@ def run(ctx: JobContext, prepared: PreparedApply) -> RunReport:
         return report
     _execute(windows, tally, client, ledger, resolver, index, profile, summary, report, rules)
     return report
+
+
+def _engine_share(engine: Engine) -> duckdb.DuckDBPyConnection:
+    """The engine's connection with DuckDB held to ENGINE_SHARE of memory_limit: this job also keeps the input's
+    identity graph, its lead index and one plan window as Python objects, so the whole process stays near the
+    limit (docs/engine.md, "What each job keeps there")."""
+    share = max(int(engine.memory_limit * ENGINE_SHARE), min(engine.memory_limit, MIN_MEMORY_BYTES))
+    engine.con.execute(f"SET memory_limit = '{share}B'")
+    return engine.con
 
 
 def _counted(items: Iterable[SourceItem], bar: ProgressBar) -> Iterator[SourceItem]:

@@ -8,9 +8,15 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from segmarketo_cli.engine import insert_columns, insert_rows
-from segmarketo_cli.errors import InputError
 from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, scalar, stream
-from segmarketo_cli.sources.audience.readers import AudienceInput, AudiencePerson, AudienceRow, Identity, Rejection
+from segmarketo_cli.sources.audience.readers import (
+    AudienceInput,
+    AudiencePerson,
+    AudienceRow,
+    Identity,
+    Rejection,
+    counted_rows,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -22,6 +28,8 @@ ROWS_SCHEMA = pa.schema([("seq", pa.int64()), ("audience", pa.string()), ("ts", 
                          ("key_kind", pa.string()), ("key_value", pa.string())])
 EXTRA_IDS_SCHEMA = pa.schema([("seq", pa.int64()), ("pos", pa.int32()), ("kind", pa.string()),
                               ("value", pa.string())])
+REJECTS_SCHEMA = pa.schema([("origin", pa.string()), ("reason", pa.string()), ("field", pa.string()),
+                            ("value", pa.string())])
 
 # Snapshots: the first row of a key wins. Events: replayed in time order, the latest per key wins; a row without
 # a timestamp takes the last one before it in the file. A person's `pos`, the order people are listed in, is the
@@ -52,32 +60,38 @@ SELECT p.pos, x.pos AS idx, p.member, x.kind, x.value FROM people p JOIN extra_i
 
 
 def load_audience(con: duckdb.DuckDBPyConnection, audience: AudienceInput, rejects: RejectsWriter) -> None:
-    """Read the audience again into tables `people` (pos, seq, member, origin, user_id, key_kind, key_value) and
-    `person_ids` (pos, idx, member, kind, value); write its rejects in file order; count its people and repeats.
-    InputError when the file no longer reads as it did when it was checked."""
+    """Read the audience, once, into tables `people` (pos, seq, member, origin, user_id, key_kind, key_value) and
+    `person_ids` (pos, idx, member, kind, value), counting its rows as `read_audience` does; count its people and
+    repeats. The file's rejects wait in the engine and go to the rejects file, in file order, only once the whole
+    file has passed the checks that refuse it (ConfigError, InputError): a refused file writes nothing."""
     create(con, "audience_rows", ROWS_SCHEMA)
     create(con, "extra_ids", EXTRA_IDS_SCHEMA)
+    create(con, "audience_rejects", REJECTS_SCHEMA)
     rows: list[AudienceRow] = []
-    read = rejected = 0
-    for item in audience.scan():
-        read += 1
+    refused: list[tuple[str, str, str | None, str | None]] = []
+    for item in counted_rows(audience, audience.audience):
         if isinstance(item, Rejection):
-            rejected += 1
-            rejects.write(item.reason, origin=item.origin, field=item.field, value=item.value)
+            refused.append((item.origin, item.reason, item.field, item.value))
+            if len(refused) == BATCH_ROWS:
+                insert_rows(con, "audience_rejects", REJECTS_SCHEMA, refused)
+                refused = []
         elif item is not None:
             rows.append(item)
             if len(rows) == BATCH_ROWS:
                 _insert(con, rows)
                 rows = []
     _insert(con, rows)
-    if read != audience.rows or rejected != audience.rejected:
-        raise InputError(f"{audience.path} changed while it was being read; run again once it is complete")
+    insert_rows(con, "audience_rejects", REJECTS_SCHEMA, refused)
+    for batch in stream(con, "SELECT origin, reason, field, value FROM audience_rejects ORDER BY rowid"):
+        for origin, reason, field, value in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+            rejects.write(reason, origin=origin, field=field, value=value)
     if audience.kind == "snapshot":
         con.execute(_SNAPSHOT_PEOPLE)
     else:
         con.execute(_EVENT_PEOPLE, {"audience": audience.audience})
     con.execute(_PERSON_IDS)
     con.execute("DROP TABLE audience_rows")
+    con.execute("DROP TABLE audience_rejects")
     audience.people = scalar(con, "SELECT count(*) FROM people")
     audience.repeated = audience.usable - audience.people
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from segmarketo_cli.engine import insert_rows
 from segmarketo_cli.errors import MarketoError
+from segmarketo_cli.jobs.extract_file import csv_rows, downloaded_extract
 from segmarketo_cli.jobs.sync_audience.resolve import normalise
 from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, scalar
 from segmarketo_cli.marketo.bulk import EXTRACT_POLL_INTERVAL_S
@@ -54,7 +55,7 @@ def read_members(session: SyncSession, con: duckdb.DuckDBPyConnection, people: i
     estimate = max(known, people if session.mode == "mirror" else 0)
     rows: Iterable[dict[str, Any]]
     if estimate > session.options.extract_threshold:
-        rows = _extract_members(session, session.list_id)
+        rows = _extract_members(session, session.list_id, spill_folder(con))
         session.report.details["membership_read"] = "bulk extract"
     else:
         rows = session.client.iter_list_members(session.list_id, fields=member_fields(session))
@@ -104,24 +105,35 @@ def member_values(row: Mapping[str, Any], user_field: str | None) -> tuple[int, 
     return int(row["id"]), str(email or ""), normalise(email, "email"), user
 
 
-def _extract_members(session: SyncSession, list_id: int) -> Iterator[dict[str, Any]]:
+def _extract_members(session: SyncSession, list_id: int, folder: Path) -> Iterator[dict[str, Any]]:
+    """The members of one Bulk Lead Extract, read from its file in `folder` (removed once read) as they load."""
     client = session.client
-    export_id = client.bulk_extract_create("leads", fields=member_fields(session), filter={"staticListId": list_id})
-    try:
-        client.bulk_extract_enqueue("leads", export_id)
-        status = poll(lambda: client.bulk_extract_status("leads", export_id), EXTRACT_POLL_S,
-                      done=("Completed",), sleep=session.sleep)
-        if status.get("status") != "Completed":
-            raise MarketoError("", f"membership extract {export_id} ended as {status.get('status')}")
-        data = client.bulk_extract_download("leads", export_id, status.get("fileChecksum"))
-    except BaseException:
+    with ExitStack() as stack:
+        export_id = client.bulk_extract_create("leads", fields=member_fields(session),
+                                               filter={"staticListId": list_id})
         try:
-            client.bulk_extract_cancel("leads", export_id)
-        except Exception:  # the original error matters more than a failed cancel
-            log.warning("could not cancel export %s", export_id)
-        raise
-    log.info("membership extract %s: %s records", export_id, status.get("numberOfRecords"))
-    return csv.DictReader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""))  # no second copy
+            client.bulk_extract_enqueue("leads", export_id)
+            status = poll(lambda: client.bulk_extract_status("leads", export_id), EXTRACT_POLL_S,
+                          done=("Completed",), sleep=session.sleep)
+            if status.get("status") != "Completed":
+                raise MarketoError("", f"membership extract {export_id} ended as {status.get('status')}")
+            path = stack.enter_context(downloaded_extract(client, "leads", export_id, status, folder))
+        except BaseException:
+            try:
+                client.bulk_extract_cancel("leads", export_id)
+            except Exception:  # the original error matters more than a failed cancel
+                log.warning("could not cancel export %s", export_id)
+            raise
+        log.info("membership extract %s: %s records", export_id, status.get("numberOfRecords"))
+        for _, row in csv_rows(path, encoding="utf-8-sig"):
+            yield row
+
+
+def spill_folder(con: duckdb.DuckDBPyConnection) -> Path:
+    """The engine's spill folder (its `temp_directory`), where an extract file waits while it is read."""
+    row = con.execute("SELECT current_setting('temp_directory')").fetchone()
+    assert row is not None
+    return Path(row[0])
 
 
 def poll(status: Callable[[], dict[str, Any]], waits: Sequence[float], *, done: tuple[str, ...],

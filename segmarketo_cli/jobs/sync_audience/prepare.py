@@ -69,11 +69,12 @@ def prepare_profile(settings: Settings, services: Services) -> AudienceProfile:
 
 def prepare(settings: Settings, options: SyncOptions, services: Services) -> PreparedSync:
     """Every check that can fail before the lock, with no call to Marketo: the flag combinations (ConfigError,
-    exit 2), the audience file (InputError, exit 1, or ConfigError) and its kind against --mode."""
+    exit 2), the audience file's header (InputError, exit 1, or ConfigError) and its kind against --mode. Its
+    rows are read once, by the run, which checks them before anything is written."""
     check_flags(options)
     profile = prepare_profile(settings, services)
     audience = read_audience(options.file, audience=options.audience_key, id_column=options.id_column,
-                             id_type=options.id_type, sheet=options.sheet)
+                             id_type=options.id_type, sheet=options.sheet, count=False)
     return PreparedSync(profile, options, audience, resolve_mode(options, audience))
 
 

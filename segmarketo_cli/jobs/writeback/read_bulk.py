@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
 import logging
@@ -11,9 +9,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import MarketoError
+from segmarketo_cli.jobs.extract_file import csv_rows, downloaded_extract
 from segmarketo_cli.jobs.writeback.activity import activity_from_bulk_row, parse_activity_date, parse_record, safe_date
 from segmarketo_cli.jobs.writeback.execute import Pipeline, Position
 from segmarketo_cli.jobs.writeback.plan import bulk_windows, iso_seconds
@@ -54,6 +54,7 @@ class BulkReader:
         pipeline: Pipeline,
         type_ids: Sequence[int],
         *,
+        folder: Path,
         poll_interval_s: float = POLL_INTERVAL_S,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -61,6 +62,7 @@ class BulkReader:
         self.store = store
         self.pipeline = pipeline
         self.type_ids = sorted(set(type_ids))
+        self.folder = folder  # where each extract file is kept while it is read: the engine's spill folder
         self.poll_interval_s = poll_interval_s
         self.sleep = sleep
         self.result = BulkResult()
@@ -83,9 +85,10 @@ class BulkReader:
         for index, (window_start, window_end) in enumerate(windows):
             job = checkpoint if index == 0 and checkpoint else None
             export_id, status = self._run_export(window_start, window_end, job)
-            data = self.client.bulk_extract_download("activities", export_id, status.get("fileChecksum"))
             skip_through = resume.get("guid") if resume and resume.get("export_id") == export_id else None
-            self._feed(data, export_id, max(start, window_start), window_end, min(until, windows[-1][1]), skip_through)
+            with downloaded_extract(self.client, "activities", export_id, status, self.folder) as path:
+                self._feed(path, export_id, max(start, window_start), window_end, min(until, windows[-1][1]),
+                           skip_through)
             self.pipeline.advance(BULK_STREAM, {"date": iso_seconds(window_end), "guid": None, "export_id": None})
             self.pipeline.flush()
             self.store.delete_cursor(self.client.instance, EXPORT_CHECKPOINT)
@@ -163,16 +166,16 @@ class BulkReader:
 
     # rows ---------------------------------------------------------------------------------------------
     def _feed(
-        self, data: bytes, export_id: str, start: datetime, end: datetime, until: datetime, skip_through: str | None
+        self, path: Path, export_id: str, start: datetime, end: datetime, until: datetime, skip_through: str | None
     ) -> None:
-        """Rows with start <= activityDate < end (<= until in the last window), in two passes over the file so
-        that no row list is kept and memory stays flat. Window edges are half-open so a row on a boundary
-        is read once. A failure part-way through the file delivers the rows before it first, as if each row
-        had been taken in when read."""
-        begin, later = self._scan(data, skip_through)
+        """Rows with start <= activityDate < end (<= until in the last window), in two passes over the file on
+        disk so that neither the file nor a row list is kept and memory stays flat. Window edges are half-open
+        so a row on a boundary is read once. A failure part-way through the file delivers the rows before it
+        first, as if each row had been taken in when read."""
+        begin, later = self._scan(path, skip_through)
         previous = skip_through if begin else None
         try:
-            for index, line, row, moment, floor in _with_floor(_rows(data), later):
+            for index, line, row, moment, floor in _with_floor(csv_rows(path), later):
                 if index < begin or (moment is not None and not _inside(moment, start, end, until)):
                     continue
                 # A new export (after a crash) resumes from the earliest date still ahead in this file, so the
@@ -187,12 +190,12 @@ class BulkReader:
             raise
 
     @staticmethod
-    def _scan(data: bytes, skip_through: str | None) -> tuple[int, list[datetime | None]]:
+    def _scan(path: Path, skip_through: str | None) -> tuple[int, list[datetime | None]]:
         """First pass: the index just past the row `skip_through` (0 when absent), and for each block of
         FLOOR_BLOCK rows the earliest date in the blocks after it."""
         begin = 0
         lows: list[datetime | None] = []
-        for index, (_, row) in enumerate(_rows(data)):
+        for index, (_, row) in enumerate(csv_rows(path)):
             if index % FLOOR_BLOCK == 0:
                 lows.append(None)
             moment = safe_date(row.get("activityDate"))
@@ -222,13 +225,6 @@ def _inside(moment: datetime, start: datetime, end: datetime, until: datetime) -
     if moment < start or moment > until:
         return False
     return moment < end or end >= until
-
-
-def _rows(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) for each CSV record of an extract file (line 1 is the header)."""
-    reader = csv.DictReader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=""))
-    for row in reader:
-        yield reader.line_num, row
 
 
 def _suffix_min(dates: list[datetime | None]) -> list[datetime | None]:

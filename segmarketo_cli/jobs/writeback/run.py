@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.endpoints import munchkin_id
@@ -137,8 +138,8 @@ def _read_and_deliver(ctx: JobContext, prepared: PreparedWriteback, on_read: Cal
         elif use_bulk:
             assert start_date is not None
             resume = cursor if cursor and cursor["mode"] == "bulk" and window.since is None else None
-            reader = BulkReader(marketo, store, pipeline, list(type_names), poll_interval_s=options.poll_interval_s,
-                                sleep=ctx.sleep)
+            reader = BulkReader(marketo, store, pipeline, list(type_names), folder=ctx.engine().temp_dir,
+                                poll_interval_s=options.poll_interval_s, sleep=ctx.sleep)
             _note_bulk(report, reader.read(start_date, window.until, resume))
         else:
             starts = _rest_starts(marketo, list(type_names), start_date, cursor)
@@ -147,7 +148,8 @@ def _read_and_deliver(ctx: JobContext, prepared: PreparedWriteback, on_read: Cal
             _note_rest(report, result)
             if result.capped_streams:
                 _bulk_after_cap(marketo, store, pipeline, report, result, window.until, dry_run=options.dry_run,
-                                poll_interval_s=options.poll_interval_s, sleep=ctx.sleep)
+                                folder=ctx.engine().temp_dir, poll_interval_s=options.poll_interval_s,
+                                sleep=ctx.sleep)
         pipeline.flush()
     except BaseException:
         pipeline.abandon()
@@ -207,6 +209,7 @@ def _bulk_after_cap(
     until: datetime,
     *,
     dry_run: bool,
+    folder: Path,
     poll_interval_s: float,
     sleep: Callable[[float], None],
 ) -> None:
@@ -232,7 +235,7 @@ def _bulk_after_cap(
     report.notes.append(f"a long run of empty activity pages (a busy instance): read {window} with Bulk "
                         "Activity Extract instead")
     pipeline.flush()  # deliver and commit what paging read, so the cursor changes format with nothing pending
-    reader = BulkReader(marketo, store, pipeline, types, poll_interval_s=poll_interval_s, sleep=sleep)
+    reader = BulkReader(marketo, store, pipeline, types, folder=folder, poll_interval_s=poll_interval_s, sleep=sleep)
     _note_bulk(report, reader.read(start, until, None))
     report.details["mode"] = "rest+bulk"
 

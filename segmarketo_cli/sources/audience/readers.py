@@ -29,7 +29,8 @@ from segmarketo_cli.sources.discover import SPREADSHEETS, inspect
 from segmarketo_cli.sources.jsonlines import json_error
 from segmarketo_cli.sources.sheets import SheetFile, formula_problem
 
-__all__ = ["ID_TYPES", "AudienceInput", "AudiencePerson", "AudienceRow", "Identity", "Rejection", "read_audience"]
+__all__ = ["ID_TYPES", "AudienceInput", "AudiencePerson", "AudienceRow", "Identity", "Rejection", "counted_rows",
+           "read_audience"]
 
 ID_TYPES = ("email", "userId", "marketo-id")
 _CURLY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"'})
@@ -44,10 +45,11 @@ OpenTable = Callable[[], AbstractContextManager[RowTable]]
 
 
 def read_audience(path: str | Path, *, audience: str | None = None, id_column: str | None = None,
-                  id_type: str | None = None, sheet: str | None = None) -> AudienceInput:
+                  id_type: str | None = None, sheet: str | None = None, count: bool = True) -> AudienceInput:
     """Check one audience file, counting its rows without keeping them; ConfigError/InputError for problems with
-    the whole file. The run reads the rows again with `scan` (each pass reads the file the same way). `sheet`:
-    the spreadsheet sheet to read (default: the first)."""
+    the whole file. The run reads the rows with `scan` (each pass reads the file the same way). `sheet`: the
+    spreadsheet sheet to read (default: the first). `count=False` checks the header only: the caller then reads
+    the rows once through `counted_rows`, which makes the checks of the rows."""
     if id_type is not None and id_type not in ID_TYPES:
         raise ConfigError(f"--id-type must be one of {', '.join(ID_TYPES)}, not '{id_type}'")
     source = inspect(Path(path))
@@ -64,18 +66,17 @@ def read_audience(path: str | Path, *, audience: str | None = None, id_column: s
                               id_column=id_column, id_type=id_type)
     else:
         raise InputError(f"{path}: {source.format} files are not audience inputs (use CSV, XLSX or JSONL)")
-    hashed_only = _count(result, audience)
-    if not result.usable and result.rejected and hashed_only:
-        raise InputError(
-            f"{path}: every e-mail is a SHA-256 hash; Marketo needs clear addresses",
-            hint="download the audience with raw e-mails (Engage hashes them unless you have that permission)",
-        )
+    result.audience = audience  # asked for; an events file's counted rows settle it
+    if count:
+        for _ in counted_rows(result, audience):
+            pass
     return result
 
 
-def _count(result: AudienceInput, audience: str | None) -> bool:
-    """Count every row of `result` and pick the audience of an events file (the only one it holds, unless given);
-    whether every reject is a hashed e-mail."""
+def counted_rows(result: AudienceInput, audience: str | None) -> Iterator[Item]:
+    """Every row of `result`, counted as it goes by; once the last is out, the audience of an events file is
+    picked (the only one it holds, unless given) and a file naming nobody but hashed e-mails is refused."""
+    result.rows = result.usable = result.ignored = result.rejected = 0
     by_audience: Counter[str | None] = Counter()
     hashed_only = True
     for item in result.scan():
@@ -87,6 +88,7 @@ def _count(result: AudienceInput, audience: str | None) -> bool:
             hashed_only = hashed_only and item.reason.startswith("hashed e-mail")
         else:
             by_audience[item.audience] += 1
+        yield item
     keys = sorted(key for key in by_audience if key)
     if result.kind == "events" and audience is None:
         if len(keys) > 1:
@@ -97,7 +99,11 @@ def _count(result: AudienceInput, audience: str | None) -> bool:
     chosen = by_audience.total() if result.kind == "snapshot" else by_audience[audience] + by_audience[None]
     result.usable = chosen
     result.ignored += by_audience.total() - chosen
-    return hashed_only
+    if not result.usable and result.rejected and hashed_only:
+        raise InputError(
+            f"{result.path}: every e-mail is a SHA-256 hash; Marketo needs clear addresses",
+            hint="download the audience with raw e-mails (Engage hashes them unless you have that permission)",
+        )
 
 
 # CSV and spreadsheets --------------------------------------------------------------------------------
