@@ -35,6 +35,8 @@ def summary_line(data: dict[str, Any]) -> str:
     buckets that are not zero, in the report's order)."""
     plain, _grouped = split_counts(data.get("counts", {}))
     counts = ", ".join(f"{count:,} {_label(bucket)}" for bucket, count in plain.items() if count)
+    if data.get("known_rejects"):
+        counts += f" ({data['known_rejects']:,} of the rejects known from earlier runs)"
     dry = " (dry run)" if data.get("dry_run") else ""
     return f"{data['command']} finished: {data['status']}{dry} — {counts or 'nothing counted'}, run {data['run_id']}"
 

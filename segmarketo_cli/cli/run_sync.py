@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
+import json
 import shlex
+import sys
 import time
 from collections.abc import Iterable
 
@@ -45,9 +49,12 @@ def job_command(ctx: click.Context, job: str) -> click.Command:
 @click.argument("names", nargs=-1, metavar="[SYNC]...")
 @click.option("--all", "run_all", is_flag=True, help="Run every sync of the profile, in declaration order.")
 @click.option("--list", "list_only", is_flag=True, help="List the profile's syncs and their command lines.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the report as JSON on stdout: one sync's report, or for several one document "
+                   "{exit_code, syncs: [{sync, job, exit_code, report}]}.")
 @notify_option
 @click.pass_context
-def run(ctx: click.Context, names: tuple[str, ...], run_all: bool, list_only: bool) -> None:
+def run(ctx: click.Context, names: tuple[str, ...], run_all: bool, list_only: bool, as_json: bool) -> None:
     """Run the declared sync SYNC (a [profiles.NAME.syncs.SYNC] table in config.toml).
 
     \b
@@ -61,6 +68,9 @@ def run(ctx: click.Context, names: tuple[str, ...], run_all: bool, list_only: bo
     Several syncs (or --all) run one after the other, each with its own report. The exit code is 0 when
     all succeeded, else the worst of theirs: 1, then 2, 4, 3, and 75 only when every sync that did not
     succeed was deferred (run again later). An interruption stops the rest (130).
+
+    With --json, or when several syncs run and one of them declares json = true, stdout holds one JSON
+    document with every sync's report.
     """
     app: AppContext = ctx.obj
     syncs = app.settings.sections.syncs
@@ -76,13 +86,39 @@ def run(ctx: click.Context, names: tuple[str, ...], run_all: bool, list_only: bo
         raise ConfigError(f"profile '{app.settings.profile}' declares no syncs",
                           hint="add [profiles.NAME.syncs.SYNC] tables; see docs/syncs.md")
     planned = [(sync, check_sync(sync, job_command(ctx, sync.job))) for sync in chosen]  # every one, before any runs
+    # Several syncs asking for JSON print one document together: each report captured under its sync's name.
+    combined = len(planned) > 1 and (as_json or any(sync.options.get("json") is True for sync, _ in planned))
+    if as_json and not combined:
+        planned = [(sync, argv if "--json" in argv else ["--json", *argv]) for sync, argv in planned]
+    results: list[dict[str, object]] = []
     codes: list[int] = []
     for sync, argv in planned:
-        code = _run_one(ctx, app, sync, argv)
+        if combined:
+            code, report = _run_captured(ctx, app, sync, argv)
+            results.append({"sync": sync.name, "job": sync.job, "exit_code": code, "report": report})
+        else:
+            code = _run_one(ctx, app, sync, argv)
         codes.append(code)
         if code >= ExitCode.INTERRUPTED:  # Ctrl-C or a stop signal: the rest must not start
-            ctx.exit(code)
-    ctx.exit(combined_exit_code(codes))
+            break
+    exit_code = codes[-1] if codes[-1] >= ExitCode.INTERRUPTED else combined_exit_code(codes)
+    if combined:
+        sys.stdout.write(json.dumps({"exit_code": exit_code, "syncs": results}, indent=2) + "\n")
+        sys.stdout.flush()
+    ctx.exit(exit_code)
+
+
+def _run_captured(ctx: click.Context, app: AppContext, sync: SyncDefinition,
+                  argv: list[str]) -> tuple[int, object]:
+    """`_run_one` with --json, its report taken from stdout instead of printed (None when it stopped before
+    its run, having said why on stderr)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = _run_one(ctx, app, sync, argv if "--json" in argv else ["--json", *argv])
+    try:
+        return code, json.loads(out.getvalue())
+    except ValueError:
+        return code, None
 
 
 def _list(ctx: click.Context, syncs: tuple[SyncDefinition, ...]) -> None:

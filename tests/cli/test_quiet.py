@@ -115,3 +115,12 @@ def test_report_and_json_show_marketo_calls_today(invoke, sandbox, clean_input, 
     line = next(line for line in text.stderr.splitlines() if line.startswith("Marketo calls today"))
     assert re.fullmatch(rf"Marketo calls today by segmarketo: {used_by_text_run:,} of 50,000 \(budget 20,000\), "
                         r"resets in (\d+h\d\dm|\d+m)", line)
+
+
+def test_the_summary_line_says_how_many_rejects_were_known():
+    from segmarketo_cli.cli.render import summary_line
+
+    data = {"command": "backfill-leads", "status": "ok", "run_id": "r1", "known_rejects": 3,
+            "counts": {"messages_read": 10, "rejected": 3}}
+    assert summary_line(data) == ("backfill-leads finished: ok — 10 messages read, 3 rejected (3 of the rejects "
+                                  "known from earlier runs), run r1")

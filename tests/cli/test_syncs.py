@@ -164,13 +164,34 @@ json = true
 """)
     result = invoke("run", "--all")
     assert result.exit_code == 3, result.output  # ok + partial
-    decoder = json.JSONDecoder()
-    reports, text = [], result.stdout.strip()
-    while text:
-        report, end = decoder.raw_decode(text)
-        reports.append(report)
-        text = text[end:].strip()
+    document = json.loads(result.stdout)  # one JSON document for both syncs
+    assert document["exit_code"] == 3
+    assert [(s["sync"], s["exit_code"]) for s in document["syncs"]] == [("write-back", 0), ("leads", 3)]
+    reports = [s["report"] for s in document["syncs"]]
     assert [(r["command"], r["status"]) for r in reports] == [("writeback", "ok"), ("backfill-leads", "partial")]
+
+
+def test_run_json_without_json_in_the_syncs_is_one_document_too(invoke, sandbox, isolated_home):
+    sandbox.load_seed(sample_data_dir() / "sandbox")
+    write_profile(isolated_home, f"""
+[profiles.default.syncs.leads]
+job = "backfill-leads"
+inputs = "{IDENTIFIES}"
+dry_run = true
+
+[profiles.default.syncs.missing]
+job = "backfill-leads"
+inputs = "/nonexistent/file.jsonl"
+""")
+    result = invoke("run", "--all", "--json")
+    assert result.exit_code == 1, result.output  # the second sync's input does not exist
+    document = json.loads(result.stdout)
+    assert document["exit_code"] == 1
+    assert document["syncs"][0]["report"]["dry_run"] is True
+    assert document["syncs"][1]["report"] is None
+    assert "no such file" in result.stderr
+    single = invoke("run", "leads", "--json")
+    assert json.loads(single.stdout)["command"] == "backfill-leads"
 
 
 def test_a_sync_that_stops_before_its_run_does_not_stop_the_others(invoke, sandbox, isolated_home):
@@ -222,9 +243,10 @@ json = true
 dry_run = true
 """)
     result = invoke("run", "--all")
-    assert "noSuchField" in result.stderr  # the first sync's lookup field is refused...
-    report = json.loads(result.stdout)
-    assert report["command"] == "backfill-leads"  # ...and the second one plans with the profile's own
+    first, second = json.loads(result.stdout)["syncs"]  # one sync asks for JSON: one document for both
+    assert "noSuchField" in json.dumps(first) + result.stderr  # the first sync's lookup field is refused...
+    assert second["report"]["command"] == "backfill-leads"  # ...and the second one plans with the profile's own
+    assert second["report"]["dry_run"] is True
     assert result.exit_code == 2
 
 
@@ -256,5 +278,7 @@ json = true
 """)
     result = invoke("run", "--all")
     assert result.exit_code == 130, result.output
-    report = json.loads(result.stdout)  # one report: the second sync never started
-    assert (report["command"], report["status"]) == ("writeback", "interrupted")
+    document = json.loads(result.stdout)
+    assert document["exit_code"] == 130
+    [only] = document["syncs"]  # the second sync never started
+    assert (only["report"]["command"], only["report"]["status"]) == ("writeback", "interrupted")
