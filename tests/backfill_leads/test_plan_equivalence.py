@@ -161,13 +161,16 @@ SCENARIOS = {
 }
 # These inputs are small enough to be planned in memory (plan_memory.py); each one is also planned on the engine
 # (plan_table.py), where a tiny memory limit spills the tables to disk: the outcome must be the very same.
+# The Bulk Import cases wait for the sandbox's import jobs (10-20 s each): their engine and 64MB twins are `slow`.
 CASES = [(name, name, (), False) for name in SCENARIOS] + [(f"{name}_engine", name, (), True) for name in SCENARIOS] + [
     ("hard_rest_64MB", "hard_rest", ("--memory-limit", "64MB"), True),
     ("hard_bulk_64MB", "hard_bulk", ("--memory-limit", "64MB"), True),
 ]
+CASE_PARAMS = [pytest.param(*case, id=case[0], marks=[pytest.mark.slow] if case[3] and "bulk" in case[1] else [])
+               for case in CASES]
 
 
-@pytest.mark.parametrize("case, expected, memory, on_engine", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("case, expected, memory, on_engine", CASE_PARAMS)
 def test_outcomes_match_the_in_memory_planner(invoke, sandbox, tmp_path, isolated_home, monkeypatch, case, expected,
                                               memory, on_engine):
     if on_engine:

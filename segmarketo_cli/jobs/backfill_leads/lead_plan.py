@@ -4,11 +4,34 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from segmarketo_cli.config.sections import FIELD_KINDS
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate, Reject
 
 KEY_CHUNK = 9_900  # keys per state-store or Marketo lookup: whole 300-value Marketo calls
+
+
+@dataclass(kw_only=True)
+class PlanCounts:
+    """The counters both plans keep while planning, and what follows from them."""
+
+    upsert_count: int = 0
+    unchanged_count: int = 0
+    reject_count: int = 0
+    fields_skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELD_KINDS, 0))
+    fields_dropped: int = 0
+    compliance_skipped: int = 0
+    unmapped: dict[str, str] = field(default_factory=dict)  # trait path -> why it maps to no field, sorted
+
+    @property
+    def planned(self) -> int:
+        return self.upsert_count + self.unchanged_count + self.reject_count
+
+    def uses_bulk(self, threshold: int) -> bool:
+        """Whether the writes go through Bulk Import: at least `threshold` leads to write."""
+        return self.upsert_count >= threshold
 
 
 class LeadPlan(Protocol):

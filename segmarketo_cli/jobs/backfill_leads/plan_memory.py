@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from segmarketo_cli.config.sections import FIELD_KINDS
 from segmarketo_cli.identity import Person
-from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK
+from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK, PlanCounts
 from segmarketo_cli.jobs.backfill_leads.plan import (
     Candidate,
     Ownership,
@@ -22,30 +21,15 @@ from segmarketo_cli.jobs.batches import batches
 from segmarketo_cli.mapping.mapper import Mapper
 
 
-@dataclass
-class MemoryPlan:
+@dataclass(kw_only=True)
+class MemoryPlan(PlanCounts):
     """A LeadPlan held in lists: upserts and rejects in people order, unchanged leads first those whose stored hash
     matched, then those ownership left nothing to write."""
 
     upserts: list[Candidate] = field(default_factory=list)
     unchanged: list[Candidate] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
-    upsert_count: int = 0
-    unchanged_count: int = 0
-    reject_count: int = 0
-    fields_skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELD_KINDS, 0))
-    fields_dropped: int = 0
-    compliance_skipped: int = 0
-    unmapped: dict[str, str] = field(default_factory=dict)  # trait path -> why it maps to no field, sorted
     marks: dict[str, set[str]] = field(default_factory=dict)  # kind -> keys of upserts marked for it
-
-    @property
-    def planned(self) -> int:
-        return self.upsert_count + self.unchanged_count + self.reject_count
-
-    def uses_bulk(self, threshold: int) -> bool:
-        """Whether the writes go through Bulk Import: at least `threshold` leads to write."""
-        return self.upsert_count >= threshold
 
     def iter_upserts(self) -> Iterator[Candidate]:
         return iter(self.upserts)

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from segmarketo_cli.config.sections import FIELD_KINDS
 from segmarketo_cli.engine import insert_columns, insert_rows
 from segmarketo_cli.identity import Person
-from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK
+from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK, PlanCounts
 from segmarketo_cli.jobs.backfill_leads.plan import (
     Candidate,
     Ownership,
@@ -102,28 +101,13 @@ def _candidate(row: tuple[Any, ...]) -> Candidate:
     return Candidate(key, load(fields), {}, hash_, origin, list(cookies or ()))
 
 
-@dataclass
-class BackfillPlan:
+@dataclass(kw_only=True)
+class BackfillPlan(PlanCounts):
     """What a backfill run will do, held in the engine's `backfill.plan` table: counters, samples, and streams of the
     upserts, unchanged leads and rejects in people order. Also records which upserts need a second look
     (`mark`) while the writes run."""
 
     con: duckdb.DuckDBPyConnection
-    upsert_count: int = 0
-    unchanged_count: int = 0
-    reject_count: int = 0
-    fields_skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELD_KINDS, 0))
-    fields_dropped: int = 0
-    compliance_skipped: int = 0
-    unmapped: dict[str, str] = field(default_factory=dict)  # trait path -> why it maps to no field, sorted
-
-    @property
-    def planned(self) -> int:
-        return self.upsert_count + self.unchanged_count + self.reject_count
-
-    def uses_bulk(self, threshold: int) -> bool:
-        """Whether the writes go through Bulk Import: at least `threshold` leads to write."""
-        return self.upsert_count >= threshold
 
     def iter_upserts(self) -> Iterator[Candidate]:
         """The leads to write, in people order."""
@@ -172,7 +156,7 @@ def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPy
     `read_current(keys, fields) -> {key: [rows]}` are the only lookups (state store and Marketo reads), called
     with at most KEY_CHUNK keys at a time; both are injected so this stays testable."""
     con.execute(ATTACH)
-    plan = BackfillPlan(con)
+    plan = BackfillPlan(con=con)
     _load_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership)
     con.execute(DUPLICATES, {"prefix": f"duplicate {lookup_field} in input (also at "})
     plan.fields_skipped["marketo_owned"] = int(
