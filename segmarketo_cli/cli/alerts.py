@@ -1,35 +1,10 @@
-"""--notify and the alert a finished job posts to the profile's webhook (docs/syncs.md)."""
+"""The alert a finished job posts to the profile's webhook (--notify, or the profile's notify; docs/syncs.md)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
-
-import click
 
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.notify import RunOutcome, current_sync, send_alert
-
-F = Callable[..., Any]
-
-
-def _set_notify(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.ensure_object(AppContext).override(notify=value)
-
-
-def notify_option(f: F) -> F:
-    """--notify: a settings flag (like --memory-limit), so it goes straight into the profile's settings."""
-    return click.option(
-        "--notify",
-        metavar="URL",
-        default=None,
-        expose_value=False,
-        callback=_set_notify,
-        help="Webhook (e.g. a Slack incoming webhook) to POST a short JSON to when the run is failed, partial, "
-        "deferred or refused [default: the profile's notify; env SEGMARKETO_NOTIFY].",
-    )(f)
 
 
 def alert_on_outcome(app: AppContext, report: RunReport, exit_code: int | None) -> None:

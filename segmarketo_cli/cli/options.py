@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from segmarketo_cli.cli.alerts import notify_option
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.helptext import setting_variable
 
@@ -42,22 +41,26 @@ def partition_option(f: F) -> F:
     )(f)
 
 
-def _set_memory_limit(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.ensure_object(AppContext).override(memory_limit=value)
+def settings_flag(flag: str, setting: str, *, metavar: str, help: str) -> Callable[[F], F]:
+    """An option that overrides the profile setting `setting`: its value goes straight into the settings (so every
+    check of that setting applies to it) and is not passed to the command."""
+
+    def override(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            ctx.ensure_object(AppContext).override(**{setting: value})
+
+    return click.option(flag, metavar=metavar, default=None, expose_value=False, callback=override, help=help)
 
 
-def memory_limit_option(f: F) -> F:
-    """--memory-limit: a settings flag, so it goes straight into the profile's settings."""
-    return click.option(
-        "--memory-limit",
-        metavar="SIZE",
-        default=None,
-        expose_value=False,
-        callback=_set_memory_limit,
-        help="Memory the planning engine may use before it spills to the state folder, e.g. 512MB or 4GB "
-        f"[default: the profile's memory_limit, else 1GB] [env var: {setting_variable('memory_limit')}].",
-    )(f)
+memory_limit_option = settings_flag(
+    "--memory-limit", "memory_limit", metavar="SIZE",
+    help="Memory the planning engine may use before it spills to the state folder, e.g. 512MB or 4GB "
+    f"[default: the profile's memory_limit, else 1GB] [env var: {setting_variable('memory_limit')}].")
+
+notify_option = settings_flag(
+    "--notify", "notify", metavar="URL",
+    help="Webhook (e.g. a Slack incoming webhook) to POST a short JSON to when the run is failed, partial, "
+    "deferred or refused [default: the profile's notify; env SEGMARKETO_NOTIFY].")
 
 
 def job_options(f: F) -> F:

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 
 import click
 
-from segmarketo_cli.cli.alerts import notify_option
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.cli.main import show_error
+from segmarketo_cli.cli.options import notify_option
 from segmarketo_cli.cli.sync_argv import check_sync
 from segmarketo_cli.config.syncs import SyncDefinition
 from segmarketo_cli.errors import ConfigError, ExitCode, SegmarketoError
