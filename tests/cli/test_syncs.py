@@ -15,6 +15,20 @@ IDENTIFIES = str(sample_data_dir() / "identifies.jsonl.gz")
 AUDIENCE = str(sample_data_dir() / "engage_audience_formatted.csv")
 
 
+# Two syncs that both ask for JSON: writeback (ends ok) declared before backfill-leads (partial: bad sample rows).
+WRITEBACK_THEN_LEADS = f"""
+[profiles.default.syncs.write-back]
+job = "writeback"
+since = "3d"
+json = true
+
+[profiles.default.syncs.leads]
+job = "backfill-leads"
+inputs = "{IDENTIFIES}"
+json = true
+"""
+
+
 def write_profile(home, text: str) -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(text)
@@ -151,17 +165,7 @@ def test_run_writes_like_the_command_line(invoke, sandbox, isolated_home):
 
 def test_run_all_runs_in_declaration_order_with_one_report_each_and_the_worst_exit(invoke, sandbox, isolated_home):
     sandbox.load_seed(sample_data_dir() / "sandbox")
-    write_profile(isolated_home, f"""
-[profiles.default.syncs.write-back]
-job = "writeback"
-since = "3d"
-json = true
-
-[profiles.default.syncs.leads]
-job = "backfill-leads"
-inputs = "{IDENTIFIES}"
-json = true
-""")
+    write_profile(isolated_home, WRITEBACK_THEN_LEADS)
     result = invoke("run", "--all")
     assert result.exit_code == 3, result.output  # ok + partial
     document = json.loads(result.stdout)  # one JSON document for both syncs
@@ -265,17 +269,7 @@ def test_an_interrupted_sync_stops_the_rest(invoke, sandbox, isolated_home, monk
         raise KeyboardInterrupt
 
     monkeypatch.setattr("segmarketo_cli.cli.writeback.run", interrupted)
-    write_profile(isolated_home, f"""
-[profiles.default.syncs.write-back]
-job = "writeback"
-since = "3d"
-json = true
-
-[profiles.default.syncs.leads]
-job = "backfill-leads"
-inputs = "{IDENTIFIES}"
-json = true
-""")
+    write_profile(isolated_home, WRITEBACK_THEN_LEADS)
     result = invoke("run", "--all")
     assert result.exit_code == 130, result.output
     document = json.loads(result.stdout)
