@@ -81,18 +81,20 @@ class SheetFile:
             raise
 
     def _find_header(self, is_header: Callable[[list[str]], bool]) -> tuple[int, list[str]]:
-        candidates: list[tuple[int, list[Any]]] = []
+        candidates: list[tuple[int, list[Any], list[str]]] = []  # the non-empty top rows: number, cells, texts
+        found = False
         for number, values in self._rows:
-            if any(cell_text(v) for v in values):
-                candidates.append((number, values))
-                if is_header([cell_text(v) for v in values]) or len(candidates) == HEADER_SEARCH_ROWS:
+            texts = [cell_text(v) for v in values]
+            if any(texts):
+                candidates.append((number, values, texts))
+                found = is_header(texts)
+                if found or len(candidates) == HEADER_SEARCH_ROWS:
                     break
         if not candidates:
             raise InputError(f"{self.name}: empty sheet (no header row)")
-        chosen = next((c for c in candidates if is_header([cell_text(v) for v in c[1]])), candidates[0])
-        self._pending = [c for c in candidates if c[0] > chosen[0]]
-        number, values = chosen
-        header = [cell_text(v) for v in values]
+        # The row is_header accepted (the last one read), else the first non-empty row, whose followers are data.
+        number, _values, header = candidates[-1] if found else candidates[0]
+        self._pending = [] if found else [(n, values) for n, values, _texts in candidates[1:]]
         while header and not header[-1]:
             header.pop()
         blank = next((i for i, h in enumerate(header) if not h), None)
