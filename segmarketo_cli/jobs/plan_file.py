@@ -5,11 +5,11 @@ written in openpyxl's write-only mode, every cell as text, so neither grows with
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from segmarketo_cli.errors import ConfigError, OutputError
+from segmarketo_cli.jobs.batches import batches
 from segmarketo_cli.paths import check_writable, open_private, open_private_bytes, write_failed
 
 # No extension is CSV, as --plan-out always wrote, so /dev/stdout and named pipes keep working.
@@ -38,7 +38,7 @@ def write_plan_file(path: Path, columns: list[str], rows: Iterable[dict[str, Any
     """Write `rows` (dicts keyed by `columns`; missing keys are empty) to `path` in its format, 0600 since plans
     name people; the number of rows written. OutputError for a full disk or an .xlsx past its row limit."""
     fmt = plan_format(path)
-    chunks = _chunks(rows)
+    chunks = batches(rows, CHUNK_ROWS)
     try:
         if fmt == "xlsx":
             return _write_xlsx(path, columns, chunks)
@@ -48,12 +48,6 @@ def write_plan_file(path: Path, columns: list[str], rows: Iterable[dict[str, Any
             return _write_text(handle, fmt, columns, chunks)
     except OSError as exc:
         raise write_failed(WHAT, path, exc) from None
-
-
-def _chunks(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    iterator = iter(rows)
-    while chunk := list(islice(iterator, CHUNK_ROWS)):
-        yield chunk
 
 
 def _frame(columns: list[str], chunk: list[dict[str, Any]]) -> Any:
