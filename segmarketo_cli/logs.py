@@ -6,13 +6,13 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.http import redact
+from segmarketo_cli.timeparse import iso_utc
 
 ROOT = "segmarketo"
 RUN_FIELDS = ("run_id", "profile", "command")
@@ -62,7 +62,7 @@ class JsonLineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         payload = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "ts": iso_utc(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),

@@ -8,7 +8,6 @@ import time
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +16,7 @@ import requests
 from segmarketo_cli.endpoints import is_loopback
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.http import make_session, register_secret
+from segmarketo_cli.timeparse import iso_utc
 
 log = logging.getLogger("segmarketo.notify")
 
@@ -87,8 +87,9 @@ def alert_payload(outcome: RunOutcome) -> dict[str, Any]:
     name = f"sync '{outcome.sync}' ({outcome.command})" if outcome.sync else outcome.command
     dry = " (dry run)" if outcome.dry_run else ""
     run = f", run {outcome.run_id}" if outcome.run_id else ""
+    host = socket.gethostname()
     text = (f"segmarketo {name}{dry} {outcome.status}, exit {outcome.exit_code}: {counts}. "
-            f"Profile {outcome.profile} on {socket.gethostname()}{run}")
+            f"Profile {outcome.profile} on {host}{run}")
     return {
         "text": text,
         "command": outcome.command,
@@ -99,7 +100,7 @@ def alert_payload(outcome: RunOutcome) -> dict[str, Any]:
         "counts": dict(outcome.counts),
         "run_id": outcome.run_id,
         "profile": outcome.profile,
-        "host": socket.gethostname(),
+        "host": host,
         "started": _iso(outcome.started_at),
         "finished": _iso(outcome.finished_at),
     }
@@ -136,6 +137,4 @@ def _post(session: requests.Session, url: str, payload: dict[str, Any]) -> str |
 
 
 def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return None if epoch is None else iso_utc(epoch)

@@ -4,6 +4,7 @@ fraction digits, +0000), epoch seconds, and the one rule for when a Segment mess
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -72,3 +73,8 @@ def message_time(message: Mapping[str, Any]) -> float | None:
         if stamp is not None:
             return stamp
     return None
+
+
+def iso_utc(epoch: float) -> str:
+    """Epoch seconds as ISO 8601 in UTC to the second, e.g. 2026-12-05T07:56:07Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

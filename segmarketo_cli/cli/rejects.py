@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import click
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.errors import SegmarketoError
+from segmarketo_cli.timeparse import iso_utc
 
 _EMAIL = re.compile(r"([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 MAX_REASONS = 30  # distinct reasons summed; the rest (reasons that name a record) go under "other reasons"
@@ -38,7 +38,7 @@ def rejects() -> None:
 def rejects_list(app: AppContext, limit: int, command: str | None, as_json: bool) -> None:
     """The newest runs that rejected records: run id, command, count, rejects file."""
     rows: list[dict[str, Any]] = [{"run_id": run.run_id, "command": run.command,
-             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started_at)),
+             "started_at": iso_utc(run.started_at),
              "status": run.status, "count": run.rejected, "path": run.path}
             for run in app.store.reject_history.runs(limit=limit, command=command)]
     if as_json:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,6 +18,7 @@ from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.cli.render import render_report_data
 from segmarketo_cli.errors import SegmarketoError
 from segmarketo_cli.jobs.writeback.plan import parse_when
+from segmarketo_cli.timeparse import iso_utc
 
 STATUSES = ("ok", "partial", "failed", "refused", "deferred", "interrupted", "abandoned", "running")
 # The last word of the buckets `runs list` shows (docs/runs.md); every bucket is in `runs show` and --json.
@@ -29,7 +29,7 @@ TABLE_WIDTH = 80  # the table never grows past a classic terminal; wider cells w
 
 def _when(epoch: float | None) -> str:
     """ISO 8601 in UTC, e.g. 2026-12-05T07:56:07Z."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else "-"
+    return iso_utc(epoch) if epoch else "-"
 
 
 def _by(run: dict[str, Any]) -> str:
