@@ -5,7 +5,6 @@ either."""
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import itertools
 import zipfile
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from segmarketo_cli.sizes import human_size
 from segmarketo_cli.sources.columns import duplicate_column
 from segmarketo_cli.sources.csvfile import CsvRow
 from segmarketo_cli.sources.discover import InputFile
+from segmarketo_cli.suggest import closest
 
 HEADER_SEARCH_ROWS = 20  # title or note rows above the header that the detection looks past
 # openpyxl keeps an .xlsx's shared-strings table in memory even in read-only mode; past this many uncompressed
@@ -146,9 +146,9 @@ def _pick_sheet(names: list[str], sheet: str | None, path: str) -> str:
         return names[0]
     if sheet in names:
         return sheet
-    close = difflib.get_close_matches(sheet, names, n=1)
+    close = closest(sheet, names)
     raise ConfigError(f"{path}: no sheet '{sheet}' (sheets: {', '.join(names)})",
-                      hint=f"did you mean --sheet '{close[0]}'?" if close else None)
+                      hint=f"did you mean --sheet '{close}'?" if close else None)
 
 
 def _xlsx_rows(owner: SheetFile, source: InputFile, sheet: str | None) -> tuple[Iterator[tuple[int, list[Any]]], str]:

@@ -105,19 +105,22 @@ def profile_v2(db: sqlite3.Connection) -> None:
     _execute(db, INPUT_HISTORY)
 
 
+def _add_columns(db: sqlite3.Connection, table: str, columns: Sequence[tuple[str, str]]) -> None:
+    """Add each (name, type) column `table` lacks: safe on a store half-upgraded before its version was set."""
+    present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for column, kind in columns:
+        if column not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
 def profile_v3(db: sqlite3.Connection) -> None:
     """Who ran each run: `runs.pid` and `runs.host` (NULL for runs recorded before; docs/state.md "Runs")."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-    for column, kind in RUN_PROCESS_COLUMNS:
-        if column not in columns:
-            db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+    _add_columns(db, "runs", RUN_PROCESS_COLUMNS)
 
 
 def profile_run_context(db: sqlite3.Connection) -> None:
     """`runs.context`: what a run was started with (JSON), shown by `runs show`; NULL for older runs."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-    if "context" not in columns:
-        db.execute("ALTER TABLE runs ADD COLUMN context TEXT")
+    _add_columns(db, "runs", (("context", "TEXT"),))
 
 
 def profile_reject_history(db: sqlite3.Connection) -> None:

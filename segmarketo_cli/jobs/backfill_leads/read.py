@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.identity import IdentityGraph, Person, find_email
-from segmarketo_cli.jobs.backfill_leads.sizing import uses_engine
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.sources import InputFile, read_all
@@ -25,18 +24,16 @@ might_matter = ContainsAny(b'"identify"', b'"alias"', b"marketoCookie")
 
 
 def read_people(inputs: list[InputFile], *, nulls: str, report: RunReport, rejects: RejectsWriter,
-                progress: Callable[..., Any], engine: Engine | None, on_engine: bool | None = None) -> Iterator[Person]:
+                progress: Callable[..., Any], engine: Engine | None, on_engine: bool) -> Iterator[Person]:
     """Read every message of `inputs` now, each one counted used, ignored or malformed (malformed ones go to the
     rejects file with their origin) and details["people"] set; then the people one by one, first identify first.
 
-    Small inputs build the identity graph in memory; inputs whose graph could outgrow a share of the engine's
-    memory limit (see `uses_engine`), or any input when `on_engine` is True, stage their messages in `engine`
-    and rebuild each person from their own messages. Both give the same people in the same order
-    (docs/engine.md, "backfill-leads"). Without `engine` the graph is built in memory, and DuckDB never loads.
+    With `on_engine` False (the caller's `uses_engine` found the input small) the identity graph is built in
+    memory; with it True the messages are staged in `engine` and each person is rebuilt from their own
+    messages. Both give the same people in the same order (docs/engine.md, "backfill-leads"). Without `engine`
+    the graph is built in memory, and DuckDB never loads.
     """
     graph = IdentityGraph(nulls=nulls)
-    if on_engine is None:
-        on_engine = engine is not None and uses_engine(inputs, engine.memory_limit, keep=might_matter)
     if engine is None or not on_engine:
         _read(inputs, graph.add, report=report, rejects=rejects, progress=progress)
         report.details["people"] = len(graph)

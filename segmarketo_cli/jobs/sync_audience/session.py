@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from segmarketo_cli.jobs.batches import batches
 from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS
 from segmarketo_cli.marketo.base import MAX_BATCH
 
@@ -52,7 +52,7 @@ class SyncSession:
 
     def batches(self, items: Iterable[T]) -> list[list[T]]:
         """`items` in call-sized batches."""
-        return list(_chunked(items, CALL_SIZE))
+        return list(batches(items, CALL_SIZE))
 
     def window(self) -> int:
         """How many values to take out of the engine at a time: whole call batches, about BATCH_ROWS."""
@@ -60,9 +60,4 @@ class SyncSession:
 
     def windows(self, items: Iterable[T]) -> Iterator[list[T]]:
         """`items` a window at a time, each cut into the same call batches as the whole would be."""
-        return _chunked(items, self.window())
-
-
-def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    stream = iter(items)
-    return iter(lambda: list(islice(stream, size)), [])
+        return batches(items, self.window())

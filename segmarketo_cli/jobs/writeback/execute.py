@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
@@ -21,9 +21,6 @@ from segmarketo_cli.paths import open_private, write_failed
 from segmarketo_cli.segment import sender as segment_sender
 from segmarketo_cli.segment.sender import BatchResult, BatchSender
 from segmarketo_cli.segment.spec import LIBRARY, message_size
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("segmarketo.writeback")
 

@@ -15,7 +15,6 @@ from segmarketo_cli.marketo.base import MAX_BATCH
 from segmarketo_cli.state import StateStore
 
 if TYPE_CHECKING:
-
     from segmarketo_cli.marketo.client import MarketoClient
 
 log = logging.getLogger("segmarketo.writeback")
