@@ -42,9 +42,10 @@ def member_fields(session: SyncSession) -> list[str]:
     return fields
 
 
-def read_members(session: SyncSession, con: duckdb.DuckDBPyConnection, people: int) -> int:
+def read_members(session: SyncSession, con: duckdb.DuckDBPyConnection, people: int, spill: Path) -> int:
     """Page the list, or one Bulk Lead Extract when it is probably above --bulk-threshold, into the engine's
-    table `members` (lead_id, email_text, email_key, user_key); returns how many members it has.
+    table `members` (lead_id, email_text, email_key, user_key); returns how many members it has. An extract file
+    waits in `spill` (the engine's folder) while it is read.
 
     Marketo gives no member count up front: the estimate is the size seen on the last run, or in mirror
     mode the audience size (the list is about to match it).
@@ -55,7 +56,7 @@ def read_members(session: SyncSession, con: duckdb.DuckDBPyConnection, people: i
     estimate = max(known, people if session.mode == "mirror" else 0)
     rows: Iterable[dict[str, Any]]
     if estimate > session.options.extract_threshold:
-        rows = _extract_members(session, session.list_id, spill_folder(con))
+        rows = _extract_members(session, session.list_id, spill)
         session.report.details["membership_read"] = "bulk extract"
     else:
         rows = session.client.iter_list_members(session.list_id, fields=member_fields(session))
@@ -127,13 +128,6 @@ def _extract_members(session: SyncSession, list_id: int, folder: Path) -> Iterat
         log.info("membership extract %s: %s records", export_id, status.get("numberOfRecords"))
         for _, row in csv_rows(path, encoding="utf-8-sig"):
             yield row
-
-
-def spill_folder(con: duckdb.DuckDBPyConnection) -> Path:
-    """The engine's spill folder (its `temp_directory`), where an extract file waits while it is read."""
-    row = con.execute("SELECT current_setting('temp_directory')").fetchone()
-    assert row is not None
-    return Path(row[0])
 
 
 def poll(status: Callable[[], dict[str, Any]], waits: Sequence[float], *, done: tuple[str, ...],

@@ -49,7 +49,7 @@ def run(ctx: JobContext, prepared: PreparedSync) -> RunReport:
     if options.create_missing:
         session.client.partition_for_create()  # a misspelt partition: exit 2 before the list is written
     user_field = prepared.profile.user_id_field
-    current = read_members(session, con, audience.people) if session.list_id is not None else \
+    current = read_members(session, con, audience.people, ctx.engine().temp_dir) if session.list_id is not None else \
         load_members(con, (), user_field)
     session.current = MemberIds(con)
     resolve(session, con)
