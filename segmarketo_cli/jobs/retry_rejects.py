@@ -51,9 +51,9 @@ def prepare_retry(history: RejectHistory, command: str, run_ref: str, folder: Pa
         index.execute("CREATE TABLE lines (name TEXT NOT NULL, line INTEGER NOT NULL, PRIMARY KEY (name, line)) "
                       "WITHOUT ROWID")
         retry.without_origin = _index_origins(Path(run.path), index)
-        names = [str(row[0]) for row in index.execute("SELECT DISTINCT name FROM lines ORDER BY name")]
-        for number, name in enumerate(names, start=1):
-            count = int(index.execute("SELECT count(*) FROM lines WHERE name = ?", (name,)).fetchone()[0])
+        per_file = index.execute("SELECT name, count(*) FROM lines GROUP BY name ORDER BY name").fetchall()
+        for number, (name, count) in enumerate(per_file, start=1):
+            name, count = str(name), int(count)
             problem = _origin_problem(name, recorded.get(name), run.run_id)
             if problem is None:
                 copy = _copy_lines(recorded[name], index, name, folder / f"{number:04d}", count)
