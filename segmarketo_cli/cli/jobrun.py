@@ -29,6 +29,7 @@ from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.services import Services
 from segmarketo_cli.logs import run_fields
 from segmarketo_cli.state import InstanceLock, ProfileLock
+from segmarketo_cli.state.change_log import discard_writer
 
 log = logging.getLogger("segmarketo.job")
 
@@ -59,6 +60,7 @@ def run_job(
         locks.enter_context(ProfileLock(paths.state_dir(), settings.profile))
         store = app.store
         _say_abandoned(store.abandon_unfinished_runs())
+        instance = ""
         if settings.marketo_endpoint:
             # "Once" belongs to the Marketo instance: one job writing to it at a time, on the one ledger that
             # the registry says is the instance's (a second home is refused here, before the run is recorded).
@@ -79,7 +81,9 @@ def run_job(
         # With --json, stdout is the report alone: dry-run lines and plans are for people (or --plan-out).
         env = JobContext(services=services, report=report, rejects=rejects, progress=_progress_bars(app),
                          out=_ignore if as_json else click.echo,
-                         show_plan=show_plan if show_plan and dry_run and not as_json else _ignore)
+                         show_plan=show_plan if show_plan and dry_run and not as_json else _ignore,
+                         changes=store.change_log.writer(report.run_id, instance) if not dry_run
+                         else discard_writer(report.run_id))
         store.start_run(report.run_id, command, report.started_at, context=run_context(ctx, settings.profile))
         exit_code: int | None = None
         try:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.services import Services
+from segmarketo_cli.state.change_log import ChangeWriter, discard_writer
 
 if TYPE_CHECKING:
     from segmarketo_cli.config import Settings
@@ -55,6 +56,7 @@ class JobContext:
     show_plan: Callable[[Any], None] = _discard
     sleep: Callable[[float], None] = time.sleep  # waits between bulk job status polls (tests pass a fake clock's)
     extra: dict[str, Any] = field(default_factory=dict)
+    changes: ChangeWriter = field(default_factory=discard_writer)  # the run's change log; dry runs record nothing
 
     @property
     def settings(self) -> Settings:

@@ -11,6 +11,8 @@ Version 3 adds `pid` and `host` to `runs`: the process that recorded a run, show
 Version 4 adds `runs.context`: the arguments (secrets redacted), inputs, profile and tool version of each run.
 Version 5 adds the reject fingerprints (reject_fingerprints, reject_origins): which rejects earlier runs already
 reported, and the origin files of each run's rejects, for --retry-rejects (docs/state.md "Known rejects").
+Version 6 adds the change log (changes): every write a real run made, with before and after values, for
+`runs show --changes` and `runs undo` (docs/state.md "Change log").
 Every migration only creates what is missing, so it is safe on any of those shapes and on a half-made file.
 """
 
@@ -56,6 +58,16 @@ REJECT_HISTORY = (
     """CREATE TABLE IF NOT EXISTS reject_origins (
   run_id TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
   digest TEXT NOT NULL, PRIMARY KEY (run_id, name))""",
+)
+
+# Every write of a real run, one row per record; `fields` is JSON {field: [before, after]} ([after] when the
+# before-value is unknown). Keyed by run; the key index answers "the newest value a run wrote" for plans.
+CHANGE_LOG = (
+    """CREATE TABLE IF NOT EXISTS changes (
+  run_id TEXT NOT NULL, seq INTEGER NOT NULL, instance TEXT NOT NULL, recorded_at REAL NOT NULL,
+  action TEXT NOT NULL, key TEXT, lead_id INTEGER, target TEXT, fields TEXT, reason TEXT, origin TEXT,
+  PRIMARY KEY (run_id, seq))""",
+    "CREATE INDEX IF NOT EXISTS changes_key ON changes (instance, key)",
 )
 
 # Every ledger table is keyed by instance; before version 1 of the profile store they lived there.
@@ -128,6 +140,11 @@ def profile_reject_history(db: sqlite3.Connection) -> None:
     _execute(db, REJECT_HISTORY)
 
 
+def profile_change_log(db: sqlite3.Connection) -> None:
+    """The change log: each real run's writes with before and after values (docs/state.md "Change log")."""
+    _execute(db, CHANGE_LOG)
+
+
 def ledger_v1(db: sqlite3.Connection) -> None:
     """The instance ledger: what makes writes to one Marketo instance happen once."""
     _execute(db, LEDGER_V1)
@@ -139,6 +156,7 @@ def registry_v1(db: sqlite3.Connection) -> None:
 
 
 PROFILE_MIGRATIONS: tuple[Migration, ...] = ((1, profile_v1), (2, profile_v2), (3, profile_v3),
-                                            (4, profile_run_context), (5, profile_reject_history))
+                                            (4, profile_run_context), (5, profile_reject_history),
+                                            (6, profile_change_log))
 LEDGER_MIGRATIONS: tuple[Migration, ...] = ((1, ledger_v1),)
 REGISTRY_MIGRATIONS: tuple[Migration, ...] = ((1, registry_v1),)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from segmarketo_cli.paths import ensure_private_dir
+from segmarketo_cli.state.change_log import ChangeLog
 from segmarketo_cli.state.input_history import InputHistory
 from segmarketo_cli.state.ledger import adopt_legacy_rows, instance_key, ledger_path, open_ledger
 from segmarketo_cli.state.registry import claim
@@ -42,6 +43,7 @@ class StateStore:
         self._ledgers: dict[str, StoreFile] = {}
         self.input_history = InputHistory(self._file)
         self.reject_history = RejectHistory(self._file)
+        self.change_log = ChangeLog(self._file)
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,197 @@
+"""The change log: every write a real run made, one row per record (lead, list membership, program status, score,
+campaign request, Segment event), with the before and after value of each field it changed. `runs show --changes`
+lists it, `runs undo` reverses it, and plans read the newest value a run wrote as the state store's "before"
+(docs/state.md "Change log")."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from segmarketo_cli.state.sqlite import StoreFile
+
+
+class _Unknown:
+    """A before-value neither Marketo nor the state store knows."""
+
+    _instance: _Unknown | None = None
+
+    def __new__(cls) -> _Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __str__(self) -> str:
+        return "unknown"
+
+    def __reduce__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Any = _Unknown()
+
+# The actions a change records. Lead writes: create, update, delete (undo --delete-created); list membership: add,
+# remove (target: the list id); program: status (target: the program id, field "status"); score (field: the score
+# field, before and after the numbers); campaign (target: the campaign id; cannot be reversed); unsubscribe (field
+# "unsubscribed"); event (a Segment track sent: key the messageId, target the event name).
+ACTIONS = ("create", "update", "delete", "add", "remove", "status", "score", "campaign", "unsubscribe", "event")
+
+FieldChanges = Mapping[str, tuple[Any, Any]]  # field -> (before or UNKNOWN, after)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One record a run wrote: what (action), to whom (key: the lookup value or messageId; lead_id), where
+    (target: list, program, campaign id or event name), each field's (before, after), and why (reason, origin)."""
+
+    action: str
+    key: str = ""
+    lead_id: int | None = None
+    target: str = ""
+    fields: FieldChanges = field(default_factory=dict)
+    reason: str = ""
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class LoggedChange:
+    """A change as the log holds it: its run, its place in that run (seq), the Marketo instance, the time."""
+
+    run_id: str
+    seq: int
+    instance: str
+    recorded_at: float
+    change: Change
+
+
+def _encode_fields(fields: FieldChanges) -> str | None:
+    if not fields:
+        return None
+    # [before, after] when the before-value is known, [after] when it is not.
+    return json.dumps({name: ([after] if before is UNKNOWN else [before, after])
+                       for name, (before, after) in fields.items()}, default=str, ensure_ascii=False)
+
+
+def _decode_fields(text: str | None) -> dict[str, tuple[Any, Any]]:
+    if not text:
+        return {}
+    return {name: ((UNKNOWN, pair[0]) if len(pair) == 1 else (pair[0], pair[1]))
+            for name, pair in json.loads(text).items()}
+
+
+_COLUMNS = "run_id, seq, instance, recorded_at, action, key, lead_id, target, fields, reason, origin"
+PAGE = 5_000
+_CHUNK = 500  # SQLite parameters per IN (...) list
+
+
+def _logged(row: tuple[Any, ...]) -> LoggedChange:
+    run_id, seq, instance, recorded_at, action, key, lead_id, target, fields, reason, origin = row
+    return LoggedChange(run_id, seq, instance, recorded_at,
+                        Change(action, key or "", lead_id, target or "", _decode_fields(fields), reason or "",
+                               origin or ""))
+
+
+class ChangeLog:
+    """Per profile (the profile store's `changes` table): the changes of every run, until pruned."""
+
+    def __init__(self, file: StoreFile) -> None:
+        self._file = file
+
+    def writer(self, run_id: str, instance: str) -> ChangeWriter:
+        return ChangeWriter(self._file, run_id, instance)
+
+    def changes(self, run_id: str, *, actions: Sequence[str] | None = None) -> Iterator[LoggedChange]:
+        """The run's changes in the order they were recorded, read a page at a time."""
+        after = -1
+        only = f" AND action IN ({','.join('?' * len(actions))})" if actions else ""
+        while True:
+            rows = self._file.query(f"SELECT {_COLUMNS} FROM changes WHERE run_id = ? AND seq > ?{only} "
+                                    "ORDER BY seq LIMIT ?", (run_id, after, *(actions or ()), PAGE))
+            yield from (_logged(row) for row in rows)
+            if len(rows) < PAGE:
+                return
+            after = rows[-1][1]
+
+    def counts(self, run_id: str) -> dict[str, int]:
+        """How many changes of each action the run recorded."""
+        return {str(action): int(n) for action, n in self._file.query(
+            "SELECT action, COUNT(*) FROM changes WHERE run_id = ? GROUP BY action ORDER BY action", (run_id,))}
+
+    def runs_with_changes(self, run_ids: Sequence[str]) -> set[str]:
+        """Those of `run_ids` whose changes are still in the log (not pruned)."""
+        found: set[str] = set()
+        for start in range(0, len(run_ids), _CHUNK):
+            part = run_ids[start:start + _CHUNK]
+            found.update(str(row[0]) for row in self._file.query(
+                f"SELECT DISTINCT run_id FROM changes WHERE run_id IN ({','.join('?' * len(part))})", part))
+        return found
+
+    def last_values(self, instance: str, keys: Sequence[str], fields: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """For each key, the newest value any logged run wrote to each of `fields` (lead creates and updates only):
+        the state store's answer for a before-value Marketo was not asked for. A key or field no run wrote is
+        absent (the caller says UNKNOWN)."""
+        wanted = set(fields)
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), _CHUNK):
+            part = list(keys[start:start + _CHUNK])
+            rows = self._file.query(
+                f"SELECT key, fields FROM changes WHERE instance = ? AND action IN ('create', 'update') "
+                f"AND key IN ({','.join('?' * len(part))}) ORDER BY recorded_at, seq", (instance, *part))
+            for key, text in rows:
+                values = found.setdefault(str(key), {})
+                for name, (_before, after) in _decode_fields(text).items():
+                    if name in wanted:
+                        values[name] = after
+        return {key: values for key, values in found.items() if values}
+
+    def prune(self, older_than: float) -> tuple[int, int]:
+        """Drop the changes of runs started before `older_than` (epoch seconds): (runs, rows) dropped."""
+        with self._file.transaction() as db:
+            runs = [row[0] for row in db.execute(
+                "SELECT DISTINCT c.run_id FROM changes c LEFT JOIN runs r ON r.run_id = c.run_id "
+                "WHERE COALESCE(r.started_at, c.recorded_at) < ?", (older_than,))]
+            dropped = 0
+            for run_id in runs:
+                dropped += db.execute("DELETE FROM changes WHERE run_id = ?", (run_id,)).rowcount
+        return len(runs), dropped
+
+
+class ChangeWriter:
+    """Records one run's changes; each `record` call is one transaction, so what Marketo confirmed is logged
+    before the next batch is sent. Safe to call from the threads of one run."""
+
+    def __init__(self, file: StoreFile | None, run_id: str, instance: str) -> None:
+        self._file = file
+        self.run_id = run_id
+        self.instance = instance
+        self._seq = 0
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def record(self, changes: Iterable[Change]) -> int:
+        """Log `changes` (in order); how many."""
+        with self._lock:
+            now = time.time()
+            rows = []
+            for change in changes:
+                self._seq += 1
+                rows.append((self.run_id, self._seq, self.instance, now, change.action, change.key or None,
+                             change.lead_id, change.target or None, _encode_fields(change.fields),
+                             change.reason or None, change.origin or None))
+            if rows and self._file is not None:
+                with self._file.transaction() as db:
+                    db.executemany(f"INSERT INTO changes ({_COLUMNS}) VALUES ({','.join('?' * 11)})", rows)
+            self.count += len(rows)
+            return len(rows)
+
+
+def discard_writer(run_id: str = "") -> ChangeWriter:
+    """A writer that records nothing: dry runs write nothing to Marketo or Segment."""
+    return ChangeWriter(None, run_id, "")
