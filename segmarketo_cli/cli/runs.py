@@ -157,7 +157,7 @@ def _show_invocation(run: dict[str, Any]) -> None:
 @click.argument("run_id")
 @click.option("--changes", "changes", is_flag=True,
               help="List what the run wrote instead: counts per action, then the first rows (key/lead, action, "
-                   "target, field, before → after).")
+                   "target, field, before -> after).")
 @click.option("--plan-out", "plan_out", metavar="FILE", default=None,
               type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="With --changes: write every row to FILE (.csv, .jsonl, .parquet, .xlsx).")

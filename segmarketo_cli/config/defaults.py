@@ -84,8 +84,8 @@ SCALARS: tuple[ScalarSetting, ...] = (
 SCALAR_BY_NAME = {setting.name: setting for setting in SCALARS}
 # The order `init` writes them in: identity of the instance and the leads first, then the API limits.
 TEMPLATE_ORDER = ("marketo_endpoint", "marketo_client_id", "segment_endpoint", "lookup_field", "user_id_field",
-                  "partition", "bulk_row_field", "memory_limit", "keep_changes", "rate_limit_calls", "rate_limit_window_s",
-                  "max_concurrency", "daily_budget")
+                  "partition", "bulk_row_field", "memory_limit", "keep_changes", "rate_limit_calls",
+                  "rate_limit_window_s", "max_concurrency", "daily_budget")
 
 
 def environment_settings() -> list[tuple[str, str, ScalarValue | None]]:

@@ -31,12 +31,13 @@ def list_membership(client: MarketoClient, reads: Reads) -> dict[tuple[str, int]
     found: dict[tuple[str, int], bool | None] = {}
     for list_id, leads in reads.list_leads.items():
         for chunk in chunks(sorted(leads)):
+            rows: list[dict[str, Any]] = []
             try:
-                rows = client.list_ismember(int(list_id), list(chunk))
+                if list_id.isdigit():
+                    rows = client.list_ismember(int(list_id), list(chunk))
             except MarketoError as exc:
                 if exc.code != "1013":  # list not found
                     raise
-                rows = []
             status = {int(row["id"]): row.get("status") for row in rows if row.get("id") is not None}
             for lead in chunk:
                 answer = status.get(lead)
