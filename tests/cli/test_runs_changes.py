@@ -63,8 +63,8 @@ def test_show_changes_plan_out_writes_every_row(invoke, big_run, tmp_path):
     with open(out, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 28
-    assert rows[0] == {"key": "p0@example.com", "lead_id": "100", "action": "update", "target": "", "field": "firstName",
-                       "before": "Old0", "after": "New0", "reason": "", "origin": "people.csv:2"}
+    assert rows[0] == {"key": "p0@example.com", "lead_id": "100", "action": "update", "target": "",
+                       "field": "firstName", "before": "Old0", "after": "New0", "reason": "", "origin": "people.csv:2"}
     assert rows[24]["action"] == "create"
     assert rows[26] == {"key": "p0@example.com", "lead_id": "100", "action": "add", "target": "1001", "field": "",
                         "before": "", "after": "", "reason": "", "origin": ""}
