@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from segmarketo_cli.errors import ConfigError
+
 # Where a Segment message says when it happened, best first (https://segment.com/docs/connections/spec/common/#timestamps)
 MESSAGE_TIME_KEYS = ("timestamp", "originalTimestamp", "receivedAt", "sentAt")
 _EPOCH_MS_FROM = 1e11  # a number above this is milliseconds (1e11 s is the year 5138)
@@ -78,3 +80,15 @@ def message_time(message: Mapping[str, Any]) -> float | None:
 def iso_utc(epoch: float) -> str:
     """Epoch seconds as ISO 8601 in UTC to the second, e.g. 2026-12-05T07:56:07Z."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_s(text: str, *, what: str) -> float:
+    """A duration such as 90m, 24h, 90d or 2w, in seconds; ConfigError (exit 2) naming `what` for anything else."""
+    match = _DURATION.match(text or "")
+    if not match or int(match.group(1)) < 1:
+        raise ConfigError(f"{what} '{text}' is not a duration (e.g. 90d, 12w, 24h)")
+    return float(int(match.group(1)) * _UNIT_S[match.group(2).lower()])

@@ -81,6 +81,9 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "runs": (
         Example("The newest runs", "segmarketo runs list"),
         Example("Show a run's report again", "segmarketo runs show 20261205T0756"),
+        Example("What a run wrote, field by field", "segmarketo runs show 20261205T0756 --changes"),
+        Example("Preview putting back what it wrote, then do it", "segmarketo runs undo 20261205T0756 --dry-run && "
+                "segmarketo runs undo 20261205T0756"),
     ),
     "runs list": (
         Example("The newest 20 runs", "segmarketo runs list"),
@@ -91,6 +94,20 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         Example("A run's report, its arguments and inputs (a unique prefix of the id is enough)",
                 "segmarketo runs show 20261205T0756"),
         Example("The stored report as JSON", "segmarketo runs show 20261205T075607Z-3f9a1c --json"),
+        Example("What the run wrote: counts per action and the first rows",
+                "segmarketo runs show 20261205T0756 --changes"),
+        Example("Every change it wrote, before and after, as a spreadsheet",
+                "segmarketo runs show 20261205T0756 --changes --plan-out changes.xlsx"),
+    ),
+    "runs prune": (
+        Example("Drop the change logs of runs older than 90 days", "segmarketo runs prune --older-than 90d"),
+        Example("Only say how many would go", "segmarketo runs prune --older-than 12w --dry-run"),
+    ),
+    "runs undo": (
+        Example("What undoing a run would restore, leave (conflicts) and skip; write nothing",
+                "segmarketo runs undo 20261205T0756 --dry-run"),
+        Example("Undo it, with every row in a file", "segmarketo runs undo 20261205T0756 --plan-out undo.csv"),
+        Example("Also delete the leads it created", "segmarketo runs undo 20261205T0756 --delete-created"),
     ),
     "rejects": (
         Example("The newest runs that rejected records", "segmarketo rejects list"),

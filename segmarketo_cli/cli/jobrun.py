@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -25,11 +26,12 @@ from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.known_rejects import KnownRejects
 from segmarketo_cli.jobs.quota import add_quota
 from segmarketo_cli.jobs.rejects import RejectsWriter
-from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.jobs.report import RunReport, run_id_prefix
 from segmarketo_cli.jobs.services import Services
 from segmarketo_cli.logs import run_fields
 from segmarketo_cli.state import InstanceLock, ProfileLock
 from segmarketo_cli.state.change_log import discard_writer
+from segmarketo_cli.timeparse import duration_s
 
 log = logging.getLogger("segmarketo.job")
 
@@ -60,6 +62,9 @@ def run_job(
         locks.enter_context(ProfileLock(paths.state_dir(), settings.profile))
         store = app.store
         _say_abandoned(store.abandon_unfinished_runs())
+        if not dry_run:  # the change log's bounded retention: the profile's keep_changes (docs/state.md)
+            store.change_log.expire(run_id_prefix(time.time() - duration_s(settings.keep_changes,
+                                                                            what="keep_changes")))
         instance = ""
         if settings.marketo_endpoint:
             # "Once" belongs to the Marketo instance: one job writing to it at a time, on the one ledger that

@@ -1,10 +1,12 @@
-"""`segmarketo runs list|show`: the runs recorded in this profile's state store, and their reports."""
+"""`segmarketo runs list|show|prune|undo`: the runs recorded in this profile's state store, their reports and
+change logs (prune and undo live in runs_changes.py and runs_undo.py)."""
 
 from __future__ import annotations
 
 import json
 import shlex
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import click
@@ -16,7 +18,9 @@ from rich.table import Table
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.cli.render import render_report_data
-from segmarketo_cli.errors import SegmarketoError
+from segmarketo_cli.cli.runs_changes import runs_prune, show_changes
+from segmarketo_cli.cli.runs_undo import runs_undo
+from segmarketo_cli.jobs.run_lookup import find_run
 from segmarketo_cli.jobs.writeback.plan import parse_when
 from segmarketo_cli.timeparse import iso_utc
 
@@ -100,7 +104,11 @@ def _table(rows: list[dict[str, Any]]) -> Table:
 
 @click.group("runs", epilog=epilog("runs"))
 def runs() -> None:
-    """List recorded runs of this profile and show their reports again."""
+    """List recorded runs of this profile, show their reports and changes again, undo them."""
+
+
+runs.add_command(runs_prune)
+runs.add_command(runs_undo)
 
 
 @runs.command("list", epilog=epilog("runs list"))
@@ -147,24 +155,25 @@ def _show_invocation(run: dict[str, Any]) -> None:
 
 @runs.command("show", epilog=epilog("runs show"))
 @click.argument("run_id")
+@click.option("--changes", "changes", is_flag=True,
+              help="List what the run wrote instead: counts per action, then the first rows (key/lead, action, "
+                   "target, field, before -> after).")
+@click.option("--plan-out", "plan_out", metavar="FILE", default=None,
+              type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="With --changes: write every row to FILE (.csv, .jsonl, .parquet, .xlsx).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the stored report as JSON on stdout (with 'invocation': arguments, inputs, profile, "
-                   "version).")
+                   "version); with --changes, the counts and first rows.")
 @click.pass_obj
-def runs_show(app: AppContext, run_id: str, as_json: bool) -> None:
+def runs_show(app: AppContext, run_id: str, changes: bool, plan_out: Path | None, as_json: bool) -> None:
     """Print the report of RUN_ID again, with the arguments, inputs, profile and version it ran with (a unique
-    prefix of the id is enough)."""
-    run_id = run_id.strip()
-    matches = app.store.find_runs(run_id, limit=6) if run_id else []
-    exact = [run for run in matches if run["run_id"] == run_id]
-    if exact:
-        matches = exact
-    if not matches:
-        raise SegmarketoError(f"no run '{run_id}' in profile '{app.profile_name}' (see 'segmarketo runs list')")
-    if len(matches) > 1:
-        ids = ", ".join(run["run_id"] for run in matches[:5])
-        raise SegmarketoError(f"run id '{run_id}' is ambiguous: it starts {ids}{', …' if len(matches) > 5 else ''}")
-    run = matches[0]
+    prefix of the id is enough); with --changes, what it wrote (its change log)."""
+    run = find_run(app.store, run_id, app.profile_name)
+    if plan_out is not None and not changes:
+        raise click.UsageError("--plan-out goes with --changes")
+    if changes:
+        show_changes(app, run, plan_out, as_json)
+        return
     report = run.get("report")
     if report is None:
         # The job is still running, or its process died before writing a report (abandoned once a later run of

@@ -13,6 +13,7 @@ DEFAULT_HTTP_TIMEOUT_S = 100.0
 DEFAULT_MAX_RETRIES = 6
 DEFAULT_LOOKUP_FIELD = "email"
 DEFAULT_MEMORY_LIMIT = "1GB"
+DEFAULT_KEEP_CHANGES = "90d"
 SEGMENT_REGIONS = {"us": "https://api.segment.io", "eu": "https://events.eu1.segmentapis.com"}
 SECRET_ENV = {
     "marketo_client_secret": "SEGMARKETO_MARKETO_CLIENT_SECRET",
@@ -74,12 +75,17 @@ SCALARS: tuple[ScalarSetting, ...] = (
         "",
         "# Memory the planning engine may use before it spills to the state folder (e.g. 512MB, 4GB).",
     )),
+    ScalarSetting("keep_changes", str, DEFAULT_KEEP_CHANGES, note=(
+        "# How long the change log keeps what each run wrote (for 'runs show --changes' and 'runs undo'): "
+        "90d, 12w, ...",
+        "# Every real run drops the changes of runs started longer ago.",
+    )),
 )
 SCALAR_BY_NAME = {setting.name: setting for setting in SCALARS}
 # The order `init` writes them in: identity of the instance and the leads first, then the API limits.
 TEMPLATE_ORDER = ("marketo_endpoint", "marketo_client_id", "segment_endpoint", "lookup_field", "user_id_field",
-                  "partition", "bulk_row_field", "memory_limit", "rate_limit_calls", "rate_limit_window_s",
-                  "max_concurrency", "daily_budget")
+                  "partition", "bulk_row_field", "memory_limit", "keep_changes", "rate_limit_calls",
+                  "rate_limit_window_s", "max_concurrency", "daily_budget")
 
 
 def environment_settings() -> list[tuple[str, str, ScalarValue | None]]:

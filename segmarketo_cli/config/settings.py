@@ -12,6 +12,7 @@ from typing import Any
 from segmarketo_cli import paths
 from segmarketo_cli.config.defaults import (
     DEFAULT_HTTP_TIMEOUT_S,
+    DEFAULT_KEEP_CHANGES,
     DEFAULT_LOOKUP_FIELD,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
@@ -30,6 +31,7 @@ from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.notify import check_webhook_url
 from segmarketo_cli.sizes import parse_memory_limit
+from segmarketo_cli.timeparse import duration_s
 from segmarketo_cli.tomlfiles import load_toml
 
 
@@ -51,6 +53,7 @@ class Settings:
     user_id_field: str | None = None
     partition: str | None = None  # lead partition new leads are created in (partitionName); None: the default
     memory_limit: str = DEFAULT_MEMORY_LIMIT  # the planning engine's cap (docs/engine.md)
+    keep_changes: str = DEFAULT_KEEP_CHANGES  # the change log's retention, a duration (docs/state.md "Change log")
     bulk_row_field: str | None = None  # scratch lead field for Bulk Import row numbers (docs/backfill-leads.md)
     notify: str | None = None  # webhook posted on failed/partial/deferred/refused runs (docs/syncs.md)
     sections: ProfileSections = field(default_factory=ProfileSections)  # the profile's sub-tables, checked
@@ -203,6 +206,7 @@ def _validate(settings: Settings) -> None:
     from_flag = settings.sources.get("memory_limit") == "flag"
     parse_memory_limit(settings.memory_limit,
                        where="--memory-limit" if from_flag else f"{_origin(settings, 'memory_limit')}: 'memory_limit'")
+    duration_s(settings.keep_changes, what=f"{_origin(settings, 'keep_changes')}: 'keep_changes'")
     _check(settings, "partition", settings.partition is None or bool(settings.partition.strip()),
            "a lead partition name")
     if settings.notify is not None:

@@ -19,8 +19,13 @@ STATUS_EXIT = {
 }
 
 
+def run_id_prefix(epoch: float) -> str:
+    """The start of the id of a run started at `epoch`: ids sort by start time (20261205T075607Z-3f9a1c)."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch))
+
+
 def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+    return run_id_prefix(time.time()) + "-" + uuid.uuid4().hex[:6]
 
 
 @dataclass

@@ -1,11 +1,11 @@
-"""Lead database calls: Sync Leads, Get Leads by Filter (chunked, paged), Describe, Associate Lead."""
+"""Lead database calls: Sync Leads, Get Leads by Filter (chunked, paged), Delete Leads, Describe, Associate Lead."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from segmarketo_cli.marketo.base import MAX_BATCH, ApiBase, check_batch
+from segmarketo_cli.marketo.base import MAX_BATCH, ApiBase, check_batch, id_list
 
 SYNC_ACTIONS = ("createOrUpdate", "createOnly", "updateOnly", "createDuplicate")
 # Actions that take partitionName (Adobe, Sync Leads: "works only when action is createOnly or createOrUpdate").
@@ -69,6 +69,16 @@ class LeadsApi(ApiBase):
             for page in self.paged("/rest/v1/leads.json", params):
                 rows.extend(page)
         return rows
+
+    def delete_leads(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Delete ≤300 leads by id (Delete Leads, POST /rest/v1/leads/delete.json); rows `{id, status: deleted}` or
+        `{id, status: skipped, reasons}` (1004: no such lead). Deleting a lead loses its activity history.
+        https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/leads#delete"""
+        check_batch(ids, "delete_leads")
+        if not ids:
+            return []
+        body = {"input": [{"id": i} for i in id_list(ids)]}
+        return self.envelope("POST", "/rest/v1/leads/delete.json", json=body).result
 
     def describe_leads(self) -> list[dict[str, Any]]:
         """Describe Lead: one item per field, with `rest.name`, `dataType`, `length`, `rest.readOnly`."""

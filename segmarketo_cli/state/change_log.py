@@ -43,6 +43,8 @@ UNKNOWN: Any = _Unknown()
 # "unsubscribed"); event (a Segment track sent: key the messageId, target the event name).
 ACTIONS = ("create", "update", "delete", "add", "remove", "status", "score", "campaign", "unsubscribe", "event")
 
+UNDO_COMMAND = "runs undo"  # the command name `runs undo` runs are recorded under
+
 FieldChanges = Mapping[str, tuple[Any, Any]]  # field -> (before or UNKNOWN, after)
 
 
@@ -86,6 +88,9 @@ def _decode_fields(text: str | None) -> dict[str, tuple[Any, Any]]:
             for name, pair in json.loads(text).items()}
 
 
+# The runs (with changes in the log) started before a moment; a run no longer in `runs` by its first change.
+_STARTED_BEFORE = ("SELECT DISTINCT c.run_id FROM changes c LEFT JOIN runs r ON r.run_id = c.run_id "
+                   "WHERE COALESCE(r.started_at, c.recorded_at) < ?")
 _COLUMNS = "run_id, seq, instance, recorded_at, action, key, lead_id, target, fields, reason, origin"
 PAGE = 5_000
 _CHUNK = 500  # SQLite parameters per IN (...) list
@@ -151,12 +156,38 @@ class ChangeLog:
                         values[name] = after
         return {key: values for key, values in found.items() if values}
 
+    def reversed_by_undo(self, instance: str, run_id: str) -> dict[int, set[str]]:
+        """What earlier `runs undo` runs already reversed of `run_id`: seq -> the fields reversed ("" for a change
+        without fields). An undo records the change it reverses as origin "RUN#seq"."""
+        done: dict[int, set[str]] = {}
+        pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "#%"
+        rows = self._file.query(
+            "SELECT c.origin, c.fields FROM changes c JOIN runs r ON r.run_id = c.run_id "
+            "WHERE r.command = ? AND c.instance = ? AND c.origin LIKE ? ESCAPE '\\'",
+            (UNDO_COMMAND, instance, pattern))
+        for origin, text in rows:
+            seq = str(origin).rsplit("#", 1)[-1]
+            if seq.isdigit():
+                done.setdefault(int(seq), set()).update(_decode_fields(text) or {""})
+        return done
+
+    def expire(self, first_kept_run_id: str) -> int:
+        """The automatic retention: one DELETE of the changes of runs whose id sorts before `first_kept_run_id`
+        (run ids begin with their UTC start time, so this is a range of the primary key, not a scan); how many
+        rows were dropped."""
+        with self._file.transaction() as db:
+            return int(db.execute("DELETE FROM changes WHERE run_id < ?", (first_kept_run_id,)).rowcount)
+
+    def prunable(self, older_than: float) -> tuple[int, int]:
+        """What `prune(older_than)` would drop: (runs, rows)."""
+        runs, rows = self._file.query(f"SELECT COUNT(DISTINCT run_id), COUNT(*) FROM changes WHERE run_id IN "
+                                      f"({_STARTED_BEFORE})", (older_than,))[0]
+        return int(runs), int(rows)
+
     def prune(self, older_than: float) -> tuple[int, int]:
         """Drop the changes of runs started before `older_than` (epoch seconds): (runs, rows) dropped."""
         with self._file.transaction() as db:
-            runs = [row[0] for row in db.execute(
-                "SELECT DISTINCT c.run_id FROM changes c LEFT JOIN runs r ON r.run_id = c.run_id "
-                "WHERE COALESCE(r.started_at, c.recorded_at) < ?", (older_than,))]
+            runs = [row[0] for row in db.execute(_STARTED_BEFORE, (older_than,))]
             dropped = 0
             for run_id in runs:
                 dropped += db.execute("DELETE FROM changes WHERE run_id = ?", (run_id,)).rowcount

@@ -316,3 +316,15 @@ def test_identity_outage_is_retried_then_gives_exit_75(sandbox):
     fresh = client_for(sandbox, max_retries=2)
     with pytest.raises(ServiceUnavailable):
         fresh.describe_leads2()
+
+
+def test_delete_leads_300_per_call_and_refuses_more(sandbox):
+    client = client_for(sandbox)
+    ids = [sandbox.marketo.add_lead(email=f"d{i}@example.com") for i in range(3)]
+    rows = client.delete_leads([ids[0], ids[2], 424242])
+    assert [row["status"] for row in rows] == ["deleted", "deleted", "skipped"]
+    assert record_bucket(rows[2]) == "not_found"
+    assert [lead["id"] for lead in sandbox.marketo.leads] == [ids[1]]
+    assert client.delete_leads([]) == []
+    with pytest.raises(ValueError, match="at most 300"):
+        client.delete_leads(list(range(301)))

@@ -243,3 +243,21 @@ def test_associate_lead_records_the_cookie(box):
 def test_unknown_path_and_method(box):
     assert call(box, "GET", "/rest/v1/nothing.json").json()["errors"][0]["code"] == "610"
     assert call(box, "DELETE", "/rest/v1/leads/describe.json").json()["errors"][0]["code"] == "605"
+
+
+def test_delete_leads_answers_per_id_in_input_order_and_takes_leads_out_of_lists(box):
+    gone = box.marketo.add_lead(email="gone@example.com")
+    kept = box.marketo.add_lead(email="kept@example.com")
+    vip = box.marketo.add_list("VIP")
+    box.marketo.add_to_list(vip, [gone, kept])
+    reply = call(box, "POST", "/rest/v1/leads/delete.json", json={"input": [{"id": gone}, {"id": 999}]}).json()
+    assert reply["success"] is True
+    assert reply["result"] == [{"id": gone, "status": "deleted"},
+                               {"id": 999, "status": "skipped", "reasons": [{"code": "1004",
+                                                                             "message": "Lead not found"}]}]
+    assert box.marketo.lead(gone) is None
+    assert box.marketo.lead(kept) is not None
+    assert box.marketo.list_members(vip) == {kept}
+    too_many = call(box, "POST", "/rest/v1/leads/delete.json", json={"input": [{"id": i} for i in range(301)]}).json()
+    assert too_many["success"] is False
+    assert too_many["errors"][0]["code"] == "1003"

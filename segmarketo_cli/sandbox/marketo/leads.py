@@ -1,4 +1,4 @@
-"""Lead database endpoints: Sync Leads, Get Leads by Filter, Get Lead by id, Describe, Associate Lead."""
+"""Lead database endpoints: Sync Leads, Get Leads by Filter, Get Lead by id, Delete Leads, Describe, Associate Lead."""
 
 from __future__ import annotations
 
@@ -187,6 +187,41 @@ def get_lead(sb: Instance, request: Request, match: Any) -> Response:
     return ok(rows)
 
 
+def delete_leads(sb: Instance, request: Request, match: Any) -> Response:
+    """Delete Leads: `{"input": [{"id": n}, ...]}` (or `id` query parameters), one row per id in input order:
+    `{id, status: deleted}` or skipped 1004 "Lead not found"
+    (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/lead-database/leads#delete).
+    The lead leaves every static list and program with it."""
+    body = request.json() if request.body else {}
+    if not isinstance(body, dict):
+        raise ApiError("609", "Invalid JSON")
+    records = body.get("input")
+    if records is None:
+        records = [{"id": value} for value in request.args("id")]
+    if not isinstance(records, list) or not records:
+        raise ApiError("1003", "'input' must be a non-empty array")
+    check_record_count(sb, len(records), "input")
+    results: list[dict[str, Any]] = []
+    with sb.marketo.lock:
+        state = sb.marketo
+        for record in records:
+            try:
+                lead_id = int(record["id"])
+            except (KeyError, TypeError, ValueError):
+                results.append(skipped("1003", "Value for field 'id' is missing or not a number"))
+                continue
+            if lead_id not in state.store.leads:
+                results.append(skipped("1004", "Lead not found", id=lead_id))
+                continue
+            state.store.delete(lead_id)
+            for static_list in state.assets.lists.values():
+                static_list.members.discard(lead_id)
+            for program in state.assets.programs.values():
+                program.members.pop(lead_id, None)
+            results.append({"id": lead_id, "status": "deleted"})
+    return ok(results)
+
+
 def describe(sb: Instance, request: Request, match: Any) -> Response:
     with sb.marketo.lock:
         return ok([f.describe() for f in sb.marketo.store.fields.values()])
@@ -222,6 +257,7 @@ def lead_partitions(sb: Instance, request: Request, match: Any) -> Response:
 ROUTES = [
     ("POST", r"/rest/v1/leads\.json", sync_leads),
     ("GET", r"/rest/v1/leads/partitions\.json", lead_partitions),
+    ("POST", r"/rest/v1/leads/delete\.json", delete_leads),
     ("GET", r"/rest/v1/leads\.json", get_leads),
     ("GET", r"/rest/v1/lead/(\d+)\.json", get_lead),
     ("GET", r"/rest/v1/leads/describe\.json", describe),
