@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -13,23 +14,36 @@ from segmarketo_cli.cli.helptext import epilog, setting_variable
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
 from segmarketo_cli.cli.rejects_options import input_files, retry_rejects_option, strict_option
+from segmarketo_cli.jobs.backfill_leads.lead_changes import written
 from segmarketo_cli.jobs.backfill_leads.lead_plan import LeadPlan
 from segmarketo_cli.jobs.backfill_leads.prepare import DEFAULT_BULK_THRESHOLD, BackfillOptions, prepare
 from segmarketo_cli.jobs.backfill_leads.run import run
+from segmarketo_cli.jobs.changes import change_rows
 from segmarketo_cli.marketo.base import MAX_BATCH
 from segmarketo_cli.sources import FORMATS
 
 
-def show_plan(plan: LeadPlan, *, bulk_threshold: int, sample: int = 5) -> None:
-    """The dry-run plan on stdout: counts, sample rows, unmapped traits, first rejects."""
+def show_plan(plan: LeadPlan, *, bulk_threshold: int, lookup_field: str, plan_out: Path | None = None,
+              sample: int = 5, sample_rows: int = 10) -> None:
+    """The dry-run plan on stdout: created / updated / unchanged / rejected counts, a field-level sample of the
+    first leads to write (key, field, before -> after; the lookup field is the key), unmapped traits, first
+    rejects."""
     out = sys.stdout
     mode = "Bulk Import" if plan.uses_bulk(bulk_threshold) else f"REST ({MAX_BATCH} per call)"
-    out.write(f"Plan: {plan.planned:,} lead(s): write {plan.upsert_count:,} via {mode}, "
-              f"unchanged {plan.unchanged_count:,}, rejected {plan.reject_count:,}\n")
-    for candidate in plan.sample_upserts(sample):
-        out.write(f"  upsert  {json.dumps(candidate.fields, ensure_ascii=False, default=str)}\n")
-    if plan.upsert_count > sample:
-        out.write(f"  … and {plan.upsert_count - sample:,} more\n")
+    out.write(f"Plan: {plan.planned:,} lead(s): {plan.create_count:,} to create, {plan.update_count:,} to update, "
+              f"{plan.unchanged_count:,} unchanged, {plan.reject_count:,} rejected; writes via {mode}\n")
+    leads = plan.sample_upserts(sample)
+    rows = [row for lead in leads for row in change_rows(written(lead)) if row["field"] != lookup_field]
+    rows = rows[:sample_rows]
+    width = max((len(row["key"]) for row in rows), default=0)
+    for row in rows:
+        out.write(f"  {row['action']:<6}  {row['key']:<{width}}  {row['field']}: {_shown(row['before'])} → "
+                  f"{_shown(row['after'])}\n")
+    more = plan.upsert_count - len({row["key"] for row in rows})
+    if plan_out is not None:
+        out.write(f"  every change, field by field: {plan_out}\n")
+    elif plan.planned:
+        out.write((f"  … and {more:,} more lead(s); " if more > 0 else "  ") + "write all rows with --plan-out FILE\n")
     if plan.unmapped:
         out.write(f"Unmapped traits ({len(plan.unmapped)}):\n")
         for path, why in sorted(plan.unmapped.items()):
@@ -37,6 +51,13 @@ def show_plan(plan: LeadPlan, *, bulk_threshold: int, sample: int = 5) -> None:
     for reject in plan.sample_rejects(sample):
         out.write(f"  reject  {reject.origin or reject.key}: {reject.reason}\n")
     out.flush()
+
+
+def _shown(value: str) -> str:
+    """A plan cell for the terminal: text quoted, an empty value as (empty), unknown as is."""
+    if value == "unknown":
+        return value
+    return json.dumps(value, ensure_ascii=False) if value else "(empty)"
 
 
 @click.command("backfill-leads", epilog=epilog("backfill-leads"))
@@ -61,6 +82,11 @@ def show_plan(plan: LeadPlan, *, bulk_threshold: int, sample: int = 5) -> None:
               metavar="N", help="Use Bulk Import when at least N leads are to be written.")
 @click.option("--full", is_flag=True,
               help="Read every input file again and resend every lead, even those unchanged since the last run.")
+@click.option("--plan-out", type=click.Path(dir_okay=False, writable=True), default=None, metavar="FILE",
+              help="Write every planned change to FILE, one row per lead and field (create, update, unchanged, "
+                   "skip-owned, skip-fill-only, skip-older, reject) with before and after values: CSV, JSON lines, "
+                   "Parquet or Excel by its extension (.csv, .jsonl, .parquet, .xlsx). Also in a real run, "
+                   "before its first write.")
 @partition_option
 @retry_rejects_option
 @strict_option
@@ -68,22 +94,26 @@ def show_plan(plan: LeadPlan, *, bulk_threshold: int, sample: int = 5) -> None:
 @click.pass_obj
 def backfill_leads(app: AppContext, files: tuple[str, ...], fmt: str | None, lookup_field: str | None,
                    user_id_field: str | None, mapping_file: str | None, auto_map: bool, nulls: str,
-                   on_invalid: str, bulk_threshold: int, full: bool, partition: str | None, dry_run: bool,
-                   as_json: bool, rejects_path: str | None) -> None:
+                   on_invalid: str, bulk_threshold: int, full: bool, plan_out: str | None, partition: str | None,
+                   dry_run: bool, as_json: bool, rejects_path: str | None) -> None:
     """Upsert Marketo leads from Segment identify data in FILE... .
 
     FILE is a Segment S3 export (.jsonl, .jsonl.gz, .gz), a JSON array, a CSV or Parquet extract of the
     warehouse identifies/users tables, a folder or a glob. The identifies of one person are merged
     (userId, anonymousId, alias, e-mail) and their traits mapped to lead fields. Re-runs send only what
-    changed. Exit 3 when records were rejected, 75 when Marketo's daily quota ran out (run again later).
+    changed. Every lead written is looked up first (one Get Leads call per 300), so the dry run tells created
+    from updated and the run's change log holds each field's value before and after (`runs show --changes`).
+    Exit 3 when records were rejected, 75 when Marketo's daily quota ran out (run again later).
     """
     app.override(lookup_field=lookup_field, user_id_field=user_id_field, partition=partition)
     files = input_files(app, "backfill-leads", files)
     options = BackfillOptions(files=files, input_format=fmt, mapping_file=mapping_file, auto_map=auto_map,
                               nulls=nulls, on_invalid=on_invalid, bulk_threshold=bulk_threshold, full=full,
-                              dry_run=dry_run)
+                              dry_run=dry_run, plan_out=Path(plan_out) if plan_out else None)
     services = app.services()
     prepared = prepare(app.settings, options, services)  # bad flags or mapping: exit 2; unreadable input: exit 1
     run_job(app, "backfill-leads", functools.partial(run, prepared=prepared), services=services,
-            show_plan=functools.partial(show_plan, bulk_threshold=bulk_threshold), dry_run=dry_run,
+            show_plan=functools.partial(show_plan, bulk_threshold=bulk_threshold,
+                                        lookup_field=app.settings.lookup_field, plan_out=options.plan_out),
+            dry_run=dry_run,
             as_json=as_json, rejects_path=rejects_path)

@@ -29,6 +29,8 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "backfill-leads": (
         Example("Show what the sample identify export would create, update and reject; write nothing",
                 "segmarketo backfill-leads sample_data/identifies.jsonl.gz --dry-run"),
+        Example("Review every field change (before -> after) in a spreadsheet before the real run",
+                "segmarketo backfill-leads sample_data/identifies.jsonl.gz --dry-run --plan-out plan.xlsx"),
         Example("Upsert a warehouse extract with extra trait mappings",
                 "segmarketo backfill-leads sample_data/warehouse_identifies.csv --mapping sample_data/mapping.toml"),
         Example("Force Bulk Import from 1,000 leads, report as JSON",

@@ -71,7 +71,7 @@ def test_sample_export_end_to_end_then_rerun_is_free(invoke, sandbox, tmp_path):
 
     result, report = run(invoke, SAMPLE, WAREHOUSE, "--mapping", MAPPING, "--full")
     assert report["counts"]["leads_updated"] == 113
-    assert report["api_calls"]["marketo"] == 1
+    assert report["api_calls"]["marketo"] == 2  # one Get Leads (before-values) and one Sync Leads call
     assert len(sandbox.marketo.leads) == 113
 
 
@@ -93,25 +93,29 @@ def test_dry_run_prints_the_plan_and_writes_nothing(invoke, sandbox, tmp_path):
     path = write_people(tmp_path / "in.jsonl", 4, favourite_colour="blue")
     result = invoke("backfill-leads", str(path), "--dry-run")
     assert result.exit_code == 0, result.stderr
-    assert "Plan: 4 lead(s): write 4 via REST" in result.stdout
-    assert '"email": "person0@example.com"' in result.stdout
+    assert "Plan: 4 lead(s): 4 to create, 0 to update, 0 unchanged, 0 rejected; writes via REST" in result.stdout
+    assert '  create  person0@example.com  firstName: (empty) → "P0"' in result.stdout
     assert "favourite_colour: no mapping" in result.stdout
     assert sandbox.marketo.leads == []
     result, report = run(invoke, path, "--dry-run")
     assert report["counts"]["leads_to_write"] == 4
+    assert (report["counts"]["leads_to_create"], report["counts"]["leads_to_update"]) == (4, 0)
     assert report["details"]["sample"][0]["firstName"] == "P0"
 
 
 def test_dry_run_plan_text_line_for_line(invoke, sandbox, tmp_path):
+    sandbox.marketo.add_lead(email="person1@example.com", firstName="Old")
     path = write_people(tmp_path / "in.jsonl", 7, favourite_colour="blue")
     with path.open("a") as handle:
         handle.write(json.dumps({"type": "identify", "userId": "nobody", "traits": {"plan": "pro"}}) + "\n")
     result = invoke("backfill-leads", str(path), "--dry-run", "--bulk-threshold", "7")
     assert result.exit_code == 3, result.stderr
     assert result.stdout.splitlines() == [
-        "Plan: 8 lead(s): write 7 via Bulk Import, unchanged 0, rejected 1",
-        *(f'  upsert  {{"email": "person{i}@example.com", "firstName": "P{i}"}}' for i in range(5)),
-        "  … and 2 more",
+        "Plan: 8 lead(s): 6 to create, 1 to update, 0 unchanged, 1 rejected; writes via Bulk Import",
+        '  create  person0@example.com  firstName: (empty) → "P0"',
+        '  update  person1@example.com  firstName: "Old" → "P1"',
+        *(f'  create  person{i}@example.com  firstName: (empty) → "P{i}"' for i in range(2, 5)),
+        "  … and 2 more lead(s); write all rows with --plan-out FILE",
         "Unmapped traits (2):",
         "  favourite_colour: no mapping",
         "  plan: no mapping",
@@ -187,7 +191,8 @@ def test_quota_607_mid_run_exits_75_and_next_run_finishes_without_duplicates(inv
                                                                               monkeypatch):
     monkeypatch.setenv("SEGMARKETO_MAX_CONCURRENCY", "1")
     path = write_people(tmp_path / "in.jsonl", 1000)
-    sandbox.limits.daily_quota = sandbox.limits.used_today() + 4  # describe, describe2, two Sync Leads calls
+    # describe, describe2, four Get Leads calls (the look-up of 1,000 leads), two Sync Leads calls
+    sandbox.limits.daily_quota = sandbox.limits.used_today() + 8
     result, report = run(invoke, path)
     assert result.exit_code == 75
     assert report["status"] == "deferred"

@@ -17,6 +17,7 @@ from segmarketo_cli.jobs.backfill_leads.plan_table import BackfillPlan, build_pl
 from segmarketo_cli.jobs.bulk_import.execute import csv_files
 from segmarketo_cli.jobs.bulk_import.reports import attribute_report
 from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
+from segmarketo_cli.state.change_log import UNKNOWN
 
 DESCRIBE = [
     {"dataType": "email", "length": 255, "rest": {"name": "email", "readOnly": False}},
@@ -87,7 +88,8 @@ def test_people_become_upserts_and_missing_keys_or_bad_values_are_rejected(engin
     assert plan.rejects[1].key == "c@x.io"
     assert "productScore" in plan.rejects[1].reason
     assert plan.planned == 3
-    assert reads == []
+    assert reads == [(["a@x.io"], ["email", "firstName", "id"])]  # the look-up: created or updated, before-values
+    assert plan.upserts[0].action == "create"
 
 
 def test_unchanged_hash_is_skipped_unless_full(engine):
@@ -123,12 +125,48 @@ def test_field_ownership_marketo_owned_fill_only_newer_only(engine):
     current = {"a@x.io": [{"email": "a@x.io", "title": "VP", "updatedAt": "2024-02-01T00:00:00Z"}],
                "b@x.io": [{"email": "b@x.io", "title": "", "updatedAt": "2024-02-01T00:00:00Z"}]}
     plan, reads = plan_for(engine, persons, current=current, ownership=ownership)
-    assert reads == [(["a@x.io", "b@x.io", "new@x.io"], ["email", "title", "updatedAt"])]
+    assert reads == [(["a@x.io", "b@x.io", "new@x.io"],
+                      ["company", "email", "firstName", "id", "lifecycleStage", "title", "updatedAt"])]
     by_key = {c.key: c.fields for c in plan.upserts}
     assert by_key["a@x.io"] == {"email": "a@x.io", "company": "Acme"}  # title filled, firstName older
     assert by_key["b@x.io"] == {"email": "b@x.io", "title": "CEO", "firstName": "New"}
     assert by_key["new@x.io"] == {"email": "new@x.io", "title": "Dev", "firstName": "Fresh"}
     assert plan.fields_skipped == {"marketo_owned": 1, "fill_only": 1, "newer_only": 1}
+
+
+def test_the_look_up_gives_create_or_update_before_values_and_skipped_fields(engine):
+    fields = FieldsSection(marketo_owned=("lifecycleStage",), fill_only=("title",))
+    ownership = Ownership.of(fields, FieldCatalog.from_describe(DESCRIBE))
+    persons = people((T1, "u1", {"email": "a@x.io", "title": "CTO", "firstName": "Ann", "lifecycleStage": "lead"}),
+                     (T1, "u2", {"email": "new@x.io", "firstName": "Nia", "lifecycleStage": "lead"}))
+    current = {"a@x.io": [{"id": 7, "email": "a@x.io", "title": "VP", "firstName": "Anne",
+                           "lifecycleStage": "customer"}]}
+    plan, _ = plan_for(engine, persons, current=current, ownership=ownership)
+    old, new = plan.upserts
+    assert (old.action, old.lead_id, old.before) == ("update", 7, {"email": "a@x.io", "firstName": "Anne"})
+    assert old.skipped == [("skip-owned", "lifecycleStage", "customer", "lead"),
+                           ("skip-fill-only", "title", "VP", "CTO")]
+    assert (new.action, new.lead_id, new.before) == ("create", None, {"email": None, "firstName": None})
+    assert new.skipped == [("skip-owned", "lifecycleStage", None, "lead")]
+    assert (plan.plan.create_count, plan.plan.update_count) == (1, 1)
+
+
+def test_keys_marketo_cannot_filter_on_take_the_state_store_values(engine):
+    persons = people((T1, "u1", {"email": "a@x.io", "firstName": "Ann", "segment_user_id": "k,1"}))
+    reads, recalled = [], []
+
+    def stored_values(keys, fields):
+        recalled.append((keys, fields))
+        return {"k,1": {"firstName": "Old"}}
+
+    plan = build_plan(persons, mapper(), con=engine.con, lookup_field="segmentUserId", ownership=Ownership(),
+                      stored_hashes=lambda keys: {}, read_current=lambda keys, fields: reads.append(keys) or {},
+                      stored_values=stored_values)
+    (candidate,) = plan.iter_upserts()
+    assert reads == []
+    assert recalled == [(["k,1"], ["email", "firstName", "id", "segmentUserId"])]
+    assert (candidate.exists, candidate.action) == (None, "update")
+    assert candidate.before == {"email": UNKNOWN, "firstName": "Old", "segmentUserId": UNKNOWN}
 
 
 def test_nothing_left_to_write_for_an_existing_lead_is_unchanged(engine):

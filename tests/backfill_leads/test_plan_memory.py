@@ -13,6 +13,7 @@ from segmarketo_cli.identity import IdentityGraph
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership, content_hash, lead_key
 from segmarketo_cli.jobs.backfill_leads.plan_memory import build_memory_plan
 from segmarketo_cli.jobs.backfill_leads.plan_table import build_plan
+from segmarketo_cli.jobs.changes import plan_rows
 from segmarketo_cli.mapping.mapper import FieldCatalog
 from tests.backfill_leads.test_plan import DESCRIBE, mapper
 from tests.backfill_leads.test_plan_equivalence import hard_case
@@ -53,18 +54,22 @@ def lookups(tmp_path, n: int, ownership: Ownership):
                 fields.pop(name, None)
             stored[key] = content_hash(fields) if index % 2 else "stale"
         if index % 4 == 0:
-            current[key] = [{"email": key, "title": "VP" if index % 8 else "", "updatedAt": "2099-01-01T00:00:00Z"}]
+            current[key] = [{"id": index, "email": key, "title": "VP" if index % 8 else "", "firstName": f"F{index}",
+                             "lifecycleStage": "customer", "updatedAt": "2099-01-01T00:00:00Z"}]
     return stored, current
 
 
 def outcome(plan, calls):
     """Everything a run reads from a plan, as plain values."""
     def candidates(items):
-        return [(c.key, c.fields, c.hash, c.origin, c.cookies) for c in items]
+        return [(c.key, c.fields, c.hash, c.origin, c.cookies, c.exists, c.lead_id, c.before, c.skipped)
+                for c in items]
 
     plan.mark("resend", [c.key for c in list(plan.iter_upserts())[::3]])
     return {
         "counts": (plan.upsert_count, plan.unchanged_count, plan.reject_count, plan.planned),
+        "created_updated": (plan.create_count, plan.update_count),
+        "plan_rows": list(plan_rows(plan.iter_changes())),
         "skipped": (plan.fields_skipped, plan.fields_dropped, plan.compliance_skipped, plan.unmapped),
         "bulk": [plan.uses_bulk(t) for t in (1, plan.upsert_count, plan.upsert_count + 1)],
         "upserts": candidates(plan.iter_upserts()),
@@ -110,7 +115,15 @@ def test_memory_and_engine_plans_agree_on_hard_cases(tmp_path, engine, monkeypat
     assert counts[0] > 0
     assert counts[2] > 0
     assert counts[1] > 0 or full
-    assert len(memory["calls"]) > 2 or (full and not ownership.read_fields)
+    assert len(memory["calls"]) > 2
+    created, updated = memory["created_updated"]
+    assert created > 0
+    assert updated > 0
+    actions = {row["action"] for row in memory["plan_rows"]}
+    assert actions >= {"create", "update", "reject"}
+    assert "unchanged" in actions or full
+    if ownership.read_fields:
+        assert {"skip-owned", "skip-fill-only", "skip-older"} <= actions
 
 
 def test_memory_and_engine_plans_agree_on_duplicate_keys(tmp_path, engine):

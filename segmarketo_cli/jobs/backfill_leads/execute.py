@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import SegmarketoError
 from segmarketo_cli.jobs.backfill_leads.execute_rest import BatchResult, CookieLinker, RestExecutor
+from segmarketo_cli.jobs.backfill_leads.lead_changes import written
 from segmarketo_cli.jobs.backfill_leads.lead_plan import LeadPlan
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate, lead_key
 from segmarketo_cli.jobs.batches import batches
@@ -17,6 +18,7 @@ from segmarketo_cli.jobs.bulk_import.execute import BulkExecutor, ImportResult
 from segmarketo_cli.jobs.context import ProgressBar
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.state.change_log import Change, ChangeWriter, discard_writer
 
 if TYPE_CHECKING:
     from segmarketo_cli.marketo.client import MarketoClient
@@ -31,15 +33,18 @@ HASH_CHUNK = 10_000  # confirmed hashes recorded per state-store transaction
 
 
 class LeadWriter:
-    """Writes one run's upserts and records each outcome as Marketo confirms it. Bulk bookkeeping (leads whose
-    import needs a resend or a cookie lookup) is marked in the plan's table, only counted here."""
+    """Writes one run's upserts and records each outcome as Marketo confirms it, the confirmed writes in the
+    run's change log (one `changes.record` per settled batch or import job). Bulk bookkeeping (leads whose import
+    needs a resend or a cookie lookup) is marked in the plan's table, only counted here."""
 
     def __init__(self, client: MarketoClient, store: StateStore, report: RunReport, rejects: RejectsWriter, *,
-                 lookup_field: str, bulk_row_field: str | None = None) -> None:
+                 lookup_field: str, bulk_row_field: str | None = None,
+                 changes: ChangeWriter | None = None) -> None:
         self.client = client
         self.store = store
         self.report = report
         self.rejects = rejects
+        self.changes = changes or discard_writer()
         self.lookup_field = lookup_field
         self.bulk_row_field = bulk_row_field
         self.instance = client.instance
@@ -84,6 +89,7 @@ class LeadWriter:
     def _on_rest(self, result: BatchResult) -> None:
         hashes: list[tuple[str, str]] = []
         ids: list[tuple[str, list[int]]] = []
+        changes: list[Change] = []
         for outcome in result.outcomes:
             candidate = outcome.candidate
             if outcome.status == "rejected":
@@ -92,8 +98,11 @@ class LeadWriter:
                 continue
             self.report.add(f"leads_{outcome.status}")
             hashes.append((candidate.key, candidate.hash))
-            if outcome.lead_id:
-                ids.append((candidate.key, [int(outcome.lead_id)]))
+            lead_id = int(outcome.lead_id) if outcome.lead_id else None
+            if lead_id is not None:
+                ids.append((candidate.key, [lead_id]))
+            changes.append(written(candidate, "create" if outcome.status == "created" else "update", lead_id))
+        self.changes.record(changes)
         self.store.remember_hashes(self.instance, self.lookup_field, hashes)
         if ids:
             self.store.remember_lead_ids(self.instance, self.lookup_field, ids)
@@ -123,6 +132,7 @@ class LeadWriter:
             self._resend += len(result.unconfirmed)
             self.report.add("bulk_jobs_unreconciled")
         self.report.add("leads_imported", len(result.imported))
+        self.changes.record([written(c) for c in result.imported])  # created or updated: as the look-up found
         self.confirm(result.imported)
         with_cookies = [c.key for c in result.imported if c.cookies]
         plan.mark("cookies", with_cookies)

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from segmarketo_cli.config.sections import FIELD_KINDS
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate, Reject
+from segmarketo_cli.state.change_log import Change
 
 KEY_CHUNK = 9_900  # keys per state-store or Marketo lookup: whole 300-value Marketo calls
 
@@ -18,6 +19,8 @@ class PlanCounts:
     """The counters both plans keep while planning, and what follows from them."""
 
     upsert_count: int = 0
+    create_count: int = 0  # upsert_count split: leads Marketo does not hold yet ...
+    update_count: int = 0  # ... and those it holds (or that could not be looked up)
     unchanged_count: int = 0
     reject_count: int = 0
     fields_skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELD_KINDS, 0))
@@ -37,9 +40,12 @@ class PlanCounts:
 class LeadPlan(Protocol):
     """Counters, samples, and streams of the upserts, unchanged leads and rejects in people order (the unchanged:
     first those whose stored hash matched, then those ownership left nothing to write); `mark` remembers upserts
-    that need a second look while the writes run."""
+    that need a second look while the writes run; `iter_changes` is every person's plan changes in people order
+    (--plan-out)."""
 
     upsert_count: int
+    create_count: int
+    update_count: int
     unchanged_count: int
     reject_count: int
     fields_skipped: dict[str, int]
@@ -65,3 +71,5 @@ class LeadPlan(Protocol):
     def mark(self, kind: str, keys: Iterable[str]) -> None: ...
 
     def iter_marked(self, kind: str) -> Iterator[Candidate]: ...
+
+    def iter_changes(self) -> Iterator[Change]: ...

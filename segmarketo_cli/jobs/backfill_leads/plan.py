@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
@@ -15,6 +15,7 @@ from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.identity import Person, normalize_email
 from segmarketo_cli.mapping.lead import MappedLead
 from segmarketo_cli.mapping.mapper import FieldCatalog
+from segmarketo_cli.state.change_log import UNKNOWN
 from segmarketo_cli.suggest import did_you_mean
 from segmarketo_cli.timeparse import epoch_seconds
 
@@ -40,13 +41,15 @@ class Ownership:
 
     @property
     def read_fields(self) -> frozenset[str]:
-        """Fields whose current Marketo value must be read before writing."""
+        """Fields whose current Marketo value decides whether they are written."""
         return self.fill_only | self.newer_only
 
 
 @dataclass(slots=True)
 class Candidate:
-    """A person ready to upsert: lookup key, fields (marketo_owned removed), content hash, cookies."""
+    """A person ready to upsert: lookup key, fields (marketo_owned removed), content hash, cookies; once looked up
+    in Marketo (`look_up`): whether the lead exists and its id, each written field's value before the write, and
+    the fields field ownership kept from being written (`skipped`: kind, field, Marketo's value, the input's)."""
 
     key: str
     fields: dict[str, Any]
@@ -54,6 +57,16 @@ class Candidate:
     _hash: str | None
     origin: str
     cookies: list[str] = field(default_factory=list)
+    owned: dict[str, Any] | None = None  # marketo_owned fields the input had, with the input's values
+    exists: bool | None = None  # None: not looked up in Marketo
+    lead_id: int | None = None
+    before: dict[str, Any] | None = None  # field -> value before the write (UNKNOWN when nobody knows)
+    skipped: list[tuple[str, str, Any, Any]] = field(default_factory=list)
+
+    @property
+    def action(self) -> str:
+        """create for a lead Marketo does not hold, else update (also when it was not looked up)."""
+        return "create" if self.exists is False else "update"
 
     @property
     def hash(self) -> str:
@@ -111,14 +124,14 @@ def plan_person(person: Person, mapped: MappedLead, *, lookup_field: str,
     if key is None:
         return Reject(f"no {lookup_field}", None, person.origin, _sample(person)), 0
     fields = mapped.fields  # the mapper's own dict: nobody else holds it
-    owned = 0
+    owned: dict[str, Any] | None = None
     if ownership.marketo_owned:
         fields = {k: v for k, v in fields.items() if k not in ownership.marketo_owned}
-        owned = len(mapped.fields) - len(fields)
+        owned = {k: v for k, v in mapped.fields.items() if k in ownership.marketo_owned} or None
     if lookup_field == "email":
         fields["email"] = key  # the normalised address, so Marketo matches what the hashes are keyed by
     field_ts = mapped.field_ts if ownership.newer_only else {}  # only newer_only needs them
-    return Candidate(key, fields, field_ts, None, person.origin, list(person.cookies)), owned
+    return Candidate(key, fields, field_ts, None, person.origin, list(person.cookies), owned), len(owned or ())
 
 
 @dataclass
@@ -132,25 +145,98 @@ class Pruned:
 
 def prune(candidate: Candidate, rows: list[dict[str, Any]], ownership: Ownership, *, lookup_field: str) -> Pruned:
     """Drop fill_only fields Marketo already has and newer_only fields older than the lead's updatedAt, given
-    the lead's current `rows`; unchanged when the lead exists and nothing is left to write."""
+    the lead's current `rows` (each noted in `candidate.skipped`); unchanged when the lead exists and nothing is
+    left to write."""
     pruned = Pruned()
     if rows and ownership.read_fields & candidate.fields.keys():
         candidate.hash  # noqa: B018 - fixed before pruning: the hash is of the fields as planned
         updated = max((epoch_seconds(r.get("updatedAt")) or float("-inf") for r in rows), default=None)
         for name in list(candidate.fields):
             if name in ownership.fill_only and any(_filled(r.get(name)) for r in rows):
-                del candidate.fields[name]
+                kind = "skip-fill-only"
                 pruned.fill_only += 1
             elif name in ownership.newer_only and updated is not None and \
                     candidate.field_ts.get(name, float("-inf")) <= updated:
-                del candidate.fields[name]
+                kind = "skip-older"
                 pruned.newer_only += 1
+            else:
+                continue
+            candidate.skipped.append((kind, name, rows[0].get(name), candidate.fields.pop(name)))
     pruned.unchanged = bool(rows) and set(candidate.fields) <= {lookup_field}
     return pruned
 
 
+def can_look_up(key: str) -> bool:
+    """Whether Get Leads by filter can look `key` up: Marketo splits filterValues on commas."""
+    return "," not in key
+
+
+def lookup_fields(candidates: Iterable[Candidate], *, lookup_field: str, ownership: Ownership) -> list[str]:
+    """What one Get Leads call reads for `candidates`: the id, the lookup field, updatedAt for newer_only, and
+    every field they would write or that marketo_owned kept from them (their before-values)."""
+    wanted = {"id", lookup_field}
+    if ownership.newer_only:
+        wanted.add("updatedAt")
+    for candidate in candidates:
+        wanted.update(candidate.fields)
+        wanted.update(candidate.owned or ())
+    return sorted(wanted)
+
+
+def look_up(candidate: Candidate, rows: list[dict[str, Any]], ownership: Ownership, *, lookup_field: str) -> Pruned:
+    """Settle `candidate` with the leads Marketo holds for its key (`rows`, [] for none): created or updated, the
+    lead id, ownership pruning, and the before-value of every field written or kept by marketo_owned."""
+    outcome = prune(candidate, rows, ownership, lookup_field=lookup_field)
+    current = rows[0] if rows else {}
+    candidate.exists = bool(rows)
+    candidate.lead_id = _lead_id(current.get("id"))
+    candidate.before = {name: current.get(name) for name in candidate.fields}
+    candidate.skipped[:0] = [("skip-owned", name, current.get(name), value)
+                             for name, value in (candidate.owned or {}).items()]
+    return outcome
+
+
+def recall(candidate: Candidate, stored: dict[str, Any]) -> None:
+    """Before-values for a candidate Marketo could not be asked about: what the state store's change log says a
+    run last wrote (`stored`), else UNKNOWN; whether the lead exists stays unknown (written as an update)."""
+    candidate.before = {name: stored.get(name, UNKNOWN) for name in candidate.fields}
+    candidate.skipped[:0] = [("skip-owned", name, stored.get(name, UNKNOWN), value)
+                             for name, value in (candidate.owned or {}).items()]
+
+
 StoredHashes = Callable[[list[str]], dict[str, str]]
 ReadCurrent = Callable[[list[str], list[str]], dict[str, list[dict[str, Any]]]]
+StoredValues = Callable[[list[str], list[str]], dict[str, dict[str, Any]]]  # change_log.last_values
+
+
+def look_up_chunk(chunk: list[Candidate], read_current: ReadCurrent, stored_values: StoredValues,
+                  ownership: Ownership, *, lookup_field: str) -> list[Pruned]:
+    """`look_up` for a chunk of changed candidates with one `read_current` call (Get Leads by filter, 300 keys a
+    call: the id, the fields written and the fields ownership needs); those Marketo cannot be asked about get
+    `stored_values` (`recall`). What pruning did to each, in chunk order."""
+    readable = [c for c in chunk if can_look_up(c.key)]
+    unreadable = [c for c in chunk if not can_look_up(c.key)]
+    current = read_current([c.key for c in readable], lookup_fields(
+        readable, lookup_field=lookup_field, ownership=ownership)) if readable else {}
+    stored = stored_values([c.key for c in unreadable], lookup_fields(
+        unreadable, lookup_field=lookup_field, ownership=ownership)) if unreadable else {}
+    outcomes = []
+    for candidate in chunk:
+        if can_look_up(candidate.key):
+            outcomes.append(look_up(candidate, current.get(candidate.key, []), ownership, lookup_field=lookup_field))
+        else:
+            recall(candidate, stored.get(candidate.key, {}))
+            outcomes.append(Pruned())
+    return outcomes
+
+
+def no_stored_values(keys: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
+    """A state store that knows no values (plans built without one)."""
+    return {}
+
+
+def _lead_id(value: Any) -> int | None:
+    return int(value) if value not in (None, "") else None
 
 
 def _filled(value: Any) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from segmarketo_cli.identity import Person
+from segmarketo_cli.jobs.backfill_leads.lead_changes import person_changes
 from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK, PlanCounts
 from segmarketo_cli.jobs.backfill_leads.plan import (
     Candidate,
@@ -14,11 +15,14 @@ from segmarketo_cli.jobs.backfill_leads.plan import (
     ReadCurrent,
     Reject,
     StoredHashes,
+    StoredValues,
+    look_up_chunk,
+    no_stored_values,
     plan_person,
-    prune,
 )
 from segmarketo_cli.jobs.batches import batches
 from segmarketo_cli.mapping.mapper import Mapper
+from segmarketo_cli.state.change_log import Change
 
 
 @dataclass(kw_only=True)
@@ -30,6 +34,7 @@ class MemoryPlan(PlanCounts):
     unchanged: list[Candidate] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     marks: dict[str, set[str]] = field(default_factory=dict)  # kind -> keys of upserts marked for it
+    in_order: list[tuple[str, Candidate | Reject]] = field(default_factory=list)  # (action, person) in people order
 
     def iter_upserts(self) -> Iterator[Candidate]:
         return iter(self.upserts)
@@ -53,30 +58,42 @@ class MemoryPlan(PlanCounts):
         marked = self.marks.get(kind, set())
         return (c for c in self.upserts if c.key in marked)
 
+    def iter_changes(self) -> Iterator[Change]:
+        for action, planned in self.in_order:
+            yield from person_changes(action, planned)
+
 
 def build_memory_plan(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, ownership: Ownership,
-                      stored_hashes: StoredHashes, read_current: ReadCurrent, full: bool = False) -> MemoryPlan:
+                      stored_hashes: StoredHashes, read_current: ReadCurrent,
+                      stored_values: StoredValues = no_stored_values, full: bool = False) -> MemoryPlan:
     """The whole plan in memory; the lookups are called as plan_table.build_plan calls them (the same keys in the
     same chunks of at most KEY_CHUNK)."""
     plan = MemoryPlan()
     in_order = _map_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership)
     candidates = [c for c in in_order if isinstance(c, Candidate)]
     matched = set() if full else _matching_hashes(candidates, stored_hashes)
-    emptied = _apply_ownership(plan, [c for c in candidates if c.key not in matched], read_current, ownership,
-                               lookup_field=lookup_field)
+    emptied = _look_up_leads(plan, [c for c in candidates if c.key not in matched], read_current, stored_values,
+                             ownership, lookup_field=lookup_field)
     pruned_away = []
     for planned in in_order:
         if isinstance(planned, Reject):
             plan.rejects.append(planned)
+            action = "reject"
         elif planned.key in matched:
             plan.unchanged.append(planned)
+            action = "unchanged"
         elif planned.key in emptied:
             pruned_away.append(planned)
+            action = "unchanged"
         else:
             plan.upserts.append(planned)
+            action = "upsert"
+        plan.in_order.append((action, planned))
     plan.unchanged.extend(pruned_away)
     plan.upsert_count, plan.unchanged_count, plan.reject_count = \
         len(plan.upserts), len(plan.unchanged), len(plan.rejects)
+    plan.create_count = sum(1 for c in plan.upserts if c.action == "create")
+    plan.update_count = plan.upsert_count - plan.create_count
     plan.unmapped = dict(sorted(mapper.unmapped.items()))
     return plan
 
@@ -113,22 +130,14 @@ def _matching_hashes(candidates: list[Candidate], stored_hashes: StoredHashes) -
     return matched
 
 
-def _apply_ownership(plan: MemoryPlan, changed: list[Candidate], read_current: ReadCurrent, ownership: Ownership,
-                     *, lookup_field: str) -> set[str]:
-    """For changed candidates with fill_only / newer_only fields: read the leads' current values from Marketo and
-    prune; the keys of the leads left with nothing to write."""
-    read_fields = ownership.read_fields
-    if not read_fields:
-        return set()
-    wanted = sorted({lookup_field, "updatedAt", *ownership.fill_only})
+def _look_up_leads(plan: MemoryPlan, changed: list[Candidate], read_current: ReadCurrent,
+                   stored_values: StoredValues, ownership: Ownership, *, lookup_field: str) -> set[str]:
+    """Every changed candidate looked up in Marketo, KEY_CHUNK at a time (plan.look_up_chunk); the keys of the
+    leads field ownership left with nothing to write."""
     emptied: set[str] = set()
-    for chunk in batches((c for c in changed if not read_fields.isdisjoint(c.fields)), KEY_CHUNK):
-        current = read_current([c.key for c in chunk], wanted)
-        for candidate in chunk:
-            rows = current.get(candidate.key, [])
-            if not rows:
-                continue
-            outcome = prune(candidate, rows, ownership, lookup_field=lookup_field)
+    for chunk in batches(changed, KEY_CHUNK):
+        outcomes = look_up_chunk(chunk, read_current, stored_values, ownership, lookup_field=lookup_field)
+        for candidate, outcome in zip(chunk, outcomes, strict=True):
             plan.fields_skipped["fill_only"] += outcome.fill_only
             plan.fields_skipped["newer_only"] += outcome.newer_only
             if outcome.unchanged:

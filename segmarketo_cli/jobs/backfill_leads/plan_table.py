@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from segmarketo_cli.engine import insert_columns, insert_rows
 from segmarketo_cli.identity import Person
+from segmarketo_cli.jobs.backfill_leads.lead_changes import person_changes
 from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK, PlanCounts
 from segmarketo_cli.jobs.backfill_leads.plan import (
     Candidate,
@@ -21,27 +22,35 @@ from segmarketo_cli.jobs.backfill_leads.plan import (
     ReadCurrent,
     Reject,
     StoredHashes,
+    StoredValues,
     content_hash,
+    look_up_chunk,
+    no_stored_values,
     plan_person,
-    prune,
 )
 from segmarketo_cli.mapping.mapper import Mapper
+from segmarketo_cli.state.change_log import Change
 
 CHUNK = 10_000  # rows per Arrow batch to or from the engine: 50,000 cost ~45 MB more peak RSS, no less CPU
 
 PEOPLE = pa.schema([
     ("ordinal", pa.int64()), ("key", pa.string()), ("fields", pa.binary()), ("field_ts", pa.binary()),
-    ("origin", pa.string()), ("cookies", pa.list_(pa.string())), ("needs_read", pa.bool_()),
+    ("origin", pa.string()), ("cookies", pa.list_(pa.string())), ("owned_fields", pa.binary()),
     ("owned", pa.int32()), ("reason", pa.string()), ("reject_fields", pa.binary()),
 ])
 PEOPLE_TABLE = """CREATE OR REPLACE TABLE backfill.plan_people (ordinal BIGINT, key VARCHAR, fields BLOB, field_ts BLOB,
-    origin VARCHAR, cookies VARCHAR[], needs_read BOOLEAN, owned INTEGER, reason VARCHAR, reject_fields BLOB)"""
+    origin VARCHAR, cookies VARCHAR[], owned_fields BLOB, owned INTEGER, reason VARCHAR, reject_fields BLOB)"""
 STORED = pa.schema([("key", pa.string()), ("hash", pa.string())])
 HASHES = pa.schema([("ordinal", pa.int64()), ("hash", pa.string()), ("unchanged", pa.bool_())])
-PRUNED = pa.schema([("ordinal", pa.int64()), ("fields", pa.binary()), ("hash", pa.string()),
-                    ("unchanged", pa.bool_())])
+# A changed candidate after its look-up in Marketo: fields left to write, whether the lead exists (`found`, NULL:
+# not looked up), its id, the before-values and what field ownership skipped.
+LOOKED = pa.schema([("ordinal", pa.int64()), ("fields", pa.binary()), ("hash", pa.string()),
+                    ("unchanged", pa.bool_()), ("found", pa.bool_()), ("lead_id", pa.int64()),
+                    ("before", pa.binary()), ("skipped", pa.binary())])
+LOOKED_TABLE = """CREATE OR REPLACE TABLE backfill.plan_looked (ordinal BIGINT, fields BLOB, hash VARCHAR,
+    unchanged BOOLEAN, found BOOLEAN, lead_id BIGINT, before BLOB, skipped BLOB)"""
 MARKS = pa.schema([("kind", pa.string()), ("key", pa.string())])
-WORK_TABLES = ("backfill.plan_people", "backfill.plan_stored", "backfill.plan_hashes", "backfill.plan_pruned")
+WORK_TABLES = ("backfill.plan_people", "backfill.plan_stored", "backfill.plan_hashes", "backfill.plan_looked")
 
 # The first person of a key (people order) keeps it; a later one is rejected naming the first one's origin.
 DUPLICATES = """UPDATE backfill.plan_people AS p SET reason = $prefix || f.origin || ')'
@@ -52,13 +61,13 @@ DUPLICATES = """UPDATE backfill.plan_people AS p SET reason = $prefix || f.origi
 # stored hash matched, then those ownership left nothing to write (each in people order).
 FINAL = """CREATE OR REPLACE TABLE backfill.plan AS
     SELECT p.ordinal, p.key, coalesce(o.fields, p.fields) AS fields, coalesce(o.hash, h.hash) AS hash,
-           p.origin, p.cookies, p.reason, p.reject_fields,
+           p.origin, p.cookies, p.reason, p.reject_fields, o.found, o.lead_id, o.before, o.skipped,
            CASE WHEN p.reason IS NOT NULL THEN 'reject'
                 WHEN h.unchanged OR o.unchanged THEN 'unchanged' ELSE 'upsert' END AS action,
            CASE WHEN h.unchanged THEN 0 ELSE 1 END AS stage
     FROM backfill.plan_people p
-    LEFT JOIN backfill.plan_hashes h USING (ordinal) LEFT JOIN backfill.plan_pruned o USING (ordinal)"""
-CANDIDATE_COLUMNS = "key, fields, hash, origin, cookies"
+    LEFT JOIN backfill.plan_hashes h USING (ordinal) LEFT JOIN backfill.plan_looked o USING (ordinal)"""
+CANDIDATE_COLUMNS = "key, fields, hash, origin, cookies, found, lead_id, before, skipped"
 # The plan's tables live in an in-memory database attached to the engine: past memory_limit its blocks spill to the
 # engine's temp_directory like any other (https://duckdb.org/docs/stable/sql/statements/attach), every cursor of the
 # engine sees it (temporary tables are per connection), and appends skip the file database's write-ahead log and
@@ -97,8 +106,9 @@ def stream(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | No
 
 
 def _candidate(row: tuple[Any, ...]) -> Candidate:
-    key, fields, hash_, origin, cookies = row
-    return Candidate(key, load(fields), {}, hash_, origin, list(cookies or ()))
+    key, fields, hash_, origin, cookies, found, lead_id, before, skipped = row
+    return Candidate(key, load(fields), {}, hash_, origin, list(cookies or ()), exists=found, lead_id=lead_id,
+                     before=None if before is None else load(before), skipped=[] if skipped is None else load(skipped))
 
 
 @dataclass(kw_only=True)
@@ -141,6 +151,17 @@ class BackfillPlan(PlanCounts):
         for rows in stream(self.con, sql, {"kind": kind}):
             yield from map(_candidate, rows)
 
+    def iter_changes(self) -> Iterator[Change]:
+        """Every person's plan changes in people order, streamed."""
+        sql = f"SELECT action, reason, {CANDIDATE_COLUMNS} FROM backfill.plan ORDER BY ordinal"
+        for rows in stream(self.con, sql):
+            for action, reason, *candidate in rows:
+                if action == "reject":
+                    key, origin = candidate[0], candidate[3]
+                    yield from person_changes(action, Reject(reason, key, origin))
+                else:
+                    yield from person_changes(action, _candidate(tuple(candidate)))
+
     def _candidates(self, action: str, where: str = "", limit: int | None = None) -> Iterator[Candidate]:
         sql = f"SELECT {CANDIDATE_COLUMNS} FROM backfill.plan WHERE action = $action {where} ORDER BY stage, ordinal"
         if limit is not None:
@@ -151,10 +172,11 @@ class BackfillPlan(PlanCounts):
 
 def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPyConnection, lookup_field: str,
                ownership: Ownership, stored_hashes: StoredHashes, read_current: ReadCurrent,
-               full: bool = False) -> BackfillPlan:
-    """The whole plan in the engine `con`. `stored_hashes(keys) -> {key: hash}` and
-    `read_current(keys, fields) -> {key: [rows]}` are the only lookups (state store and Marketo reads), called
-    with at most KEY_CHUNK keys at a time; both are injected so this stays testable."""
+               stored_values: StoredValues = no_stored_values, full: bool = False) -> BackfillPlan:
+    """The whole plan in the engine `con`. `stored_hashes(keys) -> {key: hash}`,
+    `read_current(keys, fields) -> {key: [rows]}` and, for keys Marketo cannot be asked about,
+    `stored_values(keys, fields) -> {key: {field: value}}` are the only lookups (state store and Marketo reads),
+    called with at most KEY_CHUNK keys at a time; all are injected so this stays testable."""
     con.execute(ATTACH)
     plan = BackfillPlan(con=con)
     _load_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership)
@@ -163,18 +185,19 @@ def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPy
         con.execute("SELECT coalesce(sum(owned), 0) FROM backfill.plan_people WHERE reason IS NULL").fetchone()[0])  # type: ignore[index]
     con.execute("CREATE OR REPLACE TABLE backfill.plan_stored (key VARCHAR, hash VARCHAR)")
     con.execute("CREATE OR REPLACE TABLE backfill.plan_hashes (ordinal BIGINT, hash VARCHAR, unchanged BOOLEAN)")
-    con.execute("CREATE OR REPLACE TABLE backfill.plan_pruned (ordinal BIGINT, fields BLOB, hash VARCHAR, "
-                "unchanged BOOLEAN)")
+    con.execute(LOOKED_TABLE)
     if not full:
         _compare_hashes(con, stored_hashes)
-    if ownership.read_fields:
-        _apply_ownership(plan, read_current, ownership, lookup_field=lookup_field)
+    _look_up_leads(plan, read_current, stored_values, ownership, lookup_field=lookup_field)
     con.execute(FINAL)
     con.execute("CREATE OR REPLACE TABLE backfill.plan_marks (kind VARCHAR, key VARCHAR)")
     for table in WORK_TABLES:
         con.execute(f"DROP TABLE {table}")
     for action, n in con.execute("SELECT action, count(*) FROM backfill.plan GROUP BY action").fetchall():
         setattr(plan, f"{action}_count", int(n))
+    ((created,),) = con.execute("SELECT count(*) FROM backfill.plan WHERE action = 'upsert' AND NOT found").fetchall()
+    plan.create_count = int(created)
+    plan.update_count = plan.upsert_count - plan.create_count
     plan.unmapped = dict(sorted(mapper.unmapped.items()))
     return plan
 
@@ -184,9 +207,8 @@ def _load_people(plan: BackfillPlan, people: Iterable[Person], mapper: Mapper, *
     """Every person mapped into `backfill.plan_people`, one row each in people order: a candidate or a reject."""
     con = plan.con
     con.execute(PEOPLE_TABLE)
-    read_fields = ownership.read_fields
     columns: list[list[Any]] = [[] for _ in PEOPLE]
-    (ordinals, keys, fields, field_ts, origins, cookies, needs_read, owned, reasons, reject_fields) = columns
+    (ordinals, keys, fields, field_ts, origins, cookies, owned_fields, owned, reasons, reject_fields) = columns
     for ordinal, person in enumerate(people):
         mapped = mapper.map_person(person)
         plan.fields_dropped += len(mapped.dropped)
@@ -200,14 +222,14 @@ def _load_people(plan: BackfillPlan, people: Iterable[Person], mapper: Mapper, *
             fields.append(None)
             field_ts.append(None)
             cookies.append(None)
-            needs_read.append(False)
+            owned_fields.append(None)
             reasons.append(planned.reason)
             reject_fields.append(None if planned.fields is None else dump(planned.fields))
         else:
             fields.append(dump(planned.fields))
             field_ts.append(dump(planned.field_ts) if planned.field_ts else None)
             cookies.append(planned.cookies)
-            needs_read.append(not read_fields.isdisjoint(planned.fields))
+            owned_fields.append(None if planned.owned is None else dump(planned.owned))
             reasons.append(None)
             reject_fields.append(None)
         if len(ordinals) >= CHUNK:
@@ -235,24 +257,23 @@ def _compare_hashes(con: duckdb.DuckDBPyConnection, stored_hashes: StoredHashes)
         insert_rows(con, "backfill.plan_hashes", HASHES, compared)
 
 
-def _apply_ownership(plan: BackfillPlan, read_current: ReadCurrent, ownership: Ownership, *,
-                     lookup_field: str) -> None:
-    """For changed candidates with fill_only / newer_only fields: read the leads' current values from Marketo,
-    prune, and note the leads left with nothing to write."""
-    wanted = sorted({lookup_field, "updatedAt", *ownership.fill_only})
-    sql = """SELECT p.ordinal, p.key, p.fields, p.field_ts, h.hash FROM backfill.plan_people p
+def _look_up_leads(plan: BackfillPlan, read_current: ReadCurrent, stored_values: StoredValues,
+                   ownership: Ownership, *, lookup_field: str) -> None:
+    """Every changed candidate looked up in Marketo, KEY_CHUNK at a time (plan.look_up_chunk), one
+    `backfill.plan_looked` row each."""
+    sql = """SELECT p.ordinal, p.key, p.fields, p.field_ts, p.owned_fields, h.hash FROM backfill.plan_people p
              LEFT JOIN backfill.plan_hashes h USING (ordinal)
-             WHERE p.reason IS NULL AND p.needs_read AND NOT coalesce(h.unchanged, false) ORDER BY p.ordinal"""
+             WHERE p.reason IS NULL AND NOT coalesce(h.unchanged, false) ORDER BY p.ordinal"""
     for rows in stream(plan.con, sql, size=KEY_CHUNK):
-        current = read_current([key for _, key, *_ in rows], wanted)
-        pruned = []
-        for ordinal, key, fields, field_ts, hash_ in rows:
-            lead_rows = current.get(key, [])
-            if not lead_rows:
-                continue
-            candidate = Candidate(key, load(fields), load(field_ts) if field_ts else {}, hash_, "")
-            outcome = prune(candidate, lead_rows, ownership, lookup_field=lookup_field)
+        chunk = [Candidate(key, load(fields), load(field_ts) if field_ts else {}, hash_, "",
+                           owned=None if owned is None else load(owned))
+                 for _, key, fields, field_ts, owned, hash_ in rows]
+        outcomes = look_up_chunk(chunk, read_current, stored_values, ownership, lookup_field=lookup_field)
+        looked = []
+        for (ordinal, *_), candidate, outcome in zip(rows, chunk, outcomes, strict=True):
             plan.fields_skipped["fill_only"] += outcome.fill_only
             plan.fields_skipped["newer_only"] += outcome.newer_only
-            pruned.append((ordinal, dump(candidate.fields), candidate.hash, outcome.unchanged))
-        insert_rows(plan.con, "backfill.plan_pruned", PRUNED, pruned)
+            looked.append((ordinal, dump(candidate.fields), candidate._hash, outcome.unchanged, candidate.exists,
+                           candidate.lead_id, dump(candidate.before),
+                           dump(candidate.skipped) if candidate.skipped else None))
+        insert_rows(plan.con, "backfill.plan_looked", LOOKED, looked)

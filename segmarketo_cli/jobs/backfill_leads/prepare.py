@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from segmarketo_cli.config.sections import FieldsSection
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
 from segmarketo_cli.jobs.bulk_import.reports import check_row_field
+from segmarketo_cli.jobs.plan_file import check_plan_out
 from segmarketo_cli.mapping.mapper import FieldCatalog, load_mapping_file
 from segmarketo_cli.sources import InputFile, preflight
 
@@ -34,6 +36,7 @@ class BackfillOptions:
     bulk_threshold: int = DEFAULT_BULK_THRESHOLD
     full: bool = False
     dry_run: bool = False
+    plan_out: Path | None = None  # every planned change, field by field (.csv .jsonl .parquet .xlsx)
 
 
 @dataclass(frozen=True)
@@ -76,11 +79,13 @@ def prepare_profile(settings: Settings, services: Services) -> BackfillProfile:
 
 
 def prepare(settings: Settings, options: BackfillOptions, services: Services) -> PreparedBackfill:
-    """Every check that can fail before the lock, with no call to Marketo: the lookup field and the mapping
-    (ConfigError, exit 2), then the input files (InputError, exit 1)."""
+    """Every check that can fail before the lock, with no call to Marketo: the lookup field, a writable --plan-out
+    and the mapping (ConfigError, exit 2), then the input files (InputError, exit 1)."""
     if settings.lookup_field == "id":
         raise ConfigError("--lookup-field id is update-only in Marketo; backfill-leads creates leads, "
                           "use email or a searchable custom field")
+    if options.plan_out is not None:
+        check_plan_out(options.plan_out)
     profile = prepare_profile(settings, services)
     mapping = dict(profile.mapping)
     if options.mapping_file:

@@ -15,7 +15,9 @@ from segmarketo_cli.jobs.backfill_leads.plan_memory import build_memory_plan
 from segmarketo_cli.jobs.backfill_leads.prepare import PreparedBackfill
 from segmarketo_cli.jobs.backfill_leads.read import MESSAGE_BUCKETS, might_matter, read_people
 from segmarketo_cli.jobs.backfill_leads.sizing import uses_engine
+from segmarketo_cli.jobs.changes import PLAN_COLUMNS, plan_rows
 from segmarketo_cli.jobs.context import JobContext
+from segmarketo_cli.jobs.plan_file import write_plan_file
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.unchanged_inputs import check_inputs, record_inputs, report_input_check
 from segmarketo_cli.mapping.mapper import Mapper, load_catalog
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 LEAD_BUCKETS = ("leads_created", "leads_updated", "leads_imported", "leads_unchanged", "leads_rejected",
                 "leads_deferred")
 DRY_RUN_LEAD_BUCKETS = ("leads_to_write", "leads_unchanged", "leads_rejected")
+DRY_RUN_WRITE_BUCKETS = ("leads_to_create", "leads_to_update")  # leads_to_write split by the look-up in Marketo
 SAMPLES = 5  # upserts shown in a dry run's report
 
 
@@ -41,6 +44,8 @@ def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
     report.rejected_buckets = ("leads_rejected", "messages_malformed")
     report.expect_balance("messages_read", *MESSAGE_BUCKETS[1:])
     report.expect_balance("leads_planned", *(DRY_RUN_LEAD_BUCKETS if options.dry_run else LEAD_BUCKETS))
+    if options.dry_run:
+        report.expect_balance("leads_to_write", *DRY_RUN_WRITE_BUCKETS)
     if not options.dry_run:
         report.ensure("cookies_associated")
     catalog = load_catalog(client, store)
@@ -57,7 +62,7 @@ def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
     mapper = Mapper(catalog, explicit=prepared.mapping, auto_map=options.auto_map,
                     user_id_field=profile.user_id_field, on_invalid=options.on_invalid)
     writer = LeadWriter(client, store, report, ctx.rejects, lookup_field=lookup_field,
-                        bulk_row_field=profile.bulk_row_field)
+                        bulk_row_field=profile.bulk_row_field, changes=ctx.changes)
     # Reading builds millions of small acyclic objects; the cyclic GC would rescan them over and over
     # (it halved throughput in bench/bench_backfill.py), so it is paused while the plan is built.
     gc_was_enabled = gc.isenabled()
@@ -70,15 +75,21 @@ def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
         plan = plan_builder(engine)(
             people, mapper, lookup_field=lookup_field, ownership=ownership,
             stored_hashes=lambda keys: store.pushed_hashes(client.instance, lookup_field, keys),
-            read_current=lambda keys, fields: _read_current(client, lookup_field, keys, fields), full=options.full,
+            read_current=lambda keys, fields: _read_current(client, lookup_field, keys, fields),
+            stored_values=lambda keys, fields: store.change_log.last_values(client.instance, keys, fields),
+            full=options.full,
         )
     finally:
         if gc_was_enabled:
             gc.enable()
     _record_plan(plan, report, writer, dry_run=options.dry_run)
+    if options.plan_out is not None:  # a real run's plan file is complete before its first write
+        report.details["plan_rows"] = write_plan_file(options.plan_out, PLAN_COLUMNS, plan_rows(plan.iter_changes()))
     bulk = plan.uses_bulk(options.bulk_threshold)
     if options.dry_run:
         report.add("leads_to_write", plan.upsert_count)
+        report.add("leads_to_create", plan.create_count)
+        report.add("leads_to_update", plan.update_count)
         report.details["sample"] = [c.fields for c in plan.sample_upserts(SAMPLES)]
         report.details["mode"] = "bulk" if bulk else "rest"
         ctx.show_plan(plan)
@@ -100,10 +111,10 @@ def plan_builder(engine: Engine | None) -> Callable[..., LeadPlan]:
 
 def _read_current(client: MarketoClient, lookup_field: str, keys: list[str],
                   fields: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """The leads Marketo holds for `keys` (their `fields`), by normalised key."""
-    readable = [k for k in keys if "," not in k]  # Marketo splits filterValues on commas
+    """The leads Marketo holds for `keys` (their `fields`), by normalised key; the plan passes only keys Marketo
+    can filter on (plan.can_look_up)."""
     current: dict[str, list[dict[str, Any]]] = {}
-    for row in client.get_leads_by_filter(lookup_field, readable, fields):
+    for row in client.get_leads_by_filter(lookup_field, keys, fields):
         key = lead_key(lookup_field, row.get(lookup_field))
         if key is not None:
             current.setdefault(key, []).append(row)
