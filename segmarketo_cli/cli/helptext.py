@@ -41,9 +41,10 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
                 "than the default guard of 10% allows)",
                 "segmarketo sync-audience sample_data/engage_audience_formatted.csv --list 'High Value Users' "
                 "--max-removals 6 --dry-run"),
-        Example("Write every planned create, add and remove to a CSV, without writing to Marketo",
+        Example("Review the plan in a spreadsheet: one row per create, add and remove, and per person left out "
+                "(unresolved, reject), without writing to Marketo",
                 "segmarketo sync-audience sample_data/engage_audience_formatted.csv --list 'High Value Users' "
-                "--max-removals 6 --dry-run --plan-out plan.csv"),
+                "--max-removals 6 --dry-run --plan-out plan.xlsx"),
         Example("Apply Audience Entered/Exited events (delta mode)",
                 "segmarketo sync-audience sample_data/audience_events.jsonl --list 'High Value Users'"),
     ),
@@ -51,8 +52,11 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         Example("Print the last day's events as JSON lines; send nothing",
                 "segmarketo writeback --since 24h --dry-run"),
         Example("Send from the stored cursor (what cron runs)", "segmarketo writeback"),
+        Example("Review a week's events as a plan file (messageId, lead, event, userId/anonymousId, activity); "
+                "send nothing",
+                "segmarketo writeback --since 7d --dry-run --plan-out events.csv"),
         Example("Write the Segment batch payloads to a file instead of sending",
-                "segmarketo writeback --since 7d --plan-out batches.jsonl"),
+                "segmarketo writeback --since 7d --payloads-out batches.jsonl"),
     ),
     "apply-events": (
         Example("Show what the sample rules would do to the sample track events",

@@ -14,32 +14,42 @@ from segmarketo_cli.cli.helptext import epilog
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
 from segmarketo_cli.cli.rejects_options import one_input_file, retry_rejects_option
-from segmarketo_cli.jobs.sync_audience.plan import MODES, plan_rows
+from segmarketo_cli.jobs.sync_audience.changes import plan_changes
+from segmarketo_cli.jobs.sync_audience.plan import MODES
 from segmarketo_cli.jobs.sync_audience.prepare import DEFAULT_EXTRACT_THRESHOLD, SyncOptions, prepare
 from segmarketo_cli.jobs.sync_audience.run import DryRunPlan, run
 from segmarketo_cli.sources.audience.readers import ID_TYPES
+from segmarketo_cli.state.change_log import Change
 
 
 def show_plan(shown: DryRunPlan, sample: int = 20) -> None:
-    """The dry-run plan on stdout: totals, then the first ids of each action (all of them: --plan-out)."""
+    """The dry-run plan on stdout: totals, then the first rows of each action (all of them: --plan-out)."""
     plan, list_label = shown.plan, shown.list_label
     out = sys.stdout
     out.write(f"Plan for list '{list_label}' ({plan.mode}): {plan.current:,} members now; "
               f"add {len(plan.adds):,}, remove {len(plan.removes):,}, create {plan.to_create:,}, "
               f"unchanged {plan.unchanged:,}, kept {plan.kept:,}, unresolved {plan.unresolved:,}\n")
-    for row in plan_rows(plan, limit=sample):
-        if row["action"] in ("create", "unresolved"):
-            label = "create " if row["action"] == "create" else "not in Marketo:"
-            out.write(f"  {label} {row['identity_type']}={row['identity']}  ({row['origin']})\n")
-        elif row["action"] == "add":
-            out.write(f"  add     lead {row['lead_id']}  ({row['identity_type']}={row['identity']})\n")
-        else:
-            out.write(f"  remove  lead {row['lead_id']}" + (f"  (email={row['identity']})" if row["identity"] else "")
-                      + f"  {row['reason']}\n")
-    hidden = sum(max(0, n - sample) for n in (plan.to_create, plan.unresolved, len(plan.adds), len(plan.removes)))
+    for change in plan_changes(plan, shown.list_id, list_to_create=shown.list_to_create, limit=sample):
+        if change.action != "reject":  # rejected rows: the report and the rejects file
+            out.write(_plan_line(change) + "\n")
+    hidden = sum(max(0, n - sample) for n in (plan.to_create, plan.to_create, plan.unresolved, len(plan.adds),
+                                               len(plan.removes)))
     if hidden:
         out.write(f"  … and {hidden:,} more (write them all with --plan-out FILE)\n")
     out.flush()
+
+
+def _plan_line(change: Change) -> str:
+    """One plan row on the terminal: action, lead, key, reason (which names the key's type), origin."""
+    origin = f"  ({change.origin})" if change.origin else ""
+    if change.action == "unresolved":
+        return f"  not in Marketo: {change.key}  {change.reason}{origin}"
+    if change.target.startswith("list:"):
+        return f"  create  list '{change.key}'  ({change.reason})"
+    lead = "new lead" if change.lead_id is None else f"lead {change.lead_id}"
+    if change.action == "create":
+        return f"  create  {change.key}  {change.reason}{origin}"
+    return f"  {change.action:<7} {lead}  {change.key}  {change.reason}{origin}"
 
 
 @click.command("sync-audience", epilog=epilog("sync-audience"))
@@ -67,8 +77,9 @@ def show_plan(shown: DryRunPlan, sample: int = 20) -> None:
 @click.option("--strict", is_flag=True, help="Exit 3 when some people cannot be found in Marketo, and for known "
               "rejects (rejects an earlier run already reported; without --strict they are marked known, exit 0).")
 @click.option("--plan-out", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write every intended create, add and remove, and every person not in Marketo, to FILE: CSV, "
-                   "JSON lines, Parquet or Excel by its extension (.csv, .jsonl, .parquet, .xlsx).")
+              help="Write the plan to FILE, one row per change (create, add, remove) and per person left out "
+                   "(unresolved, reject): CSV, JSON lines, Parquet or Excel by its extension (.csv, .jsonl, "
+                   ".parquet, .xlsx).")
 @partition_option
 @retry_rejects_option
 @job_options

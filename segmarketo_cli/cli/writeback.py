@@ -36,7 +36,11 @@ from segmarketo_cli.jobs.writeback.run import run
                 help="Use Bulk Activity Extract for windows longer than DAYS [default: 7].")
 @aliased_option("--plan-out", "plan_out", hidden_aliases=["--out"], metavar="FILE",
                 type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
-                help="Write the Segment batch payloads (one JSON line per batch) here instead of sending.")
+                help="Write the events to FILE instead of sending, one row per event (messageId, lead, event, "
+                     "userId/anonymousId, activity): CSV, JSON lines, Parquet or Excel by its extension.")
+@click.option("--payloads-out", metavar="FILE", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              default=None, help="Write the Segment batch payloads (one JSON line per batch) to FILE instead of "
+                                 "sending.")
 @strict_option
 @job_options
 @click.pass_obj
@@ -49,6 +53,7 @@ def writeback(
     bulk: bool,
     bulk_threshold: float | None,
     plan_out: Path | None,
+    payloads_out: Path | None,
     dry_run: bool,
     as_json: bool,
     rejects_path: str | None,
@@ -66,11 +71,13 @@ def writeback(
     messageIds come from the Marketo instance and activity, so re-runs and overlapping windows
     are deduplicated by Segment. The cursor moves only after Segment accepted the events.
     --dry-run prints the events as JSON lines on stdout and sends nothing (with --json, stdout is
-    the report alone; --plan-out FILE writes the batch payloads instead).
+    the report alone). --plan-out FILE writes one row per event instead and sends nothing either;
+    --payloads-out FILE writes the batch payloads. A real run logs every event Segment accepted:
+    'segmarketo runs show RUN --changes'.
     """
     options = WritebackOptions(
         since=since, until=until, activity_types=activity_types, identity=identity, bulk=bulk,
-        bulk_after_days=bulk_threshold, out=plan_out, dry_run=dry_run,
+        bulk_after_days=bulk_threshold, plan_out=plan_out, payloads_out=payloads_out, dry_run=dry_run,
     )
     services = app.services()
     # Bad flags or config, or a first run without --since: one line and exit 2, no run recorded.

@@ -44,14 +44,14 @@ def test_writeback_dry_run_events_stay_off_stdout_with_json(sandbox, invoke):
     assert sandbox.segment.requests == 0
 
 
-def test_writeback_plan_out_takes_the_payloads_and_stdout_the_report(sandbox, invoke, tmp_path):
+def test_writeback_payloads_out_takes_the_payloads_and_stdout_the_report(sandbox, invoke, tmp_path):
     sandbox.load_seed(SAMPLES / "sandbox")
-    plan = tmp_path / "batches.jsonl"
-    result = invoke("writeback", *STEPS["writeback"].args, "--plan-out", str(plan), "--json")
+    payloads = tmp_path / "batches.jsonl"
+    result = invoke("writeback", *STEPS["writeback"].args, "--payloads-out", str(payloads), "--json")
     assert result.exit_code == 0, result.output
     report = one_document(result.stdout)
     assert isinstance(report, dict)
-    batches = [json.loads(line) for line in plan.read_text().splitlines()]
+    batches = [json.loads(line) for line in payloads.read_text().splitlines()]
     assert sum(len(batch["batch"]) for batch in batches) == report["counts"]["written"]
 
 

@@ -78,13 +78,15 @@ def test_plan_out_file_is_created_private_and_an_existing_one_is_tightened(sandb
     assert "stale" not in old.read_text()
 
 
-def test_writeback_out_file_is_created_private(sandbox, tmp_path):
+def test_writeback_plan_and_payload_files_are_created_private(sandbox, tmp_path):
     populate(sandbox, 3)
-    out = tmp_path / "batches.jsonl"
-    run = segmarketo("writeback", "--since", "3d", "--out", out)
+    out, plan = tmp_path / "batches.jsonl", tmp_path / "plan.csv"
+    run = segmarketo("writeback", "--since", "3d", "--payloads-out", out, "--plan-out", plan)
     assert run.returncode == 0, run.stderr
     assert mode(out) == 0o600
+    assert mode(plan) == 0o600
     assert "@example.com" in out.read_text()
+    assert "marketo activity" in plan.read_text()
 
 
 # item 6: a config others can write is refused ---------------------------------------------------------------------
@@ -197,7 +199,7 @@ def test_disk_full_in_process_write_then_close_failing_again(invoke, sandbox, tm
     assert "No space left on device" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["plan-out", "out"])
+@pytest.mark.parametrize("command", ["plan-out", "out", "payloads-out"])
 def test_disk_full_for_plan_out_and_out_is_one_line_exit_1(sandbox, tmp_path, command):
     if command == "plan-out":
         sandbox.marketo.add_list("VIP")
@@ -207,7 +209,7 @@ def test_disk_full_for_plan_out_and_out_is_one_line_exit_1(sandbox, tmp_path, co
                          "--plan-out", "/dev/full")
     else:
         populate(sandbox, 3)
-        run = segmarketo("writeback", "--since", "3d", "--out", "/dev/full")
+        run = segmarketo("writeback", "--since", "3d", f"--{command}", "/dev/full")
     assert run.returncode == 1
     (line,) = error_lines(run)
     assert "/dev/full" in line

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.jobs.changes import PLAN_COLUMNS
 from segmarketo_cli.jobs.sync_audience import execute_create, members, session
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
@@ -119,15 +120,18 @@ def test_dry_run_prints_the_plan_and_plan_out_lists_every_change(world, sandbox,
                     "--create-missing", "--max-removals", "1")
     assert result.exit_code == 0, result.output
     assert "add 1, remove 1, create 1" in result.stdout
-    assert f"add     lead {ids['p0']}" in result.stdout
-    assert f"remove  lead {ids['p9']}" in result.stdout
+    assert f"add     lead {ids['p0']}  p0@example.com  in audience (key: email)" in result.stdout
+    assert f"remove  lead {ids['p9']}  p9@example.com  not in audience (key: email)" in result.stdout
     assert writes(calls) == []
     assert sandbox.marketo.list_members(list_id) == {ids[f"p{i}"] for i in range(5, 10)}
     assert not sandbox.marketo.find_leads("email", "new@example.com")
     with plan_file.open(encoding="utf-8") as handle:
-        rows = [(r["action"], r["lead_id"], r["identity"]) for r in csv.DictReader(handle)]
-    assert rows == [("create", "", "new@example.com"), ("add", str(ids["p0"]), "p0@example.com"),
-                    ("remove", str(ids["p9"]), "p9@example.com")]
+        rows = [(r["action"], r["lead_id"], r["key"], r["target"], r["field"], r["after"])
+                for r in csv.DictReader(handle)]
+    assert rows == [("create", "", "new@example.com", "", "email", "new@example.com"),
+                    ("add", str(ids["p0"]), "p0@example.com", str(list_id), "", ""),
+                    ("add", "", "new@example.com", str(list_id), "", ""),
+                    ("remove", str(ids["p9"]), "p9@example.com", str(list_id), "", "")]
 
 
 def test_unresolved_people_are_reported_and_strict_exits_3(world, sandbox, invoke, tmp_path):
@@ -146,10 +150,11 @@ def test_unresolved_people_are_reported_and_strict_exits_3(world, sandbox, invok
     plan_file = tmp_path / "plan.csv"
     dry = invoke("sync-audience", path, "--list", "VIP", "--dry-run", "--plan-out", str(plan_file),
                  "--rejects", str(tmp_path / "dry.jsonl"))
-    assert f"not in Marketo: email=ghost@example.com  ({path}:7)" in dry.stdout
+    assert f"not in Marketo: ghost@example.com  not in Marketo (key: email)  ({path}:7)" in dry.stdout
     with plan_file.open(encoding="utf-8") as handle:
         [row] = [r for r in csv.DictReader(handle) if r["action"] == "unresolved"]
-    assert (row["identity"], row["reason"], row["origin"]) == ("ghost@example.com", "not in Marketo", f"{path}:7")
+    assert (row["key"], row["reason"], row["origin"]) == ("ghost@example.com", "not in Marketo (key: email)",
+                                                          f"{path}:7")
     strict = invoke("sync-audience", path, "--list", "VIP", "--strict", "--json")
     assert strict.exit_code == 3
     assert report(strict)["status"] == "partial"
@@ -446,7 +451,7 @@ def test_a_64mb_memory_limit_gives_the_same_plan_buckets_rejects_and_list(sandbo
     counts, plan_out, rejects = small
     assert (counts["added"], counts["removed"], counts["unresolved"], counts["duplicate_emails"]) == (151, 100, 1, 1)
     assert (counts["repeated"], counts["rejected"]) == (1, 1)
-    assert plan_out.count("\nadd,") == 151
+    assert plan_out.count(",add,") == 151
     assert [r["reason"] for r in rejects] == ["not an e-mail address", "not in Marketo"]
     result = invoke("sync-audience", path, "--list", "Big", "--max-removals", "20%", "--memory-limit", "64MB")
     assert result.exit_code == 3, result.output
@@ -468,7 +473,8 @@ def test_plan_out_format_follows_the_extension(world, sandbox, invoke, tmp_path,
         frame = pd.read_parquet(plan_file)
     else:
         frame = pd.read_json(plan_file, lines=True, dtype=False)
-    rows = sorted((r["action"], r["identity"]) for r in frame.to_dict(orient="records"))
+    assert list(frame.columns) == PLAN_COLUMNS
+    rows = sorted((r["action"], r["key"]) for r in frame.to_dict(orient="records"))
     assert rows == [("add", "p0@example.com"), *[("remove", f"p{i}@example.com") for i in range(6, 10)],
                     ("unresolved", "ghost@example.com")]
 

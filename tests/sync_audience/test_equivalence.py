@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from segmarketo_cli.jobs.sync_audience.plan import plan_rows
+from segmarketo_cli.jobs.changes import plan_rows
+from segmarketo_cli.jobs.sync_audience.changes import plan_changes
 from segmarketo_cli.sources.audience.readers import AudienceInput, AudiencePerson, AudienceRow, Identity
 from tests.sync_audience.engine_plan import loaded, plan_of
 
@@ -27,10 +28,10 @@ def reference_plan(people: Sequence[AudiencePerson], resolved: Mapping[Identity,
         if user_field and row.get(user_field) not in (None, ""):
             index.setdefault(Identity("userId", str(row[user_field]).strip()), set()).add(lead_id)
     target: set[int] = set()
-    leaving: dict[int, str] = {}
+    leaving: dict[int, AudiencePerson] = {}
     add_source: dict[int, AudiencePerson] = {}
     counts = {"duplicate_emails": 0, "exited": 0, "resolved": 0}
-    to_create: list[str] = []
+    to_create: list[AudiencePerson] = []
     unresolved: list[str] = []
     for person in people:
         ids: set[int] = set()
@@ -46,11 +47,14 @@ def reference_plan(people: Sequence[AudiencePerson], resolved: Mapping[Identity,
             counts["exited"] += 1
             if mode == "delta":
                 for lead_id in ids & members.keys():
-                    leaving.setdefault(lead_id, f"exited ({person.key.value})")
+                    leaving.setdefault(lead_id, person)
             continue
         if not ids:
             creatable = person.key.kind == "email" or (person.key.kind == "userId" and bool(user_field))
-            (to_create if create_missing and creatable else unresolved).append(person.key.value)
+            if create_missing and creatable:
+                to_create.append(person)
+            else:
+                unresolved.append(person.key.value)
             continue
         counts["resolved"] += 1
         for lead_id in ids:
@@ -59,10 +63,18 @@ def reference_plan(people: Sequence[AudiencePerson], resolved: Mapping[Identity,
     current = set(members)
     removes = sorted(current - target) if mode == "mirror" else sorted(set(leaving) - target) if mode == "delta" \
         else []
-    reasons = {i: "not in audience" for i in removes} if mode == "mirror" else leaving
-    rows = [("create", "", p, "not in Marketo") for p in to_create]
+    # A created lead's plan rows: one per field written (its key; its user id too when it has one and the field).
+    rows = [("create", "", p.key.value, f"not in Marketo (key: {p.key.kind})") for p in to_create
+            for _ in range(2 if user_field and p.user_id and p.key.kind == "email" else 1)]
     rows += [("add", str(i), add_source[i].key.value, add_source[i].origin) for i in sorted(target - current)]
-    rows += [("remove", str(i), str(members[i].get("email") or ""), reasons[i]) for i in removes]
+    rows += [("add", "", p.key.value, p.origin) for p in to_create]
+    for i in removes:
+        if mode == "mirror":
+            email = members[i].get("email")
+            key = (email, "email") if email else (str(i), "marketo-id")
+            rows.append(("remove", str(i), key[0], f"not in audience (key: {key[1]})"))
+        else:
+            rows.append(("remove", str(i), leaving[i].key.value, f"exited (key: {leaving[i].key.kind})"))
     unchanged = len(target & current)
     return {**counts, "audience_leads": len(target), "unchanged": unchanged,
             "kept": len(current) - len(removes) - unchanged, "unresolved": unresolved, "rows": rows}
@@ -112,12 +124,12 @@ def test_engine_plan_equals_the_per_person_planner(seed, mode, create_missing, u
         assert getattr(plan, name) == expected[name], name
     assert [p.key.value for p in plan.unresolved_people()] == expected["unresolved"]
     assert plan.unresolved == len(expected["unresolved"])
-    all_rows = list(plan_rows(plan))
-    rows = [(r["action"], r["lead_id"], r["identity"], r["origin"] if r["action"] == "add" else r["reason"])
+    all_rows = list(plan_rows(plan_changes(plan, 1)))
+    rows = [(r["action"], r["lead_id"], r["key"], r["origin"] if r["action"] == "add" else r["reason"])
             for r in all_rows if r["action"] != "unresolved"]
     assert rows == expected["rows"]
-    assert [r["identity"] for r in all_rows if r["action"] == "unresolved"] == expected["unresolved"]
-    assert len(plan.adds) == sum(1 for r in rows if r[0] == "add")
+    assert [r["key"] for r in all_rows if r["action"] == "unresolved"] == expected["unresolved"]
+    assert len(plan.adds) + plan.to_create == sum(1 for r in rows if r[0] == "add")
     assert list(plan.removes) == [int(r[1]) for r in rows if r[0] == "remove"]
 
 

@@ -6,11 +6,12 @@ import duckdb
 import pytest
 
 from segmarketo_cli.errors import ConfigError, SafetyRefusal
+from segmarketo_cli.jobs.changes import PLAN_COLUMNS, plan_rows
+from segmarketo_cli.jobs.sync_audience.changes import plan_changes
 from segmarketo_cli.jobs.sync_audience.members import load_members
 from segmarketo_cli.jobs.sync_audience.plan import (
     check_safety,
     parse_max_removals,
-    plan_rows,
     removal_limit,
 )
 from segmarketo_cli.sources.audience.readers import AudiencePerson, Identity
@@ -57,8 +58,9 @@ def test_delta_mode_exits_remove_only_current_members():
     assert list(plan.removes) == [2]
     assert plan.kept == 1
     assert plan.exited == 2
-    [remove] = [row for row in plan_rows(plan) if row["action"] == "remove"]
-    assert remove["reason"] == "exited (out@x.co)"
+    [remove] = [row for row in plan_rows(plan_changes(plan, 77)) if row["action"] == "remove"]
+    assert (remove["key"], remove["lead_id"], remove["target"]) == ("out@x.co", "2", "77")
+    assert (remove["reason"], remove["origin"]) == ("exited (key: email)", "f.csv:out@x.co")
 
 
 def test_add_only_never_removes():
@@ -118,12 +120,19 @@ def test_guard_refuses_mass_removal_and_empty_audience_unless_forced():
     check_safety(delta, max_removals="0", force=False, list_name="L")  # the guard is for mirror mode only
 
 
-def test_plan_rows_list_every_change():
-    plan = plan_of([person("a@x.co"), person("new@x.co")], {Identity("email", "a@x.co"): [1]},
-                           members((9, "old@x.co")), create_missing=True)
-    rows = list(plan_rows(plan))
-    assert [(r["action"], r["lead_id"], r["identity"]) for r in rows] == [
-        ("create", "", "new@x.co"), ("add", "1", "a@x.co"), ("remove", "9", "old@x.co")]
+def test_plan_rows_list_every_change_with_the_key_type_in_the_reason():
+    plan = plan_of([person("a@x.co"), person("new@x.co"), person("u-7", kind="userId")],
+                   {Identity("email", "a@x.co"): [1]}, members((9, "old@x.co"), (8, None)), create_missing=True)
+    rows = list(plan_rows(plan_changes(plan, 55)))
+    assert all(set(row) == set(PLAN_COLUMNS) for row in rows)
+    assert [(r["action"], r["lead_id"], r["key"], r["target"], r["field"], r["after"], r["reason"]) for r in rows] == [
+        ("create", "", "new@x.co", "", "email", "new@x.co", "not in Marketo (key: email)"),
+        ("add", "1", "a@x.co", "55", "", "", "in audience (key: email)"),
+        ("add", "", "new@x.co", "55", "", "", "in audience (key: email)"),
+        ("remove", "8", "8", "55", "", "", "not in audience (key: marketo-id)"),
+        ("remove", "9", "old@x.co", "55", "", "", "not in audience (key: email)"),
+        ("unresolved", "", "u-7", "", "", "", "not in Marketo (key: userId)")]
+    assert [r["origin"] for r in rows if r["action"] in ("create", "unresolved")] == ["f.csv:new@x.co", "f.csv:u-7"]
 
 
 def test_a_member_listed_twice_counts_once_with_its_last_row():

@@ -131,10 +131,10 @@ def test_dry_run_prints_jsonl_and_sends_nothing(sandbox, invoke):
     assert invoke("writeback").exit_code == 2  # no cursor was stored
 
 
-def test_out_writes_batch_payloads_instead_of_sending(sandbox, invoke, tmp_path):
+def test_payloads_out_writes_batch_payloads_instead_of_sending(sandbox, invoke, tmp_path):
     made = populate(sandbox, 9)
     out = tmp_path / "batches.jsonl"
-    result = invoke("writeback", "--since", "3d", "--out", str(out), "--json")
+    result = invoke("writeback", "--since", "3d", "--payloads-out", str(out), "--json")
     assert result.exit_code == 0, result.output
     assert report_of(result)["counts"]["written"] == len(made)
     payloads = [json.loads(line) for line in out.read_text().splitlines()]

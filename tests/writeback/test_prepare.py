@@ -29,8 +29,11 @@ USAGE = [
      "--activity-types: cannot drop 'Visit Webpage': it is not written back"),
     ("user-id-only without the field", (None, ("--since", "1d", "--identity", "user-id-only")),
      "--identity user-id-only needs the lead field"),
-    ("dry run into a file", (None, ("--since", "1d", "--dry-run", "--plan-out", "events.jsonl")),
-     "--dry-run and --plan-out cannot be combined"),
+    ("plan file of an unknown type", (None, ("--since", "1d", "--dry-run", "--plan-out", "events.txt")),
+     "--plan-out events.txt: unknown file type '.txt'"),
+    ("plan and payloads into one file", (None, ("--since", "1d", "--plan-out", "e.jsonl", "--payloads-out",
+                                               "e.jsonl")),
+     "--plan-out and --payloads-out name the same file"),
     ("unknown table key", (writeback_table("evnts = 1\n"), ("--since", "1d")),
      "[profiles.default.writeback] has unknown key(s) evnts (known: "),
     ("extras not a boolean", (writeback_table('marketo_extras = "yes"\n'), ("--since", "1d")),
@@ -76,12 +79,13 @@ def test_an_unreadable_stored_cursor_is_refused_with_how_to_reset_it(sandbox, re
     assert requests == []
 
 
-def test_an_out_file_that_cannot_be_written_is_refused_before_any_call(sandbox, requests, invoke, tmp_path):
+@pytest.mark.parametrize("flag", ["--plan-out", "--payloads-out"])
+def test_an_out_file_that_cannot_be_written_is_refused_before_any_call(sandbox, requests, invoke, tmp_path, flag):
     not_a_folder = tmp_path / "notes.txt"
     not_a_folder.write_text("")
     out = not_a_folder / "events.jsonl"
-    result = invoke("writeback", "--since", "1d", "--plan-out", str(out))
-    assert_refused(result, 1, f"--plan-out {out}: cannot be written: {not_a_folder} is a file, not a folder")
+    result = invoke("writeback", "--since", "1d", flag, str(out))
+    assert_refused(result, 1, f"{flag} {out}: cannot be written: {not_a_folder} is a file, not a folder")
     assert requests == []
 
 

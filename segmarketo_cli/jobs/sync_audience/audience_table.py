@@ -61,7 +61,8 @@ SELECT p.pos, x.pos AS idx, p.member, x.kind, x.value FROM people p JOIN extra_i
 
 def load_audience(con: duckdb.DuckDBPyConnection, audience: AudienceInput, rejects: RejectsWriter) -> None:
     """Read the audience, once, into tables `people` (pos, seq, member, origin, user_id, key_kind, key_value) and
-    `person_ids` (pos, idx, member, kind, value), counting its rows as `read_audience` does; count its people and
+    `person_ids` (pos, idx, member, kind, value), and its rejected rows into `audience_rejects` (origin, reason,
+    field, value), counting its rows as `read_audience` does; count its people and
     repeats. The file's rejects wait in the engine and go to the rejects file, in file order, only once the whole
     file has passed the checks that refuse it (ConfigError, InputError): a refused file writes nothing."""
     create(con, "audience_rows", ROWS_SCHEMA)
@@ -90,8 +91,7 @@ def load_audience(con: duckdb.DuckDBPyConnection, audience: AudienceInput, rejec
     else:
         con.execute(_EVENT_PEOPLE, {"audience": audience.audience})
     con.execute(_PERSON_IDS)
-    con.execute("DROP TABLE audience_rows")
-    con.execute("DROP TABLE audience_rejects")
+    con.execute("DROP TABLE audience_rows")  # audience_rejects stays, for --plan-out's reject rows
     audience.people = scalar(con, "SELECT count(*) FROM people")
     audience.repeated = audience.usable - audience.people
 

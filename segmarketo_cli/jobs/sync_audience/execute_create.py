@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from itertools import chain, islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -17,7 +17,8 @@ from segmarketo_cli.engine import insert_rows
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate
 from segmarketo_cli.jobs.batches import first_reason, positional
 from segmarketo_cli.jobs.bulk_import.execute import BulkExecutor, ImportResult
-from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan
+from segmarketo_cli.jobs.sync_audience.changes import create_change, membership_change, new_member
+from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan, Member, new_lead_record
 from segmarketo_cli.jobs.sync_audience.resolve import lookup
 from segmarketo_cli.jobs.sync_audience.tables import create, scalar, stream
 from segmarketo_cli.sources.audience.readers import AudiencePerson, Identity
@@ -31,8 +32,10 @@ BULK_CREATE_MIN = 1500  # at least this many new people: one Bulk Import instead
 IMPORT_POLL_S = (2.0, 5.0, 10.0, 30.0)
 KINDS = ("email", "userId")
 
-# New lead ids per kind (its place in KINDS); people to look up or create again (key value, origin, user id).
-_CREATED = pa.schema([("kind", pa.int32()), ("lead_id", pa.int64())])
+# New lead ids per kind (its place in KINDS) with their person's key and origin; people to look up or create
+# again (key value, origin, user id).
+_CREATED = pa.schema([("kind", pa.int32()), ("lead_id", pa.int64()), ("value", pa.string()),
+                      ("origin", pa.string())])
 _PEOPLE = pa.schema([("value", pa.string()), ("origin", pa.string()), ("user_id", pa.string())])
 
 
@@ -41,9 +44,10 @@ def uses_bulk_import(people: int) -> bool:
     return people >= BULK_CREATE_MIN
 
 
-def create_people(session: SyncSession, plan: ListMembershipPlan) -> Iterator[int]:
-    """Create the plan's people to create, all of them now; returns the new ids the caller must still add to the
-    list (Bulk Import adds its own), each kind's in id order, streamed from the engine."""
+def create_people(session: SyncSession, plan: ListMembershipPlan) -> Iterator[Member]:
+    """Create the plan's people to create, all of them now (each confirmed batch in the change log); returns the
+    new leads the caller must still add to the list (Bulk Import adds its own), each kind's in id order, streamed
+    from the engine."""
     assert plan.con is not None  # a plan with people to create was made on the engine
     con = plan.con
     create(con, "created_ids", _CREATED)
@@ -60,20 +64,15 @@ def create_people(session: SyncSession, plan: ListMembershipPlan) -> Iterator[in
             _create_only(session, index, first, con)
     session.report.add("audience_leads", scalar(con, "SELECT count(*) FROM (SELECT DISTINCT kind, lead_id FROM "
                                                      "created_ids)"))
-    return _new_ids(con)
+    return _new_members(con)
 
 
-def _new_ids(con: duckdb.DuckDBPyConnection) -> Iterator[int]:
-    for batch in stream(con, "SELECT DISTINCT kind, lead_id FROM created_ids ORDER BY kind, lead_id"):
-        yield from batch.column("lead_id").to_pylist()
-
-
-def _record(session: SyncSession, person: AudiencePerson, field_name: str) -> dict[str, Any]:
-    record: dict[str, Any] = {field_name: person.key.value}
-    user_field = session.profile.user_id_field
-    if user_field and person.user_id and user_field not in record:
-        record[user_field] = person.user_id
-    return record
+def _new_members(con: duckdb.DuckDBPyConnection) -> Iterator[Member]:
+    query = ("SELECT kind, lead_id, min(value), min(origin) FROM created_ids GROUP BY kind, lead_id "
+             "ORDER BY kind, lead_id")
+    for batch in stream(con, query):
+        for kind, lead_id, value, origin in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+            yield new_member(_person(KINDS[kind], value, origin or ""), lead_id)
 
 
 def _create_only(session: SyncSession, index: int, people: Iterable[AudiencePerson],
@@ -82,19 +81,22 @@ def _create_only(session: SyncSession, index: int, people: Iterable[AudiencePers
     ids go to table created_ids."""
     kind = KINDS[index]
     field_name = session.field_for(kind) or ""
+    user_field = session.profile.user_id_field
     create(con, "create_exists", _PEOPLE)
     for window in session.windows(people):
         for batch in session.batches(window):
-            results = session.client.sync_leads([_record(session, p, field_name) for p in batch],
+            results = session.client.sync_leads([new_lead_record(p, user_field) for p in batch],
                                                 action="createOnly", lookup_field=field_name)
-            new_ids: list[tuple[int, int]] = []
+            new_ids: list[tuple[int, int, str, str]] = []
             remembered: list[tuple[str, list[int]]] = []
             exists: list[tuple[str, str, str | None]] = []
+            confirmed = []
             for person, row in positional(results, batch):
                 reason = first_reason(row)
                 if row is not None and row.get("status") == "created" and row.get("id") is not None:
-                    new_ids.append((index, int(row["id"])))
+                    new_ids.append((index, int(row["id"]), person.key.value, person.origin))
                     remembered.append((person.key.value, [int(row["id"])]))
+                    confirmed.append(create_change(person, user_field, int(row["id"])))
                     session.report.add("created")
                 elif reason.code == "1005":  # created by someone else since we looked: find it again
                     exists.append((person.key.value, person.origin, person.user_id))
@@ -102,6 +104,7 @@ def _create_only(session: SyncSession, index: int, people: Iterable[AudiencePers
                     _failed(session, person, "create failed: no result for this record in Marketo's reply")
                 else:
                     _failed(session, person, f"create failed: {reason.describe()}")
+            session.changes.record(confirmed)
             insert_rows(con, "created_ids", _CREATED, new_ids)
             insert_rows(con, "create_exists", _PEOPLE, exists)
             session.store.remember_lead_ids(session.instance, field_name, remembered)
@@ -111,7 +114,8 @@ def _create_only(session: SyncSession, index: int, people: Iterable[AudiencePers
             ids = found.get(person.key, [])
             if ids:
                 session.report.add("resolved")
-                insert_rows(con, "created_ids", _CREATED, [(index, lead_id) for lead_id in ids])
+                insert_rows(con, "created_ids", _CREATED,
+                            [(index, lead_id, person.key.value, person.origin) for lead_id in ids])
             else:
                 _failed(session, person, "create failed: Marketo says the lead exists (1005) but it cannot be found")
     con.execute("DROP TABLE create_exists")
@@ -129,6 +133,11 @@ def _bulk_import(session: SyncSession, kind: str, people: Iterable[AudiencePerso
 
     def on_result(result: ImportResult) -> None:
         nonlocal unconfirmed
+        imported = [_person(kind, c.key, c.origin, c.fields.get(user_field) if user_field else None)
+                    for c in result.imported]
+        # Bulk Import's files give no lead ids: the log has the new leads and their adds (listId) without them.
+        session.changes.record([change for person in imported for change in (
+            create_change(person, user_field), membership_change("add", session.list_id, new_member(person)))])
         for candidate, reason in result.rejected:
             _failed(session, _person(kind, candidate.key, candidate.origin), f"bulk import: {reason}")
         if result.unconfirmed:
@@ -137,15 +146,14 @@ def _bulk_import(session: SyncSession, kind: str, people: Iterable[AudiencePerso
                 (c.key, c.origin, c.fields.get(user_field) if user_field and user_field != field_name else None)
                 for c in result.unconfirmed])
             session.report.add("bulk_jobs_unreconciled")
-        imported = len(result.imported)
-        session.report.add("created", imported)
-        session.report.add("added", imported)
-        session.report.add("audience_leads", imported)
+        session.report.add("created", len(imported))
+        session.report.add("added", len(imported))
+        session.report.add("audience_leads", len(imported))
 
     executor = BulkExecutor(session.client, lookup_field=field_name, on_result=on_result, sleep=session.sleep,
                             row_field=session.profile.bulk_row_field, list_id=session.list_id,
                             poll_s=(IMPORT_POLL_S[0], IMPORT_POLL_S[-1]))
-    stopped = executor.run(Candidate(p.key.value, _record(session, p, field_name), {}, None, p.origin)
+    stopped = executor.run(Candidate(p.key.value, new_lead_record(p, user_field), {}, None, p.origin)
                            for p in people)
     session.report.add("bulk_import_jobs", executor.jobs)
     if stopped is not None:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from segmarketo_cli.errors import ConfigError, MarketoError
 from segmarketo_cli.jobs.batches import first_reason
 from segmarketo_cli.jobs.batchpool import run_batches, workers_for
-from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan
+from segmarketo_cli.jobs.sync_audience.changes import IN_AUDIENCE, list_created, membership_change
+from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan, Member
 from segmarketo_cli.jobs.sync_audience.resolve import lookup
 
 if TYPE_CHECKING:
@@ -37,19 +38,20 @@ def create_list(session: SyncSession) -> None:
         if found is None:
             raise
         created = found
+    else:  # this run created it: logged, so `runs show --changes` lists it
+        session.changes.record([list_created(name, int(created["id"]), f"{folder.type.lower()} {folder.id}")])
     session.list_id = int(created["id"])
     session.report.notes.append(f"created list '{name}' (id {session.list_id})")
 
 
-def add_members(session: SyncSession, plan: ListMembershipPlan, ids: Sequence[int], *,
+def add_members(session: SyncSession, plan: ListMembershipPlan, members: Sequence[Member], *,
                 retry_stale: bool = True) -> None:
-    """Add `ids`; ids Marketo no longer knows (1004, merged or deleted since they were cached) are looked up again
-    once, and what replaced them is added."""
+    """Add `members`; ids Marketo no longer knows (1004, merged or deleted since they were cached) are looked up
+    again once, and what replaced them is added."""
     stale: list[int] = []
     client = session.client
-    for lead_id, row in _change_members(session, "add_to_list",
-                                        lambda list_id, batch: client.add_to_list(list_id, batch),
-                                        ids, desc="adding to list", done="added"):
+    for lead_id, row in _change_members(session, "add", lambda list_id, batch: client.add_to_list(list_id, batch),
+                                        members, desc="adding to list", done="added"):
         if first_reason(row).code == "1004":
             stale.append(lead_id)
         else:
@@ -61,48 +63,55 @@ def add_members(session: SyncSession, plan: ListMembershipPlan, ids: Sequence[in
         log.info("%d lead ids no longer exist (1004), skipped: %s", len(stale), stale[:20])
 
 
-def remove_members(session: SyncSession, ids: Sequence[int]) -> None:
-    """Remove `ids`; an id already out of the list (1015) or gone (1004) counts as already absent."""
+def remove_members(session: SyncSession, members: Sequence[Member]) -> None:
+    """Remove `members`; an id already out of the list (1015) or gone (1004) counts as already absent."""
     client = session.client
-    for lead_id, row in _change_members(session, "remove_from_list",
+    for lead_id, row in _change_members(session, "remove",
                                         lambda list_id, batch: client.remove_from_list(list_id, batch),
-                                        ids, desc="removing from list", done="removed"):
+                                        members, desc="removing from list", done="removed"):
         if first_reason(row).code in ("1015", "1004"):
             session.report.add("already_absent")
         else:
             _failed(session, "remove_failed", lead_id, row)
 
 
-def _change_members(session: SyncSession, call: str, send: Callable[[int, Sequence[int]], list[dict[str, Any]]],
-                    ids: Sequence[int], *, desc: str, done: str) -> Iterator[tuple[int, dict[str, Any] | None]]:
-    """`send` (the list call named `call`) for `ids` in batches: each id whose row has status `done` is counted
-    in the bucket of that name; every other id is yielded with its row (None: Marketo's reply has none)."""
+def _change_members(session: SyncSession, action: str, send: Callable[[int, Sequence[int]], list[dict[str, Any]]],
+                    members: Sequence[Member], *, desc: str, done: str) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """`send` (the list call that does `action`) for the members' ids in batches: each id whose row has status
+    `done` is counted in the bucket of that name, and the batch's confirmed ones go to the change log in one
+    record; every other id is yielded with its row (None: Marketo's reply has none)."""
     list_id = _list_id(session)
-    with session.progress(len(ids), desc) as bar:
-        for batch, rows in run_batches(lambda b: send(list_id, b), session.batches(ids),
+    by_id = {m.lead_id: m for m in members if m.lead_id is not None}
+    with session.progress(len(by_id), desc) as bar:
+        for batch, rows in run_batches(lambda b: send(list_id, b), session.batches(by_id),
                                        workers_for(session.client)):
             results = _by_id(rows)
-            _log_batch(call, list_id, batch, results)
+            _log_batch(f"{action}_{'to' if action == 'add' else 'from'}_list", list_id, batch, results)
+            confirmed = []
             for lead_id in batch:
                 row = results.get(lead_id)
                 if row is not None and row.get("status") == done:
                     session.report.add(done)
+                    confirmed.append(membership_change(action, list_id, by_id[lead_id]))
                 else:
                     yield lead_id, row
+            session.changes.record(confirmed)
             bar.update(len(batch))
 
 
 def _refresh_stale(session: SyncSession, plan: ListMembershipPlan, stale: list[int]) -> list[int]:
     """Leads gone since they were cached (merged, deleted): look their people up again, add what is new."""
-    identities = [ident for ident in plan.owner_identities(stale) if session.field_for(ident.kind)]
-    kinds = {i.kind for i in identities}
+    owners = {ident: origin for ident, origin in plan.owner_identities(stale) if session.field_for(ident.kind)}
+    kinds = {i.kind for i in owners}
     for kind in kinds:
         session.store.forget_lead_ids(session.instance, session.field_for(kind) or "",
-                                      [i.value for i in identities if i.kind == kind])
-    fresh: set[int] = set()
+                                      [i.value for i in owners if i.kind == kind])
+    fresh: dict[int, Member] = {}
     for kind in kinds:
-        for ids in lookup(session, kind, [i.value for i in identities if i.kind == kind]).values():
-            fresh.update(ids)
+        for ident, ids in lookup(session, kind, [i.value for i in owners if i.kind == kind]).items():
+            for lead_id in ids:
+                fresh.setdefault(lead_id, Member(lead_id, ident.kind, ident.value, IN_AUDIENCE,
+                                                 owners.get(ident, "")))
     new = sorted(i for i in fresh if not plan.is_target(i))
     for lead_id in new:
         plan.add_target(lead_id)
@@ -113,7 +122,7 @@ def _refresh_stale(session: SyncSession, plan: ListMembershipPlan, stale: list[i
             session.report.add("unchanged")
             session.report.add("kept", -1)
     session.report.add("audience_leads", len(new))
-    add_members(session, plan, [i for i in new if i not in session.current], retry_stale=False)
+    add_members(session, plan, [fresh[i] for i in new if i not in session.current], retry_stale=False)
     return stale  # every id that answered 1004 is not found, whatever replaced it
 
 

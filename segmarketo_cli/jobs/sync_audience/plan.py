@@ -7,7 +7,6 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import ConfigError, SafetyRefusal
@@ -23,9 +22,21 @@ DEFAULT_MAX_REMOVALS = "10%"
 _LIMIT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
 
 
+@dataclass(frozen=True)
+class Member:
+    """A lead to add to or remove from the list, with the person it counts for: their key (`kind`, `key`; a
+    member no audience person names is keyed by its e-mail, else its lead id), why, and where the person was read."""
+
+    lead_id: int | None
+    kind: str
+    key: str
+    reason: str
+    origin: str
+
+
 class LeadIds:
-    """Lead ids of one plan action, in id order, kept in a table of the planning engine: counted up front,
-    streamed when iterated."""
+    """Lead ids of one plan action, in id order, kept in a table of the planning engine (columns lead_id, key_kind,
+    key_value, reason, origin): counted up front, streamed when iterated."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection | None = None, table: str = "", count: int = 0) -> None:
         self.con, self.table, self.count = con, table, count
@@ -41,6 +52,16 @@ class LeadIds:
             return
         for batch in stream(self.con, f"SELECT lead_id FROM {self.table} ORDER BY lead_id"):
             yield from batch.column(0).to_pylist()
+
+    def members(self, limit: int | None = None) -> Iterator[Member]:
+        """The action's leads with the people they count for, in id order (at most `limit`)."""
+        if self.con is None:
+            return
+        cap = "" if limit is None else f" LIMIT {int(limit)}"
+        query = f"SELECT lead_id, key_kind, key_value, reason, origin FROM {self.table} ORDER BY lead_id{cap}"
+        for batch in stream(self.con, query):
+            for lead_id, kind, key, reason, origin in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                yield Member(lead_id, kind, key, reason, origin or "")
 
     def __contains__(self, lead_id: object) -> bool:
         return self.con is not None and isinstance(lead_id, int) and bool(
@@ -125,15 +146,24 @@ class ListMembershipPlan:
         """SQL over the people table: in the audience, found nowhere in Marketo, and not to be created."""
         return "NOT has_lead AND member" + (f" AND NOT {_creatable(self.user_field)}" if self.create_missing else "")
 
-    def owner_identities(self, lead_ids: Sequence[int]) -> list[Identity]:
-        """The identities of the audience people a lead counts for, for the given leads."""
+    def owner_identities(self, lead_ids: Sequence[int]) -> list[tuple[Identity, str]]:
+        """The identities of the audience people a lead counts for, for the given leads, each with the origin of
+        its person."""
         if self.con is None or not lead_ids:
             return []
         rows = self.con.execute("""
-            SELECT DISTINCT i.kind, i.value, i.pos, i.idx FROM person_leads l JOIN person_ids i USING (pos)
+            SELECT DISTINCT i.kind, i.value, p.origin, i.pos, i.idx
+            FROM person_leads l JOIN person_ids i USING (pos) JOIN people p USING (pos)
             WHERE l.member AND list_contains($ids, l.lead_id) ORDER BY i.pos, i.idx""",
                                 {"ids": list(lead_ids)}).fetchall()
-        return [Identity(kind, value) for kind, value, _, _ in rows]
+        return [(Identity(kind, value), origin) for kind, value, origin, _, _ in rows]
+
+    def rejected(self) -> Iterator[tuple[str, str, str | None, str | None]]:
+        """The audience file's rejected rows (origin, reason, field, value), in file order."""
+        if self.con is None:
+            return
+        for batch in stream(self.con, "SELECT origin, reason, field, value FROM audience_rejects ORDER BY rowid"):
+            yield from zip(*(c.to_pylist() for c in batch.columns), strict=True)
 
     def is_target(self, lead_id: int) -> bool:
         """Whether `lead_id` belongs to the audience's leads."""
@@ -150,6 +180,16 @@ def can_create(person: AudiencePerson, user_field: str | None) -> bool:
     """A lead can be created for an e-mail, or for a user id when the user id field is configured."""
     kind = person.key.kind
     return kind == "email" or (kind == "userId" and bool(user_field))
+
+
+def new_lead_record(person: AudiencePerson, user_field: str | None) -> dict[str, str]:
+    """The fields --create-missing writes for `person`: their key in its field, plus their user id when the
+    profile has a user id field."""
+    kind = person.key.kind
+    record = {("email" if kind == "email" else user_field or kind): person.key.value}
+    if user_field and person.user_id and user_field not in record:
+        record[user_field] = person.user_id
+    return record
 
 
 def _creatable(user_field: str | None) -> str:
@@ -178,24 +218,30 @@ _TARGETS = """
 CREATE OR REPLACE TABLE targets AS
 SELECT lead_id, min(pos) AS first_pos FROM person_leads WHERE member GROUP BY lead_id
 """
+# Both actions' tables: lead_id, key_kind, key_value, reason, origin (see Member).
 _ADDS = """
 CREATE OR REPLACE TABLE plan_adds AS
-SELECT t.lead_id, p.key_kind, p.key_value, p.origin FROM targets t JOIN people p ON p.pos = t.first_pos
+SELECT t.lead_id, p.key_kind, p.key_value, 'in audience' AS reason, p.origin
+FROM targets t JOIN people p ON p.pos = t.first_pos
 WHERE t.lead_id NOT IN (SELECT lead_id FROM members)
 """
+# A member no audience person names is keyed by its e-mail, else by its lead id; an exit by the person who exited.
+_MEMBER_KEY = """CASE WHEN coalesce(email_text, '') <> '' THEN 'email' ELSE 'marketo-id' END AS key_kind,
+                 coalesce(nullif(email_text, ''), CAST(lead_id AS VARCHAR)) AS key_value"""
 _REMOVES = {
-    "mirror": """
+    "mirror": f"""
         CREATE OR REPLACE TABLE plan_removes AS
-        SELECT lead_id, email_text AS email, 'not in audience' AS reason FROM members
+        SELECT lead_id, {_MEMBER_KEY}, 'not in audience' AS reason, '' AS origin FROM members
         WHERE lead_id NOT IN (SELECT lead_id FROM targets)""",
     "delta": """
         CREATE OR REPLACE TABLE plan_removes AS
-        SELECT l.lead_id, m.email_text AS email, 'exited (' || arg_min(p.key_value, l.pos) || ')' AS reason
+        SELECT l.lead_id, arg_min(p.key_kind, l.pos) AS key_kind, arg_min(p.key_value, l.pos) AS key_value,
+               'exited' AS reason, arg_min(p.origin, l.pos) AS origin
         FROM person_leads l JOIN members m USING (lead_id) JOIN people p USING (pos)
         WHERE NOT l.member AND l.lead_id NOT IN (SELECT lead_id FROM targets)
-        GROUP BY l.lead_id, m.email_text""",
-    "add-only": "CREATE OR REPLACE TABLE plan_removes AS SELECT lead_id, email_text AS email, '' AS reason "
-                "FROM members WHERE FALSE",
+        GROUP BY l.lead_id""",
+    "add-only": f"CREATE OR REPLACE TABLE plan_removes AS SELECT lead_id, {_MEMBER_KEY}, '' AS reason, "
+                "'' AS origin FROM members WHERE FALSE",
 }
 
 
@@ -269,23 +315,3 @@ def check_safety(plan: ListMembershipPlan, *, max_removals: str | None, force: b
             f"more than --max-removals {max_removals or DEFAULT_MAX_REMOVALS} ({limit:,}); nothing was written",
             hint="check the input with --dry-run --plan-out FILE, then raise --max-removals or pass --force",
         )
-
-
-def plan_rows(plan: ListMembershipPlan, limit: int | None = None) -> Iterator[dict[str, str]]:
-    """One row per intended change (create, add, remove) and per person left out because no lead has them
-    (unresolved), for --plan-out: at most `limit` of each action."""
-    if plan.con is None:
-        return
-    cap = "" if limit is None else f" LIMIT {int(limit)}"
-    for action, people in (("create", plan.people_to_create()), ("unresolved", plan.unresolved_people())):
-        for person in islice(people, limit):
-            yield {"action": action, "lead_id": "", "identity_type": person.key.kind, "identity": person.key.value,
-                   "reason": "not in Marketo", "origin": person.origin}
-    for batch in stream(plan.con, f"SELECT lead_id, key_kind, key_value, origin FROM plan_adds ORDER BY lead_id{cap}"):
-        for lead_id, kind, value, origin in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-            yield {"action": "add", "lead_id": str(lead_id), "identity_type": kind, "identity": value,
-                   "reason": "in audience", "origin": origin}
-    for batch in stream(plan.con, f"SELECT lead_id, email, reason FROM plan_removes ORDER BY lead_id{cap}"):
-        for lead_id, email, reason in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-            yield {"action": "remove", "lead_id": str(lead_id), "identity_type": "email" if email else "",
-                   "identity": email, "reason": reason, "origin": ""}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from segmarketo_cli.jobs.batches import batches
 from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS
 from segmarketo_cli.marketo.base import MAX_BATCH
+from segmarketo_cli.state.change_log import ChangeWriter, discard_writer
 
 if TYPE_CHECKING:
     from segmarketo_cli.jobs.rejects import RejectsWriter
@@ -26,7 +27,8 @@ CALL_SIZE = MAX_BATCH  # ids or values per list, filter and createOnly call; tes
 @dataclass
 class SyncSession:
     """One run's shared state. The steps (locate, members, resolve, execute_*) read the client, flags and
-    profile from here, and record what they learn about the list: its id, label, new folder, current members."""
+    profile from here, and record what they learn about the list: its id, label, new folder, current members;
+    the writes record what Marketo confirmed in the run's change log."""
 
     client: MarketoClient
     store: StateStore
@@ -41,6 +43,7 @@ class SyncSession:
     list_id: int | None = None
     folder: ListParent | None = None  # where --create-list creates the list, when it does not exist yet
     current: Container[int] = field(default_factory=frozenset)  # lead ids in the list when the run read it
+    changes: ChangeWriter = field(default_factory=discard_writer)  # what Marketo confirmed (dry runs: nothing)
 
     @property
     def instance(self) -> str:

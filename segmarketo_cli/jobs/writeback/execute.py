@@ -1,5 +1,5 @@
-"""Sending to Segment: activities -> events -> full batches (or a payload file, or stdout), with a cursor that
-trails acceptance."""
+"""Sending to Segment: activities -> events -> full batches (or a payload file, or stdout, or only the plan file),
+with a cursor that trails acceptance."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ MAX_OPEN = 50_000  # activities read and not settled before waiting identities a
 
 
 class Sink(Protocol):
-    """Where finished batches go: Segment, a payload file, or stdout."""
+    """Where finished batches go: Segment, a payload file, stdout, or nowhere (only --plan-out)."""
 
     mode: str
 
@@ -63,14 +63,16 @@ class SegmentSink:
 
 
 class OutFileSink(SegmentSink):
-    """Writes each batch payload (the body POST /v1/batch would get, minus sentAt) as one JSON line."""
+    """--payloads-out: writes each batch payload (the body POST /v1/batch would get, minus sentAt) as one JSON
+    line."""
 
     mode = "out"
+    what = "--payloads-out"
 
     def __init__(self, splitter: BatchSender, path: Path) -> None:
         super().__init__(splitter)
         self.path = path
-        self._handle = open_private(path, "--plan-out")  # the events carry e-mail addresses
+        self._handle = open_private(path, self.what)  # the events carry e-mail addresses
         self._failed = False
 
     def deliver(self, batch: list[Message]) -> BatchResult:
@@ -83,7 +85,7 @@ class OutFileSink(SegmentSink):
             self._handle.write(line + "\n")
         except OSError as exc:
             self._failed = True
-            raise write_failed("--plan-out", self.path, exc) from None
+            raise write_failed(self.what, self.path, exc) from None
         return BatchResult(True, None, 0, len(line.encode()), [m["messageId"] for m in batch])
 
     def close(self) -> None:
@@ -93,7 +95,16 @@ class OutFileSink(SegmentSink):
         except OSError as exc:
             if not self._failed:
                 self._failed = True
-                raise write_failed("--plan-out", self.path, exc) from None
+                raise write_failed(self.what, self.path, exc) from None
+
+
+class PlanOnlySink(SegmentSink):
+    """--plan-out alone: every batch is taken as it is (the plan file gets its rows); nothing is written here."""
+
+    mode = "out"
+
+    def deliver(self, batch: list[Message]) -> BatchResult:
+        return BatchResult(True, None, 0, 0, [m["messageId"] for m in batch])
 
 
 class DryRunSink(SegmentSink):
@@ -141,6 +152,7 @@ class Pipeline:
         commit: Callable[[dict[str, Position]], None] | None,
         on_read: Callable[[int], None] | None = None,
         con: Connect | None = None,
+        on_delivered: Callable[[list[Message]], None] | None = None,
     ) -> None:
         self.builder = builder
         self.leads = leads
@@ -151,6 +163,7 @@ class Pipeline:
         self.rejects = rejects
         self.commit_fn = commit
         self.on_read = on_read
+        self.on_delivered = on_delivered  # each batch's events the sink took (Segment: accepted), in one call
         self.delivered_bucket = DELIVERED_BUCKET[sink.mode]
         self._ledger: deque[_Entry] = deque()
         self._frontier: dict[str, Position] = {}
@@ -310,6 +323,9 @@ class Pipeline:
             self.batch_bytes += result.bytes
             for message_id in result.message_ids:
                 self._final(entries[message_id], self.delivered_bucket)
+            if self.on_delivered is not None and result.message_ids:
+                by_id = {m["messageId"]: m for m in batch}
+                self.on_delivered([by_id[message_id] for message_id in result.message_ids])
             for message, reason in result.rejected:
                 self._reject(entries[message["messageId"]], reason, **_describe(message))
             log.info("batch %d: %d events %s (%s bytes, %d refused)", self.batches, len(batch),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from segmarketo_cli import paths
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.errors import ConfigError
+from segmarketo_cli.jobs.plan_file import check_plan_out
 from segmarketo_cli.jobs.writeback.plan import Window, parse_window, resolve_events, resolve_integrations
 from segmarketo_cli.marketo.bulk import EXTRACT_POLL_INTERVAL_S
 
@@ -33,9 +34,16 @@ class WritebackOptions:
     identity: str | None = None
     bulk: bool = False
     bulk_after_days: float | None = None
-    out: Path | None = None
+    plan_out: Path | None = None  # the events as plan rows (PLAN_COLUMNS); nothing is sent
+    payloads_out: Path | None = None  # the batch payloads, one JSON line per batch; nothing is sent
     dry_run: bool = False
     poll_interval_s: float = EXTRACT_POLL_INTERVAL_S  # between Bulk Extract status checks; benches shorten it
+
+    @property
+    def sends(self) -> bool:
+        """Whether the run sends to Segment (and moves the cursor): not a dry run, no --plan-out, no
+        --payloads-out."""
+        return not (self.dry_run or self.plan_out or self.payloads_out)
 
 
 @dataclass(frozen=True)
@@ -90,11 +98,14 @@ def prepare(
     settings: Settings, options: WritebackOptions, services: Services, *, now: datetime | None = None
 ) -> PreparedWriteback:
     """Every refusal that can come before a run starts, as one line and exit 2 with no run recorded: flag
-    combinations, an unwritable --plan-out, the [writeback] table, the window, and a first run without --since."""
-    if options.dry_run and options.out:
-        raise ConfigError("--dry-run and --plan-out cannot be combined")
-    if options.out:
-        paths.check_writable(options.out, "--plan-out")
+    combinations, an unwritable --plan-out or --payloads-out, the [writeback] table, the window, and a first run
+    without --since."""
+    if options.plan_out and options.payloads_out and options.plan_out.resolve() == options.payloads_out.resolve():
+        raise ConfigError("--plan-out and --payloads-out name the same file")
+    if options.plan_out:
+        check_plan_out(options.plan_out)
+    if options.payloads_out:
+        paths.check_writable(options.payloads_out, "--payloads-out")
     now = now or datetime.now(timezone.utc)
     profile = prepare_profile(settings, services, flags=options)
     window = parse_window(options.since, options.until, now)

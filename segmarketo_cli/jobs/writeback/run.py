@@ -21,6 +21,7 @@ from segmarketo_cli.jobs.writeback.execute import (
     DryRunSink,
     OutFileSink,
     Pipeline,
+    PlanOnlySink,
     Position,
     SegmentSink,
     Sink,
@@ -40,6 +41,7 @@ from segmarketo_cli.jobs.writeback.plan import (
     iso_seconds,
     retention_warning,
 )
+from segmarketo_cli.jobs.writeback.plan_out import PlanFileWriter, event_change
 from segmarketo_cli.jobs.writeback.prepare import CURSOR, PreparedWriteback, load_cursor, no_cursor
 from segmarketo_cli.jobs.writeback.read_bulk import BULK_STREAM, BulkReader, BulkResult
 from segmarketo_cli.jobs.writeback.read_rest import RestResult, collapse, read_rest, stream_key, type_groups
@@ -80,7 +82,7 @@ def _read_and_deliver(ctx: JobContext, prepared: PreparedWriteback, on_read: Cal
         if cursor is None:
             raise no_cursor(settings.profile)
         start_date = parse_activity_date(cursor["date"]) if cursor["mode"] == "bulk" else None
-    elif cursor is None and not (options.dry_run or options.out):
+    elif cursor is None and options.sends:
         save_start(store, instance, window.since)
     if options.bulk and start_date is None:
         raise ConfigError("--bulk needs --since: the stored cursor is a paging token, which has no date")
@@ -104,6 +106,7 @@ def _read_and_deliver(ctx: JobContext, prepared: PreparedWriteback, on_read: Cal
     )
     sink = _sink(ctx, prepared)
     writes = sink.mode == "send"
+    plan = PlanFileWriter(options.plan_out) if options.plan_out is not None and not writes else None
     mode = "bulk" if use_bulk else "rest"
 
     def commit(positions: dict[str, Position]) -> None:
@@ -119,8 +122,12 @@ def _read_and_deliver(ctx: JobContext, prepared: PreparedWriteback, on_read: Cal
     directory = LeadDirectory(marketo, settings.user_id_field, engine)
     campaigns = AssetNames(marketo, store, CAMPAIGNS_KEY, campaign_names)
     subjects = AssetNames(marketo, store, SUBJECTS_KEY, email_subjects)
+    def accepted(messages: list[dict[str, Any]]) -> None:  # one change log record per batch Segment accepted
+        ctx.changes.record(event_change(m) for m in messages)
+
     pipeline = Pipeline(builder, directory, campaigns, subjects, sink, report, ctx.rejects,
-                        commit if writes else None, on_read=on_read, con=engine)
+                        commit if writes else None, on_read=on_read, con=engine,
+                        on_delivered=accepted if writes else plan.add if plan is not None else None)
     report.details.update({
         "mode": mode,
         "window": {"since": iso_seconds(start_date) if start_date else "stored cursor",
@@ -157,6 +164,8 @@ def _read_and_deliver(ctx: JobContext, prepared: PreparedWriteback, on_read: Cal
     finally:
         if isinstance(sink, OutFileSink):
             sink.close()
+        if plan is not None:
+            plan.close()  # what was planned, also when the run stopped early
         report.details["distinct_leads"] = len(directory)
         if pipeline.skip_reasons:
             report.details["skipped"] = dict(pipeline.skip_reasons)
@@ -164,9 +173,12 @@ def _read_and_deliver(ctx: JobContext, prepared: PreparedWriteback, on_read: Cal
         if pipeline.batches:
             report.details["avg_batch_bytes"] = pipeline.batch_bytes // pipeline.batches
     if not writes:
-        report.notes.append(f"{'dry run' if options.dry_run else '--plan-out'}: nothing sent, the cursor was not moved")
-    if sink.mode == "out":
-        report.notes.append(f"batch payloads written to {options.out}")
+        why = "dry run" if options.dry_run else "--plan-out" if options.plan_out else "--payloads-out"
+        report.notes.append(f"{why}: nothing sent, the cursor was not moved")
+    if plan is not None:
+        report.notes.append(f"plan written to {options.plan_out} ({plan.rows:,} rows)")
+    if options.payloads_out is not None:
+        report.notes.append(f"batch payloads written to {options.payloads_out}")
 
 
 def _plan_bulk(report: RunReport, start: datetime, until: datetime) -> None:
@@ -246,12 +258,14 @@ def _key(events: dict[str, str], name: str) -> str:
 
 def _sink(ctx: JobContext, prepared: PreparedWriteback) -> Sink:
     options, integrations = prepared.options, prepared.profile.integrations
-    if options.dry_run or options.out:
+    if not options.sends:
         # Only split() is used, which needs no write key; this sender never sends.
         splitter = BatchSender(ctx.settings.segment_endpoint, "-", integrations=integrations)
-        if options.out is None:
-            return DryRunSink(splitter, ctx.out)
-        return OutFileSink(splitter, options.out)
+        if options.payloads_out is not None:
+            return OutFileSink(splitter, options.payloads_out)
+        if options.plan_out is not None:
+            return PlanOnlySink(splitter)
+        return DryRunSink(splitter, ctx.out)
     sender = ctx.segment()
     sender.integrations = dict(integrations)
     return SegmentSink(sender)
