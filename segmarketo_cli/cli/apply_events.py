@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 import click
@@ -28,14 +29,18 @@ from segmarketo_cli.sources import FORMATS
               help="Input format when it cannot be told from the file [default: detected].")
 @click.option("--reprocess", is_flag=True,
               help="Apply events again even if an earlier run applied their messageId.")
+@click.option("--plan-out", type=click.Path(dir_okay=False, writable=True), default=None, metavar="FILE",
+              help="Write every planned change (lead, action, field, before, after, rule, file:line) and every "
+                   "reject to FILE, in a dry run and a real run: CSV, JSON lines, Parquet or Excel by its "
+                   "extension (.csv, .jsonl, .parquet, .xlsx).")
 @partition_option
 @retry_rejects_option
 @strict_option
 @job_options
 @click.pass_obj
 def apply_events(app: AppContext, files: tuple[str, ...], rules_path: str | None, lookup_field: str | None,
-                 input_format: str | None, reprocess: bool, partition: str | None, dry_run: bool, as_json: bool,
-                 rejects_path: str | None) -> None:
+                 input_format: str | None, reprocess: bool, plan_out: str | None, partition: str | None,
+                 dry_run: bool, as_json: bool, rejects_path: str | None) -> None:
     """Apply rules to Segment track events: scores, program statuses, campaigns, unsubscribes, fields.
 
     \b
@@ -44,12 +49,14 @@ def apply_events(app: AppContext, files: tuple[str, ...], rules_path: str | None
     or set-fields. Rules and Marketo references are checked before any write.
     Each event is applied once per rule: its messageId is recorded when Marketo
     confirmed the action, so re-runs over the same files change nothing.
-    --dry-run prints the plan per rule and writes nothing.
+    --dry-run prints the plan per rule and a sample of the changes (before -> after)
+    and writes nothing; --plan-out FILE writes every change. A real run records
+    each change Marketo confirmed in the run's change log.
     """
     app.override(lookup_field=lookup_field, partition=partition)
     files = input_files(app, "apply-events", files)
     options = ApplyOptions(files=files, rules_path=rules_path, input_format=input_format, reprocess=reprocess,
-                           dry_run=dry_run)
+                           dry_run=dry_run, plan_out=Path(plan_out) if plan_out else None)
     services = app.services()
     prepared = prepare(app.settings, options, services)  # rule problems: one line, exit 2
     run_job(app, "apply-events", functools.partial(run, prepared=prepared), services=services, show_plan=show_plan,
@@ -57,7 +64,7 @@ def apply_events(app: AppContext, files: tuple[str, ...], rules_path: str | None
 
 
 def show_plan(result: PlanSummary) -> None:
-    """The dry-run plan on stdout: one line per rule, then the write calls it would make."""
+    """The dry-run plan on stdout: one line per rule, the write calls it would make, then a sample of its changes."""
     click.echo("Plan (dry run, nothing written):")
     for entry in result.plan:
         click.echo(f"  {entry['rule']}: {_describe(entry)}")
@@ -65,6 +72,29 @@ def show_plan(result: PlanSummary) -> None:
         click.echo(f"  leads to create (create = true): {result.leads_to_create}")
     calls = ", ".join(f"{name} {n}" for name, n in result.calls.items() if n) or "none"
     click.echo(f"Write calls: {calls}")
+    if not result.rows:
+        return
+    total = sum(result.rows.values())
+    click.echo(f"Changes: {total:,} row(s): " + ", ".join(f"{action} {n:,}" for action, n in result.rows.items()))
+    for row in result.sample:
+        click.echo(f"  {_lead(row):<32} {row['action']:<11} {_change(row)}")
+    if result.plan_out:
+        click.echo(f"  all rows, and the rejects, written to {result.plan_out}")
+    elif total > len(result.sample):
+        click.echo(f"  … and {total - len(result.sample):,} more: write all rows with --plan-out FILE")
+
+
+def _lead(row: dict[str, str]) -> str:
+    lead = f"lead {row['lead_id']}" if row["lead_id"] else "new lead"
+    return f"{row['key']} ({lead})" if row["key"] else lead
+
+
+def _change(row: dict[str, str]) -> str:
+    """What a plan row changes: a field's before -> after, else the list, program or campaign it names."""
+    if row["field"]:
+        return f"{row['field']}: {row['before'] or '(empty)'} → {row['after'] or '(empty)'}"
+    kind = {"remove": "from list", "campaign": "campaign"}.get(row["action"], "")
+    return f"{kind} {row['target']}  ({row['reason']})".strip()
 
 
 def _describe(entry: dict[str, Any]) -> str:

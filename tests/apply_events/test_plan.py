@@ -93,8 +93,7 @@ def test_scores_are_summed_per_lead_and_field():
     assert plan.updates[1].record({"productScore": 40, "leadScore": None}) == {
         "id": 1, "productScore": 45, "leadScore": 10}
     assert plan.updates[2].record({}) == {"id": 2, "productScore": 4}
-    assert plan.score_fields == ["leadScore", "productScore"]
-    assert plan.score_leads() == [1, 2]
+    assert plan.read_fields == ["leadScore", "productScore"]
 
 
 def test_set_fields_latest_event_wins_whatever_the_input_order():

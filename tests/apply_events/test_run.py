@@ -179,6 +179,18 @@ def test_dry_run_prints_plan_and_writes_nothing(world, invoke, tmp_path):
         f"  opt-out: suppress: unsubscribe 2 lead(s), remove from list(s) {ids['newsletter']}\n"
         "  stage: set-fields: isCustomer, lifecycleStage, mrr on 1 lead(s)\n"
         "Write calls: sync_leads 1, remove_from_list 1, program_status 1, request_campaign 2\n"
+        "Changes: 11 row(s): score 1, unsubscribe 2, update 3, remove 2, status 1, campaign 2\n"
+        "  ann@example.com (lead 1)         score       productScore: 10 → 18\n"
+        "  dup@example.com (lead 3)         unsubscribe unsubscribed: (empty) → true\n"
+        "  dup@example.com (lead 4)         unsubscribe unsubscribed: (empty) → true\n"
+        "  bob@example.com (lead 2)         update      lifecycleStage: (empty) → Customer\n"
+        "  bob@example.com (lead 2)         update      isCustomer: (empty) → true\n"
+        f"  dup@example.com (lead 3)         remove      from list {ids['newsletter']}  (opt-out)\n"
+        f"  dup@example.com (lead 4)         remove      from list {ids['newsletter']}  (opt-out)\n"
+        "  bob@example.com (lead 2)         status      status: unknown → Registered\n"
+        f"  bob@example.com (lead 2)         campaign    campaign {ids['welcome']}  (welcome: {{{{my.plan}}}}=pro)\n"
+        f"  ann@example.com (lead 1)         campaign    campaign {ids['welcome']}  (welcome: {{{{my.plan}}}}=team)\n"
+        "  … and 1 more: write all rows with --plan-out FILE\n"
     )
     assert m.lead(ids["ann"])["productScore"] == 10
     assert m.campaign_requests(ids["welcome"]) == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from segmarketo_cli.jobs.apply_events.events import TOP_BUCKETS
@@ -13,6 +13,8 @@ from segmarketo_cli.jobs.report import Balance, RunReport
 from segmarketo_cli.state import StateStore
 
 _RANK = {"": -1, "unchanged": 0, "applied": 1, "rejected": 2}
+# (rule name or "" for a malformed line, origin, reason, details such as leadId, field, value): --plan-out's rejects
+RejectSink = Callable[[str, str, str, dict[str, Any]], None]
 HELD_ACTIONS = ("score", "trigger-campaign")  # actions whose write is not idempotent: pending until recorded
 
 
@@ -57,6 +59,7 @@ class Ledger:
         self._reasons: dict[int, tuple[str | None, dict[str, Any]]] = {}
         self._confirmed: dict[str, list[str]] = {}
         self._released: list[tuple[str, str]] = []
+        self.on_reject: RejectSink | None = None  # also tells --plan-out about every reject
 
     def bucket(self, rule: Rule, outcome: str, n: int = 1) -> None:
         self.report.add(f"{rule.name}.{outcome}", n)
@@ -91,6 +94,14 @@ class Ledger:
     def reject(self, rule: Rule, message_id: str | None, origin: str, reason: str, **details: Any) -> None:
         """Write a rejects-file line for one (rule, event); callers count the bucket."""
         self.rejects.write(reason, rule=rule.name, messageId=message_id, origin=origin, **details)
+        if self.on_reject is not None:
+            self.on_reject(rule.name, origin, reason, details)
+
+    def malformed(self, origin: str, reason: str) -> None:
+        """Write a rejects-file line for an input line no rule could read; `malformed` counts it."""
+        self.rejects.write(reason, origin=origin)
+        if self.on_reject is not None:
+            self.on_reject("", origin, reason, {})
 
     def flush(self) -> None:
         """Record confirmed events as processed, so a re-run never applies them again."""

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from segmarketo_cli.errors import ConfigError, MarketoError, SegmarketoError, ServiceUnavailable
 from segmarketo_cli.jobs.apply_events.accounting import Ledger
+from segmarketo_cli.jobs.apply_events.changes import ChangeBuilder
 from segmarketo_cli.jobs.apply_events.leads import LeadIndex, LeadResolver
 from segmarketo_cli.jobs.apply_events.plan import CampaignRequest, LeadUpdate, RulesPlan, StatusChange, calls_for
 from segmarketo_cli.jobs.batches import chunks, first_reason, positional
 from segmarketo_cli.marketo.base import MAX_BATCH, MAX_CAMPAIGN_BATCH
 from segmarketo_cli.marketo.codes import record_bucket, record_outcome
+from segmarketo_cli.state.change_log import Change, ChangeWriter, discard_writer
 
 if TYPE_CHECKING:
     from segmarketo_cli.marketo.client import MarketoClient
@@ -39,22 +41,39 @@ def _unchanged(row: Mapping[str, Any] | None) -> bool:
 
 
 class PlanExecutor:
-    """Runs each stage's batches on up to `workers` threads; results are settled on the calling thread."""
+    """Runs each stage's batches on up to `workers` threads; results are settled on the calling thread, where
+    each confirmed batch's changes go to the change log (`log`, one record call per batch) before its events are
+    marked processed."""
 
     def __init__(self, client: MarketoClient, ledger: Ledger, resolver: LeadResolver, index: LeadIndex, *,
-                 workers: int = 1) -> None:
+                 workers: int = 1, builder: ChangeBuilder | None = None, log: ChangeWriter | None = None) -> None:
         self.client = client
         self.ledger = ledger
         self.resolver = resolver
         self.index = index
+        self.builder = builder or ChangeBuilder(index)
+        self.log = log or discard_writer()
         self.workers = max(1, workers)
         self.calls: dict[str, int] = {}
         self.failed_leads: set[int] = set()
         self.all_lists: list[int] | None = None  # every static list, read once per run
 
     def run(self, plan: RulesPlan) -> None:
-        """Apply one plan (a window of the run): every stage in order, then let go of the settled matches."""
+        """Read what one plan (a window of the run) needs, then apply it."""
+        self.read(plan)
+        self.apply(plan)
+
+    def read(self, plan: RulesPlan) -> None:
+        """The reads before a window's writes (a dry run makes them too, so its plan shows the same values): every
+        static list of an "all" suppression, and the current values of the fields the Sync Leads rows write."""
         self.expand_all_lists(plan)
+        fields = plan.read_fields
+        if fields:
+            self.resolver.read(sorted(plan.updates), fields, self.index)
+        self.builder.remember(plan)
+
+    def apply(self, plan: RulesPlan) -> None:
+        """Apply a plan already `read`: every stage in order, then let go of the settled matches."""
         self.register(plan)
         self.write_leads(plan)
         self.remove_from_lists(plan)
@@ -66,8 +85,9 @@ class PlanExecutor:
 
     # batching ------------------------------------------------------------------------------------
     def _each(self, kind: str, batches: Sequence[T], call: Callable[[T], Rows],
-              handle: Callable[[T, Rows], None]) -> None:
-        """call(batch) concurrently; handle(batch, result) in order; on failure, settle what succeeded, re-raise."""
+              handle: Callable[[T, Rows], list[Change]]) -> None:
+        """call(batch) concurrently; handle(batch, result) in order, logging the changes it returns; on failure,
+        settle what succeeded, re-raise."""
         if not batches:
             return
         self.calls[kind] = self.calls.get(kind, 0) + len(batches)
@@ -83,7 +103,7 @@ class PlanExecutor:
                         for pending in futures:
                             pending.cancel()
                     continue
-                handle(batch, result)
+                self.log.record(handle(batch, result))
                 self.ledger.flush()
                 _log_batch(kind, batch, result)
         if error is not None:
@@ -134,9 +154,6 @@ class PlanExecutor:
     def write_leads(self, plan: RulesPlan) -> None:
         if not plan.updates:
             return
-        fields = plan.score_fields
-        if fields:
-            self.resolver.read(plan.score_leads(), fields, self.index)
         updates = list(plan.updates.values())
 
         def call(batch: Sequence[LeadUpdate]) -> Rows:
@@ -147,9 +164,11 @@ class PlanExecutor:
                                        for m in u.matches if m.rule.action == "score"])
             return self.client.sync_leads(records, action="updateOnly", lookup_field="id")
 
-        def handle(batch: Sequence[LeadUpdate], results: Rows) -> None:
+        def handle(batch: Sequence[LeadUpdate], results: Rows) -> list[Change]:
+            changes = []
             for update, row in positional(results, batch):
                 if row is not None and row.get("status") in ("updated", "created"):
+                    changes += self.builder.lead_changes(update)
                     for match in update.matches:
                         self.ledger.settle(match, "applied")
                     continue
@@ -160,6 +179,7 @@ class PlanExecutor:
                 reason = first_reason(row).describe()
                 for match in update.matches:
                     self.ledger.settle(match, "rejected", reason, leadId=update.lead_id)
+            return changes
 
         self._each("sync_leads", list(chunks(updates)), call, handle)
 
@@ -180,15 +200,19 @@ class PlanExecutor:
         def call(batch: tuple[int, Sequence[int]]) -> Rows:
             return self.client.remove_from_list(batch[0], list(batch[1]))
 
-        def handle(batch: tuple[int, Sequence[int]], results: Rows) -> None:
+        def handle(batch: tuple[int, Sequence[int]], results: Rows) -> list[Change]:
             by_id = {int(r["id"]): r for r in results if r.get("id") is not None}
+            changes = []
             for lead in batch[1]:
                 row = by_id.get(lead)
                 outcome = "applied" if row is not None and row.get("status") == "removed" else \
                     "unchanged" if _unchanged(row) else "rejected"
+                if outcome == "applied":
+                    changes.append(self.builder.removal(batch[0], lead, removal.matches.get(lead, [])))
                 reason = f"removing from list {batch[0]}: {first_reason(row).describe()}"
                 for match in removal.matches.get(lead, ()):
                     self.ledger.settle(match, outcome, reason, leadId=lead)
+            return changes
 
         self._each("remove_from_list", batches, call, handle)
 
@@ -206,18 +230,21 @@ class PlanExecutor:
                                       f"{exc.message}") from None
                 raise
 
-        def handle(batch: Sequence[int], results: Rows) -> None:
+        def handle(batch: Sequence[int], results: Rows) -> list[Change]:
             by_seq = {int(r["seq"]): r for r in results if r.get("seq") is not None}
+            changes = []
             for position, (lead, in_order) in enumerate(positional(results, batch)):
                 row = by_seq.get(position, in_order)
                 reason: str | None = None
                 if row is not None and row.get("status") in ("created", "updated"):
                     outcome = "applied"
+                    changes.append(self.builder.status(change, lead))
                 else:
                     reason = first_reason(row).describe()
                     outcome = "unchanged" if _unchanged(row) else "rejected"
                 for match in change.leads[lead]:
                     self.ledger.settle(match, outcome, reason, leadId=lead)
+            return changes
 
         self._each("program_status", list(chunks(leads)), call, handle)
 
@@ -240,9 +267,10 @@ class PlanExecutor:
                         from None
                 raise
 
-        def handle(batch: Sequence[int], _results: Rows) -> None:
+        def handle(batch: Sequence[int], _results: Rows) -> list[Change]:
             for lead in batch:
                 for match in request.leads[lead]:
                     self.ledger.settle(match, "applied")
+            return [self.builder.campaign(request, lead) for lead in batch]
 
         self._each("request_campaign", list(chunks(leads, MAX_CAMPAIGN_BATCH)), call, handle)

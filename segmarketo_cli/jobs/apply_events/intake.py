@@ -10,18 +10,17 @@ from segmarketo_cli.jobs.apply_events.events import CollectedEvents, person_for
 from segmarketo_cli.jobs.apply_events.leads import LeadIndex, LeadResolver
 from segmarketo_cli.jobs.apply_events.rules import Rule
 from segmarketo_cli.jobs.apply_events.staging import StagedEvents, batches, load, rows
-from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.state import StateStore
 
 
 def count_input(collected: CollectedEvents, staged: StagedEvents, rules: list[Rule], report: RunReport,
-                rejects: RejectsWriter, ledger: Ledger) -> None:
+                ledger: Ledger) -> None:
     """The read's buckets, then the rejects file: malformed lines, then rejected (rule, event) pairs, in read order."""
     for bucket, n in collected.counts.items():
         report.add(bucket, n)
     for origin, reason in rows(staged.con, "SELECT origin, reason FROM ae_rejects WHERE rule IS NULL ORDER BY seq"):
-        rejects.write(reason, origin=origin)
+        ledger.malformed(origin, reason)
     for index, n in staged.count_by_rule("ae_matches").items():
         ledger.bucket(rules[index], "matched", n)
     for index, n in staged.count_by_rule("ae_rejects", "rule IS NOT NULL").items():
@@ -66,14 +65,15 @@ def key_people(staged: StagedEvents, graph: IdentityGraph, resolver: LeadResolve
         reject(ledger, rules[index], message_id, origin, reason)
 
 
-def find_leads(staged: StagedEvents, resolver: LeadResolver, score_fields: list[str]) -> tuple[LeadIndex,
-                                                                                              dict[str, str | None]]:
-    """Lead ids of every lookup value (cache, then Marketo) and the e-mail of each value's first event."""
+def find_leads(staged: StagedEvents, resolver: LeadResolver, read_fields: list[str]) -> tuple[LeadIndex,
+                                                                                             dict[str, str | None]]:
+    """Lead ids of every lookup value (cache, then Marketo, asking for `read_fields` on the way) and the e-mail of
+    each value's first event."""
     emails: dict[str, str | None] = {}
     for key, email in rows(staged.con, "SELECT key, arg_min_null(email, seq) FROM ae_keyed WHERE key IS NOT NULL "
                                        "GROUP BY key ORDER BY min(seq)"):
         emails[key] = email
-    index = resolver.resolve(list(emails), score_fields) if emails else LeadIndex()
+    index = resolver.resolve(list(emails), read_fields) if emails else LeadIndex()
     return index, emails
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,14 @@ class LeadIndex:
     key_of: dict[int, str] = field(default_factory=dict)
     fetched: dict[int, frozenset[str]] = field(default_factory=dict)  # fields asked for (absent = null)
     reasons: dict[str, str] = field(default_factory=dict)  # lookup value -> why it has no lead
+
+    def add_created(self, key: str, lead_id: int, known: frozenset[str] = frozenset()) -> None:
+        """A lead this run creates (a negative placeholder id in a dry run): fields in `known` are known to be
+        empty (Marketo just created the lead), the others are read before a write like any lead's."""
+        self.ids[key] = (lead_id,)
+        self.key_of[lead_id] = key
+        self.fetched[lead_id] = known
+        self.values[lead_id] = {}
 
 
 class LeadResolver:
@@ -121,22 +129,26 @@ class LeadResolver:
         return index
 
     def read(self, lead_ids: Sequence[int], fields: Sequence[str], index: LeadIndex) -> None:
-        """Current values of `fields` for leads whose values were not read yet (Get Leads by Filter on id)."""
+        """Current values of `fields` for leads whose values were not read yet (Get Leads by Filter on id): the
+        base of each score and the before-value of each field a write changes."""
         need = frozenset(fields)
         wanted = [i for i in dict.fromkeys(lead_ids) if not need <= index.fetched.get(i, frozenset())]
         if not wanted or not fields:
             return
         before = self.client.calls
         rows = self.client.get_leads_by_filter("id", wanted, list(dict.fromkeys(["id", *fields])))
-        self._count("score_read", before)
+        self._count("value_read", before)
         for row in rows:
             if row.get("id") is not None:
                 lead_id = int(row["id"])
                 index.values[lead_id] = {**index.values.get(lead_id, {}), **row}
                 index.fetched[lead_id] = index.fetched.get(lead_id, frozenset()) | need
 
-    def create(self, records: dict[str, str | None]) -> tuple[dict[str, int], dict[str, str]]:
-        """Create leads for lookup values Marketo does not know ({value: email}); (ids, reasons by value)."""
+    def create(self, records: dict[str, str | None],
+               on_created: Callable[[list[tuple[str, int]]], None] | None = None) -> tuple[dict[str, int],
+                                                                                            dict[str, str]]:
+        """Create leads for lookup values Marketo does not know ({value: email}); (ids, reasons by value).
+        `on_created` gets each call's (value, lead id) pairs Marketo reported as created (not updated)."""
         created: dict[str, int] = {}
         failed: dict[str, str] = {}
         for chunk in chunks(list(records.items())):
@@ -149,12 +161,17 @@ class LeadResolver:
             before = self.client.calls
             results = self.client.sync_leads(rows, action="createOrUpdate", lookup_field=self.lookup_field)
             self._count("lead_create", before)
+            new: list[tuple[str, int]] = []
             for (key, _), result in positional(results, chunk):
                 if result is not None and result.get("id") is not None \
                         and result.get("status") in ("created", "updated"):
                     created[key] = int(result["id"])
+                    if result["status"] == "created":
+                        new.append((key, created[key]))
                 else:
                     failed[key] = first_reason(result).describe()
+            if new and on_created is not None:
+                on_created(new)
         if created:
             self.store.remember_lead_ids(self.instance, self.lookup_field, [(k, [v]) for k, v in created.items()])
         return created, failed

@@ -13,6 +13,7 @@ from segmarketo_cli.marketo.base import MAX_BATCH, MAX_CAMPAIGN_BATCH
 OUTCOMES = ("matched", "applied", "unchanged", "rejected", "already_applied")
 DRY_RUN_OUTCOMES = ("matched", "planned", "rejected", "already_applied")
 REASON_MAX_LENGTH = 2000  # unsubscribedReason is a 2,000-character string field
+UNSUBSCRIBE_REASON = "unsubscribedReason"  # written by suppress with `unsubscribed`; its before-value is not read
 
 
 class EventRejected(ValueError):
@@ -146,11 +147,10 @@ class RulesPlan:
     campaigns: list[CampaignRequest] = field(default_factory=list)
 
     @property
-    def score_fields(self) -> list[str]:
-        return sorted({name for update in self.updates.values() for name in update.deltas})
-
-    def score_leads(self) -> list[int]:
-        return sorted(lead for lead, update in self.updates.items() if update.deltas)
+    def read_fields(self) -> list[str]:
+        """The fields whose current values the Sync Leads rows need: each score's base, each field's before."""
+        return sorted({name for update in self.updates.values() for name in (*update.deltas, *update.values)
+                       if name != UNSUBSCRIBE_REASON})
 
 
 @dataclass
@@ -194,6 +194,20 @@ class PlanTally:
                                   if r.action == "program-status"),
             "request_campaign": sum(calls_for(n, MAX_CAMPAIGN_BATCH) for n in self.campaign_leads.values()),
         }
+
+
+def written_fields(rules: Iterable[Rule]) -> list[str]:
+    """The lead fields the rules write with Sync Leads and read first (see RulesPlan.read_fields): score fields,
+    set-fields' fields and `unsubscribed`; the lead lookup asks for them so found leads need no second read."""
+    names: set[str] = set()
+    for rule in rules:
+        if rule.action == "score":
+            names.add(rule.field)
+        elif rule.action == "set-fields":
+            names.update(rule.fields)
+        elif rule.action == "suppress":
+            names.add("unsubscribed")
+    return sorted(names)
 
 
 def tally_of(plan: RulesPlan) -> PlanTally:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from segmarketo_cli.jobs.apply_events.plan import Coercer, Targets
 from segmarketo_cli.jobs.apply_events.resolve import check_constants, check_fields, make_coercer, resolve_targets
 from segmarketo_cli.jobs.apply_events.rules import Rule, load_profile_rules, load_rules_file
+from segmarketo_cli.jobs.plan_file import check_plan_out
 from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper, load_catalog
 from segmarketo_cli.sources import InputFile, preflight
 
@@ -26,6 +28,7 @@ class ApplyOptions:
     input_format: str | None = None
     reprocess: bool = False
     dry_run: bool = False
+    plan_out: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,12 @@ def prepare_profile(settings: Settings, services: Services, *, rules_path: str |
 
 
 def prepare(settings: Settings, options: ApplyOptions, services: Services) -> PreparedApply:
-    """Every check that can fail before the lock, those that need no network first: the rules and mapping
-    (ConfigError, exit 2), the input files (InputError, exit 1), then the rules against Marketo (reads only)."""
+    """Every check that can fail before the lock, those that need no network first: the rules and mapping and a
+    writable --plan-out (ConfigError, exit 2), the input files (InputError, exit 1), then the rules against Marketo
+    (reads only)."""
     rules, mapping = _read_profile(settings, options.rules_path)
+    if options.plan_out is not None:
+        check_plan_out(options.plan_out)
     inputs = preflight(list(options.files), options.input_format)
     profile = _check_in_marketo(settings, services, rules, mapping)
     return PreparedApply(profile, inputs, options)

@@ -23,6 +23,9 @@ _MATCH = pa.schema([("seq", pa.int64()), ("rule", pa.int32()), ("message_id", pa
 # rule is null for a malformed line; field and value only when a value was at fault
 _REJECT = pa.schema([("seq", pa.int64()), ("rule", pa.int32()), ("message_id", pa.string()), ("origin", pa.string()),
                      ("reason", pa.string()), ("field", pa.string()), ("value", pa.binary())])
+# --plan-out's reject rows, listed after the changes: rule empty for a malformed line, lead_id when a write was refused
+_PLAN_REJECT = pa.schema([("seq", pa.int64()), ("lead_id", pa.int64()), ("rule", pa.string()), ("field", pa.string()),
+                          ("value", pa.string()), ("reason", pa.string()), ("origin", pa.string())])
 _WHO = pa.schema([("who", pa.string()), ("key", pa.string()), ("reason", pa.string()), ("email", pa.string())])
 _IDS = pa.schema([("rule", pa.int32()), ("message_id", pa.string())])
 _KEYS = pa.schema([("key", pa.string())])
@@ -36,6 +39,8 @@ CREATE OR REPLACE TABLE ae_matches (seq BIGINT, rule INTEGER, message_id VARCHAR
 CREATE OR REPLACE TABLE ae_rejects (seq BIGINT, rule INTEGER, message_id VARCHAR, origin VARCHAR, reason VARCHAR,
                                     field VARCHAR, value BLOB);
 CREATE OR REPLACE TABLE ae_done (rule INTEGER, message_id VARCHAR);
+CREATE OR REPLACE TABLE ae_plan_rejects (seq BIGINT, lead_id BIGINT, rule VARCHAR, field VARCHAR, value VARCHAR,
+                                         reason VARCHAR, origin VARCHAR);
 CREATE OR REPLACE TABLE ae_who (who VARCHAR, key VARCHAR, reason VARCHAR, email VARCHAR);
 CREATE OR REPLACE TABLE ae_found (key VARCHAR);
 CREATE OR REPLACE VIEW ae_pending AS
@@ -98,6 +103,7 @@ class StagedEvents:
         self.who = _Rows(con, "ae_who", _WHO)
         self.done = _Rows(con, "ae_done", _IDS)
         self.found = _Rows(con, "ae_found", _KEYS)
+        self.plan_rejects = _Rows(con, "ae_plan_rejects", _PLAN_REJECT)
         self.seq = 0
 
     def next_seq(self) -> int:
@@ -124,8 +130,12 @@ class StagedEvents:
                    field: str | None = None, value: Any = None) -> None:
         self.rejects.add(self.next_seq(), rule, message_id, origin, reason, field, dump(value))
 
+    def add_plan_reject(self, lead_id: int | None, rule: str, field: str | None, value: str | None, reason: str,
+                        origin: str) -> None:
+        self.plan_rejects.add(self.next_seq(), lead_id, rule, field, value, reason, origin)
+
     def flush(self) -> None:
-        for table in (self.matches, self.rejects, self.who, self.done, self.found):
+        for table in (self.matches, self.rejects, self.who, self.done, self.found, self.plan_rejects):
             table.flush()
 
     def drop(self, *tables: str) -> None:
