@@ -30,6 +30,7 @@ class MemoryPlan(PlanCounts):
     unchanged: list[Candidate] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     marks: dict[str, set[str]] = field(default_factory=dict)  # kind -> keys of upserts marked for it
+    keys: list[str | None] = field(default_factory=list)  # each person's key, people order
 
     def iter_upserts(self) -> Iterator[Candidate]:
         return iter(self.upserts)
@@ -53,6 +54,9 @@ class MemoryPlan(PlanCounts):
         marked = self.marks.get(kind, set())
         return (c for c in self.upserts if c.key in marked)
 
+    def iter_keys(self) -> Iterator[str | None]:
+        return iter(self.keys)
+
 
 def build_memory_plan(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, ownership: Ownership,
                       stored_hashes: StoredHashes, read_current: ReadCurrent, full: bool = False) -> MemoryPlan:
@@ -60,6 +64,7 @@ def build_memory_plan(people: Iterable[Person], mapper: Mapper, *, lookup_field:
     same chunks of at most KEY_CHUNK)."""
     plan = MemoryPlan()
     in_order = _map_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership)
+    plan.keys = [planned.key for planned in in_order]
     candidates = [c for c in in_order if isinstance(c, Candidate)]
     matched = set() if full else _matching_hashes(candidates, stored_hashes)
     emptied = _apply_ownership(plan, [c for c in candidates if c.key not in matched], read_current, ownership,

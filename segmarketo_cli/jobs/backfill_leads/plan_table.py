@@ -141,6 +141,12 @@ class BackfillPlan(PlanCounts):
         for rows in stream(self.con, sql, {"kind": kind}):
             yield from map(_candidate, rows)
 
+    def iter_keys(self) -> Iterator[str | None]:
+        """Each person's lead key (None for a reject without one), in people order."""
+        for rows in stream(self.con, "SELECT key FROM backfill.plan ORDER BY ordinal"):
+            for (key,) in rows:
+                yield key
+
     def _candidates(self, action: str, where: str = "", limit: int | None = None) -> Iterator[Candidate]:
         sql = f"SELECT {CANDIDATE_COLUMNS} FROM backfill.plan WHERE action = $action {where} ORDER BY stage, ordinal"
         if limit is not None:
