@@ -125,7 +125,7 @@ class GenerationWriter:
         con.execute("CREATE TABLE nodes AS SELECT n.node, c.component FROM node_first n "
                     "JOIN identity_components c USING (seq)")
         con.execute("CREATE TABLE messages AS SELECT m.seq, c.component, m.fold_seq, m.body FROM identity_messages m "
-                    "JOIN identity_components c USING (seq) ORDER BY m.seq")
+                    "JOIN identity_components c USING (seq)")
         con.execute("CREATE TABLE people_order AS SELECT component, row_number() OVER (ORDER BY first_fold) AS n "
                     "FROM identity_people")
         con.execute("CREATE TABLE people (component BIGINT, key VARCHAR)")
@@ -224,8 +224,12 @@ class PeopleStore:
             return None
         try:
             store = cls(path, memory_limit)
+        except duckdb.Error:
+            return None
+        try:
             store.meta()
         except (duckdb.Error, ValueError, TypeError):
+            store.close()
             return None
         return store
 
