@@ -11,6 +11,7 @@ RSS = the child's ru_maxrss. The sandbox, when a job needs one, is another proce
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -74,7 +75,7 @@ class Sizes:
                      self.huge_audience // 10)
 
 
-PARTS = ("reference", "backfill", "mixed", "sizes", "rerun", "audience", "writeback", "apply-events")
+PARTS = ("reference", "backfill", "mixed", "sizes", "rerun", "rerun-new", "audience", "writeback", "apply-events")
 
 
 # ---- inputs, cached in bench/_out ---------------------------------------------------------------------------------
@@ -86,6 +87,25 @@ def export(kind: str, messages: int) -> Path:
     if not path.exists():
         make = bench_backfill.generate_identifies if kind == "identify" else bench_backfill.generate
         _generate(path, lambda partial: make(partial, messages, per_person))
+    return path
+
+
+def new_day(history: int, messages: int) -> Path:
+    """A day's new file for the `identify` history of `history` messages: `messages` identifies, half of them
+    people of the history with a new title, half new people."""
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"new-day-{history}-{messages}.jsonl.gz"
+    people = history // 2
+    step = max(1, people // (messages // 2 or 1))
+
+    def lines() -> Iterator[str]:
+        for k in range(messages):
+            i = (k // 2) * step if k % 2 == 0 else people + k
+            yield (f'{{"type":"identify","userId":"user-{i}","messageId":"new-{k}","timestamp":"2026-12-01T00:00:00Z",'
+                   f'"traits":{{"email":"person{i}@example.com","firstName":"Ann","title":"New {k}"}}}}\n')
+
+    if not path.exists():
+        _generate(path, lambda partial: bench_backfill.write_gz(partial, lines(), compresslevel=1))
     return path
 
 
@@ -161,7 +181,7 @@ class FolderPeak:
 
 
 def backfill(box: SandboxProcess, home: Path, path: Path, *extra: str) -> ChildRun:
-    """`segmarketo backfill-leads FILE --json [extra]` with SEGMARKETO_HOME = `home`."""
+    """`segmarketo backfill-leads FILE --json [extra]` with SEGMARKETO_HOME = `home` (`extra` may name more files)."""
     return run_child(SEGMARKETO + ["backfill-leads", str(path), "--json", *extra],
                      cli_env(box.url, home, **RELAXED_CLIENT))
 
@@ -204,7 +224,8 @@ class ScaleBench:
     def figures(self, parts: tuple[str, ...] = PARTS) -> list[Figure]:
         rows: dict[str, Callable[[], list[Figure]]] = {
             "reference": self.references, "backfill": self.backfill_identifies, "mixed": self.backfill_mixed,
-            "sizes": self.backfill_sizes, "rerun": self.rerun, "audience": self.audience,
+            "sizes": self.backfill_sizes, "rerun": self.rerun, "rerun-new": self.rerun_new_file,
+            "audience": self.audience,
             "writeback": self.writeback, "apply-events": self.apply_events}
         figures: list[Figure] = []
         for part in parts:
@@ -301,6 +322,33 @@ class ScaleBench:
                             "share": round(share, 3)})]
 
         return guarded(name, "<= 10 %", measure)
+
+    def rerun_new_file(self) -> list[Figure]:
+        n = self.sizes.messages
+        extra = n // 100
+        name = (f"rerun, {n:,}-identify history + a new {extra:,}-message file: only the new file read vs every "
+                "file read")
+        target = "<= 10 % of the full read's CPU"
+
+        def measure() -> list[Figure]:
+            history, new = export("identify", n), new_day(n, extra)
+            with SandboxProcess(RELAXED.sandbox_config()) as box, tempfile.TemporaryDirectory() as tmp:
+                incremental_home, full_home = Path(tmp) / "incremental", Path(tmp) / "full"
+                first = backfill(box, incremental_home, history)
+                shutil.copytree(incremental_home, full_home)  # the same state, but no people store: a full read
+                (full_home / "instance-registry.sqlite").unlink(missing_ok=True)
+                shutil.rmtree(full_home / "state" / "people")
+                incremental = backfill(box, incremental_home, history, str(new))
+                full = backfill(box, full_home, history, str(new))
+            share = incremental.cpu_s / full.cpu_s
+            return [Figure("scale", name, f"{incremental.cpu_s:,.1f} / {full.cpu_s:,.1f} CPU-s = {100 * share:.0f} %, "
+                           f"peak RSS {incremental.peak_rss_mb:,.0f} / {full.peak_rss_mb:,.0f} MB (first run "
+                           f"{first.cpu_s:,.1f} CPU-s, {first.peak_rss_mb:,.0f} MB)", target, share <= 0.10,
+                           {"first": data(first, counts=first.json()["counts"]),
+                            "incremental": data(incremental, counts=incremental.json()["counts"]),
+                            "full": data(full, counts=full.json()["counts"]), "share": round(share, 3)})]
+
+        return guarded(name, target, measure)
 
     def audience(self, huge: bool = False) -> list[Figure]:
         """The 3M plan's target is its peak RSS; the --huge 10M plan's is to complete (its RSS is shown)."""

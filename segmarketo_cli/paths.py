@@ -38,6 +38,11 @@ def engine_dir(state: Path, profile: str) -> Path:
     return state / "engine" / profile
 
 
+def people_dir(state: Path) -> Path:
+    """Where backfill-leads keeps each profile's people store (state folder/people); private, it holds e-mails."""
+    return state / "people"
+
+
 def registry_file() -> Path:
     """The per-user instance registry (which home's ledger owns each Marketo instance).
 

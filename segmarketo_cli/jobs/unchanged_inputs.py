@@ -56,6 +56,7 @@ class InputCheck:
     touched: int = 0  # unchanged files whose mtime moved (same size and bytes)
     fingerprints: tuple[FileFingerprint, ...] = ()
     to_read: tuple[InputFile, ...] = ()
+    paths: tuple[str, ...] = ()  # every input's resolved path, in input order
 
     @property
     def skip_all(self) -> bool:
@@ -85,7 +86,8 @@ def check_inputs(history: InputHistory, command: str, inputs: Sequence[InputFile
     digests = _Digests()
     last = None if full else history.last(command)
     fingerprints = () if dry_run else tuple(FileFingerprint(*stat, digests.of(stat)) for stat in stats)
-    read_all = InputCheck(command, key, "no_history", tuple(inputs), fingerprints=fingerprints, to_read=tuple(inputs))
+    read_all = InputCheck(command, key, "no_history", tuple(inputs), fingerprints=fingerprints, to_read=tuple(inputs),
+                          paths=tuple(stat.path for stat in stats))
     if last is None or last.plan_key != key:
         why: NoHistory = "--full" if full else "first run" if last is None else "plan changed"
         return replace(read_all, since_run=last.run_id if last else None, why=why)

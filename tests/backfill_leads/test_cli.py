@@ -84,7 +84,8 @@ def test_changed_traits_update_only_those_leads(invoke, sandbox, tmp_path):
     result, report = run(invoke, first, day2)
     assert result.exit_code == 0
     assert report["counts"]["leads_updated"] == 1
-    assert report["counts"]["leads_unchanged"] == 4
+    assert report["counts"]["leads_planned"] == 1  # day2 alone is read: the 4 others are not planned again
+    assert report["details"]["inputs"]["people_not_affected"] == 4
     (lead,) = sandbox.marketo.find_leads("email", "person3@example.com")
     assert (lead["title"], lead["company"], lead["industry"], lead["firstName"]) == ("CEO", "Acme", "Tools", "P3")
 

@@ -174,7 +174,8 @@ CASE_PARAMS = [pytest.param(*case, id=case[0], marks=[pytest.mark.slow] if case[
 def test_outcomes_match_the_in_memory_planner(invoke, sandbox, tmp_path, isolated_home, monkeypatch, case, expected,
                                               memory, on_engine):
     if on_engine:
-        monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.run.uses_engine", lambda *args, **kwargs: True)
+        monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.people_source.uses_engine",
+                            lambda *args, **kwargs: True)
     scenario, extra = SCENARIOS[expected]
     got = scenario(invoke, sandbox, tmp_path, *extra, *memory)
     golden = json.loads(GOLDEN.read_text(encoding="utf-8")) if GOLDEN.exists() else {}

@@ -1,4 +1,4 @@
-"""backfill-leads reruns on unchanged input: nothing read, nothing written, one note; a new file re-plans all."""
+"""backfill-leads reruns on unchanged input: nothing read, nothing written, one note; a new file is read alone."""
 
 from __future__ import annotations
 
@@ -29,15 +29,16 @@ def test_a_rerun_on_unchanged_input_reads_and_writes_nothing(invoke, sandbox, tm
     assert len(sandbox.marketo.leads) == 30
 
 
-def test_a_new_day_re_plans_everything_and_names_the_new_file(invoke, sandbox, tmp_path):
+def test_a_new_day_reads_only_the_new_file_and_names_it(invoke, sandbox, tmp_path):
     day1 = write_people(tmp_path / "day=1.jsonl", 30)
     _, first = run(invoke, day1)
     day2 = write_people(tmp_path / "day=2.jsonl", 5, start=30)
     result, report = run(invoke, day1, day2)
     assert result.exit_code == 0, result.stderr
-    assert report["counts"]["messages_read"] == 35
-    assert report["counts"]["leads_unchanged"] == 30
+    assert report["counts"]["messages_read"] == 5
+    assert report["counts"]["leads_planned"] == 5
     assert report["counts"]["leads_created"] == 5
+    assert report["details"]["inputs"]["people_not_affected"] == 30
     assert report["details"]["inputs"]["new"] == [str(day2.resolve())]
     assert report["details"]["inputs"]["run"] == first["run_id"]
     _, third = run(invoke, day1, day2)

@@ -35,6 +35,7 @@ class MemoryPlan(PlanCounts):
     rejects: list[Reject] = field(default_factory=list)
     marks: dict[str, set[str]] = field(default_factory=dict)  # kind -> keys of upserts marked for it
     in_order: list[tuple[str, Candidate | Reject]] = field(default_factory=list)  # (action, person) in people order
+    keys: list[str | None] = field(default_factory=list)  # each person's key, people order
 
     def iter_upserts(self) -> Iterator[Candidate]:
         return iter(self.upserts)
@@ -61,6 +62,8 @@ class MemoryPlan(PlanCounts):
     def iter_changes(self) -> Iterator[Change]:
         for action, planned in self.in_order:
             yield from person_changes(action, planned)
+    def iter_keys(self) -> Iterator[str | None]:
+        return iter(self.keys)
 
 
 def build_memory_plan(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, ownership: Ownership,
@@ -70,6 +73,7 @@ def build_memory_plan(people: Iterable[Person], mapper: Mapper, *, lookup_field:
     same chunks of at most KEY_CHUNK)."""
     plan = MemoryPlan()
     in_order = _map_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership)
+    plan.keys = [planned.key for planned in in_order]
     candidates = [c for c in in_order if isinstance(c, Candidate)]
     matched = set() if full else _matching_hashes(candidates, stored_hashes)
     emptied = _look_up_leads(plan, [c for c in candidates if c.key not in matched], read_current, stored_values,

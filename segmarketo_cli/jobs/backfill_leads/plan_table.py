@@ -161,6 +161,11 @@ class BackfillPlan(PlanCounts):
                     yield from person_changes(action, Reject(reason, key, origin))
                 else:
                     yield from person_changes(action, _candidate(tuple(candidate)))
+    def iter_keys(self) -> Iterator[str | None]:
+        """Each person's lead key (None for a reject without one), in people order."""
+        for rows in stream(self.con, "SELECT key FROM backfill.plan ORDER BY ordinal"):
+            for (key,) in rows:
+                yield key
 
     def _candidates(self, action: str, where: str = "", limit: int | None = None) -> Iterator[Candidate]:
         sql = f"SELECT {CANDIDATE_COLUMNS} FROM backfill.plan WHERE action = $action {where} ORDER BY stage, ordinal"

@@ -9,17 +9,18 @@ from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.jobs.backfill_leads.execute import LeadWriter
 from segmarketo_cli.jobs.backfill_leads.lead_plan import LeadPlan
-from segmarketo_cli.jobs.backfill_leads.plan import lead_key
+from segmarketo_cli.jobs.backfill_leads.people_source import PeopleSource, open_source, plan_people
+from segmarketo_cli.jobs.backfill_leads.plan import Ownership, lead_key
 from segmarketo_cli.jobs.backfill_leads.plan_key import backfill_plan_key
 from segmarketo_cli.jobs.backfill_leads.plan_memory import build_memory_plan
 from segmarketo_cli.jobs.backfill_leads.prepare import PreparedBackfill
-from segmarketo_cli.jobs.backfill_leads.read import MESSAGE_BUCKETS, might_matter, read_people
-from segmarketo_cli.jobs.backfill_leads.sizing import uses_engine
+from segmarketo_cli.jobs.backfill_leads.read import MESSAGE_BUCKETS
 from segmarketo_cli.jobs.changes import PLAN_COLUMNS, plan_rows
 from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.plan_file import write_plan_file
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.unchanged_inputs import check_inputs, record_inputs, report_input_check
+from segmarketo_cli.mapping.catalog import FieldCatalog
 from segmarketo_cli.mapping.mapper import Mapper, load_catalog
 from segmarketo_cli.sizes import parse_memory_limit
 
@@ -56,9 +57,25 @@ def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
     key = backfill_plan_key(prepared, instance=client.instance, partition=ctx.settings.partition, catalog=catalog)
     inputs = check_inputs(store.input_history, "backfill-leads", prepared.inputs, key, full=options.full,
                           dry_run=options.dry_run)
-    report_input_check(report, inputs)
     if inputs.skip_all:
+        report_input_check(report, inputs)
         return report
+    source = open_source(ctx, inputs, dry_run=options.dry_run)
+    try:
+        report_input_check(report, inputs, reads_all=source.store is None)
+        if source.note:
+            report.notes.append(source.note)
+        return _plan_and_write(ctx, prepared, source, catalog, ownership)
+    finally:
+        source.close()
+
+
+def _plan_and_write(ctx: JobContext, prepared: PreparedBackfill, source: PeopleSource, catalog: FieldCatalog,
+                    ownership: Ownership) -> RunReport:
+    """Read, plan, then show (dry run) or write; the people store keeps what the run learnt once it ended ok."""
+    profile, options = prepared.profile, prepared.options
+    lookup_field = profile.lookup_field
+    client, store, report = ctx.marketo(), ctx.store, ctx.report
     mapper = Mapper(catalog, explicit=prepared.mapping, auto_map=options.auto_map,
                     user_id_field=profile.user_id_field, on_invalid=options.on_invalid)
     writer = LeadWriter(client, store, report, ctx.rejects, lookup_field=lookup_field,
@@ -68,17 +85,15 @@ def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        on_engine = uses_engine(prepared.inputs, parse_memory_limit(ctx.settings.memory_limit), keep=might_matter)
-        engine = ctx.engine() if on_engine else None
-        people = read_people(prepared.inputs, nulls=options.nulls, report=report, rejects=ctx.rejects,
-                             progress=ctx.progress, engine=engine, on_engine=on_engine)
-        plan = plan_builder(engine)(
-            people, mapper, lookup_field=lookup_field, ownership=ownership,
-            stored_hashes=lambda keys: store.pushed_hashes(client.instance, lookup_field, keys),
-            read_current=lambda keys, fields: _read_current(client, lookup_field, keys, fields),
-            stored_values=lambda keys, fields: store.change_log.last_values(client.instance, keys, fields),
-            full=options.full,
-        )
+        def build(engine: Engine | None) -> Callable[..., LeadPlan]:
+            return functools.partial(
+                plan_builder(engine), mapper=mapper, lookup_field=lookup_field, ownership=ownership,
+                stored_hashes=lambda keys: store.pushed_hashes(client.instance, lookup_field, keys),
+                read_current=lambda keys, fields: _read_current(client, lookup_field, keys, fields),
+                full=options.full)
+
+        plan = plan_people(source, ctx, build, inputs=prepared.inputs, nulls=options.nulls,
+                           memory_limit=parse_memory_limit(ctx.settings.memory_limit))
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -95,7 +110,8 @@ def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
         ctx.show_plan(plan)
         return report
     writer.write(plan, bulk=bulk, progress=ctx.progress)
-    record_inputs(store.input_history, report, inputs)
+    if record_inputs(store.input_history, report, source.check):
+        source.keep(report.run_id)
     return report
 
 

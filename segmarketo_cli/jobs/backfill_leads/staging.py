@@ -8,9 +8,7 @@ numbers, not messages.
 
 from __future__ import annotations
 
-import marshal
 import os
-import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,37 +17,19 @@ import pyarrow as pa
 
 from segmarketo_cli.engine import Engine, insert_arrow
 from segmarketo_cli.identity import IDENTIFY, Links
+from segmarketo_cli.jobs.backfill_leads.records import Tee, dump_record, load_record
 from segmarketo_cli.timeparse import message_time
+
+__all__ = ["BODIES", "CHUNK", "MESSAGES", "NODES", "MessageStage", "bodies_path", "dump_record", "load_record"]
 
 MESSAGES = "identity_messages"  # seq, fold_seq (an identify's sequence number, else NULL), body_at, body_size
 NODES = "identity_nodes"  # seq, node: the graph's node names of each staged message
 BODIES = "identity-messages.bin"  # the staged records (see dump_record), in the engine's folder
 CHUNK = 50_000  # rows per Arrow batch handed to DuckDB
-_PICKLE = 0x80  # the first byte of a pickle (protocol >= 2); a marshal dump never starts with it
 
 _MESSAGES_SCHEMA = pa.schema([("seq", pa.int64()), ("fold_seq", pa.int64()), ("body_at", pa.int64()),
                               ("body_size", pa.int64())])
 _NODES_SCHEMA = pa.schema([("seq", pa.int64()), ("node", pa.string())])
-
-Record = tuple[str, Links, Any, "float | None"]  # origin, links, traits (identify), message time (identify)
-
-
-def dump_record(origin: str, links: Links, traits: Any = None, ts: float | None = None) -> bytes:
-    """What the replay folds of one message (IdentityGraph.add_links' arguments) as bytes: marshal (the fastest
-    round trip of parsed JSON), pickle for values marshal cannot write (a Parquet time column, say)."""
-    record = (origin, links.kind, links.nodes, links.user_id, links.anon_id, links.email, links.cookie, traits, ts)
-    try:
-        return marshal.dumps(record)
-    except ValueError:
-        return pickle.dumps(record, protocol=5)
-
-
-def load_record(body: bytes) -> Record:
-    """The origin, links, traits and message time `dump_record` wrote."""
-    origin, kind, nodes, user_id, anon_id, email, cookie, traits, ts = (
-        pickle.loads(body) if body[0] == _PICKLE else marshal.loads(body))
-    return origin, Links(kind, nodes, user_id, anon_id, email, cookie), traits, ts
-
 
 def bodies_path(engine: Engine) -> Path:
     """Where the staged records of `engine`'s run are kept (removed with the engine's folder)."""
@@ -60,9 +40,11 @@ class MessageStage:
     """Stages messages in BODIES, MESSAGES and NODES, CHUNK rows at a time; `add` is IdentityGraph.add's drop-in
     for the read loop (same return value), the graph's own `links` deciding what a message touches."""
 
-    def __init__(self, engine: Engine, links: Callable[[dict[str, Any]], Links | None]) -> None:
+    def __init__(self, engine: Engine, links: Callable[[dict[str, Any]], Links | None], *,
+                 tee: Tee | None = None) -> None:
         self.con = engine.con
         self._links = links
+        self._tee = tee  # also handed every staged record (the people store of a full run)
         self.con.execute(f"CREATE OR REPLACE TABLE {MESSAGES} "
                          "(seq BIGINT, fold_seq BIGINT, body_at BIGINT, body_size BIGINT)")
         self.con.execute(f"CREATE OR REPLACE TABLE {NODES} (seq BIGINT, node VARCHAR)")
@@ -89,6 +71,8 @@ class MessageStage:
             fold_seq = None
             body = dump_record(origin, links)
         self._bodies.write(body)
+        if self._tee is not None:
+            self._tee(seq, fold_seq, links.nodes, body)
         seqs, folds, body_at, body_size = self._rows
         seqs.append(seq)
         folds.append(fold_seq)
@@ -115,3 +99,4 @@ class MessageStage:
         insert_arrow(self.con, NODES, pa.record_batch(list(self._nodes), schema=_NODES_SCHEMA))
         self._rows = ([], [], [], [])
         self._nodes = ([], [])
+
