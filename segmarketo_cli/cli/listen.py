@@ -100,6 +100,7 @@ def serve(app: AppContext, section: ListenSection, creds: Credentials, host: str
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(2048)  # connections wait in the backlog until uvicorn accepts them
     except OSError as exc:
         raise ConfigError(f"listen: cannot bind {host}:{port}: {exc.strerror or exc}") from None
     bound = sock.getsockname()[1]
