@@ -99,8 +99,9 @@ class FlushJobs:
             path.unlink(missing_ok=True)
         report = outcome.report
         self.metrics.flushed(report.status, calls=int(report.api_calls.get("marketo", 0)), rejected=report.rejected)
-        log.info("listen flush %s: %s run %s %s (exit %d, %d event(s))", batch_id, command, report.run_id,
-                 report.status, outcome.exit_code, len(events),
+        log.log(logging.INFO if outcome.exit_code in SETTLED else logging.WARNING,
+                "listen flush %s: %s run %s %s (exit %d, %d event(s))%s", batch_id, command, report.run_id,
+                report.status, outcome.exit_code, len(events), f": {report.error}" if report.error else "",
                  extra={"data": {"event": "flush_run", "batch_id": batch_id, "command": command,
                                  "run_id": report.run_id, "status": report.status, "exit_code": outcome.exit_code}})
         if outcome.store_error is not None:

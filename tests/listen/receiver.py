@@ -32,13 +32,22 @@ max_spool_bytes = {max_spool_bytes}
 [profiles.default.listen.audiences]
 high_value_users = "High Value Users"
 """
+SEATS_RULE = """
+[[profiles.default.rules]]
+name = "seats"
+event = "Seats Added"
+action = "score"
+field = "leadScore"
+points = { property = "seats" }
+"""
 
 
 def write_profile(home: Path, *, flush_seconds: float = 0.5, flush_events: int = 1000, max_body_bytes: int = 65536,
-                  max_spool_bytes: int = 10_000_000) -> None:
+                  max_spool_bytes: int = 10_000_000, rules: str = "") -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(PROFILE.format(flush_seconds=flush_seconds, flush_events=flush_events,
-                                                     max_body_bytes=max_body_bytes, max_spool_bytes=max_spool_bytes))
+                                                     max_body_bytes=max_body_bytes, max_spool_bytes=max_spool_bytes)
+                                      + rules)
 
 
 def sign(body: bytes, secret: str = SHARED_SECRET) -> str:
@@ -50,6 +59,40 @@ def identify(n: int, *, message_id: str | None = None) -> dict[str, Any]:
     return {"type": "identify", "messageId": message_id or f"listen-id-{n}", "userId": f"listen-user-{n}",
             "traits": {"email": f"listener{n}@example.com", "firstName": f"L{n}"},
             "timestamp": "2026-12-06T10:00:00.000Z"}
+
+
+def seats_added(n: int, email: str, seats: int = 1) -> dict[str, Any]:
+    return {"type": "track", "event": "Seats Added", "messageId": f"seats-{n}", "properties": {"seats": seats},
+            "context": {"traits": {"email": email}}, "timestamp": "2026-12-06T10:00:00.000Z"}
+
+
+def audience(n: int, email: str, *, entered: bool, key: str = "high_value_users") -> dict[str, Any]:
+    return {"type": "track", "event": "Audience Entered" if entered else "Audience Exited",
+            "messageId": f"aud-{n}", "properties": {"audience_key": key, key: entered},
+            "context": {"traits": {"email": email}, "personas": {"computation_key": key}},
+            "timestamp": "2026-12-06T10:00:00.000Z"}
+
+
+def lead_scores(box: Sandbox) -> dict[str, int]:
+    with box.marketo.lock:
+        return {str(lead.get("email")): int(lead.get("leadScore") or 0) for lead in box.marketo.leads}
+
+
+def list_members(box: Sandbox, name: str) -> set[str]:
+    m = box.marketo
+    with m.lock:
+        email = {lead["id"]: lead.get("email") for lead in m.leads}
+        wanted = next(lid for lid, lst in m.assets.lists.items() if lst.name == name)
+        return {str(email[i]) for i in m.list_members(wanted)}
+
+
+def metric(receiver: Receiver, name: str) -> float:
+    """One sample of /metrics ('flushes_total{outcome="deferred"}'), 0 when absent."""
+    text = receiver.session.get(receiver.url + "/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith(f"segmarketo_listen_{name} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 class Receiver:
