@@ -9,12 +9,14 @@ import os
 from dataclasses import dataclass
 from types import ModuleType
 
-from segmarketo_cli.config import SECRET_ENV
+from segmarketo_cli.config import LISTEN_SECRET_ENV, SECRET_ENV
 from segmarketo_cli.errors import ConfigError
 
 SERVICE = "segmarketo"
 SECRET_NAMES = tuple(SECRET_ENV)
-SECRET_LABELS = {"marketo_client_secret": "Marketo client secret", "segment_write_key": "Segment write key"}
+SECRET_LABELS = {"marketo_client_secret": "Marketo client secret", "segment_write_key": "Segment write key",
+                 "listen_shared_secret": "listen shared secret (X-Signature)", "listen_token": "listen bearer token"}
+ALL_SECRET_ENV = {**SECRET_ENV, **LISTEN_SECRET_ENV}
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def keyring_get(profile: str, name: str) -> str | None:
 
 def get_secret(profile: str, name: str) -> str | None:
     """The secret's value: environment variable wins over the keyring."""
-    env_value = os.environ.get(SECRET_ENV[name])
+    env_value = os.environ.get(ALL_SECRET_ENV[name])
     if env_value:
         return env_value
     return keyring_get(profile, name)
@@ -84,7 +86,7 @@ def get_secret(profile: str, name: str) -> str | None:
 
 def set_secret(profile: str, name: str, value: str) -> None:
     """Store one secret in the keyring; KeyringUnavailable when no backend can take it."""
-    if name not in SECRET_ENV:
+    if name not in ALL_SECRET_ENV:
         raise ValueError(f"unknown secret {name!r}")
     require_keyring()
     try:
@@ -136,5 +138,6 @@ def require_secret(profile: str, name: str) -> str:
     """The secret's value, or a ConfigError saying how to set it."""
     value = get_secret(profile, name)
     if not value:
-        raise ConfigError(f"{name.replace('_', ' ')} is not set: set {SECRET_ENV[name]} or run 'segmarketo auth set'")
+        raise ConfigError(f"{name.replace('_', ' ')} is not set: set {ALL_SECRET_ENV[name]} "
+                          "or run 'segmarketo auth set'")
     return value

@@ -12,13 +12,18 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 
           "t": 10**12, "tb": 10**12, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
 
 
-def parse_memory_limit(text: str, *, where: str = "memory_limit") -> int:
+def parse_size(text: str, *, where: str) -> int:
     """Bytes from a size such as '1GB', '512MB', '2GiB' or '800000000' (ConfigError otherwise)."""
     match = _SIZE.match(text)
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _UNITS:
         raise ConfigError(f"{where}: '{text}' is not a size such as 512MB, 1GB or 2GiB")
-    size = int(float(match.group(1)) * _UNITS[unit])
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def parse_memory_limit(text: str, *, where: str = "memory_limit") -> int:
+    """Bytes from a size such as '1GB', '512MB', '2GiB' or '800000000' (ConfigError otherwise), at least 32MB."""
+    size = parse_size(text, where=where)
     if size < MIN_MEMORY_BYTES:
         raise ConfigError(f"{where}: '{text}' is too small; the planning engine needs at least 32MB")
     return size

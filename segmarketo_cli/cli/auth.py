@@ -10,16 +10,17 @@ import click
 from segmarketo_cli import secrets
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.helptext import epilog
-from segmarketo_cli.config import SECRET_ENV
 from segmarketo_cli.errors import ConfigError
 
-ONLY = {"marketo": "marketo_client_secret", "segment": "segment_write_key"}
+ONLY = {"marketo": "marketo_client_secret", "segment": "segment_write_key",
+        "listen-secret": "listen_shared_secret", "listen-token": "listen_token"}
 
 only_option = click.option(
     "--only",
     type=click.Choice(sorted(ONLY)),
     default=None,
-    help="Act on one secret: 'marketo' (client secret) or 'segment' (write key).",
+    help="Act on one secret: 'marketo' (client secret), 'segment' (write key), or the receiver's "
+         "'listen-secret' (Segment's shared secret) or 'listen-token' (bearer token) for `segmarketo listen`.",
 )
 
 
@@ -47,7 +48,7 @@ def auth_set(app: AppContext, from_env: bool, only: str | None) -> None:
     secrets.require_keyring()
     stored = 0
     for name in _selected(only):
-        label, env = secrets.SECRET_LABELS[name], SECRET_ENV[name]
+        label, env = secrets.SECRET_LABELS[name], secrets.ALL_SECRET_ENV[name]
         if from_env:
             value = os.environ.get(env, "")
             if not value:
@@ -65,7 +66,7 @@ def auth_set(app: AppContext, from_env: bool, only: str | None) -> None:
         if not from_env and os.environ.get(env):
             click.echo(f"note: {env} is set in this environment and wins over the keyring", err=True)
     if from_env and not stored:
-        wanted = " or ".join(SECRET_ENV[name] for name in _selected(only))
+        wanted = " or ".join(secrets.ALL_SECRET_ENV[name] for name in _selected(only))
         raise ConfigError(f"nothing to copy: {wanted} is not set in the environment")
 
 
@@ -103,5 +104,5 @@ def auth_clear(app: AppContext, only: str | None) -> None:
         label = secrets.SECRET_LABELS[name]
         removed = secrets.clear_secret(profile, name)
         click.echo(f"{'removed' if removed else 'not in the keyring:'} {label} (profile '{profile}')", err=True)
-        if os.environ.get(SECRET_ENV[name]):
-            click.echo(f"note: {SECRET_ENV[name]} is still set in this environment", err=True)
+        if os.environ.get(secrets.ALL_SECRET_ENV[name]):
+            click.echo(f"note: {secrets.ALL_SECRET_ENV[name]} is still set in this environment", err=True)

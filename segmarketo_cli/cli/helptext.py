@@ -164,6 +164,12 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         Example("Any cron pattern systemd can express too",
                 "segmarketo schedule events --every '*/20 6-20 * * mon-fri'"),
     ),
+    "listen": (
+        Example("Check the [listen] settings and secrets (SEGMARKETO_LISTEN_SHARED_SECRET) without starting",
+                "segmarketo listen --check"),
+        Example("Receive Segment's Webhooks destination on loopback, behind a TLS reverse proxy",
+                "segmarketo listen --host 127.0.0.1 --port 8707 --log-file /var/log/segmarketo-listen.log"),
+    ),
     "demo": (
         Example("Run the four jobs against a local sandbox", "segmarketo demo"),
         Example("Keep the demo's runs, rejects files and sandbox state",
@@ -185,6 +191,10 @@ ENVIRONMENT: dict[str, str] = {
     "SEGMARKETO_MARKETO_CLIENT_ID": "Client id of the Marketo LaunchPoint custom service.",
     "SEGMARKETO_MARKETO_CLIENT_SECRET": "Marketo client secret; wins over the keyring.",
     "SEGMARKETO_SEGMENT_WRITE_KEY": "Segment source write key; wins over the keyring.",
+    "SEGMARKETO_LISTEN_SHARED_SECRET": "Shared secret of Segment's Webhooks destination: 'listen' checks "
+                                       "X-Signature (HMAC-SHA1 of the body) with it; wins over the keyring.",
+    "SEGMARKETO_LISTEN_TOKEN": "Bearer token 'listen' also accepts (Authorization: Bearer, e.g. from a Segment "
+                               "Function); wins over the keyring.",
     "SEGMARKETO_SEGMENT_ENDPOINT": "Segment API host: https://api.segment.io (default), "
                                    "https://events.eu1.segmentapis.com, or the region names us and eu.",
     "SEGMARKETO_RATE_LIMIT_CALLS": "Marketo calls allowed per window on our side (at most 100).",
@@ -208,6 +218,7 @@ ENVIRONMENT: dict[str, str] = {
 }
 
 SECRETS = ("SEGMARKETO_MARKETO_CLIENT_SECRET", "SEGMARKETO_SEGMENT_WRITE_KEY")
+LISTEN_SECRETS = ("SEGMARKETO_LISTEN_SHARED_SECRET", "SEGMARKETO_LISTEN_TOKEN")
 BASE = ("SEGMARKETO_HOME", "SEGMARKETO_PROFILE", "SEGMARKETO_LOG_FILE", "SEGMARKETO_QUIET")
 SANDBOX = ("SEGMARKETO_SANDBOX_URL",)
 NETWORK = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
@@ -229,8 +240,10 @@ def variables(path: str) -> tuple[str, ...]:
     if top in ("", "backfill-leads", "sync-audience", "writeback", "apply-events", "doctor", "run"):
         return (*BASE, "SEGMARKETO_REGISTRY", *setting_variables(), *SECRETS, *(SANDBOX if not top else ()),
                 *NETWORK)
+    if top == "listen":
+        return (*BASE, "SEGMARKETO_REGISTRY", *setting_variables(), *SECRETS, *LISTEN_SECRETS, *NETWORK)
     if top == "auth":
-        return (*BASE, *SECRETS)
+        return (*BASE, *SECRETS, *LISTEN_SECRETS)
     if top == "sandbox":
         return SANDBOX if path not in ("sandbox", "sandbox serve") else ()
     if top == "demo":

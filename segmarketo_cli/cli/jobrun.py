@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -53,16 +54,63 @@ def run_job(
     """Run `body` (a job's `run` bound to its prepared input) under the profile lock, and the instance lock when
     it writes to Marketo; render the report and exit with its code. `services`: the ones `prepare` used;
     `show_plan`: renders a dry run's plan, called only for a human-readable dry run."""
-    settings = app.settings
     ctx = click.get_current_context()
     if rejects_path:
         paths.check_writable(Path(rejects_path), "--rejects")  # not only when the first reject comes, mid-run
+    frame = RunFrame(command, services=services or app.services(), context=run_context(ctx, app.settings.profile),
+                     show_plan=show_plan if show_plan and dry_run and not as_json else _ignore,
+                     out=_ignore if as_json else click.echo, dry_run=dry_run, rejects_path=rejects_path,
+                     writes_marketo=writes_marketo, strict=bool(ctx.meta.get(STRICT)),
+                     renamed_origins=ctx.meta.get(RENAMED_ORIGINS), progress=_shows_progress(app))
+    outcome = run_recorded(app, frame, body)
+    render_report(outcome.report, as_json=as_json, quiet=app.quiet)
+    alert_on_outcome(app, outcome.report, outcome.exit_code)
+    if outcome.store_error is not None:
+        raise outcome.store_error
+    ctx.exit(outcome.exit_code)
+
+
+@dataclass
+class RunFrame:
+    """How one run is framed, without click: its command, services, the context `runs show` keeps, where its
+    dry-run lines and plan go, its rejects file and whether progress bars and the wait line are shown."""
+
+    command: str
+    services: Services
+    context: dict[str, Any]
+    show_plan: Callable[[Any], None] = field(default=lambda plan: None)
+    out: Callable[[str], None] = field(default=lambda line: None)
+    dry_run: bool = False
+    rejects_path: str | None = None
+    writes_marketo: bool = True
+    strict: bool = False
+    renamed_origins: Any = None
+    progress: bool = False
+    say: Callable[[str], None] = field(default=lambda line: click.echo(line, err=True))
+
+
+@dataclass
+class RunOutcome:
+    """A recorded run: its report, its exit code and a state store error met while recording its end."""
+
+    report: RunReport
+    exit_code: int
+    store_error: StateError | None
+
+
+def run_recorded(app: AppContext, frame: RunFrame, body: Callable[[JobContext], object]) -> RunOutcome:
+    """The run itself (`run_job` without the terminal): locks, run record, rejects file, report. Also used by
+    `segmarketo listen` for each flush, off the main thread (where no signal handler is installed)."""
+    settings = app.settings
+    command, services = frame.command, frame.services
     with ExitStack() as locks:
         signals = locks.enter_context(run_signals())
         locks.enter_context(ProfileLock(paths.state_dir(), settings.profile))
         store = app.store
-        _say_abandoned(store.abandon_unfinished_runs())
-        if not dry_run:  # the change log's bounded retention: the profile's keep_changes (docs/state.md)
+        for run_id in store.abandon_unfinished_runs():
+            # Runs whose process died (SIGKILL, power loss) without recording an end; the store now says abandoned.
+            frame.say(f"segmarketo: run {run_id} was abandoned (process gone)")
+        if not frame.dry_run:  # the change log's bounded retention: the profile's keep_changes (docs/state.md)
             store.change_log.expire(run_id_prefix(time.time() - duration_s(settings.keep_changes,
                                                                             what="keep_changes")))
         instance = ""
@@ -70,26 +118,24 @@ def run_job(
             # "Once" belongs to the Marketo instance: one job writing to it at a time, on the one ledger that
             # the registry says is the instance's (a second home is refused here, before the run is recorded).
             instance = normalize_endpoint(settings.marketo_endpoint, what="Marketo endpoint")
-            if writes_marketo and not dry_run:
+            if frame.writes_marketo and not frame.dry_run:
                 locks.enter_context(InstanceLock(store.ledger_path(instance), instance, settings.profile))
             store.ledger(instance)
-        report = RunReport(command=command, dry_run=dry_run)
+        report = RunReport(command=command, dry_run=frame.dry_run)
         locks.enter_context(run_fields(report.run_id, settings.profile, command))
-        locks.enter_context(showing_waits(_shows_progress(app)))
+        locks.enter_context(showing_waits(frame.progress))
         default_rejects = paths.state_dir() / "rejects" / f"{command}-{report.run_id}.jsonl"
-        report.strict = bool(ctx.meta.get(STRICT))
-        known = KnownRejects(store.reject_history, command, report.run_id, remember=not dry_run)
-        rejects = RejectsWriter(Path(rejects_path) if rejects_path else default_rejects,
-                                "--rejects" if rejects_path else "rejects file", known=known,
-                                renamed_origins=ctx.meta.get(RENAMED_ORIGINS))
-        services = services or app.services()
+        report.strict = frame.strict
+        known = KnownRejects(store.reject_history, command, report.run_id, remember=not frame.dry_run)
+        rejects = RejectsWriter(Path(frame.rejects_path) if frame.rejects_path else default_rejects,
+                                "--rejects" if frame.rejects_path else "rejects file", known=known,
+                                renamed_origins=frame.renamed_origins)
         # With --json, stdout is the report alone: dry-run lines and plans are for people (or --plan-out).
-        env = JobContext(services=services, report=report, rejects=rejects, progress=_progress_bars(app),
-                         out=_ignore if as_json else click.echo,
-                         show_plan=show_plan if show_plan and dry_run and not as_json else _ignore,
-                         changes=store.change_log.writer(report.run_id, instance) if not dry_run
+        env = JobContext(services=services, report=report, rejects=rejects, progress=progress_factory(frame.progress),
+                         out=frame.out, show_plan=frame.show_plan,
+                         changes=store.change_log.writer(report.run_id, instance) if not frame.dry_run
                          else discard_writer(report.run_id))
-        store.start_run(report.run_id, command, report.started_at, context=run_context(ctx, settings.profile))
+        store.start_run(report.run_id, command, report.started_at, context=frame.context)
         exit_code: int | None = None
         try:
             with signals.interruptible():
@@ -130,20 +176,12 @@ def run_job(
             store_error = _unless_store_fails(
                 lambda: store.finish_run(report.run_id, report.status, data, rejected=report.rejected)) or store_error
             log.info("%s", summary_line(data), extra={"data": {"event": "summary", **data}})
-        render_report(report, as_json=as_json, quiet=app.quiet)
-        alert_on_outcome(app, report, exit_code)
-        if store_error is not None:
-            raise store_error
-        ctx.exit(exit_code if exit_code is not None else report.exit_code)
+    return RunOutcome(report, exit_code if exit_code is not None else report.exit_code, store_error)
 
 
 def _shows_progress(app: AppContext) -> bool:
     """Bars and the wait line go to stderr only when it is a terminal (not under cron) and without --quiet."""
     return app.stderr_is_tty and not app.quiet
-
-
-def _progress_bars(app: AppContext) -> Callable[..., object]:
-    return progress_factory(_shows_progress(app))
 
 
 def _ignore(plan: Any) -> None:
@@ -163,12 +201,6 @@ def _interrupted(report: RunReport, signals: RunSignals) -> ExitCode:
     report.error = signals.reason
     report.forced_status = "interrupted"
     return signals.exit_code
-
-
-def _say_abandoned(run_ids: list[str]) -> None:
-    """Runs whose process died (SIGKILL, power loss) without recording an end; the store now says abandoned."""
-    for run_id in run_ids:
-        click.echo(f"segmarketo: run {run_id} was abandoned (process gone)", err=True)
 
 
 def _record_error(report: RunReport, exc: SegmarketoError) -> None:

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "demo"),
     "run": ("run_sync", "run"),
     "schedule": ("schedule", "schedule"),
+    "listen": ("listen", "listen"),
 }
 
 
@@ -105,6 +106,7 @@ def cli(ctx: click.Context, profile: str | None, verbose: int, log_file: str | N
     \b
     Jobs:  backfill-leads, sync-audience, writeback, apply-events
     Syncs: run, schedule (jobs declared in the profile, for cron and systemd)
+    Live:  listen (Segment Webhooks destination -> micro-batches)
     Setup: init, auth, doctor, runs, rejects, sandbox, demo
 
     Exit status: 0 ok, 1 error, 2 usage/config, 3 partial (records rejected),

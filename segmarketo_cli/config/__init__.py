@@ -3,6 +3,7 @@
 from segmarketo_cli.config.defaults import (
     DEFAULT_PROFILE,
     DEFAULT_SEGMENT_ENDPOINT,
+    LISTEN_SECRET_ENV,
     SECRET_ENV,
     SEGMENT_REGIONS,
     ScalarValue,
@@ -24,7 +25,8 @@ from segmarketo_cli.config.settings import (
 )
 
 __all__ = [
-    "DEFAULT_PROFILE", "DEFAULT_SEGMENT_ENDPOINT", "SECRET_ENV", "SEGMENT_REGIONS", "FieldsSection", "ScalarValue",
+    "DEFAULT_PROFILE", "DEFAULT_SEGMENT_ENDPOINT", "LISTEN_SECRET_ENV", "SECRET_ENV",
+    "SEGMENT_REGIONS", "FieldsSection", "ScalarValue",
     "MappingSection", "ProfileSections", "RulesSection", "Settings", "WritebackSection", "check_private_config",
     "environment_settings", "load_settings", "normalize_segment_endpoint", "read_config_file",
 ]

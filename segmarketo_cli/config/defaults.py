@@ -19,6 +19,11 @@ SECRET_ENV = {
     "marketo_client_secret": "SEGMARKETO_MARKETO_CLIENT_SECRET",
     "segment_write_key": "SEGMARKETO_SEGMENT_WRITE_KEY",
 }
+# Secrets only `segmarketo listen` needs (not checked by doctor or listed by a plain `auth status`).
+LISTEN_SECRET_ENV = {
+    "listen_shared_secret": "SEGMARKETO_LISTEN_SHARED_SECRET",
+    "listen_token": "SEGMARKETO_LISTEN_TOKEN",
+}
 
 ScalarValue = str | int | float
 

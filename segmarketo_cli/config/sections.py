@@ -1,4 +1,5 @@
-"""The profile's sub-tables ([mapping], [fields], [writeback], [[rules]], [syncs]) as typed sections, checked once."""
+"""The profile's sub-tables ([mapping], [fields], [writeback], [[rules]], [syncs], [listen]) as typed
+sections, checked once."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from segmarketo_cli.config.listen import ListenSection, read_listen
 from segmarketo_cli.config.syncs import SyncsSection, read_syncs
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.suggest import did_you_mean
 
 # The TOML shape of each sub-table a profile may hold.
-TABLE_SHAPES: dict[str, type] = {"mapping": dict, "fields": dict, "writeback": dict, "rules": list, "syncs": dict}
+TABLE_SHAPES: dict[str, type] = {"mapping": dict, "fields": dict, "writeback": dict, "rules": list, "syncs": dict,
+                               "listen": dict}
 FIELD_KINDS = ("marketo_owned", "fill_only", "newer_only")
 WRITEBACK_KEYS = ("bulk_after_days", "events", "identity", "integrations", "marketo_extras")
 IDENTITY_MODES = ("auto", "user-id-only")
@@ -92,6 +95,7 @@ class ProfileSections:
     _writeback: WritebackSection | ConfigError = WritebackSection()
     _rules: RulesSection | None | ConfigError = None
     _syncs: SyncsSection | ConfigError = SyncsSection()
+    _listen: ListenSection | ConfigError = ListenSection()
 
     @property
     def mapping(self) -> MappingSection:
@@ -113,6 +117,10 @@ class ProfileSections:
     @property
     def syncs(self) -> SyncsSection:
         return _valid(self._syncs)
+
+    @property
+    def listen(self) -> ListenSection:
+        return _valid(self._listen)
 
 
 def _valid(section: _Section | ConfigError) -> _Section:
@@ -150,6 +158,7 @@ def read_sections(tables: Mapping[str, Any], *, path: Path, profile: str, lookup
         _writeback=_checked(lambda: read_writeback(tables.get("writeback", {}), origin=origin)),
         _rules=_checked(lambda: read_rules(tables.get("rules"), origin=origin)),
         _syncs=_checked(lambda: read_syncs(tables.get("syncs", {}), origin=origin)),
+        _listen=_checked(lambda: read_listen(tables.get("listen", {}), origin=origin)),
     )
 
 

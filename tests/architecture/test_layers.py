@@ -38,6 +38,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "sources": ("state", "jobs", "cli", "doctor", "sandbox", "marketo", "segment", "mapping"),
     "mapping": ("state", "jobs", "cli", "doctor", "sandbox", "segment"),
     "jobs": ("cli", "doctor", "sandbox"),
+    # the receiver's spool, HTTP app and drain loop; the flush that runs the jobs is cli/listen_flush.py
+    "listen": ("cli", "doctor", "sandbox", "jobs", "marketo", "segment", "state", "mapping", "identity"),
     "doctor": ("cli", "sandbox"),
     # the emulator emulates the services, not the client: of the package it uses only paths (the sample data)
     "sandbox": CLIENT_CODE + ("errors", "endpoints", "tomlfiles", "timeparse", "http", "logs", "secrets"),

@@ -1,0 +1,181 @@
+"""Benchmark `segmarketo listen` (issue 17): intake events/s and p99 acknowledgement latency of signed single
+events over keep-alive connections; Marketo calls per 10,000 identifies and event -> Marketo write p95 at
+500 identifies/s against a sandbox that enforces Marketo's limits.
+
+Run: python bench/bench_listen.py [--events 10000] [--clients 8] [--rate 500]. Prints figures; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import http.client
+import json
+import multiprocessing
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import MARKETO, SandboxProcess, cli_env  # noqa: E402
+
+SECRET = "bench-listen-secret"
+TARGETS = {"intake_events_per_s": 2000, "ack_p99_ms": 50, "write_p95_s": 30, "calls_per_10k": 40}
+
+
+def _identify(prefix: str, n: int) -> bytes:
+    return json.dumps({"type": "identify", "messageId": f"{prefix}-{n}", "userId": f"{prefix}-user-{n}",
+                       "traits": {"email": f"{prefix}{n}@example.com", "firstName": f"N{n}", "plan": "pro"},
+                       "timestamp": "2026-12-06T10:00:00.000Z"}).encode()
+
+
+def _headers(body: bytes) -> dict[str, str]:
+    return {"Content-Type": "application/json",
+            "X-Signature": hmac.new(SECRET.encode(), body, hashlib.sha1).hexdigest()}
+
+
+def _start(url: str, home: Path, flush_seconds: float, flush_events: int) -> tuple[subprocess.Popen[bytes], int]:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(f"[profiles.default.listen]\nflush_seconds = {flush_seconds}\n"
+                                      f"flush_events = {flush_events}\nmax_spool_bytes = \"2GB\"\n")
+    log = home / "listen.txt"
+    env = cli_env(url, home, SEGMARKETO_LISTEN_SHARED_SECRET=SECRET)
+    process = subprocess.Popen([sys.executable, "-m", "segmarketo_cli", "--log-file", str(home / "log.txt"),
+                                "listen", "--port", "0"], env=env, stderr=log.open("w"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = re.search(r"127\.0\.0\.1:(\d+)/", log.read_text())
+        if found:
+            return process, int(found.group(1))
+        time.sleep(0.05)
+    raise RuntimeError(f"listen did not start: {log.read_text()}")
+
+
+def _client(port: int, prefix: str, numbers: list[int], rate: float, out: Any) -> None:
+    """One keep-alive connection sending `numbers` in turn (paced at `rate`/s when > 0); latencies in ms."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    latencies, sent_at = [], []
+    start = time.perf_counter()
+    for index, n in enumerate(numbers):
+        if rate > 0:
+            delay = start + index / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        body = _identify(prefix, n)
+        began = time.perf_counter()
+        conn.request("POST", "/", body=body, headers=_headers(body))
+        reply = conn.getresponse()
+        reply.read()
+        if reply.status != 200:
+            raise RuntimeError(f"status {reply.status}")
+        latencies.append((time.perf_counter() - began) * 1000)
+        sent_at.append(time.time())
+    out.send((latencies, sent_at))
+
+
+def _load(port: int, prefix: str, events: int, clients: int, rate: float = 0) -> tuple[float, list[float],
+                                                                                        list[float]]:
+    """`events` identifies from `clients` processes; wall seconds, every latency (ms), every send time."""
+    context = multiprocessing.get_context("fork")
+    pipes, workers = [], []
+    for c in range(clients):
+        parent, child = context.Pipe()
+        numbers = list(range(c, events, clients))
+        workers.append(context.Process(target=_client, args=(port, prefix, numbers, rate / clients, child)))
+        pipes.append(parent)
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    results = [pipe.recv() for pipe in pipes]
+    wall = time.perf_counter() - started
+    for worker in workers:
+        worker.join()
+    latencies = [ms for lat, _ in results for ms in lat]
+    sent = sorted(t for _, times in results for t in times)
+    return wall, latencies, sent
+
+
+def _percentile(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1] if len(values) > 1 else values[0]
+
+
+def _state(sandbox: SandboxProcess) -> dict[str, Any]:
+    return sandbox.state()["marketo"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=500.0)
+    args = parser.parse_args()
+    figures: dict[str, Any] = {"events": args.events, "clients": args.clients, "limits": MARKETO.describe()}
+    with tempfile.TemporaryDirectory() as tmp, SandboxProcess(MARKETO.sandbox_config()) as sandbox:
+        # 1. intake alone: the drain held back, so the figure is the receiver's (spool group commits included)
+        process, port = _start(sandbox.url, Path(tmp) / "intake", flush_seconds=3600, flush_events=10**9)
+        _load(port, "warm", 200, 2)
+        wall, latencies, _ = _load(port, "intake", args.events, args.clients)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+        figures["intake_events_per_s"] = round(args.events / wall)
+        figures["ack_p50_ms"] = round(_percentile(latencies, 50), 2)
+        figures["ack_p99_ms"] = round(_percentile(latencies, 99), 2)
+
+        # 2. paced identifies with the default flush settings: calls per 10,000 and event -> Marketo write
+        process, port = _start(sandbox.url, Path(tmp) / "drain", flush_seconds=10, flush_events=5000)
+        calls_before, leads_before = _state(sandbox)["calls"], _state(sandbox)["leads"]
+        written_at: list[tuple[float, int]] = []
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                written_at.append((time.time(), _state(sandbox)["leads"] - leads_before))
+                time.sleep(0.25)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        _, _, sent = _load(port, "paced", args.events, args.clients, rate=args.rate)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and _state(sandbox)["leads"] - leads_before < args.events:
+            time.sleep(0.5)
+        time.sleep(1)
+        stop.set()
+        watcher.join()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+        calls = _state(sandbox)["calls"] - calls_before
+        figures["drain_calls"] = calls
+        figures["calls_per_10k"] = round(calls * 10_000 / args.events, 1)
+        # Leads are written in the order they were spooled: the k-th one is written when k leads exist.
+        waits = []
+        for k, sent_time in enumerate(sent, start=1):
+            done = next((t for t, count in written_at if count >= k), None)
+            if done is not None:
+                waits.append(done - sent_time)
+        figures["written"] = len(waits)
+        figures["write_p95_s"] = round(_percentile(waits, 95), 2) if waits else None
+    rows = [("intake (signed single events, keep-alive)", f"{figures['intake_events_per_s']:,} events/s",
+             f">= {TARGETS['intake_events_per_s']:,} events/s"),
+            ("ack latency p99 (p50)", f"{figures['ack_p99_ms']} ms ({figures['ack_p50_ms']} ms)",
+             f"<= {TARGETS['ack_p99_ms']} ms"),
+            (f"event -> Marketo write p95 at {args.rate:g} identifies/s", f"{figures['write_p95_s']} s",
+             f"<= {TARGETS['write_p95_s']} s"),
+            ("Marketo calls per 10,000 identifies", f"{figures['calls_per_10k']}", f"<= {TARGETS['calls_per_10k']}")]
+    width = max(len(row[0]) for row in rows)
+    for name, value, target in rows:
+        print(f"{name:<{width}}  {value:>22}  target {target}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
