@@ -124,7 +124,7 @@ def test_unchanged_leads_and_rejects_are_rows_of_the_plan(invoke, sandbox, seede
 def test_the_engine_plans_the_same_rows_as_memory(invoke, sandbox, seeded, tmp_path, monkeypatch):
     in_memory, on_engine = tmp_path / "memory.csv", tmp_path / "engine.csv"
     assert backfill(invoke, seeded, "--dry-run", "--plan-out", in_memory)[0] == 0
-    monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.run.uses_engine", lambda *args, **kwargs: True)
+    monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.people_source.uses_engine", lambda *args, **kwargs: True)
     code, report = backfill(invoke, seeded, "--dry-run", "--plan-out", on_engine, "--memory-limit", "64MB")
     assert code == 0
     assert report["counts"]["leads_to_create"] == 3

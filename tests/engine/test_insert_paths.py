@@ -27,7 +27,7 @@ SAMPLES = {
 }
 SCHEMAS = {
     "backfill people": plan_table.PEOPLE, "backfill stored": plan_table.STORED, "backfill hashes": plan_table.HASHES,
-    "backfill pruned": plan_table.PRUNED, "backfill marks": plan_table.MARKS,
+    "backfill looked": plan_table.LOOKED, "backfill marks": plan_table.MARKS,
     "audience rows": audience_table.ROWS_SCHEMA, "audience extra ids": audience_table.EXTRA_IDS_SCHEMA,
     "audience members": members.MEMBER_SCHEMA, "audience cached": resolve.CACHED_SCHEMA,
     "audience resolved": resolve.RESOLVED_SCHEMA, "apply-events matches": apply_staging._MATCH,
