@@ -200,6 +200,7 @@ def test_a_tiny_memory_limit_spills_and_plans_the_same(invoke, sandbox, tmp_path
     tiny = snapshot_run(invoke, sandbox, tmp_path, *args, "--memory-limit", "64MB", dry=True)
     roomy = snapshot_run(invoke, sandbox, tmp_path, *args, dry=True)
     assert tiny["counts"]["leads_rejected"] == 2101  # 1,124 without a key, 977 keys taken by earlier people
-    assert tiny.pop("marketo_calls") == 2  # Describe and the partitions, cached for the second run
-    assert roomy.pop("marketo_calls") == 0
+    look_ups = -(-(200_000 // 2 - 2101) // 300)  # one Get Leads per 300 leads to write, in both runs
+    assert tiny.pop("marketo_calls") == look_ups + 2  # plus Describe and the partitions, cached for the second run
+    assert roomy.pop("marketo_calls") in (look_ups, look_ups + 1)  # the partitions call is not cached
     assert tiny == roomy
