@@ -17,14 +17,14 @@ LISTEN_KEYS = ("host", "port", "flush_seconds", "flush_events", "max_body_bytes"
 
 @dataclass(frozen=True)
 class ListenSection:
-    """[listen]: where `segmarketo listen` binds, when it flushes (every `flush_seconds` or `flush_events`, which
-    comes first), the largest request body, the bytes of pending events past which it answers 503, and which
+    """[listen]: where `segmarketo listen` binds, when it flushes (as soon as `flush_events` events wait, taking that
+    many, or the oldest has waited `flush_seconds`), the largest request body, the bytes of pending events past which it answers 503, and which
     Marketo static list each Engage audience key feeds."""
 
     host: str = "127.0.0.1"
     port: int = 8707
     flush_seconds: float = 10.0
-    flush_events: int = 5000
+    flush_events: int = 4800  # 16 full Sync Leads batches of 300
     max_body_bytes: int = 1 << 20
     max_spool_bytes: int = 1 << 30
     retry_after_seconds: int = 60

@@ -1,6 +1,6 @@
-"""The drain: every `flush_seconds` or `flush_events`, the oldest spooled events go through one flush; they are
-marked done only when the flush settled them, and a flush that must wait (quota, Marketo down) is retried with
-backoff while the spool keeps accepting."""
+"""The drain: as soon as `flush_events` events wait, or the oldest has waited `flush_seconds`, the oldest events (at
+most `flush_events`) go through one flush; they are marked done only when the flush settled them, and a flush that
+must wait (quota, Marketo down) is retried with backoff while the spool keeps accepting."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from segmarketo_cli.listen.spool import Spool, Spooled
 
 log = logging.getLogger("segmarketo.listen")
 
-MAX_FLUSH_EVENTS = 50_000  # events one flush takes at most
 BACKOFF_START_S, BACKOFF_MAX_S = 5.0, 300.0
 
 
@@ -38,7 +37,10 @@ def new_batch_id() -> str:
 
 
 class Drainer:
-    """The drain thread. `stop()` lets the current flush finish, then the thread ends (pending events stay
+    """The drain thread. A flush is due when `flush_events` events wait (it takes exactly that many: with a
+    multiple of 300, identifies go out in full Sync Leads batches) or when the oldest pending event has waited
+    `flush_seconds` (it takes what waits, so no event waits longer); after a flush that must wait, the next try
+    comes after the backoff. `stop()` lets the current flush finish, then the thread ends (pending events stay
     spooled for the next start)."""
 
     def __init__(self, spool: Spool, flush: Flush, metrics: Metrics, *, flush_seconds: float, flush_events: int,
@@ -63,18 +65,20 @@ class Drainer:
     def _loop(self) -> None:
         last = self.clock()
         while not self._stop.is_set():
-            waited = self.clock() - last
-            due = waited >= self.backoff_s and (self.spool.pending >= self.flush_events
-                                                or (self.spool.pending > 0 and waited >= self.flush_seconds))
-            if not due:
-                self._stop.wait(0.2)
+            if not (self.clock() - last >= self.backoff_s and self.due()):
+                self._stop.wait(0.1)
                 continue
             last = self.clock()
             self.drain_once()
 
+    def due(self) -> bool:
+        """`flush_events` events wait, or the oldest has waited `flush_seconds`."""
+        pending = self.spool.pending
+        return pending >= self.flush_events or (pending > 0 and self.spool.oldest_age() >= self.flush_seconds)
+
     def drain_once(self) -> FlushResult:
         """One flush of the oldest events; settles what it applied and sets the backoff for what must wait."""
-        batch = self.spool.oldest(MAX_FLUSH_EVENTS)
+        batch = self.spool.oldest(self.flush_events)
         if not batch:
             return FlushResult()
         batch_id = new_batch_id()
