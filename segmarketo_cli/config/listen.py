@@ -18,8 +18,8 @@ LISTEN_KEYS = ("host", "port", "flush_seconds", "flush_events", "max_body_bytes"
 @dataclass(frozen=True)
 class ListenSection:
     """[listen]: where `segmarketo listen` binds, when it flushes (as soon as `flush_events` events wait, taking that
-    many, or the oldest has waited `flush_seconds`), the largest request body, the bytes of pending events past which it answers 503, and which
-    Marketo static list each Engage audience key feeds."""
+    many, or the oldest has waited `flush_seconds`), the largest request body, the bytes of pending events past
+    which it answers 503, and which Marketo static list each Engage audience key feeds."""
 
     host: str = "127.0.0.1"
     port: int = 8707

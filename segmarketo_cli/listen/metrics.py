@@ -53,6 +53,8 @@ class Metrics:
                [("", round(spool.oldest_age(), 3))])
         metric("events_in_total", "counter", "Events spooled (duplicates not counted).", [("", spool.events_in)])
         metric("events_out_total", "counter", "Events drained to Marketo.", [("", spool.events_out)])
+        metric("spool_commits_total", "counter", "Spool transactions, one fsync each (events_in_total / this = "
+               "events per fsync).", [("", spool.commits)])
         metric("duplicates_total", "counter", "Events whose messageId was already spooled.", [("", spool.duplicates)])
         metric("ignored_total", "counter", "Events accepted but not drained (page, screen, group, alias, unmapped "
                "audiences, tracks without rules).", [("", ignored)])

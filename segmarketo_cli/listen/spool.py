@@ -46,7 +46,8 @@ class SpoolFull(Exception):
 
 class Spool:
     """Pending events on disk. `append` hands a request's events to the one writer thread, which commits every
-    request waiting at that moment in one transaction (one fsync) and then resolves each request's future; the
+    request waiting at that moment in one transaction (one fsync; no timed wait: a lone request is committed at
+    once, and what arrives during a commit goes into the next one) and then resolves each request's future; the
     drain reads with `oldest` and settles with `mark_done`. A duplicate messageId (a Segment retry) is not
     spooled again, even after it was drained (done ids are kept `KEEP_DONE_S`)."""
 
@@ -71,6 +72,7 @@ class Spool:
         self._lock = threading.Lock()
         self.pending, self.pending_bytes = int(row[0]), int(row[1])
         self.events_in = self.events_out = self.duplicates = 0
+        self.commits = 0  # transactions, one fsync each: events_in / commits is the group commit's yield
         self._oldest: float | None = row[2]
         self._reader = self._connect()
         self._jobs: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None] = \
@@ -185,6 +187,7 @@ class Spool:
             self._db.execute("BEGIN IMMEDIATE")
             results = [job(self._db) for job, _ in group]
             self._db.execute("COMMIT")
+            self.commits += 1
         except sqlite3.Error as exc:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from concurrent.futures import wait
 
@@ -54,3 +55,16 @@ def test_a_reopened_spool_knows_what_waits(tmp_path):
     assert (again.pending, again.pending_bytes) == (2, 40)
     assert [event.message_id for event in again.oldest(10)] == ["m-1", "m-2"]
     again.close()
+
+
+def test_requests_that_arrive_during_a_commit_share_the_next_one(tmp_path):
+    spool = Spool(tmp_path / "spool.sqlite", max_bytes=1_000_000)
+    blocker = sqlite3.connect(tmp_path / "spool.sqlite", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the writer's first transaction waits for it
+    futures = [spool.append([_event(n)]) for n in range(100)]
+    blocker.execute("COMMIT")
+    blocker.close()
+    wait(futures)
+    assert sum(future.result() for future in futures) == 100
+    assert spool.commits <= 2  # the group the writer took before it waited, then every other request at once
+    spool.close()
