@@ -40,7 +40,8 @@ def runs_undo(app: AppContext, run_id: str, delete_created: bool, plan_out: Path
     are subtracted once (a second undo skips what was undone). Leads the run created are listed,
     and deleted only with --delete-created. Program statuses, campaign requests, Segment events,
     unsubscribes and deletes are listed as not reversible. The undo is a run of its own, with its
-    report, change log and exit code (3 when there are conflicts or rejects).
+    report, change log and exit code (3 when there are conflicts or rejects). RUN_ID may be a unique
+    prefix, `last` or `last:COMMAND` (e.g. last:sync-audience).
     """
     options = UndoOptions(run_id=run_id, delete_created=delete_created, plan_out=plan_out, dry_run=dry_run)
     services = app.services()
