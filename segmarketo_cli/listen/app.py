@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from segmarketo_cli.errors import StateError
 from segmarketo_cli.listen.events import NotEvents, parse_body
 from segmarketo_cli.listen.metrics import Metrics
 from segmarketo_cli.listen.spool import Spool, SpoolFull
@@ -116,10 +117,15 @@ class ListenApp:
             try:
                 new = await asyncio.wrap_future(self.spool.append(events))
             except SpoolFull:
-                raise Refused(503, "spool full: Marketo is behind; retry later",
-                              ((b"retry-after", str(self.retry_after_s).encode()),)) from None
+                raise Refused(503, "spool full: Marketo is behind; retry later", self._retry_after()) from None
+            except StateError as exc:  # the disk refused the write (full, read-only): nothing was acknowledged
+                log.error("%s", exc)
+                raise Refused(503, "spool cannot be written; retry later", self._retry_after()) from None
         body = {"accepted": len(events), "new": new, "ignored": ignored}
         return 200, b"application/json", json.dumps(body).encode()
+
+    def _retry_after(self) -> tuple[tuple[bytes, bytes], ...]:
+        return ((b"retry-after", str(self.retry_after_s).encode()),)
 
     async def _read_body(self, receive: Receive) -> bytes:
         """The body, read no further than the limit (413 past it)."""

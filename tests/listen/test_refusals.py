@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -59,3 +61,20 @@ def test_503_with_retry_after_when_the_spool_is_full(box, isolated_home):
     accepted = {f"listen-id-{n}" for n, code in enumerate(codes) if code == 200}
     assert {row[0] for row in spool_rows(isolated_home)} == accepted
     assert receiver.stop() == 0
+
+
+def test_a_spool_that_cannot_be_written_answers_503_and_acknowledges_nothing(receiver):
+    spool = receiver.home / "state" / "listen" / "default" / "spool.sqlite"
+    with closing(sqlite3.connect(spool, timeout=10)) as db:  # every insert fails, as on a full disk
+        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    refused = receiver.post(identify(1))
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "60"
+    with closing(sqlite3.connect(spool, timeout=10)) as db:
+        db.execute("DROP TRIGGER refuse")
+    assert spool_rows(receiver.home) == []
+    assert receiver.post(identify(1)).status_code == 200  # Segment's retry succeeds
+    assert spool_rows(receiver.home) == [("listen-id-1", "identify")]
+    assert receiver.stop() == 0
+    assert "Traceback" not in receiver.stderr()
+    assert "write failed" in receiver.stderr()
