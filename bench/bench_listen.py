@@ -136,6 +136,16 @@ def _percentile(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1] if len(values) > 1 else values[0]
 
 
+def _load_average() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def _flush_sizes(log_file: Path) -> list[int]:
+    """The events each flush took, in order ('listen flush b-…: N event(s)' lines)."""
+    return [int(found.group(1)) for found in re.finditer(r"listen flush b-\w+: (\d+) event\(s\)$", log_file.read_text(),
+                                                          re.MULTILINE)]
+
+
 def _get_leads_calls(log_file: Path) -> int:
     """Get Leads by filter calls Marketo answered (HTTP 200) in a verbose listen log: GET leads.json?filterType=...
     (a long one goes as POST leads.json?_method=GET); Sync Leads is a POST to leads.json without a query."""
@@ -156,7 +166,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0)
     args = parser.parse_args()
     figures: dict[str, Any] = {"intake_events": args.intake_events, "events": args.events, "clients": args.clients,
-                               "limits": MARKETO.describe(), "load_before": os.getloadavg()}
+                               "limits": MARKETO.describe(), "load_before": _load_average()}
     with tempfile.TemporaryDirectory() as tmp, SandboxProcess(MARKETO.sandbox_config()) as sandbox:
         # 1. intake alone: the drain held back, so the figure is the receiver's (spool group commits included)
         process, port = _start(sandbox.url, Path(tmp) / "intake", flush_seconds=3600, flush_events=10**9)
@@ -170,7 +180,8 @@ def main() -> None:
 
         # 2. paced identifies with the default flush settings: calls per 10,000 and event -> Marketo write
         process, port = _start(sandbox.url, Path(tmp) / "drain", verbose=True)
-        calls_before, leads_before = _state(sandbox)["calls"], _state(sandbox)["leads"]
+        before = _state(sandbox)
+        calls_before, leads_before, limited_before = before["calls"], before["leads"], before["rate_limited"]
         written_at: list[tuple[float, int]] = []
         stop = threading.Event()
 
@@ -192,7 +203,9 @@ def main() -> None:
         process.wait(timeout=120)
         calls = _state(sandbox)["calls"] - calls_before
         get_leads = _get_leads_calls(Path(tmp) / "drain" / "log.txt")
+        figures["flushes"] = _flush_sizes(Path(tmp) / "drain" / "log.txt")
         figures["drain_calls"] = calls
+        figures["rate_limited"] = _state(sandbox)["rate_limited"] - limited_before  # 606 answers
         figures["get_leads_calls"] = get_leads
         figures["calls_per_10k"] = round(calls * 10_000 / args.events, 1)
         figures["calls_per_10k_without_lookup"] = round((calls - get_leads) * 10_000 / args.events, 1)
@@ -204,7 +217,7 @@ def main() -> None:
                 waits.append(done - sent_time)
         figures["written"] = len(waits)
         figures["write_p95_s"] = round(_percentile(waits, 95), 2) if waits else None
-    figures["load_after"] = os.getloadavg()
+    figures["load_after"] = _load_average()
     rows = [("intake (signed single events, keep-alive)", f"{figures['intake_events_per_s']:,} events/s",
              f">= {TARGETS['intake_events_per_s']:,} events/s"),
             ("ack latency p99 (p50)", f"{figures['ack_p99_ms']} ms ({figures['ack_p50_ms']} ms)",
@@ -217,6 +230,7 @@ def main() -> None:
     width = max(len(row[0]) for row in rows)
     for name, value, target in rows:
         print(f"{name:<{width}}  {value:>22}  target {target}")
+    print(f"load average (1, 5, 15 min): before {figures['load_before']}, after {figures['load_after']}")
     print(json.dumps(figures))
 
 

@@ -170,6 +170,8 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
                 "segmarketo listen --check"),
         Example("Receive Segment's Webhooks destination on loopback, behind a TLS reverse proxy",
                 "segmarketo listen --host 127.0.0.1 --port 8707 --log-file /var/log/segmarketo-listen.log"),
+        Example("A second receiver for another profile: its own [listen] table, secrets and spool",
+                "segmarketo listen --profile staging --port 8708"),
     ),
     "demo": (
         Example("Run the four jobs against a local sandbox", "segmarketo demo"),
