@@ -66,9 +66,9 @@ def listen(app: AppContext, host: str | None, port: int | None, check: bool) -> 
     Once [listen] flush_events events wait, or the oldest has waited flush_seconds, the oldest (at most
     flush_events) go through backfill-leads (identifies), sync-audience --mode delta (Audience
     Entered/Exited of the audiences [listen.audiences] maps) and apply-events (tracks, with the profile's
-    rules), each recorded as a run. When Marketo cannot take
-    more (quota, outage) the events wait on disk; past max_spool_bytes requests get 503 + Retry-After.
-    SIGTERM or Ctrl-C stops accepting, ends the current flush and exits 0. TLS belongs to a reverse proxy.
+    rules), each recorded as a run. When Marketo cannot take more (quota, outage) the events wait on disk;
+    past max_spool_bytes requests get 503 + Retry-After. SIGTERM or Ctrl-C stops accepting, ends the
+    current flush and exits 0. TLS belongs to a reverse proxy.
     """
     section, creds = check_profile(app)
     if check:
