@@ -2,9 +2,11 @@
 events over keep-alive connections; Marketo calls per 10,000 identifies and event -> Marketo write p95 at
 500 identifies/s against a sandbox that enforces Marketo's limits.
 
-Run: python bench/bench_listen.py [--intake-events 30000] [--clients 8] [--events 10000] [--rate 500]. Prints
-figures (and the load average before and after); not a test. The drain's Get Leads calls (backfill's look-up of the
-leads it writes, one per 300) are counted from its log file, so the calls figure is also given without them.
+Run: python bench/bench_listen.py [--intake-events 30000] [--clients 8] [--events 10000] [--rate 500]
+[--backlog 30000]. Prints figures (and the load average before and after); not a test. The backlog figure is
+how fast a restart drains what was spooled while Marketo could not be written. The drain's Get Leads calls
+(backfill's look-up of the leads it writes, one per 300) are counted from its log file, so the calls figure is
+also given without them.
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def _load(port: int, prefix: str, events: int, clients: int, rate: float = 0) ->
     return wall, latencies, sent
 
 
-def _percentile(values: list[float], p: float) -> float:
+def _percentile(values: list[float], p: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1] if len(values) > 1 else values[0]
 
 
@@ -148,14 +150,91 @@ def _flush_sizes(log_file: Path) -> list[int]:
 
 def _get_leads_calls(log_file: Path) -> int:
     """Get Leads by filter calls Marketo answered (HTTP 200) in a verbose listen log: GET leads.json?filterType=...
-    (a long one goes as POST leads.json?_method=GET); Sync Leads is a POST to leads.json without a query."""
-    pattern = re.compile(r"segmarketo\.http: (GET /rest/v1/leads\.json\?filterType="
-                         r"|POST /rest/v1/leads\.json\?_method=GET)\S* -> 200 ")
+    (a long one is sent as a form POST and logged as GET leads.json?_method=GET); Sync Leads is a POST to
+    leads.json without a query."""
+    pattern = re.compile(r"segmarketo\.http: (GET|POST) /rest/v1/leads\.json\?(filterType=|_method=GET)\S* -> 200 ")
     return sum(1 for line in log_file.read_text().splitlines() if pattern.search(line))
 
 
 def _state(sandbox: SandboxProcess) -> dict[str, Any]:
     return sandbox.state()["marketo"]
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=300)
+
+
+def _wait_for_leads(sandbox: SandboxProcess, base: int, count: int, timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _state(sandbox)["leads"] - base < count:
+        time.sleep(0.5)
+
+
+def _intake(sandbox: SandboxProcess, home: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The receiver alone, its drain held back: events/s and acknowledgement latency (group commits included)."""
+    process, port = _start(sandbox.url, home, flush_seconds=3600, flush_events=10**9)
+    _load(port, "warm", 200, 2)
+    wall, latencies, _ = _load(port, "intake", args.intake_events, args.clients)
+    _stop(process)
+    return {"intake_events_per_s": round(args.intake_events / wall),
+            "ack_p50_ms": round(_percentile(latencies, 50), 2), "ack_p99_ms": round(_percentile(latencies, 99), 2)}
+
+
+def _drain(sandbox: SandboxProcess, home: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Paced identifies with the default flush settings: calls per 10,000 and event -> Marketo write."""
+    process, port = _start(sandbox.url, home, verbose=True)
+    before = _state(sandbox)
+    written_at: list[tuple[float, int]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            written_at.append((time.time(), _state(sandbox)["leads"] - before["leads"]))
+            time.sleep(0.25)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    _, _, sent = _load(port, "paced", args.events, args.clients, rate=args.rate)
+    _wait_for_leads(sandbox, before["leads"], args.events)
+    time.sleep(1)
+    stop.set()
+    watcher.join()
+    _stop(process)
+    after = _state(sandbox)
+    calls = after["calls"] - before["calls"]
+    get_leads = _get_leads_calls(home / "log.txt")
+    # Leads are written in the order they were spooled: the k-th one is written when k leads exist.
+    waits = []
+    for k, sent_time in enumerate(sent, start=1):
+        done = next((t for t, count in written_at if count >= k), None)
+        if done is not None:
+            waits.append(done - sent_time)
+    return {"flushes": _flush_sizes(home / "log.txt"), "drain_calls": calls,
+            "rate_limited": after["rate_limited"] - before["rate_limited"],  # 606 answers
+            "get_leads_calls": get_leads, "calls_per_10k": round(calls * 10_000 / args.events, 1),
+            "calls_per_10k_without_lookup": round((calls - get_leads) * 10_000 / args.events, 1),
+            "written": len(waits), "write_p95_s": round(_percentile(waits, 95), 2) if waits else None}
+
+
+def _backlog(sandbox: SandboxProcess, home: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Catching up after an outage: `--backlog` identifies spooled by a receiver whose drain was held back, then
+    drained by a restart with the default settings (flushes back to back); leads/s and 606 answers."""
+    process, port = _start(sandbox.url, home, flush_seconds=3600, flush_events=10**9)
+    _load(port, "backlog", args.backlog, args.clients)
+    _stop(process)
+    (home / "log.txt").unlink()
+    before = _state(sandbox)
+    started = time.monotonic()
+    process, _ = _start(sandbox.url, home, verbose=True)
+    _wait_for_leads(sandbox, before["leads"], args.backlog)
+    wall = time.monotonic() - started
+    _stop(process)
+    after = _state(sandbox)
+    return {"backlog_leads_per_s": round(args.backlog / wall), "backlog_calls": after["calls"] - before["calls"],
+            "backlog_get_leads_calls": _get_leads_calls(home / "log.txt"),
+            "backlog_rate_limited": after["rate_limited"] - before["rate_limited"],
+            "backlog_flushes": _flush_sizes(home / "log.txt")}
 
 
 def main() -> None:
@@ -164,59 +243,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="client processes, one keep-alive connection each")
     parser.add_argument("--events", type=int, default=10_000, help="paced identifies for the drain figures")
     parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--backlog", type=int, default=30_000, help="identifies spooled before the drain starts")
     args = parser.parse_args()
     figures: dict[str, Any] = {"intake_events": args.intake_events, "events": args.events, "clients": args.clients,
-                               "limits": MARKETO.describe(), "load_before": _load_average()}
+                               "backlog": args.backlog, "limits": MARKETO.describe(), "load_before": _load_average()}
     with tempfile.TemporaryDirectory() as tmp, SandboxProcess(MARKETO.sandbox_config()) as sandbox:
-        # 1. intake alone: the drain held back, so the figure is the receiver's (spool group commits included)
-        process, port = _start(sandbox.url, Path(tmp) / "intake", flush_seconds=3600, flush_events=10**9)
-        _load(port, "warm", 200, 2)
-        wall, latencies, _ = _load(port, "intake", args.intake_events, args.clients)
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=120)
-        figures["intake_events_per_s"] = round(args.intake_events / wall)
-        figures["ack_p50_ms"] = round(_percentile(latencies, 50), 2)
-        figures["ack_p99_ms"] = round(_percentile(latencies, 99), 2)
-
-        # 2. paced identifies with the default flush settings: calls per 10,000 and event -> Marketo write
-        process, port = _start(sandbox.url, Path(tmp) / "drain", verbose=True)
-        before = _state(sandbox)
-        calls_before, leads_before, limited_before = before["calls"], before["leads"], before["rate_limited"]
-        written_at: list[tuple[float, int]] = []
-        stop = threading.Event()
-
-        def watch() -> None:
-            while not stop.is_set():
-                written_at.append((time.time(), _state(sandbox)["leads"] - leads_before))
-                time.sleep(0.25)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        _, _, sent = _load(port, "paced", args.events, args.clients, rate=args.rate)
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and _state(sandbox)["leads"] - leads_before < args.events:
-            time.sleep(0.5)
-        time.sleep(1)
-        stop.set()
-        watcher.join()
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=120)
-        calls = _state(sandbox)["calls"] - calls_before
-        get_leads = _get_leads_calls(Path(tmp) / "drain" / "log.txt")
-        figures["flushes"] = _flush_sizes(Path(tmp) / "drain" / "log.txt")
-        figures["drain_calls"] = calls
-        figures["rate_limited"] = _state(sandbox)["rate_limited"] - limited_before  # 606 answers
-        figures["get_leads_calls"] = get_leads
-        figures["calls_per_10k"] = round(calls * 10_000 / args.events, 1)
-        figures["calls_per_10k_without_lookup"] = round((calls - get_leads) * 10_000 / args.events, 1)
-        # Leads are written in the order they were spooled: the k-th one is written when k leads exist.
-        waits = []
-        for k, sent_time in enumerate(sent, start=1):
-            done = next((t for t, count in written_at if count >= k), None)
-            if done is not None:
-                waits.append(done - sent_time)
-        figures["written"] = len(waits)
-        figures["write_p95_s"] = round(_percentile(waits, 95), 2) if waits else None
+        figures.update(_intake(sandbox, Path(tmp) / "intake", args))
+        figures.update(_drain(sandbox, Path(tmp) / "drain", args))
+        figures.update(_backlog(sandbox, Path(tmp) / "backlog", args))
     figures["load_after"] = _load_average()
     rows = [("intake (signed single events, keep-alive)", f"{figures['intake_events_per_s']:,} events/s",
              f">= {TARGETS['intake_events_per_s']:,} events/s"),
@@ -226,10 +260,12 @@ def main() -> None:
              f"<= {TARGETS['write_p95_s']} s"),
             ("Marketo calls per 10,000 identifies", f"{figures['calls_per_10k']}", f"<= {TARGETS['calls_per_10k']}"),
             ("... without backfill's Get Leads look-up", f"{figures['calls_per_10k_without_lookup']}",
-             f"<= {TARGETS['calls_per_10k']}")]
+             f"<= {TARGETS['calls_per_10k']}"),
+            (f"backlog of {args.backlog:,} identifies drained", f"{figures['backlog_leads_per_s']:,} leads/s",
+             f"{figures['backlog_rate_limited']} x 606")]
     width = max(len(row[0]) for row in rows)
     for name, value, target in rows:
-        print(f"{name:<{width}}  {value:>22}  target {target}")
+        print(f"{name:<{width}}  {value:>22}  {'target ' if target.startswith(('>', '<')) else ''}{target}")
     print(f"load average (1, 5, 15 min): before {figures['load_before']}, after {figures['load_after']}")
     print(json.dumps(figures))
 

@@ -117,8 +117,8 @@ def serve(app: AppContext, section: ListenSection, creds: Credentials, host: str
                       flush_seconds=section.flush_seconds, flush_events=section.flush_events)
     asgi = ListenApp(spool, creds, metrics, max_body_bytes=section.max_body_bytes,
                      retry_after_s=section.retry_after_seconds)
-    # http="auto" parses with httptools (the listen extra installs it; h11 otherwise) and loop="auto" runs on uvloop
-    # when it is installed; no proxy header rewriting or Server header: nothing here uses the client address.
+    # http="auto" parses with httptools and loop="auto" runs on uvloop (the listen extra installs both; h11 and
+    # asyncio's loop otherwise); no proxy header rewriting or Server header: nothing here uses the client address.
     config = uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="off", http="auto", loop="auto",
                             proxy_headers=False, server_header=False, timeout_graceful_shutdown=30)
     server = uvicorn.Server(config)

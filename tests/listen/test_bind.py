@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
+
+import pytest
 
 from segmarketo_cli.cli.listen import bind
 from tests.listen.receiver import SHARED_SECRET, write_profile
 from tests.support.sandbox_env import point_cli_at
 
 
-def _nodelay_of_an_accepted_connection(listener: socket.socket) -> int:
-    """TCP_NODELAY of the connection asyncio accepts on `listener` (as uvicorn serves it)."""
+def _nodelay_of_an_accepted_connection(listener: socket.socket, new_loop: Callable[[], asyncio.AbstractEventLoop]
+                                       ) -> int:
+    """TCP_NODELAY of the connection an event loop from `new_loop` accepts on `listener` (as uvicorn serves it)."""
 
     async def accept_one() -> int:
         loop = asyncio.get_running_loop()
@@ -31,11 +35,21 @@ def _nodelay_of_an_accepted_connection(listener: socket.socket) -> int:
             server.close()
             await server.wait_closed()
 
-    return asyncio.run(accept_one())
+    loop = new_loop()
+    try:
+        return loop.run_until_complete(accept_one())
+    finally:
+        loop.close()
 
 
-def test_accepted_connections_do_not_wait_for_delayed_acks():
-    assert _nodelay_of_an_accepted_connection(bind("127.0.0.1", 0)) != 0
+def _uvloop() -> asyncio.AbstractEventLoop:
+    uvloop = pytest.importorskip("uvloop")  # the listen extra installs it where it runs (not on Windows)
+    return uvloop.new_event_loop()
+
+
+@pytest.mark.parametrize("new_loop", [asyncio.new_event_loop, _uvloop], ids=["asyncio", "uvloop"])
+def test_accepted_connections_do_not_wait_for_delayed_acks(new_loop):
+    assert _nodelay_of_an_accepted_connection(bind("127.0.0.1", 0), new_loop) != 0
 
 
 def test_a_busy_port_is_one_line_and_exit_2(invoke, monkeypatch, isolated_home):
