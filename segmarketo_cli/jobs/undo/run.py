@@ -8,7 +8,7 @@ from segmarketo_cli.jobs.plan_file import write_plan_file
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.jobs.undo.current import lead_values, list_membership
 from segmarketo_cli.jobs.undo.execute import UndoWriter
-from segmarketo_cli.jobs.undo.plan import UndoPlan, plan_undo, reads_needed
+from segmarketo_cli.jobs.undo.plan import CREATED_LIST, UndoPlan, plan_undo, reads_needed
 from segmarketo_cli.jobs.undo.prepare import PreparedUndo
 
 # The report's buckets, one item each (a field of an update or score, or one other change); they add up to
@@ -28,9 +28,9 @@ def run(ctx: JobContext, prepared: PreparedUndo) -> RunReport:
     changes = list(log.changes(prepared.run_id))
     reversed_ = log.reversed_by_undo(prepared.instance, prepared.run_id)
     client = ctx.marketo()
-    reads = reads_needed(changes, reversed_)
+    reads = reads_needed(changes, reversed_, prepared.command)
     plan = plan_undo(changes, values=lead_values(client, reads), membership=list_membership(client, reads),
-                     reversed_=reversed_, delete_created=prepared.options.delete_created)
+                     reversed_=reversed_, delete_created=prepared.options.delete_created, command=prepared.command)
     report.add("changes", len(plan.items))
     _count_listed(ctx, plan)
     options = prepared.options
@@ -61,10 +61,14 @@ def _count_listed(ctx: JobContext, plan: UndoPlan) -> None:
 
 def _notes(report: RunReport, plan: UndoPlan) -> None:
     counts = plan.counts()
-    kept = counts.get("created_kept", 0)
+    lists = sum(1 for item in plan.items if item.outcome == "created_kept" and item.reason == CREATED_LIST)
+    kept = counts.get("created_kept", 0) - lists
     if kept:
         report.notes.append(f"{kept:,} lead(s) the run created were kept: deleting a lead loses its activity "
                             "history; --delete-created deletes them")
+    if lists:
+        report.notes.append(f"{lists:,} static list(s) the run created were kept (emptied of what the run added): "
+                            "delete them in Marketo if they are not wanted")
     if counts.get("already_undone"):
         report.notes.append(f"{counts['already_undone']:,} change(s) were undone by an earlier undo and skipped")
     if counts.get("conflict"):
