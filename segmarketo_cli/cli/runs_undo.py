@@ -13,10 +13,8 @@ from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options
 from segmarketo_cli.cli.rejects_options import strict_option
 from segmarketo_cli.cli.runs_changes import change_table
-from segmarketo_cli.jobs.changes import plan_rows
-from segmarketo_cli.jobs.undo.plan import UndoPlan
 from segmarketo_cli.jobs.undo.prepare import UndoOptions, prepare
-from segmarketo_cli.jobs.undo.run import run
+from segmarketo_cli.jobs.undo.run import UndoSummary, run
 from segmarketo_cli.state.change_log import UNDO_COMMAND
 
 
@@ -49,7 +47,7 @@ def runs_undo(app: AppContext, run_id: str, delete_created: bool, plan_out: Path
             dry_run=dry_run, as_json=as_json, rejects_path=rejects_path)
 
 
-def show_plan(plan: UndoPlan) -> None:
-    """The dry run on stdout: what the undo would restore, delete, leave (conflicts) and skip."""
+def show_plan(summary: UndoSummary) -> None:
+    """The dry run on stdout: what the undo would restore, delete, leave (conflicts) and skip (the first rows)."""
     click.echo("Undo plan (dry run, nothing written):")
-    click.echo(change_table(plan_rows(item.change() for item in plan.items), len(plan.items)))
+    click.echo(change_table(summary.rows, summary.items))
