@@ -37,8 +37,9 @@ def runs_undo(app: AppContext, run_id: str, delete_created: bool, plan_out: Path
     and reported with its current value); list adds and removes are reversed; score increments
     are subtracted once (a second undo skips what was undone). Leads the run created are listed,
     and deleted only with --delete-created. Program statuses, campaign requests, Segment events,
-    unsubscribes and deletes are listed as not reversible. The undo is a run of its own, with its
-    report, change log and exit code (3 when there are conflicts or rejects).
+    unsubscribes (and apply-events' list removals, part of a consent) and deletes are listed as not
+    reversible. The undo reads and writes 300 leads at a time; stopped midway, run it again. It is
+    a run of its own, with its report, change log and exit code (3 when there are conflicts or rejects).
     """
     options = UndoOptions(run_id=run_id, delete_created=delete_created, plan_out=plan_out, dry_run=dry_run)
     services = app.services()
