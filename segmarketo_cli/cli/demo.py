@@ -40,7 +40,8 @@ def demo(app: AppContext, keep_home: Path | None, as_json: bool) -> None:
 
     Starts the Marketo + Segment sandbox on 127.0.0.1, seeds it from the shipped samples, and runs
     backfill-leads, sync-audience, apply-events and writeback against it, each printing the report a real
-    run prints. Then it shows what changed in Marketo and what Segment received. Needs no credentials
+    run prints, then previews undoing the audience sync (runs undo --dry-run: nothing written). Then it shows
+    what changed in Marketo and what Segment received. Needs no credentials
     and no network, and never touches your configuration or keyring. Exit 0 when every step behaved
     as designed (the samples contain deliberately bad records, so two steps end "partial").
     """
@@ -59,7 +60,7 @@ def demo(app: AppContext, keep_home: Path | None, as_json: bool) -> None:
         for number, step in enumerate(steps, 1):
             if step.command == "apply-events":
                 rules_before = snapshot(box)
-            out.rule(f"Step {number}/{len(steps)} · {step.command}")
+            out.rule(f"Step {number}/{len(steps)} · {step.name}")
             out.print(escape(step.why))
             out.print(f"[dim]$ segmarketo {escape(' '.join([step.command, *_shown(step.args, samples)]))}[/]")
             out.file.flush()
@@ -85,7 +86,7 @@ def demo(app: AppContext, keep_home: Path | None, as_json: bool) -> None:
         document = {
             "sandbox": box.url,
             "home": str(keep_home) if keep_home else None,
-            "steps": [{"command": step.command, "arguments": _shown(step.args, samples), "exit_code": code,
+            "steps": [{"command": step.name, "arguments": _shown(step.args, samples), "exit_code": code,
                        "expected": sorted(step.expected), "as_designed": code in step.expected, "report": report}
                       for step, code, report in zip(steps, codes, reports, strict=True)],
             "changes": changes.to_dict(),
@@ -218,10 +219,10 @@ def _render_verdict(out: Console, steps: list[DemoStep], codes: list[int]) -> bo
         word = EXIT_WORDS.get(code, "?")
         if code in step.expected:
             note = " (expected: the samples contain deliberately bad records)" if code == ExitCode.PARTIAL else ""
-            out.print(f"[green]✓[/] {step.command}: exit {code} {word}{note}")
+            out.print(f"[green]✓[/] {step.name}: exit {code} {word}{note}")
         else:
             ok = False
-            out.print(f"[red]✗[/] {step.command}: exit {code} {word}, expected "
+            out.print(f"[red]✗[/] {step.name}: exit {code} {word}, expected "
                       + " or ".join(str(c) for c in sorted(step.expected)))
     out.print("[green]Demo finished: every step behaved as designed.[/]" if ok
               else "[red]Demo finished, but a step did not behave as designed (see above).[/]")

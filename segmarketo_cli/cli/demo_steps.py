@@ -34,6 +34,11 @@ class DemoStep:
     expected: frozenset[int]
     why: str
 
+    @property
+    def name(self) -> str:
+        """The step in headings and the verdict: the command, with its subcommand for `runs`."""
+        return f"{self.command} {self.args[0]}" if self.command == "runs" else self.command
+
 
 @dataclass
 class Snapshot:
@@ -78,7 +83,8 @@ class Changes:
 
 
 def demo_steps(samples: Path, now: datetime | None = None) -> list[DemoStep]:
-    """The four jobs over the shipped samples, with options chosen so each shows its work without a refusal."""
+    """The four jobs over the shipped samples, with options chosen so each shows its work without a refusal, then
+    a preview of undoing one of them."""
     since = first_activity_day(samples / "sandbox" / "activities.jsonl")
     now = now or datetime.now(timezone.utc)
     window_days = max(1, (now.date() - since).days + 1)
@@ -110,6 +116,12 @@ def demo_steps(samples: Path, now: datetime | None = None) -> list[DemoStep]:
             "extras such as Email Sent are opt-in). "
             f"--bulk-threshold {window_days + 1} keeps this {window_days}-day window on REST paging, which is "
             "instant here (Bulk Extract polls every minute).",
+        ),
+        DemoStep(
+            "runs", ("undo", "last:sync-audience", "--dry-run"), frozenset({0}),
+            "Every write above is in the runs' change logs (`segmarketo runs show RUN --changes`). This previews "
+            "undoing the audience sync: the members it added and removed would be put back, where the list "
+            "still holds what it wrote. A dry run: nothing is written.",
         ),
     ]
 

@@ -117,6 +117,7 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
                 "segmarketo runs undo 20261205T0756 --dry-run"),
         Example("Undo it, with every row in a file", "segmarketo runs undo 20261205T0756 --plan-out undo.csv"),
         Example("Also delete the leads it created", "segmarketo runs undo 20261205T0756 --delete-created"),
+        Example("Preview undoing the newest sync-audience run", "segmarketo runs undo last:sync-audience --dry-run"),
     ),
     "rejects": (
         Example("The newest runs that rejected records", "segmarketo rejects list"),

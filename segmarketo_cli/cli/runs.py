@@ -167,7 +167,8 @@ def _show_invocation(run: dict[str, Any]) -> None:
 @click.pass_obj
 def runs_show(app: AppContext, run_id: str, changes: bool, plan_out: Path | None, as_json: bool) -> None:
     """Print the report of RUN_ID again, with the arguments, inputs, profile and version it ran with (a unique
-    prefix of the id is enough); with --changes, what it wrote (its change log)."""
+    prefix of the id is enough, `last` is the newest run, `last:COMMAND` the newest of that command); with
+    --changes, what it wrote (its change log)."""
     run = find_run(app.store, run_id, app.profile_name)
     if plan_out is not None and not changes:
         raise click.UsageError("--plan-out goes with --changes")

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from segmarketo_cli.config.known_keys import refuse_unknown_keys
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.sizes import parse_size
-from segmarketo_cli.suggest import did_you_mean
 
 LISTEN_KEYS = ("host", "port", "flush_seconds", "flush_events", "max_body_bytes", "max_spool_bytes", "audiences",
                "retry_after_seconds")
@@ -34,10 +34,7 @@ class ListenSection:
 def read_listen(table: Mapping[str, Any], *, origin: str) -> ListenSection:
     """[listen]: known keys, positive numbers, sizes as numbers or text ('1MB'), audiences as key = "List"."""
     where = f"{origin}.listen]"
-    unknown = sorted(set(table) - set(LISTEN_KEYS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(LISTEN_KEYS)})"
-                          f"{did_you_mean(unknown[0], LISTEN_KEYS)}")
+    refuse_unknown_keys(table, LISTEN_KEYS, where=where)
     base = ListenSection()
     host = table.get("host", base.host)
     if not isinstance(host, str) or not host.strip():

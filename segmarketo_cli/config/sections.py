@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from segmarketo_cli.config.known_keys import refuse_unknown_keys
 from segmarketo_cli.config.listen import ListenSection, read_listen
 from segmarketo_cli.config.syncs import SyncsSection, read_syncs
 from segmarketo_cli.errors import ConfigError
@@ -183,10 +184,7 @@ def read_fields(table: Mapping[str, Any], *, origin: str, lookup_field: str) -> 
     """[fields]: known keys, lists of names, no field in two lists, the lookup field in none. `origin` is
     "FILE [profiles.NAME"."""
     where = f"{origin}.fields]"
-    unknown = sorted(set(table) - set(FIELD_KINDS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (expected {', '.join(FIELD_KINDS)})"
-                          f"{did_you_mean(unknown[0], FIELD_KINDS)}")
+    refuse_unknown_keys(table, FIELD_KINDS, where=where)
     lists: dict[str, tuple[str, ...]] = {}
     seen: dict[str, str] = {}
     for kind in FIELD_KINDS:
@@ -206,10 +204,7 @@ def read_fields(table: Mapping[str, Any], *, origin: str, lookup_field: str) -> 
 def read_writeback(table: Mapping[str, Any], *, origin: str) -> WritebackSection:
     """[writeback]: known keys, an events table of names or booleans, booleans for extras and integrations."""
     where = f"{origin}.writeback]"
-    unknown = sorted(set(table) - set(WRITEBACK_KEYS))
-    if unknown:
-        raise ConfigError(f"{where} has unknown key(s) {', '.join(unknown)} (known: {', '.join(WRITEBACK_KEYS)})"
-                          f"{did_you_mean(unknown[0], WRITEBACK_KEYS)}")
+    refuse_unknown_keys(table, WRITEBACK_KEYS, where=where)
     return WritebackSection(
         events=MappingProxyType(_events(table.get("events") or {}, where=f"{origin}.writeback.events]")),
         marketo_extras=_extras(table.get("marketo_extras", False), where=where),

@@ -23,7 +23,8 @@ def test_json_log_file_has_a_line_per_batch_and_a_summary_per_job(invoke, tmp_pa
     assert batches[("segmarketo.apply_events", "request_campaign")] >= 1
     assert batches[("segmarketo.writeback", "segment")] >= 1
     summaries = [line for line in lines if line.get("event") == "summary"]
-    assert [s["command"] for s in summaries] == ["backfill-leads", "sync-audience", "apply-events", "writeback"]
+    assert [s["command"] for s in summaries] == ["backfill-leads", "sync-audience", "apply-events", "writeback",
+                                                 "runs undo"]
     assert all(s["level"] == "info" for s in summaries)
     assert all(s["counts"] for s in summaries)
     sync = next(line for line in lines if line.get("call") == "sync_leads" and line["logger"] == "segmarketo.backfill")

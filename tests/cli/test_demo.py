@@ -32,6 +32,8 @@ def test_demo_runs_every_job_and_reports_what_the_sandbox_holds(invoke, tmp_path
     assert "✓ sync-audience: exit 0 ok" in out
     assert "✓ apply-events: exit 3 partial (expected" in out
     assert "✓ writeback: exit 0 ok" in out
+    assert "✓ runs undo: exit 0 ok" in out
+    assert re.search(r"runs undo · run \S+ · ok · dry run", result.stderr)
     # Each job printed the report a real run prints (on stderr).
     for command in ("backfill-leads", "sync-audience", "apply-events", "writeback"):
         assert re.search(rf"{command} · run \S+ · (ok|partial)", result.stderr), command

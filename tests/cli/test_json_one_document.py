@@ -72,10 +72,15 @@ def test_demo_json_is_one_document_with_each_steps_report(invoke):
     assert isinstance(document, dict)
     assert document["ok"] is True
     assert [step["command"] for step in document["steps"]] == ["backfill-leads", "sync-audience", "apply-events",
-                                                               "writeback"]
+                                                               "writeback", "runs undo"]
     for step in document["steps"]:
         assert step["as_designed"] is True
         assert step["report"]["command"] == step["command"]
         assert step["report"]["status"] in ("ok", "partial")
     assert document["changes"]["leads"]["created"] > 0
+    undo = document["steps"][-1]["report"]["counts"]  # a dry run of undoing the audience sync: all reversible
+    sync = document["steps"][1]["report"]["counts"]
+    assert undo["changes"] == sync["added"] + sync["removed"]
+    assert undo["restored"] + undo["unchanged"] == undo["changes"]
+    assert undo["conflicts"] == 0
     assert document["rejected"]["backfill-leads"][0]["origin"].startswith("sample_data/identifies.jsonl.gz:")

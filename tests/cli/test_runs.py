@@ -127,6 +127,24 @@ def test_show_json_is_the_stored_report(invoke, store):
     assert data["status"] == "ok"
 
 
+@pytest.mark.parametrize(("reference", "expected"), [
+    ("last", "20261103T100000Z-dddddd"),
+    ("last:sync-audience", "20261102T110000Z-cccccc"),
+    ("last:backfill-leads", "20261101T100000Z-aaaaaa"),
+])
+def test_show_last_and_last_of_a_command(invoke, store, reference, expected):
+    result = invoke("runs", "show", reference, "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["run_id"] == expected
+
+
+def test_show_last_of_a_command_without_runs_exits_1_in_one_line(invoke, store):
+    result = invoke("runs", "show", "last:runs undo")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == ("segmarketo: error: no run of 'runs undo' in profile 'default' "
+                                     "(see 'segmarketo runs list')")
+
+
 def test_show_unfinished_run(invoke, store):
     result = invoke("runs", "show", "20261103", "--json")
     data = json.loads(result.stdout)

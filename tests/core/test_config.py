@@ -270,11 +270,11 @@ def test_sections_of_a_profile_without_sub_tables_are_empty():
 @pytest.mark.parametrize(("table", "body", "key", "message"), [
     ("mapping", "plan = 3", "'plan'", "must name a Marketo field (a string), got 3"),
     ("mapping", 'address.city = " "', "'address.city'", "must name a Marketo field"),
-    ("fields", "owned = []", "owned", "unknown key(s) owned (expected marketo_owned, fill_only, newer_only)"),
+    ("fields", "owned = []", "owned", "unknown key(s) owned (known: marketo_owned, fill_only, newer_only)"),
     ("fields", 'marketo_owned = "leadScore"', "'marketo_owned'", "must be a list of Marketo field names"),
     ("fields", 'marketo_owned = ["title"]\nfill_only = ["title"]', "'title'", "is in both 'marketo_owned' and"),
     ("fields", 'newer_only = ["email"]', "'email'", "the lookup field 'email' cannot be in 'newer_only'"),
-    ("writeback", "colour = 1", "colour", "has unknown key(s) colour (known: bulk_after_days, events,"),
+    ("writeback", "colour = 1", "colour", ": unknown key(s) colour (known: bulk_after_days, events,"),
     ("writeback", 'events = ["Send Email"]', "writeback.events", "must be a table of \"Activity Type\""),
     ("writeback.events", '"Send Email" = 3', "'Send Email'", "must be an event name (string) or false, got 3"),
     ("writeback", 'marketo_extras = "yes"', "marketo_extras", "must be true or false, got 'yes'"),

@@ -35,7 +35,7 @@ USAGE = [
                                                "e.jsonl")),
      "--plan-out and --payloads-out name the same file"),
     ("unknown table key", (writeback_table("evnts = 1\n"), ("--since", "1d")),
-     "[profiles.default.writeback] has unknown key(s) evnts (known: "),
+     "[profiles.default.writeback]: unknown key(s) evnts (known: "),
     ("extras not a boolean", (writeback_table('marketo_extras = "yes"\n'), ("--since", "1d")),
      "[profiles.default.writeback] marketo_extras must be true or false, got 'yes'"),
     ("integrations not a table", (writeback_table("integrations = 5\n"), ("--since", "1d")),
