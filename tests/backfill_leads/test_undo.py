@@ -1,7 +1,8 @@
 """`runs undo` after backfill-leads, end to end against the sandbox: a first run creates leads, a second updates some
 and creates others; undoing the second gives back the sandbox after the first, undoing the first with
 --delete-created the sandbox before it. The before-values of the second run's updates are the first run's values,
-whether read from Marketo or from the first run's change log."""
+whether read from Marketo or from the first run's change log, so these hold with either `before_values` setting;
+leads that were in Marketo before any run are undone exactly with `before_values = marketo`."""
 
 from __future__ import annotations
 
@@ -118,3 +119,36 @@ def test_an_undo_dry_run_changes_nothing_and_counts_what_the_undo_then_does(sand
     assert code == 0, done
     for bucket in ("changes", "restored", "deleted", "created_kept", "conflicts"):
         assert planned["counts"].get(bucket, 0) == done["counts"].get(bucket, 0), bucket
+
+
+@pytest.fixture
+def seeded(sandbox, monkeypatch) -> dict:
+    """Before-values read from Marketo (`before_values = marketo`; before that setting existed, the only way):
+    two leads in Marketo before a backfill that updates them and creates two more."""
+    monkeypatch.setenv("SEGMARKETO_BEFORE_VALUES", "marketo")
+    mk = sandbox.marketo
+    return {"person0": mk.add_lead(email="person0@example.com", firstName="Old0", title="VP Sales"),
+            "person1": mk.add_lead(email="person1@example.com", firstName="Old1")}
+
+
+def test_marketo_before_values_undo_a_run_over_existing_leads_exactly(sandbox, invoke, seeded, tmp_path):
+    initial = snapshot(sandbox)
+    report = backfill(invoke, write_people(tmp_path / "in.jsonl", 4, title="Engineer"))
+    assert (report["counts"]["leads_updated"], report["counts"]["leads_created"]) == (2, 2)
+    code, undone = undo(invoke, report["run_id"], "--delete-created")
+    assert code == 0, undone
+    assert snapshot(sandbox) == initial
+    assert undone["counts"]["before_unknown"] == 0
+    assert undone["counts"]["deleted"] == 2
+
+
+def test_marketo_before_values_conflict_on_an_existing_lead(sandbox, invoke, seeded, tmp_path):
+    initial = snapshot(sandbox)
+    report = backfill(invoke, write_people(tmp_path / "in.jsonl", 2, title="Engineer"))
+    sandbox.marketo.store.update(seeded["person0"], {"firstName": "Edited"})
+    code, undone = undo(invoke, report["run_id"])
+    assert code == 3, undone
+    assert undone["counts"]["conflicts"] == 1
+    expected = initial
+    expected["leads"][seeded["person0"]]["firstName"] = "Edited"
+    assert snapshot(sandbox) == expected  # person0's title and all of person1 restored
