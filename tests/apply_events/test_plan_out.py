@@ -81,3 +81,21 @@ def test_parquet_and_xlsx_plans_hold_the_same_rows_as_csv(world, invoke, tmp_pat
         plans[extension] = read_plan(path)
     assert plans[suffix] == plans[".csv"]
     assert len(plans[".csv"]) == 11 + 3  # eleven changes, three rejects
+
+
+def test_a_real_runs_plan_file_holds_the_rows_it_then_logged(world, invoke, tmp_path):  # noqa: F811
+    box, ids, rules = world
+    export = write_export(tmp_path, MESSAGES)
+    plan_file = tmp_path / "plan.jsonl"
+    real = invoke("apply-events", str(export), "--rules", str(rules), "--plan-out", str(plan_file), "--json")
+    assert real.exit_code == 3, real.output
+    report = json.loads(real.stdout)
+    assert report["details"]["plan_rows"] == {"score": 1, "unsubscribe": 2, "update": 3, "remove": 2, "status": 1,
+                                              "campaign": 2}
+    planned = [json.loads(line) for line in plan_file.read_text(encoding="utf-8").splitlines()]
+    done_file = tmp_path / "done.jsonl"
+    assert invoke("runs", "show", report["run_id"], "--changes", "--plan-out", str(done_file)).exit_code == 0
+    logged = [json.loads(line) for line in done_file.read_text(encoding="utf-8").splitlines()]
+    assert writes(planned) == writes(logged)
+    assert len(writes(logged)) == 11
+    assert [row["action"] for row in planned[11:]] == ["reject"] * 3

@@ -3,6 +3,7 @@ more than LEADS_PER_GROUP leads are in memory, and an undo stopped between group
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -75,3 +76,16 @@ def test_an_undo_stopped_between_groups_resumes_exactly_once(invoke, sandbox, ma
     assert report["counts"]["already_undone"] == 300 * 3
     assert report["counts"]["restored"] == 350 * 3
     assert {sandbox.marketo.lead(lead)["leadScore"] for lead in many} == {0}  # never subtracted twice
+
+
+def test_a_dry_runs_plan_file_holds_every_group_and_the_terminal_the_first_rows(invoke, sandbox, many, tmp_path):
+    plan_file = tmp_path / "undo.csv"
+    result = invoke("runs", "undo", RUN, "--dry-run", "--plan-out", str(plan_file))
+    assert result.exit_code == 0, result.output
+    with plan_file.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 650 * 3
+    assert {row["lead_id"] for row in rows} == {str(lead) for lead in many}
+    assert {row["action"] for row in rows} == {"update", "score"}
+    assert "… and 1,930 more (write all with --plan-out FILE)" in result.stdout
+    assert {sandbox.marketo.lead(lead)["leadScore"] for lead in many} == {2}  # nothing written
