@@ -1,16 +1,20 @@
 """`runs undo` reads a run's change log a group of leads at a time: each group holds every change of its leads, no
-more than LEADS_PER_GROUP leads are in memory, and an undo stopped between groups resumes exactly once."""
+more than LEADS_PER_GROUP leads are in memory, and an undo stopped between groups, or interrupted while a write is
+out, resumes exactly once."""
 
 from __future__ import annotations
 
+import _thread
 import csv
 import json
+import time
 
 import pytest
 
 from segmarketo_cli import paths
 from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.jobs.undo import run as undo_run
+from segmarketo_cli.marketo.client import MarketoClient
 from segmarketo_cli.state import StateStore
 from segmarketo_cli.state.change_log import Change
 from tests.cli.test_runs_undo import RUN, logged_run
@@ -89,3 +93,26 @@ def test_a_dry_runs_plan_file_holds_every_group_and_the_terminal_the_first_rows(
     assert {row["action"] for row in rows} == {"update", "score"}
     assert "… and 1,930 more (write all with --plan-out FILE)" in result.stdout
     assert {sandbox.marketo.lead(lead)["leadScore"] for lead in many} == {2}  # nothing written
+
+
+def test_an_interrupt_while_a_write_is_out_waits_for_it_and_records_it(invoke, sandbox, many, monkeypatch):
+    sync_leads = MarketoClient.sync_leads
+    calls: list[int] = []
+
+    def interrupted(self, records, **kwargs):
+        rows = sync_leads(self, records, **kwargs)  # Marketo applied the batch ...
+        calls.append(len(records))
+        if len(calls) == 1:
+            _thread.interrupt_main()  # ... and Ctrl-C arrives before its answer is read
+            time.sleep(0.2)
+        return rows
+
+    monkeypatch.setattr(MarketoClient, "sync_leads", interrupted)
+    stopped = invoke("runs", "undo", RUN, "--json")
+    assert stopped.exit_code == 130, stopped.output
+    assert calls == [300]  # no further call after the interrupt
+    assert json.loads(stopped.stdout)["counts"]["restored"] == 300 * 3  # the batch out was recorded
+    code, report = undo(invoke, RUN)
+    assert code == 0, report
+    assert report["counts"]["already_undone"] == 300 * 3
+    assert {sandbox.marketo.lead(lead)["leadScore"] for lead in many} == {0}  # none subtracted twice
