@@ -116,3 +116,18 @@ def test_an_interrupt_while_a_write_is_out_waits_for_it_and_records_it(invoke, s
     assert code == 0, report
     assert report["counts"]["already_undone"] == 300 * 3
     assert {sandbox.marketo.lead(lead)["leadScore"] for lead in many} == {0}  # none subtracted twice
+
+
+def test_writes_the_undo_could_not_make_are_deferred_and_made_by_the_next_undo(invoke, sandbox, many):
+    sandbox.limits.daily_quota = sandbox.limits.used_today() + 1  # the first group's Get Leads, not its Sync Leads
+    stopped = invoke("runs", "undo", RUN, "--json")
+    assert stopped.exit_code == 75, stopped.output
+    report = json.loads(stopped.stdout)
+    assert "imbalances" not in report
+    assert (report["counts"]["changes"], report["counts"]["deferred"]) == (300 * 3, 300 * 3)
+    assert {sandbox.marketo.lead(lead)["leadScore"] for lead in many} == {2}
+    sandbox.limits.daily_quota = 50_000
+    code, done = undo(invoke, RUN)
+    assert code == 0, done
+    assert done["counts"]["restored"] == 650 * 3
+    assert {sandbox.marketo.lead(lead)["leadScore"] for lead in many} == {0}

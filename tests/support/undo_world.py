@@ -10,7 +10,7 @@ from segmarketo_cli.sandbox import Sandbox
 
 # The undo report's buckets; they add up to its `changes` (docs/runs.md "Audit and undo").
 UNDO_BUCKETS = ("restored", "deleted", "unchanged", "already_undone", "conflicts", "before_unknown", "created_kept",
-                "not_reversible", "rejected")
+                "not_reversible", "rejected", "deferred")
 
 
 def snapshot(sandbox: Sandbox) -> dict[str, Any]:

@@ -28,13 +28,20 @@ class UndoWriter:
         self.plan = plan
         self._pool: ThreadPoolExecutor | None = None
         self._held: KeyboardInterrupt | None = None
+        self._settled = 0  # items of the plan's writes settled so far
 
     def run(self) -> None:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="undo-write") as self._pool:
-            self.write_leads()
-            for (list_id, op), leads in self.plan.list_ops.items():
-                self.membership(list_id, op, leads)
-            self.delete_leads()
+        """Every write of the plan; when one fails or the run is interrupted, the items not settled yet are counted
+        `deferred` (a rerun of the undo does them) and the error is raised."""
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="undo-write") as self._pool:
+                self.write_leads()
+                for (list_id, op), leads in self.plan.list_ops.items():
+                    self.membership(list_id, op, leads)
+                self.delete_leads()
+        except BaseException:
+            self.ctx.report.add("deferred", len(self._pending(lambda item: True)) - self._settled)
+            raise
 
     def _call(self, call: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         """`call(*args, **kwargs)`, one write, on the pool's thread: an interrupt (Ctrl-C, SIGTERM) while it is
@@ -56,6 +63,7 @@ class UndoWriter:
 
     def _settle(self, items: Sequence[UndoItem], outcome: str, reason: str = "") -> None:
         """Count `items` in `outcome`; record the writes Marketo confirmed, write the rejected ones out."""
+        self._settled += len(items)
         for item in items:
             self.ctx.report.add(outcome)
             if outcome == "rejected":

@@ -17,9 +17,9 @@ from segmarketo_cli.jobs.undo.plan import CREATED_LIST, UndoItem, UndoPlan, plan
 from segmarketo_cli.jobs.undo.prepare import PreparedUndo
 
 # The report's buckets, one item each (a field of an update or score, or one other change); they add up to
-# `changes`. A dry run counts what it would restore and delete.
+# `changes`. A dry run counts what it would restore and delete; `deferred`: writes not made because the undo stopped.
 BUCKETS = ("restored", "deleted", "unchanged", "already_undone", "conflicts", "before_unknown", "created_kept",
-           "not_reversible", "rejected")
+           "not_reversible", "rejected", "deferred")
 _LISTED = {"unchanged": "unchanged", "already_undone": "already_undone", "conflict": "conflicts",
            "before_unknown": "before_unknown", "created_kept": "created_kept", "not_reversible": "not_reversible"}
 LEADS_PER_GROUP = 300  # leads planned and written together: one Get Leads read, Sync Leads rows of one call
