@@ -202,15 +202,15 @@ def print_targets(report: RunReport) -> None:
     by_rule = {entry["rule"]: entry for entry in report.details["plan"]}
     writes = calls.get("sync_leads", 0)
     field_leads = max(by_rule["usage-score"]["leads"], by_rule["customer"]["leads"], by_rule["opt-out"]["leads"])
-    print(f"  targets (writes <= distinct leads / {MAX_BATCH} per action, plus the score reads):")
+    print(f"  targets (writes <= distinct leads / {MAX_BATCH} per action, plus the value reads):")
     print(f"    sync_leads (score + set-fields + unsubscribe in one row per lead): {writes} calls; "
           f"one action alone would need {math.ceil(by_rule['usage-score']['leads'] / MAX_BATCH)} "
           f"(score) + {math.ceil(by_rule['customer']['leads'] / MAX_BATCH)} (set-fields) + "
           f"{math.ceil(by_rule['opt-out']['leads'] / MAX_BATCH)} (suppress); largest single action ≥ "
           f"{math.ceil(field_leads / MAX_BATCH)}")
-    reads = calls.get("score_read", 0)
+    reads = calls.get("value_read", 0)
     why = f"cached lead ids: values read by id, {MAX_BATCH} a call" if reads else "values came with the lead lookups"
-    print(f"    score reads: {reads} calls ({why})")
+    print(f"    value reads (scores and the fields written): {reads} calls ({why})")
     webinar = by_rule["webinar-registered"]["leads"]
     print(f"    program_status: {calls.get('program_status', 0)} calls for {webinar:,} leads "
           f"(target {math.ceil(webinar / MAX_BATCH)})")

@@ -61,6 +61,9 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "apply-events": (
         Example("Show what the sample rules would do to the sample track events",
                 "segmarketo apply-events sample_data/track_events.jsonl --rules sample_data/rules.toml --dry-run"),
+        Example("Write every change they would make (field, before -> after) and every reject to a spreadsheet",
+                "segmarketo apply-events sample_data/track_events.jsonl --rules sample_data/rules.toml --dry-run "
+                "--plan-out plan.xlsx"),
         Example("Apply them", "segmarketo apply-events sample_data/track_events.jsonl --rules sample_data/rules.toml"),
     ),
     "auth": (

@@ -13,10 +13,8 @@ from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options
 from segmarketo_cli.cli.rejects_options import strict_option
 from segmarketo_cli.cli.runs_changes import change_table
-from segmarketo_cli.jobs.changes import plan_rows
-from segmarketo_cli.jobs.undo.plan import UndoPlan
 from segmarketo_cli.jobs.undo.prepare import UndoOptions, prepare
-from segmarketo_cli.jobs.undo.run import run
+from segmarketo_cli.jobs.undo.run import UndoSummary, run
 from segmarketo_cli.state.change_log import UNDO_COMMAND
 
 
@@ -39,9 +37,10 @@ def runs_undo(app: AppContext, run_id: str, delete_created: bool, plan_out: Path
     and reported with its current value); list adds and removes are reversed; score increments
     are subtracted once (a second undo skips what was undone). Leads the run created are listed,
     and deleted only with --delete-created. Program statuses, campaign requests, Segment events,
-    unsubscribes and deletes are listed as not reversible. The undo is a run of its own, with its
-    report, change log and exit code (3 when there are conflicts or rejects). RUN_ID may be a unique
-    prefix, `last` or `last:COMMAND` (e.g. last:sync-audience).
+    unsubscribes (and apply-events' list removals, part of a consent) and deletes are listed as not
+    reversible. The undo reads and writes 300 leads at a time; stopped midway, run it again. It is
+    a run of its own, with its report, change log and exit code (3 when there are conflicts or rejects).
+    RUN_ID may be a unique prefix, `last` or `last:COMMAND` (e.g. last:sync-audience).
     """
     options = UndoOptions(run_id=run_id, delete_created=delete_created, plan_out=plan_out, dry_run=dry_run)
     services = app.services()
@@ -50,7 +49,7 @@ def runs_undo(app: AppContext, run_id: str, delete_created: bool, plan_out: Path
             dry_run=dry_run, as_json=as_json, rejects_path=rejects_path)
 
 
-def show_plan(plan: UndoPlan) -> None:
-    """The dry run on stdout: what the undo would restore, delete, leave (conflicts) and skip."""
+def show_plan(summary: UndoSummary) -> None:
+    """The dry run on stdout: what the undo would restore, delete, leave (conflicts) and skip (the first rows)."""
     click.echo("Undo plan (dry run, nothing written):")
-    click.echo(change_table(plan_rows(item.change() for item in plan.items), len(plan.items)))
+    click.echo(change_table(summary.rows, summary.items))

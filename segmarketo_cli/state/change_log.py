@@ -124,6 +124,32 @@ class ChangeLog:
                 return
             after = rows[-1][1]
 
+    def lead_groups(self, run_id: str, *, leads: int = 300) -> Iterator[list[LoggedChange]]:
+        """The run's changes a group at a time, never the whole log: every change of up to `leads` leads (by lead
+        id; each lead's changes all in one group) in recorded order, then the changes that name no lead, PAGE at a
+        time. Read through the `changes_lead` index (run, lead, seq): each group costs its own rows, not the run's."""
+        after: tuple[int, ...] = ()
+        while True:
+            ids = [int(row[0]) for row in self._file.query(
+                "SELECT DISTINCT lead_id FROM changes WHERE run_id = ? AND lead_id IS NOT NULL"
+                f"{' AND lead_id > ?' if after else ''} ORDER BY lead_id LIMIT ?", (run_id, *after, leads))]
+            if ids:
+                yield [_logged(row) for row in self._file.query(
+                    f"SELECT {_COLUMNS} FROM changes INDEXED BY changes_lead WHERE run_id = ? "
+                    f"AND lead_id IN ({','.join('?' * len(ids))}) ORDER BY seq", (run_id, *ids))]
+            if len(ids) < leads:
+                break
+            after = (ids[-1],)
+        seq = -1
+        while True:
+            rows = self._file.query(f"SELECT {_COLUMNS} FROM changes WHERE run_id = ? AND lead_id IS NULL AND seq > ? "
+                                    "ORDER BY seq LIMIT ?", (run_id, seq, PAGE))
+            if rows:
+                yield [_logged(row) for row in rows]
+            if len(rows) < PAGE:
+                return
+            seq = rows[-1][1]
+
     def counts(self, run_id: str) -> dict[str, int]:
         """How many changes of each action the run recorded."""
         return {str(action): int(n) for action, n in self._file.query(
@@ -156,19 +182,24 @@ class ChangeLog:
                         values[name] = after
         return {key: values for key, values in found.items() if values}
 
-    def reversed_by_undo(self, instance: str, run_id: str) -> dict[int, set[str]]:
-        """What earlier `runs undo` runs already reversed of `run_id`: seq -> the fields reversed ("" for a change
-        without fields). An undo records the change it reverses as origin "RUN#seq"."""
+    def reversed_by_undo(self, instance: str, run_id: str, lead_ids: Sequence[int]) -> dict[int, set[str]]:
+        """What earlier `runs undo` runs already reversed of `run_id`'s changes to `lead_ids`: seq -> the fields
+        reversed ("" for a change without fields). An undo records the change it reverses as origin "RUN#seq",
+        with the lead of that change (it reverses nothing that names no lead)."""
         done: dict[int, set[str]] = {}
         pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "#%"
-        rows = self._file.query(
-            "SELECT c.origin, c.fields FROM changes c JOIN runs r ON r.run_id = c.run_id "
-            "WHERE r.command = ? AND c.instance = ? AND c.origin LIKE ? ESCAPE '\\'",
-            (UNDO_COMMAND, instance, pattern))
-        for origin, text in rows:
-            seq = str(origin).rsplit("#", 1)[-1]
-            if seq.isdigit():
-                done.setdefault(int(seq), set()).update(_decode_fields(text) or {""})
+        for start in range(0, len(lead_ids), _CHUNK):
+            part = list(lead_ids[start:start + _CHUNK])
+            rows = self._file.query(
+                # runs first (CROSS JOIN keeps that order), then each undo run's changes of these leads
+                "SELECT c.origin, c.fields FROM runs r CROSS JOIN changes c INDEXED BY changes_lead "
+                f"WHERE c.run_id = r.run_id AND r.command = ? AND c.lead_id IN ({','.join('?' * len(part))}) "
+                "AND c.instance = ? "
+                "AND c.origin LIKE ? ESCAPE '\\'", (UNDO_COMMAND, *part, instance, pattern))
+            for origin, text in rows:
+                seq = str(origin).rsplit("#", 1)[-1]
+                if seq.isdigit():
+                    done.setdefault(int(seq), set()).update(_decode_fields(text) or {""})
         return done
 
     def expire(self, first_kept_run_id: str) -> int:

@@ -13,6 +13,8 @@ Version 5 adds the reject fingerprints (reject_fingerprints, reject_origins): wh
 reported, and the origin files of each run's rejects, for --retry-rejects (docs/state.md "Known rejects").
 Version 6 adds the change log (changes): every write a real run made, with before and after values, for
 `runs show --changes` and `runs undo` (docs/state.md "Change log").
+Version 7 indexes the change log by run and lead (changes_lead), so `runs undo` reads a run's changes a few
+leads at a time.
 Every migration only creates what is missing, so it is safe on any of those shapes and on a half-made file.
 """
 
@@ -69,6 +71,7 @@ CHANGE_LOG = (
   PRIMARY KEY (run_id, seq))""",
     "CREATE INDEX IF NOT EXISTS changes_key ON changes (instance, key)",
 )
+CHANGE_LOG_BY_LEAD = ("CREATE INDEX IF NOT EXISTS changes_lead ON changes (run_id, lead_id, seq)",)
 
 # Every ledger table is keyed by instance; before version 1 of the profile store they lived there.
 LEDGER_TABLES = ("processed_events", "pending_actions", "lead_ids", "pushed_hashes", "associated_cookies",
@@ -145,6 +148,11 @@ def profile_change_log(db: sqlite3.Connection) -> None:
     _execute(db, CHANGE_LOG)
 
 
+def profile_change_log_by_lead(db: sqlite3.Connection) -> None:
+    """The change log's (run, lead, seq) index: one run's changes a few leads at a time (`runs undo`)."""
+    _execute(db, CHANGE_LOG_BY_LEAD)
+
+
 def ledger_v1(db: sqlite3.Connection) -> None:
     """The instance ledger: what makes writes to one Marketo instance happen once."""
     _execute(db, LEDGER_V1)
@@ -157,6 +165,6 @@ def registry_v1(db: sqlite3.Connection) -> None:
 
 PROFILE_MIGRATIONS: tuple[Migration, ...] = ((1, profile_v1), (2, profile_v2), (3, profile_v3),
                                             (4, profile_run_context), (5, profile_reject_history),
-                                            (6, profile_change_log))
+                                            (6, profile_change_log), (7, profile_change_log_by_lead))
 LEDGER_MIGRATIONS: tuple[Migration, ...] = ((1, ledger_v1),)
 REGISTRY_MIGRATIONS: tuple[Migration, ...] = ((1, registry_v1),)

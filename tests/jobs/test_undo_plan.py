@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from segmarketo_cli.jobs.undo.plan import plan_undo, reads_needed, same
+from segmarketo_cli.jobs.undo.plan import CONSENT_REMOVAL, CREATED_LIST, plan_undo, reads_needed, same
 from segmarketo_cli.state.change_log import Change, LoggedChange
 
 RUN = "20261201T100000Z-aaaaaa"
@@ -55,3 +55,20 @@ def test_values_compare_as_marketo_holds_them():
     assert same(None, "")
     assert not same("Acme", "acme")
     assert not same(None, 0)
+
+
+def test_apply_events_list_removals_are_consent_and_not_reversed_nor_read():
+    changes = logged(Change("remove", "a", 7, target="1001", reason="opt-out"))
+    assert reads_needed(changes, {}, "apply-events").list_leads == {}
+    plan = plan_undo(changes, values={}, membership={("1001", 7): False}, reversed_={}, command="apply-events")
+    assert [(item.outcome, item.reason) for item in plan.items] == [("not_reversible", CONSENT_REMOVAL)]
+    assert plan.list_ops == {}
+    audience = plan_undo(changes, values={}, membership={("1001", 7): False}, reversed_={}, command="sync-audience")
+    assert audience.list_ops == {("1001", "add"): [7]}
+
+
+def test_a_created_list_is_kept_even_with_delete_created():
+    changes = logged(Change("create", "Segment VIP", target="list:1001", reason="--create-list in 12"))
+    plan = plan_undo(changes, values={}, membership={}, reversed_={}, delete_created=True, command="sync-audience")
+    assert [(item.outcome, item.reason) for item in plan.items] == [("created_kept", CREATED_LIST)]
+    assert plan.deletes == []

@@ -1,6 +1,6 @@
 """What each write of an apply-events plan changes, field by field (before -> after): the rows of --plan-out and the
-dry-run sample, and what the change log records once Marketo confirmed the write (docs/apply-events.md, "Plan file
-and change log")."""
+dry-run sample, and what the change log records once Marketo confirmed the write (docs/apply-events.md, "--plan-out
+and the change log")."""
 
 from __future__ import annotations
 

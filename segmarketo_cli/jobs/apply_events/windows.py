@@ -39,8 +39,9 @@ class PlanWindows:
         self.lead_ids = lead_ids
         self.con.execute(_WINDOWS, [WINDOW_MATCHES])
         staged.drop("ae_matches", "ae_rejects", "ae_done")  # everything the plan needs is in ae_plan now
-        row = self.con.execute("SELECT max(win) FROM ae_plan").fetchone()
-        self.count = 0 if row is None or row[0] is None else int(row[0]) + 1
+        # fetchall: DuckDB 2 refuses `register` (engine.insert_arrow) while a result is not fetched to its end.
+        [(last,)] = self.con.execute("SELECT max(win) FROM ae_plan").fetchall()
+        self.count = 0 if last is None else int(last) + 1
 
     def per_rule(self, after: int = -1) -> list[tuple[Rule, int]]:
         """Matches per rule in the windows after window `after` (all of them by default)."""

@@ -1,5 +1,5 @@
 """sync-audience's changes as --plan-out and the change log hold them. The dry run's plan and the real run's log
-are built by the same functions, so the two compare row for row (docs/sync-audience.md "Plan file and change log").
+are built by the same functions, so the two compare row for row (docs/sync-audience.md "--plan-out and the change log").
 
 The identity type of a row's key is in its reason, as "(key: email)", "(key: userId)", "(key: marketo-id)"."""
 

@@ -1,10 +1,12 @@
 """Every write of `runs undo`: field values and scores back (Sync Leads updateOnly by id), list adds and removes
-reversed, created leads deleted; each confirmed batch recorded in the undo's own change log."""
+reversed, created leads deleted; each confirmed batch recorded in the undo's own change log before the next call,
+also when a Ctrl-C or SIGTERM arrives while a call is out (it is raised once the batch is recorded)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from segmarketo_cli.jobs.batches import chunks, first_reason, positional
 from segmarketo_cli.jobs.context import JobContext
@@ -14,6 +16,8 @@ from segmarketo_cli.marketo.codes import record_bucket
 if TYPE_CHECKING:
     from segmarketo_cli.marketo.client import MarketoClient
 
+R = TypeVar("R")
+
 
 class UndoWriter:
     """Applies an UndoPlan and settles each item: restored, deleted, unchanged or rejected."""
@@ -22,15 +26,44 @@ class UndoWriter:
         self.ctx = ctx
         self.client = client
         self.plan = plan
+        self._pool: ThreadPoolExecutor | None = None
+        self._held: KeyboardInterrupt | None = None
+        self._settled = 0  # items of the plan's writes settled so far
 
     def run(self) -> None:
-        self.write_leads()
-        for (list_id, op), leads in self.plan.list_ops.items():
-            self.membership(list_id, op, leads)
-        self.delete_leads()
+        """Every write of the plan; when one fails or the run is interrupted, the items not settled yet are counted
+        `deferred` (a rerun of the undo does them) and the error is raised."""
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="undo-write") as self._pool:
+                self.write_leads()
+                for (list_id, op), leads in self.plan.list_ops.items():
+                    self.membership(list_id, op, leads)
+                self.delete_leads()
+        except BaseException:
+            self.ctx.report.add("deferred", len(self._pending(lambda item: True)) - self._settled)
+            raise
+
+    def _call(self, call: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """`call(*args, **kwargs)`, one write, on the pool's thread: an interrupt (Ctrl-C, SIGTERM) while it is
+        out waits for Marketo's answer and is held until that batch is settled (`_raise_held`), so a score written
+        is never left unrecorded (a second undo would subtract it again)."""
+        assert self._pool is not None
+        future = self._pool.submit(call, *args, **kwargs)
+        while True:
+            try:
+                return future.result()
+            except KeyboardInterrupt as interrupt:
+                if future.done() and future.exception() is interrupt:
+                    raise  # the call itself was interrupted
+                self._held = self._held or interrupt
+
+    def _raise_held(self) -> None:
+        if self._held is not None:
+            raise self._held
 
     def _settle(self, items: Sequence[UndoItem], outcome: str, reason: str = "") -> None:
         """Count `items` in `outcome`; record the writes Marketo confirmed, write the rejected ones out."""
+        self._settled += len(items)
         for item in items:
             self.ctx.report.add(outcome)
             if outcome == "rejected":
@@ -52,7 +85,7 @@ class UndoWriter:
                       for item in items], "restored")
         records = [{"id": lead, **values} for lead, values in self.plan.lead_writes.items()]
         for batch in chunks(records):
-            rows = self.client.sync_leads(batch, action="updateOnly", lookup_field="id")
+            rows = self._call(self.client.sync_leads, batch, action="updateOnly", lookup_field="id")
             restored: list[UndoItem] = []
             for record, row in positional(rows, batch):
                 items = by_lead.get(int(record["id"]), [])
@@ -61,6 +94,7 @@ class UndoWriter:
                 else:
                     self._settle(items, "rejected", first_reason(row).describe())
             self._settle(restored, "restored")
+            self._raise_held()
 
     def membership(self, list_id: str, op: str, leads: Sequence[int]) -> None:
         """Add to or remove from one static list, 300 leads per call; already as asked counts as done."""
@@ -70,7 +104,8 @@ class UndoWriter:
             by_lead.setdefault(item.lead_id or 0, []).append(item)
         call = self.client.add_to_list if op == "add" else self.client.remove_from_list
         for chunk in chunks(list(leads)):
-            rows = {int(row["id"]): row for row in call(int(list_id), list(chunk)) if row.get("id") is not None}
+            answer = self._call(call, int(list_id), list(chunk))
+            rows = {int(row["id"]): row for row in answer if row.get("id") is not None}
             done: list[UndoItem] = []
             for lead in chunk:
                 row = rows.get(lead)
@@ -82,6 +117,7 @@ class UndoWriter:
                     reason = f"{op} list {list_id} (undoing a {reversing}): {first_reason(row).describe()}"
                     self._settle(by_lead.get(lead, []), "rejected", reason)
             self._settle(done, "restored")
+            self._raise_held()
 
     def delete_leads(self) -> None:
         """Delete the leads the run created (--delete-created), 300 per call; a lead already gone is unchanged."""
@@ -89,8 +125,8 @@ class UndoWriter:
         for item in self._pending(lambda item: item.action == "delete"):
             by_lead.setdefault(item.lead_id or 0, []).append(item)
         for chunk in chunks(self.plan.deletes):
-            rows = {int(row["id"]): row for row in self.client.delete_leads(list(chunk))
-                    if row.get("id") is not None}
+            answer = self._call(self.client.delete_leads, list(chunk))
+            rows = {int(row["id"]): row for row in answer if row.get("id") is not None}
             deleted: list[UndoItem] = []
             for lead in chunk:
                 row: Any = rows.get(lead)
@@ -101,3 +137,4 @@ class UndoWriter:
                 else:
                     self._settle(by_lead.get(lead, []), "rejected", f"delete: {first_reason(row).describe()}")
             self._settle(deleted, "deleted")
+            self._raise_held()

@@ -21,7 +21,12 @@ NOT_REVERSIBLE = {
     "unsubscribe": "consent: an unsubscribe is never reversed automatically",
     "delete": "a deleted lead cannot be brought back",
 }
+# apply-events removes leads from lists only for a `suppress` rule: putting them back would undo part of a consent.
+CONSENT_REMOVAL = "consent: a list removal of a suppress rule is never reversed automatically"
+CONSENT_REMOVALS = ("apply-events",)  # the commands whose list removals are consent
 LEAD_GONE = "the lead is no longer in Marketo"
+LIST_TARGET = "list:"  # the target of a static list a run created (sync-audience --create-list)
+CREATED_LIST = "a static list the run created; kept (delete it in Marketo if it is not wanted)"
 
 LeadValues = Mapping[int, Mapping[str, Any]]  # lead id -> field -> value; a lead absent is not in Marketo
 Membership = Mapping[tuple[str, int], bool | None]  # (list id, lead id) -> member? None: Marketo did not say
@@ -80,7 +85,12 @@ class Reads:
     list_leads: dict[str, set[int]]
 
 
-def reads_needed(changes: Iterable[LoggedChange], reversed_: Mapping[int, set[str]]) -> Reads:
+def consent_removal(change: Change, command: str) -> bool:
+    """Whether `change` is a list removal a run of `command` made for a consent (never reversed)."""
+    return change.action == "remove" and command in CONSENT_REMOVALS
+
+
+def reads_needed(changes: Iterable[LoggedChange], reversed_: Mapping[int, set[str]], command: str = "") -> Reads:
     """The lead fields and list memberships to read for the items an earlier undo did not already reverse."""
     lead_fields: dict[int, set[str]] = {}
     list_leads: dict[str, set[int]] = {}
@@ -92,7 +102,8 @@ def reads_needed(changes: Iterable[LoggedChange], reversed_: Mapping[int, set[st
             wanted = {name for name in change.fields if name not in done}
             if wanted:
                 lead_fields.setdefault(change.lead_id, set()).update(wanted)
-        elif change.action in ("add", "remove") and "" not in done and change.target:
+        elif change.action in ("add", "remove") and "" not in done and change.target and \
+                not consent_removal(change, command):
             list_leads.setdefault(change.target, set()).add(change.lead_id)
     return Reads(lead_fields, list_leads)
 
@@ -177,6 +188,8 @@ def _membership(walk: _Walk, logged: LoggedChange) -> UndoItem:
 
 
 def _create(logged: LoggedChange, delete_created: bool) -> UndoItem:
+    if logged.change.target.startswith(LIST_TARGET):
+        return UndoItem(logged, "", "created_kept", reason=CREATED_LIST)
     if not delete_created:
         return UndoItem(logged, "", "created_kept", reason="created by the run; kept (delete with --delete-created)")
     if logged.change.lead_id is None:
@@ -185,9 +198,10 @@ def _create(logged: LoggedChange, delete_created: bool) -> UndoItem:
 
 
 def plan_undo(changes: Sequence[LoggedChange], *, values: LeadValues, membership: Membership,
-              reversed_: Mapping[int, set[str]], delete_created: bool = False) -> UndoPlan:
-    """What undoing `changes` (one run's, in recorded order) does, given what Marketo holds now and what earlier
-    undos of the run already reversed (`reversed_`: seq -> fields)."""
+              reversed_: Mapping[int, set[str]], delete_created: bool = False,
+              command: str = "") -> UndoPlan:
+    """What undoing `changes` (one run's of `command`, in recorded order) does, given what Marketo holds now and
+    what earlier undos of the run already reversed (`reversed_`: seq -> fields)."""
     walk = _Walk(values, membership)
     items: list[UndoItem] = []
     for logged in reversed(changes):
@@ -203,6 +217,8 @@ def plan_undo(changes: Sequence[LoggedChange], *, values: LeadValues, membership
                     found.append(_score(walk, logged, name, before, after))
         elif done:
             found.append(UndoItem(logged, "", "already_undone", reason="undone by an earlier undo"))
+        elif consent_removal(change, command):
+            found.append(UndoItem(logged, "", "not_reversible", reason=CONSENT_REMOVAL))
         elif change.action in ("add", "remove"):
             found.append(_membership(walk, logged))
         elif change.action == "create":

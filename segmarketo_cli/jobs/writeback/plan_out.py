@@ -1,5 +1,5 @@
 """writeback's events as --plan-out and the change log hold them (action `event`), and the plan file written
-from events that arrive a batch at a time (docs/writeback.md "Plan file and change log")."""
+from events that arrive a batch at a time (docs/writeback.md "--plan-out and the change log")."""
 
 from __future__ import annotations
 
