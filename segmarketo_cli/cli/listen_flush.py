@@ -29,6 +29,7 @@ from segmarketo_cli.jobs.sync_audience.run import run as sync_run
 from segmarketo_cli.listen.drain import FlushResult
 from segmarketo_cli.listen.metrics import Metrics
 from segmarketo_cli.listen.spool import Spooled
+from segmarketo_cli.marketo.limits import Limiter
 from segmarketo_cli.sources import preflight
 
 log = logging.getLogger("segmarketo.listen")
@@ -48,6 +49,7 @@ class FlushJobs:
     folder: Path
     say: Callable[[str], None]
     _apply_profile: ApplyProfile | None = field(default=None, init=False)
+    _limiter: Limiter | None = field(default=None, init=False)  # the last flush's Marketo window
 
     def __call__(self, batch_id: str, batch: list[Spooled]) -> FlushResult:
         settings = self.app.settings
@@ -90,13 +92,14 @@ class FlushJobs:
                 out.write(event.body + "\n")
         try:
             body = job(path)
-            services = Services(self.app.settings, self.app.store)
+            services = Services(self.app.settings, self.app.store, previous_limiter=self._limiter)
             frame = RunFrame(command, services=services, say=self.say, context={
                 "arguments": ["listen", "--flush", batch_id], "inputs": [str(path)],
                 "profile": self.app.settings.profile, "version": __version__, "note": f"listen flush {batch_id}"})
             outcome = run_recorded(self.app, frame, body)
         finally:
             path.unlink(missing_ok=True)
+        self._limiter = services.limiter or self._limiter  # the next flush starts inside this one's window
         report = outcome.report
         self.metrics.flushed(report.status, calls=int(report.api_calls.get("marketo", 0)), rejected=report.rejected)
         log.log(logging.INFO if outcome.exit_code in SETTLED else logging.WARNING,

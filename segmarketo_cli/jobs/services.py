@@ -72,6 +72,12 @@ class Services:
     _marketo: MarketoClient | None = None
     _segment: BatchSender | None = None
     _engine: Engine | None = None
+    previous_limiter: Limiter | None = None  # a Marketo window carried over from the process's previous run
+
+    @property
+    def limiter(self) -> Limiter | None:
+        """The Marketo client's limiter, once the client was built."""
+        return self._marketo.limiter if self._marketo is not None else None
 
     @property
     def store(self) -> StateStore:
@@ -82,6 +88,8 @@ class Services:
     def marketo(self) -> MarketoClient:
         if self._marketo is None:
             self._marketo = build_marketo(self.settings, store=self.store)
+            if self.previous_limiter is not None:
+                self._marketo.limiter.inherit(self.previous_limiter)
         return self._marketo
 
     def segment(self) -> BatchSender:

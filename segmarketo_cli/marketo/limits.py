@@ -102,6 +102,21 @@ class Limiter:
                 self._in_flight -= 1
                 self._slots.notify()
 
+    def recent_calls(self) -> int:
+        """Calls admitted in the current window (this limiter's or inherited)."""
+        with self._lock:
+            self._wait_locked(self._clock())
+            return len(self._stamps)
+
+    def inherit(self, previous: Limiter) -> None:
+        """Count the calls `previous` admitted in the current window, and its pause, against this limiter: one
+        process running job after job (listen's flushes) stays inside Marketo's window across them."""
+        with previous._lock:
+            stamps, paused_until = list(previous._stamps), previous._paused_until
+        with self._lock:
+            self._stamps.extend(stamps)
+            self._paused_until = max(self._paused_until, paused_until)
+
     def penalize(self, seconds: float) -> None:
         """Pause every thread for `seconds` (after Marketo said 606/615); pauses never shorten."""
         with self._lock:

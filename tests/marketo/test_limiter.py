@@ -61,6 +61,27 @@ def test_first_calls_go_without_waiting():
     assert admitted_times(limiter, clock, 1) == [pytest.approx(1020.0)]
 
 
+def test_a_limiter_inheriting_a_previous_runs_window_waits_for_it():
+    clock = FakeClock()
+    first = Limiter(calls=10, window_s=20.0, clock=clock, sleep=clock.sleep)
+    admitted_times(first, clock, 10)  # one flush used the whole window
+    first.penalize(3.0)
+    second = Limiter(calls=10, window_s=20.0, clock=clock, sleep=clock.sleep)
+    second.inherit(first)
+    assert admitted_times(second, clock, 1) == [pytest.approx(1020.0)]  # the next flush waits for that window
+    fresh = Limiter(calls=10, window_s=20.0, clock=clock, sleep=clock.sleep)
+    assert admitted_times(fresh, clock, 1) == [pytest.approx(1020.0)]  # no wait without inheriting
+
+
+def test_inherit_carries_the_pause():
+    clock = FakeClock()
+    first = Limiter(calls=100, window_s=20.0, clock=clock, sleep=clock.sleep)
+    first.penalize(5.0)
+    second = Limiter(calls=100, window_s=20.0, clock=clock, sleep=clock.sleep)
+    second.inherit(first)
+    assert admitted_times(second, clock, 1) == [pytest.approx(1005.0)]
+
+
 def test_penalize_pauses_the_next_call_and_never_shortens():
     clock = FakeClock()
     limiter = Limiter(calls=100, window_s=20.0, clock=clock, sleep=clock.sleep)
