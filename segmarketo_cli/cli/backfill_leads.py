@@ -95,7 +95,7 @@ def _shown(value: str) -> str:
                    "before-values) [default: the profile's before_values, else stored] "
                    f"[env var: {setting_variable('before_values')}].")
 @click.option("--plan-out", type=click.Path(dir_okay=False, writable=True), default=None, metavar="FILE",
-              help="Write every planned change to FILE, one row per lead and field (create, update, unchanged, "
+              help="Write every planned change to FILE, one row per lead and field (create, update, upsert, unchanged, "
                    "skip-owned, skip-fill-only, skip-older, reject) with before and after values: CSV, JSON lines, "
                    "Parquet or Excel by its extension (.csv, .jsonl, .parquet, .xlsx). Also in a real run, "
                    "before its first write.")
