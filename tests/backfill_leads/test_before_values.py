@@ -51,6 +51,8 @@ def test_stored_makes_no_look_up_and_marketo_one_get_leads_per_300_leads(invoke,
     assert code == 0
     assert real["counts"]["leads_created"] == 301
     assert real["api_calls"]["marketo"] == stored["api_calls"]["marketo"] + 2  # two Sync Leads calls, no look-up
+    shown = json.loads(invoke("runs", "show", real["run_id"], "--json").stdout)
+    assert shown["details"]["before_values"] == "stored"  # what the run used, kept with its report
 
 
 def test_the_setting_comes_from_the_profile_or_the_environment_and_is_checked(invoke, sandbox, isolated_home,
