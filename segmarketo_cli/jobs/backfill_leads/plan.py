@@ -47,9 +47,10 @@ class Ownership:
 
 @dataclass(slots=True)
 class Candidate:
-    """A person ready to upsert: lookup key, fields (marketo_owned removed), content hash, cookies; once looked up
-    in Marketo (`look_up`): whether the lead exists and its id, each written field's value before the write, and
-    the fields field ownership kept from being written (`skipped`: kind, field, Marketo's value, the input's)."""
+    """A person ready to upsert: lookup key, fields (marketo_owned removed), content hash, cookies; once settled
+    (`look_up` in Marketo, or `recall` from the state store): whether the lead exists and its id, each written
+    field's value before the write, and the fields field ownership kept from being written (`skipped`: kind, field,
+    the value before, the input's)."""
 
     key: str
     fields: dict[str, Any]
