@@ -14,6 +14,7 @@ from segmarketo_cli.cli.helptext import epilog, setting_variable
 from segmarketo_cli.cli.jobrun import run_job
 from segmarketo_cli.cli.options import job_options, partition_option
 from segmarketo_cli.cli.rejects_options import input_files, retry_rejects_option, strict_option
+from segmarketo_cli.config.defaults import BEFORE_VALUES
 from segmarketo_cli.jobs.backfill_leads.lead_changes import written
 from segmarketo_cli.jobs.backfill_leads.lead_plan import LeadPlan
 from segmarketo_cli.jobs.backfill_leads.prepare import DEFAULT_BULK_THRESHOLD, BackfillOptions, prepare
@@ -30,8 +31,13 @@ def show_plan(plan: LeadPlan, *, bulk_threshold: int, lookup_field: str, plan_ou
     rejects."""
     out = sys.stdout
     mode = "Bulk Import" if plan.uses_bulk(bulk_threshold) else f"REST ({MAX_BATCH} per call)"
+    new = f"{plan.new_count:,} new to this instance's state (created unless Marketo already has them), " \
+        if plan.new_count else ""
     out.write(f"Plan: {plan.planned:,} lead(s): {plan.create_count:,} to create, {plan.update_count:,} to update, "
-              f"{plan.unchanged_count:,} unchanged, {plan.reject_count:,} rejected; writes via {mode}\n")
+              f"{new}{plan.unchanged_count:,} unchanged, {plan.reject_count:,} rejected; writes via {mode}\n")
+    if plan.new_count:
+        out.write("  before-values of those: unknown; --before-values marketo reads them first for an exact split "
+                  f"(one Get Leads call per {MAX_BATCH} leads)\n")
     leads = plan.sample_upserts(sample)
     rows = [row for lead in leads for row in change_rows(written(lead)) if row["field"] != lookup_field]
     rows = rows[:sample_rows]
@@ -82,8 +88,14 @@ def _shown(value: str) -> str:
               metavar="N", help="Use Bulk Import when at least N leads are to be written.")
 @click.option("--full", is_flag=True,
               help="Read every input file again and resend every lead, even those unchanged since the last run.")
+@click.option("--before-values", type=click.Choice(BEFORE_VALUES), default=None,
+              help="Where each lead's values before the write come from (plan file, change log, runs undo): "
+                   "stored (no extra call: the state store, Marketo only where fill_only/newer_only read it anyway) "
+                   f"or marketo (one Get Leads call per {MAX_BATCH} leads written: exact created/updated and "
+                   "before-values) [default: the profile's before_values, else stored] "
+                   f"[env var: {setting_variable('before_values')}].")
 @click.option("--plan-out", type=click.Path(dir_okay=False, writable=True), default=None, metavar="FILE",
-              help="Write every planned change to FILE, one row per lead and field (create, update, unchanged, "
+              help="Write every planned change to FILE, one row per lead and field (create, update, upsert, unchanged, "
                    "skip-owned, skip-fill-only, skip-older, reject) with before and after values: CSV, JSON lines, "
                    "Parquet or Excel by its extension (.csv, .jsonl, .parquet, .xlsx). Also in a real run, "
                    "before its first write.")
@@ -94,18 +106,20 @@ def _shown(value: str) -> str:
 @click.pass_obj
 def backfill_leads(app: AppContext, files: tuple[str, ...], fmt: str | None, lookup_field: str | None,
                    user_id_field: str | None, mapping_file: str | None, auto_map: bool, nulls: str,
-                   on_invalid: str, bulk_threshold: int, full: bool, plan_out: str | None, partition: str | None,
-                   dry_run: bool, as_json: bool, rejects_path: str | None) -> None:
+                   on_invalid: str, bulk_threshold: int, full: bool, before_values: str | None, plan_out: str | None,
+                   partition: str | None, dry_run: bool, as_json: bool, rejects_path: str | None) -> None:
     """Upsert Marketo leads from Segment identify data in FILE... .
 
     FILE is a Segment S3 export (.jsonl, .jsonl.gz, .gz), a JSON array, a CSV or Parquet extract of the
     warehouse identifies/users tables, a folder or a glob. The identifies of one person are merged
     (userId, anonymousId, alias, e-mail) and their traits mapped to lead fields. Re-runs send only what
-    changed. Every lead written is looked up first (one Get Leads call per 300), so the dry run tells created
-    from updated and the run's change log holds each field's value before and after (`runs show --changes`).
+    changed. The run's change log holds each field's value before and after (`runs show --changes`): before-values
+    come from the state store at no extra call (--before-values marketo reads every lead first, one Get Leads call
+    per 300, for exact created/updated counts in the dry run and Marketo's own before-values).
     Exit 3 when records were rejected, 75 when Marketo's daily quota ran out (run again later).
     """
-    app.override(lookup_field=lookup_field, user_id_field=user_id_field, partition=partition)
+    app.override(lookup_field=lookup_field, user_id_field=user_id_field, partition=partition,
+                 before_values=before_values)
     files = input_files(app, "backfill-leads", files)
     options = BackfillOptions(files=files, input_format=fmt, mapping_file=mapping_file, auto_map=auto_map,
                               nulls=nulls, on_invalid=on_invalid, bulk_threshold=bulk_threshold, full=full,

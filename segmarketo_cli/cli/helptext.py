@@ -27,8 +27,11 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
                 "segmarketo --log-file /var/log/segmarketo.log --log-format json writeback"),
     ),
     "backfill-leads": (
-        Example("Show what the sample identify export would create, update and reject; write nothing",
+        Example("Show what the sample identify export would write, leave unchanged and reject; write nothing",
                 "segmarketo backfill-leads sample_data/identifies.jsonl.gz --dry-run"),
+        Example("Split created from updated exactly, with Marketo's own before-values (one Get Leads call per 300 "
+                "leads written)",
+                "segmarketo backfill-leads sample_data/identifies.jsonl.gz --dry-run --before-values marketo"),
         Example("Review every field change (before -> after) in a spreadsheet before the real run",
                 "segmarketo backfill-leads sample_data/identifies.jsonl.gz --dry-run --plan-out plan.xlsx"),
         Example("Upsert a warehouse extract with extra trait mappings",

@@ -14,6 +14,7 @@ DEFAULT_MAX_RETRIES = 6
 DEFAULT_LOOKUP_FIELD = "email"
 DEFAULT_MEMORY_LIMIT = "1GB"
 DEFAULT_KEEP_CHANGES = "90d"
+BEFORE_VALUES = ("stored", "marketo")  # where backfill-leads learns before-values; the first is the default
 SEGMENT_REGIONS = {"us": "https://api.segment.io", "eu": "https://events.eu1.segmentapis.com"}
 SECRET_ENV = {
     "marketo_client_secret": "SEGMARKETO_MARKETO_CLIENT_SECRET",
@@ -75,6 +76,11 @@ SCALARS: tuple[ScalarSetting, ...] = (
         "in, so",
         "# failed rows are matched back exactly. Empty = none: unmatched jobs are resent through Sync Leads instead.",
     )),
+    ScalarSetting("before_values", str, BEFORE_VALUES[0], note=(
+        "# Where backfill-leads learns each lead's values before it writes (the change log, runs undo): stored (no",
+        "# extra call: the state store, Marketo only where fill_only / newer_only need it) or marketo (one Get Leads",
+        "# call per 300 leads written: exact created / updated and before-values).",
+    )),
     ScalarSetting("notify", str, in_template=False),  # alert webhook URL (docs/syncs.md)
     ScalarSetting("memory_limit", str, DEFAULT_MEMORY_LIMIT, note=(
         "",
@@ -89,7 +95,7 @@ SCALARS: tuple[ScalarSetting, ...] = (
 SCALAR_BY_NAME = {setting.name: setting for setting in SCALARS}
 # The order `init` writes them in: identity of the instance and the leads first, then the API limits.
 TEMPLATE_ORDER = ("marketo_endpoint", "marketo_client_id", "segment_endpoint", "lookup_field", "user_id_field",
-                  "partition", "bulk_row_field", "memory_limit", "keep_changes", "rate_limit_calls",
+                  "partition", "bulk_row_field", "before_values", "memory_limit", "keep_changes", "rate_limit_calls",
                   "rate_limit_window_s", "max_concurrency", "daily_budget")
 
 

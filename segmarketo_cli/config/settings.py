@@ -11,6 +11,7 @@ from typing import Any
 
 from segmarketo_cli import paths
 from segmarketo_cli.config.defaults import (
+    BEFORE_VALUES,
     DEFAULT_HTTP_TIMEOUT_S,
     DEFAULT_KEEP_CHANGES,
     DEFAULT_LOOKUP_FIELD,
@@ -55,6 +56,7 @@ class Settings:
     memory_limit: str = DEFAULT_MEMORY_LIMIT  # the planning engine's cap (docs/engine.md)
     keep_changes: str = DEFAULT_KEEP_CHANGES  # the change log's retention, a duration (docs/state.md "Change log")
     bulk_row_field: str | None = None  # scratch lead field for Bulk Import row numbers (docs/backfill-leads.md)
+    before_values: str = BEFORE_VALUES[0]  # backfill-leads' before-values: stored | marketo (docs/backfill-leads.md)
     notify: str | None = None  # webhook posted on failed/partial/deferred/refused runs (docs/syncs.md)
     sections: ProfileSections = field(default_factory=ProfileSections)  # the profile's sub-tables, checked
     sources: dict[str, str] = field(default_factory=dict)
@@ -207,6 +209,7 @@ def _validate(settings: Settings) -> None:
     parse_memory_limit(settings.memory_limit,
                        where="--memory-limit" if from_flag else f"{_origin(settings, 'memory_limit')}: 'memory_limit'")
     duration_s(settings.keep_changes, what=f"{_origin(settings, 'keep_changes')}: 'keep_changes'")
+    _check(settings, "before_values", settings.before_values in BEFORE_VALUES, " or ".join(BEFORE_VALUES))
     _check(settings, "partition", settings.partition is None or bool(settings.partition.strip()),
            "a lead partition name")
     if settings.notify is not None:

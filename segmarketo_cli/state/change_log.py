@@ -37,11 +37,14 @@ class _Unknown:
 
 UNKNOWN: Any = _Unknown()
 
-# The actions a change records. Lead writes: create, update, delete (undo --delete-created); list membership: add,
-# remove (target: the list id); program: status (target: the program id, field "status"); score (field: the score
-# field, before and after the numbers); campaign (target: the campaign id; cannot be reversed); unsubscribe (field
-# "unsubscribed"); event (a Segment track sent: key the messageId, target the event name).
-ACTIONS = ("create", "update", "delete", "add", "remove", "status", "score", "campaign", "unsubscribe", "event")
+# The actions a change records. Lead writes: create, update, delete (undo --delete-created), upsert (created or
+# updated, the writer could not tell which: backfill-leads' Bulk Import of a lead no earlier run wrote; its
+# before-values unknown, undo never deletes it); list membership: add, remove (target: the list id); program: status
+# (target: the program id, field "status"); score (field: the score field, before and after the numbers); campaign
+# (target: the campaign id; cannot be reversed); unsubscribe (field "unsubscribed"); event (a Segment track sent:
+# key the messageId, target the event name).
+ACTIONS = ("create", "update", "upsert", "delete", "add", "remove", "status", "score", "campaign", "unsubscribe",
+           "event")
 
 UNDO_COMMAND = "runs undo"  # the command name `runs undo` runs are recorded under
 
@@ -165,7 +168,7 @@ class ChangeLog:
         return found
 
     def last_values(self, instance: str, keys: Sequence[str], fields: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """For each key, the newest value any logged run wrote to each of `fields` (lead creates and updates only):
+        """For each key, the newest value any logged run wrote to each of `fields` (lead creates, updates, upserts):
         the state store's answer for a before-value Marketo was not asked for. A key or field no run wrote is
         absent (the caller says UNKNOWN)."""
         wanted = set(fields)
@@ -173,7 +176,7 @@ class ChangeLog:
         for start in range(0, len(keys), _CHUNK):
             part = list(keys[start:start + _CHUNK])
             rows = self._file.query(
-                f"SELECT key, fields FROM changes WHERE instance = ? AND action IN ('create', 'update') "
+                f"SELECT key, fields FROM changes WHERE instance = ? AND action IN ('create', 'update', 'upsert') "
                 f"AND key IN ({','.join('?' * len(part))}) ORDER BY recorded_at, seq", (instance, *part))
             for key, text in rows:
                 values = found.setdefault(str(key), {})

@@ -71,7 +71,7 @@ def test_sample_export_end_to_end_then_rerun_is_free(invoke, sandbox, tmp_path):
 
     result, report = run(invoke, SAMPLE, WAREHOUSE, "--mapping", MAPPING, "--full")
     assert report["counts"]["leads_updated"] == 113
-    assert report["api_calls"]["marketo"] == 2  # one Get Leads (before-values) and one Sync Leads call
+    assert report["api_calls"]["marketo"] == 1  # one Sync Leads call: before-values from the state store
     assert len(sandbox.marketo.leads) == 113
 
 
@@ -94,14 +94,19 @@ def test_dry_run_prints_the_plan_and_writes_nothing(invoke, sandbox, tmp_path):
     path = write_people(tmp_path / "in.jsonl", 4, favourite_colour="blue")
     result = invoke("backfill-leads", str(path), "--dry-run")
     assert result.exit_code == 0, result.stderr
-    assert "Plan: 4 lead(s): 4 to create, 0 to update, 0 unchanged, 0 rejected; writes via REST" in result.stdout
-    assert '  create  person0@example.com  firstName: (empty) → "P0"' in result.stdout
+    assert ("Plan: 4 lead(s): 0 to create, 0 to update, 4 new to this instance's state (created unless Marketo "
+            "already has them), 0 unchanged, 0 rejected; writes via REST") in result.stdout
+    assert "--before-values marketo reads them first for an exact split" in result.stdout
+    assert '  upsert  person0@example.com  firstName: unknown → "P0"' in result.stdout
     assert "favourite_colour: no mapping" in result.stdout
     assert sandbox.marketo.leads == []
     result, report = run(invoke, path, "--dry-run")
-    assert report["counts"]["leads_to_write"] == 4
-    assert (report["counts"]["leads_to_create"], report["counts"]["leads_to_update"]) == (4, 0)
+    counts = report["counts"]
+    assert counts["leads_to_write"] == 4
+    assert (counts["leads_to_create"], counts["leads_to_update"], counts["leads_new_to_state"]) == (0, 0, 4)
     assert report["details"]["sample"][0]["firstName"] == "P0"
+    assert report["details"]["before_values"] == "stored"
+    assert report["api_calls"]["marketo"] == 0  # Describe cached by the first dry run; no look-up
 
 
 def test_dry_run_plan_text_line_for_line(invoke, sandbox, tmp_path):
@@ -109,7 +114,7 @@ def test_dry_run_plan_text_line_for_line(invoke, sandbox, tmp_path):
     path = write_people(tmp_path / "in.jsonl", 7, favourite_colour="blue")
     with path.open("a") as handle:
         handle.write(json.dumps({"type": "identify", "userId": "nobody", "traits": {"plan": "pro"}}) + "\n")
-    result = invoke("backfill-leads", str(path), "--dry-run", "--bulk-threshold", "7")
+    result = invoke("backfill-leads", str(path), "--dry-run", "--bulk-threshold", "7", "--before-values", "marketo")
     assert result.exit_code == 3, result.stderr
     assert result.stdout.splitlines() == [
         "Plan: 8 lead(s): 6 to create, 1 to update, 0 unchanged, 1 rejected; writes via Bulk Import",
@@ -121,6 +126,26 @@ def test_dry_run_plan_text_line_for_line(invoke, sandbox, tmp_path):
         "  favourite_colour: no mapping",
         "  plan: no mapping",
         f"  reject  {path}:8: no email",
+    ]
+
+
+def test_stored_dry_run_text_splits_known_from_new_leads(invoke, sandbox, tmp_path):
+    assert run(invoke, write_people(tmp_path / "day1.jsonl", 2))[0].exit_code == 0
+    path = write_people(tmp_path / "day2.jsonl", 4, favourite_colour="blue")  # person0 changed, person2/3 new
+    path.write_text(path.read_text().replace('"P0"', '"Zoe"'))
+    result = invoke("backfill-leads", str(path), "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "Plan: 4 lead(s): 0 to create, 1 to update, 2 new to this instance's state (created unless Marketo already "
+        "has them), 1 unchanged, 0 rejected; writes via REST (300 per call)",
+        "  before-values of those: unknown; --before-values marketo reads them first for an exact split (one Get "
+        "Leads call per 300 leads)",
+        '  update  person0@example.com  firstName: "P0" → "Zoe"',  # the value the first run wrote
+        '  upsert  person2@example.com  firstName: unknown → "P2"',
+        '  upsert  person3@example.com  firstName: unknown → "P3"',
+        "  write all rows with --plan-out FILE",
+        "Unmapped traits (1):",
+        "  favourite_colour: no mapping",
     ]
 
 
@@ -192,8 +217,7 @@ def test_quota_607_mid_run_exits_75_and_next_run_finishes_without_duplicates(inv
                                                                               monkeypatch):
     monkeypatch.setenv("SEGMARKETO_MAX_CONCURRENCY", "1")
     path = write_people(tmp_path / "in.jsonl", 1000)
-    # describe, describe2, four Get Leads calls (the look-up of 1,000 leads), two Sync Leads calls
-    sandbox.limits.daily_quota = sandbox.limits.used_today() + 8
+    sandbox.limits.daily_quota = sandbox.limits.used_today() + 4  # describe, describe2, two Sync Leads calls
     result, report = run(invoke, path)
     assert result.exit_code == 75
     assert report["status"] == "deferred"

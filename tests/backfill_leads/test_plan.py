@@ -12,7 +12,7 @@ from segmarketo_cli.config import FieldsSection
 from segmarketo_cli.engine import Engine
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.identity import IdentityGraph
-from segmarketo_cli.jobs.backfill_leads.plan import Candidate, Ownership, Reject, content_hash
+from segmarketo_cli.jobs.backfill_leads.plan import Candidate, Known, Ownership, Reject, content_hash
 from segmarketo_cli.jobs.backfill_leads.plan_table import BackfillPlan, build_plan
 from segmarketo_cli.jobs.bulk_import.execute import csv_files
 from segmarketo_cli.jobs.bulk_import.reports import attribute_report
@@ -62,8 +62,8 @@ class Planned:
         return self.plan.fields_skipped
 
 
-def plan_for(engine, persons, *, stored=None, current=None, ownership=Ownership(), full=False, lookup="email",
-             **kw):
+def plan_for(engine, persons, *, stored=None, current=None, known=None, ownership=Ownership(), full=False,
+             lookup="email", before_values="stored", **kw):
     reads = []
 
     def read_current(keys, fields):
@@ -72,7 +72,8 @@ def plan_for(engine, persons, *, stored=None, current=None, ownership=Ownership(
 
     plan = build_plan(persons, mapper(**kw), con=engine.con, lookup_field=lookup, ownership=ownership,
                       stored_hashes=lambda keys: {k: v for k, v in (stored or {}).items() if k in keys},
-                      read_current=read_current, full=full)
+                      read_current=read_current, full=full, before_values=before_values,
+                      stored_leads=lambda keys, fields: {k: v for k, v in (known or {}).items() if k in keys})
     return Planned(plan, list(plan.iter_upserts()), list(plan.iter_unchanged()), list(plan.iter_rejects())), reads
 
 
@@ -88,6 +89,9 @@ def test_people_become_upserts_and_missing_keys_or_bad_values_are_rejected(engin
     assert plan.rejects[1].key == "c@x.io"
     assert "productScore" in plan.rejects[1].reason
     assert plan.planned == 3
+    assert reads == []  # before_values stored: nothing to read, the lead is new to the state store
+    assert (plan.upserts[0].action, plan.upserts[0].before) == ("upsert", {"email": UNKNOWN, "firstName": UNKNOWN})
+    plan, reads = plan_for(engine, persons, before_values="marketo")
     assert reads == [(["a@x.io"], ["email", "firstName", "id"])]  # the look-up: created or updated, before-values
     assert plan.upserts[0].action == "create"
 
@@ -124,7 +128,7 @@ def test_field_ownership_marketo_owned_fill_only_newer_only(engine):
                      (T3, "u3", {"email": "new@x.io", "title": "Dev", "firstName": "Fresh"}))
     current = {"a@x.io": [{"email": "a@x.io", "title": "VP", "updatedAt": "2024-02-01T00:00:00Z"}],
                "b@x.io": [{"email": "b@x.io", "title": "", "updatedAt": "2024-02-01T00:00:00Z"}]}
-    plan, reads = plan_for(engine, persons, current=current, ownership=ownership)
+    plan, reads = plan_for(engine, persons, current=current, ownership=ownership)  # all three have fill_only title
     assert reads == [(["a@x.io", "b@x.io", "new@x.io"],
                       ["company", "email", "firstName", "id", "lifecycleStage", "title", "updatedAt"])]
     by_key = {c.key: c.fields for c in plan.upserts}
@@ -141,7 +145,7 @@ def test_the_look_up_gives_create_or_update_before_values_and_skipped_fields(eng
                      (T1, "u2", {"email": "new@x.io", "firstName": "Nia", "lifecycleStage": "lead"}))
     current = {"a@x.io": [{"id": 7, "email": "a@x.io", "title": "VP", "firstName": "Anne",
                            "lifecycleStage": "customer"}]}
-    plan, _ = plan_for(engine, persons, current=current, ownership=ownership)
+    plan, _ = plan_for(engine, persons, current=current, ownership=ownership, before_values="marketo")
     old, new = plan.upserts
     assert (old.action, old.lead_id, old.before) == ("update", 7, {"email": "a@x.io", "firstName": "Anne"})
     assert old.skipped == [("skip-owned", "lifecycleStage", "customer", "lead"),
@@ -151,22 +155,44 @@ def test_the_look_up_gives_create_or_update_before_values_and_skipped_fields(eng
     assert (plan.plan.create_count, plan.plan.update_count) == (1, 1)
 
 
+def test_stored_before_values_read_only_the_leads_ownership_needs(engine):
+    fields = FieldsSection(marketo_owned=("lifecycleStage",), fill_only=("title",))
+    ownership = Ownership.of(fields, FieldCatalog.from_describe(DESCRIBE))
+    persons = people((T1, "u1", {"email": "a@x.io", "title": "CTO", "firstName": "Ann"}),  # fill_only: read
+                     (T1, "u2", {"email": "k@x.io", "firstName": "Kim", "lifecycleStage": "lead"}),  # known
+                     (T1, "u3", {"email": "n@x.io", "firstName": "Nia", "lifecycleStage": "lead"}))  # unknown
+    current = {"a@x.io": [{"id": 7, "email": "a@x.io", "title": "", "firstName": "Anne"}]}
+    known = {"k@x.io": Known(9, {"email": "k@x.io", "firstName": "Kimberly"})}
+    plan, reads = plan_for(engine, persons, current=current, known=known, ownership=ownership)
+    assert reads == [(["a@x.io"], ["email", "firstName", "id", "title"])]  # the read ownership needs anyway
+    read, kim, nia = plan.upserts
+    assert (read.action, read.lead_id, read.before) == ("update", 7, {"email": "a@x.io", "title": "",
+                                                                      "firstName": "Anne"})
+    assert (kim.action, kim.lead_id, kim.before) == ("update", 9, {"email": "k@x.io", "firstName": "Kimberly"})
+    assert kim.skipped == [("skip-owned", "lifecycleStage", UNKNOWN, "lead")]
+    assert (nia.action, nia.lead_id, nia.before) == ("upsert", None, {"email": UNKNOWN, "firstName": UNKNOWN})
+    counts = plan.plan
+    assert (counts.create_count, counts.update_count, counts.new_count) == (0, 2, 1)
+
+
 def test_keys_marketo_cannot_filter_on_take_the_state_store_values(engine):
-    persons = people((T1, "u1", {"email": "a@x.io", "firstName": "Ann", "segment_user_id": "k,1"}))
+    persons = people((T1, "u1", {"email": "a@x.io", "firstName": "Ann", "segment_user_id": "k,1"}),
+                     (T1, "u2", {"email": "b@x.io", "firstName": "Bo", "segment_user_id": "k,2"}))
     reads, recalled = [], []
 
-    def stored_values(keys, fields):
+    def stored_leads(keys, fields):
         recalled.append((keys, fields))
-        return {"k,1": {"firstName": "Old"}}
+        return {"k,1": Known(None, {"firstName": "Old"})}
 
     plan = build_plan(persons, mapper(), con=engine.con, lookup_field="segmentUserId", ownership=Ownership(),
                       stored_hashes=lambda keys: {}, read_current=lambda keys, fields: reads.append(keys) or {},
-                      stored_values=stored_values)
-    (candidate,) = plan.iter_upserts()
+                      stored_leads=stored_leads, before_values="marketo")
+    known, new = plan.iter_upserts()
     assert reads == []
-    assert recalled == [(["k,1"], ["email", "firstName", "id", "segmentUserId"])]
-    assert (candidate.exists, candidate.action) == (None, "update")
-    assert candidate.before == {"email": UNKNOWN, "firstName": "Old", "segmentUserId": UNKNOWN}
+    assert recalled == [(["k,1", "k,2"], ["email", "firstName", "id", "segmentUserId"])]
+    assert (known.exists, known.action) == (True, "update")
+    assert known.before == {"email": UNKNOWN, "firstName": "Old", "segmentUserId": UNKNOWN}
+    assert (new.exists, new.action) == (None, "upsert")
 
 
 def test_nothing_left_to_write_for_an_existing_lead_is_unchanged(engine):

@@ -10,7 +10,7 @@ import pytest
 from segmarketo_cli.config import FieldsSection
 from segmarketo_cli.engine import Engine
 from segmarketo_cli.identity import IdentityGraph
-from segmarketo_cli.jobs.backfill_leads.plan import Ownership, content_hash, lead_key
+from segmarketo_cli.jobs.backfill_leads.plan import Known, Ownership, content_hash, lead_key
 from segmarketo_cli.jobs.backfill_leads.plan_memory import build_memory_plan
 from segmarketo_cli.jobs.backfill_leads.plan_table import build_plan
 from segmarketo_cli.jobs.changes import plan_rows
@@ -40,9 +40,9 @@ def hard_people(tmp_path, n: int, *, day: int = 1):
 
 
 def lookups(tmp_path, n: int, ownership: Ownership):
-    """Stored hashes for a third of the keys (half of them still matching) and Marketo's current rows for every
-    fourth key, some of which leave nothing to write."""
-    stored, current = {}, {}
+    """Stored hashes for a third of the keys (half of them still matching), Marketo's current rows for every
+    fourth key, some of which leave nothing to write, and what the state store knows of every fifth key."""
+    stored, current, known = {}, {}, {}
     for index, person in enumerate(hard_people(tmp_path, n)):
         mapped = mapper().map_person(person)
         key = lead_key("email", mapped.fields.get("email"))
@@ -56,7 +56,9 @@ def lookups(tmp_path, n: int, ownership: Ownership):
         if index % 4 == 0:
             current[key] = [{"id": index, "email": key, "title": "VP" if index % 8 else "", "firstName": f"F{index}",
                              "lifecycleStage": "customer", "updatedAt": "2099-01-01T00:00:00Z"}]
-    return stored, current
+        if index % 5 == 0:
+            known[key] = Known(index if index % 10 else None, {"firstName": f"W{index}", "lifecycleStage": "lead"})
+    return stored, current, known
 
 
 def outcome(plan, calls):
@@ -68,7 +70,7 @@ def outcome(plan, calls):
     plan.mark("resend", [c.key for c in list(plan.iter_upserts())[::3]])
     return {
         "counts": (plan.upsert_count, plan.unchanged_count, plan.reject_count, plan.planned),
-        "created_updated": (plan.create_count, plan.update_count),
+        "created_updated_new": (plan.create_count, plan.update_count, plan.new_count),
         "plan_rows": list(plan_rows(plan.iter_changes())),
         "skipped": (plan.fields_skipped, plan.fields_dropped, plan.compliance_skipped, plan.unmapped),
         "bulk": [plan.uses_bulk(t) for t in (1, plan.upsert_count, plan.upsert_count + 1)],
@@ -83,7 +85,7 @@ def outcome(plan, calls):
     }
 
 
-def both(tmp_path, engine, persons, *, stored, current, **kw):
+def both(tmp_path, engine, persons, *, stored, current, known=None, **kw):
     """The outcome of each implementation on fresh copies of `persons`."""
     results = []
     for build in (build_memory_plan, lambda *a, **k: build_plan(*a, con=engine.con, **k)):
@@ -97,31 +99,49 @@ def both(tmp_path, engine, persons, *, stored, current, **kw):
             calls.append(("current", list(keys), fields))
             return {k: current[k] for k in keys if k in current}
 
-        plan = build(persons(), mapper(), stored_hashes=stored_hashes, read_current=read_current, **kw)
+        def stored_leads(keys, fields, calls=calls):
+            calls.append(("known", list(keys), fields))
+            return {k: known[k] for k in keys if k in (known or {})}
+
+        plan = build(persons(), mapper(), stored_hashes=stored_hashes, read_current=read_current,
+                     stored_leads=stored_leads, **kw)
         results.append(outcome(plan, calls))
     return results
 
 
+@pytest.mark.parametrize("before_values", ["stored", "marketo"])
 @pytest.mark.parametrize("full", [False, True])
 @pytest.mark.parametrize("ownership", [Ownership(), OWNERSHIP], ids=["no-ownership", "ownership"])
-def test_memory_and_engine_plans_agree_on_hard_cases(tmp_path, engine, monkeypatch, ownership, full):
+def test_memory_and_engine_plans_agree_on_hard_cases(tmp_path, engine, monkeypatch, ownership, full, before_values):
     monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.plan_memory.KEY_CHUNK", 37)  # several lookup chunks
     monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.plan_table.KEY_CHUNK", 37)
-    stored, current = lookups(tmp_path, 300, ownership)
+    stored, current, known = lookups(tmp_path, 300, ownership)
     memory, on_engine = both(tmp_path, engine, lambda: hard_people(tmp_path, 300), stored=stored, current=current,
-                             lookup_field="email", ownership=ownership, full=full)
+                             known=known, lookup_field="email", ownership=ownership, full=full,
+                             before_values=before_values)
     assert memory == on_engine
     counts = memory["counts"]
     assert counts[0] > 0
     assert counts[2] > 0
     assert counts[1] > 0 or full
     assert len(memory["calls"]) > 2
-    created, updated = memory["created_updated"]
-    assert created > 0
-    assert updated > 0
+    created, updated, new = memory["created_updated_new"]
     actions = {row["action"] for row in memory["plan_rows"]}
-    assert actions >= {"create", "update", "reject"}
+    assert {"update", "reject"} <= actions
     assert "unchanged" in actions or full
+    assert updated > 0
+    reads = [call for call in memory["calls"] if call[0] == "current"]
+    if before_values == "marketo" or ownership.read_fields:  # every lead read (hard cases carry title, firstName)
+        assert reads
+        assert created > 0
+        assert "create" in actions
+    else:  # nothing read from Marketo: the state store's known keys are updates, the others new
+        assert reads == []
+        assert created == 0
+        assert new > 0
+        assert "upsert" in actions
+        updates = [row for row in memory["plan_rows"] if row["action"] == "update" and row["field"] == "firstName"]
+        assert {row["before"] for row in updates} <= {f"W{i}" for i in range(300)}
     if ownership.read_fields:
         assert {"skip-owned", "skip-fill-only", "skip-older"} <= actions
 

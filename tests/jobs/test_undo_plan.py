@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from segmarketo_cli.jobs.undo.plan import CONSENT_REMOVAL, CREATED_LIST, plan_undo, reads_needed, same
-from segmarketo_cli.state.change_log import Change, LoggedChange
+from segmarketo_cli.state.change_log import UNKNOWN, Change, LoggedChange
 
 RUN = "20261201T100000Z-aaaaaa"
 
@@ -72,3 +72,16 @@ def test_a_created_list_is_kept_even_with_delete_created():
     plan = plan_undo(changes, values={}, membership={}, reversed_={}, delete_created=True, command="sync-audience")
     assert [(item.outcome, item.reason) for item in plan.items] == [("created_kept", CREATED_LIST)]
     assert plan.deletes == []
+
+
+def test_an_upsert_is_listed_before_unknown_never_deleted_and_an_update_without_lead_id_not_reversible():
+    changes = logged(Change("upsert", "a", None, fields={"email": (UNKNOWN, "a"), "city": (UNKNOWN, "Oslo")}),
+                     Change("update", "b", None, fields={"city": ("Rome", "Oslo"), "title": (UNKNOWN, "CEO")}))
+    assert reads_needed(changes, {}).lead_fields == {}
+    plan = plan_undo(changes, values={}, membership={}, reversed_={}, delete_created=True)
+    assert [(item.field, item.outcome) for item in plan.items] == [
+        ("email", "before_unknown"), ("city", "before_unknown"), ("city", "not_reversible"),
+        ("title", "before_unknown")]
+    assert plan.items[0].reason.startswith("created or updated (the run could not tell which)")
+    assert plan.items[2].reason == "the run did not record the lead's id (Bulk Import returns none)"
+    assert (plan.deletes, plan.lead_writes) == ([], {})

@@ -52,6 +52,8 @@ def test_each_flush_is_a_run(receiver, box, invoke):
     flushes = [run for run in (runs if isinstance(runs, list) else runs["runs"]) if run["command"] == "backfill-leads"]
     assert flushes
     assert {run["status"] for run in flushes} == {"ok"}
+    shown = invoke("runs", "show", flushes[0]["run_id"], "--json", env={"SEGMARKETO_HOME": str(receiver.home)})
+    assert json.loads(shown.stdout)["details"]["before_values"] == "stored"  # the default: no look-up per flush
 
 
 def test_healthz_and_metrics_parse(receiver):

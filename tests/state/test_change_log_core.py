@@ -51,6 +51,9 @@ def test_last_values_are_the_newest_a_run_wrote_on_that_instance(tmp_path: Path)
                                                           fields={"city": ("Bergen", "Rome")})])
     values = store.change_log.last_values("inst", ["a@x.com", "z@x.com"], ["city", "title"])
     assert values == {"a@x.com": {"city": "Bergen", "title": "CEO"}}
+    store.change_log.writer("r4", "inst").record([Change("upsert", key="z@x.com",  # Bulk Import: which is unknown
+                                                         fields={"city": (UNKNOWN, "Lyon")})])
+    assert store.change_log.last_values("inst", ["z@x.com"], ["city"]) == {"z@x.com": {"city": "Lyon"}}
 
 
 def test_prune_drops_only_runs_started_before_the_cutoff(tmp_path: Path) -> None:

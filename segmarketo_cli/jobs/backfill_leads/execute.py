@@ -132,7 +132,7 @@ class LeadWriter:
             self._resend += len(result.unconfirmed)
             self.report.add("bulk_jobs_unreconciled")
         self.report.add("leads_imported", len(result.imported))
-        self.changes.record([written(c) for c in result.imported])  # created or updated: as the look-up found
+        self.changes.record([written(c) for c in result.imported])  # Bulk Import does not say: as the plan settled
         self.confirm(result.imported)
         with_cookies = [c.key for c in result.imported if c.cookies]
         plan.mark("cookies", with_cookies)

@@ -9,17 +9,18 @@ from typing import Any
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate, Reject
 from segmarketo_cli.state.change_log import UNKNOWN, Change
 
-NOT_LOOKED_UP = "not looked up in Marketo (created or updated unknown)"
+# An upsert: a lead neither read from Marketo nor known to the state store, written without knowing which it was.
+NEW_TO_STATE = "created or updated: new to this instance's state (--before-values marketo reads Marketo first)"
 
 
 def written(candidate: Candidate, action: str | None = None, lead_id: int | None = None) -> Change:
-    """The write of `candidate`: `action` as Marketo reported it (Sync Leads), else as the look-up found the lead
-    (the plan, Bulk Import: an update, noted so, when it was not looked up), each written field with its
-    before-value."""
+    """The write of `candidate`: `action` as Marketo reported it (Sync Leads), else as the plan settled the lead
+    (the plan, Bulk Import: create or update as read from Marketo or known to the state store, else upsert with
+    the reason NEW_TO_STATE), each written field with its before-value."""
     reason = ""
     if action is None:
         action = candidate.action
-        reason = NOT_LOOKED_UP if candidate.exists is None else ""
+        reason = NEW_TO_STATE if action == "upsert" else ""
     fields = {name: (_before(candidate, action, name), value) for name, value in candidate.fields.items()}
     return Change(action, candidate.key, lead_id if lead_id is not None else candidate.lead_id, fields=fields,
                   reason=reason, origin=candidate.origin)
@@ -28,8 +29,9 @@ def written(candidate: Candidate, action: str | None = None, lead_id: int | None
 def _before(candidate: Candidate, action: str, name: str) -> Any:
     if action == "create":
         return None  # there was no lead
-    if candidate.exists is False:
-        return UNKNOWN  # the look-up found no lead, yet Marketo updated one: created by someone in the meantime
+    if action == "upsert" or candidate.exists is False:
+        # not known which; or the look-up found no lead, yet Marketo updated one: created by someone in the meantime
+        return UNKNOWN
     return (candidate.before or {}).get(name, UNKNOWN)
 
 

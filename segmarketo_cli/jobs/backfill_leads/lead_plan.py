@@ -19,8 +19,9 @@ class PlanCounts:
     """The counters both plans keep while planning, and what follows from them."""
 
     upsert_count: int = 0
-    create_count: int = 0  # upsert_count split: leads Marketo does not hold yet ...
-    update_count: int = 0  # ... and those it holds (or that could not be looked up)
+    create_count: int = 0  # upsert_count split: leads Marketo does not hold (as read) ...
+    update_count: int = 0  # ... those it holds (as read) or the state store knows ...
+    new_count: int = 0  # ... and those neither read nor known: created unless Marketo already has them
     unchanged_count: int = 0
     reject_count: int = 0
     fields_skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELD_KINDS, 0))
@@ -46,6 +47,7 @@ class LeadPlan(Protocol):
     upsert_count: int
     create_count: int
     update_count: int
+    new_count: int
     unchanged_count: int
     reject_count: int
     fields_skipped: dict[str, int]

@@ -47,9 +47,10 @@ class Ownership:
 
 @dataclass(slots=True)
 class Candidate:
-    """A person ready to upsert: lookup key, fields (marketo_owned removed), content hash, cookies; once looked up
-    in Marketo (`look_up`): whether the lead exists and its id, each written field's value before the write, and
-    the fields field ownership kept from being written (`skipped`: kind, field, Marketo's value, the input's)."""
+    """A person ready to upsert: lookup key, fields (marketo_owned removed), content hash, cookies; once settled
+    (`look_up` in Marketo, or `recall` from the state store): whether the lead exists and its id, each written
+    field's value before the write, and the fields field ownership kept from being written (`skipped`: kind, field,
+    the value before, the input's)."""
 
     key: str
     fields: dict[str, Any]
@@ -58,15 +59,18 @@ class Candidate:
     origin: str
     cookies: list[str] = field(default_factory=list)
     owned: dict[str, Any] | None = None  # marketo_owned fields the input had, with the input's values
-    exists: bool | None = None  # None: not looked up in Marketo
+    exists: bool | None = None  # None: neither Marketo (not read) nor the state store knows the lead
     lead_id: int | None = None
     before: dict[str, Any] | None = None  # field -> value before the write (UNKNOWN when nobody knows)
     skipped: list[tuple[str, str, Any, Any]] = field(default_factory=list)
 
     @property
     def action(self) -> str:
-        """create for a lead Marketo does not hold, else update (also when it was not looked up)."""
-        return "create" if self.exists is False else "update"
+        """create for a lead Marketo does not hold, update for one it holds or the state store knows, upsert (created
+        or updated, nobody can say which before the write) for one neither was asked about or knows."""
+        if self.exists is None:
+            return "upsert"
+        return "update" if self.exists else "create"
 
     @property
     def hash(self) -> str:
@@ -166,9 +170,26 @@ def prune(candidate: Candidate, rows: list[dict[str, Any]], ownership: Ownership
     return pruned
 
 
+@dataclass(frozen=True)
+class Known:
+    """What the state store knows of a lead key: that an earlier run wrote it (change log, pushed hash or lead-id
+    cache), its cached lead id, and the newest value a logged run wrote to each field."""
+
+    lead_id: int | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
 def can_look_up(key: str) -> bool:
     """Whether Get Leads by filter can look `key` up: Marketo splits filterValues on commas."""
     return "," not in key
+
+
+def needs_read(candidate: Candidate, ownership: Ownership, *, read_all: bool) -> bool:
+    """Whether the plan reads `candidate`'s lead from Marketo: every lead with `read_all` (before_values =
+    "marketo"), else only those with fill_only / newer_only fields to decide; never a key Marketo cannot filter on."""
+    if not can_look_up(candidate.key):
+        return False
+    return read_all or not ownership.read_fields.isdisjoint(candidate.fields)
 
 
 def lookup_fields(candidates: Iterable[Candidate], *, lookup_field: str, ownership: Ownership) -> list[str]:
@@ -196,42 +217,47 @@ def look_up(candidate: Candidate, rows: list[dict[str, Any]], ownership: Ownersh
     return outcome
 
 
-def recall(candidate: Candidate, stored: dict[str, Any]) -> None:
-    """Before-values for a candidate Marketo could not be asked about: what the state store's change log says a
-    run last wrote (`stored`), else UNKNOWN; whether the lead exists stays unknown (written as an update)."""
-    candidate.before = {name: stored.get(name, UNKNOWN) for name in candidate.fields}
-    candidate.skipped[:0] = [("skip-owned", name, stored.get(name, UNKNOWN), value)
+def recall(candidate: Candidate, known: Known | None) -> None:
+    """Settle a candidate not read from Marketo with what the state store knows (`known`, None: nothing): a known
+    key is an update (its cached lead id), each before-value the newest a logged run wrote, else UNKNOWN; an unknown
+    key stays undecided (exists None: created unless Marketo already has it)."""
+    values = known.values if known is not None else {}
+    candidate.exists = True if known is not None else None
+    candidate.lead_id = known.lead_id if known is not None else None
+    candidate.before = {name: values.get(name, UNKNOWN) for name in candidate.fields}
+    candidate.skipped[:0] = [("skip-owned", name, values.get(name, UNKNOWN), value)
                              for name, value in (candidate.owned or {}).items()]
 
 
 StoredHashes = Callable[[list[str]], dict[str, str]]
 ReadCurrent = Callable[[list[str], list[str]], dict[str, list[dict[str, Any]]]]
-StoredValues = Callable[[list[str], list[str]], dict[str, dict[str, Any]]]  # change_log.last_values
+StoredLeads = Callable[[list[str], list[str]], dict[str, Known]]  # keys, fields -> what the state store knows
 
 
-def look_up_chunk(chunk: list[Candidate], read_current: ReadCurrent, stored_values: StoredValues,
-                  ownership: Ownership, *, lookup_field: str) -> list[Pruned]:
-    """`look_up` for a chunk of changed candidates with one `read_current` call (Get Leads by filter, 300 keys a
-    call: the id, the fields written and the fields ownership needs); those Marketo cannot be asked about get
-    `stored_values` (`recall`). What pruning did to each, in chunk order."""
-    readable = [c for c in chunk if can_look_up(c.key)]
-    unreadable = [c for c in chunk if not can_look_up(c.key)]
+def look_up_chunk(chunk: list[Candidate], read_current: ReadCurrent, stored_leads: StoredLeads,
+                  ownership: Ownership, *, lookup_field: str, read_all: bool = False) -> list[Pruned]:
+    """Settle a chunk of changed candidates: those `needs_read` picks with one `read_current` call (Get Leads by
+    filter, 300 keys a call: the id, the fields written and the fields ownership needs, `look_up`), the others
+    with one `stored_leads` call (`recall`). What pruning did to each, in chunk order."""
+    read = [needs_read(c, ownership, read_all=read_all) for c in chunk]
+    readable = [c for c, wanted in zip(chunk, read, strict=True) if wanted]
+    others = [c for c, wanted in zip(chunk, read, strict=True) if not wanted]
     current = read_current([c.key for c in readable], lookup_fields(
         readable, lookup_field=lookup_field, ownership=ownership)) if readable else {}
-    stored = stored_values([c.key for c in unreadable], lookup_fields(
-        unreadable, lookup_field=lookup_field, ownership=ownership)) if unreadable else {}
+    known = stored_leads([c.key for c in others], lookup_fields(
+        others, lookup_field=lookup_field, ownership=ownership)) if others else {}
     outcomes = []
-    for candidate in chunk:
-        if can_look_up(candidate.key):
+    for candidate, wanted in zip(chunk, read, strict=True):
+        if wanted:
             outcomes.append(look_up(candidate, current.get(candidate.key, []), ownership, lookup_field=lookup_field))
         else:
-            recall(candidate, stored.get(candidate.key, {}))
+            recall(candidate, known.get(candidate.key))
             outcomes.append(Pruned())
     return outcomes
 
 
-def no_stored_values(keys: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
-    """A state store that knows no values (plans built without one)."""
+def no_stored_leads(keys: list[str], fields: list[str]) -> dict[str, Known]:
+    """A state store that knows no lead (plans built without one)."""
     return {}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from segmarketo_cli.config.defaults import BEFORE_VALUES
 from segmarketo_cli.identity import Person
 from segmarketo_cli.jobs.backfill_leads.lead_changes import person_changes
 from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK, PlanCounts
@@ -15,9 +16,9 @@ from segmarketo_cli.jobs.backfill_leads.plan import (
     ReadCurrent,
     Reject,
     StoredHashes,
-    StoredValues,
+    StoredLeads,
     look_up_chunk,
-    no_stored_values,
+    no_stored_leads,
     plan_person,
 )
 from segmarketo_cli.jobs.batches import batches
@@ -68,7 +69,8 @@ class MemoryPlan(PlanCounts):
 
 def build_memory_plan(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, ownership: Ownership,
                       stored_hashes: StoredHashes, read_current: ReadCurrent,
-                      stored_values: StoredValues = no_stored_values, full: bool = False) -> MemoryPlan:
+                      stored_leads: StoredLeads = no_stored_leads, before_values: str = BEFORE_VALUES[0],
+                      full: bool = False) -> MemoryPlan:
     """The whole plan in memory; the lookups are called as plan_table.build_plan calls them (the same keys in the
     same chunks of at most KEY_CHUNK)."""
     plan = MemoryPlan()
@@ -76,8 +78,8 @@ def build_memory_plan(people: Iterable[Person], mapper: Mapper, *, lookup_field:
     plan.keys = [planned.key for planned in in_order]
     candidates = [c for c in in_order if isinstance(c, Candidate)]
     matched = set() if full else _matching_hashes(candidates, stored_hashes)
-    emptied = _look_up_leads(plan, [c for c in candidates if c.key not in matched], read_current, stored_values,
-                             ownership, lookup_field=lookup_field)
+    emptied = _look_up_leads(plan, [c for c in candidates if c.key not in matched], read_current, stored_leads,
+                             ownership, lookup_field=lookup_field, read_all=before_values == "marketo")
     pruned_away = []
     for planned in in_order:
         if isinstance(planned, Reject):
@@ -97,7 +99,8 @@ def build_memory_plan(people: Iterable[Person], mapper: Mapper, *, lookup_field:
     plan.upsert_count, plan.unchanged_count, plan.reject_count = \
         len(plan.upserts), len(plan.unchanged), len(plan.rejects)
     plan.create_count = sum(1 for c in plan.upserts if c.action == "create")
-    plan.update_count = plan.upsert_count - plan.create_count
+    plan.new_count = sum(1 for c in plan.upserts if c.action == "upsert")
+    plan.update_count = plan.upsert_count - plan.create_count - plan.new_count
     plan.unmapped = dict(sorted(mapper.unmapped.items()))
     return plan
 
@@ -135,12 +138,14 @@ def _matching_hashes(candidates: list[Candidate], stored_hashes: StoredHashes) -
 
 
 def _look_up_leads(plan: MemoryPlan, changed: list[Candidate], read_current: ReadCurrent,
-                   stored_values: StoredValues, ownership: Ownership, *, lookup_field: str) -> set[str]:
-    """Every changed candidate looked up in Marketo, KEY_CHUNK at a time (plan.look_up_chunk); the keys of the
-    leads field ownership left with nothing to write."""
+                   stored_leads: StoredLeads, ownership: Ownership, *, lookup_field: str,
+                   read_all: bool) -> set[str]:
+    """Every changed candidate settled, KEY_CHUNK at a time (plan.look_up_chunk: read from Marketo, or recalled from
+    the state store); the keys of the leads field ownership left with nothing to write."""
     emptied: set[str] = set()
     for chunk in batches(changed, KEY_CHUNK):
-        outcomes = look_up_chunk(chunk, read_current, stored_values, ownership, lookup_field=lookup_field)
+        outcomes = look_up_chunk(chunk, read_current, stored_leads, ownership, lookup_field=lookup_field,
+                                 read_all=read_all)
         for candidate, outcome in zip(chunk, outcomes, strict=True):
             plan.fields_skipped["fill_only"] += outcome.fill_only
             plan.fields_skipped["newer_only"] += outcome.newer_only

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from segmarketo_cli.config.defaults import BEFORE_VALUES
 from segmarketo_cli.engine import insert_columns, insert_rows
 from segmarketo_cli.identity import Person
 from segmarketo_cli.jobs.backfill_leads.lead_changes import person_changes
@@ -22,10 +23,10 @@ from segmarketo_cli.jobs.backfill_leads.plan import (
     ReadCurrent,
     Reject,
     StoredHashes,
-    StoredValues,
+    StoredLeads,
     content_hash,
     look_up_chunk,
-    no_stored_values,
+    no_stored_leads,
     plan_person,
 )
 from segmarketo_cli.mapping.mapper import Mapper
@@ -42,8 +43,8 @@ PEOPLE_TABLE = """CREATE OR REPLACE TABLE backfill.plan_people (ordinal BIGINT, 
     origin VARCHAR, cookies VARCHAR[], owned_fields BLOB, owned INTEGER, reason VARCHAR, reject_fields BLOB)"""
 STORED = pa.schema([("key", pa.string()), ("hash", pa.string())])
 HASHES = pa.schema([("ordinal", pa.int64()), ("hash", pa.string()), ("unchanged", pa.bool_())])
-# A changed candidate after its look-up in Marketo: fields left to write, whether the lead exists (`found`, NULL:
-# not looked up), its id, the before-values and what field ownership skipped.
+# A changed candidate once settled (read from Marketo or recalled from the state store): fields left to write,
+# whether the lead exists (`found`, NULL: nobody knows), its id, the before-values and what field ownership skipped.
 LOOKED = pa.schema([("ordinal", pa.int64()), ("fields", pa.binary()), ("hash", pa.string()),
                     ("unchanged", pa.bool_()), ("found", pa.bool_()), ("lead_id", pa.int64()),
                     ("before", pa.binary()), ("skipped", pa.binary())])
@@ -177,11 +178,13 @@ class BackfillPlan(PlanCounts):
 
 def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPyConnection, lookup_field: str,
                ownership: Ownership, stored_hashes: StoredHashes, read_current: ReadCurrent,
-               stored_values: StoredValues = no_stored_values, full: bool = False) -> BackfillPlan:
+               stored_leads: StoredLeads = no_stored_leads, before_values: str = BEFORE_VALUES[0],
+               full: bool = False) -> BackfillPlan:
     """The whole plan in the engine `con`. `stored_hashes(keys) -> {key: hash}`,
-    `read_current(keys, fields) -> {key: [rows]}` and, for keys Marketo cannot be asked about,
-    `stored_values(keys, fields) -> {key: {field: value}}` are the only lookups (state store and Marketo reads),
-    called with at most KEY_CHUNK keys at a time; all are injected so this stays testable."""
+    `read_current(keys, fields) -> {key: [rows]}` (the leads plan.needs_read picks: all of them when
+    `before_values` is "marketo", else those with fill_only / newer_only fields) and, for the others,
+    `stored_leads(keys, fields) -> {key: Known}` are the only lookups (state store and Marketo reads), called with
+    at most KEY_CHUNK keys at a time; all are injected so this stays testable."""
     con.execute(ATTACH)
     plan = BackfillPlan(con=con)
     _load_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership)
@@ -193,16 +196,18 @@ def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPy
     con.execute(LOOKED_TABLE)
     if not full:
         _compare_hashes(con, stored_hashes)
-    _look_up_leads(plan, read_current, stored_values, ownership, lookup_field=lookup_field)
+    _look_up_leads(plan, read_current, stored_leads, ownership, lookup_field=lookup_field,
+                   read_all=before_values == "marketo")
     con.execute(FINAL)
     con.execute("CREATE OR REPLACE TABLE backfill.plan_marks (kind VARCHAR, key VARCHAR)")
     for table in WORK_TABLES:
         con.execute(f"DROP TABLE {table}")
     for action, n in con.execute("SELECT action, count(*) FROM backfill.plan GROUP BY action").fetchall():
         setattr(plan, f"{action}_count", int(n))
-    ((created,),) = con.execute("SELECT count(*) FROM backfill.plan WHERE action = 'upsert' AND NOT found").fetchall()
-    plan.create_count = int(created)
-    plan.update_count = plan.upsert_count - plan.create_count
+    ((created, new),) = con.execute("SELECT count(*) FILTER (NOT found), count(*) FILTER (found IS NULL) "
+                                    "FROM backfill.plan WHERE action = 'upsert'").fetchall()
+    plan.create_count, plan.new_count = int(created), int(new)
+    plan.update_count = plan.upsert_count - plan.create_count - plan.new_count
     plan.unmapped = dict(sorted(mapper.unmapped.items()))
     return plan
 
@@ -262,10 +267,10 @@ def _compare_hashes(con: duckdb.DuckDBPyConnection, stored_hashes: StoredHashes)
         insert_rows(con, "backfill.plan_hashes", HASHES, compared)
 
 
-def _look_up_leads(plan: BackfillPlan, read_current: ReadCurrent, stored_values: StoredValues,
-                   ownership: Ownership, *, lookup_field: str) -> None:
-    """Every changed candidate looked up in Marketo, KEY_CHUNK at a time (plan.look_up_chunk), one
-    `backfill.plan_looked` row each."""
+def _look_up_leads(plan: BackfillPlan, read_current: ReadCurrent, stored_leads: StoredLeads,
+                   ownership: Ownership, *, lookup_field: str, read_all: bool) -> None:
+    """Every changed candidate settled, KEY_CHUNK at a time (plan.look_up_chunk: read from Marketo, or recalled from
+    the state store), one `backfill.plan_looked` row each."""
     sql = """SELECT p.ordinal, p.key, p.fields, p.field_ts, p.owned_fields, h.hash FROM backfill.plan_people p
              LEFT JOIN backfill.plan_hashes h USING (ordinal)
              WHERE p.reason IS NULL AND NOT coalesce(h.unchanged, false) ORDER BY p.ordinal"""
@@ -273,7 +278,8 @@ def _look_up_leads(plan: BackfillPlan, read_current: ReadCurrent, stored_values:
         chunk = [Candidate(key, load(fields), load(field_ts) if field_ts else {}, hash_, "",
                            owned=None if owned is None else load(owned))
                  for _, key, fields, field_ts, owned, hash_ in rows]
-        outcomes = look_up_chunk(chunk, read_current, stored_values, ownership, lookup_field=lookup_field)
+        outcomes = look_up_chunk(chunk, read_current, stored_leads, ownership, lookup_field=lookup_field,
+                                 read_all=read_all)
         looked = []
         for (ordinal, *_), candidate, outcome in zip(rows, chunk, outcomes, strict=True):
             plan.fields_skipped["fill_only"] += outcome.fill_only

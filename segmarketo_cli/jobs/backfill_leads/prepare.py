@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from segmarketo_cli.config.defaults import BEFORE_VALUES
 from segmarketo_cli.config.sections import FieldsSection
 from segmarketo_cli.errors import ConfigError
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
@@ -41,14 +42,16 @@ class BackfillOptions:
 
 @dataclass(frozen=True)
 class BackfillProfile:
-    """What the profile configures for backfill-leads: how leads are found, its [mapping] and [fields] sections and
-    the Bulk Import row-number field. The checks against Marketo's Describe are methods, run after the lock."""
+    """What the profile configures for backfill-leads: how leads are found, its [mapping] and [fields] sections, the
+    Bulk Import row-number field and where before-values come from (stored | marketo). The checks against Marketo's
+    Describe are methods, run after the lock."""
 
     lookup_field: str
     user_id_field: str | None
     mapping: dict[str, str]
     fields: FieldsSection
     bulk_row_field: str | None
+    before_values: str = BEFORE_VALUES[0]
 
     def ownership(self, catalog: FieldCatalog) -> Ownership:
         """The [fields] section, every field it names known to Marketo (ConfigError otherwise)."""
@@ -75,7 +78,7 @@ def prepare_profile(settings: Settings, services: Services) -> BackfillProfile:
     `services` is unused; the checks against Describe run after the lock."""
     sections = settings.sections
     return BackfillProfile(settings.lookup_field, settings.user_id_field, dict(sections.mapping.targets),
-                           sections.fields, settings.bulk_row_field)
+                           sections.fields, settings.bulk_row_field, settings.before_values)
 
 
 def prepare(settings: Settings, options: BackfillOptions, services: Services) -> PreparedBackfill:

@@ -15,6 +15,7 @@ from segmarketo_cli.jobs.backfill_leads.plan_key import backfill_plan_key
 from segmarketo_cli.jobs.backfill_leads.plan_memory import build_memory_plan
 from segmarketo_cli.jobs.backfill_leads.prepare import PreparedBackfill
 from segmarketo_cli.jobs.backfill_leads.read import MESSAGE_BUCKETS
+from segmarketo_cli.jobs.backfill_leads.stored_leads import stored_leads
 from segmarketo_cli.jobs.changes import PLAN_COLUMNS, plan_rows
 from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.plan_file import write_plan_file
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
 LEAD_BUCKETS = ("leads_created", "leads_updated", "leads_imported", "leads_unchanged", "leads_rejected",
                 "leads_deferred")
 DRY_RUN_LEAD_BUCKETS = ("leads_to_write", "leads_unchanged", "leads_rejected")
-DRY_RUN_WRITE_BUCKETS = ("leads_to_create", "leads_to_update")  # leads_to_write split by the look-up in Marketo
+# leads_to_write split: read from Marketo and absent, read and present or known to the state store, neither read nor
+# known (created unless Marketo already has them; `--before-values marketo` reads every one for an exact split)
+DRY_RUN_WRITE_BUCKETS = ("leads_to_create", "leads_to_update", "leads_new_to_state")
 SAMPLES = 5  # upserts shown in a dry run's report
 
 
@@ -90,7 +93,8 @@ def _plan_and_write(ctx: JobContext, prepared: PreparedBackfill, source: PeopleS
                 plan_builder(engine), mapper=mapper, lookup_field=lookup_field, ownership=ownership,
                 stored_hashes=lambda keys: store.pushed_hashes(client.instance, lookup_field, keys),
                 read_current=lambda keys, fields: _read_current(client, lookup_field, keys, fields),
-                full=options.full)
+                stored_leads=stored_leads(store, client.instance, lookup_field),
+                before_values=profile.before_values, full=options.full)
 
         plan = plan_people(source, ctx, build, inputs=prepared.inputs, nulls=options.nulls,
                            memory_limit=parse_memory_limit(ctx.settings.memory_limit))
@@ -98,6 +102,7 @@ def _plan_and_write(ctx: JobContext, prepared: PreparedBackfill, source: PeopleS
         if gc_was_enabled:
             gc.enable()
     _record_plan(plan, report, writer, dry_run=options.dry_run)
+    report.details["before_values"] = profile.before_values
     if options.plan_out is not None:  # a real run's plan file is complete before its first write
         report.details["plan_rows"] = write_plan_file(options.plan_out, PLAN_COLUMNS, plan_rows(plan.iter_changes()))
     bulk = plan.uses_bulk(options.bulk_threshold)
@@ -105,6 +110,7 @@ def _plan_and_write(ctx: JobContext, prepared: PreparedBackfill, source: PeopleS
         report.add("leads_to_write", plan.upsert_count)
         report.add("leads_to_create", plan.create_count)
         report.add("leads_to_update", plan.update_count)
+        report.add("leads_new_to_state", plan.new_count)
         report.details["sample"] = [c.fields for c in plan.sample_upserts(SAMPLES)]
         report.details["mode"] = "bulk" if bulk else "rest"
         ctx.show_plan(plan)

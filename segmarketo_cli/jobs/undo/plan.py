@@ -27,6 +27,9 @@ CONSENT_REMOVALS = ("apply-events",)  # the commands whose list removals are con
 LEAD_GONE = "the lead is no longer in Marketo"
 LIST_TARGET = "list:"  # the target of a static list a run created (sync-audience --create-list)
 CREATED_LIST = "a static list the run created; kept (delete it in Marketo if it is not wanted)"
+NO_LEAD_ID = "the run did not record the lead's id (Bulk Import returns none)"
+BEFORE_UNKNOWN = "before unknown, not restored"
+UPSERTED = "created or updated (the run could not tell which): before unknown, not restored, never deleted"
 
 LeadValues = Mapping[int, Mapping[str, Any]]  # lead id -> field -> value; a lead absent is not in Marketo
 Membership = Mapping[tuple[str, int], bool | None]  # (list id, lead id) -> member? None: Marketo did not say
@@ -139,12 +142,15 @@ class _Walk:
 
 def _update(walk: _Walk, logged: LoggedChange, name: str, before: Any, after: Any) -> UndoItem:
     lead = logged.change.lead_id
-    if lead is None or lead not in walk.values:
+    if lead is None:
+        if before is UNKNOWN:
+            return UndoItem(logged, name, "before_unknown", value=UNKNOWN, reason=BEFORE_UNKNOWN)
+        return UndoItem(logged, name, "not_reversible", value=before, reason=NO_LEAD_ID)
+    if lead not in walk.values:
         return UndoItem(logged, name, "conflict", value=before, reason=LEAD_GONE)
     now = walk.value(lead, name)
     if before is UNKNOWN:
-        return UndoItem(logged, name, "before_unknown", current=now, value=UNKNOWN,
-                        reason="before unknown, not restored")
+        return UndoItem(logged, name, "before_unknown", current=now, value=UNKNOWN, reason=BEFORE_UNKNOWN)
     if same(now, after) and not same(before, after):
         walk.fields[(lead, name)] = before
         return UndoItem(logged, name, "restore", "update", now, before)
@@ -219,6 +225,9 @@ def plan_undo(changes: Sequence[LoggedChange], *, values: LeadValues, membership
             found.append(UndoItem(logged, "", "already_undone", reason="undone by an earlier undo"))
         elif consent_removal(change, command):
             found.append(UndoItem(logged, "", "not_reversible", reason=CONSENT_REMOVAL))
+        elif change.action == "upsert":  # nothing to restore, and never a lead to delete
+            found.extend(UndoItem(logged, name, "before_unknown", value=UNKNOWN, reason=UPSERTED)
+                         for name in change.fields)
         elif change.action in ("add", "remove"):
             found.append(_membership(walk, logged))
         elif change.action == "create":
