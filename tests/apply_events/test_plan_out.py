@@ -10,7 +10,7 @@ import pytest
 
 from segmarketo_cli.state.change_log import ACTIONS
 from tests.apply_events.test_run import MESSAGES, world, write_export  # noqa: F401  (the fixture)
-from tests.backfill_leads.test_plan_out import read_plan
+from tests.support.plan_files import read_plan
 
 
 def writes(rows: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 import stat
-from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from segmarketo_cli import paths
 from segmarketo_cli.jobs.bulk_import import execute as backfill_bulk
-from segmarketo_cli.jobs.changes import PLAN_COLUMNS, plan_rows
+from segmarketo_cli.jobs.changes import plan_rows
 from segmarketo_cli.state import StateStore
 from tests.backfill_leads.test_cli import write_people
+from tests.support.plan_files import read_plan
 
 OWNERSHIP = ('[profiles.default]\n[profiles.default.fields]\nmarketo_owned = ["leadScore"]\n'
              'fill_only = ["title"]\n')
@@ -37,18 +36,6 @@ def backfill(invoke, *args: object) -> tuple[int, dict]:
     result = invoke("backfill-leads", *map(str, args), "--json")
     assert result.stdout.startswith("{"), result.stderr
     return result.exit_code, json.loads(result.stdout)
-
-
-def read_plan(path: Path) -> list[dict[str, str]]:
-    """A plan file read back with pandas (openpyxl for .xlsx), every cell as text."""
-    if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif path.suffix == ".xlsx":
-        frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
-    else:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    assert list(frame.columns) == PLAN_COLUMNS
-    return frame.to_dict(orient="records")
 
 
 def logged_rows(run_id: str) -> list[dict[str, str]]:

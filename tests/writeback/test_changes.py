@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import pandas as pd
 import pytest
 
 from segmarketo_cli import paths
 from segmarketo_cli.endpoints import munchkin_id
-from segmarketo_cli.jobs.changes import PLAN_COLUMNS, plan_rows
+from segmarketo_cli.jobs.changes import plan_rows
 from segmarketo_cli.state import StateStore
+from tests.support.plan_files import read_plan
 from tests.support.writeback_helpers import EXPECTED_EVENT, NOW, iso, populate
 
 
@@ -30,17 +30,6 @@ def logged_rows(run_id: str) -> list[dict[str, str]]:
         return list(plan_rows(store.change_log.changes(run_id)))
     finally:
         store.close()
-
-
-def read_plan(path) -> list[dict[str, str]]:
-    if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif path.suffix == ".xlsx":
-        frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
-    else:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    assert list(frame.columns) == PLAN_COLUMNS
-    return frame.to_dict(orient="records")
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
