@@ -13,6 +13,7 @@ GRAPH_SHARE = 0.5  # the in-memory graph may take this share of memory_limit
 _ISIZE_WRAP = 1 << 32  # gzip's ISIZE field is the size modulo 4 GiB (https://www.rfc-editor.org/rfc/rfc1952)
 _MAX_GZIP_RATIO = 32  # a .gz this large may hold more than 4 GiB, where ISIZE cannot be trusted
 SAMPLE_BYTES = 4 << 20  # the start of a JSON-lines file read to estimate the share of lines the job keeps
+COLUMNAR_FROM = 16 << 20  # JSON lines from this many uncompressed bytes on are read by DuckDB (columnar.py)
 
 
 def uses_engine(inputs: list[InputFile], memory_limit: int, keep: Callable[[bytes], bool] | None = None) -> bool:
@@ -64,3 +65,11 @@ def uncompressed_size(source: InputFile) -> int:
         isize = int.from_bytes(handle.read(4), "little")
     # A file of several gzip members only records the last one's size: never less than the compressed bytes.
     return max(isize, size)
+
+
+def reads_columnar(inputs: list[InputFile]) -> bool:
+    """True when DuckDB reads the input (columnar.py): JSON lines only, at least COLUMNAR_FROM bytes uncompressed.
+    Below that the engine's fixed cost (about 0.45 CPU-s, docs/engine.md) outweighs what it saves."""
+    if not inputs or any(source.format != "jsonl" for source in inputs):
+        return False
+    return sum(uncompressed_size(source) for source in inputs) >= COLUMNAR_FROM
