@@ -75,9 +75,11 @@ _FIELDS = ("type", "userId", "anonymousId", "timestamp", "traits", "context", "p
            "previousId")
 # With ignore_errors a line DuckDB cannot parse is a row of NULLs (still one row per line), and of duplicate keys
 # it keeps the first: LINES then sends the wanted lines with duplicate keys to Python (it keeps the last).
-PARSED = ("CREATE OR REPLACE TEMP TABLE col_parsed AS SELECT ordinality AS n, * FROM read_ndjson({path}, "
-          "columns = {{" + ", ".join(f"'{name}': 'JSON'" for name in _FIELDS) + "}}, records = true, "
-          "compression = '{compression}', ignore_errors = {lenient}) WITH ORDINALITY")
+_TYPED = ("context", "properties", "event", "messageId", "previousId")  # only their JSON types are kept
+PARSED = ("CREATE OR REPLACE TEMP TABLE col_parsed AS SELECT ordinality AS n, \"type\", userId, anonymousId, "
+          "\"timestamp\", traits, " + ", ".join(f"json_type({name}) AS {name}" for name in _TYPED) +
+          " FROM read_ndjson({path}, columns = {{" + ", ".join(f"'{name}': 'JSON'" for name in _FIELDS) +
+          "}}, records = true, compression = '{compression}', ignore_errors = {lenient}) WITH ORDINALITY")
 _DUPLICATE_KEYS = ("CASE WHEN json_valid(line) AND json_type(line) = 'OBJECT' "
                    "THEN len(json_keys(line)) <> len(list_distinct(json_keys(line))) ELSE true END")
 _ISO = (r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
@@ -92,7 +94,7 @@ def _id_ok(name: str) -> str:
 
 
 def _type_in(name: str, types: str) -> str:
-    return f"coalesce(json_type({name}), 'NULL') IN ('NULL', {types})"
+    return f"coalesce({name}, 'NULL') IN ('NULL', {types})"  # `name` holds the field's JSON type (PARSED)
 
 
 # A plain identify: the Python reader would find no problem (shape_problem, message_problem), its ids need no

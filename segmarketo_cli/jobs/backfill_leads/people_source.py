@@ -90,7 +90,7 @@ def plan_people(source: PeopleSource, ctx: JobContext, build: Callable[[Engine |
         source.plan = _plan_new_files(source, ctx, build(None), nulls=nulls)
         return source.plan
     on_engine = uses_engine(inputs, memory_limit, keep=might_matter)
-    columnar = reads_columnar(inputs)
+    columnar = reads_columnar(inputs, keep=might_matter)
     engine = ctx.engine() if on_engine or columnar else None
     tee = source.generation.add if source.generation is not None else None
     people = read_people(inputs, nulls=nulls, report=ctx.report, rejects=ctx.rejects, progress=ctx.progress,
