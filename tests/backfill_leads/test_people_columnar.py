@@ -231,3 +231,7 @@ def test_200k_messages_at_64mb_give_the_same_people_read_by_duckdb(tmp_path):
     messages = plain_and_odd_lines(rng, people=60_000) + hard_messages(rng, people=20_000, messages=60_000)
     path = write_lines(tmp_path / "big.jsonl.gz", messages)
     assert assert_columnar_same([path], tmp_path, memory_limit="64MB") > 60_000
+    records: list[Any] = []
+    read_both([path], tmp_path, memory_limit="64MB", tee=records)  # the people store's records, in input order
+    assert [row[0] for row in records] == list(range(1, len(records) + 1))
+    assert len(records) > 150_000

@@ -22,7 +22,9 @@ read").
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
+import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -46,12 +48,14 @@ from segmarketo_cli.timeparse import message_time
 POS_BITS = 40  # a line's place in the input: file index << POS_BITS | line number
 LINE_MASK = (1 << POS_BITS) - 1
 ATTACH = "ATTACH IF NOT EXISTS ':memory:' AS backfill"
+ONE_THREAD_BELOW = 256 << 20  # below this memory_limit the read runs on one DuckDB thread, files in smaller blocks
 PLAIN_TABLE = "backfill.col_plain"  # pos, hub, u, a, e, ts, traits: the plain identifies
 PYTHON_LINES = "backfill.col_python_lines"  # pos, line, whole (false: the last line, no newline after it)
 PYTHON_RECORDS = "backfill.col_python"  # pos, identify, nodes, body: records of the Python lines
 RECORDS = "backfill.col_records"  # pos, identify, seq, fold: every record numbered as the graph numbers it
 COMPLEX = "backfill.col_complex"  # hubs whose people are replayed by the graph
-TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, "backfill.col_nodes")
+TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, "backfill.col_nodes", "backfill.col_tee_plain",
+          "backfill.col_tee_python")
 
 _NEEDLES = " OR ".join(f"contains(line, '{needle.decode()}')" for needle in might_matter.needles)
 # A wanted line DuckDB would read differently from Python's json.loads, or Python could fail on: a trailing comma
@@ -70,7 +74,8 @@ LINES = """
                AS python_only
     FROM {csv} WITH ORDINALITY"""
 CSV = ("read_csv({path}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\0', quote = '', escape = '', "
-       "auto_detect = false, new_line = '\\n', compression = '{compression}')")
+       "auto_detect = false, new_line = '\\n', compression = '{compression}'{buffer})")
+SMALL_BUFFER = ", buffer_size = 4194304"  # below ONE_THREAD_BELOW: the default is a 32 MB block
 _FIELDS = ("type", "userId", "anonymousId", "timestamp", "traits", "context", "properties", "event", "messageId",
            "previousId")
 # With ignore_errors a line DuckDB cannot parse is a row of NULLs (still one row per line), and of duplicate keys
@@ -146,13 +151,18 @@ FIND_COMPLEX = f"""
                            WHERE hub IN (SELECT hub FROM {PLAIN_TABLE} GROUP BY hub HAVING count(*) > 1))
           GROUP BY hub HAVING min(shape) <> max(shape);
     DROP TABLE backfill.col_nodes"""
-COMPLEX_RECORDS = f"""
-    SELECT r.pos, r.seq, r.fold, p.u, p.a, p.e, p.ts, p.traits, y.nodes, y.body
-    FROM {RECORDS} r LEFT JOIN {PLAIN_TABLE} p USING (pos) LEFT JOIN {PYTHON_RECORDS} y USING (pos)
-    WHERE coalesce(p.hub, y.nodes[1]) IN (SELECT hub FROM {COMPLEX}) ORDER BY r.pos"""
-ALL_RECORDS = f"""
-    SELECT r.pos, r.seq, r.fold, p.u, p.a, p.e, p.ts, p.traits, y.nodes, y.body
-    FROM {RECORDS} r LEFT JOIN {PLAIN_TABLE} p USING (pos) LEFT JOIN {PYTHON_RECORDS} y USING (pos) ORDER BY r.pos"""
+# The records the graph replays (in any order: the replay sorts them), without their traits or bodies in a join.
+COMPLEX_RECORDS = (
+    f"""SELECT p.pos, r.seq, r.fold, p.u, p.a, p.e, p.ts, p.traits, NULL AS nodes, NULL AS body
+        FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos) WHERE p.hub IN (SELECT hub FROM {COMPLEX})""",
+    f"""SELECT y.pos, r.seq, r.fold, NULL, NULL, NULL, NULL, NULL, y.nodes, y.body
+        FROM {PYTHON_RECORDS} y JOIN {RECORDS} r USING (pos)""")
+# Every record in input order (for the people store): each kind sorted on its own, merged by `pos` in Python.
+ALL_RECORDS = (
+    f"""SELECT p.pos, r.seq, r.fold, p.u, p.a, p.e, p.ts, p.traits, NULL AS nodes, NULL AS body
+        FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos) ORDER BY p.pos""",
+    f"""SELECT y.pos, r.seq, r.fold, NULL, NULL, NULL, NULL, NULL, y.nodes, y.body
+        FROM {PYTHON_RECORDS} y JOIN {RECORDS} r USING (pos) ORDER BY y.pos""")
 # A simple person: the hub's messages all carry the same ids (the userId node is the hub, so only the
 # anonymousId and the e-mail could differ; a hub where they do is complex), so every id list has one entry, and the
 # latest identify (by timestamp, then input order) wins the traits, the last-seen time and the latest userId: the
@@ -208,6 +218,8 @@ class ColumnarRead:
         self.counts = dict.fromkeys(MESSAGE_BUCKETS, 0)
         self.people_count = 0
         self._graph = IdentityGraph(nulls=nulls)  # its links and fold, and the trait shapes it shares
+        self.small = engine.memory_limit < ONE_THREAD_BELOW
+        ((self._threads,),) = self.con.execute("SELECT current_setting('threads')").fetchall()
 
     # ---- 1. load ------------------------------------------------------------------------------------------------
     def load(self, bar: Any) -> None:
@@ -216,6 +228,8 @@ class ColumnarRead:
         con.execute(ATTACH)
         con.execute(f"CREATE OR REPLACE TABLE {PLAIN_TABLE} ({_PLAIN_SCHEMA})")
         con.execute(f"CREATE OR REPLACE TABLE {PYTHON_LINES} (pos BIGINT, line VARCHAR, whole BOOLEAN)")
+        if self.small:  # each JSON reader thread takes a 32 MB buffer, each join thread its own tables
+            con.execute("SET threads = 1")
         try:
             for index, source in enumerate(self.inputs):
                 bar.update(self._load_file(source, index << POS_BITS))
@@ -231,7 +245,7 @@ class ColumnarRead:
         con = self.con
         quoted = "'" + str(source.path).replace("'", "''") + "'"
         compression = "gzip" if source.gzipped else "none"
-        csv = CSV.format(path=quoted, compression=compression)
+        csv = CSV.format(path=quoted, compression=compression, buffer=SMALL_BUFFER if self.small else "")
         try:  # strict first: it also refuses duplicate keys
             con.execute(PARSED.format(path=quoted, compression=compression, lenient="false"))
             python_only = _PYTHON_ONLY
@@ -266,8 +280,10 @@ class ColumnarRead:
         return int(lines)
 
     def drop(self) -> None:
+        """Remove the read's tables and give DuckDB its threads back (the read is over)."""
         for table in TABLES:
             self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        self.con.execute(f"SET threads = {int(self._threads)}")
 
     # ---- 2. the lines Python reads --------------------------------------------------------------------------
     def python_lines(self, rejects: RejectsWriter) -> None:
@@ -314,10 +330,18 @@ class ColumnarRead:
 
     def tee(self, tee: Tee) -> None:
         """Every record, in input order, to `tee` (the people store of a full run)."""
-        for chunk in stream(self.con, ALL_RECORDS):
-            for row in chunk:
-                seq, fold, nodes, body = self._record(row)
-                tee(seq, fold, nodes, body)
+        # Each kind sorted into a table of its own first: two sorts streamed side by side need more memory than a
+        # tiny limit gives, two table scans next to nothing (they keep the insertion order).
+        tables = ("backfill.col_tee_plain", "backfill.col_tee_python")
+        for table, sql in zip(tables, ALL_RECORDS, strict=True):
+            self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}")
+        plain, python = (itertools.chain.from_iterable(stream(self.con, f"SELECT * FROM {table}"))
+                         for table in tables)
+        for row in heapq.merge(plain, python, key=operator.itemgetter(0)):
+            seq, fold, nodes, body = self._record(row)
+            tee(seq, fold, nodes, body)
+        for table in tables:
+            self.con.execute(f"DROP TABLE {table}")
 
     def _record(self, row: tuple[Any, ...]) -> tuple[int, int | None, list[str], bytes]:
         """seq, fold, nodes and dump_record bytes of one ALL_RECORDS row (a plain one is dumped here)."""
@@ -332,9 +356,10 @@ class ColumnarRead:
     def people(self) -> Iterator[Person]:
         """Both kinds of people merged in people order (first identify first)."""
         stage = MessageStage(self.engine, self._graph.links)
-        for chunk in stream(self.con, COMPLEX_RECORDS):
-            for row in chunk:
-                stage.put(*self._record(row))
+        for sql in COMPLEX_RECORDS:
+            for chunk in stream(self.con, sql):
+                for row in chunk:
+                    stage.put(*self._record(row))
         stage.close()
         replayed = label_components(self.con)
         ((simple,),) = self.con.execute(f"SELECT count(DISTINCT hub) FROM {PLAIN_TABLE} "
