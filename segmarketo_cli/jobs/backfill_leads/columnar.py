@@ -54,8 +54,9 @@ PYTHON_LINES = "backfill.col_python_lines"  # pos, line, whole (false: the last 
 PYTHON_RECORDS = "backfill.col_python"  # pos, identify, nodes, body: records of the Python lines
 RECORDS = "backfill.col_records"  # pos, identify, seq, fold: every record numbered as the graph numbers it
 COMPLEX = "backfill.col_complex"  # hubs whose people are replayed by the graph
-TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, "backfill.col_nodes", "backfill.col_tee_plain",
-          "backfill.col_tee_python")
+SIMPLE = "backfill.col_simple"  # one row per simple person (SIMPLE_PEOPLE), in people order
+TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, SIMPLE, "backfill.col_nodes",
+          "backfill.col_tee_plain", "backfill.col_tee_python")
 
 _NEEDLES = " OR ".join(f"contains(line, '{needle.decode()}')" for needle in might_matter.needles)
 # A wanted line DuckDB would read differently from Python's json.loads, or Python could fail on: a trailing comma
@@ -168,12 +169,14 @@ ALL_RECORDS = (
 # latest identify (by timestamp, then input order) wins the traits, the last-seen time and the latest userId: the
 # person is that identify folded alone, with the first identify's number and origin and the count of them all.
 SIMPLE_PEOPLE = f"""
-    SELECT min(r.fold) AS first_fold, min(p.pos) AS first_pos, count(*) AS identifies, max(p.u) AS u,
-           max(p.a) AS a, max(p.e) AS e, max(p.ts) AS ts, arg_max(r.fold, (p.ts, r.fold)) AS seq,
-           arg_max(p.traits, (p.ts, r.fold)) AS traits
-    FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
-    WHERE p.hub NOT IN (SELECT hub FROM {COMPLEX})
-    GROUP BY p.hub ORDER BY first_fold"""
+    SELECT w.first_fold, w.first_pos, w.identifies, w.u, w.a, w.e, w.ts, w.seq, p.traits
+    FROM (SELECT min(r.fold) AS first_fold, min(p.pos) AS first_pos, count(*) AS identifies, max(p.u) AS u,
+                 max(p.a) AS a, max(p.e) AS e, max(p.ts) AS ts, arg_max(r.fold, (p.ts, r.fold)) AS seq,
+                 arg_max(p.pos, (p.ts, r.fold)) AS latest
+          FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
+          WHERE p.hub NOT IN (SELECT hub FROM {COMPLEX}) GROUP BY p.hub) w
+    JOIN {PLAIN_TABLE} p ON p.pos = w.latest
+    ORDER BY w.first_fold"""
 _PLAIN_SCHEMA = "pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts DOUBLE, traits VARCHAR"
 _PYTHON_SCHEMA = pa.schema([("pos", pa.int64()), ("identify", pa.bool_()), ("nodes", pa.list_(pa.string())),
                             ("body", pa.binary())])
@@ -362,8 +365,12 @@ class ColumnarRead:
                     stage.put(*self._record(row))
         stage.close()
         replayed = label_components(self.con)
-        ((simple,),) = self.con.execute(f"SELECT count(DISTINCT hub) FROM {PLAIN_TABLE} "
-                                        f"WHERE hub NOT IN (SELECT hub FROM {COMPLEX})").fetchall()
+        # One row per simple person, settled now: the planner then uses the engine while they stream out, and the
+        # read's tables are gone before it starts.
+        self.con.execute(f"CREATE OR REPLACE TABLE {SIMPLE} AS {SIMPLE_PEOPLE}")
+        for table in (PLAIN_TABLE, PYTHON_RECORDS, RECORDS, COMPLEX):
+            self.con.execute(f"DROP TABLE {table}")
+        ((simple,),) = self.con.execute(f"SELECT count(*) FROM {SIMPLE}").fetchall()
         self.people_count = replayed + int(simple)
         return self._merged(replay_people(self.engine, nulls=self.nulls))
 
@@ -374,7 +381,7 @@ class ColumnarRead:
     def _simple_people(self) -> Iterator[Person]:
         fold_into = self._graph.fold_into
         names = self.names
-        for chunk in stream(self.con, SIMPLE_PEOPLE):
+        for chunk in stream(self.con, f"SELECT * FROM {SIMPLE}"):  # in people order (insertion order)
             for first_fold, first_pos, identifies, u, a, e, ts, seq, traits in chunk:
                 person = Person()
                 links = Links(IDENTIFY, [], u, a, e)
