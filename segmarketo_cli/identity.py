@@ -335,6 +335,11 @@ class IdentityGraph:
         self._fold(person, traits, _MISSING_TS if ts is None else ts, links, origin, seq)
         return True
 
+    def fold_into(self, person: Person, links: Links, traits: Any, ts: float, origin: str, seq: int) -> None:
+        """Fold one identify (already reduced to `links`) into `person` as `add` would, without the union-find:
+        for a caller that knows the person the message belongs to (columnar.py builds people this way)."""
+        self._fold(person, traits, ts, links, origin, seq)
+
     def _person(self, node: str) -> Person:
         root = self._find(node)
         person = self._people.get(root)

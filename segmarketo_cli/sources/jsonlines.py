@@ -40,7 +40,8 @@ def json_error(exc: ValueError) -> str:
     return exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(";")[0]
 
 
-def _parse_line(raw: bytes, origin: str) -> SourceItem:
+def parse_line(raw: bytes, origin: str) -> SourceItem:
+    """One line's message, or why it is malformed (read_jsonl's parse of every line it does not skip)."""
     try:
         if raw[:1] == b"{" and raw[1:2] != b"\x00":
             # UTF-8 (json.loads would detect just that), decoded without json.loads' wrappers; a line that does
@@ -94,7 +95,7 @@ def read_jsonl(source: InputFile, keep: LineFilter | None = None) -> Iterator[So
         return
     if rest.strip():
         line_no += 1
-        yield _parse_line(rest, f"{name}:{line_no}")
+        yield parse_line(rest, f"{name}:{line_no}")
 
 
 def _lines(lines: list[bytes], keep: LineFilter | None, name: str,
@@ -102,14 +103,20 @@ def _lines(lines: list[bytes], keep: LineFilter | None, name: str,
     """The per-line path: `keep` decides, unusable object-shaped lines are SKIPPED; returns the last line number."""
     for raw in lines:
         line_no += 1
-        if keep is not None and not keep(raw):
-            shape = raw if raw[:1] == b"{" and raw[-1:] == b"}" else raw.strip()
-            if shape[:1] == b"{" and shape[-1:] == b"}":
-                yield SKIPPED
-                continue
-        if raw.strip():
-            yield _parse_line(raw, f"{name}:{line_no}")
+        item = line_item(raw, keep, name, line_no)
+        if item is not None:
+            yield item
     return line_no
+
+
+def line_item(raw: bytes, keep: LineFilter | None, name: str, line_no: int) -> SourceItem | None:
+    """What read_jsonl yields for the whole line `raw` (no newline) at `line_no`: SKIPPED when `keep` refuses an
+    object-shaped line, the parsed message or its error, or None for a blank line."""
+    if keep is not None and not keep(raw):
+        shape = raw if raw[:1] == b"{" and raw[-1:] == b"}" else raw.strip()
+        if shape[:1] == b"{" and shape[-1:] == b"}":
+            return SKIPPED
+    return parse_line(raw, f"{name}:{line_no}") if raw.strip() else None
 
 
 def _scan(data: bytes, cut: int, needles: tuple[bytes, ...], name: str,
@@ -140,7 +147,7 @@ def _scan(data: bytes, cut: int, needles: tuple[bytes, ...], name: str,
             break
         at = find(b"\n", start, cut) + 1
         line_no += 1
-        yield _parse_line(data[start:at - 1], f"{name}:{line_no}")
+        yield parse_line(data[start:at - 1], f"{name}:{line_no}")
     return line_no
 
 

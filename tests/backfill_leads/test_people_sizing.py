@@ -11,8 +11,10 @@ import pytest
 
 from segmarketo_cli.jobs.backfill_leads.read import might_matter
 from segmarketo_cli.jobs.backfill_leads.sizing import (
+    COLUMNAR_FROM,
     GRAPH_BYTES_PER_INPUT_BYTE,
     kept_share,
+    reads_columnar,
     uncompressed_size,
     uses_engine,
 )
@@ -65,3 +67,24 @@ def test_an_identify_only_export_keeps_every_line(tmp_path):
     path.write_bytes(LINE * 1000)
     (source,) = preflight([str(path)])
     assert kept_share(source, might_matter) == 1.0
+
+
+def test_duckdb_reads_json_lines_of_identifies_from_16mb_on(tmp_path):
+    lines = COLUMNAR_FROM // len(LINE) + 1
+    big, small = tmp_path / "big.jsonl.gz", tmp_path / "small.jsonl"
+    big.write_bytes(gzip.compress(LINE * lines))
+    small.write_bytes(LINE * 10)
+    assert reads_columnar(preflight([str(big)]), keep=might_matter) is True
+    assert reads_columnar(preflight([str(small)]), keep=might_matter) is False
+    csv = tmp_path / "extract.csv"
+    csv.write_text("user_id,email\nu1,a@example.com\n")
+    assert reads_columnar(preflight([str(big), str(csv)]), keep=might_matter) is False  # JSON lines only
+
+
+def test_a_mixed_export_of_mostly_tracks_stays_with_the_python_reader(tmp_path):
+    track = b'{"type":"track","event":"Page Viewed","userId":"u1","properties":{"url":"https://example.com/"}}\n'
+    path = tmp_path / "export.jsonl.gz"
+    path.write_bytes(gzip.compress((LINE + track * 3) * (COLUMNAR_FROM // len(track))))
+    sources = preflight([str(path)])
+    assert reads_columnar(sources) is True  # by size alone
+    assert reads_columnar(sources, keep=might_matter) is False  # 1 byte in 4 in kept lines: parsed whole by DuckDB

@@ -11,7 +11,7 @@ import pytest
 
 from segmarketo_cli.errors import InputError
 from segmarketo_cli.sources import jsonlines, preflight, rawbytes, read_all
-from segmarketo_cli.sources.jsonlines import ContainsAny, _parse_line
+from segmarketo_cli.sources.jsonlines import ContainsAny, parse_line
 
 
 def _lines(n: int) -> bytes:
@@ -162,7 +162,7 @@ def test_contains_any_refuses_needles_it_cannot_search_for():
                                  b'{"a": "\xc3\xa9"}', b'{"a": "\xff"}', b"\xef\xbb\xbf{}", b"[1]", b'"s"', b"{\x00}"])
 def test_line_parsing_matches_json_loads(raw):
 
-    item = _parse_line(raw, "f:1")
+    item = parse_line(raw, "f:1")
     try:
         expected = json.loads(raw)
     except UnicodeDecodeError:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.jobs.backfill_leads.lead_plan import LeadPlan
 from segmarketo_cli.jobs.backfill_leads.read import might_matter, read_people, read_records
-from segmarketo_cli.jobs.backfill_leads.sizing import uses_engine
+from segmarketo_cli.jobs.backfill_leads.sizing import reads_columnar, uses_engine
 from segmarketo_cli.jobs.unchanged_inputs import DETAIL_NAMES, InputCheck
 
 if TYPE_CHECKING:
@@ -90,11 +90,12 @@ def plan_people(source: PeopleSource, ctx: JobContext, build: Callable[[Engine |
         source.plan = _plan_new_files(source, ctx, build(None), nulls=nulls)
         return source.plan
     on_engine = uses_engine(inputs, memory_limit, keep=might_matter)
-    engine = ctx.engine() if on_engine else None
+    columnar = reads_columnar(inputs, keep=might_matter)
+    engine = ctx.engine() if on_engine or columnar else None
     tee = source.generation.add if source.generation is not None else None
     people = read_people(inputs, nulls=nulls, report=ctx.report, rejects=ctx.rejects, progress=ctx.progress,
-                         engine=engine, on_engine=on_engine, tee=tee)
-    source.plan = build(engine)(people)
+                         engine=engine, on_engine=on_engine, tee=tee, columnar=columnar)
+    source.plan = build(engine if on_engine else None)(people)
     return source.plan
 
 

@@ -11,6 +11,7 @@ from segmarketo_cli.jobs.backfill_leads.records import Recorder, Staged, Tee
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.sources import InputFile, read_all
+from segmarketo_cli.sources.items import SourceItem
 from segmarketo_cli.sources.jsonlines import ContainsAny
 from segmarketo_cli.sources.shape import shape_problem
 
@@ -26,7 +27,7 @@ might_matter = ContainsAny(b'"identify"', b'"alias"', b"marketoCookie")
 
 def read_people(inputs: list[InputFile], *, nulls: str, report: RunReport, rejects: RejectsWriter,
                 progress: Callable[..., Any], engine: Engine | None, on_engine: bool,
-                tee: Tee | None = None) -> Iterator[Person]:
+                tee: Tee | None = None, columnar: bool = False) -> Iterator[Person]:
     """Read every message of `inputs` now, each one counted used, ignored or malformed (malformed ones go to the
     rejects file with their origin) and details["people"] set; then the people one by one, first identify first.
 
@@ -34,8 +35,17 @@ def read_people(inputs: list[InputFile], *, nulls: str, report: RunReport, rejec
     memory; with it True the messages are staged in `engine` and each person is rebuilt from their own
     messages. Both give the same people in the same order (docs/engine.md, "backfill-leads"). Without `engine`
     the graph is built in memory, and DuckDB never loads. `tee`, when given, also gets every staged record (the
-    people store a successful run leaves for the next one).
+    people store a successful run leaves for the next one). With `columnar` (JSON-lines inputs only) and an
+    engine, DuckDB reads the files and merges their plain identifies (columnar.py); a file it cannot read sends
+    the whole input down the other paths.
     """
+    if columnar and engine is not None:
+        from segmarketo_cli.jobs.backfill_leads.columnar import read_columnar
+
+        people = read_columnar(inputs, nulls=nulls, report=report, rejects=rejects, progress=progress,
+                               engine=engine, tee=tee)
+        if people is not None:
+            return people
     graph = IdentityGraph(nulls=nulls)
     if engine is None or not on_engine:
         add = graph.add if tee is None else Recorder(graph.links, tee, graph=graph).add
@@ -70,23 +80,29 @@ def _read(inputs: list[InputFile], add: Callable[[dict[str, Any], str], bool], *
     counts = dict.fromkeys(MESSAGE_BUCKETS, 0)
     with progress(None, "reading", unit="msg") as bar:
         for item in read_all(inputs, keep=might_matter):
-            counts["messages_read"] += 1
+            take_item(item, add, counts, rejects)
             if counts["messages_read"] % PROGRESS_STEP == 0:
                 bar.update(PROGRESS_STEP)
-            if item.skipped:
-                counts["messages_ignored"] += 1
-                continue
-            if item.error is None and item.message is not None:
-                problem = message_problem(item.message)
-                if problem is None:
-                    counts["messages_used" if add(item.message, item.origin) else "messages_ignored"] += 1
-                    continue
-            else:
-                problem = item.error or "not a message"
-            counts["messages_malformed"] += 1
-            rejects.write(f"malformed input: {problem}", origin=item.origin)
     for bucket, n in counts.items():
         report.add(bucket, n)
+
+
+def take_item(item: SourceItem, add: Callable[[dict[str, Any], str], bool], counts: dict[str, int],
+              rejects: RejectsWriter) -> None:
+    """Count one read item used, ignored or malformed (rejected with its origin), handing a usable one to `add`."""
+    counts["messages_read"] += 1
+    if item.skipped:
+        counts["messages_ignored"] += 1
+        return
+    if item.error is None and item.message is not None:
+        problem = message_problem(item.message)
+        if problem is None:
+            counts["messages_used" if add(item.message, item.origin) else "messages_ignored"] += 1
+            return
+    else:
+        problem = item.error or "not a message"
+    counts["messages_malformed"] += 1
+    rejects.write(f"malformed input: {problem}", origin=item.origin)
 
 
 def message_problem(message: Any) -> str | None:

@@ -13,6 +13,8 @@ GRAPH_SHARE = 0.5  # the in-memory graph may take this share of memory_limit
 _ISIZE_WRAP = 1 << 32  # gzip's ISIZE field is the size modulo 4 GiB (https://www.rfc-editor.org/rfc/rfc1952)
 _MAX_GZIP_RATIO = 32  # a .gz this large may hold more than 4 GiB, where ISIZE cannot be trusted
 SAMPLE_BYTES = 4 << 20  # the start of a JSON-lines file read to estimate the share of lines the job keeps
+COLUMNAR_FROM = 16 << 20  # JSON lines from this many uncompressed bytes on are read by DuckDB (columnar.py)
+COLUMNAR_SHARE = 0.5  # ... when at least this share of their bytes is in lines the job keeps
 
 
 def uses_engine(inputs: list[InputFile], memory_limit: int, keep: Callable[[bytes], bool] | None = None) -> bool:
@@ -64,3 +66,20 @@ def uncompressed_size(source: InputFile) -> int:
         isize = int.from_bytes(handle.read(4), "little")
     # A file of several gzip members only records the last one's size: never less than the compressed bytes.
     return max(isize, size)
+
+
+def reads_columnar(inputs: list[InputFile], keep: Callable[[bytes], bool] | None = None) -> bool:
+    """True when DuckDB reads the input (columnar.py): JSON lines only, at least COLUMNAR_FROM bytes uncompressed,
+    and (with `keep`, the reader's line filter) at least COLUMNAR_SHARE of them in kept lines. Below that size the
+    engine's fixed cost (about 0.45 CPU-s, docs/engine.md) outweighs what it saves; a mixed export whose tracks and
+    pages the Python reader skips unparsed is cheaper read there than parsed whole by DuckDB."""
+    if not inputs or any(source.format != "jsonl" for source in inputs):
+        return False
+    sizes = [uncompressed_size(source) for source in inputs]
+    total = sum(sizes)
+    if total < COLUMNAR_FROM:
+        return False
+    if keep is None:
+        return True
+    kept = sum(size * kept_share(source, keep) for size, source in zip(sizes, inputs, strict=True))
+    return kept >= total * COLUMNAR_SHARE

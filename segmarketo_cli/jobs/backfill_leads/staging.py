@@ -70,22 +70,26 @@ class MessageStage:
         else:
             fold_seq = None
             body = dump_record(origin, links)
-        self._bodies.write(body)
         if self._tee is not None:
             self._tee(seq, fold_seq, links.nodes, body)
+        self.put(seq, fold_seq, links.nodes, body)
+        return links.used
+
+    def put(self, seq: int, fold_seq: int | None, nodes: list[str], body: bytes) -> None:
+        """Stage one record already numbered (`dump_record` bytes): what `add` does once it has the numbers."""
+        self._bodies.write(body)
         seqs, folds, body_at, body_size = self._rows
         seqs.append(seq)
         folds.append(fold_seq)
         body_at.append(self._at)
         body_size.append(len(body))
         self._at += len(body)
-        node_seqs, nodes = self._nodes
-        for node in links.nodes:
+        node_seqs, names = self._nodes
+        for node in nodes:
             node_seqs.append(seq)
-            nodes.append(node)
+            names.append(node)
         if len(seqs) >= CHUNK:
             self._flush()
-        return links.used
 
     def close(self) -> None:
         """Hand the last rows to DuckDB and close the messages file."""

@@ -1,0 +1,419 @@
+"""backfill-leads people read by DuckDB: the plain identifies of JSON-lines inputs are parsed, checked and merged in
+SQL; every other line goes through the Python reader and identity graph as before (docs/engine.md, "The columnar
+read").
+
+1. Load: DuckDB reads each file twice, as lines (read_csv, one column: the bytes read_jsonl's filter looks at) and
+   as JSON (read_ndjson, the fields the job uses), joined by line number. A line is skipped (read_jsonl's filter
+   skips it unparsed), plain (an identify every field of which the Python reader reads the same way, see PLAIN)
+   or left to Python (anything else). A file whose lines the two readers might number differently from read_jsonl
+   (a blank or padded line, a carriage return, a line DuckDB cannot parse, a gzip of several members...) is not
+   read this way: the whole input then goes through the Python reader (Unreadable).
+2. The Python lines go through the reader's own steps in input order (line_item, take_item, IdentityGraph.links):
+   their counts, rejects and staged records are what the Python path gives.
+3. Every record is numbered in input order as the graph numbers it. A person whose messages are all plain
+   identifies sharing their first node (the hub), whose nodes appear in no other message, and whose traits all
+   have one shape is built from SQL aggregates: ids in first-seen order, counts, times, and the traits of the
+   latest identify (timestamp, then input order), folded as the graph folds them. That is the person the graph
+   builds: every message joins the hub's root, and traits of one shape are won whole by the latest message.
+4. Everyone else (aliases, Munchkin cookies, traits that change shape, shared e-mails...) is staged, labelled and
+   replayed by the engine path's own steps (staging.py, components.py, replay.py), numbered as in the whole input.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import operator
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from segmarketo_cli.engine import Engine, insert_arrow
+from segmarketo_cli.identity import IDENTIFY, IdentityGraph, Links, Person
+from segmarketo_cli.jobs.backfill_leads.components import label_components
+from segmarketo_cli.jobs.backfill_leads.plan_table import stream
+from segmarketo_cli.jobs.backfill_leads.read import MESSAGE_BUCKETS, might_matter, take_item
+from segmarketo_cli.jobs.backfill_leads.records import Tee, dump_record
+from segmarketo_cli.jobs.backfill_leads.replay import replay_people
+from segmarketo_cli.jobs.backfill_leads.staging import MessageStage
+from segmarketo_cli.jobs.rejects import RejectsWriter
+from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.sources import InputFile
+from segmarketo_cli.sources.jsonlines import line_item, parse_line
+from segmarketo_cli.timeparse import message_time
+
+POS_BITS = 40  # a line's place in the input: file index << POS_BITS | line number
+LINE_MASK = (1 << POS_BITS) - 1
+ATTACH = "ATTACH IF NOT EXISTS ':memory:' AS backfill"
+ONE_THREAD_BELOW = 256 << 20  # below this memory_limit the read runs on one DuckDB thread, files in smaller blocks
+PLAIN_TABLE = "backfill.col_plain"  # pos, hub, u, a, e, ts, traits: the plain identifies
+PYTHON_LINES = "backfill.col_python_lines"  # pos, line, whole (false: the last line, no newline after it)
+PYTHON_RECORDS = "backfill.col_python"  # pos, identify, nodes, body: records of the Python lines
+RECORDS = "backfill.col_records"  # pos, identify, seq, fold: every record numbered as the graph numbers it
+COMPLEX = "backfill.col_complex"  # hubs whose people are replayed by the graph
+SIMPLE = "backfill.col_simple"  # one row per simple person (SIMPLE_PEOPLE), in people order
+TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, SIMPLE, "backfill.col_nodes",
+          "backfill.col_tee_plain", "backfill.col_tee_python")
+
+_NEEDLES = " OR ".join(f"contains(line, '{needle.decode()}')" for needle in might_matter.needles)
+# A wanted line DuckDB would read differently from Python's json.loads, or Python could fail on: a trailing comma
+# or a lower-case nan/inf (DuckDB accepts them), nesting deep enough for Python's recursion limit, or a cookie.
+_PYTHON_ONLY = ("contains(line, 'marketoCookie') OR regexp_matches(line, ',[ \\t\\r]*[]}]') "
+                "OR CASE WHEN contains(lower(line), 'nan') OR contains(lower(line), 'inf') "
+                "THEN regexp_matches(line, '(?i)[:,[][ \\t\\r]*[-+]?(nan|inf)') ELSE false END "
+                "OR CASE WHEN strlen(line) >= 1000 "
+                "THEN strlen(line) - strlen(replace(replace(line, '{', ''), '[', '')) >= 500 ELSE false END")
+LINES = """
+    CREATE OR REPLACE TEMP TABLE col_raw AS
+    SELECT ordinality AS n, coalesce(strlen(line), 0) AS size,
+           coalesce(NOT (starts_with(line, '{{') AND ends_with(line, '}}')), true) AS odd,
+           coalesce({needles}, false) AS wanted,
+           CASE WHEN {needles} THEN {python_only} OR NOT (starts_with(line, '{{') AND ends_with(line, '}}')) END
+               AS python_only
+    FROM {csv} WITH ORDINALITY"""
+CSV = ("read_csv({path}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\0', quote = '', escape = '', "
+       "auto_detect = false, new_line = '\\n', compression = '{compression}'{buffer})")
+SMALL_BUFFER = ", buffer_size = 4194304"  # below ONE_THREAD_BELOW: the default is a 32 MB block
+_FIELDS = ("type", "userId", "anonymousId", "timestamp", "traits", "context", "properties", "event", "messageId",
+           "previousId")
+# With ignore_errors a line DuckDB cannot parse is a row of NULLs (still one row per line), and of duplicate keys
+# it keeps the first: LINES then sends the wanted lines with duplicate keys to Python (it keeps the last).
+_TYPED = ("context", "properties", "event", "messageId", "previousId")  # only their JSON types are kept
+PARSED = ("CREATE OR REPLACE TEMP TABLE col_parsed AS SELECT ordinality AS n, \"type\", userId, anonymousId, "
+          "\"timestamp\", traits, " + ", ".join(f"json_type({name}) AS {name}" for name in _TYPED) +
+          " FROM read_ndjson({path}, columns = {{" + ", ".join(f"'{name}': 'JSON'" for name in _FIELDS) +
+          "}}, records = true, compression = '{compression}', ignore_errors = {lenient}) WITH ORDINALITY")
+_DUPLICATE_KEYS = ("CASE WHEN json_valid(line) AND json_type(line) = 'OBJECT' "
+                   "THEN len(json_keys(line)) <> len(list_distinct(json_keys(line))) ELSE true END")
+_ISO = (r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+        r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])")
+_ID = r"[!-~](.*[!-~])?"  # printable ASCII, no space at either end: str.strip() leaves it as it is
+_NUMBERS = "'BIGINT', 'UBIGINT', 'DOUBLE'"
+
+
+def _id_ok(name: str) -> str:
+    return (f"(coalesce(json_type({name}), 'NULL') = 'NULL' "
+            f"OR (json_type({name}) = 'VARCHAR' AND regexp_full_match({name} ->> '$', '{_ID}')))")
+
+
+def _type_in(name: str, types: str) -> str:
+    return f"coalesce({name}, 'NULL') IN ('NULL', {types})"  # `name` holds the field's JSON type (PARSED)
+
+
+# A plain identify: the Python reader would find no problem (shape_problem, message_problem), its ids need no
+# trimming, its time is ISO-8601 text both read alike, its traits are an object whose `email` is a valid address
+# needing no trimming (so find_email takes it) and appears once (Python keeps the last of duplicate keys, DuckDB
+# the first).
+PLAIN = f"""
+    CREATE OR REPLACE TEMP TABLE col_json AS
+    SELECT n, coalesce(ok, false) AS ok, coalesce('u:' || u, 'a:' || a, 'e:' || e) AS hub, u, a, e, ts, traits
+    FROM (
+        SELECT n, userId ->> '$' AS u, anonymousId ->> '$' AS a, lower(email ->> '$') AS e, ts,
+               traits::VARCHAR AS traits,
+               json_type("type") = 'VARCHAR' AND "type" ->> '$' = 'identify'
+               AND {_id_ok('userId')} AND {_id_ok('anonymousId')}
+               AND json_type("timestamp") = 'VARCHAR' AND regexp_full_match("timestamp" ->> '$', '{_ISO}')
+               AND ts IS NOT NULL AND json_type(traits) = 'OBJECT' AND json_type(email) = 'VARCHAR'
+               AND regexp_full_match(email ->> '$', '[!-~]+')
+               AND regexp_full_match(email ->> '$', '[^@]+@[^@]+[.][^@]+')
+               AND NOT regexp_matches(traits::VARCHAR, '"email":.*"email":')
+               AND {_type_in('context', "'OBJECT'")} AND {_type_in('properties', "'OBJECT'")}
+               AND {_type_in('event', "'VARCHAR'")} AND {_type_in('messageId', "'VARCHAR', " + _NUMBERS)}
+               AND {_type_in('previousId', "'VARCHAR', " + _NUMBERS)} AS ok
+        FROM (SELECT p.*, json_extract(p.traits, '$.email') AS email,
+                     epoch_us(try_cast(p."timestamp" ->> '$' AS TIMESTAMPTZ)) / 1e6 AS ts
+              FROM col_raw r JOIN col_parsed p USING (n) WHERE r.wanted AND NOT r.python_only AND r.n < $last))"""
+NUMBER = f"""
+    CREATE OR REPLACE TABLE {RECORDS} AS
+    SELECT pos, identify, row_number() OVER w AS seq,
+           CASE WHEN identify THEN CAST(sum(identify::INT) OVER w AS BIGINT) END AS fold
+    FROM (SELECT pos, true AS identify FROM {PLAIN_TABLE} UNION ALL SELECT pos, identify FROM {PYTHON_RECORDS})
+    WINDOW w AS (ORDER BY pos ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""
+# A hub is complex when one of its nodes is shared with another hub (a plain identify's userId node is its hub, so
+# only its anonymousId and e-mail can be), a Python record has it, or its traits change shape (json_structure: keys
+# in order, value types, nesting): its messages are replayed by the graph. A node two hubs share makes both
+# complex, so the complex hubs hold whole components.
+FIND_COMPLEX = f"""
+    CREATE OR REPLACE TABLE backfill.col_nodes AS
+    SELECT DISTINCT unnest(nodes) AS node FROM {PYTHON_RECORDS};
+    CREATE OR REPLACE TABLE {COMPLEX} AS
+    SELECT hub FROM {PLAIN_TABLE} GROUP BY hub HAVING min(e) <> max(e) OR min(a) <> max(a)
+    UNION SELECT hub FROM {PLAIN_TABLE} WHERE a IN (
+        SELECT a FROM {PLAIN_TABLE} WHERE a IS NOT NULL GROUP BY a HAVING min(hub) <> max(hub))
+    UNION SELECT hub FROM {PLAIN_TABLE} WHERE e IN (
+        SELECT e FROM {PLAIN_TABLE} GROUP BY e HAVING min(hub) <> max(hub))
+    UNION SELECT hub FROM {PLAIN_TABLE} WHERE 'u:' || u IN (SELECT node FROM backfill.col_nodes)
+        OR 'a:' || a IN (SELECT node FROM backfill.col_nodes) OR 'e:' || e IN (SELECT node FROM backfill.col_nodes)
+    UNION SELECT nodes[1] FROM {PYTHON_RECORDS}
+    UNION SELECT hub FROM (SELECT hub, md5_number(json_structure(traits)) AS shape FROM {PLAIN_TABLE}
+                           WHERE hub IN (SELECT hub FROM {PLAIN_TABLE} GROUP BY hub HAVING count(*) > 1))
+          GROUP BY hub HAVING min(shape) <> max(shape);
+    DROP TABLE backfill.col_nodes"""
+# The records the graph replays (in any order: the replay sorts them), without their traits or bodies in a join.
+COMPLEX_RECORDS = (
+    f"""SELECT p.pos, r.seq, r.fold, p.u, p.a, p.e, p.ts, p.traits, NULL AS nodes, NULL AS body
+        FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos) WHERE p.hub IN (SELECT hub FROM {COMPLEX})""",
+    f"""SELECT y.pos, r.seq, r.fold, NULL, NULL, NULL, NULL, NULL, y.nodes, y.body
+        FROM {PYTHON_RECORDS} y JOIN {RECORDS} r USING (pos)""")
+# Every record in input order (for the people store): each kind sorted on its own, merged by `pos` in Python.
+ALL_RECORDS = (
+    f"""SELECT p.pos, r.seq, r.fold, p.u, p.a, p.e, p.ts, p.traits, NULL AS nodes, NULL AS body
+        FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos) ORDER BY p.pos""",
+    f"""SELECT y.pos, r.seq, r.fold, NULL, NULL, NULL, NULL, NULL, y.nodes, y.body
+        FROM {PYTHON_RECORDS} y JOIN {RECORDS} r USING (pos) ORDER BY y.pos""")
+# A simple person: the hub's messages all carry the same ids (the userId node is the hub, so only the
+# anonymousId and the e-mail could differ; a hub where they do is complex), so every id list has one entry, and the
+# latest identify (by timestamp, then input order) wins the traits, the last-seen time and the latest userId: the
+# person is that identify folded alone, with the first identify's number and origin and the count of them all.
+SIMPLE_PEOPLE = f"""
+    SELECT w.first_fold, w.first_pos, w.identifies, w.u, w.a, w.e, w.ts, w.seq, p.traits
+    FROM (SELECT min(r.fold) AS first_fold, min(p.pos) AS first_pos, count(*) AS identifies, max(p.u) AS u,
+                 max(p.a) AS a, max(p.e) AS e, max(p.ts) AS ts, arg_max(r.fold, (p.ts, r.fold)) AS seq,
+                 arg_max(p.pos, (p.ts, r.fold)) AS latest
+          FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
+          WHERE p.hub NOT IN (SELECT hub FROM {COMPLEX}) GROUP BY p.hub) w
+    JOIN {PLAIN_TABLE} p ON p.pos = w.latest
+    ORDER BY w.first_fold"""
+_PLAIN_SCHEMA = "pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts DOUBLE, traits VARCHAR"
+_PYTHON_SCHEMA = pa.schema([("pos", pa.int64()), ("identify", pa.bool_()), ("nodes", pa.list_(pa.string())),
+                            ("body", pa.binary())])
+_CHUNK = 50_000
+
+
+class Unreadable(Exception):
+    """A file the columnar read cannot take (a cut-off gzip, a batch DuckDB refuses): read it the Python way."""
+
+
+def read_columnar(inputs: list[InputFile], *, nulls: str, report: RunReport, rejects: RejectsWriter,
+                  progress: Callable[..., Any], engine: Engine, tee: Tee | None = None) -> Iterator[Person] | None:
+    """read_people's people, counts and rejects, the plain identifies merged in SQL; None (nothing counted or
+    rejected yet) when a file cannot be read this way."""
+    reader = ColumnarRead(inputs, engine, nulls=nulls)
+    with progress(None, "reading", unit="msg") as bar:
+        try:
+            reader.load(bar)
+        except Unreadable:
+            reader.drop()
+            return None
+        reader.python_lines(rejects)
+    for bucket, n in reader.counts.items():
+        report.add(bucket, n)
+    reader.number()
+    if tee is not None:
+        reader.tee(tee)
+    people = reader.people()
+    report.details["people"] = reader.people_count
+    return people
+
+
+class ColumnarRead:
+    """One run's columnar read: `load` the files, `python_lines`, `number`, then `people` (see the module)."""
+
+    def __init__(self, inputs: list[InputFile], engine: Engine, *, nulls: str) -> None:
+        self.inputs = inputs
+        self.engine = engine
+        self.con = engine.con
+        self.nulls = nulls
+        self.names = [str(source.path) for source in inputs]
+        self.counts = dict.fromkeys(MESSAGE_BUCKETS, 0)
+        self.people_count = 0
+        self._graph = IdentityGraph(nulls=nulls)  # its links and fold, and the trait shapes it shares
+        self.small = engine.memory_limit < ONE_THREAD_BELOW
+        ((self._threads,),) = self.con.execute("SELECT current_setting('threads')").fetchall()
+
+    # ---- 1. load ------------------------------------------------------------------------------------------------
+    def load(self, bar: Any) -> None:
+        """Every line classified; the plain identifies in PLAIN_TABLE, the lines for Python in PYTHON_LINES."""
+        con = self.con
+        con.execute(ATTACH)
+        con.execute(f"CREATE OR REPLACE TABLE {PLAIN_TABLE} ({_PLAIN_SCHEMA})")
+        con.execute(f"CREATE OR REPLACE TABLE {PYTHON_LINES} (pos BIGINT, line VARCHAR, whole BOOLEAN)")
+        if self.small:  # each JSON reader thread takes a 32 MB buffer, each join thread its own tables
+            con.execute("SET threads = 1")
+        try:
+            for index, source in enumerate(self.inputs):
+                bar.update(self._load_file(source, index << POS_BITS))
+        except duckdb.Error as exc:
+            raise Unreadable(str(exc)) from None
+        finally:
+            con.execute("DROP TABLE IF EXISTS col_raw")
+            con.execute("DROP TABLE IF EXISTS col_parsed")
+            con.execute("DROP TABLE IF EXISTS col_json")
+
+    def _load_file(self, source: InputFile, base: int) -> int:
+        """One file classified (see the module); its number of lines."""
+        con = self.con
+        quoted = "'" + str(source.path).replace("'", "''") + "'"
+        compression = "gzip" if source.gzipped else "none"
+        csv = CSV.format(path=quoted, compression=compression, buffer=SMALL_BUFFER if self.small else "")
+        try:  # strict first: it also refuses duplicate keys
+            con.execute(PARSED.format(path=quoted, compression=compression, lenient="false"))
+            python_only = _PYTHON_ONLY
+        except duckdb.Error:  # a line it cannot parse: each such line a row of NULLs, for Python to reject
+            con.execute(PARSED.format(path=quoted, compression=compression, lenient="true"))
+            python_only = f"{_PYTHON_ONLY} OR {_DUPLICATE_KEYS}"
+        con.execute(LINES.format(needles=_NEEDLES, python_only=python_only, csv=csv))
+        ((lines, parsed, blank, size),) = con.execute(
+            "SELECT count(*), (SELECT count(*) FROM col_parsed), count(*) FILTER (WHERE size = 0), "
+            "coalesce(sum(size), 0) FROM col_raw").fetchall()
+        if lines != parsed or blank:
+            raise Unreadable(f"{source.path}: lines DuckDB and read_jsonl may number differently")
+        whole = _ends_with_newline(source, int(size) + lines)
+        last = lines + 1 if whole else lines  # the last line without a newline goes to Python unfiltered
+        con.execute(PLAIN, {"last": last})
+        con.execute(f"INSERT INTO {PLAIN_TABLE} SELECT $base + n, hub, u, a, e, ts, traits FROM col_json WHERE ok",
+                    {"base": base})
+        python = f"""SELECT n FROM col_raw WHERE (odd OR wanted AND python_only) AND n < $last
+                     UNION ALL SELECT n FROM col_json WHERE NOT ok UNION ALL SELECT $last WHERE $last = {lines}"""
+        ((to_python,),) = con.execute(f"SELECT count(*) FROM ({python})", {"last": last}).fetchall()
+        if to_python:
+            con.execute(f"""INSERT INTO {PYTHON_LINES} SELECT $base + ordinality, line, ordinality < $last
+                            FROM {csv} WITH ORDINALITY WHERE ordinality IN ({python})""",
+                        {"base": base, "last": last})
+        ((skipped, plain),) = con.execute(
+            "SELECT count(*) FILTER (WHERE NOT wanted AND NOT odd AND n < $last), "
+            "(SELECT count(*) FROM col_json WHERE ok) "
+            "FROM col_raw", {"last": last}).fetchall()
+        self.counts["messages_read"] += skipped + plain
+        self.counts["messages_ignored"] += skipped
+        self.counts["messages_used"] += plain
+        return int(lines)
+
+    def drop(self) -> None:
+        """Remove the read's tables and give DuckDB its threads back (the read is over)."""
+        for table in TABLES:
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        self.con.execute(f"SET threads = {int(self._threads)}")
+
+    # ---- 2. the lines Python reads --------------------------------------------------------------------------
+    def python_lines(self, rejects: RejectsWriter) -> None:
+        """The Python reader's steps on every line SQL did not settle, in input order (counts, rejects, records)."""
+        self.con.execute(f"CREATE OR REPLACE TABLE {PYTHON_RECORDS} (pos BIGINT, identify BOOLEAN, "
+                         "nodes VARCHAR[], body BLOB)")
+        rows: list[list[Any]] = [[], [], [], []]
+        pos = 0
+
+        def add(message: dict[str, Any], origin: str) -> bool:
+            links = self._graph.links(message)
+            if links is None:
+                return False
+            identify = links.kind == IDENTIFY
+            body = (dump_record(origin, links, message.get("traits"), message_time(message)) if identify
+                    else dump_record(origin, links))
+            for column, value in zip(rows, (pos, identify, links.nodes, body), strict=True):
+                column.append(value)
+            return links.used
+
+        for chunk in stream(self.con, f"SELECT pos, line, whole FROM {PYTHON_LINES} ORDER BY pos"):
+            for pos, line, whole in chunk:
+                name, line_no = self.names[pos >> POS_BITS], pos & LINE_MASK
+                raw = line.encode()
+                item = line_item(raw, might_matter, name, line_no) if whole else (
+                    parse_line(raw, f"{name}:{line_no}"))
+                if item is not None:
+                    take_item(item, add, self.counts, rejects)
+            if len(rows[0]) >= _CHUNK:
+                self._flush_python(rows)
+        self._flush_python(rows)
+        self.con.execute(f"DROP TABLE {PYTHON_LINES}")
+
+    def _flush_python(self, rows: list[list[Any]]) -> None:
+        if rows[0]:
+            insert_arrow(self.con, PYTHON_RECORDS, pa.record_batch(rows, schema=_PYTHON_SCHEMA))
+            for column in rows:
+                column.clear()
+
+    # ---- 3. numbers, and who is simple ------------------------------------------------------------------------
+    def number(self) -> None:
+        self.con.execute(NUMBER)
+        self.con.execute(FIND_COMPLEX)
+
+    def tee(self, tee: Tee) -> None:
+        """Every record, in input order, to `tee` (the people store of a full run)."""
+        # Each kind sorted into a table of its own first: two sorts streamed side by side need more memory than a
+        # tiny limit gives, two table scans next to nothing (they keep the insertion order).
+        tables = ("backfill.col_tee_plain", "backfill.col_tee_python")
+        for table, sql in zip(tables, ALL_RECORDS, strict=True):
+            self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}")
+        plain, python = (itertools.chain.from_iterable(stream(self.con, f"SELECT * FROM {table}"))
+                         for table in tables)
+        for row in heapq.merge(plain, python, key=operator.itemgetter(0)):
+            seq, fold, nodes, body = self._record(row)
+            tee(seq, fold, nodes, body)
+        for table in tables:
+            self.con.execute(f"DROP TABLE {table}")
+
+    def _record(self, row: tuple[Any, ...]) -> tuple[int, int | None, list[str], bytes]:
+        """seq, fold, nodes and dump_record bytes of one ALL_RECORDS row (a plain one is dumped here)."""
+        pos, seq, fold, u, a, e, ts, traits, nodes, body = row
+        if body is not None:
+            return seq, fold, list(nodes), body
+        links = _plain_links(u, a, e)
+        origin = f"{self.names[pos >> POS_BITS]}:{pos & LINE_MASK}"
+        return seq, fold, links.nodes, dump_record(origin, links, json.loads(traits), ts)
+
+    # ---- 4. people ------------------------------------------------------------------------------------------
+    def people(self) -> Iterator[Person]:
+        """Both kinds of people merged in people order (first identify first)."""
+        stage = MessageStage(self.engine, self._graph.links)
+        for sql in COMPLEX_RECORDS:
+            for chunk in stream(self.con, sql):
+                for row in chunk:
+                    stage.put(*self._record(row))
+        stage.close()
+        replayed = label_components(self.con)
+        # One row per simple person, settled now: the planner then uses the engine while they stream out, and the
+        # read's tables are gone before it starts.
+        self.con.execute(f"CREATE OR REPLACE TABLE {SIMPLE} AS {SIMPLE_PEOPLE}")
+        for table in (PLAIN_TABLE, PYTHON_RECORDS, RECORDS, COMPLEX):
+            self.con.execute(f"DROP TABLE {table}")
+        ((simple,),) = self.con.execute(f"SELECT count(*) FROM {SIMPLE}").fetchall()
+        self.people_count = replayed + int(simple)
+        return self._merged(replay_people(self.engine, nulls=self.nulls))
+
+    def _merged(self, replayed: Iterator[Person]) -> Iterator[Person]:
+        yield from heapq.merge(self._simple_people(), replayed, key=lambda person: person.first_seq)
+        self.drop()
+
+    def _simple_people(self) -> Iterator[Person]:
+        fold_into = self._graph.fold_into
+        names = self.names
+        for chunk in stream(self.con, f"SELECT * FROM {SIMPLE}"):  # in people order (insertion order)
+            for first_fold, first_pos, identifies, u, a, e, ts, seq, traits in chunk:
+                person = Person()
+                links = Links(IDENTIFY, [], u, a, e)
+                origin = f"{names[first_pos >> POS_BITS]}:{first_pos & LINE_MASK}"
+                fold_into(person, links, json.loads(traits), ts, origin, seq)
+                person.identifies = identifies
+                person.first_seq = first_fold
+                yield person
+
+
+def _plain_links(u: str | None, a: str | None, e: str) -> Links:
+    """The links IdentityGraph.links gives a plain identify."""
+    nodes = [f"u:{u}"] if u else []
+    if a:
+        nodes.append(f"a:{a}")
+    nodes.append(f"e:{e}")
+    return Links(IDENTIFY, nodes, u, a, e)
+
+
+def _ends_with_newline(source: InputFile, lines_bytes: int) -> bool:
+    """Whether the last line of `source` ends with a newline, from its size: `lines_bytes` (every line and one newline
+    each) is its size then, one more otherwise. A gzip records its size modulo 4 GiB, of its last member only: a
+    size that fits neither is a file of several members, read the Python way (Unreadable)."""
+    if source.gzipped:
+        try:
+            with source.path.open("rb") as handle:
+                handle.seek(-4, 2)
+                size, wrap = int.from_bytes(handle.read(4), "little"), 1 << 32
+        except OSError:
+            raise Unreadable(f"{source.path}: cannot read its gzip trailer") from None
+    else:
+        size, wrap = source.path.stat().st_size, 1 << 64
+    if size in (lines_bytes % wrap, (lines_bytes - 1) % wrap):
+        return size == lines_bytes % wrap
+    raise Unreadable(f"{source.path}: its size does not match its lines")

@@ -1,0 +1,237 @@
+"""backfill-leads people read by DuckDB (columnar.py) vs the in-memory identity graph: the same Person objects in the
+same order, the same counts, details and rejects; inputs DuckDB could number differently go the Python way."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from segmarketo_cli.engine import open_engine
+from segmarketo_cli.identity import Person
+from segmarketo_cli.jobs.backfill_leads.columnar import read_columnar
+from segmarketo_cli.jobs.backfill_leads.read import read_people, read_records
+from segmarketo_cli.jobs.backfill_leads.staging import load_record
+from segmarketo_cli.jobs.rejects import RejectsWriter
+from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.sources import preflight
+from tests.backfill_leads.test_people_engine import (
+    PERSON_FIELDS,
+    SAMPLE_DATA,
+    _no_progress,
+    generated_files,
+    hard_messages,
+    read,
+)
+
+
+def read_both(paths: list[Path], tmp_path: Path, *, nulls: str = "keep", memory_limit: str = "1GB",
+              tee: list[Any] | None = None) -> tuple[list[Person] | None, RunReport, list[str]]:
+    """read_columnar's people (None when it declined the input), report and rejects lines."""
+    report = RunReport("backfill-leads")
+    rejects_path = tmp_path / f"rejects-columnar-{nulls}.jsonl"
+    rejects = RejectsWriter(rejects_path)
+    keep = None if tee is None else (lambda *row: tee.append(row))
+    with open_engine(memory_limit, tmp_path / "state", "columnar") as engine:
+        people = read_columnar(preflight([str(p) for p in paths]), nulls=nulls, report=report, rejects=rejects,
+                               progress=_no_progress, engine=engine, tee=keep)
+        listed = None if people is None else list(people)
+    rejects.close()
+    lines = rejects_path.read_text().splitlines() if rejects_path.exists() else []
+    return listed, report, lines
+
+
+def assert_columnar_same(paths: list[Path], tmp_path: Path, *, nulls: str = "keep", memory_limit: str = "1GB") -> int:
+    """DuckDB reads the input (it does not decline it) and gives what the in-memory graph gives; the people."""
+    memory, memory_report, memory_rejects = read(paths, tmp_path, on_engine=False, nulls=nulls)
+    columnar, report, rejects = read_both(paths, tmp_path, nulls=nulls, memory_limit=memory_limit)
+    assert columnar is not None
+    assert len(columnar) == len(memory)
+    for position, (mine, theirs) in enumerate(zip(columnar, memory, strict=True)):
+        for name in PERSON_FIELDS:
+            assert getattr(mine, name) == getattr(theirs, name), (position, name)
+        assert type(mine.first_seq) is int  # not a DuckDB HUGEINT's Decimal, which compares equal
+    assert report.counts == memory_report.counts
+    assert report.details == memory_report.details
+    assert rejects == memory_rejects
+    return len(memory)
+
+
+def _identify(user: str | None, email: str, ts: str, **extra: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {"type": "identify", "timestamp": ts, "traits": {"email": email, "plan": "pro"}}
+    if user is not None:
+        message["userId"] = user
+    message.update(extra)
+    return message
+
+
+def plain_and_odd_lines(rng: random.Random, people: int) -> list[Any]:
+    """Mostly plain identifies (one shape per person, ids and times DuckDB reads as Python does), with every kind
+    of line the SQL must leave to Python: odd ids, times and traits, duplicate keys, lenient JSON, cookies..."""
+    out: list[Any] = []
+    for person in range(people):
+        email = f"p{person}@example.com"
+        for k in range(rng.randint(1, 3)):
+            stamp = f"2024-02-0{1 + rng.randint(0, 2)}T10:00:0{k}.{rng.randint(0, 999):03d}Z"  # ties across people
+            message = _identify(f"u{person}", email, stamp)
+            message["traits"] = {"email": email, "title": rng.choice(["CTO", "CEO"]), "score": rng.randint(-3, 3),
+                                 "address": {"city": rng.choice(["Paris", "Lyon"])}}
+            if person % 5 == 0:
+                message["anonymousId"] = f"a{person}"
+            if person % 7 == 0 and k:
+                message["traits"]["title"] = None  # the shape changes: the graph merges path by path
+            if person % 11 == 0:
+                message["timestamp"] = f"2024-02-01T11:00:00+0{k}:00"
+            out.append(message)
+    odd: list[Any] = [
+        _identify(None, "anon-only@example.com", "2024-02-01T10:00:00Z", anonymousId="anon-x"),
+        _identify(None, "Only.Email@Example.com", "2024-02-01T10:00:00Z"),
+        _identify("u1", " spaced@example.com ", "2024-02-01T10:00:00Z"),  # e-mail needing a trim
+        _identify(" u2 ", "p2@example.com", "2024-02-01T10:00:00Z"),  # a userId needing a trim
+        _identify(7, "seven@example.com", "2024-02-01T10:00:00Z"),  # a numeric userId
+        _identify("ü3", "p3@example.com", "2024-02-01T10:00:00Z"),  # not ASCII
+        _identify("u4", "p4@example.com", "2024-02-01 10:00:00"),  # no zone, a space
+        _identify("u5", "p5@example.com", "1700000000000"),  # epoch text
+        _identify("u6", "p6@example.com", "2024-02-30T10:00:00Z"),  # no such day
+        {"type": "identify", "userId": "u8", "originalTimestamp": "2024-02-01T10:00:00Z",
+         "traits": {"email": "p8@example.com"}},
+        {"type": "identify", "userId": "u9", "timestamp": "2024-02-01T10:00:00Z", "traits": "not an object"},
+        {"type": "identify", "userId": "u10", "timestamp": "2024-02-01T10:00:00Z", "traits": {"e": 1},
+         "context": {"traits": {"email": "ctx10@example.com"}}},
+        {"type": "identify", "userId": "u12", "timestamp": "2024-02-01T10:00:00Z", "event": 5,
+         "traits": {"email": "p12@example.com"}},
+        {"type": "identify", "userId": "u13", "timestamp": "2024-02-01T10:00:00Z", "context": "web",
+         "traits": {"email": "p13@example.com"}},
+        {"type": "alias", "previousId": "anon-x", "userId": "u14"},
+        {"type": "page", "userId": "u15", "context": {"Marketo": {"marketoCookie": "id:1&token:_mch-x-15"}}},
+        {"type": "track", "userId": "u16", "event": "x"},
+        {"type": "track", "userId": "u16", "event": 3, "properties": {"note": "an \"identify\" word"}},
+        _identify("u17", "shared@example.com", "2024-02-01T10:00:00Z"),
+        _identify("u18", "shared@example.com", "2024-02-01T10:00:00Z"),
+        '{"type":"identify","userId":"u19","timestamp":"2024-02-01T10:00:00Z","traits":{"email":"a@x.io",'
+        '"email":"p19@example.com"}}',  # duplicate key: Python keeps the last
+        '{"type":"identify","userId":"u20","timestamp":"2024-02-01T10:00:00Z","traits":{"email":"p20@example.com",}}',
+        '{"type":"identify","userId":"u21","timestamp":"2024-02-01T10:00:00Z","traits":{"email":"p21@example.com",'
+        '"n":nan}}',
+        '{"type":"identify","userId":"u22","timestamp":"2024-02-01T10:00:00Z","traits":{"email":"p22@example.com",'
+        '"inf":-Infinity,"big":123456789012345678901234567890,"e":1E400}}',
+        '{"type":"\\u0069dentify","userId":"u23","timestamp":"2024-02-01T10:00:00Z","traits":{"email":"p@x.io"}}',
+        '{"type":"identify","userId":"u24","timestamp":"2024-02-01T10:00:00Z","traits":{"email":"p24@example.com",'
+        '"deep":' + "[" * 600 + "]" * 600 + "}}",
+        '{"type":"identify","userId":"u25","timestamp":"2024-02-01T10:00:00Z","traits":{"email":"p25@example.com",'
+        '"name":"A \\"quoted\\" \\u00e9 name","s":"\\ud83d\\ude00"}}',
+        {"type": "identify", "userId": "u26", "timestamp": "2024-02-01T10:00:00Z",
+         "traits": {"email": "p26@example.com", "a.b": 1, "a": {"b": 2}}},
+        '{"type": "identify", "userId": "u27", "timestamp": "2024-02-01T10:00:00Z", "traits": {"email": "p27@x.io"}}',
+        '{"type":"identify","userId":"u28",',  # broken
+        '  {"type":"identify","userId":"u30","timestamp":"2024-02-01T10:00:00Z","traits":{"email":"p30@x.io"}} ',
+        '\t{"type":"track","userId":"u31"}',  # padded: the filter strips it, then skips it
+        "[1, 2]",
+        '{"type":"track","userId":"u29","event":"not for us","x":[1,]}',  # skipped unparsed by Python
+    ]
+    for line in odd:
+        out.insert(rng.randrange(len(out) + 1), line)
+    return out
+
+
+def write_lines(path: Path, messages: list[Any], *, newline_at_end: bool = True) -> Path:
+    text = "\n".join(m if isinstance(m, str) else json.dumps(m) for m in messages) + ("\n" if newline_at_end else "")
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+# ---- tests ------------------------------------------------------------------------------------------------------
+def test_sample_data_gives_the_same_people_read_by_duckdb(tmp_path):
+    assert assert_columnar_same([SAMPLE_DATA / "identifies.jsonl.gz"], tmp_path) > 0
+
+
+@pytest.mark.parametrize("nulls", ["keep", "clear"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_hard_cases_give_the_same_people_read_by_duckdb(tmp_path, seed, nulls):
+    files = generated_files(tmp_path, seed, people=60, messages=1500)
+    assert assert_columnar_same(files, tmp_path, nulls=nulls) > 10
+
+
+@pytest.mark.parametrize("nulls", ["keep", "clear"])
+@pytest.mark.parametrize("newline_at_end", [True, False])
+def test_plain_identifies_and_every_odd_line_give_the_same_people(tmp_path, nulls, newline_at_end):
+    messages = plain_and_odd_lines(random.Random(4), people=300)
+    path = write_lines(tmp_path / "mixed.jsonl.gz", messages, newline_at_end=newline_at_end)
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text("\n".join(m if isinstance(m, str) else json.dumps(m) for m in messages[:50]), encoding="utf-8")
+    assert assert_columnar_same([path, plain], tmp_path, nulls=nulls) > 300
+
+
+def test_the_last_line_without_a_newline_is_read_even_when_the_filter_would_skip_it(tmp_path):
+    path = write_lines(tmp_path / "last.jsonl.gz", [_identify("u1", "p1@example.com", "2024-01-01T00:00:00Z"),
+                                                    {"type": "track", "event": 5}], newline_at_end=False)
+    people, report, rejects = read_both([path], tmp_path)
+    assert people is not None
+    assert report.counts["messages_malformed"] == 1  # Python parses a last line without a newline unfiltered
+    assert rejects[0].count("'event' is a number") == 1
+    assert assert_columnar_same([path], tmp_path) == 1
+
+
+def test_records_for_the_people_store_are_the_python_readers(tmp_path):
+    files = generated_files(tmp_path, 8, people=40, messages=600)
+    expected = read_records(preflight([str(p) for p in files]), seq=0, fold=0, report=RunReport("backfill-leads"),
+                            rejects=RejectsWriter(tmp_path / "r.jsonl"), progress=_no_progress)
+    got: list[Any] = []
+    people, _, _ = read_both(files, tmp_path, tee=got)
+    assert people is not None
+    assert [row[:3] for row in got] == [row[:3] for row in expected]
+    assert [load_record(row[3]) for row in got] == [load_record(row[3]) for row in expected]
+
+
+@pytest.mark.parametrize("damage", ["blank line", "crlf", "two gzip members", "cut gzip"])
+def test_input_duckdb_could_number_differently_is_read_the_python_way(tmp_path, damage):
+    lines = [json.dumps(_identify(f"u{k}", f"p{k}@example.com", "2024-01-01T00:00:00Z")) for k in range(20)]
+    path = tmp_path / "in.jsonl.gz"
+    body = ("\n".join(lines) + "\n").encode()
+    if damage == "blank line":
+        body = body.replace(b"\n", b"\n\n", 1)
+    elif damage == "crlf":
+        body = body.replace(b"\n", b"\r\n")
+    data = gzip.compress(body)
+    if damage == "two gzip members":
+        data += gzip.compress(b"\n".join(line.encode() for line in lines[:3]) + b"\n")
+    elif damage == "cut gzip":
+        data = data[: len(data) * 2 // 3]
+    path.write_bytes(data)
+    declined, _, _ = read_both([path], tmp_path)
+    assert declined is None
+    memory, memory_report, memory_rejects = read([path], tmp_path, on_engine=False)
+    report = RunReport("backfill-leads")
+    rejects = RejectsWriter(tmp_path / "rejects-fallback.jsonl")
+    with open_engine("1GB", tmp_path / "state", "fallback") as engine:
+        people = list(read_people(preflight([str(path)]), nulls="keep", report=report, rejects=rejects,
+                                  progress=_no_progress, engine=engine, on_engine=False, columnar=True))
+    rejects.close()
+    assert [p.user_ids for p in people] == [p.user_ids for p in memory]
+    assert [p.first_seq for p in people] == [p.first_seq for p in memory]
+    assert report.counts == memory_report.counts
+
+
+def test_hard_cases_mixed_into_plain_people_give_the_same_people(tmp_path):
+    rng = random.Random(9)
+    messages = plain_and_odd_lines(rng, people=200) + hard_messages(rng, people=200, messages=800)
+    rng.shuffle(messages)
+    path = write_lines(tmp_path / "all.jsonl.gz", messages)
+    assert assert_columnar_same([path], tmp_path) > 200
+
+
+@pytest.mark.slow
+def test_200k_messages_at_64mb_give_the_same_people_read_by_duckdb(tmp_path):
+    rng = random.Random(11)
+    messages = plain_and_odd_lines(rng, people=60_000) + hard_messages(rng, people=20_000, messages=60_000)
+    path = write_lines(tmp_path / "big.jsonl.gz", messages)
+    assert assert_columnar_same([path], tmp_path, memory_limit="64MB") > 60_000
+    records: list[Any] = []
+    read_both([path], tmp_path, memory_limit="64MB", tee=records)  # the people store's records, in input order
+    assert [row[0] for row in records] == list(range(1, len(records) + 1))
+    assert len(records) > 150_000
