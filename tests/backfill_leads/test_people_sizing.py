@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from segmarketo_cli.jobs.backfill_leads.read import might_matter
+from segmarketo_cli.jobs.backfill_leads.messages import might_matter
 from segmarketo_cli.jobs.backfill_leads.sizing import (
     COLUMNAR_FROM,
     GRAPH_BYTES_PER_INPUT_BYTE,

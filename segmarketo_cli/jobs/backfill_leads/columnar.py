@@ -34,8 +34,8 @@ import pyarrow as pa
 from segmarketo_cli.engine import Engine, insert_arrow
 from segmarketo_cli.identity import IDENTIFY, IdentityGraph, Links, Person
 from segmarketo_cli.jobs.backfill_leads.components import label_components
+from segmarketo_cli.jobs.backfill_leads.messages import MESSAGE_BUCKETS, might_matter, take_item
 from segmarketo_cli.jobs.backfill_leads.plan_table import stream
-from segmarketo_cli.jobs.backfill_leads.read import MESSAGE_BUCKETS, might_matter, take_item
 from segmarketo_cli.jobs.backfill_leads.records import Tee, dump_record
 from segmarketo_cli.jobs.backfill_leads.replay import replay_people
 from segmarketo_cli.jobs.backfill_leads.staging import MessageStage

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.jobs.backfill_leads.lead_plan import LeadPlan
-from segmarketo_cli.jobs.backfill_leads.read import might_matter, read_people, read_records
+from segmarketo_cli.jobs.backfill_leads.messages import might_matter
+from segmarketo_cli.jobs.backfill_leads.read import read_people, read_records
 from segmarketo_cli.jobs.backfill_leads.sizing import reads_columnar, uses_engine
 from segmarketo_cli.jobs.unchanged_inputs import DETAIL_NAMES, InputCheck
 

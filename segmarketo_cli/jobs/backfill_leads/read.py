@@ -6,23 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from segmarketo_cli.identity import IdentityGraph, Person, find_email
+from segmarketo_cli.identity import IdentityGraph, Person
+from segmarketo_cli.jobs.backfill_leads.messages import MESSAGE_BUCKETS, might_matter, take_item
 from segmarketo_cli.jobs.backfill_leads.records import Recorder, Staged, Tee
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.sources import InputFile, read_all
-from segmarketo_cli.sources.items import SourceItem
-from segmarketo_cli.sources.jsonlines import ContainsAny
-from segmarketo_cli.sources.shape import shape_problem
 
 if TYPE_CHECKING:
     from segmarketo_cli.engine import Engine
 
-MESSAGE_BUCKETS = ("messages_read", "messages_used", "messages_ignored", "messages_malformed")
 PROGRESS_STEP = 10_000
-
-# Cheap byte test: only identify and alias messages, or messages carrying a Munchkin cookie, are used.
-might_matter = ContainsAny(b'"identify"', b'"alias"', b"marketoCookie")
 
 
 def read_people(inputs: list[InputFile], *, nulls: str, report: RunReport, rejects: RejectsWriter,
@@ -85,39 +79,3 @@ def _read(inputs: list[InputFile], add: Callable[[dict[str, Any], str], bool], *
                 bar.update(PROGRESS_STEP)
     for bucket, n in counts.items():
         report.add(bucket, n)
-
-
-def take_item(item: SourceItem, add: Callable[[dict[str, Any], str], bool], counts: dict[str, int],
-              rejects: RejectsWriter) -> None:
-    """Count one read item used, ignored or malformed (rejected with its origin), handing a usable one to `add`."""
-    counts["messages_read"] += 1
-    if item.skipped:
-        counts["messages_ignored"] += 1
-        return
-    if item.error is None and item.message is not None:
-        problem = message_problem(item.message)
-        if problem is None:
-            counts["messages_used" if add(item.message, item.origin) else "messages_ignored"] += 1
-            return
-    else:
-        problem = item.error or "not a message"
-    counts["messages_malformed"] += 1
-    rejects.write(f"malformed input: {problem}", origin=item.origin)
-
-
-def message_problem(message: Any) -> str | None:
-    """Why a parsed message is malformed (None when it is a usable Spec message)."""
-    if not isinstance(message, dict):
-        return "not a message"
-    problem = shape_problem(message)
-    if problem:
-        return problem
-    kind = message.get("type")
-    if not kind:
-        return "no 'type' field"
-    no_id = not (message.get("userId") or message.get("anonymousId"))
-    if kind == "identify" and no_id and find_email(message) is None:
-        return "identify without userId, anonymousId or email"
-    if kind == "alias" and not (message.get("previousId") and message.get("userId")):
-        return "alias without previousId and userId"
-    return None

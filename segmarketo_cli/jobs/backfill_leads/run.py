@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.jobs.backfill_leads.execute import LeadWriter
 from segmarketo_cli.jobs.backfill_leads.lead_plan import LeadPlan
+from segmarketo_cli.jobs.backfill_leads.messages import MESSAGE_BUCKETS
 from segmarketo_cli.jobs.backfill_leads.people_source import PeopleSource, open_source, plan_people
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership, lead_key
 from segmarketo_cli.jobs.backfill_leads.plan_key import backfill_plan_key
 from segmarketo_cli.jobs.backfill_leads.plan_memory import build_memory_plan
 from segmarketo_cli.jobs.backfill_leads.prepare import PreparedBackfill
-from segmarketo_cli.jobs.backfill_leads.read import MESSAGE_BUCKETS
 from segmarketo_cli.jobs.backfill_leads.stored_leads import stored_leads
 from segmarketo_cli.jobs.changes import PLAN_COLUMNS, plan_rows
 from segmarketo_cli.jobs.context import JobContext
