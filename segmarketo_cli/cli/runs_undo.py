@@ -40,7 +40,8 @@ def runs_undo(app: AppContext, run_id: str, delete_created: bool, plan_out: Path
     unsubscribes (and apply-events' list removals, part of a consent) and deletes are listed as not
     reversible. The undo reads and writes 300 leads at a time; stopped midway, run it again. It is
     a run of its own, with its report, change log and exit code (3 when there are conflicts or rejects).
-    RUN_ID may be a unique prefix, `last` or `last:COMMAND` (e.g. last:sync-audience).
+    RUN_ID may be a unique prefix, `last` or `last:COMMAND` (e.g. last:sync-audience); `last`
+    skips dry runs and undos, so `runs undo last` run again finishes the same undo.
     """
     options = UndoOptions(run_id=run_id, delete_created=delete_created, plan_out=plan_out, dry_run=dry_run)
     services = app.services()

@@ -16,7 +16,7 @@ from segmarketo_cli.endpoints import normalize_endpoint
 from segmarketo_cli.jobs.undo import run as undo_run
 from segmarketo_cli.marketo.client import MarketoClient
 from segmarketo_cli.state import StateStore
-from segmarketo_cli.state.change_log import Change
+from segmarketo_cli.state.change_log import Change, ChangeWriter
 from tests.cli.test_runs_undo import RUN, logged_run
 from tests.support.undo_world import undo
 
@@ -115,6 +115,29 @@ def test_an_interrupt_while_a_write_is_out_waits_for_it_and_records_it(invoke, s
     code, report = undo(invoke, RUN)
     assert code == 0, report
     assert report["counts"]["already_undone"] == 300 * 3
+    assert {sandbox.marketo.lead(lead)["leadScore"] for lead in many} == {0}  # none subtracted twice
+
+
+def test_an_interrupt_while_a_confirmed_batch_is_being_recorded_still_records_it(invoke, sandbox, many, monkeypatch):
+    record = ChangeWriter.record
+    interrupted: list[int] = []
+
+    def recording(self, changes):
+        changes = list(changes)
+        if changes and not interrupted:
+            interrupted.append(len(changes))
+            _thread.interrupt_main()  # Ctrl-C lands after Marketo's answer, while its changes are being logged
+            time.sleep(0.2)
+        return record(self, changes)
+
+    monkeypatch.setattr(ChangeWriter, "record", recording)
+    stopped = invoke("runs", "undo", RUN, "--json")
+    assert stopped.exit_code == 130, stopped.output
+    assert interrupted
+    restored = json.loads(stopped.stdout)["counts"]["restored"]
+    code, report = undo(invoke, RUN)
+    assert code == 0, report
+    assert report["counts"]["already_undone"] == restored  # what the stopped undo reported, it had logged
     assert {sandbox.marketo.lead(lead)["leadScore"] for lead in many} == {0}  # none subtracted twice
 
 

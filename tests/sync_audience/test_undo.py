@@ -93,3 +93,24 @@ def test_a_list_the_run_created_is_listed_as_kept_and_emptied(sandbox, invoke, t
     assert undone["counts"]["restored"] == 1
     assert undone["counts"]["created_kept"] == 1
     assert "list" in " ".join(undone["notes"])
+
+
+def test_undo_last_skips_dry_runs_and_undos_so_running_it_again_never_undoes_the_undo(world, sandbox,  # noqa: F811
+                                                                                       invoke, tmp_path):
+    ids, list_id = world
+    initial = snapshot(sandbox)
+    report = sync(invoke, audience_csv(tmp_path, AUDIENCE[:4]))
+    code, planned = undo(invoke, "last", "--dry-run")
+    assert code == 0, planned
+    assert planned["details"]["undoes"]["run_id"] == report["run_id"]
+    code, undone = undo(invoke, "last")  # not the dry run just made: the sync
+    assert code == 0, undone
+    assert undone["details"]["undoes"]["run_id"] == report["run_id"]
+    assert snapshot(sandbox) == initial
+    code, again = undo(invoke, "last")  # again: still the sync, all done already; the undo is not undone
+    assert code == 0, again
+    assert again["details"]["undoes"]["run_id"] == report["run_id"]
+    assert again["counts"]["already_undone"] == again["counts"]["changes"]
+    assert snapshot(sandbox) == initial
+    shown = json.loads(invoke("runs", "show", "last", "--json").stdout)
+    assert shown["command"] == "runs undo"  # `runs show last` still names the newest run of any kind

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.jobs.batches import chunks, first_reason, positional
 from segmarketo_cli.jobs.context import JobContext
@@ -16,7 +16,6 @@ from segmarketo_cli.marketo.codes import record_bucket
 if TYPE_CHECKING:
     from segmarketo_cli.marketo.client import MarketoClient
 
-R = TypeVar("R")
 
 
 class UndoWriter:
@@ -43,18 +42,20 @@ class UndoWriter:
             self.ctx.report.add("deferred", len(self._pending(lambda item: True)) - self._settled)
             raise
 
-    def _call(self, call: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-        """`call(*args, **kwargs)`, one write, on the pool's thread: an interrupt (Ctrl-C, SIGTERM) while it is
-        out waits for Marketo's answer and is held until that batch is settled (`_raise_held`), so a score written
-        is never left unrecorded (a second undo would subtract it again)."""
+    def _in_pool(self, batch: Callable[..., None], *args: Any) -> None:
+        """`batch(*args)`: one write and its settling (report, change log, rejects), whole, on the pool's thread.
+        An interrupt (Ctrl-C, SIGTERM) reaches only this thread: it waits for the batch and is held until
+        `_raise_held`, so a write Marketo confirmed is never left unrecorded (a second undo would subtract a score
+        again)."""
         assert self._pool is not None
-        future = self._pool.submit(call, *args, **kwargs)
+        future = self._pool.submit(batch, *args)
         while True:
             try:
-                return future.result()
+                future.result()
+                return
             except KeyboardInterrupt as interrupt:
                 if future.done() and future.exception() is interrupt:
-                    raise  # the call itself was interrupted
+                    raise  # the batch itself raised it
                 self._held = self._held or interrupt
 
     def _raise_held(self) -> None:
@@ -85,16 +86,19 @@ class UndoWriter:
                       for item in items], "restored")
         records = [{"id": lead, **values} for lead, values in self.plan.lead_writes.items()]
         for batch in chunks(records):
-            rows = self._call(self.client.sync_leads, batch, action="updateOnly", lookup_field="id")
-            restored: list[UndoItem] = []
-            for record, row in positional(rows, batch):
-                items = by_lead.get(int(record["id"]), [])
-                if row is not None and row.get("status") == "updated":
-                    restored.extend(items)
-                else:
-                    self._settle(items, "rejected", first_reason(row).describe())
-            self._settle(restored, "restored")
+            self._in_pool(self._restore_batch, batch, by_lead)
             self._raise_held()
+
+    def _restore_batch(self, batch: list[dict[str, Any]], by_lead: dict[int, list[UndoItem]]) -> None:
+        rows = self.client.sync_leads(batch, action="updateOnly", lookup_field="id")
+        restored: list[UndoItem] = []
+        for record, row in positional(rows, batch):
+            items = by_lead.get(int(record["id"]), [])
+            if row is not None and row.get("status") == "updated":
+                restored.extend(items)
+            else:
+                self._settle(items, "rejected", first_reason(row).describe())
+        self._settle(restored, "restored")
 
     def membership(self, list_id: str, op: str, leads: Sequence[int]) -> None:
         """Add to or remove from one static list, 300 leads per call; already as asked counts as done."""
@@ -102,22 +106,26 @@ class UndoWriter:
         by_lead: dict[int, list[UndoItem]] = {}
         for item in self._pending(lambda item: item.action == op and item.logged.change.target == list_id):
             by_lead.setdefault(item.lead_id or 0, []).append(item)
-        call = self.client.add_to_list if op == "add" else self.client.remove_from_list
         for chunk in chunks(list(leads)):
-            answer = self._call(call, int(list_id), list(chunk))
-            rows = {int(row["id"]): row for row in answer if row.get("id") is not None}
-            done: list[UndoItem] = []
-            for lead in chunk:
-                row = rows.get(lead)
-                if row is not None and row.get("status") in ("added", "removed"):
-                    done.extend(by_lead.get(lead, []))
-                elif row is not None and record_bucket(row) == "unchanged":
-                    self._settle(by_lead.get(lead, []), "unchanged")
-                else:
-                    reason = f"{op} list {list_id} (undoing a {reversing}): {first_reason(row).describe()}"
-                    self._settle(by_lead.get(lead, []), "rejected", reason)
-            self._settle(done, "restored")
+            self._in_pool(self._membership_batch, list_id, op, reversing, list(chunk), by_lead)
             self._raise_held()
+
+    def _membership_batch(self, list_id: str, op: str, reversing: str, chunk: list[int],
+                          by_lead: dict[int, list[UndoItem]]) -> None:
+        call = self.client.add_to_list if op == "add" else self.client.remove_from_list
+        answer = call(int(list_id), chunk)
+        rows = {int(row["id"]): row for row in answer if row.get("id") is not None}
+        done: list[UndoItem] = []
+        for lead in chunk:
+            row = rows.get(lead)
+            if row is not None and row.get("status") in ("added", "removed"):
+                done.extend(by_lead.get(lead, []))
+            elif row is not None and record_bucket(row) == "unchanged":
+                self._settle(by_lead.get(lead, []), "unchanged")
+            else:
+                reason = f"{op} list {list_id} (undoing a {reversing}): {first_reason(row).describe()}"
+                self._settle(by_lead.get(lead, []), "rejected", reason)
+        self._settle(done, "restored")
 
     def delete_leads(self) -> None:
         """Delete the leads the run created (--delete-created), 300 per call; a lead already gone is unchanged."""
@@ -125,16 +133,19 @@ class UndoWriter:
         for item in self._pending(lambda item: item.action == "delete"):
             by_lead.setdefault(item.lead_id or 0, []).append(item)
         for chunk in chunks(self.plan.deletes):
-            answer = self._call(self.client.delete_leads, list(chunk))
-            rows = {int(row["id"]): row for row in answer if row.get("id") is not None}
-            deleted: list[UndoItem] = []
-            for lead in chunk:
-                row: Any = rows.get(lead)
-                if row is not None and row.get("status") == "deleted":
-                    deleted.extend(by_lead.get(lead, []))
-                elif row is not None and record_bucket(row) == "not_found":
-                    self._settle(by_lead.get(lead, []), "unchanged")
-                else:
-                    self._settle(by_lead.get(lead, []), "rejected", f"delete: {first_reason(row).describe()}")
-            self._settle(deleted, "deleted")
+            self._in_pool(self._delete_batch, list(chunk), by_lead)
             self._raise_held()
+
+    def _delete_batch(self, chunk: list[int], by_lead: dict[int, list[UndoItem]]) -> None:
+        answer = self.client.delete_leads(chunk)
+        rows = {int(row["id"]): row for row in answer if row.get("id") is not None}
+        deleted: list[UndoItem] = []
+        for lead in chunk:
+            row: Any = rows.get(lead)
+            if row is not None and row.get("status") == "deleted":
+                deleted.extend(by_lead.get(lead, []))
+            elif row is not None and record_bucket(row) == "not_found":
+                self._settle(by_lead.get(lead, []), "unchanged")
+            else:
+                self._settle(by_lead.get(lead, []), "rejected", f"delete: {first_reason(row).describe()}")
+        self._settle(deleted, "deleted")

@@ -38,7 +38,7 @@ def prepare(settings: Settings, options: UndoOptions, services: Services) -> Pre
     endpoint, _client_id = settings.require_marketo()
     instance = normalize_endpoint(endpoint, what="Marketo endpoint")
     store = services.store
-    run = find_run(store, options.run_id, settings.profile, error=ConfigError)
+    run = find_run(store, options.run_id, settings.profile, error=ConfigError, undoable=True)
     run_id = str(run["run_id"])
     if run["status"] == "running":
         raise ConfigError(f"run {run_id} is still running: undo it once it has finished")
