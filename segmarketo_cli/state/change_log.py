@@ -117,12 +117,19 @@ class ChangeLog:
 
     def changes(self, run_id: str, *, actions: Sequence[str] | None = None) -> Iterator[LoggedChange]:
         """The run's changes in the order they were recorded, read a page at a time."""
-        after = -1
         only = f" AND action IN ({','.join('?' * len(actions))})" if actions else ""
+        for page in self._pages(run_id, only, tuple(actions or ())):
+            yield from page
+
+    def _pages(self, run_id: str, condition: str = "", params: tuple[Any, ...] = ()) -> Iterator[list[LoggedChange]]:
+        """The run's changes that meet `condition` (SQL after "AND", with `params`), in recorded order, PAGE at a
+        time (keyset paging on seq)."""
+        after = -1
         while True:
-            rows = self._file.query(f"SELECT {_COLUMNS} FROM changes WHERE run_id = ? AND seq > ?{only} "
-                                    "ORDER BY seq LIMIT ?", (run_id, after, *(actions or ()), PAGE))
-            yield from (_logged(row) for row in rows)
+            rows = self._file.query(f"SELECT {_COLUMNS} FROM changes WHERE run_id = ? AND seq > ?{condition} "
+                                    "ORDER BY seq LIMIT ?", (run_id, after, *params, PAGE))
+            if rows:
+                yield [_logged(row) for row in rows]
             if len(rows) < PAGE:
                 return
             after = rows[-1][1]
@@ -143,15 +150,7 @@ class ChangeLog:
             if len(ids) < leads:
                 break
             after = (ids[-1],)
-        seq = -1
-        while True:
-            rows = self._file.query(f"SELECT {_COLUMNS} FROM changes WHERE run_id = ? AND lead_id IS NULL AND seq > ? "
-                                    "ORDER BY seq LIMIT ?", (run_id, seq, PAGE))
-            if rows:
-                yield [_logged(row) for row in rows]
-            if len(rows) < PAGE:
-                return
-            seq = rows[-1][1]
+        yield from self._pages(run_id, " AND lead_id IS NULL")
 
     def counts(self, run_id: str) -> dict[str, int]:
         """How many changes of each action the run recorded."""
