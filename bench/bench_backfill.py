@@ -25,11 +25,12 @@ from _common import OUT, bench_child  # noqa: E402
 
 from segmarketo_cli.config import Settings
 from segmarketo_cli.engine import Engine
+from segmarketo_cli.jobs.backfill_leads.messages import might_matter
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
 from segmarketo_cli.jobs.backfill_leads.prepare import BackfillOptions, prepare
-from segmarketo_cli.jobs.backfill_leads.read import might_matter, read_people
+from segmarketo_cli.jobs.backfill_leads.read import read_people
 from segmarketo_cli.jobs.backfill_leads.run import plan_builder, run
-from segmarketo_cli.jobs.backfill_leads.sizing import uses_engine
+from segmarketo_cli.jobs.backfill_leads.sizing import measure, uses_engine
 from segmarketo_cli.jobs.bulk_import import execute as backfill_bulk
 from segmarketo_cli.jobs.context import JobContext
 from segmarketo_cli.jobs.rejects import RejectsWriter
@@ -108,7 +109,7 @@ def parse_and_plan(path: str, on_engine: bool | None = None) -> None:
     report = RunReport(command="backfill-leads", dry_run=True)
     inputs = preflight([path])
     if on_engine is None:  # as the job decides (run.py): small inputs never open the engine
-        on_engine = uses_engine(inputs, 2**30, keep=might_matter)
+        on_engine = uses_engine(measure(inputs, might_matter), 2**30)
     with tempfile.TemporaryDirectory() as spill, \
             (Engine(Path(spill) / "engine", 2**30) if on_engine else nullcontext()) as engine:
         rejects = RejectsWriter(Path(spill) / "rejects.jsonl")

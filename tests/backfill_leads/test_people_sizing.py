@@ -14,6 +14,7 @@ from segmarketo_cli.jobs.backfill_leads.sizing import (
     COLUMNAR_FROM,
     GRAPH_BYTES_PER_INPUT_BYTE,
     kept_share,
+    measure,
     reads_columnar,
     uncompressed_size,
     uses_engine,
@@ -46,8 +47,8 @@ def test_the_engine_is_used_once_the_graph_could_take_half_the_limit(tmp_path):
     path.write_bytes(LINE * 1000)
     sources = preflight([str(path)])
     graph = len(LINE) * 1000 * GRAPH_BYTES_PER_INPUT_BYTE
-    assert uses_engine(sources, memory_limit=2 * graph - 2) is True
-    assert uses_engine(sources, memory_limit=2 * graph) is False
+    assert uses_engine(measure(sources), memory_limit=2 * graph - 2) is True
+    assert uses_engine(measure(sources), memory_limit=2 * graph) is False
 
 
 def test_a_mixed_export_counts_only_the_lines_the_job_keeps(tmp_path):
@@ -58,8 +59,8 @@ def test_a_mixed_export_counts_only_the_lines_the_job_keeps(tmp_path):
     share = kept_share(sources[0], might_matter)
     assert share == pytest.approx(len(LINE) / (len(LINE) + 3 * len(track)))
     whole_graph = (len(LINE) + 3 * len(track)) * 1000 * GRAPH_BYTES_PER_INPUT_BYTE
-    assert uses_engine(sources, memory_limit=whole_graph) is True  # every byte counted: half the limit is passed
-    assert uses_engine(sources, memory_limit=whole_graph, keep=might_matter) is False
+    assert uses_engine(measure(sources), memory_limit=whole_graph) is True  # every byte counted: past half the limit
+    assert uses_engine(measure(sources, might_matter), memory_limit=whole_graph) is False
 
 
 def test_an_identify_only_export_keeps_every_line(tmp_path):
@@ -74,11 +75,11 @@ def test_duckdb_reads_json_lines_of_identifies_from_16mb_on(tmp_path):
     big, small = tmp_path / "big.jsonl.gz", tmp_path / "small.jsonl"
     big.write_bytes(gzip.compress(LINE * lines))
     small.write_bytes(LINE * 10)
-    assert reads_columnar(preflight([str(big)]), keep=might_matter) is True
-    assert reads_columnar(preflight([str(small)]), keep=might_matter) is False
+    assert reads_columnar(measure(preflight([str(big)]), might_matter)) is True
+    assert reads_columnar(measure(preflight([str(small)]), might_matter)) is False
     csv = tmp_path / "extract.csv"
     csv.write_text("user_id,email\nu1,a@example.com\n")
-    assert reads_columnar(preflight([str(big), str(csv)]), keep=might_matter) is False  # JSON lines only
+    assert reads_columnar(measure(preflight([str(big), str(csv)]), might_matter)) is False  # JSON lines only
 
 
 def test_a_mixed_export_of_mostly_tracks_stays_with_the_python_reader(tmp_path):
@@ -86,5 +87,5 @@ def test_a_mixed_export_of_mostly_tracks_stays_with_the_python_reader(tmp_path):
     path = tmp_path / "export.jsonl.gz"
     path.write_bytes(gzip.compress((LINE + track * 3) * (COLUMNAR_FROM // len(track))))
     sources = preflight([str(path)])
-    assert reads_columnar(sources) is True  # by size alone
-    assert reads_columnar(sources, keep=might_matter) is False  # 1 byte in 4 in kept lines: parsed whole by DuckDB
+    assert reads_columnar(measure(sources)) is True  # by size alone
+    assert reads_columnar(measure(sources, might_matter)) is False  # 1 byte in 4 in kept lines: parsed whole by DuckDB

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from segmarketo_cli.jobs.backfill_leads.lead_plan import LeadPlan
 from segmarketo_cli.jobs.backfill_leads.messages import might_matter
 from segmarketo_cli.jobs.backfill_leads.read import read_people, read_records
-from segmarketo_cli.jobs.backfill_leads.sizing import reads_columnar, uses_engine
+from segmarketo_cli.jobs.backfill_leads.sizing import measure, reads_columnar, uses_engine
 from segmarketo_cli.jobs.unchanged_inputs import DETAIL_NAMES, InputCheck
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def open_source(ctx: JobContext, check: InputCheck, *, dry_run: bool) -> PeopleS
     if check.verdict == "changed":
         store = PeopleStore.open(state_dir, profile, memory)
         why = why_full_read(check, store.meta() if store else None, check.plan_key)
-        if why is None and uses_engine(list(check.to_read), memory * 4, keep=might_matter):
+        if why is None and uses_engine(measure(list(check.to_read), might_matter), memory * 4):
             why = "the new files are large enough for the planning engine"
         if why is None:
             source.store = store
@@ -90,8 +90,9 @@ def plan_people(source: PeopleSource, ctx: JobContext, build: Callable[[Engine |
     if source.store is not None:
         source.plan = _plan_new_files(source, ctx, build(None), nulls=nulls)
         return source.plan
-    on_engine = uses_engine(inputs, memory_limit, keep=might_matter)
-    columnar = reads_columnar(inputs, keep=might_matter)
+    measured = measure(inputs, might_matter)
+    on_engine = uses_engine(measured, memory_limit)
+    columnar = reads_columnar(measured)
     engine = ctx.engine() if on_engine or columnar else None
     tee = source.generation.add if source.generation is not None else None
     people = read_people(inputs, nulls=nulls, report=ctx.report, rejects=ctx.rejects, progress=ctx.progress,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from segmarketo_cli.sources import InputFile
 
@@ -17,18 +18,30 @@ COLUMNAR_FROM = 16 << 20  # JSON lines from this many uncompressed bytes on are 
 COLUMNAR_SHARE = 0.5  # ... when at least this share of their bytes is in lines the job keeps
 
 
-def uses_engine(inputs: list[InputFile], memory_limit: int, keep: Callable[[bytes], bool] | None = None) -> bool:
-    """True when the in-memory identity graph of `inputs` could outgrow GRAPH_SHARE of `memory_limit`. With `keep`
-    (the reader's line filter), a JSON-lines file counts only the share of its bytes in kept lines, estimated on
-    its first SAMPLE_BYTES: a mixed export whose tracks and pages are skipped unparsed builds a smaller graph."""
-    budget = memory_limit * GRAPH_SHARE
-    total = 0.0
-    for source in inputs:
-        share = kept_share(source, keep) if keep is not None and source.format == "jsonl" else 1.0
-        total += uncompressed_size(source) * share * GRAPH_BYTES_PER_INPUT_BYTE
-        if total > budget:
-            return True
-    return False
+@dataclass(frozen=True)
+class Measured:
+    """One input file as the sizing decisions see it: its format, the bytes it decompresses to and the share of
+    them in lines the job keeps (1.0 unless a line filter was given and the file is JSON lines)."""
+
+    format: str
+    size: int
+    kept: float
+
+
+def measure(inputs: list[InputFile], keep: Callable[[bytes], bool] | None = None) -> list[Measured]:
+    """Each input's `Measured`, once: both decisions below read these, so no file's sample is read twice. With
+    `keep` (the reader's line filter) a JSON-lines file's kept share is estimated on its first SAMPLE_BYTES."""
+    return [Measured(source.format, uncompressed_size(source),
+                     kept_share(source, keep) if keep is not None and source.format == "jsonl" else 1.0)
+            for source in inputs]
+
+
+def uses_engine(measured: list[Measured], memory_limit: int) -> bool:
+    """True when the in-memory identity graph of the measured inputs could outgrow GRAPH_SHARE of `memory_limit`;
+    a JSON-lines file counts only its kept share: a mixed export whose tracks and pages are skipped unparsed
+    builds a smaller graph."""
+    graph = sum(m.size * m.kept for m in measured) * GRAPH_BYTES_PER_INPUT_BYTE
+    return graph > memory_limit * GRAPH_SHARE
 
 
 def kept_share(source: InputFile, keep: Callable[[bytes], bool]) -> float:
@@ -68,18 +81,12 @@ def uncompressed_size(source: InputFile) -> int:
     return max(isize, size)
 
 
-def reads_columnar(inputs: list[InputFile], keep: Callable[[bytes], bool] | None = None) -> bool:
+def reads_columnar(measured: list[Measured]) -> bool:
     """True when DuckDB reads the input (columnar.py): JSON lines only, at least COLUMNAR_FROM bytes uncompressed,
-    and (with `keep`, the reader's line filter) at least COLUMNAR_SHARE of them in kept lines. Below that size the
+    and at least COLUMNAR_SHARE of them in kept lines (measured with the reader's line filter). Below that size the
     engine's fixed cost (about 0.45 CPU-s, docs/engine.md) outweighs what it saves; a mixed export whose tracks and
     pages the Python reader skips unparsed is cheaper read there than parsed whole by DuckDB."""
-    if not inputs or any(source.format != "jsonl" for source in inputs):
+    if not measured or any(m.format != "jsonl" for m in measured):
         return False
-    sizes = [uncompressed_size(source) for source in inputs]
-    total = sum(sizes)
-    if total < COLUMNAR_FROM:
-        return False
-    if keep is None:
-        return True
-    kept = sum(size * kept_share(source, keep) for size, source in zip(sizes, inputs, strict=True))
-    return kept >= total * COLUMNAR_SHARE
+    total = sum(m.size for m in measured)
+    return total >= COLUMNAR_FROM and sum(m.size * m.kept for m in measured) >= total * COLUMNAR_SHARE
