@@ -38,6 +38,7 @@ from segmarketo_cli.jobs.backfill_leads.messages import MESSAGE_BUCKETS, might_m
 from segmarketo_cli.jobs.backfill_leads.plan_table import stream
 from segmarketo_cli.jobs.backfill_leads.records import Tee, dump_record
 from segmarketo_cli.jobs.backfill_leads.replay import replay_people
+from segmarketo_cli.jobs.backfill_leads.sizing import ISIZE_WRAP, gzip_isize
 from segmarketo_cli.jobs.backfill_leads.staging import MessageStage
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
@@ -407,9 +408,7 @@ def _ends_with_newline(source: InputFile, lines_bytes: int) -> bool:
     size that fits neither is a file of several members, read the Python way (Unreadable)."""
     if source.gzipped:
         try:
-            with source.path.open("rb") as handle:
-                handle.seek(-4, 2)
-                size, wrap = int.from_bytes(handle.read(4), "little"), 1 << 32
+            size, wrap = gzip_isize(source.path), ISIZE_WRAP
         except OSError:
             raise Unreadable(f"{source.path}: cannot read its gzip trailer") from None
     else:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import gzip
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from segmarketo_cli.sources import InputFile
 
 GRAPH_BYTES_PER_INPUT_BYTE = 3  # in-memory graph vs uncompressed input, identify-only export (docs/engine.md)
 GRAPH_SHARE = 0.5  # the in-memory graph may take this share of memory_limit
-_ISIZE_WRAP = 1 << 32  # gzip's ISIZE field is the size modulo 4 GiB (https://www.rfc-editor.org/rfc/rfc1952)
+ISIZE_WRAP = 1 << 32  # gzip's ISIZE field is the size modulo 4 GiB (https://www.rfc-editor.org/rfc/rfc1952)
 _MAX_GZIP_RATIO = 32  # a .gz this large may hold more than 4 GiB, where ISIZE cannot be trusted
 SAMPLE_BYTES = 4 << 20  # the start of a JSON-lines file read to estimate the share of lines the job keeps
 COLUMNAR_FROM = 16 << 20  # JSON lines from this many uncompressed bytes on are read by DuckDB (columnar.py)
@@ -72,13 +73,18 @@ def uncompressed_size(source: InputFile) -> int:
         return max(size, sum(int(meta.row_group(i).total_byte_size) for i in range(meta.num_row_groups)))
     if not source.gzipped:
         return size
-    if size * _MAX_GZIP_RATIO >= _ISIZE_WRAP:
-        return _ISIZE_WRAP
-    with source.path.open("rb") as handle:
-        handle.seek(-4, 2)
-        isize = int.from_bytes(handle.read(4), "little")
+    if size * _MAX_GZIP_RATIO >= ISIZE_WRAP:
+        return ISIZE_WRAP
+    isize = gzip_isize(source.path)
     # A file of several gzip members only records the last one's size: never less than the compressed bytes.
     return max(isize, size)
+
+
+def gzip_isize(path: Path) -> int:
+    """A gzip file's ISIZE trailer: the uncompressed size of its last member, modulo ISIZE_WRAP (RFC 1952)."""
+    with path.open("rb") as handle:
+        handle.seek(-4, 2)
+        return int.from_bytes(handle.read(4), "little")
 
 
 def reads_columnar(measured: list[Measured]) -> bool:
