@@ -77,6 +77,13 @@ def open_engine(memory_limit: str, state_dir: Path, profile: str) -> Engine:
     return Engine(engine_dir(state_dir, profile), parse_memory_limit(memory_limit))
 
 
+def fetch_row(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    """The first row of a one-row query (None when it has none), fetched to its end: DuckDB refuses other work on
+    the connection (`register`, so `insert_arrow`) while a result is unfinished, as `fetchone` leaves it."""
+    rows = con.execute(sql, params).fetchall()
+    return rows[0] if rows else None
+
+
 def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table | pa.RecordBatch) -> None:
     """Append an Arrow table or batch (columns in `table`'s order) to `table`."""
     con.register("engine_batch", data)

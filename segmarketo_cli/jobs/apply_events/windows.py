@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from segmarketo_cli.engine import fetch_row
 from segmarketo_cli.jobs.apply_events.plan import Match, RulesPlan, Targets, build_plan
 from segmarketo_cli.jobs.apply_events.rules import Rule
 from segmarketo_cli.jobs.apply_events.staging import StagedEvents, load, rows
@@ -39,9 +40,8 @@ class PlanWindows:
         self.lead_ids = lead_ids
         self.con.execute(_WINDOWS, [WINDOW_MATCHES])
         staged.drop("ae_matches", "ae_rejects", "ae_done")  # everything the plan needs is in ae_plan now
-        # fetchall: DuckDB 2 refuses `register` (engine.insert_arrow) while a result is not fetched to its end.
-        [(last,)] = self.con.execute("SELECT max(win) FROM ae_plan").fetchall()
-        self.count = 0 if last is None else int(last) + 1
+        row = fetch_row(self.con, "SELECT max(win) FROM ae_plan")
+        self.count = 0 if row is None or row[0] is None else int(row[0]) + 1
 
     def per_rule(self, after: int = -1) -> list[tuple[Rule, int]]:
         """Matches per rule in the windows after window `after` (all of them by default)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from segmarketo_cli.engine import fetch_row
 from segmarketo_cli.jobs.backfill_leads.staging import MESSAGES, NODES
 
 COMPONENTS = "identity_components"  # seq -> component (the smallest node id of the message's person)
@@ -41,8 +42,8 @@ def label_components(con: duckdb.DuckDBPyConnection) -> int:
                 GROUP BY k.id)
             SELECT p.id, least(p.label, j.label) AS label
             FROM per_node p JOIN identity_labels j ON j.id = p.label""")
-        row = con.execute("SELECT count(*) FROM identity_next n JOIN identity_labels l USING (id) "
-                          "WHERE n.label <> l.label").fetchone()
+        row = fetch_row(con, "SELECT count(*) FROM identity_next n JOIN identity_labels l USING (id) "
+                             "WHERE n.label <> l.label")
         changed = bool(row and row[0])
         con.execute("DROP TABLE identity_labels")
         con.execute("ALTER TABLE identity_next RENAME TO identity_labels")
@@ -56,5 +57,5 @@ def label_components(con: duckdb.DuckDBPyConnection) -> int:
         FROM {COMPONENTS} c JOIN {MESSAGES} m USING (seq) GROUP BY c.component HAVING first_fold IS NOT NULL""")
     for table in _WORK:
         con.execute(f"DROP TABLE IF EXISTS {table}")
-    row = con.execute(f"SELECT count(*) FROM {PEOPLE}").fetchone()
+    row = fetch_row(con, f"SELECT count(*) FROM {PEOPLE}")
     return int(row[0]) if row else 0

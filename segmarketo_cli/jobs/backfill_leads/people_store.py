@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from segmarketo_cli.engine import fetch_row
 from segmarketo_cli.jobs.backfill_leads.records import Staged
 from segmarketo_cli.paths import ensure_private_dir, people_dir
 
@@ -130,7 +131,7 @@ class GenerationWriter:
                     "FROM identity_people")
         con.execute("CREATE TABLE people (component BIGINT, key VARCHAR)")
         _insert_keys(con, keys)
-        row = con.execute("SELECT coalesce(max(component), 0) + 1 FROM nodes").fetchone()
+        row = fetch_row(con, "SELECT coalesce(max(component), 0) + 1 FROM nodes")
         meta = Meta(meta.run_id, meta.plan_key, meta.files, meta.last_seq, meta.last_fold, int(row[0]) if row else 1)
         con.execute(META)
         _insert_meta(con, meta)
@@ -237,8 +238,7 @@ class PeopleStore:
         self.con.close()
 
     def meta(self) -> Meta:
-        row = self.con.execute("SELECT run_id, plan_key, files, last_seq, last_fold, next_component FROM meta"
-                               ).fetchone()
+        row = fetch_row(self.con, "SELECT run_id, plan_key, files, last_seq, last_fold, next_component FROM meta")
         if row is None:
             raise ValueError("people store without meta")
         run_id, plan_key, files, last_seq, last_fold, next_component = row
@@ -249,11 +249,13 @@ class PeopleStore:
         import pyarrow as pa
 
         if among is None:
-            row = self.con.execute("SELECT count(*) FROM people").fetchone()
+            row = fetch_row(self.con, "SELECT count(*) FROM people")
         else:
             wanted = pa.table({"component": pa.array(sorted(set(among)), pa.int64())})  # noqa: F841
-            row = self.con.execute("SELECT count(*) FROM people p SEMI JOIN wanted w ON p.component = w.component"
-                                   ).fetchone()
+            # `wanted` is found by DuckDB's replacement scan in this frame, so the query runs here, fetched to its end
+            ((count,),) = self.con.execute(
+                "SELECT count(*) FROM people p SEMI JOIN wanted w ON p.component = w.component").fetchall()
+            return int(count)
         return int(row[0]) if row else 0
 
     def components_of(self, nodes: Iterable[str]) -> dict[str, int]:

@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from segmarketo_cli.config.defaults import BEFORE_VALUES
-from segmarketo_cli.engine import insert_columns, insert_rows
+from segmarketo_cli.engine import fetch_row, insert_columns, insert_rows
 from segmarketo_cli.identity import Person
 from segmarketo_cli.jobs.backfill_leads.lead_changes import person_changes
 from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK, PlanCounts
@@ -189,8 +189,8 @@ def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPy
     plan = BackfillPlan(con=con)
     _load_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership)
     con.execute(DUPLICATES, {"prefix": f"duplicate {lookup_field} in input (also at "})
-    plan.fields_skipped["marketo_owned"] = int(
-        con.execute("SELECT coalesce(sum(owned), 0) FROM backfill.plan_people WHERE reason IS NULL").fetchone()[0])  # type: ignore[index]
+    owned = fetch_row(con, "SELECT coalesce(sum(owned), 0) FROM backfill.plan_people WHERE reason IS NULL")
+    plan.fields_skipped["marketo_owned"] = int(owned[0]) if owned else 0
     con.execute("CREATE OR REPLACE TABLE backfill.plan_stored (key VARCHAR, hash VARCHAR)")
     con.execute("CREATE OR REPLACE TABLE backfill.plan_hashes (ordinal BIGINT, hash VARCHAR, unchanged BOOLEAN)")
     con.execute(LOOKED_TABLE)

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from segmarketo_cli.marketo.client import MarketoClient
 
 
-
 class UndoWriter:
     """Applies an UndoPlan and settles each item: restored, deleted, unchanged or rejected."""
 
