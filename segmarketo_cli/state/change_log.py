@@ -166,6 +166,11 @@ class ChangeLog:
                 f"SELECT DISTINCT run_id FROM changes WHERE run_id IN ({','.join('?' * len(part))})", part))
         return found
 
+    def has_lead_writes(self, instance: str) -> bool:
+        """Whether any logged run created, updated or upserted a lead of `instance`."""
+        return bool(self._file.query("SELECT 1 FROM changes WHERE instance = ? AND action IN ('create', 'update', "
+                                     "'upsert') LIMIT 1", (instance,)))
+
     def last_values(self, instance: str, keys: Sequence[str], fields: Iterable[str]) -> dict[str, dict[str, Any]]:
         """For each key, the newest value any logged run wrote to each of `fields` (lead creates, updates, upserts):
         the state store's answer for a before-value Marketo was not asked for. A key or field no run wrote is

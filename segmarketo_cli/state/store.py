@@ -234,6 +234,15 @@ class StateStore:
             )
 
     # pushed hashes (incremental backfill) -------------------------------------------------------
+    def knows_leads(self, instance: str, field: str) -> bool:
+        """Whether any run left something about `instance`'s leads by `field`: a pushed hash, a cached lead id or a
+        logged lead write (when not, a plan need not look its keys up one chunk at a time)."""
+        ledger = self.ledger(instance)
+        for table in ("pushed_hashes", "lead_ids"):
+            if ledger.query(f"SELECT 1 FROM {table} WHERE instance = ? AND field = ? LIMIT 1", (instance, field)):
+                return True
+        return self.change_log.has_lead_writes(instance)
+
     def pushed_hashes(self, instance: str, field: str, keys: Iterable[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         keys = list(keys)

@@ -164,11 +164,13 @@ SCENARIOS = {
     "hard_bulk_marketo": (scenario_hard, ("--bulk-threshold", "50", *MARKETO)),
 }
 # These inputs are small enough to be planned in memory (plan_memory.py); each one is also planned on the engine,
-# (plan_table.py), where a tiny memory limit spills the tables to disk, and read by DuckDB (columnar.py): the outcome
-# must be the very same.
+# (plan_table.py), where a tiny memory limit spills the tables to disk, read by DuckDB (columnar.py), and both read
+# by DuckDB and planned on the engine, where the simple people are mapped in SQL (sql_mapping.py): the outcome must
+# be the very same.
 # The Bulk Import cases wait for the sandbox's import jobs (10-20 s each): their engine and 64MB twins are `slow`.
 CASES = [(name, name, (), False) for name in SCENARIOS] + [(f"{name}_engine", name, (), True) for name in SCENARIOS] + [
     (f"{name}_columnar", name, (), "columnar") for name in SCENARIOS] + [
+    (f"{name}_sql", name, (), "sql") for name in SCENARIOS] + [
     ("hard_rest_64MB", "hard_rest", ("--memory-limit", "64MB"), True),
     ("hard_bulk_64MB", "hard_bulk", ("--memory-limit", "64MB"), True),
 ]
@@ -181,9 +183,9 @@ CASE_PARAMS = [pytest.param(*case, id=case[0], marks=[pytest.mark.slow] if (case
 @pytest.mark.parametrize("case, expected, memory, on_engine", CASE_PARAMS)
 def test_outcomes_match_the_in_memory_planner(invoke, sandbox, tmp_path, isolated_home, monkeypatch, case, expected,
                                               memory, on_engine):
-    if on_engine == "columnar":  # DuckDB reads every JSON-lines input, however small (columnar.py)
+    if on_engine in ("columnar", "sql"):  # DuckDB reads every JSON-lines input, however small (columnar.py)
         monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.sizing.COLUMNAR_FROM", 0)
-    elif on_engine:
+    if on_engine in (True, "sql"):
         monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.people_source.uses_engine",
                             lambda *args, **kwargs: True)
     scenario, extra = SCENARIOS[expected]

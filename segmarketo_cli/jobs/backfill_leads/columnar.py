@@ -35,13 +35,16 @@ from segmarketo_cli.engine import Engine, insert_arrow
 from segmarketo_cli.identity import IDENTIFY, IdentityGraph, Links, Person
 from segmarketo_cli.jobs.backfill_leads.components import label_components
 from segmarketo_cli.jobs.backfill_leads.messages import MESSAGE_BUCKETS, might_matter, take_item
+from segmarketo_cli.jobs.backfill_leads.plan import Ownership
 from segmarketo_cli.jobs.backfill_leads.plan_table import stream
 from segmarketo_cli.jobs.backfill_leads.records import Tee, dump_record
 from segmarketo_cli.jobs.backfill_leads.replay import replay_people
 from segmarketo_cli.jobs.backfill_leads.sizing import ISIZE_WRAP, gzip_isize
+from segmarketo_cli.jobs.backfill_leads.sql_mapping import MAPPED, map_in_sql
 from segmarketo_cli.jobs.backfill_leads.staging import MessageStage
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
+from segmarketo_cli.mapping.mapper import Mapper
 from segmarketo_cli.sources import InputFile
 from segmarketo_cli.sources.jsonlines import line_item, parse_line
 from segmarketo_cli.timeparse import message_time
@@ -56,7 +59,10 @@ PYTHON_RECORDS = "backfill.col_python"  # pos, identify, nodes, body: records of
 RECORDS = "backfill.col_records"  # pos, identify, seq, fold: every record numbered as the graph numbers it
 COMPLEX = "backfill.col_complex"  # hubs whose people are replayed by the graph
 SIMPLE = "backfill.col_simple"  # one row per simple person (SIMPLE_PEOPLE), in people order
-TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, SIMPLE, "backfill.col_nodes",
+SHAPES = "backfill.col_shapes"  # pos, shape: each plain identify's traits shape
+FILES = "backfill.col_files"  # file, name: the input files by index (for origins in SQL)
+TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, SIMPLE, SHAPES, FILES, MAPPED,
+          "backfill.col_nodes",
           "backfill.col_tee_plain", "backfill.col_tee_python")
 
 _NEEDLES = " OR ".join(f"contains(line, '{needle.decode()}')" for needle in might_matter.needles)
@@ -149,10 +155,12 @@ FIND_COMPLEX = f"""
     UNION SELECT hub FROM {PLAIN_TABLE} WHERE 'u:' || u IN (SELECT node FROM backfill.col_nodes)
         OR 'a:' || a IN (SELECT node FROM backfill.col_nodes) OR 'e:' || e IN (SELECT node FROM backfill.col_nodes)
     UNION SELECT nodes[1] FROM {PYTHON_RECORDS}
-    UNION SELECT hub FROM (SELECT hub, md5_number(json_structure(traits)) AS shape FROM {PLAIN_TABLE}
-                           WHERE hub IN (SELECT hub FROM {PLAIN_TABLE} GROUP BY hub HAVING count(*) > 1))
-          GROUP BY hub HAVING min(shape) <> max(shape);
+    UNION SELECT hub FROM {PLAIN_TABLE} JOIN {SHAPES} USING (pos) GROUP BY hub HAVING min(shape) <> max(shape);
     DROP TABLE backfill.col_nodes"""
+# Each plain identify's traits shape (json_structure: keys in order, nesting, value types): what FIND_COMPLEX
+# compares within a hub, and what sql_mapping.py maps a simple person by.
+SHAPES_TABLE = f"""CREATE OR REPLACE TABLE {SHAPES} AS
+    SELECT pos, md5_number(json_structure(traits)) AS shape FROM {PLAIN_TABLE}"""
 # The records the graph replays (in any order: the replay sorts them), without their traits or bodies in a join.
 COMPLEX_RECORDS = (
     f"""SELECT p.pos, r.seq, r.fold, p.u, p.a, p.e, p.ts, p.traits, NULL AS nodes, NULL AS body
@@ -170,13 +178,13 @@ ALL_RECORDS = (
 # latest identify (by timestamp, then input order) wins the traits, the last-seen time and the latest userId: the
 # person is that identify folded alone, with the first identify's number and origin and the count of them all.
 SIMPLE_PEOPLE = f"""
-    SELECT w.first_fold, w.first_pos, w.identifies, w.u, w.a, w.e, w.ts, w.seq, p.traits
+    SELECT w.first_fold, w.first_pos, w.identifies, w.u, w.a, w.e, w.ts, w.seq, p.traits, s.shape
     FROM (SELECT min(r.fold) AS first_fold, min(p.pos) AS first_pos, count(*) AS identifies, max(p.u) AS u,
                  max(p.a) AS a, max(p.e) AS e, max(p.ts) AS ts, arg_max(r.fold, (p.ts, r.fold)) AS seq,
                  arg_max(p.pos, (p.ts, r.fold)) AS latest
           FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
           WHERE p.hub NOT IN (SELECT hub FROM {COMPLEX}) GROUP BY p.hub) w
-    JOIN {PLAIN_TABLE} p ON p.pos = w.latest
+    JOIN {PLAIN_TABLE} p ON p.pos = w.latest JOIN {SHAPES} s ON s.pos = w.latest
     ORDER BY w.first_fold"""
 _PLAIN_SCHEMA = "pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts DOUBLE, traits VARCHAR"
 _PYTHON_SCHEMA = pa.schema([("pos", pa.int64()), ("identify", pa.bool_()), ("nodes", pa.list_(pa.string())),
@@ -189,7 +197,7 @@ class Unreadable(Exception):
 
 
 def read_columnar(inputs: list[InputFile], *, nulls: str, report: RunReport, rejects: RejectsWriter,
-                  progress: Callable[..., Any], engine: Engine, tee: Tee | None = None) -> Iterator[Person] | None:
+                  progress: Callable[..., Any], engine: Engine, tee: Tee | None = None) -> ColumnarPeople | None:
     """read_people's people, counts and rejects, the plain identifies merged in SQL; None (nothing counted or
     rejected yet) when a file cannot be read this way."""
     reader = ColumnarRead(inputs, engine, nulls=nulls)
@@ -223,6 +231,7 @@ class ColumnarRead:
         self.people_count = 0
         self._graph = IdentityGraph(nulls=nulls)  # its links and fold, and the trait shapes it shares
         self.small = engine.memory_limit < ONE_THREAD_BELOW
+        self._mapped = False  # whether map_simple put people in MAPPED
         ((self._threads,),) = self.con.execute("SELECT current_setting('threads')").fetchall()
 
     # ---- 1. load ------------------------------------------------------------------------------------------------
@@ -330,6 +339,7 @@ class ColumnarRead:
     # ---- 3. numbers, and who is simple ------------------------------------------------------------------------
     def number(self) -> None:
         self.con.execute(NUMBER)
+        self.con.execute(SHAPES_TABLE)
         self.con.execute(FIND_COMPLEX)
 
     def tee(self, tee: Tee) -> None:
@@ -357,8 +367,9 @@ class ColumnarRead:
         return seq, fold, links.nodes, dump_record(origin, links, json.loads(traits), ts)
 
     # ---- 4. people ------------------------------------------------------------------------------------------
-    def people(self) -> Iterator[Person]:
-        """Both kinds of people merged in people order (first identify first)."""
+    def people(self) -> ColumnarPeople:
+        """The people (ColumnarPeople): both kinds as Person objects in people order, or the simple ones SQL maps
+        as plan rows and the rest as Person objects."""
         stage = MessageStage(self.engine, self._graph.links)
         for sql in COMPLEX_RECORDS:
             for chunk in stream(self.con, sql):
@@ -369,20 +380,38 @@ class ColumnarRead:
         # One row per simple person, settled now: the planner then uses the engine while they stream out, and the
         # read's tables are gone before it starts.
         self.con.execute(f"CREATE OR REPLACE TABLE {SIMPLE} AS {SIMPLE_PEOPLE}")
-        for table in (PLAIN_TABLE, PYTHON_RECORDS, RECORDS, COMPLEX):
+        for table in (PLAIN_TABLE, PYTHON_RECORDS, RECORDS, COMPLEX, SHAPES):
             self.con.execute(f"DROP TABLE {table}")
         ((simple,),) = self.con.execute(f"SELECT count(*) FROM {SIMPLE}").fetchall()
         self.people_count = replayed + int(simple)
-        return self._merged(replay_people(self.engine, nulls=self.nulls))
+        return ColumnarPeople(self)
 
-    def _merged(self, replayed: Iterator[Person]) -> Iterator[Person]:
-        yield from heapq.merge(self._simple_people(), replayed, key=lambda person: person.first_seq)
+    def map_simple(self, mapper: Mapper, *, ownership: Ownership, lookup_field: str, read_all: bool) -> str:
+        """The simple people SQL can map (sql_mapping.py), as a query of plan rows: ordinal (the person's first
+        fold), key, fields (JSON), ts, origin, owned_fields (JSON), owned, needs_read; `people` then leaves them
+        out."""
+        self._mapped = map_in_sql(self.con, SIMPLE, mapper, nulls=self.nulls, ownership=ownership,
+                                  lookup_field=lookup_field, read_all=read_all) > 0
+        self.con.execute(f"CREATE OR REPLACE TABLE {FILES} (file BIGINT, name VARCHAR)")
+        self.con.executemany(f"INSERT INTO {FILES} VALUES (?, ?)", list(enumerate(self.names)))
+        return f"""SELECT m.first_fold AS ordinal, m.key, m.fields, m.ts,
+                          f.name || ':' || (m.first_pos & {LINE_MASK}) AS origin, m.owned_fields, m.owned,
+                          m.needs_read
+                   FROM {MAPPED} m JOIN {FILES} f ON f.file = m.first_pos >> {POS_BITS} ORDER BY m.first_fold"""
+
+    def merged(self) -> Iterator[Person]:
+        """The people not mapped in SQL, simple and replayed, in people order (first identify first)."""
+        yield from heapq.merge(self._simple_people(), replay_people(self.engine, nulls=self.nulls),
+                               key=lambda person: person.first_seq)
         self.drop()
 
     def _simple_people(self) -> Iterator[Person]:
         fold_into = self._graph.fold_into
         names = self.names
-        for chunk in stream(self.con, f"SELECT * FROM {SIMPLE}"):  # in people order (insertion order)
+        sql = f"SELECT * EXCLUDE (shape) FROM {SIMPLE}"  # in people order (insertion order)
+        if self._mapped:
+            sql += f" WHERE first_fold NOT IN (SELECT first_fold FROM {MAPPED})"
+        for chunk in stream(self.con, sql):
             for first_fold, first_pos, identifies, u, a, e, ts, seq, traits in chunk:
                 person = Person()
                 links = Links(IDENTIFY, [], u, a, e)
@@ -391,6 +420,26 @@ class ColumnarRead:
                 person.identifies = identifies
                 person.first_seq = first_fold
                 yield person
+
+
+class ColumnarPeople:
+    """read_columnar's people: iterated, every person in people order as Person objects; or, once `map_simple`
+    has run (the engine plan does that first), the simple people SQL maps as plan rows and the rest iterated."""
+
+    def __init__(self, reader: ColumnarRead) -> None:
+        self.reader = reader
+        self._people: Iterator[Person] | None = None
+
+    def map_simple(self, mapper: Mapper, *, ownership: Ownership, lookup_field: str, read_all: bool) -> str:
+        return self.reader.map_simple(mapper, ownership=ownership, lookup_field=lookup_field, read_all=read_all)
+
+    def __iter__(self) -> Iterator[Person]:
+        return self
+
+    def __next__(self) -> Person:
+        if self._people is None:
+            self._people = self.reader.merged()
+        return next(self._people)
 
 
 def _plain_links(u: str | None, a: str | None, e: str) -> Links:

@@ -3,15 +3,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from segmarketo_cli.config.sections import FIELD_KINDS
-from segmarketo_cli.jobs.backfill_leads.plan import Candidate, Reject
+from segmarketo_cli.jobs.backfill_leads.plan import Candidate, Ownership, Reject
 from segmarketo_cli.state.change_log import Change
 
 KEY_CHUNK = 9_900  # keys per state-store or Marketo lookup: whole 300-value Marketo calls
+KnowsLeads = Callable[[], bool]  # whether the state store knows any lead of the run's instance (else: no lookups)
+
+
+def knows_some() -> bool:
+    """A state store that may know leads (plans built without one look every key up)."""
+    return True
+
+
+@runtime_checkable
+class SqlPeople(Protocol):
+    """People some of whom SQL maps (columnar.ColumnarPeople): `map_simple` returns the query of their plan rows,
+    and iterating then gives the others."""
+
+    def map_simple(self, mapper: Any, *, ownership: Ownership, lookup_field: str, read_all: bool) -> str: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 @dataclass(kw_only=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from segmarketo_cli.config.defaults import BEFORE_VALUES
 from segmarketo_cli.identity import Person
 from segmarketo_cli.jobs.backfill_leads.lead_changes import person_changes
-from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK, PlanCounts
+from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK, KnowsLeads, PlanCounts, knows_some
 from segmarketo_cli.jobs.backfill_leads.plan import (
     Candidate,
     Ownership,
@@ -18,8 +18,10 @@ from segmarketo_cli.jobs.backfill_leads.plan import (
     StoredHashes,
     StoredLeads,
     look_up_chunk,
+    needs_read,
     no_stored_leads,
     plan_person,
+    recall,
 )
 from segmarketo_cli.jobs.batches import batches
 from segmarketo_cli.mapping.mapper import Mapper
@@ -70,16 +72,18 @@ class MemoryPlan(PlanCounts):
 def build_memory_plan(people: Iterable[Person], mapper: Mapper, *, lookup_field: str, ownership: Ownership,
                       stored_hashes: StoredHashes, read_current: ReadCurrent,
                       stored_leads: StoredLeads = no_stored_leads, before_values: str = BEFORE_VALUES[0],
-                      full: bool = False) -> MemoryPlan:
+                      full: bool = False, knows_leads: KnowsLeads = knows_some) -> MemoryPlan:
     """The whole plan in memory; the lookups are called as plan_table.build_plan calls them (the same keys in the
     same chunks of at most KEY_CHUNK)."""
     plan = MemoryPlan()
     in_order = _map_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership)
     plan.keys = [planned.key for planned in in_order]
     candidates = [c for c in in_order if isinstance(c, Candidate)]
-    matched = set() if full else _matching_hashes(candidates, stored_hashes)
+    known = knows_leads()
+    matched = _matching_hashes(candidates, stored_hashes) if known and not full else set()
     emptied = _look_up_leads(plan, [c for c in candidates if c.key not in matched], read_current, stored_leads,
-                             ownership, lookup_field=lookup_field, read_all=before_values == "marketo")
+                             ownership, lookup_field=lookup_field, read_all=before_values == "marketo",
+                             recall_known=known)
     pruned_away = []
     for planned in in_order:
         if isinstance(planned, Reject):
@@ -138,12 +142,19 @@ def _matching_hashes(candidates: list[Candidate], stored_hashes: StoredHashes) -
 
 
 def _look_up_leads(plan: MemoryPlan, changed: list[Candidate], read_current: ReadCurrent,
-                   stored_leads: StoredLeads, ownership: Ownership, *, lookup_field: str,
-                   read_all: bool) -> set[str]:
-    """Every changed candidate settled, KEY_CHUNK at a time (plan.look_up_chunk: read from Marketo, or recalled from
-    the state store); the keys of the leads field ownership left with nothing to write."""
+                   stored_leads: StoredLeads, ownership: Ownership, *, lookup_field: str, read_all: bool,
+                   recall_known: bool) -> set[str]:
+    """Every changed candidate plan.needs_read picks read from Marketo, then every other one recalled from the state
+    store (only when it knows some leads, `recall_known`: else recalled as unknown), KEY_CHUNK at a time
+    (plan.look_up_chunk), as plan_table.py does; the keys of the leads field ownership left with nothing to write."""
     emptied: set[str] = set()
-    for chunk in batches(changed, KEY_CHUNK):
+    read = [c for c in changed if needs_read(c, ownership, read_all=read_all)]
+    others = [c for c in changed if not needs_read(c, ownership, read_all=read_all)]
+    if not recall_known:
+        for candidate in others:
+            recall(candidate, None)
+        others = []
+    for chunk in (*batches(read, KEY_CHUNK), *batches(others, KEY_CHUNK)):
         outcomes = look_up_chunk(chunk, read_current, stored_leads, ownership, lookup_field=lookup_field,
                                  read_all=read_all)
         for candidate, outcome in zip(chunk, outcomes, strict=True):

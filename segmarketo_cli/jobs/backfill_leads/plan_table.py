@@ -3,6 +3,7 @@ ownership settled in SQL and chunk loops, the outcome read back as streams of ca
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from segmarketo_cli.config.defaults import BEFORE_VALUES
 from segmarketo_cli.engine import fetch_row, insert_columns, insert_rows
 from segmarketo_cli.identity import Person
 from segmarketo_cli.jobs.backfill_leads.lead_changes import person_changes
-from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK, PlanCounts
+from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK, KnowsLeads, PlanCounts, SqlPeople, knows_some
 from segmarketo_cli.jobs.backfill_leads.plan import (
     Candidate,
     Ownership,
@@ -26,29 +27,37 @@ from segmarketo_cli.jobs.backfill_leads.plan import (
     StoredLeads,
     content_hash,
     look_up_chunk,
+    needs_read,
     no_stored_leads,
     plan_person,
+    recall,
 )
 from segmarketo_cli.mapping.mapper import Mapper
-from segmarketo_cli.state.change_log import Change
+from segmarketo_cli.state.change_log import UNKNOWN, Change
 
 CHUNK = 10_000  # rows per Arrow batch to or from the engine: 50,000 cost ~45 MB more peak RSS, no less CPU
 
+# A person's fields and marketo_owned fields are JSON text (the mapper's values are JSON's: text, whole and other
+# numbers, booleans, null), so the people sql_mapping.py maps are rows like the others; `field_ts` (newer_only) is
+# NULL for those, every field then having the time `ts`; `needs_read`: plan.needs_read.
 PEOPLE = pa.schema([
-    ("ordinal", pa.int64()), ("key", pa.string()), ("fields", pa.binary()), ("field_ts", pa.binary()),
-    ("origin", pa.string()), ("cookies", pa.list_(pa.string())), ("owned_fields", pa.binary()),
-    ("owned", pa.int32()), ("reason", pa.string()), ("reject_fields", pa.binary()),
+    ("ordinal", pa.int64()), ("key", pa.string()), ("fields", pa.string()), ("field_ts", pa.binary()),
+    ("ts", pa.float64()), ("origin", pa.string()), ("cookies", pa.list_(pa.string())), ("owned_fields", pa.string()),
+    ("owned", pa.int32()), ("needs_read", pa.bool_()), ("reason", pa.string()), ("reject_fields", pa.binary()),
 ])
-PEOPLE_TABLE = """CREATE OR REPLACE TABLE backfill.plan_people (ordinal BIGINT, key VARCHAR, fields BLOB, field_ts BLOB,
-    origin VARCHAR, cookies VARCHAR[], owned_fields BLOB, owned INTEGER, reason VARCHAR, reject_fields BLOB)"""
+PEOPLE_TABLE = """CREATE OR REPLACE TABLE backfill.plan_people (ordinal BIGINT, key VARCHAR, fields VARCHAR,
+    field_ts BLOB, ts DOUBLE, origin VARCHAR, cookies VARCHAR[], owned_fields VARCHAR, owned INTEGER,
+    needs_read BOOLEAN, reason VARCHAR, reject_fields BLOB)"""
+SQL_PEOPLE = """INSERT INTO backfill.plan_people
+    SELECT ordinal, key, fields, NULL, ts, origin, NULL, owned_fields, owned, needs_read, NULL, NULL FROM ({rows})"""
 STORED = pa.schema([("key", pa.string()), ("hash", pa.string())])
 HASHES = pa.schema([("ordinal", pa.int64()), ("hash", pa.string()), ("unchanged", pa.bool_())])
 # A changed candidate once settled (read from Marketo or recalled from the state store): fields left to write,
 # whether the lead exists (`found`, NULL: nobody knows), its id, the before-values and what field ownership skipped.
-LOOKED = pa.schema([("ordinal", pa.int64()), ("fields", pa.binary()), ("hash", pa.string()),
+LOOKED = pa.schema([("ordinal", pa.int64()), ("fields", pa.string()), ("hash", pa.string()),
                     ("unchanged", pa.bool_()), ("found", pa.bool_()), ("lead_id", pa.int64()),
                     ("before", pa.binary()), ("skipped", pa.binary())])
-LOOKED_TABLE = """CREATE OR REPLACE TABLE backfill.plan_looked (ordinal BIGINT, fields BLOB, hash VARCHAR,
+LOOKED_TABLE = """CREATE OR REPLACE TABLE backfill.plan_looked (ordinal BIGINT, fields VARCHAR, hash VARCHAR,
     unchanged BOOLEAN, found BOOLEAN, lead_id BIGINT, before BLOB, skipped BLOB)"""
 MARKS = pa.schema([("kind", pa.string()), ("key", pa.string())])
 WORK_TABLES = ("backfill.plan_people", "backfill.plan_stored", "backfill.plan_hashes", "backfill.plan_looked")
@@ -59,16 +68,19 @@ DUPLICATES = """UPDATE backfill.plan_people AS p SET reason = $prefix || f.origi
           FROM backfill.plan_people WHERE reason IS NULL GROUP BY key) AS f
     WHERE p.reason IS NULL AND p.key = f.key AND p.ordinal > f.first"""
 # One row per person with its action; `stage` orders the unchanged leads as the writes expect them: first those whose
-# stored hash matched, then those ownership left nothing to write (each in people order).
+# stored hash matched, then those ownership left nothing to write (each in people order). A person with no
+# `plan_looked` row was neither read from Marketo nor known to the state store (plan.recall of nothing): found,
+# lead id and before-values NULL, its marketo_owned fields skipped with unknown before-values.
 FINAL = """CREATE OR REPLACE TABLE backfill.plan AS
     SELECT p.ordinal, p.key, coalesce(o.fields, p.fields) AS fields, coalesce(o.hash, h.hash) AS hash,
            p.origin, p.cookies, p.reason, p.reject_fields, o.found, o.lead_id, o.before, o.skipped,
+           o.ordinal IS NULL AND NOT coalesce(h.unchanged, false) AS unsettled, p.owned_fields,
            CASE WHEN p.reason IS NOT NULL THEN 'reject'
                 WHEN h.unchanged OR o.unchanged THEN 'unchanged' ELSE 'upsert' END AS action,
            CASE WHEN h.unchanged THEN 0 ELSE 1 END AS stage
     FROM backfill.plan_people p
     LEFT JOIN backfill.plan_hashes h USING (ordinal) LEFT JOIN backfill.plan_looked o USING (ordinal)"""
-CANDIDATE_COLUMNS = "key, fields, hash, origin, cookies, found, lead_id, before, skipped"
+CANDIDATE_COLUMNS = "key, fields, hash, origin, cookies, found, lead_id, before, skipped, unsettled, owned_fields"
 # The plan's tables live in an in-memory database attached to the engine: past memory_limit its blocks spill to the
 # engine's temp_directory like any other (https://duckdb.org/docs/stable/sql/statements/attach), every cursor of the
 # engine sees it (temporary tables are per connection), and appends skip the file database's write-ahead log and
@@ -107,9 +119,14 @@ def stream(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | No
 
 
 def _candidate(row: tuple[Any, ...]) -> Candidate:
-    key, fields, hash_, origin, cookies, found, lead_id, before, skipped = row
-    return Candidate(key, load(fields), {}, hash_, origin, list(cookies or ()), exists=found, lead_id=lead_id,
-                     before=None if before is None else load(before), skipped=[] if skipped is None else load(skipped))
+    key, fields, hash_, origin, cookies, found, lead_id, before, skipped, unsettled, owned = row
+    candidate = Candidate(key, json.loads(fields), {}, hash_, origin, list(cookies or ()), exists=found,
+                          lead_id=lead_id, before=None if before is None else load(before),
+                          skipped=[] if skipped is None else load(skipped))
+    if unsettled:  # changed, yet neither read nor recalled: plan.recall of a key the state store does not know
+        recall(candidate, None)
+        candidate.skipped = [("skip-owned", name, UNKNOWN, value) for name, value in json.loads(owned or "{}").items()]
+    return candidate
 
 
 @dataclass(kw_only=True)
@@ -179,25 +196,33 @@ class BackfillPlan(PlanCounts):
 def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPyConnection, lookup_field: str,
                ownership: Ownership, stored_hashes: StoredHashes, read_current: ReadCurrent,
                stored_leads: StoredLeads = no_stored_leads, before_values: str = BEFORE_VALUES[0],
-               full: bool = False) -> BackfillPlan:
+               full: bool = False, knows_leads: KnowsLeads = knows_some) -> BackfillPlan:
     """The whole plan in the engine `con`. `stored_hashes(keys) -> {key: hash}`,
     `read_current(keys, fields) -> {key: [rows]}` (the leads plan.needs_read picks: all of them when
     `before_values` is "marketo", else those with fill_only / newer_only fields) and, for the others,
     `stored_leads(keys, fields) -> {key: Known}` are the only lookups (state store and Marketo reads), called with
-    at most KEY_CHUNK keys at a time; all are injected so this stays testable."""
+    at most KEY_CHUNK keys at a time, the state store's only when `knows_leads()`; all are injected so this stays
+    testable. People read by columnar.py (SqlPeople) are mapped in SQL where sql_mapping.py can."""
     con.execute(ATTACH)
     plan = BackfillPlan(con=con)
-    _load_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership)
+    read_all = before_values == "marketo"
+    con.execute(PEOPLE_TABLE)
+    if isinstance(people, SqlPeople):
+        rows = people.map_simple(mapper, ownership=ownership, lookup_field=lookup_field, read_all=read_all)
+        con.execute(SQL_PEOPLE.format(rows=rows))
+    _load_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership, read_all=read_all,
+                 first_seq=isinstance(people, SqlPeople))
     con.execute(DUPLICATES, {"prefix": f"duplicate {lookup_field} in input (also at "})
     owned = fetch_row(con, "SELECT coalesce(sum(owned), 0) FROM backfill.plan_people WHERE reason IS NULL")
     plan.fields_skipped["marketo_owned"] = int(owned[0]) if owned else 0
     con.execute("CREATE OR REPLACE TABLE backfill.plan_stored (key VARCHAR, hash VARCHAR)")
     con.execute("CREATE OR REPLACE TABLE backfill.plan_hashes (ordinal BIGINT, hash VARCHAR, unchanged BOOLEAN)")
     con.execute(LOOKED_TABLE)
-    if not full:
+    known = knows_leads()
+    if known and not full:
         _compare_hashes(con, stored_hashes)
-    _look_up_leads(plan, read_current, stored_leads, ownership, lookup_field=lookup_field,
-                   read_all=before_values == "marketo")
+    _look_up_leads(plan, read_current, stored_leads, ownership, lookup_field=lookup_field, read_all=read_all,
+                   recall_known=known)
     con.execute(FINAL)
     con.execute("CREATE OR REPLACE TABLE backfill.plan_marks (kind VARCHAR, key VARCHAR)")
     for table in WORK_TABLES:
@@ -213,33 +238,38 @@ def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPy
 
 
 def _load_people(plan: BackfillPlan, people: Iterable[Person], mapper: Mapper, *, lookup_field: str,
-                 ownership: Ownership) -> None:
-    """Every person mapped into `backfill.plan_people`, one row each in people order: a candidate or a reject."""
+                 ownership: Ownership, read_all: bool, first_seq: bool) -> None:
+    """Every person mapped in Python into `backfill.plan_people`, one row each: a candidate or a reject. The
+    ordinal is the person's place in people order, or its `first_seq` (`first_seq`: when people mapped in SQL,
+    numbered so, are in the table too)."""
     con = plan.con
-    con.execute(PEOPLE_TABLE)
     columns: list[list[Any]] = [[] for _ in PEOPLE]
-    (ordinals, keys, fields, field_ts, origins, cookies, owned_fields, owned, reasons, reject_fields) = columns
+    (ordinals, keys, fields, field_ts, ts, origins, cookies, owned_fields, owned, reads, reasons,
+     reject_fields) = columns
     for ordinal, person in enumerate(people):
         mapped = mapper.map_person(person)
         plan.fields_dropped += len(mapped.dropped)
         plan.compliance_skipped += mapped.compliance_skipped
         planned, skipped = plan_person(person, mapped, lookup_field=lookup_field, ownership=ownership)
-        ordinals.append(ordinal)
+        ordinals.append(person.first_seq if first_seq else ordinal)
         keys.append(planned.key)
         origins.append(planned.origin)
         owned.append(skipped)
+        ts.append(None)
         if isinstance(planned, Reject):
             fields.append(None)
             field_ts.append(None)
             cookies.append(None)
             owned_fields.append(None)
+            reads.append(False)
             reasons.append(planned.reason)
             reject_fields.append(None if planned.fields is None else dump(planned.fields))
         else:
-            fields.append(dump(planned.fields))
+            fields.append(json.dumps(planned.fields))
             field_ts.append(dump(planned.field_ts) if planned.field_ts else None)
             cookies.append(planned.cookies)
-            owned_fields.append(None if planned.owned is None else dump(planned.owned))
+            owned_fields.append(None if planned.owned is None else json.dumps(planned.owned))
+            reads.append(needs_read(planned, ownership, read_all=read_all))
             reasons.append(None)
             reject_fields.append(None)
         if len(ordinals) >= CHUNK:
@@ -262,29 +292,40 @@ def _compare_hashes(con: duckdb.DuckDBPyConnection, stored_hashes: StoredHashes)
     for rows in stream(con, sql):
         compared = []
         for ordinal, fields, stored in rows:
-            digest = content_hash(load(fields))
+            digest = content_hash(json.loads(fields))
             compared.append((ordinal, digest, digest == stored))
         insert_rows(con, "backfill.plan_hashes", HASHES, compared)
 
 
 def _look_up_leads(plan: BackfillPlan, read_current: ReadCurrent, stored_leads: StoredLeads,
-                   ownership: Ownership, *, lookup_field: str, read_all: bool) -> None:
-    """Every changed candidate settled, KEY_CHUNK at a time (plan.look_up_chunk: read from Marketo, or recalled from
-    the state store), one `backfill.plan_looked` row each."""
-    sql = """SELECT p.ordinal, p.key, p.fields, p.field_ts, p.owned_fields, h.hash FROM backfill.plan_people p
-             LEFT JOIN backfill.plan_hashes h USING (ordinal)
-             WHERE p.reason IS NULL AND NOT coalesce(h.unchanged, false) ORDER BY p.ordinal"""
-    for rows in stream(plan.con, sql, size=KEY_CHUNK):
-        chunk = [Candidate(key, load(fields), load(field_ts) if field_ts else {}, hash_, "",
-                           owned=None if owned is None else load(owned))
-                 for _, key, fields, field_ts, owned, hash_ in rows]
-        outcomes = look_up_chunk(chunk, read_current, stored_leads, ownership, lookup_field=lookup_field,
-                                 read_all=read_all)
-        looked = []
-        for (ordinal, *_), candidate, outcome in zip(rows, chunk, outcomes, strict=True):
-            plan.fields_skipped["fill_only"] += outcome.fill_only
-            plan.fields_skipped["newer_only"] += outcome.newer_only
-            looked.append((ordinal, dump(candidate.fields), candidate._hash, outcome.unchanged, candidate.exists,
-                           candidate.lead_id, dump(candidate.before),
-                           dump(candidate.skipped) if candidate.skipped else None))
-        insert_rows(plan.con, "backfill.plan_looked", LOOKED, looked)
+                   ownership: Ownership, *, lookup_field: str, read_all: bool, recall_known: bool) -> None:
+    """Every changed candidate plan.needs_read picks read from Marketo, then (`recall_known`: the state store knows
+    some leads) every other one recalled from the state store, KEY_CHUNK at a time (plan.look_up_chunk), one
+    `backfill.plan_looked` row each. A candidate neither read nor recalled gets no row (FINAL settles it)."""
+    changed = """SELECT p.ordinal, p.key, p.fields, p.field_ts, p.ts, p.owned_fields, h.hash
+                 FROM backfill.plan_people p LEFT JOIN backfill.plan_hashes h USING (ordinal)
+                 WHERE p.reason IS NULL AND NOT coalesce(h.unchanged, false) AND p.needs_read = $read
+                 ORDER BY p.ordinal"""
+    for read in (True, False) if recall_known else (True,):
+        for rows in stream(plan.con, changed, {"read": read}, size=KEY_CHUNK):
+            chunk = [Candidate(key, json.loads(fields), _field_ts(fields, field_ts, ts), hash_, "",
+                               owned=None if owned is None else json.loads(owned))
+                     for _, key, fields, field_ts, ts, owned, hash_ in rows]
+            outcomes = look_up_chunk(chunk, read_current, stored_leads, ownership, lookup_field=lookup_field,
+                                     read_all=read_all)
+            looked = []
+            for (ordinal, *_), candidate, outcome in zip(rows, chunk, outcomes, strict=True):
+                plan.fields_skipped["fill_only"] += outcome.fill_only
+                plan.fields_skipped["newer_only"] += outcome.newer_only
+                looked.append((ordinal, json.dumps(candidate.fields), candidate._hash, outcome.unchanged,
+                               candidate.exists, candidate.lead_id, dump(candidate.before),
+                               dump(candidate.skipped) if candidate.skipped else None))
+            insert_rows(plan.con, "backfill.plan_looked", LOOKED, looked)
+
+
+def _field_ts(fields: str, field_ts: bytes | None, ts: float | None) -> dict[str, float]:
+    """A candidate's trait time per field: as the mapper gave them (pickled), or, for a person mapped in SQL, the
+    time of its one identify for every field."""
+    if field_ts is not None:
+        return load(field_ts)  # type: ignore[no-any-return]
+    return dict.fromkeys(json.loads(fields), ts) if ts is not None else {}

@@ -94,7 +94,8 @@ def _plan_and_write(ctx: JobContext, prepared: PreparedBackfill, source: PeopleS
                 stored_hashes=lambda keys: store.pushed_hashes(client.instance, lookup_field, keys),
                 read_current=lambda keys, fields: _read_current(client, lookup_field, keys, fields),
                 stored_leads=stored_leads(store, client.instance, lookup_field),
-                before_values=profile.before_values, full=options.full)
+                before_values=profile.before_values, full=options.full,
+                knows_leads=lambda: store.knows_leads(client.instance, lookup_field))
 
         plan = plan_people(source, ctx, build, inputs=prepared.inputs, nulls=options.nulls,
                            memory_limit=parse_memory_limit(ctx.settings.memory_limit))

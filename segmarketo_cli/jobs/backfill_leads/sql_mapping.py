@@ -1,0 +1,194 @@
+"""backfill-leads' simple people mapped to lead fields in SQL (docs/engine.md, "Mapping in SQL").
+
+A simple person (columnar.py) is the latest identify of its hub folded alone, so its traits are that message's
+traits, and every message with the same `json_structure` (keys in order, nesting, value types) has the same trait
+paths. For each such shape the mapper routes the paths once, as it would for the first person of that shape
+(`Mapper.choose_routes`, which also records the unmapped traits), and the shape becomes one SQL statement over the
+people of that shape: each routed value extracted (one JSON parse per person), checked, and written into a JSON
+object of fields in the mapper's order, with the lead key, the marketo_owned fields and whether the plan reads
+the lead from Marketo.
+
+Only what SQL provably does as `Mapper.map_person` + `plan.plan_person` do is done here: text within the field's
+length (counted in bytes, never fewer than the characters Python counts), whole numbers for number fields,
+booleans for boolean fields, e-mail addresses the reader already normalised. A person whose value needs anything
+else (coercion, a rejection, a date, a name to split, a compliance field...) is left to Python: its row is not
+in MAPPED and columnar.py builds its Person as before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import duckdb
+
+from segmarketo_cli.jobs.backfill_leads.plan import Ownership
+from segmarketo_cli.mapping.catalog import PLAIN_TEXT, FieldInfo
+from segmarketo_cli.mapping.mapper import COMPLIANCE_FIELDS, Mapper
+
+MAPPED = "backfill.col_mapped"  # first_fold, key, fields, ts, first_pos, owned_fields, owned, needs_read
+MAX_SHAPES = 256  # shapes mapped in SQL, most common first; the people of rarer ones are mapped in Python
+_INTEGERS = ("BIGINT", "UBIGINT")
+_NUMBER_KINDS = {"integer", "reference", "score", "float", "currency", "percent"}
+_MAPPED_TABLE = (f"CREATE OR REPLACE TABLE {MAPPED} (first_fold BIGINT, key VARCHAR, fields VARCHAR, ts DOUBLE, "
+                 "first_pos BIGINT, owned_fields VARCHAR, owned INTEGER, needs_read BOOLEAN)")
+
+
+def leaves(structure: object, *, clear_nulls: bool, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(trait path, JSON type) of each leaf of a `json_structure`, in the order identity.walk / _flatten_into
+    flatten the traits: a non-empty object is its leaves, anything else (an empty object or a list: type JSON)
+    a leaf; a null is a leaf only when nulls clear."""
+    assert isinstance(structure, dict)
+    for key, value in structure.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            yield from leaves(value, clear_nulls=clear_nulls, prefix=f"{path}.")
+        elif isinstance(value, list) or value == {}:
+            yield path, "JSON"
+        elif value != "NULL" or clear_nulls:
+            yield path, str(value)
+
+
+def _pointer(path: str) -> str:
+    """The JSON pointer of a dotted trait path (no key of which holds a dot), as an SQL string literal."""
+    parts = (part.replace("~", "~0").replace("/", "~1") for part in path.split("."))
+    return "'/" + "/".join(parts).replace("'", "''") + "'"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass
+class _Field:
+    """One field of a shape's leads: its SQL value (text or JSON), the checks a person's value must pass, and its
+    SQL as the lead key (lead_key: the text Python would strip to nothing more), None when it cannot be one here."""
+
+    value: str
+    checks: list[str] = field(default_factory=list)
+    key: str | None = None
+
+
+_PRINTABLE = "regexp_full_match({}, '[!-~]([ -~]*[!-~])?')"  # printable ASCII, no space at either end
+
+
+@dataclass
+class ShapePlan:
+    """The SQL of one shape (with or without a userId): the fields in the mapper's order, the lead key, and the
+    fields marketo_owned keeps from being written."""
+
+    fields: dict[str, _Field]
+    key: str
+    key_checks: list[str]
+    owned: list[str]
+    reads: bool  # whether the plan reads these leads from Marketo (plan.needs_read)
+
+    def select(self, simple: str, paths: list[str], *, shape: int, with_user: bool) -> str:
+        """The shape's people (those whose values pass every check) as MAPPED rows."""
+        written = [name for name in self.fields if name not in self.owned]
+        checks = [check for f in self.fields.values() for check in f.checks] + self.key_checks
+        owned = (f"json_object({', '.join(f'{_literal(n)}, {self.fields[n].value}' for n in self.owned)})"
+                 if self.owned else "NULL")
+        fields = f"json_object({', '.join(f'{_literal(n)}, {self.fields[n].value}' for n in written)})"
+        needs_read = f"{str(self.reads).lower()} AND NOT contains({self.key}, ',')"
+        extract = f"json_extract(traits, [{', '.join(_pointer(p) for p in paths)}])" if paths else "[]::JSON[]"
+        return f"""
+            SELECT first_fold, {self.key}, {fields}, ts, first_pos, {owned}, {len(self.owned)}, {needs_read}
+            FROM (SELECT *, {extract} AS v FROM {simple}
+                  WHERE shape = {int(shape)} AND u IS {'NOT ' if with_user else ''}NULL)
+            WHERE {' AND '.join(checks) if checks else 'true'}"""
+
+
+def _value(info: FieldInfo, kind: str, ref: str, path: str) -> _Field | None:
+    """What Mapper.put would store from the JSON value `ref` (of type `kind`, at trait `path`) in a field like
+    `info`, as SQL; None when that takes Python (coercion, a rejection, a type SQL does not settle here)."""
+    data_type = info.data_type
+    if info.name in COMPLIANCE_FIELDS:
+        return None
+    if kind == "NULL":  # nulls clear: the field is cleared
+        return _Field("NULL::VARCHAR")
+    limit = [f"strlen({{}}) <= {int(info.length)}"] if info.length else []
+    if path == "email" and kind == "VARCHAR" and data_type in (*PLAIN_TEXT, "email"):
+        # identity.walk put the reader's normalised address (the column e) in place of the traits' own
+        return _Field("e", [check.format("e") for check in limit], "e")
+    if data_type in PLAIN_TEXT and kind in ("VARCHAR", *_INTEGERS, "BOOLEAN"):
+        if kind == "VARCHAR":
+            text = f"({ref} ->> '$')"
+            return _Field(text, [check.format(text) for check in limit], text)
+        text = f"({ref}::VARCHAR)"  # str() of a whole number or a boolean is its JSON text
+        return _Field(text, [check.format(text) for check in limit], text if kind != "BOOLEAN" else None)
+    if data_type in _NUMBER_KINDS and kind in _INTEGERS:
+        return _Field(ref, key=f"({ref}::VARCHAR)")
+    if data_type == "boolean" and kind == "BOOLEAN":
+        return _Field(ref)
+    return None
+
+
+def plan_shape(mapper: Mapper, paths: list[tuple[str, str]], *, ownership: Ownership, lookup_field: str,
+               with_user: bool, read_all: bool) -> ShapePlan | None:
+    """One shape's SQL (`paths`: its leaves, see `leaves`), or None when its people are mapped in Python."""
+    names = [path for path, _ in paths]
+    if len(set(names)) != len(names):
+        return None
+    chosen = mapper.choose_routes(names)
+    kinds = dict(paths)
+    if kinds.get("name") == "VARCHAR" and any(
+            target not in chosen and mapper.writable(target) for target in ("firstName", "lastName")):
+        return None  # a name to split into firstName / lastName
+    fields: dict[str, _Field] = {}
+    for target, index in chosen.items():
+        path, kind = paths[index]
+        value = _value(mapper.catalog.fields.get(target) or FieldInfo(target, "string"), kind, f"v[{index + 1}]",
+                       path)
+        if value is None:
+            return None
+        fields[target] = value
+    if mapper.user_id_field and with_user:
+        info = mapper.catalog.fields.get(mapper.user_id_field) or FieldInfo(mapper.user_id_field, "string")
+        if info.data_type not in PLAIN_TEXT or info.name in COMPLIANCE_FIELDS:
+            return None
+        # put() after the traits: a trait routed to the same field is still coerced (and checked) first
+        earlier = fields[mapper.user_id_field].checks if mapper.user_id_field in fields else []
+        fields[mapper.user_id_field] = _Field(
+            "u", earlier + ([f"strlen(u) <= {int(info.length)}"] if info.length else []), "u")
+    owned = [name for name in fields if name in ownership.marketo_owned]
+    key = fields[lookup_field].key if lookup_field in fields else None
+    if key is None or lookup_field in owned or (lookup_field == "email" and key != "e"):
+        return None  # no key (a reject), a key put back after marketo_owned removed it, or one to normalise
+    key_checks = [] if key == "e" or key.endswith("::VARCHAR)") else [_PRINTABLE.format(key)]
+    written = {name for name in fields if name not in owned}
+    reads = read_all or not ownership.read_fields.isdisjoint(written)
+    return ShapePlan(fields, key, key_checks, owned, reads)
+
+
+def map_in_sql(con: duckdb.DuckDBPyConnection, simple: str, mapper: Mapper, *, nulls: str, ownership: Ownership,
+               lookup_field: str, read_all: bool) -> int:
+    """Every simple person (table `simple`: first_fold, first_pos, u, e, ts, traits, shape) whose lead SQL can map,
+    into MAPPED; how many. The people of shapes or values left to Python are not in MAPPED."""
+    con.execute(_MAPPED_TABLE)
+    shapes = con.execute(f"""
+        SELECT s.shape, s.with_user, json_structure(t.traits) FROM (
+            SELECT shape, u IS NOT NULL AS with_user, count(*) AS people, min(first_fold) AS first
+            FROM {simple} GROUP BY ALL ORDER BY people DESC, first LIMIT {MAX_SHAPES}) s
+        JOIN {simple} t ON t.first_fold = s.first ORDER BY s.first""").fetchall()
+    for shape, with_user, text in shapes:
+        structure = json.loads(text)
+        if any("." in key for key in _keys(structure)):
+            continue  # a dotted key could collide with a nested path: Python flattens it
+        paths = list(leaves(structure, clear_nulls=nulls == "clear"))
+        plan = plan_shape(mapper, paths, ownership=ownership, lookup_field=lookup_field, with_user=with_user,
+                          read_all=read_all)
+        if plan is not None:
+            select = plan.select(simple, [path for path, _ in paths], shape=shape, with_user=with_user)
+            con.execute(f"INSERT INTO {MAPPED} {select}")
+    ((mapped,),) = con.execute(f"SELECT count(*) FROM {MAPPED}").fetchall()
+    return int(mapped)
+
+
+def _keys(structure: object) -> Iterator[str]:
+    """Every key of a `json_structure`, at every depth."""
+    if isinstance(structure, dict):
+        for key, value in structure.items():
+            yield key
+            yield from _keys(value)
