@@ -1,0 +1,118 @@
+"""The simple people mapped in SQL (sql_mapping.py) plan exactly as the mapper maps them in Python: the same plan
+rows (--plan-out), report and rejects, for trait values of every kind SQL settles and every kind it leaves to Python,
+with nulls kept and cleared, field ownership, a userId field and a lookup field other than the e-mail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from segmarketo_cli import paths
+from segmarketo_cli.jobs.backfill_leads import plan_table, sql_mapping
+
+OWNED = ('[profiles.default]\nuser_id_field = "segmentUserId"\n[profiles.default.fields]\n'
+         'marketo_owned = ["leadScore", "industry"]\n')
+MAPPING = '"optout" = "unsubscribed"\n"plan_name" = "lifecycleStage"\n"tier" = "lifecycleStage"\n'
+BASE: dict[str, Any] = {"firstName": "Ann", "lastName": "Lee", "title": "CTO", "product_score": 7,
+                        "isCustomer": True, "mrr": 120, "company": {"name": "Initech", "industry": "Tech"},
+                        "address": {"city": "Zürich", "country": "東京"}, "lead_score": 3}
+# Each person's traits: BASE with one of these changes (None: the key removed). SQL settles some, Python the rest.
+VARIANTS: list[dict[str, Any]] = [
+    {}, {"mrr": 99.5}, {"product_score": "42"}, {"title": 5}, {"title": True}, {"firstName": "x" * 300},
+    {"name": "Ann  Lee", "firstName": None, "lastName": None}, {"name": "Ann Lee"}, {"title": None},
+    {"company": "Globex"}, {"company.name": "Dotted"}, {"tags": [1, 2]}, {"title": [1]}, {"address": {}},
+    {"optout": False}, {"optout": True}, {"segment_user_id": "  k-spaced "}, {"segment_user_id": 123},
+    {"birthday": "1990-02-03"}, {"product_score": 2 ** 63 + 5}, {"isCustomer": "yes"}, {"website": "w" * 256},
+    {"plan_name": "pro", "tier": "gold"}, {"company": {"name": None, "industry": "Tech"}}, {"lead_score": None},
+    {"title": "T" * 255}, {"title": "é" * 200}, {"segment_user_id": "k,comma"}, {"lastName": ""},
+]
+
+
+def people_file(path: Path, n: int) -> Path:
+    """`n` people, each identified once or twice with the same traits shape (so most are simple people), some
+    twice with different shapes (replayed by the graph), e-mails in mixed case."""
+    lines = []
+    for i in range(n):
+        traits = {**BASE, "email": f"Person{i}@Example.com", "segment_user_id": f"k{i}"}
+        for key, value in VARIANTS[i % len(VARIANTS)].items():
+            if value is None and i % 2:
+                traits.pop(key, None)
+            else:
+                traits[key] = value
+        for copy in range(1 + i % 3 // 2):
+            later = {**traits, "title": f"{traits.get('title')}-{copy}"} if copy and i % 5 == 0 else traits
+            user = {"userId": f"u{i}"} if i % 4 else {"anonymousId": f"a{i}"}
+            lines.append(json.dumps({"type": "identify", **user, "messageId": f"m{i}-{copy}",
+                                     "timestamp": f"2024-03-0{1 + copy}T00:00:00Z", "traits": later},
+                                    ensure_ascii=False))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+BUILD_PLAN = plan_table.build_plan
+
+
+def candidates(plan: Any) -> list[str]:
+    """Every planned lead as it would be written, types and all (repr tells 5 from "5", True from "true")."""
+    return [repr((kind, c.key, c.fields, c.exists, c.lead_id, c.before, c.skipped, c.origin, c.cookies))
+            for kind, stream in (("upsert", plan.iter_upserts()), ("unchanged", plan.iter_unchanged()))
+            for c in stream]
+
+
+def plan_run(invoke, monkeypatch, tmp_path: Path, name: str, *args: object) -> dict[str, Any]:
+    """A dry run's planned leads, plan rows, report counts and details, and rejects lines."""
+    planned: list[str] = []
+
+    def build_plan(*a: Any, **k: Any) -> Any:
+        plan = BUILD_PLAN(*a, **k)
+        planned.extend(candidates(plan))
+        return plan
+
+    monkeypatch.setattr(plan_table, "build_plan", build_plan)
+    plan, rejects = tmp_path / f"{name}.jsonl", tmp_path / f"{name}-rejects.jsonl"
+    result = invoke("backfill-leads", *map(str, args), "--dry-run", "--plan-out", str(plan), "--rejects",
+                    str(rejects), "--json")
+    report = json.loads(result.stdout)
+    return {"exit": result.exit_code, "counts": report["counts"],
+            "details": {k: v for k, v in report["details"].items() if k not in ("inputs", "plan_rows")},
+            "leads": planned, "plan": plan.read_text(encoding="utf-8").splitlines(),
+            "rejects": rejects.read_text(encoding="utf-8").splitlines() if rejects.exists() else []}
+
+
+@pytest.mark.parametrize("nulls", ["keep", "clear"])
+@pytest.mark.parametrize("setup", ["defaults", "owned", "lookup-segment-id", "marketo"])
+def test_people_mapped_in_sql_plan_as_python_maps_them(invoke, sandbox, tmp_path, isolated_home, monkeypatch,
+                                                       nulls, setup):
+    monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.sizing.COLUMNAR_FROM", 0)
+    monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.people_source.uses_engine", lambda *a, **k: True)
+    mapped: list[int] = []
+    real = sql_mapping.map_in_sql
+    monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.columnar.map_in_sql",
+                        lambda *a, **k: mapped.append(real(*a, **k)) or mapped[-1])
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(MAPPING)
+    args: list[object] = [people_file(tmp_path / "people.jsonl", 290), "--nulls", nulls, "--mapping", mapping]
+    if setup == "owned":
+        paths.config_file().parent.mkdir(parents=True, exist_ok=True)
+        paths.config_file().write_text(OWNED)
+    elif setup == "lookup-segment-id":
+        args += ["--lookup-field", "segmentUserId"]
+    elif setup == "marketo":
+        args += ["--before-values", "marketo"]
+        for i in range(0, 290, 7):
+            sandbox.marketo.add_lead(email=f"person{i}@example.com", title="Old", leadScore=1)
+    in_sql = plan_run(invoke, monkeypatch, tmp_path, "sql", *args)
+    monkeypatch.setattr(sql_mapping, "MAX_SHAPES", 0)  # every person mapped in Python
+    in_python = plan_run(invoke, monkeypatch, tmp_path, "python", *args)
+    assert mapped[0] > 100  # most people were mapped in SQL ...
+    assert mapped[1] == 0  # ... and none the second time
+    assert in_sql["exit"] == in_python["exit"]
+    assert in_sql["counts"] == in_python["counts"]
+    assert in_sql["details"] == in_python["details"]
+    assert in_sql["rejects"] == in_python["rejects"]
+    assert in_sql["leads"] == in_python["leads"]
+    assert in_sql["plan"] == in_python["plan"]
+    assert in_sql["counts"]["leads_rejected"] > 0
