@@ -97,7 +97,7 @@ def plan_people(source: PeopleSource, ctx: JobContext, build: Callable[[Engine |
     tee = source.generation.add if source.generation is not None else None
     people = read_people(inputs, nulls=nulls, report=ctx.report, rejects=ctx.rejects, progress=ctx.progress,
                          engine=engine, on_engine=on_engine, tee=tee, columnar=columnar)
-    source.plan = build(engine if on_engine else None)(people)
+    source.plan = build(engine)(people)  # a columnar read plans on the engine too: it maps its people in SQL
     return source.plan
 
 
