@@ -184,8 +184,7 @@ SIMPLE_PEOPLE = f"""
                  arg_max(p.pos, (p.ts, r.fold)) AS latest
           FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
           WHERE p.hub NOT IN (SELECT hub FROM {COMPLEX}) GROUP BY p.hub) w
-    JOIN {PLAIN_TABLE} p ON p.pos = w.latest JOIN {SHAPES} s ON s.pos = w.latest
-    ORDER BY w.first_fold"""
+    JOIN {PLAIN_TABLE} p ON p.pos = w.latest JOIN {SHAPES} s ON s.pos = w.latest"""
 _PLAIN_SCHEMA = "pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts DOUBLE, traits VARCHAR"
 _PYTHON_SCHEMA = pa.schema([("pos", pa.int64()), ("identify", pa.bool_()), ("nodes", pa.list_(pa.string())),
                             ("body", pa.binary())])
@@ -397,7 +396,7 @@ class ColumnarRead:
         return f"""SELECT m.first_fold AS ordinal, m.key, m.fields, m.ts,
                           f.name || ':' || (m.first_pos & {LINE_MASK}) AS origin, m.owned_fields, m.owned,
                           m.needs_read
-                   FROM {MAPPED} m JOIN {FILES} f ON f.file = m.first_pos >> {POS_BITS} ORDER BY m.first_fold"""
+                   FROM {MAPPED} m JOIN {FILES} f ON f.file = m.first_pos >> {POS_BITS}"""
 
     def merged(self) -> Iterator[Person]:
         """The people not mapped in SQL, simple and replayed, in people order (first identify first)."""
@@ -408,9 +407,10 @@ class ColumnarRead:
     def _simple_people(self) -> Iterator[Person]:
         fold_into = self._graph.fold_into
         names = self.names
-        sql = f"SELECT * EXCLUDE (shape) FROM {SIMPLE}"  # in people order (insertion order)
+        sql = f"SELECT * EXCLUDE (shape) FROM {SIMPLE}"
         if self._mapped:
             sql += f" WHERE first_fold NOT IN (SELECT first_fold FROM {MAPPED})"
+        sql += " ORDER BY first_fold"  # people order
         for chunk in stream(self.con, sql):
             for first_fold, first_pos, identifies, u, a, e, ts, seq, traits in chunk:
                 person = Person()
