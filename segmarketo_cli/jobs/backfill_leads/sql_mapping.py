@@ -83,9 +83,11 @@ class ShapePlan:
     key_checks: list[str]
     owned: list[str]
     reads: bool  # whether the plan reads these leads from Marketo (plan.needs_read)
+    extracted: list[str]  # the trait paths whose values the fields take, in the order of `v`
 
-    def select(self, simple: str, paths: list[str], *, shape: int, with_user: bool) -> str:
+    def select(self, simple: str, *, shape: int, with_user: bool) -> str:
         """The shape's people (those whose values pass every check) as MAPPED rows."""
+        paths = self.extracted
         written = [name for name in self.fields if name not in self.owned]
         checks = [check for f in self.fields.values() for check in f.checks] + self.key_checks
         owned = (f"json_object({', '.join(f'{_literal(n)}, {self.fields[n].value}' for n in self.owned)})"
@@ -95,7 +97,7 @@ class ShapePlan:
         extract = f"json_extract(traits, [{', '.join(_pointer(p) for p in paths)}])" if paths else "[]::JSON[]"
         return f"""
             SELECT first_fold, {self.key}, {fields}, ts, first_pos, {owned}, {len(self.owned)}, {needs_read}
-            FROM (SELECT *, {extract} AS v FROM {simple}
+            FROM (SELECT first_fold, ts, first_pos, u, e, {extract} AS v FROM {simple}
                   WHERE shape = {int(shape)} AND u IS {'NOT ' if with_user else ''}NULL)
             WHERE {' AND '.join(checks) if checks else 'true'}"""
 
@@ -113,10 +115,8 @@ def _value(info: FieldInfo, kind: str, ref: str, path: str) -> _Field | None:
         # identity.walk put the reader's normalised address (the column e) in place of the traits' own
         return _Field("e", [check.format("e") for check in limit], "e")
     if data_type in PLAIN_TEXT and kind in ("VARCHAR", *_INTEGERS, "BOOLEAN"):
-        if kind == "VARCHAR":
-            text = f"({ref} ->> '$')"
-            return _Field(text, [check.format(text) for check in limit], text)
-        text = f"({ref}::VARCHAR)"  # str() of a whole number or a boolean is its JSON text
+        # str() of a whole number or a boolean is its JSON text; a number's text is a key as it is
+        text = f"({ref} ->> '$')" if kind == "VARCHAR" else f"({ref}::VARCHAR)"
         return _Field(text, [check.format(text) for check in limit], text if kind != "BOOLEAN" else None)
     if data_type in _NUMBER_KINDS and kind in _INTEGERS:
         return _Field(ref, key=f"({ref}::VARCHAR)")
@@ -137,12 +137,15 @@ def plan_shape(mapper: Mapper, paths: list[tuple[str, str]], *, ownership: Owner
             target not in chosen and mapper.writable(target) for target in ("firstName", "lastName")):
         return None  # a name to split into firstName / lastName
     fields: dict[str, _Field] = {}
+    extracted: list[str] = []
     for target, index in chosen.items():
         path, kind = paths[index]
-        value = _value(mapper.catalog.fields.get(target) or FieldInfo(target, "string"), kind, f"v[{index + 1}]",
-                       path)
+        value = _value(mapper.catalog.fields.get(target) or FieldInfo(target, "string"), kind,
+                       f"v[{len(extracted) + 1}]", path)
         if value is None:
             return None
+        if f"v[{len(extracted) + 1}]" in value.value:
+            extracted.append(path)
         fields[target] = value
     if mapper.user_id_field and with_user:
         info = mapper.catalog.fields.get(mapper.user_id_field) or FieldInfo(mapper.user_id_field, "string")
@@ -156,10 +159,11 @@ def plan_shape(mapper: Mapper, paths: list[tuple[str, str]], *, ownership: Owner
     key = fields[lookup_field].key if lookup_field in fields else None
     if key is None or lookup_field in owned or (lookup_field == "email" and key != "e"):
         return None  # no key (a reject), a key put back after marketo_owned removed it, or one to normalise
-    key_checks = [] if key == "e" or key.endswith("::VARCHAR)") else [_PRINTABLE.format(key)]
+    number = lookup_field in chosen and paths[chosen[lookup_field]][1] in _INTEGERS
+    key_checks = [] if key == "e" or number else [_PRINTABLE.format(key)]
     written = {name for name in fields if name not in owned}
     reads = read_all or not ownership.read_fields.isdisjoint(written)
-    return ShapePlan(fields, key, key_checks, owned, reads)
+    return ShapePlan(fields, key, key_checks, owned, reads, extracted)
 
 
 def map_in_sql(con: duckdb.DuckDBPyConnection, simple: str, mapper: Mapper, *, nulls: str, ownership: Ownership,
@@ -180,7 +184,7 @@ def map_in_sql(con: duckdb.DuckDBPyConnection, simple: str, mapper: Mapper, *, n
         plan = plan_shape(mapper, paths, ownership=ownership, lookup_field=lookup_field, with_user=with_user,
                           read_all=read_all)
         if plan is not None:
-            select = plan.select(simple, [path for path, _ in paths], shape=shape, with_user=with_user)
+            select = plan.select(simple, shape=shape, with_user=with_user)
             con.execute(f"INSERT INTO {MAPPED} {select}")
     ((mapped,),) = con.execute(f"SELECT count(*) FROM {MAPPED}").fetchall()
     return int(mapped)
