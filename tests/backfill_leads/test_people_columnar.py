@@ -307,3 +307,13 @@ def test_the_last_line_without_a_newline_goes_to_python_whatever_its_kind(tmp_pa
     assert python == {4}  # read_jsonl parses a last line without a newline whatever the filter says
     assert plain == {1, 2, 3}
     assert assert_columnar_same([path], tmp_path) >= 3
+
+
+def test_a_key_the_reader_does_not_use_twice_leaves_the_line_plain(tmp_path):
+    lines = _plain_identifies(4)
+    lines.insert(2, _HEAD % 90 + ',"sentAt":"a","sentAt":"b","x":1,"x":2' + _TRAITS % 90 + "}}")
+    path = write_lines(tmp_path / "unused.jsonl.gz", lines)
+    plain, python = _load([path], tmp_path)
+    assert plain == {1, 2, 3, 4, 5}
+    assert python == set()
+    assert assert_columnar_same([path], tmp_path) == 5

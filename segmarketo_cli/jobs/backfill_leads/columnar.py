@@ -45,7 +45,7 @@ from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.sources import InputFile
 from segmarketo_cli.sources.jsonlines import line_item, parse_line
-from segmarketo_cli.timeparse import message_time
+from segmarketo_cli.timeparse import MESSAGE_TIME_KEYS, message_time
 
 POS_BITS = 40  # a line's place in the input: file index << POS_BITS | line number
 LINE_MASK = (1 << POS_BITS) - 1
@@ -62,11 +62,14 @@ TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, SIMPLE, "
 
 _FIELDS = ("type", "userId", "anonymousId", "timestamp", "traits", "context", "properties", "event", "messageId",
            "previousId")  # the top-level keys the Python reader looks at in an identify (shape_problem, links, time)
+# ... and the other common fields of the Spec (https://segment.com/docs/connections/spec/common/): extracted only to
+# count the distinct keys a message has (_DUPLICATE_KEYS).
+_KNOWN = (*_FIELDS, *MESSAGE_TIME_KEYS[1:], "integrations", "channel", "version")
 # read_jsonl's filter (`might_matter`): one RE2 search, much cheaper than a `contains` per needle.
 _WANTED = "regexp_matches(line, '" + "|".join(re.escape(n.decode()) for n in might_matter.needles) + "')"
-# A wanted line DuckDB would read differently from Python's json.loads, or Python could fail on: a trailing comma
-# or a nan/inf literal in any case (DuckDB accepts them, Python only NaN and Infinity), nesting deep enough for
-# Python's recursion limit, or a cookie. Each search starts with one literal byte, which RE2 finds with memchr.
+# A line DuckDB would read differently from Python's json.loads, or Python could fail on: a trailing comma or a
+# nan/inf literal in any case (DuckDB accepts them, Python only NaN and Infinity), nesting deep enough for Python's
+# recursion limit, or a cookie. Each search starts with one literal byte, which RE2 finds with memchr.
 _PYTHON_ONLY = ("contains(line, 'marketoCookie') "
                 "OR regexp_matches(line, ',[ \\t\\r]*([]}]|[-+]?(?i:nan|inf))') "
                 "OR regexp_matches(line, ':[ \\t\\r]*[-+]?(?i:nan|inf)') "
@@ -74,12 +77,15 @@ _PYTHON_ONLY = ("contains(line, 'marketoCookie') "
                 "OR CASE WHEN strlen(line) >= 1000 "
                 "THEN strlen(line) - strlen(replace(replace(line, '{', ''), '[', '')) >= 500 ELSE false END")
 # Keys twice in an object (Python keeps the last value, DuckDB's json_extract the first): a key the Python reader
-# uses at the top of the message, or `email` at the top of its traits. json_keys gives the keys decoded (an escaped
-# "\u0074ype" is "type"), as text like [type, userId, 'a,b'] where a plain key sits between '[' or ' ' and ',' or ']';
-# the traits are the JSON writer's text, where every key is written out plain and followed by ':'.
+# uses at the top of the message, or `email` at the top of its traits. json_keys gives every key at the top, decoded
+# (an escaped "\u0074ype" is "type"): when there are as many as the distinct _KNOWN keys json_extract found, none is
+# there twice; else its text, like [type, userId, 'a,b'], is searched (a plain key sits between '[' or ' ' and ','
+# or ']'). The traits are the JSON writer's text, where every key is written out plain and followed by ':'; `mail":`
+# twice is a cheap test (memchr finds the rare 'm') that `"email":` twice would pass.
 _TWICE = "[[ ]{0}[],].*[[ ]{0}[],]"
-_DUPLICATE_KEYS = ("(regexp_matches(json_keys(line)::VARCHAR, '" + "|".join(_TWICE.format(name) for name in _FIELDS) +
-                   """') OR traits LIKE '%"email":%"email":%')""")
+_DUPLICATE_KEYS = ("(CASE WHEN len(keys) = known THEN false ELSE regexp_matches(keys::VARCHAR, '" +
+                   "|".join(_TWICE.format(name) for name in _FIELDS) +
+                   """') END OR traits LIKE '%mail":%mail":%')""")
 _ISO = (r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
         r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])")
 _ID = r"[!-~](.*[!-~])?"  # printable ASCII, no space at either end: str.strip() leaves it as it is
@@ -102,17 +108,19 @@ def _id_ok(name: str, text: str) -> str:
 
 # An identify the Python reader would find no problem in (shape_problem, message_problem), whose ids need no
 # trimming, whose time is ISO-8601 text both read alike and whose traits are an object with a valid `email` needing
-# no trimming (so find_email takes it): the type tests on the fields' text first, the regular expressions only on
-# the lines that pass them. It is plain when no key it uses appears twice (_DUPLICATE_KEYS).
+# no trimming (so find_email takes it), and nothing in the line is for Python only (_PYTHON_ONLY): the type tests
+# on the fields' text first, the searches only on the lines that pass them. It is plain when no key it uses
+# appears twice (_DUPLICATE_KEYS).
 PLAIN = f"""CASE WHEN j_type = '"identify"' AND starts_with(traits, '{{') AND starts_with(j_email, '"')
                AND starts_with(j_ts, '"') AND {_absent_or('j_u', 'string')} AND {_absent_or('j_a', 'string')}
                AND {_absent_or('j_context', 'object')} AND {_absent_or('j_properties', 'object')}
                AND {_absent_or('j_event', 'string')} AND {_absent_or('j_message', 'string', _NUMBERS)}
                AND {_absent_or('j_previous', 'string', _NUMBERS)}
           THEN {_id_ok('u', 'j_u')} AND {_id_ok('a', 'j_a')} AND regexp_full_match(j_ts ->> '$', '{_ISO}')
-               AND ts IS NOT NULL AND regexp_full_match(email, '{_EMAIL}')
+               AND ts IS NOT NULL AND regexp_full_match(email, '{_EMAIL}') AND NOT ({_PYTHON_ONLY})
           ELSE false END"""
-_PATHS = ", ".join(f"'$.{name}'" for name in (*_FIELDS, "traits.email"))
+_PATHS = ", ".join(f"'$.{name}'" for name in (*_KNOWN, "traits.email"))
+_KNOWN_FOUND = " + ".join(f"(f[{i}] IS NOT NULL)::INT" for i in range(1, len(_KNOWN) + 1))
 # One scan of the file's lines (see the module, point 1): each line's number, size and kind, the text of the lines
 # left to Python and the fields of the plain identifies. A skipped line keeps no text; json_extract's list form
 # parses a line once for all its paths, and try() makes a line DuckDB cannot parse NULL (left to Python).
@@ -125,24 +133,26 @@ LINES = f"""
         FROM {{csv}} WITH ORDINALITY),
     parsed AS (
         SELECT n, size, line, wanted, odd,
-               CASE WHEN wanted AND NOT odd AND NOT ({_PYTHON_ONLY}) THEN try(json_extract(line, [{_PATHS}])) END AS f
+               CASE WHEN wanted AND NOT odd THEN try(json_extract(line, [{_PATHS}])) END AS f
         FROM lines),
     fields AS (
         SELECT n, size, line, wanted, odd, f[1] AS j_type, f[2] AS j_u, f[3] AS j_a, f[4] AS j_ts,
                f[5]::VARCHAR AS traits, f[6] AS j_context, f[7] AS j_properties, f[8] AS j_event, f[9] AS j_message,
-               f[10] AS j_previous, f[11] AS j_email,
+               f[10] AS j_previous, f[-1] AS j_email, {_KNOWN_FOUND} AS known,
                CASE WHEN starts_with(f[2], '"') THEN f[2] ->> '$' END AS u,
-               CASE WHEN starts_with(f[3], '"') THEN f[3] ->> '$' END AS a, f[11] ->> '$' AS email,
+               CASE WHEN starts_with(f[3], '"') THEN f[3] ->> '$' END AS a, f[-1] ->> '$' AS email,
                epoch_us(try_cast(f[4] ->> '$' AS TIMESTAMPTZ)) / 1e6 AS ts
         FROM parsed),
     checked AS (
-        SELECT n, size, line, wanted, odd, u, a, email, ts, traits, coalesce({PLAIN}, false) AS looks_plain
+        SELECT n, size, line, wanted, odd, u, a, email, ts, traits, known, coalesce({PLAIN}, false) AS looks_plain
         FROM fields),
+    keyed AS (
+        SELECT *, CASE WHEN looks_plain THEN json_keys(line) END AS keys FROM checked),
     kinds AS (
         SELECT n, size, line, u, a, lower(email) AS e, ts, traits,
                CASE WHEN NOT wanted AND NOT odd THEN {SKIP}
                     WHEN looks_plain AND NOT {_DUPLICATE_KEYS} THEN {PLAIN_KIND} ELSE {PYTHON} END AS kind
-        FROM checked)
+        FROM keyed)
     SELECT n, size, kind, CASE WHEN kind = {PYTHON} THEN line END AS line,
            CASE WHEN kind = {PLAIN_KIND} THEN coalesce('u:' || u, 'a:' || a, 'e:' || e) END AS hub,
            CASE WHEN kind = {PLAIN_KIND} THEN u END AS u, CASE WHEN kind = {PLAIN_KIND} THEN a END AS a,
