@@ -103,6 +103,7 @@ def _absent_or(name: str, kind: str, types: str = "") -> str:
 
 
 def _id_ok(name: str, text: str) -> str:
+    """The id `name` (decoded from its JSON `text`) is absent, null, or text that str.strip() leaves as it is."""
     return f"({text} IS NULL OR {text} = 'null' OR regexp_full_match({name}, '{_ID}'))"
 
 
