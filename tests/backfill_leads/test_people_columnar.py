@@ -13,7 +13,7 @@ import pytest
 
 from segmarketo_cli.engine import open_engine
 from segmarketo_cli.identity import Person
-from segmarketo_cli.jobs.backfill_leads.columnar import read_columnar
+from segmarketo_cli.jobs.backfill_leads.columnar import PLAIN_TABLE, PYTHON_LINES, ColumnarRead, read_columnar
 from segmarketo_cli.jobs.backfill_leads.read import read_people, read_records
 from segmarketo_cli.jobs.backfill_leads.staging import load_record
 from segmarketo_cli.jobs.rejects import RejectsWriter
@@ -235,3 +235,85 @@ def test_200k_messages_at_64mb_give_the_same_people_read_by_duckdb(tmp_path):
     read_both([path], tmp_path, memory_limit="64MB", tee=records)  # the people store's records, in input order
     assert [row[0] for row in records] == list(range(1, len(records) + 1))
     assert len(records) > 150_000
+
+
+# ---- lines the one-scan load must leave to Python ------------------------------------------------------------------
+_HEAD = '{"type":"identify","userId":"u%d","timestamp":"2024-02-01T10:00:00Z"'
+_TRAITS = ',"traits":{"email":"p%d@example.com"'
+# Each line is object-shaped and holds '"identify"'; DuckDB reads it (or part of it) differently from json.loads, so
+# only the Python reader may settle it: its outcome (used, ignored, malformed, which values win) is Python's.
+MUST_GO_TO_PYTHON = {
+    "userId twice": _HEAD + _TRAITS + '},"userId":"u99"}',
+    "userId twice, escaped": _HEAD + ',"\\u0075serId":"u98"' + _TRAITS + "}}",
+    "type twice": _HEAD + _TRAITS + '},"type":"track"}',
+    "timestamp twice": _HEAD + _TRAITS + '},"timestamp":"2020-01-01T00:00:00Z"}',
+    "traits twice": _HEAD + _TRAITS + '},"traits":{"email":"other@example.com"}}',
+    "context twice, then a string": _HEAD + ',"context":{}' + _TRAITS + '},"context":"web"}',
+    "email twice in traits, escaped": _HEAD + _TRAITS + ',"\\u0065mail":"second@example.com"}}',
+    "nan in an array": _HEAD + _TRAITS + ',"s":[1, nan]}}',
+    "-Inf after a bracket": _HEAD + _TRAITS + ',"s":[-Inf]}}',
+    "INFINITY after spaces": _HEAD + _TRAITS + ',"s": \t INFINITY}}',
+    "-Infinity, which Python reads": _HEAD + _TRAITS + ',"s":-Infinity}}',
+    "trailing comma before spaces": _HEAD + _TRAITS + ',"a":[1,\t ]}}',
+    "trailing comma at the top": _HEAD + _TRAITS + '}, }',
+    "missing comma": _HEAD + ' "x":1' + _TRAITS + "}}",
+    "a comment": _HEAD + " /* c */" + _TRAITS + "}}",
+    "two objects on one line": _HEAD + _TRAITS + '}} {"a":1}',
+    "a lone surrogate, which Python reads": _HEAD + _TRAITS + ',"n":"\\ud800"}}',
+    "a raw tab in a string": _HEAD + _TRAITS + ',"n":"a\tb"}}',
+    "a leading zero": _HEAD + _TRAITS + ',"n":01}}',
+}
+
+
+def _plain_identifies(count: int) -> list[Any]:
+    return [_identify(f"u{k}", f"p{k}@example.com", "2024-02-01T09:00:00Z") for k in range(count)]
+
+
+def _load(paths: list[Path], tmp_path: Path) -> tuple[set[int], set[int]]:
+    """The line numbers (of the first file) ColumnarRead.load found plain, and those it left to Python."""
+    with open_engine("1GB", tmp_path / "state", "load") as engine:
+        reader = ColumnarRead(preflight([str(p) for p in paths]), engine, nulls="keep")
+        with _no_progress(None, "reading") as bar:
+            reader.load(bar)
+        plain = {pos for (pos,) in engine.con.execute(f"SELECT pos FROM {PLAIN_TABLE}").fetchall()}
+        python = {pos for (pos,) in engine.con.execute(f"SELECT pos FROM {PYTHON_LINES}").fetchall()}
+        reader.drop()
+    return plain, python
+
+
+@pytest.mark.parametrize("case", sorted(MUST_GO_TO_PYTHON))
+def test_a_line_duckdb_reads_differently_goes_to_python(tmp_path, case):
+    lines = _plain_identifies(4)
+    lines.insert(2, MUST_GO_TO_PYTHON[case] % (90, 90))
+    path = write_lines(tmp_path / "case.jsonl.gz", lines)
+    plain, python = _load([path], tmp_path)
+    assert python == {3}
+    assert plain == {1, 2, 4, 5}
+    assert assert_columnar_same([path], tmp_path) >= 4
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+@pytest.mark.parametrize("last", ["plain", "skipped", "python"])
+def test_the_last_line_without_a_newline_goes_to_python_whatever_its_kind(tmp_path, gzipped, last):
+    final = {"plain": _identify("u7", "p7@example.com", "2024-02-01T10:00:00Z"), "skipped": {"type": "track"},
+             "python": _identify(" u7 ", "p7@example.com", "2024-02-01T10:00:00Z")}[last]
+    lines = [*_plain_identifies(3), final]
+    if gzipped:
+        path = write_lines(tmp_path / "last.jsonl.gz", lines, newline_at_end=False)
+    else:
+        path = tmp_path / "last.jsonl"
+        path.write_text("\n".join(json.dumps(m) for m in lines), encoding="utf-8")
+    plain, python = _load([path], tmp_path)
+    assert python == {4}  # read_jsonl parses a last line without a newline whatever the filter says
+    assert plain == {1, 2, 3}
+    assert assert_columnar_same([path], tmp_path) >= 3
+
+
+def test_a_key_the_reader_does_not_use_twice_leaves_the_line_plain(tmp_path):
+    lines = _plain_identifies(4)
+    lines.insert(2, _HEAD % 90 + ',"sentAt":"a","sentAt":"b","x":1,"x":2' + _TRAITS % 90 + "}}")
+    path = write_lines(tmp_path / "unused.jsonl.gz", lines)
+    plain, python = _load([path], tmp_path)
+    assert plain == {1, 2, 3, 4, 5}
+    assert python == set()
+    assert assert_columnar_same([path], tmp_path) == 5

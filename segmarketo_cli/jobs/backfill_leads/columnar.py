@@ -2,12 +2,12 @@
 SQL; every other line goes through the Python reader and identity graph as before (docs/engine.md, "The columnar
 read").
 
-1. Load: DuckDB reads each file twice, as lines (read_csv, one column: the bytes read_jsonl's filter looks at) and
-   as JSON (read_ndjson, the fields the job uses), joined by line number. A line is skipped (read_jsonl's filter
-   skips it unparsed), plain (an identify every field of which the Python reader reads the same way, see PLAIN)
-   or left to Python (anything else). A file whose lines the two readers might number differently from read_jsonl
-   (a blank or padded line, a carriage return, a line DuckDB cannot parse, a gzip of several members...) is not
-   read this way: the whole input then goes through the Python reader (Unreadable).
+1. Load: DuckDB reads each file once, as lines (read_csv, one column), numbered in input order. Each line is
+   skipped (read_jsonl's filter skips it unparsed; its text is not kept), plain (an identify every field of which
+   the Python reader reads the same way, see PLAIN: parsed from its text by one json_extract) or left to Python
+   (anything else, its text kept). A file whose lines DuckDB might number differently from read_jsonl (a blank
+   line, a carriage return, a gzip of several members...) is not read this way: the whole input then goes through
+   the Python reader (Unreadable).
 2. The Python lines go through the reader's own steps in input order (line_item, take_item, IdentityGraph.links):
    their counts, rejects and staged records are what the Python path gives.
 3. Every record is numbered in input order as the graph numbers it. A person whose messages are all plain
@@ -25,6 +25,7 @@ import heapq
 import itertools
 import json
 import operator
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -47,7 +48,7 @@ from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.mapping.mapper import Mapper
 from segmarketo_cli.sources import InputFile
 from segmarketo_cli.sources.jsonlines import line_item, parse_line
-from segmarketo_cli.timeparse import message_time
+from segmarketo_cli.timeparse import MESSAGE_TIME_KEYS, message_time
 
 POS_BITS = 40  # a line's place in the input: file index << POS_BITS | line number
 LINE_MASK = (1 << POS_BITS) - 1
@@ -65,74 +66,109 @@ TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, SIMPLE, S
           "backfill.col_nodes",
           "backfill.col_tee_plain", "backfill.col_tee_python")
 
-_NEEDLES = " OR ".join(f"contains(line, '{needle.decode()}')" for needle in might_matter.needles)
-# A wanted line DuckDB would read differently from Python's json.loads, or Python could fail on: a trailing comma
-# or a lower-case nan/inf (DuckDB accepts them), nesting deep enough for Python's recursion limit, or a cookie.
-_PYTHON_ONLY = ("contains(line, 'marketoCookie') OR regexp_matches(line, ',[ \\t\\r]*[]}]') "
-                "OR CASE WHEN contains(lower(line), 'nan') OR contains(lower(line), 'inf') "
-                "THEN regexp_matches(line, '(?i)[:,[][ \\t\\r]*[-+]?(nan|inf)') ELSE false END "
+_FIELDS = ("type", "userId", "anonymousId", "timestamp", "traits", "context", "properties", "event", "messageId",
+           "previousId")  # the top-level keys the Python reader looks at in an identify (shape_problem, links, time)
+# ... and the other common fields of the Spec (https://segment.com/docs/connections/spec/common/): extracted only to
+# count the distinct keys a message has (_DUPLICATE_KEYS).
+_KNOWN = (*_FIELDS, *MESSAGE_TIME_KEYS[1:], "integrations", "channel", "version")
+# read_jsonl's filter (`might_matter`): one RE2 search, much cheaper than a `contains` per needle.
+_WANTED = "regexp_matches(line, '" + "|".join(re.escape(n.decode()) for n in might_matter.needles) + "')"
+# A line DuckDB would read differently from Python's json.loads, or Python could fail on: a trailing comma or a
+# nan/inf literal in any case (DuckDB accepts them, Python only NaN and Infinity), nesting deep enough for Python's
+# recursion limit, or a cookie. Each search starts with one literal byte, which RE2 finds with memchr.
+_PYTHON_ONLY = ("contains(line, 'marketoCookie') "
+                "OR regexp_matches(line, ',[ \\t\\r]*([]}]|[-+]?(?i:nan|inf))') "
+                "OR regexp_matches(line, ':[ \\t\\r]*[-+]?(?i:nan|inf)') "
+                "OR regexp_matches(line, '\\[[ \\t\\r]*[-+]?(?i:nan|inf)') "
                 "OR CASE WHEN strlen(line) >= 1000 "
                 "THEN strlen(line) - strlen(replace(replace(line, '{', ''), '[', '')) >= 500 ELSE false END")
-LINES = """
-    CREATE OR REPLACE TEMP TABLE col_raw AS
-    SELECT ordinality AS n, coalesce(strlen(line), 0) AS size,
-           coalesce(NOT (starts_with(line, '{{') AND ends_with(line, '}}')), true) AS odd,
-           coalesce({needles}, false) AS wanted,
-           CASE WHEN {needles} THEN {python_only} OR NOT (starts_with(line, '{{') AND ends_with(line, '}}')) END
-               AS python_only
-    FROM {csv} WITH ORDINALITY"""
-CSV = ("read_csv({path}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\0', quote = '', escape = '', "
-       "auto_detect = false, new_line = '\\n', compression = '{compression}'{buffer})")
-SMALL_BUFFER = ", buffer_size = 4194304"  # below ONE_THREAD_BELOW: the default is a 32 MB block
-_FIELDS = ("type", "userId", "anonymousId", "timestamp", "traits", "context", "properties", "event", "messageId",
-           "previousId")
-# With ignore_errors a line DuckDB cannot parse is a row of NULLs (still one row per line), and of duplicate keys
-# it keeps the first: LINES then sends the wanted lines with duplicate keys to Python (it keeps the last).
-_TYPED = ("context", "properties", "event", "messageId", "previousId")  # only their JSON types are kept
-PARSED = ("CREATE OR REPLACE TEMP TABLE col_parsed AS SELECT ordinality AS n, \"type\", userId, anonymousId, "
-          "\"timestamp\", traits, " + ", ".join(f"json_type({name}) AS {name}" for name in _TYPED) +
-          " FROM read_ndjson({path}, columns = {{" + ", ".join(f"'{name}': 'JSON'" for name in _FIELDS) +
-          "}}, records = true, compression = '{compression}', ignore_errors = {lenient}) WITH ORDINALITY")
-_DUPLICATE_KEYS = ("CASE WHEN json_valid(line) AND json_type(line) = 'OBJECT' "
-                   "THEN len(json_keys(line)) <> len(list_distinct(json_keys(line))) ELSE true END")
+# Keys twice in an object (Python keeps the last value, DuckDB's json_extract the first): a key the Python reader
+# uses at the top of the message, or `email` at the top of its traits. json_keys gives every key at the top, decoded
+# (an escaped "\u0074ype" is "type"): when there are as many as the distinct _KNOWN keys json_extract found, none is
+# there twice; else its text, like [type, userId, 'a,b'], is searched (a plain key sits between '[' or ' ' and ','
+# or ']'). The traits are the JSON writer's text, where every key is written out plain and followed by ':'; `mail":`
+# twice is a cheap test (memchr finds the rare 'm') that `"email":` twice would pass.
+_TWICE = "[[ ]{0}[],].*[[ ]{0}[],]"
+_DUPLICATE_KEYS = ("(CASE WHEN len(keys) = known THEN false ELSE regexp_matches(keys::VARCHAR, '" +
+                   "|".join(_TWICE.format(name) for name in _FIELDS) +
+                   """') END OR traits LIKE '%mail":%mail":%')""")
 _ISO = (r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
         r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])")
 _ID = r"[!-~](.*[!-~])?"  # printable ASCII, no space at either end: str.strip() leaves it as it is
+_EMAIL = "[!-?A-~]+@[!-?A-~]+[.][!-?A-~]+"  # printable ASCII, no space, one '@' (identity.EMAIL_RE), no trimming
 _NUMBERS = "'BIGINT', 'UBIGINT', 'DOUBLE'"
+SKIP, PLAIN_KIND, PYTHON = 0, 1, 2  # col_raw.kind: skipped unparsed, a plain identify, a line for Python
+_STARTS = {"string": '"', "object": "{"}  # how the JSON writer's text of a value of this type starts
 
 
-def _id_ok(name: str) -> str:
-    return (f"(coalesce(json_type({name}), 'NULL') = 'NULL' "
-            f"OR (json_type({name}) = 'VARCHAR' AND regexp_full_match({name} ->> '$', '{_ID}')))")
+def _absent_or(name: str, kind: str, types: str = "") -> str:
+    """`name` (a field's JSON text, NULL when the key is absent) is absent, null, of JSON type `kind` (told by its
+    text's first character) or one of the JSON `types`."""
+    typed = f" OR json_type({name}) IN ({types})" if types else ""
+    return f"({name} IS NULL OR {name} = 'null' OR starts_with({name}, '{_STARTS[kind]}'){typed})"
 
 
-def _type_in(name: str, types: str) -> str:
-    return f"coalesce({name}, 'NULL') IN ('NULL', {types})"  # `name` holds the field's JSON type (PARSED)
+def _id_ok(name: str, text: str) -> str:
+    """The id `name` (decoded from its JSON `text`) is absent, null, or text that str.strip() leaves as it is."""
+    return f"({text} IS NULL OR {text} = 'null' OR regexp_full_match({name}, '{_ID}'))"
 
 
-# A plain identify: the Python reader would find no problem (shape_problem, message_problem), its ids need no
-# trimming, its time is ISO-8601 text both read alike, its traits are an object whose `email` is a valid address
-# needing no trimming (so find_email takes it) and appears once (Python keeps the last of duplicate keys, DuckDB
-# the first).
-PLAIN = f"""
-    CREATE OR REPLACE TEMP TABLE col_json AS
-    SELECT n, coalesce(ok, false) AS ok, coalesce('u:' || u, 'a:' || a, 'e:' || e) AS hub, u, a, e, ts, traits
-    FROM (
-        SELECT n, userId ->> '$' AS u, anonymousId ->> '$' AS a, lower(email ->> '$') AS e, ts,
-               traits::VARCHAR AS traits,
-               json_type("type") = 'VARCHAR' AND "type" ->> '$' = 'identify'
-               AND {_id_ok('userId')} AND {_id_ok('anonymousId')}
-               AND json_type("timestamp") = 'VARCHAR' AND regexp_full_match("timestamp" ->> '$', '{_ISO}')
-               AND ts IS NOT NULL AND json_type(traits) = 'OBJECT' AND json_type(email) = 'VARCHAR'
-               AND regexp_full_match(email ->> '$', '[!-~]+')
-               AND regexp_full_match(email ->> '$', '[^@]+@[^@]+[.][^@]+')
-               AND NOT regexp_matches(traits::VARCHAR, '"email":.*"email":')
-               AND {_type_in('context', "'OBJECT'")} AND {_type_in('properties', "'OBJECT'")}
-               AND {_type_in('event', "'VARCHAR'")} AND {_type_in('messageId', "'VARCHAR', " + _NUMBERS)}
-               AND {_type_in('previousId', "'VARCHAR', " + _NUMBERS)} AS ok
-        FROM (SELECT p.*, json_extract(p.traits, '$.email') AS email,
-                     epoch_us(try_cast(p."timestamp" ->> '$' AS TIMESTAMPTZ)) / 1e6 AS ts
-              FROM col_raw r JOIN col_parsed p USING (n) WHERE r.wanted AND NOT r.python_only AND r.n < $last))"""
+# An identify the Python reader would find no problem in (shape_problem, message_problem), whose ids need no
+# trimming, whose time is ISO-8601 text both read alike and whose traits are an object with a valid `email` needing
+# no trimming (so find_email takes it), and nothing in the line is for Python only (_PYTHON_ONLY): the type tests
+# on the fields' text first, the searches only on the lines that pass them. It is plain when no key it uses
+# appears twice (_DUPLICATE_KEYS).
+PLAIN = f"""CASE WHEN j_type = '"identify"' AND starts_with(traits, '{{') AND starts_with(j_email, '"')
+               AND starts_with(j_ts, '"') AND {_absent_or('j_u', 'string')} AND {_absent_or('j_a', 'string')}
+               AND {_absent_or('j_context', 'object')} AND {_absent_or('j_properties', 'object')}
+               AND {_absent_or('j_event', 'string')} AND {_absent_or('j_message', 'string', _NUMBERS)}
+               AND {_absent_or('j_previous', 'string', _NUMBERS)}
+          THEN {_id_ok('u', 'j_u')} AND {_id_ok('a', 'j_a')} AND regexp_full_match(j_ts ->> '$', '{_ISO}')
+               AND ts IS NOT NULL AND regexp_full_match(email, '{_EMAIL}') AND NOT ({_PYTHON_ONLY})
+          ELSE false END"""
+_PATHS = ", ".join(f"'$.{name}'" for name in (*_KNOWN, "traits.email"))
+_KNOWN_FOUND = " + ".join(f"(f[{i}] IS NOT NULL)::INT" for i in range(1, len(_KNOWN) + 1))
+# One scan of the file's lines (see the module, point 1): each line's number, size and kind, the text of the lines
+# left to Python and the fields of the plain identifies. A skipped line keeps no text; json_extract's list form
+# parses a line once for all its paths, and try() makes a line DuckDB cannot parse NULL (left to Python).
+LINES = f"""
+    CREATE OR REPLACE TEMP TABLE col_raw AS
+    WITH lines AS (
+        SELECT ordinality AS n, coalesce(strlen(line), 0) AS size, line,
+               coalesce(NOT (starts_with(line, '{{') AND ends_with(line, '}}')), true) AS odd,
+               coalesce({_WANTED}, false) AS wanted
+        FROM {{csv}} WITH ORDINALITY),
+    parsed AS (
+        SELECT n, size, line, wanted, odd,
+               CASE WHEN wanted AND NOT odd THEN try(json_extract(line, [{_PATHS}])) END AS f
+        FROM lines),
+    fields AS (
+        SELECT n, size, line, wanted, odd, f[1] AS j_type, f[2] AS j_u, f[3] AS j_a, f[4] AS j_ts,
+               f[5]::VARCHAR AS traits, f[6] AS j_context, f[7] AS j_properties, f[8] AS j_event, f[9] AS j_message,
+               f[10] AS j_previous, f[-1] AS j_email, {_KNOWN_FOUND} AS known,
+               CASE WHEN starts_with(f[2], '"') THEN f[2] ->> '$' END AS u,
+               CASE WHEN starts_with(f[3], '"') THEN f[3] ->> '$' END AS a, f[-1] ->> '$' AS email,
+               epoch_us(try_cast(f[4] ->> '$' AS TIMESTAMPTZ)) / 1e6 AS ts
+        FROM parsed),
+    checked AS (
+        SELECT n, size, line, wanted, odd, u, a, email, ts, traits, known, coalesce({PLAIN}, false) AS looks_plain
+        FROM fields),
+    keyed AS (
+        SELECT *, CASE WHEN looks_plain THEN json_keys(line) END AS keys FROM checked),
+    kinds AS (
+        SELECT n, size, line, u, a, lower(email) AS e, ts, traits,
+               CASE WHEN NOT wanted AND NOT odd THEN {SKIP}
+                    WHEN looks_plain AND NOT {_DUPLICATE_KEYS} THEN {PLAIN_KIND} ELSE {PYTHON} END AS kind
+        FROM keyed)
+    SELECT n, size, kind, CASE WHEN kind = {PYTHON} THEN line END AS line,
+           CASE WHEN kind = {PLAIN_KIND} THEN coalesce('u:' || u, 'a:' || a, 'e:' || e) END AS hub,
+           CASE WHEN kind = {PLAIN_KIND} THEN u END AS u, CASE WHEN kind = {PLAIN_KIND} THEN a END AS a,
+           CASE WHEN kind = {PLAIN_KIND} THEN e END AS e, CASE WHEN kind = {PLAIN_KIND} THEN ts END AS ts,
+           CASE WHEN kind = {PLAIN_KIND} THEN traits END AS traits
+    FROM kinds"""
+CSV = ("read_csv({path}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\0', quote = '', escape = '', "
+       "auto_detect = false, new_line = '\\n', compression = '{compression}'{buffer})")
+SMALL_BUFFER = ", buffer_size = 4194304"  # below ONE_THREAD_BELOW: the default is a 32 MB block
 NUMBER = f"""
     CREATE OR REPLACE TABLE {RECORDS} AS
     SELECT pos, identify, row_number() OVER w AS seq,
@@ -240,7 +276,7 @@ class ColumnarRead:
         con.execute(ATTACH)
         con.execute(f"CREATE OR REPLACE TABLE {PLAIN_TABLE} ({_PLAIN_SCHEMA})")
         con.execute(f"CREATE OR REPLACE TABLE {PYTHON_LINES} (pos BIGINT, line VARCHAR, whole BOOLEAN)")
-        if self.small:  # each JSON reader thread takes a 32 MB buffer, each join thread its own tables
+        if self.small:  # each reader thread takes its own block and each thread its own part of the table
             con.execute("SET threads = 1")
         try:
             for index, source in enumerate(self.inputs):
@@ -249,43 +285,32 @@ class ColumnarRead:
             raise Unreadable(str(exc)) from None
         finally:
             con.execute("DROP TABLE IF EXISTS col_raw")
-            con.execute("DROP TABLE IF EXISTS col_parsed")
-            con.execute("DROP TABLE IF EXISTS col_json")
 
     def _load_file(self, source: InputFile, base: int) -> int:
-        """One file classified (see the module); its number of lines."""
+        """One file read once and classified (see the module); its number of lines."""
         con = self.con
         quoted = "'" + str(source.path).replace("'", "''") + "'"
-        compression = "gzip" if source.gzipped else "none"
-        csv = CSV.format(path=quoted, compression=compression, buffer=SMALL_BUFFER if self.small else "")
-        try:  # strict first: it also refuses duplicate keys
-            con.execute(PARSED.format(path=quoted, compression=compression, lenient="false"))
-            python_only = _PYTHON_ONLY
-        except duckdb.Error:  # a line it cannot parse: each such line a row of NULLs, for Python to reject
-            con.execute(PARSED.format(path=quoted, compression=compression, lenient="true"))
-            python_only = f"{_PYTHON_ONLY} OR {_DUPLICATE_KEYS}"
-        con.execute(LINES.format(needles=_NEEDLES, python_only=python_only, csv=csv))
-        ((lines, parsed, blank, size),) = con.execute(
-            "SELECT count(*), (SELECT count(*) FROM col_parsed), count(*) FILTER (WHERE size = 0), "
-            "coalesce(sum(size), 0) FROM col_raw").fetchall()
-        if lines != parsed or blank:
+        csv = CSV.format(path=quoted, compression="gzip" if source.gzipped else "none",
+                         buffer=SMALL_BUFFER if self.small else "")
+        con.execute(LINES.replace("{csv}", csv))
+        ((lines, blank, size, last_kind),) = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE size = 0), coalesce(sum(size), 0), arg_max(kind, n) "
+            "FROM col_raw").fetchall()
+        if blank:
             raise Unreadable(f"{source.path}: lines DuckDB and read_jsonl may number differently")
         whole = _ends_with_newline(source, int(size) + lines)
         last = lines + 1 if whole else lines  # the last line without a newline goes to Python unfiltered
-        con.execute(PLAIN, {"last": last})
-        con.execute(f"INSERT INTO {PLAIN_TABLE} SELECT $base + n, hub, u, a, e, ts, traits FROM col_json WHERE ok",
-                    {"base": base})
-        python = f"""SELECT n FROM col_raw WHERE (odd OR wanted AND python_only) AND n < $last
-                     UNION ALL SELECT n FROM col_json WHERE NOT ok UNION ALL SELECT $last WHERE $last = {lines}"""
-        ((to_python,),) = con.execute(f"SELECT count(*) FROM ({python})", {"last": last}).fetchall()
-        if to_python:
-            con.execute(f"""INSERT INTO {PYTHON_LINES} SELECT $base + ordinality, line, ordinality < $last
-                            FROM {csv} WITH ORDINALITY WHERE ordinality IN ({python})""",
-                        {"base": base, "last": last})
+        params = {"base": base, "last": last}
+        con.execute(f"INSERT INTO {PLAIN_TABLE} SELECT $base + n, hub, u, a, e, ts, traits FROM col_raw "
+                    f"WHERE kind = {PLAIN_KIND} AND n < $last", params)
+        con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + n, line, n < $last FROM col_raw "
+                    f"WHERE kind = {PYTHON}", params)
+        if not whole and last_kind != PYTHON:  # its text was not kept: read it again (a rare file)
+            con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + ordinality, line, false "
+                        f"FROM {csv} WITH ORDINALITY WHERE ordinality = $last", params)
         ((skipped, plain),) = con.execute(
-            "SELECT count(*) FILTER (WHERE NOT wanted AND NOT odd AND n < $last), "
-            "(SELECT count(*) FROM col_json WHERE ok) "
-            "FROM col_raw", {"last": last}).fetchall()
+            f"SELECT count(*) FILTER (WHERE kind = {SKIP}), count(*) FILTER (WHERE kind = {PLAIN_KIND}) "
+            "FROM col_raw WHERE n < $last", {"last": last}).fetchall()
         self.counts["messages_read"] += skipped + plain
         self.counts["messages_ignored"] += skipped
         self.counts["messages_used"] += plain
