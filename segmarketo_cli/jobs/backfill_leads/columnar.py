@@ -54,15 +54,14 @@ POS_BITS = 40  # a line's place in the input: file index << POS_BITS | line numb
 LINE_MASK = (1 << POS_BITS) - 1
 ATTACH = "ATTACH IF NOT EXISTS ':memory:' AS backfill"
 ONE_THREAD_BELOW = 256 << 20  # below this memory_limit the read runs on one DuckDB thread, files in smaller blocks
-PLAIN_TABLE = "backfill.col_plain"  # pos, hub, u, a, e, ts, traits: the plain identifies
+PLAIN_TABLE = "backfill.col_plain"  # pos, hub, u, a, e, ts, traits, shape: the plain identifies
 PYTHON_LINES = "backfill.col_python_lines"  # pos, line, whole (false: the last line, no newline after it)
 PYTHON_RECORDS = "backfill.col_python"  # pos, identify, nodes, body: records of the Python lines
 RECORDS = "backfill.col_records"  # pos, identify, seq, fold: every record numbered as the graph numbers it
 COMPLEX = "backfill.col_complex"  # hubs whose people are replayed by the graph
 SIMPLE = "backfill.col_simple"  # one row per simple person (SIMPLE_PEOPLE), in people order
-SHAPES = "backfill.col_shapes"  # pos, shape: each plain identify's traits shape
 FILES = "backfill.col_files"  # file, name: the input files by index (for origins in SQL)
-TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, SIMPLE, SHAPES, FILES, MAPPED,
+TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, SIMPLE, FILES, MAPPED,
           "backfill.col_nodes",
           "backfill.col_tee_plain", "backfill.col_tee_python")
 
@@ -191,12 +190,8 @@ FIND_COMPLEX = f"""
     UNION SELECT hub FROM {PLAIN_TABLE} WHERE 'u:' || u IN (SELECT node FROM backfill.col_nodes)
         OR 'a:' || a IN (SELECT node FROM backfill.col_nodes) OR 'e:' || e IN (SELECT node FROM backfill.col_nodes)
     UNION SELECT nodes[1] FROM {PYTHON_RECORDS}
-    UNION SELECT hub FROM {PLAIN_TABLE} JOIN {SHAPES} USING (pos) GROUP BY hub HAVING min(shape) <> max(shape);
+    UNION SELECT hub FROM {PLAIN_TABLE} GROUP BY hub HAVING min(shape) <> max(shape);
     DROP TABLE backfill.col_nodes"""
-# Each plain identify's traits shape (json_structure: keys in order, nesting, value types): what FIND_COMPLEX
-# compares within a hub, and what sql_mapping.py maps a simple person by.
-SHAPES_TABLE = f"""CREATE OR REPLACE TABLE {SHAPES} AS
-    SELECT pos, md5_number(json_structure(traits)) AS shape FROM {PLAIN_TABLE}"""
 # The records the graph replays (in any order: the replay sorts them), without their traits or bodies in a join.
 COMPLEX_RECORDS = (
     f"""SELECT p.pos, r.seq, r.fold, p.u, p.a, p.e, p.ts, p.traits, NULL AS nodes, NULL AS body
@@ -214,14 +209,17 @@ ALL_RECORDS = (
 # latest identify (by timestamp, then input order) wins the traits, the last-seen time and the latest userId: the
 # person is that identify folded alone, with the first identify's number and origin and the count of them all.
 SIMPLE_PEOPLE = f"""
-    SELECT w.first_fold, w.first_pos, w.identifies, w.u, w.a, w.e, w.ts, w.seq, p.traits, s.shape
+    SELECT w.first_fold, w.first_pos, w.identifies, w.u, w.a, w.e, w.ts, w.seq, p.traits, p.shape
     FROM (SELECT min(r.fold) AS first_fold, min(p.pos) AS first_pos, count(*) AS identifies, max(p.u) AS u,
                  max(p.a) AS a, max(p.e) AS e, max(p.ts) AS ts, arg_max(r.fold, (p.ts, r.fold)) AS seq,
                  arg_max(p.pos, (p.ts, r.fold)) AS latest
           FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
           WHERE p.hub NOT IN (SELECT hub FROM {COMPLEX}) GROUP BY p.hub) w
-    JOIN {PLAIN_TABLE} p ON p.pos = w.latest JOIN {SHAPES} s ON s.pos = w.latest"""
-_PLAIN_SCHEMA = "pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts DOUBLE, traits VARCHAR"
+    JOIN {PLAIN_TABLE} p ON p.pos = w.latest"""
+# shape: the traits' json_structure (keys in order, nesting, value types) as a number, what FIND_COMPLEX compares
+# within a hub and what sql_mapping.py maps a simple person by
+_PLAIN_SCHEMA = ("pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts DOUBLE, traits VARCHAR, "
+                 "shape UHUGEINT")
 _PYTHON_SCHEMA = pa.schema([("pos", pa.int64()), ("identify", pa.bool_()), ("nodes", pa.list_(pa.string())),
                             ("body", pa.binary())])
 _CHUNK = 50_000
@@ -301,7 +299,8 @@ class ColumnarRead:
         whole = _ends_with_newline(source, int(size) + lines)
         last = lines + 1 if whole else lines  # the last line without a newline goes to Python unfiltered
         params = {"base": base, "last": last}
-        con.execute(f"INSERT INTO {PLAIN_TABLE} SELECT $base + n, hub, u, a, e, ts, traits FROM col_raw "
+        con.execute(f"INSERT INTO {PLAIN_TABLE} SELECT $base + n, hub, u, a, e, ts, traits, "
+                    "md5_number(json_structure(traits)) FROM col_raw "
                     f"WHERE kind = {PLAIN_KIND} AND n < $last", params)
         con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + n, line, n < $last FROM col_raw "
                     f"WHERE kind = {PYTHON}", params)
@@ -363,7 +362,6 @@ class ColumnarRead:
     # ---- 3. numbers, and who is simple ------------------------------------------------------------------------
     def number(self) -> None:
         self.con.execute(NUMBER)
-        self.con.execute(SHAPES_TABLE)
         self.con.execute(FIND_COMPLEX)
 
     def tee(self, tee: Tee) -> None:
@@ -404,7 +402,7 @@ class ColumnarRead:
         # One row per simple person, settled now: the planner then uses the engine while they stream out, and the
         # read's tables are gone before it starts.
         self.con.execute(f"CREATE OR REPLACE TABLE {SIMPLE} AS {SIMPLE_PEOPLE}")
-        for table in (PLAIN_TABLE, PYTHON_RECORDS, RECORDS, COMPLEX, SHAPES):
+        for table in (PLAIN_TABLE, PYTHON_RECORDS, RECORDS, COMPLEX):
             self.con.execute(f"DROP TABLE {table}")
         ((simple,),) = self.con.execute(f"SELECT count(*) FROM {SIMPLE}").fetchall()
         self.people_count = replayed + int(simple)
