@@ -16,7 +16,7 @@ ISIZE_WRAP = 1 << 32  # gzip's ISIZE field is the size modulo 4 GiB (https://www
 _MAX_GZIP_RATIO = 32  # a .gz this large may hold more than 4 GiB, where ISIZE cannot be trusted
 SAMPLE_BYTES = 4 << 20  # the start of a JSON-lines file read to estimate the share of lines the job keeps
 COLUMNAR_FROM = 16 << 20  # JSON lines from this many uncompressed bytes on are read by DuckDB (columnar.py)
-COLUMNAR_SHARE = 0.2  # ... when at least this share of their bytes is in lines the job keeps
+COLUMNAR_SHARE = 0.05  # ... when at least this share of their bytes is in lines the job keeps
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,10 @@ def reads_columnar(measured: list[Measured]) -> bool:
     """True when DuckDB reads the input (columnar.py): JSON lines only, at least COLUMNAR_FROM bytes uncompressed,
     and at least COLUMNAR_SHARE of them in kept lines (measured with the reader's line filter). Below that size the
     engine's fixed cost (about 0.45 CPU-s, docs/engine.md) outweighs what it saves. DuckDB reads every line once
-    and skips the unkept ones cheaply, so what it saves grows with the kept share: measured on 1M-message mixed
-    exports (dry runs, docs/engine.md), CPU was the same as the Python reader's at 9 % of the bytes in kept lines
-    (1 message in 20 an identify) and about 12 % lower at 37 % (1 in 4), for some 200-250 MB more memory."""
+    and skips the unkept ones cheaply, and a columnar read is planned on the engine, where its simple people are
+    mapped in SQL: measured on 1M-message mixed exports (dry runs, docs/engine.md), CPU was 6-12 % lower than the
+    Python reader's at 9 % of the bytes in kept lines (1 message in 20 an identify) and about half at 37 % (1 in
+    4), for some 70-250 MB more memory."""
     if not measured or any(m.format != "jsonl" for m in measured):
         return False
     total = sum(m.size for m in measured)
