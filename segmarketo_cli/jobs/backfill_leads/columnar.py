@@ -59,7 +59,7 @@ PYTHON_LINES = "backfill.col_python_lines"  # pos, line, whole (false: the last 
 PYTHON_RECORDS = "backfill.col_python"  # pos, identify, nodes, body: records of the Python lines
 RECORDS = "backfill.col_records"  # pos, identify, seq, fold: every record numbered as the graph numbers it
 COMPLEX = "backfill.col_complex"  # hubs whose people are replayed by the graph
-SIMPLE = "backfill.col_simple"  # one row per simple person (SIMPLE_PEOPLE), in people order
+SIMPLE = "backfill.col_simple"  # one row per simple person (SIMPLE_PEOPLE)
 FILES = "backfill.col_files"  # file, name: the input files by index (for origins in SQL)
 TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, SIMPLE, FILES, MAPPED,
           "backfill.col_nodes",
