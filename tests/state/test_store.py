@@ -9,6 +9,7 @@ import threading
 
 from segmarketo_cli import paths
 from segmarketo_cli.state import StateStore
+from segmarketo_cli.state.change_log import Change
 
 INSTANCE = "https://123-ABC-456.mktorest.com"
 
@@ -130,6 +131,24 @@ def test_pushed_hashes():
     store.remember_hashes(INSTANCE, "email", [("k1", "changed")])
     found = store.pushed_hashes(INSTANCE, "email", ["k0", "k1", "k699", "missing"])
     assert found == {"k0": "h0", "k1": "changed", "k699": "h699"}
+    store.close()
+
+
+def test_knows_leads_once_a_run_left_a_hash_a_lead_id_or_a_logged_write():
+    store = open_store()
+    assert store.knows_leads(INSTANCE, "email") is False
+    store.remember_hashes(INSTANCE, "email", [("k0", "h0")])
+    assert store.knows_leads(INSTANCE, "email") is True
+    assert store.knows_leads(INSTANCE, "segmentUserId") is False  # another lookup field
+    store.remember_lead_ids(INSTANCE, "segmentUserId", [("u1", [7])])
+    assert store.knows_leads(INSTANCE, "segmentUserId") is True
+    other = "https://999-XYZ-000.mktorest.com"
+    assert store.knows_leads(other, "email") is False
+    writer = store.change_log.writer("run1", other)
+    writer.record([Change("add", "k", 3, target="list 1")])
+    assert store.knows_leads(other, "email") is False  # a list add is not a lead write
+    writer.record([Change("update", "k", 3, fields={"title": ("a", "b")})])
+    assert store.knows_leads(other, "email") is True
     store.close()
 
 
