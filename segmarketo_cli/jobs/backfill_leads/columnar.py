@@ -182,15 +182,15 @@ FIND_COMPLEX = f"""
     CREATE OR REPLACE TABLE backfill.col_nodes AS
     SELECT DISTINCT unnest(nodes) AS node FROM {PYTHON_RECORDS};
     CREATE OR REPLACE TABLE {COMPLEX} AS
-    SELECT hub FROM {PLAIN_TABLE} GROUP BY hub HAVING min(e) <> max(e) OR min(a) <> max(a)
+    SELECT hub FROM {PLAIN_TABLE} GROUP BY hub
+        HAVING min(e) <> max(e) OR min(a) <> max(a) OR min(shape) <> max(shape)
     UNION SELECT hub FROM {PLAIN_TABLE} WHERE a IN (
         SELECT a FROM {PLAIN_TABLE} WHERE a IS NOT NULL GROUP BY a HAVING min(hub) <> max(hub))
     UNION SELECT hub FROM {PLAIN_TABLE} WHERE e IN (
         SELECT e FROM {PLAIN_TABLE} GROUP BY e HAVING min(hub) <> max(hub))
     UNION SELECT hub FROM {PLAIN_TABLE} WHERE 'u:' || u IN (SELECT node FROM backfill.col_nodes)
         OR 'a:' || a IN (SELECT node FROM backfill.col_nodes) OR 'e:' || e IN (SELECT node FROM backfill.col_nodes)
-    UNION SELECT nodes[1] FROM {PYTHON_RECORDS}
-    UNION SELECT hub FROM {PLAIN_TABLE} GROUP BY hub HAVING min(shape) <> max(shape);
+    UNION SELECT nodes[1] FROM {PYTHON_RECORDS};
     DROP TABLE backfill.col_nodes"""
 # The records the graph replays (in any order: the replay sorts them), without their traits or bodies in a join.
 COMPLEX_RECORDS = (
