@@ -17,6 +17,8 @@ read").
    builds: every message joins the hub's root, and traits of one shape are won whole by the latest message.
 4. Everyone else (aliases, Munchkin cookies, traits that change shape, shared e-mails...) is staged, labelled and
    replayed by the engine path's own steps (staging.py, components.py, replay.py), numbered as in the whole input.
+5. The plan on the engine first has SQL map the simple people it can (ColumnarPeople.map_simple, sql_mapping.py);
+   the people left (simple ones SQL leaves, and the replayed) come as Person objects, in people order.
 """
 
 from __future__ import annotations
