@@ -77,6 +77,11 @@ def open_engine(memory_limit: str, state_dir: Path, profile: str) -> Engine:
     return Engine(engine_dir(state_dir, profile), parse_memory_limit(memory_limit))
 
 
+def sql_text(text: str) -> str:
+    """`text` as an SQL string literal (for names DuckDB takes only as constants: file paths, JSON paths, keys)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def fetch_row(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
     """The first row of a one-row query (None when it has none), fetched to its end: DuckDB refuses other work on
     the connection (`register`, so `insert_arrow`) while a result is unfinished, as `fetchone` leaves it."""

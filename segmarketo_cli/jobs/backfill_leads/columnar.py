@@ -34,12 +34,12 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from segmarketo_cli.engine import Engine, insert_arrow
+from segmarketo_cli.engine import Engine, insert_arrow, sql_text
 from segmarketo_cli.identity import IDENTIFY, IdentityGraph, Links, Person
 from segmarketo_cli.jobs.backfill_leads.components import label_components
 from segmarketo_cli.jobs.backfill_leads.messages import MESSAGE_BUCKETS, might_matter, take_item
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
-from segmarketo_cli.jobs.backfill_leads.plan_table import stream
+from segmarketo_cli.jobs.backfill_leads.plan_table import ATTACH, stream
 from segmarketo_cli.jobs.backfill_leads.records import Tee, dump_record
 from segmarketo_cli.jobs.backfill_leads.replay import replay_people
 from segmarketo_cli.jobs.backfill_leads.sizing import ISIZE_WRAP, gzip_isize
@@ -54,7 +54,6 @@ from segmarketo_cli.timeparse import MESSAGE_TIME_KEYS, message_time
 
 POS_BITS = 40  # a line's place in the input: file index << POS_BITS | line number
 LINE_MASK = (1 << POS_BITS) - 1
-ATTACH = "ATTACH IF NOT EXISTS ':memory:' AS backfill"
 ONE_THREAD_BELOW = 256 << 20  # below this memory_limit the read runs on one DuckDB thread, files in smaller blocks
 PLAIN_TABLE = "backfill.col_plain"  # pos, hub, u, a, e, ts, traits, shape: the plain identifies
 PYTHON_LINES = "backfill.col_python_lines"  # pos, line, whole (false: the last line, no newline after it)
@@ -289,8 +288,7 @@ class ColumnarRead:
     def _load_file(self, source: InputFile, base: int) -> int:
         """One file read once and classified (see the module); its number of lines."""
         con = self.con
-        quoted = "'" + str(source.path).replace("'", "''") + "'"
-        csv = CSV.format(path=quoted, compression="gzip" if source.gzipped else "none",
+        csv = CSV.format(path=sql_text(str(source.path)), compression="gzip" if source.gzipped else "none",
                          buffer=SMALL_BUFFER if self.small else "")
         con.execute(LINES.replace("{csv}", csv))
         ((lines, blank, size, last_kind),) = con.execute(
@@ -387,8 +385,11 @@ class ColumnarRead:
         if body is not None:
             return seq, fold, list(nodes), body
         links = _plain_links(u, a, e)
-        origin = f"{self.names[pos >> POS_BITS]}:{pos & LINE_MASK}"
-        return seq, fold, links.nodes, dump_record(origin, links, json.loads(traits), ts)
+        return seq, fold, links.nodes, dump_record(self._origin(pos), links, json.loads(traits), ts)
+
+    def _origin(self, pos: int) -> str:
+        """The `file:line` of the line at `pos`."""
+        return f"{self.names[pos >> POS_BITS]}:{pos & LINE_MASK}"
 
     # ---- 4. people ------------------------------------------------------------------------------------------
     def people(self) -> ColumnarPeople:
@@ -431,7 +432,6 @@ class ColumnarRead:
 
     def _simple_people(self) -> Iterator[Person]:
         fold_into = self._graph.fold_into
-        names = self.names
         sql = f"SELECT * EXCLUDE (shape) FROM {SIMPLE}"
         if self._mapped:
             sql += f" WHERE first_fold NOT IN (SELECT first_fold FROM {MAPPED})"
@@ -440,8 +440,7 @@ class ColumnarRead:
             for first_fold, first_pos, identifies, u, a, e, ts, seq, traits in chunk:
                 person = Person()
                 links = Links(IDENTIFY, [], u, a, e)
-                origin = f"{names[first_pos >> POS_BITS]}:{first_pos & LINE_MASK}"
-                fold_into(person, links, json.loads(traits), ts, origin, seq)
+                fold_into(person, links, json.loads(traits), ts, self._origin(first_pos), seq)
                 person.identifies = identifies
                 person.first_seq = first_fold
                 yield person

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from segmarketo_cli.config.sections import FIELD_KINDS
+from segmarketo_cli.identity import Person
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate, Ownership, Reject
+from segmarketo_cli.mapping.mapper import Mapper
 from segmarketo_cli.state.change_log import Change
 
 KEY_CHUNK = 9_900  # keys per state-store or Marketo lookup: whole 300-value Marketo calls
@@ -25,9 +27,9 @@ class SqlPeople(Protocol):
     """People some of whom SQL maps (columnar.ColumnarPeople): `map_simple` returns the query of their plan rows,
     and iterating then gives the others."""
 
-    def map_simple(self, mapper: Any, *, ownership: Ownership, lookup_field: str, read_all: bool) -> str: ...
+    def map_simple(self, mapper: Mapper, *, ownership: Ownership, lookup_field: str, read_all: bool) -> str: ...
 
-    def __iter__(self) -> Iterator[Any]: ...
+    def __iter__(self) -> Iterator[Person]: ...
 
 
 @dataclass(kw_only=True)

@@ -148,8 +148,9 @@ def _look_up_leads(plan: MemoryPlan, changed: list[Candidate], read_current: Rea
     store (only when it knows some leads, `recall_known`: else recalled as unknown), KEY_CHUNK at a time
     (plan.look_up_chunk), as plan_table.py does; the keys of the leads field ownership left with nothing to write."""
     emptied: set[str] = set()
-    read = [c for c in changed if needs_read(c, ownership, read_all=read_all)]
-    others = [c for c in changed if not needs_read(c, ownership, read_all=read_all)]
+    wanted = [needs_read(c, ownership, read_all=read_all) for c in changed]
+    read = [c for c, wants in zip(changed, wanted, strict=True) if wants]
+    others = [c for c, wants in zip(changed, wanted, strict=True) if not wants]
     if not recall_known:
         for candidate in others:
             recall(candidate, None)

@@ -33,7 +33,7 @@ from segmarketo_cli.jobs.backfill_leads.plan import (
     recall,
 )
 from segmarketo_cli.mapping.mapper import Mapper
-from segmarketo_cli.state.change_log import UNKNOWN, Change
+from segmarketo_cli.state.change_log import Change
 
 CHUNK = 10_000  # rows per Arrow batch to or from the engine: 50,000 cost ~45 MB more peak RSS, no less CPU
 
@@ -124,8 +124,8 @@ def _candidate(row: tuple[Any, ...]) -> Candidate:
                           lead_id=lead_id, before=None if before is None else load(before),
                           skipped=[] if skipped is None else load(skipped))
     if unsettled:  # changed, yet neither read nor recalled: plan.recall of a key the state store does not know
+        candidate.owned = None if owned is None else json.loads(owned)
         recall(candidate, None)
-        candidate.skipped = [("skip-owned", name, UNKNOWN, value) for name, value in json.loads(owned or "{}").items()]
     return candidate
 
 

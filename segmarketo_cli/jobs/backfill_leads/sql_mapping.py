@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from segmarketo_cli.engine import sql_text
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
 from segmarketo_cli.mapping.catalog import PLAIN_TEXT, FieldInfo
 from segmarketo_cli.mapping.mapper import COMPLIANCE_FIELDS, Mapper
@@ -52,25 +53,29 @@ def leaves(structure: object, *, clear_nulls: bool, prefix: str = "") -> Iterato
 
 def _pointer(path: str) -> str:
     """The JSON pointer of a dotted trait path (no key of which holds a dot), as an SQL string literal."""
-    parts = (part.replace("~", "~0").replace("/", "~1") for part in path.split("."))
-    return "'/" + "/".join(parts).replace("'", "''") + "'"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return sql_text("/" + "/".join(part.replace("~", "~0").replace("/", "~1") for part in path.split(".")))
 
 
 @dataclass
 class _Field:
     """One field of a shape's leads: its SQL value (text or JSON), the checks a person's value must pass, and its
-    SQL as the lead key (lead_key: the text Python would strip to nothing more), None when it cannot be one here."""
+    SQL as the lead key (lead_key: the text Python would strip to nothing more) with the checks that take, None
+    when it cannot be one here."""
 
     value: str
     checks: list[str] = field(default_factory=list)
     key: str | None = None
+    key_checks: list[str] = field(default_factory=list)
 
 
-_PRINTABLE = "regexp_full_match({}, '[!-~]([ -~]*[!-~])?')"  # printable ASCII, no space at either end
+def _printable(text: str) -> list[str]:
+    """`text` is printable ASCII with no space at either end: str.strip() leaves it as it is."""
+    return [f"regexp_full_match({text}, '[!-~]([ -~]*[!-~])?')"]
+
+
+def _fits(text: str, info: FieldInfo) -> list[str]:
+    """`text` is within the field's length, counted in bytes (never fewer than the characters Python counts)."""
+    return [f"strlen({text}) <= {int(info.length)}"] if info.length else []
 
 
 @dataclass
@@ -83,16 +88,16 @@ class ShapePlan:
     key_checks: list[str]
     owned: list[str]
     reads: bool  # whether the plan reads these leads from Marketo (plan.needs_read)
-    extracted: list[str]  # the trait paths whose values the fields take, in the order of `v`
+    extracted: list[str]  # the routed trait paths, in the order of `v` (the fields' order)
 
     def select(self, simple: str, *, shape: int, with_user: bool) -> str:
         """The shape's people (those whose values pass every check) as MAPPED rows."""
         paths = self.extracted
         written = [name for name in self.fields if name not in self.owned]
         checks = [check for f in self.fields.values() for check in f.checks] + self.key_checks
-        owned = (f"json_object({', '.join(f'{_literal(n)}, {self.fields[n].value}' for n in self.owned)})"
+        owned = (f"json_object({', '.join(f'{sql_text(n)}, {self.fields[n].value}' for n in self.owned)})"
                  if self.owned else "NULL")
-        fields = f"json_object({', '.join(f'{_literal(n)}, {self.fields[n].value}' for n in written)})"
+        fields = f"json_object({', '.join(f'{sql_text(n)}, {self.fields[n].value}' for n in written)})"
         needs_read = f"{str(self.reads).lower()} AND NOT contains({self.key}, ',')"
         extract = f"json_extract(traits, [{', '.join(_pointer(p) for p in paths)}])" if paths else "[]::JSON[]"
         return f"""
@@ -110,14 +115,16 @@ def _value(info: FieldInfo, kind: str, ref: str, path: str) -> _Field | None:
         return None
     if kind == "NULL":  # nulls clear: the field is cleared
         return _Field("NULL::VARCHAR")
-    limit = [f"strlen({{}}) <= {int(info.length)}"] if info.length else []
     if path == "email" and kind == "VARCHAR" and data_type in (*PLAIN_TEXT, "email"):
         # identity.walk put the reader's normalised address (the column e) in place of the traits' own
-        return _Field("e", [check.format("e") for check in limit], "e")
-    if data_type in PLAIN_TEXT and kind in ("VARCHAR", *_INTEGERS, "BOOLEAN"):
+        return _Field("e", _fits("e", info), "e")
+    if data_type in PLAIN_TEXT and kind == "VARCHAR":
+        text = f"({ref} ->> '$')"
+        return _Field(text, _fits(text, info), text, _printable(text))
+    if data_type in PLAIN_TEXT and kind in (*_INTEGERS, "BOOLEAN"):
         # str() of a whole number or a boolean is its JSON text; a number's text is a key as it is
-        text = f"({ref} ->> '$')" if kind == "VARCHAR" else f"({ref}::VARCHAR)"
-        return _Field(text, [check.format(text) for check in limit], text if kind != "BOOLEAN" else None)
+        text = f"({ref}::VARCHAR)"
+        return _Field(text, _fits(text, info), text if kind != "BOOLEAN" else None)
     if data_type in _NUMBER_KINDS and kind in _INTEGERS:
         return _Field(ref, key=f"({ref}::VARCHAR)")
     if data_type == "boolean" and kind == "BOOLEAN":
@@ -137,15 +144,12 @@ def plan_shape(mapper: Mapper, paths: list[tuple[str, str]], *, ownership: Owner
             target not in chosen and mapper.writable(target) for target in ("firstName", "lastName")):
         return None  # a name to split into firstName / lastName
     fields: dict[str, _Field] = {}
-    extracted: list[str] = []
-    for target, index in chosen.items():
+    for position, (target, index) in enumerate(chosen.items(), start=1):
         path, kind = paths[index]
-        value = _value(mapper.catalog.fields.get(target) or FieldInfo(target, "string"), kind,
-                       f"v[{len(extracted) + 1}]", path)
+        value = _value(mapper.catalog.fields.get(target) or FieldInfo(target, "string"), kind, f"v[{position}]",
+                       path)
         if value is None:
             return None
-        if f"v[{len(extracted) + 1}]" in value.value:
-            extracted.append(path)
         fields[target] = value
     if mapper.user_id_field and with_user:
         info = mapper.catalog.fields.get(mapper.user_id_field) or FieldInfo(mapper.user_id_field, "string")
@@ -153,17 +157,16 @@ def plan_shape(mapper: Mapper, paths: list[tuple[str, str]], *, ownership: Owner
             return None
         # put() after the traits: a trait routed to the same field is still coerced (and checked) first
         earlier = fields[mapper.user_id_field].checks if mapper.user_id_field in fields else []
-        fields[mapper.user_id_field] = _Field(
-            "u", earlier + ([f"strlen(u) <= {int(info.length)}"] if info.length else []), "u")
+        fields[mapper.user_id_field] = _Field("u", earlier + _fits("u", info), "u", _printable("u"))
     owned = [name for name in fields if name in ownership.marketo_owned]
-    key = fields[lookup_field].key if lookup_field in fields else None
+    lookup = fields.get(lookup_field)
+    key = lookup.key if lookup is not None else None
     if key is None or lookup_field in owned or (lookup_field == "email" and key != "e"):
         return None  # no key (a reject), a key put back after marketo_owned removed it, or one to normalise
-    number = lookup_field in chosen and paths[chosen[lookup_field]][1] in _INTEGERS
-    key_checks = [] if key == "e" or number else [_PRINTABLE.format(key)]
+    assert lookup is not None
     written = {name for name in fields if name not in owned}
     reads = read_all or not ownership.read_fields.isdisjoint(written)
-    return ShapePlan(fields, key, key_checks, owned, reads, extracted)
+    return ShapePlan(fields, key, lookup.key_checks, owned, reads, [paths[index][0] for index in chosen.values()])
 
 
 def map_in_sql(con: duckdb.DuckDBPyConnection, simple: str, mapper: Mapper, *, nulls: str, ownership: Ownership,
