@@ -234,26 +234,21 @@ ReadCurrent = Callable[[list[str], list[str]], dict[str, list[dict[str, Any]]]]
 StoredLeads = Callable[[list[str], list[str]], dict[str, Known]]  # keys, fields -> what the state store knows
 
 
-def look_up_chunk(chunk: list[Candidate], read_current: ReadCurrent, stored_leads: StoredLeads,
-                  ownership: Ownership, *, lookup_field: str, read_all: bool = False) -> list[Pruned]:
-    """Settle a chunk of changed candidates: those `needs_read` picks with one `read_current` call (Get Leads by
-    filter, 300 keys a call: the id, the fields written and the fields ownership needs, `look_up`), the others
-    with one `stored_leads` call (`recall`). What pruning did to each, in chunk order."""
-    read = [needs_read(c, ownership, read_all=read_all) for c in chunk]
-    readable = [c for c, wanted in zip(chunk, read, strict=True) if wanted]
-    others = [c for c, wanted in zip(chunk, read, strict=True) if not wanted]
-    current = read_current([c.key for c in readable], lookup_fields(
-        readable, lookup_field=lookup_field, ownership=ownership)) if readable else {}
-    known = stored_leads([c.key for c in others], lookup_fields(
-        others, lookup_field=lookup_field, ownership=ownership)) if others else {}
-    outcomes = []
-    for candidate, wanted in zip(chunk, read, strict=True):
-        if wanted:
-            outcomes.append(look_up(candidate, current.get(candidate.key, []), ownership, lookup_field=lookup_field))
-        else:
-            recall(candidate, known.get(candidate.key))
-            outcomes.append(Pruned())
-    return outcomes
+def settle_chunk(chunk: list[Candidate], *, read: bool, read_current: ReadCurrent, stored_leads: StoredLeads,
+                 ownership: Ownership, lookup_field: str) -> list[Pruned]:
+    """Settle a chunk of changed candidates the plan reads from Marketo (`read`: those `needs_read` picks) with one
+    `read_current` call (Get Leads by filter, 300 keys a call: the id, the fields written and the fields ownership
+    needs; `look_up`), or recalls from the state store with one `stored_leads` call (`recall`). What pruning did to
+    each, in chunk order."""
+    keys = [c.key for c in chunk]
+    fields = lookup_fields(chunk, lookup_field=lookup_field, ownership=ownership)
+    if read:
+        current = read_current(keys, fields)
+        return [look_up(c, current.get(c.key, []), ownership, lookup_field=lookup_field) for c in chunk]
+    known = stored_leads(keys, fields)
+    for candidate in chunk:
+        recall(candidate, known.get(candidate.key))
+    return [Pruned() for _ in chunk]
 
 
 def no_stored_leads(keys: list[str], fields: list[str]) -> dict[str, Known]:

@@ -17,11 +17,11 @@ from segmarketo_cli.jobs.backfill_leads.plan import (
     Reject,
     StoredHashes,
     StoredLeads,
-    look_up_chunk,
     needs_read,
     no_stored_leads,
     plan_person,
     recall,
+    settle_chunk,
 )
 from segmarketo_cli.jobs.batches import batches
 from segmarketo_cli.mapping.mapper import Mapper
@@ -146,7 +146,7 @@ def _look_up_leads(plan: MemoryPlan, changed: list[Candidate], read_current: Rea
                    recall_known: bool) -> set[str]:
     """Every changed candidate plan.needs_read picks read from Marketo, then every other one recalled from the state
     store (only when it knows some leads, `recall_known`: else recalled as unknown), KEY_CHUNK at a time
-    (plan.look_up_chunk), as plan_table.py does; the keys of the leads field ownership left with nothing to write."""
+    (plan.settle_chunk), as plan_table.py does; the keys of the leads field ownership left with nothing to write."""
     emptied: set[str] = set()
     wanted = [needs_read(c, ownership, read_all=read_all) for c in changed]
     read = [c for c, wants in zip(changed, wanted, strict=True) if wants]
@@ -155,12 +155,13 @@ def _look_up_leads(plan: MemoryPlan, changed: list[Candidate], read_current: Rea
         for candidate in others:
             recall(candidate, None)
         others = []
-    for chunk in (*batches(read, KEY_CHUNK), *batches(others, KEY_CHUNK)):
-        outcomes = look_up_chunk(chunk, read_current, stored_leads, ownership, lookup_field=lookup_field,
-                                 read_all=read_all)
-        for candidate, outcome in zip(chunk, outcomes, strict=True):
-            plan.fields_skipped["fill_only"] += outcome.fill_only
-            plan.fields_skipped["newer_only"] += outcome.newer_only
-            if outcome.unchanged:
-                emptied.add(candidate.key)
+    for wants, group in ((True, read), (False, others)):
+        for chunk in batches(group, KEY_CHUNK):
+            outcomes = settle_chunk(chunk, read=wants, read_current=read_current, stored_leads=stored_leads,
+                                    ownership=ownership, lookup_field=lookup_field)
+            for candidate, outcome in zip(chunk, outcomes, strict=True):
+                plan.fields_skipped["fill_only"] += outcome.fill_only
+                plan.fields_skipped["newer_only"] += outcome.newer_only
+                if outcome.unchanged:
+                    emptied.add(candidate.key)
     return emptied

@@ -26,11 +26,11 @@ from segmarketo_cli.jobs.backfill_leads.plan import (
     StoredHashes,
     StoredLeads,
     content_hash,
-    look_up_chunk,
     needs_read,
     no_stored_leads,
     plan_person,
     recall,
+    settle_chunk,
 )
 from segmarketo_cli.mapping.mapper import Mapper
 from segmarketo_cli.state.change_log import Change
@@ -221,8 +221,7 @@ def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPy
     known = knows_leads()
     if known and not full:
         _compare_hashes(con, stored_hashes)
-    _look_up_leads(plan, read_current, stored_leads, ownership, lookup_field=lookup_field, read_all=read_all,
-                   recall_known=known)
+    _look_up_leads(plan, read_current, stored_leads, ownership, lookup_field=lookup_field, recall_known=known)
     con.execute(FINAL)
     con.execute("CREATE OR REPLACE TABLE backfill.plan_marks (kind VARCHAR, key VARCHAR)")
     for table in WORK_TABLES:
@@ -298,9 +297,9 @@ def _compare_hashes(con: duckdb.DuckDBPyConnection, stored_hashes: StoredHashes)
 
 
 def _look_up_leads(plan: BackfillPlan, read_current: ReadCurrent, stored_leads: StoredLeads,
-                   ownership: Ownership, *, lookup_field: str, read_all: bool, recall_known: bool) -> None:
+                   ownership: Ownership, *, lookup_field: str, recall_known: bool) -> None:
     """Every changed candidate plan.needs_read picks read from Marketo, then (`recall_known`: the state store knows
-    some leads) every other one recalled from the state store, KEY_CHUNK at a time (plan.look_up_chunk), one
+    some leads) every other one recalled from the state store, KEY_CHUNK at a time (plan.settle_chunk), one
     `backfill.plan_looked` row each. A candidate neither read nor recalled gets no row (FINAL settles it)."""
     changed = """SELECT p.ordinal, p.key, p.fields, p.field_ts, p.ts, p.owned_fields, h.hash
                  FROM backfill.plan_people p LEFT JOIN backfill.plan_hashes h USING (ordinal)
@@ -311,8 +310,8 @@ def _look_up_leads(plan: BackfillPlan, read_current: ReadCurrent, stored_leads: 
             chunk = [Candidate(key, json.loads(fields), _field_ts(fields, field_ts, ts), hash_, "",
                                owned=None if owned is None else json.loads(owned))
                      for _, key, fields, field_ts, ts, owned, hash_ in rows]
-            outcomes = look_up_chunk(chunk, read_current, stored_leads, ownership, lookup_field=lookup_field,
-                                     read_all=read_all)
+            outcomes = settle_chunk(chunk, read=read, read_current=read_current, stored_leads=stored_leads,
+                                    ownership=ownership, lookup_field=lookup_field)
             looked = []
             for (ordinal, *_), candidate, outcome in zip(rows, chunk, outcomes, strict=True):
                 plan.fields_skipped["fill_only"] += outcome.fill_only
