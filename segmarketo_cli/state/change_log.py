@@ -45,6 +45,7 @@ UNKNOWN: Any = _Unknown()
 # key the messageId, target the event name).
 ACTIONS = ("create", "update", "upsert", "delete", "add", "remove", "status", "score", "campaign", "unsubscribe",
            "event")
+_LEAD_WRITE = "action IN ('create', 'update', 'upsert')"  # a change that wrote a lead's fields
 
 UNDO_COMMAND = "runs undo"  # the command name `runs undo` runs are recorded under
 
@@ -168,8 +169,8 @@ class ChangeLog:
 
     def has_lead_writes(self, instance: str) -> bool:
         """Whether any logged run created, updated or upserted a lead of `instance`."""
-        return bool(self._file.query("SELECT 1 FROM changes WHERE instance = ? AND action IN ('create', 'update', "
-                                     "'upsert') LIMIT 1", (instance,)))
+        return bool(self._file.query(f"SELECT 1 FROM changes WHERE instance = ? AND {_LEAD_WRITE} LIMIT 1",
+                                     (instance,)))
 
     def last_values(self, instance: str, keys: Sequence[str], fields: Iterable[str]) -> dict[str, dict[str, Any]]:
         """For each key, the newest value any logged run wrote to each of `fields` (lead creates, updates, upserts):
@@ -180,7 +181,7 @@ class ChangeLog:
         for start in range(0, len(keys), _CHUNK):
             part = list(keys[start:start + _CHUNK])
             rows = self._file.query(
-                f"SELECT key, fields FROM changes WHERE instance = ? AND action IN ('create', 'update', 'upsert') "
+                f"SELECT key, fields FROM changes WHERE instance = ? AND {_LEAD_WRITE} "
                 f"AND key IN ({','.join('?' * len(part))}) ORDER BY recorded_at, seq", (instance, *part))
             for key, text in rows:
                 values = found.setdefault(str(key), {})
