@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from segmarketo_cli.errors import ExitCode
+from segmarketo_cli.jobs import interrupts
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 EXIT_CODES = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED}
@@ -26,9 +27,10 @@ class Interrupted(KeyboardInterrupt):
 
 class RunSignals:
     """Handlers for one run. Signals are held (remembered, nothing raised) except inside `interruptible()`,
-    the job's own work, where the first one raises `Interrupted`. Once one arrived, later ones are held: they
-    must not cut short the settling of writes in flight, the report or the run record (SIGKILL still stops at
-    once, and the next run marks that run abandoned)."""
+    the job's own work, where the first one raises `Interrupted` (at the end of `interrupts.held()` when it
+    arrives inside one). Once one arrived, later ones are held: they must not cut short the settling of writes
+    in flight, the report or the run record (SIGKILL still stops at once, and the next run marks that run
+    abandoned)."""
 
     def __init__(self) -> None:
         self.received: int | None = None
@@ -38,9 +40,18 @@ class RunSignals:
         if self.received is not None:
             return
         self.received = signum
-        if self._raising:
+        if self._raising and not interrupts.holding():
             self._raising = False
             raise Interrupted(signum)
+
+    def pending(self) -> bool:
+        """Whether a signal arrived during the work and has not been raised (it came inside `held()`)."""
+        return self.received is not None and self._raising
+
+    def raise_pending(self) -> None:
+        if self.pending():
+            self._raising = False
+            raise Interrupted(self.received or signal.SIGINT)
 
     @contextmanager
     def interruptible(self) -> Iterator[None]:
@@ -73,8 +84,10 @@ def run_signals() -> Iterator[RunSignals]:
         yield signals
         return
     previous = {signum: signal.signal(signum, signals._handle) for signum in HANDLED}
+    interrupts.install(signals)
     try:
         yield signals
     finally:
+        interrupts.install(None)
         for signum, handler in previous.items():
             signal.signal(signum, handler)

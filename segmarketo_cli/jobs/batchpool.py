@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
+from segmarketo_cli.jobs.interrupts import arrived, held
+
 B = TypeVar("B")
 R = TypeVar("R")
 
@@ -21,12 +23,20 @@ def run_batches(call: Callable[[B], R], batches: Sequence[B], workers: int) -> I
     """Yield `(batch, call(batch))` as calls finish, with at most `workers` calls in flight.
 
     The client's shared limiter still decides when each call may go. The caller settles results on its own
-    thread (report, state store and rejects file are not thread-safe). When a call raises, or the wait for one
-    is interrupted (Ctrl-C, SIGTERM), no further batch is started, the calls already running finish and are
-    yielded, then the first error is raised.
+    thread (report, state store and rejects file are not thread-safe). When a call raises, no further batch is
+    started, the calls already running finish and are yielded, then the first error is raised. Ctrl-C and
+    SIGTERM are held (interrupts.held) from the first call to the last result the caller settles: once one
+    arrived no batch starts, the calls out are yielded, and it is raised at the end.
     """
+    with held():
+        yield from _results(call, batches, workers)
+
+
+def _results(call: Callable[[B], R], batches: Sequence[B], workers: int) -> Iterator[tuple[B, R]]:
     if workers <= 1 or len(batches) <= 1:
         for batch in batches:
+            if arrived():
+                return
             yield batch, call(batch)
         return
     pending = list(reversed(batches))
@@ -34,15 +44,11 @@ def run_batches(call: Callable[[B], R], batches: Sequence[B], workers: int) -> I
     with ThreadPoolExecutor(max_workers=min(workers, len(batches)), thread_name_prefix="marketo-batch") as pool:
         running: dict[Future[R], B] = {}
         try:
-            while running or (pending and error is None):
-                while pending and error is None and len(running) < workers:
+            while running or (pending and error is None and not arrived()):
+                while pending and error is None and not arrived() and len(running) < workers:
                     batch = pending.pop()
                     running[pool.submit(call, batch)] = batch
-                try:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM: the calls already sent are still yielded
-                    error = error or interrupt
-                    continue
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     batch = running.pop(future)
                     exc = future.exception()

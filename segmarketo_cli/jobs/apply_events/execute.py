@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from segmarketo_cli.errors import ConfigError, MarketoError, SegmarketoError, ServiceUnavailable
@@ -14,6 +14,7 @@ from segmarketo_cli.jobs.apply_events.changes import ChangeBuilder
 from segmarketo_cli.jobs.apply_events.leads import LeadIndex, LeadResolver
 from segmarketo_cli.jobs.apply_events.plan import CampaignRequest, LeadUpdate, RulesPlan, StatusChange, calls_for
 from segmarketo_cli.jobs.batches import chunks, first_reason, positional
+from segmarketo_cli.jobs.interrupts import arrived, held
 from segmarketo_cli.marketo.base import MAX_BATCH, MAX_CAMPAIGN_BATCH
 from segmarketo_cli.marketo.codes import record_bucket, record_outcome
 from segmarketo_cli.state.change_log import Change, ChangeWriter, discard_writer
@@ -87,16 +88,22 @@ class PlanExecutor:
     def _each(self, kind: str, batches: Sequence[T], call: Callable[[T], Rows],
               handle: Callable[[T, Rows], list[Change]]) -> None:
         """call(batch) concurrently; handle(batch, result) in order, logging the changes it returns; on failure,
-        settle what succeeded, re-raise."""
+        settle what succeeded, re-raise. Ctrl-C and SIGTERM are held (interrupts.held): once one arrived no batch
+        starts, the calls out are settled, and it is raised at the end."""
         if not batches:
             return
         self.calls[kind] = self.calls.get(kind, 0) + len(batches)
         error: BaseException | None = None
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(batches))) as pool:
+        with held(), ThreadPoolExecutor(max_workers=min(self.workers, len(batches))) as pool:
             futures: list[Future[Rows]] = [pool.submit(call, batch) for batch in batches]
             for batch, future in zip(batches, futures, strict=True):
+                if arrived():
+                    for pending in futures:
+                        pending.cancel()
                 try:
                     result = future.result()
+                except CancelledError:
+                    continue
                 except BaseException as exc:  # noqa: BLE001 - re-raised after the confirmed batches are recorded
                     if error is None:
                         error = exc

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from segmarketo_cli.errors import AuthError, ExitCode, SegmarketoError
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate
 from segmarketo_cli.jobs.batches import batches, first_reason, positional
+from segmarketo_cli.jobs.interrupts import held
 from segmarketo_cli.marketo.base import MAX_BATCH
 from segmarketo_cli.marketo.codes import with_partition_advice
 from segmarketo_cli.marketo.exceptions import MarketoPayloadTooLarge
@@ -138,8 +139,9 @@ class RestExecutor:
     def run(self, upserts: Iterable[Candidate]) -> Stopped | None:
         """Apply all upserts, drawn batch by batch from the stream. On a stop error (607, budget, auth, fatal) no
         new batch starts, in-flight batches are still recorded, and the returned Stopped names the error and how
-        many candidates were not confirmed (those never sent are counted, not held). Interrupted (KeyboardInterrupt
-        while waiting), it starts nothing more, records the batches in flight, then re-raises."""
+        many candidates were not confirmed (those never sent are counted, not held). Interrupted (Ctrl-C, SIGTERM),
+        it starts nothing more, records the batches in flight, then re-raises: handing a batch to the pool and
+        settling one are held (interrupts.held), so no batch is left running that nobody records."""
         pending = batches(upserts, MAX_BATCH)
         stop: SegmarketoError | None = None
         interrupted: KeyboardInterrupt | None = None
@@ -147,36 +149,39 @@ class RestExecutor:
         running: dict[Future[BatchResult], Sequence[Candidate]] = {}
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="backfill") as pool:
             while True:
-                while stop is None and interrupted is None and len(running) < self.workers:
-                    todo = next(pending, None)
-                    if todo is None:
-                        break
-                    future = pool.submit(sync_batch, self.client, todo, lookup_field=self.lookup_field,
-                                         linker=self.linker)
-                    running[future] = todo
-                if not running:
-                    break
                 try:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    while stop is None and interrupted is None and len(running) < self.workers:
+                        todo = next(pending, None)
+                        if todo is None:
+                            break
+                        with held():
+                            running[pool.submit(sync_batch, self.client, todo, lookup_field=self.lookup_field,
+                                                linker=self.linker)] = todo
+                    if not running:
+                        break
+                    with held():
+                        done, _ = wait(running, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            stop, lost = self._settle(future, running.pop(future), stop)
+                            unconfirmed += lost
                 except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM: record the batches sent, then stop
                     interrupted = interrupt
-                    continue
-                for future in done:
-                    batch = running.pop(future)
-                    try:
-                        result = future.result()
-                    except SegmarketoError as exc:
-                        stop = stop or exc
-                        unconfirmed += len(batch)
-                        continue
-                    self.on_result(result)
-                    if result.stop is not None:
-                        stop = stop or result.stop
         if interrupted is not None:
             raise interrupted
         if stop is None:
             return None
         return Stopped(stop, unconfirmed + sum(len(batch) for batch in pending))
+
+    def _settle(self, future: Future[BatchResult], batch: Sequence[Candidate],
+                stop: SegmarketoError | None) -> tuple[SegmarketoError | None, int]:
+        """One finished batch recorded (on_result): the run's stop error, if any now, and how many candidates
+        Marketo did not confirm."""
+        try:
+            result = future.result()
+        except SegmarketoError as exc:
+            return stop or exc, len(batch)
+        self.on_result(result)
+        return stop or result.stop, 0
 
 
 @dataclass

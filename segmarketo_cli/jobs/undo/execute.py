@@ -1,15 +1,15 @@
 """Every write of `runs undo`: field values and scores back (Sync Leads updateOnly by id), list adds and removes
 reversed, created leads deleted; each confirmed batch recorded in the undo's own change log before the next call,
-also when a Ctrl-C or SIGTERM arrives while a call is out (it is raised once the batch is recorded)."""
+also when a Ctrl-C or SIGTERM arrives while a call is out (it is held, and raised once the batch is recorded)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.jobs.batches import chunks, first_reason, positional
 from segmarketo_cli.jobs.context import JobContext
+from segmarketo_cli.jobs.interrupts import held
 from segmarketo_cli.jobs.undo.plan import UndoItem, UndoPlan
 from segmarketo_cli.marketo.codes import record_bucket
 
@@ -24,42 +24,27 @@ class UndoWriter:
         self.ctx = ctx
         self.client = client
         self.plan = plan
-        self._pool: ThreadPoolExecutor | None = None
-        self._held: KeyboardInterrupt | None = None
         self._settled = 0  # items of the plan's writes settled so far
 
     def run(self) -> None:
         """Every write of the plan; when one fails or the run is interrupted, the items not settled yet are counted
         `deferred` (a rerun of the undo does them) and the error is raised."""
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="undo-write") as self._pool:
-                self.write_leads()
-                for (list_id, op), leads in self.plan.list_ops.items():
-                    self.membership(list_id, op, leads)
-                self.delete_leads()
+            self.write_leads()
+            for (list_id, op), leads in self.plan.list_ops.items():
+                self.membership(list_id, op, leads)
+            self.delete_leads()
         except BaseException:
             self.ctx.report.add("deferred", len(self._pending(lambda item: True)) - self._settled)
             raise
 
-    def _in_pool(self, batch: Callable[..., None], *args: Any) -> None:
-        """`batch(*args)`: one write and its settling (report, change log, rejects), whole, on the pool's thread.
-        An interrupt (Ctrl-C, SIGTERM) reaches only this thread: it waits for the batch and is held until
-        `_raise_held`, so a write Marketo confirmed is never left unrecorded (a second undo would subtract a score
-        again)."""
-        assert self._pool is not None
-        future = self._pool.submit(batch, *args)
-        while True:
-            try:
-                future.result()
-                return
-            except KeyboardInterrupt as interrupt:
-                if future.done() and future.exception() is interrupt:
-                    raise  # the batch itself raised it
-                self._held = self._held or interrupt
-
-    def _raise_held(self) -> None:
-        if self._held is not None:
-            raise self._held
+    @staticmethod
+    def _whole(batch: Callable[..., None], *args: Any) -> None:
+        """`batch(*args)`: one write and its settling (report, change log, rejects), whole. An interrupt (Ctrl-C,
+        SIGTERM) is held until it is settled, so a write Marketo confirmed is never left unrecorded (a second undo
+        would subtract a score again)."""
+        with held():
+            batch(*args)
 
     def _settle(self, items: Sequence[UndoItem], outcome: str, reason: str = "") -> None:
         """Count `items` in `outcome`; record the writes Marketo confirmed, write the rejected ones out."""
@@ -85,8 +70,7 @@ class UndoWriter:
                       for item in items], "restored")
         records = [{"id": lead, **values} for lead, values in self.plan.lead_writes.items()]
         for batch in chunks(records):
-            self._in_pool(self._restore_batch, batch, by_lead)
-            self._raise_held()
+            self._whole(self._restore_batch, batch, by_lead)
 
     def _restore_batch(self, batch: list[dict[str, Any]], by_lead: dict[int, list[UndoItem]]) -> None:
         rows = self.client.sync_leads(batch, action="updateOnly", lookup_field="id")
@@ -106,8 +90,7 @@ class UndoWriter:
         for item in self._pending(lambda item: item.action == op and item.logged.change.target == list_id):
             by_lead.setdefault(item.lead_id or 0, []).append(item)
         for chunk in chunks(list(leads)):
-            self._in_pool(self._membership_batch, list_id, op, reversing, list(chunk), by_lead)
-            self._raise_held()
+            self._whole(self._membership_batch, list_id, op, reversing, list(chunk), by_lead)
 
     def _membership_batch(self, list_id: str, op: str, reversing: str, chunk: list[int],
                           by_lead: dict[int, list[UndoItem]]) -> None:
@@ -132,8 +115,7 @@ class UndoWriter:
         for item in self._pending(lambda item: item.action == "delete"):
             by_lead.setdefault(item.lead_id or 0, []).append(item)
         for chunk in chunks(self.plan.deletes):
-            self._in_pool(self._delete_batch, list(chunk), by_lead)
-            self._raise_held()
+            self._whole(self._delete_batch, list(chunk), by_lead)
 
     def _delete_batch(self, chunk: list[int], by_lead: dict[int, list[UndoItem]]) -> None:
         answer = self.client.delete_leads(chunk)

@@ -1,0 +1,125 @@
+"""Ctrl-C and SIGTERM held (jobs/interrupts.py) while a batch is handed to a worker thread or its outcome recorded:
+raised at the end of the held block, never between a call Marketo confirmed and its record (in-process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from segmarketo_cli.cli.signals import Interrupted, run_signals
+from segmarketo_cli.jobs import interrupts
+from segmarketo_cli.jobs.batchpool import run_batches
+from segmarketo_cli.jobs.interrupts import arrived, held
+
+
+def signal_now(signum: int = signal.SIGTERM) -> None:
+    """Send `signum` to this process and give the main thread's handler a few bytecodes to run in."""
+    os.kill(os.getpid(), signum)
+    for _ in range(1000):
+        pass
+
+
+def test_a_signal_inside_held_is_raised_at_the_end_of_the_outermost_block():
+    reached: list[str] = []
+    with run_signals() as signals, pytest.raises(Interrupted) as raised, signals.interruptible():
+        with held():
+            with held():
+                signal_now()
+                reached.append("inner")
+                assert arrived()
+            reached.append("outer")  # the inner block's end raises nothing
+        reached.append("after")  # never: the outer block's end raised it
+    assert reached == ["inner", "outer"]
+    assert raised.value.signum == signal.SIGTERM
+    assert not interrupts.holding()
+
+
+def test_a_block_that_ends_with_its_own_error_lets_it_through_and_the_signal_is_not_raised_twice():
+    with run_signals() as signals:
+        with pytest.raises(ValueError), signals.interruptible(), held():
+            signal_now()
+            raise ValueError("the block's own error")
+        assert signals.received == signal.SIGTERM  # the run still ends interrupted (jobrun checks `received`)
+        assert not arrived()
+
+
+def test_outside_a_run_and_off_the_main_thread_held_does_nothing():
+    assert not arrived()
+    with held():
+        assert not arrived()
+    seen = {}
+
+    def worker() -> None:
+        with held():
+            seen["holding"] = interrupts.holding()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == {"holding": False}
+
+
+def test_run_batches_still_yields_the_call_in_flight_when_the_signal_lands_while_a_result_is_being_recorded():
+    second_started = threading.Event()
+    release = threading.Event()
+
+    def call(n: int) -> int:
+        if n == 2:
+            second_started.set()
+            release.wait(10)
+        return n * 10
+
+    got: list[tuple[int, int]] = []
+    with run_signals() as signals, pytest.raises(Interrupted), signals.interruptible():
+        for batch, result in run_batches(call, [1, 2, 3, 4], workers=2):
+            got.append((batch, result))
+            if batch == 1:
+                second_started.wait(10)
+                signal_now()  # while the caller records batch 1: batch 2 is out
+                release.set()
+    assert got == [(1, 10), (2, 20)]  # batch 2, in flight, was handed back to be recorded; 3 and 4 never started
+
+
+@pytest.fixture
+def people(tmp_path):
+    path = tmp_path / "people.jsonl"
+    lines = (json.dumps({"type": "identify", "userId": f"u{i}", "traits": {"email": f"p{i}@example.com"}})
+             for i in range(900))
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return path
+
+
+def test_a_signal_while_a_backfill_batch_is_handed_to_the_pool_still_records_what_marketo_created(
+        invoke, sandbox, people, monkeypatch):
+    submit = ThreadPoolExecutor.submit
+    signalled: list[bool] = []
+
+    def submitting(self, fn, /, *args, **kwargs):
+        future = submit(self, fn, *args, **kwargs)  # the batch is queued and its thread runs ...
+        if not signalled and getattr(fn, "__name__", "") == "sync_batch":
+            signalled.append(True)
+            signal_now(signal.SIGINT)  # ... and Ctrl-C lands before submit has returned its future
+        return future
+
+    monkeypatch.setattr(ThreadPoolExecutor, "submit", submitting)
+    env = {"SEGMARKETO_MAX_CONCURRENCY": "2"}
+    stopped = invoke("backfill-leads", str(people), "--json", env=env)
+    assert stopped.exit_code == 130, stopped.stderr
+    assert signalled
+    counts = json.loads(stopped.stdout)["counts"]
+    in_marketo = len(sandbox.marketo.leads)
+    assert in_marketo > 0  # the batch handed over when the signal came was sent
+    assert counts["leads_created"] == in_marketo  # ... and recorded as Marketo answered it
+
+    monkeypatch.setattr(ThreadPoolExecutor, "submit", submit)
+    again = invoke("backfill-leads", str(people), "--json", env=env)
+    assert again.exit_code == 0, again.stderr
+    counts = json.loads(again.stdout)["counts"]
+    assert counts["leads_unchanged"] == in_marketo  # not sent a second time
+    assert counts["leads_created"] == 900 - in_marketo
+    assert len(sandbox.marketo.leads) == 900
