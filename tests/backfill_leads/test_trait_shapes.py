@@ -1,0 +1,99 @@
+"""trait_shapes.shape_sql: the cheap test of the common structures gives every row exactly hash(json_structure)."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from segmarketo_cli.jobs.backfill_leads.trait_shapes import SHAPE, conforms, shape_sql
+
+BASE = '{"email":"a@example.com","n":1,"c":{"x":"y","z":2},"a/b":true,"t~":null}'
+VARIANTS = [
+    BASE,
+    '{"email":"b@example.com","n":7,"c":{"x":"q","z":3},"a/b":false,"t~":null}',  # same structure
+    '{"email":"a@example.com","n":-1,"c":{"x":"y","z":2},"a/b":true,"t~":null}',  # BIGINT, not UBIGINT
+    '{"email":"a@example.com","n":1.5,"c":{"x":"y","z":2},"a/b":true,"t~":null}',
+    '{"email":"a@example.com","n":1e400,"c":{"x":"y","z":2},"a/b":true,"t~":null}',
+    '{"email":"a@example.com","n":99999999999999999999999,"c":{"x":"y","z":2},"a/b":true,"t~":null}',
+    '{"email":"a@example.com","n":null,"c":{"x":"y","z":2},"a/b":true,"t~":null}',
+    '{"email":"a@example.com","n":"1","c":{"x":"y","z":2},"a/b":true,"t~":null}',
+    '{"email":"a@example.com","n":1,"c":{"x":"y","z":2},"a/b":"true","t~":null}',
+    '{"email":"a@example.com","n":1,"c":{"x":"y","z":2},"a/b":true,"t~":0}',
+    '{"email":"a@example.com","c":{"x":"y","z":2},"a/b":true,"t~":null}',  # a key missing
+    '{"email":"a@example.com","n":1,"c":{"x":"y","z":2},"a/b":true,"t~":null,"m":1}',  # a key more
+    '{"n":1,"email":"a@example.com","c":{"x":"y","z":2},"a/b":true,"t~":null}',  # keys in another order
+    '{"email":"a@example.com","n":1,"c":{"z":2,"x":"y"},"a/b":true,"t~":null}',  # nested keys in another order
+    '{"email":"a@example.com","n":1,"c":{"x":"y"},"a/b":true,"t~":null}',
+    '{"email":"a@example.com","n":1,"c":{"x":"y","z":2,"w":3},"a/b":true,"t~":null}',
+    '{"email":"a@example.com","n":1,"c":{"x":{"y":1},"z":2},"a/b":true,"t~":null}',  # deeper
+    '{"email":"a@example.com","n":1,"c":{},"a/b":true,"t~":null}',  # empty object
+    '{"email":"a@example.com","n":1,"c":[],"a/b":true,"t~":null}',
+    '{"email":"a@example.com","n":1,"c":["x"],"a/b":true,"t~":null}',
+    '{"email":"a@example.com","n":1,"c":"x","a/b":true,"t~":null}',  # a scalar where the object was
+    '{"email":"a@example.com","n":1,"c":{"x":"y","z":2},"a/b":true,"t~":null,"n":2}',  # a key twice
+    '{"email":"a@example.com","n":1,"c":{"x":"y","x":"w","z":2},"a/b":true,"t~":null}',
+    '{"\\u0065mail":"a@example.com","n":1,"c":{"x":"y","z":2},"a/b":true,"t~":null}',  # an escaped key
+    '{"email":"a@example.com","n":1,"c":{"x":"y","z":2},"a~1b":true,"t~":null}',  # ~1 is not "/"
+    '{"email":"a@example.com","n":1,"c":{"x":"y","z":2},"a/b":true,"t~0":null}',
+    '{"email":"a@example.com","n":1,"c":{"x":"y","z":2},"a/b":true,"":null}',  # an empty key
+    '{ "email" : "a@example.com", "n" : 1, "c" : { "x" : "y", "z" : 2 }, "a/b" : true, "t~" : null }',
+    '{"email":"a@example.com","n":1,"c":{"x":"y","z":2},"a/b":true,"t~":null,"é":"ü"}',
+    '{"email":"a@example.com","n":1,"c":{"x":"y","z":2},"a/b":true,"t~":[1,{"q":2}]}',
+]
+
+
+def key_twice(text: str) -> bool:
+    """Whether an object of the JSON `text` gives a key twice."""
+    seen: list[bool] = []
+
+    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
+        seen.append(len({key for key, _ in items}) != len(items))
+        return dict(items)
+
+    json.loads(text, object_pairs_hook=pairs)
+    return any(seen)
+
+
+def shapes(texts: list[str], common: list[str]) -> tuple[list[tuple[str, int, int]], str]:
+    """(traits, shape by shape_sql, hash(json_structure)) of each text, with `common` the sample's structures."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE sample (traits VARCHAR)")
+    con.executemany("INSERT INTO sample VALUES (?)", [(text,) for text in common])
+    sql = shape_sql(con, "SELECT traits FROM sample")
+    con.execute("CREATE TABLE rows (i INTEGER, traits VARCHAR)")
+    con.executemany("INSERT INTO rows VALUES (?, ?)", list(enumerate(texts)))
+    return con.execute(f"SELECT traits, {sql}, {SHAPE} FROM rows ORDER BY i").fetchall(), sql
+
+
+@pytest.mark.parametrize("common", [[BASE], VARIANTS[:20], VARIANTS[16:]], ids=["one", "first", "last"])
+def test_every_row_gets_the_hash_of_its_json_structure(common):
+    rows, sql = shapes(VARIANTS, common)
+    assert sql.startswith("CASE WHEN")  # the cheap test is used
+    for traits, told, built in rows:
+        assert told == built, traits
+
+
+def test_the_cheap_test_tells_the_rows_of_its_structure_and_only_them():
+    con = duckdb.connect()
+    structure = con.execute("SELECT json_structure(?)", [BASE]).fetchall()[0][0]
+    test = conforms(structure)
+    assert test is not None
+    told_rows = []
+    for traits in VARIANTS:
+        ((told, same),) = con.execute(f"SELECT {test}, json_structure(traits) = ? FROM (SELECT ? AS traits)",
+                                      [structure, traits]).fetchall()
+        if told:
+            assert same, traits
+        if same and not key_twice(traits):  # a key given twice (json_structure merges it) takes the json_structure way
+            assert told, traits
+        told_rows += [traits] if told else []
+    escaped, spaced = (next(text for text in VARIANTS if text.startswith(start)) for start in ('{"\\u', "{ "))
+    assert told_rows == [BASE, VARIANTS[1], escaped, spaced]
+
+
+@pytest.mark.parametrize("traits", ['{"c":{}}', '{"c":[]}', '{"c":[1]}', '{"c":"x","c":1}', "{}"])
+def test_structures_json_type_cannot_tell_have_no_cheap_test(traits):
+    structure = duckdb.connect().execute("SELECT json_structure(?)", [traits]).fetchall()[0][0]
+    assert conforms(structure) is None, json.loads(structure)
