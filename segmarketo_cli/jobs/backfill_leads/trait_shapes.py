@@ -2,12 +2,12 @@
 types), what columnar.py compares within a person and sql_mapping.py maps a person by (docs/engine.md).
 
 Building the structure of every identify's traits costs more than parsing them, and an export's identifies share a
-few structures. So the most common structures of a sample are told by a cheaper test that holds exactly when
-`json_structure` would return that structure: the keys of every object in it, in order (one `json_keys` of a list of
-JSON pointers), and the JSON type of every leaf (one `json_type` of a list). Such a row gets the hash of that
-structure's text; every other row (a key given twice among them) gets `hash(json_structure(traits))`, as before. A structure with an empty object,
-an array or keys given twice (json_structure writes "JSON" or a list there, which json_type does not tell) is never
-told the cheap way.
+few structures. So the most common structures of a sample are told by a cheaper test that holds only when
+`json_structure` would return that structure: the keys of every object in it, in order (one `json_keys` of a list
+of JSON pointers), and the JSON type of every leaf (one `json_type` of a list). Such a row gets the hash of that
+structure's text; every other row (one giving a key twice among them) gets `hash(json_structure(traits))`, as
+before. A structure with an empty object, an array or keys given twice (json_structure writes "JSON" or a list
+there, which json_type does not tell) is never told the cheap way.
 """
 
 from __future__ import annotations
