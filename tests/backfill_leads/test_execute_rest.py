@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from segmarketo_cli.errors import MarketoQuotaExhausted
 from segmarketo_cli.jobs.backfill_leads.execute_rest import CookieLinker, RestExecutor
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate
@@ -92,6 +94,21 @@ def test_missing_result_rows_are_rejected_not_guessed():
     last = results[0].outcomes[-1]
     assert last.status == "rejected"
     assert "no result" in last.message
+
+
+def test_a_plan_read_that_fails_still_has_the_batch_in_flight_recorded_first():
+    client = FakeRest()
+    failure = MarketoQuotaExhausted("Marketo error 607: Daily quota reached")
+
+    def plan():
+        yield from cands(300)
+        raise failure  # reading the next leads of the plan from Marketo failed, the first batch still out
+
+    executor, results = collect(RestExecutor, client, linker=None, workers=2)
+    with pytest.raises(MarketoQuotaExhausted) as raised:
+        executor.run(plan())
+    assert raised.value is failure
+    assert [len(result.outcomes) for result in results] == [300]  # what Marketo answered is recorded
 
 
 def test_payload_too_large_halves_the_batch():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -141,17 +141,20 @@ class RestExecutor:
         new batch starts, in-flight batches are still recorded, and the returned Stopped names the error and how
         many candidates were not confirmed (those never sent are counted, not held). Interrupted (Ctrl-C, SIGTERM),
         it starts nothing more, records the batches in flight, then re-raises: handing a batch to the pool and
-        settling one are held (interrupts.held), so no batch is left running that nobody records."""
+        settling one are held (interrupts.held), so no batch is left running that nobody records. When drawing the
+        next batch fails (a Marketo read of the plan, a DuckDB query a signal ended), the batches in flight are
+        recorded before that error is raised."""
         pending = batches(upserts, MAX_BATCH)
         stop: SegmarketoError | None = None
         interrupted: KeyboardInterrupt | None = None
+        failure: Exception | None = None
         unconfirmed = 0
         running: dict[Future[BatchResult], Sequence[Candidate]] = {}
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="backfill") as pool:
             while True:
                 try:
-                    while stop is None and interrupted is None and len(running) < self.workers:
-                        todo = next(pending, None)
+                    while stop is None and interrupted is None and failure is None and len(running) < self.workers:
+                        todo, failure = _draw(pending)
                         if todo is None:
                             break
                         with held():
@@ -168,6 +171,8 @@ class RestExecutor:
                     interrupted = interrupt
         if interrupted is not None:
             raise interrupted
+        if failure is not None:
+            raise failure
         if stop is None:
             return None
         return Stopped(stop, unconfirmed + sum(len(batch) for batch in pending))
@@ -182,6 +187,14 @@ class RestExecutor:
             return stop or exc, len(batch)
         self.on_result(result)
         return stop or result.stop, 0
+
+
+def _draw(pending: Iterator[Sequence[Candidate]]) -> tuple[Sequence[Candidate] | None, Exception | None]:
+    """The plan's next batch (None at its end), or None and the error that reading it raised."""
+    try:
+        return next(pending, None), None
+    except Exception as exc:  # noqa: BLE001 - raised once the batches in flight are recorded
+        return None, exc
 
 
 @dataclass
