@@ -28,6 +28,7 @@ VARIANTS: list[dict[str, Any]] = [
     {"birthday": "1990-02-03"}, {"product_score": 2 ** 63 + 5}, {"isCustomer": "yes"}, {"website": "w" * 256},
     {"plan_name": "pro", "tier": "gold"}, {"company": {"name": None, "industry": "Tech"}}, {"lead_score": None},
     {"title": "T" * 255}, {"title": "é" * 200}, {"segment_user_id": "k,comma"}, {"lastName": ""},
+    {"title": 'say "hi" \\ to\tA/B\u2028'}, {"company": {"name": "</script>&<", "industry": "Tech"}},
 ]
 
 

@@ -73,9 +73,15 @@ def _printable(text: str) -> list[str]:
     return [f"regexp_full_match({text}, '[!-~]([ -~]*[!-~])?')"]
 
 
-def _fits(text: str, info: FieldInfo) -> list[str]:
-    """`text` is within the field's length, counted in bytes (never fewer than the characters Python counts)."""
-    return [f"strlen({text}) <= {int(info.length)}"] if info.length else []
+def _fits(text: str, info: FieldInfo, *, quoted: str = "") -> list[str]:
+    """`text` is within the field's length, counted in bytes (never fewer than the characters Python counts).
+    `quoted`: the JSON text `text` is decoded from, never shorter than it plus its two quotes, so the text is
+    decoded for the test only when that is longer than the field (the filter asks the OR's second half only of the
+    rows the first leaves)."""
+    if not info.length:
+        return []
+    fits = f"strlen({text}) <= {int(info.length)}"
+    return [f"(strlen({quoted}) <= {int(info.length) + 2} OR {fits})" if quoted else fits]
 
 
 @dataclass
@@ -120,7 +126,8 @@ def _value(info: FieldInfo, kind: str, ref: str, path: str) -> _Field | None:
         return _Field("e", _fits("e", info), "e")
     if data_type in PLAIN_TEXT and kind == "VARCHAR":
         text = f"({ref} ->> '$')"
-        return _Field(text, _fits(text, info), text, _printable(text))
+        # the JSON string itself goes into the fields' json_object: the same value as its decoded text
+        return _Field(ref, _fits(text, info, quoted=ref), text, _printable(text))
     if data_type in PLAIN_TEXT and kind in (*_INTEGERS, "BOOLEAN"):
         # str() of a whole number or a boolean is its JSON text; a number's text is a key as it is
         text = f"({ref}::VARCHAR)"
