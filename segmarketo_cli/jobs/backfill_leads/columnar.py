@@ -215,14 +215,15 @@ ALL_RECORDS = (
 # anonymousId and the e-mail could differ; a hub where they do is complex), so every id list has one entry, and the
 # latest identify (by timestamp, then input order) wins the traits, the last-seen time and the latest userId: the
 # person is that identify folded alone, with the first identify's number and origin and the count of them all.
+# One max() of (ts, fold, pos) finds the latest: structs compare field by field, and no two records share a fold.
 SIMPLE_PEOPLE = f"""
-    SELECT w.first_fold, w.first_pos, w.identifies, w.u, w.a, w.e, w.ts, w.seq, p.traits, p.shape
+    SELECT w.first_fold, w.first_pos, w.identifies, w.u, w.a, w.e, w.latest.ts, w.latest.fold AS seq, p.traits,
+           p.shape
     FROM (SELECT min(r.fold) AS first_fold, min(p.pos) AS first_pos, count(*) AS identifies, max(p.u) AS u,
-                 max(p.a) AS a, max(p.e) AS e, max(p.ts) AS ts, arg_max(r.fold, (p.ts, r.fold)) AS seq,
-                 arg_max(p.pos, (p.ts, r.fold)) AS latest
+                 max(p.a) AS a, max(p.e) AS e, max({{'ts': p.ts, 'fold': r.fold, 'pos': p.pos}}) AS latest
           FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
           WHERE p.hub NOT IN (SELECT hub FROM {COMPLEX}) GROUP BY p.hub) w
-    JOIN {PLAIN_TABLE} p ON p.pos = w.latest"""
+    JOIN {PLAIN_TABLE} p ON p.pos = w.latest.pos"""
 # shape: the traits' json_structure (keys in order, nesting, value types) as its 64-bit hash (trait_shapes.py), what
 # FIND_COMPLEX compares within a hub and what sql_mapping.py maps a simple person by (two different structures share
 # a hash with a chance of 2^-64; md5 cost a fifth of the whole load more)
