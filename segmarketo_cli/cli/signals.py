@@ -55,14 +55,18 @@ class RunSignals:
 
     @contextmanager
     def interruptible(self) -> Iterator[None]:
-        """The job's work: the first signal raises `Interrupted` here (at once if it came before)."""
+        """The job's work: the first signal raises `Interrupted` here (at once if it came before; when the work
+        ends, if it came inside `interrupts.held()` and was never raised there)."""
         if self.received is not None:
             raise Interrupted(self.received)
         self._raising = True
         try:
             yield
         finally:
+            held_back = self.pending()  # it came inside interrupts.held() and was never raised
             self._raising = False
+        if held_back:
+            raise Interrupted(self.received or signal.SIGINT)
 
     @property
     def exit_code(self) -> ExitCode:

@@ -49,15 +49,18 @@ def arrived() -> bool:
 @contextmanager
 def held() -> Iterator[None]:
     """No interrupt inside; one that arrived meanwhile is raised at the end of the outermost `held()` (not when
-    the block ends with an exception of its own, which goes on instead). Off the main thread it does nothing."""
+    the block ends with an exception of its own, which goes on instead: the next `held()` to end, or the end of the
+    run's work, raises it then). Off the main thread it does nothing."""
     global _depth
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    holder = _holder  # a block that outlives its run (a generator closed later) leaves the next run's count alone
     _depth += 1
     try:
         yield
     finally:
-        _depth = max(0, _depth - 1)
-    if _depth == 0 and _holder is not None:
-        _holder.raise_pending()
+        if _holder is holder:
+            _depth = max(0, _depth - 1)
+    if _depth == 0 and holder is not None and _holder is holder:
+        holder.raise_pending()

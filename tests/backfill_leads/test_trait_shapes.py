@@ -1,4 +1,4 @@
-"""trait_shapes.shape_sql: the cheap test of the common structures gives every row exactly hash(json_structure)."""
+"""trait_shapes.shape_sql: the cheap test of the common structures gives every row exactly md5(json_structure)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def key_twice(text: str) -> bool:
 
 
 def shapes(texts: list[str], common: list[str]) -> tuple[list[tuple[str, int, int]], str]:
-    """(traits, shape by shape_sql, hash(json_structure)) of each text, with `common` the sample's structures."""
+    """(traits, shape by shape_sql, md5_number(json_structure)) of each text, with `common` the sample's structures."""
     con = duckdb.connect()
     con.execute("CREATE TABLE sample (traits VARCHAR)")
     con.executemany("INSERT INTO sample VALUES (?)", [(text,) for text in common])
@@ -68,7 +68,7 @@ def shapes(texts: list[str], common: list[str]) -> tuple[list[tuple[str, int, in
 
 
 @pytest.mark.parametrize("common", [[BASE], VARIANTS[:20], VARIANTS[16:]], ids=["one", "first", "last"])
-def test_every_row_gets_the_hash_of_its_json_structure(common):
+def test_every_row_gets_the_md5_of_its_json_structure(common):
     rows, sql = shapes(VARIANTS, common)
     assert sql.startswith("CASE WHEN")  # the cheap test is used
     for traits, told, built in rows:

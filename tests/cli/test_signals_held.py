@@ -7,12 +7,15 @@ import json
 import os
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 
 from segmarketo_cli.cli.signals import Interrupted, run_signals
 from segmarketo_cli.jobs import interrupts
+from segmarketo_cli.jobs.apply_events.execute import PlanExecutor
 from segmarketo_cli.jobs.batchpool import run_batches
 from segmarketo_cli.jobs.interrupts import arrived, held
 
@@ -46,6 +49,34 @@ def test_a_block_that_ends_with_its_own_error_lets_it_through_and_the_signal_is_
             raise ValueError("the block's own error")
         assert signals.received == signal.SIGTERM  # the run still ends interrupted (jobrun checks `received`)
         assert not arrived()
+
+
+def test_a_signal_held_and_never_raised_there_ends_the_work_interrupted():
+    with run_signals() as signals, pytest.raises(Interrupted), signals.interruptible():
+        try:
+            with held():
+                signal_now()
+                raise ValueError("the block's own error, which the job handles")
+        except ValueError:
+            pass
+            # the work goes on and ends normally: the signal is raised at its end, not lost
+
+
+def test_a_held_block_left_over_from_an_earlier_run_does_not_unhold_the_next_run():
+    def batches():
+        with held():
+            yield 1
+            yield 2
+
+    with run_signals():
+        left_over = batches()
+        next(left_over)  # the earlier run stops consuming it; the generator is closed later
+    recorded: list[str] = []
+    with run_signals() as signals, pytest.raises(Interrupted), signals.interruptible(), held():
+        left_over.close()  # its held() ends inside this run's
+        signal_now()
+        recorded.append("the batch's record")  # still held: reached
+    assert recorded == ["the batch's record"]
 
 
 def test_outside_a_run_and_off_the_main_thread_held_does_nothing():
@@ -83,6 +114,39 @@ def test_run_batches_still_yields_the_call_in_flight_when_the_signal_lands_while
                 signal_now()  # while the caller records batch 1: batch 2 is out
                 release.set()
     assert got == [(1, 10), (2, 20)]  # batch 2, in flight, was handed back to be recorded; 3 and 4 never started
+
+
+def test_apply_events_starts_no_batch_once_a_signal_came_and_records_the_ones_out():
+    executor = PlanExecutor.__new__(PlanExecutor)  # only what _each uses
+    executor.workers, executor.calls = 2, {}
+    executor.log = executor.ledger = SimpleNamespace(record=lambda changes: None, flush=lambda: None)
+    started: list[int] = []
+    recorded: list[int] = []
+    first_out = threading.Event()
+
+    def call(batch: list[int]) -> list[dict[str, object]]:
+        started.append(batch[0])
+        if batch[0] == 0:
+            first_out.set()
+            time.sleep(0.5)  # the batch the main thread waits for when the signal comes
+        return [{"id": batch[0], "status": "updated"}]
+
+    def handle(batch: list[int], rows: list[dict[str, object]]) -> list[object]:
+        recorded.append(batch[0])
+        return []
+
+    def interrupt() -> None:
+        first_out.wait(10)
+        time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=interrupt).start()
+    with run_signals() as signals, pytest.raises(Interrupted), signals.interruptible():
+        executor._each("lead_update", [[n] for n in range(10)], call, handle)
+    assert started == [0, 1, 2, 3][:len(started)]  # the calls out when it came (at most the two workers' ...
+    assert len(started) <= 4  # ... and the one each freed before the main thread saw it), none after
+    assert recorded == started  # every call out was recorded, in order
+    assert executor.calls == {"lead_update": len(started)}
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from segmarketo_cli.errors import ConfigError, MarketoError, SegmarketoError, ServiceUnavailable
@@ -87,28 +87,30 @@ class PlanExecutor:
     # batching ------------------------------------------------------------------------------------
     def _each(self, kind: str, batches: Sequence[T], call: Callable[[T], Rows],
               handle: Callable[[T, Rows], list[Change]]) -> None:
-        """call(batch) concurrently; handle(batch, result) in order, logging the changes it returns; on failure,
-        settle what succeeded, re-raise. Ctrl-C and SIGTERM are held (interrupts.held): once one arrived no batch
-        starts, the calls out are settled, and it is raised at the end."""
+        """call(batch) concurrently, at most `workers` calls running; handle(batch, result) in order, logging the
+        changes it returns; on failure no batch starts, what succeeded is settled, and the error is re-raised.
+        Ctrl-C and SIGTERM are held (interrupts.held): once one arrived no batch starts, the calls out are
+        settled, and it is raised at the end."""
         if not batches:
             return
-        self.calls[kind] = self.calls.get(kind, 0) + len(batches)
         error: BaseException | None = None
+        queued = iter(batches)
+        sent: deque[tuple[T, Future[Rows]]] = deque()  # in batch order, settled from the left
         with held(), ThreadPoolExecutor(max_workers=min(self.workers, len(batches))) as pool:
-            futures: list[Future[Rows]] = [pool.submit(call, batch) for batch in batches]
-            for batch, future in zip(batches, futures, strict=True):
-                if arrived():
-                    for pending in futures:
-                        pending.cancel()
+            while True:
+                while error is None and not arrived() and sum(not f.done() for _, f in sent) < self.workers:
+                    batch = next(queued, None)
+                    if batch is None:
+                        break
+                    sent.append((batch, pool.submit(call, batch)))
+                    self.calls[kind] = self.calls.get(kind, 0) + 1
+                if not sent:
+                    break
+                batch, future = sent.popleft()
                 try:
                     result = future.result()
-                except CancelledError:
-                    continue
                 except BaseException as exc:  # noqa: BLE001 - re-raised after the confirmed batches are recorded
-                    if error is None:
-                        error = exc
-                        for pending in futures:
-                            pending.cancel()
+                    error = error or exc
                     continue
                 self.log.record(handle(batch, result))
                 self.ledger.flush()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.identity import Person, normalize_email
 from segmarketo_cli.jobs.batches import chunks, first_reason, positional
+from segmarketo_cli.jobs.interrupts import held
 from segmarketo_cli.mapping.mapper import Mapper
 from segmarketo_cli.state import StateStore
 
@@ -158,20 +159,21 @@ class LeadResolver:
                 if email and self.lookup_field != "email":
                     row["email"] = email
                 rows.append(row)
-            before = self.client.calls
-            results = self.client.sync_leads(rows, action="createOrUpdate", lookup_field=self.lookup_field)
-            self._count("lead_create", before)
-            new: list[tuple[str, int]] = []
-            for (key, _), result in positional(results, chunk):
-                if result is not None and result.get("id") is not None \
-                        and result.get("status") in ("created", "updated"):
-                    created[key] = int(result["id"])
-                    if result["status"] == "created":
-                        new.append((key, created[key]))
-                else:
-                    failed[key] = first_reason(result).describe()
-            if new and on_created is not None:
-                on_created(new)
+            with held():  # Ctrl-C or SIGTERM: the leads Marketo created are recorded before it is raised
+                before = self.client.calls
+                results = self.client.sync_leads(rows, action="createOrUpdate", lookup_field=self.lookup_field)
+                self._count("lead_create", before)
+                new: list[tuple[str, int]] = []
+                for (key, _), result in positional(results, chunk):
+                    if result is not None and result.get("id") is not None \
+                            and result.get("status") in ("created", "updated"):
+                        created[key] = int(result["id"])
+                        if result["status"] == "created":
+                            new.append((key, created[key]))
+                    else:
+                        failed[key] = first_reason(result).describe()
+                if new and on_created is not None:
+                    on_created(new)
         if created:
             self.store.remember_lead_ids(self.instance, self.lookup_field, [(k, [v]) for k, v in created.items()])
         return created, failed

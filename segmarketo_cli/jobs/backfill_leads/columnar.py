@@ -224,11 +224,10 @@ SIMPLE_PEOPLE = f"""
           FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
           WHERE p.hub NOT IN (SELECT hub FROM {COMPLEX}) GROUP BY p.hub) w
     JOIN {PLAIN_TABLE} p ON p.pos = w.latest.pos"""
-# shape: the traits' json_structure (keys in order, nesting, value types) as its 64-bit hash (trait_shapes.py), what
-# FIND_COMPLEX compares within a hub and what sql_mapping.py maps a simple person by (two different structures share
-# a hash with a chance of 2^-64; md5 cost a fifth of the whole load more)
+# shape: the traits' json_structure (keys in order, nesting, value types) as its md5 (trait_shapes.py), what
+# FIND_COMPLEX compares within a hub and what sql_mapping.py maps a simple person by
 _PLAIN_SCHEMA = ("pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts DOUBLE, traits VARCHAR, "
-                 "shape UBIGINT")
+                 "shape UHUGEINT")
 _PYTHON_SCHEMA = pa.schema([("pos", pa.int64()), ("identify", pa.bool_()), ("nodes", pa.list_(pa.string())),
                             ("body", pa.binary())])
 _CHUNK = 50_000

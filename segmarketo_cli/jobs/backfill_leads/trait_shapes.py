@@ -1,13 +1,14 @@
-"""The shape of each plain identify's traits: the 64-bit hash of its `json_structure` (keys in order, nesting, value
-types), what columnar.py compares within a person and sql_mapping.py maps a person by (docs/engine.md).
+"""The shape of each plain identify's traits: the md5 of its `json_structure` (keys in order, nesting, value types),
+what columnar.py compares within a person and sql_mapping.py maps a person by (docs/engine.md). Not a 64-bit hash:
+traits come from clients, and two structures sharing a shape would map one's people by the other's plan.
 
 Building the structure of every identify's traits costs more than parsing them, and an export's identifies share a
 few structures. So the most common structures of a sample are told by a cheaper test that holds only when
 `json_structure` would return that structure: the keys of every object in it, in order (one `json_keys` of a list
-of JSON pointers), and the JSON type of every leaf (one `json_type` of a list). Such a row gets the hash of that
-structure's text; every other row (one giving a key twice among them) gets `hash(json_structure(traits))`, as
-before. A structure with an empty object, an array or keys given twice (json_structure writes "JSON" or a list
-there, which json_type does not tell) is never told the cheap way.
+of JSON pointers), and the JSON type of every leaf (one `json_type` of a list). Such a row gets the md5 of that
+structure's text (a constant: md5 runs once); every other row (one giving a key twice among them) gets
+`md5_number(json_structure(traits))`, as before. A structure with an empty object, an array or keys given twice
+(json_structure writes "JSON" or a list there, which json_type does not tell) is never told the cheap way.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from segmarketo_cli.engine import sql_text
 FAST_SHAPES = 4  # structures told by the cheap test, most common first (a row of none of them pays for each test)
 SAMPLE = 10_000  # rows whose structures are counted
 _LEAF_TYPES = frozenset({"VARCHAR", "BIGINT", "UBIGINT", "DOUBLE", "BOOLEAN", "NULL"})  # as json_type names them
-SHAPE = "hash(json_structure(traits))"
+SHAPE = "md5_number(json_structure(traits))"
 
 
 class _NotTold(Exception):
@@ -38,7 +39,7 @@ def shape_sql(con: duckdb.DuckDBPyConnection, rows: str) -> str:
     for (text, _) in found:
         test = conforms(str(text))
         if test is not None:
-            whens.append(f"WHEN {test} THEN hash({sql_text(str(text))}::JSON)")
+            whens.append(f"WHEN {test} THEN md5_number({sql_text(str(text))})")
     return f"CASE {' '.join(whens)} ELSE {SHAPE} END" if whens else SHAPE
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from segmarketo_cli.errors import SegmarketoError
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate
 from segmarketo_cli.jobs.bulk_import.reports import Attribution, attribute_report
+from segmarketo_cli.jobs.interrupts import held
 from segmarketo_cli.marketo.exceptions import MarketoPayloadTooLarge
 from segmarketo_cli.waits import Wait, waiting
 
@@ -194,7 +195,8 @@ class BulkExecutor:
                         label = f"bulk import {status.get('status', '')}".lower()
                         waits[batch_id] = replace(waits[batch_id], label=label)
                         continue
-                    self.on_result(self._finish(batch_id, status, rows))
+                    with held():  # Ctrl-C or SIGTERM: a finished job's outcome is recorded before it is raised
+                        self.on_result(self._finish(batch_id, status, rows))
                     wait_s = first_s  # a slot freed: the next file starts, poll it soon
                 except SegmarketoError as exc:
                     stop = stop or exc

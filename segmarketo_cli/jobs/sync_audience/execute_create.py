@@ -17,6 +17,7 @@ from segmarketo_cli.engine import insert_rows
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate
 from segmarketo_cli.jobs.batches import first_reason, positional
 from segmarketo_cli.jobs.bulk_import.execute import BulkExecutor, ImportResult
+from segmarketo_cli.jobs.interrupts import held
 from segmarketo_cli.jobs.sync_audience.changes import create_change, membership_change, new_member
 from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan, Member, new_lead_record
 from segmarketo_cli.jobs.sync_audience.resolve import lookup
@@ -85,29 +86,8 @@ def _create_only(session: SyncSession, index: int, people: Iterable[AudiencePers
     create(con, "create_exists", _PEOPLE)
     for window in session.windows(people):
         for batch in session.batches(window):
-            results = session.client.sync_leads([new_lead_record(p, user_field) for p in batch],
-                                                action="createOnly", lookup_field=field_name)
-            new_ids: list[tuple[int, int, str, str]] = []
-            remembered: list[tuple[str, list[int]]] = []
-            exists: list[tuple[str, str, str | None]] = []
-            confirmed = []
-            for person, row in positional(results, batch):
-                reason = first_reason(row)
-                if row is not None and row.get("status") == "created" and row.get("id") is not None:
-                    new_ids.append((index, int(row["id"]), person.key.value, person.origin))
-                    remembered.append((person.key.value, [int(row["id"])]))
-                    confirmed.append(create_change(person, user_field, int(row["id"])))
-                    session.report.add("created")
-                elif reason.code == "1005":  # created by someone else since we looked: find it again
-                    exists.append((person.key.value, person.origin, person.user_id))
-                elif row is None:
-                    _failed(session, person, "create failed: no result for this record in Marketo's reply")
-                else:
-                    _failed(session, person, f"create failed: {reason.describe()}")
-            session.changes.record(confirmed)
-            insert_rows(con, "created_ids", _CREATED, new_ids)
-            insert_rows(con, "create_exists", _PEOPLE, exists)
-            session.store.remember_lead_ids(session.instance, field_name, remembered)
+            with held():  # Ctrl-C or SIGTERM: what Marketo created is recorded before it is raised
+                _create_batch(session, con, index, batch, field_name, user_field)
     for window in session.windows(_staged(con, "create_exists", kind)):
         found = lookup(session, kind, [p.key.value for p in window])
         for person in window:
@@ -119,6 +99,35 @@ def _create_only(session: SyncSession, index: int, people: Iterable[AudiencePers
             else:
                 _failed(session, person, "create failed: Marketo says the lead exists (1005) but it cannot be found")
     con.execute("DROP TABLE create_exists")
+
+
+def _create_batch(session: SyncSession, con: duckdb.DuckDBPyConnection, index: int, batch: list[AudiencePerson],
+                  field_name: str, user_field: str | None) -> None:
+    """One createOnly call and its settling: the new ids, their change-log rows, the leads created meanwhile by
+    someone else, the rejects."""
+    results = session.client.sync_leads([new_lead_record(p, user_field) for p in batch],
+                                        action="createOnly", lookup_field=field_name)
+    new_ids: list[tuple[int, int, str, str]] = []
+    remembered: list[tuple[str, list[int]]] = []
+    exists: list[tuple[str, str, str | None]] = []
+    confirmed = []
+    for person, row in positional(results, batch):
+        reason = first_reason(row)
+        if row is not None and row.get("status") == "created" and row.get("id") is not None:
+            new_ids.append((index, int(row["id"]), person.key.value, person.origin))
+            remembered.append((person.key.value, [int(row["id"])]))
+            confirmed.append(create_change(person, user_field, int(row["id"])))
+            session.report.add("created")
+        elif reason.code == "1005":  # created by someone else since we looked: find it again
+            exists.append((person.key.value, person.origin, person.user_id))
+        elif row is None:
+            _failed(session, person, "create failed: no result for this record in Marketo's reply")
+        else:
+            _failed(session, person, f"create failed: {reason.describe()}")
+    session.changes.record(confirmed)
+    insert_rows(con, "created_ids", _CREATED, new_ids)
+    insert_rows(con, "create_exists", _PEOPLE, exists)
+    session.store.remember_lead_ids(session.instance, field_name, remembered)
 
 
 def _bulk_import(session: SyncSession, kind: str, people: Iterable[AudiencePerson],

@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 from segmarketo_cli.errors import ConfigError, MarketoError
 from segmarketo_cli.jobs.batches import first_reason
 from segmarketo_cli.jobs.batchpool import run_batches, workers_for
+from segmarketo_cli.jobs.interrupts import held
 from segmarketo_cli.jobs.sync_audience.changes import IN_AUDIENCE, list_created, membership_change
 from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan, Member
 from segmarketo_cli.jobs.sync_audience.resolve import lookup
 
 if TYPE_CHECKING:
     from segmarketo_cli.jobs.sync_audience.session import SyncSession
+    from segmarketo_cli.marketo.lists import ListParent
 
 log = logging.getLogger("segmarketo.audience")
 
@@ -24,6 +26,14 @@ def create_list(session: SyncSession) -> None:
     """Create the list in the folder find_list chose; a list created meanwhile by someone else is used as is."""
     folder, name = session.folder, session.options.list_name or ""
     assert folder is not None  # find_list set it before planning
+    with held():  # Ctrl-C or SIGTERM: a list Marketo created is logged before it is raised
+        created = _create_or_find(session, name, folder)
+    session.list_id = int(created["id"])
+    session.report.notes.append(f"created list '{name}' (id {session.list_id})")
+
+
+def _create_or_find(session: SyncSession, name: str, folder: ListParent) -> dict[str, Any]:
+    """The list this run created (logged), or the one of that name created meanwhile by someone else."""
     try:
         created = session.client.create_list(name, folder.id, folder_type=folder.type)
     except MarketoError as exc:
@@ -40,8 +50,7 @@ def create_list(session: SyncSession) -> None:
         created = found
     else:  # this run created it: logged, so `runs show --changes` lists it
         session.changes.record([list_created(name, int(created["id"]), f"{folder.type.lower()} {folder.id}")])
-    session.list_id = int(created["id"])
-    session.report.notes.append(f"created list '{name}' (id {session.list_id})")
+    return created
 
 
 def add_members(session: SyncSession, plan: ListMembershipPlan, members: Sequence[Member], *,
