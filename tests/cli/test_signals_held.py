@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from segmarketo_cli.cli.signals import Interrupted, run_signals
+from segmarketo_cli.errors import MarketoQuotaExhausted
 from segmarketo_cli.jobs import interrupts
 from segmarketo_cli.jobs.apply_events.execute import PlanExecutor
 from segmarketo_cli.jobs.batchpool import run_batches
@@ -122,13 +123,13 @@ def test_apply_events_starts_no_batch_once_a_signal_came_and_records_the_ones_ou
     executor.log = executor.ledger = SimpleNamespace(record=lambda changes: None, flush=lambda: None)
     started: list[int] = []
     recorded: list[int] = []
-    first_out = threading.Event()
+    fourth_out = threading.Event()
 
     def call(batch: list[int]) -> list[dict[str, object]]:
         started.append(batch[0])
-        if batch[0] == 0:
-            first_out.set()
-            time.sleep(0.5)  # the batch the main thread waits for when the signal comes
+        if len(started) == 4:
+            fourth_out.set()
+        time.sleep(0.3)  # two calls at a time: 0 and 1, then 2 and 3 when the signal comes
         return [{"id": batch[0], "status": "updated"}]
 
     def handle(batch: list[int], rows: list[dict[str, object]]) -> list[object]:
@@ -136,17 +137,39 @@ def test_apply_events_starts_no_batch_once_a_signal_came_and_records_the_ones_ou
         return []
 
     def interrupt() -> None:
-        first_out.wait(10)
-        time.sleep(0.1)
+        fourth_out.wait(10)
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=interrupt).start()
     with run_signals() as signals, pytest.raises(Interrupted), signals.interruptible():
         executor._each("lead_update", [[n] for n in range(10)], call, handle)
-    assert started == [0, 1, 2, 3][:len(started)]  # the calls out when it came (at most the two workers' ...
-    assert len(started) <= 4  # ... and the one each freed before the main thread saw it), none after
-    assert recorded == started  # every call out was recorded, in order
-    assert executor.calls == {"lead_update": len(started)}
+    assert sorted(started) == [0, 1, 2, 3]  # none started once it came
+    assert recorded == [0, 1, 2, 3]  # every call out was recorded, in batch order
+    assert executor.calls == {"lead_update": 4}
+
+
+def test_apply_events_starts_no_batch_once_one_failed_and_records_the_ones_that_succeeded():
+    executor = PlanExecutor.__new__(PlanExecutor)
+    executor.workers, executor.calls = 2, {}
+    executor.log = executor.ledger = SimpleNamespace(record=lambda changes: None, flush=lambda: None)
+    started: list[int] = []
+    recorded: list[int] = []
+
+    def call(batch: list[int]) -> list[dict[str, object]]:
+        started.append(batch[0])
+        if batch[0] == 1:
+            raise MarketoQuotaExhausted("Marketo error 607: Daily quota reached")
+        time.sleep(0.3 if batch[0] == 0 else 0.0)  # the failure is seen while batch 0 is still out
+        return [{"id": batch[0], "status": "updated"}]
+
+    def handle(batch: list[int], rows: list[dict[str, object]]) -> list[object]:
+        recorded.append(batch[0])
+        return []
+
+    with pytest.raises(MarketoQuotaExhausted):
+        executor._each("lead_update", [[n] for n in range(10)], call, handle)
+    assert sorted(started) == [0, 1]  # nothing started after batch 1 failed, though batch 0 was still out
+    assert recorded == [0]
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from segmarketo_cli.errors import ConfigError, MarketoError, SegmarketoError, ServiceUnavailable
@@ -87,8 +87,9 @@ class PlanExecutor:
     # batching ------------------------------------------------------------------------------------
     def _each(self, kind: str, batches: Sequence[T], call: Callable[[T], Rows],
               handle: Callable[[T, Rows], list[Change]]) -> None:
-        """call(batch) concurrently, at most `workers` calls running; handle(batch, result) in order, logging the
-        changes it returns; on failure no batch starts, what succeeded is settled, and the error is re-raised.
+        """call(batch) concurrently, at most `workers` calls running (a freed worker takes the next batch at once);
+        handle(batch, result) in batch order, logging the changes it returns; once a call fails no batch starts,
+        what succeeded is settled, and the error is re-raised.
         Ctrl-C and SIGTERM are held (interrupts.held): once one arrived no batch starts, the calls out are
         settled, and it is raised at the end."""
         if not batches:
@@ -96,25 +97,29 @@ class PlanExecutor:
         error: BaseException | None = None
         queued = iter(batches)
         sent: deque[tuple[T, Future[Rows]]] = deque()  # in batch order, settled from the left
+        running: set[Future[Rows]] = set()
         with held(), ThreadPoolExecutor(max_workers=min(self.workers, len(batches))) as pool:
             while True:
-                while error is None and not arrived() and sum(not f.done() for _, f in sent) < self.workers:
+                while error is None and not arrived() and len(running) < self.workers:
                     batch = next(queued, None)
                     if batch is None:
                         break
-                    sent.append((batch, pool.submit(call, batch)))
+                    future = pool.submit(call, batch)
+                    sent.append((batch, future))
+                    running.add(future)
                     self.calls[kind] = self.calls.get(kind, 0) + 1
                 if not sent:
                     break
-                batch, future = sent.popleft()
-                try:
-                    result = future.result()
-                except BaseException as exc:  # noqa: BLE001 - re-raised after the confirmed batches are recorded
-                    error = error or exc
-                    continue
-                self.log.record(handle(batch, result))
-                self.ledger.flush()
-                _log_batch(kind, batch, result)
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for finished in done:  # a call that failed stops new ones at once, not when its turn comes
+                    error = error or finished.exception()
+                while sent and sent[0][1].done():
+                    batch, future = sent.popleft()
+                    if future.exception() is None:
+                        rows = future.result()
+                        self.log.record(handle(batch, rows))
+                        self.ledger.flush()
+                        _log_batch(kind, batch, rows)
         if error is not None:
             raise error
 

@@ -145,12 +145,11 @@ class LeadResolver:
                 index.values[lead_id] = {**index.values.get(lead_id, {}), **row}
                 index.fetched[lead_id] = index.fetched.get(lead_id, frozenset()) | need
 
-    def create(self, records: dict[str, str | None],
-               on_created: Callable[[list[tuple[str, int]]], None] | None = None) -> tuple[dict[str, int],
-                                                                                            dict[str, str]]:
-        """Create leads for lookup values Marketo does not know ({value: email}); (ids, reasons by value).
+    def create(self, records: dict[str, str | None], created: dict[str, int],
+               on_created: Callable[[list[tuple[str, int]]], None] | None = None) -> dict[str, str]:
+        """Create leads for lookup values Marketo does not know ({value: email}): their ids go into `created` call
+        by call (so an interrupted run still has the ones Marketo confirmed); the reasons by value of the others.
         `on_created` gets each call's (value, lead id) pairs Marketo reported as created (not updated)."""
-        created: dict[str, int] = {}
         failed: dict[str, str] = {}
         for chunk in chunks(list(records.items())):
             rows = []
@@ -164,19 +163,21 @@ class LeadResolver:
                 results = self.client.sync_leads(rows, action="createOrUpdate", lookup_field=self.lookup_field)
                 self._count("lead_create", before)
                 new: list[tuple[str, int]] = []
+                ids: list[tuple[str, list[int]]] = []
                 for (key, _), result in positional(results, chunk):
                     if result is not None and result.get("id") is not None \
                             and result.get("status") in ("created", "updated"):
                         created[key] = int(result["id"])
+                        ids.append((key, [created[key]]))
                         if result["status"] == "created":
                             new.append((key, created[key]))
                     else:
                         failed[key] = first_reason(result).describe()
                 if new and on_created is not None:
                     on_created(new)
-        if created:
-            self.store.remember_lead_ids(self.instance, self.lookup_field, [(k, [v]) for k, v in created.items()])
-        return created, failed
+                if ids:
+                    self.store.remember_lead_ids(self.instance, self.lookup_field, ids)
+        return failed
 
     def forget(self, keys: Iterable[str]) -> None:
         """Drop cached ids Marketo no longer knows (1004 on write), so the next run looks them up again."""

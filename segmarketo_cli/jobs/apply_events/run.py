@@ -223,8 +223,11 @@ def _create_missing(wanted: dict[str, str | None], index: LeadIndex, resolver: L
         new.update(lead_id for _, lead_id in pairs)
         log.record(builder.creation(key, lead_id) for key, lead_id in pairs)
 
-    created, failed = resolver.create(wanted, on_created=logged)
-    report.add("leads_created", len(created))
+    created: dict[str, int] = {}
+    try:
+        failed = resolver.create(wanted, created, on_created=logged)
+    finally:  # interrupted too: the leads Marketo created are counted
+        report.add("leads_created", len(created))
     for key, lead_id in created.items():
         index.add_created(key, lead_id, fields if lead_id in new else frozenset())  # "updated": read it first
     index.reasons.update({key: f"creating the lead failed: {reason}" for key, reason in failed.items()})

@@ -179,9 +179,10 @@ class BulkExecutor:
                 log.info("bulk import %s queued: %d leads, %d bytes", job["batchId"], len(rows), len(data))
             if not in_flight:
                 break
-            oldest = waits[in_flight[0][0]]
-            with waiting(oldest.label, since=oldest.since):
-                self.sleep(wait_s)
+            if stop is None:  # stopped: the jobs still out are counted below, without waiting for them
+                oldest = waits[in_flight[0][0]]
+                with waiting(oldest.label, since=oldest.since):
+                    self.sleep(wait_s)
             wait_s = min(wait_s * 2, max_s)
             still: list[tuple[int, list[Candidate]]] = []
             for batch_id, rows in in_flight:
