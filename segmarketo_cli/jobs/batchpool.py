@@ -19,8 +19,10 @@ def workers_for(client: object, cap: int | None = None) -> int:
     return min(workers, cap) if cap else workers
 
 
-def run_batches(call: Callable[[B], R], batches: Sequence[B], workers: int) -> Iterator[tuple[B, R]]:
-    """Yield `(batch, call(batch))` as calls finish, with at most `workers` calls in flight.
+def run_batches(call: Callable[[B], R], batches: Sequence[B], workers: int, *,
+                in_order: bool = False) -> Iterator[tuple[B, R]]:
+    """Yield `(batch, call(batch))` as calls finish, with at most `workers` calls in flight; with `in_order`, in
+    the batches' order instead (a result waits for those of the batches before it).
 
     The client's shared limiter still decides when each call may go. The caller settles results on its own
     thread (report, state store and rejects file are not thread-safe). When a call raises, no further batch is
@@ -29,7 +31,27 @@ def run_batches(call: Callable[[B], R], batches: Sequence[B], workers: int) -> I
     arrived no batch starts, the calls out are yielded, and it is raised at the end.
     """
     with held():
-        yield from _results(call, batches, workers)
+        yield from (_in_order if in_order else _results)(call, batches, workers)
+
+
+def _in_order(call: Callable[[B], R], batches: Sequence[B], workers: int) -> Iterator[tuple[B, R]]:
+    """`_results` in the batches' order. The results after a batch that failed or never started (a signal) come
+    at the end, still in order, before the error is raised."""
+    ready: dict[int, tuple[B, R]] = {}
+    following = 0
+    error: Exception | None = None
+    try:
+        for (index, batch), result in _results(lambda item: call(item[1]), list(enumerate(batches)), workers):
+            ready[index] = (batch, result)
+            while following in ready:
+                yield ready.pop(following)
+                following += 1
+    except Exception as exc:  # noqa: BLE001 - raised once the calls that succeeded are yielded
+        error = exc
+    for index in sorted(ready):
+        yield ready[index]
+    if error is not None:
+        raise error
 
 
 def _results(call: Callable[[B], R], batches: Sequence[B], workers: int) -> Iterator[tuple[B, R]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -54,6 +55,28 @@ def test_pool_stops_starting_batches_after_an_error_and_yields_those_that_succee
     assert 1 not in seen
     assert len(started) < 50
     assert set(seen) <= set(started)
+
+
+def test_pool_in_order_yields_in_the_batches_order_and_after_an_error_what_succeeded_still_in_order():
+    first_done = threading.Event()
+
+    def call(batch: int) -> int:
+        if batch == 0:
+            first_done.wait(5)  # batch 0 ends last of the first three
+        if batch == 1:
+            raise RuntimeError("quota")
+        if batch == 2:
+            time.sleep(0.2)  # after batch 1 failed
+            first_done.set()
+        return batch * 10
+
+    seen: list[tuple[int, int]] = []
+    with pytest.raises(RuntimeError, match="quota"):
+        for batch, result in run_batches(call, list(range(20)), workers=3, in_order=True):
+            seen.append((batch, result))
+    assert seen == [(0, 0), (2, 20)]  # batch 2 waited for batch 0; nothing started after batch 1 failed
+    assert [batch for batch, _ in run_batches(lambda n: n, list(range(30)), workers=4, in_order=True)] == \
+        list(range(30))
 
 
 def test_workers_follow_the_clients_limiter():

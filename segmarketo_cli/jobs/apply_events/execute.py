@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from segmarketo_cli.errors import ConfigError, MarketoError, SegmarketoError, ServiceUnavailable
@@ -14,7 +13,7 @@ from segmarketo_cli.jobs.apply_events.changes import ChangeBuilder
 from segmarketo_cli.jobs.apply_events.leads import LeadIndex, LeadResolver
 from segmarketo_cli.jobs.apply_events.plan import CampaignRequest, LeadUpdate, RulesPlan, StatusChange, calls_for
 from segmarketo_cli.jobs.batches import chunks, first_reason, positional
-from segmarketo_cli.jobs.interrupts import arrived, held
+from segmarketo_cli.jobs.batchpool import run_batches
 from segmarketo_cli.marketo.base import MAX_BATCH, MAX_CAMPAIGN_BATCH
 from segmarketo_cli.marketo.codes import record_bucket, record_outcome
 from segmarketo_cli.state.change_log import Change, ChangeWriter, discard_writer
@@ -87,41 +86,24 @@ class PlanExecutor:
     # batching ------------------------------------------------------------------------------------
     def _each(self, kind: str, batches: Sequence[T], call: Callable[[T], Rows],
               handle: Callable[[T, Rows], list[Change]]) -> None:
-        """call(batch) concurrently, at most `workers` calls running (a freed worker takes the next batch at once);
-        handle(batch, result) in batch order, logging the changes it returns; once a call fails no batch starts,
-        what succeeded is settled, and the error is re-raised.
-        Ctrl-C and SIGTERM are held (interrupts.held): once one arrived no batch starts, the calls out are
-        settled, and it is raised at the end."""
+        """call(batch) concurrently (run_batches: at most `workers` calls out; once a call fails or Ctrl-C or
+        SIGTERM came, no batch starts); handle(batch, result) in batch order, logging the changes it returns; then
+        the error or the signal is raised. `calls` counts the calls made."""
         if not batches:
             return
-        error: BaseException | None = None
-        queued = iter(batches)
-        sent: deque[tuple[T, Future[Rows]]] = deque()  # in batch order, settled from the left
-        running: set[Future[Rows]] = set()
-        with held(), ThreadPoolExecutor(max_workers=min(self.workers, len(batches))) as pool:
-            while True:
-                while error is None and not arrived() and len(running) < self.workers:
-                    batch = next(queued, None)
-                    if batch is None:
-                        break
-                    future = pool.submit(call, batch)
-                    sent.append((batch, future))
-                    running.add(future)
-                    self.calls[kind] = self.calls.get(kind, 0) + 1
-                if not sent:
-                    break
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for finished in done:  # a call that failed stops new ones at once, not when its turn comes
-                    error = error or finished.exception()
-                while sent and sent[0][1].done():
-                    batch, future = sent.popleft()
-                    if future.exception() is None:
-                        rows = future.result()
-                        self.log.record(handle(batch, rows))
-                        self.ledger.flush()
-                        _log_batch(kind, batch, rows)
-        if error is not None:
-            raise error
+        made: list[T] = []  # the batches sent (list.append is atomic)
+
+        def send(batch: T) -> Rows:
+            made.append(batch)
+            return call(batch)
+
+        try:
+            for batch, rows in run_batches(send, batches, self.workers, in_order=True):
+                self.log.record(handle(batch, rows))
+                self.ledger.flush()
+                _log_batch(kind, batch, rows)
+        finally:
+            self.calls[kind] = self.calls.get(kind, 0) + len(made)
 
     # stage 0: reads ------------------------------------------------------------------------------
     def expand_all_lists(self, plan: RulesPlan) -> None:
