@@ -76,13 +76,18 @@ _KNOWN = (*_FIELDS, *MESSAGE_TIME_KEYS[1:], "integrations", "channel", "version"
 # an RE2 search for all three, on the many lines of an export that hold none), each WHEN only on the lines no
 # earlier one took.
 _NEEDLE_PARTS = {b'"identify"': 'dentify"', b'"alias"': 'alias"', b"marketoCookie": "Cookie"}
-_WANTED = "CASE " + " ".join(f"WHEN contains(line, {sql_text(_NEEDLE_PARTS[needle])}) "
-                             f"AND contains(line, {sql_text(needle.decode())}) THEN true"
-                             for needle in might_matter.needles) + " ELSE false END"
+
+
+def _holds(needle: bytes) -> str:
+    """SQL (for a WHEN, which asks its second half only of the rows the first keeps): `line` holds `needle`."""
+    return f"contains(line, {sql_text(_NEEDLE_PARTS[needle])}) AND contains(line, {sql_text(needle.decode())})"
+
+
+_WANTED = "CASE " + " ".join(f"WHEN {_holds(needle)} THEN true" for needle in might_matter.needles) + " ELSE false END"
 # A line DuckDB would read differently from Python's json.loads, or Python could fail on: a trailing comma or a
 # nan/inf literal in any case (DuckDB accepts them, Python only NaN and Infinity), nesting deep enough for Python's
 # recursion limit, or a cookie. Each search starts with one literal byte, which RE2 finds with memchr.
-_PYTHON_ONLY = ("CASE WHEN contains(line, 'Cookie') THEN contains(line, 'marketoCookie') ELSE false END "
+_PYTHON_ONLY = (f"CASE WHEN {_holds(b'marketoCookie')} THEN true ELSE false END "
                 "OR regexp_matches(line, ',[ \\t\\r]*([]}]|[-+]?(?i:nan|inf))') "
                 "OR regexp_matches(line, ':[ \\t\\r]*[-+]?(?i:nan|inf)') "
                 "OR regexp_matches(line, '\\[[ \\t\\r]*[-+]?(?i:nan|inf)') "

@@ -38,14 +38,6 @@ class UndoWriter:
             self.ctx.report.add("deferred", len(self._pending(lambda item: True)) - self._settled)
             raise
 
-    @staticmethod
-    def _whole(batch: Callable[..., None], *args: Any) -> None:
-        """`batch(*args)`: one write and its settling (report, change log, rejects), whole. An interrupt (Ctrl-C,
-        SIGTERM) is held until it is settled, so a write Marketo confirmed is never left unrecorded (a second undo
-        would subtract a score again)."""
-        with held():
-            batch(*args)
-
     def _settle(self, items: Sequence[UndoItem], outcome: str, reason: str = "") -> None:
         """Count `items` in `outcome`; record the writes Marketo confirmed, write the rejected ones out."""
         self._settled += len(items)
@@ -70,9 +62,12 @@ class UndoWriter:
                       for item in items], "restored")
         records = [{"id": lead, **values} for lead, values in self.plan.lead_writes.items()]
         for batch in chunks(records):
-            self._whole(self._restore_batch, batch, by_lead)
+            # held: a write Marketo confirmed is recorded before Ctrl-C or SIGTERM is raised (a second undo would
+            # subtract a score again), here and for the list and delete calls below
+            with held():
+                self._restore_batch(batch, by_lead)
 
-    def _restore_batch(self, batch: list[dict[str, Any]], by_lead: dict[int, list[UndoItem]]) -> None:
+    def _restore_batch(self, batch: Sequence[dict[str, Any]], by_lead: dict[int, list[UndoItem]]) -> None:
         rows = self.client.sync_leads(batch, action="updateOnly", lookup_field="id")
         restored: list[UndoItem] = []
         for record, row in positional(rows, batch):
@@ -90,7 +85,8 @@ class UndoWriter:
         for item in self._pending(lambda item: item.action == op and item.logged.change.target == list_id):
             by_lead.setdefault(item.lead_id or 0, []).append(item)
         for chunk in chunks(list(leads)):
-            self._whole(self._membership_batch, list_id, op, reversing, list(chunk), by_lead)
+            with held():
+                self._membership_batch(list_id, op, reversing, list(chunk), by_lead)
 
     def _membership_batch(self, list_id: str, op: str, reversing: str, chunk: list[int],
                           by_lead: dict[int, list[UndoItem]]) -> None:
@@ -115,7 +111,8 @@ class UndoWriter:
         for item in self._pending(lambda item: item.action == "delete"):
             by_lead.setdefault(item.lead_id or 0, []).append(item)
         for chunk in chunks(self.plan.deletes):
-            self._whole(self._delete_batch, list(chunk), by_lead)
+            with held():
+                self._delete_batch(list(chunk), by_lead)
 
     def _delete_batch(self, chunk: list[int], by_lead: dict[int, list[UndoItem]]) -> None:
         answer = self.client.delete_leads(chunk)
