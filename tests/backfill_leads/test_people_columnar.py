@@ -262,6 +262,11 @@ MUST_GO_TO_PYTHON = {
     "a lone surrogate, which Python reads": _HEAD + _TRAITS + ',"n":"\\ud800"}}',
     "a raw tab in a string": _HEAD + _TRAITS + ',"n":"a\tb"}}',
     "a leading zero": _HEAD + _TRAITS + ',"n":01}}',
+    "a Munchkin cookie": _HEAD + ',"context":{"Marketo":{"marketoCookie":"id:1&token:_mch-x"}}' + _TRAITS + "}}",
+    "a Munchkin cookie, its key escaped": (_HEAD + ',"context":{"Marketo":{"marketo\\u0043ookie":"id:1&token:_mch-x"}}'
+                                           + _TRAITS + "}}"),
+    "Marketo twice in context": (_HEAD + ',"context":{"Marketo":{},"Marketo":{"marketoCookie":"id:1&token:_mch-x"}}'
+                                 + _TRAITS + "}}"),
 }
 
 

@@ -85,14 +85,16 @@ def _holds(needle: bytes) -> str:
 
 _WANTED = "CASE " + " ".join(f"WHEN {_holds(needle)} THEN true" for needle in might_matter.needles) + " ELSE false END"
 # A line DuckDB would read differently from Python's json.loads, or Python could fail on: a trailing comma or a
-# nan/inf literal in any case (DuckDB accepts them, Python only NaN and Infinity), nesting deep enough for Python's
-# recursion limit, or a cookie. Each search starts with one literal byte, which RE2 finds with memchr.
-_PYTHON_ONLY = (f"CASE WHEN {_holds(b'marketoCookie')} THEN true ELSE false END "
-                "OR regexp_matches(line, ',[ \\t\\r]*([]}]|[-+]?(?i:nan|inf))') "
+# nan/inf literal in any case (DuckDB accepts them, Python only NaN and Infinity), or nesting deep enough for Python's
+# recursion limit. Each search starts with one literal byte, which RE2 finds with memchr.
+_PYTHON_ONLY = ("regexp_matches(line, ',[ \\t\\r]*([]}]|[-+]?(?i:nan|inf))') "
                 "OR regexp_matches(line, ':[ \\t\\r]*[-+]?(?i:nan|inf)') "
                 "OR regexp_matches(line, '\\[[ \\t\\r]*[-+]?(?i:nan|inf)') "
                 "OR CASE WHEN strlen(line) >= 1000 "
                 "THEN strlen(line) - strlen(replace(replace(line, '{', ''), '[', '')) >= 500 ELSE false END")
+# A Munchkin cookie (identity.marketo_cookie reads context.Marketo.marketoCookie) is for Python too: searched in the
+# JSON writer's text of `context` (keys written out plain, so an escaped one is found), not in the whole line.
+_COOKIE = "contains(j_context, 'marketoCookie')"
 # Keys twice in an object (Python keeps the last value, DuckDB's json_extract the first): a key the Python reader
 # uses at the top of the message, or `email` at the top of its traits. json_keys gives every key at the top, decoded
 # (an escaped "\u0074ype" is "type"): when there are as many as the distinct _KNOWN keys json_extract found, none is
@@ -135,7 +137,8 @@ PLAIN = f"""CASE WHEN j_type = '"identify"' AND starts_with(traits, '{{') AND st
                AND {_absent_or('j_event', 'string')} AND {_absent_or('j_message', 'string', _NUMBERS)}
                AND {_absent_or('j_previous', 'string', _NUMBERS)}
           THEN {_id_ok('u', 'j_u')} AND {_id_ok('a', 'j_a')} AND regexp_full_match(j_ts ->> '$', '{_ISO}')
-               AND ts IS NOT NULL AND regexp_full_match(email, '{_EMAIL}') AND NOT ({_PYTHON_ONLY})
+               AND ts IS NOT NULL AND regexp_full_match(email, '{_EMAIL}')
+               AND NOT ({_PYTHON_ONLY}) AND NOT coalesce({_COOKIE}, false)
           ELSE false END"""
 _PATHS = ", ".join(f"'$.{name}'" for name in (*_KNOWN, "traits.email"))
 _KNOWN_FOUND = " + ".join(f"(f[{i}] IS NOT NULL)::INT" for i in range(1, len(_KNOWN) + 1))
