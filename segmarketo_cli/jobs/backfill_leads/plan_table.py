@@ -65,7 +65,7 @@ WORK_TABLES = ("backfill.plan_people", "backfill.plan_stored", "backfill.plan_ha
 # The first person of a key (people order) keeps it; a later one is rejected naming the first one's origin.
 DUPLICATES = """UPDATE backfill.plan_people AS p SET reason = $prefix || f.origin || ')'
     FROM (SELECT key, min(ordinal) AS first, arg_min(origin, ordinal) AS origin
-          FROM backfill.plan_people WHERE reason IS NULL GROUP BY key) AS f
+          FROM backfill.plan_people WHERE reason IS NULL GROUP BY key HAVING count(*) > 1) AS f
     WHERE p.reason IS NULL AND p.key = f.key AND p.ordinal > f.first"""
 # One row per person with its action; `stage` orders the unchanged leads as the writes expect them: first those whose
 # stored hash matched, then those ownership left nothing to write (each in people order). A person with no
