@@ -8,10 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from segmarketo_cli import paths
 from segmarketo_cli.jobs.backfill_leads import plan_table, sql_mapping
+from segmarketo_cli.jobs.backfill_leads.plan import Ownership
+from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
 
 OWNED = ('[profiles.default]\nuser_id_field = "segmentUserId"\n[profiles.default.fields]\n'
          'marketo_owned = ["leadScore", "industry"]\n')
@@ -117,3 +120,35 @@ def test_people_mapped_in_sql_plan_as_python_maps_them(invoke, sandbox, tmp_path
     assert in_sql["leads"] == in_python["leads"]
     assert in_sql["plan"] == in_python["plan"]
     assert in_sql["counts"]["leads_rejected"] > 0
+
+
+# ---- the fields' JSON text ------------------------------------------------------------------------------------------
+VALUES = ['"a\\"b"', '"\\u00e9\\u2028x\\/y<>&\'"', '"tab\\there\\u0001\\u007f"', '"\\ud83d\\ude00"', '12', '-0',
+          'true', 'null', '1E5', '"\\u0000"', '18446744073709551616', '-9223372036854775809', '{"a":[1, 2]}']
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_the_fields_concatenation_writes_what_json_object_writes(value):
+    con = duckdb.connect()
+    pairs = [("email", "to_json(u)"), ("first Name", "v"), ("title", "to_json((v::VARCHAR))"), ("z", "'null'")]
+    row = con.execute(f"""SELECT {sql_mapping._json_object(pairs)},
+                                 json_object('email', u, 'first Name', v, 'title', (v::VARCHAR), 'z', NULL::VARCHAR)
+                          FROM (SELECT json_extract($1, '$') AS v, $2 AS u)""",
+                      [value, 'x"y\\zé\t\x7f\u2028']).fetchone()
+    assert row is not None
+    assert row[0] == row[1]
+    assert json.loads(row[0])["z"] is None
+
+
+@pytest.mark.parametrize("name", ['say"hi', "back\\slash", "café", "tab\there"])
+def test_a_field_name_json_would_escape_is_mapped_in_python(name):
+    catalog = FieldCatalog.from_describe(
+        [{"dataType": "email", "length": 255, "rest": {"name": "email", "readOnly": False}},
+         {"dataType": "string", "length": 255, "rest": {"name": name, "readOnly": False}},
+         {"dataType": "string", "length": 255, "rest": {"name": "title", "readOnly": False}}], {"email"})
+    paths = [("email", "VARCHAR"), ("odd", "VARCHAR")]
+    for field_name, kept in ((name, False), ("title", True)):
+        mapper = Mapper(catalog, explicit={"odd": field_name})
+        plan = sql_mapping.plan_shape(mapper, paths, ownership=Ownership(), lookup_field="email", with_user=False,
+                                      read_all=False)
+        assert (plan is not None) is kept
