@@ -44,7 +44,7 @@ from segmarketo_cli.jobs.backfill_leads.replay import replay_people
 from segmarketo_cli.jobs.backfill_leads.sizing import ISIZE_WRAP, gzip_isize
 from segmarketo_cli.jobs.backfill_leads.sql_mapping import MAPPED, map_in_sql
 from segmarketo_cli.jobs.backfill_leads.staging import MessageStage
-from segmarketo_cli.jobs.backfill_leads.trait_shapes import shape_sql
+from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, shape_sql
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.mapping.mapper import Mapper
@@ -315,8 +315,9 @@ class ColumnarRead:
         last = lines + 1 if whole else lines  # the last line without a newline goes to Python unfiltered
         params = {"base": base, "last": last}
         shape = shape_sql(con, f"SELECT traits FROM col_raw WHERE kind = {PLAIN_KIND}")
-        con.execute(f"INSERT INTO {PLAIN_TABLE} SELECT $base + n, hub, u, a, e, ts, traits, {shape} FROM col_raw "
-                    f"WHERE kind = {PLAIN_KIND} AND n < $last", params)
+        con.execute(f"INSERT INTO {PLAIN_TABLE} SELECT $base + n, hub, u, a, e, ts, traits, {shape.shape} "
+                    f"FROM (SELECT *, {shape.leaves} AS {LEAVES} FROM col_raw "
+                    f"WHERE kind = {PLAIN_KIND} AND n < $last)", params)
         con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + n, line, n < $last FROM col_raw "
                     f"WHERE kind = {PYTHON}", params)
         if not whole and last_kind != PYTHON:  # its text was not kept: read it again (a rare file)

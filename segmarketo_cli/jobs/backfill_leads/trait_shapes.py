@@ -4,16 +4,21 @@ traits come from clients, and two structures sharing a shape would map one's peo
 
 Building the structure of every identify's traits costs more than parsing them, and an export's identifies share a
 few structures. So the most common structures of a sample are told by a cheaper test that holds only when
-`json_structure` would return that structure: the keys of every object in it, in order (one `json_keys` of a list
-of JSON pointers), and the JSON type of every leaf (one `json_type` of a list). Such a row gets the md5 of that
-structure's text (a constant: md5 runs once); every other row (one giving a key twice among them) gets
-`md5_number(json_structure(traits))`, as before. A structure with an empty object, an array or keys given twice
-(json_structure writes "JSON" or a list there, which json_type does not tell) is never told the cheap way.
+`json_structure` would return that structure: one `json_extract` of every leaf of those structures (JSON pointers),
+and the traits' text equal to the structure's keys in order with those leaves put in, as the JSON writer writes an
+object (no spaces), each leaf of its structure's type (a JSON string starts with '"', a number's type is
+`json_type` of its short text). Equal text proves the keys, their order and that no key is there twice (a leaf is
+one value); the traits columnar.py loads are the JSON writer's text, and any other text only fails the test. Such
+a row gets the md5 of that structure's text (a constant: md5 runs once); every other row gets
+`md5_number(json_structure(traits))`, as before. A structure with an empty object, an array, keys given twice or a
+key JSON would escape is never told the cheap way.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -22,62 +27,80 @@ from segmarketo_cli.engine import sql_text
 
 FAST_SHAPES = 4  # structures told by the cheap test, most common first (a row of none of them pays for each test)
 SAMPLE = 10_000  # rows whose structures are counted
-_LEAF_TYPES = frozenset({"VARCHAR", "BIGINT", "UBIGINT", "DOUBLE", "BOOLEAN", "NULL"})  # as json_type names them
 SHAPE = "md5_number(json_structure(traits))"
+LEAVES = "shape_leaves"  # the column of the leaves' JSON text (ShapeSql.leaves)
+_LEAF_TESTS = {"VARCHAR": "starts_with({v}, '\"')", "BOOLEAN": "{v} IN ('true', 'false')", "NULL": "{v} = 'null'",
+               "BIGINT": "json_type({v}) = 'BIGINT'", "UBIGINT": "json_type({v}) = 'UBIGINT'",
+               "DOUBLE": "json_type({v}) = 'DOUBLE'"}  # a leaf's text is of this json_type
+_PLAIN_KEY = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but '"' and '\': a key the JSON writer writes as it is
 
 
 class _NotTold(Exception):
     """A structure the cheap test cannot tell."""
 
 
-def shape_sql(con: duckdb.DuckDBPyConnection, rows: str) -> str:
+@dataclass(frozen=True)
+class ShapeSql:
+    """SQL of the shape of `traits`: `leaves` (a list, selected as LEAVES in a subquery) and `shape`, which reads
+    `traits` and LEAVES."""
+
+    leaves: str
+    shape: str
+
+
+def shape_sql(con: duckdb.DuckDBPyConnection, rows: str) -> ShapeSql:
     """SQL of the shape of `traits` (JSON text of an object) for the rows of the query `rows`, which has that
     column; equal to SHAPE on every row."""
     found = con.execute(f"SELECT json_structure(traits) AS s, count(*) AS n FROM ({rows} LIMIT {SAMPLE}) "
                         f"GROUP BY s ORDER BY n DESC, s LIMIT {FAST_SHAPES}").fetchall()
+    pointers: list[str] = []
     whens = []
     for (text, _) in found:
-        test = conforms(str(text))
+        test = conforms(str(text), pointers)
         if test is not None:
             whens.append(f"WHEN {test} THEN md5_number({sql_text(str(text))})")
-    return f"CASE {' '.join(whens)} ELSE {SHAPE} END" if whens else SHAPE
+    if not whens:
+        return ShapeSql("NULL", SHAPE)
+    leaves = f"json_extract(traits, [{', '.join(sql_text(pointer) for pointer in pointers)}])"
+    return ShapeSql(leaves, f"CASE {' '.join(whens)} ELSE {SHAPE} END")
 
 
-def conforms(structure: str) -> str | None:
+def conforms(structure: str, pointers: list[str]) -> str | None:
     """SQL true when json_structure(traits) is `structure` (json_structure's text) and the traits give no key twice
     in one object (json_structure merges those: such rows take the json_structure way), false otherwise; None when
-    no such cheap test exists for it."""
+    no such cheap test exists for it. The leaves it reads are LEAVES[i], i a place in `pointers` (the leaves' JSON
+    pointers, to which it adds its own)."""
     try:
         tree = json.loads(structure, object_pairs_hook=_unique)
         if not isinstance(tree, dict) or not tree:
             return None
-        objects: list[tuple[str, list[str]]] = []
-        leaves: list[tuple[str, str]] = []
-        _walk(tree, "", objects, leaves)
+        parts: list[str] = []
+        tests: list[str] = []
+        _walk(tree, "", parts, tests, pointers)
     except _NotTold:
         return None
-    keys = ", ".join(sql_text(pointer) for pointer, _ in objects)
-    key_lists = ", ".join("[" + ", ".join(sql_text(key) for key in names) + "]" for _, names in objects)
-    paths = ", ".join(sql_text(pointer) for pointer, _ in leaves)
-    types = ", ".join(sql_text(kind) for _, kind in leaves)
-    return f"(json_keys(traits, [{keys}]) = [{key_lists}] AND json_type(traits, [{paths}]) = [{types}])"
+    return f"(traits = concat({', '.join(parts)}) AND {' AND '.join(tests)})"
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    if len({key for key, _ in pairs}) != len(pairs):
+    if len({key for key, _ in pairs}) != len(pairs) or not all(_PLAIN_KEY.fullmatch(key) for key, _ in pairs):
         raise _NotTold
     return dict(pairs)
 
 
-def _walk(node: dict[str, Any], pointer: str, objects: list[tuple[str, list[str]]],
-          leaves: list[tuple[str, str]]) -> None:
-    """Every object of `node` (its JSON pointer and keys) and every leaf (pointer and type), in order."""
-    objects.append((pointer, list(node)))
-    for key, value in node.items():
+def _walk(node: dict[str, Any], pointer: str, parts: list[str], tests: list[str], pointers: list[str]) -> None:
+    """The object `node` as concat's arguments (its text with every leaf's LEAVES[i]), and each leaf's type test."""
+    for index, (key, value) in enumerate(node.items()):
+        parts.append(sql_text(("{" if index == 0 else ",") + f'"{key}":'))
         child = pointer + "/" + key.replace("~", "~0").replace("/", "~1")
         if isinstance(value, dict) and value:
-            _walk(value, child, objects, leaves)
-        elif isinstance(value, str) and value in _LEAF_TYPES:
-            leaves.append((child, value))
+            _walk(value, child, parts, tests, pointers)
+        elif isinstance(value, str) and value in _LEAF_TESTS:
+            if child not in pointers:
+                pointers.append(child)
+            leaf = f"{LEAVES}[{pointers.index(child) + 1}]"
+            parts.append(leaf)
+            tests.append(_LEAF_TESTS[value].format(v=leaf))
         else:  # an empty object or keys twice ("JSON"), an array (a list)
             raise _NotTold
+    parts.append("'}'")
