@@ -18,6 +18,7 @@ from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
 
 OWNED = ('[profiles.default]\nuser_id_field = "segmentUserId"\n[profiles.default.fields]\n'
          'marketo_owned = ["leadScore", "industry"]\n')
+FILL_LAST_NAME = '[profiles.default]\n[profiles.default.fields]\nfill_only = ["lastName"]\n'
 MAPPING = '"optout" = "unsubscribed"\n"plan_name" = "lifecycleStage"\n"tier" = "lifecycleStage"\n'
 BASE: dict[str, Any] = {"firstName": "Ann", "lastName": "Lee", "title": "CTO", "product_score": 7,
                         "isCustomer": True, "mrr": 120, "company": {"name": "Initech", "industry": "Tech"},
@@ -32,6 +33,10 @@ VARIANTS: list[dict[str, Any]] = [
     {"plan_name": "pro", "tier": "gold"}, {"company": {"name": None, "industry": "Tech"}}, {"lead_score": None},
     {"title": "T" * 255}, {"title": "é" * 200}, {"segment_user_id": "k,comma"}, {"lastName": ""},
     {"title": 'say "hi" \\ to\tA/B\u2028'}, {"company": {"name": "</script>&<", "industry": "Tech"}},
+    *({"name": name, "firstName": None, "lastName": None} for name in (
+        "Ann", " Ann Lee ", "Ann   Lee  Smith", "Ann\tLee", "", "   ", "x" * 300 + " Lee", "Ann " + "y" * 300,
+        "Zoë Ünal", 'Ann "Q" Lee', 42)),
+    {"name": "Ann Lee", "lastName": None}, {"name": "Ann Lee", "firstName": None},
 ]
 
 
@@ -87,7 +92,7 @@ def plan_run(invoke, monkeypatch, tmp_path: Path, name: str, *args: object) -> d
 
 
 @pytest.mark.parametrize("nulls", ["keep", "clear"])
-@pytest.mark.parametrize("setup", ["defaults", "owned", "lookup-segment-id", "marketo"])
+@pytest.mark.parametrize("setup", ["defaults", "owned", "lookup-segment-id", "marketo", "last-name-fill-only"])
 def test_people_mapped_in_sql_plan_as_python_maps_them(invoke, sandbox, tmp_path, isolated_home, monkeypatch,
                                                        nulls, setup):
     monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.sizing.COLUMNAR_FROM", 0)
@@ -99,9 +104,9 @@ def test_people_mapped_in_sql_plan_as_python_maps_them(invoke, sandbox, tmp_path
     mapping = tmp_path / "mapping.toml"
     mapping.write_text(MAPPING)
     args: list[object] = [people_file(tmp_path / "people.jsonl", 290), "--nulls", nulls, "--mapping", mapping]
-    if setup == "owned":
+    if setup in ("owned", "last-name-fill-only"):
         paths.config_file().parent.mkdir(parents=True, exist_ok=True)
-        paths.config_file().write_text(OWNED)
+        paths.config_file().write_text(OWNED if setup == "owned" else FILL_LAST_NAME)
     elif setup == "lookup-segment-id":
         args += ["--lookup-field", "segmentUserId"]
     elif setup == "marketo":
@@ -130,9 +135,12 @@ VALUES = ['"a\\"b"', '"\\u00e9\\u2028x\\/y<>&\'"', '"tab\\there\\u0001\\u007f"',
 @pytest.mark.parametrize("value", VALUES)
 def test_the_fields_concatenation_writes_what_json_object_writes(value):
     con = duckdb.connect()
-    pairs = [("email", "to_json(u)"), ("first Name", "v"), ("title", "to_json((v::VARCHAR))"), ("z", "'null'")]
-    row = con.execute(f"""SELECT {sql_mapping._json_object(pairs)},
-                                 json_object('email', u, 'first Name', v, 'title', (v::VARCHAR), 'z', NULL::VARCHAR)
+    fields = {"email": sql_mapping._Field("to_json(u)"), "first Name": sql_mapping._Field("v"),
+              "title": sql_mapping._Field("to_json((v::VARCHAR))"), "z": sql_mapping._Field("'null'"),
+              "absent": sql_mapping._Field("v", present="false"), "shown": sql_mapping._Field("v", present="true")}
+    row = con.execute(f"""SELECT {sql_mapping._json_object(fields)},
+                                 json_object('email', u, 'first Name', v, 'title', (v::VARCHAR), 'z', NULL::VARCHAR,
+                                             'shown', v)
                           FROM (SELECT json_extract($1, '$') AS v, $2 AS u)""",
                       [value, 'x"y\\zé\t\x7f\u2028']).fetchone()
     assert row is not None
@@ -152,3 +160,48 @@ def test_a_field_name_json_would_escape_is_mapped_in_python(name):
         plan = sql_mapping.plan_shape(mapper, paths, ownership=Ownership(), lookup_field="email", with_user=False,
                                       read_all=False)
         assert (plan is not None) is kept
+
+
+# ---- the name split ------------------------------------------------------------------------------------------------
+NAMES = ["Ann Lee", "Ann", "Ann   Lee  Smith", "A B", "Ann Lee-Smith Jr.", "x y z", "Ann ! Lee", "'Q' \"R\"", "é x",
+         " Ann", "Ann ", "Ann\tLee", "", "   ", "Ann\u00a0Lee"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_name_is_split_in_sql_as_the_mapper_splits_it_or_left_to_python(name):
+    catalog = FieldCatalog.from_describe(
+        [{"dataType": "email", "length": 255, "rest": {"name": "email", "readOnly": False}},
+         *({"dataType": "string", "length": 255, "rest": {"name": n, "readOnly": False}}
+           for n in ("firstName", "lastName"))], {"email"})
+    split = sql_mapping._name_split(Mapper(catalog), ["firstName", "lastName"], "n")
+    assert split is not None
+    first, last = split["firstName"], split["lastName"]
+    checks = " AND ".join(first.checks + last.checks)  # the name's own check is the first field's
+    row = duckdb.connect().execute(f"SELECT {checks}, {first.value}, {last.value}, {last.present} FROM (SELECT ? AS n)",
+                                   [name]).fetchone()
+    assert row is not None
+    in_sql, first_json, last_json, has_last = row
+    if not in_sql:  # a name str.strip() would change, or not printable ASCII: Python maps that person
+        assert name != name.strip() or not name.isascii() or not name.isprintable() or not name
+        return
+    python_first, _, python_last = name.strip().partition(" ")
+    assert json.loads(first_json) == python_first
+    assert has_last == bool(python_last.strip())
+    if has_last:
+        assert json.loads(last_json) == python_last.strip()
+
+
+def test_a_shape_with_a_name_to_split_is_mapped_in_sql():
+    catalog = FieldCatalog.from_describe(
+        [{"dataType": "email", "length": 255, "rest": {"name": "email", "readOnly": False}},
+         *({"dataType": "string", "length": 255, "rest": {"name": n, "readOnly": False}}
+           for n in ("firstName", "lastName", "title"))], {"email"})
+    paths = [("email", "VARCHAR"), ("name", "VARCHAR"), ("title", "VARCHAR")]
+    plan = sql_mapping.plan_shape(Mapper(catalog), paths, ownership=Ownership(), lookup_field="email",
+                                  with_user=False, read_all=False)
+    assert plan is not None
+    assert list(plan.fields) == ["email", "title", "firstName", "lastName"]  # Mapper.map_person's order
+    assert plan.extracted == ["email", "title", "name"]
+    owned_last = Ownership(marketo_owned=frozenset({"lastName"}))
+    assert sql_mapping.plan_shape(Mapper(catalog), paths, ownership=owned_last, lookup_field="email",
+                                  with_user=False, read_all=False) is None

@@ -68,6 +68,7 @@ class _Field:
     checks: list[str] = field(default_factory=list)
     key: str | None = None
     key_checks: list[str] = field(default_factory=list)
+    present: str | None = None  # SQL true when a person's lead has the field at all (None: always)
 
 
 def _printable(text: str) -> list[str]:
@@ -86,16 +87,38 @@ def _fits(text: str, info: FieldInfo, *, quoted: str = "") -> list[str]:
     return [f"(strlen({quoted}) <= {int(info.length) + 2} OR {fits})" if quoted else fits]
 
 
-def _json_object(pairs: list[tuple[str, str]]) -> str:
-    """SQL of the JSON object text of `pairs` (name, SQL of the value's JSON text) as json_object writes it (no
-    spaces; every name is _PLAIN_NAME, written as it is): one concat, which costs a third of json_object's parsing
-    each JSON value again to write it. No value is NULL (concat would leave it out)."""
-    if not pairs:
+def _json_object(fields: dict[str, _Field]) -> str:
+    """SQL of the JSON object text of `fields` (their values' JSON text) as json_object writes it (no spaces; every
+    name is _PLAIN_NAME, written as it is): one concat, which costs a third of json_object's parsing each JSON value
+    again to write it. No value is NULL (concat leaves a NULL out: a field not `present` writes NULL), and the first
+    field is always present."""
+    if not fields:
         return "'{}'"
     parts = []
-    for index, (name, value) in enumerate(pairs):
-        parts += [sql_text(("{" if index == 0 else ",") + f'"{name}":'), value]
+    for index, (name, f) in enumerate(fields.items()):
+        text = sql_text(("{" if index == 0 else ",") + f'"{name}":')
+        assert index > 0 or f.present is None
+        parts += [text, f.value] if f.present is None else [f"CASE WHEN {f.present} THEN concat({text}, {f.value}) END"]
     return f"concat({', '.join(parts)}, '}}')"
+
+
+def _name_split(mapper: Mapper, targets: list[str], name: str) -> dict[str, _Field] | None:
+    """firstName and lastName (those of `targets`) as Mapper.map_person splits the `name` trait (SQL text
+    `name`): the text before its first space, and the rest without its leading spaces when there is any (else no
+    lastName at all). Only a name str.strip() leaves as it is (so the split needs no trimming) and text fields
+    it fits; None when a field takes Python."""
+    rest = f"ltrim(substr({name}, strpos({name}, ' ') + 1), ' ')"
+    parts = {"firstName": (f"split_part({name}, ' ', 1)", None),
+             "lastName": (f"CASE WHEN contains({name}, ' ') THEN {rest} ELSE '' END", "<> ''")}
+    split: dict[str, _Field] = {}
+    for target in targets:
+        info = mapper.catalog.fields.get(target) or FieldInfo(target, "string")
+        if info.data_type not in PLAIN_TEXT or info.name in COMPLIANCE_FIELDS:
+            return None
+        text, written = parts[target]
+        checks = _fits(text, info) if split else _printable(name) + _fits(text, info)
+        split[target] = _Field(f"to_json({text})", checks, present=f"{text} {written}" if written else None)
+    return split
 
 
 @dataclass
@@ -108,15 +131,15 @@ class ShapePlan:
     key_checks: list[str]
     owned: list[str]
     reads: bool  # whether the plan reads these leads from Marketo (plan.needs_read)
-    extracted: list[str]  # the routed trait paths, in the order of `v` (the fields' order)
+    extracted: list[str]  # the routed trait paths in the order of `v` (the fields' order), then a `name` to split
 
     def select(self, simple: str, *, shape: int, with_user: bool) -> str:
         """The shape's people (those whose values pass every check) as MAPPED rows."""
         paths = self.extracted
         written = [name for name in self.fields if name not in self.owned]
         checks = [check for f in self.fields.values() for check in f.checks] + self.key_checks
-        owned = _json_object([(n, self.fields[n].value) for n in self.owned]) if self.owned else "NULL"
-        fields = _json_object([(n, self.fields[n].value) for n in written])
+        owned = _json_object({n: self.fields[n] for n in self.owned}) if self.owned else "NULL"
+        fields = _json_object({n: self.fields[n] for n in written})
         needs_read = f"{str(self.reads).lower()} AND NOT contains({self.key}, ',')"
         extract = f"json_extract(traits, [{', '.join(_pointer(p) for p in paths)}])" if paths else "[]::JSON[]"
         return f"""
@@ -159,10 +182,9 @@ def plan_shape(mapper: Mapper, paths: list[tuple[str, str]], *, ownership: Owner
     if len(set(names)) != len(names):
         return None
     chosen = mapper.choose_routes(names)
-    kinds = dict(paths)
-    if kinds.get("name") == "VARCHAR" and any(
-            target not in chosen and mapper.writable(target) for target in ("firstName", "lastName")):
-        return None  # a name to split into firstName / lastName
+    extracted = [paths[index][0] for index in chosen.values()]
+    split_into = [target for target in ("firstName", "lastName") if target not in chosen and mapper.writable(target)]
+    split_into = split_into if dict(paths).get("name") == "VARCHAR" else []  # a name to split (Mapper.map_person)
     fields: dict[str, _Field] = {}
     for position, (target, index) in enumerate(chosen.items(), start=1):
         path, kind = paths[index]
@@ -171,6 +193,12 @@ def plan_shape(mapper: Mapper, paths: list[tuple[str, str]], *, ownership: Owner
         if value is None:
             return None
         fields[target] = value
+    if split_into:
+        extracted.append("name")
+        split = _name_split(mapper, split_into, f"(v[{len(extracted)}] ->> '$')")
+        if split is None or (mapper.user_id_field or "") in split:
+            return None  # put() would coerce; or a userId put after a lastName only some people have
+        fields.update(split)
     if mapper.user_id_field and with_user:
         info = mapper.catalog.fields.get(mapper.user_id_field) or FieldInfo(mapper.user_id_field, "string")
         if info.data_type not in PLAIN_TEXT or info.name in COMPLIANCE_FIELDS:
@@ -188,7 +216,11 @@ def plan_shape(mapper: Mapper, paths: list[tuple[str, str]], *, ownership: Owner
     assert lookup is not None
     written = {name for name in fields if name not in owned}
     reads = read_all or not ownership.read_fields.isdisjoint(written)
-    return ShapePlan(fields, key, lookup.key_checks, owned, reads, [paths[index][0] for index in chosen.values()])
+    if any(f.present is not None and (name in owned or name in ownership.read_fields) for name, f in fields.items()):
+        return None  # a field only some people have would change their marketo_owned count or reading
+    if fields[next(name for name in fields if name not in owned)].present is not None:
+        return None  # _json_object starts with a field every person has
+    return ShapePlan(fields, key, lookup.key_checks, owned, reads, extracted)
 
 
 def map_in_sql(con: duckdb.DuckDBPyConnection, simple: str, mapper: Mapper, *, nulls: str, ownership: Ownership,
