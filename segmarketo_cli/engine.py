@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from segmarketo_cli.errors import OutputError
 from segmarketo_cli.paths import engine_dir, ensure_private_dir
-from segmarketo_cli.sizes import parse_memory_limit
+from segmarketo_cli.sizes import MIN_MEMORY_BYTES, parse_memory_limit
 
 LIST_ROWS = 100_000  # rows a process hands to DuckDB as Python lists before Arrow takes over (insert_columns)
 _LIST_TYPES = {"int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE", "bool": "BOOLEAN", "string": "VARCHAR",
@@ -66,6 +66,12 @@ class Engine:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+    def hold_to(self, share: float) -> None:
+        """Hold DuckDB's buffers to `share` of memory_limit (never below MIN_MEMORY_BYTES) for the rest of the run,
+        so the Python side of a job has the rest: DuckDB writes what is over to the spill folder."""
+        held = max(int(self.memory_limit * share), min(self.memory_limit, MIN_MEMORY_BYTES))
+        self.con.execute(f"SET memory_limit = '{held}B'")
 
     def disk_bytes(self) -> int:
         """Bytes the engine holds on disk right now: its database file and spilled buffers."""

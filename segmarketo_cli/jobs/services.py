@@ -105,6 +105,11 @@ class Services:
             self._engine = open_engine(self.settings.memory_limit, self.store.state_dir, self.settings.profile)
         return self._engine
 
+    @property
+    def engine_open(self) -> bool:
+        """Whether this run has opened its planning engine."""
+        return self._engine is not None
+
     def close_engine(self) -> None:
         """Close the engine (its spill folder is removed); a no-op when none was opened."""
         if self._engine is not None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import stat
 
+import duckdb
 import pytest
 
 from segmarketo_cli import paths
+from segmarketo_cli.jobs.backfill_leads import execute
 from segmarketo_cli.jobs.bulk_import import execute as backfill_bulk
 from segmarketo_cli.jobs.changes import plan_rows
 from segmarketo_cli.state import StateStore
@@ -132,3 +134,21 @@ def test_bulk_import_records_what_it_imported_in_the_change_log(invoke, sandbox,
     assert compared(logged) == compared(read_plan(plan_file))  # created or updated: as the look-up found them
     store = StateStore(paths.state_dir(), "default")
     assert store.change_log.counts(report["run_id"]) == {"create": 3, "update": 2}
+
+
+def test_the_writes_run_with_duckdb_held_to_half_the_limit(invoke, sandbox, seeded, monkeypatch):
+    """The plan is built with the whole memory_limit; the writes stream it while the batches in flight and the
+    Bulk Import files take the rest, so DuckDB holds half of it then."""
+    monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.people_source.uses_engine", lambda *a, **k: True)
+    held: list[str] = []
+    write = execute.LeadWriter.write
+
+    def spying(self, plan, **kwargs):
+        held.extend(plan.con.execute("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchall()[0])
+        return write(self, plan, **kwargs)
+
+    monkeypatch.setattr(execute.LeadWriter, "write", spying)
+    code, report = backfill(invoke, seeded, "--memory-limit", "256MB")
+    assert code == 0
+    assert report["counts"]["leads_created"] + report["counts"]["leads_updated"] == 5
+    assert held == [duckdb.connect().execute("SELECT format_bytes(128000000)").fetchall()[0][0]]

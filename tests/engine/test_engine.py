@@ -78,3 +78,14 @@ def test_doctor_reports_the_limit_and_the_spill_folder(invoke, monkeypatch, isol
     assert "memory limit 2.0 GB (env SEGMARKETO_MEMORY_LIMIT)" in line
     assert str(paths.engine_dir(isolated_home / "state", "default")) in line
     assert "free there" in line
+
+
+@pytest.mark.parametrize("limit, share, held", [("1GB", 0.5, 500_000_000), ("48MB", 0.5, 32 << 20),
+                                                ("32MiB", 0.25, 32 << 20)])
+def test_hold_to_gives_duckdb_a_share_of_the_limit_never_below_the_minimum(tmp_path, limit, share, held):
+    with open_engine(limit, tmp_path / "state", "default") as engine:
+        engine.hold_to(share)
+        ((setting,),) = engine.con.execute(
+            "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchall()
+        ((expected,),) = engine.con.execute(f"SELECT format_bytes({held})").fetchall()
+    assert setting == expected

@@ -29,7 +29,6 @@ from segmarketo_cli.jobs.apply_events.staging import StagedEvents
 from segmarketo_cli.jobs.apply_events.windows import PlanWindows
 from segmarketo_cli.jobs.context import JobContext, ProgressBar
 from segmarketo_cli.jobs.report import RunReport
-from segmarketo_cli.sizes import MIN_MEMORY_BYTES
 from segmarketo_cli.sources import SourceItem, read_all
 from segmarketo_cli.state import StateStore
 from segmarketo_cli.state.change_log import Change, ChangeWriter
@@ -154,8 +153,7 @@ def _engine_share(engine: Engine) -> duckdb.DuckDBPyConnection:
     """The engine's connection with DuckDB held to ENGINE_SHARE of memory_limit: this job also keeps the input's
     identity graph, its lead index and one plan window as Python objects, so the whole process stays near the
     limit (docs/engine.md, "What each job keeps there")."""
-    share = max(int(engine.memory_limit * ENGINE_SHARE), min(engine.memory_limit, MIN_MEMORY_BYTES))
-    engine.con.execute(f"SET memory_limit = '{share}B'")
+    engine.hold_to(ENGINE_SHARE)
     return engine.con
 
 

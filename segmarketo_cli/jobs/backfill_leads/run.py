@@ -36,6 +36,7 @@ DRY_RUN_LEAD_BUCKETS = ("leads_to_write", "leads_unchanged", "leads_rejected")
 # known (created unless Marketo already has them; `--before-values marketo` reads every one for an exact split)
 DRY_RUN_WRITE_BUCKETS = ("leads_to_create", "leads_to_update", "leads_new_to_state")
 SAMPLES = 5  # upserts shown in a dry run's report
+WRITE_SHARE = 0.5  # of memory_limit for DuckDB while the writes stream the plan (Engine.hold_to)
 
 
 def run(ctx: JobContext, prepared: PreparedBackfill) -> RunReport:
@@ -116,6 +117,8 @@ def _plan_and_write(ctx: JobContext, prepared: PreparedBackfill, source: PeopleS
         report.details["mode"] = "bulk" if bulk else "rest"
         ctx.show_plan(plan)
         return report
+    if ctx.services.engine_open:  # the writes stream the plan: the batches in flight take the rest of the limit
+        ctx.engine().hold_to(WRITE_SHARE)
     writer.write(plan, bulk=bulk, progress=ctx.progress)
     if record_inputs(store.input_history, report, source.check):
         source.keep(report.run_id)
