@@ -37,6 +37,8 @@ VARIANTS: list[dict[str, Any]] = [
         "Ann", " Ann Lee ", "Ann   Lee  Smith", "Ann\tLee", "", "   ", "x" * 300 + " Lee", "Ann " + "y" * 300,
         "Zoë Ünal", 'Ann "Q" Lee', 42)),
     {"name": "Ann Lee", "lastName": None}, {"name": "Ann Lee", "firstName": None},
+    *({"birthday": day} for day in ("2000-02-29", "1990-02-30", "1990-2-3", " 1990-02-03", "1990-02-03T10:00:00Z",
+                                    "0999-01-01", "１９９０-02-03", 19900203, "2024-13-01")),
 ]
 
 

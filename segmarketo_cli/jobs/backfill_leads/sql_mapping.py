@@ -10,8 +10,9 @@ the lead from Marketo.
 
 Only what SQL provably does as `Mapper.map_person` + `plan.plan_person` do is done here: text within the field's
 length (counted in bytes, never fewer than the characters Python counts), whole numbers for number fields,
-booleans for boolean fields, e-mail addresses the reader already normalised. A person whose value needs anything
-else (coercion, a rejection, a date, a name to split, a compliance field...) is left to Python: its row is not
+booleans for boolean fields, dates already written YYYY-MM-DD for date fields, e-mail addresses the reader
+already normalised, the `name` trait split into firstName / lastName. A person whose value needs anything
+else (coercion, a rejection, any other date, a compliance field...) is left to Python: its row is not
 in MAPPED and columnar.py builds its Person as before.
 """
 
@@ -33,6 +34,7 @@ MAPPED = "backfill.col_mapped"  # first_fold, key, fields, ts, first_pos, owned_
 _PLAIN_NAME = re.compile(r"[ !#-\[\]-~]+")  # printable ASCII but '"' and '\\': a field name JSON writes as it is
 MAX_SHAPES = 256  # shapes mapped in SQL, most common first; the people of rarer ones are mapped in Python
 _INTEGERS = ("BIGINT", "UBIGINT")
+_DATE = "[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}"  # a date field's text as Mapper.coerce writes it
 _NUMBER_KINDS = {"integer", "reference", "score", "float", "currency", "percent"}
 _MAPPED_TABLE = (f"CREATE OR REPLACE TABLE {MAPPED} (first_fold BIGINT, key VARCHAR, fields VARCHAR, ts DOUBLE, "
                  "first_pos BIGINT, owned_fields VARCHAR, owned INTEGER, needs_read BOOLEAN)")
@@ -172,6 +174,10 @@ def _value(info: FieldInfo, kind: str, ref: str, path: str) -> _Field | None:
         return _Field(ref, key=f"({ref}::VARCHAR)")
     if data_type == "boolean" and kind == "BOOLEAN":
         return _Field(ref)
+    if data_type == "date" and kind == "VARCHAR":
+        # a calendar date written YYYY-MM-DD is the date coerce() gives (its JSON string, which needs no escape)
+        text = f"({ref} ->> '$')"
+        return _Field(ref, [f"regexp_full_match({text}, '{_DATE}')", f"try_cast({text} AS DATE) IS NOT NULL"])
     return None
 
 
