@@ -23,6 +23,7 @@ MAPPING = '"optout" = "unsubscribed"\n"plan_name" = "lifecycleStage"\n"tier" = "
 BASE: dict[str, Any] = {"firstName": "Ann", "lastName": "Lee", "title": "CTO", "product_score": 7,
                         "isCustomer": True, "mrr": 120, "company": {"name": "Initech", "industry": "Tech"},
                         "address": {"city": "Zürich", "country": "東京"}, "lead_score": 3}
+RAW = "raw text"
 # Each person's traits: BASE with one of these changes (None: the key removed). SQL settles some, Python the rest.
 VARIANTS: list[dict[str, Any]] = [
     {}, {"mrr": 99.5}, {"product_score": "42"}, {"title": 5}, {"title": True}, {"firstName": "x" * 300},
@@ -39,6 +40,10 @@ VARIANTS: list[dict[str, Any]] = [
     {"name": "Ann Lee", "lastName": None}, {"name": "Ann Lee", "firstName": None},
     *({"birthday": day} for day in ("2000-02-29", "1990-02-30", "1990-2-3", " 1990-02-03", "1990-02-03T10:00:00Z",
                                     "0999-01-01", "１９９０-02-03", 19900203, "2024-13-01")),
+    # a key given twice (json_structure merges it; Python keeps the last value): RAW is added at the end of the traits
+    {RAW: ',"title":"Second"'}, {RAW: ',"mrr":5'}, {RAW: ',"birthday":"2001-01-01"', "birthday": "2000-01-01"},
+    {RAW: ',"name":"Bob Ray"', "name": "Ann Lee", "firstName": None, "lastName": None},
+    {RAW: ',"company":{"name":"X","name":"Y","industry":"Tech"}', "company": None},
 ]
 
 
@@ -48,7 +53,9 @@ def people_file(path: Path, n: int) -> Path:
     lines = []
     for i in range(n):
         traits = {**BASE, "email": f"Person{i}@Example.com", "segment_user_id": f"k{i}"}
-        for key, value in VARIANTS[i % len(VARIANTS)].items():
+        variant = dict(VARIANTS[i % len(VARIANTS)])
+        raw = variant.pop(RAW, "")
+        for key, value in variant.items():
             if value is None and i % 2:
                 traits.pop(key, None)
             else:
@@ -56,9 +63,9 @@ def people_file(path: Path, n: int) -> Path:
         for copy in range(1 + i % 3 // 2):
             later = {**traits, "title": f"{traits.get('title')}-{copy}"} if copy and i % 5 == 0 else traits
             user = {"userId": f"u{i}"} if i % 4 else {"anonymousId": f"a{i}"}
-            lines.append(json.dumps({"type": "identify", **user, "messageId": f"m{i}-{copy}",
-                                     "timestamp": f"2024-03-0{1 + copy}T00:00:00Z", "traits": later},
-                                    ensure_ascii=False))
+            line = json.dumps({"type": "identify", **user, "messageId": f"m{i}-{copy}",
+                               "timestamp": f"2024-03-0{1 + copy}T00:00:00Z", "traits": later}, ensure_ascii=False)
+            lines.append(line[:-2] + raw + line[-2:])  # the traits are the message's last key
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -203,7 +210,7 @@ def test_a_shape_with_a_name_to_split_is_mapped_in_sql():
                                   with_user=False, read_all=False)
     assert plan is not None
     assert list(plan.fields) == ["email", "title", "firstName", "lastName"]  # Mapper.map_person's order
-    assert plan.extracted == ["email", "title", "name"]
+    assert plan.pointers == ["/email", "/title", "/name"]
     owned_last = Ownership(marketo_owned=frozenset({"lastName"}))
     assert sql_mapping.plan_shape(Mapper(catalog), paths, ownership=owned_last, lookup_field="email",
                                   with_user=False, read_all=False) is None

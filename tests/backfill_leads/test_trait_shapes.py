@@ -7,7 +7,7 @@ import json
 import duckdb
 import pytest
 
-from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, SHAPE, conforms, shape_sql
+from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, SHAPE, conforms, keys_once, shape_sql
 
 BASE = '{"email":"a@example.com","n":1,"c":{"x":"y","z":2},"a/b":true,"t~":null}'
 VARIANTS = [
@@ -103,8 +103,33 @@ def test_the_cheap_test_tells_the_rows_of_its_structure_and_only_them():
     assert told_rows == [BASE, VARIANTS[1], BASE, BASE]  # and the escaped key and the spaces, as written
 
 
-@pytest.mark.parametrize("traits", ['{"c":{}}', '{"c":[]}', '{"c":[1]}', '{"c":"x","c":1}', "{}", '{"é":1}',
+@pytest.mark.parametrize("traits", ['{"c":{}}', '{"c":[]}', '{"c":[1]}', '{"c":"x","c":1}', "{}",
                                     '{"a\\"b":1}', '{"a\\\\b":1}', '{"a\\tb":1}'])
 def test_structures_the_text_or_json_type_cannot_tell_have_no_cheap_test(traits):
     structure = duckdb.connect().execute("SELECT json_structure(?)", [traits]).fetchall()[0][0]
     assert conforms(structure, []) is None, json.loads(structure)
+
+
+@pytest.mark.parametrize("traits, once", [
+    ('{"a":[1,{"b":1,"b":2}],"e":{},"c":{"x":1,"y":"s"}}', True),  # inside an array: the mapper leaves it to Python
+    ('{"a":[1],"e":{},"c":{"x":1,"x":2,"y":"s"}}', False),
+    ('{"a":[1],"e":{},"c":{"x":1,"y":"s"},"c":{"x":1,"y":"s"}}', False),
+    ('{"a":[1],"e":{},"c":{"x":1,"y":"s"},"a":[2]}', False),
+    ('{"a":[],"e":{},"c":{"x":null,"y":"s"}}', True),
+])
+def test_keys_once_tells_traits_that_give_a_key_twice(traits, once):
+    con = duckdb.connect()
+    text = written(traits)
+    structure = con.execute("SELECT json_structure(?)", [text]).fetchall()[0][0]
+    pointers: list[str] = []
+    test = keys_once(structure, pointers)
+    assert test is not None
+    leaves = ", ".join(f"'{pointer}'" for pointer in pointers) or "''"
+    ((told,),) = con.execute(f"SELECT {test} FROM (SELECT traits, json_extract(traits, [{leaves}]) AS {LEAVES} "
+                             "FROM (SELECT ? AS traits))", [text]).fetchall()
+    assert told is once
+
+
+def test_keys_once_has_no_test_for_a_key_the_writer_escapes():
+    assert keys_once('{"a\\"b":"VARCHAR"}', []) is None
+    assert keys_once('{"tab\\there":"VARCHAR"}', []) is None

@@ -4,7 +4,9 @@ A simple person (columnar.py) is the latest identify of its hub folded alone, so
 traits, and every message with the same `json_structure` (keys in order, nesting, value types) has the same trait
 paths. For each such shape the mapper routes the paths once, as it would for the first person of that shape
 (`Mapper.choose_routes`, which also records the unmapped traits), and the shape becomes one SQL statement over the
-people of that shape: each routed value extracted (one JSON parse per person), checked, and written into a JSON
+people of that shape: its leaves extracted (one JSON parse per person), the traits' text checked to give no key
+twice (trait_shapes.keys_once: json_structure merges such a key, and Python keeps its last value where
+json_extract reads the first), each routed value checked, and written into a JSON
 object of fields in the mapper's order, with the lead key, the marketo_owned fields and whether the plan reads
 the lead from Marketo.
 
@@ -27,6 +29,7 @@ import duckdb
 
 from segmarketo_cli.engine import sql_text
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
+from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, keys_once, leaf_pointer
 from segmarketo_cli.mapping.catalog import PLAIN_TEXT, FieldInfo
 from segmarketo_cli.mapping.mapper import COMPLIANCE_FIELDS, Mapper
 
@@ -55,9 +58,13 @@ def leaves(structure: object, *, clear_nulls: bool, prefix: str = "") -> Iterato
             yield path, str(value)
 
 
-def _pointer(path: str) -> str:
-    """The JSON pointer of a dotted trait path (no key of which holds a dot), as an SQL string literal."""
-    return sql_text("/" + "/".join(part.replace("~", "~0").replace("/", "~1") for part in path.split(".")))
+def _leaf(pointers: list[str], path: str) -> str:
+    """SQL of the JSON text of the trait at the dotted `path` (no key of which holds a dot): its place among the
+    extracted leaves `pointers` (added there when new)."""
+    pointer = leaf_pointer(path.split("."))
+    if pointer not in pointers:
+        pointers.append(pointer)
+    return f"{LEAVES}[{pointers.index(pointer) + 1}]"
 
 
 @dataclass
@@ -133,22 +140,23 @@ class ShapePlan:
     key_checks: list[str]
     owned: list[str]
     reads: bool  # whether the plan reads these leads from Marketo (plan.needs_read)
-    extracted: list[str]  # the routed trait paths in the order of `v` (the fields' order), then a `name` to split
+    pointers: list[str]  # the JSON pointers of the leaves extracted per person (LEAVES)
 
-    def select(self, simple: str, *, shape: int, with_user: bool) -> str:
-        """The shape's people (those whose values pass every check) as MAPPED rows."""
-        paths = self.extracted
+    def select(self, simple: str, *, shape: int, with_user: bool, keys_once: str) -> str:
+        """The shape's people (those whose values pass every check and whose traits give no key twice,
+        `keys_once`: trait_shapes.keys_once over the same leaves) as MAPPED rows."""
         written = [name for name in self.fields if name not in self.owned]
-        checks = [check for f in self.fields.values() for check in f.checks] + self.key_checks
+        checks = [keys_once] + [check for f in self.fields.values() for check in f.checks] + self.key_checks
         owned = _json_object({n: self.fields[n] for n in self.owned}) if self.owned else "NULL"
         fields = _json_object({n: self.fields[n] for n in written})
         needs_read = f"{str(self.reads).lower()} AND NOT contains({self.key}, ',')"
-        extract = f"json_extract(traits, [{', '.join(_pointer(p) for p in paths)}])" if paths else "[]::JSON[]"
+        pointers = ", ".join(sql_text(pointer) for pointer in self.pointers)
+        extract = f"json_extract(traits, [{pointers}])" if pointers else "[]::JSON[]"
         return f"""
             SELECT first_fold, {self.key}, {fields}, ts, first_pos, {owned}, {len(self.owned)}, {needs_read}
-            FROM (SELECT first_fold, ts, first_pos, u, e, {extract} AS v FROM {simple}
+            FROM (SELECT first_fold, ts, first_pos, u, e, traits, {extract} AS {LEAVES} FROM {simple}
                   WHERE shape = {int(shape)} AND u IS {'NOT ' if with_user else ''}NULL)
-            WHERE {' AND '.join(checks) if checks else 'true'}"""
+            WHERE {' AND '.join(checks)}"""
 
 
 def _value(info: FieldInfo, kind: str, ref: str, path: str) -> _Field | None:
@@ -182,26 +190,26 @@ def _value(info: FieldInfo, kind: str, ref: str, path: str) -> _Field | None:
 
 
 def plan_shape(mapper: Mapper, paths: list[tuple[str, str]], *, ownership: Ownership, lookup_field: str,
-               with_user: bool, read_all: bool) -> ShapePlan | None:
-    """One shape's SQL (`paths`: its leaves, see `leaves`), or None when its people are mapped in Python."""
+               with_user: bool, read_all: bool, pointers: list[str] | None = None) -> ShapePlan | None:
+    """One shape's SQL (`paths`: its leaves, see `leaves`), or None when its people are mapped in Python. The
+    values it reads are among the leaves `pointers` extracts (added there when missing)."""
+    pointers = [] if pointers is None else pointers
     names = [path for path, _ in paths]
     if len(set(names)) != len(names):
         return None
     chosen = mapper.choose_routes(names)
-    extracted = [paths[index][0] for index in chosen.values()]
     split_into = [target for target in ("firstName", "lastName") if target not in chosen and mapper.writable(target)]
     split_into = split_into if dict(paths).get("name") == "VARCHAR" else []  # a name to split (Mapper.map_person)
     fields: dict[str, _Field] = {}
-    for position, (target, index) in enumerate(chosen.items(), start=1):
+    for target, index in chosen.items():
         path, kind = paths[index]
-        value = _value(mapper.catalog.fields.get(target) or FieldInfo(target, "string"), kind, f"v[{position}]",
-                       path)
+        value = _value(mapper.catalog.fields.get(target) or FieldInfo(target, "string"), kind,
+                       _leaf(pointers, path), path)
         if value is None:
             return None
         fields[target] = value
     if split_into:
-        extracted.append("name")
-        split = _name_split(mapper, split_into, f"(v[{len(extracted)}] ->> '$')")
+        split = _name_split(mapper, split_into, f"({_leaf(pointers, 'name')} ->> '$')")
         if split is None or (mapper.user_id_field or "") in split:
             return None  # put() would coerce; or a userId put after a lastName only some people have
         fields.update(split)
@@ -226,7 +234,7 @@ def plan_shape(mapper: Mapper, paths: list[tuple[str, str]], *, ownership: Owner
         return None  # a field only some people have would change their marketo_owned count or reading
     if fields[next(name for name in fields if name not in owned)].present is not None:
         return None  # _json_object starts with a field every person has
-    return ShapePlan(fields, key, lookup.key_checks, owned, reads, extracted)
+    return ShapePlan(fields, key, lookup.key_checks, owned, reads, pointers)
 
 
 def map_in_sql(con: duckdb.DuckDBPyConnection, simple: str, mapper: Mapper, *, nulls: str, ownership: Ownership,
@@ -243,11 +251,15 @@ def map_in_sql(con: duckdb.DuckDBPyConnection, simple: str, mapper: Mapper, *, n
         structure = json.loads(text)
         if any("." in key for key in _keys(structure)):
             continue  # a dotted key could collide with a nested path: Python flattens it
+        pointers: list[str] = []
+        once = keys_once(text, pointers)  # first: its leaves in the traits' order, the routed ones among them
+        if once is None:
+            continue  # a key the JSON writer escapes: Python reads those people
         paths = list(leaves(structure, clear_nulls=nulls == "clear"))
         plan = plan_shape(mapper, paths, ownership=ownership, lookup_field=lookup_field, with_user=with_user,
-                          read_all=read_all)
+                          read_all=read_all, pointers=pointers)
         if plan is not None:
-            select = plan.select(simple, shape=shape, with_user=with_user)
+            select = plan.select(simple, shape=shape, with_user=with_user, keys_once=once)
             con.execute(f"INSERT INTO {MAPPED} {select}")
     ((mapped,),) = con.execute(f"SELECT count(*) FROM {MAPPED}").fetchall()
     return int(mapped)

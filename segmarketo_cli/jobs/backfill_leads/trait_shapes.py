@@ -32,7 +32,7 @@ LEAVES = "shape_leaves"  # the column of the leaves' JSON text (ShapeSql.leaves)
 _LEAF_TESTS = {"VARCHAR": "starts_with({v}, '\"')", "BOOLEAN": "{v} IN ('true', 'false')", "NULL": "{v} = 'null'",
                "BIGINT": "json_type({v}) = 'BIGINT'", "UBIGINT": "json_type({v}) = 'UBIGINT'",
                "DOUBLE": "json_type({v}) = 'DOUBLE'"}  # a leaf's text is of this json_type
-_PLAIN_KEY = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but '"' and '\': a key the JSON writer writes as it is
+_PLAIN_KEY = re.compile(r'[^"\\\x00-\x1f]*')  # no '"', '\\' or control character: the JSON writer writes it as it is
 
 
 class _NotTold(Exception):
@@ -82,25 +82,51 @@ def conforms(structure: str, pointers: list[str]) -> str | None:
     return f"(traits = concat({', '.join(parts)}) AND {' AND '.join(tests)})"
 
 
+def keys_once(structure: str, pointers: list[str]) -> str | None:
+    """SQL true when traits whose json_structure is `structure` give no key twice in any object outside an array
+    (json_structure merges a key given twice; json_extract reads the first value, Python's json.loads the last):
+    their text is the structure's keys in order with each leaf's text put in, arrays and empty objects whole. None
+    when a key is one the JSON writer escapes. Leaves as in `conforms`."""
+    try:
+        tree = json.loads(structure, object_pairs_hook=_unique)
+        if not isinstance(tree, dict):
+            return None
+        parts: list[str] = []
+        _walk(tree, "", parts, None, pointers)
+    except _NotTold:
+        return None
+    return f"(traits = concat({', '.join(parts)}))"
+
+
+def leaf_pointer(path: list[str]) -> str:
+    """The JSON pointer of the trait at `path` (its keys from the top)."""
+    return "".join("/" + key.replace("~", "~0").replace("/", "~1") for key in path)
+
+
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len({key for key, _ in pairs}) != len(pairs) or not all(_PLAIN_KEY.fullmatch(key) for key, _ in pairs):
         raise _NotTold
     return dict(pairs)
 
 
-def _walk(node: dict[str, Any], pointer: str, parts: list[str], tests: list[str], pointers: list[str]) -> None:
-    """The object `node` as concat's arguments (its text with every leaf's LEAVES[i]), and each leaf's type test."""
+def _walk(node: dict[str, Any], pointer: str, parts: list[str], tests: list[str] | None, pointers: list[str]) -> None:
+    """The object `node` as concat's arguments (its text with every leaf's LEAVES[i]), and each leaf's type test
+    (`tests` None: no type tests, and an array, an empty object or a "JSON" leaf is a leaf like any other)."""
+    if not node:
+        parts.append("'{}'")
+        return
     for index, (key, value) in enumerate(node.items()):
         parts.append(sql_text(("{" if index == 0 else ",") + f'"{key}":'))
-        child = pointer + "/" + key.replace("~", "~0").replace("/", "~1")
+        child = pointer + leaf_pointer([key])
         if isinstance(value, dict) and value:
             _walk(value, child, parts, tests, pointers)
-        elif isinstance(value, str) and value in _LEAF_TESTS:
-            if child not in pointers:
-                pointers.append(child)
-            leaf = f"{LEAVES}[{pointers.index(child) + 1}]"
-            parts.append(leaf)
-            tests.append(_LEAF_TESTS[value].format(v=leaf))
-        else:  # an empty object or keys twice ("JSON"), an array (a list)
-            raise _NotTold
+            continue
+        if tests is not None and not (isinstance(value, str) and value in _LEAF_TESTS):
+            raise _NotTold  # an empty object or keys twice ("JSON"), an array (a list): json_type cannot tell
+        if child not in pointers:
+            pointers.append(child)
+        leaf = f"{LEAVES}[{pointers.index(child) + 1}]"
+        parts.append(leaf)
+        if tests is not None:
+            tests.append(_LEAF_TESTS[str(value)].format(v=leaf))
     parts.append("'}'")
