@@ -29,7 +29,7 @@ import duckdb
 
 from segmarketo_cli.engine import sql_text
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
-from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, keys_once, leaf_pointer
+from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, keys_once, leaf_pointer, told
 from segmarketo_cli.mapping.catalog import PLAIN_TEXT, FieldInfo
 from segmarketo_cli.mapping.mapper import COMPLIANCE_FIELDS, Mapper
 
@@ -252,7 +252,8 @@ def map_in_sql(con: duckdb.DuckDBPyConnection, simple: str, mapper: Mapper, *, n
         if any("." in key for key in _keys(structure)):
             continue  # a dotted key could collide with a nested path: Python flattens it
         pointers: list[str] = []
-        once = keys_once(text, pointers)  # first: its leaves in the traits' order, the routed ones among them
+        # a told shape's traits give no key twice; else keys_once first: its leaves in the traits' order
+        once = "true" if told(int(shape)) else keys_once(text, pointers)
         if once is None:
             continue  # a key the JSON writer escapes: Python reads those people
         paths = list(leaves(structure, clear_nulls=nulls == "clear"))

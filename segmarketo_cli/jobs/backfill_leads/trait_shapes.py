@@ -10,8 +10,13 @@ object (no spaces), each leaf of its structure's type (a JSON string starts with
 `json_type` of its short text). Equal text proves the keys, their order and that no key is there twice (a leaf is
 one value); the traits columnar.py loads are the JSON writer's text, and any other text only fails the test. Such
 a row gets the md5 of that structure's text (a constant: md5 runs once); every other row gets
-`md5_number(json_structure(traits))`, as before. A structure with an empty object, an array, keys given twice or a
-key JSON would escape is never told the cheap way.
+`md5_number(json_structure(traits))`. A structure with an empty object, an array, keys given twice or a key JSON
+would escape is never told the cheap way.
+
+The shape's lowest bit says which: 0 for a row the cheap test told (so its traits give no key twice, which
+sql_mapping.py then need not test again), 1 for the others. Two rows of one structure, one told and one not (it
+gives a key twice, which json_structure merges), so have different shapes: columnar.py leaves that person to the
+graph, which reads the traits as Python does.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from segmarketo_cli.engine import sql_text
 
 FAST_SHAPES = 4  # structures told by the cheap test, most common first (a row of none of them pays for each test)
 SAMPLE = 10_000  # rows whose structures are counted
-SHAPE = "md5_number(json_structure(traits))"
+SHAPE = "(md5_number(json_structure(traits)) | 1::UHUGEINT)"  # a shape not told: its lowest bit 1
+_TOLD = "(md5_number({structure}) & ~(1::UHUGEINT))"  # the shape of a row the cheap test told: its lowest bit 0
 LEAVES = "shape_leaves"  # the column of the leaves' JSON text (ShapeSql.leaves)
 _LEAF_TESTS = {"VARCHAR": "starts_with({v}, '\"')", "BOOLEAN": "{v} IN ('true', 'false')", "NULL": "{v} = 'null'",
                "BIGINT": "json_type({v}) = 'BIGINT'", "UBIGINT": "json_type({v}) = 'UBIGINT'",
@@ -50,7 +56,7 @@ class ShapeSql:
 
 def shape_sql(con: duckdb.DuckDBPyConnection, rows: str) -> ShapeSql:
     """SQL of the shape of `traits` (JSON text of an object) for the rows of the query `rows`, which has that
-    column; equal to SHAPE on every row."""
+    column: md5_number(json_structure(traits)) but for its lowest bit, which is 0 when the cheap test told it."""
     found = con.execute(f"SELECT json_structure(traits) AS s, count(*) AS n FROM ({rows} LIMIT {SAMPLE}) "
                         f"GROUP BY s ORDER BY n DESC, s LIMIT {FAST_SHAPES}").fetchall()
     pointers: list[str] = []
@@ -58,11 +64,16 @@ def shape_sql(con: duckdb.DuckDBPyConnection, rows: str) -> ShapeSql:
     for (text, _) in found:
         test = conforms(str(text), pointers)
         if test is not None:
-            whens.append(f"WHEN {test} THEN md5_number({sql_text(str(text))})")
+            whens.append(f"WHEN {test} THEN {_TOLD.format(structure=sql_text(str(text)))}")
     if not whens:
         return ShapeSql("NULL", SHAPE)
     leaves = f"json_extract(traits, [{', '.join(sql_text(pointer) for pointer in pointers)}])"
     return ShapeSql(leaves, f"CASE {' '.join(whens)} ELSE {SHAPE} END")
+
+
+def told(shape: int) -> bool:
+    """Whether a row of this shape was told by the cheap test (its traits give no key twice)."""
+    return not shape & 1
 
 
 def conforms(structure: str, pointers: list[str]) -> str | None:
