@@ -80,17 +80,10 @@ def conforms(structure: str, pointers: list[str]) -> str | None:
     """SQL true when json_structure(traits) is `structure` (json_structure's text) and the traits give no key twice
     in one object (json_structure merges those: such rows take the json_structure way), false otherwise; None when
     no such cheap test exists for it. The leaves it reads are LEAVES[i], i a place in `pointers` (the leaves' JSON
-    pointers, to which it adds its own)."""
-    try:
-        tree = json.loads(structure, object_pairs_hook=_unique)
-        if not isinstance(tree, dict) or not tree:
-            return None
-        parts: list[str] = []
-        tests: list[str] = []
-        _walk(tree, "", parts, tests, pointers)
-    except _NotTold:
-        return None
-    return f"(traits = concat({', '.join(parts)}) AND {' AND '.join(tests)})"
+    pointers, to which it adds its own only when it has a test)."""
+    tests: list[str] = []
+    parts = _rebuilt(structure, pointers, tests)
+    return None if parts is None else f"(traits = concat({', '.join(parts)}) AND {' AND '.join(tests)})"
 
 
 def keys_once(structure: str, pointers: list[str]) -> str | None:
@@ -98,15 +91,24 @@ def keys_once(structure: str, pointers: list[str]) -> str | None:
     (json_structure merges a key given twice; json_extract reads the first value, Python's json.loads the last):
     their text is the structure's keys in order with each leaf's text put in, arrays and empty objects whole. None
     when a key is one the JSON writer escapes. Leaves as in `conforms`."""
+    parts = _rebuilt(structure, pointers, None)
+    return None if parts is None else f"(traits = concat({', '.join(parts)}))"
+
+
+def _rebuilt(structure: str, pointers: list[str], tests: list[str] | None) -> list[str] | None:
+    """concat's arguments rebuilding the text of traits of `structure` (see `_walk`; `tests` None: no type tests),
+    or None when that cannot be done; the leaves it reads are added to `pointers` only then."""
     try:
         tree = json.loads(structure, object_pairs_hook=_unique)
-        if not isinstance(tree, dict):
+        if not isinstance(tree, dict) or (tests is not None and not tree):
             return None
         parts: list[str] = []
-        _walk(tree, "", parts, None, pointers)
+        read = list(pointers)
+        _walk(tree, "", parts, tests, read)
     except _NotTold:
         return None
-    return f"(traits = concat({', '.join(parts)}))"
+    pointers[:] = read
+    return parts
 
 
 def leaf_pointer(path: list[str]) -> str:
