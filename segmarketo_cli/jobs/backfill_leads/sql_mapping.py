@@ -198,8 +198,8 @@ def plan_shape(mapper: Mapper, paths: list[tuple[str, str]], *, ownership: Owner
     if len(set(names)) != len(names):
         return None
     chosen = mapper.choose_routes(names)
-    split_into = [target for target in ("firstName", "lastName") if target not in chosen and mapper.writable(target)]
-    split_into = split_into if dict(paths).get("name") == "VARCHAR" else []  # a name to split (Mapper.map_person)
+    split_into = [target for target in ("firstName", "lastName")  # a name to split (Mapper.map_person)
+                  if dict(paths).get("name") == "VARCHAR" and target not in chosen and mapper.writable(target)]
     fields: dict[str, _Field] = {}
     for target, index in chosen.items():
         path, kind = paths[index]
