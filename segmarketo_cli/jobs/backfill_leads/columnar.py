@@ -28,6 +28,7 @@ import itertools
 import json
 import operator
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
@@ -157,13 +158,14 @@ LINES = f"""
                CASE WHEN wanted AND NOT odd THEN try(json_extract(line, [{_PATHS}])) END AS f
         FROM lines),
     fields AS (
-        SELECT n, size, line, wanted, odd, f[1] AS j_type, f[2] AS j_u, f[3] AS j_a, f[4] AS j_ts,
-               f[5]::VARCHAR AS traits, f[6] AS j_context, f[7] AS j_properties, f[8] AS j_event, f[9] AS j_message,
-               f[10] AS j_previous, f[-1] AS j_email, {_KNOWN_FOUND} AS known,
-               CASE WHEN starts_with(f[2], '"') THEN f[2] ->> '$' END AS u,
-               CASE WHEN starts_with(f[3], '"') THEN f[3] ->> '$' END AS a, f[-1] ->> '$' AS email,
-               epoch_us(try_cast(f[4] ->> '$' AS TIMESTAMPTZ)) / 1e6 AS ts
-        FROM parsed),
+        SELECT n, size, line, wanted, odd, p.*
+        FROM (SELECT n, size, line, wanted, odd, CASE WHEN f IS NOT NULL THEN {{
+                  'j_type': f[1], 'j_u': f[2], 'j_a': f[3], 'j_ts': f[4], 'traits': f[5]::VARCHAR, 'j_context': f[6],
+                  'j_properties': f[7], 'j_event': f[8], 'j_message': f[9], 'j_previous': f[10], 'j_email': f[-1],
+                  'known': {_KNOWN_FOUND}, 'u': CASE WHEN starts_with(f[2], '"') THEN f[2] ->> '$' END,
+                  'a': CASE WHEN starts_with(f[3], '"') THEN f[3] ->> '$' END, 'email': f[-1] ->> '$',
+                  'ts': epoch_us(try_cast(f[4] ->> '$' AS TIMESTAMPTZ)) / 1e6}} END AS p
+              FROM parsed)),
     checked AS (
         SELECT n, size, line, wanted, odd, u, a, email, ts, traits, known, coalesce({PLAIN}, false) AS looks_plain
         FROM fields),
@@ -300,12 +302,25 @@ class ColumnarRead:
         finally:
             con.execute("DROP TABLE IF EXISTS col_raw")
 
+    @contextmanager
+    def _one_thread(self) -> Iterator[None]:
+        """DuckDB on one thread for the block's statements: each runs on one thread anyway (the numbered scan, a
+        window over the whole input) or gains little wall time from a second one (FIND_COMPLEX's small groups),
+        which costs more CPU than it saves (docs/engine.md, "Threads")."""
+        self.con.execute("SET threads = 1")
+        try:
+            yield
+        finally:
+            if not self.small:  # a small memory_limit keeps one thread for the whole read (see `load`)
+                self.con.execute(f"SET threads = {int(self._threads)}")
+
     def _load_file(self, source: InputFile, base: int) -> int:
         """One file read once and classified (see the module); its number of lines."""
         con = self.con
         csv = CSV.format(path=sql_text(str(source.path)), compression="gzip" if source.gzipped else "none",
                          buffer=SMALL_BUFFER if self.small else "")
-        con.execute(LINES.replace("{csv}", csv))
+        with self._one_thread():
+            con.execute(LINES.replace("{csv}", csv))
         ((lines, blank, size, last_kind),) = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE size = 0), coalesce(sum(size), 0), arg_max(kind, n) "
             "FROM col_raw").fetchall()
@@ -377,8 +392,9 @@ class ColumnarRead:
 
     # ---- 3. numbers, and who is simple ------------------------------------------------------------------------
     def number(self) -> None:
-        self.con.execute(NUMBER)
-        self.con.execute(FIND_COMPLEX)
+        with self._one_thread():
+            self.con.execute(NUMBER)
+            self.con.execute(FIND_COMPLEX)
 
     def tee(self, tee: Tee) -> None:
         """Every record, in input order, to `tee` (the people store of a full run)."""
