@@ -29,14 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Timer, peak_rss_mb  # noqa: E402
 
 from segmarketo_cli.cli.main import cli
-from segmarketo_cli.engine import Engine, insert_rows
+from segmarketo_cli.engine import Engine, create, insert_rows
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.sync_audience import members as audience_members
 from segmarketo_cli.jobs.sync_audience.audience_table import load_audience
 from segmarketo_cli.jobs.sync_audience.plan import plan_membership
 from segmarketo_cli.jobs.sync_audience.plan_out import write_plan
 from segmarketo_cli.jobs.sync_audience.resolve import RESOLVED_SCHEMA
-from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create
+from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS
 from segmarketo_cli.sandbox import Sandbox, SandboxConfig
 from segmarketo_cli.sizes import parse_memory_limit
 from segmarketo_cli.sources.audience.readers import read_audience

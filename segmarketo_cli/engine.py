@@ -7,10 +7,12 @@ near `memory_limit` whatever the input size; past the limit DuckDB writes to `te
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -20,8 +22,8 @@ from segmarketo_cli.paths import engine_dir, ensure_private_dir
 from segmarketo_cli.sizes import MIN_MEMORY_BYTES, parse_memory_limit
 
 LIST_ROWS = 100_000  # rows a process hands to DuckDB as Python lists before Arrow takes over (insert_columns)
-_LIST_TYPES = {"int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE", "bool": "BOOLEAN", "string": "VARCHAR",
-               "binary": "BLOB", "list<item: string>": "VARCHAR[]"}  # Arrow type -> DuckDB type of the lists
+COLUMN_TYPES = {"int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE", "bool": "BOOLEAN", "string": "VARCHAR",
+                "binary": "BLOB", "list<string>": "VARCHAR[]"}  # a Columns type -> its DuckDB type
 _list_rows_left = LIST_ROWS
 
 if TYPE_CHECKING:  # DuckDB and pyarrow load with the first engine: runs planned in memory never import them
@@ -95,6 +97,47 @@ def fetch_row(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = 
     return rows[0] if rows else None
 
 
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # a key of COLUMN_TYPES
+
+
+class Columns:
+    """A table's columns for `create`, `insert_columns` and `insert_rows`: (name, type) pairs, each type a key of
+    COLUMN_TYPES. Their Arrow schema is built, and pyarrow imported (about 0.2 CPU-s with numpy), only when a batch
+    takes the Arrow way: a run that hands DuckDB no more than LIST_ROWS rows never imports it."""
+
+    def __init__(self, *columns: tuple[str, str]) -> None:
+        unknown = [kind for _, kind in columns if kind not in COLUMN_TYPES]
+        if unknown:
+            raise ValueError(f"column types {unknown} are none of {sorted(COLUMN_TYPES)}")
+        self.columns = tuple(Column(name, kind) for name, kind in columns)
+
+    def __iter__(self) -> Iterator[Column]:
+        return iter(self.columns)
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    def sql(self) -> str:
+        """The columns as CREATE TABLE lists them."""
+        return ", ".join(f"{column.name} {COLUMN_TYPES[column.type]}" for column in self.columns)
+
+    @functools.cached_property
+    def arrow(self) -> pa.Schema:
+        import pyarrow as pa
+
+        types = {"int64": pa.int64(), "int32": pa.int32(), "double": pa.float64(), "bool": pa.bool_(),
+                 "string": pa.string(), "binary": pa.binary(), "list<string>": pa.list_(pa.string())}
+        return pa.schema([(column.name, types[column.type]) for column in self.columns])
+
+
+def create(con: duckdb.DuckDBPyConnection, table: str, columns: Columns) -> None:
+    """An empty table `table` with `columns` (replacing one of that name)."""
+    con.execute(f"CREATE OR REPLACE TABLE {table} ({columns.sql()})")
+
+
 def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table | pa.RecordBatch) -> None:
     """Append an Arrow table or batch (columns in `table`'s order) to `table`."""
     con.register("engine_batch", data)
@@ -104,7 +147,7 @@ def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table | pa
         con.unregister("engine_batch")
 
 
-def insert_columns(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema,
+def insert_columns(con: duckdb.DuckDBPyConnection, table: str, schema: Columns,
                    columns: Sequence[Sequence[Any]]) -> None:
     """Append rows given column by column (in `schema`'s order) to `table`: while the process's first LIST_ROWS
     rows last, as DuckDB lists (one `unnest` per column); then as one Arrow table per call.
@@ -116,20 +159,20 @@ def insert_columns(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema
     if not columns or not columns[0]:
         return
     rows = len(columns[0])
-    kinds = [_LIST_TYPES.get(str(spec.type)) for spec in schema]
-    if rows <= _list_rows_left and None not in kinds and "pandas" not in sys.modules:
+    if rows <= _list_rows_left and "pandas" not in sys.modules:
         _list_rows_left -= rows
-        lists = ", ".join(f"unnest(${n}::{kind}[])" for n, kind in enumerate(kinds, start=1))
+        lists = ", ".join(f"unnest(${n}::{COLUMN_TYPES[spec.type]}[])" for n, spec in enumerate(schema, start=1))
         con.execute(f"INSERT INTO {table} SELECT {lists}", [list(column) for column in columns])  # noqa: S608
         return
     import pyarrow as pa
 
-    arrays = [pa.array(values, type=spec.type) for values, spec in zip(columns, schema, strict=True)]
-    insert_arrow(con, table, pa.Table.from_arrays(arrays, schema=schema))
+    arrow = schema.arrow
+    arrays = [pa.array(values, type=spec.type) for values, spec in zip(columns, arrow, strict=True)]
+    insert_arrow(con, table, pa.Table.from_arrays(arrays, schema=arrow))
 
 
-def insert_rows(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema,
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, schema: Columns,
                 rows: Sequence[tuple[Any, ...]]) -> None:
-    """Append `rows` (tuples in `schema`'s column order) to `table`, as one Arrow table."""
+    """Append `rows` (tuples in `schema`'s column order) to `table`."""
     if rows:
         insert_columns(con, table, schema, list(zip(*rows, strict=True)))

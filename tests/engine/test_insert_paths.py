@@ -7,11 +7,10 @@ import pickle
 import sys
 from itertools import cycle, islice
 
-import pyarrow as pa
 import pytest
 
 from segmarketo_cli import engine as engine_module
-from segmarketo_cli.engine import Engine, insert_columns, insert_rows
+from segmarketo_cli.engine import Columns, Engine, create, insert_columns, insert_rows
 from segmarketo_cli.jobs.apply_events import staging as apply_staging
 from segmarketo_cli.jobs.backfill_leads import plan_table
 from segmarketo_cli.jobs.sync_audience import audience_table, members, resolve
@@ -23,7 +22,7 @@ SAMPLES = {
     "bool": [True, False, None],
     "string": ["", "a\x00b", "é東🙂", None, "x" * 5_000, "'; DROP TABLE t; --"],
     "binary": [b"", b"\x00\xff", None, pickle.dumps({"a": [1, 2.5, None]})],
-    "list<item: string>": [[], ["id:1&token:x", "b"], None, ["é"]],
+    "list<string>": [[], ["id:1&token:x", "b"], None, ["é"]],
 }
 SCHEMAS = {
     "backfill people": plan_table.PEOPLE, "backfill stored": plan_table.STORED, "backfill hashes": plan_table.HASHES,
@@ -34,8 +33,6 @@ SCHEMAS = {
     "apply-events rejects": apply_staging._REJECT, "apply-events who": apply_staging._WHO,
     "apply-events ids": apply_staging._IDS, "apply-events message ids": apply_staging._MESSAGE_IDS,
 }
-SQL = {"int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE", "bool": "BOOLEAN", "string": "VARCHAR",
-       "binary": "BLOB", "list<item: string>": "VARCHAR[]"}
 
 
 @pytest.fixture
@@ -47,8 +44,8 @@ def con(tmp_path, monkeypatch):
         yield opened.con
 
 
-def columns_for(schema: pa.Schema, rows: int) -> list[list[object]]:
-    return [list(islice(cycle(SAMPLES[str(spec.type)]), rows)) for spec in schema]
+def columns_for(schema: Columns, rows: int) -> list[list[object]]:
+    return [list(islice(cycle(SAMPLES[spec.type]), rows)) for spec in schema]
 
 
 def table_rows(con, table: str) -> list[str]:
@@ -60,7 +57,7 @@ def test_lists_and_arrow_store_the_same_rows(con, monkeypatch, name):
     schema = SCHEMAS[name]
     columns = columns_for(schema, 60)
     for table in ("by_lists", "by_arrow"):
-        con.execute(f"CREATE TABLE {table} ({', '.join(f'{s.name} {SQL[str(s.type)]}' for s in schema)})")
+        create(con, table, schema)
     monkeypatch.setattr(engine_module, "_list_rows_left", 1_000)
     insert_columns(con, "by_lists", schema, columns)
     assert engine_module._list_rows_left == 940  # went as lists

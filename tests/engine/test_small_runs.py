@@ -1,13 +1,17 @@
 """Small runs never pay the planning engine's fixed cost: a child `segmarketo` process planning a small input in
-memory never imports DuckDB, pyarrow or pandas; one that plans a small input on the engine never imports pandas."""
+memory never imports DuckDB, pyarrow or pandas; one that plans a small input on the engine never imports pandas;
+a backfill dry run read by DuckDB (columnar.py) that hands it no more than engine.LIST_ROWS rows never imports
+pyarrow."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+from segmarketo_cli.jobs.backfill_leads.sizing import COLUMNAR_FROM
 from tests.support.sandbox_env import subprocess_env
 from tests.support.writeback_helpers import populate
 
@@ -40,6 +44,23 @@ def test_a_small_backfill_dry_run_never_imports_duckdb(sandbox, tmp_path):
     assert done.returncode in (0, 3), done.stderr[-2000:]
     assert json.loads(done.stdout)["counts"]["leads_to_write"] > 0
     assert heavy == []
+
+
+def test_a_columnar_backfill_dry_run_never_imports_pyarrow(sandbox, tmp_path):
+    """Above COLUMNAR_FROM bytes the identifies are read and mapped by DuckDB: nothing there needs Arrow."""
+    path, people, size = tmp_path / "identifies.jsonl.gz", 0, 0
+    with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as out:
+        while size <= COLUMNAR_FROM:
+            line = json.dumps({"type": "identify", "userId": f"user-{people}", "timestamp": "2026-03-01T00:00:00Z",
+                               "context": {"ip": "10.0.0.1", "library": {"name": "analytics-node"}},
+                               "traits": {"email": f"person{people}@example.com", "firstName": "Ann",
+                                          "lastName": "Lee", "title": "Engineer " * 20}}) + "\n"
+            size += out.write(line)
+            people += 1
+    done, heavy = loaded_modules(sandbox.url, tmp_path / "home", "backfill-leads", "--json", "--dry-run", str(path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["counts"]["leads_to_write"] == people
+    assert heavy == ["duckdb"]
 
 
 def test_a_small_writeback_dry_run_never_imports_duckdb(sandbox, tmp_path):

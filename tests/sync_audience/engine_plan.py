@@ -8,12 +8,11 @@ from typing import Any
 
 import duckdb
 
-from segmarketo_cli.engine import insert_rows
+from segmarketo_cli.engine import create, insert_rows
 from segmarketo_cli.jobs.sync_audience.audience_table import iter_people, load_audience
 from segmarketo_cli.jobs.sync_audience.members import load_members
 from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan, plan_membership
 from segmarketo_cli.jobs.sync_audience.resolve import RESOLVED_SCHEMA
-from segmarketo_cli.jobs.sync_audience.tables import create
 from segmarketo_cli.sources.audience.readers import AudienceInput, AudiencePerson, Identity, Rejection
 
 

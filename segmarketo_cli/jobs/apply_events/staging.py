@@ -12,24 +12,23 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
-from segmarketo_cli.engine import insert_columns, insert_rows
+from segmarketo_cli.engine import Columns, insert_columns, insert_rows
 
 CHUNK = 50_000  # rows per Arrow batch, both ways
 
-_MATCH = pa.schema([("seq", pa.int64()), ("rule", pa.int32()), ("message_id", pa.string()), ("ts", pa.float64()),
-                    ("origin", pa.string()), ("who", pa.string()), ("payload", pa.binary())])
+_MATCH = Columns(("seq", "int64"), ("rule", "int32"), ("message_id", "string"), ("ts", "double"),
+                    ("origin", "string"), ("who", "string"), ("payload", "binary"))
 # rule is null for a malformed line; field and value only when a value was at fault
-_REJECT = pa.schema([("seq", pa.int64()), ("rule", pa.int32()), ("message_id", pa.string()), ("origin", pa.string()),
-                     ("reason", pa.string()), ("field", pa.string()), ("value", pa.binary())])
+_REJECT = Columns(("seq", "int64"), ("rule", "int32"), ("message_id", "string"), ("origin", "string"),
+                     ("reason", "string"), ("field", "string"), ("value", "binary"))
 # --plan-out's reject rows, listed after the changes: rule empty for a malformed line, lead_id when a write was refused
-_PLAN_REJECT = pa.schema([("seq", pa.int64()), ("lead_id", pa.int64()), ("rule", pa.string()), ("field", pa.string()),
-                          ("value", pa.string()), ("reason", pa.string()), ("origin", pa.string())])
-_WHO = pa.schema([("who", pa.string()), ("key", pa.string()), ("reason", pa.string()), ("email", pa.string())])
-_IDS = pa.schema([("rule", pa.int32()), ("message_id", pa.string())])
-_KEYS = pa.schema([("key", pa.string())])
-_MESSAGE_IDS = pa.schema([("message_id", pa.string())])
+_PLAN_REJECT = Columns(("seq", "int64"), ("lead_id", "int64"), ("rule", "string"), ("field", "string"),
+                          ("value", "string"), ("reason", "string"), ("origin", "string"))
+_WHO = Columns(("who", "string"), ("key", "string"), ("reason", "string"), ("email", "string"))
+_IDS = Columns(("rule", "int32"), ("message_id", "string"))
+_KEYS = Columns(("key", "string"))
+_MESSAGE_IDS = Columns(("message_id", "string"))
 
 _TABLES = """
 CREATE OR REPLACE TABLE ae_seen (message_id VARCHAR);
@@ -63,7 +62,7 @@ def load(blob: bytes | None) -> Any:
 class _Rows:
     """Rows collected in Python and appended to a table one Arrow batch at a time."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, schema: Columns) -> None:
         self.con = con
         self.table = table
         self.schema = schema

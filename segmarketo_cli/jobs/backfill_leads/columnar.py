@@ -32,9 +32,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
-from segmarketo_cli.engine import Engine, insert_arrow, sql_text
+from segmarketo_cli.engine import Columns, Engine, insert_columns, sql_text
 from segmarketo_cli.identity import IDENTIFY, IdentityGraph, Links, Person
 from segmarketo_cli.jobs.backfill_leads.components import label_components
 from segmarketo_cli.jobs.backfill_leads.messages import MESSAGE_BUCKETS, might_matter, take_item
@@ -238,8 +237,8 @@ SIMPLE_PEOPLE = f"""
 # FIND_COMPLEX compares within a hub and what sql_mapping.py maps a simple person by
 _PLAIN_SCHEMA = ("pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts DOUBLE, traits VARCHAR, "
                  "shape UHUGEINT")
-_PYTHON_SCHEMA = pa.schema([("pos", pa.int64()), ("identify", pa.bool_()), ("nodes", pa.list_(pa.string())),
-                            ("body", pa.binary())])
+_PYTHON_SCHEMA = Columns(("pos", "int64"), ("identify", "bool"), ("nodes", "list<string>"),
+                            ("body", "binary"))
 _CHUNK = 50_000
 
 
@@ -386,7 +385,7 @@ class ColumnarRead:
 
     def _flush_python(self, rows: list[list[Any]]) -> None:
         if rows[0]:
-            insert_arrow(self.con, PYTHON_RECORDS, pa.record_batch(rows, schema=_PYTHON_SCHEMA))
+            insert_columns(self.con, PYTHON_RECORDS, _PYTHON_SCHEMA, rows)
             for column in rows:
                 column.clear()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from segmarketo_cli.engine import Engine
 from segmarketo_cli.identity import IdentityGraph, Person
@@ -30,9 +29,9 @@ def replay_people(engine: Engine, *, nulls: str) -> Iterator[Person]:
     try:
         with path.open("rb", buffering=_READ_BUFFER) as bodies:
             graph, current = IdentityGraph(nulls=nulls), None
-            for batch in cursor.sql(_IN_ORDER).to_arrow_reader(CHUNK):
-                columns: list[list[Any]] = [column.to_pylist() for column in batch.columns]
-                for first_fold, fold_seq, body_at, body_size in zip(*columns, strict=True):
+            cursor.execute(_IN_ORDER)
+            while rows := cursor.fetchmany(CHUNK):
+                for first_fold, fold_seq, body_at, body_size in rows:
                     if first_fold != current:
                         if current is not None:
                             yield _person(graph)

@@ -13,9 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
-from segmarketo_cli.engine import Engine, insert_arrow
+from segmarketo_cli.engine import Columns, Engine, insert_columns
 from segmarketo_cli.identity import IDENTIFY, Links
 from segmarketo_cli.jobs.backfill_leads.records import Tee, dump_record, load_record
 from segmarketo_cli.timeparse import message_time
@@ -27,9 +25,9 @@ NODES = "identity_nodes"  # seq, node: the graph's node names of each staged mes
 BODIES = "identity-messages.bin"  # the staged records (see dump_record), in the engine's folder
 CHUNK = 50_000  # rows per Arrow batch handed to DuckDB
 
-_MESSAGES_SCHEMA = pa.schema([("seq", pa.int64()), ("fold_seq", pa.int64()), ("body_at", pa.int64()),
-                              ("body_size", pa.int64())])
-_NODES_SCHEMA = pa.schema([("seq", pa.int64()), ("node", pa.string())])
+_MESSAGES_SCHEMA = Columns(("seq", "int64"), ("fold_seq", "int64"), ("body_at", "int64"),
+                              ("body_size", "int64"))
+_NODES_SCHEMA = Columns(("seq", "int64"), ("node", "string"))
 
 def bodies_path(engine: Engine) -> Path:
     """Where the staged records of `engine`'s run are kept (removed with the engine's folder)."""
@@ -99,8 +97,8 @@ class MessageStage:
     def _flush(self) -> None:
         if not self._rows[0]:
             return
-        insert_arrow(self.con, MESSAGES, pa.record_batch(list(self._rows), schema=_MESSAGES_SCHEMA))
-        insert_arrow(self.con, NODES, pa.record_batch(list(self._nodes), schema=_NODES_SCHEMA))
+        insert_columns(self.con, MESSAGES, _MESSAGES_SCHEMA, self._rows)
+        insert_columns(self.con, NODES, _NODES_SCHEMA, self._nodes)
         self._rows = ([], [], [], [])
         self._nodes = ([], [])
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
-from segmarketo_cli.engine import insert_columns, insert_rows
-from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, scalar, stream
+from segmarketo_cli.engine import Columns, create, insert_columns, insert_rows
+from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, scalar, stream
 from segmarketo_cli.sources.audience.readers import (
     AudienceInput,
     AudiencePerson,
@@ -23,13 +21,13 @@ if TYPE_CHECKING:
 
     from segmarketo_cli.jobs.rejects import RejectsWriter
 
-ROWS_SCHEMA = pa.schema([("seq", pa.int64()), ("audience", pa.string()), ("ts", pa.float64()),
-                         ("member", pa.bool_()), ("origin", pa.string()), ("user_id", pa.string()),
-                         ("key_kind", pa.string()), ("key_value", pa.string())])
-EXTRA_IDS_SCHEMA = pa.schema([("seq", pa.int64()), ("pos", pa.int32()), ("kind", pa.string()),
-                              ("value", pa.string())])
-REJECTS_SCHEMA = pa.schema([("origin", pa.string()), ("reason", pa.string()), ("field", pa.string()),
-                            ("value", pa.string())])
+ROWS_SCHEMA = Columns(("seq", "int64"), ("audience", "string"), ("ts", "double"),
+                         ("member", "bool"), ("origin", "string"), ("user_id", "string"),
+                         ("key_kind", "string"), ("key_value", "string"))
+EXTRA_IDS_SCHEMA = Columns(("seq", "int64"), ("pos", "int32"), ("kind", "string"),
+                              ("value", "string"))
+REJECTS_SCHEMA = Columns(("origin", "string"), ("reason", "string"), ("field", "string"),
+                            ("value", "string"))
 
 # Snapshots: the first row of a key wins. Events: replayed in time order, the latest per key wins; a row without
 # a timestamp takes the last one before it in the file. A person's `pos`, the order people are listed in, is the

@@ -11,9 +11,7 @@ from collections.abc import Iterable, Iterator
 from itertools import chain, islice
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
-from segmarketo_cli.engine import insert_rows
+from segmarketo_cli.engine import Columns, create, insert_rows
 from segmarketo_cli.jobs.backfill_leads.plan import Candidate
 from segmarketo_cli.jobs.batches import first_reason, positional
 from segmarketo_cli.jobs.bulk_import.execute import BulkExecutor, ImportResult
@@ -21,7 +19,7 @@ from segmarketo_cli.jobs.interrupts import held
 from segmarketo_cli.jobs.sync_audience.changes import create_change, membership_change, new_member
 from segmarketo_cli.jobs.sync_audience.plan import ListMembershipPlan, Member, new_lead_record
 from segmarketo_cli.jobs.sync_audience.resolve import lookup
-from segmarketo_cli.jobs.sync_audience.tables import create, scalar, stream
+from segmarketo_cli.jobs.sync_audience.tables import scalar, stream
 from segmarketo_cli.sources.audience.readers import AudiencePerson, Identity
 
 if TYPE_CHECKING:
@@ -35,9 +33,9 @@ KINDS = ("email", "userId")
 
 # New lead ids per kind (its place in KINDS) with their person's key and origin; people to look up or create
 # again (key value, origin, user id).
-_CREATED = pa.schema([("kind", pa.int32()), ("lead_id", pa.int64()), ("value", pa.string()),
-                      ("origin", pa.string())])
-_PEOPLE = pa.schema([("value", pa.string()), ("origin", pa.string()), ("user_id", pa.string())])
+_CREATED = Columns(("kind", "int32"), ("lead_id", "int64"), ("value", "string"),
+                      ("origin", "string"))
+_PEOPLE = Columns(("value", "string"), ("origin", "string"), ("user_id", "string"))
 
 
 def uses_bulk_import(people: int) -> bool:

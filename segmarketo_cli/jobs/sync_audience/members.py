@@ -9,13 +9,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from segmarketo_cli.engine import insert_rows
+from segmarketo_cli.engine import Columns, create, insert_rows
 from segmarketo_cli.errors import MarketoError
 from segmarketo_cli.jobs.extract_file import csv_rows, downloaded_extract
 from segmarketo_cli.jobs.sync_audience.resolve import normalise
-from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, scalar
+from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, scalar
 from segmarketo_cli.marketo.bulk import EXTRACT_POLL_INTERVAL_S
 from segmarketo_cli.waits import waiting
 
@@ -29,8 +27,8 @@ log = logging.getLogger("segmarketo.audience")
 EXTRACT_POLL_S = (EXTRACT_POLL_INTERVAL_S,)  # Adobe: poll an export's status at most once a minute
 POLL_TIMEOUT_S = 6 * 3600
 LIST_SIZE_TTL_S = 30 * 86400
-MEMBER_SCHEMA = pa.schema([("seq", pa.int64()), ("lead_id", pa.int64()), ("email_text", pa.string()),
-                           ("email_key", pa.string()), ("user_key", pa.string())])
+MEMBER_SCHEMA = Columns(("seq", "int64"), ("lead_id", "int64"), ("email_text", "string"),
+                           ("email_key", "string"), ("user_key", "string"))
 
 
 def member_fields(session: SyncSession) -> list[str]:

@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from segmarketo_cli.engine import insert_rows
+from segmarketo_cli.engine import Columns, create, insert_rows
 from segmarketo_cli.jobs.batchpool import run_batches, workers_for
-from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, create, scalar, stream
+from segmarketo_cli.jobs.sync_audience.tables import BATCH_ROWS, scalar, stream
 from segmarketo_cli.sources.audience.readers import Identity
 
 if TYPE_CHECKING:
@@ -17,8 +15,8 @@ if TYPE_CHECKING:
 
     from segmarketo_cli.jobs.sync_audience.session import SyncSession
 
-RESOLVED_SCHEMA = pa.schema([("kind", pa.string()), ("value", pa.string()), ("lead_id", pa.int64())])
-CACHED_SCHEMA = pa.schema([("value", pa.string()), ("lead_id", pa.int64())])
+RESOLVED_SCHEMA = Columns(("kind", "string"), ("value", "string"), ("lead_id", "int64"))
+CACHED_SCHEMA = Columns(("value", "string"), ("lead_id", "int64"))
 
 
 def resolve(session: SyncSession, con: duckdb.DuckDBPyConnection) -> None:

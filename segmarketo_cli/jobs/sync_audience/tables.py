@@ -5,22 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
 BATCH_ROWS = 50_000  # rows per Arrow batch into and out of the engine
-
-_SQL_TYPES = {pa.int64(): "BIGINT", pa.int32(): "INTEGER", pa.string(): "VARCHAR", pa.float64(): "DOUBLE",
-              pa.bool_(): "BOOLEAN"}
-
-
-def create(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
-    """An empty table `table` with the columns of `schema` (replacing one of that name)."""
-    columns = ", ".join(f"{f.name} {_SQL_TYPES[f.type]}" for f in schema)
-    con.execute(f"CREATE OR REPLACE TABLE {table} ({columns})")
-
 
 def scalar(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> int:
     """The integer one-value `query` returns (0 for NULL), its result read to the end."""
