@@ -3,11 +3,10 @@ Arrow batches (loaded)."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from segmarketo_cli.engine import Engine
+from segmarketo_cli.jobs.backfill_leads import plan_table
 from segmarketo_cli.jobs.backfill_leads.plan_table import stream
 
 ROWS = 53
@@ -27,8 +26,7 @@ def con(tmp_path):
 def chunks(con, monkeypatch, *, arrow: bool) -> list[list[tuple[object, ...]]]:
     if arrow:
         import pyarrow  # noqa: F401 - loaded, as a real run's people store loads it
-    else:
-        monkeypatch.delitem(sys.modules, "pyarrow", raising=False)
+    monkeypatch.setattr(plan_table, "_arrow_loaded", lambda: arrow)
     return list(stream(con, "SELECT * FROM t WHERE n >= $low ORDER BY n", {"low": 0}, size=10))
 
 

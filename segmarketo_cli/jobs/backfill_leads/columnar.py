@@ -38,11 +38,11 @@ from segmarketo_cli.identity import IDENTIFY, IdentityGraph, Links, Person
 from segmarketo_cli.jobs.backfill_leads.components import label_components
 from segmarketo_cli.jobs.backfill_leads.messages import MESSAGE_BUCKETS, might_matter, take_item
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
-from segmarketo_cli.jobs.backfill_leads.plan_table import ATTACH, stream
+from segmarketo_cli.jobs.backfill_leads.plan_table import ATTACH, PLAN_PEOPLE, SQL_PEOPLE, stream
 from segmarketo_cli.jobs.backfill_leads.records import Tee, dump_record
 from segmarketo_cli.jobs.backfill_leads.replay import replay_people
 from segmarketo_cli.jobs.backfill_leads.sizing import ISIZE_WRAP, gzip_isize
-from segmarketo_cli.jobs.backfill_leads.sql_mapping import MAPPED, map_in_sql
+from segmarketo_cli.jobs.backfill_leads.sql_mapping import map_in_sql
 from segmarketo_cli.jobs.backfill_leads.staging import MessageStage
 from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, shape_sql
 from segmarketo_cli.jobs.rejects import RejectsWriter
@@ -62,6 +62,7 @@ RECORDS = "backfill.col_records"  # pos, identify, seq, fold: every record numbe
 COMPLEX = "backfill.col_complex"  # hubs whose people are replayed by the graph
 SIMPLE = "backfill.col_simple"  # one row per simple person (SIMPLE_PEOPLE)
 FILES = "backfill.col_files"  # file, name: the input files by index (for origins in SQL)
+MAPPED = "backfill.col_mapped"  # first_fold: the simple people map_simple mapped in SQL
 TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, SIMPLE, FILES, MAPPED,
           "backfill.col_nodes",
           "backfill.col_tee_plain", "backfill.col_tee_python")
@@ -442,18 +443,25 @@ class ColumnarRead:
         self.people_count = replayed + int(simple)
         return ColumnarPeople(self)
 
-    def map_simple(self, mapper: Mapper, *, ownership: Ownership, lookup_field: str, read_all: bool) -> str:
-        """The simple people SQL can map (sql_mapping.py), as a query of plan rows: ordinal (the person's first
-        fold), key, fields (JSON), ts, origin, owned_fields (JSON), owned, needs_read; `people` then leaves them
-        out."""
-        self._mapped = map_in_sql(self.con, SIMPLE, mapper, nulls=self.nulls, ownership=ownership,
-                                  lookup_field=lookup_field, read_all=read_all) > 0
+    def map_simple(self, mapper: Mapper, *, ownership: Ownership, lookup_field: str, read_all: bool) -> int:
+        """The simple people SQL can map (sql_mapping.py), inserted into the plan's people (plan_table.SQL_PEOPLE:
+        ordinal, the person's first fold; key, fields (JSON), ts, origin, owned_fields (JSON), owned, needs_read);
+        how many. `people` then leaves them out."""
         self.con.execute(f"CREATE OR REPLACE TABLE {FILES} (file BIGINT, name VARCHAR)")
         self.con.executemany(f"INSERT INTO {FILES} VALUES (?, ?)", list(enumerate(self.names)))
-        return f"""SELECT m.first_fold AS ordinal, m.key, m.fields, m.ts,
-                          f.name || ':' || (m.first_pos & {LINE_MASK}) AS origin, m.owned_fields, m.owned,
-                          m.needs_read
-                   FROM {MAPPED} m JOIN {FILES} f ON f.file = m.first_pos >> {POS_BITS}"""
+
+        def insert(rows: str) -> str:
+            return SQL_PEOPLE.format(rows=f"""
+                SELECT m.first_fold AS ordinal, m.key, m.fields, m.ts,
+                       f.name || ':' || (m.first_pos & {LINE_MASK}) AS origin, m.owned_fields, m.owned, m.needs_read
+                FROM ({rows}) m JOIN {FILES} f ON f.file = m.first_pos >> {POS_BITS}""")
+
+        mapped = map_in_sql(self.con, SIMPLE, mapper, nulls=self.nulls, ownership=ownership,
+                            lookup_field=lookup_field, read_all=read_all, insert=insert)
+        self._mapped = mapped > 0
+        if self._mapped:  # the plan's people table gets the others' rows while they stream out
+            self.con.execute(f"CREATE OR REPLACE TABLE {MAPPED} AS SELECT ordinal AS first_fold FROM {PLAN_PEOPLE}")
+        return mapped
 
     def merged(self) -> Iterator[Person]:
         """The people not mapped in SQL, simple and replayed, in people order (first identify first)."""
@@ -485,7 +493,7 @@ class ColumnarPeople:
         self.reader = reader
         self._people: Iterator[Person] | None = None
 
-    def map_simple(self, mapper: Mapper, *, ownership: Ownership, lookup_field: str, read_all: bool) -> str:
+    def map_simple(self, mapper: Mapper, *, ownership: Ownership, lookup_field: str, read_all: bool) -> int:
         return self.reader.map_simple(mapper, ownership=ownership, lookup_field=lookup_field, read_all=read_all)
 
     def __iter__(self) -> Iterator[Person]:

@@ -24,10 +24,10 @@ def knows_some() -> bool:
 
 @runtime_checkable
 class SqlPeople(Protocol):
-    """People some of whom SQL maps (columnar.ColumnarPeople): `map_simple` returns the query of their plan rows,
-    and iterating then gives the others."""
+    """People some of whom SQL maps (columnar.ColumnarPeople): `map_simple` inserts their rows into the plan's people
+    (plan_table.SQL_PEOPLE) and says how many, and iterating then gives the others."""
 
-    def map_simple(self, mapper: Mapper, *, ownership: Ownership, lookup_field: str, read_all: bool) -> str: ...
+    def map_simple(self, mapper: Mapper, *, ownership: Ownership, lookup_field: str, read_all: bool) -> int: ...
 
     def __iter__(self) -> Iterator[Person]: ...
 

@@ -45,11 +45,14 @@ PEOPLE = Columns(
     ("ts", "double"), ("origin", "string"), ("cookies", "list<string>"), ("owned_fields", "string"),
     ("owned", "int32"), ("needs_read", "bool"), ("reason", "string"), ("reject_fields", "binary"),
 )
-PEOPLE_TABLE = """CREATE OR REPLACE TABLE backfill.plan_people (ordinal BIGINT, key VARCHAR, fields VARCHAR,
+PLAN_PEOPLE = "backfill.plan_people"
+PEOPLE_TABLE = f"""CREATE OR REPLACE TABLE {PLAN_PEOPLE} (ordinal BIGINT, key VARCHAR, fields VARCHAR,
     field_ts BLOB, ts DOUBLE, origin VARCHAR, cookies VARCHAR[], owned_fields VARCHAR, owned INTEGER,
     needs_read BOOLEAN, reason VARCHAR, reject_fields BLOB)"""
-SQL_PEOPLE = """INSERT INTO backfill.plan_people
-    SELECT ordinal, key, fields, NULL, ts, origin, NULL, owned_fields, owned, needs_read, NULL, NULL FROM ({rows})"""
+# The people mapped in SQL (lead_plan.SqlPeople), from a query of ordinal, key, fields, ts, origin, owned_fields, owned,
+# needs_read.
+SQL_PEOPLE = f"""INSERT INTO {PLAN_PEOPLE}
+    SELECT ordinal, key, fields, NULL, ts, origin, NULL, owned_fields, owned, needs_read, NULL, NULL FROM ({{rows}})"""
 STORED = Columns(("key", "string"), ("hash", "string"))
 HASHES = Columns(("ordinal", "int64"), ("hash", "string"), ("unchanged", "bool"))
 # A changed candidate once settled (read from Marketo or recalled from the state store): fields left to write,
@@ -107,7 +110,7 @@ def stream(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | No
     (a real run's people store), Python rows before (a dry run on a first run streams nothing)."""
     cursor = con.cursor()
     try:
-        if "pyarrow" not in sys.modules:
+        if not _arrow_loaded():
             cursor.execute(sql, params)
             while rows := cursor.fetchmany(size):
                 yield rows
@@ -122,6 +125,10 @@ def stream(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | No
             yield pending
     finally:
         cursor.close()
+
+
+def _arrow_loaded() -> bool:
+    return "pyarrow" in sys.modules
 
 
 def _candidate(row: tuple[Any, ...]) -> Candidate:
@@ -214,8 +221,7 @@ def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPy
     read_all = before_values == "marketo"
     con.execute(PEOPLE_TABLE)
     if isinstance(people, SqlPeople):
-        rows = people.map_simple(mapper, ownership=ownership, lookup_field=lookup_field, read_all=read_all)
-        con.execute(SQL_PEOPLE.format(rows=rows))
+        people.map_simple(mapper, ownership=ownership, lookup_field=lookup_field, read_all=read_all)
     _load_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership, read_all=read_all,
                  first_seq=isinstance(people, SqlPeople))
     con.execute(DUPLICATES, {"prefix": f"duplicate {lookup_field} in input (also at "})

@@ -14,15 +14,15 @@ Only what SQL provably does as `Mapper.map_person` + `plan.plan_person` do is do
 length (counted in bytes, never fewer than the characters Python counts), whole numbers for number fields,
 booleans for boolean fields, dates already written YYYY-MM-DD for date fields, e-mail addresses the reader
 already normalised, the `name` trait split into firstName / lastName. A person whose value needs anything
-else (coercion, a rejection, any other date, a compliance field...) is left to Python: its row is not
-in MAPPED and columnar.py builds its Person as before.
+else (coercion, a rejection, any other date, a compliance field...) is left to Python: no row of it is
+inserted and columnar.py builds its Person as before.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import duckdb
@@ -33,14 +33,11 @@ from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, keys_once, l
 from segmarketo_cli.mapping.catalog import PLAIN_TEXT, FieldInfo
 from segmarketo_cli.mapping.mapper import COMPLIANCE_FIELDS, Mapper
 
-MAPPED = "backfill.col_mapped"  # first_fold, key, fields, ts, first_pos, owned_fields, owned, needs_read
 _PLAIN_NAME = re.compile(r"[ !#-\[\]-~]+")  # printable ASCII but '"' and '\\': a field name JSON writes as it is
 MAX_SHAPES = 256  # shapes mapped in SQL, most common first; the people of rarer ones are mapped in Python
 _INTEGERS = ("BIGINT", "UBIGINT")
 _DATE = "[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}"  # a date field's text as Mapper.coerce writes it
 _NUMBER_KINDS = {"integer", "reference", "score", "float", "currency", "percent"}
-_MAPPED_TABLE = (f"CREATE OR REPLACE TABLE {MAPPED} (first_fold BIGINT, key VARCHAR, fields VARCHAR, ts DOUBLE, "
-                 "first_pos BIGINT, owned_fields VARCHAR, owned INTEGER, needs_read BOOLEAN)")
 
 
 def leaves(structure: object, *, clear_nulls: bool, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -144,7 +141,7 @@ class ShapePlan:
 
     def select(self, simple: str, *, shape: int, with_user: bool, keys_once: str) -> str:
         """The shape's people (those whose values pass every check and whose traits give no key twice,
-        `keys_once`: trait_shapes.keys_once over the same leaves) as MAPPED rows."""
+        `keys_once`: trait_shapes.keys_once over the same leaves) as rows of `map_in_sql`."""
         written = [name for name in self.fields if name not in self.owned]
         checks = [keys_once] + [check for f in self.fields.values() for check in f.checks] + self.key_checks
         owned = _json_object({n: self.fields[n] for n in self.owned}) if self.owned else "NULL"
@@ -153,7 +150,8 @@ class ShapePlan:
         pointers = ", ".join(sql_text(pointer) for pointer in self.pointers)
         extract = f"json_extract(traits, [{pointers}])" if pointers else "[]::JSON[]"
         return f"""
-            SELECT first_fold, {self.key}, {fields}, ts, first_pos, {owned}, {len(self.owned)}, {needs_read}
+            SELECT first_fold, {self.key} AS key, {fields} AS fields, ts, first_pos, {owned} AS owned_fields,
+                   {len(self.owned)} AS owned, {needs_read} AS needs_read
             FROM (SELECT first_fold, ts, first_pos, u, e, traits, {extract} AS {LEAVES} FROM {simple}
                   WHERE shape = {int(shape)} AND u IS {'NOT ' if with_user else ''}NULL)
             WHERE {' AND '.join(checks)}"""
@@ -238,10 +236,11 @@ def plan_shape(mapper: Mapper, paths: list[tuple[str, str]], *, ownership: Owner
 
 
 def map_in_sql(con: duckdb.DuckDBPyConnection, simple: str, mapper: Mapper, *, nulls: str, ownership: Ownership,
-               lookup_field: str, read_all: bool) -> int:
+               lookup_field: str, read_all: bool, insert: Callable[[str], str]) -> int:
     """Every simple person (table `simple`: first_fold, first_pos, u, e, ts, traits, shape) whose lead SQL can map,
-    into MAPPED; how many. The people of shapes or values left to Python are not in MAPPED."""
-    con.execute(_MAPPED_TABLE)
+    inserted by the statement `insert(rows)` (`rows` a query of first_fold, key, fields, ts, first_pos,
+    owned_fields, owned, needs_read); how many. The people of shapes or values left to Python are not."""
+    mapped = 0
     shapes = con.execute(f"""
         SELECT s.shape, s.with_user, json_structure(t.traits) FROM (
             SELECT shape, u IS NOT NULL AS with_user, count(*) AS people, min(first_fold) AS first
@@ -261,9 +260,9 @@ def map_in_sql(con: duckdb.DuckDBPyConnection, simple: str, mapper: Mapper, *, n
                           read_all=read_all, pointers=pointers)
         if plan is not None:
             select = plan.select(simple, shape=shape, with_user=with_user, keys_once=once)
-            con.execute(f"INSERT INTO {MAPPED} {select}")
-    ((mapped,),) = con.execute(f"SELECT count(*) FROM {MAPPED}").fetchall()
-    return int(mapped)
+            ((inserted,),) = con.execute(insert(select)).fetchall()
+            mapped += int(inserted)
+    return mapped
 
 
 def _keys(structure: object) -> Iterator[str]:
