@@ -17,14 +17,14 @@ from segmarketo_cli.engine import Columns, insert_columns, insert_rows
 
 CHUNK = 50_000  # rows per Arrow batch, both ways
 
-_MATCH = Columns(("seq", "int64"), ("rule", "int32"), ("message_id", "string"), ("ts", "double"),
-                    ("origin", "string"), ("who", "string"), ("payload", "binary"))
+_MATCH = Columns(("seq", "int64"), ("rule", "int32"), ("message_id", "string"), ("ts", "double"), ("origin", "string"),
+                 ("who", "string"), ("payload", "binary"))
 # rule is null for a malformed line; field and value only when a value was at fault
 _REJECT = Columns(("seq", "int64"), ("rule", "int32"), ("message_id", "string"), ("origin", "string"),
-                     ("reason", "string"), ("field", "string"), ("value", "binary"))
+                  ("reason", "string"), ("field", "string"), ("value", "binary"))
 # --plan-out's reject rows, listed after the changes: rule empty for a malformed line, lead_id when a write was refused
 _PLAN_REJECT = Columns(("seq", "int64"), ("lead_id", "int64"), ("rule", "string"), ("field", "string"),
-                          ("value", "string"), ("reason", "string"), ("origin", "string"))
+                       ("value", "string"), ("reason", "string"), ("origin", "string"))
 _WHO = Columns(("who", "string"), ("key", "string"), ("reason", "string"), ("email", "string"))
 _IDS = Columns(("rule", "int32"), ("message_id", "string"))
 _KEYS = Columns(("key", "string"))

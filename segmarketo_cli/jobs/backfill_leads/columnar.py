@@ -238,8 +238,7 @@ SIMPLE_PEOPLE = f"""
 # FIND_COMPLEX compares within a hub and what sql_mapping.py maps a simple person by
 _PLAIN_SCHEMA = ("pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts DOUBLE, traits VARCHAR, "
                  "shape UHUGEINT")
-_PYTHON_SCHEMA = Columns(("pos", "int64"), ("identify", "bool"), ("nodes", "list<string>"),
-                            ("body", "binary"))
+_PYTHON_SCHEMA = Columns(("pos", "int64"), ("identify", "bool"), ("nodes", "list<string>"), ("body", "binary"))
 _CHUNK = 50_000
 
 

@@ -57,9 +57,8 @@ STORED = Columns(("key", "string"), ("hash", "string"))
 HASHES = Columns(("ordinal", "int64"), ("hash", "string"), ("unchanged", "bool"))
 # A changed candidate once settled (read from Marketo or recalled from the state store): fields left to write,
 # whether the lead exists (`found`, NULL: nobody knows), its id, the before-values and what field ownership skipped.
-LOOKED = Columns(("ordinal", "int64"), ("fields", "string"), ("hash", "string"),
-                    ("unchanged", "bool"), ("found", "bool"), ("lead_id", "int64"),
-                    ("before", "binary"), ("skipped", "binary"))
+LOOKED = Columns(("ordinal", "int64"), ("fields", "string"), ("hash", "string"), ("unchanged", "bool"),
+                 ("found", "bool"), ("lead_id", "int64"), ("before", "binary"), ("skipped", "binary"))
 LOOKED_TABLE = """CREATE OR REPLACE TABLE backfill.plan_looked (ordinal BIGINT, fields VARCHAR, hash VARCHAR,
     unchanged BOOLEAN, found BOOLEAN, lead_id BIGINT, before BLOB, skipped BLOB)"""
 MARKS = Columns(("kind", "string"), ("key", "string"))

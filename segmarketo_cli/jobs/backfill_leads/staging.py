@@ -23,10 +23,9 @@ __all__ = ["BODIES", "CHUNK", "MESSAGES", "NODES", "MessageStage", "bodies_path"
 MESSAGES = "identity_messages"  # seq, fold_seq (an identify's sequence number, else NULL), body_at, body_size
 NODES = "identity_nodes"  # seq, node: the graph's node names of each staged message
 BODIES = "identity-messages.bin"  # the staged records (see dump_record), in the engine's folder
-CHUNK = 50_000  # rows per Arrow batch handed to DuckDB
+CHUNK = 50_000  # rows handed to DuckDB at a time (engine.insert_columns), and read back at a time by the replay
 
-_MESSAGES_SCHEMA = Columns(("seq", "int64"), ("fold_seq", "int64"), ("body_at", "int64"),
-                              ("body_size", "int64"))
+_MESSAGES_SCHEMA = Columns(("seq", "int64"), ("fold_seq", "int64"), ("body_at", "int64"), ("body_size", "int64"))
 _NODES_SCHEMA = Columns(("seq", "int64"), ("node", "string"))
 
 def bodies_path(engine: Engine) -> Path:

@@ -21,13 +21,10 @@ if TYPE_CHECKING:
 
     from segmarketo_cli.jobs.rejects import RejectsWriter
 
-ROWS_SCHEMA = Columns(("seq", "int64"), ("audience", "string"), ("ts", "double"),
-                         ("member", "bool"), ("origin", "string"), ("user_id", "string"),
-                         ("key_kind", "string"), ("key_value", "string"))
-EXTRA_IDS_SCHEMA = Columns(("seq", "int64"), ("pos", "int32"), ("kind", "string"),
-                              ("value", "string"))
-REJECTS_SCHEMA = Columns(("origin", "string"), ("reason", "string"), ("field", "string"),
-                            ("value", "string"))
+ROWS_SCHEMA = Columns(("seq", "int64"), ("audience", "string"), ("ts", "double"), ("member", "bool"),
+                      ("origin", "string"), ("user_id", "string"), ("key_kind", "string"), ("key_value", "string"))
+EXTRA_IDS_SCHEMA = Columns(("seq", "int64"), ("pos", "int32"), ("kind", "string"), ("value", "string"))
+REJECTS_SCHEMA = Columns(("origin", "string"), ("reason", "string"), ("field", "string"), ("value", "string"))
 
 # Snapshots: the first row of a key wins. Events: replayed in time order, the latest per key wins; a row without
 # a timestamp takes the last one before it in the file. A person's `pos`, the order people are listed in, is the

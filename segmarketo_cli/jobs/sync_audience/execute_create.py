@@ -33,8 +33,7 @@ KINDS = ("email", "userId")
 
 # New lead ids per kind (its place in KINDS) with their person's key and origin; people to look up or create
 # again (key value, origin, user id).
-_CREATED = Columns(("kind", "int32"), ("lead_id", "int64"), ("value", "string"),
-                      ("origin", "string"))
+_CREATED = Columns(("kind", "int32"), ("lead_id", "int64"), ("value", "string"), ("origin", "string"))
 _PEOPLE = Columns(("value", "string"), ("origin", "string"), ("user_id", "string"))
 
 

@@ -27,8 +27,8 @@ log = logging.getLogger("segmarketo.audience")
 EXTRACT_POLL_S = (EXTRACT_POLL_INTERVAL_S,)  # Adobe: poll an export's status at most once a minute
 POLL_TIMEOUT_S = 6 * 3600
 LIST_SIZE_TTL_S = 30 * 86400
-MEMBER_SCHEMA = Columns(("seq", "int64"), ("lead_id", "int64"), ("email_text", "string"),
-                           ("email_key", "string"), ("user_key", "string"))
+MEMBER_SCHEMA = Columns(("seq", "int64"), ("lead_id", "int64"), ("email_text", "string"), ("email_key", "string"),
+                        ("user_key", "string"))
 
 
 def member_fields(session: SyncSession) -> list[str]:
