@@ -81,11 +81,18 @@ def test_state_survives_a_restart(tmp_path):
     assert again.marketo.add_lead(email="next@example.com") > lead
 
 
+
+def ctrl_c_stops() -> None:
+    """In the child, SIGINT as a foreground command gets it: a shell that runs the suite as a background job (`pytest
+    &`) leaves SIGINT ignored in it and in every process it starts, and `serve` would then never see the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def test_serve_prints_exports_and_saves_on_interrupt(tmp_path):
     data = tmp_path / "state"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "segmarketo_cli", "sandbox", "serve", "--port", "0",
-                             "--data", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             "--data", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=ctrl_c_stops)
     try:
         exports = {}
         deadline = time.monotonic() + 20
@@ -146,7 +153,7 @@ def test_serve_stdout_is_a_shell_script_that_sources_cleanly(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "segmarketo_cli", "sandbox", "serve", "--port", "0",
                              "--client-secret", secret], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env, preexec_fn=ctrl_c_stops)
     try:
         lines = []
         deadline = time.monotonic() + 20
