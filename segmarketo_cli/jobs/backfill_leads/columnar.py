@@ -458,7 +458,7 @@ class ColumnarRead:
         mapped = map_in_sql(self.con, SIMPLE, mapper, nulls=self.nulls, ownership=ownership,
                             lookup_field=lookup_field, read_all=read_all, insert=insert)
         self._mapped = mapped > 0
-        if self._mapped:  # the plan's people table gets the others' rows while they stream out
+        if self._mapped:  # the plan's people hold only these rows yet: the others go in as they stream out
             self.con.execute(f"CREATE OR REPLACE TABLE {MAPPED} AS SELECT ordinal AS first_fold FROM {PLAN_PEOPLE}")
         return mapped
 

@@ -35,7 +35,7 @@ from segmarketo_cli.jobs.backfill_leads.plan import (
 from segmarketo_cli.mapping.mapper import Mapper
 from segmarketo_cli.state.change_log import Change
 
-CHUNK = 10_000  # rows per Arrow batch to or from the engine: 50,000 cost ~45 MB more peak RSS, no less CPU
+CHUNK = 10_000  # rows per batch to or from the engine: 50,000 cost ~45 MB more peak RSS, no less CPU
 
 # A person's fields and marketo_owned fields are JSON text (the mapper's values are JSON's: text, whole and other
 # numbers, booleans, null), so the people sql_mapping.py maps are rows like the others; `field_ts` (newer_only) is
