@@ -29,7 +29,7 @@ import duckdb
 
 from segmarketo_cli.engine import sql_text
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
-from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, keys_once, leaf_pointer, told
+from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, keys_once, leaf_in, leaf_pointer, told
 from segmarketo_cli.mapping.catalog import PLAIN_TEXT, FieldInfo
 from segmarketo_cli.mapping.mapper import COMPLIANCE_FIELDS, Mapper
 
@@ -58,10 +58,7 @@ def leaves(structure: object, *, clear_nulls: bool, prefix: str = "") -> Iterato
 def _leaf(pointers: list[str], path: str) -> str:
     """SQL of the JSON text of the trait at the dotted `path` (no key of which holds a dot): its place among the
     extracted leaves `pointers` (added there when new)."""
-    pointer = leaf_pointer(path.split("."))
-    if pointer not in pointers:
-        pointers.append(pointer)
-    return f"{LEAVES}[{pointers.index(pointer) + 1}]"
+    return leaf_in(pointers, leaf_pointer(path.split(".")))
 
 
 @dataclass

@@ -111,6 +111,14 @@ def _rebuilt(structure: str, pointers: list[str], tests: list[str] | None) -> li
     return parts
 
 
+def leaf_in(pointers: list[str], pointer: str) -> str:
+    """SQL of the JSON text of the leaf at `pointer`: its place in LEAVES, the leaves extracted at `pointers` (it is
+    added there when new)."""
+    if pointer not in pointers:
+        pointers.append(pointer)
+    return f"{LEAVES}[{pointers.index(pointer) + 1}]"
+
+
 def leaf_pointer(path: list[str]) -> str:
     """The JSON pointer of the trait at `path` (its keys from the top)."""
     return "".join("/" + key.replace("~", "~0").replace("/", "~1") for key in path)
@@ -136,9 +144,7 @@ def _walk(node: dict[str, Any], pointer: str, parts: list[str], tests: list[str]
             continue
         if tests is not None and not (isinstance(value, str) and value in _LEAF_TESTS):
             raise _NotTold  # an empty object or keys twice ("JSON"), an array (a list): json_type cannot tell
-        if child not in pointers:
-            pointers.append(child)
-        leaf = f"{LEAVES}[{pointers.index(child) + 1}]"
+        leaf = leaf_in(pointers, child)
         parts.append(leaf)
         if tests is not None:
             tests.append(_LEAF_TESTS[str(value)].format(v=leaf))
