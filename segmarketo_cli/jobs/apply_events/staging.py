@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from segmarketo_cli.engine import Columns, insert_columns, insert_rows
+from segmarketo_cli.engine import Columns, create, insert_columns, insert_rows
 
 CHUNK = 50_000  # rows per Arrow batch, both ways
 
@@ -30,18 +30,9 @@ _IDS = Columns(("rule", "int32"), ("message_id", "string"))
 _KEYS = Columns(("key", "string"))
 _MESSAGE_IDS = Columns(("message_id", "string"))
 
-_TABLES = """
-CREATE OR REPLACE TABLE ae_seen (message_id VARCHAR);
-CREATE OR REPLACE TABLE ae_chunk (message_id VARCHAR);
-CREATE OR REPLACE TABLE ae_matches (seq BIGINT, rule INTEGER, message_id VARCHAR, ts DOUBLE, origin VARCHAR,
-                                    who VARCHAR, payload BLOB);
-CREATE OR REPLACE TABLE ae_rejects (seq BIGINT, rule INTEGER, message_id VARCHAR, origin VARCHAR, reason VARCHAR,
-                                    field VARCHAR, value BLOB);
-CREATE OR REPLACE TABLE ae_done (rule INTEGER, message_id VARCHAR);
-CREATE OR REPLACE TABLE ae_plan_rejects (seq BIGINT, lead_id BIGINT, rule VARCHAR, field VARCHAR, value VARCHAR,
-                                         reason VARCHAR, origin VARCHAR);
-CREATE OR REPLACE TABLE ae_who (who VARCHAR, key VARCHAR, reason VARCHAR, email VARCHAR);
-CREATE OR REPLACE TABLE ae_found (key VARCHAR);
+_TABLES = {"ae_seen": _MESSAGE_IDS, "ae_chunk": _MESSAGE_IDS, "ae_matches": _MATCH, "ae_rejects": _REJECT,
+           "ae_done": _IDS, "ae_plan_rejects": _PLAN_REJECT, "ae_who": _WHO, "ae_found": _KEYS}
+_VIEWS = """
 CREATE OR REPLACE VIEW ae_pending AS
     SELECT m.* FROM ae_matches m ANTI JOIN ae_done d ON d.rule = m.rule AND d.message_id = m.message_id;
 CREATE OR REPLACE VIEW ae_keyed AS
@@ -96,7 +87,9 @@ class StagedEvents:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
-        con.execute(_TABLES)
+        for table, columns in _TABLES.items():
+            create(con, table, columns)
+        con.execute(_VIEWS)
         self.matches = _Rows(con, "ae_matches", _MATCH)
         self.rejects = _Rows(con, "ae_rejects", _REJECT)
         self.who = _Rows(con, "ae_who", _WHO)

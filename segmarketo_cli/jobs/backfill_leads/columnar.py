@@ -33,7 +33,7 @@ from typing import Any
 
 import duckdb
 
-from segmarketo_cli.engine import Columns, Engine, insert_columns, sql_text
+from segmarketo_cli.engine import Columns, Engine, create, insert_columns, sql_text
 from segmarketo_cli.identity import IDENTIFY, IdentityGraph, Links, Person
 from segmarketo_cli.jobs.backfill_leads.components import label_components
 from segmarketo_cli.jobs.backfill_leads.messages import MESSAGE_BUCKETS, might_matter, take_item
@@ -354,8 +354,7 @@ class ColumnarRead:
     # ---- 2. the lines Python reads --------------------------------------------------------------------------
     def python_lines(self, rejects: RejectsWriter) -> None:
         """The Python reader's steps on every line SQL did not settle, in input order (counts, rejects, records)."""
-        self.con.execute(f"CREATE OR REPLACE TABLE {PYTHON_RECORDS} (pos BIGINT, identify BOOLEAN, "
-                         "nodes VARCHAR[], body BLOB)")
+        create(self.con, PYTHON_RECORDS, _PYTHON_SCHEMA)
         rows: list[list[Any]] = [[], [], [], []]
         pos = 0
 

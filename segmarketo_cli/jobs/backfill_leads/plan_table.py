@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 
 from segmarketo_cli.config.defaults import BEFORE_VALUES
-from segmarketo_cli.engine import Columns, fetch_row, insert_columns, insert_rows
+from segmarketo_cli.engine import Columns, create, fetch_row, insert_columns, insert_rows
 from segmarketo_cli.identity import Person
 from segmarketo_cli.jobs.backfill_leads.lead_changes import person_changes
 from segmarketo_cli.jobs.backfill_leads.lead_plan import KEY_CHUNK, KnowsLeads, PlanCounts, SqlPeople, knows_some
@@ -46,9 +46,6 @@ PEOPLE = Columns(
     ("owned", "int32"), ("needs_read", "bool"), ("reason", "string"), ("reject_fields", "binary"),
 )
 PLAN_PEOPLE = "backfill.plan_people"
-PEOPLE_TABLE = f"""CREATE OR REPLACE TABLE {PLAN_PEOPLE} (ordinal BIGINT, key VARCHAR, fields VARCHAR,
-    field_ts BLOB, ts DOUBLE, origin VARCHAR, cookies VARCHAR[], owned_fields VARCHAR, owned INTEGER,
-    needs_read BOOLEAN, reason VARCHAR, reject_fields BLOB)"""
 # The people mapped in SQL (lead_plan.SqlPeople), from a query of ordinal, key, fields, ts, origin, owned_fields, owned,
 # needs_read.
 SQL_PEOPLE = f"""INSERT INTO {PLAN_PEOPLE}
@@ -59,8 +56,6 @@ HASHES = Columns(("ordinal", "int64"), ("hash", "string"), ("unchanged", "bool")
 # whether the lead exists (`found`, NULL: nobody knows), its id, the before-values and what field ownership skipped.
 LOOKED = Columns(("ordinal", "int64"), ("fields", "string"), ("hash", "string"), ("unchanged", "bool"),
                  ("found", "bool"), ("lead_id", "int64"), ("before", "binary"), ("skipped", "binary"))
-LOOKED_TABLE = """CREATE OR REPLACE TABLE backfill.plan_looked (ordinal BIGINT, fields VARCHAR, hash VARCHAR,
-    unchanged BOOLEAN, found BOOLEAN, lead_id BIGINT, before BLOB, skipped BLOB)"""
 MARKS = Columns(("kind", "string"), ("key", "string"))
 WORK_TABLES = ("backfill.plan_people", "backfill.plan_stored", "backfill.plan_hashes", "backfill.plan_looked")
 
@@ -218,7 +213,7 @@ def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPy
     con.execute(ATTACH)
     plan = BackfillPlan(con=con)
     read_all = before_values == "marketo"
-    con.execute(PEOPLE_TABLE)
+    create(con, PLAN_PEOPLE, PEOPLE)
     if isinstance(people, SqlPeople):
         people.map_simple(mapper, ownership=ownership, lookup_field=lookup_field, read_all=read_all)
     _load_people(plan, people, mapper, lookup_field=lookup_field, ownership=ownership, read_all=read_all,
@@ -226,15 +221,15 @@ def build_plan(people: Iterable[Person], mapper: Mapper, *, con: duckdb.DuckDBPy
     con.execute(DUPLICATES, {"prefix": f"duplicate {lookup_field} in input (also at "})
     owned = fetch_row(con, "SELECT coalesce(sum(owned), 0) FROM backfill.plan_people WHERE reason IS NULL")
     plan.fields_skipped["marketo_owned"] = int(owned[0]) if owned else 0
-    con.execute("CREATE OR REPLACE TABLE backfill.plan_stored (key VARCHAR, hash VARCHAR)")
-    con.execute("CREATE OR REPLACE TABLE backfill.plan_hashes (ordinal BIGINT, hash VARCHAR, unchanged BOOLEAN)")
-    con.execute(LOOKED_TABLE)
+    create(con, "backfill.plan_stored", STORED)
+    create(con, "backfill.plan_hashes", HASHES)
+    create(con, "backfill.plan_looked", LOOKED)
     known = knows_leads()
     if known and not full:
         _compare_hashes(con, stored_hashes)
     _look_up_leads(plan, read_current, stored_leads, ownership, lookup_field=lookup_field, recall_known=known)
     con.execute(FINAL)
-    con.execute("CREATE OR REPLACE TABLE backfill.plan_marks (kind VARCHAR, key VARCHAR)")
+    create(con, "backfill.plan_marks", MARKS)
     for table in WORK_TABLES:
         con.execute(f"DROP TABLE {table}")
     for action, n in con.execute("SELECT action, count(*) FROM backfill.plan GROUP BY action").fetchall():

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from segmarketo_cli.engine import Columns, Engine, insert_columns
+from segmarketo_cli.engine import Columns, Engine, create, insert_columns
 from segmarketo_cli.identity import IDENTIFY, Links
 from segmarketo_cli.jobs.backfill_leads.records import Tee, dump_record, load_record
 from segmarketo_cli.timeparse import message_time
@@ -42,9 +42,8 @@ class MessageStage:
         self.con = engine.con
         self._links = links
         self._tee = tee  # also handed every staged record (the people store of a full run)
-        self.con.execute(f"CREATE OR REPLACE TABLE {MESSAGES} "
-                         "(seq BIGINT, fold_seq BIGINT, body_at BIGINT, body_size BIGINT)")
-        self.con.execute(f"CREATE OR REPLACE TABLE {NODES} (seq BIGINT, node VARCHAR)")
+        create(self.con, MESSAGES, _MESSAGES_SCHEMA)
+        create(self.con, NODES, _NODES_SCHEMA)
         # 0600 like every file under the state folder: the messages hold e-mail addresses.
         self._bodies = os.fdopen(os.open(bodies_path(engine), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
         self._at = 0

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
 BATCH_ROWS = 50_000  # rows per Arrow batch into and out of the engine
 
+
 def scalar(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> int:
     """The integer one-value `query` returns (0 for NULL), its result read to the end."""
     rows = con.execute(query, params or []).fetchall()
