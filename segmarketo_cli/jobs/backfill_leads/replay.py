@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from segmarketo_cli.engine import Engine
@@ -13,7 +14,55 @@ _IN_ORDER = f"""
     SELECT p.first_fold, m.fold_seq, m.body_at, m.body_size
     FROM {MESSAGES} m JOIN {COMPONENTS} c USING (seq) JOIN {PEOPLE} p USING (component)
     ORDER BY p.first_fold, m.seq"""
-_READ_BUFFER = 1 << 20  # people come roughly in input order, so most reads land in the buffer already filled
+
+
+class RecordReader:
+    """Reads the staged records file at the offsets the replay asks for, which follow people, not the file: a
+    person's messages may lie far apart (a later day's identify), and the complex people of the columnar path are
+    staged in no particular order.
+
+    A few windows are kept, each following one run of reads: a read that starts in a window (or where it ends) but
+    runs past its end moves that window on by READ_AHEAD bytes, so reads in file order read the file once, a window
+    at a time; any other miss reads exactly the record asked for, so reads in no order cost what they read, never a
+    whole window each (what a buffered file's seek and read cost, thousands of times over).
+    """
+
+    READ_AHEAD = 1 << 20
+    WINDOWS = 8  # runs of reads followed at once; memory is at most WINDOWS × READ_AHEAD
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._windows: list[tuple[int, bytes]] = []  # (file offset, bytes), the most recently used first
+        self.bytes_read = 0
+
+    def read(self, at: int, size: int) -> bytes:
+        """The `size` bytes at offset `at`."""
+        windows = self._windows
+        for i, (start, data) in enumerate(windows):
+            offset = at - start
+            if offset >= 0 and offset + size <= len(data):
+                if i:
+                    windows.insert(0, windows.pop(i))
+                return data[offset:offset + size]
+        for i, (start, data) in enumerate(windows):
+            end = start + len(data)
+            if start <= at <= end:  # the run this window follows goes on past its end: read ahead from there
+                del windows[i]
+                kept = data[at - start:]
+                fresh = kept + self._pread(end, max(size - len(kept), self.READ_AHEAD), size - len(kept))
+                break
+        else:
+            fresh = self._pread(at, size, size)
+            del windows[self.WINDOWS - 1:]
+        windows.insert(0, (at, fresh))
+        return fresh[:size]
+
+    def _pread(self, at: int, want: int, need: int) -> bytes:
+        data = os.pread(self._fd, want, at)
+        if len(data) < need:  # the file ends inside the record: it was cut short under the run
+            raise OSError(f"the staged records end at byte {at + len(data)}, inside the record asked for")
+        self.bytes_read += len(data)
+        return data
 
 
 def replay_people(engine: Engine, *, nulls: str) -> Iterator[Person]:
@@ -27,7 +76,8 @@ def replay_people(engine: Engine, *, nulls: str) -> Iterator[Person]:
     path = bodies_path(engine)
     cursor = engine.con.cursor()
     try:
-        with path.open("rb", buffering=_READ_BUFFER) as bodies:
+        with path.open("rb", buffering=0) as bodies:
+            reader = RecordReader(bodies.fileno())
             graph, current = IdentityGraph(nulls=nulls), None
             cursor.execute(_IN_ORDER)
             while rows := cursor.fetchmany(CHUNK):
@@ -37,8 +87,7 @@ def replay_people(engine: Engine, *, nulls: str) -> Iterator[Person]:
                             yield _person(graph)
                             graph = IdentityGraph(nulls=nulls)
                         current = first_fold
-                    bodies.seek(body_at)
-                    origin, links, traits, ts = load_record(bodies.read(body_size))
+                    origin, links, traits, ts = load_record(reader.read(body_at, body_size))
                     graph.add_links(links, traits, ts, origin, fold_seq)
             if current is not None:
                 yield _person(graph)
