@@ -154,7 +154,11 @@ def _as_datetime(value: Any) -> str:
     if moment is None:
         raise CoercionError("datetime (ISO-8601, e.g. 2024-05-01T12:00:00Z)")
     moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)  # naive: taken as UTC
-    return moment.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    try:
+        utc = moment.astimezone(dt.timezone.utc)
+    except OverflowError:  # in UTC it falls before year 1 or after 9999
+        raise CoercionError("datetime (ISO-8601, e.g. 2024-05-01T12:00:00Z)") from None
+    return utc.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def spellings(path: str) -> list[str]:

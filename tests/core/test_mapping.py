@@ -127,7 +127,8 @@ def test_coerce_accepts(kind, value, expected):
 @pytest.mark.parametrize(
     ("kind", "value"),
     [("boolean", "maybe"), ("integer", 14.1), ("integer", True), ("currency", "100%"), ("date", "tomorrow"),
-     ("datetime", "03/02/2024"), ("email", "not an email"), ("email", "é@x.fr"), ("string", {"a": 1})],
+     ("datetime", "03/02/2024"), ("email", "not an email"), ("email", "é@x.fr"), ("string", {"a": 1}),
+     ("datetime", "9999-12-31T23:00:00-05:00"), ("datetime", "0001-01-01T00:30:00+01:00")],  # UTC is out of range
 )
 def test_coerce_rejects(kind, value):
     with pytest.raises(CoercionError):
