@@ -44,6 +44,18 @@ VARIANTS: list[dict[str, Any]] = [
     {RAW: ',"title":"Second"'}, {RAW: ',"mrr":5'}, {RAW: ',"birthday":"2001-01-01"', "birthday": "2000-01-01"},
     {RAW: ',"name":"Bob Ray"', "name": "Ann Lee", "firstName": None, "lastName": None},
     {RAW: ',"company":{"name":"X","name":"Y","industry":"Tech"}', "company": None},
+    # numbers given as text, and decimals (productScore: integer; mrr: currency), which SQL takes only when
+    # json.loads reads back as coerce() reads it
+    *({"product_score": text} for text in ("0", "-17", "123456789012345678901234", "-0", "+5", "007", " 42", "4.0",
+                                           "1e3", "٤٢", "", "0x1F")),
+    *({"mrr": text} for text in (
+        "120", "-3", "007", "0.5", "99.50", "3.0", "-0.0", "0.0001", "0.00001", "123456789012345", "1234567890123456",
+        "12345678901234567", "12345678901234.5", "1234567890.12345678", "1e3", ".5", "5.", "00.5", "-0",
+        "1000000000000000.5", "NaN")),
+    *({"mrr": number} for number in (0.1, 1e-05, 1e16, 123456.789, 2.5e-3, -7.25, 3.0, 1e300, 0.30000000000000004)),
+    # booleans from 0/1 and the words coerce() reads (isCustomer: boolean)
+    *({"isCustomer": value} for value in (0, 1, 2, -1, "yes", "NO", "True", "t", "F", " y", "1", "0", "on", "ｙｅｓ",
+                                          "İ", "", 1.0)),
 ]
 
 

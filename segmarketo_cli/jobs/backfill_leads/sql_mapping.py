@@ -12,9 +12,11 @@ the lead from Marketo.
 
 Only what SQL provably does as `Mapper.map_person` + `plan.plan_person` do is done here: text within the field's
 length (counted in bytes, never fewer than the characters Python counts), whole numbers for number fields,
-booleans for boolean fields, dates already written YYYY-MM-DD for date fields, e-mail addresses the reader
-already normalised, the `name` trait split into firstName / lastName. A person whose value needs anything
-else (coercion, a rejection, any other date, a compliance field...) is left to Python: no row of it is
+numbers written as text ("42", "9.5") and decimals when json.loads reads them as coerce() does (_number),
+booleans and the 0/1 and words coerce() reads as booleans for boolean fields, dates already written YYYY-MM-DD
+for date fields, e-mail addresses the reader already normalised, the `name` trait split into firstName /
+lastName. A person whose value needs anything else (coercion, a rejection, any other date, a compliance
+field...) is left to Python: no row of it is
 inserted and columnar.py builds its Person as before.
 """
 
@@ -37,7 +39,26 @@ _PLAIN_NAME = re.compile(r"[ !#-\[\]-~]+")  # printable ASCII but '"' and '\\': 
 MAX_SHAPES = 256  # shapes mapped in SQL, most common first; the people of rarer ones are mapped in Python
 _INTEGERS = ("BIGINT", "UBIGINT")
 _DATE = "[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}"  # a date field's text as Mapper.coerce writes it
-_NUMBER_KINDS = {"integer", "reference", "score", "float", "currency", "percent"}
+_WHOLE_KINDS = {"integer", "reference", "score"}
+_NUMBER_KINDS = {*_WHOLE_KINDS, "float", "currency", "percent"}
+# Number text that json.loads (the plan reads the fields' JSON text back with it) reads as the very number
+# Mapper.coerce makes of it: JSON's whole numbers but "-0" (whose key would be "0"), int() of them; for the float
+# kinds, at most 15 characters of them (float() is exact there, and coerce() gives an int of a whole number), or
+# JSON's decimals without an exponent, float() of them. Text coerce() reads otherwise (" 42", "+5", ".5", "1e3")
+# is left to Python.
+_WHOLE = "0|-?[1-9][0-9]*"
+_DECIMAL = r"-?(0|[1-9][0-9]*)\.[0-9]+"
+_TRUE = ("true", "yes", "y", "1", "t")  # mapper._TRUE and _FALSE: the words coerce() reads as booleans
+_FALSE = ("false", "no", "n", "0", "f")
+
+
+def _number(text: str, data_type: str) -> list[str]:
+    """SQL checks that json.loads reads the number `text` (a JSON string's text, or DuckDB's text of a JSON number)
+    as coerce() reads it for a field of `data_type` (see _WHOLE and _DECIMAL)."""
+    whole = f"regexp_full_match({text}, '{_WHOLE}')"
+    if data_type in _WHOLE_KINDS:
+        return [whole]
+    return [f"({whole} AND strlen({text}) <= 15 OR regexp_full_match({text}, '{_DECIMAL}'))"]
 
 
 def leaves(structure: object, *, clear_nulls: bool, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -175,8 +196,29 @@ def _value(info: FieldInfo, kind: str, ref: str, path: str) -> _Field | None:
         return _Field(f"to_json{text}", _fits(text, info), text if kind != "BOOLEAN" else None)
     if data_type in _NUMBER_KINDS and kind in _INTEGERS:
         return _Field(ref, key=f"({ref}::VARCHAR)")
+    if data_type in _NUMBER_KINDS and kind == "VARCHAR":
+        # a number given as text ("42"): coerce() reads it, and writes it as the same text when _number says so
+        text = f"({ref} ->> '$')"
+        key = text if data_type in _WHOLE_KINDS else None  # the float kinds' key is str() of a float or an int
+        return _Field(text, _number(text, data_type), key)
+    if data_type in _NUMBER_KINDS - _WHOLE_KINDS and kind == "DOUBLE":
+        # json.loads' float; DuckDB writes the same double back (1e2 as 100.0, maybe with an exponent, which
+        # _number leaves to Python)
+        text = f"({ref}::VARCHAR)"
+        return _Field(text, _number(text, data_type))
     if data_type == "boolean" and kind == "BOOLEAN":
         return _Field(ref)
+    if data_type == "boolean" and kind in _INTEGERS:
+        return _Field(f"CASE {ref}::VARCHAR WHEN '1' THEN 'true' WHEN '0' THEN 'false' END",
+                      [f"{ref}::VARCHAR IN ('0', '1')"])
+    if data_type == "boolean" and kind == "VARCHAR":
+        # coerce() reads these words whatever their case; only ASCII letters and digits, so nothing to strip and
+        # lower() is Python's lower()
+        word = f"lower({ref} ->> '$')"
+        words = ", ".join(sql_text(w) for w in (*_TRUE, *_FALSE))
+        trues = ", ".join(sql_text(w) for w in _TRUE)
+        return _Field(f"CASE WHEN {word} IN ({trues}) THEN 'true' ELSE 'false' END",
+                      [f"regexp_full_match({ref} ->> '$', '[A-Za-z0-9]+')", f"{word} IN ({words})"])
     if data_type == "date" and kind == "VARCHAR":
         # a calendar date written YYYY-MM-DD is the date coerce() gives (its JSON string, which needs no escape)
         text = f"({ref} ->> '$')"
