@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from segmarketo_cli.errors import ConfigError
 
 # Where a Segment message says when it happened, best first (https://segment.com/docs/connections/spec/common/#timestamps)
 MESSAGE_TIME_KEYS = ("timestamp", "originalTimestamp", "receivedAt", "sentAt")
+_EPOCH = datetime(1970, 1, 1)  # naive: local times minus their offset are compared with it
 _EPOCH_MS_FROM = 1e11  # a number above this is milliseconds (1e11 s is the year 5138)
 
 _ISO = re.compile(
@@ -48,9 +49,15 @@ def parse_iso_datetime(text: str) -> datetime:
 
 
 def parse_utc(text: str) -> datetime:
-    """An aware UTC datetime from ISO-8601 text (naive means UTC). Raises ValueError when it is not ISO."""
+    """An aware UTC datetime from ISO-8601 text (naive means UTC). Raises ValueError when it is not ISO, or falls
+    outside years 1-9999 in UTC (9999-12-31T23:00:00-05:00)."""
     moment = parse_iso_datetime(text)
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range in UTC") from None
 
 
 def epoch_seconds(value: Any) -> float | None:
@@ -63,9 +70,12 @@ def epoch_seconds(value: Any) -> float | None:
     if not isinstance(value, str) or not value.strip():
         return None
     try:
-        return parse_utc(value).timestamp()
+        moment = parse_iso_datetime(value)
     except ValueError:
         return None
+    # From the local time and its offset: a time whose UTC falls past year 9999 still has its epoch (as DuckDB
+    # gives it to the columnar read), where converting it to UTC first would overflow.
+    return (moment.replace(tzinfo=None) - _EPOCH - (moment.utcoffset() or timedelta(0))).total_seconds()
 
 
 def message_time(message: Mapping[str, Any]) -> float | None:

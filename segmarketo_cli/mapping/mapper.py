@@ -95,16 +95,20 @@ def coerce(value: Any, info: FieldInfo) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
         if isinstance(value, str) and _INT_RE.match(value.strip()):
-            return int(value.strip())
+            try:
+                return int(value.strip())
+            except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+                pass
         raise CoercionError("integer (whole number)")
     if kind in ("float", "currency", "percent"):
         if isinstance(value, bool):
             raise CoercionError(f"{kind} (a number)")
-        if isinstance(value, (int, float)) and math.isfinite(value):
+        if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
             return value
         if isinstance(value, str) and _NUM_RE.match(value.strip()):
             number = float(value.strip())
-            return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+            if math.isfinite(number):  # not past the largest double ("1e400")
+                return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
         raise CoercionError(f"{kind} (a number)")
     if kind == "date":
         return _as_date(value)

@@ -97,6 +97,7 @@ def plain_and_odd_lines(rng: random.Random, people: int) -> list[Any]:
         _identify("u4", "p4@example.com", "2024-02-01 10:00:00"),  # no zone, a space
         _identify("u5", "p5@example.com", "1700000000000"),  # epoch text
         _identify("u6", "p6@example.com", "2024-02-30T10:00:00Z"),  # no such day
+        _identify("u7", "p7@example.com", "9999-12-31T23:00:00-05:00"),  # past year 9999 in UTC
         {"type": "identify", "userId": "u8", "originalTimestamp": "2024-02-01T10:00:00Z",
          "traits": {"email": "p8@example.com"}},
         {"type": "identify", "userId": "u9", "timestamp": "2024-02-01T10:00:00Z", "traits": "not an object"},

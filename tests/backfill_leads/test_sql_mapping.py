@@ -14,7 +14,8 @@ import pytest
 from segmarketo_cli import paths
 from segmarketo_cli.jobs.backfill_leads import plan_table, sql_mapping
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
-from segmarketo_cli.mapping.mapper import FieldCatalog, Mapper
+from segmarketo_cli.mapping.catalog import FieldInfo
+from segmarketo_cli.mapping.mapper import CoercionError, FieldCatalog, Mapper, coerce
 
 OWNED = ('[profiles.default]\nuser_id_field = "segmentUserId"\n[profiles.default.fields]\n'
          'marketo_owned = ["leadScore", "industry"]\n')
@@ -181,6 +182,67 @@ def test_a_field_name_json_would_escape_is_mapped_in_python(name):
         plan = sql_mapping.plan_shape(mapper, paths, ownership=Ownership(), lookup_field="email", with_user=False,
                                       read_all=False)
         assert (plan is not None) is kept
+
+
+# ---- numbers and booleans -------------------------------------------------------------------------------------------
+NUMBER_TEXT = ["42", "0", "-17", "-0", "+5", "007", " 42", "42 ", "4.0", "9.5", "-0.0", "0.0001", "1e3", ".5", "5.",
+               "1234567890123456", "123456789012345", "12345678901234.5", "1" * 4000, "1" * 4001, "1" * 400 + ".5",
+               "\u0664\u0662", "NaN", "", "0x1F", "1_000"]
+NUMBER_JSON = ["99.5", "3.0", "1e2", "0.30000000000000004", "1e-7", "1e300", "-0.0", "1" * 400 + ".0"]
+BOOLEANS = ['"yes"', '"NO"', '"True"', '"t"', '"F"', '" y"', '"1"', '"0"', '"on"', '"\u0130"', '"K"', '""', "0", "1",
+            "2", "-1"]
+
+
+def _sql_value(data_type: str, kind: str, json_text: str) -> tuple[bool, Any]:
+    """Whether SQL maps the JSON value `json_text` (of json_structure type `kind`) into a field of `data_type`,
+    and the value json.loads reads back from the JSON text SQL writes."""
+    f = sql_mapping._value(FieldInfo("f", data_type, None), kind, "v", "f")
+    assert f is not None
+    checks = " AND ".join(f.checks) or "true"
+    row = duckdb.connect().execute(f"SELECT {checks}, {f.value} FROM (SELECT json(?) AS v)", [json_text]).fetchone()
+    assert row is not None
+    return bool(row[0]), json.loads(row[1]) if row[0] else None
+
+
+def _same_as_coerce(value: Any, data_type: str, in_sql: bool, loaded: Any) -> None:
+    try:
+        expected = coerce(value, FieldInfo("f", data_type, None))
+    except CoercionError:
+        assert not in_sql, value  # a rejection is Python's
+        return
+    if in_sql:
+        assert type(loaded) is type(expected), value
+        assert loaded == expected, value
+
+
+@pytest.mark.parametrize("data_type", ["integer", "score", "currency", "float"])
+def test_numbers_given_as_text_are_mapped_in_sql_as_coerce_reads_them_or_left_to_python(data_type):
+    mapped = []
+    for text in NUMBER_TEXT:
+        in_sql, loaded = _sql_value(data_type, "VARCHAR", json.dumps(text))
+        _same_as_coerce(text, data_type, in_sql, loaded)
+        mapped += [text] if in_sql else []
+    assert {"42", "0", "-17"} <= set(mapped)  # the common case is SQL's
+    assert ("9.5" in mapped) is (data_type in ("currency", "float"))
+
+
+@pytest.mark.parametrize("data_type", ["currency", "percent"])
+def test_json_decimals_are_mapped_in_sql_as_python_reads_them_or_left_to_python(data_type):
+    mapped = []
+    for text in NUMBER_JSON:
+        in_sql, loaded = _sql_value(data_type, "DOUBLE", text)
+        _same_as_coerce(json.loads(text), data_type, in_sql, loaded)
+        mapped += [text] if in_sql else []
+    assert {"99.5", "3.0", "1e2", "0.30000000000000004"} <= set(mapped)
+    assert "1" * 400 + ".0" not in mapped  # past the largest double: inf, which coerce() rejects
+
+
+@pytest.mark.parametrize("kind_and_text", BOOLEANS)
+def test_the_booleans_coerce_reads_are_mapped_in_sql_or_left_to_python(kind_and_text):
+    value = json.loads(kind_and_text)
+    in_sql, loaded = _sql_value("boolean", "VARCHAR" if isinstance(value, str) else "BIGINT", kind_and_text)
+    _same_as_coerce(value, "boolean", in_sql, loaded)
+    assert in_sql is (value in ("yes", "NO", "True", "t", "F", "1", "0", 0, 1))
 
 
 # ---- the name split ------------------------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def test_compliance_fields_are_never_set_false():
         ("float", "3.5", 3.5), ("percent", 12, 12), ("date", "2024-02-03", "2024-02-03"),
         ("datetime", "2024-02-03T04:05:06.789+02:00", "2024-02-03T02:05:06Z"),
         ("datetime", "2024-02-03T04:05:06", "2024-02-03T04:05:06Z"), ("string", 12.0, "12"),
-        ("url", "https://x.io", "https://x.io"), ("email", " a@b.co ", "a@b.co"),
+        ("url", "https://x.io", "https://x.io"), ("email", " a@b.co ", "a@b.co"), ("currency", 10**400, 10**400),
     ],
 )
 def test_coerce_accepts(kind, value, expected):
@@ -128,7 +128,8 @@ def test_coerce_accepts(kind, value, expected):
     ("kind", "value"),
     [("boolean", "maybe"), ("integer", 14.1), ("integer", True), ("currency", "100%"), ("date", "tomorrow"),
      ("datetime", "03/02/2024"), ("email", "not an email"), ("email", "é@x.fr"), ("string", {"a": 1}),
-     ("datetime", "9999-12-31T23:00:00-05:00"), ("datetime", "0001-01-01T00:30:00+01:00")],  # UTC is out of range
+     ("datetime", "9999-12-31T23:00:00-05:00"), ("datetime", "0001-01-01T00:30:00+01:00"),  # UTC out of range
+     ("integer", "1" * 5000), ("currency", "1" * 400 + ".5"), ("float", "-1e400"), ("percent", float("inf"))],
 )
 def test_coerce_rejects(kind, value):
     with pytest.raises(CoercionError):

@@ -41,6 +41,15 @@ def test_epoch_seconds_reads_z_and_offsets_alike():
     assert epoch_seconds("2026-03-17T04:40:00.250") == base  # naive means UTC
 
 
+def test_a_time_past_year_9999_in_utc_has_its_epoch_but_no_utc_datetime():
+    """9999-12-31T23:00:00-05:00 is 10000-01-01T04:00:00Z: DuckDB reads its epoch, a datetime cannot hold it."""
+    assert epoch_seconds("9999-12-31T23:00:00-05:00") == 253_402_315_200.0
+    assert epoch_seconds("0001-01-01T00:30:00+01:00") == -62_135_598_600.0
+    for text in ("9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"):
+        with pytest.raises(ValueError, match="out of range"):
+            parse_utc(text)
+
+
 @pytest.mark.parametrize("value", ["nonsense Z", "", "   ", None, True, [], {}])
 def test_epoch_seconds_of_nothing_usable_is_none(value):
     assert epoch_seconds(value) is None

@@ -42,10 +42,10 @@ _DATE = "[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}"  # a date field's text as Mapper.coerc
 _WHOLE_KINDS = {"integer", "reference", "score"}
 _NUMBER_KINDS = {*_WHOLE_KINDS, "float", "currency", "percent"}
 # Number text that json.loads (the plan reads the fields' JSON text back with it) reads as the very number
-# Mapper.coerce makes of it: JSON's whole numbers but "-0" (whose key would be "0"), int() of them; for the float
-# kinds, at most 15 characters of them (float() is exact there, and coerce() gives an int of a whole number), or
-# JSON's decimals without an exponent, float() of them. Text coerce() reads otherwise (" 42", "+5", ".5", "1e3")
-# is left to Python.
+# Mapper.coerce makes of it: JSON's whole numbers but "-0" (whose key would be "0"), int() of them, up to 4,000
+# digits (Python converts no more than 4,300); for the float kinds, at most 15 characters of them (float() is exact
+# there, and coerce() gives an int of a whole number), or JSON's decimals without an exponent that are finite as
+# a double, float() of them. Text coerce() reads otherwise (" 42", "+5", ".5", "1e3") is left to Python.
 _WHOLE = "0|-?[1-9][0-9]*"
 _DECIMAL = r"-?(0|[1-9][0-9]*)\.[0-9]+"
 _TRUE = ("true", "yes", "y", "1", "t")  # mapper._TRUE and _FALSE: the words coerce() reads as booleans
@@ -57,8 +57,9 @@ def _number(text: str, data_type: str) -> list[str]:
     as coerce() reads it for a field of `data_type` (see _WHOLE and _DECIMAL)."""
     whole = f"regexp_full_match({text}, '{_WHOLE}')"
     if data_type in _WHOLE_KINDS:
-        return [whole]
-    return [f"({whole} AND strlen({text}) <= 15 OR regexp_full_match({text}, '{_DECIMAL}'))"]
+        return [f"{whole} AND strlen({text}) <= 4000"]
+    decimal = f"regexp_full_match({text}, '{_DECIMAL}') AND isfinite(try_cast({text} AS DOUBLE))"
+    return [f"({whole} AND strlen({text}) <= 15 OR {decimal})"]
 
 
 def leaves(structure: object, *, clear_nulls: bool, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -202,8 +203,8 @@ def _value(info: FieldInfo, kind: str, ref: str, path: str) -> _Field | None:
         key = text if data_type in _WHOLE_KINDS else None  # the float kinds' key is str() of a float or an int
         return _Field(text, _number(text, data_type), key)
     if data_type in _NUMBER_KINDS - _WHOLE_KINDS and kind == "DOUBLE":
-        # json.loads' float; DuckDB writes the same double back (1e2 as 100.0, maybe with an exponent, which
-        # _number leaves to Python)
+        # json.loads' float; DuckDB writes a finite double back as the same double (1e2 as 100.0, maybe with an
+        # exponent, which _number leaves to Python), and keeps the text of one past the largest double
         text = f"({ref}::VARCHAR)"
         return _Field(text, _number(text, data_type))
     if data_type == "boolean" and kind == "BOOLEAN":
