@@ -99,6 +99,36 @@ def generate_identifies(path: Path, messages: int, per_person: int = 2) -> int:
     return people * per_person
 
 
+def generate_identifies_as(path: Path, messages: int, variant: str) -> int:
+    """`generate_identifies`' people (2 identifies each) in another shape: `text`, every number and boolean given as
+    text (`"product_score":"7"`, `"isCustomer":"yes"`); `later`, every person identified again in the file's second
+    half, without the e-mail and with a trait more, so a person's traits change shape."""
+    if variant not in ("text", "later"):
+        raise ValueError(f"no such variant: {variant}")
+    people = messages // 2
+    ctx = '{"ip":"10.0.0.1","library":{"name":"analytics-node","version":"6.2.0"}}'
+
+    def line(i: int, k: int) -> str:
+        ts = f"2026-03-{1 + (i + k) % 28:02d}T{i % 24:02d}:{i % 60:02d}:{k:02d}.000Z"
+        email = f'"email":"person{i}@example.com",' if variant == "text" or k == 0 else ""
+        score, customer = (f'"{i % 100 + k}"', '"yes"') if variant == "text" else (str(i % 100 + k), "true")
+        seats = f',"seats":{i % 9 + 1}' if variant == "later" and k else ""
+        return (f'{{"type":"identify","userId":"user-{i}","messageId":"i{i}-{k}","timestamp":"{ts}",'
+                f'"context":{ctx},"traits":{{{email}"firstName":"Ann","lastName":"Lee",'
+                f'"title":"{("Engineer", "CTO")[k % 2]}","plan":"pro","product_score":{score},'
+                f'"isCustomer":{customer},"company":{{"name":"Initech","industry":"Technology"}},'
+                f'"address":{{"city":"Paris","country":"France"}}{seats}}}}}\n')
+
+    def lines() -> Iterator[str]:
+        if variant == "later":
+            yield from (line(i, k) for k in range(2) for i in range(people))
+        else:
+            yield from (line(i, k) for i in range(people) for k in range(2))
+
+    write_gz(path, lines())
+    return people * 2
+
+
 def parse_and_plan(path: str, on_engine: bool | None = None) -> None:
     """Child process: read + identity + map + plan (no Marketo), print timings and peak RSS as JSON."""
     describe = [{"dataType": t, "length": n, "rest": {"name": name, "readOnly": ro}}

@@ -75,18 +75,24 @@ class Sizes:
                      self.huge_audience // 10)
 
 
-PARTS = ("reference", "backfill", "mixed", "sizes", "rerun", "rerun-new", "audience", "writeback", "apply-events")
+PARTS = ("reference", "backfill", "mixed", "shapes", "sizes", "rerun", "rerun-new", "audience", "writeback",
+         "apply-events")
 
 
 # ---- inputs, cached in bench/_out ---------------------------------------------------------------------------------
 def export(kind: str, messages: int) -> Path:
-    """The generated file (`identify`: 2 identifies per person; `export`: 1 in 4 messages an identify)."""
+    """The generated file (`identify`: 2 identifies per person; `export`: 1 in 4 messages an identify;
+    `identify-text` and `identify-later`: the identify file's people in other shapes, see generate_identifies_as)."""
     OUT.mkdir(exist_ok=True)
-    per_person = 2 if kind == "identify" else 4
+    per_person = 4 if kind == "export" else 2
     path = OUT / f"{kind}-{messages}-{per_person}.jsonl.gz"
     if not path.exists():
-        make = bench_backfill.generate_identifies if kind == "identify" else bench_backfill.generate
-        _generate(path, lambda partial: make(partial, messages, per_person))
+        if kind.startswith("identify-"):
+            variant = kind.removeprefix("identify-")
+            _generate(path, lambda partial: bench_backfill.generate_identifies_as(partial, messages, variant))
+        else:
+            make = bench_backfill.generate_identifies if kind == "identify" else bench_backfill.generate
+            _generate(path, lambda partial: make(partial, messages, per_person))
     return path
 
 
@@ -224,6 +230,7 @@ class ScaleBench:
     def figures(self, parts: tuple[str, ...] = PARTS) -> list[Figure]:
         rows: dict[str, Callable[[], list[Figure]]] = {
             "reference": self.references, "backfill": self.backfill_identifies, "mixed": self.backfill_mixed,
+            "shapes": self.backfill_shapes,
             "sizes": self.backfill_sizes, "rerun": self.rerun, "rerun-new": self.rerun_new_file,
             "audience": self.audience,
             "writeback": self.writeback, "apply-events": self.apply_events}
@@ -282,6 +289,26 @@ class ScaleBench:
                            run.cpu_s <= 3.5 * n / 1_000_000, data(run, state_folder_peak_mb=spill_mb))]
 
         return guarded(name, target, measure)
+
+    def backfill_shapes(self) -> list[Figure]:
+        """The identify-only people in two shapes real exports have, beside the bare loop over the identify file
+        (no target in the issue: they show what leaves the SQL path, see docs/engine.md)."""
+        n = self.sizes.messages
+        shapes = {"identify-text": "numbers and booleans given as text",
+                  "identify-later": "each person identified again later without the e-mail (traits change shape)"}
+        figures: list[Figure] = []
+        for kind, what in shapes.items():
+            name = f"backfill-leads --dry-run {n:,} identifies, {what}"
+
+            def measure(kind: str = kind, name: str = name) -> list[Figure]:
+                run, spill_mb = self._dry_run(export(kind, n))
+                loop = self.bare_loop_run()
+                return [Figure("scale", name, f"{run.cpu_s:,.1f} CPU-s = {run.cpu_s / loop.cpu_s:.1f}x the bare loop, "
+                               f"peak RSS {run.peak_rss_mb:,.0f} MB, state folder peak {spill_mb:,.0f} MB", "", None,
+                               data(run, bare_loop_cpu_s=round(loop.cpu_s, 2), state_folder_peak_mb=spill_mb))]
+
+            figures += guarded(name, "", measure)
+        return figures
 
     def backfill_sizes(self) -> list[Figure]:
         return [figure for n in self.sizes.big for figure in self._size_rows(n)]

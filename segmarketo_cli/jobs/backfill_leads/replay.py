@@ -28,7 +28,9 @@ class RecordReader:
     """
 
     READ_AHEAD = 1 << 20
-    WINDOWS = 8  # runs of reads followed at once; memory is at most WINDOWS × READ_AHEAD
+    # Runs of reads followed at once (a person's messages on up to 8 days of a date-partitioned export; with more,
+    # each read costs one exact pread). A window holds at most READ_AHEAD bytes more than the longest record.
+    WINDOWS = 8
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
@@ -37,6 +39,8 @@ class RecordReader:
 
     def read(self, at: int, size: int) -> bytes:
         """The `size` bytes at offset `at`."""
+        if size <= 0:
+            return b""
         windows = self._windows
         for i, (start, data) in enumerate(windows):
             offset = at - start
