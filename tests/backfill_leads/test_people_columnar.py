@@ -226,6 +226,31 @@ def test_hard_cases_mixed_into_plain_people_give_the_same_people(tmp_path):
     assert assert_columnar_same([path], tmp_path) > 200
 
 
+@pytest.mark.parametrize("nulls", ["keep", "clear"])
+def test_people_whose_traits_change_shape_are_folded_as_the_graph_folds_them(tmp_path, nulls):
+    """Each person identified three times, on days far apart in the file, with traits that change shape: a trait
+    added, one nulled, an object where text was, the anonymousId on some messages only, times out of order."""
+    rng = random.Random(5)
+    people = 400
+    days: list[list[Any]] = [[], [], []]
+    for i in range(people):
+        for day, messages in enumerate(days):
+            traits: dict[str, Any] = {"email": f"p{i}@example.com", "plan": ["free", "pro", "team"][day]}
+            if day == 1:
+                traits["seats"] = i % 7
+            if day == 2 and i % 3 == 0:
+                traits.update(plan=None, company={"name": f"Co{i}"})
+            if day == 2 and i % 3 == 1:
+                traits["company"] = f"Co{i}"
+            message: dict[str, Any] = {"type": "identify", "userId": f"u{i}", "traits": traits,
+                                       "timestamp": f"2024-03-0{1 + rng.choice([day, day, 2 - day])}T00:00:00Z"}
+            if day != 1 or i % 2:
+                message["anonymousId"] = f"a{i}"
+            messages.append(message)
+    path = write_lines(tmp_path / "days.jsonl.gz", [m for messages in days for m in messages])
+    assert assert_columnar_same([path], tmp_path, nulls=nulls) == people
+
+
 @pytest.mark.slow
 def test_200k_messages_at_64mb_give_the_same_people_read_by_duckdb(tmp_path):
     rng = random.Random(11)

@@ -15,8 +15,10 @@ read").
    have one shape is built from SQL aggregates: ids in first-seen order, counts, times, and the traits of the
    latest identify (timestamp, then input order), folded as the graph folds them. That is the person the graph
    builds: every message joins the hub's root, and traits of one shape are won whole by the latest message.
-4. Everyone else (aliases, Munchkin cookies, traits that change shape, shared e-mails...) is staged, labelled and
-   replayed by the engine path's own steps (staging.py, components.py, replay.py), numbered as in the whole input.
+4. A hub that would be simple but for its traits changing shape is folded: its identifies, read back in input
+   order, folded into a person of its own as the graph folds them (no staging, no labels). Everyone else (aliases,
+   Munchkin cookies, shared e-mails...) is staged, labelled and replayed by the engine path's own steps
+   (staging.py, components.py, replay.py), numbered as in the whole input.
 5. The plan on the engine first has SQL map the simple people it can (ColumnarPeople.map_simple, sql_mapping.py);
    the people left (simple ones SQL leaves, and the replayed) come as Person objects, in people order.
 """
@@ -60,10 +62,12 @@ PYTHON_LINES = "backfill.col_python_lines"  # pos, line, whole (false: the last 
 PYTHON_RECORDS = "backfill.col_python"  # pos, identify, nodes, body: records of the Python lines
 RECORDS = "backfill.col_records"  # pos, identify, seq, fold: every record numbered as the graph numbers it
 COMPLEX = "backfill.col_complex"  # hubs whose people are replayed by the graph
+FOLDED_HUBS = "backfill.col_folded_hubs"  # hubs that are simple but for their traits' shapes
+FOLDED = "backfill.col_folded"  # their identifies, in people order (FOLDED_PEOPLE)
 SIMPLE = "backfill.col_simple"  # one row per simple person (SIMPLE_PEOPLE)
 FILES = "backfill.col_files"  # file, name: the input files by index (for origins in SQL)
 MAPPED = "backfill.col_mapped"  # first_fold: the simple people map_simple mapped in SQL
-TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, SIMPLE, FILES, MAPPED,
+TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, FOLDED_HUBS, FOLDED, SIMPLE, FILES, MAPPED,
           "backfill.col_nodes",
           "backfill.col_tee_plain", "backfill.col_tee_python")
 
@@ -192,15 +196,15 @@ NUMBER = f"""
     FROM (SELECT pos, true AS identify FROM {PLAIN_TABLE} UNION ALL SELECT pos, identify FROM {PYTHON_RECORDS})
     WINDOW w AS (ORDER BY pos ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""
 # A hub is complex when one of its nodes is shared with another hub (a plain identify's userId node is its hub, so
-# only its anonymousId and e-mail can be), a Python record has it, or its traits change shape (json_structure: keys
-# in order, value types, nesting): its messages are replayed by the graph. A node two hubs share makes both
-# complex, so the complex hubs hold whole components.
+# only its anonymousId and e-mail can be) or a Python record has it: its messages are replayed by the graph. A node
+# two hubs share makes both complex, so the complex hubs hold whole components. A hub that is not, but whose traits
+# change shape (json_structure: keys in order, value types, nesting), is folded: its identifies, every one of which
+# joins the hub's root in the graph and nothing else, are folded in input order into a person of its own.
 FIND_COMPLEX = f"""
     CREATE OR REPLACE TABLE backfill.col_nodes AS
     SELECT DISTINCT unnest(nodes) AS node FROM {PYTHON_RECORDS};
     CREATE OR REPLACE TABLE {COMPLEX} AS
-    SELECT hub FROM {PLAIN_TABLE} GROUP BY hub
-        HAVING min(e) <> max(e) OR min(a) <> max(a) OR min(shape) <> max(shape)
+    SELECT hub FROM {PLAIN_TABLE} GROUP BY hub HAVING min(e) <> max(e) OR min(a) <> max(a)
     UNION SELECT hub FROM {PLAIN_TABLE} WHERE a IN (
         SELECT a FROM {PLAIN_TABLE} WHERE a IS NOT NULL GROUP BY a HAVING min(hub) <> max(hub))
     UNION SELECT hub FROM {PLAIN_TABLE} WHERE e IN (
@@ -208,7 +212,10 @@ FIND_COMPLEX = f"""
     UNION SELECT hub FROM {PLAIN_TABLE} WHERE 'u:' || u IN (SELECT node FROM backfill.col_nodes)
         OR 'a:' || a IN (SELECT node FROM backfill.col_nodes) OR 'e:' || e IN (SELECT node FROM backfill.col_nodes)
     UNION SELECT nodes[1] FROM {PYTHON_RECORDS};
-    DROP TABLE backfill.col_nodes"""
+    DROP TABLE backfill.col_nodes;
+    CREATE OR REPLACE TABLE {FOLDED_HUBS} AS
+    SELECT hub FROM {PLAIN_TABLE} GROUP BY hub HAVING min(shape) <> max(shape)
+    EXCEPT SELECT hub FROM {COMPLEX}"""
 # The records the graph replays (in any order: the replay sorts them), without their traits or bodies in a join.
 COMPLEX_RECORDS = (
     f"""SELECT p.pos, r.seq, r.fold, p.u, p.a, p.e, p.ts, p.traits, NULL AS nodes, NULL AS body
@@ -232,8 +239,13 @@ SIMPLE_PEOPLE = f"""
     FROM (SELECT min(r.fold) AS first_fold, min(p.pos) AS first_pos, count(*) AS identifies, max(p.u) AS u,
                  max(p.a) AS a, max(p.e) AS e, max({{'ts': p.ts, 'fold': r.fold, 'pos': p.pos}}) AS latest
           FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
-          WHERE p.hub NOT IN (SELECT hub FROM {COMPLEX}) GROUP BY p.hub) w
+          WHERE p.hub NOT IN (SELECT hub FROM {COMPLEX}) AND p.hub NOT IN (SELECT hub FROM {FOLDED_HUBS})
+          GROUP BY p.hub) w
     JOIN {PLAIN_TABLE} p ON p.pos = w.latest.pos"""
+# The folded hubs' identifies (see FIND_COMPLEX), each with its person's first fold, in people order then input order.
+FOLDED_PEOPLE = f"""
+    SELECT min(r.fold) OVER (PARTITION BY p.hub) AS first_fold, r.fold, p.pos, p.u, p.a, p.e, p.ts, p.traits
+    FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos) WHERE p.hub IN (SELECT hub FROM {FOLDED_HUBS})"""
 # shape: the traits' json_structure (keys in order, nesting, value types) as its md5 (trait_shapes.py), what
 # FIND_COMPLEX compares within a hub and what sql_mapping.py maps a simple person by
 _PLAIN_SCHEMA = ("pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts DOUBLE, traits VARCHAR, "
@@ -435,10 +447,12 @@ class ColumnarRead:
         # One row per simple person, settled now: the planner then uses the engine while they stream out, and the
         # read's tables are gone before it starts.
         self.con.execute(f"CREATE OR REPLACE TABLE {SIMPLE} AS {SIMPLE_PEOPLE}")
-        for table in (PLAIN_TABLE, PYTHON_RECORDS, RECORDS, COMPLEX):
+        self.con.execute(f"CREATE OR REPLACE TABLE {FOLDED} AS {FOLDED_PEOPLE} ORDER BY first_fold, fold")
+        ((folded,),) = self.con.execute(f"SELECT count(*) FROM {FOLDED_HUBS}").fetchall()
+        for table in (PLAIN_TABLE, PYTHON_RECORDS, RECORDS, COMPLEX, FOLDED_HUBS):
             self.con.execute(f"DROP TABLE {table}")
         ((simple,),) = self.con.execute(f"SELECT count(*) FROM {SIMPLE}").fetchall()
-        self.people_count = replayed + int(simple)
+        self.people_count = replayed + int(simple) + int(folded)
         return ColumnarPeople(self)
 
     def map_simple(self, mapper: Mapper, *, ownership: Ownership, lookup_field: str, read_all: bool) -> int:
@@ -462,10 +476,26 @@ class ColumnarRead:
         return mapped
 
     def merged(self) -> Iterator[Person]:
-        """The people not mapped in SQL, simple and replayed, in people order (first identify first)."""
-        yield from heapq.merge(self._simple_people(), replay_people(self.engine, nulls=self.nulls),
-                               key=lambda person: person.first_seq)
+        """The people not mapped in SQL, simple, folded and replayed, in people order (first identify first)."""
+        yield from heapq.merge(self._simple_people(), self._folded_people(),
+                               replay_people(self.engine, nulls=self.nulls), key=lambda person: person.first_seq)
         self.drop()
+
+    def _folded_people(self) -> Iterator[Person]:
+        """Each folded hub's person: its identifies folded in input order, with their own numbers, as the graph
+        folds them into the hub's root."""
+        fold_into = self._graph.fold_into
+        person, current = Person(), None
+        # the table was written in people order, and a scan keeps it (preserve_insertion_order)
+        for chunk in stream(self.con, f"SELECT * FROM {FOLDED}"):
+            for first_fold, fold, pos, u, a, e, ts, traits in chunk:
+                if first_fold != current:
+                    if current is not None:
+                        yield person
+                    person, current = Person(), first_fold
+                fold_into(person, Links(IDENTIFY, [], u, a, e), json.loads(traits), ts, self._origin(pos), fold)
+        if current is not None:
+            yield person
 
     def _simple_people(self) -> Iterator[Person]:
         fold_into = self._graph.fold_into
