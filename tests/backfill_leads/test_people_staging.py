@@ -10,16 +10,16 @@ import pytest
 from segmarketo_cli.identity import IDENTIFY, IdentityGraph, Person
 from segmarketo_cli.timeparse import message_time
 from tests.backfill_leads.test_people_engine import (
-    PERSON_FIELDS,
     assert_same_people,
     generated_files,
     hard_messages,
+    person_fields,
     write_jsonl,
 )
 
 
 def _people_fields(people: list[Person]) -> list[dict[str, Any]]:
-    return [{name: getattr(person, name) for name in PERSON_FIELDS} for person in people]
+    return [person_fields(person) for person in people]
 
 
 def _timed(rng: random.Random, messages: list[Any]) -> list[Any]:

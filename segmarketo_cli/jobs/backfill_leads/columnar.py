@@ -131,18 +131,23 @@ def _id_ok(name: str, text: str) -> str:
     return f"({text} IS NULL OR {text} = 'null' OR regexp_full_match({name}, '{_ID}'))"
 
 
+# No e-mail anywhere find_email looks when the traits have none: no 'mail' in any case in the context (its `traits`,
+# `externalIds`) or the properties as DuckDB writes them back (keys and values unescaped), and an id for a node.
+_NO_EMAIL = ("coalesce(NOT contains(lower(j_context), 'mail'), true) "
+             "AND coalesce(NOT contains(lower(j_properties), 'mail'), true) AND (u IS NOT NULL OR a IS NOT NULL)")
 # An identify the Python reader would find no problem in (shape_problem, message_problem), whose ids need no
 # trimming, whose time is ISO-8601 text both read alike and whose traits are an object with a valid `email` needing
-# no trimming (so find_email takes it), and nothing in the line is for Python only (_PYTHON_ONLY): the type tests
-# on the fields' text first, the searches only on the lines that pass them. It is plain when no key it uses
-# appears twice (_DUPLICATE_KEYS).
-PLAIN = f"""CASE WHEN j_type = '"identify"' AND starts_with(traits, '{{') AND starts_with(j_email, '"')
+# no trimming (so find_email takes it) or with no `email` key and no address anywhere else (_NO_EMAIL), and nothing
+# in the line is for Python only (_PYTHON_ONLY): the type tests on the fields' text first, the searches only on the
+# lines that pass them. It is plain when no key it uses appears twice (_DUPLICATE_KEYS).
+PLAIN = f"""CASE WHEN j_type = '"identify"' AND starts_with(traits, '{{') AND coalesce(starts_with(j_email, '"'), true)
                AND starts_with(j_ts, '"') AND {_absent_or('j_u', 'string')} AND {_absent_or('j_a', 'string')}
                AND {_absent_or('j_context', 'object')} AND {_absent_or('j_properties', 'object')}
                AND {_absent_or('j_event', 'string')} AND {_absent_or('j_message', 'string', _NUMBERS)}
                AND {_absent_or('j_previous', 'string', _NUMBERS)}
           THEN {_id_ok('u', 'j_u')} AND {_id_ok('a', 'j_a')} AND regexp_full_match(j_ts ->> '$', '{_ISO}')
-               AND ts IS NOT NULL AND regexp_full_match(email, '{_EMAIL}')
+               AND ts IS NOT NULL
+               AND CASE WHEN j_email IS NULL THEN {_NO_EMAIL} ELSE regexp_full_match(email, '{_EMAIL}') END
                AND NOT ({_PYTHON_ONLY}) AND NOT coalesce({_COOKIE}, false)
           ELSE false END"""
 _PATHS = ", ".join(f"'$.{name}'" for name in (*_KNOWN, "traits.email"))
@@ -533,12 +538,13 @@ class ColumnarPeople:
         return next(self._people)
 
 
-def _plain_links(u: str | None, a: str | None, e: str) -> Links:
+def _plain_links(u: str | None, a: str | None, e: str | None) -> Links:
     """The links IdentityGraph.links gives a plain identify."""
     nodes = [f"u:{u}"] if u else []
     if a:
         nodes.append(f"a:{a}")
-    nodes.append(f"e:{e}")
+    if e:
+        nodes.append(f"e:{e}")
     return Links(IDENTIFY, nodes, u, a, e)
 
 
