@@ -196,8 +196,10 @@ def test_the_last_line_without_a_newline_is_read_even_when_the_filter_would_skip
     assert assert_columnar_same([path], tmp_path) == 1
 
 
-def test_records_for_the_people_store_are_the_python_readers(tmp_path):
-    files = generated_files(tmp_path, 8, people=40, messages=600)
+@pytest.mark.parametrize("kind", ["hard cases", "plain and odd lines"])
+def test_records_for_the_people_store_are_the_python_readers(tmp_path, kind):
+    files = (generated_files(tmp_path, 8, people=40, messages=600) if kind == "hard cases" else
+             [write_lines(tmp_path / "mixed.jsonl.gz", plain_and_odd_lines(random.Random(8), people=200))])
     expected = read_records(preflight([str(p) for p in files]), seq=0, fold=0, report=RunReport("backfill-leads"),
                             rejects=RejectsWriter(tmp_path / "r.jsonl"), progress=_no_progress)
     got: list[Any] = []
