@@ -20,7 +20,7 @@ read").
    Munchkin cookies, shared e-mails...) is staged, labelled and replayed by the engine path's own steps
    (staging.py, components.py, replay.py), numbered as in the whole input.
 5. The plan on the engine first has SQL map the simple people it can (ColumnarPeople.map_simple, sql_mapping.py);
-   the people left (simple ones SQL leaves, and the replayed) come as Person objects, in people order.
+   the people left (simple ones SQL leaves, the folded and the replayed) come as Person objects, in people order.
 """
 
 from __future__ import annotations
