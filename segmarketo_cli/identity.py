@@ -32,6 +32,8 @@ def find_email(message: dict[str, Any], *, user_id_is_email: bool = False) -> st
     """The first address found where Segment's spec puts one, in this order.
 
     (https://segment.com/docs/connections/spec/identify/, https://segment.com/docs/connections/spec/common/#context)
+    A new place to look must also be searched by the columnar read's test for an identify with no address
+    (jobs/backfill_leads/columnar.py, _NO_EMAIL), which leaves every such line with no `email` trait to SQL.
     """
     traits = message.get("traits")
     if isinstance(traits, dict):  # the usual case: an identify with traits.email

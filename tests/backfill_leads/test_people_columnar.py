@@ -98,7 +98,8 @@ def plain_and_odd_lines(rng: random.Random, people: int) -> list[Any]:
         {**no_email, "userId": "ne1", "context": {"traits": {"email": "Ctx@Example.com"}}},
         {**no_email, "userId": "ne2", "properties": {"email": "prop@example.com"}},
         {**no_email, "userId": "ne3", "context": {"externalIds": [{"type": "EMAIL", "id": "ext@example.com"}]}},
-        {**no_email, "userId": "ne4", "context": {"externalIds": [{"type": "e\u006dail", "id": "esc@example.com"}]}},
+        '{"type":"identify","userId":"ne4","timestamp":"2024-02-01T10:00:00Z","traits":{"plan":"pro"},'
+        '"context":{"externalIds":[{"type":"E\\u006dAIL","id":"esc@example.com"}]}}',  # escaped: still found
         {**no_email, "userId": "ne5", "context": {"ip": "10.0.0.1", "page": {"url": "https://gmail.example"}}},
         {**no_email, "anonymousId": "ne-anon"},
         {**no_email, "anonymousId": "a5", "context": {"ip": "10.0.0.2"}},  # an anonymousId a plain person has
@@ -247,9 +248,14 @@ def test_hard_cases_mixed_into_plain_people_give_the_same_people(tmp_path):
 
 
 @pytest.mark.parametrize("nulls", ["keep", "clear"])
-def test_people_whose_traits_change_shape_are_folded_as_the_graph_folds_them(tmp_path, nulls):
+def test_people_whose_traits_change_shape_are_folded_as_the_graph_folds_them(tmp_path, monkeypatch, nulls):
     """Each person identified three times, on days far apart in the file, with traits that change shape: a trait
-    added, one nulled, an object where text was, the anonymousId on some messages only, times out of order."""
+    added, one nulled, an object where text was, the e-mail left out, the anonymousId on some messages only, times
+    out of order. Every one of them is folded (not replayed), and is the person the graph builds."""
+    folded: list[Person] = []
+    fold = ColumnarRead._folded_people
+    monkeypatch.setattr(ColumnarRead, "_folded_people",
+                        lambda self: (folded.append(person) or person for person in fold(self)))
     rng = random.Random(5)
     people = 400
     days: list[list[Any]] = [[], [], []]
@@ -262,6 +268,8 @@ def test_people_whose_traits_change_shape_are_folded_as_the_graph_folds_them(tmp
                 traits.update(plan=None, company={"name": f"Co{i}"})
             if day == 2 and i % 3 == 1:
                 traits["company"] = f"Co{i}"
+            if day and i % 4 == 0:
+                del traits["email"]  # a trait update without the e-mail
             message: dict[str, Any] = {"type": "identify", "userId": f"u{i}", "traits": traits,
                                        "timestamp": f"2024-03-0{1 + rng.choice([day, day, 2 - day])}T00:00:00Z"}
             if day != 1 or i % 2:
@@ -269,6 +277,7 @@ def test_people_whose_traits_change_shape_are_folded_as_the_graph_folds_them(tmp
             messages.append(message)
     path = write_lines(tmp_path / "days.jsonl.gz", [m for messages in days for m in messages])
     assert assert_columnar_same([path], tmp_path, nulls=nulls) == people
+    assert len(folded) == people
 
 
 @pytest.mark.slow

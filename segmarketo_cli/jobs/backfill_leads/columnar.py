@@ -131,8 +131,9 @@ def _id_ok(name: str, text: str) -> str:
     return f"({text} IS NULL OR {text} = 'null' OR regexp_full_match({name}, '{_ID}'))"
 
 
-# No e-mail anywhere find_email looks when the traits have none: no 'mail' in any case in the context (its `traits`,
-# `externalIds`) or the properties as DuckDB writes them back (keys and values unescaped), and an id for a node.
+# No e-mail anywhere identity.find_email looks (keep the two in step) when the traits have none: no 'mail' in any
+# case in the context (its `traits`, `externalIds`) or the properties as DuckDB writes them back (keys and values
+# unescaped), and an id for a node.
 _NO_EMAIL = ("coalesce(NOT contains(lower(j_context), 'mail'), true) "
              "AND coalesce(NOT contains(lower(j_properties), 'mail'), true) AND (u IS NOT NULL OR a IS NOT NULL)")
 # An identify the Python reader would find no problem in (shape_problem, message_problem), whose ids need no
@@ -250,7 +251,8 @@ SIMPLE_PEOPLE = f"""
 # The folded hubs' identifies (see FIND_COMPLEX), each with its person's first fold, in people order then input order.
 FOLDED_PEOPLE = f"""
     SELECT min(r.fold) OVER (PARTITION BY p.hub) AS first_fold, r.fold, p.pos, p.u, p.a, p.e, p.ts, p.traits
-    FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos) WHERE p.hub IN (SELECT hub FROM {FOLDED_HUBS})"""
+    FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos) WHERE p.hub IN (SELECT hub FROM {FOLDED_HUBS})
+    ORDER BY first_fold, fold"""
 # shape: the traits' json_structure (keys in order, nesting, value types) as its md5 (trait_shapes.py), what
 # FIND_COMPLEX compares within a hub and what sql_mapping.py maps a simple person by
 _PLAIN_SCHEMA = ("pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts DOUBLE, traits VARCHAR, "
@@ -452,7 +454,7 @@ class ColumnarRead:
         # One row per simple person, settled now: the planner then uses the engine while they stream out, and the
         # read's tables are gone before it starts.
         self.con.execute(f"CREATE OR REPLACE TABLE {SIMPLE} AS {SIMPLE_PEOPLE}")
-        self.con.execute(f"CREATE OR REPLACE TABLE {FOLDED} AS {FOLDED_PEOPLE} ORDER BY first_fold, fold")
+        self.con.execute(f"CREATE OR REPLACE TABLE {FOLDED} AS {FOLDED_PEOPLE}")
         ((folded,),) = self.con.execute(f"SELECT count(*) FROM {FOLDED_HUBS}").fetchall()
         for table in (PLAIN_TABLE, PYTHON_RECORDS, RECORDS, COMPLEX, FOLDED_HUBS):
             self.con.execute(f"DROP TABLE {table}")
