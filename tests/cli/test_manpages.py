@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,7 +22,10 @@ def test_man_directory_is_up_to_date(tmp_path):
     fresh = {p.name: p.read_text() for p in tmp_path.glob("*.1")}
     committed = {p.name: p.read_text() for p in REPO_MAN.glob("*.1")} if REPO_MAN.is_dir() else {}
     stale = sorted(name for name in fresh.keys() | committed.keys() if fresh.get(name) != committed.get(name))
-    assert not stale, f"man/ is out of date ({', '.join(stale)}): run `{manpage.REGENERATE}`"
+    diff = "".join(difflib.unified_diff((committed.get(stale[0]) or "").splitlines(True),
+                                        (fresh.get(stale[0]) or "").splitlines(True), "man/" + stale[0], "now")
+                   ) if stale else ""
+    assert not stale, f"man/ is out of date ({', '.join(stale)}): run `{manpage.REGENERATE}`\n{diff}"
 
 
 def test_one_page_per_command_including_nested_groups():
