@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from segmarketo_cli.config import environment_settings
 
+HELP_OPTION_NAMES = ["-h", "--help"]  # every command's, set on the program's context
+
 
 @dataclass(frozen=True)
 class Example:

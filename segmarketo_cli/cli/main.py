@@ -12,7 +12,7 @@ import click
 from segmarketo_cli import __version__
 from segmarketo_cli.cli.context import AppContext
 from segmarketo_cli.cli.global_options import hoist
-from segmarketo_cli.cli.helptext import epilog
+from segmarketo_cli.cli.helptext import HELP_OPTION_NAMES, epilog
 from segmarketo_cli.cli.run_context import remember_arguments
 from segmarketo_cli.errors import ExitCode, OutputError, SegmarketoError
 from segmarketo_cli.http import redact
@@ -84,7 +84,7 @@ class LazyGroup(click.Group):
 @click.group(
     "segmarketo",
     cls=LazyGroup,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    context_settings={"help_option_names": HELP_OPTION_NAMES, "max_content_width": 100},
     epilog=epilog(""),
 )
 @click.version_option(__version__, "--version", prog_name="segmarketo")

@@ -8,6 +8,7 @@ import os
 import click
 
 from segmarketo_cli.cli.context import AppContext
+from segmarketo_cli.cli.helptext import HELP_OPTION_NAMES
 from segmarketo_cli.config.syncs import OptionValue, SyncDefinition
 from segmarketo_cli.errors import ConfigError
 
@@ -51,7 +52,8 @@ def check_sync(sync: SyncDefinition, command: click.Command) -> list[str]:
     """`sync_argv`, parsed by the job's own command (types, choices, ranges) without running it."""
     argv = sync_argv(sync, command)
     try:
-        command.make_context(sync.job, list(argv), obj=AppContext()).close()
+        # the program's help names: click keeps the help option a command is first asked for (its --help, man page)
+        command.make_context(sync.job, list(argv), obj=AppContext(), help_option_names=HELP_OPTION_NAMES).close()
     except click.BadParameter as exc:
         key = _key_of(exc.param, command)
         raise ConfigError(f"{sync.where}: '{key}': {exc.message}") from None

@@ -76,9 +76,13 @@ RENAMED = [
 @pytest.mark.parametrize(("argv", "old", "new", "value", "dest", "parsed"), RENAMED,
                          ids=[old for _, old, *_ in RENAMED])
 def test_old_option_names_still_parse_to_the_new_option(argv, old, new, value, dest, parsed):
-    command = cli.get_command(click.Context(cli), argv[0])
+    # Under the program's own context, as a real run: click caches a command's help option (`-h`, `--help`) the
+    # first time it is asked for, so a context without the program's help names would leave `--help` alone on it
+    # for every later test of this process (the man pages among them).
+    root = click.Context(cli, info_name="segmarketo", **cli.context_settings)
+    command = cli.get_command(root, argv[0])
     for spelling in (old, new):
-        ctx = command.make_context(argv[0], [*argv[1:], spelling, value])
+        ctx = command.make_context(argv[0], [*argv[1:], spelling, value], parent=root)
         assert str(ctx.params[dest]) == str(parsed)
 
 
@@ -129,3 +133,19 @@ def test_every_man_page_has_its_examples_and_environment():
         assert ("\n.SH ENVIRONMENT\n" in text) == bool(variables)
         for variable in variables:
             assert manpage.bold(variable) in text
+
+
+def test_checking_a_sync_keeps_its_job_s_short_help_option(invoke):
+    """`run` and `schedule` parse a sync's arguments with the job's own command first; click keeps the help option
+    a command is first asked for, so that parse must not leave the job with `--help` alone."""
+    from segmarketo_cli.cli.sync_argv import check_sync
+    from segmarketo_cli.config.syncs import SyncDefinition
+
+    job = cli.get_command(click.Context(cli), "apply-events")
+    assert job is not None
+    job._help_option = None  # click's cache, empty as in a new process whatever ran before in this one
+    check_sync(SyncDefinition("nightly", "apply-events", ("events.jsonl",), {"rules": "rules.toml"}, "[syncs.nightly]"),
+               job)
+    result = invoke("apply-events", "-h")
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.stdout
