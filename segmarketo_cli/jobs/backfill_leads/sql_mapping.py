@@ -198,7 +198,7 @@ def _value(info: FieldInfo, kind: str, ref: str, path: str) -> _Field | None:
     if data_type in _NUMBER_KINDS and kind in _INTEGERS:
         return _Field(ref, key=f"({ref}::VARCHAR)")
     if data_type in _NUMBER_KINDS and kind == "VARCHAR":
-        # a number given as text ("42"): coerce() reads it, and writes it as the same text when _number says so
+        # a number given as text ("42"), written as a JSON number: json.loads gives coerce()'s when _number says so
         text = f"({ref} ->> '$')"
         key = text if data_type in _WHOLE_KINDS else None  # the float kinds' key is str() of a float or an int
         return _Field(text, _number(text, data_type), key)
