@@ -16,7 +16,8 @@ read").
    latest identify (timestamp, then input order), folded as the graph folds them. That is the person the graph
    builds: every message joins the hub's root, and traits of one shape are won whole by the latest message.
 4. A hub that would be simple but for its traits changing shape is folded: its identifies, read back in input
-   order, folded into a person of its own as the graph folds them (no staging, no labels). Everyone else (aliases,
+   order, folded into a person of its own as the graph folds them (no staging, no labels); unless (nulls kept)
+   every identify's trait paths begin the latest one's, which then wins them all: that person is simple. Everyone else (aliases,
    Munchkin cookies, shared e-mails...) is staged, labelled and replayed by the engine path's own steps
    (staging.py, components.py, replay.py), numbered as in the whole input.
 5. The plan on the engine first has SQL map the simple people it can (ColumnarPeople.map_simple, sql_mapping.py);
@@ -44,7 +45,7 @@ from segmarketo_cli.jobs.backfill_leads.plan_table import ATTACH, PLAN_PEOPLE, S
 from segmarketo_cli.jobs.backfill_leads.records import Tee, dump_record
 from segmarketo_cli.jobs.backfill_leads.replay import replay_people
 from segmarketo_cli.jobs.backfill_leads.sizing import ISIZE_WRAP, gzip_isize
-from segmarketo_cli.jobs.backfill_leads.sql_mapping import map_in_sql
+from segmarketo_cli.jobs.backfill_leads.sql_mapping import leaves, map_in_sql, structure_keys
 from segmarketo_cli.jobs.backfill_leads.staging import MessageStage
 from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, shape_sql
 from segmarketo_cli.jobs.rejects import RejectsWriter
@@ -259,6 +260,7 @@ _PLAIN_SCHEMA = ("pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts D
                  "shape UHUGEINT")
 _PYTHON_SCHEMA = Columns(("pos", "int64"), ("identify", "bool"), ("nodes", "list<string>"), ("body", "binary"))
 _CHUNK = 50_000
+MAX_FOLDED_SHAPES = 64  # folded hubs with more distinct trait shapes than this stay folded (_latest_wins_all)
 
 
 class Unreadable(Exception):
@@ -412,6 +414,40 @@ class ColumnarRead:
         with self._one_thread():
             self.con.execute(NUMBER)
             self.con.execute(FIND_COMPLEX)
+        if self.nulls == "keep":
+            self._latest_wins_all()
+
+    def _latest_wins_all(self) -> None:
+        """Folded hubs whose every identify's trait paths (nulls left out, as `identity.walk` lists them) begin the
+        latest identify's are simple after all: the latest identify has every path, so it wins each, and the paths
+        first seen come in its order. SQL then maps them by the latest identify's shape (a trait added later)."""
+        con = self.con
+        shapes = con.execute(f"""
+            SELECT shape, json_structure(any_value(traits)) FROM {PLAIN_TABLE}
+            WHERE hub IN (SELECT hub FROM {FOLDED_HUBS}) GROUP BY shape LIMIT {MAX_FOLDED_SHAPES + 1}""").fetchall()
+        if not shapes or len(shapes) > MAX_FOLDED_SHAPES:
+            return
+        paths = {}
+        for shape, text in shapes:
+            structure = json.loads(text)  # an object's; empty traits' is "JSON", and stay folded
+            if isinstance(structure, dict) and not any("." in key for key in structure_keys(structure)):
+                # (a dotted key could meet a nested path)
+                paths[int(shape)] = [path for path, _ in leaves(structure, clear_nulls=False)]
+        pairs = [f"({s}::UHUGEINT, {t}::UHUGEINT)" for s, ps in paths.items() for t, pt in paths.items()
+                 if pt[:len(ps)] == ps]
+        if not pairs:
+            return
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE col_prefix (s, t) AS VALUES {", ".join(pairs)};
+            DELETE FROM {FOLDED_HUBS} WHERE hub IN (
+                SELECT p.hub
+                FROM {PLAIN_TABLE} p JOIN (
+                    SELECT p.hub, arg_max(p.shape, {{'ts': p.ts, 'fold': r.fold}}) AS latest
+                    FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
+                    WHERE p.hub IN (SELECT hub FROM {FOLDED_HUBS}) GROUP BY p.hub) l USING (hub)
+                LEFT JOIN col_prefix x ON x.s = p.shape AND x.t = l.latest
+                GROUP BY p.hub HAVING count(*) = count(x.s));
+            DROP TABLE col_prefix""")
 
     def tee(self, tee: Tee) -> None:
         """Every record, in input order, to `tee` (the people store of a full run)."""

@@ -288,7 +288,7 @@ def map_in_sql(con: duckdb.DuckDBPyConnection, simple: str, mapper: Mapper, *, n
         JOIN {simple} t ON t.first_fold = s.first ORDER BY s.first""").fetchall()
     for shape, with_user, text in shapes:
         structure = json.loads(text)
-        if any("." in key for key in _keys(structure)):
+        if any("." in key for key in structure_keys(structure)):
             continue  # a dotted key could collide with a nested path: Python flattens it
         pointers: list[str] = []
         # a told shape's traits give no key twice; else keys_once first: its leaves in the traits' order
@@ -305,9 +305,9 @@ def map_in_sql(con: duckdb.DuckDBPyConnection, simple: str, mapper: Mapper, *, n
     return mapped
 
 
-def _keys(structure: object) -> Iterator[str]:
+def structure_keys(structure: object) -> Iterator[str]:
     """Every key of a `json_structure`, at every depth."""
     if isinstance(structure, dict):
         for key, value in structure.items():
             yield key
-            yield from _keys(value)
+            yield from structure_keys(value)
