@@ -17,9 +17,9 @@ read").
    builds: every message joins the hub's root, and traits of one shape are won whole by the latest message.
 4. A hub that would be simple but for its traits changing shape is folded: its identifies, read back in input
    order, folded into a person of its own as the graph folds them (no staging, no labels); unless (nulls kept)
-   every identify's trait paths begin the latest one's, which then wins them all: that person is simple. Everyone else (aliases,
-   Munchkin cookies, shared e-mails...) is staged, labelled and replayed by the engine path's own steps
-   (staging.py, components.py, replay.py), numbered as in the whole input.
+   every identify's trait paths begin the latest one's, which then wins them all: that person is simple. Everyone
+   else (aliases, Munchkin cookies, shared e-mails...) is staged, labelled and replayed by the engine path's own
+   steps (staging.py, components.py, replay.py), numbered as in the whole input.
 5. The plan on the engine first has SQL map the simple people it can (ColumnarPeople.map_simple, sql_mapping.py);
    the people left (simple ones SQL leaves, the folded and the replayed) come as Person objects, in people order.
 """
