@@ -312,6 +312,26 @@ def test_people_whose_latest_identify_has_every_trait_are_simple(tmp_path, monke
         assert 0 < len(folded) < people // 2
 
 
+_LATER = '{"type":"identify","userId":"u%d","timestamp":"2024-01-0%d T00:00:00Z","traits":%s}'.replace(" ", "")
+KEY_TWICE = {  # json_structure merges a key given twice, Python keeps its last value: the paths differ
+    "twice, then null": ('{"email":"p@x.com","a":1,"b":2,"a":null}', '{"email":"p@x.com","a":5,"b":6,"c":7}'),
+    "twice, nested": ('{"email":"p@x.com","a":{"x":1},"b":2,"a":{"y":1}}',
+                      '{"email":"p@x.com","a":{"x":5,"y":6},"b":7,"c":1}'),
+    "twice in the latest, then null": ('{"email":"p@x.com","a":1}', '{"email":"p@x.com","a":1,"b":2,"a":null}'),
+    "twice in the latest": ('{"email":"p@x.com","a":1}', '{"email":"p@x.com","a":1,"b":2,"a":3}'),
+}
+
+
+@pytest.mark.parametrize("case", KEY_TWICE)
+def test_a_trait_key_given_twice_keeps_the_graph_s_paths(tmp_path, case):
+    first, latest = KEY_TWICE[case]
+    lines = [_LATER % (i, day, traits.replace("p@", f"p{i}@")) for day, traits in ((1, first), (2, latest))
+             for i in range(50)]
+    path = tmp_path / "twice.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert assert_columnar_same([path], tmp_path, nulls="keep") == 50
+
+
 @pytest.mark.slow
 def test_200k_messages_at_64mb_give_the_same_people_read_by_duckdb(tmp_path):
     rng = random.Random(11)

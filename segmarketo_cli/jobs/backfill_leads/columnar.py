@@ -47,7 +47,7 @@ from segmarketo_cli.jobs.backfill_leads.replay import replay_people
 from segmarketo_cli.jobs.backfill_leads.sizing import ISIZE_WRAP, gzip_isize
 from segmarketo_cli.jobs.backfill_leads.sql_mapping import leaves, map_in_sql, structure_keys
 from segmarketo_cli.jobs.backfill_leads.staging import MessageStage
-from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, shape_sql
+from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, keys_once, shape_sql, told
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.mapping.mapper import Mapper
@@ -420,35 +420,47 @@ class ColumnarRead:
     def _latest_wins_all(self) -> None:
         """Folded hubs whose every identify's trait paths (nulls left out, as `identity.walk` lists them) begin the
         latest identify's are simple after all: the latest identify has every path, so it wins each, and the paths
-        first seen come in its order. SQL then maps them by the latest identify's shape (a trait added later)."""
+        first seen come in its order. SQL then maps them by the latest identify's shape (a trait added later).
+        A shape lists Python's paths only when no key is given twice in an object (json_structure merges such a
+        key): told shapes are proven so, the others are tested row by row (trait_shapes.keys_once)."""
         con = self.con
         shapes = con.execute(f"""
             SELECT shape, json_structure(any_value(traits)) FROM {PLAIN_TABLE}
             WHERE hub IN (SELECT hub FROM {FOLDED_HUBS}) GROUP BY shape LIMIT {MAX_FOLDED_SHAPES + 1}""").fetchall()
         if not shapes or len(shapes) > MAX_FOLDED_SHAPES:
             return
-        paths = {}
+        paths: dict[int, list[str]] = {}
+        pointers: list[str] = []
+        tests = []
         for shape, text in shapes:
             structure = json.loads(text)  # an object's; empty traits' is "JSON", and stay folded
-            if isinstance(structure, dict) and not any("." in key for key in structure_keys(structure)):
-                # (a dotted key could meet a nested path)
-                paths[int(shape)] = [path for path, _ in leaves(structure, clear_nulls=False)]
+            if not isinstance(structure, dict) or any("." in key for key in structure_keys(structure)):
+                continue  # (a dotted key could meet a nested path)
+            if not told(int(shape)):
+                once = keys_once(str(text), pointers)
+                if once is None:
+                    continue
+                tests.append(f"WHEN {int(shape)}::UHUGEINT THEN {once}")
+            paths[int(shape)] = [path for path, _ in leaves(structure, clear_nulls=False)]
         pairs = [f"({s}::UHUGEINT, {t}::UHUGEINT)" for s, ps in paths.items() for t, pt in paths.items()
                  if pt[:len(ps)] == ps]
         if not pairs:
             return
+        extract = f"json_extract(traits, [{', '.join(sql_text(p) for p in pointers)}])" if pointers else "[]::JSON[]"
+        keys_once_sql = f"CASE shape {' '.join(tests)} ELSE true END" if tests else "true"
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE col_prefix (s, t) AS VALUES {", ".join(pairs)};
             DELETE FROM {FOLDED_HUBS} WHERE hub IN (
                 SELECT p.hub
-                FROM {PLAIN_TABLE} p JOIN (
-                    SELECT p.hub, arg_max(p.shape, {{'ts': p.ts, 'fold': r.fold}}) AS latest
-                    FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
-                    WHERE p.hub IN (SELECT hub FROM {FOLDED_HUBS}) GROUP BY p.hub) l USING (hub)
+                FROM (SELECT hub, shape, {keys_once_sql} AS once
+                      FROM (SELECT hub, shape, traits, {extract} AS {LEAVES} FROM {PLAIN_TABLE}
+                            WHERE hub IN (SELECT hub FROM {FOLDED_HUBS}))) p
+                JOIN (SELECT p.hub, arg_max(p.shape, {{'ts': p.ts, 'fold': r.fold}}) AS latest
+                      FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
+                      WHERE p.hub IN (SELECT hub FROM {FOLDED_HUBS}) GROUP BY p.hub) l USING (hub)
                 LEFT JOIN col_prefix x ON x.s = p.shape AND x.t = l.latest
-                GROUP BY p.hub HAVING count(*) = count(x.s));
+                GROUP BY p.hub HAVING count(*) = count(x.s) AND bool_and(p.once));
             DROP TABLE col_prefix""")
-
     def tee(self, tee: Tee) -> None:
         """Every record, in input order, to `tee` (the people store of a full run)."""
         # Each kind sorted into a table of its own first: two sorts streamed side by side need more memory than a
