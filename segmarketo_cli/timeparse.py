@@ -51,13 +51,17 @@ def parse_iso_datetime(text: str) -> datetime:
 def parse_utc(text: str) -> datetime:
     """An aware UTC datetime from ISO-8601 text (naive means UTC). Raises ValueError when it is not ISO, or falls
     outside years 1-9999 in UTC (9999-12-31T23:00:00-05:00)."""
-    moment = parse_iso_datetime(text)
+    return as_utc(parse_iso_datetime(text))
+
+
+def as_utc(moment: datetime) -> datetime:
+    """`moment` in UTC (naive means UTC already). Raises ValueError when that falls outside years 1-9999."""
     if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
     try:
         return moment.astimezone(timezone.utc)
     except OverflowError:
-        raise ValueError(f"{text!r} is out of range in UTC") from None
+        raise ValueError(f"{moment.isoformat()} is out of range in UTC") from None
 
 
 def epoch_seconds(value: Any) -> float | None:

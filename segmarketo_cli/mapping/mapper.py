@@ -17,12 +17,12 @@ from segmarketo_cli.mapping.catalog import PLAIN_TEXT, FieldCatalog, FieldInfo, 
 from segmarketo_cli.mapping.lead import FieldError, MappedLead
 from segmarketo_cli.mapping.raw import Shape, map_raw
 from segmarketo_cli.suggest import did_you_mean
-from segmarketo_cli.timeparse import parse_iso_datetime
+from segmarketo_cli.timeparse import as_utc, parse_iso_datetime
 from segmarketo_cli.tomlfiles import load_toml
 
 # FieldCatalog, FieldInfo and load_catalog live in mapping.catalog; the jobs import them from here as before.
-__all__ = ["CoercionError", "FieldCatalog", "FieldInfo", "Mapper", "check_mapping_table", "coerce", "load_catalog",
-           "load_mapping_file", "spellings"]
+__all__ = ["FALSE_WORDS", "TRUE_WORDS", "CoercionError", "FieldCatalog", "FieldInfo", "Mapper", "check_mapping_table",
+           "coerce", "load_catalog", "load_mapping_file", "spellings"]
 
 log = logging.getLogger("segmarketo.mapping")
 
@@ -44,8 +44,8 @@ COMPLIANCE_FIELDS = {"unsubscribed", "emailInvalid", "marketingSuspended", "blac
 PRIORITY_EXPLICIT, PRIORITY_BUILTIN, PRIORITY_AUTO = 0, 1, 2
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _NUM_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_TRUE = {"true", "yes", "y", "1", "t"}
-_FALSE = {"false", "no", "n", "0", "f"}
+TRUE_WORDS = frozenset({"true", "yes", "y", "1", "t"})  # text coerce() reads as a boolean (any case, trimmed)
+FALSE_WORDS = frozenset({"false", "no", "n", "0", "f"})
 
 
 def load_mapping_file(path: str | Path) -> dict[str, str]:
@@ -84,8 +84,8 @@ def coerce(value: Any, info: FieldInfo) -> Any:
             return value
         if isinstance(value, int) and value in (0, 1):
             return bool(value)
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
+        if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+            return value.strip().lower() in TRUE_WORDS
         raise CoercionError("boolean (true/false)")
     if kind in ("integer", "reference", "score"):
         if isinstance(value, bool):
@@ -157,10 +157,9 @@ def _as_datetime(value: Any) -> str:
     moment = _parse_moment(value)
     if moment is None:
         raise CoercionError("datetime (ISO-8601, e.g. 2024-05-01T12:00:00Z)")
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)  # naive: taken as UTC
     try:
-        utc = moment.astimezone(dt.timezone.utc)
-    except OverflowError:  # in UTC it falls before year 1 or after 9999
+        utc = as_utc(moment)  # naive: taken as UTC
+    except ValueError:  # in UTC it falls before year 1 or after 9999
         raise CoercionError("datetime (ISO-8601, e.g. 2024-05-01T12:00:00Z)") from None
     return utc.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 

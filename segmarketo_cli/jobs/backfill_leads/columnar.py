@@ -45,9 +45,9 @@ from segmarketo_cli.jobs.backfill_leads.plan_table import ATTACH, PLAN_PEOPLE, S
 from segmarketo_cli.jobs.backfill_leads.records import Tee, dump_record
 from segmarketo_cli.jobs.backfill_leads.replay import replay_people
 from segmarketo_cli.jobs.backfill_leads.sizing import ISIZE_WRAP, gzip_isize
-from segmarketo_cli.jobs.backfill_leads.sql_mapping import leaves, map_in_sql, structure_keys
+from segmarketo_cli.jobs.backfill_leads.sql_mapping import leaves, map_in_sql, shape_gate
 from segmarketo_cli.jobs.backfill_leads.staging import MessageStage
-from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, keys_once, shape_sql, told
+from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, shape_sql
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.mapping.mapper import Mapper
@@ -433,13 +433,11 @@ class ColumnarRead:
         pointers: list[str] = []
         tests = []
         for shape, text in shapes:
-            structure = json.loads(text)  # an object's; empty traits' is "JSON", and stay folded
-            if not isinstance(structure, dict) or any("." in key for key in structure_keys(structure)):
-                continue  # (a dotted key could meet a nested path)
-            if not told(int(shape)):
-                once = keys_once(str(text), pointers)
-                if once is None:
-                    continue
+            gate = shape_gate(int(shape), str(text), pointers)
+            if gate is None:
+                continue  # (empty traits, a dotted key, an escaped key: those people stay folded)
+            structure, once = gate
+            if once != "true":
                 tests.append(f"WHEN {int(shape)}::UHUGEINT THEN {once}")
             paths[int(shape)] = [path for path, _ in leaves(structure, clear_nulls=False)]
         pairs = [f"({s}::UHUGEINT, {t}::UHUGEINT)" for s, ps in paths.items() for t, pt in paths.items()
@@ -461,6 +459,7 @@ class ColumnarRead:
                 LEFT JOIN col_prefix x ON x.s = p.shape AND x.t = l.latest
                 GROUP BY p.hub HAVING count(*) = count(x.s) AND bool_and(p.once));
             DROP TABLE col_prefix""")
+
     def tee(self, tee: Tee) -> None:
         """Every record, in input order, to `tee` (the people store of a full run)."""
         # Each kind sorted into a table of its own first: two sorts streamed side by side need more memory than a

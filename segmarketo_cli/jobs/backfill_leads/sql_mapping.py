@@ -33,7 +33,7 @@ from segmarketo_cli.engine import sql_text
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
 from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, keys_once, leaf_in, leaf_pointer, told
 from segmarketo_cli.mapping.catalog import PLAIN_TEXT, FieldInfo
-from segmarketo_cli.mapping.mapper import COMPLIANCE_FIELDS, Mapper
+from segmarketo_cli.mapping.mapper import COMPLIANCE_FIELDS, FALSE_WORDS, TRUE_WORDS, Mapper
 
 _PLAIN_NAME = re.compile(r"[ !#-\[\]-~]+")  # printable ASCII but '"' and '\\': a field name JSON writes as it is
 MAX_SHAPES = 256  # shapes mapped in SQL, most common first; the people of rarer ones are mapped in Python
@@ -48,8 +48,6 @@ _NUMBER_KINDS = {*_WHOLE_KINDS, "float", "currency", "percent"}
 # a double, float() of them. Text coerce() reads otherwise (" 42", "+5", ".5", "1e3") is left to Python.
 _WHOLE = "0|-?[1-9][0-9]*"
 _DECIMAL = r"-?(0|[1-9][0-9]*)\.[0-9]+"
-_TRUE = ("true", "yes", "y", "1", "t")  # mapper._TRUE and _FALSE: the words coerce() reads as booleans
-_FALSE = ("false", "no", "n", "0", "f")
 
 
 def _number(text: str, data_type: str) -> list[str]:
@@ -216,8 +214,8 @@ def _value(info: FieldInfo, kind: str, ref: str, path: str) -> _Field | None:
         # coerce() reads these words whatever their case; only ASCII letters and digits, so nothing to strip and
         # lower() is Python's lower()
         word = f"lower({ref} ->> '$')"
-        words = ", ".join(sql_text(w) for w in (*_TRUE, *_FALSE))
-        trues = ", ".join(sql_text(w) for w in _TRUE)
+        words = ", ".join(sql_text(w) for w in sorted(TRUE_WORDS | FALSE_WORDS))
+        trues = ", ".join(sql_text(w) for w in sorted(TRUE_WORDS))
         return _Field(f"CASE WHEN {word} IN ({trues}) THEN 'true' ELSE 'false' END",
                       [f"regexp_full_match({ref} ->> '$', '[A-Za-z0-9]+')", f"{word} IN ({words})"])
     if data_type == "date" and kind == "VARCHAR":
@@ -287,14 +285,11 @@ def map_in_sql(con: duckdb.DuckDBPyConnection, simple: str, mapper: Mapper, *, n
             FROM {simple} GROUP BY ALL ORDER BY people DESC, first LIMIT {MAX_SHAPES}) s
         JOIN {simple} t ON t.first_fold = s.first ORDER BY s.first""").fetchall()
     for shape, with_user, text in shapes:
-        structure = json.loads(text)
-        if any("." in key for key in structure_keys(structure)):
-            continue  # a dotted key could collide with a nested path: Python flattens it
         pointers: list[str] = []
-        # a told shape's traits give no key twice; else keys_once first: its leaves in the traits' order
-        once = "true" if told(int(shape)) else keys_once(text, pointers)
-        if once is None:
-            continue  # a key the JSON writer escapes: Python reads those people
+        gate = shape_gate(int(shape), text, pointers)
+        if gate is None:
+            continue
+        structure, once = gate
         paths = list(leaves(structure, clear_nulls=nulls == "clear"))
         plan = plan_shape(mapper, paths, ownership=ownership, lookup_field=lookup_field, with_user=with_user,
                           read_all=read_all, pointers=pointers)
@@ -303,6 +298,18 @@ def map_in_sql(con: duckdb.DuckDBPyConnection, simple: str, mapper: Mapper, *, n
             ((inserted,),) = con.execute(insert(select)).fetchall()
             mapped += int(inserted)
     return mapped
+
+
+def shape_gate(shape: int, text: str, pointers: list[str]) -> tuple[dict[str, object], str] | None:
+    """A shape's `json_structure` (its `text`) and SQL true for its rows whose traits give no key twice (json_structure
+    merges such a key, Python keeps its last value): "true" for a told shape, else keys_once, its leaves added to
+    `pointers`. None when the shape's people take Python: traits that are no object with keys, a dotted key that
+    could collide with a nested path (Python flattens it), a key the JSON writer escapes."""
+    structure = json.loads(text)
+    if not isinstance(structure, dict) or any("." in key for key in structure_keys(structure)):
+        return None
+    once = "true" if told(shape) else keys_once(text, pointers)
+    return None if once is None else (structure, once)
 
 
 def structure_keys(structure: object) -> Iterator[str]:
