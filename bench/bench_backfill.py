@@ -79,53 +79,44 @@ def generate(path: Path, messages: int, per_person: int = 4) -> int:
     return people * per_person
 
 
+_CTX = '{"ip":"10.0.0.1","library":{"name":"analytics-node","version":"6.2.0"}}'
+VARIANTS = ("plain", "text", "later")
+
+
+def identify_line(i: int, k: int, variant: str = "plain") -> str:
+    """Person `i`'s identify number `k` (formatted as a string, like `generate`): `plain`, numbers as numbers and no
+    isCustomer; `text`, every number and boolean given as text; `later`, the second without the e-mail and with a
+    trait more."""
+    ts = f"2026-03-{1 + (i + k) % 28:02d}T{i % 24:02d}:{i % 60:02d}:{k:02d}.000Z"
+    email = "" if variant == "later" and k else f'"email":"person{i}@example.com",'
+    score = f'"{i % 100 + k}"' if variant == "text" else str(i % 100 + k)
+    customer = {"plain": "", "text": '"isCustomer":"yes",', "later": '"isCustomer":true,'}[variant]
+    seats = f',"seats":{i % 9 + 1}' if variant == "later" and k else ""
+    return (f'{{"type":"identify","userId":"user-{i}","messageId":"i{i}-{k}","timestamp":"{ts}",'
+            f'"context":{_CTX},"traits":{{{email}"firstName":"Ann","lastName":"Lee",'
+            f'"title":"{("Engineer", "CTO")[k % 2]}","plan":"pro","product_score":{score},'
+            f'{customer}"company":{{"name":"Initech","industry":"Technology"}},'
+            f'"address":{{"city":"Paris","country":"France"}}{seats}}}}}\n')
+
+
 def generate_identifies(path: Path, messages: int, per_person: int = 2) -> int:
     """An export of identify messages only: each person identified `per_person` times as their traits change
     (formatted as strings, like `generate`)."""
     people = messages // per_person
-    ctx = '{"ip":"10.0.0.1","library":{"name":"analytics-node","version":"6.2.0"}}'
-
-    def lines() -> Iterator[str]:
-        for i in range(people):
-            for k in range(per_person):
-                ts = f"2026-03-{1 + (i + k) % 28:02d}T{i % 24:02d}:{i % 60:02d}:{k:02d}.000Z"
-                yield (f'{{"type":"identify","userId":"user-{i}","messageId":"i{i}-{k}","timestamp":"{ts}",'
-                       f'"context":{ctx},"traits":{{"email":"person{i}@example.com","firstName":"Ann",'
-                       f'"lastName":"Lee","title":"{("Engineer", "CTO")[k % 2]}","plan":"pro",'
-                       f'"product_score":{i % 100 + k},"company":{{"name":"Initech","industry":"Technology"}},'
-                       f'"address":{{"city":"Paris","country":"France"}}}}}}\n')
-
-    write_gz(path, lines())
+    write_gz(path, (identify_line(i, k) for i in range(people) for k in range(per_person)))
     return people * per_person
 
 
 def generate_identifies_as(path: Path, messages: int, variant: str) -> int:
-    """`generate_identifies`' people (2 identifies each) in another shape: `text`, every number and boolean given as
-    text (`"product_score":"7"`, `"isCustomer":"yes"`); `later`, every person identified again in the file's second
-    half, without the e-mail and with a trait more, so a person's traits change shape."""
-    if variant not in ("text", "later"):
+    """`generate_identifies`' people (2 identifies each) in another shape (identify_line): `text`, every number and
+    boolean given as text (`"product_score":"7"`, `"isCustomer":"yes"`); `later`, every person identified again in
+    the file's second half, without the e-mail and with a trait more, so a person's traits change shape."""
+    if variant not in VARIANTS[1:]:
         raise ValueError(f"no such variant: {variant}")
     people = messages // 2
-    ctx = '{"ip":"10.0.0.1","library":{"name":"analytics-node","version":"6.2.0"}}'
-
-    def line(i: int, k: int) -> str:
-        ts = f"2026-03-{1 + (i + k) % 28:02d}T{i % 24:02d}:{i % 60:02d}:{k:02d}.000Z"
-        email = f'"email":"person{i}@example.com",' if variant == "text" or k == 0 else ""
-        score, customer = (f'"{i % 100 + k}"', '"yes"') if variant == "text" else (str(i % 100 + k), "true")
-        seats = f',"seats":{i % 9 + 1}' if variant == "later" and k else ""
-        return (f'{{"type":"identify","userId":"user-{i}","messageId":"i{i}-{k}","timestamp":"{ts}",'
-                f'"context":{ctx},"traits":{{{email}"firstName":"Ann","lastName":"Lee",'
-                f'"title":"{("Engineer", "CTO")[k % 2]}","plan":"pro","product_score":{score},'
-                f'"isCustomer":{customer},"company":{{"name":"Initech","industry":"Technology"}},'
-                f'"address":{{"city":"Paris","country":"France"}}{seats}}}}}\n')
-
-    def lines() -> Iterator[str]:
-        if variant == "later":
-            yield from (line(i, k) for k in range(2) for i in range(people))
-        else:
-            yield from (line(i, k) for i in range(people) for k in range(2))
-
-    write_gz(path, lines())
+    order = ((i, k) for k in range(2) for i in range(people)) if variant == "later" else (
+        (i, k) for i in range(people) for k in range(2))
+    write_gz(path, (identify_line(i, k, variant) for i, k in order))
     return people * 2
 
 
