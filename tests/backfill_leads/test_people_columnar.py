@@ -247,15 +247,21 @@ def test_hard_cases_mixed_into_plain_people_give_the_same_people(tmp_path):
     assert assert_columnar_same([path], tmp_path) > 200
 
 
+@pytest.fixture
+def folded(monkeypatch) -> list[Person]:
+    """Every person the columnar read folds (ColumnarRead._folded_people), as it yields them."""
+    people: list[Person] = []
+    fold = ColumnarRead._folded_people
+    monkeypatch.setattr(ColumnarRead, "_folded_people",
+                        lambda self: (people.append(person) or person for person in fold(self)))
+    return people
+
+
 @pytest.mark.parametrize("nulls", ["keep", "clear"])
-def test_people_whose_traits_change_shape_are_folded_as_the_graph_folds_them(tmp_path, monkeypatch, nulls):
+def test_people_whose_traits_change_shape_are_folded_as_the_graph_folds_them(tmp_path, folded, nulls):
     """Each person identified three times, on days far apart in the file, with traits that change shape: a trait
     added, one nulled, an object where text was, the e-mail left out, the anonymousId on some messages only, times
     out of order. Every one of them is folded (not replayed), and is the person the graph builds."""
-    folded: list[Person] = []
-    fold = ColumnarRead._folded_people
-    monkeypatch.setattr(ColumnarRead, "_folded_people",
-                        lambda self: (folded.append(person) or person for person in fold(self)))
     rng = random.Random(5)
     people = 400
     days: list[list[Any]] = [[], [], []]
@@ -281,15 +287,11 @@ def test_people_whose_traits_change_shape_are_folded_as_the_graph_folds_them(tmp
 
 
 @pytest.mark.parametrize("nulls", ["keep", "clear"])
-def test_people_whose_latest_identify_has_every_trait_are_simple(tmp_path, monkeypatch, nulls):
+def test_people_whose_latest_identify_has_every_trait_are_simple(tmp_path, folded, nulls):
     """A trait added later (or an earlier identify with fewer traits, in any order in time): with nulls kept, the
     latest identify has every path and wins them all, so these people are simple (mapped in SQL), not folded; a
     person whose latest identify lacks a path, or orders them otherwise, is still folded. With nulls cleared, all
     are folded. Either way each is the person the graph builds."""
-    folded: list[Person] = []
-    fold = ColumnarRead._folded_people
-    monkeypatch.setattr(ColumnarRead, "_folded_people",
-                        lambda self: (folded.append(person) or person for person in fold(self)))
     people, messages = 300, []
     for day in range(3):
         for i in range(people):
