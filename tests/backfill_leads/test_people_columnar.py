@@ -13,6 +13,7 @@ import pytest
 
 from segmarketo_cli.engine import open_engine
 from segmarketo_cli.identity import Person
+from segmarketo_cli.jobs.backfill_leads import columnar, trait_shapes
 from segmarketo_cli.jobs.backfill_leads.columnar import PLAIN_TABLE, PYTHON_LINES, ColumnarRead, read_columnar
 from segmarketo_cli.jobs.backfill_leads.read import read_people, read_records
 from segmarketo_cli.jobs.backfill_leads.staging import load_record
@@ -393,6 +394,31 @@ def _load(paths: list[Path], tmp_path: Path) -> tuple[set[int], set[int]]:
         python = {pos for (pos,) in engine.con.execute(f"SELECT pos FROM {PYTHON_LINES}").fetchall()}
         reader.drop()
     return plain, python
+
+
+def test_a_trait_shape_only_the_later_lines_have_is_told_the_cheap_way(tmp_path, monkeypatch):
+    """The structures the cheap test tells are sampled over the whole file (every step-th plain line), not its
+    first lines: a trait added on a later day is told too, so its rows skip json_structure. Each row's shape is
+    md5(json_structure) but for the lowest bit (0: told), whatever the sample."""
+    monkeypatch.setattr(trait_shapes, "SAMPLE", 100)
+    monkeypatch.setattr(columnar, "SAMPLE", 100)
+    earlier = [_identify(f"u{k}", f"p{k}@example.com", "2024-02-01T09:00:00Z") for k in range(200)]
+    later = [_identify(f"u{k}", f"p{k}@example.com", "2024-02-02T09:00:00Z") for k in range(100)]
+    for message in later:
+        message["traits"]["seats"] = 3
+    path = write_lines(tmp_path / "days.jsonl.gz", earlier + later)
+    with open_engine("1GB", tmp_path / "state", "load") as engine:
+        reader = ColumnarRead(preflight([str(path)]), engine, nulls="keep")
+        with _no_progress(None, "reading") as bar:
+            reader.load(bar)
+        rows = engine.con.execute(f"SELECT pos, shape, md5_number(json_structure(traits)) FROM {PLAIN_TABLE} "
+                                  "ORDER BY pos").fetchall()
+        reader.drop()
+    assert len(rows) == 300
+    assert all(shape >> 1 == structure >> 1 for _, shape, structure in rows)
+    assert {trait_shapes.told(int(shape)) for pos, shape, _ in rows if pos <= 200} == {True}
+    assert {trait_shapes.told(int(shape)) for pos, shape, _ in rows if pos > 200} == {True}
+    assert assert_columnar_same([path], tmp_path) == 200
 
 
 @pytest.mark.parametrize("case", sorted(MUST_GO_TO_PYTHON))

@@ -47,7 +47,7 @@ from segmarketo_cli.jobs.backfill_leads.replay import replay_people
 from segmarketo_cli.jobs.backfill_leads.sizing import ISIZE_WRAP, gzip_isize
 from segmarketo_cli.jobs.backfill_leads.sql_mapping import leaves, map_in_sql, shape_gate
 from segmarketo_cli.jobs.backfill_leads.staging import MessageStage
-from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, shape_sql
+from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, SAMPLE, shape_sql
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.mapping.mapper import Mapper
@@ -341,15 +341,15 @@ class ColumnarRead:
                          buffer=SMALL_BUFFER if self.small else "")
         with self._one_thread():
             con.execute(LINES.replace("{csv}", csv))
-        ((lines, blank, size, last_kind),) = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE size = 0), coalesce(sum(size), 0), arg_max(kind, n) "
-            "FROM col_raw").fetchall()
+        ((lines, blank, size, last_kind, plain_lines),) = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE size = 0), coalesce(sum(size), 0), arg_max(kind, n), "
+            f"count(*) FILTER (WHERE kind = {PLAIN_KIND}) FROM col_raw").fetchall()
         if blank:
             raise Unreadable(f"{source.path}: lines DuckDB and read_jsonl may number differently")
         whole = _ends_with_newline(source, int(size) + lines)
         last = lines + 1 if whole else lines  # the last line without a newline goes to Python unfiltered
         params = {"base": base, "last": last}
-        shape = shape_sql(con, f"SELECT traits FROM col_raw WHERE kind = {PLAIN_KIND}")
+        shape = shape_sql(con, _shape_sample(int(plain_lines)))
         con.execute(f"INSERT INTO {PLAIN_TABLE} SELECT $base + n, hub, u, a, e, ts, traits, {shape.shape} "
                     f"FROM (SELECT *, {shape.leaves} AS {LEAVES} FROM col_raw "
                     f"WHERE kind = {PLAIN_KIND} AND n < $last)", params)
@@ -595,6 +595,14 @@ def _plain_links(u: str | None, a: str | None, e: str | None) -> Links:
     if e:
         nodes.append(f"e:{e}")
     return Links(IDENTIFY, nodes, u, a, e)
+
+
+def _shape_sample(plain_lines: int) -> str:
+    """The plain identifies whose trait structures shape_sql counts: about trait_shapes.SAMPLE of them, every
+    step-th line, spread over the whole file, so a structure only a later part of it has (a trait added on a later
+    day) is among those the cheap test tells. Which rows are sampled changes the cost, never a shape."""
+    step = max(1, plain_lines // SAMPLE)
+    return f"SELECT traits FROM col_raw WHERE kind = {PLAIN_KIND} AND n % {step} = 0"
 
 
 def _ends_with_newline(source: InputFile, lines_bytes: int) -> bool:
