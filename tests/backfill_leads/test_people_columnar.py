@@ -315,6 +315,44 @@ def test_people_whose_latest_identify_has_every_trait_are_simple(tmp_path, folde
         assert 0 < len(folded) < people // 2
 
 
+@pytest.mark.parametrize("nulls", ["keep", "clear"])
+def test_people_whose_later_identifies_leave_out_the_e_mail_are_simple(tmp_path, folded, nulls):
+    """Later trait updates sent without the e-mail (and maybe with a trait more): with nulls kept, a person whose
+    first identify in the file starts with the e-mail and whose others' paths are the e-mail or nothing and then the
+    beginning of the latest identify's is simple (the latest traits with the address first, its time that of the
+    e-mail's latest identify). The e-mail elsewhere than first, the first identify in the file without it, a path
+    the latest lacks or another order keeps the person folded. Each is the person the graph builds, the e-mail
+    trait's time too."""
+    people, messages = 240, []
+    for i in range(people):
+        case = i % 8
+        first: dict[str, Any] = {"email": f"P{i}@Example.com", "plan": "pro", "company": {"name": f"C{i}"}}
+        if case == 5:
+            first = {"plan": "pro", "email": f"P{i}@Example.com"}  # the e-mail not first: folded
+        update: dict[str, Any] = {"plan": "team", "company": {"name": f"D{i}"}}
+        if case in (1, 4):
+            update["seats"] = i % 5  # a trait more
+        if case == 2:
+            update = {"plan": "team"}  # a trait less: the latest lacks a path, folded
+        if case == 6:
+            update = {"company": {"name": f"D{i}"}, "plan": "team"}  # another order: folded
+        days = [("2024-03-01", first), ("2024-03-04", update)]
+        if case == 3:  # the e-mail again in between: its time is that identify's
+            days.insert(1, ("2024-03-02", {"email": f"p{i}@example.com", "plan": "pro"}))
+        if case == 4:  # the update first in the file (its time still the latest): folded
+            days.reverse()
+        if case == 7:  # the same time: the later line wins
+            days = [("2024-03-01", first), ("2024-03-01", update)]
+        for day, traits in days:
+            messages.append({"type": "identify", "userId": f"u{i}", "timestamp": f"{day}T00:00:00Z", "traits": traits})
+    path = write_lines(tmp_path / "updates.jsonl.gz", messages)
+    assert assert_columnar_same([path], tmp_path, nulls=nulls) == people
+    if nulls == "clear":
+        assert len(folded) == people
+    else:
+        assert len(folded) == people // 2  # cases 2, 4, 5 and 6
+
+
 _LATER = '{"type":"identify","userId":"u%d","timestamp":"2024-01-0%d T00:00:00Z","traits":%s}'.replace(" ", "")
 KEY_TWICE = {  # json_structure merges a key given twice, Python keeps its last value: the paths differ
     "twice, then null": ('{"email":"p@x.com","a":1,"b":2,"a":null}', '{"email":"p@x.com","a":5,"b":6,"c":7}'),

@@ -1,6 +1,7 @@
 """The simple people mapped in SQL (sql_mapping.py) plan exactly as the mapper maps them in Python: the same plan
 rows (--plan-out), report and rejects, for trait values of every kind SQL settles and every kind it leaves to Python,
-with nulls kept and cleared, field ownership, a userId field and a lookup field other than the e-mail."""
+with nulls kept and cleared, field ownership, a userId field, a lookup field other than the e-mail, and people whose
+later identifies leave out the e-mail (with that e-mail newer_only too)."""
 
 from __future__ import annotations
 
@@ -60,9 +61,14 @@ VARIANTS: list[dict[str, Any]] = [
 ]
 
 
-def people_file(path: Path, n: int) -> Path:
+NEWER_ONLY = '[profiles.default]\n[profiles.default.fields]\nnewer_only = ["email", "title"]\n'
+UPDATED_AT = "2024-03-03T00:00:00Z"  # between an e-mail-later person's first identify and its latest
+
+
+def people_file(path: Path, n: int, *, email_later: int = 0) -> Path:
     """`n` people, each identified once or twice with the same traits shape (so most are simple people), some
-    twice with different shapes (replayed by the graph), e-mails in mixed case."""
+    twice with different shapes (replayed by the graph), e-mails in mixed case; then `email_later` people whose
+    later identify leaves out the e-mail (first identified with it, maybe again on the next day) and adds a trait."""
     lines = []
     for i in range(n):
         traits = {**BASE, "email": f"Person{i}@Example.com", "segment_user_id": f"k{i}"}
@@ -79,8 +85,22 @@ def people_file(path: Path, n: int) -> Path:
             line = json.dumps({"type": "identify", **user, "messageId": f"m{i}-{copy}",
                                "timestamp": f"2024-03-0{1 + copy}T00:00:00Z", "traits": later}, ensure_ascii=False)
             lines.append(line[:-2] + raw + line[-2:])  # the traits are the message's last key
+    lines += _later_without_email(n, email_later)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _later_without_email(start: int, n: int) -> list[str]:
+    lines = []
+    for i in range(start, start + n):
+        first = {"email": f"Later{i}@Example.com", **BASE, "segment_user_id": f"k{i}"}
+        days = [("2024-03-01", first), ("2024-03-05", {**BASE, "title": "Updated", "segment_user_id": f"k{i}",
+                                                        "seats": i % 4 + 1})]
+        if i % 3 == 0:
+            days.insert(1, ("2024-03-04", first))
+        lines += [json.dumps({"type": "identify", "userId": f"u{i}", "timestamp": f"{day}T00:00:00Z",
+                              "traits": traits}) for day, traits in days]
+    return lines
 
 
 BUILD_PLAN = plan_table.build_plan
@@ -106,6 +126,7 @@ def plan_run(invoke, monkeypatch, tmp_path: Path, name: str, *args: object) -> d
     plan, rejects = tmp_path / f"{name}.jsonl", tmp_path / f"{name}-rejects.jsonl"
     result = invoke("backfill-leads", *map(str, args), "--dry-run", "--plan-out", str(plan), "--rejects",
                     str(rejects), "--json")
+    assert result.stdout.strip(), result.stderr[-2000:]
     report = json.loads(result.stdout)
     return {"exit": result.exit_code, "counts": report["counts"],
             "details": {k: v for k, v in report["details"].items() if k not in ("inputs", "plan_rows")},
@@ -114,7 +135,8 @@ def plan_run(invoke, monkeypatch, tmp_path: Path, name: str, *args: object) -> d
 
 
 @pytest.mark.parametrize("nulls", ["keep", "clear"])
-@pytest.mark.parametrize("setup", ["defaults", "owned", "lookup-segment-id", "marketo", "last-name-fill-only"])
+@pytest.mark.parametrize("setup", ["defaults", "owned", "lookup-segment-id", "marketo", "last-name-fill-only",
+                                   "newer-only"])
 def test_people_mapped_in_sql_plan_as_python_maps_them(invoke, sandbox, tmp_path, isolated_home, monkeypatch,
                                                        nulls, setup):
     monkeypatch.setattr("segmarketo_cli.jobs.backfill_leads.sizing.COLUMNAR_FROM", 0)
@@ -125,11 +147,17 @@ def test_people_mapped_in_sql_plan_as_python_maps_them(invoke, sandbox, tmp_path
                         lambda *a, **k: mapped.append(real(*a, **k)) or mapped[-1])
     mapping = tmp_path / "mapping.toml"
     mapping.write_text(MAPPING)
-    args: list[object] = [people_file(tmp_path / "people.jsonl", 290), "--nulls", nulls, "--mapping", mapping]
-    if setup in ("owned", "last-name-fill-only"):
+    people = people_file(tmp_path / "people.jsonl", 290, email_later=30)
+    args: list[object] = [people, "--nulls", nulls, "--mapping", mapping]
+    if setup in ("owned", "last-name-fill-only", "newer-only"):
         paths.config_file().parent.mkdir(parents=True, exist_ok=True)
-        paths.config_file().write_text(OWNED if setup == "owned" else FILL_LAST_NAME)
-    elif setup == "lookup-segment-id":
+        paths.config_file().write_text({"owned": OWNED, "newer-only": NEWER_ONLY}.get(setup, FILL_LAST_NAME))
+    if setup == "newer-only":  # the e-mail's time (first identify) is before the lead's updatedAt, the title's after
+        args += ["--lookup-field", "segmentUserId"]  # (the lookup field cannot be newer_only)
+        for i in range(290, 320):
+            sandbox.marketo.add_lead(segmentUserId=f"k{i}", email=f"old{i}@example.com", title="Old",
+                                     updatedAt=UPDATED_AT)
+    if setup == "lookup-segment-id":
         args += ["--lookup-field", "segmentUserId"]
     elif setup == "marketo":
         args += ["--before-values", "marketo"]

@@ -17,7 +17,8 @@ read").
    builds: every message joins the hub's root, and traits of one shape are won whole by the latest message.
 4. A hub that would be simple but for its traits changing shape is folded: its identifies, read back in input
    order, folded into a person of its own as the graph folds them (no staging, no labels); unless (nulls kept)
-   every identify's trait paths begin the latest one's, which then wins them all: that person is simple. Everyone
+   every identify's trait paths begin the latest one's, which then wins them all, or are the e-mail and then the
+   beginning of the latest one's, which has no e-mail (later updates sent without it): that person is simple. Everyone
    else (aliases, Munchkin cookies, shared e-mails...) is staged, labelled and replayed by the engine path's own
    steps (staging.py, components.py, replay.py), numbered as in the whole input.
 5. The plan on the engine first has SQL map the simple people it can (ColumnarPeople.map_simple, sql_mapping.py);
@@ -37,7 +38,7 @@ from typing import Any
 import duckdb
 
 from segmarketo_cli.engine import Columns, Engine, create, insert_columns, sql_text
-from segmarketo_cli.identity import IDENTIFY, IdentityGraph, Links, Person
+from segmarketo_cli.identity import IDENTIFY, IdentityGraph, Links, Person, Trait
 from segmarketo_cli.jobs.backfill_leads.components import label_components
 from segmarketo_cli.jobs.backfill_leads.messages import MESSAGE_BUCKETS, might_matter, take_item
 from segmarketo_cli.jobs.backfill_leads.plan import Ownership
@@ -47,7 +48,7 @@ from segmarketo_cli.jobs.backfill_leads.replay import replay_people
 from segmarketo_cli.jobs.backfill_leads.sizing import ISIZE_WRAP, gzip_isize
 from segmarketo_cli.jobs.backfill_leads.sql_mapping import leaves, map_in_sql, shape_gate
 from segmarketo_cli.jobs.backfill_leads.staging import MessageStage
-from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, SAMPLE, shape_sql
+from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, SAMPLE, SHAPE, shape_sql
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.mapping.mapper import Mapper
@@ -68,8 +69,9 @@ FOLDED = "backfill.col_folded"  # their identifies, in people order (FOLDED_PEOP
 SIMPLE = "backfill.col_simple"  # one row per simple person (SIMPLE_PEOPLE)
 FILES = "backfill.col_files"  # file, name: the input files by index (for origins in SQL)
 MAPPED = "backfill.col_mapped"  # first_fold: the simple people map_simple mapped in SQL
+EMAIL_HUBS = "backfill.col_email_hubs"  # hub, email_ts, email_fold: simple with the e-mail of an earlier identify
 TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, FOLDED_HUBS, FOLDED, SIMPLE, FILES, MAPPED,
-          "backfill.col_nodes",
+          EMAIL_HUBS, "backfill.col_nodes",
           "backfill.col_tee_plain", "backfill.col_tee_python")
 
 _FIELDS = ("type", "userId", "anonymousId", "timestamp", "traits", "context", "properties", "event", "messageId",
@@ -240,15 +242,21 @@ ALL_RECORDS = (
 # latest identify (by timestamp, then input order) wins the traits, the last-seen time and the latest userId: the
 # person is that identify folded alone, with the first identify's number and origin and the count of them all.
 # One max() of (ts, fold, pos) finds the latest: structs compare field by field, and no two records share a fold.
+# A hub of EMAIL_HUBS (see _latest_wins_all) has the traits of its latest identify with the e-mail put first, and the
+# e-mail's own time and number (email_ts, email_fold; NULL for every other person).
 SIMPLE_PEOPLE = f"""
-    SELECT w.first_fold, w.first_pos, w.identifies, w.u, w.a, w.e, w.latest.ts, w.latest.fold AS seq, p.traits,
-           p.shape
-    FROM (SELECT min(r.fold) AS first_fold, min(p.pos) AS first_pos, count(*) AS identifies, max(p.u) AS u,
+    SELECT * EXCLUDE (email_first) REPLACE (CASE WHEN email_first THEN {SHAPE} ELSE shape END AS shape) FROM (
+    SELECT w.first_fold, w.first_pos, w.identifies, w.u, w.a, w.e, w.latest.ts, w.latest.fold AS seq,
+           CASE WHEN x.hub IS NULL THEN p.traits
+                ELSE '{{"email":' || to_json(w.e) || CASE WHEN p.traits = '{{}}' THEN '}}' ELSE ',' || p.traits[2:] END
+           END AS traits,
+           p.shape, x.hub IS NOT NULL AS email_first, x.email_ts, x.email_fold
+    FROM (SELECT p.hub, min(r.fold) AS first_fold, min(p.pos) AS first_pos, count(*) AS identifies, max(p.u) AS u,
                  max(p.a) AS a, max(p.e) AS e, max({{'ts': p.ts, 'fold': r.fold, 'pos': p.pos}}) AS latest
           FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
           WHERE p.hub NOT IN (SELECT hub FROM {COMPLEX}) AND p.hub NOT IN (SELECT hub FROM {FOLDED_HUBS})
           GROUP BY p.hub) w
-    JOIN {PLAIN_TABLE} p ON p.pos = w.latest.pos"""
+    JOIN {PLAIN_TABLE} p ON p.pos = w.latest.pos LEFT JOIN {EMAIL_HUBS} x ON x.hub = w.hub)"""
 # The folded hubs' identifies (see FIND_COMPLEX), each with its person's first fold, in people order then input order.
 FOLDED_PEOPLE = f"""
     SELECT min(r.fold) OVER (PARTITION BY p.hub) AS first_fold, r.fold, p.pos, p.u, p.a, p.e, p.ts, p.traits
@@ -414,6 +422,7 @@ class ColumnarRead:
         with self._one_thread():
             self.con.execute(NUMBER)
             self.con.execute(FIND_COMPLEX)
+        self.con.execute(f"CREATE OR REPLACE TABLE {EMAIL_HUBS} (hub VARCHAR, email_ts DOUBLE, email_fold BIGINT)")
         if self.nulls == "keep":
             self._latest_wins_all()
 
@@ -421,6 +430,10 @@ class ColumnarRead:
         """Folded hubs whose every identify's trait paths (nulls left out, as `identity.walk` lists them) begin the
         latest identify's are simple after all: the latest identify has every path, so it wins each, and the paths
         first seen come in its order. SQL then maps them by the latest identify's shape (a trait added later).
+        So are those whose latest identify has no e-mail when the others' paths are the e-mail and then the
+        beginning of the latest's, and the first identify (in input order) has the e-mail (later updates sent
+        without it): the person is the latest identify's traits with the hub's one address put first (EMAIL_HUBS
+        keeps the time and number of the e-mail's latest identify, the graph's time of that trait).
         A shape lists Python's paths only when no key is given twice in an object (json_structure merges such a
         key): told shapes are proven so, the others are tested row by row (trait_shapes.keys_once)."""
         con = self.con
@@ -440,25 +453,30 @@ class ColumnarRead:
             if once != "true":
                 tests.append(f"WHEN {int(shape)}::UHUGEINT THEN {once}")
             paths[int(shape)] = [path for path, _ in leaves(structure, clear_nulls=False)]
-        pairs = [f"({s}::UHUGEINT, {t}::UHUGEINT)" for s, ps in paths.items() for t, pt in paths.items()
-                 if pt[:len(ps)] == ps]
+        pairs = [f"({s}::UHUGEINT, {t}::UHUGEINT, {str(email).lower()})" for s, ps in paths.items()
+                 for t, pt in paths.items() for email in (_email_first(ps, pt),) if email is not None]
         if not pairs:
             return
         extract = f"json_extract(traits, [{', '.join(sql_text(p) for p in pointers)}])" if pointers else "[]::JSON[]"
         keys_once_sql = f"CASE shape {' '.join(tests)} ELSE true END" if tests else "true"
         con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE col_prefix (s, t) AS VALUES {", ".join(pairs)};
-            DELETE FROM {FOLDED_HUBS} WHERE hub IN (
-                SELECT p.hub
-                FROM (SELECT hub, shape, {keys_once_sql} AS once
-                      FROM (SELECT hub, shape, traits, {extract} AS {LEAVES} FROM {PLAIN_TABLE}
-                            WHERE hub IN (SELECT hub FROM {FOLDED_HUBS}))) p
-                JOIN (SELECT p.hub, arg_max(p.shape, {{'ts': p.ts, 'fold': r.fold}}) AS latest
-                      FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
-                      WHERE p.hub IN (SELECT hub FROM {FOLDED_HUBS}) GROUP BY p.hub) l USING (hub)
-                LEFT JOIN col_prefix x ON x.s = p.shape AND x.t = l.latest
-                GROUP BY p.hub HAVING count(*) = count(x.s) AND bool_and(p.once));
-            DROP TABLE col_prefix""")
+            CREATE OR REPLACE TEMP TABLE col_prefix (s, t, email) AS VALUES {", ".join(pairs)};
+            CREATE OR REPLACE TEMP TABLE col_promoted AS
+            SELECT p.hub, bool_or(x.email) AS email, max({{'ts': p.ts, 'fold': p.fold}}) FILTER (x.email) AS email_at
+            FROM (SELECT hub, shape, ts, fold, {keys_once_sql} AS once
+                  FROM (SELECT p.hub, p.shape, p.traits, p.ts, r.fold, {extract} AS {LEAVES}
+                        FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
+                        WHERE p.hub IN (SELECT hub FROM {FOLDED_HUBS}))) p
+            JOIN (SELECT p.hub, arg_max(p.shape, {{'ts': p.ts, 'fold': r.fold}}) AS latest
+                  FROM {PLAIN_TABLE} p JOIN {RECORDS} r USING (pos)
+                  WHERE p.hub IN (SELECT hub FROM {FOLDED_HUBS}) GROUP BY p.hub) l USING (hub)
+            LEFT JOIN col_prefix x ON x.s = p.shape AND x.t = l.latest
+            GROUP BY p.hub
+            HAVING count(*) = count(x.s) AND bool_and(p.once) AND (NOT bool_or(x.email) OR arg_min(x.email, p.fold));
+            INSERT INTO {EMAIL_HUBS} SELECT hub, email_at.ts, email_at.fold FROM col_promoted WHERE email;
+            DELETE FROM {FOLDED_HUBS} WHERE hub IN (SELECT hub FROM col_promoted);
+            DROP TABLE col_prefix;
+            DROP TABLE col_promoted""")
 
     def tee(self, tee: Tee) -> None:
         """Every record, in input order, to `tee` (the people store of a full run)."""
@@ -503,7 +521,7 @@ class ColumnarRead:
         self.con.execute(f"CREATE OR REPLACE TABLE {SIMPLE} AS {SIMPLE_PEOPLE}")
         self.con.execute(f"CREATE OR REPLACE TABLE {FOLDED} AS {FOLDED_PEOPLE}")
         ((folded,),) = self.con.execute(f"SELECT count(*) FROM {FOLDED_HUBS}").fetchall()
-        for table in (PLAIN_TABLE, PYTHON_RECORDS, RECORDS, COMPLEX, FOLDED_HUBS):
+        for table in (PLAIN_TABLE, PYTHON_RECORDS, RECORDS, COMPLEX, FOLDED_HUBS, EMAIL_HUBS):
             self.con.execute(f"DROP TABLE {table}")
         ((simple,),) = self.con.execute(f"SELECT count(*) FROM {SIMPLE}").fetchall()
         self.people_count = replayed + int(simple) + int(folded)
@@ -522,7 +540,10 @@ class ColumnarRead:
                        f.name || ':' || (m.first_pos & {LINE_MASK}) AS origin, m.owned_fields, m.owned, m.needs_read
                 FROM ({rows}) m JOIN {FILES} f ON f.file = m.first_pos >> {POS_BITS}""")
 
-        mapped = map_in_sql(self.con, SIMPLE, mapper, nulls=self.nulls, ownership=ownership,
+        # SQL gives every field the person's time; newer_only compares each field's own, which for an e-mail from
+        # an earlier identify (EMAIL_HUBS) is that identify's: those people then go to Python.
+        simple = f"(SELECT * FROM {SIMPLE} WHERE email_fold IS NULL)" if ownership.newer_only else SIMPLE
+        mapped = map_in_sql(self.con, simple, mapper, nulls=self.nulls, ownership=ownership,
                             lookup_field=lookup_field, read_all=read_all, insert=insert)
         self._mapped = mapped > 0
         if self._mapped:  # the plan's people hold only these rows yet: the others go in as they stream out
@@ -558,10 +579,12 @@ class ColumnarRead:
             sql += f" WHERE first_fold NOT IN (SELECT first_fold FROM {MAPPED})"
         sql += " ORDER BY first_fold"  # people order
         for chunk in stream(self.con, sql):
-            for first_fold, first_pos, identifies, u, a, e, ts, seq, traits in chunk:
+            for first_fold, first_pos, identifies, u, a, e, ts, seq, traits, email_ts, email_fold in chunk:
                 person = Person()
                 links = Links(IDENTIFY, [], u, a, e)
                 fold_into(person, links, json.loads(traits), ts, self._origin(first_pos), seq)
+                if email_fold is not None:  # the e-mail came from an earlier identify (EMAIL_HUBS)
+                    person.traits["email"] = Trait(e, email_ts, email_fold)
                 person.identifies = identifies
                 person.first_seq = first_fold
                 yield person
@@ -585,6 +608,17 @@ class ColumnarPeople:
         if self._people is None:
             self._people = self.reader.merged()
         return next(self._people)
+
+
+def _email_first(paths: list[str], latest: list[str]) -> bool | None:
+    """How an identify's trait `paths` fit its person's `latest` identify's for _latest_wins_all: False when they
+    begin the latest's, True when they are the e-mail and then the beginning of the latest's (which has no
+    e-mail), None when neither."""
+    if latest[:len(paths)] == paths:
+        return False
+    if paths[:1] == ["email"] and "email" not in latest and latest[:len(paths) - 1] == paths[1:]:
+        return True
+    return None
 
 
 def _plain_links(u: str | None, a: str | None, e: str | None) -> Links:
