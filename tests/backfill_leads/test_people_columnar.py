@@ -211,7 +211,7 @@ def test_records_for_the_people_store_are_the_python_readers(tmp_path, kind):
     assert [load_record(row[3]) for row in got] == [load_record(row[3]) for row in expected]
 
 
-@pytest.mark.parametrize("damage", ["blank line", "crlf", "two gzip members", "cut gzip"])
+@pytest.mark.parametrize("damage", ["blank line", "crlf", "two gzip members", "cut gzip", "a raw SOH"])
 def test_input_duckdb_could_number_differently_is_read_the_python_way(tmp_path, damage):
     lines = [json.dumps(_identify(f"u{k}", f"p{k}@example.com", "2024-01-01T00:00:00Z")) for k in range(20)]
     path = tmp_path / "in.jsonl.gz"
@@ -220,6 +220,8 @@ def test_input_duckdb_could_number_differently_is_read_the_python_way(tmp_path, 
         body = body.replace(b"\n", b"\n\n", 1)
     elif damage == "crlf":
         body = body.replace(b"\n", b"\r\n")
+    elif damage == "a raw SOH":  # invalid JSON; the byte that separates DuckDB's columns (each line one column)
+        body = body.replace(b"p3@", b"p3\x01@", 1)
     data = gzip.compress(body)
     if damage == "two gzip members":
         data += gzip.compress(b"\n".join(line.encode() for line in lines[:3]) + b"\n")
@@ -238,6 +240,20 @@ def test_input_duckdb_could_number_differently_is_read_the_python_way(tmp_path, 
     assert [p.user_ids for p in people] == [p.user_ids for p in memory]
     assert [p.first_seq for p in people] == [p.first_seq for p in memory]
     assert report.counts == memory_report.counts
+
+
+def test_a_backslash_and_zero_in_a_json_string_keeps_the_columnar_read(tmp_path):
+    """The two characters backslash and zero ("C:\\0" in a JSON string) are text like any other: the file is read by
+    DuckDB (it was declined when they were read_csv's delimiter) and gives the Python path's people."""
+    lines = _plain_identifies(4)
+    lines[1]["context"] = {"page": {"path": "C:\\0\\01"}}
+    lines[2]["traits"]["folder"] = "C:\\0"
+    path = write_lines(tmp_path / "zero.jsonl.gz", lines)
+    assert "\\\\0" in gzip.decompress(path.read_bytes()).decode()
+    plain, python = _load([path], tmp_path)
+    assert plain == {1, 2, 3, 4}
+    assert python == set()
+    assert assert_columnar_same([path], tmp_path) == 4
 
 
 def test_hard_cases_mixed_into_plain_people_give_the_same_people(tmp_path):

@@ -195,7 +195,10 @@ LINES = f"""
            CASE WHEN kind = {PLAIN_KIND} THEN e END AS e, CASE WHEN kind = {PLAIN_KIND} THEN ts END AS ts,
            CASE WHEN kind = {PLAIN_KIND} THEN traits END AS traits
     FROM kinds"""
-CSV = ("read_csv({path}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\0', quote = '', escape = '', "
+# Each line one field: the delimiter is a raw control character (chr(1)), which JSON text never holds unescaped. (DuckDB
+# reads '\0' as the two characters backslash and zero, which a JSON string can hold: "C:\\0", and then declined the
+# whole input.)
+CSV = ("read_csv({path}, columns = {{'line': 'VARCHAR'}}, header = false, delim = chr(1), quote = '', escape = '', "
        "auto_detect = false, new_line = '\\n', compression = '{compression}'{buffer})")
 SMALL_BUFFER = ", buffer_size = 4194304"  # below ONE_THREAD_BELOW: the default is a 32 MB block
 NUMBER = f"""
