@@ -369,6 +369,21 @@ def test_people_whose_later_identifies_leave_out_the_e_mail_are_simple(tmp_path,
         assert len(folded) == people // 2  # cases 2, 4, 5 and 6
 
 
+def test_folded_people_of_the_common_shapes_are_simple_among_too_many_shapes(tmp_path, folded):
+    """More distinct trait shapes among the folded people than _latest_wins_all compares: the people whose shapes
+    are all among the most common are still simple (a trait added later), the others stay folded."""
+    messages, common, rare = [], 150, 80
+    for i in range(common + rare):
+        first: dict[str, Any] = {"email": f"p{i}@example.com", "plan": "pro"}
+        later = {**first, "seats": 2} if i < common else {**first, f"trait{i}": 1, "plan": None}
+        for day, traits in (("01", first), ("02", later)):
+            messages.append({"type": "identify", "userId": f"u{i}", "timestamp": f"2024-03-{day}T00:00:00Z",
+                             "traits": traits})
+    path = write_lines(tmp_path / "shapes.jsonl.gz", messages)
+    assert assert_columnar_same([path], tmp_path) == common + rare
+    assert len(folded) == rare
+
+
 _LATER = '{"type":"identify","userId":"u%d","timestamp":"2024-01-0%d T00:00:00Z","traits":%s}'.replace(" ", "")
 KEY_TWICE = {  # json_structure merges a key given twice, Python keeps its last value: the paths differ
     "twice, then null": ('{"email":"p@x.com","a":1,"b":2,"a":null}', '{"email":"p@x.com","a":5,"b":6,"c":7}'),

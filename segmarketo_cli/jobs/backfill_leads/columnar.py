@@ -271,7 +271,7 @@ _PLAIN_SCHEMA = ("pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts D
                  "shape UHUGEINT")
 _PYTHON_SCHEMA = Columns(("pos", "int64"), ("identify", "bool"), ("nodes", "list<string>"), ("body", "binary"))
 _CHUNK = 50_000
-MAX_FOLDED_SHAPES = 64  # folded hubs with more distinct trait shapes than this stay folded (_latest_wins_all)
+MAX_FOLDED_SHAPES = 64  # the folded hubs' most common trait shapes _latest_wins_all compares (a hub with another stays)
 
 
 class Unreadable(Exception):
@@ -438,12 +438,14 @@ class ColumnarRead:
         without it): the person is the latest identify's traits with the hub's one address put first (EMAIL_HUBS
         keeps the time and number of the e-mail's latest identify, the graph's time of that trait).
         A shape lists Python's paths only when no key is given twice in an object (json_structure merges such a
-        key): told shapes are proven so, the others are tested row by row (trait_shapes.keys_once)."""
+        key): told shapes are proven so, the others are tested row by row (trait_shapes.keys_once). Only the
+        MAX_FOLDED_SHAPES most common shapes are compared: a hub with a row of any other stays folded."""
         con = self.con
         shapes = con.execute(f"""
             SELECT shape, json_structure(any_value(traits)) FROM {PLAIN_TABLE}
-            WHERE hub IN (SELECT hub FROM {FOLDED_HUBS}) GROUP BY shape LIMIT {MAX_FOLDED_SHAPES + 1}""").fetchall()
-        if not shapes or len(shapes) > MAX_FOLDED_SHAPES:
+            WHERE hub IN (SELECT hub FROM {FOLDED_HUBS}) GROUP BY shape ORDER BY count(*) DESC, shape
+            LIMIT {MAX_FOLDED_SHAPES}""").fetchall()
+        if not shapes:
             return
         paths: dict[int, list[str]] = {}
         pointers: list[str] = []
