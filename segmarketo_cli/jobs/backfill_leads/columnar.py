@@ -314,6 +314,7 @@ class ColumnarRead:
         self._graph = IdentityGraph(nulls=nulls)  # its links and fold, and the trait shapes it shares
         self.small = engine.memory_limit < ONE_THREAD_BELOW
         self._mapped = False  # whether map_simple put people in MAPPED
+        self._email_first = False  # whether some simple people have the e-mail of an earlier identify (EMAIL_HUBS)
         ((self._threads,),) = self.con.execute("SELECT current_setting('threads')").fetchall()
 
     # ---- 1. load ------------------------------------------------------------------------------------------------
@@ -528,7 +529,9 @@ class ColumnarRead:
         ((folded,),) = self.con.execute(f"SELECT count(*) FROM {FOLDED_HUBS}").fetchall()
         for table in (PLAIN_TABLE, PYTHON_RECORDS, RECORDS, COMPLEX, FOLDED_HUBS, EMAIL_HUBS):
             self.con.execute(f"DROP TABLE {table}")
-        ((simple,),) = self.con.execute(f"SELECT count(*) FROM {SIMPLE}").fetchall()
+        ((simple, email_first),) = self.con.execute(
+            f"SELECT count(*), count(email_fold) FROM {SIMPLE}").fetchall()
+        self._email_first = email_first > 0
         self.people_count = replayed + int(simple) + int(folded)
         return ColumnarPeople(self)
 
@@ -546,8 +549,11 @@ class ColumnarRead:
                 FROM ({rows}) m JOIN {FILES} f ON f.file = m.first_pos >> {POS_BITS}""")
 
         # SQL gives every field the person's time; newer_only compares each field's own, which for an e-mail from
-        # an earlier identify (EMAIL_HUBS) is that identify's: those people then go to Python.
-        simple = f"(SELECT * FROM {SIMPLE} WHERE email_fold IS NULL)" if ownership.newer_only else SIMPLE
+        # an earlier identify (EMAIL_HUBS) is that identify's: when the e-mail trait writes a newer_only field,
+        # those people go to Python.
+        route = mapper.route("email") if self._email_first and ownership.newer_only else None
+        simple = f"(SELECT * FROM {SIMPLE} WHERE email_fold IS NULL)" if (
+            route is not None and route[0] in ownership.newer_only) else SIMPLE
         mapped = map_in_sql(self.con, simple, mapper, nulls=self.nulls, ownership=ownership,
                             lookup_field=lookup_field, read_all=read_all, insert=insert)
         self._mapped = mapped > 0
