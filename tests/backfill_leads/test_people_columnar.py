@@ -384,6 +384,33 @@ def test_folded_people_of_the_common_shapes_are_simple_among_too_many_shapes(tmp
     assert len(folded) == rare
 
 
+def test_people_first_identified_without_traits_are_simple(tmp_path, folded):
+    """An identify without traits ({}) before one with them (a login, then a profile): the latest identify wins
+    every path, so the person is simple. Traits {} as the latest (by time, or by input order on a tie) leave the
+    earlier traits to the fold; so does {} before an identify with the e-mail and a later update without it (the
+    e-mail rule wants the e-mail first in the file)."""
+    people, messages = 200, []
+    for i in range(people):
+        case = i % 4
+        full: dict[str, Any] = {"email": f"P{i}@Example.com", "plan": "pro", "company": {"name": f"C{i}"}}
+        days: list[tuple[str, dict[str, Any]]] = [("01", {}), ("02", full)]
+        if case == 1:
+            days = [("01", full), ("02", {})]  # {} the latest: folded
+        if case == 2:
+            days = [("01", full), ("01", {})]  # the same time, {} the later line: folded
+        if case == 3:
+            days.append(("03", {"plan": "team", "company": {"name": f"D{i}"}}))  # without the e-mail: folded
+        for day, traits in days:
+            messages.append({"type": "identify", "userId": f"u{i}", "timestamp": f"2024-03-{day}T00:00:00Z",
+                             "traits": traits})
+    path = write_lines(tmp_path / "empty.jsonl.gz", messages)
+    assert assert_columnar_same([path], tmp_path) == people
+    assert len(folded) == 3 * people // 4
+    folded.clear()
+    assert assert_columnar_same([path], tmp_path, nulls="clear") == people
+    assert len(folded) == people
+
+
 _LATER = '{"type":"identify","userId":"u%d","timestamp":"2024-01-0%d T00:00:00Z","traits":%s}'.replace(" ", "")
 KEY_TWICE = {  # json_structure merges a key given twice, Python keeps its last value: the paths differ
     "twice, then null": ('{"email":"p@x.com","a":1,"b":2,"a":null}', '{"email":"p@x.com","a":5,"b":6,"c":7}'),

@@ -271,6 +271,7 @@ _PLAIN_SCHEMA = ("pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts D
                  "shape UHUGEINT")
 _PYTHON_SCHEMA = Columns(("pos", "int64"), ("identify", "bool"), ("nodes", "list<string>"), ("body", "binary"))
 _CHUNK = 50_000
+_EMPTY_TRAITS = '"JSON"'  # json_structure of the traits {} (a plain identify's traits are an object)
 MAX_FOLDED_SHAPES = 64  # the folded hubs' most common trait shapes _latest_wins_all compares (a hub with another stays)
 
 
@@ -452,9 +453,12 @@ class ColumnarRead:
         pointers: list[str] = []
         tests = []
         for shape, text in shapes:
+            if text == _EMPTY_TRAITS:  # an identify without traits ({}): no paths, which begin any
+                paths[int(shape)] = []
+                continue
             gate = shape_gate(int(shape), str(text), pointers)
             if gate is None:
-                continue  # (empty traits, a dotted key, an escaped key: those people stay folded)
+                continue  # (a dotted key, an escaped key: those people stay folded)
             structure, once = gate
             if once != "true":
                 tests.append(f"WHEN {int(shape)}::UHUGEINT THEN {once}")
