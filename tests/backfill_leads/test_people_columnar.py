@@ -388,10 +388,11 @@ def test_people_first_identified_without_traits_are_simple(tmp_path, folded):
     """An identify without traits ({}) before one with them (a login, then a profile): the latest identify wins
     every path, so the person is simple. Traits {} as the latest (by time, or by input order on a tie) leave the
     earlier traits to the fold; so does {} before an identify with the e-mail and a later update without it (the
-    e-mail rule wants the e-mail first in the file)."""
+    e-mail rule wants the e-mail first in the file). Only the e-mail, then {}: the person is the e-mail alone
+    (the traits the e-mail rule builds from the latest {})."""
     people, messages = 200, []
     for i in range(people):
-        case = i % 4
+        case = i % 5
         full: dict[str, Any] = {"email": f"P{i}@Example.com", "plan": "pro", "company": {"name": f"C{i}"}}
         days: list[tuple[str, dict[str, Any]]] = [("01", {}), ("02", full)]
         if case == 1:
@@ -400,12 +401,14 @@ def test_people_first_identified_without_traits_are_simple(tmp_path, folded):
             days = [("01", full), ("01", {})]  # the same time, {} the later line: folded
         if case == 3:
             days.append(("03", {"plan": "team", "company": {"name": f"D{i}"}}))  # without the e-mail: folded
+        if case == 4:
+            days = [("01", {"email": f"P{i}@Example.com"}), ("02", {})]  # the e-mail rule: simple
         for day, traits in days:
             messages.append({"type": "identify", "userId": f"u{i}", "timestamp": f"2024-03-{day}T00:00:00Z",
                              "traits": traits})
     path = write_lines(tmp_path / "empty.jsonl.gz", messages)
     assert assert_columnar_same([path], tmp_path) == people
-    assert len(folded) == 3 * people // 4
+    assert len(folded) == 3 * people // 5  # cases 1, 2 and 3
     folded.clear()
     assert assert_columnar_same([path], tmp_path, nulls="clear") == people
     assert len(folded) == people
