@@ -2,7 +2,8 @@
 SQL; every other line goes through the Python reader and identity graph as before (docs/engine.md, "The columnar
 read").
 
-1. Load: DuckDB reads each file once, as lines (read_csv, one column), numbered in input order. Each line is
+1. Load: DuckDB reads each file once, as lines (read_csv, one column), numbered in input order (and its first
+   identifies before, for their common key sequences; see _skeleton_sql). Each line is
    skipped (read_jsonl's filter skips it unparsed; its text is not kept), plain (an identify every field of which
    the Python reader reads the same way, see PLAIN: parsed from its text by one json_extract) or left to Python
    (anything else, its text kept). A file whose lines DuckDB might number differently from read_jsonl (a blank
@@ -94,12 +95,13 @@ def _holds(needle: bytes) -> str:
 _WANTED = "CASE " + " ".join(f"WHEN {_holds(needle)} THEN true" for needle in might_matter.needles) + " ELSE false END"
 # A line DuckDB would read differently from Python's json.loads, or Python could fail on: a trailing comma or a
 # nan/inf literal in any case (DuckDB accepts them, Python only NaN and Infinity), or nesting deep enough for Python's
-# recursion limit. Each search starts with one literal byte, which RE2 finds with memchr.
+# recursion limit (_DEEP). Each search starts with one literal byte, which RE2 finds with memchr. A line that is its
+# own fields as DuckDB writes them back (`ident`, _skeleton_sql) needs none of them, only `nan_in` of some fields.
 _PYTHON_ONLY = ("regexp_matches(line, ',[ \\t\\r]*([]}]|[-+]?(?i:nan|inf))') "
                 "OR regexp_matches(line, ':[ \\t\\r]*[-+]?(?i:nan|inf)') "
-                "OR regexp_matches(line, '\\[[ \\t\\r]*[-+]?(?i:nan|inf)') "
-                "OR CASE WHEN strlen(line) >= 1000 "
-                "THEN strlen(line) - strlen(replace(replace(line, '{', ''), '[', '')) >= 500 ELSE false END")
+                "OR regexp_matches(line, '\\[[ \\t\\r]*[-+]?(?i:nan|inf)')")
+_DEEP = ("CASE WHEN strlen(line) >= 1000 "
+         "THEN strlen(line) - strlen(replace(replace(line, '{', ''), '[', '')) >= 500 ELSE false END")
 # A Munchkin cookie (identity.marketo_cookie reads context.Marketo.marketoCookie) is for Python too: searched in the
 # JSON writer's text of `context` (keys written out plain, so an escaped one is found), not in the whole line.
 _COOKIE = "contains(j_context, 'marketoCookie')"
@@ -110,7 +112,7 @@ _COOKIE = "contains(j_context, 'marketoCookie')"
 # or ']'). The traits are the JSON writer's text, where every key is written out plain and followed by ':'; `mail":`
 # twice is a cheap test (memchr finds the rare 'm') that `"email":` twice would pass.
 _TWICE = "[[ ]{0}[],].*[[ ]{0}[],]"
-_DUPLICATE_KEYS = ("(CASE WHEN len(keys) = known THEN false ELSE regexp_matches(keys::VARCHAR, '" +
+_DUPLICATE_KEYS = ("(CASE WHEN ident OR len(keys) = known THEN false ELSE regexp_matches(keys::VARCHAR, '" +
                    "|".join(_TWICE.format(name) for name in _FIELDS) +
                    """') END OR traits LIKE '%mail":%mail":%')""")
 _ISO = (r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
@@ -152,10 +154,34 @@ PLAIN = f"""CASE WHEN j_type = '"identify"' AND starts_with(traits, '{{') AND co
           THEN {_id_ok('u', 'j_u')} AND {_id_ok('a', 'j_a')} AND regexp_full_match(j_ts ->> '$', '{_ISO}')
                AND ts IS NOT NULL
                AND CASE WHEN j_email IS NULL THEN {_NO_EMAIL} ELSE regexp_full_match(email, '{_EMAIL}') END
-               AND NOT ({_PYTHON_ONLY}) AND NOT coalesce({_COOKIE}, false)
+               AND NOT (CASE WHEN ident THEN false ELSE {_PYTHON_ONLY} END) AND NOT {_DEEP}
+               AND NOT coalesce({_COOKIE}, false)
           ELSE false END"""
 _PATHS = ", ".join(f"'$.{name}'" for name in (*_KNOWN, "traits.email"))
 _KNOWN_FOUND = " + ".join(f"(f[{i}] IS NOT NULL)::INT" for i in range(1, len(_KNOWN) + 1))
+
+
+def nan_in(value: str) -> str:
+    """SQL: the JSON writer's text `value` (compact: no space outside strings, no trailing comma) may hold a nan/inf
+    literal (DuckDB writes one back as it was written). In an object one follows a ':', or a ',' or '[' in an array;
+    a scalar is one. A string holds none; a false alarm (such text inside a string) only leaves a line to Python."""
+    return (f"""CASE WHEN starts_with({value}, '"') THEN false
+                     WHEN starts_with({value}, '{{') OR starts_with({value}, '[')
+                     THEN regexp_matches({value}, ':[-+]?(?i:nan|inf)') OR CASE WHEN contains({value}, '[')
+                          THEN regexp_matches({value}, '[,[][-+]?(?i:nan|inf)') ELSE false END
+                     ELSE regexp_matches({value}, '^[-+]?(?i:nan|inf)') END""")
+
+
+# A line that is one of the file's most common key sequences (_skeletons) with each field's text as DuckDB's JSON
+# writer writes it back (`ident`, _skeleton_sql) has those keys once each and no other, no space outside a string and
+# no trailing comma: json_keys and the line's searches (_PYTHON_ONLY) are not needed, which is most of an export's
+# identifies (Segment writes compact JSON). The writer keeps a nan/inf literal as it was written, so one is in a
+# field's text: `ident` searches the fields that may hold one (nan_in), but for these (PLAIN: strings or null) and
+# the traits, which are searched once their shape is known (ColumnarRead._nan_in_traits).
+_NO_NAN = ("type", "userId", "anonymousId", "timestamp", "event", "traits")
+_COLUMNS = {"type": "j_type", "userId": "j_u", "anonymousId": "j_a", "timestamp": "j_ts", "traits": "traits",
+            "context": "j_context", "properties": "j_properties", "event": "j_event", "messageId": "j_message",
+            "previousId": "j_previous"}  # the load's column of each of _FIELDS
 # One scan of the file's lines (see the module, point 1): each line's number, size and kind, the text of the lines
 # left to Python and the fields of the plain identifies. A skipped line keeps no text; json_extract's list form
 # parses a line once for all its paths, and try() makes a line DuckDB cannot parse NULL (left to Python).
@@ -175,15 +201,19 @@ LINES = f"""
         FROM (SELECT n, size, line, wanted, odd, CASE WHEN f IS NOT NULL THEN {{
                   'j_type': f[1], 'j_u': f[2], 'j_a': f[3], 'j_ts': f[4], 'traits': f[5]::VARCHAR, 'j_context': f[6],
                   'j_properties': f[7], 'j_event': f[8], 'j_message': f[9], 'j_previous': f[10], 'j_email': f[-1],
-                  'known': {_KNOWN_FOUND}, 'u': CASE WHEN starts_with(f[2], '"') THEN f[2] ->> '$' END,
+                  'known': {_KNOWN_FOUND}{{more}},
+                  'u': CASE WHEN starts_with(f[2], '"') THEN f[2] ->> '$' END,
                   'a': CASE WHEN starts_with(f[3], '"') THEN f[3] ->> '$' END, 'email': f[-1] ->> '$',
                   'ts': epoch_us(try_cast(f[4] ->> '$' AS TIMESTAMPTZ)) / 1e6}} END AS p
               FROM parsed)),
+    identical AS (
+        SELECT *, {{ident}} AS ident FROM fields),
     checked AS (
-        SELECT n, size, line, wanted, odd, u, a, email, ts, traits, known, coalesce({PLAIN}, false) AS looks_plain
-        FROM fields),
+        SELECT n, size, line, wanted, odd, u, a, email, ts, traits, known, ident,
+               coalesce({PLAIN}, false) AS looks_plain
+        FROM identical),
     keyed AS (
-        SELECT *, CASE WHEN looks_plain THEN json_keys(line) END AS keys FROM checked),
+        SELECT *, CASE WHEN looks_plain AND NOT ident THEN json_keys(line) END AS keys FROM checked),
     kinds AS (
         SELECT n, size, line, u, a, lower(email) AS e, ts, traits,
                CASE WHEN NOT wanted AND NOT odd THEN {SKIP}
@@ -272,6 +302,8 @@ _PLAIN_SCHEMA = ("pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts D
 _PYTHON_SCHEMA = Columns(("pos", "int64"), ("identify", "bool"), ("nodes", "list<string>"), ("body", "binary"))
 _CHUNK = 50_000
 _EMPTY_TRAITS = '"JSON"'  # json_structure of the traits {} (a plain identify's traits are an object)
+SKELETON_SAMPLE = 10_000  # identifies at the start of a file whose key sequences _skeletons counts
+MAX_SKELETONS = 4
 MAX_FOLDED_SHAPES = 64  # the folded hubs' most common trait shapes _latest_wins_all compares (a hub with another stays)
 
 
@@ -350,10 +382,14 @@ class ColumnarRead:
     def _load_file(self, source: InputFile, base: int) -> int:
         """One file read once and classified (see the module); its number of lines."""
         con = self.con
-        csv = CSV.format(path=sql_text(str(source.path)), compression="gzip" if source.gzipped else "none",
-                         buffer=SMALL_BUFFER if self.small else "")
+        path, compression = sql_text(str(source.path)), "gzip" if source.gzipped else "none"
+        csv = CSV.format(path=path, compression=compression, buffer=SMALL_BUFFER if self.small else "")
         with self._one_thread():
-            con.execute(LINES.replace("{csv}", csv))
+            # (its first lines only: a small block decompresses less)
+            skeleton = _skeleton_sql(_skeletons(con, CSV.format(path=path, compression=compression,
+                                                                buffer=SMALL_BUFFER)))
+            con.execute(LINES.replace("{csv}", csv).replace("{ident}", skeleton["ident"])
+                        .replace("{more}", skeleton["more"]))
         ((lines, blank, size, last_kind, plain_lines),) = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE size = 0), coalesce(sum(size), 0), arg_max(kind, n), "
             f"count(*) FILTER (WHERE kind = {PLAIN_KIND}) FROM col_raw").fetchall()
@@ -368,16 +404,31 @@ class ColumnarRead:
                     f"WHERE kind = {PLAIN_KIND} AND n < $last)", params)
         con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + n, line, n < $last FROM col_raw "
                     f"WHERE kind = {PYTHON}", params)
+        demoted = self._nan_in_traits(csv, base)
         if not whole and last_kind != PYTHON:  # its text was not kept: read it again (a rare file)
             con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + ordinality, line, false "
                         f"FROM {csv} WITH ORDINALITY WHERE ordinality = $last", params)
         ((skipped, plain),) = con.execute(
             f"SELECT count(*) FILTER (WHERE kind = {SKIP}), count(*) FILTER (WHERE kind = {PLAIN_KIND}) "
             "FROM col_raw WHERE n < $last", {"last": last}).fetchall()
-        self.counts["messages_read"] += skipped + plain
+        self.counts["messages_read"] += skipped + plain - demoted
         self.counts["messages_ignored"] += skipped
-        self.counts["messages_used"] += plain
+        self.counts["messages_used"] += plain - demoted
         return int(lines)
+
+    def _nan_in_traits(self, csv: str, base: int) -> int:
+        """The file's plain identifies whose traits may hold a nan/inf literal (not told by the cheap shape test,
+        which tells none that does; see _skeleton_sql) left to Python after all: out of PLAIN_TABLE, their lines
+        read again into PYTHON_LINES (one more scan of the file, only when there are some). How many."""
+        con = self.con
+        found = [int(pos) for (pos,) in con.execute(
+            f"SELECT pos FROM {PLAIN_TABLE} WHERE pos BETWEEN $base AND $base + {LINE_MASK} "
+            f"AND (shape & 1::UHUGEINT) = 1 AND {nan_in('traits')}", {"base": base}).fetchall()]
+        if found:
+            con.execute(f"DELETE FROM {PLAIN_TABLE} WHERE pos IN (SELECT unnest($found))", {"found": found})
+            con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + ordinality, line, true FROM {csv} WITH ORDINALITY "
+                        "WHERE $base + ordinality IN (SELECT unnest($found))", {"base": base, "found": found})
+        return len(found)
 
     def drop(self) -> None:
         """Remove the read's tables and give DuckDB its threads back (the read is over)."""
@@ -644,6 +695,38 @@ def _plain_links(u: str | None, a: str | None, e: str | None) -> Links:
     if e:
         nodes.append(f"e:{e}")
     return Links(IDENTIFY, nodes, u, a, e)
+
+
+def _skeletons(con: duckdb.DuckDBPyConnection, csv: str) -> list[list[str]]:
+    """The most common key sequences (top level, in order) of the first SKELETON_SAMPLE identifies of the file `csv`
+    (read_csv's SQL) that _skeleton_sql can use: distinct keys, every one of _KNOWN (json_extract reads them), with
+    the three every plain identify has."""
+    rows = con.execute(f"""
+        SELECT keys FROM (SELECT try(json_keys(line)) AS keys FROM {csv} WHERE contains(line, '"identify"')
+                          LIMIT {SKELETON_SAMPLE})
+        WHERE keys IS NOT NULL GROUP BY keys ORDER BY count(*) DESC, keys LIMIT {MAX_SKELETONS}""").fetchall()
+    return [list(keys) for (keys,) in rows if len(set(keys)) == len(keys) and set(keys) <= set(_KNOWN)
+            and {"type", "timestamp", "traits"} <= set(keys)]
+
+
+def _skeleton_sql(skeletons: list[list[str]]) -> dict[str, str]:
+    """LINES' `{ident}`: SQL true when `line` is one of the `skeletons` with its fields' text as the JSON writer
+    writes it back, and no nan/inf literal is in one of those fields but the traits; `{more}`: the fields it reads
+    that are not columns of the load yet (entries of its struct). concat leaves out a NULL (a key the line lacks):
+    that text is not JSON, which no parsed line is."""
+    tests = []
+    more = {}
+    for keys in skeletons:
+        fields = {key: _COLUMNS.get(key) or f"j_{key}" for key in keys}
+        more.update({fields[key]: f"f[{_KNOWN.index(key) + 1}]" for key in keys if key not in _COLUMNS})
+        parts = [item for index, (key, field) in enumerate(fields.items())
+                 for item in (sql_text(("{" if index == 0 else ",") + json.dumps(key) + ":"), field)]
+        searched = [nan_in(field) for key, field in fields.items() if key not in _NO_NAN]
+        nan = f"NOT coalesce({' OR '.join(searched)}, false)" if searched else "true"
+        tests.append(f"WHEN line = concat({', '.join(parts)}, '}}') THEN {nan}")
+    # CASE, not OR and AND, which DuckDB evaluates whole on every row of a projection
+    return {"ident": f"CASE {' '.join(tests)} ELSE false END" if tests else "false",
+            "more": "".join(f", {sql_text(name)}: {field}" for name, field in more.items())}
 
 
 def _shape_sample(plain_lines: int) -> str:

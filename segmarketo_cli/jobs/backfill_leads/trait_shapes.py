@@ -35,9 +35,10 @@ SAMPLE = 10_000  # rows whose structures are counted
 SHAPE = "(md5_number(json_structure(traits)) | 1::UHUGEINT)"  # a shape not told: its lowest bit 1
 _TOLD = "(md5_number({structure}) & ~(1::UHUGEINT))"  # the shape of a row the cheap test told: its lowest bit 0
 LEAVES = "shape_leaves"  # the column of the leaves' JSON text (ShapeSql.leaves)
+# A leaf's text is of this json_type; a double's is not a nan/inf literal (so told traits hold none: columnar.py).
 _LEAF_TESTS = {"VARCHAR": "starts_with({v}, '\"')", "BOOLEAN": "{v} IN ('true', 'false')", "NULL": "{v} = 'null'",
                "BIGINT": "json_type({v}) = 'BIGINT'", "UBIGINT": "json_type({v}) = 'UBIGINT'",
-               "DOUBLE": "json_type({v}) = 'DOUBLE'"}  # a leaf's text is of this json_type
+               "DOUBLE": "json_type({v}) = 'DOUBLE' AND NOT regexp_matches({v}, '[iInN]')"}
 _PLAIN_KEY = re.compile(r'[^"\\\x00-\x1f]*')  # no '"', '\\' or control character: the JSON writer writes it as it is
 
 
