@@ -72,7 +72,7 @@ FILES = "backfill.col_files"  # file, name: the input files by index (for origin
 MAPPED = "backfill.col_mapped"  # first_fold: the simple people map_simple mapped in SQL
 EMAIL_HUBS = "backfill.col_email_hubs"  # hub, email_ts, email_fold: simple with the e-mail of an earlier identify
 TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, FOLDED_HUBS, FOLDED, SIMPLE, FILES, MAPPED,
-          EMAIL_HUBS, "backfill.col_nodes",
+          EMAIL_HUBS, "backfill.col_nodes", "backfill.col_hubs",
           "backfill.col_tee_plain", "backfill.col_tee_python")
 
 _FIELDS = ("type", "userId", "anonymousId", "timestamp", "traits", "context", "properties", "event", "messageId",
@@ -241,12 +241,16 @@ NUMBER = f"""
 # only its anonymousId and e-mail can be) or a Python record has it: its messages are replayed by the graph. A node
 # two hubs share makes both complex, so the complex hubs hold whole components. A hub that is not, but whose traits
 # change shape (json_structure: keys in order, value types, nesting), is folded: its identifies, every one of which
-# joins the hub's root in the graph and nothing else, are folded in input order into a person of its own.
+# joins the hub's root in the graph and nothing else, are folded in input order into a person of its own. One
+# grouping of the plain identifies by hub finds both its ids and its shapes changing (col_hubs).
 FIND_COMPLEX = f"""
     CREATE OR REPLACE TABLE backfill.col_nodes AS
     SELECT DISTINCT unnest(nodes) AS node FROM {PYTHON_RECORDS};
+    CREATE OR REPLACE TABLE backfill.col_hubs AS
+    SELECT hub, min(e) <> max(e) OR min(a) <> max(a) AS ids, min(shape) <> max(shape) AS shapes
+    FROM {PLAIN_TABLE} GROUP BY hub HAVING ids OR shapes;
     CREATE OR REPLACE TABLE {COMPLEX} AS
-    SELECT hub FROM {PLAIN_TABLE} GROUP BY hub HAVING min(e) <> max(e) OR min(a) <> max(a)
+    SELECT hub FROM backfill.col_hubs WHERE ids
     UNION SELECT hub FROM {PLAIN_TABLE} WHERE a IN (
         SELECT a FROM {PLAIN_TABLE} WHERE a IS NOT NULL GROUP BY a HAVING min(hub) <> max(hub))
     UNION SELECT hub FROM {PLAIN_TABLE} WHERE e IN (
@@ -256,8 +260,8 @@ FIND_COMPLEX = f"""
     UNION SELECT nodes[1] FROM {PYTHON_RECORDS};
     DROP TABLE backfill.col_nodes;
     CREATE OR REPLACE TABLE {FOLDED_HUBS} AS
-    SELECT hub FROM {PLAIN_TABLE} GROUP BY hub HAVING min(shape) <> max(shape)
-    EXCEPT SELECT hub FROM {COMPLEX}"""
+    SELECT hub FROM backfill.col_hubs WHERE shapes EXCEPT SELECT hub FROM {COMPLEX};
+    DROP TABLE backfill.col_hubs"""
 # The records the graph replays (in any order: the replay sorts them), without their traits or bodies in a join.
 COMPLEX_RECORDS = (
     f"""SELECT p.pos, r.seq, r.fold, p.u, p.a, p.e, p.ts, p.traits, NULL AS nodes, NULL AS body
