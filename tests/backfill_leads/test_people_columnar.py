@@ -474,6 +474,8 @@ MUST_GO_TO_PYTHON = {
     "a comment": _HEAD + " /* c */" + _TRAITS + "}}",
     "two objects on one line": _HEAD + _TRAITS + '}} {"a":1}',
     "a lone surrogate, which Python reads": _HEAD + _TRAITS + ',"n":"\\ud800"}}',
+    "a lone surrogate in the userId, malformed": _HEAD.replace('"u%d"', '"u%d\\ud800"') + _TRAITS + "}}",
+    "a lone surrogate in the e-mail, malformed": _HEAD + _TRAITS.replace("@", "\\udc00@") + "}}",
     "a raw tab in a string": _HEAD + _TRAITS + ',"n":"a\tb"}}',
     "a leading zero": _HEAD + _TRAITS + ',"n":01}}',
     "a Munchkin cookie": _HEAD + ',"context":{"Marketo":{"marketoCookie":"id:1&token:_mch-x"}}' + _TRAITS + "}}",

@@ -33,6 +33,13 @@ def test_shape_problem_names_the_field_and_the_type(message, reason):
     assert shape_problem(message) == reason
 
 
+@pytest.mark.parametrize("key", ["userId", "anonymousId", "previousId"])
+def test_an_id_holding_a_lone_surrogate_is_malformed(key):
+    message = {"type": "alias", "userId": "u", key: "a\udc01b"}  # as json.loads reads "a\\udc01b"
+    assert shape_problem(message) == f"'{key}' holds a lone surrogate (\\udc01), which is not text"
+    assert shape_problem({"type": "alias", key: "a\U0001f600b"}) is None  # a pair is text
+
+
 def test_well_formed_messages_pass():
     assert shape_problem({"type": "track", "userId": 42, "messageId": 7, "event": "X", "properties": {}}) is None
     assert shape_problem({"userId": "u", "traits": {"email": "a@b.co"}}) is None

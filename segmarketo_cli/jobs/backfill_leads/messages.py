@@ -10,7 +10,7 @@ from segmarketo_cli.identity import find_email
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.sources.items import SourceItem
 from segmarketo_cli.sources.jsonlines import ContainsAny
-from segmarketo_cli.sources.shape import shape_problem
+from segmarketo_cli.sources.shape import shape_problem, text_problem
 
 MESSAGE_BUCKETS = ("messages_read", "messages_used", "messages_ignored", "messages_malformed")
 
@@ -47,8 +47,12 @@ def message_problem(message: Any) -> str | None:
     if not kind:
         return "no 'type' field"
     no_id = not (message.get("userId") or message.get("anonymousId"))
-    if kind == "identify" and no_id and find_email(message) is None:
-        return "identify without userId, anonymousId or email"
+    if kind == "identify":
+        email = find_email(message)
+        if no_id and email is None:
+            return "identify without userId, anonymousId or email"
+        if email is not None:
+            return text_problem("email", email)
     if kind == "alias" and not (message.get("previousId") and message.get("userId")):
         return "alias without previousId and userId"
     return None
