@@ -112,7 +112,10 @@ _COOKIE = "contains(j_context, 'marketoCookie')"
 # or ']'). The traits are the JSON writer's text, where every key is written out plain and followed by ':'; `mail":`
 # twice is a cheap test (memchr finds the rare 'm') that `"email":` twice would pass.
 _TWICE = "[[ ]{0}[],].*[[ ]{0}[],]"
-_DUPLICATE_KEYS = ("(CASE WHEN ident OR len(keys) = known THEN false ELSE regexp_matches(keys::VARCHAR, '" +
+# (how many of the _KNOWN keys json_extract's list `f` found)
+_KNOWN_FOUND = " + ".join(f"(f[{i}] IS NOT NULL)::INT" for i in range(1, len(_KNOWN) + 1))
+_DUPLICATE_KEYS = ("(CASE WHEN ident OR len(keys) = (" + _KNOWN_FOUND + ") THEN false "
+                   "ELSE regexp_matches(keys::VARCHAR, '" +
                    "|".join(_TWICE.format(name) for name in _FIELDS) +
                    """') END OR traits LIKE '%mail":%mail":%')""")
 _ISO = (r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
@@ -158,7 +161,6 @@ PLAIN = f"""CASE WHEN j_type = '"identify"' AND starts_with(traits, '{{') AND co
                AND NOT coalesce({_COOKIE}, false)
           ELSE false END"""
 _PATHS = ", ".join(f"'$.{name}'" for name in (*_KNOWN, "traits.email"))
-_KNOWN_FOUND = " + ".join(f"(f[{i}] IS NOT NULL)::INT" for i in range(1, len(_KNOWN) + 1))
 
 
 def nan_in(value: str) -> str:
@@ -197,11 +199,11 @@ LINES = f"""
                CASE WHEN wanted AND NOT odd THEN try(json_extract(line, [{_PATHS}])) END AS f
         FROM lines),
     fields AS (
-        SELECT n, size, line, wanted, odd, p.*
-        FROM (SELECT n, size, line, wanted, odd, CASE WHEN f IS NOT NULL THEN {{
+        SELECT n, size, line, wanted, odd, f, p.*
+        FROM (SELECT n, size, line, wanted, odd, f, CASE WHEN f IS NOT NULL THEN {{
                   'j_type': f[1], 'j_u': f[2], 'j_a': f[3], 'j_ts': f[4], 'traits': f[5]::VARCHAR, 'j_context': f[6],
                   'j_properties': f[7], 'j_event': f[8], 'j_message': f[9], 'j_previous': f[10], 'j_email': f[-1],
-                  'known': {_KNOWN_FOUND}{{more}},
+                  {{more}}
                   'u': CASE WHEN starts_with(f[2], '"') THEN f[2] ->> '$' END,
                   'a': CASE WHEN starts_with(f[3], '"') THEN f[3] ->> '$' END, 'email': f[-1] ->> '$',
                   'ts': epoch_us(try_cast(f[4] ->> '$' AS TIMESTAMPTZ)) / 1e6}} END AS p
@@ -209,7 +211,7 @@ LINES = f"""
     identical AS (
         SELECT *, {{ident}} AS ident FROM fields),
     checked AS (
-        SELECT n, size, line, wanted, odd, u, a, email, ts, traits, known, ident,
+        SELECT n, size, line, wanted, odd, f, u, a, email, ts, traits, ident,
                coalesce({PLAIN}, false) AS looks_plain
         FROM identical),
     keyed AS (
@@ -306,7 +308,7 @@ _PLAIN_SCHEMA = ("pos BIGINT, hub VARCHAR, u VARCHAR, a VARCHAR, e VARCHAR, ts D
 _PYTHON_SCHEMA = Columns(("pos", "int64"), ("identify", "bool"), ("nodes", "list<string>"), ("body", "binary"))
 _CHUNK = 50_000
 _EMPTY_TRAITS = '"JSON"'  # json_structure of the traits {} (a plain identify's traits are an object)
-SKELETON_SAMPLE = 10_000  # identifies at the start of a file whose key sequences _skeletons counts
+SKELETON_SAMPLE = 20_000  # lines at the start of a file whose identifies' key sequences _skeletons counts
 MAX_SKELETONS = 4
 MAX_FOLDED_SHAPES = 64  # the folded hubs' most common trait shapes _latest_wins_all compares (a hub with another stays)
 
@@ -702,12 +704,12 @@ def _plain_links(u: str | None, a: str | None, e: str | None) -> Links:
 
 
 def _skeletons(con: duckdb.DuckDBPyConnection, csv: str) -> list[list[str]]:
-    """The most common key sequences (top level, in order) of the first SKELETON_SAMPLE identifies of the file `csv`
-    (read_csv's SQL) that _skeleton_sql can use: distinct keys, every one of _KNOWN (json_extract reads them), with
-    the three every plain identify has."""
+    """The most common key sequences (top level, in order) of the identifies among the first SKELETON_SAMPLE lines
+    of the file `csv` (read_csv's SQL) that _skeleton_sql can use: distinct keys, every one of _KNOWN (json_extract
+    reads them), with the three every plain identify has."""
     rows = con.execute(f"""
-        SELECT keys FROM (SELECT try(json_keys(line)) AS keys FROM {csv} WHERE contains(line, '"identify"')
-                          LIMIT {SKELETON_SAMPLE})
+        SELECT keys FROM (SELECT try(json_keys(line)) AS keys FROM (SELECT line FROM {csv} LIMIT {SKELETON_SAMPLE})
+                          WHERE contains(line, '"identify"'))
         WHERE keys IS NOT NULL GROUP BY keys ORDER BY count(*) DESC, keys LIMIT {MAX_SKELETONS}""").fetchall()
     return [list(keys) for (keys,) in rows if len(set(keys)) == len(keys) and set(keys) <= set(_KNOWN)
             and {"type", "timestamp", "traits"} <= set(keys)]
@@ -730,7 +732,7 @@ def _skeleton_sql(skeletons: list[list[str]]) -> dict[str, str]:
         tests.append(f"WHEN line = concat({', '.join(parts)}, '}}') THEN {nan}")
     # CASE, not OR and AND, which DuckDB evaluates whole on every row of a projection
     return {"ident": f"CASE {' '.join(tests)} ELSE false END" if tests else "false",
-            "more": "".join(f", {sql_text(name)}: {field}" for name, field in more.items())}
+            "more": "".join(f"{sql_text(name)}: {field}, " for name, field in more.items())}
 
 
 def _shape_sample(plain_lines: int) -> str:
