@@ -16,7 +16,8 @@ would escape is never told the cheap way.
 The shape's lowest bit says which: 0 for a row the cheap test told (so its traits give no key twice, which
 sql_mapping.py then need not test again), 1 for the others. Two rows of one structure, one told and one not (it
 gives a key twice, which json_structure merges), so have different shapes: columnar.py leaves that person to the
-graph, which reads the traits as Python does.
+graph, which reads the traits as Python does. Nor do two rows that are not told share a shape when one gives a key
+twice (SHAPE): that one's shape is the md5 of its text.
 """
 
 from __future__ import annotations
@@ -32,7 +33,14 @@ from segmarketo_cli.engine import sql_text
 
 FAST_SHAPES = 4  # structures told by the cheap test, most common first (a row of none of them pays for each test)
 SAMPLE = 10_000  # rows whose structures are counted
-SHAPE = "(md5_number(json_structure(traits)) | 1::UHUGEINT)"  # a shape not told: its lowest bit 1
+# A shape not told: its lowest bit 1, the md5 of json_structure, or of the traits' own text when they give a key
+# twice (json_structure merges it, so two rows of one structure could differ in what Python reads). Every key of the
+# JSON writer's text is followed by '":', and merging (of a key twice, or of an array's objects) only takes keys
+# away, so the structure has as many as the text only when nothing was merged; a '":' inside a string only makes a
+# row's shape its own, which leaves its person to the graph.
+_KEYS = "strlen({text}) - strlen(replace({text}, '\":', ''))"
+SHAPE = (f"(md5_number(CASE WHEN {_KEYS.format(text='json_structure(traits)')} = {_KEYS.format(text='traits')} "
+         "THEN json_structure(traits) ELSE traits END) | 1::UHUGEINT)")
 _TOLD = "(md5_number({structure}) & ~(1::UHUGEINT))"  # the shape of a row the cheap test told: its lowest bit 0
 LEAVES = "shape_leaves"  # the column of the leaves' JSON text (ShapeSql.leaves)
 # A leaf's text is of this json_type; a double's is not a nan/inf literal (so told traits hold none: columnar.py).
