@@ -49,7 +49,7 @@ from segmarketo_cli.jobs.backfill_leads.replay import replay_people
 from segmarketo_cli.jobs.backfill_leads.sizing import ISIZE_WRAP, gzip_isize
 from segmarketo_cli.jobs.backfill_leads.sql_mapping import leaves, map_in_sql, shape_gate
 from segmarketo_cli.jobs.backfill_leads.staging import MessageStage
-from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, SAMPLE, SHAPE, shape_sql
+from segmarketo_cli.jobs.backfill_leads.trait_shapes import LEAVES, SAMPLE, SHAPE_KEYS_ONCE, shape_sql
 from segmarketo_cli.jobs.rejects import RejectsWriter
 from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.mapping.mapper import Mapper
@@ -282,9 +282,11 @@ ALL_RECORDS = (
 # person is that identify folded alone, with the first identify's number and origin and the count of them all.
 # One max() of (ts, fold, pos) finds the latest: structs compare field by field, and no two records share a fold.
 # A hub of EMAIL_HUBS (see _latest_wins_all) has the traits of its latest identify with the e-mail put first, and the
-# e-mail's own time and number (email_ts, email_fold; NULL for every other person).
+# e-mail's own time and number (email_ts, email_fold; NULL for every other person); its shape is their structure's
+# (_latest_wins_all promotes no hub whose identifies give a key twice).
 SIMPLE_PEOPLE = f"""
-    SELECT * EXCLUDE (email_first) REPLACE (CASE WHEN email_first THEN {SHAPE} ELSE shape END AS shape) FROM (
+    SELECT * EXCLUDE (email_first) REPLACE (CASE WHEN email_first THEN {SHAPE_KEYS_ONCE} ELSE shape END AS shape)
+    FROM (
     SELECT w.first_fold, w.first_pos, w.identifies, w.u, w.a, w.e, w.latest.ts, w.latest.fold AS seq,
            CASE WHEN x.hub IS NULL THEN p.traits
                 ELSE '{{"email":' || to_json(w.e) || CASE WHEN p.traits = '{{}}' THEN '}}' ELSE ',' || p.traits[2:] END

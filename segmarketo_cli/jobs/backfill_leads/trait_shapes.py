@@ -41,6 +41,7 @@ SAMPLE = 10_000  # rows whose structures are counted
 _KEYS = "strlen({text}) - strlen(replace({text}, '\":', ''))"
 SHAPE = (f"(md5_number(CASE WHEN {_KEYS.format(text='json_structure(traits)')} = {_KEYS.format(text='traits')} "
          "THEN json_structure(traits) ELSE traits END) | 1::UHUGEINT)")
+SHAPE_KEYS_ONCE = "(md5_number(json_structure(traits)) | 1::UHUGEINT)"  # SHAPE of traits known to give no key twice
 _TOLD = "(md5_number({structure}) & ~(1::UHUGEINT))"  # the shape of a row the cheap test told: its lowest bit 0
 LEAVES = "shape_leaves"  # the column of the leaves' JSON text (ShapeSql.leaves)
 # A leaf's text is of this json_type; a double's is not a nan/inf literal (so told traits hold none: columnar.py).
