@@ -34,6 +34,7 @@ import json
 import operator
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -184,6 +185,8 @@ _NO_NAN = ("type", "userId", "anonymousId", "timestamp", "event", "traits")
 _COLUMNS = {"type": "j_type", "userId": "j_u", "anonymousId": "j_a", "timestamp": "j_ts", "traits": "traits",
             "context": "j_context", "properties": "j_properties", "event": "j_event", "messageId": "j_message",
             "previousId": "j_previous"}  # the load's column of each of _FIELDS
+_FIELD_COLUMNS = ", ".join(f"'{column}': f[{_KNOWN.index(key) + 1}]{'::VARCHAR' if key == 'traits' else ''}"
+                           for key, column in _COLUMNS.items())
 # One scan of the file's lines (see the module, point 1): each line's number, size and kind, the text of the lines
 # left to Python and the fields of the plain identifies. A skipped line keeps no text; json_extract's list form
 # parses a line once for all its paths, and try() makes a line DuckDB cannot parse NULL (left to Python).
@@ -201,9 +204,7 @@ LINES = f"""
     fields AS (
         SELECT n, size, line, wanted, odd, f, p.*
         FROM (SELECT n, size, line, wanted, odd, f, CASE WHEN f IS NOT NULL THEN {{
-                  'j_type': f[1], 'j_u': f[2], 'j_a': f[3], 'j_ts': f[4], 'traits': f[5]::VARCHAR, 'j_context': f[6],
-                  'j_properties': f[7], 'j_event': f[8], 'j_message': f[9], 'j_previous': f[10], 'j_email': f[-1],
-                  {{more}}
+                  {_FIELD_COLUMNS}, 'j_email': f[-1], {{more}}
                   'u': CASE WHEN starts_with(f[2], '"') THEN f[2] ->> '$' END,
                   'a': CASE WHEN starts_with(f[3], '"') THEN f[3] ->> '$' END, 'email': f[-1] ->> '$',
                   'ts': epoch_us(try_cast(f[4] ->> '$' AS TIMESTAMPTZ)) / 1e6}} END AS p
@@ -396,17 +397,17 @@ class ColumnarRead:
             # (its first lines only: a small block decompresses less)
             skeleton = _skeleton_sql(_skeletons(con, CSV.format(path=path, compression=compression,
                                                                 buffer=SMALL_BUFFER)))
-            con.execute(LINES.replace("{csv}", csv).replace("{ident}", skeleton["ident"])
-                        .replace("{more}", skeleton["more"]))
-        ((lines, blank, size, last_kind, plain_lines),) = con.execute(
+            con.execute(skeleton.lines(csv))
+        ((lines, blank, size, last_kind, skipped, plain),) = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE size = 0), coalesce(sum(size), 0), arg_max(kind, n), "
-            f"count(*) FILTER (WHERE kind = {PLAIN_KIND}) FROM col_raw").fetchall()
+            f"count(*) FILTER (WHERE kind = {SKIP}), count(*) FILTER (WHERE kind = {PLAIN_KIND}) "
+            "FROM col_raw").fetchall()
         if blank:
             raise Unreadable(f"{source.path}: lines DuckDB and read_jsonl may number differently")
         whole = _ends_with_newline(source, int(size) + lines)
         last = lines + 1 if whole else lines  # the last line without a newline goes to Python unfiltered
         params = {"base": base, "last": last}
-        shape = shape_sql(con, _shape_sample(int(plain_lines)))
+        shape = shape_sql(con, _shape_sample(int(plain)))
         con.execute(f"INSERT INTO {PLAIN_TABLE} SELECT $base + n, hub, u, a, e, ts, traits, {shape.shape} "
                     f"FROM (SELECT *, {shape.leaves} AS {LEAVES} FROM col_raw "
                     f"WHERE kind = {PLAIN_KIND} AND n < $last)", params)
@@ -416,9 +417,9 @@ class ColumnarRead:
         if not whole and last_kind != PYTHON:  # its text was not kept: read it again (a rare file)
             con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + ordinality, line, false "
                         f"FROM {csv} WITH ORDINALITY WHERE ordinality = $last", params)
-        ((skipped, plain),) = con.execute(
-            f"SELECT count(*) FILTER (WHERE kind = {SKIP}), count(*) FILTER (WHERE kind = {PLAIN_KIND}) "
-            "FROM col_raw WHERE n < $last", {"last": last}).fetchall()
+        if not whole:  # the last line is Python's, whatever its kind
+            skipped -= last_kind == SKIP
+            plain -= last_kind == PLAIN_KIND
         self.counts["messages_read"] += skipped + plain - demoted
         self.counts["messages_ignored"] += skipped
         self.counts["messages_used"] += plain - demoted
@@ -717,11 +718,23 @@ def _skeletons(con: duckdb.DuckDBPyConnection, csv: str) -> list[list[str]]:
             and {"type", "timestamp", "traits"} <= set(keys)]
 
 
-def _skeleton_sql(skeletons: list[list[str]]) -> dict[str, str]:
-    """LINES' `{ident}`: SQL true when `line` is one of the `skeletons` with its fields' text as the JSON writer
-    writes it back, and no nan/inf literal is in one of those fields but the traits; `{more}`: the fields it reads
-    that are not columns of the load yet (entries of its struct). concat leaves out a NULL (a key the line lacks):
-    that text is not JSON, which no parsed line is."""
+@dataclass(frozen=True)
+class SkeletonSql:
+    """LINES' `{ident}`: SQL true when `line` is one of the file's common key sequences with its fields' text as the
+    JSON writer writes it back, and no nan/inf literal is in one of those fields but the traits; `{more}`: the
+    fields it reads that are not columns of the load yet (entries of its struct)."""
+
+    ident: str
+    more: str
+
+    def lines(self, csv: str) -> str:
+        """LINES for the file `csv` (read_csv's SQL)."""
+        return LINES.replace("{csv}", csv).replace("{ident}", self.ident).replace("{more}", self.more)
+
+
+def _skeleton_sql(skeletons: list[list[str]]) -> SkeletonSql:
+    """SkeletonSql of the `skeletons` (_skeletons). concat leaves out a NULL (a key the line lacks): that text is
+    not JSON, which no parsed line is."""
     tests = []
     more = {}
     for keys in skeletons:
@@ -733,8 +746,8 @@ def _skeleton_sql(skeletons: list[list[str]]) -> dict[str, str]:
         nan = f"NOT coalesce({' OR '.join(searched)}, false)" if searched else "true"
         tests.append(f"WHEN line = concat({', '.join(parts)}, '}}') THEN {nan}")
     # CASE, not OR and AND, which DuckDB evaluates whole on every row of a projection
-    return {"ident": f"CASE {' '.join(tests)} ELSE false END" if tests else "false",
-            "more": "".join(f"{sql_text(name)}: {field}, " for name, field in more.items())}
+    return SkeletonSql(f"CASE {' '.join(tests)} ELSE false END" if tests else "false",
+                       "".join(f"{sql_text(name)}: {field}, " for name, field in more.items()))
 
 
 def _shape_sample(plain_lines: int) -> str:
