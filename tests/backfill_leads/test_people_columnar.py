@@ -540,6 +540,57 @@ def test_compact_identifies_with_nan_like_strings_or_exponents_stay_plain(tmp_pa
     assert assert_columnar_same([path], tmp_path) == 6
 
 
+# An export's identifies carry more keys than the reader uses (https://segment.com/docs/connections/spec/common/:
+# _metadata, channel, integrations, receivedAt, version...): the file's common keys are read too, so such compact
+# lines take the cheaper test, and a nan/inf literal in one of those fields must still be found.
+_EXPORT_LINE = ('{"_metadata":{"bundled":["Segment.io"],"unbundled":[]},"channel":"server","context":{"ip":"10.0.0.1"},'
+                '"integrations":{},"messageId":"m1","receivedAt":"2024-02-01T10:00:01Z","timestamp":"2024-02-01T10:00:00Z",'
+                '"traits":{"email":"p%d@example.com","plan":"pro","score":1.5},"type":"identify","userId":"u%d",'
+                '"version":2,"it\'s a key":"x"}')
+MUST_GO_TO_PYTHON_EXPORT = {
+    "nan in an array in the _metadata": _EXPORT_LINE.replace('"Segment.io"', "nan"),
+    "-inf as the version": _EXPORT_LINE.replace('"version":2', '"version":-inf'),
+    "NaN as the value of a key with an apostrophe and spaces": _EXPORT_LINE.replace('"x"}', "NaN}"),
+    "Infinity in the integrations": _EXPORT_LINE.replace('"integrations":{}', '"integrations":{"a":Infinity}'),
+    "trailing comma in the integrations": _EXPORT_LINE.replace('"integrations":{}', '"integrations":{"a":1,}'),
+    "userId twice": _EXPORT_LINE[:-1] + ',"userId":"u99"}',
+}
+
+
+def _export_identifies(count: int) -> list[str]:
+    return [_EXPORT_LINE % (k, k) for k in range(count)]
+
+
+def test_an_export_s_common_key_sequences_are_read(tmp_path):
+    """Every key of the sequence is read (JSON paths quoted), unless one is a key json.dumps would not write as the
+    line does ('"' or '\\' in it): then that sequence is not used."""
+    odd = [line.replace('"channel"', '"ch\\"annel"') for line in _export_identifies(3)]
+    path = write_lines(tmp_path / "export.jsonl.gz", _export_identifies(5) + odd)
+    with open_engine("1GB", tmp_path / "state", "skeletons") as engine:
+        csv = columnar.CSV.format(path=f"'{path}'", compression="gzip", buffer="")
+        skeletons = columnar._skeletons(engine.con, csv)
+    assert skeletons == [list(json.loads(_EXPORT_LINE % (0, 0)))]
+
+
+@pytest.mark.parametrize("case", sorted(MUST_GO_TO_PYTHON_EXPORT))
+def test_a_compact_export_line_duckdb_reads_differently_goes_to_python(tmp_path, case):
+    _third_line_goes_to_python(tmp_path, _export_identifies(6), MUST_GO_TO_PYTHON_EXPORT[case])
+
+
+def test_export_lines_with_keys_the_reader_does_not_use_given_twice_or_escaped_stay_plain(tmp_path):
+    """The reader's keys once each: a line giving another key twice, or a key the file's sequence lacks, takes the
+    full checks and stays plain (the Python reader does not look at those keys either)."""
+    lines = _export_identifies(4) + [
+        (_EXPORT_LINE % (7, 7))[:-1] + ',"_metadata":{}}',
+        (_EXPORT_LINE % (8, 8)).replace('"channel"', '"ch\\"annel"'),
+        (_EXPORT_LINE % (9, 9)).replace('"server"', '"nan:inf,[nan"')]
+    path = write_lines(tmp_path / "export.jsonl.gz", lines)
+    plain, python = _load([path], tmp_path)
+    assert plain == set(range(1, 8))
+    assert python == set()
+    assert assert_columnar_same([path], tmp_path) == 7
+
+
 def _plain_identifies(count: int) -> list[Any]:
     return [_identify(f"u{k}", f"p{k}@example.com", "2024-02-01T09:00:00Z") for k in range(count)]
 

@@ -32,6 +32,7 @@ import heapq
 import itertools
 import json
 import operator
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ from segmarketo_cli.jobs.report import RunReport
 from segmarketo_cli.mapping.mapper import Mapper
 from segmarketo_cli.sources import InputFile
 from segmarketo_cli.sources.jsonlines import line_item, parse_line
-from segmarketo_cli.timeparse import MESSAGE_TIME_KEYS, message_time
+from segmarketo_cli.timeparse import message_time
 
 POS_BITS = 40  # a line's place in the input: file index << POS_BITS | line number
 LINE_MASK = (1 << POS_BITS) - 1
@@ -78,9 +79,6 @@ TABLES = (PLAIN_TABLE, PYTHON_LINES, PYTHON_RECORDS, RECORDS, COMPLEX, FOLDED_HU
 
 _FIELDS = ("type", "userId", "anonymousId", "timestamp", "traits", "context", "properties", "event", "messageId",
            "previousId")  # the top-level keys the Python reader looks at in an identify (shape_problem, links, time)
-# ... and the other common fields of the Spec (https://segment.com/docs/connections/spec/common/): extracted only to
-# count the distinct keys a message has (_DUPLICATE_KEYS).
-_KNOWN = (*_FIELDS, *MESSAGE_TIME_KEYS[1:], "integrations", "channel", "version")
 # read_jsonl's filter (`might_matter`): a line is searched for a needle only when it holds a part of it no longer
 # than 8 bytes (DuckDB compares those a word at a time: several times faster than its search for a longer needle, or
 # an RE2 search for all three, on the many lines of an export that hold none), each WHEN only on the lines no
@@ -108,14 +106,13 @@ _DEEP = ("CASE WHEN strlen(line) >= 1000 "
 _COOKIE = "contains(j_context, 'marketoCookie')"
 # Keys twice in an object (Python keeps the last value, DuckDB's json_extract the first): a key the Python reader
 # uses at the top of the message, or `email` at the top of its traits. json_keys gives every key at the top, decoded
-# (an escaped "\u0074ype" is "type"): when there are as many as the distinct _KNOWN keys json_extract found, none is
-# there twice; else its text, like [type, userId, 'a,b'], is searched (a plain key sits between '[' or ' ' and ','
-# or ']'). The traits are the JSON writer's text, where every key is written out plain and followed by ':'; `mail":`
-# twice is a cheap test (memchr finds the rare 'm') that `"email":` twice would pass.
+# (an escaped "\u0074ype" is "type"): when there are as many as the distinct keys json_extract read at the top
+# (`{found}` counts them: _FIELDS and the file's common keys, see _skeleton_sql), none is there twice; else its text,
+# like [type, userId, 'a,b'], is searched (a plain key sits between '[' or ' ' and ',' or ']'). The traits are the
+# JSON writer's text, where every key is written out plain and followed by ':'; `mail":` twice is a cheap test
+# (memchr finds the rare 'm') that `"email":` twice would pass.
 _TWICE = "[[ ]{0}[],].*[[ ]{0}[],]"
-# (how many of the _KNOWN keys json_extract's list `f` found)
-_KNOWN_FOUND = " + ".join(f"(f[{i}] IS NOT NULL)::INT" for i in range(1, len(_KNOWN) + 1))
-_DUPLICATE_KEYS = ("(CASE WHEN ident OR len(keys) = (" + _KNOWN_FOUND + ") THEN false "
+_DUPLICATE_KEYS = ("(CASE WHEN ident OR len(keys) = ({found}) THEN false "
                    "ELSE regexp_matches(keys::VARCHAR, '" +
                    "|".join(_TWICE.format(name) for name in _FIELDS) +
                    """') END OR traits LIKE '%mail":%mail":%')""")
@@ -161,7 +158,6 @@ PLAIN = f"""CASE WHEN j_type = '"identify"' AND starts_with(traits, '{{') AND co
                AND NOT (CASE WHEN ident THEN false ELSE {_PYTHON_ONLY} END) AND NOT {_DEEP}
                AND NOT coalesce({_COOKIE}, false)
           ELSE false END"""
-_PATHS = ", ".join(f"'$.{name}'" for name in (*_KNOWN, "traits.email"))
 
 
 def nan_in(value: str) -> str:
@@ -185,7 +181,7 @@ _NO_NAN = ("type", "userId", "anonymousId", "timestamp", "event", "traits")
 _COLUMNS = {"type": "j_type", "userId": "j_u", "anonymousId": "j_a", "timestamp": "j_ts", "traits": "traits",
             "context": "j_context", "properties": "j_properties", "event": "j_event", "messageId": "j_message",
             "previousId": "j_previous"}  # the load's column of each of _FIELDS
-_FIELD_COLUMNS = ", ".join(f"'{column}': f[{_KNOWN.index(key) + 1}]{'::VARCHAR' if key == 'traits' else ''}"
+_FIELD_COLUMNS = ", ".join(f"'{column}': f[{_FIELDS.index(key) + 1}]{'::VARCHAR' if key == 'traits' else ''}"
                            for key, column in _COLUMNS.items())
 # One scan of the file's lines (see the module, point 1): each line's number, size and kind, the text of the lines
 # left to Python and the fields of the plain identifies. A skipped line keeps no text; json_extract's list form
@@ -199,7 +195,7 @@ LINES = f"""
         FROM {{csv}} WITH ORDINALITY),
     parsed AS (
         SELECT n, size, line, wanted, odd,
-               CASE WHEN wanted AND NOT odd THEN try(json_extract(line, [{_PATHS}])) END AS f
+               CASE WHEN wanted AND NOT odd THEN try(json_extract(line, [{{paths}}])) END AS f
         FROM lines),
     fields AS (
         SELECT n, size, line, wanted, odd, f, p.*
@@ -313,6 +309,7 @@ _CHUNK = 50_000
 _EMPTY_TRAITS = '"JSON"'  # json_structure of the traits {} (a plain identify's traits are an object)
 SKELETON_SAMPLE = 20_000  # lines at the start of a file whose identifies' key sequences _skeletons counts
 MAX_SKELETONS = 4
+_SKELETON_KEY = re.compile(r'[ !#-\[\]-~]+')  # a top-level key a skeleton may have: see _skeletons
 MAX_FOLDED_SHAPES = 64  # the folded hubs' most common trait shapes _latest_wins_all compares (a hub with another stays)
 
 
@@ -708,13 +705,14 @@ def _plain_links(u: str | None, a: str | None, e: str | None) -> Links:
 
 def _skeletons(con: duckdb.DuckDBPyConnection, csv: str) -> list[list[str]]:
     """The most common key sequences (top level, in order) of the identifies among the first SKELETON_SAMPLE lines
-    of the file `csv` (read_csv's SQL) that _skeleton_sql can use: distinct keys, every one of _KNOWN (json_extract
-    reads them), with the three every plain identify has."""
+    of the file `csv` (read_csv's SQL) that _skeleton_sql can use: distinct keys, each printable ASCII but '"' and
+    '\\' (json.dumps writes it as the line does, and a quoted JSON path reads it), with the three every plain identify
+    has."""
     rows = con.execute(f"""
         SELECT keys FROM (SELECT try(json_keys(line)) AS keys FROM (SELECT line FROM {csv} LIMIT {SKELETON_SAMPLE})
                           WHERE contains(line, '"identify"'))
         WHERE keys IS NOT NULL GROUP BY keys ORDER BY count(*) DESC, keys LIMIT {MAX_SKELETONS}""").fetchall()
-    return [list(keys) for (keys,) in rows if len(set(keys)) == len(keys) and set(keys) <= set(_KNOWN)
+    return [list(keys) for (keys,) in rows if len(set(keys)) == len(keys) and all(map(_SKELETON_KEY.fullmatch, keys))
             and {"type", "timestamp", "traits"} <= set(keys)]
 
 
@@ -722,32 +720,40 @@ def _skeletons(con: duckdb.DuckDBPyConnection, csv: str) -> list[list[str]]:
 class SkeletonSql:
     """LINES' `{ident}`: SQL true when `line` is one of the file's common key sequences with its fields' text as the
     JSON writer writes it back, and no nan/inf literal is in one of those fields but the traits; `{more}`: the
-    fields it reads that are not columns of the load yet (entries of its struct)."""
+    fields it reads that are not columns of the load yet (entries of its struct); `{paths}`: the JSON paths
+    json_extract reads, _FIELDS', the file's other common keys' and last the traits' e-mail; `{found}`: how many of
+    those keys at the top a line has (_DUPLICATE_KEYS)."""
 
     ident: str
     more: str
+    paths: str
+    found: str
 
     def lines(self, csv: str) -> str:
         """LINES for the file `csv` (read_csv's SQL)."""
-        return LINES.replace("{csv}", csv).replace("{ident}", self.ident).replace("{more}", self.more)
+        return (LINES.replace("{csv}", csv).replace("{ident}", self.ident).replace("{more}", self.more)
+                .replace("{paths}", self.paths).replace("{found}", self.found))
 
 
 def _skeleton_sql(skeletons: list[list[str]]) -> SkeletonSql:
     """SkeletonSql of the `skeletons` (_skeletons). concat leaves out a NULL (a key the line lacks): that text is
     not JSON, which no parsed line is."""
     tests = []
-    more = {}
+    extra = list(dict.fromkeys(key for keys in skeletons for key in keys if key not in _COLUMNS))  # (each once)
+    columns = {**_COLUMNS, **{key: f"x{index}" for index, key in enumerate(extra, 1)}}  # (x1: not a load column)
     for keys in skeletons:
-        fields = {key: _COLUMNS.get(key) or f"j_{key}" for key in keys}
-        more.update({fields[key]: f"f[{_KNOWN.index(key) + 1}]" for key in keys if key not in _COLUMNS})
+        fields = {key: columns[key] for key in keys}
         parts = [item for index, (key, field) in enumerate(fields.items())
                  for item in (sql_text(("{" if index == 0 else ",") + json.dumps(key) + ":"), field)]
         searched = [nan_in(field) for key, field in fields.items() if key not in _NO_NAN]
         nan = f"NOT coalesce({' OR '.join(searched)}, false)" if searched else "true"
         tests.append(f"WHEN line = concat({', '.join(parts)}, '}}') THEN {nan}")
+    paths = [*(f"$.{key}" for key in _FIELDS), *(f'$."{key}"' for key in extra), "$.traits.email"]
     # CASE, not OR and AND, which DuckDB evaluates whole on every row of a projection
     return SkeletonSql(f"CASE {' '.join(tests)} ELSE false END" if tests else "false",
-                       "".join(f"{sql_text(name)}: {field}, " for name, field in more.items()))
+                       "".join(f"'{columns[key]}': f[{len(_FIELDS) + index}], " for index, key in enumerate(extra, 1)),
+                       ", ".join(map(sql_text, paths)),
+                       " + ".join(f"(f[{index}] IS NOT NULL)::INT" for index in range(1, len(paths))))
 
 
 def _shape_sample(plain_lines: int) -> str:
