@@ -105,17 +105,14 @@ _DEEP = ("CASE WHEN strlen(line) >= 1000 "
 # JSON writer's text of `context` (keys written out plain, so an escaped one is found), not in the whole line.
 _COOKIE = "contains(j_context, 'marketoCookie')"
 # Keys twice in an object (Python keeps the last value, DuckDB's json_extract the first): a key the Python reader
-# uses at the top of the message, or `email` at the top of its traits. json_keys gives every key at the top, decoded
-# (an escaped "\u0074ype" is "type"): when there are as many as the distinct keys json_extract read at the top
-# (`{found}` counts them: _FIELDS and the file's common keys, see _skeleton_sql), none is there twice; else its text,
-# like [type, userId, 'a,b'], is searched (a plain key sits between '[' or ' ' and ',' or ']'). The traits are the
-# JSON writer's text, where every key is written out plain and followed by ':'; `mail":` twice is a cheap test
-# (memchr finds the rare 'm') that `"email":` twice would pass.
+# uses at the top of the message, or `email` at the top of its traits (_UNTOLD_TO_PYTHON). json_keys gives every key
+# at the top, decoded (an escaped "\u0074ype" is "type"): when there are as many as the distinct keys json_extract
+# read at the top (`{found}` counts them: _FIELDS and the file's common keys, see _skeleton_sql), none is there twice;
+# else its text, like [type, userId, 'a,b'], is searched (a plain key sits between '[' or ' ' and ',' or ']').
 _TWICE = "[[ ]{0}[],].*[[ ]{0}[],]"
-_DUPLICATE_KEYS = ("(CASE WHEN ident OR len(keys) = ({found}) THEN false "
+_DUPLICATE_KEYS = ("CASE WHEN ident OR len(keys) = ({found}) THEN false "
                    "ELSE regexp_matches(keys::VARCHAR, '" +
-                   "|".join(_TWICE.format(name) for name in _FIELDS) +
-                   """') END OR traits LIKE '%mail":%mail":%')""")
+                   "|".join(_TWICE.format(name) for name in _FIELDS) + "') END")
 _ISO = (r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
         r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])")
 _ID = r"[!-~](.*[!-~])?"  # printable ASCII, no space at either end: str.strip() leaves it as it is
@@ -146,13 +143,14 @@ _NO_EMAIL = ("coalesce(NOT contains(lower(j_context), 'mail'), true) "
 # trimming, whose time is ISO-8601 text both read alike and whose traits are an object with a valid `email` needing
 # no trimming (so find_email takes it) or with no `email` key and no address anywhere else (_NO_EMAIL), and nothing
 # in the line is for Python only (_PYTHON_ONLY): the type tests on the fields' text first, the searches only on the
-# lines that pass them. It is plain when no key it uses appears twice (_DUPLICATE_KEYS).
+# lines that pass them. It is plain when no key it uses appears twice (_DUPLICATE_KEYS; `email` in the traits:
+# _UNTOLD_TO_PYTHON).
 PLAIN = f"""CASE WHEN j_type = '"identify"' AND starts_with(traits, '{{') AND coalesce(starts_with(j_email, '"'), true)
                AND starts_with(j_ts, '"') AND {_absent_or('j_u', 'string')} AND {_absent_or('j_a', 'string')}
                AND {_absent_or('j_context', 'object')} AND {_absent_or('j_properties', 'object')}
                AND {_absent_or('j_event', 'string')} AND {_absent_or('j_message', 'string', _NUMBERS)}
                AND {_absent_or('j_previous', 'string', _NUMBERS)}
-          THEN {_id_ok('u', 'j_u')} AND {_id_ok('a', 'j_a')} AND regexp_full_match(j_ts ->> '$', '{_ISO}')
+          THEN {_id_ok('u', 'j_u')} AND {_id_ok('a', 'j_a')} AND regexp_full_match(ts_text, '{_ISO}')
                AND ts IS NOT NULL
                AND CASE WHEN j_email IS NULL THEN {_NO_EMAIL} ELSE regexp_full_match(email, '{_EMAIL}') END
                AND NOT (CASE WHEN ident THEN false ELSE {_PYTHON_ONLY} END) AND NOT {_DEEP}
@@ -171,12 +169,17 @@ def nan_in(value: str) -> str:
                      ELSE regexp_matches({value}, '^[-+]?(?i:nan|inf)') END""")
 
 
+# Traits the cheap shape test did not tell (the shape's lowest bit 1; told ones give no key twice and hold no nan/inf
+# literal: trait_shapes.py) may give `email` twice at their top (the JSON writer's text, where every key is written
+# out plain and followed by ':': `mail":` twice is a cheap test, memchr finding the rare 'm', that `"email":` twice
+# would pass) or hold a nan/inf literal (see below): such a plain identify is left to Python once its shape is known.
+_UNTOLD_TO_PYTHON = f"""(shape & 1::UHUGEINT) = 1 AND (traits LIKE '%mail":%mail":%' OR {nan_in('traits')})"""
 # A line that is one of the file's most common key sequences (_skeletons) with each field's text as DuckDB's JSON
 # writer writes it back (`ident`, _skeleton_sql) has those keys once each and no other, no space outside a string and
 # no trailing comma: json_keys and the line's searches (_PYTHON_ONLY) are not needed, which is most of an export's
 # identifies (Segment writes compact JSON). The writer keeps a nan/inf literal as it was written, so one is in a
 # field's text: `ident` searches the fields that may hold one (nan_in), but for these (PLAIN: strings or null) and
-# the traits, which are searched once their shape is known (ColumnarRead._nan_in_traits).
+# the traits, which are searched once their shape is known (_UNTOLD_TO_PYTHON).
 _NO_NAN = ("type", "userId", "anonymousId", "timestamp", "event", "traits")
 _COLUMNS = {"type": "j_type", "userId": "j_u", "anonymousId": "j_a", "timestamp": "j_ts", "traits": "traits",
             "context": "j_context", "properties": "j_properties", "event": "j_event", "messageId": "j_message",
@@ -203,10 +206,10 @@ LINES = f"""
                   {_FIELD_COLUMNS}, 'j_email': f[-1], {{more}}
                   'u': CASE WHEN starts_with(f[2], '"') THEN f[2] ->> '$' END,
                   'a': CASE WHEN starts_with(f[3], '"') THEN f[3] ->> '$' END, 'email': f[-1] ->> '$',
-                  'ts': epoch_us(try_cast(f[4] ->> '$' AS TIMESTAMPTZ)) / 1e6}} END AS p
+                  'ts_text': f[4] ->> '$'}} END AS p
               FROM parsed)),
     identical AS (
-        SELECT *, {{ident}} AS ident FROM fields),
+        SELECT *, epoch_us(try_cast(ts_text AS TIMESTAMPTZ)) / 1e6 AS ts, {{ident}} AS ident FROM fields),
     checked AS (
         SELECT n, size, line, wanted, odd, f, u, a, email, ts, traits, ident,
                coalesce({PLAIN}, false) AS looks_plain
@@ -410,7 +413,7 @@ class ColumnarRead:
                     f"WHERE kind = {PLAIN_KIND} AND n < $last)", params)
         con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + n, line, n < $last FROM col_raw "
                     f"WHERE kind = {PYTHON}", params)
-        demoted = self._nan_in_traits(csv, base)
+        demoted = self._untold_to_python(csv, base)
         if not whole and last_kind != PYTHON:  # its text was not kept: read it again (a rare file)
             con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + ordinality, line, false "
                         f"FROM {csv} WITH ORDINALITY WHERE ordinality = $last", params)
@@ -422,14 +425,14 @@ class ColumnarRead:
         self.counts["messages_used"] += plain - demoted
         return int(lines)
 
-    def _nan_in_traits(self, csv: str, base: int) -> int:
-        """The file's plain identifies whose traits may hold a nan/inf literal (not told by the cheap shape test,
-        which tells none that does; see _skeleton_sql) left to Python after all: out of PLAIN_TABLE, their lines
-        read again into PYTHON_LINES (one more scan of the file, only when there are some). How many."""
+    def _untold_to_python(self, csv: str, base: int) -> int:
+        """The file's plain identifies whose traits may give `email` twice or hold a nan/inf literal
+        (_UNTOLD_TO_PYTHON) left to Python after all: out of PLAIN_TABLE, their lines read again into PYTHON_LINES
+        (one more scan of the file, only when there are some). How many."""
         con = self.con
         found = [int(pos) for (pos,) in con.execute(
             f"SELECT pos FROM {PLAIN_TABLE} WHERE pos BETWEEN $base AND $base + {LINE_MASK} "
-            f"AND (shape & 1::UHUGEINT) = 1 AND {nan_in('traits')}", {"base": base}).fetchall()]
+            f"AND {_UNTOLD_TO_PYTHON}", {"base": base}).fetchall()]
         if found:
             con.execute(f"DELETE FROM {PLAIN_TABLE} WHERE pos IN (SELECT unnest($found))", {"found": found})
             con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + ordinality, line, true FROM {csv} WITH ORDINALITY "
