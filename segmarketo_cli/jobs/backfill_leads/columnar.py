@@ -752,8 +752,9 @@ def _skeleton_sql(skeletons: list[list[str]]) -> SkeletonSql:
         nan = f"NOT coalesce({' OR '.join(searched)}, false)" if searched else "true"
         tests.append(f"WHEN line = concat({', '.join(parts)}, '}}') THEN {nan}")
     paths = [*(f"$.{key}" for key in _FIELDS), *(f'$."{key}"' for key in extra), "$.traits.email"]
-    # CASE, not OR and AND, which DuckDB evaluates whole on every row of a projection
-    return SkeletonSql(f"CASE {' '.join(tests)} ELSE false END" if tests else "false",
+    # CASE, not OR and AND, which DuckDB evaluates whole on every row of a projection; a line not parsed (most of
+    # a mixed export's: skipped) builds no concat
+    return SkeletonSql(f"CASE WHEN f IS NULL THEN false {' '.join(tests)} ELSE false END" if tests else "false",
                        "".join(f"'{columns[key]}': f[{len(_FIELDS) + index}], " for index, key in enumerate(extra, 1)),
                        ", ".join(map(sql_text, paths)),
                        " + ".join(f"(f[{index}] IS NOT NULL)::INT" for index in range(1, len(paths))))
