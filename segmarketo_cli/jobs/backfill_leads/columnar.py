@@ -413,31 +413,35 @@ class ColumnarRead:
                     f"WHERE kind = {PLAIN_KIND} AND n < $last)", params)
         con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + n, line, n < $last FROM col_raw "
                     f"WHERE kind = {PYTHON}", params)
-        demoted = self._untold_to_python(csv, base)
-        if not whole and last_kind != PYTHON:  # its text was not kept: read it again (a rare file)
-            con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + ordinality, line, false "
-                        f"FROM {csv} WITH ORDINALITY WHERE ordinality = $last", params)
+        demoted = self._untold_to_python(base)
+        # the last line without a newline, when its text was not kept (a rare file), is read again too
+        self._read_again(csv, params, demoted + ([last] if not whole and last_kind != PYTHON else []))
         if not whole:  # the last line is Python's, whatever its kind
             skipped -= last_kind == SKIP
             plain -= last_kind == PLAIN_KIND
-        self.counts["messages_read"] += skipped + plain - demoted
+        self.counts["messages_read"] += skipped + plain - len(demoted)
         self.counts["messages_ignored"] += skipped
-        self.counts["messages_used"] += plain - demoted
+        self.counts["messages_used"] += plain - len(demoted)
         return int(lines)
 
-    def _untold_to_python(self, csv: str, base: int) -> int:
-        """The file's plain identifies whose traits may give `email` twice or hold a nan/inf literal
-        (_UNTOLD_TO_PYTHON) left to Python after all: out of PLAIN_TABLE, their lines read again into PYTHON_LINES
-        (one more scan of the file, only when there are some). How many."""
+    def _untold_to_python(self, base: int) -> list[int]:
+        """The numbers of the file's plain identifies whose traits may give `email` twice or hold a nan/inf literal
+        (_UNTOLD_TO_PYTHON), taken out of PLAIN_TABLE: they are left to Python after all (_read_again)."""
         con = self.con
         found = [int(pos) for (pos,) in con.execute(
             f"SELECT pos FROM {PLAIN_TABLE} WHERE pos BETWEEN $base AND $base + {LINE_MASK} "
             f"AND {_UNTOLD_TO_PYTHON}", {"base": base}).fetchall()]
         if found:
             con.execute(f"DELETE FROM {PLAIN_TABLE} WHERE pos IN (SELECT unnest($found))", {"found": found})
-            con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + ordinality, line, true FROM {csv} WITH ORDINALITY "
-                        "WHERE $base + ordinality IN (SELECT unnest($found))", {"base": base, "found": found})
-        return len(found)
+        return [pos - base for pos in found]
+
+    def _read_again(self, csv: str, params: dict[str, int], numbers: list[int]) -> None:
+        """The lines `numbers` of the file `csv`, whose text the load did not keep, into PYTHON_LINES (one more scan
+        of the file, only when there are some; `params`: the load's base and last)."""
+        if numbers:
+            self.con.execute(f"INSERT INTO {PYTHON_LINES} SELECT $base + ordinality, line, ordinality < $last "
+                             f"FROM {csv} WITH ORDINALITY WHERE ordinality IN (SELECT unnest($numbers))",
+                             {**params, "numbers": numbers})
 
     def drop(self) -> None:
         """Remove the read's tables and give DuckDB its threads back (the read is over)."""
